@@ -1,0 +1,154 @@
+//! runc's command line, as clap structs: the flags podman, dockerd and containerd pass.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "berth-runtime",
+    version,
+    about = "An OCI container runtime with runc's command line"
+)]
+pub struct Cli {
+    /// Directory for container state.
+    #[arg(long, global = true, default_value = "/run/berth-runtime")]
+    pub root: PathBuf,
+    /// Write logs to this file instead of stderr.
+    #[arg(long, global = true)]
+    pub log: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log debug messages.
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Manage cgroups through systemd (not supported yet: refused).
+    #[arg(long, global = true)]
+    pub systemd_cgroup: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a default config.json into a bundle.
+    Spec(SpecArgs),
+    /// Create a container and park it before the user's program.
+    Create(CreateArgs),
+    /// Run the user's program of a created container.
+    Start(IdArg),
+    /// Create and start a container, and wait for it unless detached.
+    Run(RunArgs),
+    /// Print the state of a container as JSON.
+    State(IdArg),
+    /// Send a signal to a container's init (or to all its processes).
+    Kill(KillArgs),
+    /// Delete a container.
+    Delete(DeleteArgs),
+    /// List containers.
+    List(ListArgs),
+    /// Print the features this runtime implements (runtime-spec features.json).
+    Features,
+    /// Checkpoint a container (not supported: refused).
+    Checkpoint(PassThrough),
+    /// Restore a container (not supported: refused).
+    Restore(PassThrough),
+}
+
+#[derive(Debug, Args)]
+pub struct IdArg {
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PassThrough {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SpecArgs {
+    /// Bundle directory to write config.json into.
+    #[arg(short, long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// A spec for a container run by a non-root user.
+    #[arg(long)]
+    pub rootless: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    pub id: String,
+    /// Bundle directory (holds config.json).
+    #[arg(short, long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// Unix socket that receives the pty master when process.terminal is true.
+    #[arg(long)]
+    pub console_socket: Option<PathBuf>,
+    /// File to write init's pid to.
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    /// Use MS_MOVE and chroot instead of pivot_root.
+    #[arg(long)]
+    pub no_pivot: bool,
+    /// Keep the caller's session keyring.
+    #[arg(long)]
+    pub no_new_keyring: bool,
+    /// Pass this many descriptors from 3 upwards to the container.
+    #[arg(long, default_value_t = 0)]
+    pub preserve_fds: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub create: CreateArgs,
+    /// Return once the program runs.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Keep the container after it exits.
+    #[arg(long)]
+    pub keep: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    pub id: String,
+    /// Signal name or number.
+    #[arg(default_value = "SIGTERM")]
+    pub signal: String,
+    /// Signal every process of the container.
+    #[arg(short, long)]
+    pub all: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    pub id: String,
+    /// Kill a running container first.
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+    /// Print only ids.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+}

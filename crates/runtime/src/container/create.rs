@@ -1,0 +1,260 @@
+//! `create`: set the container up and park its init on the exec barrier.
+
+use std::os::fd::RawFd;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use nix::unistd::{fork, ForkResult, Pid};
+use oci_spec::runtime::Spec;
+
+use super::cleanup::CreateGuard;
+use super::init::{self, InitContext};
+use crate::error::{Error, Result, SysContext};
+use crate::hooks::{self, HookKind};
+use crate::namespaces::{write_id_maps, NamespacePlan};
+use crate::process::PassedFds;
+use crate::rootfs::HostCgroups;
+use crate::state::{process_stat, Container, StateRoot, Status, Stored};
+use crate::sync::{Channel, ChildMsg, ParentMsg};
+use crate::sys::proc;
+
+/// What `create` is asked to do (runc's flags).
+pub struct CreateOptions {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    /// A connected --console-socket.
+    pub console_socket: Option<UnixStream>,
+    pub preserve_fds: u32,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    /// Foreground `run`: become a subreaper so init is our child and can be waited for.
+    pub foreground: bool,
+}
+
+/// A created container.
+#[derive(Debug)]
+pub struct Created {
+    pub pid: i32,
+    pub dir: PathBuf,
+}
+
+/// The number of systemd socket-activation descriptors passed to us (LISTEN_FDS).
+fn listen_fds() -> u32 {
+    std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Hold descriptor numbers 3..3+n: a hole would otherwise be filled by one of ours and
+/// leak into the container.
+fn reserve_passed_fds(n: u32) -> Result<()> {
+    for fd in 3..3 + n as RawFd {
+        if !proc::is_open(fd) {
+            return Err(Error::Usage(format!(
+                "descriptor {fd} is to be passed to the container but is not open"
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
+    let bundle = std::fs::canonicalize(&opts.bundle)
+        .map_err(|e| Error::io("open bundle", &opts.bundle, e))?;
+    let spec = crate::spec::load(&bundle)?;
+    crate::spec::validate(&spec)?;
+    let rootfs = crate::spec::rootfs_path(&bundle, &spec)?;
+    if !rootfs.is_dir() {
+        return Err(Error::config(format!(
+            "rootfs {} does not exist",
+            rootfs.display()
+        )));
+    }
+    let rootfs =
+        std::fs::canonicalize(&rootfs).map_err(|e| Error::io("resolve rootfs", &rootfs, e))?;
+    check_terminal(&spec, &opts)?;
+    let fds = PassedFds {
+        preserve: opts.preserve_fds,
+        listen: listen_fds(),
+    };
+    reserve_passed_fds(fds.count())?;
+    let linux = spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| Error::config("linux is missing"))?;
+    let plan = NamespacePlan::from_spec(linux)?;
+    let host_cgroups = if spec
+        .mounts()
+        .iter()
+        .flatten()
+        .any(|m| matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")))
+    {
+        HostCgroups::detect()?
+    } else {
+        HostCgroups::default()
+    };
+
+    let dir = root.claim(&opts.id)?;
+    let mut guard = CreateGuard::new(dir.clone(), opts.foreground);
+    let listener = crate::barrier::listen(&dir)?;
+    if opts.foreground {
+        proc::set_child_subreaper(true).ctx(|| "become child subreaper".into())?;
+    }
+    let (parent_end, child_end) = Channel::pair()?;
+    let ctx = InitContext {
+        id: &opts.id,
+        spec: &spec,
+        bundle: &bundle,
+        rootfs: &rootfs,
+        plan: &plan,
+        host_cgroups: &host_cgroups,
+        channel: &child_end,
+        barrier: &listener,
+        console: opts.console_socket.as_ref(),
+        no_pivot: opts.no_pivot,
+        new_keyring: !opts.no_new_keyring,
+        fds,
+    };
+    // SAFETY: berth-runtime is single-threaded here (no thread was spawned), so the child
+    // may run arbitrary code after fork.
+    let stage1 = match unsafe { fork() }.ctx(|| "fork".into())? {
+        ForkResult::Child => {
+            drop(parent_end);
+            std::process::exit(init::stage1(&ctx));
+        }
+        ForkResult::Parent { child } => child,
+    };
+    guard.stage1 = Some(stage1);
+    drop(child_end);
+    drop(listener);
+    drop(opts.console_socket);
+
+    let partial = Container {
+        id: opts.id.clone(),
+        dir: dir.clone(),
+        stored: None,
+    };
+    let init_pid = drive_setup(
+        &parent_end,
+        &plan,
+        stage1,
+        &spec,
+        &partial,
+        &bundle,
+        &mut guard,
+    )?;
+    let (_, init_start_time) = process_stat(init_pid.as_raw())
+        .ok_or_else(|| Error::Init("container init exited during setup".into()))?;
+    let stored = Stored {
+        id: opts.id.clone(),
+        bundle: bundle.clone(),
+        rootfs,
+        pid: init_pid.as_raw(),
+        init_start_time,
+        created: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        own_pid_namespace: plan.creates_pid(),
+        config: spec.clone(),
+    };
+    Container::save(&dir, &stored)?;
+    if let Some(path) = &opts.pid_file {
+        write_pid_file(path, init_pid.as_raw())?;
+    }
+    guard.disarm();
+    Ok(Created {
+        pid: init_pid.as_raw(),
+        dir,
+    })
+}
+
+fn check_terminal(spec: &Spec, opts: &CreateOptions) -> Result<()> {
+    let terminal = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    match (terminal, opts.console_socket.is_some()) {
+        (true, false) => Err(Error::Usage(
+            "process.terminal is true: pass --console-socket to receive the terminal".into(),
+        )),
+        (false, true) => Err(Error::Usage(
+            "--console-socket was given but process.terminal is false".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The runtime's half of the setup protocol. Returns init's pid once it is parked.
+fn drive_setup(
+    ch: &Channel,
+    plan: &NamespacePlan,
+    stage1: Pid,
+    spec: &Spec,
+    partial: &Container,
+    bundle: &Path,
+    guard: &mut CreateGuard,
+) -> Result<Pid> {
+    let mut init_pid = None;
+    loop {
+        let msg = ch.recv::<ChildMsg>()?;
+        match msg {
+            Some(ChildMsg::MapIds) => {
+                write_id_maps(stage1.as_raw(), plan)?;
+                ch.send(&ParentMsg::IdsMapped)?;
+            }
+            Some(ChildMsg::InitPid(pid)) => {
+                let pid = Pid::from_raw(pid);
+                init_pid = Some(pid);
+                guard.init = Some(pid);
+                let status =
+                    nix::sys::wait::waitpid(stage1, None).ctx(|| "wait for stage 1".into())?;
+                guard.stage1 = None;
+                if !matches!(status, nix::sys::wait::WaitStatus::Exited(_, 0)) {
+                    return Err(Error::Init(format!("stage 1 failed: {status:?}")));
+                }
+            }
+            Some(ChildMsg::RunRuntimeHooks) => {
+                let pid = init_pid
+                    .ok_or_else(|| Error::Init("hooks requested before init existed".into()))?;
+                let mut state = partial.spec_state(Status::Creating);
+                state.pid = Some(pid.as_raw());
+                state.bundle = bundle.to_path_buf();
+                state.annotations = spec.annotations().clone().unwrap_or_default();
+                if let Err(e) = run_create_hooks(spec, &state) {
+                    // runtime-spec: stop the container and continue at delete (poststop).
+                    let mut stopped = state.clone();
+                    stopped.status = Status::Stopped;
+                    hooks::run_all_warn(
+                        hooks::of_kind(spec.hooks().as_ref(), HookKind::Poststop),
+                        &stopped,
+                    );
+                    return Err(e);
+                }
+                ch.send(&ParentMsg::HooksDone)?;
+            }
+            Some(ChildMsg::Ready) => {
+                return init_pid
+                    .ok_or_else(|| Error::Init("init ready before its pid was known".into()));
+            }
+            Some(ChildMsg::Failed(msg)) => {
+                return Err(Error::Init(format!("container init failed: {msg}")))
+            }
+            None => return Err(Error::Init("container init exited during setup".into())),
+        }
+    }
+}
+
+fn run_create_hooks(spec: &Spec, state: &crate::state::SpecState) -> Result<()> {
+    let h = spec.hooks().as_ref();
+    hooks::run_all(hooks::of_kind(h, HookKind::Prestart), state)?;
+    hooks::run_all(hooks::of_kind(h, HookKind::CreateRuntime), state)
+}
+
+/// Write the pid file atomically, as runc does.
+fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let tmp = path.with_extension("berth-tmp");
+    std::fs::write(&tmp, pid.to_string()).map_err(|e| Error::io("write pid file", &tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io("write pid file", path, e))
+}

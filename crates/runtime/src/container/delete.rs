@@ -1,0 +1,36 @@
+//! `delete`: destroy what `create` made, then run the poststop hooks.
+
+use crate::error::{Error, Result};
+use crate::hooks::{self, HookKind};
+use crate::state::{StateRoot, Status};
+
+pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
+    let container = match root.load(id) {
+        Err(Error::NotFound(_)) if force => return Ok(()),
+        other => other?,
+    };
+    let _lock = container.lock()?;
+    let status = container.status();
+    match status {
+        Status::Stopped | Status::Creating => {}
+        // runc deletes a created container without --force: nothing of the user's runs yet.
+        Status::Created => super::kill::kill_and_wait(&container)?,
+        Status::Running if force => super::kill::kill_and_wait(&container)?,
+        Status::Running => {
+            return Err(Error::WrongState {
+                id: id.into(),
+                status: status.to_string(),
+                action: "cannot delete a container that is not stopped (use --force)",
+            })
+        }
+    }
+    std::fs::remove_dir_all(&container.dir).map_err(|e| Error::io("remove", &container.dir, e))?;
+    if let Some(stored) = &container.stored {
+        let state = container.spec_state(Status::Stopped);
+        hooks::run_all_warn(
+            hooks::of_kind(stored.config.hooks().as_ref(), HookKind::Poststop),
+            &state,
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,217 @@
+//! The two forked stages of `create`.
+//!
+//! Stage 1 joins namespaces by path, creates the user namespace (the runtime writes its id
+//! maps) and then the others, and forks init so that new pid and time namespaces apply to
+//! it. Init builds the rootfs, pivots, becomes the configured user, reports `Ready`, waits
+//! on the exec barrier for `start`, runs the startContainer hooks and execs the program.
+
+use std::os::fd::AsFd;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+
+use nix::unistd::{fork, setresgid, setresuid, ForkResult, Gid, Uid};
+use oci_spec::runtime::Spec;
+
+use crate::barrier;
+use crate::console;
+use crate::error::{Error, Result, SysContext};
+use crate::hooks::{self, HookKind};
+use crate::namespaces::NamespacePlan;
+use crate::process::{self, ExecPlan, PassedFds};
+use crate::rootfs::{self, HostCgroups, RootfsConfig};
+use crate::state::{SpecState, Status};
+use crate::sync::{Channel, ChildMsg, ParentMsg};
+use crate::sys::proc;
+
+/// Everything the forked stages need, borrowed from the runtime process's memory.
+pub(super) struct InitContext<'a> {
+    pub id: &'a str,
+    pub spec: &'a Spec,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub plan: &'a NamespacePlan,
+    pub host_cgroups: &'a HostCgroups,
+    pub channel: &'a Channel,
+    pub barrier: &'a UnixListener,
+    pub console: Option<&'a UnixStream>,
+    pub no_pivot: bool,
+    pub new_keyring: bool,
+    pub fds: PassedFds,
+}
+
+/// Stage 1. Returns the exit code.
+pub(super) fn stage1(ctx: &InitContext<'_>) -> i32 {
+    match stage1_steps(ctx) {
+        Ok(()) => 0,
+        Err(e) => {
+            let _ = ctx.channel.send(&ChildMsg::Failed(e.to_string()));
+            1
+        }
+    }
+}
+
+fn expect(ch: &Channel, what: &str) -> Result<ParentMsg> {
+    ch.recv::<ParentMsg>()?
+        .ok_or_else(|| Error::Init(format!("runtime went away while waiting for {what}")))
+}
+
+fn become_ns_root() -> Result<()> {
+    setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
+        .ctx(|| "setgid 0 in user namespace".into())?;
+    setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
+        .ctx(|| "setuid 0 in user namespace".into())
+}
+
+fn stage1_steps(ctx: &InitContext<'_>) -> Result<()> {
+    // Nothing in the container may open /proc/<us>/exe or ptrace us before we exec.
+    proc::set_dumpable(false).ctx(|| "set non-dumpable".into())?;
+    ctx.plan.join_all()?;
+    if ctx.plan.creates_user() {
+        ctx.plan.unshare_user()?;
+        ctx.channel.send(&ChildMsg::MapIds)?;
+        expect(ctx.channel, "the id maps")?;
+        become_ns_root()?;
+    }
+    ctx.plan.unshare_rest()?;
+    // SAFETY: stage 1 is single-threaded (forked from the single-threaded runtime).
+    match unsafe { fork() }.ctx(|| "fork init".into())? {
+        ForkResult::Child => std::process::exit(init(ctx)),
+        ForkResult::Parent { child } => ctx.channel.send(&ChildMsg::InitPid(child.as_raw())),
+    }
+}
+
+/// Init. Returns the exit code if it does not exec.
+fn init(ctx: &InitContext<'_>) -> i32 {
+    let prepared = match setup(ctx) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = ctx.channel.send(&ChildMsg::Failed(e.to_string()));
+            return 1;
+        }
+    };
+    if ctx.channel.send(&ChildMsg::Ready).is_err() {
+        return 1;
+    }
+    let mut conn = match barrier::wait_for_start(ctx.barrier) {
+        Ok(c) => c,
+        Err(_) => return 1,
+    };
+    let failure = start_steps(ctx, &prepared);
+    barrier::report_failure(&mut conn, &failure.to_string());
+    127
+}
+
+/// What `setup` leaves for the start phase.
+struct Prepared {
+    exec: ExecPlan,
+}
+
+fn setup(ctx: &InitContext<'_>) -> Result<Prepared> {
+    nix::unistd::setsid().ctx(|| "setsid".into())?;
+    // Device nodes and mount points get exactly the modes the config asks for.
+    proc::set_umask(0);
+    let process = ctx
+        .spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::config("process is missing"))?;
+    if let Some(score) = process.oom_score_adj() {
+        std::fs::write("/proc/self/oom_score_adj", score.to_string())
+            .map_err(|e| Error::io("write", "/proc/self/oom_score_adj", e))?;
+    }
+    let host_pid = std::fs::read_link("/proc/self")
+        .ok()
+        .and_then(|p| p.to_str().and_then(|s| s.parse::<i32>().ok()));
+    let cfg = RootfsConfig {
+        spec: ctx.spec,
+        bundle: ctx.bundle,
+        rootfs: ctx.rootfs,
+        in_user_ns: ctx.plan.in_user_ns(),
+        no_pivot: ctx.no_pivot,
+        host_cgroups: ctx.host_cgroups,
+    };
+    let root = rootfs::prepare(&cfg)?;
+
+    ctx.channel.send(&ChildMsg::RunRuntimeHooks)?;
+    expect(ctx.channel, "the createRuntime hooks")?;
+    let state = spec_state(ctx, Status::Creating, host_pid);
+    hooks::run_all(
+        hooks::of_kind(ctx.spec.hooks().as_ref(), HookKind::CreateContainer),
+        &state,
+    )?;
+
+    let pty = match ctx.console {
+        Some(socket) => {
+            let pty = console::open(root.as_fd(), process)?;
+            console::bind_console(root.as_fd(), &pty)?;
+            console::send_master(socket, &pty)?;
+            Some(pty)
+        }
+        None => None,
+    };
+    rootfs::enter(&cfg)?;
+    write_sysctls(ctx.spec)?;
+    set_names(ctx.spec)?;
+    rootfs::finalize(&cfg)?;
+    if let Some(pty) = &pty {
+        console::attach_stdio(pty)?;
+    }
+    let cwd = process::prepare_as_root(process, ctx.id, ctx.new_keyring)?;
+    let mut extra_env = Vec::new();
+    if ctx.fds.listen > 0 {
+        extra_env.push(format!("LISTEN_FDS={}", ctx.fds.listen));
+        extra_env.push(format!("LISTEN_PID={}", nix::unistd::getpid()));
+    }
+    let exec = ExecPlan::new(process, &extra_env)?;
+    process::become_user(process, &cwd, ctx.fds)?;
+    Ok(Prepared { exec })
+}
+
+/// After `start`: the startContainer hooks, then exec. Returns only the failure.
+fn start_steps(ctx: &InitContext<'_>, prepared: &Prepared) -> Error {
+    let pid = nix::unistd::getpid().as_raw();
+    let state = spec_state(ctx, Status::Created, Some(pid));
+    if let Err(e) = hooks::run_all(
+        hooks::of_kind(ctx.spec.hooks().as_ref(), HookKind::StartContainer),
+        &state,
+    ) {
+        return e;
+    }
+    // The runtime blocked nothing for us; start the program with a clean signal mask.
+    let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
+    prepared.exec.exec()
+}
+
+fn spec_state(ctx: &InitContext<'_>, status: Status, pid: Option<i32>) -> SpecState {
+    SpecState {
+        oci_version: crate::spec::OCI_VERSION.into(),
+        id: ctx.id.to_string(),
+        status,
+        pid,
+        bundle: ctx.bundle.to_path_buf(),
+        annotations: ctx.spec.annotations().clone().unwrap_or_default(),
+    }
+}
+
+/// linux.sysctl, through the container's own /proc/sys (validated at create).
+fn write_sysctls(spec: &Spec) -> Result<()> {
+    for (key, value) in spec
+        .linux()
+        .iter()
+        .flat_map(|l| l.sysctl().iter().flatten())
+    {
+        let path = Path::new("/proc/sys").join(key.replace('.', "/"));
+        std::fs::write(&path, value).map_err(|e| Error::io("write sysctl", &path, e))?;
+    }
+    Ok(())
+}
+
+fn set_names(spec: &Spec) -> Result<()> {
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        nix::unistd::sethostname(h).ctx(|| format!("sethostname {h:?}"))?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        proc::set_domainname(d).ctx(|| format!("setdomainname {d:?}"))?;
+    }
+    Ok(())
+}

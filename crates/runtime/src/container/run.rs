@@ -1,0 +1,222 @@
+//! `run`: create, start, and (in the foreground) wait for the container's exit, forwarding
+//! signals to it and, with a terminal and no --console-socket, proxying our own terminal.
+
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use super::{create, delete, start, CreateOptions};
+use crate::error::{Error, Result, SysContext};
+use crate::state::StateRoot;
+use crate::sys::tty;
+
+pub struct RunOptions {
+    pub create: CreateOptions,
+    pub detach: bool,
+    /// Keep the stopped container instead of deleting it (runc's --keep).
+    pub keep: bool,
+}
+
+/// Signals a foreground `run` handles itself; the others keep their default action.
+const FORWARDED: [Signal; 8] = [
+    Signal::SIGHUP,
+    Signal::SIGINT,
+    Signal::SIGQUIT,
+    Signal::SIGTERM,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGCHLD,
+    Signal::SIGWINCH,
+];
+
+/// Returns the container's exit status (128+N if killed by signal N), or 0 when detached.
+pub fn run(root: &StateRoot, mut opts: RunOptions) -> Result<i32> {
+    let id = opts.create.id.clone();
+    if opts.detach {
+        opts.create.foreground = false;
+        create(root, opts.create)?;
+        return start_or_clean_up(root, &id).map(|()| 0);
+    }
+    let spec = crate::spec::load(&opts.create.bundle)?;
+    let terminal = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    let mut own_console = None;
+    if terminal && opts.create.console_socket.is_none() {
+        let (ours, theirs) =
+            UnixStream::pair().map_err(|e| Error::io("socketpair", "console", e))?;
+        opts.create.console_socket = Some(theirs);
+        own_console = Some(ours);
+    }
+    opts.create.foreground = true;
+    let mask: SigSet = FORWARDED.iter().copied().collect();
+    mask.thread_block().ctx(|| "block signals".into())?;
+    let result = create(root, opts.create).and_then(|created| {
+        let master = own_console.as_ref().map(super::receive_master).transpose();
+        let master = match master {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = delete(root, &id, true);
+                return Err(e);
+            }
+        };
+        start_or_clean_up(root, &id)?;
+        supervise(Pid::from_raw(created.pid), &mask, master)
+    });
+    let _ = mask.thread_unblock();
+    let code = result?;
+    if !opts.keep {
+        delete(root, &id, true)?;
+    }
+    Ok(code)
+}
+
+fn start_or_clean_up(root: &StateRoot, id: &str) -> Result<()> {
+    start(root, id).inspect_err(|_| {
+        let _ = delete(root, id, true);
+    })
+}
+
+fn exit_code(status: WaitStatus) -> Option<i32> {
+    match status {
+        WaitStatus::Exited(_, code) => Some(code),
+        WaitStatus::Signaled(_, sig, _) => Some(128 + sig as i32),
+        _ => None,
+    }
+}
+
+/// Wait for init, forwarding signals and proxying the terminal. Returns its exit code.
+fn supervise(init: Pid, mask: &SigSet, master: Option<OwnedFd>) -> Result<i32> {
+    let signals = SignalFd::with_flags(mask, SfdFlags::SFD_CLOEXEC).ctx(|| "signalfd".into())?;
+    let stdin = std::io::stdin();
+    let raw = match &master {
+        Some(_) => tty::make_raw(stdin.as_fd()).ok(),
+        None => None,
+    };
+    if let Some(m) = &master {
+        if let Some((rows, cols)) = tty::winsize(stdin.as_fd()) {
+            let _ = tty::set_winsize(m.as_fd(), rows, cols);
+        }
+    }
+    let result = wait_loop(init, &signals, master.as_ref());
+    if let Some(saved) = &raw {
+        let _ = tty::restore(stdin.as_fd(), saved);
+    }
+    result
+}
+
+fn wait_loop(init: Pid, signals: &SignalFd, master: Option<&OwnedFd>) -> Result<i32> {
+    let stdin = std::io::stdin();
+    let mut stdin_open = master.is_some();
+    let mut master_open = master.is_some();
+    loop {
+        let mut fds = vec![PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
+        if let (Some(m), true) = (master, master_open) {
+            fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
+        }
+        if stdin_open {
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+        }
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => return Err(Error::sys("poll", e)),
+        }
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        drop(fds);
+        let mut idx = 1;
+        if let (Some(m), true) = (master, master_open) {
+            if ready[idx] {
+                master_open = copy(m.as_fd(), &mut std::io::stdout());
+            }
+            idx += 1;
+        }
+        if stdin_open && ready[idx] {
+            if let Some(m) = master {
+                stdin_open = copy(
+                    stdin.as_fd(),
+                    &mut std::fs::File::from(
+                        m.try_clone().map_err(|e| Error::io("dup", "pty", e))?,
+                    ),
+                );
+            }
+        }
+        if ready[0] {
+            if let Some(code) = handle_signal(init, signals, master)? {
+                if let Some(m) = master {
+                    drain(m.as_fd());
+                }
+                return Ok(code);
+            }
+        }
+    }
+}
+
+/// Copy what is readable from `from` to `to`. False once `from` is closed.
+fn copy(from: BorrowedFd<'_>, to: &mut dyn Write) -> bool {
+    let mut buf = [0u8; 8192];
+    let mut file = std::fs::File::from(match from.try_clone_to_owned() {
+        Ok(fd) => fd,
+        Err(_) => return false,
+    });
+    match file.read(&mut buf) {
+        Ok(0) | Err(_) => false,
+        Ok(n) => to.write_all(&buf[..n]).and_then(|_| to.flush()).is_ok(),
+    }
+}
+
+/// After init exited: whatever output is still buffered in the pty.
+fn drain(master: BorrowedFd<'_>) {
+    loop {
+        let mut fds = [PollFd::new(master, PollFlags::POLLIN)];
+        if !matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+            || !copy(master, &mut std::io::stdout())
+        {
+            return;
+        }
+    }
+}
+
+/// Handle one pending signal. Returns init's exit code once it has exited.
+fn handle_signal(init: Pid, signals: &SignalFd, master: Option<&OwnedFd>) -> Result<Option<i32>> {
+    let Some(info) = signals.read_signal().ctx(|| "read signalfd".into())? else {
+        return Ok(None);
+    };
+    let signo = info.ssi_signo as i32;
+    if signo == Signal::SIGCHLD as i32 {
+        return Ok(reap(init));
+    }
+    if signo == Signal::SIGWINCH as i32 {
+        if let (Some(m), Some((rows, cols))) = (master, tty::winsize(std::io::stdin().as_fd())) {
+            let _ = tty::set_winsize(m.as_fd(), rows, cols);
+        }
+        return Ok(None);
+    }
+    if let Ok(sig) = Signal::try_from(signo) {
+        let _ = nix::sys::signal::kill(init, sig);
+    }
+    Ok(None)
+}
+
+/// Reap every exited child (we are a subreaper); the code of init if it is among them.
+fn reap(init: Pid) -> Option<i32> {
+    let mut code = None;
+    loop {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) | Err(_) => return code,
+            Ok(status) if status.pid() == Some(init) => code = exit_code(status).or(code),
+            Ok(_) => {}
+        }
+    }
+}

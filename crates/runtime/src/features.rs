@@ -1,0 +1,156 @@
+//! `features`: what this runtime implements, in the runtime-spec features.json format.
+//! Honest: only what works today is listed as enabled.
+
+use std::collections::HashMap;
+
+use oci_spec::runtime::{
+    ApparmorBuilder, CgroupBuilder, Features, FeaturesBuilder, IntelRdtBuilder,
+    LinuxFeatureBuilder, LinuxNamespaceType, SeccompBuilder, SelinuxBuilder,
+};
+
+use crate::error::{Error, Result};
+
+const MOUNT_OPTIONS: &[&str] = &[
+    "async",
+    "atime",
+    "bind",
+    "defaults",
+    "dev",
+    "diratime",
+    "dirsync",
+    "exec",
+    "lazytime",
+    "loud",
+    "mand",
+    "noatime",
+    "nodev",
+    "nodiratime",
+    "noexec",
+    "nolazytime",
+    "nomand",
+    "norelatime",
+    "nostrictatime",
+    "nosuid",
+    "private",
+    "rbind",
+    "rdev",
+    "rdiratime",
+    "relatime",
+    "remount",
+    "rexec",
+    "rnoatime",
+    "rnodev",
+    "rnodiratime",
+    "rnoexec",
+    "rnosuid",
+    "rnosymfollow",
+    "ro",
+    "rprivate",
+    "rrelatime",
+    "rro",
+    "rrw",
+    "rshared",
+    "rslave",
+    "rstrictatime",
+    "rsuid",
+    "rsymfollow",
+    "runbindable",
+    "rw",
+    "shared",
+    "silent",
+    "slave",
+    "strictatime",
+    "suid",
+    "sync",
+    "unbindable",
+];
+
+pub fn features() -> Result<Features> {
+    let err = |e: oci_spec::OciSpecError| Error::Init(format!("build features: {e}"));
+    let caps: Vec<String> = caps::all().iter().map(|c| c.to_string()).collect();
+    let mut caps = caps;
+    caps.sort();
+    let linux = LinuxFeatureBuilder::default()
+        .namespaces(vec![
+            LinuxNamespaceType::Cgroup,
+            LinuxNamespaceType::Ipc,
+            LinuxNamespaceType::Mount,
+            LinuxNamespaceType::Network,
+            LinuxNamespaceType::Pid,
+            LinuxNamespaceType::User,
+            LinuxNamespaceType::Uts,
+            LinuxNamespaceType::Time,
+        ])
+        .capabilities(caps)
+        .cgroup(
+            CgroupBuilder::default()
+                .v1(false)
+                .v2(false)
+                .systemd(false)
+                .systemd_user(false)
+                .rdma(false)
+                .build()
+                .map_err(err)?,
+        )
+        .seccomp(
+            SeccompBuilder::default()
+                .enabled(false)
+                .build()
+                .map_err(err)?,
+        )
+        .apparmor(
+            ApparmorBuilder::default()
+                .enabled(false)
+                .build()
+                .map_err(err)?,
+        )
+        .selinux(
+            SelinuxBuilder::default()
+                .enabled(false)
+                .build()
+                .map_err(err)?,
+        )
+        .intel_rdt(
+            IntelRdtBuilder::default()
+                .enabled(false)
+                .build()
+                .map_err(err)?,
+        )
+        .build()
+        .map_err(err)?;
+    let annotations = HashMap::from([
+        (
+            "org.opencontainers.runc.checkpoint.enabled".to_string(),
+            "false".to_string(),
+        ),
+        (
+            "io.github.berth.runtime.version".to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        ),
+    ]);
+    FeaturesBuilder::default()
+        .oci_version_min("1.0.0")
+        .oci_version_max(crate::spec::OCI_VERSION)
+        .hooks(
+            [
+                "prestart",
+                "createRuntime",
+                "createContainer",
+                "startContainer",
+                "poststart",
+                "poststop",
+            ]
+            .map(String::from)
+            .to_vec(),
+        )
+        .mount_options(
+            MOUNT_OPTIONS
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>(),
+        )
+        .linux(linux)
+        .annotations(annotations)
+        .build()
+        .map_err(err)
+}

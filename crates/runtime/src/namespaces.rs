@@ -1,0 +1,130 @@
+//! Which namespaces a container joins (by path) and which it creates, and the id maps and
+//! clock offsets that go with new user and time namespaces.
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::os::fd::AsFd;
+
+use nix::sched::CloneFlags;
+use oci_spec::runtime::{Linux, LinuxIdMapping, LinuxNamespaceType};
+
+use crate::error::{Error, Result, SysContext};
+
+fn clone_flag(t: LinuxNamespaceType) -> CloneFlags {
+    match t {
+        LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+        LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+        LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+        LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+        LinuxNamespaceType::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
+    }
+}
+
+/// The namespace work of a container, with every path already opened by the runtime
+/// process (so a path that vanishes fails before anything was forked).
+pub(crate) struct NamespacePlan {
+    join: Vec<(LinuxNamespaceType, File)>,
+    create: CloneFlags,
+    pub uid_map: String,
+    pub gid_map: String,
+    time_offsets: String,
+}
+
+fn id_map(maps: Option<&Vec<LinuxIdMapping>>) -> String {
+    let mut out = String::new();
+    for m in maps.into_iter().flatten() {
+        let _ = writeln!(out, "{} {} {}", m.container_id(), m.host_id(), m.size());
+    }
+    out
+}
+
+impl NamespacePlan {
+    pub fn from_spec(linux: &Linux) -> Result<Self> {
+        let mut plan = NamespacePlan {
+            join: Vec::new(),
+            create: CloneFlags::empty(),
+            uid_map: id_map(linux.uid_mappings().as_ref()),
+            gid_map: id_map(linux.gid_mappings().as_ref()),
+            time_offsets: String::new(),
+        };
+        for ns in linux.namespaces().iter().flatten() {
+            match ns.path() {
+                Some(path) => {
+                    let file =
+                        File::open(path).map_err(|e| Error::io("open namespace", path, e))?;
+                    plan.join.push((ns.typ(), file));
+                }
+                None => plan.create |= clone_flag(ns.typ()),
+            }
+        }
+        // Join the user namespace first: it decides what the other joins are allowed to do.
+        plan.join
+            .sort_by_key(|(t, _)| *t != LinuxNamespaceType::User);
+        for (clock, off) in linux.time_offsets().iter().flatten() {
+            let _ = writeln!(
+                plan.time_offsets,
+                "{clock} {} {}",
+                off.secs().unwrap_or(0),
+                off.nanosecs().unwrap_or(0)
+            );
+        }
+        Ok(plan)
+    }
+
+    pub fn creates_user(&self) -> bool {
+        self.create.contains(CloneFlags::CLONE_NEWUSER)
+    }
+
+    pub fn creates_pid(&self) -> bool {
+        self.create.contains(CloneFlags::CLONE_NEWPID)
+    }
+
+    pub fn in_user_ns(&self) -> bool {
+        self.creates_user()
+            || self
+                .join
+                .iter()
+                .any(|(t, _)| *t == LinuxNamespaceType::User)
+    }
+
+    /// Stage 1: setns into every namespace given by path.
+    pub fn join_all(&self) -> Result<()> {
+        for (typ, file) in &self.join {
+            nix::sched::setns(file.as_fd(), clone_flag(*typ))
+                .ctx(|| format!("join {typ} namespace"))?;
+        }
+        Ok(())
+    }
+
+    /// Stage 1: create the user namespace alone, so its maps can be written before the
+    /// other namespaces are created (and owned by it).
+    pub fn unshare_user(&self) -> Result<()> {
+        nix::sched::unshare(CloneFlags::CLONE_NEWUSER).ctx(|| "unshare user namespace".into())
+    }
+
+    /// Stage 1: create every other new namespace. Pid and time namespaces apply to the
+    /// next child, which is init.
+    pub fn unshare_rest(&self) -> Result<()> {
+        let rest = self.create - CloneFlags::CLONE_NEWUSER;
+        if !rest.is_empty() {
+            nix::sched::unshare(rest).ctx(|| format!("unshare namespaces {rest:?}"))?;
+        }
+        if !self.time_offsets.is_empty() {
+            std::fs::write("/proc/self/timens_offsets", &self.time_offsets)
+                .map_err(|e| Error::io("write", "/proc/self/timens_offsets", e))?;
+        }
+        Ok(())
+    }
+}
+
+/// Runtime side: write the id maps of the user namespace that process `pid` created.
+pub(crate) fn write_id_maps(pid: i32, plan: &NamespacePlan) -> Result<()> {
+    for (file, map) in [("uid_map", &plan.uid_map), ("gid_map", &plan.gid_map)] {
+        let path = format!("/proc/{pid}/{file}");
+        std::fs::write(&path, map).map_err(|e| Error::io("write", path, e))?;
+    }
+    Ok(())
+}

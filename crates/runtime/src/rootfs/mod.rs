@@ -1,0 +1,137 @@
+//! Building the container's root filesystem inside its new mount namespace:
+//! propagation, the rootfs bind, every configured mount, /dev, then pivot_root and the
+//! finishing touches (masked and read-only paths, read-only root).
+//!
+//! Order, as runc's: `prepare` (before the createRuntime hooks) → `enter` (pivot) →
+//! `finalize`. Every destination is resolved inside the rootfs (see `sys::fs`).
+
+mod cgroupfs;
+mod devices;
+mod mounts;
+mod options;
+mod paths;
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+use nix::fcntl::OFlag;
+use nix::mount::MsFlags;
+use nix::sys::stat::Mode;
+use oci_spec::runtime::Spec;
+
+use crate::error::{Result, SysContext};
+use crate::sys::mount as m;
+
+pub use cgroupfs::HostCgroups;
+pub use options::{propagation_flags, MountOptions};
+
+/// What the rootfs steps need to know.
+pub(crate) struct RootfsConfig<'a> {
+    pub spec: &'a Spec,
+    pub bundle: &'a Path,
+    pub rootfs: &'a Path,
+    pub in_user_ns: bool,
+    pub no_pivot: bool,
+    pub host_cgroups: &'a HostCgroups,
+}
+
+impl RootfsConfig<'_> {
+    fn rootfs_propagation(&self) -> Result<Option<MsFlags>> {
+        let linux = self.spec.linux().as_ref();
+        linux
+            .and_then(|l| l.rootfs_propagation().as_deref())
+            .map(propagation_flags)
+            .transpose()
+    }
+}
+
+/// Mount everything the config asks for under the rootfs. Returns a handle on the rootfs.
+pub(crate) fn prepare(cfg: &RootfsConfig<'_>) -> Result<OwnedFd> {
+    let requested = cfg.rootfs_propagation()?;
+    // Nothing we mount may propagate back to the host. A shared root is applied at the end.
+    let initial = match requested {
+        Some(f) if f.contains(MsFlags::MS_PRIVATE) => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+        _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+    };
+    m::set_propagation(Path::new("/"), initial).ctx(|| "make / a slave mount".into())?;
+    m::mount_path(
+        Some(cfg.rootfs),
+        cfg.rootfs,
+        None,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None,
+    )
+    .ctx(|| format!("bind rootfs {}", cfg.rootfs.display()))?;
+    let root = nix::fcntl::open(
+        cfg.rootfs,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx(|| format!("open rootfs {}", cfg.rootfs.display()))?;
+    for mount in cfg.spec.mounts().iter().flatten() {
+        mounts::mount_one(cfg, root.as_fd(), mount)?;
+    }
+    if devices::needs_dev_setup(cfg.spec) {
+        devices::setup(cfg, root.as_fd())?;
+    }
+    Ok(root)
+}
+
+/// Make the rootfs the root of the mount namespace.
+pub(crate) fn enter(cfg: &RootfsConfig<'_>) -> Result<()> {
+    if cfg.no_pivot {
+        move_root(cfg.rootfs)
+    } else {
+        pivot_root(cfg.rootfs)
+    }
+}
+
+fn pivot_root(rootfs: &Path) -> Result<()> {
+    let dir = OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_CLOEXEC;
+    let old = nix::fcntl::open("/", dir, Mode::empty()).ctx(|| "open /".into())?;
+    let new = nix::fcntl::open(rootfs, dir, Mode::empty())
+        .ctx(|| format!("open {}", rootfs.display()))?;
+    nix::unistd::fchdir(&new).ctx(|| "chdir to rootfs".into())?;
+    m::pivot_root_here().ctx(|| format!("pivot_root to {}", rootfs.display()))?;
+    nix::unistd::fchdir(&old).ctx(|| "chdir to old root".into())?;
+    // The old root is now stacked under ".": keep its unmount from reaching the host.
+    m::set_propagation(Path::new("."), MsFlags::MS_SLAVE | MsFlags::MS_REC)
+        .ctx(|| "make old root a slave".into())?;
+    m::detach(Path::new(".")).ctx(|| "unmount old root".into())?;
+    nix::unistd::chdir("/").ctx(|| "chdir /".into())
+}
+
+fn move_root(rootfs: &Path) -> Result<()> {
+    nix::unistd::chdir(rootfs).ctx(|| format!("chdir {}", rootfs.display()))?;
+    m::mount_path(Some(rootfs), Path::new("/"), None, MsFlags::MS_MOVE, None)
+        .ctx(|| "move rootfs to /".into())?;
+    nix::unistd::chroot(".").ctx(|| "chroot".into())?;
+    nix::unistd::chdir("/").ctx(|| "chdir /".into())
+}
+
+/// After pivot: masked and read-only paths, read-only root, final propagation.
+pub(crate) fn finalize(cfg: &RootfsConfig<'_>) -> Result<()> {
+    let linux = cfg.spec.linux().as_ref();
+    paths::mask(
+        linux
+            .and_then(|l| l.masked_paths().as_deref())
+            .unwrap_or_default(),
+    )?;
+    paths::make_readonly(
+        linux
+            .and_then(|l| l.readonly_paths().as_deref())
+            .unwrap_or_default(),
+    )?;
+    if cfg
+        .spec
+        .root()
+        .as_ref()
+        .is_some_and(|r| r.readonly() == Some(true))
+    {
+        paths::remount_root_readonly()?;
+    }
+    if let Some(flags) = cfg.rootfs_propagation()? {
+        m::set_propagation(Path::new("/"), flags).ctx(|| "set rootfs propagation".into())?;
+    }
+    Ok(())
+}

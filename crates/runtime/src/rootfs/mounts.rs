@@ -1,0 +1,172 @@
+//! One `mounts[]` entry: bind mounts from the host, or a fresh filesystem.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::mount::MsFlags;
+use oci_spec::runtime::Mount;
+
+use super::{cgroupfs, MountOptions, RootfsConfig};
+use crate::error::{Error, Result, SysContext};
+use crate::sys::fs::{create_in_root, open_in_root, Leaf};
+use crate::sys::mount as m;
+
+pub(super) fn mount_one(cfg: &RootfsConfig<'_>, root: BorrowedFd<'_>, mount: &Mount) -> Result<()> {
+    let opts = MountOptions::parse(mount.options().as_deref().unwrap_or_default())?;
+    let dest = mount.destination();
+    let typ = mount.typ().as_deref().unwrap_or("");
+    match typ {
+        "cgroup" | "cgroup2" => cgroupfs::mount(cfg, root, dest, &opts),
+        _ if opts.bind || typ == "bind" => bind(cfg, root, mount, &opts),
+        _ => fresh(cfg, root, mount, typ, &opts),
+    }
+}
+
+/// Re-open the destination after mounting: the old handle still points *under* the mount.
+pub(super) fn reopen(root: BorrowedFd<'_>, dest: &Path) -> Result<OwnedFd> {
+    open_in_root(root, dest, OFlag::O_PATH).ctx(|| format!("open mount {}", dest.display()))
+}
+
+fn bind(
+    cfg: &RootfsConfig<'_>,
+    root: BorrowedFd<'_>,
+    mount: &Mount,
+    opts: &MountOptions,
+) -> Result<()> {
+    let dest = mount.destination();
+    let source = bind_source(cfg, mount)?;
+    let leaf = if source.is_dir() {
+        Leaf::Dir
+    } else {
+        Leaf::File
+    };
+    let target = create_in_root(root, dest, leaf)
+        .ctx(|| format!("create mount point {}", dest.display()))?;
+    let mut flags = MsFlags::MS_BIND;
+    if opts.recursive_bind {
+        flags |= MsFlags::MS_REC;
+    }
+    m::mount_on(Some(&source), target.as_fd(), None, flags, None)
+        .ctx(|| format!("bind {} to {}", source.display(), dest.display()))?;
+    let mounted = reopen(root, dest)?;
+    if opts.needs_remount() {
+        remount_bind(mounted.as_fd(), opts.flags, cfg.in_user_ns)
+            .ctx(|| format!("remount {} with its options", dest.display()))?;
+    }
+    apply_after(mounted.as_fd(), dest, opts)
+}
+
+fn bind_source(cfg: &RootfsConfig<'_>, mount: &Mount) -> Result<PathBuf> {
+    let source = mount.source().as_ref().ok_or_else(|| {
+        Error::config(format!(
+            "bind mount {} has no source",
+            mount.destination().display()
+        ))
+    })?;
+    let source = if source.is_absolute() {
+        source.clone()
+    } else {
+        cfg.bundle.join(source)
+    };
+    if !source.exists() {
+        return Err(Error::config(format!(
+            "bind mount source {} for {} does not exist",
+            source.display(),
+            mount.destination().display()
+        )));
+    }
+    Ok(source)
+}
+
+/// Apply flags to a bind mount. In a user namespace the kernel locks the flags inherited
+/// from the source mount; keep those or the remount fails with EPERM.
+pub(super) fn remount_bind(
+    target: BorrowedFd<'_>,
+    flags: MsFlags,
+    in_user_ns: bool,
+) -> nix::Result<()> {
+    let locked = if in_user_ns {
+        m::mount_flags(target)?
+            & (MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY)
+    } else {
+        MsFlags::empty()
+    };
+    let flags = (flags | locked) & !MsFlags::MS_REC;
+    m::mount_on(
+        None,
+        target,
+        None,
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags,
+        None,
+    )
+}
+
+fn fresh(
+    cfg: &RootfsConfig<'_>,
+    root: BorrowedFd<'_>,
+    mount: &Mount,
+    typ: &str,
+    opts: &MountOptions,
+) -> Result<()> {
+    let dest = mount.destination();
+    if typ.is_empty() {
+        return Err(Error::config(format!(
+            "mount {} has no type",
+            dest.display()
+        )));
+    }
+    let target = create_in_root(root, dest, Leaf::Dir)
+        .ctx(|| format!("create mount point {}", dest.display()))?;
+    let source = mount.source().clone().unwrap_or_else(|| PathBuf::from(typ));
+    let data = opts.data_string();
+    let flags = opts.flags & !MsFlags::MS_REMOUNT;
+    match m::mount_on(
+        Some(&source),
+        target.as_fd(),
+        Some(typ),
+        flags,
+        data.as_deref(),
+    ) {
+        Ok(()) => {}
+        // In a user namespace without its own network (sysfs) or ipc (mqueue) namespace
+        // the kernel refuses a fresh instance; use the host's, read-only, as runc does.
+        Err(Errno::EPERM) if cfg.in_user_ns && matches!(typ, "sysfs" | "mqueue") => {
+            let host = if typ == "sysfs" {
+                "/sys"
+            } else {
+                "/dev/mqueue"
+            };
+            m::mount_on(
+                Some(Path::new(host)),
+                target.as_fd(),
+                None,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None,
+            )
+            .ctx(|| format!("bind {host} to {}", dest.display()))?;
+            let mounted = reopen(root, dest)?;
+            remount_bind(mounted.as_fd(), flags | MsFlags::MS_RDONLY, true)
+                .ctx(|| format!("remount {} read-only", dest.display()))?;
+        }
+        Err(e) => {
+            return Err(Error::sys(format!("mount {typ} on {}", dest.display()), e));
+        }
+    }
+    let mounted = reopen(root, dest)?;
+    apply_after(mounted.as_fd(), dest, opts)
+}
+
+/// Propagation and recursive attributes, applied to the mount itself.
+pub(super) fn apply_after(mounted: BorrowedFd<'_>, dest: &Path, opts: &MountOptions) -> Result<()> {
+    for flags in &opts.propagation {
+        m::mount_on(None, mounted, None, *flags, None)
+            .ctx(|| format!("set propagation of {}", dest.display()))?;
+    }
+    if !opts.recursive.is_empty() {
+        m::set_recursive_attrs(mounted, opts.recursive)
+            .ctx(|| format!("set recursive attributes of {}", dest.display()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,41 @@
+//! The bundle's config.json: loading, validation, and the default one that `spec` writes.
+
+mod defaults;
+mod validate;
+
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::Spec;
+
+use crate::error::{Error, Result};
+
+pub use defaults::{default_spec, SpecFlavor};
+pub use validate::validate;
+
+/// The runtime-spec version this runtime implements.
+pub const OCI_VERSION: &str = "1.2.0";
+
+/// Read and parse `<bundle>/config.json`. Unknown properties are ignored, as the
+/// runtime-spec requires; known ones with wrong types are errors naming line and column.
+pub fn load(bundle: &Path) -> Result<Spec> {
+    let path = bundle.join("config.json");
+    let text = std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
+    serde_json::from_slice(&text).map_err(|e| Error::config(format!("{}: {e}", path.display())))
+}
+
+/// The rootfs of a bundle: `root.path`, relative to the bundle unless absolute.
+pub fn rootfs_path(bundle: &Path, spec: &Spec) -> Result<PathBuf> {
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| Error::config("root is missing"))?;
+    let path = root.path();
+    if path.as_os_str().is_empty() {
+        return Err(Error::config("root.path is empty"));
+    }
+    Ok(if path.is_absolute() {
+        path.clone()
+    } else {
+        bundle.join(path)
+    })
+}

@@ -1,0 +1,176 @@
+//! Path resolution that can never leave a root directory.
+//!
+//! Every path taken from a bundle (mount destinations, device paths, cwd, masked paths) is
+//! resolved with `openat2(RESOLVE_IN_ROOT)`: `..` and absolute symlinks are clamped to the
+//! root, and magic links (`/proc/self/fd/N`) are refused. This is what keeps a hostile image
+//! from sending a mount outside its rootfs or a cwd into a host directory (CVE-2024-21626).
+
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
+use nix::sys::stat::{mkdirat, Mode};
+
+/// What to create at the end of a path that does not exist yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Leaf {
+    Dir,
+    File,
+}
+
+/// The components of `path` below the root, without `.` and leading `/`.
+fn relative_components(path: &Path) -> Vec<&OsStr> {
+    path.components()
+        .filter_map(|c| match c {
+            Component::Normal(s) => Some(s),
+            Component::ParentDir => Some(OsStr::new("..")),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => None,
+        })
+        .collect()
+}
+
+fn join(components: &[&OsStr]) -> PathBuf {
+    if components.is_empty() {
+        PathBuf::from(".")
+    } else {
+        components.iter().collect()
+    }
+}
+
+/// Open `path` inside `root` (as if `root` were `/`), refusing magic links.
+pub fn open_in_root(root: BorrowedFd<'_>, path: &Path, flags: OFlag) -> nix::Result<OwnedFd> {
+    let rel = join(&relative_components(path));
+    let how = OpenHow::new()
+        .flags(flags | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    openat2(root, rel.as_path(), how)
+}
+
+/// Open `path` inside `root` as an `O_PATH` handle, creating missing directories (mode 0755)
+/// and, if `leaf` is `File`, an empty final file. Symlinks met on the way are followed
+/// inside the root only.
+pub fn create_in_root(root: BorrowedFd<'_>, path: &Path, leaf: Leaf) -> nix::Result<OwnedFd> {
+    let parts = relative_components(path);
+    for depth in 1..=parts.len() {
+        let prefix = join(&parts[..depth]);
+        match open_in_root(root, &prefix, OFlag::O_PATH) {
+            Ok(fd) if depth == parts.len() => return Ok(fd),
+            Ok(_) => continue,
+            Err(Errno::ENOENT) => {
+                let parent = open_in_root(
+                    root,
+                    &join(&parts[..depth - 1]),
+                    OFlag::O_PATH | OFlag::O_DIRECTORY,
+                )?;
+                let name = parts[depth - 1];
+                let is_last = depth == parts.len();
+                create_entry(parent.as_fd(), name, if is_last { leaf } else { Leaf::Dir })?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    open_in_root(root, &join(&parts), OFlag::O_PATH)
+}
+
+fn create_entry(parent: BorrowedFd<'_>, name: &OsStr, leaf: Leaf) -> nix::Result<()> {
+    let result = match leaf {
+        Leaf::Dir => mkdirat(parent, name, Mode::from_bits_truncate(0o755)),
+        Leaf::File => nix::fcntl::openat(
+            parent,
+            name,
+            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW,
+            Mode::from_bits_truncate(0o644),
+        )
+        .map(drop),
+    };
+    match result {
+        // Lost a race with someone creating the same entry, or a dangling symlink; the
+        // caller's next resolution decides.
+        Ok(()) | Err(Errno::EEXIST) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The `/proc/self/fd/N` path of a descriptor: how mount(2) and friends reach a resolved
+/// handle without re-walking a path that could have been swapped underneath.
+pub fn fd_path(fd: BorrowedFd<'_>) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+/// Whether the handle refers to a directory.
+pub fn is_dir(fd: BorrowedFd<'_>) -> nix::Result<bool> {
+    let st = nix::sys::stat::fstat(fd)?;
+    Ok(st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+}
+
+/// Bytes of a path, for syscalls that want C strings.
+pub fn path_bytes(path: &Path) -> &[u8] {
+    path.as_os_str().as_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn root() -> (tempfile::TempDir, OwnedFd) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fd = nix::fcntl::open(
+            dir.path(),
+            OFlag::O_PATH | OFlag::O_DIRECTORY,
+            Mode::empty(),
+        )
+        .expect("open root");
+        (dir, fd)
+    }
+
+    fn real_path(fd: &OwnedFd) -> PathBuf {
+        std::fs::read_link(fd_path(fd.as_fd())).expect("readlink")
+    }
+
+    #[test]
+    fn creates_missing_directories_and_files() {
+        let (dir, fd) = root();
+        let leaf = create_in_root(fd.as_fd(), Path::new("/a/b/c"), Leaf::File).expect("create");
+        assert_eq!(real_path(&leaf), dir.path().join("a/b/c"));
+        assert!(dir.path().join("a/b/c").is_file());
+    }
+
+    #[test]
+    fn absolute_symlink_stays_inside_root() {
+        let (dir, fd) = root();
+        symlink("/etc", dir.path().join("escape")).expect("symlink");
+        let leaf =
+            create_in_root(fd.as_fd(), Path::new("escape/target"), Leaf::Dir).expect("create");
+        assert_eq!(real_path(&leaf), dir.path().join("etc/target"));
+        assert!(!Path::new("/etc/target").exists());
+    }
+
+    #[test]
+    fn dotdot_is_clamped_to_root() {
+        let (dir, fd) = root();
+        let leaf = create_in_root(fd.as_fd(), Path::new("../../../x"), Leaf::Dir).expect("create");
+        assert_eq!(real_path(&leaf), dir.path().join("x"));
+    }
+
+    #[test]
+    fn relative_symlink_escape_is_clamped() {
+        let (dir, fd) = root();
+        symlink("../../../../tmp", dir.path().join("up")).expect("symlink");
+        let leaf = create_in_root(fd.as_fd(), Path::new("up/y"), Leaf::Dir).expect("create");
+        assert_eq!(real_path(&leaf), dir.path().join("tmp/y"));
+    }
+
+    #[test]
+    fn magic_links_are_refused() {
+        let (dir, fd) = root();
+        symlink("/proc/self/cwd", dir.path().join("magic")).expect("symlink");
+        // Resolved in root, /proc/self/cwd does not exist inside the root, so it is created
+        // there as a plain directory instead of following the host's magic link.
+        let leaf = create_in_root(fd.as_fd(), Path::new("magic"), Leaf::Dir).expect("create");
+        assert_eq!(real_path(&leaf), dir.path().join("proc/self/cwd"));
+    }
+}

@@ -1,0 +1,59 @@
+//! Process attributes: prctl, descriptors, keyrings, OOM score, session.
+
+use std::os::fd::RawFd;
+
+use nix::errno::Errno;
+
+pub use nix::sys::prctl::{set_child_subreaper, set_dumpable, set_keepcaps, set_no_new_privs};
+
+/// Mark every descriptor from `first` upwards close-on-exec, so nothing of the runtime's
+/// reaches the container's program (CVE-2024-21626 class).
+pub fn cloexec_from(first: RawFd) -> nix::Result<()> {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags on descriptors of this
+    // process; it touches no memory.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first as libc::c_uint,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    Errno::result(rc).map(drop)
+}
+
+/// Clear close-on-exec on `fd` so it survives into the container's program.
+pub fn keep_across_exec(fd: RawFd) -> nix::Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+    // SAFETY: the descriptor number comes from --preserve-fds/LISTEN_FDS, which promise it
+    // is open; fcntl on a closed one fails with EBADF, which is returned.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    fcntl(fd, FcntlArg::F_SETFD(FdFlag::empty())).map(drop)
+}
+
+/// Whether `fd` is an open descriptor of this process.
+pub fn is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD only queries the descriptor table.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) != -1 }
+}
+
+/// Join a new session keyring named `name`, so containers do not share the caller's keys.
+pub fn join_session_keyring(name: &str) -> nix::Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    let name = std::ffi::CString::new(name).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: keyctl(JOIN_SESSION_KEYRING) reads the NUL-terminated name only.
+    let rc = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    Errno::result(rc).map(drop)
+}
+
+/// Set the NIS domain name of the current UTS namespace.
+pub fn set_domainname(name: &str) -> nix::Result<()> {
+    // SAFETY: setdomainname reads exactly `len` bytes from the pointer.
+    let rc = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+    Errno::result(rc).map(drop)
+}
+
+/// Set the file mode creation mask.
+pub fn set_umask(mask: u32) {
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+}

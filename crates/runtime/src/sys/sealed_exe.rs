@@ -1,0 +1,71 @@
+//! Run from a sealed in-memory copy of our own binary (the CVE-2019-5736 defence).
+//!
+//! A process of the container could open `/proc/<init>/exe` while our init runs inside it
+//! and write to the host's runtime binary once we exit. If the binary we run is a sealed
+//! memfd instead, that write lands nowhere: the seals forbid it and the memfd dies with us.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::os::fd::AsFd;
+
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, SealFlag};
+use nix::sys::memfd::{memfd_create, MFdFlags};
+
+const SEALS: SealFlag = SealFlag::F_SEAL_SEAL
+    .union(SealFlag::F_SEAL_SHRINK)
+    .union(SealFlag::F_SEAL_GROW)
+    .union(SealFlag::F_SEAL_WRITE);
+
+/// Whether the running binary is already a sealed memfd.
+pub fn running_sealed() -> bool {
+    let Ok(exe) = File::open("/proc/self/exe") else {
+        return false;
+    };
+    match fcntl(exe.as_fd(), FcntlArg::F_GET_SEALS) {
+        Ok(bits) => SealFlag::from_bits_truncate(bits).contains(SEALS),
+        Err(_) => false,
+    }
+}
+
+/// Re-execute the current command line from a sealed memfd copy of `/proc/self/exe`.
+/// Returns only on failure.
+pub fn reexec_sealed() -> std::io::Error {
+    match try_reexec() {
+        Ok(never) => match never {},
+        Err(e) => e,
+    }
+}
+
+enum Never {}
+
+fn try_reexec() -> std::io::Result<Never> {
+    let mut exe = File::open("/proc/self/exe")?;
+    let flags = MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING;
+    // MFD_EXEC is needed where vm.memfd_noexec is set; kernels before 6.3 reject it.
+    let memfd = memfd_create(
+        c"berth-runtime",
+        flags | MFdFlags::from_bits_retain(libc::MFD_EXEC),
+    )
+    .or_else(|_| memfd_create(c"berth-runtime", flags))?;
+    let mut copy = File::from(memfd);
+    std::io::copy(&mut exe, &mut copy)?;
+    fcntl(copy.as_fd(), FcntlArg::F_ADD_SEALS(SEALS))?;
+    let args: Vec<CString> = std::env::args_os()
+        .map(|a| CString::new(std::os::unix::ffi::OsStringExt::into_vec(a)))
+        .collect::<Result<_, _>>()
+        .map_err(|_| std::io::Error::from(Errno::EINVAL))?;
+    let env: Vec<CString> = std::env::vars_os()
+        .map(|(k, v)| {
+            let mut kv = std::os::unix::ffi::OsStringExt::into_vec(k);
+            kv.push(b'=');
+            kv.extend(std::os::unix::ffi::OsStringExt::into_vec(v));
+            CString::new(kv)
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|_| std::io::Error::from(Errno::EINVAL))?;
+    Err(nix::unistd::fexecve(copy.as_fd(), &args, &env)
+        .map(|i| match i {})
+        .unwrap_or_else(|e| e)
+        .into())
+}
