@@ -4,7 +4,10 @@ use crate::error::Result;
 use crate::state::{Report, StateRoot};
 
 pub fn state(root: &StateRoot, id: &str) -> Result<Report> {
-    Ok(root.load(id)?.report())
+    // runc leaves the owner empty in `state` and fills it in `list`.
+    let mut report = root.load(id)?.report();
+    report.owner.clear();
+    Ok(report)
 }
 
 pub fn list(root: &StateRoot) -> Result<Vec<Report>> {

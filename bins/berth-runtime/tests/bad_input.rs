@@ -1,0 +1,146 @@
+//! Bad bundles and wrong lifecycle calls: a clear error on stderr, a non-zero exit, and
+//! nothing left behind (no state, no process, no mount).
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+/// `create` must fail, name `needle` in its message, and leave nothing behind.
+fn create_fails(world: &World, needle: &str) {
+    let bundle = world.bundle().to_str().expect("utf8");
+    let out = world.cmd(&["create", "--bundle", bundle, "bad"]);
+    out.failed();
+    assert!(out.stderr.contains(needle), "expected {needle:?} in {:?}", out.stderr);
+    world.assert_no_state();
+    assert!(processes_mentioning(bundle).is_empty(), "a process was left behind");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    assert!(!mounts.contains(bundle), "a mount was left behind");
+}
+
+#[test]
+fn missing_config() {
+    let world = World::new("true");
+    std::fs::remove_file(world.bundle().join("config.json")).expect("rm");
+    create_fails(&world, "config.json");
+}
+
+#[test]
+fn malformed_config() {
+    let world = World::new("true");
+    std::fs::write(world.bundle().join("config.json"), b"{\"process\": [").expect("write");
+    create_fails(&world, "config.json");
+}
+
+#[test]
+fn unknown_namespace_type() {
+    let mut world = World::new("true");
+    world.edit(|c| c["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "bogus"}]));
+    create_fails(&world, "bogus");
+}
+
+#[test]
+fn duplicate_namespace() {
+    let mut world = World::new("true");
+    world.edit(|c| c["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "pid"}, {"type": "pid"}]));
+    create_fails(&world, "twice");
+}
+
+#[test]
+fn missing_rootfs() {
+    let mut world = World::new("true");
+    world.edit(|c| c["root"]["path"] = json!("no-such-rootfs"));
+    create_fails(&world, "no-such-rootfs");
+}
+
+#[test]
+fn resources_and_seccomp_are_refused_by_name() {
+    let mut world = World::new("true");
+    world.edit(|c| c["linux"]["resources"] = json!({"pids": {"limit": 10}}));
+    create_fails(&world, "linux.resources");
+    world.edit(|c| {
+        c["linux"].as_object_mut().expect("linux").remove("resources");
+        c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW"});
+    });
+    create_fails(&world, "linux.seccomp");
+    world.edit(|c| {
+        c["linux"].as_object_mut().expect("linux").remove("seccomp");
+        c["linux"]["cgroupsPath"] = json!("/berth-test");
+    });
+    create_fails(&world, "linux.cgroupsPath");
+}
+
+#[test]
+fn program_not_found() {
+    let mut world = World::new("true");
+    world.edit(|c| c["process"]["args"] = json!(["no-such-program"]));
+    create_fails(&world, "no-such-program");
+}
+
+#[test]
+fn failing_mount() {
+    let mut world = World::new("true");
+    world.edit(|c| {
+        c["mounts"].as_array_mut().expect("mounts").push(json!({"destination": "/data", "type": "bind", "source": "/no/such/source", "options": ["rbind"]}))
+    });
+    create_fails(&world, "/no/such/source");
+}
+
+#[test]
+fn hostname_without_uts_namespace() {
+    let mut world = World::new("true");
+    world.edit(|c| c["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "pid"}]));
+    create_fails(&world, "UTS");
+}
+
+#[test]
+fn non_namespaced_sysctl() {
+    let mut world = World::new("true");
+    world.edit(|c| c["linux"]["sysctl"] = json!({"vm.swappiness": "10"}));
+    create_fails(&world, "vm.swappiness");
+}
+
+#[test]
+fn user_namespace_without_mappings() {
+    let mut world = World::new("true");
+    world.edit(|c| c["linux"]["namespaces"].as_array_mut().expect("ns").push(json!({"type": "user"})));
+    create_fails(&world, "uidMappings");
+}
+
+#[test]
+fn invalid_container_ids() {
+    let world = World::new("true");
+    let bundle = world.bundle().to_str().expect("utf8");
+    for id in ["../escape", "a/b", ""] {
+        world.cmd(&["create", "--bundle", bundle, id]).failed();
+    }
+    world.assert_no_state();
+}
+
+#[test]
+fn terminal_without_console_socket() {
+    let mut world = World::new("true");
+    world.edit(|c| c["process"]["terminal"] = json!(true));
+    create_fails(&world, "console-socket");
+}
+
+#[test]
+fn wrong_lifecycle_calls() {
+    let world = World::new("sleep 30");
+    let bundle = world.bundle().to_str().expect("utf8");
+    world.cmd(&["start", "nope"]).failed();
+    world.cmd(&["kill", "nope"]).failed();
+    world.cmd(&["state", "nope"]).failed();
+    world.cmd(&["run", "-d", "--bundle", bundle, "w1"]).ok();
+    let pid = world.state("w1")["pid"].as_i64().expect("pid") as i32;
+    let out = world.cmd(&["start", "w1"]);
+    out.failed();
+    assert!(out.stderr.contains("running"));
+    let out = world.cmd(&["delete", "w1"]);
+    out.failed();
+    assert!(out.stderr.contains("not stopped"));
+    assert_eq!(world.status("w1"), "running", "a refused delete changed nothing");
+    world.cmd(&["delete", "--force", "w1"]).ok();
+    reap(pid);
+    world.assert_no_state();
+}
