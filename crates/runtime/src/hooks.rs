@@ -211,7 +211,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let out = dir.path().join("out");
         let script = format!(
-            "cat > {0}; echo \"$HOOKVAR/${{PATH:-nopath}}\" >> {0}",
+            "cat > {0}; echo \"$HOOKVAR/${{HOME:-nohome}}\" >> {0}",
             out.display()
         );
         run_all(&[hook(&script, None)], &state()).expect("hook runs");
@@ -220,7 +220,7 @@ mod tests {
             text.contains("\"id\":\"c1\"") && text.contains("\"pid\":42"),
             "{text}"
         );
-        assert!(text.ends_with("yes/nopath\n"), "{text}");
+        assert!(text.ends_with("yes/nohome\n"), "{text}");
     }
 
     #[test]

@@ -150,13 +150,14 @@ fn setup(ctx: &InitContext<'_>) -> Result<Prepared> {
         None => None,
     };
     rootfs::enter(&cfg)?;
+    let cwd = process::open_cwd(process.cwd())?;
     write_sysctls(ctx.spec)?;
     set_names(ctx.spec)?;
     rootfs::finalize(&cfg)?;
     if let Some(pty) = &pty {
         console::attach_stdio(pty)?;
     }
-    let cwd = process::prepare_as_root(process, ctx.id, ctx.new_keyring)?;
+    process::prepare_as_root(process, ctx.id, ctx.new_keyring)?;
     let mut extra_env = Vec::new();
     if ctx.fds.listen > 0 {
         extra_env.push(format!("LISTEN_FDS={}", ctx.fds.listen));

@@ -37,7 +37,7 @@ pub(crate) fn prepare_as_root(
     process: &Process,
     container_id: &str,
     new_keyring: bool,
-) -> Result<OwnedFd> {
+) -> Result<()> {
     rlimits::apply(process.rlimits().as_deref().unwrap_or_default())?;
     if new_keyring {
         match proc::join_session_keyring(container_id) {
@@ -47,11 +47,12 @@ pub(crate) fn prepare_as_root(
             Err(e) => return Err(Error::sys("join session keyring", e)),
         }
     }
-    open_cwd(process.cwd())
+    Ok(())
 }
 
-/// Resolve cwd inside the container's root, creating it as runc does.
-fn open_cwd(cwd: &Path) -> Result<OwnedFd> {
+/// Resolve cwd inside the container's root, creating it as runc does (so before the root
+/// is made read-only).
+pub(crate) fn open_cwd(cwd: &Path) -> Result<OwnedFd> {
     let root = nix::fcntl::open(
         "/",
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,

@@ -5,7 +5,8 @@
 //! root, and magic links (`/proc/self/fd/N`) are refused. This is what keeps a hostile image
 //! from sending a mount outside its rootfs or a cwd into a host directory (CVE-2024-21626).
 
-use std::ffi::OsStr;
+use std::collections::VecDeque;
+use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
@@ -51,27 +52,42 @@ pub fn open_in_root(root: BorrowedFd<'_>, path: &Path, flags: OFlag) -> nix::Res
 
 /// Open `path` inside `root` as an `O_PATH` handle, creating missing directories (mode 0755)
 /// and, if `leaf` is `File`, an empty final file. Symlinks met on the way are followed
-/// inside the root only.
+/// inside the root only; a dangling one has its target created inside the root, as runc's
+/// securejoin does.
 pub fn create_in_root(root: BorrowedFd<'_>, path: &Path, leaf: Leaf) -> nix::Result<OwnedFd> {
-    let parts = relative_components(path);
-    for depth in 1..=parts.len() {
-        let prefix = join(&parts[..depth]);
-        match open_in_root(root, &prefix, OFlag::O_PATH) {
-            Ok(fd) if depth == parts.len() => return Ok(fd),
-            Ok(_) => continue,
+    const MAX_LINKS: usize = 40;
+    let mut todo: VecDeque<OsString> = relative_components(path).into_iter().map(OsStr::to_os_string).collect();
+    let mut done: Vec<OsString> = Vec::new();
+    let mut links = 0;
+    while let Some(name) = todo.pop_front() {
+        let mut candidate: Vec<&OsStr> = done.iter().map(OsString::as_os_str).collect();
+        candidate.push(&name);
+        match open_in_root(root, &join(&candidate), OFlag::O_PATH) {
+            Ok(_) => done.push(name),
             Err(Errno::ENOENT) => {
-                let parent = open_in_root(
-                    root,
-                    &join(&parts[..depth - 1]),
-                    OFlag::O_PATH | OFlag::O_DIRECTORY,
-                )?;
-                let name = parts[depth - 1];
-                let is_last = depth == parts.len();
-                create_entry(parent.as_fd(), name, if is_last { leaf } else { Leaf::Dir })?;
+                let parent_parts: Vec<&OsStr> = done.iter().map(OsString::as_os_str).collect();
+                let parent = open_in_root(root, &join(&parent_parts), OFlag::O_PATH | OFlag::O_DIRECTORY)?;
+                if let Ok(target) = nix::fcntl::readlinkat(parent.as_fd(), name.as_os_str()) {
+                    links += 1;
+                    if links > MAX_LINKS {
+                        return Err(Errno::ELOOP);
+                    }
+                    let target = PathBuf::from(target);
+                    if target.is_absolute() {
+                        done.clear();
+                    }
+                    for c in relative_components(&target).into_iter().rev() {
+                        todo.push_front(c.to_os_string());
+                    }
+                    continue;
+                }
+                create_entry(parent.as_fd(), &name, if todo.is_empty() { leaf } else { Leaf::Dir })?;
+                done.push(name);
             }
             Err(e) => return Err(e),
         }
     }
+    let parts: Vec<&OsStr> = done.iter().map(OsString::as_os_str).collect();
     open_in_root(root, &join(&parts), OFlag::O_PATH)
 }
 
@@ -162,6 +178,23 @@ mod tests {
         symlink("../../../../tmp", dir.path().join("up")).expect("symlink");
         let leaf = create_in_root(fd.as_fd(), Path::new("up/y"), Leaf::Dir).expect("create");
         assert_eq!(real_path(&leaf), dir.path().join("tmp/y"));
+    }
+
+    #[test]
+    fn dangling_absolute_symlink_is_created_inside_root() {
+        let (dir, fd) = root();
+        symlink("/host/only/path", dir.path().join("dangling")).expect("symlink");
+        let leaf = create_in_root(fd.as_fd(), Path::new("dangling/x"), Leaf::File).expect("create");
+        assert_eq!(real_path(&leaf), dir.path().join("host/only/path/x"));
+        assert!(!Path::new("/host/only/path").exists());
+    }
+
+    #[test]
+    fn symlink_loops_end() {
+        let (dir, fd) = root();
+        symlink("b", dir.path().join("a")).expect("symlink");
+        symlink("a", dir.path().join("b")).expect("symlink");
+        assert!(create_in_root(fd.as_fd(), Path::new("a/x"), Leaf::Dir).is_err());
     }
 
     #[test]
