@@ -11,9 +11,16 @@ fn create_fails(world: &World, needle: &str) {
     let bundle = world.bundle().to_str().expect("utf8");
     let out = world.cmd(&["create", "--bundle", bundle, "bad"]);
     out.failed();
-    assert!(out.stderr.contains(needle), "expected {needle:?} in {:?}", out.stderr);
+    assert!(
+        out.stderr.contains(needle),
+        "expected {needle:?} in {:?}",
+        out.stderr
+    );
     world.assert_no_state();
-    assert!(processes_mentioning(bundle).is_empty(), "a process was left behind");
+    assert!(
+        processes_mentioning(bundle).is_empty(),
+        "a process was left behind"
+    );
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
     assert!(!mounts.contains(bundle), "a mount was left behind");
 }
@@ -42,7 +49,9 @@ fn unknown_namespace_type() {
 #[test]
 fn duplicate_namespace() {
     let mut world = World::new("true");
-    world.edit(|c| c["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "pid"}, {"type": "pid"}]));
+    world.edit(|c| {
+        c["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "pid"}, {"type": "pid"}])
+    });
     create_fails(&world, "twice");
 }
 
@@ -59,7 +68,10 @@ fn resources_and_seccomp_are_refused_by_name() {
     world.edit(|c| c["linux"]["resources"] = json!({"pids": {"limit": 10}}));
     create_fails(&world, "linux.resources");
     world.edit(|c| {
-        c["linux"].as_object_mut().expect("linux").remove("resources");
+        c["linux"]
+            .as_object_mut()
+            .expect("linux")
+            .remove("resources");
         c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW"});
     });
     create_fails(&world, "linux.seccomp");
@@ -103,7 +115,12 @@ fn non_namespaced_sysctl() {
 #[test]
 fn user_namespace_without_mappings() {
     let mut world = World::new("true");
-    world.edit(|c| c["linux"]["namespaces"].as_array_mut().expect("ns").push(json!({"type": "user"})));
+    world.edit(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .expect("ns")
+            .push(json!({"type": "user"}))
+    });
     create_fails(&world, "uidMappings");
 }
 
@@ -139,7 +156,11 @@ fn wrong_lifecycle_calls() {
     let out = world.cmd(&["delete", "w1"]);
     out.failed();
     assert!(out.stderr.contains("not stopped"));
-    assert_eq!(world.status("w1"), "running", "a refused delete changed nothing");
+    assert_eq!(
+        world.status("w1"),
+        "running",
+        "a refused delete changed nothing"
+    );
     world.cmd(&["delete", "--force", "w1"]).ok();
     reap(pid);
     world.assert_no_state();

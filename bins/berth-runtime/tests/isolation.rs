@@ -16,7 +16,9 @@ fn run_ok(world: &World) -> String {
 
 #[test]
 fn hostname_domainname_and_private_pid_namespace() {
-    let mut world = World::new("hostname; cat /proc/sys/kernel/domainname; echo pid=$$; ls /proc | grep -c '^[0-9]'");
+    let mut world = World::new(
+        "hostname; cat /proc/sys/kernel/domainname; echo pid=$$; ls /proc | grep -c '^[0-9]'",
+    );
     world.edit(|c| {
         c["hostname"] = json!("box1");
         c["domainname"] = json!("example.test");
@@ -24,40 +26,67 @@ fn hostname_domainname_and_private_pid_namespace() {
     let out = run_ok(&world);
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[..3], ["box1", "example.test", "pid=1"], "{out}");
-    assert!(lines[3].parse::<u32>().expect("count") <= 3, "host processes visible: {out}");
+    assert!(
+        lines[3].parse::<u32>().expect("count") <= 3,
+        "host processes visible: {out}"
+    );
 }
 
 #[test]
 fn network_ipc_and_cgroup_namespaces_are_new() {
-    let mut world = World::new("ls /sys/class/net; for n in net ipc cgroup; do readlink /proc/self/ns/$n; done");
-    world.edit(|c| c["linux"]["namespaces"].as_array_mut().expect("ns").push(json!({"type": "cgroup"})));
+    let mut world = World::new(
+        "ls /sys/class/net; for n in net ipc cgroup; do readlink /proc/self/ns/$n; done",
+    );
+    world.edit(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .expect("ns")
+            .push(json!({"type": "cgroup"}))
+    });
     let out = run_ok(&world);
     assert_eq!(out.lines().next(), Some("lo"), "{out}");
     for ns in ["net", "ipc", "cgroup"] {
         let host = std::fs::read_link(format!("/proc/self/ns/{ns}")).expect("host ns");
-        assert!(!out.contains(host.to_str().expect("utf8")), "shares host {ns}: {out}");
+        assert!(
+            !out.contains(host.to_str().expect("utf8")),
+            "shares host {ns}: {out}"
+        );
     }
 }
 
 #[test]
 fn user_namespace_maps_ids() {
-    let mut world = World::new("cat /proc/self/uid_map /proc/self/gid_map; id -u; touch /tmp/f && stat -c %u /tmp/f");
+    let mut world = World::new(
+        "cat /proc/self/uid_map /proc/self/gid_map; id -u; touch /tmp/f && stat -c %u /tmp/f",
+    );
     // The rootfs belongs to the mapped root, as an image unpacked for this mapping would.
-    let status = std::process::Command::new("chown").args(["-hR", "100000:100000"]).arg(world.rootfs()).status().expect("chown");
+    let status = std::process::Command::new("chown")
+        .args(["-hR", "100000:100000"])
+        .arg(world.rootfs())
+        .status()
+        .expect("chown");
     assert!(status.success());
     world.edit(|c| {
         c["root"]["readonly"] = json!(false);
-        c["linux"]["namespaces"].as_array_mut().expect("ns").push(json!({"type": "user"}));
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .expect("ns")
+            .push(json!({"type": "user"}));
         c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
         c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
     });
     let out = run_ok(&world);
-    let fields: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().collect()).collect();
+    let fields: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
     assert_eq!(fields[0], ["0", "100000", "65536"], "{out}");
     assert_eq!(fields[1], ["0", "100000", "65536"], "{out}");
     assert_eq!(fields[2], ["0"]);
     assert_eq!(fields[3], ["0"]);
-    let host_uid = std::fs::metadata(world.rootfs().join("tmp/f")).expect("file").uid();
+    let host_uid = std::fs::metadata(world.rootfs().join("tmp/f"))
+        .expect("file")
+        .uid();
     assert_eq!(host_uid, 100000);
 }
 
@@ -65,12 +94,24 @@ fn user_namespace_maps_ids() {
 fn time_namespace_offsets_boottime() {
     let mut world = World::new("cut -d. -f1 /proc/uptime");
     world.edit(|c| {
-        c["linux"]["namespaces"].as_array_mut().expect("ns").push(json!({"type": "time"}));
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .expect("ns")
+            .push(json!({"type": "time"}));
         c["linux"]["timeOffsets"] = json!({"boottime": {"secs": 86400000, "nanosecs": 0}});
     });
     let inside: u64 = run_ok(&world).trim().parse().expect("uptime");
-    let host: u64 = std::fs::read_to_string("/proc/uptime").expect("uptime").split('.').next().expect("secs").parse().expect("n");
-    assert!(inside >= host + 86400000 - 5, "inside {inside}, host {host}");
+    let host: u64 = std::fs::read_to_string("/proc/uptime")
+        .expect("uptime")
+        .split('.')
+        .next()
+        .expect("secs")
+        .parse()
+        .expect("n");
+    assert!(
+        inside >= host + 86400000 - 5,
+        "inside {inside}, host {host}"
+    );
 }
 
 #[test]
@@ -82,7 +123,8 @@ fn joins_a_namespace_by_path() {
     let pid = world.state("host1")["pid"].as_i64().expect("pid");
     joiner.edit(|c| {
         c.as_object_mut().expect("obj").remove("hostname");
-        c["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "uts", "path": format!("/proc/{pid}/ns/uts")}]);
+        c["linux"]["namespaces"] =
+            json!([{"type": "mount"}, {"type": "uts", "path": format!("/proc/{pid}/ns/uts")}]);
     });
     assert_eq!(run_ok(&joiner).trim(), "berth");
     world.cmd(&["delete", "--force", "host1"]).ok();
@@ -93,7 +135,11 @@ fn joins_a_namespace_by_path() {
 fn mounts_have_their_types_and_options() {
     let world = World::new("cat /proc/self/mountinfo");
     let out = run_ok(&world);
-    let find = |point: &str| out.lines().find(|l| l.split(' ').nth(4) == Some(point)).unwrap_or_else(|| panic!("{point} not mounted:\n{out}"));
+    let find = |point: &str| {
+        out.lines()
+            .find(|l| l.split(' ').nth(4) == Some(point))
+            .unwrap_or_else(|| panic!("{point} not mounted:\n{out}"))
+    };
     assert!(find("/proc").contains(" - proc "));
     let dev = find("/dev");
     assert!(dev.contains(" - tmpfs ") && dev.contains("nosuid"), "{dev}");
@@ -101,9 +147,21 @@ fn mounts_have_their_types_and_options() {
     assert!(find("/dev/shm").contains("nodev"));
     assert!(find("/dev/mqueue").contains(" - mqueue "));
     let sys = find("/sys");
-    assert!(sys.contains(" - sysfs ") && sys.split(' ').nth(5).is_some_and(|o| o.starts_with("ro")), "{sys}");
-    assert!(find("/").split(' ').nth(5).is_some_and(|o| o.starts_with("ro")), "root.readonly");
-    assert!(find("/sys/fs/cgroup").contains(" - tmpfs ") || find("/sys/fs/cgroup").contains(" - cgroup2 "));
+    assert!(
+        sys.contains(" - sysfs ") && sys.split(' ').nth(5).is_some_and(|o| o.starts_with("ro")),
+        "{sys}"
+    );
+    assert!(
+        find("/")
+            .split(' ')
+            .nth(5)
+            .is_some_and(|o| o.starts_with("ro")),
+        "root.readonly"
+    );
+    assert!(
+        find("/sys/fs/cgroup").contains(" - tmpfs ")
+            || find("/sys/fs/cgroup").contains(" - cgroup2 ")
+    );
 }
 
 #[test]
@@ -155,11 +213,17 @@ fn symlinks_in_the_image_cannot_send_mounts_outside() {
     world.edit(|c| {
         let mounts = c["mounts"].as_array_mut().expect("mounts");
         mounts.push(json!({"destination": "/evil/inside", "type": "tmpfs", "source": "tmpfs"}));
-        mounts.push(json!({"destination": "/climb/berth-escape-test", "type": "tmpfs", "source": "tmpfs"}));
+        mounts.push(
+            json!({"destination": "/climb/berth-escape-test", "type": "tmpfs", "source": "tmpfs"}),
+        );
     });
     world.run("iso").ok();
     assert!(!outside.exists(), "a mount point was created on the host");
-    assert!(world.rootfs().join(outside.strip_prefix("/").expect("abs")).join("inside").is_dir());
+    assert!(world
+        .rootfs()
+        .join(outside.strip_prefix("/").expect("abs"))
+        .join("inside")
+        .is_dir());
     assert!(!std::path::Path::new("/tmp/berth-escape-test").exists());
     assert!(world.rootfs().join("tmp/berth-escape-test").is_dir());
 }
@@ -175,17 +239,31 @@ fn default_and_configured_devices() {
         c["linux"]["devices"] = json!([{"path": "/dev/custom", "type": "c", "major": 1, "minor": 3, "fileMode": 0o620, "uid": 7, "gid": 8}])
     });
     let out = run_ok(&world);
-    assert!(out.contains("/dev/null character special file 1,3 666"), "{out}");
-    assert!(out.contains("/dev/tty character special file 5,0 666"), "{out}");
-    assert!(out.contains("/dev/custom character special file 1,3 620 7:8"), "{out}");
-    assert!(out.contains("/proc/self/fd\n/proc/self/fd/0\npts/ptmx\n"), "{out}");
+    assert!(
+        out.contains("/dev/null character special file 1,3 666"),
+        "{out}"
+    );
+    assert!(
+        out.contains("/dev/tty character special file 5,0 666"),
+        "{out}"
+    );
+    assert!(
+        out.contains("/dev/custom character special file 1,3 620 7:8"),
+        "{out}"
+    );
+    assert!(
+        out.contains("/proc/self/fd\n/proc/self/fd/0\npts/ptmx\n"),
+        "{out}"
+    );
     assert!(out.ends_with("3\n"), "{out}");
 }
 
 #[test]
 fn namespaced_sysctls_are_set() {
     let mut world = World::new("cat /proc/sys/kernel/shmmni /proc/sys/net/ipv4/ip_forward");
-    world.edit(|c| c["linux"]["sysctl"] = json!({"kernel.shmmni": "1234", "net.ipv4.ip_forward": "1"}));
+    world.edit(|c| {
+        c["linux"]["sysctl"] = json!({"kernel.shmmni": "1234", "net.ipv4.ip_forward": "1"})
+    });
     assert_eq!(run_ok(&world), "1234\n1\n");
 }
 
@@ -204,6 +282,9 @@ fn rootfs_propagation_and_cgroup_mount_read_only() {
     world.edit(|c| c["linux"]["rootfsPropagation"] = json!("rprivate"));
     let out = run_ok(&world);
     let root_line = out.lines().next().expect("root line");
-    assert!(!root_line.contains("shared:") && !root_line.contains("master:"), "{root_line}");
+    assert!(
+        !root_line.contains("shared:") && !root_line.contains("master:"),
+        "{root_line}"
+    );
     assert!(out.contains("cgroup-ro"), "{out}");
 }

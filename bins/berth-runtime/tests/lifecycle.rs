@@ -9,15 +9,32 @@ use serde_json::json;
 /// statuses, so berth-runtime and runc can be compared step by step.
 fn lifecycle_trace(world: &World, runtime: &str, root: &std::path::Path) -> Vec<String> {
     let bundle = world.bundle().to_str().expect("utf8");
-    let pid_file = world.dir.path().join(format!("pid-{}", runtime.replace('/', "_")));
+    let pid_file = world
+        .dir
+        .path()
+        .join(format!("pid-{}", runtime.replace('/', "_")));
     let trace = std::cell::RefCell::new(Vec::new());
     let step = |name: &str, args: &[&str]| {
         let out = world.cmd_with(runtime, root, args);
         trace.borrow_mut().push(format!("{name}={}", out.code));
         out
     };
-    step("create", &["create", "--bundle", bundle, "--pid-file", pid_file.to_str().expect("utf8"), "c1"]);
-    let status = |o: Outcome| serde_json::from_str::<serde_json::Value>(&o.stdout).map(|v| v["status"].to_string()).unwrap_or_default();
+    step(
+        "create",
+        &[
+            "create",
+            "--bundle",
+            bundle,
+            "--pid-file",
+            pid_file.to_str().expect("utf8"),
+            "c1",
+        ],
+    );
+    let status = |o: Outcome| {
+        serde_json::from_str::<serde_json::Value>(&o.stdout)
+            .map(|v| v["status"].to_string())
+            .unwrap_or_default()
+    };
     let s = status(step("state", &["state", "c1"]));
     trace.borrow_mut().push(s);
     step("create-again", &["create", "--bundle", bundle, "c1"]);
@@ -27,11 +44,17 @@ fn lifecycle_trace(world: &World, runtime: &str, root: &std::path::Path) -> Vec<
     step("start-again", &["start", "c1"]);
     step("delete-running", &["delete", "c1"]);
     step("kill", &["kill", "c1", "KILL"]);
-    let pid: i32 = std::fs::read_to_string(&pid_file).expect("pid file").trim().parse().expect("pid");
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .expect("pid file")
+        .trim()
+        .parse()
+        .expect("pid");
     reap(pid);
     let out = step("state", &["state", "c1"]);
     let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("state json");
-    trace.borrow_mut().push(format!("{} pid={}", v["status"], v["pid"]));
+    trace
+        .borrow_mut()
+        .push(format!("{} pid={}", v["status"], v["pid"]));
     step("kill-stopped", &["kill", "c1", "KILL"]);
     step("delete", &["delete", "c1"]);
     step("state-missing", &["state", "c1"]);
@@ -66,7 +89,9 @@ fn run_returns_the_exit_status() {
 fn run_detach_then_force_delete() {
     let world = World::new("sleep 30");
     let bundle = world.bundle().to_str().expect("utf8");
-    world.cmd(&["run", "--detach", "--bundle", bundle, "d1"]).ok();
+    world
+        .cmd(&["run", "--detach", "--bundle", bundle, "d1"])
+        .ok();
     assert_eq!(world.status("d1"), "running");
     let pid = world.state("d1")["pid"].as_i64().expect("pid") as i32;
     world.cmd(&["delete", "--force", "d1"]).ok();
@@ -97,13 +122,19 @@ fn kill_accepts_names_numbers_and_all() {
     world.cmd(&["run", "-d", "--bundle", bundle, "k1"]).ok();
     let pid = world.state("k1")["pid"].as_i64().expect("pid") as i32;
     world.cmd(&["kill", "k1", "SIGUSR1"]).ok();
-    assert!(matches!(reap(pid), nix::sys::wait::WaitStatus::Exited(_, 42)));
+    assert!(matches!(
+        reap(pid),
+        nix::sys::wait::WaitStatus::Exited(_, 42)
+    ));
     world.cmd(&["delete", "k1"]).ok();
 
     world.cmd(&["run", "-d", "--bundle", bundle, "k2"]).ok();
     let pid = world.state("k2")["pid"].as_i64().expect("pid") as i32;
     world.cmd(&["kill", "--all", "k2", "9"]).ok();
-    assert!(matches!(reap(pid), nix::sys::wait::WaitStatus::Signaled(_, nix::sys::signal::Signal::SIGKILL, _)));
+    assert!(matches!(
+        reap(pid),
+        nix::sys::wait::WaitStatus::Signaled(_, nix::sys::signal::Signal::SIGKILL, _)
+    ));
     assert_eq!(world.status("k2"), "stopped");
     world.cmd(&["kill", "k2", "BOGUS"]).failed();
     world.cmd(&["delete", "k2"]).ok();
@@ -117,10 +148,19 @@ fn list_table_json_and_quiet() {
     world.cmd(&["create", "--bundle", bundle, "l2"]).ok();
     assert_eq!(world.cmd(&["list", "-q"]).stdout, "l1\nl2\n");
     let table = world.cmd(&["list"]).stdout;
-    assert!(table.starts_with("ID") && table.contains("created"), "{table}");
-    let json: serde_json::Value = serde_json::from_str(&world.cmd(&["list", "--format", "json"]).stdout).expect("json");
+    assert!(
+        table.starts_with("ID") && table.contains("created"),
+        "{table}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&world.cmd(&["list", "--format", "json"]).stdout).expect("json");
     assert_eq!(json.as_array().map(|a| a.len()), Some(2));
-    let pids: Vec<i32> = json.as_array().expect("array").iter().map(|c| c["pid"].as_i64().expect("pid") as i32).collect();
+    let pids: Vec<i32> = json
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|c| c["pid"].as_i64().expect("pid") as i32)
+        .collect();
     world.cmd(&["delete", "l1"]).ok();
     world.cmd(&["delete", "l2"]).ok();
     pids.into_iter().for_each(|p| {
@@ -133,31 +173,50 @@ fn list_table_json_and_quiet() {
 fn spec_writes_runc_defaults_and_refuses_to_overwrite() {
     let dir = tempfile::tempdir().expect("tempdir");
     let spec = |extra: &[&str]| {
-        std::process::Command::new(BIN).args(["spec", "--bundle"]).arg(dir.path()).args(extra).output().expect("spec")
+        std::process::Command::new(BIN)
+            .args(["spec", "--bundle"])
+            .arg(dir.path())
+            .args(extra)
+            .output()
+            .expect("spec")
     };
     assert!(spec(&[]).status.success());
-    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("config.json")).expect("read")).expect("json");
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("config.json")).expect("read"))
+            .expect("json");
     assert_eq!(config["root"]["path"], "rootfs");
     assert_eq!(config["process"]["args"], json!(["sh"]));
-    assert!(config["linux"]["maskedPaths"].as_array().is_some_and(|m| m.contains(&json!("/proc/kcore"))));
+    assert!(config["linux"]["maskedPaths"]
+        .as_array()
+        .is_some_and(|m| m.contains(&json!("/proc/kcore"))));
     let again = spec(&[]);
     assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("exists"));
     std::fs::remove_file(dir.path().join("config.json")).expect("rm");
     assert!(spec(&["--rootless"]).status.success());
-    let rootless: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("config.json")).expect("read")).expect("json");
+    let rootless: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("config.json")).expect("read"))
+            .expect("json");
     assert_eq!(rootless["linux"]["uidMappings"][0]["size"], 1);
 }
 
 #[test]
 fn features_lists_what_is_implemented() {
-    let out = std::process::Command::new(BIN).arg("features").output().expect("features");
+    let out = std::process::Command::new(BIN)
+        .arg("features")
+        .output()
+        .expect("features");
     assert!(out.status.success());
     let f: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(f["ociVersionMax"], "1.2.0");
     assert_eq!(f["hooks"].as_array().map(|h| h.len()), Some(6));
-    assert_eq!(f["linux"]["namespaces"].as_array().map(|n| n.len()), Some(8));
+    assert_eq!(
+        f["linux"]["namespaces"].as_array().map(|n| n.len()),
+        Some(8)
+    );
     assert_eq!(f["linux"]["seccomp"]["enabled"], false);
-    assert!(f["linux"]["capabilities"].as_array().is_some_and(|c| c.contains(&json!("CAP_SYS_ADMIN"))));
+    assert!(f["linux"]["capabilities"]
+        .as_array()
+        .is_some_and(|c| c.contains(&json!("CAP_SYS_ADMIN"))));
 }
 
 #[test]
@@ -175,11 +234,21 @@ fn systemd_cgroup_and_checkpoint_are_refused_clearly() {
 fn json_log_format_for_callers_that_parse_it() {
     let world = World::new("true");
     let log = world.dir.path().join("runtime.log");
-    let out = world.cmd(&["--log", log.to_str().expect("utf8"), "--log-format", "json", "state", "missing"]);
+    let out = world.cmd(&[
+        "--log",
+        log.to_str().expect("utf8"),
+        "--log-format",
+        "json",
+        "state",
+        "missing",
+    ]);
     out.failed();
     let line = std::fs::read_to_string(&log).expect("log");
-    let entry: serde_json::Value = serde_json::from_str(line.lines().last().expect("a line")).expect("json line");
+    let entry: serde_json::Value =
+        serde_json::from_str(line.lines().last().expect("a line")).expect("json line");
     assert_eq!(entry["level"], "error");
-    assert!(entry["msg"].as_str().is_some_and(|m| m.contains("does not exist")));
+    assert!(entry["msg"]
+        .as_str()
+        .is_some_and(|m| m.contains("does not exist")));
     assert!(entry["time"].is_string());
 }

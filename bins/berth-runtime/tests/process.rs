@@ -14,17 +14,31 @@ fn user_groups_umask_cwd_and_env() {
     let mut world = World::new("id; umask; pwd; echo $HOME $GREETING; touch f && stat -c %a f");
     world.edit(|c| {
         c["root"]["readonly"] = json!(false);
-        c["process"]["user"] = json!({"uid": 1000, "gid": 1001, "additionalGids": [5, 65534], "umask": 0o027});
+        c["process"]["user"] =
+            json!({"uid": 1000, "gid": 1001, "additionalGids": [5, 65534], "umask": 0o027});
         c["process"]["cwd"] = json!("/work/dir");
         c["process"]["env"] = json!(["PATH=/bin", "GREETING=hello"]);
     });
     std::fs::create_dir_all(world.rootfs().join("work/dir")).expect("mkdir");
-    std::process::Command::new("chown").args(["1000:1001"]).arg(world.rootfs().join("work/dir")).status().expect("chown");
+    std::process::Command::new("chown")
+        .args(["1000:1001"])
+        .arg(world.rootfs().join("work/dir"))
+        .status()
+        .expect("chown");
     let out = world.run("p1");
     out.ok();
     let lines: Vec<&str> = out.stdout.lines().collect();
-    assert_eq!(lines[0], "uid=1000 gid=1001 groups=5(tty),65534(nogroup)", "{}", out.stdout);
-    assert_eq!(lines[1..], ["0027", "/work/dir", "/ hello", "640"], "{}", out.stdout);
+    assert_eq!(
+        lines[0], "uid=1000 gid=1001 groups=5(tty),65534(nogroup)",
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        lines[1..],
+        ["0027", "/work/dir", "/ hello", "640"],
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -38,7 +52,9 @@ fn missing_cwd_is_created_and_home_comes_from_passwd() {
 
 #[test]
 fn rlimits_oom_score_and_no_new_privs() {
-    let mut world = World::new("ulimit -n; ulimit -Hn; cat /proc/self/oom_score_adj; grep NoNewPrivs /proc/self/status");
+    let mut world = World::new(
+        "ulimit -n; ulimit -Hn; cat /proc/self/oom_score_adj; grep NoNewPrivs /proc/self/status",
+    );
     world.edit(|c| {
         c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 900}]);
         c["process"]["oomScoreAdj"] = json!(300);
@@ -50,7 +66,10 @@ fn rlimits_oom_score_and_no_new_privs() {
 }
 
 fn cap_mask(status: &str, field: &str) -> u64 {
-    let line = status.lines().find(|l| l.starts_with(field)).unwrap_or_else(|| panic!("{field} missing"));
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .unwrap_or_else(|| panic!("{field} missing"));
     u64::from_str_radix(line.split_whitespace().nth(1).expect("value"), 16).expect("hex")
 }
 
@@ -103,8 +122,17 @@ fn preserve_fds_and_listen_fds() {
     let bundle = world.bundle().to_str().expect("utf8");
     let (f3, f4) = (file3.as_raw_fd(), file4.as_raw_fd());
     let mut cmd = Command::new(BIN);
-    cmd.arg("--root").arg(world.root()).args(["run", "--preserve-fds", "1", "--bundle", bundle, "fds"]);
-    cmd.env("LISTEN_FDS", "1").stdout(std::fs::File::create(&out_path).expect("out")).stdin(Stdio::null());
+    cmd.arg("--root").arg(world.root()).args([
+        "run",
+        "--preserve-fds",
+        "1",
+        "--bundle",
+        bundle,
+        "fds",
+    ]);
+    cmd.env("LISTEN_FDS", "1")
+        .stdout(std::fs::File::create(&out_path).expect("out"))
+        .stdin(Stdio::null());
     // SAFETY: between fork and exec the closure only calls dup2, which is async-signal-safe.
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
@@ -131,7 +159,11 @@ fn preserve_fds_and_listen_fds() {
     let out = std::fs::read_to_string(out_path).expect("out");
     assert!(out.starts_with("1 1\n"), "{out}");
     // 0-4 are ours; ls adds one for the directory it reads. Nothing else leaks in.
-    assert_eq!(out.lines().nth(1).map(str::trim), Some("0 1 2 3 4 5"), "{out}");
+    assert_eq!(
+        out.lines().nth(1).map(str::trim),
+        Some("0 1 2 3 4 5"),
+        "{out}"
+    );
 }
 
 #[test]

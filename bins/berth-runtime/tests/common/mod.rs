@@ -18,7 +18,10 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_berth-runtime");
 pub fn setup() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        assert!(nix::unistd::geteuid().is_root(), "berth-runtime's integration tests run as root");
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "berth-runtime's integration tests run as root"
+        );
         nix::sys::prctl::set_child_subreaper(true).expect("become subreaper");
     });
 }
@@ -34,7 +37,11 @@ fn template() -> &'static Path {
         }
         let tmp = dir.with_extension(format!("tmp{}", std::process::id()));
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/busybox-rootfs.sh");
-        let status = Command::new("sh").arg(script).arg(&tmp).status().expect("run busybox-rootfs.sh");
+        let status = Command::new("sh")
+            .arg(script)
+            .arg(&tmp)
+            .status()
+            .expect("run busybox-rootfs.sh");
         assert!(status.success(), "busybox-rootfs.sh failed");
         if fs::rename(&tmp, &dir).is_err() {
             let _ = fs::remove_dir_all(&tmp);
@@ -58,7 +65,10 @@ impl Outcome {
     }
     pub fn failed(&self) -> &Self {
         assert_ne!(self.code, 0, "command unexpectedly succeeded: {self:?}");
-        assert!(!self.stderr.trim().is_empty(), "failure without a message: {self:?}");
+        assert!(
+            !self.stderr.trim().is_empty(),
+            "failure without a message: {self:?}"
+        );
         self
     }
 }
@@ -74,11 +84,22 @@ impl World {
     pub fn new(script: &str) -> Self {
         setup();
         let dir = tempfile::tempdir().expect("tempdir");
-        let status = Command::new("cp").arg("-a").arg(template()).arg(dir.path().join("rootfs")).status().expect("cp");
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(template())
+            .arg(dir.path().join("rootfs"))
+            .status()
+            .expect("cp");
         assert!(status.success());
-        let out = Command::new(BIN).args(["spec", "--bundle"]).arg(dir.path()).output().expect("spec");
+        let out = Command::new(BIN)
+            .args(["spec", "--bundle"])
+            .arg(dir.path())
+            .output()
+            .expect("spec");
         assert!(out.status.success(), "spec failed: {out:?}");
-        let mut config: Value = serde_json::from_slice(&fs::read(dir.path().join("config.json")).expect("read config")).expect("parse");
+        let mut config: Value =
+            serde_json::from_slice(&fs::read(dir.path().join("config.json")).expect("read config"))
+                .expect("parse");
         config["process"]["terminal"] = json!(false);
         config["process"]["args"] = json!(["sh", "-c", script]);
         let world = World { dir, config };
@@ -99,7 +120,11 @@ impl World {
     }
 
     pub fn save(&self) {
-        fs::write(self.dir.path().join("config.json"), serde_json::to_vec_pretty(&self.config).expect("json")).expect("write config");
+        fs::write(
+            self.dir.path().join("config.json"),
+            serde_json::to_vec_pretty(&self.config).expect("json"),
+        )
+        .expect("write config");
     }
 
     /// Edit the config and save it.
@@ -150,21 +175,34 @@ impl World {
     }
 
     pub fn status(&self, id: &str) -> String {
-        self.state(id)["status"].as_str().unwrap_or_default().to_string()
+        self.state(id)["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 
     /// The state directory of the world holds no container.
     pub fn assert_no_state(&self) {
         let root = self.root();
-        let left: Vec<_> = fs::read_dir(&root).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
-        assert!(left.is_empty(), "state left behind in {}: {left:?}", root.display());
+        let left: Vec<_> = fs::read_dir(&root)
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(
+            left.is_empty(),
+            "state left behind in {}: {left:?}",
+            root.display()
+        );
     }
 }
 
 fn rand_suffix() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    format!("{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Wait for process `pid` (an orphaned init reparented to us) to exit; returns its status.
@@ -174,7 +212,10 @@ pub fn reap(pid: i32) -> nix::sys::wait::WaitStatus {
 
 /// Reap `pid` if it has exited (or is not our child); never blocks.
 pub fn reap_if_exited(pid: i32) {
-    let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), Some(nix::sys::wait::WaitPidFlag::WNOHANG));
+    let _ = nix::sys::wait::waitpid(
+        nix::unistd::Pid::from_raw(pid),
+        Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+    );
 }
 
 /// Poll `f` until it is true or `secs` pass.
@@ -199,10 +240,15 @@ pub fn script(path: &Path, body: &str) {
 pub fn processes_mentioning(needle: &str) -> Vec<i32> {
     let mut out = Vec::new();
     for e in fs::read_dir("/proc").expect("proc").flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
         let cmd = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let zombie = stat.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z'));
+        let zombie = stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|r| r.trim_start().starts_with('Z'));
         if !zombie && String::from_utf8_lossy(&cmd).contains(needle) {
             out.push(pid);
         }

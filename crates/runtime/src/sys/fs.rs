@@ -56,7 +56,10 @@ pub fn open_in_root(root: BorrowedFd<'_>, path: &Path, flags: OFlag) -> nix::Res
 /// securejoin does.
 pub fn create_in_root(root: BorrowedFd<'_>, path: &Path, leaf: Leaf) -> nix::Result<OwnedFd> {
     const MAX_LINKS: usize = 40;
-    let mut todo: VecDeque<OsString> = relative_components(path).into_iter().map(OsStr::to_os_string).collect();
+    let mut todo: VecDeque<OsString> = relative_components(path)
+        .into_iter()
+        .map(OsStr::to_os_string)
+        .collect();
     let mut done: Vec<OsString> = Vec::new();
     let mut links = 0;
     while let Some(name) = todo.pop_front() {
@@ -66,7 +69,16 @@ pub fn create_in_root(root: BorrowedFd<'_>, path: &Path, leaf: Leaf) -> nix::Res
             Ok(_) => done.push(name),
             Err(Errno::ENOENT) => {
                 let parent_parts: Vec<&OsStr> = done.iter().map(OsString::as_os_str).collect();
-                let parent = open_in_root(root, &join(&parent_parts), OFlag::O_PATH | OFlag::O_DIRECTORY)?;
+                let parent = open_in_root(
+                    root,
+                    &join(&parent_parts),
+                    OFlag::O_PATH | OFlag::O_DIRECTORY,
+                )?;
+                // Never create in, or follow links of, procfs: its links are magic links
+                // (and /proc/self/fd/N may even name the handle we just opened).
+                if is_procfs(parent.as_fd())? {
+                    return Err(Errno::ENOENT);
+                }
                 if let Ok(target) = nix::fcntl::readlinkat(parent.as_fd(), name.as_os_str()) {
                     links += 1;
                     if links > MAX_LINKS {
@@ -81,7 +93,11 @@ pub fn create_in_root(root: BorrowedFd<'_>, path: &Path, leaf: Leaf) -> nix::Res
                     }
                     continue;
                 }
-                create_entry(parent.as_fd(), &name, if todo.is_empty() { leaf } else { Leaf::Dir })?;
+                create_entry(
+                    parent.as_fd(),
+                    &name,
+                    if todo.is_empty() { leaf } else { Leaf::Dir },
+                )?;
                 done.push(name);
             }
             Err(e) => return Err(e),
@@ -108,6 +124,11 @@ fn create_entry(parent: BorrowedFd<'_>, name: &OsStr, leaf: Leaf) -> nix::Result
         Ok(()) | Err(Errno::EEXIST) => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+fn is_procfs(fd: BorrowedFd<'_>) -> nix::Result<bool> {
+    let fs = nix::sys::statfs::fstatfs(fd)?;
+    Ok(fs.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC)
 }
 
 /// The `/proc/self/fd/N` path of a descriptor: how mount(2) and friends reach a resolved
