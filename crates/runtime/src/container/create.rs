@@ -197,9 +197,9 @@ fn drive_setup(
     guard: &mut CreateGuard,
 ) -> Result<Pid> {
     let mut init_pid = None;
+    let mut hooks_requested = false;
     loop {
-        let msg = ch.recv::<ChildMsg>()?;
-        match msg {
+        match ch.recv::<ChildMsg>()? {
             Some(ChildMsg::MapIds) => {
                 write_id_maps(stage1.as_raw(), plan)?;
                 ch.send(&ParentMsg::IdsMapped)?;
@@ -215,25 +215,7 @@ fn drive_setup(
                     return Err(Error::Init(format!("stage 1 failed: {status:?}")));
                 }
             }
-            Some(ChildMsg::RunRuntimeHooks) => {
-                let pid = init_pid
-                    .ok_or_else(|| Error::Init("hooks requested before init existed".into()))?;
-                let mut state = partial.spec_state(Status::Creating);
-                state.pid = Some(pid.as_raw());
-                state.bundle = bundle.to_path_buf();
-                state.annotations = spec.annotations().clone().unwrap_or_default();
-                if let Err(e) = run_create_hooks(spec, &state) {
-                    // runtime-spec: stop the container and continue at delete (poststop).
-                    let mut stopped = state.clone();
-                    stopped.status = Status::Stopped;
-                    hooks::run_all_warn(
-                        hooks::of_kind(spec.hooks().as_ref(), HookKind::Poststop),
-                        &stopped,
-                    );
-                    return Err(e);
-                }
-                ch.send(&ParentMsg::HooksDone)?;
-            }
+            Some(ChildMsg::RunRuntimeHooks) => hooks_requested = true,
             Some(ChildMsg::Ready) => {
                 return init_pid
                     .ok_or_else(|| Error::Init("init ready before its pid was known".into()));
@@ -242,6 +224,23 @@ fn drive_setup(
                 return Err(Error::Init(format!("container init failed: {msg}")))
             }
             None => return Err(Error::Init("container init exited during setup".into())),
+        }
+        // Stage 1 and init share the socket, so init's request may arrive before stage 1
+        // reports init's pid, which the hooks need: answer once both are in.
+        if let (true, Some(pid)) = (hooks_requested, init_pid) {
+            hooks_requested = false;
+            let mut state = partial.spec_state(Status::Creating);
+            state.pid = Some(pid.as_raw());
+            state.bundle = bundle.to_path_buf();
+            state.annotations = spec.annotations().clone().unwrap_or_default();
+            if let Err(e) = run_create_hooks(spec, &state) {
+                // runtime-spec: stop the container and continue at delete (poststop).
+                state.status = Status::Stopped;
+                let poststop = hooks::of_kind(spec.hooks().as_ref(), HookKind::Poststop);
+                hooks::run_all_warn(poststop, &state);
+                return Err(e);
+            }
+            ch.send(&ParentMsg::HooksDone)?;
         }
     }
 }
