@@ -5,7 +5,9 @@
 
 use serde_json::{json, Value};
 
-use super::OCI_VERSION;
+/// The default config uses nothing newer than runtime-spec 1.0.2; declaring that keeps the
+/// bundle usable by older runtimes (crun 1.8 refuses 1.2.0).
+const DEFAULT_SPEC_VERSION: &str = "1.0.2";
 
 /// Which default to write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,7 +71,7 @@ pub fn default_spec(flavor: SpecFlavor) -> Value {
         }
     }
     json!({
-        "ociVersion": OCI_VERSION,
+        "ociVersion": DEFAULT_SPEC_VERSION,
         "process": {
             "terminal": true,
             "user": {"uid": 0, "gid": 0},
