@@ -19,12 +19,12 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Spec(args) => spec(args)?,
         Command::Create(args) => {
-            ensure_sealed()?;
+            ensure_sealed_if_needed(&args)?;
             container::create(&root, create_options(args)?)?;
         }
         Command::Start(args) => container::start(&root, &args.id)?,
         Command::Run(args) => {
-            ensure_sealed()?;
+            ensure_sealed_if_needed(&args.create)?;
             let code = container::run(
                 &root,
                 RunOptions {
@@ -50,10 +50,11 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
     Ok(0)
 }
 
-/// Commands that put a process inside a container run from a sealed in-memory copy of
-/// this binary, so the container can never write to the host's runtime (CVE-2019-5736).
-fn ensure_sealed() -> Result<()> {
-    if sealed_exe::running_sealed() {
+/// An init that joins another container's pid namespace runs from a sealed in-memory copy
+/// of this binary, so that container can never write to the host's runtime (CVE-2019-5736;
+/// see `berth_runtime::sys::sealed_exe` for why other cases do not need it).
+fn ensure_sealed_if_needed(args: &CreateArgs) -> Result<()> {
+    if !container::needs_sealed_binary(&args.bundle)? || sealed_exe::running_sealed() {
         return Ok(());
     }
     Err(sealed_exe::reexec_sealed()).context("re-execute from a sealed copy of berth-runtime")

@@ -19,11 +19,20 @@ fn digest(path: &str) -> Vec<u8> {
 }
 
 #[test]
-fn parked_init_runs_from_a_sealed_copy() {
-    let world = World::new("sleep 30");
-    let bundle = world.bundle().to_str().expect("utf8");
-    world.cmd(&["create", "--bundle", bundle, "s1"]).ok();
-    let pid = world.state("s1")["pid"].as_i64().expect("pid");
+fn an_init_joining_a_pid_namespace_runs_from_a_sealed_copy() {
+    let host = World::new("sleep 30");
+    let bundle = host.bundle().to_str().expect("utf8");
+    host.cmd(&["run", "-d", "--bundle", bundle, "s0"]).ok();
+    let host_pid = host.state("s0")["pid"].as_i64().expect("pid");
+    let mut joiner = World::new("sleep 30");
+    joiner.edit(|c| {
+        c["linux"]["namespaces"] =
+            json!([{"type": "mount"}, {"type": "pid", "path": format!("/proc/{host_pid}/ns/pid")}]);
+        c.as_object_mut().expect("obj").remove("hostname");
+    });
+    let bundle = joiner.bundle().to_str().expect("utf8");
+    joiner.cmd(&["create", "--bundle", bundle, "s1"]).ok();
+    let pid = joiner.state("s1")["pid"].as_i64().expect("pid");
     let exe = std::fs::read_link(format!("/proc/{pid}/exe")).expect("exe");
     assert!(
         exe.to_string_lossy().starts_with("/memfd:berth-runtime"),
@@ -33,8 +42,10 @@ fn parked_init_runs_from_a_sealed_copy() {
         .write(true)
         .open(format!("/proc/{pid}/exe"));
     assert!(write.is_err(), "the sealed copy must not be writable");
-    world.cmd(&["delete", "s1"]).ok();
+    joiner.cmd(&["delete", "s1"]).ok();
     reap(pid as i32);
+    host.cmd(&["delete", "--force", "s0"]).ok();
+    reap(host_pid as i32);
 }
 
 #[test]

@@ -194,14 +194,15 @@ impl Container {
         Ok(Container { id, dir, stored })
     }
 
-    /// Write state.json atomically (temp file, fsync, rename).
+    /// Write state.json atomically (temp file, rename). No fsync: the state root lives in
+    /// /run (tmpfs) and dies with the machine; what matters is that a reader never sees a
+    /// half-written file, which the rename guarantees.
     pub fn save(dir: &Path, stored: &Stored) -> Result<()> {
         let tmp = dir.join(".state.json.tmp");
         let bytes =
             serde_json::to_vec(stored).map_err(|e| Error::Init(format!("encode state: {e}")))?;
         let mut f = File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
         f.write_all(&bytes)
-            .and_then(|_| f.sync_all())
             .map_err(|e| Error::io("write", &tmp, e))?;
         fs::rename(&tmp, dir.join(STATE_FILE)).map_err(|e| Error::io("rename", &tmp, e))
     }

@@ -65,6 +65,11 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
         .map_err(|e| Error::io("open bundle", &opts.bundle, e))?;
     let spec = crate::spec::load(&bundle)?;
     crate::spec::validate(&spec)?;
+    if crate::spec::joins_pid_namespace(&spec) && !crate::sys::sealed_exe::running_sealed() {
+        return Err(Error::Usage(
+            "joining a pid namespace needs the runtime to run from a sealed copy of itself (sys::sealed_exe)".into(),
+        ));
+    }
     let rootfs = crate::spec::rootfs_path(&bundle, &spec)?;
     if !rootfs.is_dir() {
         return Err(Error::config(format!(

@@ -23,6 +23,15 @@ pub fn load(bundle: &Path) -> Result<Spec> {
     serde_json::from_slice(&text).map_err(|e| Error::config(format!("{}: {e}", path.display())))
 }
 
+/// Whether the container joins an existing pid namespace, where processes of another
+/// container could see its init before it execs (see `sys::sealed_exe`).
+pub fn joins_pid_namespace(spec: &Spec) -> bool {
+    spec.linux()
+        .iter()
+        .flat_map(|l| l.namespaces().iter().flatten())
+        .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Pid && n.path().is_some())
+}
+
 /// The rootfs of a bundle: `root.path`, relative to the bundle unless absolute.
 pub fn rootfs_path(bundle: &Path, spec: &Spec) -> Result<PathBuf> {
     let root = spec
