@@ -37,15 +37,20 @@ fn console_socket_receives_a_working_pty() {
     let pid = world.state("t1")["pid"].as_i64().expect("pid") as i32;
     world.cmd(&["start", "t1"]).ok();
     let mut pty = std::fs::File::from(master);
-    pty.write_all(b"hello\n").expect("type");
     let mut out = Vec::new();
     let mut buf = [0u8; 1024];
-    // Read until the slave closes (EIO) when the container exits.
+    let mut typed = false;
+    // Read until the slave closes (EIO) when the container exits; type a line once the
+    // container has shown it sees a terminal (typing earlier would race the tty's echo).
     while let Ok(n) = pty.read(&mut buf) {
         if n == 0 {
             break;
         }
         out.extend_from_slice(&buf[..n]);
+        if !typed && String::from_utf8_lossy(&out).contains("stdin-is-tty") {
+            pty.write_all(b"hello\n").expect("type");
+            typed = true;
+        }
     }
     reap(pid);
     let text = String::from_utf8_lossy(&out).replace('\r', "");

@@ -92,7 +92,7 @@ fn run_one(hook: &Hook, state: &[u8]) -> Result<()> {
         .map(Duration::from_secs);
     let output = collect_output(&mut child, timeout);
     let status = child.wait().map_err(|e| fail(format!("wait: {e}")))?;
-    let output = output.map_err(|e| fail(e))?;
+    let output = output.map_err(&fail)?;
     if status.success() {
         Ok(())
     } else {

@@ -82,6 +82,21 @@ impl NamespacePlan {
         self.create.contains(CloneFlags::CLONE_NEWPID)
     }
 
+    /// Init can be cloned directly into all its namespaces: nothing is joined by path and
+    /// no time namespace needs its clock offsets written before init exists.
+    pub fn single_stage(&self) -> bool {
+        self.join.is_empty()
+            && self.time_offsets.is_empty()
+            && !self
+                .create
+                .contains(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME))
+    }
+
+    /// Every namespace to create, for a single-stage clone.
+    pub fn new_flags(&self) -> CloneFlags {
+        self.create
+    }
+
     pub fn in_user_ns(&self) -> bool {
         self.creates_user()
             || self

@@ -122,16 +122,36 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
         new_keyring: !opts.no_new_keyring,
         fds,
     };
-    // SAFETY: berth-runtime is single-threaded here (no thread was spawned), so the child
-    // may run arbitrary code after fork.
-    let stage1 = match unsafe { fork() }.ctx(|| "fork".into())? {
-        ForkResult::Child => {
-            drop(parent_end);
-            std::process::exit(init::stage1(&ctx));
+    // Nothing in the container may open /proc/<init>/exe or ptrace init before it execs;
+    // forks inherit this.
+    proc::set_dumpable(false).ctx(|| "set non-dumpable".into())?;
+    let forked = if plan.single_stage() {
+        // SAFETY: berth-runtime is single-threaded here (no thread was spawned), so the
+        // child may run arbitrary code after the fork.
+        match unsafe { proc::fork_with_namespaces(plan.new_flags()) }.ctx(|| "clone init".into())? {
+            ForkResult::Child => {
+                drop(parent_end);
+                std::process::exit(init::direct(&ctx));
+            }
+            ForkResult::Parent { child } => Forked::Init(child),
         }
-        ForkResult::Parent { child } => child,
+    } else {
+        // SAFETY: as above.
+        match unsafe { fork() }.ctx(|| "fork".into())? {
+            ForkResult::Child => {
+                drop(parent_end);
+                std::process::exit(init::stage1(&ctx));
+            }
+            ForkResult::Parent { child } => Forked::Stage1(child),
+        }
     };
-    guard.stage1 = Some(stage1);
+    match forked {
+        Forked::Init(pid) => {
+            guard.init = Some(pid);
+            guard.init_is_child = true;
+        }
+        Forked::Stage1(pid) => guard.stage1 = Some(pid),
+    }
     drop(child_end);
     drop(listener);
     drop(opts.console_socket);
@@ -144,7 +164,7 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
     let init_pid = drive_setup(
         &parent_end,
         &plan,
-        stage1,
+        forked,
         &spec,
         &partial,
         &bundle,
@@ -191,25 +211,40 @@ fn check_terminal(spec: &Spec, opts: &CreateOptions) -> Result<()> {
     }
 }
 
+/// What `create` forked first.
+#[derive(Clone, Copy)]
+enum Forked {
+    /// Stage 1, which creates the namespaces and forks init.
+    Stage1(Pid),
+    /// Init itself, cloned into all its namespaces.
+    Init(Pid),
+}
+
 /// The runtime's half of the setup protocol. Returns init's pid once it is parked.
 fn drive_setup(
     ch: &Channel,
     plan: &NamespacePlan,
-    stage1: Pid,
+    forked: Forked,
     spec: &Spec,
     partial: &Container,
     bundle: &Path,
     guard: &mut CreateGuard,
 ) -> Result<Pid> {
-    let mut init_pid = None;
+    let (mut init_pid, userns_creator) = match forked {
+        Forked::Stage1(pid) => (None, pid),
+        Forked::Init(pid) => (Some(pid), pid),
+    };
     let mut hooks_requested = false;
     loop {
         match ch.recv::<ChildMsg>()? {
             Some(ChildMsg::MapIds) => {
-                write_id_maps(stage1.as_raw(), plan)?;
+                write_id_maps(userns_creator.as_raw(), plan)?;
                 ch.send(&ParentMsg::IdsMapped)?;
             }
             Some(ChildMsg::InitPid(pid)) => {
+                let Forked::Stage1(stage1) = forked else {
+                    return Err(Error::Init("unexpected init pid report".into()));
+                };
                 let pid = Pid::from_raw(pid);
                 init_pid = Some(pid);
                 guard.init = Some(pid);

@@ -55,6 +55,25 @@ fn expect(ch: &Channel, what: &str) -> Result<ParentMsg> {
         .ok_or_else(|| Error::Init(format!("runtime went away while waiting for {what}")))
 }
 
+/// In a new user namespace, have the runtime write its id maps, then become its root.
+fn wait_for_id_maps(ctx: &InitContext<'_>) -> Result<()> {
+    ctx.channel.send(&ChildMsg::MapIds)?;
+    expect(ctx.channel, "the id maps")?;
+    become_ns_root()
+}
+
+/// Init cloned directly into all its new namespaces (no stage 1). Returns the exit code if
+/// it does not exec.
+pub(super) fn direct(ctx: &InitContext<'_>) -> i32 {
+    if ctx.plan.creates_user() {
+        if let Err(e) = wait_for_id_maps(ctx) {
+            let _ = ctx.channel.send(&ChildMsg::Failed(e.to_string()));
+            return 1;
+        }
+    }
+    init(ctx)
+}
+
 fn become_ns_root() -> Result<()> {
     setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
         .ctx(|| "setgid 0 in user namespace".into())?;
@@ -63,14 +82,10 @@ fn become_ns_root() -> Result<()> {
 }
 
 fn stage1_steps(ctx: &InitContext<'_>) -> Result<()> {
-    // Nothing in the container may open /proc/<us>/exe or ptrace us before we exec.
-    proc::set_dumpable(false).ctx(|| "set non-dumpable".into())?;
     ctx.plan.join_all()?;
     if ctx.plan.creates_user() {
         ctx.plan.unshare_user()?;
-        ctx.channel.send(&ChildMsg::MapIds)?;
-        expect(ctx.channel, "the id maps")?;
-        become_ns_root()?;
+        wait_for_id_maps(ctx)?;
     }
     ctx.plan.unshare_rest()?;
     // SAFETY: stage 1 is single-threaded (forked from the single-threaded runtime).

@@ -7,15 +7,16 @@
 //! hierarchy, as runc lays it out.
 
 use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
+use nix::fcntl::OFlag;
 use nix::mount::MsFlags;
+use nix::sys::stat::{mkdirat, Mode};
 
 use super::mounts::{apply_after, remount_bind, reopen};
 use super::{MountOptions, RootfsConfig};
 use crate::error::{Error, Result, SysContext};
-use crate::sys::fs::{create_in_root, fd_path, Leaf};
+use crate::sys::fs::{create_in_root, Leaf};
 use crate::sys::mount as m;
 
 /// One cgroup hierarchy of the host, and the directory of our cgroup in it.
@@ -145,9 +146,12 @@ pub(super) fn mount(
             Some("mode=755"),
         )
         .ctx(|| format!("mount tmpfs on {}", dest.display()))?;
+        // The tmpfs is ours and empty: entries are made directly under its handle, with no
+        // path resolution (nothing in it can be a symlink).
+        let tmpfs = reopen(root, dest)?;
         for h in &host.hierarchies {
-            bind_hierarchy(cfg, root, &h.own_dir, &dest.join(&h.name), bind_flags)?;
-            link_comounted(root, dest, &h.name)?;
+            bind_into(cfg, tmpfs.as_fd(), h, dest, bind_flags)?;
+            link_comounted(tmpfs.as_fd(), &h.name)?;
         }
         if opts.flags.contains(MsFlags::MS_RDONLY) {
             let mounted = reopen(root, dest)?;
@@ -187,18 +191,51 @@ fn bind_hierarchy(
         .ctx(|| format!("remount {}", dest.display()))
 }
 
+/// Bind one host hierarchy to `<tmpfs>/<name>` and apply the mount's flags.
+fn bind_into(
+    cfg: &RootfsConfig<'_>,
+    tmpfs: BorrowedFd<'_>,
+    h: &Hierarchy,
+    dest: &Path,
+    flags: MsFlags,
+) -> Result<()> {
+    let shown = || dest.join(&h.name).display().to_string();
+    if h.name.contains('/') {
+        return Err(Error::Init(format!("unexpected cgroup mount {}", shown())));
+    }
+    mkdirat(tmpfs, h.name.as_str(), Mode::from_bits_truncate(0o755))
+        .ctx(|| format!("mkdir {}", shown()))?;
+    let open = || {
+        nix::fcntl::openat(
+            tmpfs,
+            h.name.as_str(),
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .ctx(|| format!("open {}", shown()))
+    };
+    let point = open()?;
+    m::mount_on(
+        Some(&h.own_dir),
+        point.as_fd(),
+        None,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None,
+    )
+    .ctx(|| format!("bind {} to {}", h.own_dir.display(), shown()))?;
+    let mounted = open()?;
+    remount_bind(mounted.as_fd(), flags, cfg.in_user_ns).ctx(|| format!("remount {}", shown()))
+}
+
 /// "cpu,cpuacct" is also reachable as "cpu" and "cpuacct", as on the host.
-fn link_comounted(root: BorrowedFd<'_>, dest: &Path, name: &str) -> Result<()> {
+fn link_comounted(tmpfs: BorrowedFd<'_>, name: &str) -> Result<()> {
     if !name.contains(',') {
         return Ok(());
     }
-    let dir = reopen(root, dest)?;
     for part in name.split(',') {
-        let link = fd_path(dir.as_fd()).join(part);
-        match symlink(name, &link) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(Error::io("symlink", link, e)),
+        match nix::unistd::symlinkat(name, tmpfs, part) {
+            Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+            Err(e) => return Err(Error::sys(format!("symlink {part} -> {name}"), e)),
         }
     }
     Ok(())

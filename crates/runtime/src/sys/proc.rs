@@ -6,6 +6,36 @@ use nix::errno::Errno;
 
 pub use nix::sys::prctl::{set_child_subreaper, set_dumpable, set_keepcaps, set_no_new_privs};
 
+/// fork(2) that also creates the namespaces in `flags` (CLONE_NEW*), like clone(2) without
+/// a new stack: the child continues on a copy of the caller's stack.
+///
+/// # Safety
+/// As for `fork`: the caller must be single-threaded, and the child must limit itself to
+/// what is safe after fork (it will exec or exit).
+pub unsafe fn fork_with_namespaces(
+    flags: nix::sched::CloneFlags,
+) -> nix::Result<nix::unistd::ForkResult> {
+    use nix::unistd::{ForkResult, Pid};
+    // SAFETY: clone without CLONE_VM and without a new stack duplicates the process like
+    // fork; the caller upholds fork's contract (see above).
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            flags.bits() as libc::c_ulong | libc::SIGCHLD as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    match Errno::result(rc)? {
+        0 => Ok(ForkResult::Child),
+        pid => Ok(ForkResult::Parent {
+            child: Pid::from_raw(pid as i32),
+        }),
+    }
+}
+
 /// Mark every descriptor from `first` upwards close-on-exec, so nothing of the runtime's
 /// reaches the container's program (CVE-2024-21626 class).
 pub fn cloexec_from(first: RawFd) -> nix::Result<()> {
