@@ -5,7 +5,7 @@ use std::os::unix::fs::OpenOptionsExt;
 
 use anyhow::{bail, Context, Result};
 use berth_runtime::container::{self, CreateOptions, RunOptions};
-use berth_runtime::spec::{default_spec, SpecFlavor};
+use berth_runtime::spec::{default_spec, joins_pid_namespace, Bundle, SpecFlavor};
 use berth_runtime::state::{Report, StateRoot};
 use berth_runtime::sys::sealed_exe;
 
@@ -19,12 +19,10 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Spec(args) => spec(args)?,
         Command::Create(args) => {
-            ensure_sealed_if_needed(&args)?;
             container::create(&root, create_options(args)?)?;
         }
         Command::Start(args) => container::start(&root, &args.id)?,
         Command::Run(args) => {
-            ensure_sealed_if_needed(&args.create)?;
             let code = container::run(
                 &root,
                 RunOptions {
@@ -53,14 +51,17 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
 /// An init that joins another container's pid namespace runs from a sealed in-memory copy
 /// of this binary, so that container can never write to the host's runtime (CVE-2019-5736;
 /// see `berth_runtime::sys::sealed_exe` for why other cases do not need it).
-fn ensure_sealed_if_needed(args: &CreateArgs) -> Result<()> {
-    if !container::needs_sealed_binary(&args.bundle)? || sealed_exe::running_sealed() {
+fn ensure_sealed_if_needed(bundle: &Bundle) -> Result<()> {
+    if !joins_pid_namespace(&bundle.spec) || sealed_exe::running_sealed() {
         return Ok(());
     }
     Err(sealed_exe::reexec_sealed()).context("re-execute from a sealed copy of berth-runtime")
 }
 
+/// Load the bundle once; re-execute sealed if it needs that, before anything is connected.
 fn create_options(args: CreateArgs) -> Result<CreateOptions> {
+    let bundle = Bundle::load(&args.bundle)?;
+    ensure_sealed_if_needed(&bundle)?;
     let console_socket = args
         .console_socket
         .as_deref()
@@ -68,7 +69,7 @@ fn create_options(args: CreateArgs) -> Result<CreateOptions> {
         .transpose()?;
     Ok(CreateOptions {
         id: args.id,
-        bundle: args.bundle,
+        bundle,
         pid_file: args.pid_file,
         console_socket,
         preserve_fds: args.preserve_fds,

@@ -18,6 +18,7 @@ pub mod container;
 pub mod error;
 pub mod features;
 pub mod hooks;
+pub mod passwd;
 pub mod signal;
 pub mod spec;
 pub mod state;

@@ -265,10 +265,8 @@ fn owner_of(dir: &Path) -> String {
     let Ok(meta) = fs::metadata(dir) else {
         return String::new();
     };
-    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(meta.uid()))
-        .ok()
-        .flatten()
-        .map(|u| u.name)
+    crate::passwd::by_uid(Path::new("/etc/passwd"), meta.uid())
+        .map(|e| e.name)
         .unwrap_or_else(|| meta.uid().to_string())
 }
 

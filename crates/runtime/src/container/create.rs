@@ -14,6 +14,7 @@ use crate::hooks::{self, HookKind};
 use crate::namespaces::{write_id_maps, NamespacePlan};
 use crate::process::PassedFds;
 use crate::rootfs::HostCgroups;
+use crate::spec::Bundle;
 use crate::state::{process_stat, Container, StateRoot, Status, Stored};
 use crate::sync::{Channel, ChildMsg, ParentMsg};
 use crate::sys::proc;
@@ -21,7 +22,7 @@ use crate::sys::proc;
 /// What `create` is asked to do (runc's flags).
 pub struct CreateOptions {
     pub id: String,
-    pub bundle: PathBuf,
+    pub bundle: Bundle,
     pub pid_file: Option<PathBuf>,
     /// A connected --console-socket.
     pub console_socket: Option<UnixStream>,
@@ -32,11 +33,11 @@ pub struct CreateOptions {
     pub foreground: bool,
 }
 
-/// A created container.
+/// A created container, as recorded in its state directory.
 #[derive(Debug)]
 pub struct Created {
     pub pid: i32,
-    pub dir: PathBuf,
+    pub container: Container,
 }
 
 /// The number of systemd socket-activation descriptors passed to us (LISTEN_FDS).
@@ -60,17 +61,23 @@ fn reserve_passed_fds(n: u32) -> Result<()> {
     Ok(())
 }
 
-pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
-    let bundle = std::fs::canonicalize(&opts.bundle)
-        .map_err(|e| Error::io("open bundle", &opts.bundle, e))?;
-    let spec = crate::spec::load(&bundle)?;
-    crate::spec::validate(&spec)?;
-    if crate::spec::joins_pid_namespace(&spec) && !crate::sys::sealed_exe::running_sealed() {
+/// What `create` works out before it touches anything.
+struct Checked {
+    rootfs: PathBuf,
+    fds: PassedFds,
+    plan: NamespacePlan,
+    host_cgroups: HostCgroups,
+}
+
+fn check(opts: &CreateOptions) -> Result<Checked> {
+    let (bundle, spec) = (&opts.bundle.dir, &opts.bundle.spec);
+    crate::spec::validate(spec)?;
+    if crate::spec::joins_pid_namespace(spec) && !crate::sys::sealed_exe::running_sealed() {
         return Err(Error::Usage(
             "joining a pid namespace needs the runtime to run from a sealed copy of itself (sys::sealed_exe)".into(),
         ));
     }
-    let rootfs = crate::spec::rootfs_path(&bundle, &spec)?;
+    let rootfs = crate::spec::rootfs_path(bundle, spec)?;
     if !rootfs.is_dir() {
         return Err(Error::config(format!(
             "rootfs {} does not exist",
@@ -79,7 +86,7 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
     }
     let rootfs =
         std::fs::canonicalize(&rootfs).map_err(|e| Error::io("resolve rootfs", &rootfs, e))?;
-    check_terminal(&spec, &opts)?;
+    check_terminal(spec, opts)?;
     let fds = PassedFds {
         preserve: opts.preserve_fds,
         listen: listen_fds(),
@@ -90,17 +97,26 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
         .as_ref()
         .ok_or_else(|| Error::config("linux is missing"))?;
     let plan = NamespacePlan::from_spec(linux)?;
-    let host_cgroups = if spec
+    let mounts_cgroups = spec
         .mounts()
         .iter()
         .flatten()
-        .any(|m| matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")))
-    {
+        .any(|m| matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")));
+    let host_cgroups = if mounts_cgroups {
         HostCgroups::detect()?
     } else {
         HostCgroups::default()
     };
+    Ok(Checked {
+        rootfs,
+        fds,
+        plan,
+        host_cgroups,
+    })
+}
 
+pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
+    let checked = check(&opts)?;
     let dir = root.claim(&opts.id)?;
     let mut guard = CreateGuard::new(dir.clone(), opts.foreground);
     let listener = crate::barrier::listen(&dir)?;
@@ -110,48 +126,20 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
     let (parent_end, child_end) = Channel::pair()?;
     let ctx = InitContext {
         id: &opts.id,
-        spec: &spec,
-        bundle: &bundle,
-        rootfs: &rootfs,
-        plan: &plan,
-        host_cgroups: &host_cgroups,
+        spec: &opts.bundle.spec,
+        bundle: &opts.bundle.dir,
+        rootfs: &checked.rootfs,
+        plan: &checked.plan,
+        host_cgroups: &checked.host_cgroups,
         channel: &child_end,
         barrier: &listener,
         console: opts.console_socket.as_ref(),
         no_pivot: opts.no_pivot,
         new_keyring: !opts.no_new_keyring,
-        fds,
+        fds: checked.fds,
     };
-    // Nothing in the container may open /proc/<init>/exe or ptrace init before it execs;
-    // forks inherit this.
-    proc::set_dumpable(false).ctx(|| "set non-dumpable".into())?;
-    let forked = if plan.single_stage() {
-        // SAFETY: berth-runtime is single-threaded here (no thread was spawned), so the
-        // child may run arbitrary code after the fork.
-        match unsafe { proc::fork_with_namespaces(plan.new_flags()) }.ctx(|| "clone init".into())? {
-            ForkResult::Child => {
-                drop(parent_end);
-                std::process::exit(init::direct(&ctx));
-            }
-            ForkResult::Parent { child } => Forked::Init(child),
-        }
-    } else {
-        // SAFETY: as above.
-        match unsafe { fork() }.ctx(|| "fork".into())? {
-            ForkResult::Child => {
-                drop(parent_end);
-                std::process::exit(init::stage1(&ctx));
-            }
-            ForkResult::Parent { child } => Forked::Stage1(child),
-        }
-    };
-    match forked {
-        Forked::Init(pid) => {
-            guard.init = Some(pid);
-            guard.init_is_child = true;
-        }
-        Forked::Stage1(pid) => guard.stage1 = Some(pid),
-    }
+    let forked = fork_init(&ctx, parent_end, &mut guard)?;
+    let parent_end = forked.1;
     drop(child_end);
     drop(listener);
     drop(opts.console_socket);
@@ -163,25 +151,24 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
     };
     let init_pid = drive_setup(
         &parent_end,
-        &plan,
-        forked,
-        &spec,
+        &checked.plan,
+        forked.0,
+        &opts.bundle,
         &partial,
-        &bundle,
         &mut guard,
     )?;
     let (_, init_start_time) = process_stat(init_pid.as_raw())
         .ok_or_else(|| Error::Init("container init exited during setup".into()))?;
     let stored = Stored {
         id: opts.id.clone(),
-        bundle: bundle.clone(),
-        rootfs,
+        bundle: opts.bundle.dir.clone(),
+        rootfs: checked.rootfs,
         pid: init_pid.as_raw(),
         init_start_time,
         created: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
-        annotations: spec.annotations().clone().unwrap_or_default(),
-        own_pid_namespace: plan.creates_pid(),
-        config: spec.clone(),
+        annotations: opts.bundle.spec.annotations().clone().unwrap_or_default(),
+        own_pid_namespace: checked.plan.creates_pid(),
+        config: opts.bundle.spec,
     };
     Container::save(&dir, &stored)?;
     if let Some(path) = &opts.pid_file {
@@ -190,8 +177,54 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
     guard.disarm();
     Ok(Created {
         pid: init_pid.as_raw(),
-        dir,
+        container: Container {
+            id: opts.id,
+            dir,
+            stored: Some(stored),
+        },
     })
+}
+
+/// Fork init: directly into its namespaces when possible, else through stage 1. Returns
+/// what was forked and the runtime's end of the channel (the child dropped its copy).
+fn fork_init(
+    ctx: &InitContext<'_>,
+    parent_end: Channel,
+    guard: &mut CreateGuard,
+) -> Result<(Forked, Channel)> {
+    // Nothing in the container may open /proc/<init>/exe or ptrace init before it execs;
+    // forks inherit this.
+    proc::set_dumpable(false).ctx(|| "set non-dumpable".into())?;
+    let forked = if ctx.plan.single_stage() {
+        // SAFETY: berth-runtime is single-threaded here (no thread was spawned), so the
+        // child may run arbitrary code after the fork.
+        match unsafe { proc::fork_with_namespaces(ctx.plan.new_flags()) }
+            .ctx(|| "clone init".into())?
+        {
+            ForkResult::Child => {
+                drop(parent_end);
+                std::process::exit(init::direct(ctx));
+            }
+            ForkResult::Parent { child } => Forked::Init(child),
+        }
+    } else {
+        // SAFETY: as above.
+        match unsafe { fork() }.ctx(|| "fork".into())? {
+            ForkResult::Child => {
+                drop(parent_end);
+                std::process::exit(init::stage1(ctx));
+            }
+            ForkResult::Parent { child } => Forked::Stage1(child),
+        }
+    };
+    match forked {
+        Forked::Init(pid) => {
+            guard.init = Some(pid);
+            guard.init_is_child = true;
+        }
+        Forked::Stage1(pid) => guard.stage1 = Some(pid),
+    }
+    Ok((forked, parent_end))
 }
 
 fn check_terminal(spec: &Spec, opts: &CreateOptions) -> Result<()> {
@@ -225,11 +258,11 @@ fn drive_setup(
     ch: &Channel,
     plan: &NamespacePlan,
     forked: Forked,
-    spec: &Spec,
+    bundle: &Bundle,
     partial: &Container,
-    bundle: &Path,
     guard: &mut CreateGuard,
 ) -> Result<Pid> {
+    let spec = &bundle.spec;
     let (mut init_pid, userns_creator) = match forked {
         Forked::Stage1(pid) => (None, pid),
         Forked::Init(pid) => (Some(pid), pid),
@@ -271,7 +304,7 @@ fn drive_setup(
             hooks_requested = false;
             let mut state = partial.spec_state(Status::Creating);
             state.pid = Some(pid.as_raw());
-            state.bundle = bundle.to_path_buf();
+            state.bundle = bundle.dir.clone();
             state.annotations = spec.annotations().clone().unwrap_or_default();
             if let Err(e) = run_create_hooks(spec, &state) {
                 // runtime-spec: stop the container and continue at delete (poststop).

@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::hooks::{self, HookKind};
-use crate::state::{StateRoot, Status};
+use crate::state::{Container, StateRoot, Status};
 
 pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
     let container = match root.load(id) {
@@ -10,15 +10,21 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
         other => other?,
     };
     let _lock = container.lock()?;
+    delete_container(&container, force)
+}
+
+/// Delete a container already loaded (and locked, or private to the caller).
+pub(super) fn delete_container(container: &Container, force: bool) -> Result<()> {
+    let id = &container.id;
     let status = container.status();
     match status {
         Status::Stopped | Status::Creating => {}
         // runc deletes a created container without --force: nothing of the user's runs yet.
-        Status::Created => super::kill::kill_and_wait(&container)?,
-        Status::Running if force => super::kill::kill_and_wait(&container)?,
+        Status::Created => super::kill::kill_and_wait(container)?,
+        Status::Running if force => super::kill::kill_and_wait(container)?,
         Status::Running => {
             return Err(Error::WrongState {
-                id: id.into(),
+                id: id.clone(),
                 status: status.to_string(),
                 action: "cannot delete a container that is not stopped (use --force)",
             })

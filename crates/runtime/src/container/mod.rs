@@ -16,14 +16,6 @@ pub use query::{list, state};
 pub use run::{run, RunOptions};
 pub use start::start;
 
-/// Whether creating this bundle's container needs the runtime to run from a sealed copy of
-/// its binary: when init joins an existing pid namespace, whose processes could reach it.
-pub fn needs_sealed_binary(bundle: &std::path::Path) -> crate::Result<bool> {
-    Ok(crate::spec::joins_pid_namespace(&crate::spec::load(
-        bundle,
-    )?))
-}
-
 /// Connect to a --console-socket (done by the runtime process, before anything is forked).
 pub fn connect_console_socket(
     path: &std::path::Path,

@@ -12,9 +12,11 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-use super::{create, delete, start, CreateOptions};
+use super::delete::delete_container;
+use super::start::start_container;
+use super::{create, CreateOptions};
 use crate::error::{Error, Result, SysContext};
-use crate::state::StateRoot;
+use crate::state::{Container, StateRoot};
 use crate::sys::tty;
 
 pub struct RunOptions {
@@ -38,20 +40,13 @@ const FORWARDED: [Signal; 8] = [
 
 /// Returns the container's exit status (128+N if killed by signal N), or 0 when detached.
 pub fn run(root: &StateRoot, mut opts: RunOptions) -> Result<i32> {
-    let id = opts.create.id.clone();
     if opts.detach {
         opts.create.foreground = false;
-        create(root, opts.create)?;
-        return start_or_clean_up(root, &id).map(|()| 0);
+        let created = create(root, opts.create)?;
+        return start_or_clean_up(&created.container).map(|()| 0);
     }
-    let spec = crate::spec::load(&opts.create.bundle)?;
-    let terminal = spec
-        .process()
-        .as_ref()
-        .and_then(|p| p.terminal())
-        .unwrap_or(false);
     let mut own_console = None;
-    if terminal && opts.create.console_socket.is_none() {
+    if opts.create.bundle.terminal() && opts.create.console_socket.is_none() {
         let (ours, theirs) =
             UnixStream::pair().map_err(|e| Error::io("socketpair", "console", e))?;
         opts.create.console_socket = Some(theirs);
@@ -61,28 +56,26 @@ pub fn run(root: &StateRoot, mut opts: RunOptions) -> Result<i32> {
     let mask: SigSet = FORWARDED.iter().copied().collect();
     mask.thread_block().ctx(|| "block signals".into())?;
     let result = create(root, opts.create).and_then(|created| {
-        let master = own_console.as_ref().map(super::receive_master).transpose();
-        let master = match master {
-            Ok(m) => m,
-            Err(e) => {
-                let _ = delete(root, &id, true);
-                return Err(e);
-            }
-        };
-        start_or_clean_up(root, &id)?;
-        supervise(Pid::from_raw(created.pid), &mask, master)
+        let outcome = own_console
+            .as_ref()
+            .map(super::receive_master)
+            .transpose()
+            .and_then(|master| {
+                start_or_clean_up(&created.container)?;
+                supervise(Pid::from_raw(created.pid), &mask, master)
+            });
+        if outcome.is_err() || !opts.keep {
+            delete_container(&created.container, true)?;
+        }
+        outcome
     });
     let _ = mask.thread_unblock();
-    let code = result?;
-    if !opts.keep {
-        delete(root, &id, true)?;
-    }
-    Ok(code)
+    result
 }
 
-fn start_or_clean_up(root: &StateRoot, id: &str) -> Result<()> {
-    start(root, id).inspect_err(|_| {
-        let _ = delete(root, id, true);
+fn start_or_clean_up(container: &Container) -> Result<()> {
+    start_container(container).inspect_err(|_| {
+        let _ = delete_container(container, true);
     })
 }
 

@@ -2,15 +2,21 @@
 
 use crate::error::{Error, Result};
 use crate::hooks::{self, HookKind};
-use crate::state::{StateRoot, Status};
+use crate::state::{Container, StateRoot, Status};
 
 pub fn start(root: &StateRoot, id: &str) -> Result<()> {
     let container = root.load(id)?;
     let _lock = container.lock()?;
+    start_container(&container)
+}
+
+/// Start a container already loaded (and locked, or private to the caller).
+pub(super) fn start_container(container: &Container) -> Result<()> {
+    let id = &container.id;
     let status = container.status();
     if status != Status::Created {
         return Err(Error::WrongState {
-            id: id.into(),
+            id: id.clone(),
             status: status.to_string(),
             action: "only a created container can be started",
         });

@@ -91,12 +91,8 @@ fn lookup(name: &str, env: &[String]) -> Result<PathBuf> {
 
 /// The home directory of `uid` from the container's /etc/passwd, "/" if none.
 fn home_of(uid: u32) -> String {
-    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-    passwd
-        .lines()
-        .map(|l| l.split(':').collect::<Vec<_>>())
-        .find(|f| f.len() >= 6 && f[2].parse::<u32>() == Ok(uid))
-        .map(|f| f[5].to_string())
+    crate::passwd::by_uid(Path::new("/etc/passwd"), uid)
+        .map(|e| e.home)
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "/".to_string())
 }

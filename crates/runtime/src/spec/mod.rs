@@ -15,6 +15,30 @@ pub use validate::validate;
 /// The runtime-spec version this runtime implements.
 pub const OCI_VERSION: &str = "1.2.0";
 
+/// A bundle: its canonical directory and its parsed config, loaded once per command.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    pub dir: PathBuf,
+    pub spec: Spec,
+}
+
+impl Bundle {
+    pub fn load(dir: &Path) -> Result<Self> {
+        let dir = std::fs::canonicalize(dir).map_err(|e| Error::io("open bundle", dir, e))?;
+        let spec = load(&dir)?;
+        Ok(Bundle { dir, spec })
+    }
+
+    /// Whether process.terminal is set.
+    pub fn terminal(&self) -> bool {
+        self.spec
+            .process()
+            .as_ref()
+            .and_then(|p| p.terminal())
+            .unwrap_or(false)
+    }
+}
+
 /// Read and parse `<bundle>/config.json`. Unknown properties are ignored, as the
 /// runtime-spec requires; known ones with wrong types are errors naming line and column.
 pub fn load(bundle: &Path) -> Result<Spec> {
