@@ -61,3 +61,29 @@ fn console_socket_receives_a_working_pty() {
     assert!(text.contains("got:hello\nc\n"), "{text}");
     world.cmd(&["delete", "t1"]).ok();
 }
+
+#[test]
+fn foreground_run_proxies_its_own_terminal() {
+    let mut world = World::new("tty; stty size; read x; echo got:$x; exit 3");
+    world.edit(|c| c["process"]["terminal"] = json!(true));
+    // `script` gives berth-runtime a terminal of 20x90; a line is typed into it.
+    let inner = format!(
+        "stty cols 90 rows 20; {BIN} --root {} run -b {} tty1; echo exit=$?",
+        world.root().display(),
+        world.bundle().display()
+    );
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "(sleep 0.3; echo typed-line) | script -qec '{inner}' /dev/null"
+        ))
+        .output()
+        .expect("script");
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    assert!(text.contains("/dev/pts/0\n20 90\n"), "{text}");
+    assert!(
+        text.contains("got:typed-line\n") && text.ends_with("exit=3\n"),
+        "{text}"
+    );
+    world.assert_no_state();
+}

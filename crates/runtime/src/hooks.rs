@@ -81,6 +81,8 @@ fn run_one(hook: &Hook, state: &[u8]) -> Result<()> {
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    // Its own process group, so a timeout kills whatever the hook started too.
+    cmd.process_group(0);
     let mut child = cmd.spawn().map_err(|e| fail(format!("cannot run: {e}")))?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that exits without reading its stdin is not an error.
@@ -124,7 +126,8 @@ fn collect_output(
             Some(d) => {
                 let left = d.saturating_duration_since(Instant::now());
                 if left.is_zero() {
-                    let _ = child.kill();
+                    let group = nix::unistd::Pid::from_raw(-(child.id() as i32));
+                    let _ = nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGKILL);
                     return Err(format!(
                         "timed out after {}s",
                         timeout.map_or(0, |t| t.as_secs())
@@ -234,10 +237,29 @@ mod tests {
     }
 
     #[test]
-    fn hook_past_its_timeout_is_killed() {
+    fn hook_past_its_timeout_is_killed_with_its_children() {
+        // The hook's child is orphaned when the hook dies: adopt it, to reap it below.
+        crate::sys::proc::set_child_subreaper(true).expect("subreaper");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pid_file = dir.path().join("child.pid");
         let started = Instant::now();
-        let err = run_all(&[hook("sleep 30", Some(1))], &state()).expect_err("times out");
+        let script = format!("sleep 30 & echo $! > {}; wait", pid_file.display());
+        let err = run_all(&[hook(&script, Some(1))], &state()).expect_err("times out");
         assert!(err.to_string().contains("timed out"), "{err}");
         assert!(started.elapsed() < Duration::from_secs(10));
+        let child: i32 = std::fs::read_to_string(&pid_file)
+            .expect("pid")
+            .trim()
+            .parse()
+            .expect("int");
+        let status =
+            nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child), None).expect("reap child");
+        assert!(
+            matches!(
+                status,
+                nix::sys::wait::WaitStatus::Signaled(_, nix::sys::signal::Signal::SIGKILL, _)
+            ),
+            "the hook's child outlived the timeout: {status:?}"
+        );
     }
 }

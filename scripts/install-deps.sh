@@ -1,0 +1,11 @@
+#!/bin/sh
+# Install the Debian packages berth's build, tests and benchmarks use. Runs as root, no stdin.
+set -eu
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends \
+    build-essential ca-certificates busybox-static runc crun hyperfine jq util-linux procps >/dev/null
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "cargo is missing: install a Rust toolchain >= 1.85 (https://rustup.rs), then run this again" >&2
+    exit 1
+fi
