@@ -25,25 +25,40 @@ fn create_fails(world: &World, needle: &str) {
     assert!(!mounts.contains(bundle), "a mount was left behind");
 }
 
+/// As `create_fails`, and runc (the reference) refuses the same bundle.
+fn create_fails_like_runc(world: &World, needle: &str) {
+    create_fails(world, needle);
+    let bundle = world.bundle().to_str().expect("utf8");
+    let runc_root = world.dir.path().join("runc-state");
+    let theirs = world.cmd_with("runc", &runc_root, &["create", "--bundle", bundle, "bad"]);
+    if theirs.code == 0 {
+        let _ = world.cmd_with("runc", &runc_root, &["delete", "--force", "bad"]);
+    }
+    assert_ne!(
+        theirs.code, 0,
+        "runc accepted what berth-runtime refused: {theirs:?}"
+    );
+}
+
 #[test]
 fn missing_config() {
     let world = World::new("true");
     std::fs::remove_file(world.bundle().join("config.json")).expect("rm");
-    create_fails(&world, "config.json");
+    create_fails_like_runc(&world, "config.json");
 }
 
 #[test]
 fn malformed_config() {
     let world = World::new("true");
     std::fs::write(world.bundle().join("config.json"), b"{\"process\": [").expect("write");
-    create_fails(&world, "config.json");
+    create_fails_like_runc(&world, "config.json");
 }
 
 #[test]
 fn unknown_namespace_type() {
     let mut world = World::new("true");
     world.edit(|c| c["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "bogus"}]));
-    create_fails(&world, "bogus");
+    create_fails_like_runc(&world, "bogus");
 }
 
 #[test]
@@ -59,7 +74,7 @@ fn duplicate_namespace() {
 fn missing_rootfs() {
     let mut world = World::new("true");
     world.edit(|c| c["root"]["path"] = json!("no-such-rootfs"));
-    create_fails(&world, "no-such-rootfs");
+    create_fails_like_runc(&world, "no-such-rootfs");
 }
 
 #[test]
@@ -86,7 +101,7 @@ fn resources_and_seccomp_are_refused_by_name() {
 fn program_not_found() {
     let mut world = World::new("true");
     world.edit(|c| c["process"]["args"] = json!(["no-such-program"]));
-    create_fails(&world, "no-such-program");
+    create_fails_like_runc(&world, "no-such-program");
 }
 
 #[test]
@@ -95,21 +110,21 @@ fn failing_mount() {
     world.edit(|c| {
         c["mounts"].as_array_mut().expect("mounts").push(json!({"destination": "/data", "type": "bind", "source": "/no/such/source", "options": ["rbind"]}))
     });
-    create_fails(&world, "/no/such/source");
+    create_fails_like_runc(&world, "/no/such/source");
 }
 
 #[test]
 fn hostname_without_uts_namespace() {
     let mut world = World::new("true");
     world.edit(|c| c["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "pid"}]));
-    create_fails(&world, "UTS");
+    create_fails_like_runc(&world, "UTS");
 }
 
 #[test]
 fn non_namespaced_sysctl() {
     let mut world = World::new("true");
     world.edit(|c| c["linux"]["sysctl"] = json!({"vm.swappiness": "10"}));
-    create_fails(&world, "vm.swappiness");
+    create_fails_like_runc(&world, "vm.swappiness");
 }
 
 #[test]
@@ -121,7 +136,7 @@ fn user_namespace_without_mappings() {
             .expect("ns")
             .push(json!({"type": "user"}))
     });
-    create_fails(&world, "uidMappings");
+    create_fails_like_runc(&world, "uidMappings");
 }
 
 #[test]
@@ -138,7 +153,7 @@ fn invalid_container_ids() {
 fn terminal_without_console_socket() {
     let mut world = World::new("true");
     world.edit(|c| c["process"]["terminal"] = json!(true));
-    create_fails(&world, "console-socket");
+    create_fails_like_runc(&world, "console-socket");
 }
 
 #[test]
