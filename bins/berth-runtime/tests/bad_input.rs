@@ -78,23 +78,33 @@ fn missing_rootfs() {
 }
 
 #[test]
-fn resources_and_seccomp_are_refused_by_name() {
+fn unsupported_or_invalid_resources_and_seccomp_are_refused_by_name() {
     let mut world = World::new("true");
-    world.edit(|c| c["linux"]["resources"] = json!({"pids": {"limit": 10}}));
-    create_fails(&world, "linux.resources");
+    for (field, resources) in [
+        ("blockIO", json!({"blockIO": {"weight": 10}})),
+        ("memory.limit", json!({"memory": {"limit": -5}})),
+        ("pids.limit", json!({"pids": {"limit": -7}})),
+        ("cpu.cpus", json!({"cpu": {"cpus": "zero"}})),
+    ] {
+        world.edit(|c| c["linux"]["resources"] = resources);
+        create_fails(&world, field);
+    }
     world.edit(|c| {
         c["linux"]
             .as_object_mut()
             .expect("linux")
             .remove("resources");
+        c["linux"]["cgroupsPath"] = json!("/berth-test/../../escape");
+    });
+    create_fails(&world, "cgroupsPath");
+    world.edit(|c| {
+        c["linux"]
+            .as_object_mut()
+            .expect("linux")
+            .remove("cgroupsPath");
         c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW"});
     });
     create_fails(&world, "linux.seccomp");
-    world.edit(|c| {
-        c["linux"].as_object_mut().expect("linux").remove("seccomp");
-        c["linux"]["cgroupsPath"] = json!("/berth-test");
-    });
-    create_fails(&world, "linux.cgroupsPath");
 }
 
 #[test]

@@ -42,6 +42,8 @@ pub enum Error {
     InvalidSignal(String),
     #[error("{0}")]
     Usage(String),
+    #[error(transparent)]
+    Cgroup(#[from] berth_cgroups::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -84,8 +84,8 @@ pub fn features() -> Result<Features> {
         .capabilities(caps)
         .cgroup(
             CgroupBuilder::default()
-                .v1(false)
-                .v2(false)
+                .v1(true)
+                .v2(true)
                 .systemd(false)
                 .systemd_user(false)
                 .rdma(false)

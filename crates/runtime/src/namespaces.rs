@@ -92,9 +92,19 @@ impl NamespacePlan {
                 .contains(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME))
     }
 
-    /// Every namespace to create, for a single-stage clone.
+    /// Every namespace to create, for a single-stage clone. Not the cgroup namespace: init
+    /// creates that once it is in its cgroup, so the namespace is rooted there.
     pub fn new_flags(&self) -> CloneFlags {
-        self.create
+        self.create - CloneFlags::CLONE_NEWCGROUP
+    }
+
+    /// Init: create the cgroup namespace, if asked, now that init is in its cgroup.
+    pub fn unshare_cgroup(&self) -> Result<()> {
+        if self.create.contains(CloneFlags::CLONE_NEWCGROUP) {
+            nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)
+                .ctx(|| "unshare cgroup namespace".into())?;
+        }
+        Ok(())
     }
 
     pub fn in_user_ns(&self) -> bool {
@@ -123,7 +133,7 @@ impl NamespacePlan {
     /// Stage 1: create every other new namespace. Pid and time namespaces apply to the
     /// next child, which is init.
     pub fn unshare_rest(&self) -> Result<()> {
-        let rest = self.create - CloneFlags::CLONE_NEWUSER;
+        let rest = self.create - CloneFlags::CLONE_NEWUSER - CloneFlags::CLONE_NEWCGROUP;
         if !rest.is_empty() {
             nix::sched::unshare(rest).ctx(|| format!("unshare namespaces {rest:?}"))?;
         }

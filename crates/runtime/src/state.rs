@@ -57,6 +57,8 @@ pub struct Stored {
     pub annotations: HashMap<String, String>,
     /// Whether init is PID 1 of a pid namespace of its own.
     pub own_pid_namespace: bool,
+    /// The container's cgroup path, the same in every hierarchy.
+    pub cgroup_path: String,
     /// The config at create time: later commands run its hooks.
     pub config: Spec,
 }
@@ -205,6 +207,17 @@ impl Container {
         f.write_all(&bytes)
             .map_err(|e| Error::io("write", &tmp, e))?;
         fs::rename(&tmp, dir.join(STATE_FILE)).map_err(|e| Error::io("rename", &tmp, e))
+    }
+
+    /// The container's cgroup, if create got that far.
+    pub fn cgroup(&self) -> Result<Option<berth_cgroups::Cgroup>> {
+        match &self.stored {
+            Some(s) => Ok(Some(berth_cgroups::Cgroup::at(
+                berth_cgroups::Layout::detect()?,
+                s.cgroup_path.clone(),
+            ))),
+            None => Ok(None),
+        }
     }
 
     /// Serialize lifecycle operations on this container.

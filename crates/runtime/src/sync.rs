@@ -26,8 +26,10 @@ pub(crate) enum ChildMsg {
 }
 
 /// From the runtime process to the child stages.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum ParentMsg {
+    /// Init is in its cgroup: it may create its cgroup namespace now.
+    CgroupJoined,
     IdsMapped,
     HooksDone,
 }

@@ -15,6 +15,7 @@ pub(super) struct CreateGuard {
     pub init: Option<Pid>,
     /// Init is our child (foreground `run`), so we reap it too.
     pub init_is_child: bool,
+    pub cgroup: Option<berth_cgroups::Cgroup>,
     armed: bool,
 }
 
@@ -25,6 +26,7 @@ impl CreateGuard {
             stage1: None,
             init: None,
             init_is_child,
+            cgroup: None,
             armed: true,
         }
     }
@@ -48,6 +50,12 @@ impl Drop for CreateGuard {
         }
         if let (Some(pid), true) = (self.init, self.init_is_child) {
             let _ = waitpid(pid, None);
+        }
+        if let Some(cgroup) = &self.cgroup {
+            for pid in cgroup.pids().unwrap_or_default() {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+            let _ = cgroup.remove();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }

@@ -13,11 +13,11 @@ use crate::error::{Error, Result, SysContext};
 use crate::hooks::{self, HookKind};
 use crate::namespaces::{write_id_maps, NamespacePlan};
 use crate::process::PassedFds;
-use crate::rootfs::HostCgroups;
 use crate::spec::Bundle;
 use crate::state::{process_stat, Container, StateRoot, Status, Stored};
 use crate::sync::{Channel, ChildMsg, ParentMsg};
 use crate::sys::proc;
+use berth_cgroups::{resources, Cgroup, Layout};
 
 /// What `create` is asked to do (runc's flags).
 pub struct CreateOptions {
@@ -66,10 +66,27 @@ struct Checked {
     rootfs: PathBuf,
     fds: PassedFds,
     plan: NamespacePlan,
-    host_cgroups: HostCgroups,
+    cgroup: Cgroup,
+    limits: Vec<resources::Write>,
 }
 
-fn check(opts: &CreateOptions) -> Result<Checked> {
+/// The cgroup path of a container without `cgroupsPath`. runc uses `/<id>`, which makes
+/// two state roots with the same id share a cgroup (and kill each other's processes); the
+/// root's tag keeps them apart. One level, so delete leaves no parent behind.
+fn default_cgroup_path(root: &StateRoot, id: &str) -> PathBuf {
+    // FNV-1a: stable across runs and builds, unlike std's hasher.
+    let tag = root
+        .path()
+        .as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .fold(0xcbf29ce484222325u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x100000001b3)
+        });
+    PathBuf::from(format!("/berth-{:08x}-{id}", tag as u32))
+}
+
+fn check(root: &StateRoot, opts: &CreateOptions) -> Result<Checked> {
     let (bundle, spec) = (&opts.bundle.dir, &opts.bundle.spec);
     crate::spec::validate(spec)?;
     if crate::spec::joins_pid_namespace(spec) && !crate::sys::sealed_exe::running_sealed() {
@@ -97,28 +114,31 @@ fn check(opts: &CreateOptions) -> Result<Checked> {
         .as_ref()
         .ok_or_else(|| Error::config("linux is missing"))?;
     let plan = NamespacePlan::from_spec(linux)?;
-    let mounts_cgroups = spec
-        .mounts()
-        .iter()
-        .flatten()
-        .any(|m| matches!(m.typ().as_deref(), Some("cgroup" | "cgroup2")));
-    let host_cgroups = if mounts_cgroups {
-        HostCgroups::detect()?
-    } else {
-        HostCgroups::default()
+    let cgroups_path = match linux.cgroups_path() {
+        Some(p) if !p.as_os_str().is_empty() => p.clone(),
+        _ => default_cgroup_path(root, &opts.id),
+    };
+    let cgroup = Cgroup::for_container(Layout::detect()?, Some(&cgroups_path), &opts.id)?;
+    let limits = match linux.resources() {
+        Some(r) => resources::plan(r, cgroup.layout())?,
+        None => Vec::new(),
     };
     Ok(Checked {
         rootfs,
         fds,
         plan,
-        host_cgroups,
+        cgroup,
+        limits,
     })
 }
 
 pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
-    let checked = check(&opts)?;
+    let checked = check(root, &opts)?;
     let dir = root.claim(&opts.id)?;
     let mut guard = CreateGuard::new(dir.clone(), opts.foreground);
+    checked.cgroup.create()?;
+    guard.cgroup = Some(checked.cgroup.clone());
+    checked.cgroup.apply(&checked.limits)?;
     let listener = crate::barrier::listen(&dir)?;
     if opts.foreground {
         proc::set_child_subreaper(true).ctx(|| "become child subreaper".into())?;
@@ -130,7 +150,7 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
         bundle: &opts.bundle.dir,
         rootfs: &checked.rootfs,
         plan: &checked.plan,
-        host_cgroups: &checked.host_cgroups,
+        cgroup: &checked.cgroup,
         channel: &child_end,
         barrier: &listener,
         console: opts.console_socket.as_ref(),
@@ -149,9 +169,13 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
         dir: dir.clone(),
         stored: None,
     };
+    if let Forked::Init(pid) = forked.0 {
+        join_cgroup(&checked.cgroup, pid, &parent_end)?;
+    }
     let init_pid = drive_setup(
         &parent_end,
         &checked.plan,
+        &checked.cgroup,
         forked.0,
         &opts.bundle,
         &partial,
@@ -168,6 +192,7 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
         created: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
         annotations: opts.bundle.spec.annotations().clone().unwrap_or_default(),
         own_pid_namespace: checked.plan.creates_pid(),
+        cgroup_path: checked.cgroup.path().to_string(),
         config: opts.bundle.spec,
     };
     Container::save(&dir, &stored)?;
@@ -244,6 +269,13 @@ fn check_terminal(spec: &Spec, opts: &CreateOptions) -> Result<()> {
     }
 }
 
+/// Put init in the container's cgroup, then let it go on (it creates its cgroup namespace
+/// only after this, so the namespace is rooted at its cgroup).
+fn join_cgroup(cgroup: &Cgroup, init: Pid, ch: &Channel) -> Result<()> {
+    cgroup.add(init.as_raw())?;
+    ch.send(&ParentMsg::CgroupJoined)
+}
+
 /// What `create` forked first.
 #[derive(Clone, Copy)]
 enum Forked {
@@ -257,6 +289,7 @@ enum Forked {
 fn drive_setup(
     ch: &Channel,
     plan: &NamespacePlan,
+    cgroup: &Cgroup,
     forked: Forked,
     bundle: &Bundle,
     partial: &Container,
@@ -287,6 +320,7 @@ fn drive_setup(
                 if !matches!(status, nix::sys::wait::WaitStatus::Exited(_, 0)) {
                     return Err(Error::Init(format!("stage 1 failed: {status:?}")));
                 }
+                join_cgroup(cgroup, pid, ch)?;
             }
             Some(ChildMsg::RunRuntimeHooks) => hooks_requested = true,
             Some(ChildMsg::Ready) => {

@@ -30,6 +30,11 @@ pub(super) fn delete_container(container: &Container, force: bool) -> Result<()>
             })
         }
     }
+    if let Some(cgroup) = container.cgroup()? {
+        // Created and stopped containers may still hold processes that init left behind.
+        super::kill::kill_and_wait(container)?;
+        cgroup.remove()?;
+    }
     std::fs::remove_dir_all(&container.dir).map_err(|e| Error::io("remove", &container.dir, e))?;
     if let Some(stored) = &container.stored {
         let state = container.spec_state(Status::Stopped);

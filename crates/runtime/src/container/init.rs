@@ -18,7 +18,7 @@ use crate::error::{Error, Result, SysContext};
 use crate::hooks::{self, HookKind};
 use crate::namespaces::NamespacePlan;
 use crate::process::{self, ExecPlan, PassedFds};
-use crate::rootfs::{self, HostCgroups, RootfsConfig};
+use crate::rootfs::{self, RootfsConfig};
 use crate::state::{SpecState, Status};
 use crate::sync::{Channel, ChildMsg, ParentMsg};
 use crate::sys::proc;
@@ -30,7 +30,7 @@ pub(super) struct InitContext<'a> {
     pub bundle: &'a Path,
     pub rootfs: &'a Path,
     pub plan: &'a NamespacePlan,
-    pub host_cgroups: &'a HostCgroups,
+    pub cgroup: &'a berth_cgroups::Cgroup,
     pub channel: &'a Channel,
     pub barrier: &'a UnixListener,
     pub console: Option<&'a UnixStream>,
@@ -50,26 +50,55 @@ pub(super) fn stage1(ctx: &InitContext<'_>) -> i32 {
     }
 }
 
-fn expect(ch: &Channel, what: &str) -> Result<ParentMsg> {
-    ch.recv::<ParentMsg>()?
-        .ok_or_else(|| Error::Init(format!("runtime went away while waiting for {what}")))
+/// Wait for the runtime's `want`.
+fn expect(ch: &Channel, want: ParentMsg) -> Result<()> {
+    match ch.recv::<ParentMsg>()? {
+        Some(got) if got == want => Ok(()),
+        Some(got) => Err(Error::Init(format!(
+            "expected {want:?} from the runtime, got {got:?}"
+        ))),
+        None => Err(Error::Init(format!(
+            "runtime went away while we waited for {want:?}"
+        ))),
+    }
 }
 
 /// In a new user namespace, have the runtime write its id maps, then become its root.
 fn wait_for_id_maps(ctx: &InitContext<'_>) -> Result<()> {
     ctx.channel.send(&ChildMsg::MapIds)?;
-    expect(ctx.channel, "the id maps")?;
+    expect(ctx.channel, ParentMsg::IdsMapped)?;
     become_ns_root()
+}
+
+fn report(ctx: &InitContext<'_>, result: Result<()>) -> bool {
+    if let Err(e) = result {
+        let _ = ctx.channel.send(&ChildMsg::Failed(e.to_string()));
+        return false;
+    }
+    true
 }
 
 /// Init cloned directly into all its new namespaces (no stage 1). Returns the exit code if
 /// it does not exec.
 pub(super) fn direct(ctx: &InitContext<'_>) -> i32 {
-    if ctx.plan.creates_user() {
-        if let Err(e) = wait_for_id_maps(ctx) {
-            let _ = ctx.channel.send(&ChildMsg::Failed(e.to_string()));
-            return 1;
+    let ready = expect(ctx.channel, ParentMsg::CgroupJoined).and_then(|()| {
+        if ctx.plan.creates_user() {
+            wait_for_id_maps(ctx)?;
         }
+        ctx.plan.unshare_cgroup()
+    });
+    if !report(ctx, ready) {
+        return 1;
+    }
+    init(ctx)
+}
+
+/// Init forked by stage 1.
+fn forked(ctx: &InitContext<'_>) -> i32 {
+    let ready =
+        expect(ctx.channel, ParentMsg::CgroupJoined).and_then(|()| ctx.plan.unshare_cgroup());
+    if !report(ctx, ready) {
+        return 1;
     }
     init(ctx)
 }
@@ -90,7 +119,7 @@ fn stage1_steps(ctx: &InitContext<'_>) -> Result<()> {
     ctx.plan.unshare_rest()?;
     // SAFETY: stage 1 is single-threaded (forked from the single-threaded runtime).
     match unsafe { fork() }.ctx(|| "fork init".into())? {
-        ForkResult::Child => std::process::exit(init(ctx)),
+        ForkResult::Child => std::process::exit(forked(ctx)),
         ForkResult::Parent { child } => ctx.channel.send(&ChildMsg::InitPid(child.as_raw())),
     }
 }
@@ -143,12 +172,12 @@ fn setup(ctx: &InitContext<'_>) -> Result<Prepared> {
         rootfs: ctx.rootfs,
         in_user_ns: ctx.plan.in_user_ns(),
         no_pivot: ctx.no_pivot,
-        host_cgroups: ctx.host_cgroups,
+        cgroup: ctx.cgroup,
     };
     let root = rootfs::prepare(&cfg)?;
 
     ctx.channel.send(&ChildMsg::RunRuntimeHooks)?;
-    expect(ctx.channel, "the createRuntime hooks")?;
+    expect(ctx.channel, ParentMsg::HooksDone)?;
     let state = spec_state(ctx, Status::Creating, host_pid);
     hooks::run_all(
         hooks::of_kind(ctx.spec.hooks().as_ref(), HookKind::CreateContainer),

@@ -20,12 +20,6 @@ pub fn kill(root: &StateRoot, id: &str, signal: i32, all: bool) -> Result<()> {
         }
     };
     if all {
-        if !stored.own_pid_namespace {
-            return Err(Error::Unsupported {
-                field: "kill --all".into(),
-                why: "without a pid namespace of its own, the container's processes are found through its cgroup, which comes with cgroup support".into(),
-            });
-        }
         for pid in processes(&container)? {
             send(pid, signal)?;
         }
@@ -45,56 +39,46 @@ fn send(pid: i32, signal: i32) -> Result<()> {
     }
 }
 
-/// Every process in the pid namespace of the container's init (init first).
+/// Every process of the container: its cgroup's members, init first.
 pub(crate) fn processes(container: &Container) -> Result<Vec<i32>> {
     let Some(stored) = &container.stored else {
         return Ok(Vec::new());
     };
-    let ns_of = |pid: i32| std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
-    let Some(ns) = ns_of(stored.pid) else {
-        return Ok(Vec::new());
-    };
     let mut out = vec![stored.pid];
-    let entries = std::fs::read_dir("/proc").map_err(|e| Error::io("read", "/proc", e))?;
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if pid != stored.pid && ns_of(pid).as_ref() == Some(&ns) {
-            out.push(pid);
-        }
+    if let Some(cgroup) = container.cgroup()? {
+        out.extend(cgroup.pids()?.into_iter().filter(|p| *p != stored.pid));
     }
     Ok(out)
 }
 
-/// SIGKILL the container and wait until init is gone.
+/// SIGKILL every process of the container and wait until init is gone and the cgroup is
+/// empty (processes leave their cgroup when they exit, before anyone reaps them).
 pub(crate) fn kill_and_wait(container: &Container) -> Result<()> {
     let Some(stored) = &container.stored else {
         return Ok(());
     };
-    let targets = if stored.own_pid_namespace {
-        processes(container)?
-    } else {
-        vec![stored.pid]
-    };
-    for pid in targets {
-        let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
-    }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let mut pause = std::time::Duration::from_micros(200);
-    while crate::state::process_alive(stored.pid, stored.init_start_time) {
+    loop {
+        let alive: Vec<i32> = processes(container)?
+            .into_iter()
+            .filter(|p| {
+                *p != stored.pid || crate::state::process_alive(stored.pid, stored.init_start_time)
+            })
+            .collect();
+        if alive.is_empty() {
+            return Ok(());
+        }
         if std::time::Instant::now() > deadline {
             return Err(Error::Init(format!(
-                "container {} did not die after SIGKILL",
+                "container {} did not die after SIGKILL: {alive:?}",
                 container.id
             )));
+        }
+        for pid in alive {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(std::time::Duration::from_millis(20));
     }
-    Ok(())
 }

@@ -22,7 +22,6 @@ use oci_spec::runtime::Spec;
 use crate::error::{Result, SysContext};
 use crate::sys::mount as m;
 
-pub use cgroupfs::HostCgroups;
 pub use options::{propagation_flags, MountOptions};
 
 /// What the rootfs steps need to know.
@@ -32,7 +31,8 @@ pub(crate) struct RootfsConfig<'a> {
     pub rootfs: &'a Path,
     pub in_user_ns: bool,
     pub no_pivot: bool,
-    pub host_cgroups: &'a HostCgroups,
+    /// The container's cgroup: the cgroup mount shows its directories.
+    pub cgroup: &'a berth_cgroups::Cgroup,
 }
 
 impl RootfsConfig<'_> {

@@ -38,16 +38,7 @@ fn unsupported(field: &str, why: &str) -> Error {
     }
 }
 
-const CGROUPS_LATER: &str =
-    "cgroup support (limits, cgroupsPath) comes with the next runtime release";
-
 fn check_unsupported(spec: &Spec, process: &Process, linux: &Linux) -> Result<()> {
-    if linux.resources().is_some() {
-        return Err(unsupported("linux.resources", CGROUPS_LATER));
-    }
-    if linux.cgroups_path().is_some() {
-        return Err(unsupported("linux.cgroupsPath", CGROUPS_LATER));
-    }
     if linux.seccomp().is_some() {
         return Err(unsupported(
             "linux.seccomp",

@@ -1,0 +1,174 @@
+//! One container's cgroup: the same path in every hierarchy of the host.
+
+use std::fs;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::layout::{Hierarchy, Layout, Version};
+use crate::resources::Write;
+
+#[derive(Debug, Clone)]
+pub struct Cgroup {
+    layout: Layout,
+    path: String,
+}
+
+fn write_file(path: &Path, value: &str) -> Result<()> {
+    fs::write(path, value).map_err(|e| Error::io("write", path, e))
+}
+
+impl Cgroup {
+    /// The cgroup for a container: `cgroups_path` as runc places it, or `/<id>`.
+    pub fn for_container(layout: Layout, cgroups_path: Option<&Path>, id: &str) -> Result<Self> {
+        if layout.hierarchies.is_empty() {
+            return Err(Error::NoHierarchy);
+        }
+        let path = crate::layout::container_path(cgroups_path, id)?;
+        Ok(Cgroup { layout, path })
+    }
+
+    /// The cgroup at `path` (as recorded at create).
+    pub fn at(layout: Layout, path: String) -> Self {
+        Cgroup { layout, path }
+    }
+
+    /// The cgroup path, the same in every hierarchy.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// This cgroup's directory in each hierarchy.
+    pub fn dirs(&self) -> impl Iterator<Item = (&Hierarchy, PathBuf)> + '_ {
+        self.layout
+            .hierarchies
+            .iter()
+            .map(|h| (h, h.dir_of(&self.path)))
+    }
+
+    /// Create the directories (and ancestors), making each level usable.
+    pub fn create(&self) -> Result<()> {
+        for (h, dir) in self.dirs() {
+            if h.version == Version::V2 {
+                enable_v2_controllers(&h.mountpoint, &dir);
+            }
+            fs::create_dir_all(&dir).map_err(|e| Error::io("create cgroup", &dir, e))?;
+            if h.has("cpuset") {
+                inherit_cpuset(&h.mountpoint, &dir)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Move process `pid` into the cgroup.
+    pub fn add(&self, pid: i32) -> Result<()> {
+        for (_, dir) in self.dirs() {
+            write_file(&dir.join("cgroup.procs"), &pid.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Perform writes planned by `resources::plan`.
+    pub fn apply(&self, writes: &[Write]) -> Result<()> {
+        for w in writes {
+            let hierarchy = if w.controller.is_empty() {
+                self.layout.v2()
+            } else {
+                self.layout.for_controller(w.controller)
+            };
+            let Some(h) = hierarchy else {
+                return Err(Error::Unsupported {
+                    field: w.controller.to_string(),
+                    why: "on this host: the controller is not mounted".into(),
+                });
+            };
+            write_file(&h.dir_of(&self.path).join(&w.file), &w.value)?;
+        }
+        Ok(())
+    }
+
+    /// Pids of every process in the cgroup.
+    pub fn pids(&self) -> Result<Vec<i32>> {
+        let Some((_, dir)) = self
+            .dirs()
+            .find(|(h, _)| h.has("pids") || h.version == Version::V2)
+        else {
+            return Err(Error::NoHierarchy);
+        };
+        let path = dir.join("cgroup.procs");
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io("read", path, e)),
+        };
+        Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
+    }
+
+    /// Remove the cgroup's directories (not its ancestors, as runc). The processes must be
+    /// gone; a directory still busy with exiting tasks is retried for a moment.
+    pub fn remove(&self) -> Result<()> {
+        for (_, dir) in self.dirs() {
+            let deadline = Instant::now() + Duration::from_secs(2);
+            loop {
+                match fs::remove_dir(&dir) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == ErrorKind::NotFound => break,
+                    Err(e)
+                        if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline =>
+                    {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    Err(e) => return Err(Error::io("remove cgroup", &dir, e)),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// v1 cpuset: a new cgroup starts with empty cpus and mems, which refuses every task. Fill
+/// each new level from its parent, top down.
+fn inherit_cpuset(mountpoint: &Path, dir: &Path) -> Result<()> {
+    let Ok(rel) = dir.strip_prefix(mountpoint) else {
+        return Ok(());
+    };
+    let mut current = mountpoint.to_path_buf();
+    for part in rel.components() {
+        let parent = current.clone();
+        current.push(part);
+        for file in ["cpuset.cpus", "cpuset.mems"] {
+            let own = fs::read_to_string(current.join(file))
+                .map_err(|e| Error::io("read", current.join(file), e))?;
+            if own.trim().is_empty() {
+                let from = fs::read_to_string(parent.join(file))
+                    .map_err(|e| Error::io("read", parent.join(file), e))?;
+                write_file(&current.join(file), from.trim())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// v2: a controller is usable in a cgroup only if every ancestor delegates it. Best effort:
+/// a controller the host keeps for itself shows up later as a write error naming its file.
+fn enable_v2_controllers(mountpoint: &Path, dir: &Path) {
+    let Ok(rel) = dir.strip_prefix(mountpoint) else {
+        return;
+    };
+    let mut current = mountpoint.to_path_buf();
+    for part in rel.components() {
+        let available = fs::read_to_string(current.join("cgroup.controllers")).unwrap_or_default();
+        for c in available.split_whitespace() {
+            let _ = fs::write(current.join("cgroup.subtree_control"), format!("+{c}"));
+        }
+        current.push(part);
+        if !current.exists() {
+            let _ = fs::create_dir(&current);
+        }
+    }
+}
