@@ -17,22 +17,18 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
 pub(super) fn delete_container(container: &Container, force: bool) -> Result<()> {
     let id = &container.id;
     let status = container.status();
-    match status {
-        Status::Stopped | Status::Creating => {}
-        // runc deletes a created container without --force: nothing of the user's runs yet.
-        Status::Created => super::kill::kill_and_wait(container)?,
-        Status::Running if force => super::kill::kill_and_wait(container)?,
-        Status::Running => {
-            return Err(Error::WrongState {
-                id: id.clone(),
-                status: status.to_string(),
-                action: "cannot delete a container that is not stopped (use --force)",
-            })
-        }
+    if status == Status::Running && !force {
+        return Err(Error::WrongState {
+            id: id.clone(),
+            status: status.to_string(),
+            action: "cannot delete a container that is not stopped (use --force)",
+        });
     }
-    if let Some(cgroup) = container.cgroup()? {
-        // Created and stopped containers may still hold processes that init left behind.
-        super::kill::kill_and_wait(container)?;
+    // runc deletes a created container without --force: nothing of the user's runs yet.
+    // A stopped one may still hold processes that init left behind: kill those too.
+    let cgroup = container.cgroup()?;
+    super::kill::kill_and_wait(container, cgroup.as_ref())?;
+    if let Some(cgroup) = &cgroup {
         cgroup.remove()?;
     }
     std::fs::remove_dir_all(&container.dir).map_err(|e| Error::io("remove", &container.dir, e))?;

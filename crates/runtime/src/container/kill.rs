@@ -3,6 +3,8 @@
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
+use berth_cgroups::Cgroup;
+
 use crate::error::{Error, Result};
 use crate::state::{Container, StateRoot, Status};
 
@@ -20,7 +22,8 @@ pub fn kill(root: &StateRoot, id: &str, signal: i32, all: bool) -> Result<()> {
         }
     };
     if all {
-        for pid in processes(&container)? {
+        let cgroup = container.cgroup()?;
+        for pid in processes(&container, cgroup.as_ref())? {
             send(pid, signal)?;
         }
         Ok(())
@@ -40,12 +43,12 @@ fn send(pid: i32, signal: i32) -> Result<()> {
 }
 
 /// Every process of the container: its cgroup's members, init first.
-pub(crate) fn processes(container: &Container) -> Result<Vec<i32>> {
+pub(crate) fn processes(container: &Container, cgroup: Option<&Cgroup>) -> Result<Vec<i32>> {
     let Some(stored) = &container.stored else {
         return Ok(Vec::new());
     };
     let mut out = vec![stored.pid];
-    if let Some(cgroup) = container.cgroup()? {
+    if let Some(cgroup) = cgroup {
         out.extend(cgroup.pids()?.into_iter().filter(|p| *p != stored.pid));
     }
     Ok(out)
@@ -53,14 +56,14 @@ pub(crate) fn processes(container: &Container) -> Result<Vec<i32>> {
 
 /// SIGKILL every process of the container and wait until init is gone and the cgroup is
 /// empty (processes leave their cgroup when they exit, before anyone reaps them).
-pub(crate) fn kill_and_wait(container: &Container) -> Result<()> {
+pub(crate) fn kill_and_wait(container: &Container, cgroup: Option<&Cgroup>) -> Result<()> {
     let Some(stored) = &container.stored else {
         return Ok(());
     };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let mut pause = std::time::Duration::from_micros(200);
     loop {
-        let alive: Vec<i32> = processes(container)?
+        let alive: Vec<i32> = processes(container, cgroup)?
             .into_iter()
             .filter(|p| {
                 *p != stored.pid || crate::state::process_alive(stored.pid, stored.init_start_time)
