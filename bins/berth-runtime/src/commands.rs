@@ -9,7 +9,7 @@ use berth_runtime::spec::{default_spec, joins_pid_namespace, Bundle, SpecFlavor}
 use berth_runtime::state::{Report, StateRoot};
 use berth_runtime::sys::sealed_exe;
 
-use crate::cli::{Cli, Command, CreateArgs, ListArgs, ListFormat, SpecArgs};
+use crate::cli::{Cli, Command, CreateArgs, ListArgs, ListFormat, PsArgs, SpecArgs};
 
 pub fn dispatch(cli: Cli) -> Result<u8> {
     if cli.systemd_cgroup {
@@ -40,6 +40,12 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
         }
         Command::Delete(args) => container::delete(&root, &args.id, args.force)?,
         Command::List(args) => list(&root, &args)?,
+        Command::Pause(args) => container::pause(&root, &args.id)?,
+        Command::Resume(args) => container::resume(&root, &args.id)?,
+        Command::Ps(args) => ps(&root, &args)?,
+        Command::Update(args) => {
+            container::update(&root, &args.id, &crate::update::resources(&args)?)?
+        }
         Command::Features => print_json(&berth_runtime::features::features()?)?,
         Command::Checkpoint(_) | Command::Restore(_) => {
             bail!("checkpoint/restore is not supported: berth-runtime does not use criu")
@@ -102,6 +108,24 @@ fn spec(args: SpecArgs) -> Result<()> {
             _ => anyhow::Error::new(e).context(format!("create {}", path.display())),
         })?;
     writeln!(file, "{text}").with_context(|| format!("write {}", path.display()))
+}
+
+fn ps(root: &StateRoot, args: &PsArgs) -> Result<()> {
+    if !args.ps_args.is_empty() {
+        bail!("ps options ({}) are not supported: berth-runtime lists processes itself; use --format json", args.ps_args.join(" "));
+    }
+    let procs = container::ps(root, &args.id)?;
+    match args.format {
+        ListFormat::Json => print_json(&procs.iter().map(|p| p.pid).collect::<Vec<_>>()),
+        ListFormat::Table => {
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "PID     CMD")?;
+            for p in procs {
+                writeln!(out, "{:<7} {}", p.pid, p.command)?;
+            }
+            Ok(())
+        }
+    }
 }
 
 fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {

@@ -3,6 +3,7 @@
 mod cli;
 mod commands;
 mod logging;
+mod update;
 
 use std::process::ExitCode;
 

@@ -163,3 +163,131 @@ fn kill_all_reaches_every_process_without_a_pid_namespace() {
         "cgroup left behind"
     );
 }
+
+/// A host path of the container's cgroup in hierarchy `name`.
+fn host_cgroup_file(pid: i64, name: &str, file: &str) -> std::path::PathBuf {
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("cgroup");
+    let path = cg
+        .lines()
+        .find(|l| l.split(':').nth(1) == Some(name))
+        .and_then(|l| l.splitn(3, ':').nth(2))
+        .expect("hierarchy line")
+        .to_string();
+    std::path::Path::new("/sys/fs/cgroup")
+        .join(name)
+        .join(path.trim_start_matches('/'))
+        .join(file)
+}
+
+#[test]
+fn pause_freezes_and_resume_thaws() {
+    let mut world = World::new("i=0; while :; do i=$((i+1)); echo $i > /tmp/count; done");
+    world.edit(|c| c["root"]["readonly"] = json!(false));
+    let bundle = world.bundle().to_str().expect("utf8");
+    world.cmd(&["run", "-d", "--bundle", bundle, "pz"]).ok();
+    let pid = world.state("pz")["pid"].as_i64().expect("pid") as i32;
+    let count = || std::fs::read_to_string(world.rootfs().join("tmp/count")).unwrap_or_default();
+    world.cmd(&["pause", "pz"]).ok();
+    assert_eq!(world.status("pz"), "paused");
+    let frozen_at = count();
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert_eq!(count(), frozen_at, "a paused container kept running");
+    world.cmd(&["pause", "pz"]).failed();
+    world.cmd(&["start", "pz"]).failed();
+    let refused = world.cmd(&["delete", "pz"]);
+    refused.failed();
+    assert!(refused.stderr.contains("paused"), "{}", refused.stderr);
+    world.cmd(&["resume", "pz"]).ok();
+    assert_eq!(world.status("pz"), "running");
+    assert!(
+        wait_until(5, || count() != frozen_at),
+        "a resumed container did not go on"
+    );
+    world.cmd(&["resume", "pz"]).failed();
+    world.cmd(&["pause", "pz"]).ok();
+    // delete --force of a paused container: killed, thawed so it can die, removed.
+    world.cmd(&["delete", "--force", "pz"]).ok();
+    reap(pid);
+    world.assert_no_state();
+}
+
+#[test]
+fn ps_lists_the_processes_of_the_container() {
+    let world = World::new("sleep 30 & sleep 30 & exec sleep 31");
+    let bundle = world.bundle().to_str().expect("utf8");
+    world.cmd(&["run", "-d", "--bundle", bundle, "ps1"]).ok();
+    let pid = world.state("ps1")["pid"].as_i64().expect("pid");
+    assert!(wait_until(5, || {
+        let out = world.cmd(&["ps", "--format", "json", "ps1"]);
+        serde_json::from_str::<Vec<i64>>(&out.stdout)
+            .is_ok_and(|p| p.len() == 3 && p.contains(&pid))
+    }));
+    let table = world.cmd(&["ps", "ps1"]);
+    table.ok();
+    assert!(
+        table.stdout.starts_with("PID") && table.stdout.contains("sleep 31"),
+        "{}",
+        table.stdout
+    );
+    let refused = world.cmd(&["ps", "ps1", "--", "-ef"]);
+    refused.failed();
+    assert!(refused.stderr.contains("-ef"), "{}", refused.stderr);
+    world.cmd(&["delete", "--force", "ps1"]).ok();
+    reap(pid as i32);
+}
+
+#[test]
+fn update_changes_limits_live() {
+    let mut world = World::new("sleep 30");
+    world.edit(|c| {
+        c["linux"]["resources"] = json!({"pids": {"limit": 10}, "memory": {"limit": 67108864}})
+    });
+    let bundle = world.bundle().to_str().expect("utf8");
+    world.cmd(&["run", "-d", "--bundle", bundle, "up"]).ok();
+    let pid = world.state("up")["pid"].as_i64().expect("pid");
+    let read = |name: &str, file: &str| {
+        std::fs::read_to_string(host_cgroup_file(pid, name, file))
+            .expect("read")
+            .trim()
+            .to_string()
+    };
+    assert_eq!(read("pids", "pids.max"), "10");
+    world
+        .cmd(&[
+            "update",
+            "--pids-limit",
+            "25",
+            "--memory",
+            "128m",
+            "--cpu-share",
+            "256",
+            "up",
+        ])
+        .ok();
+    assert_eq!(read("pids", "pids.max"), "25");
+    assert_eq!(read("memory", "memory.limit_in_bytes"), "134217728");
+    assert_eq!(read("cpu", "cpu.shares"), "256");
+    let file = world.dir.path().join("res.json");
+    std::fs::write(&file, r#"{"pids": {"limit": 7}}"#).expect("write");
+    world
+        .cmd(&["update", "--resources", file.to_str().expect("utf8"), "up"])
+        .ok();
+    assert_eq!(read("pids", "pids.max"), "7");
+    for bad in [
+        vec!["update", "--memory", "abc", "up"],
+        vec!["update", "--pids-limit", "-5", "up"],
+        vec!["update", "--blkio-weight", "100", "up"],
+        vec!["update", "up"],
+        vec!["update", "--pids-limit", "5", "missing"],
+    ] {
+        world.cmd(&bad).failed();
+    }
+    assert_eq!(
+        read("pids", "pids.max"),
+        "7",
+        "a refused update changed something"
+    );
+    world.cmd(&["delete", "--force", "up"]).ok();
+    reap(pid as i32);
+    world.cmd(&["update", "--pids-limit", "5", "up"]).failed();
+}

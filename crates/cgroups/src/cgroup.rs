@@ -109,6 +109,70 @@ impl Cgroup {
         Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
     }
 
+    /// The freezer: v1's freezer hierarchy if mounted, else v2's cgroup.freeze.
+    fn freezer(&self) -> Result<(Version, PathBuf)> {
+        let h = self
+            .layout
+            .hierarchies
+            .iter()
+            .find(|h| h.version == Version::V1 && h.has("freezer"))
+            .or_else(|| self.layout.v2())
+            .ok_or(Error::NoHierarchy)?;
+        Ok((h.version, h.dir_of(&self.path)))
+    }
+
+    /// Freeze every process of the cgroup, and wait until the kernel says it is frozen.
+    pub fn freeze(&self) -> Result<()> {
+        self.set_frozen(true)
+    }
+
+    /// Thaw the cgroup.
+    pub fn thaw(&self) -> Result<()> {
+        self.set_frozen(false)
+    }
+
+    fn set_frozen(&self, frozen: bool) -> Result<()> {
+        let (version, dir) = self.freezer()?;
+        let (file, value) = match (version, frozen) {
+            (Version::V1, true) => ("freezer.state", "FROZEN"),
+            (Version::V1, false) => ("freezer.state", "THAWED"),
+            (Version::V2, true) => ("cgroup.freeze", "1"),
+            (Version::V2, false) => ("cgroup.freeze", "0"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            // v1 may stop at FREEZING while tasks are in uninterruptible sleep: write again.
+            write_file(&dir.join(file), value)?;
+            if self.is_frozen()? == frozen {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(Error::io(
+                    "wait for the freezer of",
+                    &dir,
+                    std::io::Error::from(ErrorKind::TimedOut),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Whether the cgroup is frozen (not merely freezing).
+    pub fn is_frozen(&self) -> Result<bool> {
+        let (version, dir) = self.freezer()?;
+        let (file, frozen_when): (&str, fn(&str) -> bool) = match version {
+            Version::V1 => ("freezer.state", |s| s.trim() == "FROZEN"),
+            Version::V2 => ("cgroup.events", |s| {
+                s.lines().any(|l| l.trim() == "frozen 1")
+            }),
+        };
+        match fs::read_to_string(dir.join(file)) {
+            Ok(s) => Ok(frozen_when(&s)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::io("read", dir.join(file), e)),
+        }
+    }
+
     /// Remove the cgroup's directories (not its ancestors, as runc). The processes must be
     /// gone; a directory still busy with exiting tasks is retried for a moment.
     pub fn remove(&self) -> Result<()> {

@@ -27,6 +27,7 @@ pub enum Status {
     Creating,
     Created,
     Running,
+    Paused,
     Stopped,
 }
 
@@ -36,6 +37,7 @@ impl std::fmt::Display for Status {
             Status::Creating => "creating",
             Status::Created => "created",
             Status::Running => "running",
+            Status::Paused => "paused",
             Status::Stopped => "stopped",
         })
     }
@@ -180,9 +182,20 @@ pub struct Container {
     pub dir: PathBuf,
     /// None while `create` has not finished (or crashed).
     pub stored: Option<Stored>,
+    /// The cgroup, worked out once (it reads the host's cgroup layout).
+    cgroup: std::cell::OnceCell<Option<berth_cgroups::Cgroup>>,
 }
 
 impl Container {
+    pub fn new(id: String, dir: PathBuf, stored: Option<Stored>) -> Self {
+        Container {
+            id,
+            dir,
+            stored,
+            cgroup: std::cell::OnceCell::new(),
+        }
+    }
+
     fn read(id: String, dir: PathBuf) -> Result<Self> {
         let file = dir.join(STATE_FILE);
         let stored = match fs::read(&file) {
@@ -193,7 +206,7 @@ impl Container {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(Error::io("read", file, e)),
         };
-        Ok(Container { id, dir, stored })
+        Ok(Container::new(id, dir, stored))
     }
 
     /// Write state.json atomically (temp file, rename). No fsync: the state root lives in
@@ -210,14 +223,18 @@ impl Container {
     }
 
     /// The container's cgroup, if create got that far.
-    pub fn cgroup(&self) -> Result<Option<berth_cgroups::Cgroup>> {
-        match &self.stored {
-            Some(s) => Ok(Some(berth_cgroups::Cgroup::at(
+    pub fn cgroup(&self) -> Result<Option<&berth_cgroups::Cgroup>> {
+        if let Some(c) = self.cgroup.get() {
+            return Ok(c.as_ref());
+        }
+        let cgroup = match &self.stored {
+            Some(s) => Some(berth_cgroups::Cgroup::at(
                 berth_cgroups::Layout::detect()?,
                 s.cgroup_path.clone(),
-            ))),
-            None => Ok(None),
-        }
+            )),
+            None => None,
+        };
+        Ok(self.cgroup.get_or_init(|| cgroup).as_ref())
     }
 
     /// Serialize lifecycle operations on this container.
@@ -235,6 +252,13 @@ impl Container {
             Status::Stopped
         } else if crate::barrier::path(&self.dir).exists() {
             Status::Created
+        } else if self
+            .cgroup()
+            .ok()
+            .flatten()
+            .is_some_and(|c| c.is_frozen().unwrap_or(false))
+        {
+            Status::Paused
         } else {
             Status::Running
         }

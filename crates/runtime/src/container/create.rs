@@ -164,11 +164,7 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
     drop(listener);
     drop(opts.console_socket);
 
-    let partial = Container {
-        id: opts.id.clone(),
-        dir: dir.clone(),
-        stored: None,
-    };
+    let partial = Container::new(opts.id.clone(), dir.clone(), None);
     if let Forked::Init(pid) = forked.0 {
         join_cgroup(&checked.cgroup, pid, &parent_end)?;
     }
@@ -202,11 +198,7 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
     guard.disarm();
     Ok(Created {
         pid: init_pid.as_raw(),
-        container: Container {
-            id: opts.id,
-            dir,
-            stored: Some(stored),
-        },
+        container: Container::new(opts.id, dir, Some(stored)),
     })
 }
 

@@ -17,7 +17,7 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
 pub(super) fn delete_container(container: &Container, force: bool) -> Result<()> {
     let id = &container.id;
     let status = container.status();
-    if status == Status::Running && !force {
+    if matches!(status, Status::Running | Status::Paused) && !force {
         return Err(Error::WrongState {
             id: id.clone(),
             status: status.to_string(),
@@ -27,8 +27,8 @@ pub(super) fn delete_container(container: &Container, force: bool) -> Result<()>
     // runc deletes a created container without --force: nothing of the user's runs yet.
     // A stopped one may still hold processes that init left behind: kill those too.
     let cgroup = container.cgroup()?;
-    super::kill::kill_and_wait(container, cgroup.as_ref())?;
-    if let Some(cgroup) = &cgroup {
+    super::kill::kill_and_wait(container, cgroup)?;
+    if let Some(cgroup) = cgroup {
         cgroup.remove()?;
     }
     std::fs::remove_dir_all(&container.dir).map_err(|e| Error::io("remove", &container.dir, e))?;

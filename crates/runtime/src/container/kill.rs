@@ -12,7 +12,7 @@ pub fn kill(root: &StateRoot, id: &str, signal: i32, all: bool) -> Result<()> {
     let container = root.load(id)?;
     let status = container.status();
     let stored = match (&container.stored, status) {
-        (Some(s), Status::Created | Status::Running) => s,
+        (Some(s), Status::Created | Status::Running | Status::Paused) => s,
         _ => {
             return Err(Error::WrongState {
                 id: id.into(),
@@ -22,8 +22,7 @@ pub fn kill(root: &StateRoot, id: &str, signal: i32, all: bool) -> Result<()> {
         }
     };
     if all {
-        let cgroup = container.cgroup()?;
-        for pid in processes(&container, cgroup.as_ref())? {
+        for pid in processes(&container, container.cgroup()?)? {
             send(pid, signal)?;
         }
         Ok(())
@@ -80,6 +79,10 @@ pub(crate) fn kill_and_wait(container: &Container, cgroup: Option<&Cgroup>) -> R
         }
         for pid in alive {
             let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        // A frozen task dies only once thawed.
+        if let Some(c) = cgroup.filter(|c| c.is_frozen().unwrap_or(false)) {
+            c.thaw()?;
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(std::time::Duration::from_millis(20));

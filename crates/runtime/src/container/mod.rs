@@ -5,16 +5,22 @@ mod create;
 mod delete;
 mod init;
 mod kill;
+mod pause;
+mod ps;
 mod query;
 mod run;
 mod start;
+mod update;
 
 pub use create::{create, CreateOptions, Created};
 pub use delete::delete;
 pub use kill::kill;
+pub use pause::{pause, resume};
+pub use ps::{ps, ProcessInfo};
 pub use query::{list, state};
 pub use run::{run, RunOptions};
 pub use start::start;
+pub use update::update;
 
 /// Connect to a --console-socket (done by the runtime process, before anything is forked).
 pub fn connect_console_socket(
