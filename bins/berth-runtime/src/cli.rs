@@ -54,6 +54,8 @@ pub enum Command {
     Delete(DeleteArgs),
     /// List containers.
     List(ListArgs),
+    /// Run a process in a created or running container.
+    Exec(ExecArgs),
     /// Freeze every process of a running container.
     Pause(IdArg),
     /// Thaw a paused container.
@@ -143,6 +145,56 @@ pub struct DeleteArgs {
     /// Kill a running container first.
     #[arg(short, long)]
     pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    pub id: String,
+    /// The command and its arguments (unless --process).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+    /// A runtime-spec process.json to run instead of the command and flags.
+    #[arg(short, long)]
+    pub process: Option<PathBuf>,
+    /// Allocate a terminal.
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Unix socket that receives the pty master (with -t).
+    #[arg(long)]
+    pub console_socket: Option<PathBuf>,
+    /// Return once the process runs.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// File to write the process's pid to.
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    /// Set an environment variable (KEY=value), repeatable.
+    #[arg(short, long)]
+    pub env: Vec<String>,
+    /// Working directory in the container.
+    #[arg(long)]
+    pub cwd: Option<PathBuf>,
+    /// uid[:gid] to run as.
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Supplementary group, repeatable.
+    #[arg(short = 'g', long)]
+    pub additional_gids: Vec<u32>,
+    /// Add a capability (CAP_...), repeatable.
+    #[arg(short, long)]
+    pub cap: Vec<String>,
+    /// Set no_new_privs.
+    #[arg(long)]
+    pub no_new_privs: bool,
+    /// Pass this many descriptors from 3 upwards to the process.
+    #[arg(long, default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// SELinux label (refused: no SELinux support).
+    #[arg(long)]
+    pub process_label: Option<String>,
+    /// AppArmor profile (refused: no AppArmor support).
+    #[arg(long)]
+    pub apparmor: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -40,6 +40,10 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
         }
         Command::Delete(args) => container::delete(&root, &args.id, args.force)?,
         Command::List(args) => list(&root, &args)?,
+        Command::Exec(args) => {
+            let code = crate::exec::run(&root, args)?;
+            return Ok(u8::try_from(code).unwrap_or(255));
+        }
         Command::Pause(args) => container::pause(&root, &args.id)?,
         Command::Resume(args) => container::resume(&root, &args.id)?,
         Command::Ps(args) => ps(&root, &args)?,
@@ -57,6 +61,13 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
 /// An init that joins another container's pid namespace runs from a sealed in-memory copy
 /// of this binary, so that container can never write to the host's runtime (CVE-2019-5736;
 /// see `berth_runtime::sys::sealed_exe` for why other cases do not need it).
+pub(crate) fn ensure_sealed() -> Result<()> {
+    if sealed_exe::running_sealed() {
+        return Ok(());
+    }
+    Err(sealed_exe::reexec_sealed()).context("re-execute from a sealed copy of berth-runtime")
+}
+
 fn ensure_sealed_if_needed(bundle: &Bundle) -> Result<()> {
     if !joins_pid_namespace(&bundle.spec) || sealed_exe::running_sealed() {
         return Ok(());

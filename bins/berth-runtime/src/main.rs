@@ -2,6 +2,7 @@
 
 mod cli;
 mod commands;
+mod exec;
 mod logging;
 mod update;
 

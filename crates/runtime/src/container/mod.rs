@@ -3,6 +3,7 @@
 mod cleanup;
 mod create;
 mod delete;
+mod exec;
 mod init;
 mod kill;
 mod pause;
@@ -14,6 +15,7 @@ mod update;
 
 pub use create::{create, CreateOptions, Created};
 pub use delete::delete;
+pub use exec::{exec, ExecOptions};
 pub use kill::kill;
 pub use pause::{pause, resume};
 pub use ps::{ps, ProcessInfo};

@@ -27,7 +27,7 @@ pub struct RunOptions {
 }
 
 /// Signals a foreground `run` handles itself; the others keep their default action.
-const FORWARDED: [Signal; 8] = [
+pub(super) const FORWARDED: [Signal; 8] = [
     Signal::SIGHUP,
     Signal::SIGINT,
     Signal::SIGQUIT,
@@ -88,7 +88,7 @@ fn exit_code(status: WaitStatus) -> Option<i32> {
 }
 
 /// Wait for init, forwarding signals and proxying the terminal. Returns its exit code.
-fn supervise(init: Pid, mask: &SigSet, master: Option<OwnedFd>) -> Result<i32> {
+pub(super) fn supervise(init: Pid, mask: &SigSet, master: Option<OwnedFd>) -> Result<i32> {
     let signals = SignalFd::with_flags(mask, SfdFlags::SFD_CLOEXEC).ctx(|| "signalfd".into())?;
     let stdin = std::io::stdin();
     let raw = match &master {

@@ -1,0 +1,275 @@
+//! `exec`: run another process in a created or running container, with the container's
+//! namespaces, cgroup and security (user, capabilities, rlimits, no_new_privs).
+//!
+//! ```text
+//!  runtime ──fork──▶ joiner ── (runtime puts it in the cgroup) joins every namespace of init
+//!     │                 └─fork──▶ process ── in the pid namespace: tty, identity, exec
+//!     └─ waits for the exec (channel closes on exec), then for the exit unless detached
+//! ```
+
+use std::fs::File;
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+
+use nix::sched::CloneFlags;
+use nix::sys::signal::SigSet;
+use nix::unistd::{fork, ForkResult, Pid};
+use oci_spec::runtime::Process;
+
+use super::run::{supervise, FORWARDED};
+use crate::error::{Error, Result, SysContext};
+use crate::process::{self, ExecPlan, PassedFds};
+use crate::state::{StateRoot, Status};
+use crate::sync::{Channel, ChildMsg, ParentMsg};
+use crate::sys::proc;
+
+pub struct ExecOptions {
+    pub id: String,
+    pub process: Process,
+    /// A connected --console-socket.
+    pub console_socket: Option<UnixStream>,
+    pub detach: bool,
+    pub pid_file: Option<PathBuf>,
+    pub preserve_fds: u32,
+}
+
+/// Namespace types in the order they are joined: user first (it grants the rights for the
+/// others), mount last but one so /proc paths were all opened before.
+const NAMESPACES: [(&str, CloneFlags); 8] = [
+    ("user", CloneFlags::CLONE_NEWUSER),
+    ("ipc", CloneFlags::CLONE_NEWIPC),
+    ("uts", CloneFlags::CLONE_NEWUTS),
+    ("net", CloneFlags::CLONE_NEWNET),
+    ("pid", CloneFlags::CLONE_NEWPID),
+    ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+    ("time", CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)),
+    ("mnt", CloneFlags::CLONE_NEWNS),
+];
+
+/// The namespaces of `init` that differ from ours, opened.
+fn namespaces_of(init: i32) -> Result<Vec<(CloneFlags, File, bool)>> {
+    let mut out = Vec::new();
+    for (name, flag) in NAMESPACES {
+        let theirs = format!("/proc/{init}/ns/{name}");
+        let (Ok(a), Ok(b)) = (
+            std::fs::read_link(&theirs),
+            std::fs::read_link(format!("/proc/self/ns/{name}")),
+        ) else {
+            continue;
+        };
+        if a != b {
+            let file = File::open(&theirs).map_err(|e| Error::io("open namespace", &theirs, e))?;
+            out.push((flag, file, name == "user"));
+        }
+    }
+    Ok(out)
+}
+
+/// Returns the process's exit status, or 0 when detached.
+pub fn exec(root: &StateRoot, mut opts: ExecOptions) -> Result<i32> {
+    let container = root.load(&opts.id)?;
+    let status = container.status();
+    let stored = match (&container.stored, status) {
+        (Some(s), Status::Created | Status::Running) => s,
+        _ => {
+            return Err(Error::WrongState {
+                id: opts.id.clone(),
+                status: status.to_string(),
+                action: "exec needs a created or running container",
+            })
+        }
+    };
+    if opts.process.args().as_ref().is_none_or(|a| a.is_empty()) {
+        return Err(Error::Usage("exec: no command given".into()));
+    }
+    let terminal = opts.process.terminal().unwrap_or(false);
+    if !terminal && opts.console_socket.is_some() {
+        return Err(Error::Usage(
+            "--console-socket was given but the process has no terminal (-t)".into(),
+        ));
+    }
+    if terminal && opts.detach && opts.console_socket.is_none() {
+        return Err(Error::Usage(
+            "a detached exec with a terminal needs --console-socket".into(),
+        ));
+    }
+    if !crate::sys::sealed_exe::running_sealed() {
+        return Err(Error::Usage("exec joins the container's pid namespace: the runtime must run from a sealed copy of itself".into()));
+    }
+    let cgroup = container
+        .cgroup()?
+        .ok_or_else(|| Error::Init("the container has no cgroup".into()))?
+        .clone();
+    let namespaces = namespaces_of(stored.pid)?;
+    let mut own_console = None;
+    if terminal && opts.console_socket.is_none() {
+        let (ours, theirs) =
+            UnixStream::pair().map_err(|e| Error::io("socketpair", "console", e))?;
+        opts.console_socket = Some(theirs);
+        own_console = Some(ours);
+    }
+    let fds = PassedFds {
+        preserve: opts.preserve_fds,
+        listen: 0,
+    };
+    let mask: SigSet = FORWARDED.iter().copied().collect();
+    if !opts.detach {
+        proc::set_child_subreaper(true).ctx(|| "become child subreaper".into())?;
+        mask.thread_block().ctx(|| "block signals".into())?;
+    }
+    let result = spawn(&opts, &cgroup, &namespaces, fds).and_then(|pid| {
+        if let Some(path) = &opts.pid_file {
+            std::fs::write(path, pid.to_string())
+                .map_err(|e| Error::io("write pid file", path, e))?;
+        }
+        if opts.detach {
+            return Ok(0);
+        }
+        let master = own_console
+            .as_ref()
+            .map(super::receive_master)
+            .transpose()?;
+        supervise(pid, &mask, master)
+    });
+    let _ = mask.thread_unblock();
+    result
+}
+
+/// Fork the joiner and the process; returns the process's pid once it has exec'd.
+fn spawn(
+    opts: &ExecOptions,
+    cgroup: &berth_cgroups::Cgroup,
+    namespaces: &[(CloneFlags, File, bool)],
+    fds: PassedFds,
+) -> Result<Pid> {
+    let (parent_end, child_end) = Channel::pair()?;
+    proc::set_dumpable(false).ctx(|| "set non-dumpable".into())?;
+    // SAFETY: berth-runtime is single-threaded here, so the child may run any code.
+    let joiner = match unsafe { fork() }.ctx(|| "fork".into())? {
+        ForkResult::Child => {
+            drop(parent_end);
+            let code = match join_and_fork(opts, namespaces, fds, &child_end) {
+                Ok(()) => 0,
+                Err(e) => {
+                    let _ = child_end.send(&ChildMsg::Failed(e.to_string()));
+                    1
+                }
+            };
+            std::process::exit(code);
+        }
+        ForkResult::Parent { child } => child,
+    };
+    drop(child_end);
+    let reap_joiner = || nix::sys::wait::waitpid(joiner, None);
+    let joined = cgroup
+        .add(joiner.as_raw())
+        .map_err(Error::from)
+        .and_then(|()| parent_end.send(&ParentMsg::CgroupJoined));
+    if let Err(e) = joined {
+        let _ = nix::sys::signal::kill(joiner, nix::sys::signal::Signal::SIGKILL);
+        let _ = reap_joiner();
+        return Err(e);
+    }
+    let mut pid = None;
+    let mut ready = false;
+    loop {
+        match parent_end.recv::<ChildMsg>()? {
+            Some(ChildMsg::InitPid(p)) => {
+                pid = Some(Pid::from_raw(p));
+                let _ = reap_joiner();
+            }
+            Some(ChildMsg::Ready) => ready = true,
+            Some(ChildMsg::Failed(msg)) => {
+                let _ = reap_joiner();
+                if let Some(p) = pid {
+                    let _ = nix::sys::wait::waitpid(p, None);
+                }
+                return Err(Error::Init(format!("exec failed: {msg}")));
+            }
+            Some(other) => {
+                return Err(Error::Init(format!(
+                    "unexpected message from the exec process: {other:?}"
+                )))
+            }
+            // Closed: the process exec'd (its end is close-on-exec) or died.
+            None => {
+                return match (pid, ready) {
+                    (Some(p), true) => Ok(p),
+                    _ => Err(Error::Init("the exec process exited during setup".into())),
+                }
+            }
+        }
+    }
+}
+
+/// The joiner: into the cgroup (done by the runtime), then every namespace, then fork the
+/// process so that it is inside the pid namespace.
+fn join_and_fork(
+    opts: &ExecOptions,
+    namespaces: &[(CloneFlags, File, bool)],
+    fds: PassedFds,
+    ch: &Channel,
+) -> Result<()> {
+    match ch.recv::<ParentMsg>()? {
+        Some(ParentMsg::CgroupJoined) => {}
+        other => {
+            return Err(Error::Init(format!(
+                "expected CgroupJoined from the runtime, got {other:?}"
+            )))
+        }
+    }
+    for (flag, file, is_user) in namespaces {
+        nix::sched::setns(file.as_fd(), *flag).ctx(|| format!("join namespace {flag:?}"))?;
+        if *is_user {
+            let zero = nix::unistd::Gid::from_raw(0);
+            nix::unistd::setresgid(zero, zero, zero)
+                .ctx(|| "setgid 0 in the user namespace".into())?;
+            let root = nix::unistd::Uid::from_raw(0);
+            nix::unistd::setresuid(root, root, root)
+                .ctx(|| "setuid 0 in the user namespace".into())?;
+        }
+    }
+    // SAFETY: the joiner is single-threaded (forked from the single-threaded runtime).
+    match unsafe { fork() }.ctx(|| "fork the exec process".into())? {
+        ForkResult::Child => {
+            let err = run_process(opts, fds, ch);
+            let _ = ch.send(&ChildMsg::Failed(err.to_string()));
+            std::process::exit(127);
+        }
+        ForkResult::Parent { child } => ch.send(&ChildMsg::InitPid(child.as_raw())),
+    }
+}
+
+/// The process: terminal, identity, exec. Returns only the failure.
+fn run_process(opts: &ExecOptions, fds: PassedFds, ch: &Channel) -> Error {
+    let steps = || -> Result<ExecPlan> {
+        nix::unistd::setsid().ctx(|| "setsid".into())?;
+        let process = &opts.process;
+        if let Some(socket) = &opts.console_socket {
+            let root = nix::fcntl::open(
+                "/",
+                nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .ctx(|| "open /".into())?;
+            let pty = crate::console::open(root.as_fd(), process)?;
+            crate::console::send_master(socket, &pty)?;
+            crate::console::attach_stdio(&pty)?;
+        }
+        process::prepare_as_root(process, &opts.id, false)?;
+        let cwd = process::open_cwd(process.cwd())?;
+        let plan = ExecPlan::new(process, &[])?;
+        process::become_user(process, &cwd, fds)?;
+        Ok(plan)
+    };
+    let plan = match steps() {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    if let Err(e) = ch.send(&ChildMsg::Ready) {
+        return e;
+    }
+    let _ = SigSet::empty().thread_set_mask();
+    plan.exec()
+}
