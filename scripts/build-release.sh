@@ -5,6 +5,9 @@
 set -eu
 cd "$(dirname "$0")/.."
 host=$(rustc -vV | sed -n 's/^host: //p')
+# libseccomp must be linked statically too: a static binary cannot load a shared library.
+libdir=$(pkg-config --variable=libdir libseccomp 2>/dev/null || echo /usr/lib)
+LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH="$libdir" \
 RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
     cargo build --quiet --release --locked --target "$host" -p berth-runtime-cli >&2
 echo "$PWD/target/$host/release"

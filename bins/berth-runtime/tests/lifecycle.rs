@@ -228,7 +228,7 @@ fn features_lists_what_is_implemented() {
         f["linux"]["namespaces"].as_array().map(|n| n.len()),
         Some(8)
     );
-    assert_eq!(f["linux"]["seccomp"]["enabled"], false);
+    assert_eq!(f["linux"]["seccomp"]["enabled"], true);
     assert!(f["linux"]["capabilities"]
         .as_array()
         .is_some_and(|c| c.contains(&json!("CAP_SYS_ADMIN"))));

@@ -1,6 +1,6 @@
 //! podman driving berth-runtime as its OCI runtime (`podman --runtime`), every podman path
 //! private to the test: root, runroot, tmpdir, locks; no network (`--network none`).
-//! Seccomp is unconfined until berth-runtime implements it.
+//! Podman's default seccomp profile applies.
 
 mod common;
 
@@ -13,12 +13,17 @@ const IMAGE: &str = "localhost/berth-busybox:test";
 
 struct Podman {
     world: World,
+    runtime: String,
     /// Each test's own cgroup parent: podman puts the containers and conmon under it.
     cgroup_parent: String,
 }
 
 impl Podman {
     fn new() -> Self {
+        Self::with_runtime(BIN)
+    }
+
+    fn with_runtime(runtime: &str) -> Self {
         let world = World::new("true");
         let dir = world.dir.path().to_path_buf();
         std::fs::write(
@@ -35,6 +40,7 @@ impl Podman {
             .unwrap_or_default();
         let podman = Podman {
             world,
+            runtime: runtime.to_string(),
             cgroup_parent: format!("/berth-podman-test-{unique}"),
         };
         let tar = dir.join("rootfs.tar");
@@ -67,7 +73,7 @@ impl Podman {
             dir("root"),
             dir("runroot"),
             dir("tmp"),
-            q(BIN)
+            q(&self.runtime)
         );
         for a in args {
             line.push(' ');
@@ -136,8 +142,6 @@ impl Podman {
             "run",
             "--network",
             "none",
-            "--security-opt",
-            "seccomp=unconfined",
             "--cgroup-parent",
             &self.cgroup_parent,
         ];
@@ -230,4 +234,33 @@ fn podman_run_interactive_terminal() {
     let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
     assert!(text.contains("/dev/pts/0"), "{text}");
     assert!(text.contains("got:typed"), "{text}");
+}
+
+#[test]
+fn podman_default_seccomp_profile_behaves_as_under_runc() {
+    let probe = "for t in 'unshare -U true' 'swapon /dev/null' 'nice -n -5 true' 'hostname x' 'chroot / true'; do \
+                 sh -c \"$t\" >/dev/null 2>&1 && echo \"$t: ok\" || echo \"$t: refused\"; done; grep Seccomp: /proc/self/status";
+    let outputs: Vec<String> = [BIN, "runc"]
+        .iter()
+        .map(|runtime| {
+            let p = Podman::with_runtime(runtime);
+            let out = p.run(&p.run_args(&["--rm", IMAGE, "sh", "-c", probe]));
+            out.ok();
+            out.stdout
+        })
+        .collect();
+    assert!(
+        outputs[0].contains("Seccomp:\t2"),
+        "no filter: {}",
+        outputs[0]
+    );
+    assert!(
+        outputs[0].contains("swapon /dev/null: refused"),
+        "{}",
+        outputs[0]
+    );
+    assert_eq!(
+        outputs[0], outputs[1],
+        "berth-runtime and runc differ under podman's default profile"
+    );
 }

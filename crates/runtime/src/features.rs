@@ -94,7 +94,29 @@ pub fn features() -> Result<Features> {
         )
         .seccomp(
             SeccompBuilder::default()
-                .enabled(false)
+                .enabled(true)
+                .operators(
+                    [
+                        "SCMP_CMP_NE",
+                        "SCMP_CMP_LT",
+                        "SCMP_CMP_LE",
+                        "SCMP_CMP_EQ",
+                        "SCMP_CMP_GE",
+                        "SCMP_CMP_GT",
+                        "SCMP_CMP_MASKED_EQ",
+                    ]
+                    .map(String::from)
+                    .to_vec(),
+                )
+                .known_flags(
+                    [
+                        "SECCOMP_FILTER_FLAG_TSYNC",
+                        "SECCOMP_FILTER_FLAG_LOG",
+                        "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+                    ]
+                    .map(String::from)
+                    .to_vec(),
+                )
                 .build()
                 .map_err(err)?,
         )

@@ -29,6 +29,7 @@ mod console;
 mod namespaces;
 mod process;
 mod rootfs;
+mod seccomp;
 mod sync;
 
 pub use error::{Error, Result};

@@ -195,6 +195,27 @@ impl World {
     }
 }
 
+impl Drop for World {
+    /// A test that failed half-way must not leave containers running: force-delete every
+    /// container in this world's private root (which also removes its cgroup) and reap its
+    /// init, which was reparented to this test process.
+    fn drop(&mut self) {
+        let Ok(entries) = fs::read_dir(self.root()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let state: Option<Value> = fs::read(entry.path().join("state.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok());
+            let id = entry.file_name().to_string_lossy().into_owned();
+            let _ = self.cmd(&["delete", "--force", &id]);
+            if let Some(pid) = state.and_then(|s| s["pid"].as_i64()) {
+                reap_if_exited(pid as i32);
+            }
+        }
+    }
+}
+
 fn rand_suffix() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);

@@ -34,6 +34,11 @@ pub struct ExecOptions {
     pub preserve_fds: u32,
 }
 
+/// What the exec'd process takes from the container besides its process.
+struct FromContainer {
+    seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
+}
+
 /// Namespace types in the order they are joined: user first (it grants the rights for the
 /// others), mount last but one so /proc paths were all opened before.
 const NAMESPACES: [(&str, CloneFlags); 8] = [
@@ -118,7 +123,14 @@ pub fn exec(root: &StateRoot, mut opts: ExecOptions) -> Result<i32> {
         proc::set_child_subreaper(true).ctx(|| "become child subreaper".into())?;
         mask.thread_block().ctx(|| "block signals".into())?;
     }
-    let result = spawn(&opts, &cgroup, &namespaces, fds).and_then(|pid| {
+    let inherited = FromContainer {
+        seccomp: stored
+            .config
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().clone()),
+    };
+    let result = spawn(&opts, &inherited, &cgroup, &namespaces, fds).and_then(|pid| {
         if let Some(path) = &opts.pid_file {
             std::fs::write(path, pid.to_string())
                 .map_err(|e| Error::io("write pid file", path, e))?;
@@ -139,6 +151,7 @@ pub fn exec(root: &StateRoot, mut opts: ExecOptions) -> Result<i32> {
 /// Fork the joiner and the process; returns the process's pid once it has exec'd.
 fn spawn(
     opts: &ExecOptions,
+    inherited: &FromContainer,
     cgroup: &berth_cgroups::Cgroup,
     namespaces: &[(CloneFlags, File, bool)],
     fds: PassedFds,
@@ -149,7 +162,7 @@ fn spawn(
     let joiner = match unsafe { fork() }.ctx(|| "fork".into())? {
         ForkResult::Child => {
             drop(parent_end);
-            let code = match join_and_fork(opts, namespaces, fds, &child_end) {
+            let code = match join_and_fork(opts, inherited, namespaces, fds, &child_end) {
                 Ok(()) => 0,
                 Err(e) => {
                     let _ = child_end.send(&ChildMsg::Failed(e.to_string()));
@@ -207,6 +220,7 @@ fn spawn(
 /// process so that it is inside the pid namespace.
 fn join_and_fork(
     opts: &ExecOptions,
+    inherited: &FromContainer,
     namespaces: &[(CloneFlags, File, bool)],
     fds: PassedFds,
     ch: &Channel,
@@ -233,7 +247,7 @@ fn join_and_fork(
     // SAFETY: the joiner is single-threaded (forked from the single-threaded runtime).
     match unsafe { fork() }.ctx(|| "fork the exec process".into())? {
         ForkResult::Child => {
-            let err = run_process(opts, fds, ch);
+            let err = run_process(opts, inherited, fds, ch);
             let _ = ch.send(&ChildMsg::Failed(err.to_string()));
             std::process::exit(127);
         }
@@ -242,8 +256,13 @@ fn join_and_fork(
 }
 
 /// The process: terminal, identity, exec. Returns only the failure.
-fn run_process(opts: &ExecOptions, fds: PassedFds, ch: &Channel) -> Error {
-    let steps = || -> Result<ExecPlan> {
+fn run_process(
+    opts: &ExecOptions,
+    inherited: &FromContainer,
+    fds: PassedFds,
+    ch: &Channel,
+) -> Error {
+    let steps = || -> Result<(ExecPlan, crate::seccomp::Pending)> {
         nix::unistd::setsid().ctx(|| "setsid".into())?;
         let process = &opts.process;
         if let Some(socket) = &opts.console_socket {
@@ -260,10 +279,14 @@ fn run_process(opts: &ExecOptions, fds: PassedFds, ch: &Channel) -> Error {
         process::prepare_as_root(process, &opts.id, false)?;
         let cwd = process::open_cwd(process.cwd())?;
         let plan = ExecPlan::new(process, &[])?;
+        let seccomp = crate::seccomp::prepare(
+            inherited.seccomp.as_ref(),
+            process.no_new_privileges() == Some(true),
+        )?;
         process::become_user(process, &cwd, fds)?;
-        Ok(plan)
+        Ok((plan, seccomp))
     };
-    let plan = match steps() {
+    let (plan, seccomp) = match steps() {
         Ok(p) => p,
         Err(e) => return e,
     };
@@ -271,5 +294,8 @@ fn run_process(opts: &ExecOptions, fds: PassedFds, ch: &Channel) -> Error {
         return e;
     }
     let _ = SigSet::empty().thread_set_mask();
+    if let Err(e) = seccomp.load() {
+        return e;
+    }
     plan.exec()
 }

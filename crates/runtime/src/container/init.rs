@@ -148,6 +148,7 @@ fn init(ctx: &InitContext<'_>) -> i32 {
 /// What `setup` leaves for the start phase.
 struct Prepared {
     exec: ExecPlan,
+    seccomp: crate::seccomp::Pending,
 }
 
 fn setup(ctx: &InitContext<'_>) -> Result<Prepared> {
@@ -208,8 +209,11 @@ fn setup(ctx: &InitContext<'_>) -> Result<Prepared> {
         extra_env.push(format!("LISTEN_PID={}", nix::unistd::getpid()));
     }
     let exec = ExecPlan::new(process, &extra_env)?;
+    let seccomp_config = ctx.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    let seccomp =
+        crate::seccomp::prepare(seccomp_config, process.no_new_privileges() == Some(true))?;
     process::become_user(process, &cwd, ctx.fds)?;
-    Ok(Prepared { exec })
+    Ok(Prepared { exec, seccomp })
 }
 
 /// After `start`: the startContainer hooks, then exec. Returns only the failure.
@@ -224,6 +228,9 @@ fn start_steps(ctx: &InitContext<'_>, prepared: &Prepared) -> Error {
     }
     // The runtime blocked nothing for us; start the program with a clean signal mask.
     let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
+    if let Err(e) = prepared.seccomp.load() {
+        return e;
+    }
     prepared.exec.exec()
 }
 

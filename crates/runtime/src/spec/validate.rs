@@ -39,12 +39,6 @@ fn unsupported(field: &str, why: &str) -> Error {
 }
 
 fn check_unsupported(spec: &Spec, process: &Process, linux: &Linux) -> Result<()> {
-    if linux.seccomp().is_some() {
-        return Err(unsupported(
-            "linux.seccomp",
-            "seccomp comes with the next runtime release",
-        ));
-    }
     let refused = [
         (linux.intel_rdt().is_some(), "linux.intelRdt"),
         (linux.memory_policy().is_some(), "linux.memoryPolicy"),
