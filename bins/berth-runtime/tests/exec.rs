@@ -157,20 +157,7 @@ fn exec_with_a_terminal_through_the_console_socket() {
 #[test]
 fn exec_into_a_user_namespace() {
     let mut world = World::new("sleep 30");
-    let status = Command::new("chown")
-        .args(["-hR", "100000:100000"])
-        .arg(world.rootfs())
-        .status()
-        .expect("chown");
-    assert!(status.success());
-    world.edit(|c| {
-        c["linux"]["namespaces"]
-            .as_array_mut()
-            .expect("ns")
-            .push(json!({"type": "user"}));
-        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    });
+    world.map_users();
     let pid = running(&world, "x5");
     let out = world.cmd(&["exec", "x5", "sh", "-c", "id -u; cat /proc/self/uid_map"]);
     out.ok();

@@ -59,22 +59,8 @@ fn user_namespace_maps_ids() {
     let mut world = World::new(
         "cat /proc/self/uid_map /proc/self/gid_map; id -u; touch /tmp/f && stat -c %u /tmp/f",
     );
-    // The rootfs belongs to the mapped root, as an image unpacked for this mapping would.
-    let status = std::process::Command::new("chown")
-        .args(["-hR", "100000:100000"])
-        .arg(world.rootfs())
-        .status()
-        .expect("chown");
-    assert!(status.success());
-    world.edit(|c| {
-        c["root"]["readonly"] = json!(false);
-        c["linux"]["namespaces"]
-            .as_array_mut()
-            .expect("ns")
-            .push(json!({"type": "user"}));
-        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    });
+    world.map_users();
+    world.edit(|c| c["root"]["readonly"] = json!(false));
     let out = run_ok(&world);
     let fields: Vec<Vec<&str>> = out
         .lines()

@@ -133,6 +133,27 @@ impl World {
         self.save();
     }
 
+    /// Give the container a user namespace mapping 0..65536 to host 100000.., with the
+    /// rootfs owned by the mapped root, as an image unpacked for this mapping would be.
+    pub fn map_users(&mut self) {
+        let status = Command::new("chown")
+            .args(["-hR", "100000:100000"])
+            .arg(self.rootfs())
+            .status()
+            .expect("chown");
+        assert!(status.success(), "chown the rootfs");
+        self.edit(|c| {
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .expect("namespaces")
+                .push(json!({"type": "user"}));
+            c["linux"]["uidMappings"] =
+                json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+            c["linux"]["gidMappings"] =
+                json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        });
+    }
+
     /// Run berth-runtime with this world's --root (or `runtime` for comparisons).
     pub fn cmd_with(&self, runtime: &str, root: &Path, args: &[&str]) -> Outcome {
         let out_path = self.dir.path().join(format!("out-{}", rand_suffix()));
