@@ -42,12 +42,26 @@ fn join(components: &[&OsStr]) -> PathBuf {
 }
 
 /// Open `path` inside `root` (as if `root` were `/`), refusing magic links.
+///
+/// The kernel answers EAGAIN when it resolved `..` while a mount or rename happened
+/// anywhere on the system (it cannot then vouch that the walk stayed inside the root); the
+/// documented answer is to try again.
 pub fn open_in_root(root: BorrowedFd<'_>, path: &Path, flags: OFlag) -> nix::Result<OwnedFd> {
+    const ATTEMPTS: usize = 128;
     let rel = join(&relative_components(path));
-    let how = OpenHow::new()
-        .flags(flags | OFlag::O_CLOEXEC)
-        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-    openat2(root, rel.as_path(), how)
+    let how = || {
+        OpenHow::new()
+            .flags(flags | OFlag::O_CLOEXEC)
+            .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS)
+    };
+    let mut result = openat2(root, rel.as_path(), how());
+    for _ in 1..ATTEMPTS {
+        if !matches!(result, Err(Errno::EAGAIN)) {
+            break;
+        }
+        result = openat2(root, rel.as_path(), how());
+    }
+    result
 }
 
 /// Open `path` inside `root` as an `O_PATH` handle, creating missing directories (mode 0755)
