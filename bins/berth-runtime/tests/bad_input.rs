@@ -182,3 +182,38 @@ fn wrong_lifecycle_calls() {
     reap(pid);
     world.assert_no_state();
 }
+
+#[test]
+fn a_runtime_killed_during_create_leaves_nothing_that_delete_cannot_remove() {
+    let mut world = World::new("sleep 30");
+    let hook = world.dir.path().join("kill-runtime.sh");
+    let hook_pid = world.dir.path().join("hook.pid");
+    let hook_state = world.dir.path().join("hook-state.json");
+    // The createRuntime hook runs in the runtime process: kill it there, mid-create. It
+    // keeps the state it was given (init's pid) and its own pid, for reaping below.
+    let body = format!(
+        "cat > {}; echo $$ > {}; kill -9 $PPID",
+        hook_state.display(),
+        hook_pid.display()
+    );
+    script(&hook, &body);
+    world.edit(|c| c["hooks"] = json!({"createRuntime": [{"path": hook}]}));
+    let bundle = world.bundle().to_str().expect("utf8");
+    let out = world.cmd(&["create", "--bundle", bundle, "crash"]);
+    assert_eq!(out.code, -1, "the runtime was not killed: {out:?}");
+    assert_eq!(world.status("crash"), "creating");
+    let path = std::fs::read_to_string(world.root().join("crash/cgroup"))
+        .expect("cgroup recorded before it was made");
+    let procs = format!("/sys/fs/cgroup/pids{path}/cgroup.procs");
+    world.cmd(&["delete", "crash"]).ok();
+    world.assert_no_state();
+    assert!(!std::path::Path::new(&procs).exists(), "cgroup left behind");
+    // The hook and init were orphaned to us (the subreaper): reap them by pid.
+    let read_pid = |s: String| s.trim().parse::<i32>().expect("pid");
+    let hook = read_pid(std::fs::read_to_string(&hook_pid).expect("hook pid"));
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&hook_state).expect("state")).expect("json");
+    let init = state["pid"].as_i64().expect("init pid") as i32;
+    reap(hook);
+    reap(init);
+}

@@ -19,6 +19,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 const STATE_FILE: &str = "state.json";
+/// Written before the cgroup is created, so a create that died half-way (no state.json)
+/// can still be cleaned up by `delete`.
+const CGROUP_FILE: &str = "cgroup";
 
 /// The lifecycle status of runtime-spec.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -227,14 +230,26 @@ impl Container {
         if let Some(c) = self.cgroup.get() {
             return Ok(c.as_ref());
         }
-        let cgroup = match &self.stored {
-            Some(s) => Some(berth_cgroups::Cgroup::at(
+        let path = match &self.stored {
+            Some(s) => Some(s.cgroup_path.clone()),
+            None => fs::read_to_string(self.dir.join(CGROUP_FILE))
+                .ok()
+                .filter(|p| p.starts_with('/')),
+        };
+        let cgroup = match path {
+            Some(p) => Some(berth_cgroups::Cgroup::at(
                 berth_cgroups::Layout::detect()?,
-                s.cgroup_path.clone(),
+                p,
             )),
             None => None,
         };
         Ok(self.cgroup.get_or_init(|| cgroup).as_ref())
+    }
+
+    /// Record the cgroup path of a container being created (see `CGROUP_FILE`).
+    pub fn record_cgroup(dir: &Path, path: &str) -> Result<()> {
+        let file = dir.join(CGROUP_FILE);
+        fs::write(&file, path).map_err(|e| Error::io("write", file, e))
     }
 
     /// Serialize lifecycle operations on this container.

@@ -136,6 +136,7 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
     let checked = check(root, &opts)?;
     let dir = root.claim(&opts.id)?;
     let mut guard = CreateGuard::new(dir.clone(), opts.foreground);
+    Container::record_cgroup(&dir, checked.cgroup.path())?;
     checked.cgroup.create()?;
     guard.cgroup = Some(checked.cgroup.clone());
     checked.cgroup.apply(&checked.limits)?;

@@ -43,12 +43,18 @@ fn send(pid: i32, signal: i32) -> Result<()> {
 
 /// Every process of the container: its cgroup's members, init first.
 pub(crate) fn processes(container: &Container, cgroup: Option<&Cgroup>) -> Result<Vec<i32>> {
-    let Some(stored) = &container.stored else {
-        return Ok(Vec::new());
-    };
-    let mut out = vec![stored.pid];
+    let mut out: Vec<i32> = container.stored.iter().map(|s| s.pid).collect();
     if let Some(cgroup) = cgroup {
-        out.extend(cgroup.pids()?.into_iter().filter(|p| *p != stored.pid));
+        let members = cgroup.pids()?;
+        // On cgroup v1 a zombie stays listed until it is reaped: it is gone for our purposes.
+        let live = |p: &i32| {
+            crate::state::process_stat(*p).is_some_and(|(state, _)| state != 'Z' && state != 'X')
+        };
+        out.extend(
+            members
+                .into_iter()
+                .filter(|p| Some(*p) != container.stored.as_ref().map(|s| s.pid) && live(p)),
+        );
     }
     Ok(out)
 }
@@ -56,17 +62,20 @@ pub(crate) fn processes(container: &Container, cgroup: Option<&Cgroup>) -> Resul
 /// SIGKILL every process of the container and wait until init is gone and the cgroup is
 /// empty (processes leave their cgroup when they exit, before anyone reaps them).
 pub(crate) fn kill_and_wait(container: &Container, cgroup: Option<&Cgroup>) -> Result<()> {
-    let Some(stored) = &container.stored else {
-        return Ok(());
+    // Init is judged by its start time too (its pid may have been reused); other members of
+    // the cgroup are there as long as the kernel lists them.
+    let init_alive = |pid: i32| {
+        container
+            .stored
+            .as_ref()
+            .is_none_or(|s| s.pid != pid || crate::state::process_alive(s.pid, s.init_start_time))
     };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let mut pause = std::time::Duration::from_micros(200);
     loop {
         let alive: Vec<i32> = processes(container, cgroup)?
             .into_iter()
-            .filter(|p| {
-                *p != stored.pid || crate::state::process_alive(stored.pid, stored.init_start_time)
-            })
+            .filter(|p| init_alive(*p))
             .collect();
         if alive.is_empty() {
             return Ok(());
