@@ -78,10 +78,6 @@ impl NamespacePlan {
         self.create.contains(CloneFlags::CLONE_NEWUSER)
     }
 
-    pub fn creates_pid(&self) -> bool {
-        self.create.contains(CloneFlags::CLONE_NEWPID)
-    }
-
     /// Init can be cloned directly into all its namespaces: nothing is joined by path and
     /// no time namespace needs its clock offsets written before init exists.
     pub fn single_stage(&self) -> bool {

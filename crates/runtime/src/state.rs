@@ -60,8 +60,6 @@ pub struct Stored {
     pub created: String,
     #[serde(default)]
     pub annotations: HashMap<String, String>,
-    /// Whether init is PID 1 of a pid namespace of its own.
-    pub own_pid_namespace: bool,
     /// The container's cgroup path, the same in every hierarchy.
     pub cgroup_path: String,
     /// The config at create time: later commands run its hooks.

@@ -188,7 +188,6 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
         init_start_time,
         created: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
         annotations: opts.bundle.spec.annotations().clone().unwrap_or_default(),
-        own_pid_namespace: checked.plan.creates_pid(),
         cgroup_path: checked.cgroup.path().to_string(),
         config: opts.bundle.spec,
     };
