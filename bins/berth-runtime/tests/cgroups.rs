@@ -119,15 +119,9 @@ fn kill_all_reaches_every_process_without_a_pid_namespace() {
     let bundle = world.bundle().to_str().expect("utf8");
     world.cmd(&["run", "-d", "--bundle", bundle, "ka"]).ok();
     let pid = world.state("ka")["pid"].as_i64().expect("pid") as i32;
+    let procs_file = host_cgroup_file(pid as i64, "pids", "cgroup.procs");
     let members = || {
-        let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
-        let path = cg
-            .lines()
-            .find(|l| l.contains(":pids:"))
-            .and_then(|l| l.splitn(3, ':').nth(2))
-            .unwrap_or("")
-            .to_string();
-        std::fs::read_to_string(format!("/sys/fs/cgroup/pids{path}/cgroup.procs"))
+        std::fs::read_to_string(&procs_file)
             .unwrap_or_default()
             .lines()
             .count()
@@ -137,16 +131,6 @@ fn kill_all_reaches_every_process_without_a_pid_namespace() {
         "expected 3 processes, saw {}",
         members()
     );
-    let procs_file = {
-        let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("cgroup");
-        let path = cg
-            .lines()
-            .find(|l| l.contains(":pids:"))
-            .and_then(|l| l.splitn(3, ':').nth(2))
-            .expect("pids line")
-            .to_string();
-        format!("/sys/fs/cgroup/pids{path}/cgroup.procs")
-    };
     let all: Vec<i32> = std::fs::read_to_string(&procs_file)
         .expect("procs")
         .lines()

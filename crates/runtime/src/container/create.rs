@@ -48,9 +48,9 @@ fn listen_fds() -> u32 {
         .unwrap_or(0)
 }
 
-/// Hold descriptor numbers 3..3+n: a hole would otherwise be filled by one of ours and
-/// leak into the container.
-fn reserve_passed_fds(n: u32) -> Result<()> {
+/// Every descriptor 3..3+n to be passed must be open: a hole would be filled by one of the
+/// runtime's own descriptors, which would then leak into the container.
+fn check_passed_fds_open(n: u32) -> Result<()> {
     for fd in 3..3 + n as RawFd {
         if !proc::is_open(fd) {
             return Err(Error::Usage(format!(
@@ -108,7 +108,7 @@ fn check(root: &StateRoot, opts: &CreateOptions) -> Result<Checked> {
         preserve: opts.preserve_fds,
         listen: listen_fds(),
     };
-    reserve_passed_fds(fds.count())?;
+    check_passed_fds_open(fds.count())?;
     let linux = spec
         .linux()
         .as_ref()

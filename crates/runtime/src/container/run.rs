@@ -1,7 +1,6 @@
 //! `run`: create, start, and (in the foreground) wait for the container's exit, forwarding
 //! signals to it and, with a terminal and no --console-socket, proxying our own terminal.
 
-use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 
@@ -131,18 +130,13 @@ fn wait_loop(init: Pid, signals: &SignalFd, master: Option<&OwnedFd>) -> Result<
         let mut idx = 1;
         if let (Some(m), true) = (master, master_open) {
             if ready[idx] {
-                master_open = copy(m.as_fd(), &mut std::io::stdout());
+                master_open = copy(m.as_fd(), std::io::stdout().as_fd());
             }
             idx += 1;
         }
         if stdin_open && ready[idx] {
             if let Some(m) = master {
-                stdin_open = copy(
-                    stdin.as_fd(),
-                    &mut std::fs::File::from(
-                        m.try_clone().map_err(|e| Error::io("dup", "pty", e))?,
-                    ),
-                );
+                stdin_open = copy(stdin.as_fd(), m.as_fd());
             }
         }
         if ready[0] {
@@ -156,17 +150,23 @@ fn wait_loop(init: Pid, signals: &SignalFd, master: Option<&OwnedFd>) -> Result<
     }
 }
 
-/// Copy what is readable from `from` to `to`. False once `from` is closed.
-fn copy(from: BorrowedFd<'_>, to: &mut dyn Write) -> bool {
+/// Copy what is readable from `from` to `to`, on the descriptors themselves (no buffering,
+/// no duplicate per read). False once `from` is closed or `to` fails.
+fn copy(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> bool {
     let mut buf = [0u8; 8192];
-    let mut file = std::fs::File::from(match from.try_clone_to_owned() {
-        Ok(fd) => fd,
-        Err(_) => return false,
-    });
-    match file.read(&mut buf) {
-        Ok(0) | Err(_) => false,
-        Ok(n) => to.write_all(&buf[..n]).and_then(|_| to.flush()).is_ok(),
+    let n = match nix::unistd::read(from, &mut buf) {
+        Ok(0) | Err(_) => return false,
+        Ok(n) => n,
+    };
+    let mut rest = &buf[..n];
+    while !rest.is_empty() {
+        match nix::unistd::write(to, rest) {
+            Ok(w) => rest = &rest[w..],
+            Err(Errno::EINTR) => {}
+            Err(_) => return false,
+        }
     }
+    true
 }
 
 /// After init exited: whatever output is still buffered in the pty.
@@ -174,7 +174,7 @@ fn drain(master: BorrowedFd<'_>) {
     loop {
         let mut fds = [PollFd::new(master, PollFlags::POLLIN)];
         if !matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
-            || !copy(master, &mut std::io::stdout())
+            || !copy(master, std::io::stdout().as_fd())
         {
             return;
         }

@@ -11,9 +11,11 @@
 //! does protect an init that joins an existing pid namespace (other containers' processes
 //! are there), so the runtime re-executes sealed exactly then. The copy costs ~5 ms.
 
+use std::convert::Infallible;
 use std::ffi::CString;
 use std::fs::File;
 use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStringExt;
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, SealFlag};
@@ -44,9 +46,7 @@ pub fn reexec_sealed() -> std::io::Error {
     }
 }
 
-enum Never {}
-
-fn try_reexec() -> std::io::Result<Never> {
+fn try_reexec() -> std::io::Result<Infallible> {
     let mut exe = File::open("/proc/self/exe")?;
     let flags = MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING;
     // MFD_EXEC is needed where vm.memfd_noexec is set; kernels before 6.3 reject it.
@@ -58,21 +58,20 @@ fn try_reexec() -> std::io::Result<Never> {
     let mut copy = File::from(memfd);
     std::io::copy(&mut exe, &mut copy)?;
     fcntl(copy.as_fd(), FcntlArg::F_ADD_SEALS(SEALS))?;
+    let invalid = |_| std::io::Error::from(Errno::EINVAL);
     let args: Vec<CString> = std::env::args_os()
-        .map(|a| CString::new(std::os::unix::ffi::OsStringExt::into_vec(a)))
+        .map(|a| CString::new(a.into_vec()))
         .collect::<Result<_, _>>()
-        .map_err(|_| std::io::Error::from(Errno::EINVAL))?;
+        .map_err(invalid)?;
     let env: Vec<CString> = std::env::vars_os()
         .map(|(k, v)| {
-            let mut kv = std::os::unix::ffi::OsStringExt::into_vec(k);
+            let mut kv = k.into_vec();
             kv.push(b'=');
-            kv.extend(std::os::unix::ffi::OsStringExt::into_vec(v));
+            kv.extend(v.into_vec());
             CString::new(kv)
         })
         .collect::<Result<_, _>>()
-        .map_err(|_| std::io::Error::from(Errno::EINVAL))?;
-    Err(nix::unistd::fexecve(copy.as_fd(), &args, &env)
-        .map(|i| match i {})
-        .unwrap_or_else(|e| e)
-        .into())
+        .map_err(invalid)?;
+    let Err(e) = nix::unistd::fexecve(copy.as_fd(), &args, &env);
+    Err(e.into())
 }
