@@ -64,6 +64,9 @@ pub enum Command {
     Ps(PsArgs),
     /// Change the resources of a container.
     Update(UpdateArgs),
+    /// Print resource usage every interval and OOM events, as JSON lines, until the
+    /// container stops.
+    Events(EventsArgs),
     /// Print the features this runtime implements (runtime-spec features.json).
     Features,
     /// Checkpoint a container (not supported: refused).
@@ -206,6 +209,17 @@ pub struct PsArgs {
     /// ps(1) options, which runc passes to ps: not supported (refused).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub ps_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    pub id: String,
+    /// Print the usage once and exit.
+    #[arg(long)]
+    pub stats: bool,
+    /// Time between usage reports (5s, 500ms, 1m ...).
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub interval: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

@@ -9,7 +9,7 @@ use berth_runtime::spec::{default_spec, joins_pid_namespace, Bundle, SpecFlavor}
 use berth_runtime::state::{Report, StateRoot};
 use berth_runtime::sys::sealed_exe;
 
-use crate::cli::{Cli, Command, CreateArgs, ListArgs, ListFormat, PsArgs, SpecArgs};
+use crate::cli::{Cli, Command, CreateArgs, EventsArgs, ListArgs, ListFormat, PsArgs, SpecArgs};
 
 pub fn dispatch(cli: Cli) -> Result<u8> {
     if cli.systemd_cgroup {
@@ -50,6 +50,7 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
         Command::Update(args) => {
             container::update(&root, &args.id, &crate::update::resources(&args)?)?
         }
+        Command::Events(args) => events(&root, &args)?,
         Command::Features => print_json(&berth_runtime::features::features()?)?,
         Command::Checkpoint(_) | Command::Restore(_) => {
             bail!("checkpoint/restore is not supported: berth-runtime does not use criu")
@@ -144,6 +145,20 @@ fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
     serde_json::to_writer_pretty(&mut out, value)?;
     writeln!(out)?;
     Ok(())
+}
+
+/// One JSON object per line, flushed at once: `events` is read as a stream.
+fn events(root: &StateRoot, args: &EventsArgs) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    let mut emit = |event: &container::Event| -> std::io::Result<()> {
+        serde_json::to_writer(&mut out, event)?;
+        writeln!(out)?;
+        out.flush()
+    };
+    if args.stats {
+        return Ok(emit(&container::stats(root, &args.id)?)?);
+    }
+    Ok(container::events(root, &args.id, args.interval, &mut emit)?)
 }
 
 fn list(root: &StateRoot, args: &ListArgs) -> Result<()> {

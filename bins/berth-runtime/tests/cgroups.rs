@@ -275,3 +275,98 @@ fn update_changes_limits_live() {
     reap(pid as i32);
     world.cmd(&["update", "--pids-limit", "5", "up"]).failed();
 }
+
+#[test]
+fn events_report_stats_and_oom_then_end_with_the_container() {
+    // Waits for its cue, then holds 200 MB in the shell under a 32 MB limit: OOM-killed.
+    let mut world = World::new(
+        "while [ ! -e /tmp/go ]; do sleep 0.05; done; x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo ${#x}",
+    );
+    world.edit(|c| {
+        c["root"]["readonly"] = json!(false);
+        c["linux"]["resources"] =
+            json!({"memory": {"limit": 33554432, "swap": 33554432}, "pids": {"limit": 50}});
+    });
+    let bundle = world.bundle().to_str().expect("utf8");
+    world.cmd(&["run", "-d", "--bundle", bundle, "ev"]).ok();
+    let pid = world.state("ev")["pid"].as_i64().expect("pid");
+
+    let once = world.cmd(&["events", "--stats", "ev"]);
+    once.ok();
+    let event: serde_json::Value = serde_json::from_str(&once.stdout).expect("one JSON line");
+    assert_eq!(event["type"], "stats");
+    assert_eq!(event["id"], "ev");
+    let data = &event["data"];
+    assert_eq!(data["memory"]["usage"]["limit"], 33554432, "{data}");
+    assert!(
+        data["memory"]["usage"]["usage"].as_u64() > Some(0),
+        "{data}"
+    );
+    assert_eq!(data["pids"]["limit"], 50, "{data}");
+    assert!(data["pids"]["current"].as_u64() >= Some(1), "{data}");
+    assert!(data["cpu"]["usage"]["total"].as_u64() > Some(0), "{data}");
+    assert!(data["memory"]["raw"]["rss"].is_u64(), "{data}");
+
+    // The stream: stats every 100 ms; the OOM is reported; it ends when the container does.
+    let root = world.root();
+    let mut stream = std::process::Command::new(BIN)
+        .args([
+            "--root",
+            root.to_str().expect("utf8"),
+            "events",
+            "--interval",
+            "100ms",
+            "ev",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("events");
+    let mut pipe = stream.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut pipe, &mut text);
+        text
+    });
+    std::thread::sleep(std::time::Duration::from_millis(350));
+    std::fs::write(world.rootfs().join("tmp/go"), "").expect("cue");
+    let ended = wait_with_deadline(stream.id() as i32, 20);
+    if !ended {
+        let _ = stream.kill();
+    }
+    let _ = stream.wait();
+    let stdout = reader.join().expect("reader");
+    assert!(ended, "events did not end with the container: {stdout}");
+    let types: Vec<String> = stdout
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("JSON line");
+            v["type"].as_str().unwrap_or_default().to_string()
+        })
+        .collect();
+    assert!(
+        types.iter().filter(|t| *t == "stats").count() >= 2,
+        "{stdout}"
+    );
+    assert!(types.iter().any(|t| t == "oom"), "no OOM event: {stdout}");
+    reap(pid as i32);
+
+    let refused = world.cmd(&["events", "--stats", "ev"]);
+    refused.failed();
+    assert!(refused.stderr.contains("stopped"), "{}", refused.stderr);
+    world.cmd(&["delete", "ev"]).ok();
+    let missing = world.cmd(&["events", "nope"]);
+    missing.failed();
+    assert!(missing.stderr.contains("nope"), "{}", missing.stderr);
+}
+
+/// Whether process `pid` (our child) exits within `secs`; it is left to be waited for.
+fn wait_with_deadline(pid: i32, secs: u64) -> bool {
+    use nix::sys::wait::{waitid, Id, WaitPidFlag};
+    wait_until(secs, || {
+        waitid(
+            Id::Pid(nix::unistd::Pid::from_raw(pid)),
+            WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT,
+        )
+        .is_ok_and(|s| s.pid().is_some())
+    })
+}

@@ -220,3 +220,48 @@ fn bad_profiles_are_refused_by_name() {
     let out = world.run("ok");
     assert_eq!(out.stdout, "loaded\n", "{out:?}");
 }
+
+#[test]
+fn compiled_programs_are_cached_and_a_damaged_cache_is_recompiled() {
+    let mut world = World::new("mkdir /tmp/d 2>&1 || true");
+    world.edit(|c| {
+        c["root"]["readonly"] = json!(false);
+        c["linux"]["seccomp"] = profile(
+            "SCMP_ACT_ALLOW",
+            json!([{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]),
+        );
+    });
+    let cache = world.root().join("@cache/seccomp");
+    let cached = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(&cache)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default()
+    };
+    let denied = |id: &str| {
+        let out = world.run(id);
+        out.ok();
+        assert!(
+            out.stdout.contains("Operation not permitted"),
+            "{}",
+            out.stdout
+        );
+    };
+    denied("cache1");
+    let files = cached();
+    assert_eq!(files.len(), 1, "one program cached: {files:?}");
+    let program = std::fs::read(&files[0]).expect("read cache");
+    denied("cache2");
+    assert_eq!(cached(), files, "the same profile reuses its program");
+
+    // A program that allows everything, as a damaged or planted file might be: refused by
+    // its checksum, recompiled, and the container is still filtered.
+    let allow_all = [6u8, 0, 0, 0, 0, 0, 0xff, 0x7f];
+    std::fs::write(&files[0], allow_all).expect("damage cache");
+    denied("cache3");
+    assert_eq!(std::fs::read(&files[0]).expect("reread"), program);
+    assert!(world
+        .cmd(&["list", "-q"])
+        .stdout
+        .lines()
+        .all(|l| !l.contains('@')));
+}

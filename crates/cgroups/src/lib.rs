@@ -4,12 +4,17 @@
 //! - [`Layout`] reads the host's cgroup mounts once.
 //! - [`Cgroup`] is one container's cgroup: a directory in every hierarchy, created, joined,
 //!   limited ([`resources`] turns `linux.resources` into file writes), killed and removed.
+//! - [`Stats`] and [`OomWatch`] report what happens inside it.
 
 mod cgroup;
 mod error;
 mod layout;
+mod oom;
 pub mod resources;
+pub mod stats;
 
 pub use cgroup::Cgroup;
 pub use error::{Error, Result};
 pub use layout::{Hierarchy, Layout, Version};
+pub use oom::OomWatch;
+pub use stats::Stats;

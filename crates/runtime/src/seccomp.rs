@@ -1,11 +1,16 @@
-//! linux.seccomp: built into a libseccomp filter during create (so a bad profile fails
-//! there), loaded as the very last step before exec.
+//! linux.seccomp: compiled to a BPF program by the runtime before it forks (so a bad
+//! profile fails there), loaded by the container's init as the very last step before exec.
+//!
+//! Compiling Docker's ~350-syscall profile for three architectures costs more than the rest
+//! of a container start, so programs are cached by a hash of the profile and the libseccomp
+//! version in the state root (root-only, like the state itself).
 //!
 //! Unknown syscall names: runc skips them, because profiles name syscalls that an older
 //! libseccomp or kernel does not know. Skipping is only safe where it cannot weaken the
 //! policy: a name in an allowing rule (the syscall stays at the stricter default). A name
 //! in any other rule would drop a restriction, so it is an error naming the syscall.
 
+use std::path::Path;
 use std::str::FromStr;
 
 use libseccomp::{
@@ -15,8 +20,15 @@ use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSyscall};
 
 use crate::error::{Error, Result};
 
-/// A built filter, ready to load.
-pub(crate) struct Filter(ScmpFilterContext);
+/// A compiled filter: the classic BPF program and the seccomp(2) flags to load it with.
+#[derive(Debug, Clone)]
+pub(crate) struct Program {
+    filter: Vec<libc::sock_filter>,
+    flags: libc::c_ulong,
+}
+
+/// The size of one BPF instruction as libseccomp exports it (native endian sock_filter).
+const INSN_SIZE: usize = std::mem::size_of::<libc::sock_filter>();
 
 fn invalid(what: String) -> Error {
     Error::InvalidConfig(format!("linux.seccomp: {what}"))
@@ -73,8 +85,8 @@ fn args(rule: &LinuxSyscall) -> Result<Vec<ScmpArgCompare>> {
     Ok(out)
 }
 
-/// Build the filter for `config`.
-pub(crate) fn build(config: &LinuxSeccomp) -> Result<Filter> {
+/// Build the libseccomp filter for `config`.
+fn build(config: &LinuxSeccomp) -> Result<ScmpFilterContext> {
     if config.listener_path().is_some() {
         return Err(Error::Unsupported {
             field: "linux.seccomp.listenerPath".into(),
@@ -96,16 +108,7 @@ pub(crate) fn build(config: &LinuxSeccomp) -> Result<Filter> {
             .add_arch(arch)
             .map_err(|e| invalid(format!("add architecture {name}: {e}")))?;
     }
-    for flag in config.flags().iter().flatten() {
-        let name = name_of(flag);
-        let set = match name.as_str() {
-            "SECCOMP_FILTER_FLAG_LOG" => filter.set_ctl_log(true).map(drop),
-            "SECCOMP_FILTER_FLAG_SPEC_ALLOW" => filter.set_ctl_ssb(true).map(drop),
-            "SECCOMP_FILTER_FLAG_TSYNC" => filter.set_ctl_tsync(true).map(drop),
-            other => return Err(invalid(format!("unknown flag {other}"))),
-        };
-        set.map_err(|e| invalid(format!("flag {name}: {e}")))?;
-    }
+    load_flags(config)?;
     for rule in config.syscalls().iter().flatten() {
         let act = action(rule.action(), rule.errno_ret())?;
         if act == default {
@@ -128,40 +131,172 @@ pub(crate) fn build(config: &LinuxSeccomp) -> Result<Filter> {
                 .map_err(|e| invalid(format!("rule for {name}: {e}")))?;
         }
     }
-    Ok(Filter(filter))
+    Ok(filter)
 }
 
-/// Build the filter of `config` and load it now if it must be (see [`Pending`]).
-pub(crate) fn prepare(config: Option<&LinuxSeccomp>, no_new_privs: bool) -> Result<Pending> {
-    let Some(config) = config else {
+/// seccomp(2) flags for the config's `flags` (the program is loaded by us, not libseccomp).
+fn load_flags(config: &LinuxSeccomp) -> Result<libc::c_ulong> {
+    let mut flags = 0;
+    for flag in config.flags().iter().flatten() {
+        flags |= match name_of(flag).as_str() {
+            "SECCOMP_FILTER_FLAG_TSYNC" => libc::SECCOMP_FILTER_FLAG_TSYNC,
+            "SECCOMP_FILTER_FLAG_LOG" => libc::SECCOMP_FILTER_FLAG_LOG,
+            "SECCOMP_FILTER_FLAG_SPEC_ALLOW" => libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+            other => return Err(invalid(format!("unknown flag {other}"))),
+        };
+    }
+    Ok(flags)
+}
+
+/// A cached program is stored followed by its SHA-256, so a damaged file is recompiled
+/// instead of loaded.
+fn with_checksum(program: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    let mut out = program.to_vec();
+    out.extend_from_slice(&sha2::Sha256::digest(program));
+    out
+}
+
+fn verified(stored: &[u8]) -> Option<&[u8]> {
+    use sha2::Digest;
+    let (program, sum) = stored.split_at_checked(stored.len().checked_sub(32)?)?;
+    (sha2::Sha256::digest(program).as_slice() == sum).then_some(program)
+}
+
+/// The cache key: the profile as parsed, and what compiles it.
+fn cache_key(config: &LinuxSeccomp) -> Result<String> {
+    use sha2::Digest;
+    let profile = serde_json::to_vec(config).map_err(|e| invalid(format!("serialize: {e}")))?;
+    let v = libseccomp::ScmpVersion::current().map_err(|e| invalid(format!("{e}")))?;
+    let mut hash = sha2::Sha256::new();
+    hash.update(format!(
+        "berth-seccomp-1 libseccomp {}.{}.{} {}\n",
+        v.major,
+        v.minor,
+        v.micro,
+        std::env::consts::ARCH
+    ));
+    hash.update(&profile);
+    Ok(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn from_bytes(bytes: &[u8], flags: libc::c_ulong) -> Option<Program> {
+    if bytes.is_empty()
+        || bytes.len() % INSN_SIZE != 0
+        || bytes.len() / INSN_SIZE > u16::MAX as usize
+    {
+        return None;
+    }
+    let filter = bytes
+        .chunks_exact(INSN_SIZE)
+        .map(|c| libc::sock_filter {
+            code: u16::from_ne_bytes([c[0], c[1]]),
+            jt: c[2],
+            jf: c[3],
+            k: u32::from_ne_bytes([c[4], c[5], c[6], c[7]]),
+        })
+        .collect();
+    Some(Program { filter, flags })
+}
+
+impl Program {
+    /// Compile `config`, or take its program from `cache_dir` (a directory only root can
+    /// write). The cache is an optimisation: failing to read or write it is not an error.
+    pub(crate) fn compile(config: &LinuxSeccomp, cache_dir: Option<&Path>) -> Result<Program> {
+        if config.listener_path().is_some() {
+            return Err(Error::Unsupported {
+                field: "linux.seccomp.listenerPath".into(),
+                why: "seccomp notify is not implemented by berth-runtime".into(),
+            });
+        }
+        let flags = load_flags(config)?;
+        let cached = match cache_dir {
+            Some(dir) => Some(dir.join(cache_key(config)?)),
+            None => None,
+        };
+        if let Some(path) = &cached {
+            let stored = std::fs::read(path).ok();
+            if let Some(p) = stored
+                .as_deref()
+                .and_then(verified)
+                .and_then(|b| from_bytes(b, flags))
+            {
+                return Ok(p);
+            }
+        }
+        let bytes = export(&build(config)?)?;
+        let program = from_bytes(&bytes, flags).ok_or_else(|| {
+            invalid(format!(
+                "compiled to {} bytes, not a BPF program",
+                bytes.len()
+            ))
+        })?;
+        if let Some(path) = &cached {
+            if let Err(e) = store(path, &with_checksum(&bytes)) {
+                tracing::debug!("seccomp cache {}: {e}", path.display());
+            }
+        }
+        Ok(program)
+    }
+
+    /// Install the filter on the calling thread (all threads with TSYNC).
+    pub(crate) fn load(&self) -> Result<()> {
+        crate::sys::proc::seccomp_set_filter(self.flags, &self.filter)
+            .map_err(|e| Error::Init(format!("load seccomp filter: {e}")))
+    }
+}
+
+/// The BPF program of `filter` (libseccomp 2.5 exports only to a descriptor).
+fn export(filter: &ScmpFilterContext) -> Result<Vec<u8>> {
+    use std::io::{Read, Seek};
+    let fail = |e: &dyn std::fmt::Display| invalid(format!("compile: {e}"));
+    let mut file = std::fs::File::from(
+        nix::sys::memfd::memfd_create(c"berth-seccomp", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
+            .map_err(|e| fail(&e))?,
+    );
+    filter.export_bpf(&file).map_err(|e| fail(&e))?;
+    let mut bytes = Vec::new();
+    file.rewind().map_err(|e| fail(&e))?;
+    file.read_to_end(&mut bytes).map_err(|e| fail(&e))?;
+    Ok(bytes)
+}
+
+/// Write `bytes` to `path` atomically: a reader sees the whole program or none.
+fn store(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = path.parent().ok_or(std::io::ErrorKind::InvalidInput)?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::Write::write_all(&mut tmp, bytes)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// The program to load now if it must be (see [`Pending`]).
+pub(crate) fn prepare(program: Option<&Program>, no_new_privs: bool) -> Result<Pending> {
+    let Some(program) = program else {
         return Ok(Pending(None));
     };
-    let filter = build(config)?;
     if no_new_privs {
-        return Ok(Pending(Some(filter)));
+        return Ok(Pending(Some(program.clone())));
     }
     // Without no_new_privs the kernel wants CAP_SYS_ADMIN to load a filter: load it while
     // still privileged, as runc does; the rest of the setup must then pass the profile.
-    filter.load()?;
+    program.load()?;
     Ok(Pending(None))
 }
 
 /// A filter to load as the very last step before exec (with no_new_privs), or nothing.
-pub(crate) struct Pending(Option<Filter>);
+pub(crate) struct Pending(Option<Program>);
 
 impl Pending {
     pub(crate) fn load(&self) -> Result<()> {
         match &self.0 {
-            Some(f) => f.load(),
+            Some(p) => p.load(),
             None => Ok(()),
         }
-    }
-}
-
-impl Filter {
-    pub(crate) fn load(&self) -> Result<()> {
-        self.0
-            .load()
-            .map_err(|e| Error::Init(format!("load seccomp filter: {e}")))
     }
 }

@@ -127,6 +127,11 @@ impl StateRoot {
         &self.path
     }
 
+    /// Compiled seccomp programs ('@' keeps the name out of the container ids).
+    pub fn seccomp_cache(&self) -> PathBuf {
+        self.path.join("@cache").join("seccomp")
+    }
+
     fn dir_of(&self, id: &str) -> Result<PathBuf> {
         validate_id(id)?;
         Ok(self.path.join(id))

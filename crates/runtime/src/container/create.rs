@@ -68,6 +68,7 @@ struct Checked {
     plan: NamespacePlan,
     cgroup: Cgroup,
     limits: Vec<resources::Write>,
+    seccomp: Option<crate::seccomp::Program>,
 }
 
 /// The cgroup path of a container without `cgroupsPath`. runc uses `/<id>`, which makes
@@ -123,12 +124,18 @@ fn check(root: &StateRoot, opts: &CreateOptions) -> Result<Checked> {
         Some(r) => resources::plan(r, cgroup.layout())?,
         None => Vec::new(),
     };
+    let seccomp = linux
+        .seccomp()
+        .as_ref()
+        .map(|s| crate::seccomp::Program::compile(s, Some(&root.seccomp_cache())))
+        .transpose()?;
     Ok(Checked {
         rootfs,
         fds,
         plan,
         cgroup,
         limits,
+        seccomp,
     })
 }
 
@@ -158,6 +165,7 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
         no_pivot: opts.no_pivot,
         new_keyring: !opts.no_new_keyring,
         fds: checked.fds,
+        seccomp: checked.seccomp.as_ref(),
     };
     let forked = fork_init(&ctx, parent_end, &mut guard)?;
     let parent_end = forked.1;

@@ -36,7 +36,7 @@ pub struct ExecOptions {
 
 /// What the exec'd process takes from the container besides its process.
 struct FromContainer {
-    seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
+    seccomp: Option<crate::seccomp::Program>,
 }
 
 /// Namespace types in the order they are joined: user first (it grants the rights for the
@@ -123,12 +123,15 @@ pub fn exec(root: &StateRoot, mut opts: ExecOptions) -> Result<i32> {
         proc::set_child_subreaper(true).ctx(|| "become child subreaper".into())?;
         mask.thread_block().ctx(|| "block signals".into())?;
     }
+    let seccomp = stored
+        .config
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref());
     let inherited = FromContainer {
-        seccomp: stored
-            .config
-            .linux()
-            .as_ref()
-            .and_then(|l| l.seccomp().clone()),
+        seccomp: seccomp
+            .map(|s| crate::seccomp::Program::compile(s, Some(&root.seccomp_cache())))
+            .transpose()?,
     };
     let result = spawn(&opts, &inherited, &cgroup, &namespaces, fds).and_then(|pid| {
         if let Some(path) = &opts.pid_file {

@@ -37,6 +37,7 @@ pub(super) struct InitContext<'a> {
     pub no_pivot: bool,
     pub new_keyring: bool,
     pub fds: PassedFds,
+    pub seccomp: Option<&'a crate::seccomp::Program>,
 }
 
 /// Stage 1. Returns the exit code.
@@ -209,9 +210,7 @@ fn setup(ctx: &InitContext<'_>) -> Result<Prepared> {
         extra_env.push(format!("LISTEN_PID={}", nix::unistd::getpid()));
     }
     let exec = ExecPlan::new(process, &extra_env)?;
-    let seccomp_config = ctx.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
-    let seccomp =
-        crate::seccomp::prepare(seccomp_config, process.no_new_privileges() == Some(true))?;
+    let seccomp = crate::seccomp::prepare(ctx.seccomp, process.no_new_privileges() == Some(true))?;
     process::become_user(process, &cwd, ctx.fds)?;
     Ok(Prepared { exec, seccomp })
 }

@@ -3,6 +3,7 @@
 mod cleanup;
 mod create;
 mod delete;
+mod events;
 mod exec;
 mod init;
 mod kill;
@@ -15,6 +16,7 @@ mod update;
 
 pub use create::{create, CreateOptions, Created};
 pub use delete::delete;
+pub use events::{events, stats, Event};
 pub use exec::{exec, ExecOptions};
 pub use kill::kill;
 pub use pause::{pause, resume};

@@ -83,6 +83,25 @@ pub fn set_domainname(name: &str) -> nix::Result<()> {
     Errno::result(rc).map(drop)
 }
 
+/// Install a seccomp BPF filter (seccomp(SECCOMP_SET_MODE_FILTER)).
+pub fn seccomp_set_filter(flags: libc::c_ulong, filter: &[libc::sock_filter]) -> nix::Result<()> {
+    let prog = libc::sock_fprog {
+        len: u16::try_from(filter.len()).map_err(|_| Errno::E2BIG)?,
+        filter: filter.as_ptr().cast_mut(),
+    };
+    // SAFETY: the kernel copies `len` instructions from `filter`, which outlives the call,
+    // and never writes through the pointer.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            flags,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    Errno::result(rc).map(drop)
+}
+
 /// Set the file mode creation mask.
 pub fn set_umask(mask: u32) {
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
