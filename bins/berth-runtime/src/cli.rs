@@ -261,7 +261,7 @@ pub struct UpdateArgs {
     /// Maximum number of processes (-1 for none).
     #[arg(long, allow_hyphen_values = true)]
     pub pids_limit: Option<i64>,
-    /// Block IO weight (refused until blockIO is supported).
+    /// Block IO weight (10-1000).
     #[arg(long)]
     pub blkio_weight: Option<u16>,
 }

@@ -81,7 +81,8 @@ fn missing_rootfs() {
 fn unsupported_or_invalid_resources_are_refused_by_name() {
     let mut world = World::new("true");
     for (field, resources) in [
-        ("blockIO", json!({"blockIO": {"weight": 10}})),
+        ("blockIO.weight", json!({"blockIO": {"weight": 5}})),
+        ("network.classID", json!({"network": {"classID": 1}})),
         ("memory.limit", json!({"memory": {"limit": -5}})),
         ("pids.limit", json!({"pids": {"limit": -7}})),
         ("cpu.cpus", json!({"cpu": {"cpus": "zero"}})),
@@ -97,6 +98,57 @@ fn unsupported_or_invalid_resources_are_refused_by_name() {
         c["linux"]["cgroupsPath"] = json!("/berth-test/../../escape");
     });
     create_fails(&world, "cgroupsPath");
+}
+
+#[test]
+fn security_module_labels_fail_as_under_runc_without_the_module() {
+    let apparmor = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|v| v.trim() == "Y");
+    let selinux = std::path::Path::new("/sys/fs/selinux/enforce").exists();
+    let mut world = World::new("true");
+    for (field, enabled, edit) in [
+        (
+            "process.apparmorProfile",
+            apparmor,
+            json!({"process": {"apparmorProfile": "docker-default"}}),
+        ),
+        (
+            "process.selinuxLabel",
+            selinux,
+            json!({"process": {"selinuxLabel": "system_u:system_r:container_t:s0"}}),
+        ),
+        (
+            "linux.mountLabel",
+            selinux,
+            json!({"linux": {"mountLabel": "system_u:object_r:container_file_t:s0"}}),
+        ),
+    ] {
+        world.edit(|c| {
+            c["process"]
+                .as_object_mut()
+                .expect("process")
+                .remove("apparmorProfile");
+            c["process"]
+                .as_object_mut()
+                .expect("process")
+                .remove("selinuxLabel");
+            c["linux"]
+                .as_object_mut()
+                .expect("linux")
+                .remove("mountLabel");
+            for (section, values) in edit.as_object().expect("edit") {
+                for (k, v) in values.as_object().expect("values") {
+                    c[section][k] = v.clone();
+                }
+            }
+        });
+        if enabled {
+            create_fails(&world, "does not apply");
+        } else {
+            create_fails_like_runc(&world, field);
+            create_fails(&world, "is not enabled on this host");
+        }
+    }
 }
 
 #[test]

@@ -260,7 +260,7 @@ fn update_changes_limits_live() {
     for bad in [
         vec!["update", "--memory", "abc", "up"],
         vec!["update", "--pids-limit", "-5", "up"],
-        vec!["update", "--blkio-weight", "100", "up"],
+        vec!["update", "--blkio-weight", "5000", "up"],
         vec!["update", "up"],
         vec!["update", "--pids-limit", "5", "missing"],
     ] {
@@ -369,4 +369,74 @@ fn wait_with_deadline(pid: i32, secs: u64) -> bool {
         )
         .is_ok_and(|s| s.pid().is_some())
     })
+}
+
+/// "major:minor" of a whole disk of this machine (throttles apply to disks, not partitions).
+fn some_disk() -> String {
+    let mut disks: Vec<String> = std::fs::read_dir("/sys/block")
+        .expect("/sys/block")
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            !["loop", "ram", "zram"].iter().any(|p| name.starts_with(p))
+        })
+        .filter_map(|e| std::fs::read_to_string(e.path().join("dev")).ok())
+        .map(|d| d.trim().to_string())
+        .collect();
+    disks.sort();
+    disks.into_iter().next().expect("a disk under /sys/block")
+}
+
+#[test]
+fn block_io_weight_and_throttle_and_cpu_burst() {
+    let disk = some_disk();
+    let (major, minor) = disk.split_once(':').expect("maj:min");
+    let mut world = World::new("sleep 30");
+    world.edit(|c| {
+        c["linux"]["resources"] = json!({
+            "blockIO": {
+                "weight": 300,
+                "throttleReadBpsDevice": [{"major": major.parse::<i64>().expect("major"), "minor": minor.parse::<i64>().expect("minor"), "rate": 1048576}]
+            },
+            "cpu": {"quota": 50000, "period": 100000, "burst": 5000}
+        })
+    });
+    let bundle = world.bundle().to_str().expect("utf8");
+    world.cmd(&["run", "-d", "--bundle", bundle, "bio"]).ok();
+    let pid = world.state("bio")["pid"].as_i64().expect("pid");
+    let read = |name: &str, file: &str| {
+        std::fs::read_to_string(host_cgroup_file(pid, name, file))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    assert_eq!(
+        read("blkio", "blkio.throttle.read_bps_device"),
+        format!("{disk} 1048576")
+    );
+    let weight = read("blkio", "blkio.bfq.weight");
+    let weight = if weight.is_empty() {
+        read("blkio", "blkio.weight")
+    } else {
+        weight
+    };
+    assert!(weight.ends_with("300"), "weight {weight:?}");
+    assert_eq!(read("cpu", "cpu.cfs_burst_us"), "5000");
+    world.cmd(&["update", "--blkio-weight", "500", "bio"]).ok();
+    let weight = read("blkio", "blkio.bfq.weight");
+    let weight = if weight.is_empty() {
+        read("blkio", "blkio.weight")
+    } else {
+        weight
+    };
+    assert!(weight.ends_with("500"), "weight {weight:?}");
+    let refused = world.cmd(&["update", "--blkio-weight", "5", "bio"]);
+    refused.failed();
+    assert!(
+        refused.stderr.contains("blockIO.weight"),
+        "{}",
+        refused.stderr
+    );
+    world.cmd(&["delete", "--force", "bio"]).ok();
+    reap(pid as i32);
 }

@@ -4,6 +4,7 @@
 mod common;
 
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 
 use common::*;
@@ -172,4 +173,69 @@ fn only_stdio_reaches_the_container() {
     let out = world.run("fd0");
     out.ok();
     assert_eq!(out.stdout.trim(), "0 1 2 3", "{}", out.stdout);
+}
+
+#[test]
+fn a_dropped_capability_is_missing_and_its_operation_fails() {
+    let mut world = World::new(
+        "grep CapEff /proc/self/status; touch /tmp/f; chown 1 /tmp/f 2>&1 && echo chown-ok; \
+         kill -0 1 && echo kill-ok",
+    );
+    world.edit(|c| {
+        c["root"]["readonly"] = json!(false);
+        // root, with every default capability but CAP_CHOWN.
+        for set in ["bounding", "effective", "permitted"] {
+            let list = c["process"]["capabilities"][set].as_array_mut().expect(set);
+            list.retain(|cap| cap != "CAP_CHOWN");
+        }
+    });
+    let out = world.run("nochown");
+    out.ok();
+    assert_eq!(cap_mask(&out.stdout, "CapEff") & 1, 0, "{}", out.stdout);
+    assert!(
+        out.stdout.contains("Operation not permitted") && !out.stdout.contains("chown-ok"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("kill-ok"), "{}", out.stdout);
+}
+
+/// A static program that prints its effective uid, installed setuid-root in the rootfs.
+fn install_euid_probe(world: &World) {
+    let src = world.dir.path().join("euid.c");
+    std::fs::write(
+        &src,
+        "#include <stdio.h>\n#include <unistd.h>\nint main(void) { printf(\"euid=%d\\n\", (int)geteuid()); return 0; }\n",
+    )
+    .expect("source");
+    let bin = world.rootfs().join("bin/euid");
+    let built = Command::new("cc")
+        .args(["-static", "-O2", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .status()
+        .expect("cc (build-essential)");
+    assert!(built.success(), "cc failed");
+    std::os::unix::fs::chown(&bin, Some(0), Some(0)).expect("chown");
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o4755)).expect("chmod");
+}
+
+#[test]
+fn no_new_privileges_blocks_a_setuid_gain() {
+    let mut world = World::new("exec /bin/euid");
+    install_euid_probe(&world);
+    world.edit(|c| {
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        c["process"]["noNewPrivileges"] = json!(false);
+    });
+    let out = world.run("suid");
+    out.ok();
+    assert_eq!(
+        out.stdout, "euid=0\n",
+        "without NNP the setuid bit works (control)"
+    );
+    world.edit(|c| c["process"]["noNewPrivileges"] = json!(true));
+    let out = world.run("nnp");
+    out.ok();
+    assert_eq!(out.stdout, "euid=1000\n", "NNP must block the setuid gain");
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::layout::{Hierarchy, Layout, Version};
-use crate::resources::Write;
+use crate::resources::{Plan, Write};
 
 #[derive(Debug, Clone)]
 pub struct Cgroup {
@@ -73,8 +73,17 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Perform writes planned by `resources::plan`.
-    pub fn apply(&self, writes: &[Write]) -> Result<()> {
+    /// Enforce what `resources::plan` worked out.
+    pub fn apply(&self, plan: &Plan) -> Result<()> {
+        self.write_all(&plan.writes)?;
+        if let Some(rules) = &plan.device_filter {
+            let v2 = self.layout.v2().ok_or(Error::NoHierarchy)?;
+            crate::devices::attach_filter(&v2.dir_of(&self.path), rules)?;
+        }
+        Ok(())
+    }
+
+    fn write_all(&self, writes: &[Write]) -> Result<()> {
         for w in writes {
             let hierarchy = if w.controller.is_empty() {
                 self.layout.v2()
@@ -87,7 +96,13 @@ impl Cgroup {
                     why: "on this host: the controller is not mounted".into(),
                 });
             };
-            write_file(&h.dir_of(&self.path).join(&w.file), &w.value)?;
+            let dir = h.dir_of(&self.path);
+            match &w.preferred {
+                Some((file, value)) if dir.join(file).exists() => {
+                    write_file(&dir.join(file), value)?
+                }
+                _ => write_file(&dir.join(&w.file), &w.value)?,
+            }
         }
         Ok(())
     }

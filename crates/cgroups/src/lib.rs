@@ -7,6 +7,7 @@
 //! - [`Stats`] and [`OomWatch`] report what happens inside it.
 
 mod cgroup;
+pub mod devices;
 mod error;
 mod layout;
 mod oom;

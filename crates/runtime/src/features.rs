@@ -88,7 +88,7 @@ pub fn features() -> Result<Features> {
                 .v2(true)
                 .systemd(false)
                 .systemd_user(false)
-                .rdma(false)
+                .rdma(true)
                 .build()
                 .map_err(err)?,
         )

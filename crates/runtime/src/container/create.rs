@@ -67,7 +67,7 @@ struct Checked {
     fds: PassedFds,
     plan: NamespacePlan,
     cgroup: Cgroup,
-    limits: Vec<resources::Write>,
+    limits: resources::Plan,
     seccomp: Option<crate::seccomp::Program>,
 }
 
@@ -122,7 +122,7 @@ fn check(root: &StateRoot, opts: &CreateOptions) -> Result<Checked> {
     let cgroup = Cgroup::for_container(Layout::detect()?, Some(&cgroups_path), &opts.id)?;
     let limits = match linux.resources() {
         Some(r) => resources::plan(r, cgroup.layout())?,
-        None => Vec::new(),
+        None => resources::Plan::default(),
     };
     let seccomp = linux
         .seccomp()

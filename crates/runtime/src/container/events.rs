@@ -67,10 +67,23 @@ pub fn events(
     let container = root.load(id)?;
     running_or_created(&container)?;
     let cgroup = cgroup_of(&container)?;
-    let mut oom = cgroup.watch_oom()?;
+    let mut oom = match cgroup.watch_oom() {
+        Ok(w) => Some(w),
+        // No memory controller in the cgroup (v2 without it delegated): no OOM to report.
+        Err(berth_cgroups::Error::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
     let mut next_stats = Instant::now();
     loop {
-        for _ in 0..oom.take()? {
+        let new_ooms = match &mut oom {
+            Some(w) => w.take()?,
+            None => 0,
+        };
+        for _ in 0..new_ooms {
             emit(&Event::Oom { id: id.into() })?;
         }
         if container.status() == Status::Stopped {
@@ -88,7 +101,10 @@ pub fn events(
             .saturating_duration_since(Instant::now())
             .min(LIVENESS_CHECK);
         let timeout = PollTimeout::try_from(wait).unwrap_or(PollTimeout::MAX);
-        let mut fds = [PollFd::new(oom.as_fd(), PollFlags::POLLIN)];
+        let mut fds: Vec<PollFd> = oom
+            .iter()
+            .map(|w| PollFd::new(w.as_fd(), PollFlags::POLLIN))
+            .collect();
         match poll(&mut fds, timeout) {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(e) => return Err(e).ctx(|| "poll for OOM events".into()),

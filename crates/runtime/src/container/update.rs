@@ -22,8 +22,8 @@ pub fn update(root: &StateRoot, id: &str, resources: &LinuxResources) -> Result<
     let cgroup = container
         .cgroup()?
         .ok_or_else(|| Error::Init(format!("container {id:?} has no cgroup")))?;
-    let writes = berth_cgroups::resources::plan(resources, cgroup.layout())?;
-    cgroup.apply(&writes)?;
+    let plan = berth_cgroups::resources::plan(resources, cgroup.layout())?;
+    cgroup.apply(&plan)?;
     let mut stored = stored.clone();
     stored.config = merged(&stored.config, resources)?;
     Container::save(&container.dir, &stored)

@@ -44,10 +44,6 @@ fn check_unsupported(spec: &Spec, process: &Process, linux: &Linux) -> Result<()
         (linux.memory_policy().is_some(), "linux.memoryPolicy"),
         (linux.personality().is_some(), "linux.personality"),
         (linux.net_devices().is_some(), "linux.netDevices"),
-        (
-            process.apparmor_profile().is_some(),
-            "process.apparmorProfile",
-        ),
         (process.io_priority().is_some(), "process.ioPriority"),
         (process.scheduler().is_some(), "process.scheduler"),
         (
@@ -58,6 +54,7 @@ fn check_unsupported(spec: &Spec, process: &Process, linux: &Linux) -> Result<()
     if let Some((_, field)) = refused.iter().find(|(set, _)| *set) {
         return Err(unsupported(field, "not implemented by berth-runtime"));
     }
+    check_security_modules(process, linux)?;
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
             return Err(unsupported(
@@ -65,6 +62,53 @@ fn check_unsupported(spec: &Spec, process: &Process, linux: &Linux) -> Result<()
                 "idmapped mounts are not implemented",
             ));
         }
+    }
+    Ok(())
+}
+
+/// AppArmor and SELinux: on a host without them runc fails such a config, and so do we (with
+/// a message that says why). Where they are enabled berth-runtime cannot apply them yet.
+fn check_security_modules(process: &Process, linux: &Linux) -> Result<()> {
+    let set = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty());
+    let apparmor_enabled = || {
+        std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+            .is_ok_and(|v| v.trim() == "Y")
+    };
+    let selinux_enabled = || std::path::Path::new("/sys/fs/selinux/enforce").exists();
+    for (field, value, module, enabled) in [
+        (
+            "process.apparmorProfile",
+            process.apparmor_profile(),
+            "AppArmor",
+            apparmor_enabled(),
+        ),
+        (
+            "process.selinuxLabel",
+            process.selinux_label(),
+            "SELinux",
+            selinux_enabled(),
+        ),
+        (
+            "linux.mountLabel",
+            linux.mount_label(),
+            "SELinux",
+            selinux_enabled(),
+        ),
+    ] {
+        if !set(value) {
+            continue;
+        }
+        let field = format!("{field} {:?}", value.as_deref().unwrap_or_default());
+        return Err(if enabled {
+            unsupported(
+                &field,
+                &format!("berth-runtime does not apply {module} labels"),
+            )
+        } else {
+            Error::config(format!(
+                "{field}: {module} is not enabled on this host (runc refuses this config too)"
+            ))
+        });
     }
     Ok(())
 }
