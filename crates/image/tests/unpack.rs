@@ -1,0 +1,197 @@
+//! Layer unpacking with crafted archives: metadata kept, whiteouts converted, and hostile
+//! entries refused without writing outside the snapshot. Runs as root (ownership, devices,
+//! trusted.* xattrs).
+
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::Path;
+
+use berth_image::unpack::unpack;
+
+/// A header with `name` written raw (the tar crate refuses ".." in set_path).
+fn header(name: &str, kind: tar::EntryType, size: u64) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    let bytes = name.as_bytes();
+    h.as_old_mut().name[..bytes.len()].copy_from_slice(bytes);
+    h.set_entry_type(kind);
+    h.set_size(size);
+    h.set_mode(0o644);
+    h.set_mtime(1_600_000_000);
+    h.set_uid(0);
+    h.set_gid(0);
+    h
+}
+
+struct Layer(tar::Builder<Vec<u8>>);
+
+impl Layer {
+    fn new() -> Layer {
+        Layer(tar::Builder::new(Vec::new()))
+    }
+    fn file(mut self, name: &str, body: &[u8], mode: u32, owner: (u64, u64)) -> Layer {
+        let mut h = header(name, tar::EntryType::Regular, body.len() as u64);
+        h.set_mode(mode);
+        h.set_uid(owner.0);
+        h.set_gid(owner.1);
+        h.set_cksum();
+        self.0.append(&h, body).expect("append");
+        self
+    }
+    fn dir(mut self, name: &str, mode: u32) -> Layer {
+        let mut h = header(name, tar::EntryType::Directory, 0);
+        h.set_mode(mode);
+        h.set_cksum();
+        self.0.append(&h, &[][..]).expect("append");
+        self
+    }
+    fn link(mut self, kind: tar::EntryType, name: &str, target: &str) -> Layer {
+        let mut h = header(name, kind, 0);
+        let t = target.as_bytes();
+        h.as_old_mut().linkname[..t.len()].copy_from_slice(t);
+        h.set_cksum();
+        self.0.append(&h, &[][..]).expect("append");
+        self
+    }
+    fn node(mut self, name: &str, kind: tar::EntryType, major: u32, minor: u32) -> Layer {
+        let mut h = header(name, kind, 0);
+        h.set_device_major(major).expect("major");
+        h.set_device_minor(minor).expect("minor");
+        h.set_cksum();
+        self.0.append(&h, &[][..]).expect("append");
+        self
+    }
+    fn bytes(self) -> Vec<u8> {
+        self.0.into_inner().expect("finish")
+    }
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).expect("gzip");
+    e.finish().expect("gzip")
+}
+
+fn xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
+    let p = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).expect("path");
+    let n = std::ffi::CString::new(name).expect("name");
+    let mut buf = [0u8; 64];
+    // SAFETY: both strings are NUL-terminated; buf is writable for its length.
+    let len = unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    (len >= 0).then(|| buf[..len as usize].to_vec())
+}
+
+#[test]
+fn keeps_metadata_and_converts_whiteouts() {
+    let tar = Layer::new()
+        .dir("etc/", 0o755)
+        .file("etc/passwd", b"root:x:0:0::/root:/bin/sh\n", 0o644, (0, 0))
+        .file("bin/suid", b"#!/bin/sh\n", 0o4755, (0, 0))
+        .file("home/user/notes", b"hi", 0o600, (1000, 1001))
+        .link(tar::EntryType::Symlink, "etc/link", "/etc/passwd")
+        .link(tar::EntryType::Link, "etc/hard", "etc/passwd")
+        .node("dev/null", tar::EntryType::Char, 1, 3)
+        .node("run/fifo", tar::EntryType::Fifo, 0, 0)
+        .file("var/.wh.gone", b"", 0o644, (0, 0))
+        .file("opt/.wh..wh..opq", b"", 0o644, (0, 0))
+        .dir("private/", 0o700)
+        .bytes();
+    let dest = tempfile::tempdir().expect("tmp");
+    let plain = unpack(&tar[..], dest.path()).expect("unpack");
+    let d = dest.path();
+    assert_eq!(std::fs::read(d.join("etc/passwd")).expect("passwd"), b"root:x:0:0::/root:/bin/sh\n");
+    assert_eq!(std::fs::metadata(d.join("bin/suid")).expect("suid").mode() & 0o7777, 0o4755);
+    let notes = std::fs::metadata(d.join("home/user/notes")).expect("notes");
+    assert_eq!((notes.uid(), notes.gid(), notes.mode() & 0o777), (1000, 1001, 0o600));
+    assert_eq!(std::fs::read_link(d.join("etc/link")).expect("link"), Path::new("/etc/passwd"));
+    assert_eq!(std::fs::metadata(d.join("etc/hard")).expect("hard").ino(), std::fs::metadata(d.join("etc/passwd")).expect("p").ino());
+    let null = std::fs::metadata(d.join("dev/null")).expect("null");
+    assert!(null.file_type().is_char_device() && null.rdev() == nix::sys::stat::makedev(1, 3));
+    assert!(std::fs::metadata(d.join("run/fifo")).expect("fifo").file_type().is_fifo());
+    let gone = std::fs::symlink_metadata(d.join("var/gone")).expect("whiteout");
+    assert!(gone.file_type().is_char_device() && gone.rdev() == 0, "overlay whiteout");
+    assert!(!d.join("var/.wh.gone").exists());
+    assert_eq!(xattr(&d.join("opt"), "trusted.overlay.opaque").as_deref(), Some(&b"y"[..]));
+    assert_eq!(std::fs::metadata(d.join("private")).expect("dir").mode() & 0o777, 0o700);
+    assert_eq!(std::fs::metadata(d.join("etc/passwd")).expect("p").mtime(), 1_600_000_000);
+    assert_eq!(plain.size, 26 + 10 + 2);
+
+    // The same layer gzip'd unpacks to the same DiffID (the digest of the plain tar).
+    let dest2 = tempfile::tempdir().expect("tmp");
+    let zipped = unpack(&gzip(&tar)[..], dest2.path()).expect("unpack gz");
+    assert_eq!(zipped.diff_id, plain.diff_id);
+    assert_eq!(plain.diff_id, berth_image::Digest::of(&tar));
+}
+
+#[test]
+fn hostile_entries_are_refused_and_nothing_escapes() {
+    let outside = tempfile::tempdir().expect("outside");
+    let target = outside.path().to_str().expect("utf8").to_string();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("dot-dot", Layer::new().file("../escape", b"x", 0o644, (0, 0)).bytes()),
+        ("nested dot-dot", Layer::new().file("a/../../escape", b"x", 0o644, (0, 0)).bytes()),
+        (
+            "write through a symlink",
+            Layer::new()
+                .link(tar::EntryType::Symlink, "link", &target)
+                .file("link/escape", b"x", 0o644, (0, 0))
+                .bytes(),
+        ),
+        (
+            "symlink to a parent",
+            Layer::new()
+                .link(tar::EntryType::Symlink, "up", "..")
+                .file("up/escape", b"x", 0o644, (0, 0))
+                .bytes(),
+        ),
+        (
+            "hardlink out",
+            Layer::new().link(tar::EntryType::Link, "h", "../../etc/passwd").bytes(),
+        ),
+        (
+            "hardlink through a symlink",
+            Layer::new()
+                .link(tar::EntryType::Symlink, "etc", "/etc")
+                .link(tar::EntryType::Link, "h", "etc/passwd")
+                .bytes(),
+        ),
+        (
+            "whiteout through a symlink",
+            Layer::new()
+                .link(tar::EntryType::Symlink, "d", &target)
+                .file("d/.wh.victim", b"", 0o644, (0, 0))
+                .bytes(),
+        ),
+    ];
+    std::fs::write(outside.path().join("victim"), b"keep").expect("victim");
+    for (name, tar) in cases {
+        let dest = tempfile::tempdir().expect("tmp");
+        let snapshot = dest.path().join("snap");
+        std::fs::create_dir(&snapshot).expect("snap");
+        let err = unpack(&tar[..], &snapshot).expect_err(name);
+        assert!(
+            matches!(err, berth_image::Error::UnsafeEntry { .. }),
+            "{name}: {err}"
+        );
+        assert!(!dest.path().join("escape").exists(), "{name} escaped");
+        assert!(!outside.path().join("escape").exists(), "{name} escaped");
+    }
+    assert_eq!(std::fs::read(outside.path().join("victim")).expect("victim"), b"keep");
+    let links: Vec<_> = std::fs::read_dir(outside.path()).expect("outside").collect();
+    assert_eq!(links.len(), 1);
+
+    // An absolute path lands inside the snapshot.
+    let dest = tempfile::tempdir().expect("tmp");
+    unpack(&Layer::new().file("/abs/file", b"x", 0o644, (0, 0)).bytes()[..], dest.path()).expect("absolute");
+    assert!(dest.path().join("abs/file").is_file());
+}
+
+#[test]
+fn corrupt_input_is_a_clear_error() {
+    let dest = tempfile::tempdir().expect("tmp");
+    let tar = Layer::new().file("a", &[7u8; 5000], 0o644, (0, 0)).bytes();
+    let err = unpack(&tar[..1500], dest.path()).expect_err("truncated");
+    assert!(err.to_string().contains("layer"), "{err}");
+    let gz = gzip(&tar);
+    let err = unpack(&gz[..gz.len() / 2], dest.path()).expect_err("truncated gzip");
+    assert!(!err.to_string().is_empty());
+}
