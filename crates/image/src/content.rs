@@ -41,7 +41,9 @@ impl ContentStore {
 
     pub fn size(&self, digest: &Digest) -> Result<u64> {
         let p = self.path(digest);
-        fs::metadata(&p).map(|m| m.len()).map_err(|e| Error::io("stat", p, e))
+        fs::metadata(&p)
+            .map(|m| m.len())
+            .map_err(|e| Error::io("stat", p, e))
     }
 
     pub fn open_blob(&self, digest: &Digest) -> Result<File> {
@@ -55,9 +57,15 @@ impl ContentStore {
     }
 
     /// Store `reader`'s bytes; they must hash to `expected` if given. Returns the digest.
-    pub fn write(&self, reader: &mut dyn Read, expected: Option<&Digest>, what: &str) -> Result<Digest> {
+    pub fn write(
+        &self,
+        reader: &mut dyn Read,
+        expected: Option<&Digest>,
+        what: &str,
+    ) -> Result<Digest> {
         let ingest = self.root.join("ingest");
-        let tmp = tempfile::NamedTempFile::new_in(&ingest).map_err(|e| Error::io("create in", &ingest, e))?;
+        let tmp = tempfile::NamedTempFile::new_in(&ingest)
+            .map_err(|e| Error::io("create in", &ingest, e))?;
         let mut w = HashingWriter::new(tmp);
         std::io::copy(reader, &mut w).map_err(|e| Error::io("write blob for", what, e))?;
         let digest = Digest::from_hasher(w.hasher);
@@ -74,10 +82,48 @@ impl ContentStore {
         if target.exists() {
             return Ok(digest);
         }
-        w.inner.as_file().sync_all().map_err(|e| Error::io("fsync", w.inner.path(), e))?;
+        w.inner
+            .as_file()
+            .sync_all()
+            .map_err(|e| Error::io("fsync", w.inner.path(), e))?;
         w.inner
             .persist(&target)
             .map_err(|e| Error::io("rename into", &target, e.error))?;
+        fsync_dir(target.parent().unwrap_or(&self.root))?;
+        Ok(digest)
+    }
+
+    /// Link the file at `path` (on the same filesystem) into the store after hashing it; it
+    /// must hash to `expected` if given. The file itself is left where it is.
+    pub fn adopt(&self, path: &Path, expected: Option<&Digest>, what: &str) -> Result<Digest> {
+        let mut file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+        let mut hashing = crate::digest::HashingReader::new(&mut file);
+        std::io::copy(&mut hashing, &mut std::io::sink())
+            .map_err(|e| Error::io("read", path, e))?;
+        let digest = Digest::from_hasher(hashing.hasher);
+        if let Some(expected) = expected {
+            if *expected != digest {
+                return Err(Error::DigestMismatch {
+                    what: what.into(),
+                    expected: expected.to_string(),
+                    actual: digest.to_string(),
+                });
+            }
+        }
+        let target = self.path(&digest);
+        if target.exists() {
+            return Ok(digest);
+        }
+        file.sync_all().map_err(|e| Error::io("fsync", path, e))?;
+        match fs::hard_link(path, &target) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(digest),
+            Err(_) => {
+                // Another filesystem: copy through ingest like any other write.
+                let mut f = File::open(path).map_err(|e| Error::io("open", path, e))?;
+                return self.write(&mut f, Some(&digest), what);
+            }
+        }
         fsync_dir(target.parent().unwrap_or(&self.root))?;
         Ok(digest)
     }
@@ -102,7 +148,9 @@ impl ContentStore {
         let entries = fs::read_dir(&dir).map_err(|e| Error::io("read", &dir, e))?;
         Ok(entries
             .flatten()
-            .filter_map(|e| Digest::parse(&format!("sha256:{}", e.file_name().to_string_lossy())).ok())
+            .filter_map(|e| {
+                Digest::parse(&format!("sha256:{}", e.file_name().to_string_lossy())).ok()
+            })
             .collect())
     }
 
@@ -110,7 +158,10 @@ impl ContentStore {
     pub fn clean_ingest(&self) -> Result<usize> {
         let dir = self.root.join("ingest");
         let mut n = 0;
-        for e in fs::read_dir(&dir).map_err(|e| Error::io("read", &dir, e))?.flatten() {
+        for e in fs::read_dir(&dir)
+            .map_err(|e| Error::io("read", &dir, e))?
+            .flatten()
+        {
             if fs::remove_file(e.path()).is_ok() {
                 n += 1;
             }
@@ -136,9 +187,16 @@ mod tests {
         let d = store.write_bytes(b"hello", "test").expect("write");
         assert_eq!(store.read(&d).expect("read"), b"hello");
         let wrong = Digest::of(b"other");
-        let err = store.write(&mut &b"hello!"[..], Some(&wrong), "layer x").expect_err("mismatch");
+        let err = store
+            .write(&mut &b"hello!"[..], Some(&wrong), "layer x")
+            .expect_err("mismatch");
         assert!(err.to_string().contains("layer x"), "{err}");
         assert_eq!(store.list().expect("list"), vec![d]);
-        assert_eq!(fs::read_dir(tmp.path().join("ingest")).expect("ingest").count(), 0);
+        assert_eq!(
+            fs::read_dir(tmp.path().join("ingest"))
+                .expect("ingest")
+                .count(),
+            0
+        );
     }
 }

@@ -4,7 +4,10 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("invalid reference format: {reference:?}: {why}")]
-    InvalidReference { reference: String, why: &'static str },
+    InvalidReference {
+        reference: String,
+        why: &'static str,
+    },
     #[error("invalid digest {0:?}: expected sha256: and 64 lowercase hex digits")]
     InvalidDigest(String),
     #[error("No such image: {0}")]

@@ -1,12 +1,18 @@
 //! berth's images: references, the content store, layer unpacking, snapshots and the image
 //! store with its archive formats.
 
+pub mod archive;
 pub mod content;
 pub mod digest;
 mod error;
+pub mod manifest;
+mod meta;
 pub mod reference;
+pub mod store;
 pub mod unpack;
 
 pub use digest::Digest;
 pub use error::{Error, Result};
+pub use meta::{ImageRecord, LayerRecord};
 pub use reference::Reference;
+pub use store::{Image, ImageStore, Removal};

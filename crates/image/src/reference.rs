@@ -86,7 +86,10 @@ fn valid_domain(d: &str) -> bool {
 fn valid_tag(t: &str) -> bool {
     let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
     let b = t.as_bytes();
-    !b.is_empty() && b.len() <= 128 && word(b[0]) && b.iter().all(|c| word(*c) || *c == b'.' || *c == b'-')
+    !b.is_empty()
+        && b.len() <= 128
+        && word(b[0])
+        && b.iter().all(|c| word(*c) || *c == b'.' || *c == b'-')
 }
 
 impl Reference {
@@ -96,12 +99,18 @@ impl Reference {
             return Err(invalid(s, "empty"));
         }
         let (name_tag, digest) = match s.split_once('@') {
-            Some((n, d)) => (n, Some(Digest::parse(d).map_err(|_| invalid(s, "invalid digest"))?)),
+            Some((n, d)) => (
+                n,
+                Some(Digest::parse(d).map_err(|_| invalid(s, "invalid digest"))?),
+            ),
             None => (s, None),
         };
         let last_slash = name_tag.rfind('/').map_or(0, |i| i + 1);
         let (name, tag) = match name_tag[last_slash..].find(':') {
-            Some(i) => (&name_tag[..last_slash + i], Some(&name_tag[last_slash + i + 1..])),
+            Some(i) => (
+                &name_tag[..last_slash + i],
+                Some(&name_tag[last_slash + i + 1..]),
+            ),
             None => (name_tag, None),
         };
         if let Some(t) = tag {
@@ -110,7 +119,10 @@ impl Reference {
             }
         }
         if name.len() > MAX_NAME {
-            return Err(invalid(s, "repository name must not be more than 255 characters"));
+            return Err(invalid(
+                s,
+                "repository name must not be more than 255 characters",
+            ));
         }
         let (domain, path) = split_domain(name);
         if !valid_domain(&domain) {
@@ -122,7 +134,11 @@ impl Reference {
         if !path.split('/').all(valid_path_component) {
             return Err(invalid(s, "invalid repository name"));
         }
-        if domain == DEFAULT_DOMAIN && path.len() == 64 + "library/".len() && path.starts_with("library/") && path[8..].bytes().all(|b| b.is_ascii_hexdigit()) {
+        if domain == DEFAULT_DOMAIN
+            && path.len() == 64 + "library/".len()
+            && path.starts_with("library/")
+            && path[8..].bytes().all(|b| b.is_ascii_hexdigit())
+        {
             return Err(invalid(s, "cannot specify 64-byte hexadecimal strings"));
         }
         Ok(Reference {
@@ -142,12 +158,16 @@ impl Reference {
 
     /// `repository:tag`, fully qualified (the key tags are stored under).
     pub fn tagged(&self) -> Option<String> {
-        self.tag.as_ref().map(|t| format!("{}:{t}", self.repository))
+        self.tag
+            .as_ref()
+            .map(|t| format!("{}:{t}", self.repository))
     }
 
     /// `repository@digest`, fully qualified.
     pub fn digested(&self) -> Option<String> {
-        self.digest.as_ref().map(|d| format!("{}@{d}", self.repository))
+        self.digest
+            .as_ref()
+            .map(|d| format!("{}@{d}", self.repository))
     }
 
     /// The repository as Docker shows it: `busybox`, `user/app`, `localhost:5000/x`.
@@ -172,13 +192,19 @@ pub fn familiar(repository: &str) -> String {
 fn split_domain(name: &str) -> (String, String) {
     let (domain, path) = match name.split_once('/') {
         Some((first, rest))
-            if first.contains(['.', ':']) || first == "localhost" || first.chars().any(|c| c.is_ascii_uppercase()) =>
+            if first.contains(['.', ':'])
+                || first == "localhost"
+                || first.chars().any(|c| c.is_ascii_uppercase()) =>
         {
             (first.to_string(), rest.to_string())
         }
         _ => (DEFAULT_DOMAIN.to_string(), name.to_string()),
     };
-    let domain = if domain == "index.docker.io" { DEFAULT_DOMAIN.to_string() } else { domain };
+    let domain = if domain == "index.docker.io" {
+        DEFAULT_DOMAIN.to_string()
+    } else {
+        domain
+    };
     let path = if domain == DEFAULT_DOMAIN && !path.contains('/') {
         format!("library/{path}")
     } else {
@@ -211,18 +237,29 @@ mod tests {
             ("user/app:0.0.1", "docker.io/user/app:0.0.1"),
             ("localhost:5000/x/y:tag", "localhost:5000/x/y:tag"),
             ("localhost/app", "localhost/app:latest"),
-            ("index.docker.io/library/alpine:3", "docker.io/library/alpine:3"),
+            (
+                "index.docker.io/library/alpine:3",
+                "docker.io/library/alpine:3",
+            ),
             ("127.0.0.1:5000/a", "127.0.0.1:5000/a:latest"),
             ("[::1]:5000/a:v1", "[::1]:5000/a:v1"),
-            ("my.registry/a__b/c-d.e_f:v1.2-x", "my.registry/a__b/c-d.e_f:v1.2-x"),
+            (
+                "my.registry/a__b/c-d.e_f:v1.2-x",
+                "my.registry/a__b/c-d.e_f:v1.2-x",
+            ),
         ] {
             let r = Reference::parse(input).expect(input).with_default_tag();
             assert_eq!(r.to_string(), want, "{input}");
         }
         let d = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-        let r = Reference::parse(&format!("busybox@{d}")).expect("digest").with_default_tag();
+        let r = Reference::parse(&format!("busybox@{d}"))
+            .expect("digest")
+            .with_default_tag();
         assert_eq!(r.tag, None);
-        assert_eq!(r.digested().as_deref(), Some(format!("docker.io/library/busybox@{d}").as_str()));
+        assert_eq!(
+            r.digested().as_deref(),
+            Some(format!("docker.io/library/busybox@{d}").as_str())
+        );
         assert_eq!(familiar("docker.io/library/busybox"), "busybox");
         assert_eq!(familiar("docker.io/user/app"), "user/app");
         assert_eq!(familiar("localhost:5000/x"), "localhost:5000/x");

@@ -14,11 +14,11 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Component, Path};
 
 use nix::errno::Errno;
+use nix::fcntl::AtFlags;
 use nix::fcntl::{openat, OFlag};
 use nix::sys::stat::{fchmod, futimens, mkdirat, mknodat, utimensat, Mode, SFlag, UtimensatFlags};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{fchownat, linkat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
-use nix::fcntl::AtFlags;
 
 use crate::digest::{Digest, HashingReader};
 use crate::error::{Error, Result};
@@ -56,7 +56,9 @@ pub fn detect(head: &[u8]) -> Compression {
 /// The decompressed stream of `reader`.
 pub fn decompressed<'a>(reader: impl Read + 'a) -> Result<Box<dyn Read + 'a>> {
     let mut buffered = BufReader::with_capacity(256 * 1024, reader);
-    let head = buffered.fill_buf().map_err(|e| Error::io("read", "layer", e))?;
+    let head = buffered
+        .fill_buf()
+        .map_err(|e| Error::io("read", "layer", e))?;
     Ok(match detect(head) {
         Compression::None => Box::new(buffered),
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(buffered)),
@@ -116,7 +118,10 @@ fn walk(root: &OwnedFd, parents: &[OsString], entry: &Path, create: bool) -> Res
                 open_dir_nofollow(&dir, name).map_err(|e| sys("open", entry, e))?
             }
             Err(Errno::ENOTDIR | Errno::ELOOP) => {
-                return Err(unsafe_entry(entry, "a parent is not a directory (a symlink?)"))
+                return Err(unsafe_entry(
+                    entry,
+                    "a parent is not a directory (a symlink?)",
+                ))
             }
             Err(e) => return Err(sys("open", entry, e)),
         };
@@ -138,12 +143,21 @@ fn clear(dir: &OwnedFd, name: &OsStr, entry: &Path) -> Result<()> {
 }
 
 fn set_xattr(fd: &impl AsRawFd, name: &str, value: &[u8], entry: &Path) -> Result<()> {
-    let cname = std::ffi::CString::new(name).map_err(|_| unsafe_entry(entry, "xattr name has NUL"))?;
+    let cname =
+        std::ffi::CString::new(name).map_err(|_| unsafe_entry(entry, "xattr name has NUL"))?;
     // SAFETY: name is NUL-terminated; value is valid for value.len() bytes.
     let rc = unsafe {
-        libc::fsetxattr(fd.as_raw_fd(), cname.as_ptr(), value.as_ptr().cast(), value.len(), 0)
+        libc::fsetxattr(
+            fd.as_raw_fd(),
+            cname.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
     };
-    Errno::result(rc).map(drop).map_err(|e| sys("set xattr", entry, e))
+    Errno::result(rc)
+        .map(drop)
+        .map_err(|e| sys("set xattr", entry, e))
 }
 
 /// Layer metadata of one entry.
@@ -155,8 +169,22 @@ struct Meta {
     xattrs: Vec<(String, Vec<u8>)>,
 }
 
+/// A numeric header field; an empty one (all NUL or spaces) reads as 0, as Go's archive/tar
+/// (which wrote most layers) reads it.
+fn field<T: Default>(
+    parsed: std::io::Result<T>,
+    raw: &[u8],
+    path: &Path,
+    name: &'static str,
+) -> Result<T> {
+    match parsed {
+        Ok(v) => Ok(v),
+        Err(_) if raw.iter().all(|b| *b == 0 || *b == b' ') => Ok(T::default()),
+        Err(_) => Err(unsafe_entry(path, name)),
+    }
+}
+
 fn meta_of<R: Read>(entry: &mut tar::Entry<'_, R>, path: &Path) -> Result<Meta> {
-    let bad = |_| unsafe_entry(path, "unreadable header field");
     let mut xattrs = Vec::new();
     if let Ok(Some(ext)) = entry.pax_extensions() {
         for e in ext.flatten() {
@@ -166,11 +194,16 @@ fn meta_of<R: Read>(entry: &mut tar::Entry<'_, R>, path: &Path) -> Result<Meta> 
         }
     }
     let h = entry.header();
+    let old = h.as_old();
+    let mode = field(h.mode(), &old.mode, path, "unreadable mode")?;
+    let uid = field(h.uid(), &old.uid, path, "unreadable uid")?;
+    let gid = field(h.gid(), &old.gid, path, "unreadable gid")?;
+    let mtime = field(h.mtime(), &old.mtime, path, "unreadable mtime")?;
     Ok(Meta {
-        mode: h.mode().map_err(bad)? & 0o7777,
-        uid: u32::try_from(h.uid().map_err(bad)?).map_err(|_| unsafe_entry(path, "uid out of range"))?,
-        gid: u32::try_from(h.gid().map_err(bad)?).map_err(|_| unsafe_entry(path, "gid out of range"))?,
-        mtime: i64::try_from(h.mtime().map_err(bad)?).unwrap_or(0),
+        mode: mode & 0o7777,
+        uid: u32::try_from(uid).map_err(|_| unsafe_entry(path, "uid out of range"))?,
+        gid: u32::try_from(gid).map_err(|_| unsafe_entry(path, "gid out of range"))?,
+        mtime: i64::try_from(mtime).unwrap_or(0),
         xattrs,
     })
 }
@@ -205,8 +238,13 @@ pub fn unpack(layer: impl Read, dest: &Path) -> Result<Unpacked> {
             let name_str = name.to_string_lossy();
             let parent = walk(&root, parents, &path, true)?;
             if name_str == OPAQUE_MARKER {
-                let dir = openat(&parent, ".", OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
-                    .map_err(|e| sys("open", &path, e))?;
+                let dir = openat(
+                    &parent,
+                    ".",
+                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(|e| sys("open", &path, e))?;
                 set_xattr(&dir, "trusted.overlay.opaque", b"y", &path)?;
                 continue;
             }
@@ -225,8 +263,10 @@ pub fn unpack(layer: impl Read, dest: &Path) -> Result<Unpacked> {
                 tar::EntryType::Directory => {
                     match open_dir_nofollow(&parent, name) {
                         Ok(_) => {}
-                        Err(Errno::ENOENT) => mkdirat(&parent, name.as_os_str(), Mode::from_bits_truncate(0o700))
-                            .map_err(|e| sys("mkdir", &path, e))?,
+                        Err(Errno::ENOENT) => {
+                            mkdirat(&parent, name.as_os_str(), Mode::from_bits_truncate(0o700))
+                                .map_err(|e| sys("mkdir", &path, e))?
+                        }
                         Err(_) => {
                             clear(&parent, name, &path)?;
                             mkdirat(&parent, name.as_os_str(), Mode::from_bits_truncate(0o700))
@@ -241,12 +281,17 @@ pub fn unpack(layer: impl Read, dest: &Path) -> Result<Unpacked> {
                     let fd = openat(
                         &parent,
                         name.as_os_str(),
-                        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                        OFlag::O_WRONLY
+                            | OFlag::O_CREAT
+                            | OFlag::O_EXCL
+                            | OFlag::O_NOFOLLOW
+                            | OFlag::O_CLOEXEC,
                         Mode::from_bits_truncate(0o600),
                     )
                     .map_err(|e| sys("create", &path, e))?;
                     let mut file = std::fs::File::from(fd);
-                    size += std::io::copy(&mut entry, &mut file).map_err(|e| Error::io("write", &path, e))?;
+                    size += std::io::copy(&mut entry, &mut file)
+                        .map_err(|e| Error::io("write", &path, e))?;
                     finish_fd(&file, &meta, &path)?;
                 }
                 tar::EntryType::Symlink => {
@@ -255,7 +300,8 @@ pub fn unpack(layer: impl Read, dest: &Path) -> Result<Unpacked> {
                         .map_err(|e| Error::archive(format!("bad link target: {e}")))?
                         .ok_or_else(|| unsafe_entry(&path, "symlink without a target"))?;
                     clear(&parent, name, &path)?;
-                    symlinkat(target.as_os_str(), &parent, name.as_os_str()).map_err(|e| sys("symlink", &path, e))?;
+                    symlinkat(target.as_os_str(), &parent, name.as_os_str())
+                        .map_err(|e| sys("symlink", &path, e))?;
                     owner_and_time_nofollow(&parent, name, &meta, &path)?;
                 }
                 tar::EntryType::Link => {
@@ -269,8 +315,14 @@ pub fn unpack(layer: impl Read, dest: &Path) -> Result<Unpacked> {
                     };
                     let tdir = walk(&root, tparents, &path, false)?;
                     clear(&parent, name, &path)?;
-                    linkat(&tdir, tname.as_os_str(), &parent, name.as_os_str(), AtFlags::empty())
-                        .map_err(|e| sys("hardlink", &path, e))?;
+                    linkat(
+                        &tdir,
+                        tname.as_os_str(),
+                        &parent,
+                        name.as_os_str(),
+                        AtFlags::empty(),
+                    )
+                    .map_err(|e| sys("hardlink", &path, e))?;
                 }
                 tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
                     let h = entry.header();
@@ -282,14 +334,28 @@ pub fn unpack(layer: impl Read, dest: &Path) -> Result<Unpacked> {
                         _ => SFlag::S_IFIFO,
                     };
                     clear(&parent, name, &path)?;
-                    mknodat(&parent, name.as_os_str(), sflag, Mode::from_bits_truncate(meta.mode), nix::sys::stat::makedev(major.into(), minor.into()))
-                        .map_err(|e| sys("mknod", &path, e))?;
+                    mknodat(
+                        &parent,
+                        name.as_os_str(),
+                        sflag,
+                        Mode::from_bits_truncate(meta.mode),
+                        nix::sys::stat::makedev(major.into(), minor.into()),
+                    )
+                    .map_err(|e| sys("mknod", &path, e))?;
                     // The node was just made by us, so following its name cannot leave the layer.
                     owner_and_time_nofollow(&parent, name, &meta, &path)?;
-                    nix::sys::stat::fchmodat(&parent, name.as_os_str(), Mode::from_bits_truncate(meta.mode), nix::sys::stat::FchmodatFlags::FollowSymlink)
-                        .map_err(|e| sys("chmod", &path, e))?;
+                    nix::sys::stat::fchmodat(
+                        &parent,
+                        name.as_os_str(),
+                        Mode::from_bits_truncate(meta.mode),
+                        nix::sys::stat::FchmodatFlags::FollowSymlink,
+                    )
+                    .map_err(|e| sys("chmod", &path, e))?;
                 }
-                tar::EntryType::XGlobalHeader | tar::EntryType::XHeader | tar::EntryType::GNULongName | tar::EntryType::GNULongLink => {}
+                tar::EntryType::XGlobalHeader
+                | tar::EntryType::XHeader
+                | tar::EntryType::GNULongName
+                | tar::EntryType::GNULongLink => {}
                 other => {
                     return Err(Error::archive(format!(
                         "entry {} has an unsupported type {other:?}",
@@ -304,8 +370,13 @@ pub fn unpack(layer: impl Read, dest: &Path) -> Result<Unpacked> {
     for (comps, meta) in dirs {
         let path: std::path::PathBuf = comps.iter().collect();
         let dir = walk(&root, &comps, &path, false)?;
-        let fd = openat(&dir, ".", OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
-            .map_err(|e| sys("open", &path, e))?;
+        let fd = openat(
+            &dir,
+            ".",
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| sys("open", &path, e))?;
         finish_fd(&std::fs::File::from(fd), &meta, &path)?;
     }
     // The tar's end-of-archive padding belongs to the DiffID too.
@@ -318,8 +389,12 @@ pub fn unpack(layer: impl Read, dest: &Path) -> Result<Unpacked> {
 
 /// Owner, then mode (chown clears set-id bits), xattrs and mtime of an open file or dir.
 fn finish_fd(file: &std::fs::File, meta: &Meta, path: &Path) -> Result<()> {
-    nix::unistd::fchown(file, Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid)))
-        .map_err(|e| sys("chown", path, e))?;
+    nix::unistd::fchown(
+        file,
+        Some(Uid::from_raw(meta.uid)),
+        Some(Gid::from_raw(meta.gid)),
+    )
+    .map_err(|e| sys("chown", path, e))?;
     fchmod(file, Mode::from_bits_truncate(meta.mode)).map_err(|e| sys("chmod", path, e))?;
     for (name, value) in &meta.xattrs {
         set_xattr(file, name, value, path)?;
@@ -329,9 +404,15 @@ fn finish_fd(file: &std::fs::File, meta: &Meta, path: &Path) -> Result<()> {
 }
 
 fn owner_and_time_nofollow(parent: &OwnedFd, name: &OsStr, meta: &Meta, path: &Path) -> Result<()> {
-    fchownat(parent, name, Some(Uid::from_raw(meta.uid)), Some(Gid::from_raw(meta.gid)), AtFlags::AT_SYMLINK_NOFOLLOW)
-        .map_err(|e| sys("chown", path, e))?;
+    fchownat(
+        parent,
+        name,
+        Some(Uid::from_raw(meta.uid)),
+        Some(Gid::from_raw(meta.gid)),
+        AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .map_err(|e| sys("chown", path, e))?;
     let t = TimeSpec::new(meta.mtime, 0);
-    utimensat(parent, name, &t, &t, UtimensatFlags::NoFollowSymlink).map_err(|e| sys("set times of", path, e))
+    utimensat(parent, name, &t, &t, UtimensatFlags::NoFollowSymlink)
+        .map_err(|e| sys("set times of", path, e))
 }
-

@@ -76,7 +76,8 @@ fn xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
     let n = std::ffi::CString::new(name).expect("name");
     let mut buf = [0u8; 64];
     // SAFETY: both strings are NUL-terminated; buf is writable for its length.
-    let len = unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    let len =
+        unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
     (len >= 0).then(|| buf[..len as usize].to_vec())
 }
 
@@ -98,21 +99,51 @@ fn keeps_metadata_and_converts_whiteouts() {
     let dest = tempfile::tempdir().expect("tmp");
     let plain = unpack(&tar[..], dest.path()).expect("unpack");
     let d = dest.path();
-    assert_eq!(std::fs::read(d.join("etc/passwd")).expect("passwd"), b"root:x:0:0::/root:/bin/sh\n");
-    assert_eq!(std::fs::metadata(d.join("bin/suid")).expect("suid").mode() & 0o7777, 0o4755);
+    assert_eq!(
+        std::fs::read(d.join("etc/passwd")).expect("passwd"),
+        b"root:x:0:0::/root:/bin/sh\n"
+    );
+    assert_eq!(
+        std::fs::metadata(d.join("bin/suid")).expect("suid").mode() & 0o7777,
+        0o4755
+    );
     let notes = std::fs::metadata(d.join("home/user/notes")).expect("notes");
-    assert_eq!((notes.uid(), notes.gid(), notes.mode() & 0o777), (1000, 1001, 0o600));
-    assert_eq!(std::fs::read_link(d.join("etc/link")).expect("link"), Path::new("/etc/passwd"));
-    assert_eq!(std::fs::metadata(d.join("etc/hard")).expect("hard").ino(), std::fs::metadata(d.join("etc/passwd")).expect("p").ino());
+    assert_eq!(
+        (notes.uid(), notes.gid(), notes.mode() & 0o777),
+        (1000, 1001, 0o600)
+    );
+    assert_eq!(
+        std::fs::read_link(d.join("etc/link")).expect("link"),
+        Path::new("/etc/passwd")
+    );
+    assert_eq!(
+        std::fs::metadata(d.join("etc/hard")).expect("hard").ino(),
+        std::fs::metadata(d.join("etc/passwd")).expect("p").ino()
+    );
     let null = std::fs::metadata(d.join("dev/null")).expect("null");
     assert!(null.file_type().is_char_device() && null.rdev() == nix::sys::stat::makedev(1, 3));
-    assert!(std::fs::metadata(d.join("run/fifo")).expect("fifo").file_type().is_fifo());
+    assert!(std::fs::metadata(d.join("run/fifo"))
+        .expect("fifo")
+        .file_type()
+        .is_fifo());
     let gone = std::fs::symlink_metadata(d.join("var/gone")).expect("whiteout");
-    assert!(gone.file_type().is_char_device() && gone.rdev() == 0, "overlay whiteout");
+    assert!(
+        gone.file_type().is_char_device() && gone.rdev() == 0,
+        "overlay whiteout"
+    );
     assert!(!d.join("var/.wh.gone").exists());
-    assert_eq!(xattr(&d.join("opt"), "trusted.overlay.opaque").as_deref(), Some(&b"y"[..]));
-    assert_eq!(std::fs::metadata(d.join("private")).expect("dir").mode() & 0o777, 0o700);
-    assert_eq!(std::fs::metadata(d.join("etc/passwd")).expect("p").mtime(), 1_600_000_000);
+    assert_eq!(
+        xattr(&d.join("opt"), "trusted.overlay.opaque").as_deref(),
+        Some(&b"y"[..])
+    );
+    assert_eq!(
+        std::fs::metadata(d.join("private")).expect("dir").mode() & 0o777,
+        0o700
+    );
+    assert_eq!(
+        std::fs::metadata(d.join("etc/passwd")).expect("p").mtime(),
+        1_600_000_000
+    );
     assert_eq!(plain.size, 26 + 10 + 2);
 
     // The same layer gzip'd unpacks to the same DiffID (the digest of the plain tar).
@@ -127,8 +158,16 @@ fn hostile_entries_are_refused_and_nothing_escapes() {
     let outside = tempfile::tempdir().expect("outside");
     let target = outside.path().to_str().expect("utf8").to_string();
     let cases: Vec<(&str, Vec<u8>)> = vec![
-        ("dot-dot", Layer::new().file("../escape", b"x", 0o644, (0, 0)).bytes()),
-        ("nested dot-dot", Layer::new().file("a/../../escape", b"x", 0o644, (0, 0)).bytes()),
+        (
+            "dot-dot",
+            Layer::new().file("../escape", b"x", 0o644, (0, 0)).bytes(),
+        ),
+        (
+            "nested dot-dot",
+            Layer::new()
+                .file("a/../../escape", b"x", 0o644, (0, 0))
+                .bytes(),
+        ),
         (
             "write through a symlink",
             Layer::new()
@@ -145,7 +184,9 @@ fn hostile_entries_are_refused_and_nothing_escapes() {
         ),
         (
             "hardlink out",
-            Layer::new().link(tar::EntryType::Link, "h", "../../etc/passwd").bytes(),
+            Layer::new()
+                .link(tar::EntryType::Link, "h", "../../etc/passwd")
+                .bytes(),
         ),
         (
             "hardlink through a symlink",
@@ -175,13 +216,22 @@ fn hostile_entries_are_refused_and_nothing_escapes() {
         assert!(!dest.path().join("escape").exists(), "{name} escaped");
         assert!(!outside.path().join("escape").exists(), "{name} escaped");
     }
-    assert_eq!(std::fs::read(outside.path().join("victim")).expect("victim"), b"keep");
-    let links: Vec<_> = std::fs::read_dir(outside.path()).expect("outside").collect();
+    assert_eq!(
+        std::fs::read(outside.path().join("victim")).expect("victim"),
+        b"keep"
+    );
+    let links: Vec<_> = std::fs::read_dir(outside.path())
+        .expect("outside")
+        .collect();
     assert_eq!(links.len(), 1);
 
     // An absolute path lands inside the snapshot.
     let dest = tempfile::tempdir().expect("tmp");
-    unpack(&Layer::new().file("/abs/file", b"x", 0o644, (0, 0)).bytes()[..], dest.path()).expect("absolute");
+    unpack(
+        &Layer::new().file("/abs/file", b"x", 0o644, (0, 0)).bytes()[..],
+        dest.path(),
+    )
+    .expect("absolute");
     assert!(dest.path().join("abs/file").is_file());
 }
 

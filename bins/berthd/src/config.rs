@@ -1,0 +1,222 @@
+//! The daemon's configuration: flags, /etc/berth/daemon.json, and dockerd's rules for the
+//! two together (an unknown key is an error; a setting given both ways is an error).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use serde::Deserialize;
+
+pub const DEFAULT_CONFIG: &str = "/etc/berth/daemon.json";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "berthd",
+    version,
+    about = "The berth daemon: serves the Docker Engine API"
+)]
+pub struct Flags {
+    /// Socket to listen on (unix:///path); repeatable.
+    #[arg(short = 'H', long = "host")]
+    pub hosts: Vec<String>,
+    /// Daemon configuration file.
+    #[arg(long, default_value = DEFAULT_CONFIG)]
+    pub config_file: PathBuf,
+    /// Where images and containers are kept.
+    #[arg(long)]
+    pub data_root: Option<PathBuf>,
+    /// Where run-time state is kept (sockets, pid file).
+    #[arg(long)]
+    pub exec_root: Option<PathBuf>,
+    /// The pid file.
+    #[arg(short = 'p', long)]
+    pub pidfile: Option<PathBuf>,
+    /// error, warn, info, debug or trace.
+    #[arg(short = 'l', long)]
+    pub log_level: Option<String>,
+    /// Debug logging (log level debug).
+    #[arg(short = 'D', long)]
+    pub debug: bool,
+    /// Registries reached over plain HTTP or unverified TLS; repeatable.
+    #[arg(long = "insecure-registry")]
+    pub insecure_registries: Vec<String>,
+    /// The OCI runtime used when a container names none.
+    #[arg(long)]
+    pub default_runtime: Option<String>,
+    /// An extra OCI runtime, NAME=PATH; repeatable.
+    #[arg(long = "add-runtime")]
+    pub add_runtimes: Vec<String>,
+    /// The storage driver (overlay2 only).
+    #[arg(short = 's', long)]
+    pub storage_driver: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+struct File {
+    data_root: Option<PathBuf>,
+    exec_root: Option<PathBuf>,
+    hosts: Option<Vec<String>>,
+    pidfile: Option<PathBuf>,
+    log_level: Option<String>,
+    debug: Option<bool>,
+    insecure_registries: Option<Vec<String>>,
+    default_runtime: Option<String>,
+    runtimes: Option<BTreeMap<String, RuntimeEntry>>,
+    storage_driver: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RuntimeEntry {
+    path: String,
+    #[serde(default)]
+    runtime_args: Vec<String>,
+}
+
+/// The settled configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_root: PathBuf,
+    pub exec_root: PathBuf,
+    pub sockets: Vec<PathBuf>,
+    pub pidfile: PathBuf,
+    pub log_level: String,
+    pub insecure_registries: Vec<String>,
+    pub default_runtime: String,
+    pub runtimes: BTreeMap<String, String>,
+    pub storage_driver: String,
+}
+
+fn read_file(flags: &Flags) -> Result<File> {
+    let path = &flags.config_file;
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound && path.as_os_str() == DEFAULT_CONFIG =>
+        {
+            return Ok(File::default())
+        }
+        Err(e) => return Err(e).with_context(|| format!("read {}", path.display())),
+    };
+    if text.trim().is_empty() {
+        return Ok(File::default());
+    }
+    serde_json::from_str(&text).map_err(|e| {
+        let msg = e.to_string();
+        if let Some(rest) = msg.strip_prefix("unknown field `") {
+            let key = rest.split('`').next().unwrap_or_default();
+            anyhow::anyhow!(
+                "{}: the following directives don't match any configuration option: {key}",
+                path.display()
+            )
+        } else {
+            anyhow::anyhow!("{}: {msg}", path.display())
+        }
+    })
+}
+
+/// Refuse a setting given both as a flag and in the file, as dockerd does.
+fn one_of<T: std::fmt::Debug>(name: &str, flag: Option<T>, file: Option<T>) -> Result<Option<T>> {
+    match (flag, file) {
+        (Some(a), Some(b)) => bail!(
+            "the following directives are specified both as a flag and in the configuration file: {name}: (from flag: {a:?}, from file: {b:?})"
+        ),
+        (a, b) => Ok(a.or(b)),
+    }
+}
+
+fn nonempty<T>(v: Vec<T>) -> Option<Vec<T>> {
+    (!v.is_empty()).then_some(v)
+}
+
+/// `unix:///path` (or a bare path) as a socket path; anything else is refused by name.
+fn socket_path(host: &str) -> Result<PathBuf> {
+    if let Some(p) = host.strip_prefix("unix://") {
+        if p.is_empty() {
+            bail!("invalid host {host:?}: the socket path is empty");
+        }
+        return Ok(PathBuf::from(p));
+    }
+    if host.starts_with('/') {
+        return Ok(PathBuf::from(host));
+    }
+    if host.starts_with("tcp://") {
+        bail!(
+            "host {host:?}: tcp:// listeners are not supported yet (TLS comes later); use unix://"
+        );
+    }
+    bail!("host {host:?}: only unix:///path is supported")
+}
+
+impl Config {
+    pub fn load(flags: Flags) -> Result<Config> {
+        let file = read_file(&flags)?;
+        let data_root = one_of("data-root", flags.data_root, file.data_root)?
+            .unwrap_or_else(|| "/var/lib/berth".into());
+        let exec_root = one_of("exec-root", flags.exec_root, file.exec_root)?
+            .unwrap_or_else(|| "/run/berth".into());
+        let hosts = one_of("hosts", nonempty(flags.hosts), file.hosts)?
+            .unwrap_or_else(|| vec![format!("unix://{}", exec_root.join("berth.sock").display())]);
+        let sockets = hosts
+            .iter()
+            .map(|h| socket_path(h))
+            .collect::<Result<Vec<_>>>()?;
+        let pidfile = one_of("pidfile", flags.pidfile, file.pidfile)?
+            .unwrap_or_else(|| exec_root.join("berthd.pid"));
+        let debug = flags.debug || file.debug == Some(true);
+        let log_level = one_of("log-level", flags.log_level, file.log_level)?
+            .unwrap_or_else(|| if debug { "debug".into() } else { "info".into() });
+        if !["error", "warn", "info", "debug", "trace", "fatal"].contains(&log_level.as_str()) {
+            bail!("invalid log level {log_level:?}: use error, warn, info, debug or trace");
+        }
+        let insecure_registries = one_of(
+            "insecure-registries",
+            nonempty(flags.insecure_registries),
+            file.insecure_registries,
+        )?
+        .unwrap_or_default();
+        let storage_driver = one_of("storage-driver", flags.storage_driver, file.storage_driver)?
+            .unwrap_or_else(|| "overlay2".into());
+        if storage_driver != "overlay2" {
+            bail!("storage driver {storage_driver:?} is not supported: berth uses overlay2");
+        }
+        let mut runtimes =
+            BTreeMap::from([("berth-runtime".to_string(), "berth-runtime".to_string())]);
+        for (name, entry) in file.runtimes.unwrap_or_default() {
+            if !entry.runtime_args.is_empty() {
+                bail!("runtimes.{name}.runtimeArgs is not supported yet");
+            }
+            runtimes.insert(name, entry.path);
+        }
+        for spec in flags.add_runtimes {
+            let (name, path) = spec
+                .split_once('=')
+                .with_context(|| format!("--add-runtime {spec:?}: expected NAME=PATH"))?;
+            if runtimes.insert(name.into(), path.into()).is_some() && name != "berth-runtime" {
+                bail!("runtime {name:?} is defined twice");
+            }
+        }
+        let default_runtime = one_of(
+            "default-runtime",
+            flags.default_runtime,
+            file.default_runtime,
+        )?
+        .unwrap_or_else(|| "berth-runtime".into());
+        if !runtimes.contains_key(&default_runtime) {
+            bail!("default runtime {default_runtime:?} is not among the configured runtimes");
+        }
+        Ok(Config {
+            data_root,
+            exec_root,
+            sockets,
+            pidfile,
+            log_level,
+            insecure_registries,
+            default_runtime,
+            runtimes,
+            storage_driver,
+        })
+    }
+}

@@ -1,0 +1,97 @@
+//! The daemon's sockets and pid file, and its stable id.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+/// Removes the socket file when the daemon stops.
+pub struct SocketGuard(PathBuf);
+
+impl Drop for SocketGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Listen on `path`: mode 0660, group `berth` when that group exists. A socket file left by
+/// a daemon that died is replaced; one a live daemon answers on is an error.
+pub fn unix_socket(path: &Path) -> Result<(tokio::net::UnixListener, SocketGuard)> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    }
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            bail!("{}: another daemon is listening there", path.display());
+        }
+        std::fs::remove_file(path)
+            .with_context(|| format!("remove stale socket {}", path.display()))?;
+    }
+    let listener = tokio::net::UnixListener::bind(path)
+        .with_context(|| format!("listen on {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+        .with_context(|| format!("chmod {}", path.display()))?;
+    if let Ok(Some(group)) = nix::unistd::Group::from_name("berth") {
+        nix::unistd::chown(path, None, Some(group.gid))
+            .with_context(|| format!("chown {}", path.display()))?;
+    }
+    Ok((listener, SocketGuard(path.to_path_buf())))
+}
+
+/// The pid file, removed when the daemon stops.
+pub struct PidFile(PathBuf);
+
+impl PidFile {
+    /// Refuses to start when the pid file names a live process.
+    pub fn create(path: &Path) -> Result<PidFile> {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            if let Ok(pid) = text.trim().parse::<i32>() {
+                if nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+                    && pid != std::process::id() as i32
+                {
+                    bail!(
+                        "pid file {} names a running process ({pid}): is berthd already running?",
+                        path.display()
+                    );
+                }
+            }
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+        }
+        std::fs::write(path, format!("{}\n", std::process::id()))
+            .with_context(|| format!("write {}", path.display()))?;
+        Ok(PidFile(path.to_path_buf()))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A random id made once per data root (Docker's engine ID).
+pub fn daemon_id(data_root: &Path) -> Result<String> {
+    let path = data_root.join("engine-id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        return Ok(id.trim().to_string());
+    }
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .context("read /dev/urandom")?;
+    let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let id = format!(
+        "{}-{}-{}-{}-{}",
+        &id[..8],
+        &id[8..12],
+        &id[12..16],
+        &id[16..20],
+        &id[20..]
+    );
+    std::fs::create_dir_all(data_root)
+        .with_context(|| format!("create {}", data_root.display()))?;
+    std::fs::write(&path, &id).with_context(|| format!("write {}", path.display()))?;
+    Ok(id)
+}

@@ -1,0 +1,112 @@
+//! berthd: opens the engine's stores, listens on its sockets and serves the Docker Engine
+//! API until SIGTERM or SIGINT.
+
+mod config;
+mod listen;
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+
+fn init_logging(level: &str) {
+    let level = match level {
+        "fatal" | "error" => tracing::Level::ERROR,
+        "warn" => tracing::Level::WARN,
+        "debug" => tracing::Level::DEBUG,
+        "trace" => tracing::Level::TRACE,
+        _ => tracing::Level::INFO,
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop berthd with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+}
+
+fn hostname() -> String {
+    nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+async fn run(config: config::Config) -> Result<()> {
+    std::fs::create_dir_all(&config.exec_root)
+        .with_context(|| format!("create {}", config.exec_root.display()))?;
+    let _pidfile = listen::PidFile::create(&config.pidfile)?;
+    let data_root = config.data_root.clone();
+    let engine = tokio::task::spawn_blocking(move || berth_engine::Engine::open(&data_root))
+        .await
+        .context("open the engine")?
+        .with_context(|| format!("open the stores under {}", config.data_root.display()))?;
+    let mut listeners = Vec::new();
+    let mut sockets = Vec::new();
+    for path in &config.sockets {
+        let (listener, guard) = listen::unix_socket(path)?;
+        listeners.push(listener);
+        sockets.push(guard);
+    }
+    let info = berth_api::server::DaemonInfo {
+        id: listen::daemon_id(&config.data_root)?,
+        name: hostname(),
+        server_version: env!("CARGO_PKG_VERSION").to_string(),
+        data_root: config.data_root.display().to_string(),
+        storage_driver: config.storage_driver.clone(),
+        default_runtime: config.default_runtime.clone(),
+        runtimes: config.runtimes.clone().into_iter().collect(),
+        insecure_registries: config.insecure_registries.clone(),
+    };
+    let state = Arc::new(berth_api::server::State {
+        engine: Arc::new(engine),
+        info,
+    });
+    tracing::info!(sockets = ?config.sockets, data_root = %config.data_root.display(), "berthd is ready");
+    berth_api::server::serve(listeners, state, shutdown_signal()).await;
+    drop(sockets);
+    tracing::info!("berthd stopped");
+    Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    let flags = config::Flags::parse();
+    let config = match config::Config::load(flags) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("berthd: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    init_logging(&config.log_level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("berthd: start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("berthd: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

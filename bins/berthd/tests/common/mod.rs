@@ -1,0 +1,321 @@
+//! A private berthd per test (its own data root, exec root and socket), the real docker
+//! CLI pointed at it, and test images made from busybox-static.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BERTHD: &str = env!("CARGO_BIN_EXE_berthd");
+
+pub struct Daemon {
+    pub dir: tempfile::TempDir,
+    pub child: Option<Child>,
+}
+
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    pub fn ok(&self) -> &Self {
+        assert_eq!(
+            self.code, 0,
+            "command failed: {}{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+    pub fn failed(&self) -> &Self {
+        assert_ne!(
+            self.code, 0,
+            "command unexpectedly succeeded: {}",
+            self.stdout
+        );
+        self
+    }
+}
+
+impl Daemon {
+    pub fn start() -> Daemon {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::write(dir.path().join("daemon.json"), "{}").expect("daemon.json");
+        let mut d = Daemon { dir, child: None };
+        d.spawn(&[]);
+        d
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("berth.sock")
+    }
+    pub fn data_root(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+    pub fn exec_root(&self) -> PathBuf {
+        self.dir.path().join("run")
+    }
+
+    /// Start berthd (again) with this daemon's paths and `extra` flags.
+    pub fn spawn(&mut self, extra: &[&str]) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("berthd.log"))
+            .expect("log");
+        let child = Command::new(BERTHD)
+            .arg("--config-file")
+            .arg(self.dir.path().join("daemon.json"))
+            .arg("-H")
+            .arg(format!("unix://{}", self.socket().display()))
+            .arg("--data-root")
+            .arg(self.data_root())
+            .arg("--exec-root")
+            .arg(self.exec_root())
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn berthd");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::os::unix::net::UnixStream::connect(self.socket()).is_err() {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+                panic!("berthd exited with {status}: {}", self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "berthd did not start: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("berthd.log")).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().map_or(0, |c| c.id() as i32)
+    }
+
+    /// SIGKILL the daemon (by pid) and reap it.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait: the graceful path.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("running");
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(c.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        c.wait().expect("wait")
+    }
+
+    /// The real docker CLI against this daemon (with a private client config dir).
+    pub fn docker(&self, args: &[&str]) -> Out {
+        self.docker_stdin(args, None)
+    }
+
+    pub fn docker_stdin(&self, args: &[&str], stdin: Option<&Path>) -> Out {
+        let config = self.dir.path().join("docker-config");
+        let _ = std::fs::create_dir_all(&config);
+        let out = Command::new("docker")
+            .args(args)
+            .env("DOCKER_HOST", format!("unix://{}", self.socket().display()))
+            .env("DOCKER_CONFIG", &config)
+            .stdin(match stdin {
+                Some(p) => Stdio::from(std::fs::File::open(p).expect("stdin file")),
+                None => Stdio::null(),
+            })
+            .output()
+            .expect("run docker");
+        Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// A raw HTTP request on the socket: (status, body).
+    pub fn http(&self, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+        use std::io::{Read, Write};
+        let mut s = std::os::unix::net::UnixStream::connect(self.socket()).expect("connect");
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: berth\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        s.write_all(head.as_bytes()).expect("write");
+        s.write_all(body).expect("write body");
+        let mut resp = Vec::new();
+        s.read_to_end(&mut resp).expect("read");
+        let text = String::from_utf8_lossy(&resp).into_owned();
+        let status = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    /// Files under the image store's blobs and snapshots (for leftovers checks).
+    pub fn stored_blobs(&self) -> Vec<String> {
+        list(&self.data_root().join("image/content/blobs/sha256"))
+    }
+    pub fn stored_snapshots(&self) -> Vec<String> {
+        list(&self.data_root().join("image/snapshots"))
+    }
+}
+
+fn list(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(c.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                match c.try_wait() {
+                    Ok(Some(_)) => break,
+                    _ if Instant::now() > deadline => {
+                        let _ = c.kill();
+                        let _ = c.wait();
+                        break;
+                    }
+                    _ => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        }
+    }
+}
+
+/// A busybox-static root filesystem as a tarball in `dir` (made once per test).
+pub fn busybox_rootfs_tar(dir: &Path) -> PathBuf {
+    let rootfs = dir.join("rootfs");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/busybox-rootfs.sh"
+    );
+    let st = Command::new(script)
+        .arg(&rootfs)
+        .stdout(Stdio::null())
+        .status()
+        .expect("busybox-rootfs.sh");
+    assert!(st.success(), "busybox-rootfs.sh failed");
+    let tar = dir.join("rootfs.tar");
+    let st = Command::new("tar")
+        .arg("-C")
+        .arg(&rootfs)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .expect("tar");
+    assert!(st.success());
+    tar
+}
+
+/// A docker-archive in the classic layout (`<id>/layer.tar`, `<config>.json`,
+/// manifest.json, repositories) with the given layers (tar bytes), written by hand.
+pub fn classic_archive(path: &Path, tag: &str, layers: &[Vec<u8>], labels: serde_json::Value) {
+    use sha2_lite::sha256_hex;
+    let diff_ids: Vec<String> = layers
+        .iter()
+        .map(|l| format!("sha256:{}", sha256_hex(l)))
+        .collect();
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux", "created": "2024-01-02T03:04:05Z",
+        "config": {"Cmd": ["/bin/sh"], "Labels": labels},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "history": layers.iter().map(|_| serde_json::json!({"created": "2024-01-02T03:04:05Z", "created_by": "test layer"})).collect::<Vec<_>>(),
+    });
+    let config_bytes = serde_json::to_vec(&config).expect("config");
+    let config_name = format!("{}.json", sha256_hex(&config_bytes));
+    let mut b = tar::Builder::new(std::fs::File::create(path).expect("archive"));
+    let mut add = |name: &str, data: &[u8]| {
+        let mut h = tar::Header::new_ustar();
+        h.set_path(name).expect("path");
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append(&h, data).expect("append");
+    };
+    let mut layer_paths = Vec::new();
+    for l in layers {
+        let id = sha256_hex(l);
+        let p = format!("{id}/layer.tar");
+        add(&p, l);
+        layer_paths.push(p);
+    }
+    add(&config_name, &config_bytes);
+    let manifest =
+        serde_json::json!([{"Config": config_name, "RepoTags": [tag], "Layers": layer_paths}]);
+    add(
+        "manifest.json",
+        &serde_json::to_vec(&manifest).expect("manifest"),
+    );
+    b.finish().expect("finish");
+}
+
+/// A layer tar with regular files `(name, contents)`.
+pub fn layer(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data) in files {
+        let mut h = tar::Header::new_ustar();
+        h.set_path(name).expect("path");
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append(&h, *data).expect("append");
+    }
+    b.into_inner().expect("layer")
+}
+
+pub mod sha2_lite {
+    /// sha256 through the system tool, so the tests do not share the code under test.
+    pub fn sha256_hex(data: &[u8]) -> String {
+        use std::io::Write;
+        let mut child = std::process::Command::new("sha256sum")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("sha256sum");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(data)
+            .expect("write");
+        let out = child.wait_with_output().expect("sha256sum");
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    }
+}

@@ -1,0 +1,212 @@
+//! The real docker CLI (28.x) against berthd: version, info, import, images (flags, filters,
+//! formats), tag, inspect, history, rmi, prune, system df.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn version_info_and_ping() {
+    let d = Daemon::start();
+    let v = d.docker(&[
+        "version",
+        "--format",
+        "{{.Server.APIVersion}} {{.Server.MinAPIVersion}} {{.Server.Os}}",
+    ]);
+    v.ok();
+    assert_eq!(v.stdout.trim(), "1.45 1.24 linux");
+    let info = d.docker(&[
+        "info",
+        "--format",
+        "{{.Images}} {{.Driver}} {{.DockerRootDir}} {{.OSType}}",
+    ]);
+    info.ok();
+    assert_eq!(
+        info.stdout.trim(),
+        format!("0 overlay2 {} linux", d.data_root().display())
+    );
+    // Every version the docker CLI may negotiate down to is accepted as a prefix.
+    for v in ["1.40", "1.41", "1.44", "1.45"] {
+        let (status, body) = d.http("GET", &format!("/v{v}/images/json"), b"");
+        assert_eq!((status, body.trim()), (200, "[]"), "v{v}");
+    }
+    let (status, body) = d.http("GET", "/v1.99/version", b"");
+    assert_eq!(status, 400);
+    assert!(body.contains("too new"), "{body}");
+    let (status, body) = d.http("GET", "/v1.12/version", b"");
+    assert_eq!(status, 400);
+    assert!(body.contains("too old"), "{body}");
+    let (status, body) = d.http("GET", "/nope", b"");
+    assert_eq!(status, 404);
+    assert!(body.contains("\"message\""), "{body}");
+}
+
+#[test]
+fn import_tag_list_inspect_history_and_remove() {
+    let d = Daemon::start();
+    let tar = busybox_rootfs_tar(d.dir.path());
+    let tar = tar.to_str().expect("utf8");
+    let id = d.docker(&[
+        "import",
+        "--change",
+        "CMD [\"/bin/sh\"]",
+        "--change",
+        "ENV A=1",
+        "--change",
+        "WORKDIR /srv",
+        "--change",
+        "LABEL team=infra",
+        "--message",
+        "from a test",
+        tar,
+        "bb:1",
+    ]);
+    id.ok();
+    let id = id.stdout.trim().to_string();
+    assert!(id.starts_with("sha256:") && id.len() == 71, "{id}");
+    // Import from stdin too (`-`).
+    d.docker_stdin(
+        &["import", "-", "other/img:2"],
+        Some(std::path::Path::new(tar)),
+    )
+    .ok();
+
+    let inspect = d.docker(&["image", "inspect", "--format", "{{.Id}}|{{json .Config.Cmd}}|{{json .Config.Env}}|{{.Config.WorkingDir}}|{{.Comment}}|{{.Os}}|{{.Architecture}}|{{len .RootFS.Layers}}|{{json .RepoTags}}", "bb:1"]);
+    inspect.ok();
+    assert_eq!(
+        inspect.stdout.trim(),
+        format!("{id}|[\"/bin/sh\"]|[\"A=1\"]|/srv|from a test|linux|amd64|1|[\"bb:1\"]")
+    );
+
+    d.docker(&["tag", "bb:1", "localhost:5000/x/y:v2"]).ok();
+    d.docker(&["tag", "bb", "bb:latest"]).failed(); // bb:latest does not exist yet
+    d.docker(&["tag", "bb:1", "bb"]).ok();
+    let names = d.docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    names.ok();
+    let mut listed: Vec<&str> = names.stdout.lines().collect();
+    listed.sort();
+    assert_eq!(
+        listed,
+        ["bb:1", "bb:latest", "localhost:5000/x/y:v2", "other/img:2"]
+    );
+    let quiet = d.docker(&["images", "-q", "bb"]);
+    assert_eq!(quiet.stdout.lines().count(), 2, "{}", quiet.stdout);
+    assert!(quiet.stdout.lines().all(|l| id.contains(l)));
+    let by_ref = d.docker(&[
+        "images",
+        "--filter",
+        "reference=other/*",
+        "--format",
+        "{{.Repository}}",
+    ]);
+    assert_eq!(by_ref.stdout.trim(), "other/img");
+    let by_label = d.docker(&[
+        "images",
+        "--filter",
+        "label=team=infra",
+        "--format",
+        "{{.Tag}}",
+    ]);
+    let mut tags: Vec<&str> = by_label.stdout.lines().collect();
+    tags.sort();
+    assert_eq!(tags, ["1", "latest", "v2"]);
+    let since = d.docker(&[
+        "images",
+        "--filter",
+        "since=bb:1",
+        "--format",
+        "{{.Repository}}",
+    ]);
+    since.ok();
+    let before = d.docker(&[
+        "images",
+        "--filter",
+        "before=other/img:2",
+        "--format",
+        "{{.Repository}}",
+    ]);
+    before.ok();
+    let digests = d.docker(&["images", "--digests", "--format", "{{.Digest}}"]);
+    digests.ok();
+    let all = d.docker(&["images", "-a", "-q"]);
+    assert_eq!(all.stdout.lines().count(), 4);
+    let bad = d.docker(&["images", "--filter", "bogus=1"]);
+    bad.failed();
+    assert!(
+        bad.stderr.contains("invalid filter 'bogus'"),
+        "{}",
+        bad.stderr
+    );
+
+    let history = d.docker(&["history", "--format", "{{.ID}} {{.Comment}}", "bb:1"]);
+    history.ok();
+    assert_eq!(history.stdout.trim(), format!("{} from a test", &id[7..19]));
+
+    // An id with several repositories needs -f; a tag is untagged; the last one deletes.
+    let refused = d.docker(&["rmi", &id[7..19]]);
+    refused.failed();
+    assert!(
+        refused.stderr.contains("must be forced"),
+        "{}",
+        refused.stderr
+    );
+    let untag = d.docker(&["rmi", "localhost:5000/x/y:v2"]);
+    untag.ok();
+    assert_eq!(untag.stdout.trim(), "Untagged: localhost:5000/x/y:v2");
+    d.docker(&["rmi", "bb:latest"]).ok();
+    let last = d.docker(&["rmi", "bb:1"]);
+    last.ok();
+    assert_eq!(last.stdout.trim(), format!("Untagged: bb:1\nDeleted: {id}"));
+    let gone = d.docker(&["image", "inspect", "bb:1"]);
+    gone.failed();
+    assert!(gone.stderr.contains("No such image"), "{}", gone.stderr);
+
+    // Forced removal by id prefix, then nothing is left on disk.
+    let other = d
+        .docker(&["images", "-q", "other/img"])
+        .stdout
+        .trim()
+        .to_string();
+    d.docker(&["tag", "other/img:2", "second/name:1"]).ok();
+    d.docker(&["rmi", "-f", &other]).ok();
+    assert_eq!(d.docker(&["images", "-q"]).stdout.trim(), "");
+    assert!(d.stored_blobs().is_empty(), "{:?}", d.stored_blobs());
+    assert!(
+        d.stored_snapshots().is_empty(),
+        "{:?}",
+        d.stored_snapshots()
+    );
+}
+
+#[test]
+fn dangling_images_prune_and_system_df() {
+    let d = Daemon::start();
+    let tar = busybox_rootfs_tar(d.dir.path());
+    let tar = tar.to_str().expect("utf8");
+    d.docker(&["import", tar, "keep:1"]).ok();
+    // A second import under the same tag leaves the first image dangling.
+    d.docker(&["import", "--change", "CMD [\"true\"]", tar, "keep:1"])
+        .ok();
+    let dangling = d.docker(&[
+        "images",
+        "--filter",
+        "dangling=true",
+        "--format",
+        "{{.Repository}}:{{.Tag}}",
+    ]);
+    assert_eq!(dangling.stdout.trim(), "<none>:<none>");
+    let df = d.docker(&["system", "df", "--format", "{{.Type}} {{.TotalCount}}"]);
+    df.ok();
+    assert!(df.stdout.contains("Images 2"), "{}", df.stdout);
+    let pruned = d.docker(&["image", "prune", "-f"]);
+    pruned.ok();
+    assert!(
+        pruned.stdout.contains("deleted: sha256:"),
+        "{}",
+        pruned.stdout
+    );
+    assert_eq!(d.docker(&["images", "-q"]).stdout.lines().count(), 1);
+    d.docker(&["image", "prune", "-a", "-f"]).ok();
+    assert_eq!(d.docker(&["images", "-q"]).stdout.trim(), "");
+    assert!(d.stored_snapshots().is_empty());
+}

@@ -1,0 +1,279 @@
+//! The image routes: list, inspect, history, tag, remove, prune, load, save, import.
+
+use berth_engine::filters::Filters;
+use berth_engine::images::{ImageView, LIST_FILTERS, PRUNE_FILTERS};
+use berth_image::{Reference, Removal};
+use hyper::body::Incoming;
+use hyper::{Response, StatusCode};
+use serde_json::{json, Value};
+
+use super::body::{self, Body};
+use super::error::{ApiError, ApiResult};
+use super::Ctx;
+use crate::version::ApiVersion;
+
+const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+fn rfc3339(unix: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix.max(0) as u64);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// One entry of GET /images/json.
+pub(super) fn summary(v: &ImageView, version: ApiVersion) -> Value {
+    let mut s = json!({
+        "Id": v.image.record.id,
+        "ParentId": "",
+        "RepoTags": v.image.familiar_tags(),
+        "RepoDigests": v.image.familiar_repo_digests(),
+        "Created": v.created_unix,
+        "Size": v.image.record.size,
+        "SharedSize": -1,
+        "Labels": if v.labels.is_empty() { Value::Null } else { json!(v.labels) },
+        "Containers": -1,
+    });
+    if version < ApiVersion(1, 44) {
+        s["VirtualSize"] = json!(v.image.record.size);
+    }
+    s
+}
+
+pub(super) async fn list(ctx: &Ctx) -> ApiResult<Response<Body>> {
+    let filters = Filters::parse(ctx.query.get("filters"), LIST_FILTERS)?;
+    let version = ctx.version;
+    let views = ctx.blocking(move |e| Ok(e.list_images(&filters)?)).await?;
+    let list: Vec<Value> = views.iter().map(|v| summary(v, version)).collect();
+    Ok(body::json(StatusCode::OK, &Value::Array(list)))
+}
+
+pub(super) async fn inspect(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
+    let version = ctx.version;
+    let out = ctx
+        .blocking(move |e| {
+            let view = e.image_view(e.images.resolve(&name)?)?;
+            let config = e.images.config(&view.image.record)?;
+            let lower: Vec<String> = view
+                .image
+                .record
+                .layers
+                .iter()
+                .rev()
+                .map(|l| e.images.snapshot_dir(&l.chain_id).display().to_string())
+                .collect();
+            let rec = &view.image.record;
+            let mut v = json!({
+                "Id": rec.id,
+                "RepoTags": view.image.familiar_tags(),
+                "RepoDigests": view.image.familiar_repo_digests(),
+                "Parent": "",
+                "Comment": config["history"].as_array().and_then(|h| h.last()).and_then(|h| h["comment"].as_str()).unwrap_or_default(),
+                "Created": view.created.clone().unwrap_or_else(|| ZERO_TIME.into()),
+                "DockerVersion": config["docker_version"].as_str().unwrap_or_default(),
+                "Author": config["author"].as_str().unwrap_or_default(),
+                "Config": config["config"].clone(),
+                "Architecture": config["architecture"].as_str().unwrap_or_default(),
+                "Os": config["os"].as_str().unwrap_or_default(),
+                "Size": rec.size,
+                "GraphDriver": {"Name": "overlay2", "Data": {"LowerDir": lower.join(":")}},
+                "RootFS": {"Type": "layers", "Layers": rec.layers.iter().map(|l| l.diff_id.to_string()).collect::<Vec<_>>()},
+                "Metadata": {"LastTagTime": rec.last_tag_time.map_or_else(|| ZERO_TIME.to_string(), rfc3339)},
+            });
+            if let Some(variant) = config["variant"].as_str() {
+                v["Variant"] = json!(variant);
+            }
+            if version < ApiVersion(1, 44) {
+                v["VirtualSize"] = json!(rec.size);
+                v["Container"] = json!("");
+                v["ContainerConfig"] = config["container_config"].clone();
+            }
+            Ok(v)
+        })
+        .await?;
+    Ok(body::json(StatusCode::OK, &out))
+}
+
+pub(super) async fn history(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
+    let entries = ctx
+        .blocking(move |e| {
+            let image = e.images.resolve(&name)?;
+            Ok(e.images.history(&image)?)
+        })
+        .await?;
+    let list: Vec<Value> = entries
+        .into_iter()
+        .map(|h| {
+            json!({
+                "Id": h.id.map_or_else(|| "<missing>".to_string(), |d| d.to_string()),
+                "Created": berth_engine::images::unix_time(h.created.as_deref()),
+                "CreatedBy": h.created_by,
+                "Tags": if h.tags.is_empty() { Value::Null } else { json!(h.tags) },
+                "Size": h.size,
+                "Comment": h.comment,
+            })
+        })
+        .collect();
+    Ok(body::json(StatusCode::OK, &Value::Array(list)))
+}
+
+pub(super) async fn tag(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
+    let repo = ctx
+        .query
+        .get("repo")
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| ApiError::bad_request("repository name (repo) is required"))?;
+    let target = match ctx.query.get("tag").filter(|t| !t.is_empty()) {
+        Some(t) => format!("{repo}:{t}"),
+        None => repo.to_string(),
+    };
+    let reference = Reference::parse(&target)?;
+    if reference.digest.is_some() {
+        return Err(ApiError::bad_request(format!(
+            "refusing to create a tag with a digest reference: {target}"
+        )));
+    }
+    ctx.blocking(move |e| Ok(e.images.tag(&name, &reference)?))
+        .await?;
+    Ok(body::empty(StatusCode::CREATED))
+}
+
+pub(super) async fn remove(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
+    let force = ctx.query.bool("force");
+    let removed = ctx
+        .blocking(move |e| Ok(e.remove_image(&name, force)?))
+        .await?;
+    Ok(body::json(StatusCode::OK, &removals(&removed)))
+}
+
+fn removals(list: &[Removal]) -> Value {
+    Value::Array(
+        list.iter()
+            .map(|r| match r {
+                Removal::Untagged(t) => json!({"Untagged": t}),
+                Removal::Deleted(d) => json!({"Deleted": d}),
+            })
+            .collect(),
+    )
+}
+
+pub(super) async fn prune(ctx: &Ctx) -> ApiResult<Response<Body>> {
+    let filters = Filters::parse(ctx.query.get("filters"), PRUNE_FILTERS)?;
+    let (removed, space) = ctx.blocking(move |e| Ok(e.prune_images(&filters)?)).await?;
+    Ok(body::json(
+        StatusCode::OK,
+        &json!({"ImagesDeleted": if removed.is_empty() { Value::Null } else { removals(&removed) }, "SpaceReclaimed": space}),
+    ))
+}
+
+/// POST /images/load: the whole archive is read and committed before the reply, so a bad
+/// archive gets a proper status; the reply is docker's JSON message stream.
+pub(super) async fn load(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<Body>> {
+    let quiet = ctx.query.bool("quiet");
+    let reader = body::reader(body_in);
+    let messages = ctx
+        .blocking(move |e| {
+            let mut lines = Vec::new();
+            let mut progress = |p: berth_image::archive::Progress| match p {
+                berth_image::archive::Progress::Layer { diff_id, present } if !quiet => {
+                    let what = if present {
+                        "Layer already exists"
+                    } else {
+                        "Loaded layer"
+                    };
+                    lines.push(json!({"status": what, "id": diff_id.short()}));
+                }
+                berth_image::archive::Progress::Loaded { name, tagged } => {
+                    let text = if tagged {
+                        format!("Loaded image: {name}\n")
+                    } else {
+                        format!("Loaded image ID: {name}\n")
+                    };
+                    lines.push(json!({"stream": text}));
+                }
+                _ => {}
+            };
+            berth_image::archive::load(&e.images, reader, &mut progress)?;
+            Ok(lines)
+        })
+        .await?;
+    let mut out = Vec::new();
+    for m in messages {
+        out.extend(serde_json::to_vec(&m).unwrap_or_default());
+        out.push(b'\n');
+    }
+    Ok(body::full(StatusCode::OK, "application/json", out))
+}
+
+/// GET /images/get and /images/{name}/get: a tar stream. Names are checked first, so an
+/// unknown image is a 404 rather than a broken stream.
+pub(super) async fn save(ctx: &Ctx, names: Vec<String>) -> ApiResult<Response<Body>> {
+    if names.is_empty() {
+        return Err(ApiError::bad_request("no image names given"));
+    }
+    let check = names.clone();
+    ctx.blocking(move |e| {
+        for n in &check {
+            e.images.resolve(n)?;
+        }
+        Ok(())
+    })
+    .await?;
+    let (resp, writer) = body::streamed("application/x-tar");
+    let engine = ctx.state.engine.clone();
+    tokio::task::spawn_blocking(move || {
+        if let Err(err) = berth_image::archive::save(&engine.images, &names, writer) {
+            tracing::error!("save {names:?}: {err}");
+        }
+    });
+    Ok(resp)
+}
+
+/// POST /images/create: import from the request body (`fromSrc=-`). Pulling comes with the
+/// registry client.
+pub(super) async fn create(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<Body>> {
+    if let Some(image) = ctx.query.get("fromImage") {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            format!("pulling {image} is not supported yet: berth has no registry client"),
+        ));
+    }
+    match ctx.query.get("fromSrc") {
+        Some("-") => {}
+        Some(url) => {
+            return Err(ApiError::bad_request(format!(
+                "importing from {url} is not supported: send the tarball in the request body (fromSrc=-)"
+            )))
+        }
+        None => return Err(ApiError::bad_request("fromImage or fromSrc is required")),
+    }
+    let tag = match ctx.query.get("repo").filter(|r| !r.is_empty()) {
+        Some(repo) => {
+            let full = match ctx.query.get("tag").filter(|t| !t.is_empty()) {
+                Some(t) => format!("{repo}:{t}"),
+                None => repo.to_string(),
+            };
+            Some(Reference::parse(&full)?.with_default_tag())
+        }
+        None => None,
+    };
+    let changes = ctx.query.all("changes");
+    let message = ctx.query.get("message").unwrap_or_default().to_string();
+    let platform = match ctx.query.get("platform").filter(|p| !p.is_empty()) {
+        Some(p) => {
+            let (os, arch) = p
+                .split_once('/')
+                .ok_or_else(|| ApiError::bad_request(format!("invalid platform {p:?}")))?;
+            (os.to_string(), arch.to_string())
+        }
+        None => {
+            let (os, arch) = berth_image::archive::host_platform();
+            (os.to_string(), arch.to_string())
+        }
+    };
+    let reader = body::reader(body_in);
+    let record = ctx
+        .blocking(move |e| {
+            Ok(e.import_image(reader, tag, &changes, &message, (&platform.0, &platform.1))?)
+        })
+        .await?;
+    Ok(body::json(StatusCode::OK, &json!({"status": record.id})))
+}

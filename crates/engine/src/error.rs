@@ -1,0 +1,38 @@
+/// Engine errors; `kind` says which HTTP status the API answers with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Image(#[from] berth_image::Error),
+    #[error("{0}")]
+    InvalidArgument(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What kind of failure, for status codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    NotFound,
+    InvalidArgument,
+    Conflict,
+    Internal,
+}
+
+impl Error {
+    pub fn kind(&self) -> Kind {
+        use berth_image::Error as I;
+        match self {
+            Error::InvalidArgument(_) => Kind::InvalidArgument,
+            Error::Image(e) => match e {
+                I::ImageNotFound(_) => Kind::NotFound,
+                I::InvalidReference { .. }
+                | I::InvalidDigest(_)
+                | I::DigestMismatch { .. }
+                | I::InvalidArchive(_)
+                | I::UnsafeEntry { .. } => Kind::InvalidArgument,
+                I::Conflict(_) => Kind::Conflict,
+                I::Io { .. } | I::Meta(_) => Kind::Internal,
+            },
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! Images as `docker images`, `import`, `rmi`, `prune` and `system df` see them.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Read;
+
+use berth_image::{reference::familiar, Digest, Image, ImageRecord, Reference, Removal};
+use serde_json::{json, Map, Value};
+
+use crate::error::{Error, Result};
+use crate::filters::{glob_match, Filters};
+use crate::Engine;
+
+/// An image with the fields lists and filters need.
+#[derive(Debug, Clone)]
+pub struct ImageView {
+    pub image: Image,
+    pub created: Option<String>,
+    /// Unix seconds (0 when the config has no valid `created`).
+    pub created_unix: i64,
+    pub labels: BTreeMap<String, String>,
+}
+
+pub const LIST_FILTERS: &[&str] = &["dangling", "label", "before", "since", "reference"];
+pub const PRUNE_FILTERS: &[&str] = &["dangling", "label", "until"];
+
+pub fn unix_time(rfc3339: Option<&str>) -> i64 {
+    rfc3339
+        .and_then(|s| humantime::parse_rfc3339_weak(s.trim_end_matches('Z')).ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+impl Engine {
+    pub fn image_view(&self, image: Image) -> Result<ImageView> {
+        let (created, labels) = self.images.summary_fields(&image.record)?;
+        Ok(ImageView {
+            created_unix: unix_time(created.as_deref()),
+            created,
+            labels,
+            image,
+        })
+    }
+
+    /// `docker images` with its filters, newest first.
+    pub fn list_images(&self, filters: &Filters) -> Result<Vec<ImageView>> {
+        let dangling = filters.bool("dangling")?;
+        let bound = |key: &str| -> Result<Option<i64>> {
+            match filters.get(key) {
+                [] => Ok(None),
+                [name] => Ok(Some(
+                    self.image_view(self.images.resolve(name)?)?.created_unix,
+                )),
+                _ => Err(Error::InvalidArgument(format!(
+                    "filter '{key}' takes one image"
+                ))),
+            }
+        };
+        let (before, since) = (bound("before")?, bound("since")?);
+        let mut out = Vec::new();
+        for image in self.images.list()? {
+            let view = self.image_view(image)?;
+            if dangling.is_some_and(|d| d != view.image.tags.is_empty()) {
+                continue;
+            }
+            if !filters.labels_match(&view.labels) {
+                continue;
+            }
+            if before.is_some_and(|b| view.created_unix >= b)
+                || since.is_some_and(|s| view.created_unix <= s)
+            {
+                continue;
+            }
+            let patterns = filters.get("reference");
+            let mut view = view;
+            if !patterns.is_empty() {
+                // Docker lists only the tags that matched.
+                view.image.tags.retain(|t| reference_matches(patterns, t));
+                if view.image.tags.is_empty() {
+                    continue;
+                }
+            }
+            out.push(view);
+        }
+        out.sort_by(|a, b| {
+            b.created_unix
+                .cmp(&a.created_unix)
+                .then(a.image.record.id.cmp(&b.image.record.id))
+        });
+        Ok(out)
+    }
+
+    /// Import a rootfs tarball as an image, with `--change` lines and a commit message.
+    pub fn import_image(
+        &self,
+        input: impl Read,
+        tag: Option<Reference>,
+        changes: &[String],
+        message: &str,
+        platform: (&str, &str),
+    ) -> Result<ImageRecord> {
+        let mut config = Map::new();
+        crate::changes::apply_changes(&mut config, changes)?;
+        let created = humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string();
+        let (os, arch) = platform;
+        let make = |diff_id: &Digest| {
+            let v = json!({
+                "architecture": arch,
+                "os": os,
+                "created": created,
+                "config": Value::Object(config),
+                "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+                "history": [{"created": created, "created_by": "", "comment": if message.is_empty() { "Imported from -" } else { message }}],
+            });
+            serde_json::to_vec(&v).unwrap_or_default()
+        };
+        let tags: Vec<Reference> = tag.into_iter().collect();
+        Ok(berth_image::archive::import(
+            &self.images,
+            input,
+            make,
+            &tags,
+        )?)
+    }
+
+    /// `docker rmi` of each name, in order.
+    pub fn remove_image(&self, name: &str, force: bool) -> Result<Vec<Removal>> {
+        Ok(self.images.remove(name, force)?)
+    }
+
+    /// `docker image prune` (`dangling=false` removes every unused image).
+    pub fn prune_images(&self, filters: &Filters) -> Result<(Vec<Removal>, u64)> {
+        let all = filters.bool("dangling")? == Some(false);
+        let until = match filters.get("until") {
+            [] => None,
+            [t] => Some(parse_until(t)?),
+            _ => {
+                return Err(Error::InvalidArgument(
+                    "filter 'until' takes one time".into(),
+                ))
+            }
+        };
+        let mut keep = HashSet::new();
+        for image in self.images.list()? {
+            let view = self.image_view(image)?;
+            if !filters.labels_match(&view.labels) || until.is_some_and(|u| view.created_unix >= u)
+            {
+                keep.insert(view.image.record.id.clone());
+            }
+        }
+        Ok(self.images.prune(all, &keep)?)
+    }
+}
+
+/// `until`: unix seconds, an RFC 3339 time, or a duration before now (`10m`, `24h`).
+fn parse_until(v: &str) -> Result<i64> {
+    if let Ok(n) = v.parse::<i64>() {
+        return Ok(n);
+    }
+    if let Ok(d) = humantime::parse_duration(v) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        return Ok(now.saturating_sub(d.as_secs()) as i64);
+    }
+    match unix_time(Some(v)) {
+        0 => Err(Error::InvalidArgument(format!(
+            "invalid filter 'until={v}'"
+        ))),
+        t => Ok(t),
+    }
+}
+
+/// Docker's reference filter: the pattern matches the familiar `repo:tag` or `repo`.
+fn reference_matches(patterns: &[String], tag: &str) -> bool {
+    let Ok(r) = Reference::parse(tag) else {
+        return false;
+    };
+    let repo = familiar(&r.repository);
+    let full = format!("{repo}:{}", r.tag.unwrap_or_default());
+    patterns
+        .iter()
+        .any(|p| glob_match(p, &full) || glob_match(p, &repo))
+}

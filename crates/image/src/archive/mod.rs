@@ -1,0 +1,10 @@
+//! Image archives: docker-archive (`docker save`) and OCI image layout tars.
+
+mod import;
+mod load;
+mod save;
+mod spool;
+
+pub use import::import;
+pub use load::{host_platform, load, Progress};
+pub use save::save;
