@@ -174,6 +174,29 @@ impl ImageStore {
         }
     }
 
+    /// Undo what a failed add wrote: `blobs` no committed image refers to, and snapshots of
+    /// `chains` that have no record.
+    pub fn discard(&self, blobs: &[Digest], chains: &[Digest]) -> Result<()> {
+        let _guard = self.lock();
+        let referenced = self.referenced_blobs()?;
+        for b in blobs {
+            if !referenced.contains(b) {
+                self.content.remove(b)?;
+            }
+        }
+        let txn = self.db.begin_read()?;
+        let snaps = txn.open_table(SNAPSHOTS)?;
+        for c in chains {
+            if snaps.get(c.as_str())?.is_none() {
+                let dir = self.snapshots.join(c.hex());
+                if dir.exists() {
+                    fs::remove_dir_all(&dir).map_err(|e| Error::io("remove snapshot", dir, e))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Record an image whose blobs and snapshots are all in place, and point `tags` at it
     /// (moving them from other images). One transaction.
     pub fn commit(
@@ -184,7 +207,29 @@ impl ImageStore {
         tags: &[Reference],
         repo_digest: Option<String>,
     ) -> Result<ImageRecord> {
+        let mut written = Vec::new();
+        let result = self.commit_inner(config, layers, sizes, tags, repo_digest, &mut written);
+        if result.is_err() {
+            let chains =
+                Self::chain_ids(&layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>());
+            let mut blobs = written;
+            blobs.extend(layers.iter().map(|l| l.blob.clone()));
+            let _ = self.discard(&blobs, &chains);
+        }
+        result
+    }
+
+    fn commit_inner(
+        &self,
+        config: &[u8],
+        layers: &[NewLayer],
+        sizes: &HashMap<Digest, u64>,
+        tags: &[Reference],
+        repo_digest: Option<String>,
+        written: &mut Vec<Digest>,
+    ) -> Result<ImageRecord> {
         let id = self.content.write_bytes(config, "image config")?;
+        written.push(id.clone());
         let chains = Self::chain_ids(&layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>());
         let mut records = Vec::new();
         for (l, chain) in layers.iter().zip(&chains) {
@@ -198,6 +243,7 @@ impl ImageStore {
         }
         let manifest = crate::manifest::oci_manifest(&id, config.len() as u64, &records);
         let manifest_digest = self.content.write_bytes(&manifest, "image manifest")?;
+        written.push(manifest_digest.clone());
         let _guard = self.lock();
         // A remove running alongside may have freed a layer this image shares: fail
         // clearly rather than record an image without its files.

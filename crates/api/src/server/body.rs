@@ -91,7 +91,9 @@ impl Drop for ChannelWriter {
     }
 }
 
-/// The request body as a blocking reader (for the stores, which are synchronous).
+/// The request body as a blocking reader (for the stores, which are synchronous). If the
+/// reader is dropped early (the request failed), the rest of the body is still read and
+/// discarded, so the client can finish sending and then read the error.
 pub fn reader(body: Incoming) -> BodyReader {
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(16);
     tokio::spawn(async move {
@@ -104,11 +106,13 @@ pub fn reader(body: Incoming) -> BodyReader {
                 },
                 Err(e) => Err(std::io::Error::other(e)),
             };
-            let stop = item.is_err();
-            if tx.send(item).await.is_err() || stop {
+            let failed = item.is_err();
+            if failed || tx.send(item).await.is_err() {
                 break;
             }
         }
+        // Drain whatever the reader did not take.
+        while let Some(Ok(_)) = body.frame().await {}
     });
     BodyReader {
         rx,

@@ -230,6 +230,7 @@ pub(super) async fn save(ctx: &Ctx, names: Vec<String>) -> ApiResult<Response<Bo
 /// POST /images/create: import from the request body (`fromSrc=-`). Pulling comes with the
 /// registry client.
 pub(super) async fn create(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<Body>> {
+    let reader = body::reader(body_in);
     if let Some(image) = ctx.query.get("fromImage") {
         return Err(ApiError::new(
             StatusCode::NOT_IMPLEMENTED,
@@ -269,7 +270,6 @@ pub(super) async fn create(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<B
             (os.to_string(), arch.to_string())
         }
     };
-    let reader = body::reader(body_in);
     let record = ctx
         .blocking(move |e| {
             Ok(e.import_image(reader, tag, &changes, &message, (&platform.0, &platform.1))?)

@@ -28,7 +28,13 @@ pub fn import(
     let staging = store.staging_dir()?;
     let fs_dir = staging.path().join("fs");
     std::fs::create_dir(&fs_dir).map_err(|e| Error::io("create", &fs_dir, e))?;
-    let unpacked = crate::unpack::unpack(store.content().open_blob(&blob)?, &fs_dir)?;
+    let unpacked = match crate::unpack::unpack(store.content().open_blob(&blob)?, &fs_dir) {
+        Ok(u) => u,
+        Err(e) => {
+            let _ = store.discard(std::slice::from_ref(&blob), &[]);
+            return Err(e);
+        }
+    };
     let chain = unpacked.diff_id.clone();
     store.install_snapshot(staging, &chain)?;
     let config = config_for(&unpacked.diff_id);

@@ -269,7 +269,16 @@ fn add(
         )));
     }
     let chains = ImageStore::chain_ids(&diff_ids);
-    let results = unpack_all(store, spool, &p.layers, &diff_ids, &chains)?;
+    let touched = std::sync::Mutex::new(Vec::new());
+    let results = match unpack_all(store, spool, &p.layers, &diff_ids, &chains, &touched) {
+        Ok(r) => r,
+        Err(e) => {
+            // Nothing of a failed image may stay: its blobs and unpacked layers go.
+            let blobs = touched.into_inner().unwrap_or_else(|e| e.into_inner());
+            let _ = store.discard(&blobs, &chains);
+            return Err(e);
+        }
+    };
     let mut layers = Vec::new();
     let mut sizes = HashMap::new();
     for ((layer, size, present), chain) in results.into_iter().zip(&chains) {
@@ -320,6 +329,7 @@ fn unpack_all(
     layers: &[(String, Option<Digest>)],
     diff_ids: &[Digest],
     chains: &[Digest],
+    touched: &std::sync::Mutex<Vec<Digest>>,
 ) -> Result<Vec<LayerResult>> {
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
@@ -334,7 +344,7 @@ fn unpack_all(
                 if i >= layers.len() {
                     break;
                 }
-                let r = one_layer(store, spool, &layers[i], &diff_ids[i], &chains[i]);
+                let r = one_layer(store, spool, &layers[i], &diff_ids[i], &chains[i], touched);
                 if let Ok(mut slot) = slots[i].lock() {
                     *slot = Some(r);
                 }
@@ -358,6 +368,7 @@ fn one_layer(
     (path, expected): &(String, Option<Digest>),
     diff_id: &Digest,
     chain: &Digest,
+    touched: &std::sync::Mutex<Vec<Digest>>,
 ) -> Result<LayerResult> {
     let file = spool.file(path)?;
     let head = head_of(file)?;
@@ -365,6 +376,9 @@ fn one_layer(
     let blob = store
         .content()
         .adopt(file, expected.as_ref(), &format!("layer {path}"))?;
+    if let Ok(mut t) = touched.lock() {
+        t.push(blob.clone());
+    }
     if store.has_snapshot(chain)? {
         let layer = NewLayer {
             blob,

@@ -1,0 +1,217 @@
+//! Hostile and broken input: a clear error with the right status, and nothing partial left
+//! in the store.
+
+mod common;
+
+use common::*;
+
+/// The store holds nothing: no image, no blob, no snapshot, no scratch file.
+fn assert_empty(d: &Daemon) {
+    assert_eq!(d.docker(&["images", "-q"]).stdout.trim(), "");
+    assert!(
+        d.stored_blobs().is_empty(),
+        "blobs left: {:?}",
+        d.stored_blobs()
+    );
+    assert!(
+        d.stored_snapshots().is_empty(),
+        "snapshots left: {:?}",
+        d.stored_snapshots()
+    );
+    let scratch = d.data_root().join("image/tmp");
+    let left = std::fs::read_dir(&scratch).map(|r| r.count()).unwrap_or(0);
+    assert_eq!(left, 0, "scratch files left in {}", scratch.display());
+}
+
+fn load_fails(d: &Daemon, archive: &std::path::Path, needle: &str) {
+    let bytes = std::fs::read(archive).expect("archive");
+    let (status, body) = d.http("POST", "/v1.45/images/load", &bytes);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains(needle), "expected {needle:?} in {body}");
+    let out = d.docker(&["load", "-i", archive.to_str().expect("utf8")]);
+    out.failed();
+    assert!(out.stderr.contains(needle), "{}", out.stderr);
+    assert_empty(d);
+}
+
+#[test]
+fn broken_archives_are_refused_and_leave_nothing() {
+    let d = Daemon::start();
+    let dir = d.dir.path();
+    let good = dir.join("good.tar");
+    classic_archive(
+        &good,
+        "ok/img:1",
+        &[layer(&[("a", &[1u8; 20000])])],
+        serde_json::json!({}),
+    );
+    let bytes = std::fs::read(&good).expect("read");
+
+    let truncated = dir.join("truncated.tar");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 3]).expect("write");
+    load_fails(&d, &truncated, "archive");
+
+    let garbage = dir.join("garbage.tar");
+    std::fs::write(&garbage, b"this is not a tar archive at all, just text").expect("write");
+    load_fails(&d, &garbage, "invalid archive");
+
+    let corrupt_gz = dir.join("corrupt.tar.gz");
+    let mut gz = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
+    gz.extend_from_slice(&[0xde, 0xad, 0xbe, 0xef].repeat(100));
+    std::fs::write(&corrupt_gz, gz).expect("write");
+    load_fails(&d, &corrupt_gz, "archive");
+
+    // A layer whose bytes do not match the DiffID the config promises.
+    let mismatch = dir.join("mismatch.tar");
+    classic_archive(
+        &mismatch,
+        "bad/img:1",
+        &[layer(&[("a", b"one")])],
+        serde_json::json!({}),
+    );
+    let text = std::fs::read(&mismatch).expect("read");
+    let swapped = replace_layer(&text, &layer(&[("a", b"two")]));
+    std::fs::write(&mismatch, swapped).expect("write");
+    load_fails(&d, &mismatch, "digest mismatch");
+
+    // Archive paths that climb out, and layers that try to.
+    let escape = dir.join("escape.tar");
+    raw_tar(&escape, &[("../../evil", b"x".as_slice())]);
+    load_fails(&d, &escape, "escapes the archive");
+    assert!(!dir.join("evil").exists());
+
+    let hostile = dir.join("hostile.tar");
+    let mut l = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_path("link").expect("path");
+    h.set_link_name(dir.to_str().expect("utf8"))
+        .expect("target");
+    h.set_size(0);
+    h.set_mode(0o777);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_cksum();
+    l.append(&h, std::io::empty()).expect("append");
+    let mut f = tar::Header::new_gnu();
+    f.set_path("link/owned").expect("path");
+    f.set_size(1);
+    f.set_mode(0o644);
+    f.set_uid(0);
+    f.set_gid(0);
+    f.set_mtime(0);
+    f.set_cksum();
+    l.append(&f, &b"x"[..]).expect("append");
+    classic_archive(
+        &hostile,
+        "evil/img:1",
+        &[l.into_inner().expect("layer")],
+        serde_json::json!({}),
+    );
+    load_fails(&d, &hostile, "unsafe layer entry");
+    assert!(
+        !dir.join("owned").exists(),
+        "a layer wrote outside its snapshot"
+    );
+
+    // The store still works after all that.
+    d.docker(&["load", "-i", good.to_str().expect("utf8")]).ok();
+}
+
+/// Swap the (only) layer.tar of a classic archive for `new`.
+fn replace_layer(archive: &[u8], new: &[u8]) -> Vec<u8> {
+    let mut out = tar::Builder::new(Vec::new());
+    let mut a = tar::Archive::new(archive);
+    for e in a.entries().expect("entries") {
+        let mut e = e.expect("entry");
+        let path = e.path().expect("path").into_owned();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut data).expect("read");
+        if path.ends_with("layer.tar") {
+            data = new.to_vec();
+        }
+        let mut h = tar::Header::new_ustar();
+        h.set_path(&path).expect("path");
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        out.append(&h, &data[..]).expect("append");
+    }
+    out.into_inner().expect("finish")
+}
+
+/// A tar with raw names (the tar crate refuses "..").
+fn raw_tar(path: &std::path::Path, files: &[(&str, &[u8])]) {
+    let mut b = tar::Builder::new(std::fs::File::create(path).expect("create"));
+    for (name, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append(&h, *data).expect("append");
+    }
+    b.finish().expect("finish");
+}
+
+#[test]
+fn unknown_names_invalid_references_and_bad_requests() {
+    let d = Daemon::start();
+    let tar = busybox_rootfs_tar(d.dir.path());
+    d.docker(&["import", tar.to_str().expect("utf8"), "real:1"])
+        .ok();
+    for args in [
+        vec!["image", "inspect", "missing:1"],
+        vec!["rmi", "missing:1"],
+        vec!["tag", "missing:1", "x:1"],
+        vec!["history", "missing"],
+        vec!["save", "-o", "out.tar", "missing:1"],
+    ] {
+        let out = d.docker(&args);
+        out.failed();
+        assert!(
+            out.stderr.contains("No such image"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    for (path, status) in [
+        ("/v1.45/images/missing:1/json", 404),
+        ("/v1.45/images/real:1/tag?repo=UPPER&tag=case", 400),
+        ("/v1.45/images/real:1/tag?repo=a&tag=:b", 400),
+        ("/v1.45/images/json?filters=%7Bnot-json", 400),
+        (
+            "/v1.45/images/json?filters=%7B%22bogus%22%3A%5B%22x%22%5D%7D",
+            400,
+        ),
+        ("/v1.45/images/create?fromImage=busybox", 501),
+    ] {
+        let method = if path.contains("/tag") || path.contains("/create") {
+            "POST"
+        } else {
+            "GET"
+        };
+        let (got, body) = d.http(method, path, b"");
+        assert_eq!(got, status, "{path}: {body}");
+        assert!(body.contains("\"message\""), "{path}: {body}");
+    }
+    for bad in ["UPPER:case", "a::b", "-x", "x:"] {
+        let out = d.docker(&["tag", "real:1", bad]);
+        out.failed();
+    }
+    let changes = d.docker(&[
+        "import",
+        "--change",
+        "RUN make",
+        tar.to_str().expect("utf8"),
+        "c:1",
+    ]);
+    changes.failed();
+    assert!(
+        changes.stderr.contains("RUN is not supported"),
+        "{}",
+        changes.stderr
+    );
+    assert_eq!(d.docker(&["images", "-q"]).stdout.lines().count(), 1);
+}
