@@ -4,7 +4,22 @@ set -eu
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
-    build-essential pkg-config libseccomp-dev ca-certificates busybox-static runc crun podman hyperfine jq util-linux procps iptables >/dev/null
+    build-essential pkg-config libseccomp-dev ca-certificates busybox-static runc crun podman skopeo umoci hyperfine jq util-linux procps iptables >/dev/null
+# The tests drive the real docker CLI against berthd. These machines have docker 28 in
+# /usr/local/bin; elsewhere Debian's docker.io provides a client (its daemon is kept from
+# starting: berth's tests never use it).
+if ! command -v docker >/dev/null 2>&1; then
+    ours=
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+        chmod 755 /usr/sbin/policy-rc.d
+        ours=1
+    fi
+    status=0
+    apt-get install -y -qq --no-install-recommends docker.io >/dev/null || status=$?
+    [ -z "$ours" ] || rm -f /usr/sbin/policy-rc.d
+    [ "$status" = 0 ] || exit "$status"
+fi
 if ! command -v cargo >/dev/null 2>&1; then
     echo "cargo is missing: install a Rust toolchain >= 1.85 (https://rustup.rs), then run this again" >&2
     exit 1

@@ -1,6 +1,8 @@
 #!/bin/sh
 # From a fresh Debian machine to a first container: install the packages, build berth,
-# make a busybox bundle, and run it with berth-runtime. Run as root.
+# make a busybox bundle and run it with berth-runtime; then start berthd on a private
+# socket, import the same root filesystem as an image and look at it with the docker CLI.
+# Run as root.
 set -eu
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -15,3 +17,14 @@ jq '.process.terminal = false
     "$work/config.json" > "$work/config.tmp" && mv "$work/config.tmp" "$work/config.json"
 "$bin/berth-runtime" --root /run/berth-runtime run --bundle "$work" "quickstart-$$"
 echo "berth-runtime is at $bin/berth-runtime"
+
+# The daemon: everything under $work, stopped (SIGTERM) when the script ends.
+"$bin/berthd" --config-file /dev/null -H "unix://$work/berth.sock" \
+    --data-root "$work/data" --exec-root "$work/run" 2> "$work/berthd.log" &
+berthd_pid=$!
+trap 'kill -TERM $berthd_pid 2>/dev/null; wait $berthd_pid 2>/dev/null; rm -rf "$work"' EXIT
+while [ ! -S "$work/berth.sock" ]; do sleep 0.05; done
+export DOCKER_HOST="unix://$work/berth.sock" DOCKER_CONFIG="$work/docker-config"
+tar -C "$work/rootfs" -c . | docker import --change 'CMD ["sh"]' - quickstart/busybox:1 >/dev/null
+docker images
+docker image inspect --format 'quickstart/busybox:1 has {{len .RootFS.Layers}} layer, Cmd {{json .Config.Cmd}}' quickstart/busybox:1

@@ -31,11 +31,22 @@ pub fn unix_socket(path: &Path) -> Result<(tokio::net::UnixListener, SocketGuard
         .with_context(|| format!("listen on {}", path.display()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
         .with_context(|| format!("chmod {}", path.display()))?;
-    if let Ok(Some(group)) = nix::unistd::Group::from_name("berth") {
-        nix::unistd::chown(path, None, Some(group.gid))
+    if let Some(gid) = group_id("berth") {
+        nix::unistd::chown(path, None, Some(nix::unistd::Gid::from_raw(gid)))
             .with_context(|| format!("chown {}", path.display()))?;
     }
     Ok((listener, SocketGuard(path.to_path_buf())))
+}
+
+/// The gid of `name` from /etc/group. Read directly: the release binary is static, and
+/// glibc's NSS (getgrnam) cannot load its modules there.
+fn group_id(name: &str) -> Option<u32> {
+    let groups = std::fs::read_to_string("/etc/group").ok()?;
+    groups.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        (fields.next()? == name).then_some(())?;
+        fields.nth(1)?.parse().ok()
+    })
 }
 
 /// The pid file, removed when the daemon stops.
