@@ -1,6 +1,8 @@
-//! The Docker Engine API over a unix socket: [`server`] is what berthd serves.
+//! The Docker Engine API over a unix socket: [`server`] (what berthd serves) and [`client`]
+//! (what the berth CLI speaks).
 // /info is one large json! literal.
 #![recursion_limit = "256"]
 
+pub mod client;
 pub mod server;
 pub mod version;

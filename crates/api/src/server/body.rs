@@ -54,6 +54,27 @@ pub fn streamed(content_type: &str) -> (Response<Body>, ChannelWriter) {
     )
 }
 
+/// A streamed response fed from async code through the returned sender.
+pub fn streamed_async(
+    content_type: &str,
+) -> (Response<Body>, mpsc::Sender<Result<Bytes, std::io::Error>>) {
+    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(16);
+    let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
+    let body = StreamBody::new(tokio_stream::StreamExt::map(stream, |r| r.map(Frame::data)));
+    let mut resp = Response::new(BodyExt::boxed(body));
+    if let Ok(v) = content_type.parse() {
+        resp.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    (resp, tx)
+}
+
+/// One JSON message of docker's progress streams, newline-terminated.
+pub fn message_line(v: &serde_json::Value) -> Bytes {
+    let mut bytes = serde_json::to_vec(v).unwrap_or_default();
+    bytes.push(b'\n');
+    Bytes::from(bytes)
+}
+
 /// Bytes written here become the response body (in chunks of up to 64 KiB).
 pub struct ChannelWriter {
     tx: mpsc::Sender<Result<Bytes, std::io::Error>>,

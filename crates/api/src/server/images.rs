@@ -164,43 +164,71 @@ pub(super) async fn prune(ctx: &Ctx) -> ApiResult<Response<Body>> {
     ))
 }
 
-/// POST /images/load: the whole archive is read and committed before the reply, so a bad
-/// archive gets a proper status; the reply is docker's JSON message stream.
+/// What the blocking load reports to the response.
+enum LoadEvent {
+    Message(Value),
+    Failed(ApiError),
+}
+
+/// POST /images/load, as moby answers it: a failure before the first progress message (a
+/// broken archive, a bad first layer) is a plain error with its status; once progress has
+/// been sent, a failure is the stream's last message.
 pub(super) async fn load(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<Body>> {
+    use berth_image::archive::Progress;
     let quiet = ctx.query.bool("quiet");
     let reader = body::reader(body_in);
-    let messages = ctx
-        .blocking(move |e| {
-            let mut lines = Vec::new();
-            let mut progress = |p: berth_image::archive::Progress| match p {
-                berth_image::archive::Progress::Layer { diff_id, present } if !quiet => {
-                    let what = if present {
-                        "Layer already exists"
-                    } else {
-                        "Loaded layer"
-                    };
-                    lines.push(json!({"status": what, "id": diff_id.short()}));
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<LoadEvent>(64);
+    let engine = ctx.state.engine.clone();
+    tokio::task::spawn_blocking(move || {
+        let send = |m: Value| {
+            let _ = tx.blocking_send(LoadEvent::Message(m));
+        };
+        let mut progress = |p: Progress| match p {
+            Progress::Layer { diff_id, present } if !quiet => {
+                let status = if present {
+                    "Layer already exists"
+                } else {
+                    "Loading layer"
+                };
+                send(
+                    json!({"status": status, "progressDetail": {"current": 1, "total": 1}, "id": diff_id.short()}),
+                );
+            }
+            Progress::Loaded { name, tagged } => {
+                let text = if tagged {
+                    format!("Loaded image: {name}\n")
+                } else {
+                    format!("Loaded image ID: {name}\n")
+                };
+                send(json!({"stream": text}));
+            }
+            _ => {}
+        };
+        if let Err(e) = berth_image::archive::load(&engine.images, reader, &mut progress) {
+            let _ = tx.blocking_send(LoadEvent::Failed(e.into()));
+        }
+    });
+    let first = match rx.recv().await {
+        Some(LoadEvent::Failed(e)) => return Err(e),
+        Some(LoadEvent::Message(m)) => m,
+        None => return Err(ApiError::internal("the load ended without a result")),
+    };
+    let (resp, out) = body::streamed_async("application/json");
+    tokio::spawn(async move {
+        let _ = out.send(Ok(body::message_line(&first))).await;
+        while let Some(event) = rx.recv().await {
+            let line = match event {
+                LoadEvent::Message(m) => m,
+                LoadEvent::Failed(e) => {
+                    json!({"errorDetail": {"message": e.message}, "error": e.message})
                 }
-                berth_image::archive::Progress::Loaded { name, tagged } => {
-                    let text = if tagged {
-                        format!("Loaded image: {name}\n")
-                    } else {
-                        format!("Loaded image ID: {name}\n")
-                    };
-                    lines.push(json!({"stream": text}));
-                }
-                _ => {}
             };
-            berth_image::archive::load(&e.images, reader, &mut progress)?;
-            Ok(lines)
-        })
-        .await?;
-    let mut out = Vec::new();
-    for m in messages {
-        out.extend(serde_json::to_vec(&m).unwrap_or_default());
-        out.push(b'\n');
-    }
-    Ok(body::full(StatusCode::OK, "application/json", out))
+            if out.send(Ok(body::message_line(&line))).await.is_err() {
+                break;
+            }
+        }
+    });
+    Ok(resp)
 }
 
 /// GET /images/get and /images/{name}/get: a tar stream. Names are checked first, so an

@@ -1,0 +1,526 @@
+//! images, image ls/rm/inspect/prune/..., load, save, import, tag, rmi, history, inspect.
+
+use std::io::{IsTerminal, Write};
+
+use anyhow::{bail, Context, Result};
+use berth_api::client::{for_each_chunk, query, Client};
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+
+use super::filters_json;
+use crate::format::{human_size, since, Table, Template};
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Show all images (berth keeps no intermediate images: the same as without).
+    #[arg(short, long)]
+    all: bool,
+    /// Only show image IDs.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Show digests.
+    #[arg(long)]
+    digests: bool,
+    /// Do not truncate IDs.
+    #[arg(long)]
+    no_trunc: bool,
+    /// Filter (dangling=true, reference=PATTERN, label=K[=V], before=IMG, since=IMG).
+    #[arg(short, long)]
+    filter: Vec<String>,
+    /// Go template ('{{.Repository}}:{{.Tag}}', 'table {{.ID}}\t{{.Size}}') or json.
+    #[arg(long)]
+    format: Option<String>,
+    /// Only images of this repository[:tag].
+    reference: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// List images.
+    #[command(alias = "list")]
+    Ls(ListArgs),
+    /// Remove images.
+    #[command(alias = "remove")]
+    Rm(RemoveArgs),
+    /// Show low-level information on images.
+    Inspect(InspectArgs),
+    /// Show an image's history.
+    History(HistoryArgs),
+    /// Remove unused images.
+    Prune(PruneArgs),
+    /// Load images from a tar archive.
+    Load(LoadArgs),
+    /// Save images to a tar archive.
+    Save(SaveArgs),
+    /// Import a root filesystem tarball.
+    Import(ImportArgs),
+    /// Give an image another name.
+    Tag(TagArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    /// Remove even if the image has several repositories.
+    #[arg(short, long)]
+    force: bool,
+    #[arg(required = true)]
+    images: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Go template applied to each image's JSON.
+    #[arg(short, long)]
+    format: Option<String>,
+    #[arg(required = true)]
+    images: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Do not truncate output.
+    #[arg(long)]
+    no_trunc: bool,
+    /// Only show image IDs.
+    #[arg(short, long)]
+    quiet: bool,
+    image: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Remove every image not used by a container, not only dangling ones.
+    #[arg(short, long)]
+    all: bool,
+    /// Do not ask for confirmation.
+    #[arg(short, long)]
+    force: bool,
+    /// Filter (until=DURATION, label=K[=V]).
+    #[arg(long)]
+    filter: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Read from this file instead of standard input.
+    #[arg(short, long)]
+    input: Option<std::path::PathBuf>,
+    /// Print only the loaded names.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SaveArgs {
+    /// Write to this file instead of standard output.
+    #[arg(short, long)]
+    output: Option<std::path::PathBuf>,
+    #[arg(required = true)]
+    images: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A Dockerfile instruction to apply (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL,
+    /// USER, VOLUME, WORKDIR); repeatable.
+    #[arg(short, long)]
+    change: Vec<String>,
+    /// Commit message.
+    #[arg(short, long)]
+    message: Option<String>,
+    /// A file, or - for standard input.
+    file: String,
+    /// The name to give the image.
+    reference: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TagArgs {
+    source: String,
+    target: String,
+}
+
+/// The fields `docker images --format` offers, per (image, tag) row.
+fn image_rows(list: &[Value], args: &ListArgs) -> Vec<Value> {
+    let mut rows = Vec::new();
+    for img in list {
+        let id = img["Id"].as_str().unwrap_or_default();
+        let short = if args.no_trunc {
+            id.to_string()
+        } else {
+            id.trim_start_matches("sha256:").chars().take(12).collect()
+        };
+        let tags: Vec<String> = img["RepoTags"]
+            .as_array()
+            .map(|t| {
+                t.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let digests: Vec<String> = img["RepoDigests"]
+            .as_array()
+            .map(|t| {
+                t.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let created = img["Created"].as_i64().unwrap_or(0);
+        let size = human_size(img["Size"].as_u64().unwrap_or(0));
+        let pairs: Vec<(String, String)> = if tags.is_empty() {
+            vec![("<none>".into(), "<none>".into())]
+        } else {
+            tags.iter()
+                .map(|t| match t.rsplit_once(':') {
+                    Some((r, tag)) if !tag.contains('/') => (r.to_string(), tag.to_string()),
+                    _ => (t.clone(), "<none>".into()),
+                })
+                .collect()
+        };
+        for (repo, tag) in pairs {
+            let digest = digests
+                .iter()
+                .find(|d| d.starts_with(&format!("{repo}@")))
+                .and_then(|d| d.split_once('@').map(|(_, x)| x.to_string()))
+                .unwrap_or_else(|| "<none>".into());
+            rows.push(json!({
+                "ID": short, "Repository": repo, "Tag": tag, "Digest": digest,
+                "CreatedSince": since(created),
+                "CreatedAt": humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(created.max(0) as u64)).to_string(),
+                "Size": size,
+                "Containers": "N/A",
+            }));
+        }
+    }
+    rows
+}
+
+fn header_name(field: &str) -> Option<&'static str> {
+    Some(match field {
+        "ID" => "IMAGE ID",
+        "Repository" => "REPOSITORY",
+        "Tag" => "TAG",
+        "Digest" => "DIGEST",
+        "CreatedSince" => "CREATED",
+        "CreatedAt" => "CREATED AT",
+        "Size" => "SIZE",
+        "CreatedBy" => "CREATED BY",
+        "Comment" => "COMMENT",
+        _ => return None,
+    })
+}
+
+/// Print `rows` with `format` (Go template, `table ...`, `json`) or the default table.
+fn print_rows(rows: &[Value], format: Option<&str>, default: &str) -> Result<()> {
+    let format = format.unwrap_or(default);
+    if format == "json" {
+        for r in rows {
+            println!("{}", serde_json::to_string(r)?);
+        }
+        return Ok(());
+    }
+    let t = Template::parse(format)?;
+    let mut out = String::new();
+    if t.table {
+        let mut table = Table::new();
+        table.push_line(&t.header(&header_name));
+        for r in rows {
+            table.push_line(&t.render(r)?);
+        }
+        out = table.render();
+    } else {
+        for r in rows {
+            out.push_str(&t.render(r)?);
+            out.push('\n');
+        }
+    }
+    std::io::stdout().write_all(out.as_bytes())?;
+    Ok(())
+}
+
+pub async fn list(client: &Client, mut args: ListArgs) -> Result<()> {
+    if let Some(r) = args.reference.take() {
+        args.filter.push(format!("reference={r}"));
+    }
+    let mut q = vec![];
+    let filters = filters_json(&args.filter)?;
+    if let Some(f) = &filters {
+        q.push(("filters", f.as_str()));
+    }
+    if args.all {
+        q.push(("all", "1"));
+    }
+    let list: Vec<Value> = client
+        .get_json(&format!("/images/json?{}", query(&q)))
+        .await?;
+    let rows = image_rows(&list, &args);
+    if args.quiet {
+        let mut seen = std::collections::HashSet::new();
+        for r in &rows {
+            let id = r["ID"].as_str().unwrap_or_default();
+            if seen.insert(id.to_string()) {
+                println!("{id}");
+            }
+        }
+        return Ok(());
+    }
+    let default = if args.digests {
+        "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+    } else {
+        "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+    };
+    print_rows(&rows, args.format.as_deref(), default)
+}
+
+pub async fn image(client: &Client, cmd: ImageCommand) -> Result<()> {
+    match cmd {
+        ImageCommand::Ls(a) => list(client, a).await,
+        ImageCommand::Rm(a) => remove(client, a).await,
+        ImageCommand::Inspect(a) => inspect(client, a).await,
+        ImageCommand::History(a) => history(client, a).await,
+        ImageCommand::Prune(a) => prune(client, a).await,
+        ImageCommand::Load(a) => load(client, a).await,
+        ImageCommand::Save(a) => save(client, a).await,
+        ImageCommand::Import(a) => import(client, a).await,
+        ImageCommand::Tag(a) => tag(client, a).await,
+    }
+}
+
+/// Print a JSON message stream (load, import) as docker does; an error message fails.
+fn print_messages(bytes: &[u8], quiet: bool) -> Result<()> {
+    for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        let m: Value = serde_json::from_slice(line)
+            .with_context(|| format!("bad message {:?}", String::from_utf8_lossy(line)))?;
+        if let Some(err) = m["error"]
+            .as_str()
+            .or_else(|| m["errorDetail"]["message"].as_str())
+        {
+            bail!("{err}");
+        }
+        if let Some(s) = m["stream"].as_str() {
+            print!("{s}");
+        } else if !quiet {
+            if let Some(status) = m["status"].as_str() {
+                match m["id"].as_str() {
+                    Some(id) => println!("{id}: {status}"),
+                    None => println!("{status}"),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+pub async fn load(client: &Client, args: LoadArgs) -> Result<()> {
+    let input: Box<dyn tokio::io::AsyncRead + Send + Sync + Unpin> = match &args.input {
+        Some(p) => Box::new(
+            tokio::fs::File::open(p)
+                .await
+                .with_context(|| format!("open {}", p.display()))?,
+        ),
+        None => {
+            if std::io::stdin().is_terminal() {
+                bail!("requested load from stdin, but stdin is empty");
+            }
+            Box::new(tokio::io::stdin())
+        }
+    };
+    let q = query(&[("quiet", if args.quiet { "1" } else { "0" })]);
+    let resp = client
+        .post_stream(&format!("/images/load?{q}"), "application/x-tar", input)
+        .await?;
+    let mut body = Vec::new();
+    for_each_chunk(resp, |c| {
+        body.extend_from_slice(c);
+        Ok(())
+    })
+    .await?;
+    print_messages(&body, args.quiet)
+}
+
+pub async fn save(client: &Client, args: SaveArgs) -> Result<()> {
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(p) => {
+            Box::new(std::fs::File::create(p).with_context(|| format!("create {}", p.display()))?)
+        }
+        None => {
+            if std::io::stdout().is_terminal() {
+                bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
+            }
+            Box::new(std::io::stdout().lock())
+        }
+    };
+    let names: Vec<(&str, &str)> = args.images.iter().map(|n| ("names", n.as_str())).collect();
+    let resp = client
+        .get_stream(&format!("/images/get?{}", query(&names)))
+        .await?;
+    for_each_chunk(resp, |c| out.write_all(c)).await?;
+    out.flush()?;
+    Ok(())
+}
+
+pub async fn import(client: &Client, args: ImportArgs) -> Result<()> {
+    let input: Box<dyn tokio::io::AsyncRead + Send + Sync + Unpin> = if args.file == "-" {
+        Box::new(tokio::io::stdin())
+    } else {
+        Box::new(
+            tokio::fs::File::open(&args.file)
+                .await
+                .with_context(|| format!("open {}", args.file))?,
+        )
+    };
+    let mut q: Vec<(&str, &str)> = vec![("fromSrc", "-")];
+    if let Some(r) = &args.reference {
+        q.push(("repo", r));
+    }
+    if let Some(m) = &args.message {
+        q.push(("message", m));
+    }
+    for c in &args.change {
+        q.push(("changes", c));
+    }
+    let resp = client
+        .post_stream(
+            &format!("/images/create?{}", query(&q)),
+            "application/x-tar",
+            input,
+        )
+        .await?;
+    let mut body = Vec::new();
+    for_each_chunk(resp, |c| {
+        body.extend_from_slice(c);
+        Ok(())
+    })
+    .await?;
+    let m: Value = serde_json::from_slice(&body)?;
+    println!("{}", m["status"].as_str().unwrap_or_default());
+    Ok(())
+}
+
+pub async fn tag(client: &Client, args: TagArgs) -> Result<()> {
+    let (repo, tag) = match args.target.rsplit_once(':') {
+        Some((r, t)) if !t.contains('/') => (r.to_string(), t.to_string()),
+        _ => (args.target.clone(), String::new()),
+    };
+    let q = query(&[("repo", &repo), ("tag", &tag)]);
+    client
+        .post_empty(&format!("{}?{q}", Client::image_path(&args.source, "/tag")))
+        .await?;
+    Ok(())
+}
+
+pub async fn remove(client: &Client, args: RemoveArgs) -> Result<()> {
+    let mut failed = false;
+    for name in &args.images {
+        let q = query(&[("force", if args.force { "1" } else { "0" })]);
+        match client
+            .delete_json::<Vec<Value>>(&format!("{}?{q}", Client::image_path(name, "")))
+            .await
+        {
+            Ok(list) => {
+                for r in list {
+                    if let Some(t) = r["Untagged"].as_str() {
+                        println!("Untagged: {t}");
+                    }
+                    if let Some(d) = r["Deleted"].as_str() {
+                        println!("Deleted: {d}");
+                    }
+                }
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        bail!("some images could not be removed");
+    }
+    Ok(())
+}
+
+pub async fn inspect(client: &Client, args: InspectArgs) -> Result<()> {
+    let mut all = Vec::new();
+    for name in &args.images {
+        let v: Value = client.get_json(&Client::image_path(name, "/json")).await?;
+        all.push(v);
+    }
+    match &args.format {
+        Some(f) => {
+            let t = Template::parse(f)?;
+            for v in &all {
+                println!("{}", t.render(v)?);
+            }
+        }
+        None => println!("{}", serde_json::to_string_pretty(&all)?),
+    }
+    Ok(())
+}
+
+pub async fn history(client: &Client, args: HistoryArgs) -> Result<()> {
+    let list: Vec<Value> = client
+        .get_json(&Client::image_path(&args.image, "/history"))
+        .await?;
+    let mut t = Table::new();
+    if !args.quiet {
+        t.push_line("IMAGE\tCREATED\tCREATED BY\tSIZE\tCOMMENT");
+    }
+    for h in list {
+        let id = h["Id"].as_str().unwrap_or_default();
+        let id = if id == "<missing>" || args.no_trunc {
+            id.to_string()
+        } else {
+            id.trim_start_matches("sha256:").chars().take(12).collect()
+        };
+        if args.quiet {
+            t.push_line(&id);
+            continue;
+        }
+        let mut by = h["CreatedBy"].as_str().unwrap_or_default().to_string();
+        if !args.no_trunc && by.chars().count() > 45 {
+            by = format!("{}…", by.chars().take(44).collect::<String>());
+        }
+        t.push_line(&format!(
+            "{id}\t{}\t{by}\t{}\t{}",
+            since(h["Created"].as_i64().unwrap_or(0)),
+            human_size(h["Size"].as_u64().unwrap_or(0)),
+            h["Comment"].as_str().unwrap_or_default()
+        ));
+    }
+    print!("{}", t.render());
+    Ok(())
+}
+
+pub async fn prune(client: &Client, args: PruneArgs) -> Result<()> {
+    if !args.force {
+        bail!("image prune removes images: confirm with --force (berth does not prompt)");
+    }
+    let mut filters = args.filter.clone();
+    if args.all {
+        filters.push("dangling=false".into());
+    }
+    let q = match filters_json(&filters)? {
+        Some(f) => query(&[("filters", &f)]),
+        None => String::new(),
+    };
+    let r: Value = client.post_json(&format!("/images/prune?{q}")).await?;
+    let deleted = r["ImagesDeleted"].as_array().cloned().unwrap_or_default();
+    if !deleted.is_empty() {
+        println!("Deleted Images:");
+        for d in deleted {
+            if let Some(t) = d["Untagged"].as_str() {
+                println!("untagged: {t}");
+            }
+            if let Some(x) = d["Deleted"].as_str() {
+                println!("deleted: {x}");
+            }
+        }
+        println!();
+    }
+    println!(
+        "Total reclaimed space: {}",
+        human_size(r["SpaceReclaimed"].as_u64().unwrap_or(0))
+    );
+    Ok(())
+}

@@ -1,0 +1,252 @@
+//! The typed client the berth CLI uses: the Docker Engine API over berthd's unix socket,
+//! with the same version negotiation as the docker CLI (`/_ping`, then `/v1.NN/` paths).
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use tokio::io::AsyncRead;
+
+use crate::version::{self, ApiVersion};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("Cannot connect to the berth daemon at unix://{socket}: {source}. Is berthd running?")]
+    Connect {
+        socket: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The daemon's `{"message": ...}`, with its status.
+    #[error("Error response from daemon: {message}")]
+    Daemon { status: u16, message: String },
+    #[error("{0}")]
+    Http(#[from] hyper::Error),
+    #[error("invalid response from the daemon: {0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub type Result<T, E = ClientError> = std::result::Result<T, E>;
+
+type ReqBody = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
+
+pub struct Client {
+    socket: PathBuf,
+    version: ApiVersion,
+}
+
+/// `key=value` pairs as a query string.
+pub fn query(pairs: &[(&str, &str)]) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        s.append_pair(k, v);
+    }
+    s.finish()
+}
+
+/// Percent-encode a name for a path segment (names may hold '/' and ':', which the daemon
+/// accepts as they are).
+fn path_name(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'a'..=b'z'
+            | b'A'..=b'Z'
+            | b'0'..=b'9'
+            | b'-'
+            | b'.'
+            | b'_'
+            | b'~'
+            | b'/'
+            | b':'
+            | b'@' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+impl Client {
+    /// Connect to `socket` and agree on an API version.
+    pub async fn connect(socket: &Path) -> Result<Client> {
+        let mut client = Client {
+            socket: socket.to_path_buf(),
+            version: version::MAX,
+        };
+        let resp = client.raw(Method::HEAD, "/_ping", None, empty()).await?;
+        if let Some(v) = resp
+            .headers()
+            .get("Api-Version")
+            .and_then(|v| v.to_str().ok())
+            .and_then(ApiVersion::parse)
+        {
+            client.version = v.min(version::MAX);
+        }
+        Ok(client)
+    }
+
+    pub fn version(&self) -> ApiVersion {
+        self.version
+    }
+
+    async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: ReqBody,
+    ) -> Result<Response<Incoming>> {
+        let stream = tokio::net::UnixStream::connect(&self.socket)
+            .await
+            .map_err(|source| ClientError::Connect {
+                socket: self.socket.clone(),
+                source,
+            })?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let uri = if path == "/_ping" {
+            path.to_string()
+        } else {
+            format!("/v{}{path}", self.version)
+        };
+        let mut req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("Host", "berth");
+        if let Some(ct) = content_type {
+            req = req.header("Content-Type", ct);
+        }
+        let req = req
+            .body(body)
+            .map_err(|e| ClientError::Invalid(e.to_string()))?;
+        Ok(sender.send_request(req).await?)
+    }
+
+    /// Send a request; a non-2xx answer becomes [`ClientError::Daemon`].
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: ReqBody,
+    ) -> Result<Response<Incoming>> {
+        let resp = self.raw(method, path, content_type, body).await?;
+        if resp.status().is_success() || resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+            return Ok(resp);
+        }
+        let status = resp.status().as_u16();
+        let bytes = resp.into_body().collect().await?.to_bytes();
+        let message = serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .and_then(|v| v["message"].as_str().map(String::from))
+            .unwrap_or_else(|| String::from_utf8_lossy(&bytes).trim().to_string());
+        Err(ClientError::Daemon { status, message })
+    }
+
+    pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let resp = self.send(Method::GET, path, None, empty()).await?;
+        read_json(resp).await
+    }
+
+    pub async fn post_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let resp = self.send(Method::POST, path, None, empty()).await?;
+        read_json(resp).await
+    }
+
+    pub async fn delete_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let resp = self.send(Method::DELETE, path, None, empty()).await?;
+        read_json(resp).await
+    }
+
+    /// GET a streamed body (an archive).
+    pub async fn get_stream(&self, path: &str) -> Result<Response<Incoming>> {
+        self.send(Method::GET, path, None, empty()).await
+    }
+
+    /// POST with an empty body, expecting no content back.
+    pub async fn post_empty(&self, path: &str) -> Result<()> {
+        self.send(Method::POST, path, None, empty()).await.map(drop)
+    }
+
+    /// POST a body read from `input` (streamed), returning the response to read.
+    pub async fn post_stream(
+        &self,
+        path: &str,
+        content_type: &str,
+        input: impl AsyncRead + Send + Sync + Unpin + 'static,
+    ) -> Result<Response<Incoming>> {
+        let stream = tokio_util_stream(input);
+        let body = StreamBody::new(stream).boxed();
+        self.send(Method::POST, path, Some(content_type), body)
+            .await
+    }
+
+    pub fn image_path(name: &str, action: &str) -> String {
+        format!("/images/{}{action}", path_name(name))
+    }
+}
+
+fn empty() -> ReqBody {
+    Full::new(Bytes::new())
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+async fn read_json<T: DeserializeOwned>(resp: Response<Incoming>) -> Result<T> {
+    let bytes = resp.into_body().collect().await?.to_bytes();
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ClientError::Invalid(format!("{e}: {}", String::from_utf8_lossy(&bytes))))
+}
+
+/// Read an async reader as a stream of body frames (64 KiB chunks).
+fn tokio_util_stream(
+    mut input: impl AsyncRead + Send + Sync + Unpin + 'static,
+) -> impl tokio_stream::Stream<Item = Result<Frame<Bytes>, std::io::Error>> + Send + Sync + 'static
+{
+    use tokio::io::AsyncReadExt;
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match input.read(&mut buf).await {
+                Ok(0) => break,
+                Ok(n) => {
+                    if tx
+                        .send(Ok(Frame::data(Bytes::copy_from_slice(&buf[..n]))))
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    break;
+                }
+            }
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(rx)
+}
+
+/// Read a response body to its end, handing each chunk to `sink`.
+pub async fn for_each_chunk(
+    resp: Response<Incoming>,
+    mut sink: impl FnMut(&[u8]) -> std::io::Result<()>,
+) -> Result<()> {
+    let mut body = resp.into_body();
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data() {
+            sink(&data)?;
+        }
+    }
+    Ok(())
+}
