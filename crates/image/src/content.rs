@@ -23,6 +23,18 @@ fn fsync_dir(dir: &Path) -> Result<()> {
         .map_err(|e| Error::io("fsync", dir, e))
 }
 
+/// The digest content hashed to must be the one it was announced with.
+fn verify(expected: Option<&Digest>, actual: &Digest, what: &str) -> Result<()> {
+    match expected {
+        Some(e) if e != actual => Err(Error::DigestMismatch {
+            what: what.into(),
+            expected: e.to_string(),
+            actual: actual.to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 impl ContentStore {
     pub fn open(root: &Path) -> Result<ContentStore> {
         for dir in [root.join("blobs/sha256"), root.join("ingest")] {
@@ -69,15 +81,7 @@ impl ContentStore {
         let mut w = HashingWriter::new(tmp);
         std::io::copy(reader, &mut w).map_err(|e| Error::io("write blob for", what, e))?;
         let digest = Digest::from_hasher(w.hasher);
-        if let Some(expected) = expected {
-            if *expected != digest {
-                return Err(Error::DigestMismatch {
-                    what: what.into(),
-                    expected: expected.to_string(),
-                    actual: digest.to_string(),
-                });
-            }
-        }
+        verify(expected, &digest, what)?;
         let target = self.path(&digest);
         if target.exists() {
             return Ok(digest);
@@ -101,15 +105,7 @@ impl ContentStore {
         std::io::copy(&mut hashing, &mut std::io::sink())
             .map_err(|e| Error::io("read", path, e))?;
         let digest = Digest::from_hasher(hashing.hasher);
-        if let Some(expected) = expected {
-            if *expected != digest {
-                return Err(Error::DigestMismatch {
-                    what: what.into(),
-                    expected: expected.to_string(),
-                    actual: digest.to_string(),
-                });
-            }
-        }
+        verify(expected, &digest, what)?;
         let target = self.path(&digest);
         if target.exists() {
             return Ok(digest);

@@ -140,6 +140,17 @@ pub struct TagArgs {
     target: String,
 }
 
+/// A JSON list of strings (null or anything else: empty).
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The fields `docker images --format` offers, per (image, tag) row.
 fn image_rows(list: &[Value], args: &ListArgs) -> Vec<Value> {
     let mut rows = Vec::new();
@@ -150,22 +161,7 @@ fn image_rows(list: &[Value], args: &ListArgs) -> Vec<Value> {
         } else {
             id.trim_start_matches("sha256:").chars().take(12).collect()
         };
-        let tags: Vec<String> = img["RepoTags"]
-            .as_array()
-            .map(|t| {
-                t.iter()
-                    .filter_map(|x| x.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let digests: Vec<String> = img["RepoDigests"]
-            .as_array()
-            .map(|t| {
-                t.iter()
-                    .filter_map(|x| x.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let (tags, digests) = (strings(&img["RepoTags"]), strings(&img["RepoDigests"]));
         let created = img["Created"].as_i64().unwrap_or(0);
         let size = human_size(img["Size"].as_u64().unwrap_or(0));
         let pairs: Vec<(String, String)> = if tags.is_empty() {

@@ -38,13 +38,7 @@ pub fn empty(status: StatusCode) -> Response<Body> {
 
 /// A response whose bytes a blocking task writes to the returned writer.
 pub fn streamed(content_type: &str) -> (Response<Body>, ChannelWriter) {
-    let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(16);
-    let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
-    let body = StreamBody::new(tokio_stream::StreamExt::map(stream, |r| r.map(Frame::data)));
-    let mut resp = Response::new(BodyExt::boxed(body));
-    if let Ok(v) = content_type.parse() {
-        resp.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
-    }
+    let (resp, tx) = streamed_async(content_type);
     (
         resp,
         ChannelWriter {
