@@ -245,3 +245,26 @@ fn corrupt_input_is_a_clear_error() {
     let err = unpack(&gz[..gz.len() / 2], dest.path()).expect_err("truncated gzip");
     assert!(!err.to_string().is_empty());
 }
+
+#[test]
+fn zstd_layers_and_pax_xattrs() {
+    let mut b = tar::Builder::new(Vec::new());
+    b.append_pax_extensions([("SCHILY.xattr.user.berth", &b"kept"[..])])
+        .expect("pax");
+    let mut h = header("bin/tool", tar::EntryType::Regular, 3);
+    h.set_cksum();
+    b.append(&h, &b"abc"[..]).expect("append");
+    let tar = b.into_inner().expect("tar");
+    let compressed = zstd::encode_all(&tar[..], 3).expect("zstd");
+    let dest = tempfile::tempdir().expect("tmp");
+    let unpacked = unpack(&compressed[..], dest.path()).expect("unpack zstd");
+    assert_eq!(unpacked.diff_id, berth_image::Digest::of(&tar));
+    assert_eq!(
+        std::fs::read(dest.path().join("bin/tool")).expect("tool"),
+        b"abc"
+    );
+    assert_eq!(
+        xattr(&dest.path().join("bin/tool"), "user.berth").as_deref(),
+        Some(&b"kept"[..])
+    );
+}
