@@ -161,6 +161,23 @@ fn import_tag_list_inspect_history_and_remove() {
     gone.failed();
     assert!(gone.stderr.contains("No such image"), "{}", gone.stderr);
 
+    // By digest (the full image id) and by a `sha256:` prefix, as Docker accepts them.
+    d.docker(&["import", tar, "digest/img:1"]).ok();
+    let digest_id = d
+        .docker(&["images", "-q", "--no-trunc", "digest/img:1"])
+        .stdout
+        .trim()
+        .to_string();
+    let by_prefix = d.docker(&["image", "inspect", "--format", "{{.Id}}", &digest_id[..20]]);
+    assert_eq!(by_prefix.stdout.trim(), digest_id);
+    let removed = d.docker(&["rmi", &digest_id]);
+    removed.ok();
+    assert!(
+        removed.stdout.contains(&format!("Deleted: {digest_id}")),
+        "{}",
+        removed.stdout
+    );
+
     // Forced removal by id prefix, then nothing is left on disk.
     let other = d
         .docker(&["images", "-q", "other/img"])
