@@ -5,10 +5,10 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
     build-essential pkg-config libseccomp-dev ca-certificates busybox-static runc crun podman skopeo umoci hyperfine jq util-linux procps iptables >/dev/null
-# The tests drive the real docker CLI against berthd. These machines have docker 28 in
-# /usr/local/bin; elsewhere Debian's docker.io provides a client (its daemon is kept from
-# starting: berth's tests never use it).
-if ! command -v docker >/dev/null 2>&1; then
+# The tests drive the real docker CLI against berthd (these machines have docker 28 in
+# /usr/local/bin), and exchange archives with a private dockerd: Debian's docker.io. Its
+# service is kept from starting; the tests start their own dockerd and stop it.
+if ! command -v dockerd >/dev/null 2>&1; then
     ours=
     if [ ! -e /usr/sbin/policy-rc.d ]; then
         printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
