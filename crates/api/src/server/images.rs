@@ -184,14 +184,18 @@ pub(super) async fn load(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<Bod
             let _ = tx.blocking_send(LoadEvent::Message(m));
         };
         let mut progress = |p: Progress| match p {
-            Progress::Layer { diff_id, present } if !quiet => {
+            Progress::Layer {
+                diff_id,
+                present,
+                bytes,
+            } if !quiet => {
                 let status = if present {
                     "Layer already exists"
                 } else {
                     "Loading layer"
                 };
                 send(
-                    json!({"status": status, "progressDetail": {"current": 1, "total": 1}, "id": diff_id.short()}),
+                    json!({"status": status, "progressDetail": {"current": bytes, "total": bytes}, "id": diff_id.short()}),
                 );
             }
             Progress::Loaded { name, tagged } => {

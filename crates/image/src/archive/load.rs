@@ -19,8 +19,12 @@ use crate::store::{ImageStore, NewLayer};
 /// Progress of a load, for the API's stream.
 #[derive(Debug, Clone)]
 pub enum Progress {
-    /// Layer `index` of `count` of an image is being unpacked (or was already present).
-    Layer { diff_id: Digest, present: bool },
+    /// A layer of an image is unpacked (or was already present); `bytes` of its blob.
+    Layer {
+        diff_id: Digest,
+        present: bool,
+        bytes: u64,
+    },
     /// An image was loaded, named by its first tag or its id.
     Loaded { name: String, tagged: bool },
 }
@@ -285,6 +289,7 @@ fn add(
         progress(Progress::Layer {
             diff_id: layer.diff_id.clone(),
             present,
+            bytes: store.content().size(&layer.blob).unwrap_or(0),
         });
         if let Some(s) = size {
             sizes.insert(chain.clone(), s);
