@@ -283,27 +283,49 @@ pub async fn image(client: &Client, cmd: ImageCommand) -> Result<()> {
     }
 }
 
-/// Print a JSON message stream (load, import) as docker does; an error message fails.
-fn print_messages(bytes: &[u8], quiet: bool) -> Result<()> {
-    for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-        let m: Value = serde_json::from_slice(line)
-            .with_context(|| format!("bad message {:?}", String::from_utf8_lossy(line)))?;
-        if let Some(err) = m["error"]
-            .as_str()
-            .or_else(|| m["errorDetail"]["message"].as_str())
-        {
-            bail!("{err}");
-        }
-        if let Some(s) = m["stream"].as_str() {
-            print!("{s}");
-        } else if !quiet {
-            if let Some(status) = m["status"].as_str() {
-                match m["id"].as_str() {
-                    Some(id) => println!("{id}: {status}"),
-                    None => println!("{status}"),
-                }
+/// One message of a JSON stream (load, import), printed as docker does; an error fails.
+fn print_message(line: &[u8], quiet: bool) -> Result<()> {
+    let m: Value = serde_json::from_slice(line)
+        .with_context(|| format!("bad message {:?}", String::from_utf8_lossy(line)))?;
+    if let Some(err) = m["error"]
+        .as_str()
+        .or_else(|| m["errorDetail"]["message"].as_str())
+    {
+        bail!("{err}");
+    }
+    if let Some(s) = m["stream"].as_str() {
+        print!("{s}");
+    } else if !quiet {
+        if let Some(status) = m["status"].as_str() {
+            match m["id"].as_str() {
+                Some(id) => println!("{id}: {status}"),
+                None => println!("{status}"),
             }
         }
+    }
+    Ok(())
+}
+
+/// Print a response's JSON message stream as its lines arrive.
+async fn print_stream(resp: hyper::Response<hyper::body::Incoming>, quiet: bool) -> Result<()> {
+    let mut pending = Vec::new();
+    let mut failure = None;
+    for_each_chunk(resp, |chunk| {
+        pending.extend_from_slice(chunk);
+        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=end).collect();
+            if line.len() > 1 && failure.is_none() {
+                failure = print_message(&line[..line.len() - 1], quiet).err();
+            }
+        }
+        Ok(())
+    })
+    .await?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    if !pending.is_empty() {
+        print_message(&pending, quiet)?;
     }
     Ok(())
 }
@@ -326,13 +348,7 @@ pub async fn load(client: &Client, args: LoadArgs) -> Result<()> {
     let resp = client
         .post_stream(&format!("/images/load?{q}"), "application/x-tar", input)
         .await?;
-    let mut body = Vec::new();
-    for_each_chunk(resp, |c| {
-        body.extend_from_slice(c);
-        Ok(())
-    })
-    .await?;
-    print_messages(&body, args.quiet)
+    print_stream(resp, args.quiet).await
 }
 
 pub async fn save(client: &Client, args: SaveArgs) -> Result<()> {
@@ -383,15 +399,7 @@ pub async fn import(client: &Client, args: ImportArgs) -> Result<()> {
             input,
         )
         .await?;
-    let mut body = Vec::new();
-    for_each_chunk(resp, |c| {
-        body.extend_from_slice(c);
-        Ok(())
-    })
-    .await?;
-    let m: Value = serde_json::from_slice(&body)?;
-    println!("{}", m["status"].as_str().unwrap_or_default());
-    Ok(())
+    print_stream(resp, false).await
 }
 
 pub async fn tag(client: &Client, args: TagArgs) -> Result<()> {
