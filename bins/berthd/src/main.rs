@@ -38,6 +38,32 @@ async fn shutdown_signal() {
     }
 }
 
+/// A helper binary: next to berthd first (a build or install directory), else on PATH.
+fn find_binary(name: &str) -> Option<std::path::PathBuf> {
+    let path = std::path::Path::new(name);
+    if path.is_absolute() {
+        return path.exists().then(|| path.to_path_buf());
+    }
+    let beside = std::env::current_exe().ok()?.parent()?.join(name);
+    if beside.exists() {
+        return Some(beside);
+    }
+    std::env::var_os("PATH")?
+        .to_string_lossy()
+        .split(':')
+        .map(|d| std::path::Path::new(d).join(name))
+        .find(|p| p.exists())
+}
+
+fn helper_paths(config: &config::Config) -> Option<berth_engine::containers::Paths> {
+    let runtime = config.runtimes.get(&config.default_runtime)?;
+    Some(berth_engine::containers::Paths {
+        shim: find_binary("berth-shim")?,
+        runtime: find_binary(runtime)?,
+        runtime_root: config.exec_root.join("runtime"),
+    })
+}
+
 fn hostname() -> String {
     nix::unistd::gethostname()
         .map(|h| h.to_string_lossy().into_owned())
@@ -49,10 +75,18 @@ async fn run(config: config::Config) -> Result<()> {
         .with_context(|| format!("create {}", config.exec_root.display()))?;
     let _pidfile = listen::PidFile::create(&config.pidfile)?;
     let data_root = config.data_root.clone();
-    let engine = tokio::task::spawn_blocking(move || berth_engine::Engine::open(&data_root))
-        .await
-        .context("open the engine")?
-        .with_context(|| format!("open the stores under {}", config.data_root.display()))?;
+    let paths = helper_paths(&config);
+    if paths.is_none() {
+        tracing::warn!("berth-shim or the runtime was not found: containers cannot start");
+    }
+    let engine = tokio::task::spawn_blocking(move || {
+        let engine = berth_engine::Engine::open(&data_root, paths)?;
+        engine.restore_containers();
+        Ok::<_, berth_engine::Error>(engine)
+    })
+    .await
+    .context("open the engine")?
+    .with_context(|| format!("open the stores under {}", config.data_root.display()))?;
     let mut listeners = Vec::new();
     let mut sockets = Vec::new();
     for path in &config.sockets {

@@ -5,6 +5,12 @@ pub enum Error {
     Image(#[from] berth_image::Error),
     #[error("{0}")]
     InvalidArgument(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Io(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -23,6 +29,9 @@ impl Error {
         use berth_image::Error as I;
         match self {
             Error::InvalidArgument(_) => Kind::InvalidArgument,
+            Error::NotFound(_) => Kind::NotFound,
+            Error::Conflict(_) => Kind::Conflict,
+            Error::Io(_) => Kind::Internal,
             Error::Image(e) => match e {
                 I::ImageNotFound(_) => Kind::NotFound,
                 I::InvalidReference { .. }

@@ -122,9 +122,41 @@ impl Engine {
         )?)
     }
 
-    /// `docker rmi` of each name, in order.
+    /// Image ids that containers use.
+    fn images_in_use(&self) -> HashSet<String> {
+        self.containers
+            .list()
+            .into_iter()
+            .map(|c| c.image)
+            .collect()
+    }
+
+    /// `docker rmi`. An image a container uses is not deleted: without `force` that is a
+    /// conflict (when the name given is its last); with it, only its names go.
     pub fn remove_image(&self, name: &str, force: bool) -> Result<Vec<Removal>> {
-        Ok(self.images.remove(name, force)?)
+        let image = self.images.resolve(name)?;
+        let user = self
+            .containers
+            .list()
+            .into_iter()
+            .find(|c| c.image == image.record.id.as_str());
+        let Some(user) = user else {
+            return Ok(self.images.remove(name, force)?);
+        };
+        let by_tag = Reference::parse(name)
+            .ok()
+            .map(Reference::with_default_tag)
+            .and_then(|r| r.tagged())
+            .filter(|t| image.tags.contains(t));
+        let last_name = by_tag.is_none() || image.tags.len() == 1;
+        if last_name && !force {
+            return Err(Error::Conflict(format!(
+                "conflict: unable to remove repository reference \"{name}\" (must force) - container {} is using its referenced image {}",
+                &user.id[..12],
+                image.record.id.short()
+            )));
+        }
+        Ok(self.images.remove_keeping(name, true, true)?)
     }
 
     /// `docker image prune` (`dangling=false` removes every unused image).
@@ -139,8 +171,13 @@ impl Engine {
                 ))
             }
         };
+        let in_use = self.images_in_use();
         let mut keep = HashSet::new();
         for image in self.images.list()? {
+            if in_use.contains(image.record.id.as_str()) {
+                keep.insert(image.record.id.clone());
+                continue;
+            }
             let view = self.image_view(image)?;
             if !filters.labels_match(&view.labels) || until.is_some_and(|u| view.created_unix >= u)
             {

@@ -2,6 +2,7 @@
 //! calls here; the stores below hold the data.
 
 mod changes;
+pub mod containers;
 mod error;
 pub mod filters;
 pub mod images;
@@ -16,18 +17,25 @@ pub mod error_kind {
     pub use crate::error::Kind;
 }
 
-/// The daemon's state: today, its images.
+/// The daemon's state: its images and containers.
 pub struct Engine {
     pub images: berth_image::ImageStore,
+    pub containers: std::sync::Arc<containers::Containers>,
     pub data_root: PathBuf,
+    /// The shim and runtime binaries; without them containers cannot start.
+    pub paths: Option<containers::Paths>,
 }
 
 impl Engine {
     /// Open (and repair) the stores under `data_root`.
-    pub fn open(data_root: &Path) -> Result<Engine> {
+    pub fn open(data_root: &Path, paths: Option<containers::Paths>) -> Result<Engine> {
         Ok(Engine {
             images: berth_image::ImageStore::open(&data_root.join("image"))?,
+            containers: std::sync::Arc::new(containers::Containers::open(
+                &data_root.join("containers"),
+            )?),
             data_root: data_root.to_path_buf(),
+            paths,
         })
     }
 }

@@ -445,6 +445,12 @@ impl ImageStore {
     /// `docker rmi`: untag the reference given, and delete the image once nothing names it.
     /// An id naming an image with several repositories needs `force`.
     pub fn remove(&self, name: &str, force: bool) -> Result<Vec<Removal>> {
+        self.remove_keeping(name, force, false)
+    }
+
+    /// As [`ImageStore::remove`]; with `keep`, names are removed but the image itself stays
+    /// (a container still uses it).
+    pub fn remove_keeping(&self, name: &str, force: bool, keep: bool) -> Result<Vec<Removal>> {
         let image = self.resolve(name)?;
         let by_reference = Reference::parse(name)
             .ok()
@@ -482,7 +488,7 @@ impl ImageStore {
                 out.push(Removal::Untagged(shown));
             }
             let remaining = image.tags.len() - untag.len();
-            if remaining == 0 {
+            if remaining == 0 && !keep {
                 for d in &image.record.repo_digests {
                     out.push(Removal::Untagged(d.clone()));
                 }

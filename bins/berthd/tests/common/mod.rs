@@ -11,6 +11,8 @@ pub const BERTHD: &str = env!("CARGO_BIN_EXE_berthd");
 pub struct Daemon {
     pub dir: tempfile::TempDir,
     pub child: Option<Child>,
+    /// Run berthd in its own mount namespace (containers' overlay mounts stay there).
+    pub private_mounts: bool,
 }
 
 pub struct Out {
@@ -42,7 +44,34 @@ impl Daemon {
     pub fn start() -> Daemon {
         let dir = tempfile::tempdir().expect("tmp");
         std::fs::write(dir.path().join("daemon.json"), "{}").expect("daemon.json");
-        let mut d = Daemon { dir, child: None };
+        let mut d = Daemon {
+            dir,
+            child: None,
+            private_mounts: false,
+        };
+        d.spawn(&[]);
+        d
+    }
+
+    /// A daemon that can run containers: berth-shim and berth-runtime built beside berthd,
+    /// and a private mount namespace.
+    pub fn start_for_containers() -> Daemon {
+        let dir = std::path::Path::new(BERTHD).parent().expect("target dir");
+        if !dir.join("berth-shim").exists() || !dir.join("berth-runtime").exists() {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let ok = Command::new(cargo)
+                .args(["build", "-p", "berth-shim", "-p", "berth-runtime-cli"])
+                .status()
+                .expect("cargo build");
+            assert!(ok.success(), "building the helpers failed");
+        }
+        let tmp = tempfile::tempdir().expect("tmp");
+        std::fs::write(tmp.path().join("daemon.json"), "{}").expect("daemon.json");
+        let mut d = Daemon {
+            dir: tmp,
+            child: None,
+            private_mounts: true,
+        };
         d.spawn(&[]);
         d
     }
@@ -64,7 +93,14 @@ impl Daemon {
             .append(true)
             .open(self.dir.path().join("berthd.log"))
             .expect("log");
-        let child = Command::new(BERTHD)
+        let mut cmd = if self.private_mounts {
+            let mut c = Command::new("unshare");
+            c.args(["--mount", "--propagation", "private"]).arg(BERTHD);
+            c
+        } else {
+            Command::new(BERTHD)
+        };
+        let child = cmd
             .arg("--config-file")
             .arg(self.dir.path().join("daemon.json"))
             .arg("-H")
@@ -193,6 +229,17 @@ fn list(dir: &Path) -> Vec<String> {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        // Containers first: their shims would outlive the daemon.
+        if self.child.is_some() && std::os::unix::net::UnixStream::connect(self.socket()).is_ok() {
+            let (_, list) = self.http("GET", "/containers/json?all=1", b"");
+            if let Ok(serde_json::Value::Array(list)) = serde_json::from_str(&list) {
+                for c in list {
+                    if let Some(id) = c["Id"].as_str() {
+                        let _ = self.http("DELETE", &format!("/containers/{id}?force=1"), b"");
+                    }
+                }
+            }
+        }
         if let Some(mut c) = self.child.take() {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(c.id() as i32),

@@ -3,6 +3,7 @@
 //! threads.
 
 mod body;
+mod containers;
 mod error;
 mod images;
 mod query;
@@ -192,6 +193,39 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> ApiResult<Response<
         (&Method::POST, ["images", "create"]) => images::create(&ctx, req.into_body()).await,
         (&Method::POST, ["images", "prune"]) => images::prune(&ctx).await,
         (_, ["images", rest @ ..]) if !rest.is_empty() => images_by_name(&ctx, &method, rest).await,
+        (&Method::POST, ["containers", "create"]) => {
+            containers::create(&ctx, req.into_body()).await
+        }
+        (&Method::GET, ["containers", "json"]) => containers::list(&ctx).await,
+        (&Method::DELETE, ["containers", name]) => containers::remove(&ctx, name.to_string()).await,
+        (_, ["containers", name, action]) => container_action(&ctx, &method, name, action).await,
+        _ => Err(ApiError::not_found("page not found")),
+    }
+}
+
+/// `/containers/{name}/{action}`.
+async fn container_action(
+    ctx: &Ctx,
+    method: &Method,
+    name: &str,
+    action: &str,
+) -> ApiResult<Response<Body>> {
+    let name = name.to_string();
+    match (method, action) {
+        (&Method::POST, "start") => containers::start(ctx, name).await,
+        (&Method::GET, "json") => containers::inspect(ctx, name).await,
+        (&Method::POST, "wait") => containers::wait(ctx, name).await,
+        (&Method::POST, "stop") => containers::stop(ctx, name).await,
+        (&Method::POST, "kill") => containers::kill(ctx, name).await,
+        (&Method::GET, "logs") => containers::logs(ctx, name).await,
+        (
+            _,
+            "attach" | "exec" | "resize" | "restart" | "pause" | "unpause" | "rename" | "top"
+            | "update" | "export" | "stats" | "changes" | "archive",
+        ) => Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            format!("{action} is not supported by berth yet"),
+        )),
         _ => Err(ApiError::not_found("page not found")),
     }
 }

@@ -88,7 +88,13 @@ fn cgroup_version() -> &'static str {
 }
 
 pub(super) async fn info(ctx: &Ctx) -> ApiResult<Response<Body>> {
-    let images = ctx.blocking(|e| Ok(e.images.list()?.len())).await?;
+    let (images, containers) = ctx
+        .blocking(|e| Ok((e.images.list()?.len(), e.containers().list())))
+        .await?;
+    let count = |s: berth_engine::containers::Status| {
+        containers.iter().filter(|c| c.state.status == s).count()
+    };
+    let running = count(berth_engine::containers::Status::Running);
     let info = &ctx.state.info;
     let (kernel, _) = uname();
     let runtimes: serde_json::Map<String, Value> = info
@@ -109,7 +115,8 @@ pub(super) async fn info(ctx: &Ctx) -> ApiResult<Response<Body>> {
         StatusCode::OK,
         &json!({
             "ID": info.id,
-            "Containers": 0, "ContainersRunning": 0, "ContainersPaused": 0, "ContainersStopped": 0,
+            "Containers": containers.len(), "ContainersRunning": running, "ContainersPaused": 0,
+            "ContainersStopped": containers.len() - running,
             "Images": images,
             "Driver": info.storage_driver,
             "DriverStatus": [["Backing Filesystem", "extfs"]],

@@ -1,0 +1,335 @@
+//! Containers through berthd with the real docker CLI: the seed notes' session as far as
+//! this first slice goes (detached containers: create, start, run -d, ps, logs, wait, stop,
+//! kill, rm, --rm), and refusals that name what is not supported yet.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+fn image(d: &Daemon) {
+    let tar = busybox_rootfs_tar(d.dir.path());
+    d.docker(&[
+        "import",
+        "--change",
+        "CMD [\"sh\"]",
+        tar.to_str().expect("utf8"),
+        "bb:1",
+    ])
+    .ok();
+}
+
+fn state(d: &Daemon, name: &str) -> String {
+    let out = d.docker(&[
+        "inspect",
+        "--format",
+        "{{.State.Status}} {{.State.ExitCode}}",
+        name,
+    ]);
+    out.ok();
+    out.stdout.trim().to_string()
+}
+
+#[test]
+fn create_start_run_logs_wait_stop_rm() {
+    let d = Daemon::start_for_containers();
+    image(&d);
+
+    d.docker(&[
+        "create",
+        "--network",
+        "none",
+        "--name",
+        "c1",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo created-then-started; echo to-stderr >&2",
+    ])
+    .ok();
+    assert_eq!(state(&d, "c1"), "created 0");
+    let listed = d.docker(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(listed.stdout.contains("c1 Created"), "{}", listed.stdout);
+    d.docker(&["start", "c1"]).ok();
+    assert_eq!(d.docker(&["wait", "c1"]).stdout.trim(), "0");
+    let logs = d.docker(&["logs", "c1"]);
+    assert_eq!(logs.stdout, "created-then-started\n");
+    assert_eq!(logs.stderr, "to-stderr\n");
+    assert_eq!(state(&d, "c1"), "exited 0");
+
+    let id = d.docker(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "web",
+        "bb:1",
+        "sh",
+        "-c",
+        "i=0; while true; do echo line $i; i=$((i+1)); sleep 0.1; done",
+    ]);
+    id.ok();
+    let id = id.stdout.trim().to_string();
+    assert_eq!(id.len(), 64);
+    assert!(d
+        .docker(&["ps", "--format", "{{.Names}} {{.Status}}"])
+        .stdout
+        .contains("web Up"));
+    assert_eq!(state(&d, &id[..12]), "running 0");
+    std::thread::sleep(Duration::from_millis(500));
+    let tail = d.docker(&["logs", "--tail", "2", "web"]);
+    assert_eq!(tail.stdout.lines().count(), 2, "{}", tail.stdout);
+    // logs -f follows until the container ends.
+    let follower = std::thread::spawn({
+        let sock = d.socket();
+        let cfg = d.dir.path().join("docker-config");
+        move || {
+            std::process::Command::new("docker")
+                .args(["logs", "-f", "web"])
+                .env("DOCKER_HOST", format!("unix://{}", sock.display()))
+                .env("DOCKER_CONFIG", cfg)
+                .output()
+                .expect("logs -f")
+        }
+    });
+    std::thread::sleep(Duration::from_millis(400));
+    d.docker(&["stop", "-t", "0", "web"]).ok();
+    let followed = follower.join().expect("follower");
+    let text = String::from_utf8_lossy(&followed.stdout);
+    assert!(
+        text.lines().count() >= 8 && text.starts_with("line 0\n"),
+        "{text}"
+    );
+    assert_eq!(state(&d, "web"), "exited 137");
+
+    d.docker(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "three",
+        "bb:1",
+        "sh",
+        "-c",
+        "exit 3",
+    ])
+    .ok();
+    assert_eq!(d.docker(&["wait", "three"]).stdout.trim(), "3");
+    let exited = d.docker(&["ps", "-a", "--filter", "exited=3", "--format", "{{.Names}}"]);
+    assert_eq!(exited.stdout.trim(), "three");
+
+    // A running container is removed only by force.
+    d.docker(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "busy",
+        "bb:1",
+        "sleep",
+        "30",
+    ])
+    .ok();
+    let refused = d.docker(&["rm", "busy"]);
+    refused.failed();
+    assert!(
+        refused.stderr.contains("cannot remove a running container"),
+        "{}",
+        refused.stderr
+    );
+    d.docker(&["kill", "busy"]).ok();
+    assert_eq!(d.docker(&["wait", "busy"]).stdout.trim(), "137");
+    let killed_again = d.docker(&["kill", "busy"]);
+    killed_again.failed();
+    assert!(
+        killed_again.stderr.contains("is not running"),
+        "{}",
+        killed_again.stderr
+    );
+    d.docker(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "busy2",
+        "bb:1",
+        "sleep",
+        "30",
+    ])
+    .ok();
+    d.docker(&["rm", "-f", "busy2"]).ok();
+
+    // --rm: gone once it ends.
+    d.docker(&[
+        "run",
+        "-d",
+        "--rm",
+        "--network",
+        "none",
+        "--name",
+        "gone",
+        "bb:1",
+        "true",
+    ])
+    .ok();
+    assert!(wait_gone(&d, "gone"), "an --rm container stayed");
+
+    // `docker ps -aq | xargs docker rm`
+    let all = d.docker(&["ps", "-aq"]);
+    let ids: Vec<&str> = all.stdout.split_whitespace().collect();
+    assert_eq!(ids.len(), 4, "{}", all.stdout);
+    let mut args = vec!["rm"];
+    args.extend(ids);
+    d.docker(&args).ok();
+    assert_eq!(d.docker(&["ps", "-aq"]).stdout.trim(), "");
+    let left = std::fs::read_dir(d.data_root().join("containers"))
+        .map(|r| r.count())
+        .unwrap_or(0);
+    assert_eq!(left, 0, "container directories left");
+}
+
+fn wait_gone(d: &Daemon, name: &str) -> bool {
+    for _ in 0..100 {
+        if d.docker(&["inspect", name]).code != 0 {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+#[test]
+fn what_is_not_supported_yet_is_refused_by_name() {
+    let d = Daemon::start_for_containers();
+    image(&d);
+    for (args, needle) in [
+        (
+            vec!["run", "-d", "bb:1", "true"],
+            "bridge networking comes later",
+        ),
+        (
+            vec![
+                "run",
+                "-d",
+                "--network",
+                "none",
+                "-m",
+                "64m",
+                "bb:1",
+                "true",
+            ],
+            "HostConfig.Memory is not supported",
+        ),
+        (
+            vec![
+                "run",
+                "-d",
+                "--network",
+                "none",
+                "-p",
+                "80:80",
+                "bb:1",
+                "true",
+            ],
+            "is not supported",
+        ),
+        (
+            vec!["run", "-d", "--network", "none", "-t", "bb:1", "true"],
+            "Config.Tty is not supported",
+        ),
+        (
+            vec!["run", "-d", "--network", "none", "missing:1", "true"],
+            "pulling docker.io/library/missing is not supported yet",
+        ),
+        (
+            vec![
+                "run",
+                "-d",
+                "--network",
+                "none",
+                "--name",
+                "x y",
+                "bb:1",
+                "true",
+            ],
+            "Invalid container name",
+        ),
+        (vec!["logs", "nothing"], "No such container"),
+        (
+            vec![
+                "run",
+                "-d",
+                "--network",
+                "none",
+                "-u",
+                "nobody",
+                "bb:1",
+                "true",
+            ],
+            "numeric uid",
+        ),
+    ] {
+        let out = d.docker(&args);
+        out.failed();
+        assert!(out.stderr.contains(needle), "{args:?}: {}", out.stderr);
+    }
+    d.docker(&[
+        "create",
+        "--network",
+        "none",
+        "--name",
+        "taken",
+        "bb:1",
+        "true",
+    ])
+    .ok();
+    let clash = d.docker(&[
+        "create",
+        "--network",
+        "none",
+        "--name",
+        "taken",
+        "bb:1",
+        "true",
+    ]);
+    clash.failed();
+    assert!(
+        clash.stderr.contains("is already in use"),
+        "{}",
+        clash.stderr
+    );
+    let (status, body) = d.http("POST", "/v1.45/containers/create", b"{not json");
+    assert_eq!(status, 400, "{body}");
+
+    // The image of a container is not deleted: 409 without -f, only untagged with it.
+    let refused = d.docker(&["rmi", "bb:1"]);
+    refused.failed();
+    assert!(
+        refused.stderr.contains("is using its referenced image"),
+        "{}",
+        refused.stderr
+    );
+    d.docker(&["image", "prune", "-a", "-f"]).ok();
+    assert_eq!(
+        d.docker(&["images", "-q"]).stdout.lines().count(),
+        1,
+        "prune kept the used image"
+    );
+    let forced = d.docker(&["rmi", "-f", "bb:1"]);
+    forced.ok();
+    assert_eq!(forced.stdout.trim(), "Untagged: bb:1");
+    assert_eq!(d.docker(&["images", "-q"]).stdout.lines().count(), 1);
+    // A start that failed (-u nobody) left a created container, as Docker does.
+    let ids = d.docker(&["ps", "-aq"]);
+    assert_eq!(ids.stdout.lines().count(), 2, "{}", ids.stdout);
+    for id in ids.stdout.lines() {
+        d.docker(&["rm", id]).ok();
+    }
+    d.docker(&["image", "prune", "-f"]).ok();
+    assert_eq!(d.docker(&["images", "-q"]).stdout.trim(), "");
+}

@@ -1,0 +1,346 @@
+//! The container routes of this first slice: create, start, list, inspect, logs, wait,
+//! stop, kill, remove. attach and exec come with the hijacked streams.
+
+use berth_engine::containers::logs::{Entry, LogOptions};
+use berth_engine::containers::{ContainerRecord, Status, WaitCondition};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::{Response, StatusCode};
+use serde_json::{json, Value};
+
+use super::body::{self, Body};
+use super::error::{ApiError, ApiResult};
+use super::Ctx;
+
+/// The largest create request accepted (a config, not data).
+const MAX_BODY: usize = 4 * 1024 * 1024;
+
+fn unix_of(rfc3339: Option<&str>) -> i64 {
+    berth_engine::images::unix_time(rfc3339)
+}
+
+/// Docker's HumanDuration, without " ago".
+fn human(secs: i64) -> String {
+    let s = secs.max(0);
+    match s {
+        0 => "Less than a second".into(),
+        1 => "1 second".into(),
+        2..=59 => format!("{s} seconds"),
+        60..=119 => "About a minute".into(),
+        120..=3599 => format!("{} minutes", s / 60),
+        3600..=7199 => "About an hour".into(),
+        7200..=172_799 => format!("{} hours", s / 3600),
+        _ => format!("{} days", s / 86400),
+    }
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn status_text(r: &ContainerRecord) -> String {
+    match r.state.status {
+        Status::Created => "Created".into(),
+        Status::Running => format!(
+            "Up {}",
+            human(now_unix() - unix_of(r.state.started_at.as_deref()))
+        ),
+        Status::Exited => format!(
+            "Exited ({}) {} ago",
+            r.state.exit_code,
+            human(now_unix() - unix_of(r.state.finished_at.as_deref()))
+        ),
+    }
+}
+
+fn command(r: &ContainerRecord) -> String {
+    let mut args = r.config.entrypoint.clone().unwrap_or_default();
+    args.extend(r.config.cmd.clone().unwrap_or_default());
+    args.join(" ")
+}
+
+fn summary(r: &ContainerRecord) -> Value {
+    json!({
+        "Id": r.id,
+        "Names": [format!("/{}", r.name)],
+        "Image": r.config.image,
+        "ImageID": r.image,
+        "Command": command(r),
+        "Created": unix_of(Some(&r.created)),
+        "Ports": [],
+        "Labels": r.config.labels.clone().unwrap_or_default(),
+        "State": r.state.status.as_str(),
+        "Status": status_text(r),
+        "HostConfig": {"NetworkMode": r.network_mode},
+        "NetworkSettings": {"Networks": {}},
+        "Mounts": [],
+    })
+}
+
+pub(super) async fn create(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<Body>> {
+    let bytes = http_body_util::Limited::new(body_in, MAX_BODY)
+        .collect()
+        .await
+        .map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?
+        .to_bytes();
+    let value: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON in the request body: {e}")))?;
+    let name = ctx.query.get("name").map(String::from);
+    let record = ctx
+        .blocking(move |e| Ok(e.create_container(&value, name.as_deref())?))
+        .await?;
+    Ok(body::json(
+        StatusCode::CREATED,
+        &json!({"Id": record.id, "Warnings": []}),
+    ))
+}
+
+pub(super) async fn start(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
+    let started = ctx.blocking(move |e| Ok(e.start_container(&name)?)).await?;
+    Ok(body::empty(if started {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::NOT_MODIFIED
+    }))
+}
+
+/// `docker ps --filter`: every given key must match (any of its values).
+fn matches(filters: &berth_engine::filters::Filters, r: &ContainerRecord) -> bool {
+    let any = |key: &str, f: &dyn Fn(&String) -> bool| {
+        let values = filters.get(key);
+        values.is_empty() || values.iter().any(f)
+    };
+    any("status", &|s| s == r.state.status.as_str())
+        && any("name", &|n| r.name.contains(n.trim_start_matches('/')))
+        && any("id", &|i| r.id.starts_with(i.as_str()))
+        && any("exited", &|c| {
+            r.state.status == Status::Exited && c.parse() == Ok(r.state.exit_code)
+        })
+        && filters.labels_match(&r.config.labels.clone().unwrap_or_default())
+}
+
+pub(super) async fn list(ctx: &Ctx) -> ApiResult<Response<Body>> {
+    let all = ctx.query.bool("all");
+    let filters = berth_engine::filters::Filters::parse(
+        ctx.query.get("filters"),
+        &["status", "name", "id", "label", "exited"],
+    )?;
+    let limit: Option<usize> = ctx
+        .query
+        .get("limit")
+        .and_then(|l| l.parse().ok())
+        .filter(|l: &usize| *l > 0);
+    let records = ctx.blocking(|e| Ok(e.containers().list())).await?;
+    let mut out = Vec::new();
+    for r in records {
+        if !all
+            && r.state.status != Status::Running
+            && !filters.has("status")
+            && !filters.has("exited")
+        {
+            continue;
+        }
+        if !matches(&filters, &r) {
+            continue;
+        }
+        out.push(summary(&r));
+        if limit.is_some_and(|l| out.len() >= l) {
+            break;
+        }
+    }
+    Ok(body::json(StatusCode::OK, &Value::Array(out)))
+}
+
+pub(super) async fn inspect(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
+    let (r, dir) = ctx
+        .blocking(move |e| {
+            let r = e.containers().resolve(&name)?;
+            let dir = e.containers().dir(&r.id);
+            Ok((r, dir))
+        })
+        .await?;
+    let args = {
+        let mut a = r.config.entrypoint.clone().unwrap_or_default();
+        a.extend(r.config.cmd.clone().unwrap_or_default());
+        a
+    };
+    let zero = "0001-01-01T00:00:00Z".to_string();
+    let v = json!({
+        "Id": r.id,
+        "Created": r.created,
+        "Path": args.first().cloned().unwrap_or_default(),
+        "Args": args.iter().skip(1).collect::<Vec<_>>(),
+        "State": {
+            "Status": r.state.status.as_str(),
+            "Running": r.state.status == Status::Running,
+            "Paused": false,
+            "Restarting": false,
+            "OOMKilled": false,
+            "Dead": false,
+            "Pid": r.state.pid,
+            "ExitCode": r.state.exit_code,
+            "Error": r.state.error,
+            "StartedAt": r.state.started_at.clone().unwrap_or_else(|| zero.clone()),
+            "FinishedAt": r.state.finished_at.clone().unwrap_or(zero),
+        },
+        "Image": r.image,
+        "ResolvConfPath": "",
+        "HostnamePath": "",
+        "HostsPath": "",
+        "LogPath": dir.join(format!("{}-json.log", r.id)),
+        "Name": format!("/{}", r.name),
+        "RestartCount": 0,
+        "Driver": "overlay2",
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": null,
+        "HostConfig": {"NetworkMode": r.network_mode, "LogConfig": {"Type": "json-file", "Config": {}}},
+        "GraphDriver": {"Name": "overlay2", "Data": {"UpperDir": dir.join("upper"), "WorkDir": dir.join("work"), "MergedDir": dir.join("rootfs")}},
+        "Mounts": [],
+        "Config": {
+            "Hostname": r.hostname(),
+            "User": r.config.user.clone().unwrap_or_default(),
+            "Env": r.config.env,
+            "Cmd": r.config.cmd,
+            "Entrypoint": r.config.entrypoint,
+            "Image": r.config.image,
+            "WorkingDir": r.config.working_dir.clone().unwrap_or_default(),
+            "Labels": r.config.labels,
+            "Tty": false,
+            "OpenStdin": false,
+            "StopSignal": r.config.stop_signal,
+        },
+        "NetworkSettings": {"Networks": {}},
+    });
+    Ok(body::json(StatusCode::OK, &v))
+}
+
+pub(super) async fn wait(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
+    let condition = match ctx.query.get("condition").unwrap_or("not-running") {
+        "" | "not-running" => WaitCondition::NotRunning,
+        "next-exit" => WaitCondition::NextExit,
+        "removed" => WaitCondition::Removed,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "invalid condition: {other:?}"
+            )))
+        }
+    };
+    // Fail early for an unknown container, before the 200 goes out.
+    let check = name.clone();
+    ctx.blocking(move |e| Ok(e.containers().resolve(&check).map(drop)?))
+        .await?;
+    let (resp, out) = body::streamed_async("application/json");
+    let engine = ctx.state.engine.clone();
+    tokio::spawn(async move {
+        let result =
+            tokio::task::spawn_blocking(move || engine.wait_container(&name, condition)).await;
+        let v = match result {
+            Ok(Ok(code)) => json!({"StatusCode": code, "Error": null}),
+            Ok(Err(e)) => json!({"StatusCode": -1, "Error": {"Message": e.to_string()}}),
+            Err(e) => json!({"StatusCode": -1, "Error": {"Message": e.to_string()}}),
+        };
+        let _ = out.send(Ok(body::message_line(&v))).await;
+    });
+    Ok(resp)
+}
+
+pub(super) async fn stop(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
+    let t = match ctx.query.get("t") {
+        Some(t) => Some(
+            t.parse::<i64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid timeout {t:?}")))?,
+        ),
+        None => None,
+    };
+    let stopped = ctx
+        .blocking(move |e| Ok(e.stop_container(&name, t)?))
+        .await?;
+    Ok(body::empty(if stopped {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::NOT_MODIFIED
+    }))
+}
+
+pub(super) async fn kill(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
+    let signal = ctx.query.get("signal").unwrap_or("KILL").to_string();
+    ctx.blocking(move |e| Ok(e.kill_container(&name, &signal)?))
+        .await?;
+    Ok(body::empty(StatusCode::NO_CONTENT))
+}
+
+pub(super) async fn remove(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
+    if ctx.query.bool("v") {
+        return Err(ApiError::bad_request(
+            "removing volumes (-v) is not supported yet: berth has no volumes",
+        ));
+    }
+    let force = ctx.query.bool("force");
+    ctx.blocking(move |e| Ok(e.remove_container(&name, force)?))
+        .await?;
+    Ok(body::empty(StatusCode::NO_CONTENT))
+}
+
+/// The 8-byte header of Docker's multiplexed stream: stream type, three zeros, length.
+fn frame(e: &Entry) -> Bytes {
+    let mut out = Vec::with_capacity(8 + e.bytes.len());
+    out.push(e.stream);
+    out.extend_from_slice(&[0, 0, 0]);
+    out.extend_from_slice(&(e.bytes.len() as u32).to_be_bytes());
+    out.extend_from_slice(&e.bytes);
+    Bytes::from(out)
+}
+
+fn time_bound(v: Option<&str>) -> ApiResult<Option<f64>> {
+    match v.filter(|s| !s.is_empty() && *s != "0") {
+        None => Ok(None),
+        Some(s) => s
+            .parse::<f64>()
+            .map(Some)
+            .map_err(|_| ApiError::bad_request(format!("invalid time {s:?}"))),
+    }
+}
+
+pub(super) async fn logs(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
+    let q = &ctx.query;
+    let opts = LogOptions {
+        stdout: q.bool("stdout"),
+        stderr: q.bool("stderr"),
+        tail: match q.get("tail") {
+            None | Some("all") | Some("") => None,
+            Some(n) => Some(
+                n.parse()
+                    .map_err(|_| ApiError::bad_request(format!("invalid tail {n:?}")))?,
+            ),
+        },
+        since: time_bound(q.get("since"))?,
+        until: time_bound(q.get("until"))?,
+        follow: q.bool("follow"),
+        timestamps: q.bool("timestamps"),
+    };
+    if !opts.stdout && !opts.stderr {
+        return Err(ApiError::bad_request(
+            "Bad parameters: you must choose at least one stream",
+        ));
+    }
+    let id = ctx
+        .blocking(move |e| Ok(e.containers().resolve(&name)?.id))
+        .await?;
+    let (resp, out) = body::streamed_async("application/vnd.docker.multiplexed-stream");
+    let engine = ctx.state.engine.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut emit = |e: Entry| out.blocking_send(Ok(frame(&e))).is_ok();
+        if let Err(err) =
+            berth_engine::containers::logs::read(engine.containers(), &id, &opts, &mut emit)
+        {
+            tracing::error!("logs of {id}: {err}");
+        }
+    });
+    Ok(resp)
+}

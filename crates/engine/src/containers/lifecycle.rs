@@ -1,0 +1,506 @@
+//! create, start, stop, kill, wait, remove — through berth-shim and the OCI runtime.
+
+use std::io::BufRead;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use super::{Config, ContainerRecord, Containers, State, Status};
+use crate::error::{Error, Result};
+use crate::Engine;
+
+/// Where the helper binaries and the runtime's state are.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub shim: PathBuf,
+    pub runtime: PathBuf,
+    pub runtime_root: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitCondition {
+    NotRunning,
+    NextExit,
+    Removed,
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string()
+}
+
+/// A JSON value that says nothing (what the docker CLI sends for options left alone).
+fn is_zero(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.iter().all(is_zero),
+        Value::Object(o) => o.values().all(is_zero),
+    }
+}
+
+/// Refuse every option of `section` that is set but not among `supported`, by name.
+fn refuse_unsupported(section: &str, obj: &Map<String, Value>, supported: &[&str]) -> Result<()> {
+    for (key, value) in obj {
+        if supported.contains(&key.as_str()) || is_zero(value) {
+            continue;
+        }
+        // Defaults the CLI spells out.
+        let default = match key.as_str() {
+            "RestartPolicy" => value["Name"]
+                .as_str()
+                .is_none_or(|n| n.is_empty() || n == "no"),
+            "LogConfig" => value["Type"]
+                .as_str()
+                .is_none_or(|t| t.is_empty() || t == "json-file"),
+            "AttachStdout" | "AttachStderr" | "AttachStdin" | "StdinOnce" => true,
+            // -1 is "the kernel's default".
+            "MemorySwappiness" => value.as_i64() == Some(-1),
+            _ => false,
+        };
+        if !default {
+            return Err(Error::InvalidArgument(format!(
+                "{section}.{key} is not supported by berth yet"
+            )));
+        }
+    }
+    Ok(())
+}
+
+const CONFIG_KEYS: &[&str] = &[
+    "Hostname",
+    "User",
+    "Env",
+    "Cmd",
+    "Entrypoint",
+    "WorkingDir",
+    "Labels",
+    "StopSignal",
+    "StopTimeout",
+    "Image",
+    "HostConfig",
+    "NetworkingConfig",
+];
+const HOST_CONFIG_KEYS: &[&str] = &["NetworkMode", "AutoRemove"];
+
+fn string_list(v: &Value) -> Option<Vec<String>> {
+    v.as_array().map(|a| {
+        a.iter()
+            .filter_map(|x| x.as_str().map(String::from))
+            .collect()
+    })
+}
+
+/// Env lists merged by key, later entries winning.
+fn merge_env(base: Vec<String>, over: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = base;
+    for e in over {
+        let key = e.split('=').next().unwrap_or_default().to_string();
+        out.retain(|x| x.split('=').next() != Some(key.as_str()));
+        out.push(e);
+    }
+    out
+}
+
+impl Engine {
+    fn paths(&self) -> Result<&Paths> {
+        self.paths
+            .as_ref()
+            .ok_or_else(|| Error::Io("berthd was started without its helper binaries".into()))
+    }
+
+    /// POST /containers/create: the request body (Docker's Config with HostConfig inside).
+    pub fn create_container(&self, body: &Value, name: Option<&str>) -> Result<ContainerRecord> {
+        let obj = body
+            .as_object()
+            .ok_or_else(|| Error::InvalidArgument("the body must be a JSON object".into()))?;
+        refuse_unsupported("Config", obj, CONFIG_KEYS)?;
+        let host = obj
+            .get("HostConfig")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        refuse_unsupported("HostConfig", &host, HOST_CONFIG_KEYS)?;
+        let network_mode = match host.get("NetworkMode").and_then(Value::as_str).unwrap_or("default") {
+            m @ ("none" | "host") => m.to_string(),
+            other => {
+                return Err(Error::InvalidArgument(format!(
+                    "network mode {other:?} is not supported yet (bridge networking comes later): use --network none or --network host"
+                )))
+            }
+        };
+        let image_name = obj.get("Image").and_then(Value::as_str).unwrap_or_default();
+        if image_name.is_empty() {
+            return Err(Error::InvalidArgument("no image given".into()));
+        }
+        let image = self.images.resolve(image_name)?;
+        let image_config = self.images.config(&image.record)?;
+        let ic = &image_config["config"];
+        let req_entrypoint = string_list(&obj["Entrypoint"]);
+        let req_cmd = string_list(&obj["Cmd"]).filter(|c| !c.is_empty());
+        let (entrypoint, cmd) = match (req_entrypoint, req_cmd) {
+            // A new entrypoint drops the image's Cmd, as Docker does.
+            (Some(e), c) if !e.is_empty() => (Some(e), c),
+            (_, Some(c)) => (string_list(&ic["Entrypoint"]), Some(c)),
+            (_, None) => (string_list(&ic["Entrypoint"]), string_list(&ic["Cmd"])),
+        };
+        let mut labels: std::collections::BTreeMap<String, String> = ic["Labels"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(m) = obj.get("Labels").and_then(Value::as_object) {
+            labels.extend(
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())),
+            );
+        }
+        let pick = |key: &str| {
+            obj.get(key)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .or_else(|| ic[key].as_str().filter(|s| !s.is_empty()))
+                .map(String::from)
+        };
+        let config = Config {
+            hostname: obj
+                .get("Hostname")
+                .and_then(Value::as_str)
+                .filter(|h| !h.is_empty())
+                .map(String::from),
+            user: pick("User"),
+            env: Some(merge_env(
+                string_list(&ic["Env"]).unwrap_or_default(),
+                string_list(&obj["Env"]).unwrap_or_default(),
+            )),
+            cmd,
+            entrypoint,
+            working_dir: pick("WorkingDir"),
+            labels: Some(labels),
+            stop_signal: pick("StopSignal"),
+            stop_timeout: obj.get("StopTimeout").and_then(Value::as_i64),
+            image: image_name.to_string(),
+            tty: false,
+            open_stdin: false,
+        };
+        let record = ContainerRecord {
+            id: String::new(),
+            name: String::new(),
+            created: now(),
+            image: image.record.id.to_string(),
+            config,
+            network_mode,
+            state: State {
+                status: Status::Created,
+                pid: 0,
+                exit_code: 0,
+                error: String::new(),
+                started_at: None,
+                finished_at: None,
+            },
+        };
+        super::spec::args(&record)?;
+        let record = self.containers.insert(record, name)?;
+        if host.get("AutoRemove").and_then(Value::as_bool) == Some(true) {
+            std::fs::write(self.containers.dir(&record.id).join("auto-remove"), b"")
+                .map_err(|e| Error::Io(format!("record --rm: {e}")))?;
+        }
+        Ok(record)
+    }
+
+    fn rootfs(&self, id: &str) -> PathBuf {
+        self.containers.dir(id).join("rootfs")
+    }
+
+    /// Mount the rootfs, write the bundle, start the shim; returns when the container runs.
+    /// Ok(false) when it was already running.
+    pub fn start_container(&self, name: &str) -> Result<bool> {
+        let record = self.containers.resolve(name)?;
+        if record.state.status == Status::Running {
+            return Ok(false);
+        }
+        let paths = self.paths()?.clone();
+        let dir = self.containers.dir(&record.id);
+        let image = self.images.resolve(&record.image)?;
+        let lower: Vec<PathBuf> = image
+            .record
+            .layers
+            .iter()
+            .rev()
+            .map(|l| self.images.snapshot_dir(&l.chain_id))
+            .collect();
+        let rootfs = self.rootfs(&record.id);
+        super::rootfs::unmount(&rootfs)?;
+        super::rootfs::mount_overlay(&lower, &dir.join("upper"), &dir.join("work"), &rootfs)?;
+        let result = self.spawn_shim(&record, &paths);
+        if let Err(e) = &result {
+            let _ = super::rootfs::unmount(&rootfs);
+            let msg = e.to_string();
+            let _ = self.containers.update(&record.id, |r| {
+                r.state.error = msg;
+                r.state.exit_code = 127;
+            });
+        }
+        result.map(|()| true)
+    }
+
+    fn spawn_shim(&self, record: &ContainerRecord, paths: &Paths) -> Result<()> {
+        let dir = self.containers.dir(&record.id);
+        let bundle = dir.join("bundle");
+        std::fs::create_dir_all(&bundle)
+            .map_err(|e| Error::Io(format!("create {}: {e}", bundle.display())))?;
+        let config = super::spec::oci_config(record, &self.rootfs(&record.id))?;
+        std::fs::write(
+            bundle.join("config.json"),
+            serde_json::to_vec_pretty(&config).unwrap_or_default(),
+        )
+        .map_err(|e| Error::Io(format!("write the bundle: {e}")))?;
+        let exit_file = dir.join("exit.json");
+        let _ = std::fs::remove_file(&exit_file);
+        let (ready_r, ready_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| Error::Io(format!("pipe: {e}")))?;
+        let ready_raw = std::os::fd::AsRawFd::as_raw_fd(&ready_w);
+        let mut cmd = Command::new(&paths.shim);
+        cmd.arg("--id")
+            .arg(&record.id)
+            .arg("--bundle")
+            .arg(&bundle)
+            .arg("--runtime")
+            .arg(&paths.runtime)
+            .arg("--runtime-root")
+            .arg(&paths.runtime_root)
+            .arg("--log")
+            .arg(dir.join(format!("{}-json.log", record.id)))
+            .arg("--exit-file")
+            .arg(&exit_file)
+            .arg("--ready-fd")
+            .arg("3")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // SAFETY: between fork and exec only async-signal-safe calls: setsid and dup2.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setsid() < 0 || libc::dup2(ready_raw, 3) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd
+            .spawn()
+            .map_err(|e| Error::Io(format!("start {}: {e}", paths.shim.display())))?;
+        drop(ready_w);
+        let mut line = String::new();
+        std::io::BufReader::new(std::fs::File::from(ready_r))
+            .read_line(&mut line)
+            .map_err(|e| Error::Io(format!("read the shim's report: {e}")))?;
+        let outcome = match line.trim_end().split_once(' ') {
+            Some(("started", pid)) => {
+                let pid: i32 = pid.parse().unwrap_or(0);
+                self.containers.update(&record.id, |r| {
+                    r.state.status = Status::Running;
+                    r.state.pid = pid;
+                    r.state.started_at = Some(now());
+                    r.state.error.clear();
+                })?;
+                Ok(())
+            }
+            Some(("failed", msg)) => Err(Error::InvalidArgument(format!(
+                "failed to start the container: {msg}"
+            ))),
+            _ => Err(Error::Io("the shim ended without a report".into())),
+        };
+        // Reap the shim and record the exit; only after the state says running, so a
+        // container that ends at once is not marked running afterwards.
+        let containers = self.containers.clone();
+        let id = record.id.clone();
+        let rootfs = self.rootfs(&record.id);
+        std::thread::spawn(move || {
+            let mut child = child;
+            let _ = child.wait();
+            record_exit(&containers, &id, &rootfs);
+        });
+        outcome
+    }
+
+    fn runtime_kill(&self, id: &str, signal: &str) -> Result<()> {
+        let paths = self.paths()?;
+        let out = Command::new(&paths.runtime)
+            .arg("--root")
+            .arg(&paths.runtime_root)
+            .args(["kill", id, signal])
+            .output()
+            .map_err(|e| Error::Io(format!("run {}: {e}", paths.runtime.display())))?;
+        if !out.status.success() {
+            return Err(Error::Conflict(
+                String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `docker kill`: the container must be running.
+    pub fn kill_container(&self, name: &str, signal: &str) -> Result<()> {
+        let record = self.containers.resolve(name)?;
+        if record.state.status != Status::Running {
+            return Err(Error::Conflict(format!(
+                "Container {} is not running",
+                record.id
+            )));
+        }
+        self.runtime_kill(&record.id, if signal.is_empty() { "KILL" } else { signal })
+    }
+
+    /// `docker stop`: the stop signal, then SIGKILL after `timeout`. Ok(false) if not running.
+    pub fn stop_container(&self, name: &str, timeout: Option<i64>) -> Result<bool> {
+        let record = self.containers.resolve(name)?;
+        if record.state.status != Status::Running {
+            return Ok(false);
+        }
+        let signal = record
+            .config
+            .stop_signal
+            .clone()
+            .unwrap_or_else(|| "TERM".into());
+        let secs = timeout.or(record.config.stop_timeout).unwrap_or(10).max(0) as u64;
+        let _ = self.runtime_kill(&record.id, &signal);
+        let stopped =
+            |r: Option<&ContainerRecord>| r.is_none_or(|r| r.state.status != Status::Running);
+        if self
+            .containers
+            .wait_until(&record.id, Duration::from_secs(secs), stopped)
+            .is_some_and(|r| r.state.status == Status::Running)
+        {
+            let _ = self.runtime_kill(&record.id, "KILL");
+            self.containers
+                .wait_until(&record.id, Duration::from_secs(30), stopped);
+        }
+        Ok(true)
+    }
+
+    /// `docker wait`: the exit code once `condition` holds.
+    pub fn wait_container(&self, name: &str, condition: WaitCondition) -> Result<i32> {
+        let record = self.containers.resolve(name)?;
+        let finished_before = record.state.finished_at.clone();
+        let forever = Duration::from_secs(u64::MAX / 4);
+        let r = self
+            .containers
+            .wait_until(&record.id, forever, |r| match (condition, r) {
+                (_, None) => true,
+                (WaitCondition::Removed, Some(_)) => false,
+                (WaitCondition::NotRunning, Some(r)) => r.state.status != Status::Running,
+                (WaitCondition::NextExit, Some(r)) => {
+                    r.state.status == Status::Exited && r.state.finished_at != finished_before
+                }
+            });
+        Ok(r.map_or(record.state.exit_code, |r| r.state.exit_code))
+    }
+
+    /// `docker rm`: a running container needs `force` (it is killed first).
+    pub fn remove_container(&self, name: &str, force: bool) -> Result<()> {
+        let record = self.containers.resolve(name)?;
+        if record.state.status == Status::Running {
+            if !force {
+                return Err(Error::Conflict(format!(
+                    "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
+                    record.id
+                )));
+            }
+            let _ = self.runtime_kill(&record.id, "KILL");
+            self.containers
+                .wait_until(&record.id, Duration::from_secs(30), |r| {
+                    r.is_none_or(|r| r.state.status != Status::Running)
+                });
+        }
+        remove_files(&self.containers, &record.id, &self.rootfs(&record.id))
+    }
+
+    pub fn containers(&self) -> &Arc<Containers> {
+        &self.containers
+    }
+
+    /// After a restart of berthd: containers recorded as running either ended meanwhile
+    /// (their shim wrote exit.json), or still run (watched until they end: the shim is no
+    /// longer our child), or vanished without a record (a crash of the machine).
+    pub fn restore_containers(&self) {
+        for r in self.containers.list() {
+            if r.state.status != Status::Running {
+                continue;
+            }
+            let rootfs = self.rootfs(&r.id);
+            let alive = r.state.pid > 0
+                && nix::sys::signal::kill(nix::unistd::Pid::from_raw(r.state.pid), None).is_ok();
+            if alive {
+                let containers = self.containers.clone();
+                let (id, pid) = (r.id.clone(), r.state.pid);
+                std::thread::spawn(move || {
+                    while nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok() {
+                        std::thread::sleep(Duration::from_millis(200));
+                    }
+                    // Give the shim a moment to write the exit status.
+                    let exit = containers.dir(&id).join("exit.json");
+                    for _ in 0..50 {
+                        if exit.exists() {
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                    record_exit(&containers, &id, &rootfs);
+                });
+            } else {
+                record_exit(&self.containers, &r.id, &rootfs);
+            }
+        }
+    }
+}
+
+fn remove_files(containers: &Containers, id: &str, rootfs: &std::path::Path) -> Result<()> {
+    super::rootfs::unmount(rootfs)?;
+    let dir = containers.dir(id);
+    match std::fs::remove_dir_all(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::Io(format!("remove {}: {e}", dir.display()))),
+    }
+    containers.forget(id);
+    Ok(())
+}
+
+/// The shim has ended: take the exit status it wrote, unmount, and honour --rm.
+fn record_exit(containers: &Containers, id: &str, rootfs: &std::path::Path) {
+    let exit: Value = std::fs::read(containers.dir(id).join("exit.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let _ = super::rootfs::unmount(rootfs);
+    let code = exit["exit_code"].as_i64().unwrap_or(255) as i32;
+    let error = exit["error"].as_str().unwrap_or_default().to_string();
+    let finished = exit["finished_at"]
+        .as_str()
+        .map(String::from)
+        .unwrap_or_else(now);
+    let _ = containers.update(id, |r| {
+        // A container that never started stays created, with the error.
+        if r.state.status == Status::Running {
+            r.state.status = Status::Exited;
+        }
+        r.state.pid = 0;
+        r.state.exit_code = code;
+        r.state.finished_at = Some(finished);
+        if !error.is_empty() {
+            r.state.error = error;
+        }
+    });
+    if containers.dir(id).join("auto-remove").exists() {
+        let _ = remove_files(containers, id, rootfs);
+    }
+}

@@ -1,0 +1,317 @@
+//! Containers: records kept as `containers/<id>/config.v2.json` (written then renamed), their
+//! root filesystems, and their lifecycle through one berth-shim each.
+//!
+//! Per container directory: `config.v2.json` (this record), `rootfs/` (the overlay while it
+//! runs), `upper/` and `work/` (its writable layer), `bundle/` (config.json for the runtime),
+//! `<id>-json.log` (its output), `exit.json` (written by the shim when it ends).
+
+mod lifecycle;
+pub mod logs;
+mod rootfs;
+mod spec;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+pub use lifecycle::{Paths, WaitCondition};
+
+/// The parts of Docker's container Config berth honours.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Config {
+    #[serde(default)]
+    pub hostname: Option<String>,
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub env: Option<Vec<String>>,
+    #[serde(default)]
+    pub cmd: Option<Vec<String>>,
+    #[serde(default)]
+    pub entrypoint: Option<Vec<String>>,
+    #[serde(default)]
+    pub working_dir: Option<String>,
+    #[serde(default)]
+    pub labels: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub stop_signal: Option<String>,
+    #[serde(default)]
+    pub stop_timeout: Option<i64>,
+    #[serde(default)]
+    pub image: String,
+    #[serde(default)]
+    pub tty: bool,
+    #[serde(default)]
+    pub open_stdin: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Created,
+    Running,
+    Exited,
+}
+
+impl Status {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Exited => "exited",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct State {
+    pub status: Status,
+    pub pid: i32,
+    pub exit_code: i32,
+    pub error: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ContainerRecord {
+    pub id: String,
+    /// Without the leading '/'.
+    pub name: String,
+    pub created: String,
+    /// The image id.
+    pub image: String,
+    pub config: Config,
+    /// `none` or `host`.
+    pub network_mode: String,
+    pub state: State,
+}
+
+impl ContainerRecord {
+    pub fn hostname(&self) -> String {
+        self.config
+            .hostname
+            .clone()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| self.id[..12].to_string())
+    }
+
+    pub fn network_mode(&self) -> &str {
+        &self.network_mode
+    }
+}
+
+/// Every container, in memory and on disk, and a signal for state changes.
+pub struct Containers {
+    root: PathBuf,
+    map: Mutex<HashMap<String, ContainerRecord>>,
+    changed: Condvar,
+}
+
+fn random_id() -> Result<String> {
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .map_err(|e| Error::Io(format!("read /dev/urandom: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Docker's rule for names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
+fn valid_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    b.len() >= 2
+        && b[0].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || b"_.-".contains(c))
+}
+
+/// Names Docker gives when none is asked for: adjective_noun.
+fn generated_name(id: &str) -> String {
+    const LEFT: [&str; 8] = [
+        "brave", "calm", "eager", "gentle", "jolly", "keen", "quiet", "swift",
+    ];
+    const RIGHT: [&str; 8] = [
+        "albatross",
+        "beacon",
+        "cedar",
+        "dolphin",
+        "harbor",
+        "lantern",
+        "mooring",
+        "pier",
+    ];
+    let n = u64::from_str_radix(&id[..8], 16).unwrap_or(0) as usize;
+    format!("{}_{}", LEFT[n % 8], RIGHT[(n / 8) % 8])
+}
+
+impl Containers {
+    /// Load every record under `root`. Records of containers that were running when berthd
+    /// stopped are reconciled by the caller (live restore).
+    pub fn open(root: &Path) -> Result<Containers> {
+        std::fs::create_dir_all(root)
+            .map_err(|e| Error::Io(format!("create {}: {e}", root.display())))?;
+        let mut map = HashMap::new();
+        for entry in std::fs::read_dir(root)
+            .map_err(|e| Error::Io(format!("read {}: {e}", root.display())))?
+            .flatten()
+        {
+            let path = entry.path().join("config.v2.json");
+            let Ok(bytes) = std::fs::read(&path) else {
+                continue;
+            };
+            match serde_json::from_slice::<ContainerRecord>(&bytes) {
+                Ok(r) => {
+                    map.insert(r.id.clone(), r);
+                }
+                Err(e) => tracing::warn!("skipping {}: {e}", path.display()),
+            }
+        }
+        Ok(Containers {
+            root: root.to_path_buf(),
+            map: Mutex::new(map),
+            changed: Condvar::new(),
+        })
+    }
+
+    pub fn dir(&self, id: &str) -> PathBuf {
+        self.root.join(id)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, ContainerRecord>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn save(&self, record: &ContainerRecord) -> Result<()> {
+        let dir = self.dir(&record.id);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::Io(format!("create {}: {e}", dir.display())))?;
+        let tmp = dir.join("config.v2.json.tmp");
+        let bytes = serde_json::to_vec(record).map_err(|e| Error::Io(e.to_string()))?;
+        std::fs::write(&tmp, bytes)
+            .map_err(|e| Error::Io(format!("write {}: {e}", tmp.display())))?;
+        std::fs::rename(&tmp, dir.join("config.v2.json"))
+            .map_err(|e| Error::Io(format!("save {}: {e}", dir.display())))
+    }
+
+    /// Insert a new container; the name must be free.
+    pub fn insert(
+        &self,
+        mut record: ContainerRecord,
+        name: Option<&str>,
+    ) -> Result<ContainerRecord> {
+        record.id = random_id()?;
+        let mut map = self.lock();
+        record.name = match name
+            .map(|n| n.trim_start_matches('/'))
+            .filter(|n| !n.is_empty())
+        {
+            Some(n) if !valid_name(n) => {
+                return Err(Error::InvalidArgument(format!(
+                    "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                )))
+            }
+            Some(n) => {
+                if let Some(other) = map.values().find(|c| c.name == n) {
+                    return Err(Error::Conflict(format!(
+                        "Conflict. The container name \"/{n}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                        other.id
+                    )));
+                }
+                n.to_string()
+            }
+            None => {
+                let base = generated_name(&record.id);
+                if map.values().any(|c| c.name == base) {
+                    format!("{base}_{}", &record.id[..6])
+                } else {
+                    base
+                }
+            }
+        };
+        self.save(&record)?;
+        map.insert(record.id.clone(), record.clone());
+        Ok(record)
+    }
+
+    /// A container by full id, unique id prefix or name.
+    pub fn resolve(&self, name: &str) -> Result<ContainerRecord> {
+        let map = self.lock();
+        let key = name.trim_start_matches('/');
+        if let Some(c) = map.get(key) {
+            return Ok(c.clone());
+        }
+        if let Some(c) = map.values().find(|c| c.name == key) {
+            return Ok(c.clone());
+        }
+        let matches: Vec<&ContainerRecord> = map
+            .values()
+            .filter(|c| !key.is_empty() && c.id.starts_with(key))
+            .collect();
+        match matches.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(Error::NotFound(format!("No such container: {name}"))),
+            _ => Err(Error::InvalidArgument(format!(
+                "multiple containers match {name:?}"
+            ))),
+        }
+    }
+
+    pub fn list(&self) -> Vec<ContainerRecord> {
+        let mut v: Vec<ContainerRecord> = self.lock().values().cloned().collect();
+        v.sort_by(|a, b| b.created.cmp(&a.created));
+        v
+    }
+
+    /// Change a record and wake whoever waits on state changes.
+    pub fn update(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut ContainerRecord),
+    ) -> Result<ContainerRecord> {
+        let mut map = self.lock();
+        let record = map
+            .get_mut(id)
+            .ok_or_else(|| Error::NotFound(format!("No such container: {id}")))?;
+        f(record);
+        let copy = record.clone();
+        self.save(&copy)?;
+        self.changed.notify_all();
+        Ok(copy)
+    }
+
+    fn forget(&self, id: &str) {
+        self.lock().remove(id);
+        self.changed.notify_all();
+    }
+
+    /// Wait (up to `timeout`) until `done` holds for the record of `id` or it is gone.
+    pub fn wait_until(
+        &self,
+        id: &str,
+        timeout: std::time::Duration,
+        done: impl Fn(Option<&ContainerRecord>) -> bool,
+    ) -> Option<ContainerRecord> {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut map = self.lock();
+        loop {
+            let current = map.get(id);
+            if done(current) {
+                return current.cloned();
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return current.cloned();
+            }
+            map = self
+                .changed
+                .wait_timeout(map, deadline - now)
+                .map(|(m, _)| m)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+    }
+}

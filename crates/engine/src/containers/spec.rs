@@ -1,0 +1,136 @@
+//! The OCI config of a container: the image's config, the create request on top, and
+//! Docker's defaults (capabilities, mounts, masked and read-only paths, namespaces).
+
+use serde_json::{json, Value};
+
+use super::ContainerRecord;
+use crate::error::{Error, Result};
+
+/// Docker's default capability set.
+pub const DEFAULT_CAPS: [&str; 14] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+const MASKED: [&str; 11] = [
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+const READONLY: [&str; 5] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// `uid[:gid]` as numbers; names need the image's /etc/passwd, which comes later.
+fn user(spec: &str) -> Result<(u32, u32)> {
+    if spec.is_empty() || spec == "root" {
+        return Ok((0, 0));
+    }
+    let (u, g) = spec.split_once(':').unwrap_or((spec, ""));
+    let uid: u32 = u.parse().map_err(|_| {
+        Error::InvalidArgument(format!(
+            "user {spec:?}: only numeric uid[:gid] is supported yet"
+        ))
+    })?;
+    let gid: u32 = if g.is_empty() {
+        0
+    } else {
+        g.parse().map_err(|_| {
+            Error::InvalidArgument(format!(
+                "user {spec:?}: only numeric uid[:gid] is supported yet"
+            ))
+        })?
+    };
+    Ok((uid, gid))
+}
+
+/// The process arguments: Entrypoint then Cmd, as Docker combines them.
+pub fn args(record: &ContainerRecord) -> Result<Vec<String>> {
+    let mut args: Vec<String> = record.config.entrypoint.clone().unwrap_or_default();
+    args.extend(record.config.cmd.clone().unwrap_or_default());
+    if args.is_empty() {
+        return Err(Error::InvalidArgument("no command specified".into()));
+    }
+    Ok(args)
+}
+
+pub fn oci_config(record: &ContainerRecord, rootfs: &std::path::Path) -> Result<Value> {
+    let (uid, gid) = user(record.config.user.as_deref().unwrap_or(""))?;
+    let mut env: Vec<String> = record.config.env.clone().unwrap_or_default();
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.insert(
+            0,
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        );
+    }
+    env.push(format!("HOSTNAME={}", record.hostname()));
+    let cwd = record
+        .config
+        .working_dir
+        .clone()
+        .filter(|w| !w.is_empty())
+        .unwrap_or_else(|| "/".into());
+    let mut namespaces = vec![
+        json!({"type": "pid"}),
+        json!({"type": "ipc"}),
+        json!({"type": "uts"}),
+        json!({"type": "mount"}),
+    ];
+    if record.network_mode() == "none" {
+        namespaces.push(json!({"type": "network"}));
+    }
+    let caps = DEFAULT_CAPS.to_vec();
+    Ok(json!({
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": false,
+            "user": {"uid": uid, "gid": gid},
+            "args": args(record)?,
+            "env": env,
+            "cwd": cwd,
+            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+            "noNewPrivileges": false,
+        },
+        "root": {"path": rootfs, "readonly": false},
+        "hostname": record.hostname(),
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+            {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["ro", "nosuid", "noexec", "nodev"]},
+            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"]},
+        ],
+        "linux": {
+            "namespaces": namespaces,
+            "maskedPaths": MASKED,
+            "readonlyPaths": READONLY,
+        },
+    }))
+}
