@@ -50,6 +50,9 @@ pub struct Flags {
     /// The storage driver (overlay2 only).
     #[arg(short = 's', long)]
     pub storage_driver: Option<String>,
+    /// Containers' default seccomp profile (Docker's format), or "unconfined".
+    #[arg(long)]
+    pub seccomp_profile: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -65,6 +68,7 @@ struct File {
     default_runtime: Option<String>,
     runtimes: Option<BTreeMap<String, RuntimeEntry>>,
     storage_driver: Option<String>,
+    seccomp_profile: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -87,7 +91,16 @@ pub struct Config {
     pub default_runtime: String,
     pub runtimes: BTreeMap<String, String>,
     pub storage_driver: String,
+    /// The profile file; None for unconfined.
+    pub seccomp_profile: Option<PathBuf>,
 }
+
+/// Where a default seccomp profile is looked for when none is configured: berth's own,
+/// then the one containers-common (podman's) installs, which is Docker's format.
+const SECCOMP_CANDIDATES: [&str; 2] = [
+    "/etc/berth/seccomp.json",
+    "/usr/share/containers/seccomp.json",
+];
 
 fn read_file(flags: &Flags) -> Result<File> {
     let path = &flags.config_file;
@@ -207,8 +220,21 @@ impl Config {
         if !runtimes.contains_key(&default_runtime) {
             bail!("default runtime {default_runtime:?} is not among the configured runtimes");
         }
+        let seccomp_profile = match one_of(
+            "seccomp-profile",
+            flags.seccomp_profile,
+            file.seccomp_profile,
+        )? {
+            Some(p) if p == "unconfined" => None,
+            Some(p) => Some(PathBuf::from(p)),
+            None => SECCOMP_CANDIDATES
+                .iter()
+                .map(PathBuf::from)
+                .find(|p| p.exists()),
+        };
         Ok(Config {
             data_root,
+            seccomp_profile,
             exec_root,
             sockets,
             pidfile,

@@ -79,8 +79,25 @@ async fn run(config: config::Config) -> Result<()> {
     if paths.is_none() {
         tracing::warn!("berth-shim or the runtime was not found: containers cannot start");
     }
+    let seccomp = match &config.seccomp_profile {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("read seccomp profile {}", path.display()))?;
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("seccomp profile {}", path.display()))?;
+            tracing::info!(profile = %path.display(), "default seccomp profile");
+            Some(v)
+        }
+        None => {
+            tracing::warn!(
+                "no default seccomp profile: containers run unconfined unless they ask for one"
+            );
+            None
+        }
+    };
     let engine = tokio::task::spawn_blocking(move || {
-        let engine = berth_engine::Engine::open(&data_root, paths)?;
+        let mut engine = berth_engine::Engine::open(&data_root, paths)?;
+        engine.default_seccomp = seccomp;
         engine.restore_containers();
         Ok::<_, berth_engine::Error>(engine)
     })
@@ -103,6 +120,11 @@ async fn run(config: config::Config) -> Result<()> {
         default_runtime: config.default_runtime.clone(),
         runtimes: config.runtimes.clone().into_iter().collect(),
         insecure_registries: config.insecure_registries.clone(),
+        security_options: config
+            .seccomp_profile
+            .iter()
+            .map(|p| format!("name=seccomp,profile={}", p.display()))
+            .collect(),
     };
     let state = Arc::new(berth_api::server::State {
         engine: Arc::new(engine),

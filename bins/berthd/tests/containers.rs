@@ -333,3 +333,60 @@ fn what_is_not_supported_yet_is_refused_by_name() {
     d.docker(&["image", "prune", "-f"]).ok();
     assert_eq!(d.docker(&["images", "-q"]).stdout.trim(), "");
 }
+
+#[test]
+fn seccomp_profiles_and_no_new_privileges() {
+    // A Docker-format profile that refuses mkdir and allows the rest.
+    let profile_dir = tempfile::tempdir().expect("tmp");
+    let profile = profile_dir.path().join("profile.json");
+    std::fs::write(
+        &profile,
+        r#"{"defaultAction": "SCMP_ACT_ALLOW",
+            "archMap": [{"architecture": "SCMP_ARCH_X86_64", "subArchitectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"]}],
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]}"#,
+    )
+    .expect("profile");
+    let d =
+        Daemon::start_for_containers_with(&["--seccomp-profile", profile.to_str().expect("utf8")]);
+    image(&d);
+    let probe =
+        "grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status; mkdir /tmp/made 2>&1 && echo made; true";
+    let run = |name: &str, extra: &[&str]| -> String {
+        let mut args = vec!["run", "-d", "--network", "none", "--name", name];
+        args.extend(extra);
+        args.extend(["bb:1", "sh", "-c", probe]);
+        d.docker(&args).ok();
+        assert_eq!(d.docker(&["wait", name]).stdout.trim(), "0");
+        let logs = d.docker(&["logs", name]);
+        format!("{}{}", logs.stdout, logs.stderr)
+    };
+    let default = run("default", &[]);
+    assert!(
+        default.contains("Seccomp:\t2") && default.contains("Operation not permitted"),
+        "{default}"
+    );
+    assert!(default.contains("NoNewPrivs:\t0"), "{default}");
+    let unconfined = run("unconfined", &["--security-opt", "seccomp=unconfined"]);
+    assert!(
+        unconfined.contains("Seccomp:\t0") && unconfined.contains("made"),
+        "{unconfined}"
+    );
+    let nnp = run("nnp", &["--security-opt", "no-new-privileges"]);
+    assert!(nnp.contains("NoNewPrivs:\t1"), "{nnp}");
+    let refused = d.docker(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--security-opt",
+        "apparmor=x",
+        "bb:1",
+        "true",
+    ]);
+    refused.failed();
+    assert!(
+        refused.stderr.contains("is not supported by berth yet"),
+        "{}",
+        refused.stderr
+    );
+}

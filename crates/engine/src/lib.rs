@@ -24,6 +24,8 @@ pub struct Engine {
     pub data_root: PathBuf,
     /// The shim and runtime binaries; without them containers cannot start.
     pub paths: Option<containers::Paths>,
+    /// The seccomp profile (Docker's format) containers get unless they ask otherwise.
+    pub default_seccomp: Option<serde_json::Value>,
 }
 
 impl Engine {
@@ -36,6 +38,7 @@ impl Engine {
             )?),
             data_root: data_root.to_path_buf(),
             paths,
+            default_seccomp: None,
         })
     }
 }

@@ -56,6 +56,11 @@ impl Daemon {
     /// A daemon that can run containers: berth-shim and berth-runtime built beside berthd,
     /// and a private mount namespace.
     pub fn start_for_containers() -> Daemon {
+        Self::start_for_containers_with(&[])
+    }
+
+    /// As `start_for_containers`, with extra berthd flags.
+    pub fn start_for_containers_with(extra: &[&str]) -> Daemon {
         let dir = std::path::Path::new(BERTHD).parent().expect("target dir");
         if !dir.join("berth-shim").exists() || !dir.join("berth-runtime").exists() {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -72,7 +77,7 @@ impl Daemon {
             child: None,
             private_mounts: true,
         };
-        d.spawn(&[]);
+        d.spawn(extra);
         d
     }
 

@@ -35,6 +35,8 @@ pub struct DaemonInfo {
     pub default_runtime: String,
     pub runtimes: Vec<(String, String)>,
     pub insecure_registries: Vec<String>,
+    /// As /info's SecurityOptions ("name=seccomp,profile=...").
+    pub security_options: Vec<String>,
 }
 
 pub struct State {

@@ -149,7 +149,7 @@ pub(super) async fn info(ctx: &Ctx) -> ApiResult<Response<Body>> {
             "LiveRestoreEnabled": false,
             "Isolation": "",
             "InitBinary": "",
-            "SecurityOptions": ["name=seccomp,profile=builtin", "name=no-new-privileges"],
+            "SecurityOptions": info.security_options,
             "Warnings": null,
         }),
     ))

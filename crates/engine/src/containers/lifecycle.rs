@@ -86,7 +86,7 @@ const CONFIG_KEYS: &[&str] = &[
     "HostConfig",
     "NetworkingConfig",
 ];
-const HOST_CONFIG_KEYS: &[&str] = &["NetworkMode", "AutoRemove"];
+const HOST_CONFIG_KEYS: &[&str] = &["NetworkMode", "AutoRemove", "SecurityOpt"];
 
 fn string_list(v: &Value) -> Option<Vec<String>> {
     v.as_array().map(|a| {
@@ -134,6 +134,7 @@ impl Engine {
                 )))
             }
         };
+        let (seccomp, no_new_privileges) = self.security(&host)?;
         let image_name = obj.get("Image").and_then(Value::as_str).unwrap_or_default();
         if image_name.is_empty() {
             return Err(Error::InvalidArgument("no image given".into()));
@@ -198,6 +199,8 @@ impl Engine {
             image: image.record.id.to_string(),
             config,
             network_mode,
+            seccomp,
+            no_new_privileges,
             state: State {
                 status: Status::Created,
                 pid: 0,
@@ -214,6 +217,45 @@ impl Engine {
                 .map_err(|e| Error::Io(format!("record --rm: {e}")))?;
         }
         Ok(record)
+    }
+
+    /// `--security-opt`: seccomp=unconfined|<profile JSON>, no-new-privileges[=true|false].
+    /// Without a seccomp option, the daemon's default profile applies.
+    fn security(&self, host: &Map<String, Value>) -> Result<(Option<Value>, bool)> {
+        let caps: Vec<&str> = super::spec::DEFAULT_CAPS.to_vec();
+        let mut seccomp = match &self.default_seccomp {
+            Some(profile) => Some(super::seccomp::to_oci(profile, &caps)?),
+            None => None,
+        };
+        let mut nnp = false;
+        for opt in host
+            .get("SecurityOpt")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let opt = opt.as_str().unwrap_or_default();
+            let (key, value) = opt.split_once(['=', ':']).unwrap_or((opt, ""));
+            match (key, value) {
+                ("seccomp", "unconfined") => seccomp = None,
+                ("seccomp", profile) if !profile.is_empty() => {
+                    let v: Value = serde_json::from_str(profile).map_err(|e| {
+                        Error::InvalidArgument(format!(
+                            "security-opt seccomp: invalid profile: {e}"
+                        ))
+                    })?;
+                    seccomp = Some(super::seccomp::to_oci(&v, &caps)?);
+                }
+                ("no-new-privileges", "" | "true") => nnp = true,
+                ("no-new-privileges", "false") => nnp = false,
+                _ => {
+                    return Err(Error::InvalidArgument(format!(
+                        "security-opt {opt:?} is not supported by berth yet"
+                    )))
+                }
+            }
+        }
+        Ok((seccomp, nnp))
     }
 
     fn rootfs(&self, id: &str) -> PathBuf {

@@ -8,6 +8,7 @@
 mod lifecycle;
 pub mod logs;
 mod rootfs;
+pub mod seccomp;
 mod spec;
 
 use std::collections::{BTreeMap, HashMap};
@@ -89,6 +90,11 @@ pub struct ContainerRecord {
     pub config: Config,
     /// `none` or `host`.
     pub network_mode: String,
+    /// The OCI seccomp filter (None: unconfined).
+    #[serde(default)]
+    pub seccomp: Option<serde_json::Value>,
+    #[serde(default)]
+    pub no_new_privileges: bool,
     pub state: State,
 }
 

@@ -105,7 +105,7 @@ pub fn oci_config(record: &ContainerRecord, rootfs: &std::path::Path) -> Result<
         namespaces.push(json!({"type": "network"}));
     }
     let caps = DEFAULT_CAPS.to_vec();
-    Ok(json!({
+    let mut config = json!({
         "ociVersion": "1.0.2",
         "process": {
             "terminal": false,
@@ -114,7 +114,7 @@ pub fn oci_config(record: &ContainerRecord, rootfs: &std::path::Path) -> Result<
             "env": env,
             "cwd": cwd,
             "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-            "noNewPrivileges": false,
+            "noNewPrivileges": record.no_new_privileges,
         },
         "root": {"path": rootfs, "readonly": false},
         "hostname": record.hostname(),
@@ -132,5 +132,9 @@ pub fn oci_config(record: &ContainerRecord, rootfs: &std::path::Path) -> Result<
             "maskedPaths": MASKED,
             "readonlyPaths": READONLY,
         },
-    }))
+    });
+    if let Some(filter) = &record.seccomp {
+        config["linux"]["seccomp"] = filter.clone();
+    }
+    Ok(config)
 }
