@@ -323,6 +323,7 @@ pub(super) async fn logs(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
         until: time_bound(q.get("until"))?,
         follow: q.bool("follow"),
         timestamps: q.bool("timestamps"),
+        attach: false,
     };
     if !opts.stdout && !opts.stderr {
         return Err(ApiError::bad_request(
@@ -342,5 +343,72 @@ pub(super) async fn logs(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
             tracing::error!("logs of {id}: {err}");
         }
     });
+    Ok(resp)
+}
+
+/// POST /containers/{id}/attach: the hijacked stream of moby (101, then the multiplexed
+/// stdout/stderr frames) for a container's output from now until it ends. Standard input
+/// and terminals come with the shim's attach socket.
+pub(super) async fn attach(
+    ctx: &Ctx,
+    name: String,
+    req: hyper::Request<Incoming>,
+) -> ApiResult<Response<Body>> {
+    let q = &ctx.query;
+    if q.bool("stdin") {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "attaching standard input (-i) is not supported by berth yet",
+        ));
+    }
+    if q.bool("logs") {
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "attach with logs=1 is not supported by berth yet: use logs",
+        ));
+    }
+    let opts = LogOptions {
+        stdout: q.bool("stdout"),
+        stderr: q.bool("stderr"),
+        follow: true,
+        attach: true,
+        ..LogOptions::default()
+    };
+    let id = ctx
+        .blocking(move |e| Ok(e.containers().resolve(&name)?.id))
+        .await?;
+    let engine = ctx.state.engine.clone();
+    let upgrade = hyper::upgrade::on(req);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(64);
+    tokio::task::spawn_blocking(move || {
+        let mut emit = |e: Entry| tx.blocking_send(frame(&e)).is_ok();
+        if let Err(err) =
+            berth_engine::containers::logs::read(engine.containers(), &id, &opts, &mut emit)
+        {
+            tracing::error!("attach to {id}: {err}");
+        }
+    });
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        let Ok(upgraded) = upgrade.await else { return };
+        let mut io = hyper_util::rt::TokioIo::new(upgraded);
+        while let Some(chunk) = rx.recv().await {
+            if io.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+        let _ = io.shutdown().await;
+    });
+    let mut resp = body::empty(StatusCode::SWITCHING_PROTOCOLS);
+    let h = resp.headers_mut();
+    for (k, v) in [
+        ("Content-Type", "application/vnd.docker.multiplexed-stream"),
+        ("Connection", "Upgrade"),
+        ("Upgrade", "tcp"),
+    ] {
+        if let Ok(v) = v.parse() {
+            h.insert(k, v);
+        }
+    }
     Ok(resp)
 }

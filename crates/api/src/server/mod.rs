@@ -200,6 +200,9 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> ApiResult<Response<
         }
         (&Method::GET, ["containers", "json"]) => containers::list(&ctx).await,
         (&Method::DELETE, ["containers", name]) => containers::remove(&ctx, name.to_string()).await,
+        (&Method::POST, ["containers", name, "attach"]) => {
+            containers::attach(&ctx, name.to_string(), req).await
+        }
         (_, ["containers", name, action]) => container_action(&ctx, &method, name, action).await,
         _ => Err(ApiError::not_found("page not found")),
     }

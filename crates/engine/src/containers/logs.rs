@@ -21,6 +21,9 @@ pub struct LogOptions {
     pub until: Option<f64>,
     pub follow: bool,
     pub timestamps: bool,
+    /// `attach`: only what comes from now on, until the container (created or running now)
+    /// has run and exited, or is removed.
+    pub attach: bool,
 }
 
 /// One log entry: the stream (1 stdout, 2 stderr) and the bytes to send.
@@ -94,7 +97,11 @@ pub fn read(
         Some(r) => complete_lines(r, &path)?,
         None => Vec::new(),
     };
-    let entries: Vec<Entry> = first.iter().filter_map(|l| entry(l, opts)).collect();
+    let entries: Vec<Entry> = if opts.attach {
+        Vec::new()
+    } else {
+        first.iter().filter_map(|l| entry(l, opts)).collect()
+    };
     let skip = opts.tail.map_or(0, |n| entries.len().saturating_sub(n));
     for e in entries.into_iter().skip(skip) {
         if !emit(e) {
@@ -121,15 +128,19 @@ pub fn read(
                 }
             }
         }
-        let running = containers
-            .resolve(id)
-            .is_ok_and(|r| r.state.status == Status::Running);
+        // Attached output goes on while the container is yet to start or runs.
+        let live = |r: &super::ContainerRecord| match r.state.status {
+            Status::Running => true,
+            Status::Created => opts.attach,
+            Status::Exited => false,
+        };
+        let running = containers.resolve(id).is_ok_and(|r| live(&r));
         if !running && lines.is_empty() {
             return Ok(());
         }
         if lines.is_empty() {
             containers.wait_until(id, Duration::from_millis(100), |r| {
-                r.is_none_or(|r| r.state.status != Status::Running)
+                r.is_none_or(|r| !live(r))
             });
         }
     }
