@@ -390,3 +390,79 @@ fn seccomp_profiles_and_no_new_privileges() {
         refused.stderr
     );
 }
+
+#[test]
+fn resources_capabilities_mounts_and_ulimits() {
+    let d = Daemon::start_for_containers();
+    image(&d);
+    let host_dir = d.dir.path().join("shared");
+    std::fs::create_dir(&host_dir).expect("shared");
+    std::fs::write(host_dir.join("from-host"), "hello host\n").expect("write");
+    let bind = format!("{}:/shared", host_dir.display());
+    let bind_ro = format!("{}:/shared-ro:ro", host_dir.display());
+    let script = "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/cpu/cpu.cfs_quota_us; \
+                  grep CapEff /proc/self/status; ulimit -n; cat /shared/from-host; echo written > /shared/from-container; \
+                  touch /shared-ro/x 2>&1 | grep -c Read-only; touch /rootfile 2>&1 | grep -c Read-only; \
+                  echo ok > /scratch/f && cat /scratch/f";
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-m",
+        "64m",
+        "--pids-limit",
+        "20",
+        "--cpus",
+        "0.5",
+        "--cap-drop",
+        "chown",
+        "--ulimit",
+        "nofile=512:1024",
+        "--read-only",
+        "--tmpfs",
+        "/scratch",
+        "-v",
+        &bind,
+        "-v",
+        &bind_ro,
+        "bb:1",
+        "sh",
+        "-c",
+        script,
+    ]);
+    out.ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(&lines[..3], ["67108864", "20", "50000"], "{}", out.stdout);
+    let cap_eff =
+        u64::from_str_radix(lines[3].split_whitespace().nth(1).expect("caps"), 16).expect("hex");
+    assert_eq!(cap_eff & 1, 0, "CAP_CHOWN was dropped: {}", out.stdout);
+    assert_ne!(cap_eff & (1 << 5), 0, "CAP_KILL stays");
+    assert_eq!(
+        &lines[4..],
+        ["512", "hello host", "1", "1", "ok"],
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        std::fs::read_to_string(host_dir.join("from-container")).expect("bind write"),
+        "written\n"
+    );
+
+    for (args, needle) in [
+        (vec!["-m", "1k"], "Minimum memory limit"),
+        (vec!["-v", "named:/data"], "named volumes"),
+        (vec!["--cap-add", "not a cap"], "unknown capability"),
+    ] {
+        let mut all = vec!["run", "--rm", "--network", "none"];
+        all.extend(args);
+        all.extend(["bb:1", "true"]);
+        let refused = d.docker(&all);
+        refused.failed();
+        assert!(
+            refused.stderr.contains(needle),
+            "{all:?}: {}",
+            refused.stderr
+        );
+    }
+}

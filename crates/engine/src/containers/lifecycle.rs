@@ -125,7 +125,13 @@ impl Engine {
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default();
-        refuse_unsupported("HostConfig", &host, HOST_CONFIG_KEYS)?;
+        let supported: Vec<&str> = HOST_CONFIG_KEYS
+            .iter()
+            .chain(super::host::KEYS)
+            .copied()
+            .collect();
+        refuse_unsupported("HostConfig", &host, &supported)?;
+        let host_options = super::host::parse(&host, &super::spec::DEFAULT_CAPS)?;
         let network_mode = match host.get("NetworkMode").and_then(Value::as_str).unwrap_or("default") {
             m @ ("none" | "host") => m.to_string(),
             other => {
@@ -134,7 +140,8 @@ impl Engine {
                 )))
             }
         };
-        let (seccomp, no_new_privileges) = self.security(&host)?;
+        let caps: Vec<&str> = host_options.caps.iter().map(String::as_str).collect();
+        let (seccomp, no_new_privileges) = self.security(&host, &caps)?;
         let image_name = obj.get("Image").and_then(Value::as_str).unwrap_or_default();
         if image_name.is_empty() {
             return Err(Error::InvalidArgument("no image given".into()));
@@ -201,6 +208,7 @@ impl Engine {
             network_mode,
             seccomp,
             no_new_privileges,
+            host: host_options,
             state: State {
                 status: Status::Created,
                 pid: 0,
@@ -221,10 +229,9 @@ impl Engine {
 
     /// `--security-opt`: seccomp=unconfined|<profile JSON>, no-new-privileges[=true|false].
     /// Without a seccomp option, the daemon's default profile applies.
-    fn security(&self, host: &Map<String, Value>) -> Result<(Option<Value>, bool)> {
-        let caps: Vec<&str> = super::spec::DEFAULT_CAPS.to_vec();
+    fn security(&self, host: &Map<String, Value>, caps: &[&str]) -> Result<(Option<Value>, bool)> {
         let mut seccomp = match &self.default_seccomp {
-            Some(profile) => Some(super::seccomp::to_oci(profile, &caps)?),
+            Some(profile) => Some(super::seccomp::to_oci(profile, caps)?),
             None => None,
         };
         let mut nnp = false;
@@ -244,7 +251,7 @@ impl Engine {
                             "security-opt seccomp: invalid profile: {e}"
                         ))
                     })?;
-                    seccomp = Some(super::seccomp::to_oci(&v, &caps)?);
+                    seccomp = Some(super::seccomp::to_oci(&v, caps)?);
                 }
                 ("no-new-privileges", "" | "true") => nnp = true,
                 ("no-new-privileges", "false") => nnp = false,

@@ -5,6 +5,7 @@
 //! runs), `upper/` and `work/` (its writable layer), `bundle/` (config.json for the runtime),
 //! `<id>-json.log` (its output), `exit.json` (written by the shim when it ends).
 
+pub mod host;
 mod lifecycle;
 pub mod logs;
 mod rootfs;
@@ -95,6 +96,9 @@ pub struct ContainerRecord {
     pub seccomp: Option<serde_json::Value>,
     #[serde(default)]
     pub no_new_privileges: bool,
+    /// Resources, capabilities, mounts... from HostConfig.
+    #[serde(default)]
+    pub host: host::HostOptions,
     pub state: State,
 }
 

@@ -104,7 +104,7 @@ pub fn oci_config(record: &ContainerRecord, rootfs: &std::path::Path) -> Result<
     if record.network_mode() == "none" {
         namespaces.push(json!({"type": "network"}));
     }
-    let caps = DEFAULT_CAPS.to_vec();
+    let caps = &record.host.caps;
     let mut config = json!({
         "ociVersion": "1.0.2",
         "process": {
@@ -116,7 +116,7 @@ pub fn oci_config(record: &ContainerRecord, rootfs: &std::path::Path) -> Result<
             "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
             "noNewPrivileges": record.no_new_privileges,
         },
-        "root": {"path": rootfs, "readonly": false},
+        "root": {"path": rootfs, "readonly": record.host.readonly_rootfs},
         "hostname": record.hostname(),
         "mounts": [
             {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
@@ -135,6 +135,15 @@ pub fn oci_config(record: &ContainerRecord, rootfs: &std::path::Path) -> Result<
     });
     if let Some(filter) = &record.seccomp {
         config["linux"]["seccomp"] = filter.clone();
+    }
+    if let Some(r) = &record.host.resources {
+        config["linux"]["resources"] = r.clone();
+    }
+    if !record.host.rlimits.is_empty() {
+        config["process"]["rlimits"] = json!(record.host.rlimits);
+    }
+    if let Some(mounts) = config["mounts"].as_array_mut() {
+        mounts.extend(record.host.mounts.iter().cloned());
     }
     Ok(config)
 }
