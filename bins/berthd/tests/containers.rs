@@ -218,12 +218,11 @@ fn what_is_not_supported_yet_is_refused_by_name() {
                 "-d",
                 "--network",
                 "none",
-                "-m",
-                "64m",
+                "--privileged",
                 "bb:1",
                 "true",
             ],
-            "HostConfig.Memory is not supported",
+            "HostConfig.Privileged is not supported",
         ),
         (
             vec![
@@ -267,11 +266,11 @@ fn what_is_not_supported_yet_is_refused_by_name() {
                 "--network",
                 "none",
                 "-u",
-                "nobody",
+                "ghost",
                 "bb:1",
                 "true",
             ],
-            "numeric uid",
+            "unable to find user ghost",
         ),
     ] {
         let out = d.docker(&args);
@@ -448,6 +447,21 @@ fn resources_capabilities_mounts_and_ulimits() {
         std::fs::read_to_string(host_dir.join("from-container")).expect("bind write"),
         "written\n"
     );
+
+    let who = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-u",
+        "nobody:tty",
+        "bb:1",
+        "sh",
+        "-c",
+        "id -u; id -g",
+    ]);
+    who.ok();
+    assert_eq!(who.stdout, "65534\n5\n");
 
     for (args, needle) in [
         (vec!["-m", "1k"], "Minimum memory limit"),

@@ -323,7 +323,7 @@ pub(super) async fn logs(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
         until: time_bound(q.get("until"))?,
         follow: q.bool("follow"),
         timestamps: q.bool("timestamps"),
-        attach: false,
+        attach_from: None,
     };
     if !opts.stdout && !opts.stderr {
         return Err(ApiError::bad_request(
@@ -367,16 +367,23 @@ pub(super) async fn attach(
             "attach with logs=1 is not supported by berth yet: use logs",
         ));
     }
+    let (stdout, stderr) = (q.bool("stdout"), q.bool("stderr"));
+    // Where the log ends now: everything past it is the attached output, even if the
+    // container starts before the reader below first runs.
+    let (id, offset) = ctx
+        .blocking(move |e| {
+            let id = e.containers().resolve(&name)?.id;
+            let offset = berth_engine::containers::logs::log_size(e.containers(), &id);
+            Ok((id, offset))
+        })
+        .await?;
     let opts = LogOptions {
-        stdout: q.bool("stdout"),
-        stderr: q.bool("stderr"),
+        stdout,
+        stderr,
         follow: true,
-        attach: true,
+        attach_from: Some(offset),
         ..LogOptions::default()
     };
-    let id = ctx
-        .blocking(move |e| Ok(e.containers().resolve(&name)?.id))
-        .await?;
     let engine = ctx.state.engine.clone();
     let upgrade = hyper::upgrade::on(req);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(64);

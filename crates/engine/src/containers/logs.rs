@@ -21,9 +21,15 @@ pub struct LogOptions {
     pub until: Option<f64>,
     pub follow: bool,
     pub timestamps: bool,
-    /// `attach`: only what comes from now on, until the container (created or running now)
-    /// has run and exited, or is removed.
-    pub attach: bool,
+    /// `attach`: only what the log holds past this byte offset (its size when the attach
+    /// began), until the container (created or running then) has run and exited, or is
+    /// removed.
+    pub attach_from: Option<u64>,
+}
+
+/// The size of container `id`'s log now (0 if it has none yet): where an attach starts.
+pub fn log_size(containers: &Containers, id: &str) -> u64 {
+    std::fs::metadata(containers.dir(id).join(format!("{id}-json.log"))).map_or(0, |m| m.len())
 }
 
 /// One log entry: the stream (1 stdout, 2 stderr) and the bytes to send.
@@ -93,15 +99,16 @@ pub fn read(
     let path = containers.dir(id).join(format!("{id}-json.log"));
     let open = || std::fs::File::open(&path).ok().map(std::io::BufReader::new);
     let mut reader = open();
+    if let (Some(r), Some(offset)) = (reader.as_mut(), opts.attach_from) {
+        use std::io::Seek;
+        r.seek(std::io::SeekFrom::Start(offset))
+            .map_err(|e| Error::Io(format!("seek in {}: {e}", path.display())))?;
+    }
     let first = match reader.as_mut() {
         Some(r) => complete_lines(r, &path)?,
         None => Vec::new(),
     };
-    let entries: Vec<Entry> = if opts.attach {
-        Vec::new()
-    } else {
-        first.iter().filter_map(|l| entry(l, opts)).collect()
-    };
+    let entries: Vec<Entry> = first.iter().filter_map(|l| entry(l, opts)).collect();
     let skip = opts.tail.map_or(0, |n| entries.len().saturating_sub(n));
     for e in entries.into_iter().skip(skip) {
         if !emit(e) {
@@ -131,7 +138,7 @@ pub fn read(
         // Attached output goes on while the container is yet to start or runs.
         let live = |r: &super::ContainerRecord| match r.state.status {
             Status::Running => true,
-            Status::Created => opts.attach,
+            Status::Created => opts.attach_from.is_some(),
             Status::Exited => false,
         };
         let running = containers.resolve(id).is_ok_and(|r| live(&r));

@@ -11,6 +11,7 @@ pub mod logs;
 mod rootfs;
 pub mod seccomp;
 mod spec;
+mod user;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};

@@ -46,29 +46,6 @@ const READONLY: [&str; 5] = [
     "/proc/sysrq-trigger",
 ];
 
-/// `uid[:gid]` as numbers; names need the image's /etc/passwd, which comes later.
-fn user(spec: &str) -> Result<(u32, u32)> {
-    if spec.is_empty() || spec == "root" {
-        return Ok((0, 0));
-    }
-    let (u, g) = spec.split_once(':').unwrap_or((spec, ""));
-    let uid: u32 = u.parse().map_err(|_| {
-        Error::InvalidArgument(format!(
-            "user {spec:?}: only numeric uid[:gid] is supported yet"
-        ))
-    })?;
-    let gid: u32 = if g.is_empty() {
-        0
-    } else {
-        g.parse().map_err(|_| {
-            Error::InvalidArgument(format!(
-                "user {spec:?}: only numeric uid[:gid] is supported yet"
-            ))
-        })?
-    };
-    Ok((uid, gid))
-}
-
 /// The process arguments: Entrypoint then Cmd, as Docker combines them.
 pub fn args(record: &ContainerRecord) -> Result<Vec<String>> {
     let mut args: Vec<String> = record.config.entrypoint.clone().unwrap_or_default();
@@ -79,8 +56,9 @@ pub fn args(record: &ContainerRecord) -> Result<Vec<String>> {
     Ok(args)
 }
 
+/// The OCI config; `rootfs` is mounted (the user is looked up in its /etc/passwd).
 pub fn oci_config(record: &ContainerRecord, rootfs: &std::path::Path) -> Result<Value> {
-    let (uid, gid) = user(record.config.user.as_deref().unwrap_or(""))?;
+    let (uid, gid) = super::user::resolve(rootfs, record.config.user.as_deref().unwrap_or(""))?;
     let mut env: Vec<String> = record.config.env.clone().unwrap_or_default();
     if !env.iter().any(|e| e.starts_with("PATH=")) {
         env.insert(
