@@ -126,10 +126,12 @@ async fn run(config: config::Config) -> Result<()> {
             .map(|p| format!("name=seccomp,profile={}", p.display()))
             .collect(),
     };
-    let state = Arc::new(berth_api::server::State {
-        engine: Arc::new(engine),
-        info,
-    });
+    let engine = Arc::new(engine);
+    let restarts = engine.clone();
+    tokio::task::spawn_blocking(move || berth_engine::Engine::enable_restarts(&restarts))
+        .await
+        .context("apply restart policies")?;
+    let state = Arc::new(berth_api::server::State { engine, info });
     tracing::info!(sockets = ?config.sockets, data_root = %config.data_root.display(), "berthd is ready");
     berth_api::server::serve(listeners, state, shutdown_signal()).await;
     drop(sockets);

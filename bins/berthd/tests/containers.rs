@@ -480,3 +480,104 @@ fn resources_capabilities_mounts_and_ulimits() {
         );
     }
 }
+
+fn inspect(d: &Daemon, name: &str, format: &str) -> String {
+    d.docker(&["inspect", "--format", format, name])
+        .stdout
+        .trim()
+        .to_string()
+}
+
+fn wait_for(mut f: impl FnMut() -> bool) -> bool {
+    for _ in 0..200 {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+#[test]
+fn restart_policies() {
+    let mut d = Daemon::start_for_containers();
+    image(&d);
+    let run = |name: &str, policy: &str, script: &str| {
+        d.docker(&[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            name,
+            "--restart",
+            policy,
+            "bb:1",
+            "sh",
+            "-c",
+            script,
+        ])
+        .ok();
+    };
+    // on-failure:3 restarts three times, then leaves it exited.
+    run("flaky", "on-failure:3", "exit 1");
+    assert!(
+        wait_for(|| inspect(&d, "flaky", "{{.RestartCount}} {{.State.Status}}") == "3 exited"),
+        "on-failure:3 gave {}",
+        inspect(&d, "flaky", "{{.RestartCount}} {{.State.Status}}")
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        inspect(&d, "flaky", "{{.RestartCount}} {{.State.ExitCode}}"),
+        "3 1"
+    );
+    // on-failure does not restart a success.
+    run("fine", "on-failure", "exit 0");
+    assert_eq!(d.docker(&["wait", "fine"]).stdout.trim(), "0");
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(inspect(&d, "fine", "{{.RestartCount}}"), "0");
+
+    // always restarts after exits, until the user stops it.
+    run("forever", "always", "sleep 0.1");
+    assert!(wait_for(|| inspect(&d, "forever", "{{.RestartCount}}")
+        .parse::<u32>()
+        .unwrap_or(0)
+        >= 2));
+    d.docker(&["stop", "-t", "1", "forever"]).ok();
+    run("service", "unless-stopped", "sleep 30");
+    d.docker(&["stop", "-t", "0", "service"]).ok();
+    run("daemon-bound", "always", "sleep 30");
+    d.docker(&["stop", "-t", "0", "daemon-bound"]).ok();
+    assert_eq!(inspect(&d, "daemon-bound", "{{.State.Status}}"), "exited");
+
+    // Across a daemon restart: always starts again, unless-stopped stays stopped.
+    assert!(d.stop().success());
+    d.spawn(&[]);
+    assert!(wait_for(|| inspect(
+        &d,
+        "daemon-bound",
+        "{{.State.Status}}"
+    ) == "running"));
+    assert_eq!(inspect(&d, "service", "{{.State.Status}}"), "exited");
+    assert_eq!(
+        inspect(&d, "service", "{{.HostConfig.RestartPolicy.Name}}"),
+        "unless-stopped"
+    );
+
+    // The docker CLI refuses --rm with --restart itself; the API does too.
+    let body = br#"{"Image": "bb:1", "Cmd": ["true"], "HostConfig": {"NetworkMode": "none", "AutoRemove": true, "RestartPolicy": {"Name": "always"}}}"#;
+    let (status, text) = d.http("POST", "/v1.45/containers/create", body);
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("Conflicting options"), "{text}");
+    let bad = d.docker(&[
+        "run",
+        "-d",
+        "--restart",
+        "always:3",
+        "--network",
+        "none",
+        "bb:1",
+        "true",
+    ]);
+    bad.failed();
+}

@@ -86,7 +86,7 @@ const CONFIG_KEYS: &[&str] = &[
     "HostConfig",
     "NetworkingConfig",
 ];
-const HOST_CONFIG_KEYS: &[&str] = &["NetworkMode", "AutoRemove", "SecurityOpt"];
+const HOST_CONFIG_KEYS: &[&str] = &["NetworkMode", "AutoRemove", "SecurityOpt", "RestartPolicy"];
 
 fn string_list(v: &Value) -> Option<Vec<String>> {
     v.as_array().map(|a| {
@@ -132,6 +132,12 @@ impl Engine {
             .collect();
         refuse_unsupported("HostConfig", &host, &supported)?;
         let host_options = super::host::parse(&host, &super::spec::DEFAULT_CAPS)?;
+        let restart = super::restart::RestartPolicy::parse(&host)?;
+        if !restart.is_none() && host.get("AutoRemove").and_then(Value::as_bool) == Some(true) {
+            return Err(Error::InvalidArgument(
+                "Conflicting options: --restart and --rm".into(),
+            ));
+        }
         let network_mode = match host.get("NetworkMode").and_then(Value::as_str).unwrap_or("default") {
             m @ ("none" | "host") => m.to_string(),
             other => {
@@ -209,6 +215,9 @@ impl Engine {
             seccomp,
             no_new_privileges,
             host: host_options,
+            restart,
+            restart_count: 0,
+            manually_stopped: false,
             state: State {
                 status: Status::Created,
                 pid: 0,
@@ -276,6 +285,8 @@ impl Engine {
         if record.state.status == Status::Running {
             return Ok(false);
         }
+        self.containers
+            .update(&record.id, |r| r.manually_stopped = false)?;
         let paths = self.paths()?.clone();
         let dir = self.containers.dir(&record.id);
         let image = self.images.resolve(&record.image)?;
@@ -406,6 +417,8 @@ impl Engine {
                 record.id
             )));
         }
+        self.containers
+            .update(&record.id, |r| r.manually_stopped = true)?;
         self.runtime_kill(&record.id, if signal.is_empty() { "KILL" } else { signal })
     }
 
@@ -415,6 +428,8 @@ impl Engine {
         if record.state.status != Status::Running {
             return Ok(false);
         }
+        self.containers
+            .update(&record.id, |r| r.manually_stopped = true)?;
         let signal = record
             .config
             .stop_signal
@@ -464,6 +479,9 @@ impl Engine {
                     record.id
                 )));
             }
+            // Not to be restarted by its policy on the way out.
+            self.containers
+                .update(&record.id, |r| r.manually_stopped = true)?;
             let _ = self.runtime_kill(&record.id, "KILL");
             self.containers
                 .wait_until(&record.id, Duration::from_secs(30), |r| {
@@ -551,5 +569,7 @@ fn record_exit(containers: &Containers, id: &str, rootfs: &std::path::Path) {
     });
     if containers.dir(id).join("auto-remove").exists() {
         let _ = remove_files(containers, id, rootfs);
+        return;
     }
+    containers.exited(id);
 }

@@ -8,6 +8,7 @@
 pub mod host;
 mod lifecycle;
 pub mod logs;
+pub mod restart;
 mod rootfs;
 pub mod seccomp;
 mod spec;
@@ -100,6 +101,13 @@ pub struct ContainerRecord {
     /// Resources, capabilities, mounts... from HostConfig.
     #[serde(default)]
     pub host: host::HostOptions,
+    #[serde(default)]
+    pub restart: restart::RestartPolicy,
+    #[serde(default)]
+    pub restart_count: u32,
+    /// Stopped or killed by the user (restart policies leave it alone).
+    #[serde(default)]
+    pub manually_stopped: bool,
     pub state: State,
 }
 
@@ -122,7 +130,11 @@ pub struct Containers {
     root: PathBuf,
     map: Mutex<HashMap<String, ContainerRecord>>,
     changed: Condvar,
+    /// Called after each exit is recorded (restart policies).
+    exit_hook: std::sync::OnceLock<ExitHook>,
 }
+
+type ExitHook = Box<dyn Fn(&str) + Send + Sync>;
 
 fn random_id() -> Result<String> {
     let mut bytes = [0u8; 32];
@@ -186,7 +198,18 @@ impl Containers {
             root: root.to_path_buf(),
             map: Mutex::new(map),
             changed: Condvar::new(),
+            exit_hook: std::sync::OnceLock::new(),
         })
+    }
+
+    pub fn set_exit_hook(&self, hook: ExitHook) {
+        let _ = self.exit_hook.set(hook);
+    }
+
+    fn exited(&self, id: &str) {
+        if let Some(hook) = self.exit_hook.get() {
+            hook(id);
+        }
     }
 
     pub fn dir(&self, id: &str) -> PathBuf {
