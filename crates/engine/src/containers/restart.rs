@@ -24,11 +24,10 @@ impl RestartPolicy {
         let name = p["Name"].as_str().unwrap_or_default().to_string();
         let max = p["MaximumRetryCount"].as_i64().unwrap_or(0);
         match name.as_str() {
-            "" | "no" | "always" | "unless-stopped" if max != 0 => {
-                Err(Error::InvalidArgument(format!(
+            "" | "no" | "always" | "unless-stopped" if max != 0 => Err(Error::InvalidArgument(
                 "invalid restart policy: maximum retry count can only be used with 'on-failure'"
-            )))
-            }
+                    .into(),
+            )),
             "" | "no" | "always" | "unless-stopped" => Ok(RestartPolicy {
                 name,
                 max_retries: 0,
