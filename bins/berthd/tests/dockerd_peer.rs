@@ -54,20 +54,8 @@ impl Dockerd {
     }
 
     fn docker(&self, args: &[&str]) -> Out {
-        let out = Command::new("docker")
-            .args(args)
-            .env(
-                "DOCKER_HOST",
-                format!("unix://{}", self.dir.path().join("d.sock").display()),
-            )
-            .env("DOCKER_CONFIG", self.dir.path().join("cfg"))
-            .output()
-            .expect("docker");
-        Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        let p = self.dir.path();
+        docker_at(&p.join("d.sock"), &p.join("cfg"), args, None)
     }
 }
 

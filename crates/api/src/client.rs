@@ -151,19 +151,22 @@ impl Client {
         Err(ClientError::Daemon { status, message })
     }
 
-    pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
-        let resp = self.send(Method::GET, path, None, empty()).await?;
+    /// A request with an empty body and a JSON answer.
+    async fn json<T: DeserializeOwned>(&self, method: Method, path: &str) -> Result<T> {
+        let resp = self.send(method, path, None, empty()).await?;
         read_json(resp).await
+    }
+
+    pub async fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        self.json(Method::GET, path).await
     }
 
     pub async fn post_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
-        let resp = self.send(Method::POST, path, None, empty()).await?;
-        read_json(resp).await
+        self.json(Method::POST, path).await
     }
 
     pub async fn delete_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
-        let resp = self.send(Method::DELETE, path, None, empty()).await?;
-        read_json(resp).await
+        self.json(Method::DELETE, path).await
     }
 
     /// GET a streamed body (an archive).

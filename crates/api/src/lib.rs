@@ -4,5 +4,6 @@
 #![recursion_limit = "256"]
 
 pub mod client;
+pub mod humanize;
 pub mod server;
 pub mod version;

@@ -555,17 +555,15 @@ impl ImageStore {
     /// Remove dangling images (or, with `all`, every image without a container: the caller
     /// passes the ids in use). Returns what was removed and the bytes freed.
     pub fn prune(&self, all: bool, in_use: &HashSet<Digest>) -> Result<(Vec<Removal>, u64)> {
+        let before = self.disk_usage()?;
         let mut out = Vec::new();
-        let mut freed = 0;
         for image in self.list()? {
             if in_use.contains(&image.record.id) || (!all && !image.tags.is_empty()) {
                 continue;
             }
-            let before = self.disk_usage()?;
             out.extend(self.remove(image.record.id.as_str(), true)?);
-            freed += before.saturating_sub(self.disk_usage()?);
         }
-        Ok((out, freed))
+        Ok((out, before.saturating_sub(self.disk_usage()?)))
     }
 
     /// Bytes held by snapshots.

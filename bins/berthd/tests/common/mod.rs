@@ -167,23 +167,12 @@ impl Daemon {
     }
 
     pub fn docker_stdin(&self, args: &[&str], stdin: Option<&Path>) -> Out {
-        let config = self.dir.path().join("docker-config");
-        let _ = std::fs::create_dir_all(&config);
-        let out = Command::new("docker")
-            .args(args)
-            .env("DOCKER_HOST", format!("unix://{}", self.socket().display()))
-            .env("DOCKER_CONFIG", &config)
-            .stdin(match stdin {
-                Some(p) => Stdio::from(std::fs::File::open(p).expect("stdin file")),
-                None => Stdio::null(),
-            })
-            .output()
-            .expect("run docker");
-        Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        docker_at(
+            &self.socket(),
+            &self.dir.path().join("docker-config"),
+            args,
+            stdin,
+        )
     }
 
     /// A raw HTTP request on the socket: (status, body).
@@ -217,6 +206,26 @@ impl Daemon {
     }
     pub fn stored_snapshots(&self) -> Vec<String> {
         list(&self.data_root().join("image/snapshots"))
+    }
+}
+
+/// The real docker CLI against the daemon on `socket`, with a private client config dir.
+pub fn docker_at(socket: &Path, config: &Path, args: &[&str], stdin: Option<&Path>) -> Out {
+    let _ = std::fs::create_dir_all(config);
+    let out = Command::new("docker")
+        .args(args)
+        .env("DOCKER_HOST", format!("unix://{}", socket.display()))
+        .env("DOCKER_CONFIG", config)
+        .stdin(match stdin {
+            Some(p) => Stdio::from(std::fs::File::open(p).expect("stdin file")),
+            None => Stdio::null(),
+        })
+        .output()
+        .expect("run docker");
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
 

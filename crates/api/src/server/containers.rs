@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use super::body::{self, Body};
 use super::error::{ApiError, ApiResult};
 use super::Ctx;
+use crate::humanize::now_unix;
 
 /// The largest create request accepted (a config, not data).
 const MAX_BODY: usize = 4 * 1024 * 1024;
@@ -20,38 +21,17 @@ fn unix_of(rfc3339: Option<&str>) -> i64 {
     berth_engine::images::unix_time(rfc3339)
 }
 
-/// Docker's HumanDuration, without " ago".
-fn human(secs: i64) -> String {
-    let s = secs.max(0);
-    match s {
-        0 => "Less than a second".into(),
-        1 => "1 second".into(),
-        2..=59 => format!("{s} seconds"),
-        60..=119 => "About a minute".into(),
-        120..=3599 => format!("{} minutes", s / 60),
-        3600..=7199 => "About an hour".into(),
-        7200..=172_799 => format!("{} hours", s / 3600),
-        _ => format!("{} days", s / 86400),
-    }
-}
-
-fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 fn status_text(r: &ContainerRecord) -> String {
     match r.state.status {
         Status::Created => "Created".into(),
         Status::Running => format!(
             "Up {}",
-            human(now_unix() - unix_of(r.state.started_at.as_deref()))
+            crate::humanize::duration(now_unix() - unix_of(r.state.started_at.as_deref()))
         ),
         Status::Exited => format!(
             "Exited ({}) {} ago",
             r.state.exit_code,
-            human(now_unix() - unix_of(r.state.finished_at.as_deref()))
+            crate::humanize::duration(now_unix() - unix_of(r.state.finished_at.as_deref()))
         ),
     }
 }
@@ -327,7 +307,6 @@ pub(super) async fn logs(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
         until: time_bound(q.get("until"))?,
         follow: q.bool("follow"),
         timestamps: q.bool("timestamps"),
-        attach_from: None,
     };
     if !opts.stdout && !opts.stderr {
         return Err(ApiError::bad_request(
@@ -342,7 +321,7 @@ pub(super) async fn logs(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
     tokio::task::spawn_blocking(move || {
         let mut emit = |e: Entry| out.blocking_send(Ok(frame(&e))).is_ok();
         if let Err(err) =
-            berth_engine::containers::logs::read(engine.containers(), &id, &opts, &mut emit)
+            berth_engine::containers::logs::read(engine.containers(), &id, &opts, None, &mut emit)
         {
             tracing::error!("logs of {id}: {err}");
         }
@@ -372,20 +351,18 @@ pub(super) async fn attach(
         ));
     }
     let (stdout, stderr) = (q.bool("stdout"), q.bool("stderr"));
-    // Where the log ends now: everything past it is the attached output, even if the
-    // container starts before the reader below first runs.
-    let (id, offset) = ctx
+    // The log is opened where it ends before the 101 goes out: everything past that point
+    // is the attached output, however soon the container starts and ends.
+    let (id, point) = ctx
         .blocking(move |e| {
             let id = e.containers().resolve(&name)?.id;
-            let offset = berth_engine::containers::logs::log_size(e.containers(), &id);
-            Ok((id, offset))
+            let point = berth_engine::containers::logs::attach_point(e.containers(), &id)?;
+            Ok((id, point))
         })
         .await?;
     let opts = LogOptions {
         stdout,
         stderr,
-        follow: true,
-        attach_from: Some(offset),
         ..LogOptions::default()
     };
     let engine = ctx.state.engine.clone();
@@ -393,9 +370,13 @@ pub(super) async fn attach(
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(64);
     tokio::task::spawn_blocking(move || {
         let mut emit = |e: Entry| tx.blocking_send(frame(&e)).is_ok();
-        if let Err(err) =
-            berth_engine::containers::logs::read(engine.containers(), &id, &opts, &mut emit)
-        {
+        if let Err(err) = berth_engine::containers::logs::read(
+            engine.containers(),
+            &id,
+            &opts,
+            Some(point),
+            &mut emit,
+        ) {
             tracing::error!("attach to {id}: {err}");
         }
     });

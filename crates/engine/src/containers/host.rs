@@ -113,13 +113,7 @@ fn all_caps() -> Vec<String> {
 }
 
 fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
+    v.and_then(super::string_list).unwrap_or_default()
 }
 
 fn capabilities(host: &Map<String, Value>, defaults: &[&str]) -> Result<Vec<String>> {

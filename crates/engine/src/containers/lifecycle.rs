@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use super::{Config, ContainerRecord, Containers, State, Status};
+use super::{label_map, string_list, Config, ContainerRecord, Containers, State, Status};
 use crate::error::{Error, Result};
 use crate::Engine;
 
@@ -88,14 +88,6 @@ const CONFIG_KEYS: &[&str] = &[
 ];
 const HOST_CONFIG_KEYS: &[&str] = &["NetworkMode", "AutoRemove", "SecurityOpt", "RestartPolicy"];
 
-fn string_list(v: &Value) -> Option<Vec<String>> {
-    v.as_array().map(|a| {
-        a.iter()
-            .filter_map(|x| x.as_str().map(String::from))
-            .collect()
-    })
-}
-
 /// Env lists merged by key, later entries winning.
 fn merge_env(base: Vec<String>, over: Vec<String>) -> Vec<String> {
     let mut out: Vec<String> = base;
@@ -163,20 +155,8 @@ impl Engine {
             (_, Some(c)) => (string_list(&ic["Entrypoint"]), Some(c)),
             (_, None) => (string_list(&ic["Entrypoint"]), string_list(&ic["Cmd"])),
         };
-        let mut labels: std::collections::BTreeMap<String, String> = ic["Labels"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        if let Some(m) = obj.get("Labels").and_then(Value::as_object) {
-            labels.extend(
-                m.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())),
-            );
-        }
+        let mut labels = label_map(&ic["Labels"]);
+        labels.extend(label_map(&obj["Labels"]));
         let pick = |key: &str| {
             obj.get(key)
                 .and_then(Value::as_str)

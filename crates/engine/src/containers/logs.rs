@@ -21,15 +21,25 @@ pub struct LogOptions {
     pub until: Option<f64>,
     pub follow: bool,
     pub timestamps: bool,
-    /// `attach`: only what the log holds past this byte offset (its size when the attach
-    /// began), until the container (created or running then) has run and exited, or is
-    /// removed.
-    pub attach_from: Option<u64>,
 }
 
-/// The size of container `id`'s log now (0 if it has none yet): where an attach starts.
-pub fn log_size(containers: &Containers, id: &str) -> u64 {
-    std::fs::metadata(containers.dir(id).join(format!("{id}-json.log"))).map_or(0, |m| m.len())
+/// Container `id`'s log, opened (created if the container has not run yet) and positioned
+/// at its end: what follows is an attach's output. Opened by the attach request itself, so
+/// neither a quick container nor the removal of an --rm one can get ahead of the reader.
+pub struct AttachPoint(std::io::BufReader<std::fs::File>);
+
+pub fn attach_point(containers: &Containers, id: &str) -> Result<AttachPoint> {
+    use std::io::Seek;
+    let path = containers.dir(id).join(format!("{id}-json.log"));
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(&path)
+        .map_err(|e| Error::Io(format!("open {}: {e}", path.display())))?;
+    file.seek(std::io::SeekFrom::End(0))
+        .map_err(|e| Error::Io(format!("seek in {}: {e}", path.display())))?;
+    Ok(AttachPoint(std::io::BufReader::new(file)))
 }
 
 /// One log entry: the stream (1 stdout, 2 stderr) and the bytes to send.
@@ -90,20 +100,23 @@ fn complete_lines(
 }
 
 /// Send the log of container `id` to `emit` (which returns false once the client is gone).
+///
+/// With `attach`, the output from that point on, until the container (created or running
+/// then) has run and exited, or is removed; `opts.follow` is implied.
 pub fn read(
     containers: &Containers,
     id: &str,
     opts: &LogOptions,
+    attach: Option<AttachPoint>,
     emit: &mut dyn FnMut(Entry) -> bool,
 ) -> Result<()> {
     let path = containers.dir(id).join(format!("{id}-json.log"));
     let open = || std::fs::File::open(&path).ok().map(std::io::BufReader::new);
-    let mut reader = open();
-    if let (Some(r), Some(offset)) = (reader.as_mut(), opts.attach_from) {
-        use std::io::Seek;
-        r.seek(std::io::SeekFrom::Start(offset))
-            .map_err(|e| Error::Io(format!("seek in {}: {e}", path.display())))?;
-    }
+    let attaching = attach.is_some();
+    let mut reader = match attach {
+        Some(AttachPoint(r)) => Some(r),
+        None => open(),
+    };
     let first = match reader.as_mut() {
         Some(r) => complete_lines(r, &path)?,
         None => Vec::new(),
@@ -115,7 +128,7 @@ pub fn read(
             return Ok(());
         }
     }
-    if !opts.follow {
+    if !opts.follow && !attaching {
         return Ok(());
     }
     // Follow: new lines as they come, until the container is no longer running and the
@@ -138,7 +151,7 @@ pub fn read(
         // Attached output goes on while the container is yet to start or runs.
         let live = |r: &super::ContainerRecord| match r.state.status {
             Status::Running => true,
-            Status::Created => opts.attach_from.is_some(),
+            Status::Created => attaching,
             Status::Exited => false,
         };
         let running = containers.resolve(id).is_ok_and(|r| live(&r));

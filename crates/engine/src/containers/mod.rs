@@ -136,6 +136,26 @@ pub struct Containers {
 
 type ExitHook = Box<dyn Fn(&str) + Send + Sync>;
 
+/// A JSON list of strings (None when it is not a list; non-strings are skipped).
+pub(crate) fn string_list(v: &serde_json::Value) -> Option<Vec<String>> {
+    v.as_array().map(|a| {
+        a.iter()
+            .filter_map(|x| x.as_str().map(String::from))
+            .collect()
+    })
+}
+
+/// A JSON object of string values, as labels are.
+pub(crate) fn label_map(v: &serde_json::Value) -> BTreeMap<String, String> {
+    v.as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn random_id() -> Result<String> {
     let mut bytes = [0u8; 32];
     std::fs::File::open("/dev/urandom")
