@@ -1,29 +1,44 @@
 //! The json-file log driver: one JSON object per line of output,
-//! `{"log":"text\n","stream":"stdout","time":"RFC 3339 with nanoseconds"}`.
+//! `{"log":"text\n","stream":"stdout","time":"RFC 3339 with nanoseconds"}`, rotated at a size
+//! (`max-size`, `max-file`) the way Docker rotates: `LOG` is renamed `LOG.1`, `LOG.1` to
+//! `LOG.2`, and so on; with one file, the file is truncated instead.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::os::fd::OwnedFd;
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-/// The log file, shared by the stdout and stderr pumps.
-#[derive(Clone)]
-pub struct Writer(Arc<Mutex<File>>);
+/// Long lines are cut into entries of this size, as Docker does.
+pub const MAX_LINE: usize = 16 * 1024;
+
+pub struct Writer {
+    path: PathBuf,
+    file: File,
+    size: u64,
+    /// 0: no rotation.
+    max_size: u64,
+    max_files: u32,
+}
 
 impl Writer {
-    pub fn open(path: &Path) -> Result<Writer> {
-        let f = OpenOptions::new()
+    pub fn open(path: &Path, max_size: u64, max_files: u32) -> Result<Writer> {
+        let file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
             .with_context(|| format!("open log {}", path.display()))?;
-        Ok(Writer(Arc::new(Mutex::new(f))))
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        Ok(Writer {
+            path: path.to_path_buf(),
+            file,
+            size,
+            max_size,
+            max_files: max_files.max(1),
+        })
     }
 
-    fn line(&self, stream: &str, text: &[u8]) {
+    fn entry(stream: &str, text: &[u8]) -> Vec<u8> {
         let time = humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string();
         let entry = serde_json::json!({
             "log": String::from_utf8_lossy(text),
@@ -32,33 +47,120 @@ impl Writer {
         });
         let mut bytes = serde_json::to_vec(&entry).unwrap_or_default();
         bytes.push(b'\n');
-        if let Ok(mut f) = self.0.lock() {
-            let _ = f.write_all(&bytes);
+        bytes
+    }
+
+    /// Write one entry; a full log is rotated first. Errors are dropped: the container's
+    /// output must keep flowing even when the disk is full.
+    pub fn line(&mut self, stream: &str, text: &[u8]) {
+        let bytes = Self::entry(stream, text);
+        if self.max_size > 0 && self.size > 0 && self.size + bytes.len() as u64 > self.max_size {
+            if let Err(e) = self.rotate() {
+                eprintln!("berth-shim: rotating {}: {e:#}", self.path.display());
+            }
+        }
+        if self.file.write_all(&bytes).is_ok() {
+            self.size += bytes.len() as u64;
+        }
+    }
+
+    fn rotated(&self, n: u32) -> PathBuf {
+        let mut name = self.path.clone().into_os_string();
+        name.push(format!(".{n}"));
+        PathBuf::from(name)
+    }
+
+    fn rotate(&mut self) -> Result<()> {
+        if self.max_files < 2 {
+            self.file.set_len(0).context("truncate")?;
+            self.size = 0;
+            return Ok(());
+        }
+        for n in (1..self.max_files - 1).rev() {
+            let from = self.rotated(n);
+            if from.exists() {
+                std::fs::rename(&from, self.rotated(n + 1)).context("rename")?;
+            }
+        }
+        std::fs::rename(&self.path, self.rotated(1)).context("rename")?;
+        *self = Writer::open(&self.path, self.max_size, self.max_files)?;
+        Ok(())
+    }
+}
+
+/// One output stream's text not yet logged (the part after its last newline).
+#[derive(Default)]
+pub struct Lines(Vec<u8>);
+
+impl Lines {
+    /// Add `data`; log every complete line, and cut lines longer than [`MAX_LINE`].
+    pub fn push(&mut self, data: &[u8], stream: &str, log: &mut Writer) {
+        self.0.extend_from_slice(data);
+        let mut start = 0;
+        while let Some(pos) = self.0[start..].iter().position(|b| *b == b'\n') {
+            let end = start + pos + 1;
+            for chunk in self.0[start..end].chunks(MAX_LINE) {
+                log.line(stream, chunk);
+            }
+            start = end;
+        }
+        self.0.drain(..start);
+        while self.0.len() >= MAX_LINE {
+            let rest = self.0.split_off(MAX_LINE);
+            log.line(stream, &self.0);
+            self.0 = rest;
+        }
+    }
+
+    /// Log what is left (the stream ended without a newline).
+    pub fn flush(&mut self, stream: &str, log: &mut Writer) {
+        if !self.0.is_empty() {
+            log.line(stream, &self.0);
+            self.0.clear();
         }
     }
 }
 
-/// Long lines are cut into entries of this size, as Docker does.
-const MAX_LINE: usize = 16 * 1024;
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Copy `fd` to the log until it closes, one entry per line.
-pub fn pump(fd: OwnedFd, stream: &'static str, writer: Writer) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let mut reader = BufReader::with_capacity(MAX_LINE, File::from(fd));
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            let n = match (&mut reader)
-                .take(MAX_LINE as u64)
-                .read_until(b'\n', &mut line)
-            {
-                Ok(n) => n,
-                Err(_) => break,
-            };
-            if n == 0 {
-                break;
-            }
-            writer.line(stream, &line);
+    fn entries(path: &Path) -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .map(|v| v["log"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn lines_are_split_and_partials_kept() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("c-json.log");
+        let mut log = Writer::open(&path, 0, 1).expect("open");
+        let mut lines = Lines::default();
+        lines.push(b"one\ntw", "stdout", &mut log);
+        lines.push(b"o\nthree", "stdout", &mut log);
+        assert_eq!(entries(&path), ["one\n", "two\n"]);
+        lines.flush("stdout", &mut log);
+        assert_eq!(entries(&path), ["one\n", "two\n", "three"]);
+    }
+
+    #[test]
+    fn rotation_keeps_max_files() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("c-json.log");
+        let mut log = Writer::open(&path, 200, 3).expect("open");
+        for i in 0..20 {
+            log.line("stdout", format!("line {i}\n").as_bytes());
         }
-    })
+        assert!(path.exists());
+        assert!(dir.path().join("c-json.log.1").exists());
+        assert!(dir.path().join("c-json.log.2").exists());
+        assert!(!dir.path().join("c-json.log.3").exists());
+        assert!(std::fs::metadata(&path).map(|m| m.len()).unwrap_or(999) <= 200);
+        // The newest line is in the live file.
+        assert_eq!(entries(&path).last().map(String::as_str), Some("line 19\n"));
+    }
 }

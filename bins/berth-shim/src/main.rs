@@ -1,19 +1,30 @@
 //! berth-shim: started by berthd for one container, in its own session so that berthd can
-//! stop and start while the container runs. It creates and starts the container with the
-//! OCI runtime (the container's stdout and stderr are pipes the shim holds), tells berthd the
-//! outcome on an inherited descriptor, copies the output to a json-file log, reaps the
-//! container's init (the shim is a subreaper), records the exit status in a file, and has the
-//! runtime delete the container.
+//! stop and start (or be killed) while the container runs.
+//!
+//! It creates the container with the OCI runtime (the container's stdio are pipes or a pty
+//! the shim holds), reports "created PID" (or "failed MESSAGE") to berthd on an inherited
+//! descriptor, then serves berthd on `<bundle>/shim.sock` (see berth-shim-protocol): start,
+//! attach (output and input), resize, exec and wait. It copies the output to the json-file
+//! log, reaps the container's processes (it is a subreaper), records the exit status in a
+//! file, and has the runtime delete the container. One thread and one poll loop: the shim
+//! stays small however many clients come and go.
 
+mod exec;
 mod log;
+mod runtime;
+mod server;
+mod stdio;
 
 use std::io::Write;
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::Parser;
+
+use crate::runtime::Runtime;
+use crate::stdio::Plumbing;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -21,7 +32,7 @@ use clap::Parser;
     version,
     about = "berth's per-container supervisor (started by berthd)"
 )]
-struct Args {
+pub struct Args {
     #[arg(long)]
     id: String,
     #[arg(long)]
@@ -35,103 +46,38 @@ struct Args {
     /// The container's json-file log.
     #[arg(long)]
     log: PathBuf,
+    /// Rotate the log when it would grow past this many bytes (0: never).
+    #[arg(long, default_value_t = 0)]
+    log_max_size: u64,
+    /// How many log files rotation keeps (the live one included).
+    #[arg(long, default_value_t = 1)]
+    log_max_files: u32,
     /// Where the exit status is written (JSON), atomically.
     #[arg(long)]
     exit_file: PathBuf,
-    /// A descriptor to report "started PID" or "failed MESSAGE" on, then closed.
+    /// A descriptor to report "created PID" or "failed MESSAGE" on, then closed.
     #[arg(long)]
     ready_fd: i32,
+    /// The container has a terminal (its config says process.terminal).
+    #[arg(long)]
+    tty: bool,
+    /// Keep the container's standard input open for attach clients.
+    #[arg(long)]
+    stdin: bool,
+    /// Close the container's input when the first attach client closes its own.
+    #[arg(long)]
+    stdin_once: bool,
 }
 
-fn runtime(args: &Args) -> Command {
-    let mut cmd = Command::new(&args.runtime);
-    cmd.arg("--root")
-        .arg(&args.runtime_root)
-        .arg("--log")
-        .arg(args.bundle.join("runtime.log"))
-        .arg("--log-format")
-        .arg("json");
-    cmd
-}
-
-/// The last error the runtime logged (its JSON log), for a failure message.
-fn runtime_error(args: &Args) -> String {
-    std::fs::read_to_string(args.bundle.join("runtime.log"))
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .rev()
-                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-                .find(|v| v["level"] == "error")
-                .and_then(|v| v["msg"].as_str().map(String::from))
-        })
-        .unwrap_or_else(|| "the runtime failed (no message)".into())
-}
-
-fn run_checked(mut cmd: Command, args: &Args, what: &str) -> Result<()> {
-    let status = cmd
-        .status()
-        .with_context(|| format!("run {} {what}", args.runtime.display()))?;
-    if !status.success() {
-        bail!("{}", runtime_error(args));
-    }
-    Ok(())
-}
-
-/// Create and start; returns init's pid.
-fn start(args: &Args, out: &OwnedFd, err: &OwnedFd) -> Result<i32> {
-    let pid_file = args.bundle.join("init.pid");
-    let mut create = runtime(args);
-    create
-        .arg("create")
-        .arg("--bundle")
-        .arg(&args.bundle)
-        .arg("--pid-file")
-        .arg(&pid_file)
-        .arg(&args.id)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(out.try_clone()?))
-        .stderr(Stdio::from(err.try_clone()?));
-    run_checked(create, args, "create")?;
-    let pid: i32 = std::fs::read_to_string(&pid_file)
-        .with_context(|| format!("read {}", pid_file.display()))?
-        .trim()
-        .parse()
-        .context("the runtime's pid file")?;
-    let mut start = runtime(args);
-    start
-        .arg("start")
-        .arg(&args.id)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    if let Err(e) = run_checked(start, args, "start") {
-        let _ = runtime(args).args(["delete", "--force", &args.id]).status();
-        return Err(e);
-    }
-    Ok(pid)
-}
-
-/// Reap children until `pid` exits; its status as a shell reports it.
-fn wait_for(pid: i32) -> i32 {
-    use nix::sys::wait::{waitpid, WaitStatus};
-    loop {
-        match waitpid(None, None) {
-            Ok(WaitStatus::Exited(p, code)) if p.as_raw() == pid => return code,
-            Ok(WaitStatus::Signaled(p, sig, _)) if p.as_raw() == pid => return 128 + sig as i32,
-            Ok(_) => {}
-            Err(nix::errno::Errno::EINTR) => {}
-            // No child left: the init is gone without us seeing it (should not happen).
-            Err(_) => return 255,
-        }
-    }
-}
-
-fn write_exit(path: &std::path::Path, code: i32, error: Option<&str>) -> Result<()> {
+/// The exit record berthd reads: code, time, and why the container never ran, if so.
+pub fn exit_record(code: i32, error: Option<&str>) -> serde_json::Value {
     let finished = humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string();
-    let v = serde_json::json!({"exit_code": code, "finished_at": finished, "error": error});
+    serde_json::json!({"exit_code": code, "finished_at": finished, "error": error})
+}
+
+pub fn write_exit(path: &Path, record: &serde_json::Value) -> Result<()> {
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, serde_json::to_vec(&v)?)
+    std::fs::write(&tmp, serde_json::to_vec(record)?)
         .with_context(|| format!("write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("rename to {}", path.display()))?;
     Ok(())
@@ -147,39 +93,88 @@ fn main() -> std::process::ExitCode {
         nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
     );
     let mut ready = std::fs::File::from(ready_fd);
-    match supervise(&args, &mut ready) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+    match create(&args) {
+        Ok(shim) => {
+            let _ = writeln!(ready, "created {}", shim.init_pid());
+            drop(ready);
+            match shim.serve() {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("berth-shim: {e:#}");
+                    std::process::ExitCode::FAILURE
+                }
+            }
+        }
         Err(e) => {
             let msg = format!("{e:#}");
             let _ = writeln!(ready, "failed {msg}");
-            let _ = write_exit(&args.exit_file, 255, Some(&msg));
+            let _ = write_exit(&args.exit_file, &exit_record(255, Some(&msg)));
             std::process::ExitCode::FAILURE
         }
     }
 }
 
-fn supervise(args: &Args, ready: &mut std::fs::File) -> Result<()> {
+/// Everything up to a created container and a listening socket.
+fn create(args: &Args) -> Result<server::Shim<'_>> {
     nix::sys::prctl::set_child_subreaper(true).context("become a subreaper")?;
-    let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe")?;
-    let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe")?;
-    let writer = log::Writer::open(&args.log)?;
-    let pumps = [
-        log::pump(out_r, "stdout", writer.clone()),
-        log::pump(err_r, "stderr", writer),
-    ];
-    let pid = start(args, &out_w, &err_w)?;
-    // Only the container holds the write ends now: the pumps end when it is gone.
-    drop((out_w, err_w));
-    writeln!(ready, "started {pid}").context("report to berthd")?;
-    let code = wait_for(pid);
-    // Whatever is left in the container's cgroup goes with it.
-    let _ = runtime(args)
-        .args(["delete", "--force", &args.id])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    for p in pumps {
-        let _ = p.join();
+    // Children's exits arrive on a signalfd, read by the poll loop.
+    let mut mask = nix::sys::signal::SigSet::empty();
+    mask.add(nix::sys::signal::Signal::SIGCHLD);
+    mask.thread_block().context("block SIGCHLD")?;
+    let signals = nix::sys::signalfd::SignalFd::with_flags(
+        &mask,
+        nix::sys::signalfd::SfdFlags::SFD_NONBLOCK | nix::sys::signalfd::SfdFlags::SFD_CLOEXEC,
+    )
+    .context("signalfd")?;
+    // Socket names are relative to the bundle: their full paths can be too long to bind.
+    std::env::set_current_dir(&args.bundle)
+        .with_context(|| format!("enter {}", args.bundle.display()))?;
+    let _ = std::fs::remove_file(berth_shim_protocol::SOCKET);
+    let listener = UnixListener::bind(berth_shim_protocol::SOCKET).context("bind shim.sock")?;
+    listener.set_nonblocking(true).context("shim.sock")?;
+    let runtime = Runtime {
+        binary: args.runtime.clone(),
+        root: args.runtime_root.clone(),
+        id: args.id.clone(),
+        log: args.bundle.join("runtime.log"),
+    };
+    let log = log::Writer::open(&args.log, args.log_max_size, args.log_max_files)?;
+    let pid_file = args.bundle.join("init.pid");
+    let mut create = runtime.command();
+    create
+        .arg("create")
+        .arg("--bundle")
+        .arg(&args.bundle)
+        .arg("--pid-file")
+        .arg(&pid_file);
+    let stdio = if args.tty {
+        const CONSOLE: &str = "console.sock";
+        let _ = std::fs::remove_file(CONSOLE);
+        let console = UnixListener::bind(CONSOLE).context("bind the console socket")?;
+        create.arg("--console-socket").arg(CONSOLE).arg(&args.id);
+        create
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let ran = runtime.run(create, "create");
+        let _ = std::fs::remove_file(CONSOLE);
+        ran?;
+        Plumbing::terminal(&console)
+    } else {
+        let mut plumbing = Plumbing::pipes(args.stdin)?;
+        create.arg(&args.id);
+        plumbing.give(&mut create);
+        runtime.run(create, "create")?;
+        Ok(plumbing)
+    };
+    // The container exists from here: a failure must not leave it behind.
+    match stdio.and_then(|stdio| Ok((stdio, runtime::read_pid(&pid_file)?))) {
+        Ok((stdio, init)) => Ok(server::Shim::new(
+            args, runtime, listener, signals, log, init, stdio,
+        )),
+        Err(e) => {
+            runtime.delete();
+            Err(e)
+        }
     }
-    write_exit(&args.exit_file, code, None)
 }

@@ -53,6 +53,12 @@ pub struct Flags {
     /// Containers' default seccomp profile (Docker's format), or "unconfined".
     #[arg(long)]
     pub seccomp_profile: Option<String>,
+    /// The containers' log driver (json-file only).
+    #[arg(long)]
+    pub log_driver: Option<String>,
+    /// An option of the log driver, KEY=VALUE (max-size, max-file); repeatable.
+    #[arg(long = "log-opt")]
+    pub log_opts: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -69,6 +75,8 @@ struct File {
     runtimes: Option<BTreeMap<String, RuntimeEntry>>,
     storage_driver: Option<String>,
     seccomp_profile: Option<String>,
+    log_driver: Option<String>,
+    log_opts: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -93,6 +101,8 @@ pub struct Config {
     pub storage_driver: String,
     /// The profile file; None for unconfined.
     pub seccomp_profile: Option<PathBuf>,
+    /// The json-file driver's options (validated by the engine).
+    pub log_opts: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Where a default seccomp profile is looked for when none is configured: berth's own,
@@ -142,6 +152,10 @@ fn one_of<T: std::fmt::Debug>(name: &str, flag: Option<T>, file: Option<T>) -> R
 
 fn nonempty<T>(v: Vec<T>) -> Option<Vec<T>> {
     (!v.is_empty()).then_some(v)
+}
+
+fn nonempty_map<K, V>(m: BTreeMap<K, V>) -> Option<BTreeMap<K, V>> {
+    (!m.is_empty()).then_some(m)
 }
 
 /// `unix:///path` (or a bare path) as a socket path; anything else is refused by name.
@@ -232,7 +246,25 @@ impl Config {
                 .map(PathBuf::from)
                 .find(|p| p.exists()),
         };
+        let log_driver = one_of("log-driver", flags.log_driver, file.log_driver)?
+            .unwrap_or_else(|| "json-file".into());
+        if log_driver != "json-file" {
+            bail!("log driver {log_driver:?} is not supported by berth yet (json-file is)");
+        }
+        let mut log_flags = BTreeMap::new();
+        for opt in &flags.log_opts {
+            let (k, v) = opt
+                .split_once('=')
+                .with_context(|| format!("--log-opt {opt:?}: expected KEY=VALUE"))?;
+            log_flags.insert(k.to_string(), v.to_string());
+        }
+        let log_opts = one_of("log-opts", nonempty_map(log_flags), file.log_opts)?
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, serde_json::Value::String(v)))
+            .collect();
         Ok(Config {
+            log_opts,
             data_root,
             seccomp_profile,
             exec_root,

@@ -95,9 +95,15 @@ async fn run(config: config::Config) -> Result<()> {
             None
         }
     };
+    let log_limits = berth_engine::containers::LogLimits::parse(
+        &config.log_opts,
+        berth_engine::containers::LogLimits::default(),
+    )
+    .context("daemon log-opts")?;
     let engine = tokio::task::spawn_blocking(move || {
         let mut engine = berth_engine::Engine::open(&data_root, paths)?;
         engine.default_seccomp = seccomp;
+        engine.default_log = log_limits;
         engine.restore_containers();
         Ok::<_, berth_engine::Error>(engine)
     })

@@ -26,6 +26,10 @@ pub struct Engine {
     pub paths: Option<containers::Paths>,
     /// The seccomp profile (Docker's format) containers get unless they ask otherwise.
     pub default_seccomp: Option<serde_json::Value>,
+    /// daemon.json's `log-opts` for the json-file driver.
+    pub default_log: containers::LogLimits,
+    /// Exec instances (in memory, as Docker keeps them).
+    pub execs: std::sync::Arc<containers::exec::Execs>,
 }
 
 impl Engine {
@@ -39,6 +43,8 @@ impl Engine {
             data_root: data_root.to_path_buf(),
             paths,
             default_seccomp: None,
+            default_log: containers::LogLimits::default(),
+            execs: Default::default(),
         })
     }
 }

@@ -1,7 +1,8 @@
-//! The container routes of this first slice: create, start, list, inspect, logs, wait,
-//! stop, kill, remove. attach and exec come with the hijacked streams.
+//! The container routes: create, start, list, inspect, logs, wait, stop, kill, restart,
+//! remove, attach and resize (exec has its own module).
 
 use berth_engine::containers::logs::{Entry, LogOptions};
+use berth_engine::containers::stream::{AttachOptions, Attached};
 use berth_engine::containers::{ContainerRecord, Status, WaitCondition};
 use bytes::Bytes;
 use http_body_util::BodyExt;
@@ -135,13 +136,15 @@ pub(super) async fn list(ctx: &Ctx) -> ApiResult<Response<Body>> {
 }
 
 pub(super) async fn inspect(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
-    let (r, dir) = ctx
+    let (r, dir, execs) = ctx
         .blocking(move |e| {
             let r = e.containers().resolve(&name)?;
             let dir = e.containers().dir(&r.id);
-            Ok((r, dir))
+            let execs = e.execs.of_container(&r.id);
+            Ok((r, dir, execs))
         })
         .await?;
+    let exec_ids = (!execs.is_empty()).then_some(execs);
     let args = {
         let mut a = r.config.entrypoint.clone().unwrap_or_default();
         a.extend(r.config.cmd.clone().unwrap_or_default());
@@ -178,10 +181,10 @@ pub(super) async fn inspect(ctx: &Ctx, name: String) -> ApiResult<Response<Body>
         "MountLabel": "",
         "ProcessLabel": "",
         "AppArmorProfile": "",
-        "ExecIDs": null,
+        "ExecIDs": exec_ids,
         "HostConfig": {
             "NetworkMode": r.network_mode,
-            "LogConfig": {"Type": "json-file", "Config": {}},
+            "LogConfig": {"Type": "json-file", "Config": r.log.options()},
             "RestartPolicy": {"Name": if r.restart.is_none() { "no" } else { r.restart.name.as_str() }, "MaximumRetryCount": r.restart.max_retries},
         },
         "GraphDriver": {"Name": "overlay2", "Data": {"UpperDir": dir.join("upper"), "WorkDir": dir.join("work"), "MergedDir": dir.join("rootfs")}},
@@ -195,8 +198,9 @@ pub(super) async fn inspect(ctx: &Ctx, name: String) -> ApiResult<Response<Body>
             "Image": r.config.image,
             "WorkingDir": r.config.working_dir.clone().unwrap_or_default(),
             "Labels": r.config.labels,
-            "Tty": false,
-            "OpenStdin": false,
+            "Tty": r.config.tty,
+            "OpenStdin": r.config.open_stdin,
+            "StdinOnce": r.config.stdin_once,
             "StopSignal": r.config.stop_signal,
         },
         "NetworkSettings": {"Networks": {}},
@@ -234,14 +238,17 @@ pub(super) async fn wait(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
     Ok(resp)
 }
 
+fn stop_timeout(ctx: &Ctx) -> ApiResult<Option<i64>> {
+    match ctx.query.get("t") {
+        Some(t) => Ok(Some(t.parse::<i64>().map_err(|_| {
+            ApiError::bad_request(format!("invalid timeout {t:?}"))
+        })?)),
+        None => Ok(None),
+    }
+}
+
 pub(super) async fn stop(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
-    let t = match ctx.query.get("t") {
-        Some(t) => Some(
-            t.parse::<i64>()
-                .map_err(|_| ApiError::bad_request(format!("invalid timeout {t:?}")))?,
-        ),
-        None => None,
-    };
+    let t = stop_timeout(ctx)?;
     let stopped = ctx
         .blocking(move |e| Ok(e.stop_container(&name, t)?))
         .await?;
@@ -271,14 +278,9 @@ pub(super) async fn remove(ctx: &Ctx, name: String) -> ApiResult<Response<Body>>
     Ok(body::empty(StatusCode::NO_CONTENT))
 }
 
-/// The 8-byte header of Docker's multiplexed stream: stream type, three zeros, length.
+/// One log entry as a frame of Docker's multiplexed stream.
 fn frame(e: &Entry) -> Bytes {
-    let mut out = Vec::with_capacity(8 + e.bytes.len());
-    out.push(e.stream);
-    out.extend_from_slice(&[0, 0, 0]);
-    out.extend_from_slice(&(e.bytes.len() as u32).to_be_bytes());
-    out.extend_from_slice(&e.bytes);
-    Bytes::from(out)
+    Bytes::from(berth_shim_protocol::frame(e.stream, &e.bytes))
 }
 
 fn time_bound(v: Option<&str>) -> ApiResult<Option<f64>> {
@@ -321,7 +323,7 @@ pub(super) async fn logs(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
     tokio::task::spawn_blocking(move || {
         let mut emit = |e: Entry| out.blocking_send(Ok(frame(&e))).is_ok();
         if let Err(err) =
-            berth_engine::containers::logs::read(engine.containers(), &id, &opts, None, &mut emit)
+            berth_engine::containers::logs::read(engine.containers(), &id, &opts, &mut emit)
         {
             tracing::error!("logs of {id}: {err}");
         }
@@ -329,78 +331,85 @@ pub(super) async fn logs(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
     Ok(resp)
 }
 
-/// POST /containers/{id}/attach: the hijacked stream of moby (101, then the multiplexed
-/// stdout/stderr frames) for a container's output from now until it ends. Standard input
-/// and terminals come with the shim's attach socket.
+/// POST /containers/{id}/attach: moby's hijacked stream (101, then the output as frames or
+/// raw for a terminal; the client's input to the container when it was created with -i).
+/// An attach to a container that does not run yet begins when it starts (`docker run`
+/// and `docker start -a` attach first).
 pub(super) async fn attach(
     ctx: &Ctx,
     name: String,
     req: hyper::Request<Incoming>,
 ) -> ApiResult<Response<Body>> {
     let q = &ctx.query;
-    if q.bool("stdin") {
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "attaching standard input (-i) is not supported by berth yet",
-        ));
-    }
     if q.bool("logs") {
         return Err(ApiError::new(
             StatusCode::NOT_IMPLEMENTED,
             "attach with logs=1 is not supported by berth yet: use logs",
         ));
     }
-    let (stdout, stderr) = (q.bool("stdout"), q.bool("stderr"));
-    // The log is opened where it ends before the 101 goes out: everything past that point
-    // is the attached output, however soon the container starts and ends.
-    let (id, point) = ctx
-        .blocking(move |e| {
-            let id = e.containers().resolve(&name)?.id;
-            let point = berth_engine::containers::logs::attach_point(e.containers(), &id)?;
-            Ok((id, point))
-        })
-        .await?;
-    let opts = LogOptions {
-        stdout,
-        stderr,
-        ..LogOptions::default()
+    let detach_keys = super::hijack::parse_detach_keys(q.get("detachKeys"))?;
+    let opts = AttachOptions {
+        stdin: q.bool("stdin"),
+        stdout: q.bool("stdout"),
+        stderr: q.bool("stderr"),
     };
-    let engine = ctx.state.engine.clone();
+    let (record, attached) = ctx
+        .blocking(move |e| Ok(e.attach_container(&name, opts)?))
+        .await?;
+    let pump = super::hijack::Pump {
+        tty: record.config.tty,
+        stdin: opts.stdin && record.config.open_stdin,
+        detach_keys,
+        on_exit: None,
+    };
     let upgrade = hyper::upgrade::on(req);
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(64);
-    tokio::task::spawn_blocking(move || {
-        let mut emit = |e: Entry| tx.blocking_send(frame(&e)).is_ok();
-        if let Err(err) = berth_engine::containers::logs::read(
-            engine.containers(),
-            &id,
-            &opts,
-            Some(point),
-            &mut emit,
-        ) {
-            tracing::error!("attach to {id}: {err}");
-        }
-    });
     tokio::spawn(async move {
-        use tokio::io::AsyncWriteExt;
+        let shim = match attached {
+            Attached::Now(s) => Ok(s),
+            Attached::AtStart(rx) => tokio::task::spawn_blocking(move || rx.recv())
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()))
+                .and_then(|r| r.map_err(|e| e.to_string())),
+        };
         let Ok(upgraded) = upgrade.await else { return };
-        let mut io = hyper_util::rt::TokioIo::new(upgraded);
-        while let Some(chunk) = rx.recv().await {
-            if io.write_all(&chunk).await.is_err() {
-                return;
+        match shim {
+            Ok(reader) => {
+                let leftover = reader.buffer().to_vec();
+                super::hijack::pump(upgraded, reader.into_inner(), leftover, pump).await;
+            }
+            Err(e) => {
+                tracing::debug!("attach to {}: {e}", record.id);
+                let mut io = hyper_util::rt::TokioIo::new(upgraded);
+                let _ = tokio::io::AsyncWriteExt::shutdown(&mut io).await;
             }
         }
-        let _ = io.shutdown().await;
     });
-    let mut resp = body::empty(StatusCode::SWITCHING_PROTOCOLS);
-    let h = resp.headers_mut();
-    for (k, v) in [
-        ("Content-Type", "application/vnd.docker.multiplexed-stream"),
-        ("Connection", "Upgrade"),
-        ("Upgrade", "tcp"),
-    ] {
-        if let Ok(v) = v.parse() {
-            h.insert(k, v);
-        }
-    }
-    Ok(resp)
+    Ok(super::hijack::switching_protocols(record.config.tty))
+}
+
+fn dimension(ctx: &Ctx, key: &str) -> ApiResult<u16> {
+    let v = ctx.query.get(key).unwrap_or_default();
+    v.parse()
+        .map_err(|_| ApiError::bad_request(format!("invalid {key} {v:?}: a number of characters")))
+}
+
+/// POST /containers/{id}/resize?h=&w=
+pub(super) async fn resize(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
+    let (h, w) = (dimension(ctx, "h")?, dimension(ctx, "w")?);
+    ctx.blocking(move |e| Ok(e.resize_container(&name, h, w)?))
+        .await?;
+    Ok(body::empty(StatusCode::OK))
+}
+
+/// POST /containers/{id}/restart?t=: stop (as `stop`), then start.
+pub(super) async fn restart(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
+    let t = stop_timeout(ctx)?;
+    ctx.blocking(move |e| {
+        e.stop_container(&name, t)?;
+        e.start_container(&name)?;
+        Ok(())
+    })
+    .await?;
+    Ok(body::empty(StatusCode::NO_CONTENT))
 }

@@ -5,6 +5,8 @@
 mod body;
 mod containers;
 mod error;
+mod exec;
+mod hijack;
 mod images;
 mod query;
 mod system;
@@ -203,6 +205,12 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> ApiResult<Response<
         (&Method::POST, ["containers", name, "attach"]) => {
             containers::attach(&ctx, name.to_string(), req).await
         }
+        (&Method::POST, ["containers", name, "exec"]) => {
+            exec::create(&ctx, name.to_string(), req.into_body()).await
+        }
+        (&Method::POST, ["exec", id, "start"]) => exec::start(&ctx, id.to_string(), req).await,
+        (&Method::GET, ["exec", id, "json"]) => exec::inspect(&ctx, id.to_string()).await,
+        (&Method::POST, ["exec", id, "resize"]) => exec::resize(&ctx, id.to_string()).await,
         (_, ["containers", name, action]) => container_action(&ctx, &method, name, action).await,
         _ => Err(ApiError::not_found("page not found")),
     }
@@ -223,10 +231,12 @@ async fn container_action(
         (&Method::POST, "stop") => containers::stop(ctx, name).await,
         (&Method::POST, "kill") => containers::kill(ctx, name).await,
         (&Method::GET, "logs") => containers::logs(ctx, name).await,
+        (&Method::POST, "resize") => containers::resize(ctx, name).await,
+        (&Method::POST, "restart") => containers::restart(ctx, name).await,
         (
             _,
-            "attach" | "exec" | "resize" | "restart" | "pause" | "unpause" | "rename" | "top"
-            | "update" | "export" | "stats" | "changes" | "archive",
+            "attach" | "exec" | "pause" | "unpause" | "rename" | "top" | "update" | "export"
+            | "stats" | "changes" | "archive",
         ) => Err(ApiError::new(
             StatusCode::NOT_IMPLEMENTED,
             format!("{action} is not supported by berth yet"),

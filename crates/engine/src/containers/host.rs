@@ -64,8 +64,27 @@ fn cap_name(c: &str) -> Result<String> {
     Ok(name)
 }
 
-/// Every capability the kernel knows (for --cap-add ALL).
-fn all_caps() -> Vec<String> {
+/// Every capability this host grants (its bounding set; for --cap-add ALL and
+/// --privileged): a capability the kernel or the sandbox lacks would fail capset.
+pub(crate) fn all_caps() -> Vec<String> {
+    let bounding = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX);
+    known_caps()
+        .into_iter()
+        .enumerate()
+        .filter(|(bit, _)| bounding & (1u64 << bit) != 0)
+        .map(|(_, name)| name)
+        .collect()
+}
+
+/// Every capability by name, in the kernel's numbering (CAP_CHOWN is 0).
+fn known_caps() -> Vec<String> {
     let names = [
         "CHOWN",
         "DAC_OVERRIDE",

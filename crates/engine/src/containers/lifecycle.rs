@@ -45,7 +45,11 @@ fn is_zero(v: &Value) -> bool {
 }
 
 /// Refuse every option of `section` that is set but not among `supported`, by name.
-fn refuse_unsupported(section: &str, obj: &Map<String, Value>, supported: &[&str]) -> Result<()> {
+pub(crate) fn refuse_unsupported(
+    section: &str,
+    obj: &Map<String, Value>,
+    supported: &[&str],
+) -> Result<()> {
     for (key, value) in obj {
         if supported.contains(&key.as_str()) || is_zero(value) {
             continue;
@@ -83,13 +87,60 @@ const CONFIG_KEYS: &[&str] = &[
     "StopSignal",
     "StopTimeout",
     "Image",
+    "Tty",
+    "OpenStdin",
+    "StdinOnce",
     "HostConfig",
     "NetworkingConfig",
 ];
-const HOST_CONFIG_KEYS: &[&str] = &["NetworkMode", "AutoRemove", "SecurityOpt", "RestartPolicy"];
+const HOST_CONFIG_KEYS: &[&str] = &[
+    "NetworkMode",
+    "AutoRemove",
+    "SecurityOpt",
+    "RestartPolicy",
+    "ConsoleSize",
+    "LogConfig",
+];
+
+/// HostConfig.LogConfig: only the json-file driver, with its rotation options.
+fn log_limits(host: &Map<String, Value>, base: super::LogLimits) -> Result<super::LogLimits> {
+    let Some(config) = host.get("LogConfig") else {
+        return Ok(base);
+    };
+    match config["Type"].as_str().unwrap_or_default() {
+        "" | "json-file" => {}
+        other => {
+            return Err(Error::InvalidArgument(format!(
+                "logging driver {other:?} is not supported by berth yet (json-file is)"
+            )))
+        }
+    }
+    match config.get("Config").and_then(Value::as_object) {
+        Some(opts) => super::LogLimits::parse(opts, base),
+        None => Ok(base),
+    }
+}
+
+/// HostConfig.ConsoleSize [height, width]; [0, 0] is "unset".
+fn console_size(host: &Map<String, Value>) -> Result<Option<(u16, u16)>> {
+    let Some(size) = host.get("ConsoleSize").and_then(Value::as_array) else {
+        return Ok(None);
+    };
+    let dims: Vec<u16> = size
+        .iter()
+        .map(|v| v.as_u64().and_then(|n| u16::try_from(n).ok()))
+        .collect::<Option<_>>()
+        .filter(|d: &Vec<u16>| d.len() == 2)
+        .ok_or_else(|| Error::InvalidArgument("ConsoleSize must be [height, width]".into()))?;
+    Ok((dims[0] > 0 && dims[1] > 0).then_some((dims[0], dims[1])))
+}
+
+fn flag(obj: &Map<String, Value>, key: &str) -> bool {
+    obj.get(key).and_then(Value::as_bool).unwrap_or(false)
+}
 
 /// Env lists merged by key, later entries winning.
-fn merge_env(base: Vec<String>, over: Vec<String>) -> Vec<String> {
+pub(crate) fn merge_env(base: Vec<String>, over: Vec<String>) -> Vec<String> {
     let mut out: Vec<String> = base;
     for e in over {
         let key = e.split('=').next().unwrap_or_default().to_string();
@@ -182,8 +233,9 @@ impl Engine {
             stop_signal: pick("StopSignal"),
             stop_timeout: obj.get("StopTimeout").and_then(Value::as_i64),
             image: image_name.to_string(),
-            tty: false,
-            open_stdin: false,
+            tty: flag(obj, "Tty"),
+            open_stdin: flag(obj, "OpenStdin"),
+            stdin_once: flag(obj, "StdinOnce"),
         };
         let record = ContainerRecord {
             id: String::new(),
@@ -198,6 +250,8 @@ impl Engine {
             restart,
             restart_count: 0,
             manually_stopped: false,
+            console_size: console_size(&host)?,
+            log: log_limits(&host, self.default_log)?,
             state: State {
                 status: Status::Created,
                 pid: 0,
@@ -294,7 +348,7 @@ impl Engine {
 
     fn spawn_shim(&self, record: &ContainerRecord, paths: &Paths) -> Result<()> {
         let dir = self.containers.dir(&record.id);
-        let bundle = dir.join("bundle");
+        let bundle = super::stream::bundle(&dir);
         std::fs::create_dir_all(&bundle)
             .map_err(|e| Error::Io(format!("create {}: {e}", bundle.display())))?;
         let config = super::spec::oci_config(record, &self.rootfs(&record.id))?;
@@ -319,6 +373,10 @@ impl Engine {
             .arg(&paths.runtime_root)
             .arg("--log")
             .arg(dir.join(format!("{}-json.log", record.id)))
+            .arg("--log-max-size")
+            .arg(record.log.max_size.to_string())
+            .arg("--log-max-files")
+            .arg(record.log.max_files.max(1).to_string())
             .arg("--exit-file")
             .arg(&exit_file)
             .arg("--ready-fd")
@@ -326,6 +384,15 @@ impl Engine {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
+        for (on, flag) in [
+            (record.config.tty, "--tty"),
+            (record.config.open_stdin, "--stdin"),
+            (record.config.stdin_once, "--stdin-once"),
+        ] {
+            if on {
+                cmd.arg(flag);
+            }
+        }
         // SAFETY: between fork and exec only async-signal-safe calls: setsid and dup2.
         unsafe {
             cmd.pre_exec(move || {
@@ -344,18 +411,27 @@ impl Engine {
             .read_line(&mut line)
             .map_err(|e| Error::Io(format!("read the shim's report: {e}")))?;
         let outcome = match line.trim_end().split_once(' ') {
-            Some(("started", pid)) => {
-                let pid: i32 = pid.parse().unwrap_or(0);
-                self.containers.update(&record.id, |r| {
-                    r.state.status = Status::Running;
-                    r.state.pid = pid;
-                    r.state.started_at = Some(now());
-                    r.state.error.clear();
-                })?;
-                Ok(())
+            Some(("created", _)) => {
+                // Attaches first (docker run attaches before it starts), then the start.
+                self.connect_waiting(&record.id);
+                match super::stream::request(&dir, &berth_shim_protocol::Request::Start) {
+                    Ok((_, pid)) => {
+                        let pid: i32 = pid.parse().unwrap_or(0);
+                        self.containers.update(&record.id, |r| {
+                            r.state.status = Status::Running;
+                            r.state.pid = pid;
+                            r.state.started_at = Some(now());
+                            r.state.error.clear();
+                        })?;
+                        Ok(())
+                    }
+                    Err(e) => Err(Error::InvalidArgument(format!(
+                        "failed to start the container: {e}"
+                    ))),
+                }
             }
             Some(("failed", msg)) => Err(Error::InvalidArgument(format!(
-                "failed to start the container: {msg}"
+                "failed to create the container: {msg}"
             ))),
             _ => Err(Error::Io("the shim ended without a report".into())),
         };
@@ -446,7 +522,13 @@ impl Engine {
                     r.state.status == Status::Exited && r.state.finished_at != finished_before
                 }
             });
-        Ok(r.map_or(record.state.exit_code, |r| r.state.exit_code))
+        Ok(match r {
+            Some(r) => r.state.exit_code,
+            None => self
+                .containers
+                .removed_exit(&record.id)
+                .unwrap_or(record.state.exit_code),
+        })
     }
 
     /// `docker rm`: a running container needs `force` (it is killed first).
@@ -468,6 +550,7 @@ impl Engine {
                     r.is_none_or(|r| r.state.status != Status::Running)
                 });
         }
+        self.execs.forget_container(&record.id);
         remove_files(&self.containers, &record.id, &self.rootfs(&record.id))
     }
 
@@ -476,35 +559,27 @@ impl Engine {
     }
 
     /// After a restart of berthd: containers recorded as running either ended meanwhile
-    /// (their shim wrote exit.json), or still run (watched until they end: the shim is no
-    /// longer our child), or vanished without a record (a crash of the machine).
+    /// (their shim wrote exit.json and is gone), or still run: berthd connects to their shim
+    /// again and records the exit when the shim reports it.
     pub fn restore_containers(&self) {
         for r in self.containers.list() {
             if r.state.status != Status::Running {
                 continue;
             }
+            let dir = self.containers.dir(&r.id);
             let rootfs = self.rootfs(&r.id);
-            let alive = r.state.pid > 0
-                && nix::sys::signal::kill(nix::unistd::Pid::from_raw(r.state.pid), None).is_ok();
-            if alive {
-                let containers = self.containers.clone();
-                let (id, pid) = (r.id.clone(), r.state.pid);
-                std::thread::spawn(move || {
-                    while nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok() {
-                        std::thread::sleep(Duration::from_millis(200));
-                    }
-                    // Give the shim a moment to write the exit status.
-                    let exit = containers.dir(&id).join("exit.json");
-                    for _ in 0..50 {
-                        if exit.exists() {
-                            break;
-                        }
-                        std::thread::sleep(Duration::from_millis(100));
-                    }
-                    record_exit(&containers, &id, &rootfs);
-                });
-            } else {
-                record_exit(&self.containers, &r.id, &rootfs);
+            match super::stream::request(&dir, &berth_shim_protocol::Request::Wait) {
+                Ok((mut stream, _)) => {
+                    let containers = self.containers.clone();
+                    let id = r.id.clone();
+                    std::thread::spawn(move || {
+                        // The exit record line, or EOF if the shim died.
+                        let mut line = String::new();
+                        let _ = stream.read_line(&mut line);
+                        record_exit(&containers, &id, &rootfs);
+                    });
+                }
+                Err(_) => record_exit(&self.containers, &r.id, &rootfs),
             }
         }
     }
@@ -519,6 +594,7 @@ fn remove_files(containers: &Containers, id: &str, rootfs: &std::path::Path) -> 
         Err(e) => return Err(Error::Io(format!("remove {}: {e}", dir.display()))),
     }
     containers.forget(id);
+    containers.waiting.forget(id);
     Ok(())
 }
 

@@ -23,25 +23,6 @@ pub struct LogOptions {
     pub timestamps: bool,
 }
 
-/// Container `id`'s log, opened (created if the container has not run yet) and positioned
-/// at its end: what follows is an attach's output. Opened by the attach request itself, so
-/// neither a quick container nor the removal of an --rm one can get ahead of the reader.
-pub struct AttachPoint(std::io::BufReader<std::fs::File>);
-
-pub fn attach_point(containers: &Containers, id: &str) -> Result<AttachPoint> {
-    use std::io::Seek;
-    let path = containers.dir(id).join(format!("{id}-json.log"));
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create(true)
-        .open(&path)
-        .map_err(|e| Error::Io(format!("open {}: {e}", path.display())))?;
-    file.seek(std::io::SeekFrom::End(0))
-        .map_err(|e| Error::Io(format!("seek in {}: {e}", path.display())))?;
-    Ok(AttachPoint(std::io::BufReader::new(file)))
-}
-
 /// One log entry: the stream (1 stdout, 2 stderr) and the bytes to send.
 pub struct Entry {
     pub stream: u8,
@@ -99,36 +80,56 @@ fn complete_lines(
     }
 }
 
-/// Send the log of container `id` to `emit` (which returns false once the client is gone).
-///
-/// With `attach`, the output from that point on, until the container (created or running
-/// then) has run and exited, or is removed; `opts.follow` is implied.
+/// The rotated files of a log, oldest first (`LOG.N` ... `LOG.1`).
+fn rotated(path: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for n in 1.. {
+        let mut name = path.as_os_str().to_owned();
+        name.push(format!(".{n}"));
+        let p = std::path::PathBuf::from(name);
+        if !p.exists() {
+            break;
+        }
+        files.push(p);
+    }
+    files.reverse();
+    files
+}
+
+fn inode(file: &std::fs::File) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    file.metadata().ok().map(|m| m.ino())
+}
+
+/// Send the log of container `id` to `emit` (which returns false once the client is gone):
+/// the rotated files, then the live one; with `follow`, new lines (across rotations) until
+/// the container no longer runs.
 pub fn read(
     containers: &Containers,
     id: &str,
     opts: &LogOptions,
-    attach: Option<AttachPoint>,
     emit: &mut dyn FnMut(Entry) -> bool,
 ) -> Result<()> {
     let path = containers.dir(id).join(format!("{id}-json.log"));
     let open = || std::fs::File::open(&path).ok().map(std::io::BufReader::new);
-    let attaching = attach.is_some();
-    let mut reader = match attach {
-        Some(AttachPoint(r)) => Some(r),
-        None => open(),
-    };
-    let first = match reader.as_mut() {
-        Some(r) => complete_lines(r, &path)?,
-        None => Vec::new(),
-    };
-    let entries: Vec<Entry> = first.iter().filter_map(|l| entry(l, opts)).collect();
+    let mut lines = Vec::new();
+    for old in rotated(&path) {
+        if let Ok(f) = std::fs::File::open(&old) {
+            lines.extend(complete_lines(&mut std::io::BufReader::new(f), &old)?);
+        }
+    }
+    let mut reader = open();
+    if let Some(r) = reader.as_mut() {
+        lines.extend(complete_lines(r, &path)?);
+    }
+    let entries: Vec<Entry> = lines.iter().filter_map(|l| entry(l, opts)).collect();
     let skip = opts.tail.map_or(0, |n| entries.len().saturating_sub(n));
     for e in entries.into_iter().skip(skip) {
         if !emit(e) {
             return Ok(());
         }
     }
-    if !opts.follow && !attaching {
+    if !opts.follow {
         return Ok(());
     }
     // Follow: new lines as they come, until the container is no longer running and the
@@ -148,20 +149,36 @@ pub fn read(
                 }
             }
         }
-        // Attached output goes on while the container is yet to start or runs.
-        let live = |r: &super::ContainerRecord| match r.state.status {
-            Status::Running => true,
-            Status::Created => attaching,
-            Status::Exited => false,
-        };
-        let running = containers.resolve(id).is_ok_and(|r| live(&r));
-        if !running && lines.is_empty() {
+        if !lines.is_empty() {
+            continue;
+        }
+        // Drained: if the log was rotated meanwhile, go on in the new file.
+        let rotated_away = reader.as_ref().is_some_and(|r| {
+            let now = std::fs::File::open(&path).ok();
+            now.and_then(|f| inode(&f)) != inode(r.get_ref())
+        });
+        if rotated_away {
+            // What reached the old file before the rename, then the new file.
+            if let Some(r) = reader.as_mut() {
+                for l in complete_lines(r, &path)? {
+                    if let Some(e) = entry(&l, opts) {
+                        if !emit(e) {
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+            reader = open();
+            continue;
+        }
+        let running = containers
+            .resolve(id)
+            .is_ok_and(|r| r.state.status == Status::Running);
+        if !running {
             return Ok(());
         }
-        if lines.is_empty() {
-            containers.wait_until(id, Duration::from_millis(100), |r| {
-                r.is_none_or(|r| !live(r))
-            });
-        }
+        containers.wait_until(id, Duration::from_millis(100), |r| {
+            r.is_none_or(|r| r.state.status != Status::Running)
+        });
     }
 }

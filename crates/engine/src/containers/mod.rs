@@ -5,6 +5,7 @@
 //! runs), `upper/` and `work/` (its writable layer), `bundle/` (config.json for the runtime),
 //! `<id>-json.log` (its output), `exit.json` (written by the shim when it ends).
 
+pub mod exec;
 pub mod host;
 mod lifecycle;
 pub mod logs;
@@ -12,6 +13,7 @@ pub mod restart;
 mod rootfs;
 pub mod seccomp;
 mod spec;
+pub mod stream;
 mod user;
 
 use std::collections::{BTreeMap, HashMap};
@@ -23,6 +25,86 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 pub use lifecycle::{Paths, WaitCondition};
+
+/// The json-file driver's rotation (`--log-opt max-size=10m --log-opt max-file=3`).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct LogLimits {
+    /// Bytes; 0: no rotation.
+    #[serde(default)]
+    pub max_size: u64,
+    /// Files kept, the live one included (at least 1).
+    #[serde(default)]
+    pub max_files: u32,
+}
+
+impl LogLimits {
+    /// From the driver's options (daemon.json `log-opts`, or a container's LogConfig.Config);
+    /// options the driver does not know are refused by name.
+    pub fn parse(
+        opts: &serde_json::Map<String, serde_json::Value>,
+        base: LogLimits,
+    ) -> Result<LogLimits> {
+        let mut limits = base;
+        for (key, value) in opts {
+            let text = value
+                .as_str()
+                .map(String::from)
+                .unwrap_or_else(|| value.to_string());
+            match key.as_str() {
+                "max-size" => {
+                    limits.max_size = parse_size(&text).ok_or_else(|| {
+                        Error::InvalidArgument(format!("invalid log-opt max-size {text:?}"))
+                    })?
+                }
+                "max-file" => {
+                    limits.max_files = text.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                        Error::InvalidArgument(format!(
+                            "invalid log-opt max-file {text:?}: it must be a number of at least 1"
+                        ))
+                    })?
+                }
+                other => {
+                    return Err(Error::InvalidArgument(format!(
+                        "unknown log opt '{other}' for json-file log driver"
+                    )))
+                }
+            }
+        }
+        if limits.max_files > 1 && limits.max_size == 0 {
+            return Err(Error::InvalidArgument(
+                "max-file cannot be set without max-size".into(),
+            ));
+        }
+        Ok(limits)
+    }
+
+    /// The driver's options as inspect shows them.
+    pub fn options(&self) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        if self.max_size > 0 {
+            out.insert("max-size".to_string(), self.max_size.to_string());
+        }
+        if self.max_files > 1 {
+            out.insert("max-file".to_string(), self.max_files.to_string());
+        }
+        out
+    }
+}
+
+/// Docker's sizes: `1024`, `10k`, `10m`, `1g` (binary units, optional `b`).
+pub fn parse_size(s: &str) -> Option<u64> {
+    let lower = s.trim().to_ascii_lowercase();
+    let digits = lower.trim_end_matches('b');
+    let (num, mult) = match digits.chars().last()? {
+        'k' => (&digits[..digits.len() - 1], 1u64 << 10),
+        'm' => (&digits[..digits.len() - 1], 1 << 20),
+        'g' => (&digits[..digits.len() - 1], 1 << 30),
+        't' => (&digits[..digits.len() - 1], 1 << 40),
+        _ => (digits, 1),
+    };
+    let value: f64 = num.trim().parse().ok()?;
+    (value >= 0.0 && value.is_finite()).then_some((value * mult as f64) as u64)
+}
 
 /// The parts of Docker's container Config berth honours.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -52,6 +134,8 @@ pub struct Config {
     pub tty: bool,
     #[serde(default)]
     pub open_stdin: bool,
+    #[serde(default)]
+    pub stdin_once: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,6 +192,11 @@ pub struct ContainerRecord {
     /// Stopped or killed by the user (restart policies leave it alone).
     #[serde(default)]
     pub manually_stopped: bool,
+    /// The terminal's initial size (height, width), with a TTY.
+    #[serde(default)]
+    pub console_size: Option<(u16, u16)>,
+    #[serde(default)]
+    pub log: LogLimits,
     pub state: State,
 }
 
@@ -132,12 +221,17 @@ pub struct Containers {
     changed: Condvar,
     /// Called after each exit is recorded (restart policies).
     exit_hook: std::sync::OnceLock<ExitHook>,
+    /// Attaches waiting for their container to start.
+    pub(crate) waiting: stream::Waiting,
+    /// The last exit codes of containers removed lately (`wait --condition removed` of an
+    /// --rm container reports it).
+    removed_exits: Mutex<HashMap<String, i32>>,
 }
 
 type ExitHook = Box<dyn Fn(&str) + Send + Sync>;
 
 /// A JSON list of strings (None when it is not a list; non-strings are skipped).
-pub(crate) fn string_list(v: &serde_json::Value) -> Option<Vec<String>> {
+pub fn string_list(v: &serde_json::Value) -> Option<Vec<String>> {
     v.as_array().map(|a| {
         a.iter()
             .filter_map(|x| x.as_str().map(String::from))
@@ -156,7 +250,7 @@ pub(crate) fn label_map(v: &serde_json::Value) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-fn random_id() -> Result<String> {
+pub(crate) fn random_id() -> Result<String> {
     let mut bytes = [0u8; 32];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
@@ -219,6 +313,8 @@ impl Containers {
             map: Mutex::new(map),
             changed: Condvar::new(),
             exit_hook: std::sync::OnceLock::new(),
+            waiting: stream::Waiting::default(),
+            removed_exits: Mutex::new(HashMap::new()),
         })
     }
 
@@ -339,8 +435,24 @@ impl Containers {
     }
 
     fn forget(&self, id: &str) {
-        self.lock().remove(id);
+        let mut map = self.lock();
+        if let Some(r) = map.remove(id) {
+            let mut exits = self.removed_exits.lock().unwrap_or_else(|e| e.into_inner());
+            if exits.len() >= 1024 {
+                exits.clear();
+            }
+            exits.insert(r.id, r.state.exit_code);
+        }
         self.changed.notify_all();
+    }
+
+    /// The exit code of a container removed lately.
+    pub fn removed_exit(&self, id: &str) -> Option<i32> {
+        self.removed_exits
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .copied()
     }
 
     /// Wait (up to `timeout`) until `done` holds for the record of `id` or it is gone.

@@ -86,7 +86,7 @@ pub fn oci_config(record: &ContainerRecord, rootfs: &std::path::Path) -> Result<
     let mut config = json!({
         "ociVersion": "1.0.2",
         "process": {
-            "terminal": false,
+            "terminal": record.config.tty,
             "user": {"uid": uid, "gid": gid},
             "args": args(record)?,
             "env": env,
@@ -111,6 +111,9 @@ pub fn oci_config(record: &ContainerRecord, rootfs: &std::path::Path) -> Result<
             "readonlyPaths": READONLY,
         },
     });
+    if let (true, Some((height, width))) = (record.config.tty, record.console_size) {
+        config["process"]["consoleSize"] = json!({"height": height, "width": width});
+    }
     if let Some(filter) = &record.seccomp {
         config["linux"]["seccomp"] = filter.clone();
     }

@@ -1,0 +1,79 @@
+//! The OCI runtime's command line as the shim uses it (runc's flags).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context, Result};
+
+pub struct Runtime {
+    pub binary: PathBuf,
+    pub root: PathBuf,
+    pub id: String,
+    /// The runtime's JSON log (in the bundle), read for error messages.
+    pub log: PathBuf,
+}
+
+impl Runtime {
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(&self.binary);
+        cmd.arg("--root")
+            .arg(&self.root)
+            .arg("--log")
+            .arg(&self.log)
+            .arg("--log-format")
+            .arg("json");
+        cmd
+    }
+
+    /// The last error the runtime logged, for a failure message.
+    fn last_error(&self) -> String {
+        std::fs::read_to_string(&self.log)
+            .ok()
+            .and_then(|text| {
+                text.lines()
+                    .rev()
+                    .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                    .find(|v| v["level"] == "error")
+                    .and_then(|v| v["msg"].as_str().map(String::from))
+            })
+            .unwrap_or_else(|| "the runtime failed (no message)".into())
+    }
+
+    /// Run `cmd` to completion; a failure carries the runtime's own message.
+    pub fn run(&self, mut cmd: Command, what: &str) -> Result<()> {
+        let status = cmd
+            .status()
+            .with_context(|| format!("run {} {what}", self.binary.display()))?;
+        if !status.success() {
+            bail!("{}", self.last_error());
+        }
+        Ok(())
+    }
+
+    pub fn start(&self) -> Result<()> {
+        let mut cmd = self.command();
+        cmd.arg("start").arg(&self.id).stdin(Stdio::null());
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        self.run(cmd, "start")
+    }
+
+    /// Kill whatever is left and forget the container.
+    pub fn delete(&self) {
+        let _ = self
+            .command()
+            .args(["delete", "--force", &self.id])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// The pid the runtime wrote to `path`.
+pub fn read_pid(path: &Path) -> Result<i32> {
+    std::fs::read_to_string(path)
+        .with_context(|| format!("read {}", path.display()))?
+        .trim()
+        .parse()
+        .with_context(|| format!("the runtime's pid file {}", path.display()))
+}

@@ -1,0 +1,599 @@
+//! The shim's poll loop: the container's output to the log and to attached clients, their
+//! input to the container, requests on shim.sock, and the exits of the container's init
+//! and of exec'd processes (SIGCHLD on a signalfd).
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::time::{Duration, Instant};
+
+use berth_shim_protocol::{frame, Request, EXIT, STDERR, STDOUT};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signalfd::SignalFd;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use serde_json::Value;
+
+use crate::exec::Exec;
+use crate::log;
+use crate::runtime::Runtime;
+use crate::stdio::Plumbing;
+use crate::Args;
+
+/// How long the shim waits, once the container has ended, for its output to drain.
+const DRAIN: Duration = Duration::from_secs(2);
+/// A handshake line longer than this is not a request.
+const MAX_REQUEST: usize = 1024 * 1024;
+
+enum Role {
+    /// The request line has not arrived yet.
+    Handshake(Vec<u8>),
+    Attach {
+        stdin: bool,
+        stdout: bool,
+        stderr: bool,
+    },
+    Exec(String),
+    Wait,
+}
+
+struct Client {
+    stream: UnixStream,
+    role: Role,
+    /// The client shut its sending side: it is only written to.
+    read_closed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Token {
+    Signals,
+    Listener,
+    Output(usize),
+    Input,
+    Client(u64),
+    ExecOutput(String, usize),
+    ExecInput(String),
+}
+
+pub struct Shim<'a> {
+    args: &'a Args,
+    runtime: Runtime,
+    listener: UnixListener,
+    signals: SignalFd,
+    log: log::Writer,
+    /// Partial lines of stdout and stderr.
+    lines: [log::Lines; 2],
+    init: i32,
+    started: bool,
+    start_error: Option<String>,
+    /// The container's exit record once its init is reaped, and since when.
+    ending: Option<(Value, Instant)>,
+    stdio: Plumbing,
+    clients: HashMap<u64, Client>,
+    next_client: u64,
+    execs: HashMap<String, Exec>,
+}
+
+fn stream_name(stream: u8) -> &'static str {
+    if stream == STDERR {
+        "stderr"
+    } else {
+        "stdout"
+    }
+}
+
+fn exit_code(status: WaitStatus) -> Option<(i32, i32)> {
+    match status {
+        WaitStatus::Exited(pid, code) => Some((pid.as_raw(), code)),
+        WaitStatus::Signaled(pid, sig, _) => Some((pid.as_raw(), 128 + sig as i32)),
+        _ => None,
+    }
+}
+
+impl<'a> Shim<'a> {
+    pub fn new(
+        args: &'a Args,
+        runtime: Runtime,
+        listener: UnixListener,
+        signals: SignalFd,
+        log: log::Writer,
+        init: i32,
+        stdio: Plumbing,
+    ) -> Shim<'a> {
+        Shim {
+            args,
+            runtime,
+            listener,
+            signals,
+            log,
+            lines: Default::default(),
+            init,
+            started: false,
+            start_error: None,
+            ending: None,
+            stdio,
+            clients: HashMap::new(),
+            next_client: 0,
+            execs: HashMap::new(),
+        }
+    }
+
+    pub fn init_pid(&self) -> i32 {
+        self.init
+    }
+
+    /// Serve until the container has ended and its output is drained; then the exit record
+    /// is written to the exit file and sent to the waiting clients.
+    pub fn serve(mut self) -> anyhow::Result<()> {
+        loop {
+            if let Some((_, since)) = &self.ending {
+                let drained = self.stdio.outputs.iter().all(|o| !o.open) && self.execs.is_empty();
+                if drained || since.elapsed() > DRAIN {
+                    break;
+                }
+            }
+            let timeout = if self.ending.is_some() {
+                PollTimeout::from(100u16)
+            } else {
+                PollTimeout::NONE
+            };
+            for (token, _) in self.wait(timeout) {
+                self.handle(token);
+            }
+        }
+        self.finish()
+    }
+
+    fn wait(&self, timeout: PollTimeout) -> Vec<(Token, PollFlags)> {
+        let mut tokens: Vec<Token> = Vec::new();
+        let mut fds: Vec<PollFd<'_>> = Vec::new();
+        fn push<'f>(
+            tokens: &mut Vec<Token>,
+            fds: &mut Vec<PollFd<'f>>,
+            token: Token,
+            fd: BorrowedFd<'f>,
+            flags: PollFlags,
+        ) {
+            tokens.push(token);
+            fds.push(PollFd::new(fd, flags));
+        }
+        macro_rules! add {
+            ($token:expr, $fd:expr, $flags:expr $(,)?) => {
+                push(&mut tokens, &mut fds, $token, $fd, $flags)
+            };
+        }
+        add!(Token::Signals, self.signals.as_fd(), PollFlags::POLLIN);
+        add!(Token::Listener, self.listener.as_fd(), PollFlags::POLLIN);
+        for (i, out) in self.stdio.outputs.iter().enumerate() {
+            if out.open {
+                add!(Token::Output(i), out.file.as_fd(), PollFlags::POLLIN);
+            }
+        }
+        if let Some(input) = self.stdio.input.as_ref().filter(|i| i.has_pending()) {
+            if let Some(f) = input.file() {
+                add!(Token::Input, f.as_fd(), PollFlags::POLLOUT);
+            }
+        }
+        for (id, exec) in &self.execs {
+            for (i, out) in exec.stdio.outputs.iter().enumerate() {
+                if out.open {
+                    add!(
+                        Token::ExecOutput(id.clone(), i),
+                        out.file.as_fd(),
+                        PollFlags::POLLIN,
+                    );
+                }
+            }
+            if let Some(input) = exec.stdio.input.as_ref().filter(|i| i.has_pending()) {
+                if let Some(f) = input.file() {
+                    add!(Token::ExecInput(id.clone()), f.as_fd(), PollFlags::POLLOUT);
+                }
+            }
+        }
+        for (id, client) in &self.clients {
+            if !client.read_closed && self.may_read(client) {
+                add!(Token::Client(*id), client.stream.as_fd(), PollFlags::POLLIN);
+            }
+        }
+        loop {
+            match poll(&mut fds, timeout) {
+                Ok(_) => break,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => {
+                    eprintln!("berth-shim: poll: {e}");
+                    std::thread::sleep(Duration::from_millis(100));
+                    return Vec::new();
+                }
+            }
+        }
+        tokens
+            .into_iter()
+            .zip(fds.iter())
+            .filter_map(|(t, fd)| fd.revents().filter(|r| !r.is_empty()).map(|r| (t, r)))
+            .collect()
+    }
+
+    /// Input is read from a client only when its destination can take it (or is gone, and
+    /// the input is dropped).
+    fn may_read(&self, client: &Client) -> bool {
+        let sink_ready = |p: &Plumbing| {
+            p.input
+                .as_ref()
+                .is_none_or(|i| i.ready() || i.file().is_none())
+        };
+        match &client.role {
+            Role::Attach { stdin: true, .. } => sink_ready(&self.stdio),
+            Role::Exec(id) => self.execs.get(id).is_none_or(|e| sink_ready(&e.stdio)),
+            _ => true,
+        }
+    }
+
+    fn handle(&mut self, token: Token) {
+        match token {
+            Token::Signals => self.reap(),
+            Token::Listener => self.accept(),
+            Token::Output(i) => {
+                let Some(out) = self.stdio.outputs.get_mut(i) else {
+                    return;
+                };
+                let stream = out.stream;
+                let data = out.read_available();
+                if !data.is_empty() {
+                    self.container_output(stream, &data);
+                }
+            }
+            Token::Input => {
+                if let Some(input) = self.stdio.input.as_mut() {
+                    input.flush();
+                }
+            }
+            Token::Client(id) => self.client_readable(id),
+            Token::ExecOutput(id, i) => self.exec_output(&id, i),
+            Token::ExecInput(id) => {
+                if let Some(input) = self.execs.get_mut(&id).and_then(|e| e.stdio.input.as_mut()) {
+                    input.flush();
+                }
+            }
+        }
+    }
+
+    fn reap(&mut self) {
+        while let Ok(Some(_)) = self.signals.read_signal() {}
+        loop {
+            let status = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(_) => return,
+                Ok(status) => status,
+            };
+            let Some((pid, code)) = exit_code(status) else {
+                continue;
+            };
+            if pid == self.init {
+                self.init_exited(code);
+            } else if let Some(id) = self
+                .execs
+                .iter()
+                .find(|(_, e)| e.pid == pid)
+                .map(|(id, _)| id.clone())
+            {
+                self.exec_exited(&id, code);
+            }
+            // Anything else was an orphan of the container, reparented to us: reaped.
+        }
+    }
+
+    fn init_exited(&mut self, code: i32) {
+        let error = self.start_error.clone();
+        self.ending = Some((crate::exit_record(code, error.as_deref()), Instant::now()));
+        // Whatever else is in the container's cgroup goes with it; its output then ends.
+        self.runtime.delete();
+    }
+
+    fn accept(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, _)) => {
+                    // Blocking writes with a bound: a stuck berthd cannot stall the shim long.
+                    if stream.set_nonblocking(false).is_err()
+                        || stream
+                            .set_write_timeout(Some(Duration::from_secs(5)))
+                            .is_err()
+                    {
+                        continue;
+                    }
+                    self.next_client += 1;
+                    self.clients.insert(
+                        self.next_client,
+                        Client {
+                            stream,
+                            role: Role::Handshake(Vec::new()),
+                            read_closed: false,
+                        },
+                    );
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return,
+            }
+        }
+    }
+
+    fn client_readable(&mut self, id: u64) {
+        let Some(client) = self.clients.get_mut(&id) else {
+            return;
+        };
+        let mut buf = vec![0u8; 64 * 1024];
+        match client.stream.read(&mut buf) {
+            Ok(0) => self.client_eof(id),
+            Ok(n) => self.client_data(id, &buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => {
+                self.clients.remove(&id);
+            }
+        }
+    }
+
+    fn client_data(&mut self, id: u64, data: &[u8]) {
+        let Some(client) = self.clients.get_mut(&id) else {
+            return;
+        };
+        match &mut client.role {
+            Role::Handshake(buf) => {
+                buf.extend_from_slice(data);
+                let Some(pos) = buf.iter().position(|b| *b == b'\n') else {
+                    if buf.len() > MAX_REQUEST {
+                        self.clients.remove(&id);
+                    }
+                    return;
+                };
+                let rest = buf.split_off(pos + 1);
+                let line = std::mem::take(buf);
+                self.request(id, &line);
+                if !rest.is_empty() {
+                    self.client_data(id, &rest);
+                }
+            }
+            Role::Attach { stdin: true, .. } => {
+                if let Some(input) = self.stdio.input.as_mut() {
+                    input.push(data);
+                }
+            }
+            Role::Exec(exec) => {
+                let exec = exec.clone();
+                if let Some(input) = self
+                    .execs
+                    .get_mut(&exec)
+                    .and_then(|e| e.stdio.input.as_mut())
+                {
+                    input.push(data);
+                }
+            }
+            // Nothing to do with input here.
+            Role::Attach { .. } | Role::Wait => {}
+        }
+    }
+
+    fn client_eof(&mut self, id: u64) {
+        let Some(client) = self.clients.get_mut(&id) else {
+            return;
+        };
+        client.read_closed = true;
+        match &client.role {
+            Role::Handshake(_) | Role::Wait => {
+                self.clients.remove(&id);
+            }
+            Role::Attach { stdin: true, .. } if self.args.stdin_once => {
+                if let Some(input) = self.stdio.input.as_mut() {
+                    input.close_when_drained();
+                }
+            }
+            Role::Exec(exec) => {
+                let exec = exec.clone();
+                if let Some(input) = self
+                    .execs
+                    .get_mut(&exec)
+                    .and_then(|e| e.stdio.input.as_mut())
+                {
+                    input.close_when_drained();
+                }
+            }
+            Role::Attach { .. } => {}
+        }
+    }
+
+    /// Answer a request line; the client's role follows from it.
+    fn request(&mut self, id: u64, line: &[u8]) {
+        let outcome = match serde_json::from_slice::<Request>(line) {
+            Ok(request) => self.serve_request(id, request),
+            Err(e) => Err(format!("invalid request: {e}")),
+        };
+        let answer = match &outcome {
+            Ok(detail) if detail.is_empty() => "ok\n".to_string(),
+            Ok(detail) => format!("ok {detail}\n"),
+            Err(msg) => format!("error {}\n", msg.replace('\n', " ")),
+        };
+        let Some(client) = self.clients.get_mut(&id) else {
+            return;
+        };
+        let keep = outcome.is_ok() && !matches!(client.role, Role::Handshake(_));
+        if client.stream.write_all(answer.as_bytes()).is_err() || !keep {
+            self.clients.remove(&id);
+        }
+    }
+
+    fn serve_request(&mut self, id: u64, request: Request) -> Result<String, String> {
+        match request {
+            Request::Attach {
+                stdin,
+                stdout,
+                stderr,
+            } => {
+                self.set_role(
+                    id,
+                    Role::Attach {
+                        stdin,
+                        stdout,
+                        stderr,
+                    },
+                );
+                Ok(String::new())
+            }
+            Request::Wait => {
+                self.set_role(id, Role::Wait);
+                Ok(String::new())
+            }
+            Request::Start => self.start(),
+            Request::Resize {
+                exec,
+                height,
+                width,
+            } => {
+                let console = match &exec {
+                    None => self.stdio.console.as_ref(),
+                    Some(e) => self.execs.get(e).and_then(|e| e.stdio.console.as_ref()),
+                };
+                let console = console.ok_or("no terminal to resize")?;
+                berth_runtime::sys::tty::set_winsize(console.as_fd(), height, width)
+                    .map_err(|e| format!("resize: {e}"))?;
+                Ok(String::new())
+            }
+            Request::Exec {
+                id: exec_id,
+                process,
+                stdin,
+            } => {
+                if !self.started || self.ending.is_some() {
+                    return Err("the container is not running".into());
+                }
+                if self.execs.contains_key(&exec_id) {
+                    return Err(format!("exec {exec_id} is already running"));
+                }
+                let (pid, stdio) = crate::exec::spawn(&self.runtime, &exec_id, &process, stdin)
+                    .map_err(|e| format!("{e:#}"))?;
+                self.execs.insert(
+                    exec_id.clone(),
+                    Exec {
+                        pid,
+                        stdio,
+                        client: id,
+                    },
+                );
+                self.set_role(id, Role::Exec(exec_id));
+                Ok(pid.to_string())
+            }
+        }
+    }
+
+    fn set_role(&mut self, id: u64, role: Role) {
+        if let Some(client) = self.clients.get_mut(&id) {
+            client.role = role;
+        }
+    }
+
+    fn start(&mut self) -> Result<String, String> {
+        if self.started {
+            return Err("the container was already started".into());
+        }
+        match self.runtime.start() {
+            Ok(()) => {
+                self.started = true;
+                Ok(self.init.to_string())
+            }
+            Err(e) => {
+                let msg = format!("{e:#}");
+                self.start_error = Some(msg.clone());
+                // The created init is killed; its exit ends the shim.
+                self.runtime.delete();
+                Err(msg)
+            }
+        }
+    }
+
+    fn container_output(&mut self, stream: u8, data: &[u8]) {
+        let idx = usize::from(stream == STDERR);
+        self.lines[idx].push(data, stream_name(stream), &mut self.log);
+        let bytes = frame(stream, data);
+        self.clients.retain(|_, c| match c.role {
+            Role::Attach { stdout, stderr, .. } => {
+                let wanted = if stream == STDOUT { stdout } else { stderr };
+                !wanted || c.stream.write_all(&bytes).is_ok()
+            }
+            _ => true,
+        });
+    }
+
+    fn exec_output(&mut self, id: &str, i: usize) {
+        let Some(exec) = self.execs.get_mut(id) else {
+            return;
+        };
+        let Some(out) = exec.stdio.outputs.get_mut(i) else {
+            return;
+        };
+        let stream = out.stream;
+        let data = out.read_available();
+        let client = exec.client;
+        if !data.is_empty() {
+            self.send(client, &frame(stream, &data));
+        }
+    }
+
+    fn send(&mut self, client: u64, bytes: &[u8]) {
+        if let Some(c) = self.clients.get_mut(&client) {
+            if c.stream.write_all(bytes).is_err() {
+                self.clients.remove(&client);
+            }
+        }
+    }
+
+    /// An exec'd process ended: what it wrote last, then its status, then the end.
+    fn exec_exited(&mut self, id: &str, code: i32) {
+        let Some(mut exec) = self.execs.remove(id) else {
+            return;
+        };
+        let mut frames = Vec::new();
+        for out in exec.stdio.outputs.iter_mut() {
+            // Bounded: a background process could keep writing to the pipe.
+            for _ in 0..64 {
+                let data = out.read_available();
+                if data.is_empty() {
+                    break;
+                }
+                frames.extend(frame(out.stream, &data));
+            }
+        }
+        frames.extend(frame(EXIT, &code.to_be_bytes()));
+        self.send(exec.client, &frames);
+        self.clients.remove(&exec.client);
+    }
+
+    /// The container has ended: the last output, the exit file, then the waiting clients.
+    fn finish(mut self) -> anyhow::Result<()> {
+        for i in 0..self.stdio.outputs.len() {
+            for _ in 0..64 {
+                let out = &mut self.stdio.outputs[i];
+                let stream = out.stream;
+                let data = out.read_available();
+                if data.is_empty() {
+                    break;
+                }
+                self.container_output(stream, &data);
+            }
+        }
+        for (i, stream) in [STDOUT, STDERR].into_iter().enumerate() {
+            self.lines[i].flush(stream_name(stream), &mut self.log);
+        }
+        let record = self
+            .ending
+            .take()
+            .map(|(r, _)| r)
+            .unwrap_or_else(|| crate::exit_record(255, None));
+        crate::write_exit(&self.args.exit_file, &record)?;
+        let mut line = serde_json::to_vec(&record).unwrap_or_default();
+        line.push(b'\n');
+        for client in self.clients.values_mut() {
+            if matches!(client.role, Role::Wait) {
+                let _ = client.stream.write_all(&line);
+            }
+        }
+        let _ = std::fs::remove_file(berth_shim_protocol::SOCKET);
+        Ok(())
+    }
+}

@@ -1,0 +1,275 @@
+//! `docker exec`: exec instances (created, then started once) kept in memory, as Docker
+//! keeps them; the process runs through the container's shim.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use berth_shim_protocol::{Request, EXIT};
+use serde_json::{Map, Value};
+
+use super::stream::{read_frame, request, ShimStream};
+use super::Status;
+use crate::error::{Error, Result};
+use crate::Engine;
+
+#[derive(Debug, Clone)]
+pub struct ExecRecord {
+    pub id: String,
+    pub container_id: String,
+    /// The runtime-spec process to run.
+    pub process: Value,
+    pub tty: bool,
+    pub open_stdin: bool,
+    pub open_stdout: bool,
+    pub open_stderr: bool,
+    pub privileged: bool,
+    pub user: String,
+    pub detach_keys: Option<String>,
+    pub started: bool,
+    pub running: bool,
+    pub pid: i32,
+    pub exit_code: Option<i32>,
+}
+
+#[derive(Default)]
+pub struct Execs(Mutex<HashMap<String, ExecRecord>>);
+
+impl Execs {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, ExecRecord>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn get(&self, id: &str) -> Result<ExecRecord> {
+        self.lock()
+            .get(id)
+            .cloned()
+            .ok_or_else(|| Error::NotFound(format!("No such exec instance: {id}")))
+    }
+
+    /// The exec ids of a container (inspect's ExecIDs).
+    pub fn of_container(&self, container: &str) -> Vec<String> {
+        self.lock()
+            .values()
+            .filter(|e| e.container_id == container)
+            .map(|e| e.id.clone())
+            .collect()
+    }
+
+    pub fn forget_container(&self, container: &str) {
+        self.lock().retain(|_, e| e.container_id != container);
+    }
+
+    /// The process has ended with `code`.
+    pub fn exited(&self, id: &str, code: i32) {
+        if let Some(e) = self.lock().get_mut(id) {
+            e.running = false;
+            e.exit_code = Some(code);
+        }
+    }
+}
+
+const KEYS: &[&str] = &[
+    "AttachStdin",
+    "AttachStdout",
+    "AttachStderr",
+    "Tty",
+    "Env",
+    "Cmd",
+    "WorkingDir",
+    "User",
+    "Privileged",
+    "DetachKeys",
+    "ConsoleSize",
+    // Decided by the start request; the docker CLI sends it here too.
+    "Detach",
+];
+
+fn flag(body: &Map<String, Value>, key: &str) -> bool {
+    body.get(key).and_then(Value::as_bool).unwrap_or(false)
+}
+
+/// Drain a shim's exec stream until its exit frame; the code (137 if the shim went away).
+pub fn exit_code_of(stream: &mut ShimStream) -> i32 {
+    while let Ok(Some((kind, payload))) = read_frame(stream) {
+        if kind == EXIT {
+            return payload
+                .get(..4)
+                .and_then(|b| b.try_into().ok())
+                .map_or(255, i32::from_be_bytes);
+        }
+    }
+    137
+}
+
+impl Engine {
+    /// `POST /containers/{id}/exec`: the process is built from the container's own (its
+    /// capabilities, seccomp, environment) with the request on top.
+    pub fn create_exec(&self, name: &str, body: &Value) -> Result<String> {
+        let obj = body
+            .as_object()
+            .ok_or_else(|| Error::InvalidArgument("the body must be a JSON object".into()))?;
+        super::lifecycle::refuse_unsupported("exec config", obj, KEYS)?;
+        let record = self.containers.resolve(name)?;
+        if record.state.status != Status::Running {
+            return Err(Error::Conflict(format!(
+                "Container {} is not running",
+                record.id
+            )));
+        }
+        let cmd = super::string_list(&obj["Cmd"]).unwrap_or_default();
+        if cmd.is_empty() {
+            return Err(Error::InvalidArgument("No exec command specified".into()));
+        }
+        let dir = self.containers.dir(&record.id);
+        let config: Value = std::fs::read(super::stream::bundle(&dir).join("config.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(|| Error::Conflict(format!("Container {} is not running", record.id)))?;
+        let mut process = config["process"].clone();
+        process["args"] = Value::from(cmd);
+        let tty = flag(obj, "Tty");
+        process["terminal"] = Value::Bool(tty);
+        match obj.get("ConsoleSize").and_then(Value::as_array) {
+            Some(size) if tty && size.len() == 2 && size.iter().all(|v| v.as_u64() > Some(0)) => {
+                process["consoleSize"] = serde_json::json!({"height": size[0], "width": size[1]});
+            }
+            _ => {
+                if let Some(p) = process.as_object_mut() {
+                    p.remove("consoleSize");
+                }
+            }
+        }
+        let env = super::string_list(&process["env"]).unwrap_or_default();
+        let extra = super::string_list(&obj["Env"]).unwrap_or_default();
+        process["env"] = Value::from(super::lifecycle::merge_env(env, extra));
+        if let Some(cwd) = obj
+            .get("WorkingDir")
+            .and_then(Value::as_str)
+            .filter(|w| !w.is_empty())
+        {
+            if !cwd.starts_with('/') {
+                return Err(Error::InvalidArgument(format!(
+                    "the working directory {cwd:?} is not an absolute path"
+                )));
+            }
+            process["cwd"] = Value::from(cwd);
+        }
+        let user = obj.get("User").and_then(Value::as_str).unwrap_or_default();
+        if !user.is_empty() {
+            let (uid, gid) = super::user::resolve(&dir.join("rootfs"), user)?;
+            process["user"] = serde_json::json!({"uid": uid, "gid": gid});
+        }
+        let privileged = flag(obj, "Privileged");
+        if privileged {
+            let all = super::host::all_caps();
+            process["capabilities"] = serde_json::json!({
+                "bounding": all, "effective": all, "permitted": all,
+            });
+        }
+        let id = super::random_id()?;
+        let exec = ExecRecord {
+            id: id.clone(),
+            container_id: record.id.clone(),
+            process,
+            tty,
+            open_stdin: flag(obj, "AttachStdin"),
+            open_stdout: flag(obj, "AttachStdout"),
+            open_stderr: flag(obj, "AttachStderr"),
+            privileged,
+            user: user.to_string(),
+            detach_keys: obj
+                .get("DetachKeys")
+                .and_then(Value::as_str)
+                .filter(|k| !k.is_empty())
+                .map(String::from),
+            started: false,
+            running: false,
+            pid: 0,
+            exit_code: None,
+        };
+        self.execs.lock().insert(id.clone(), exec);
+        Ok(id)
+    }
+
+    /// Whether exec `id` can start: it exists, has not run, and its container runs.
+    pub fn exec_startable(&self, id: &str) -> Result<ExecRecord> {
+        let exec = self.execs.get(id)?;
+        if exec.started {
+            return Err(Error::Conflict(format!(
+                "Error: Exec command {id} has already run"
+            )));
+        }
+        let record = self.containers.resolve(&exec.container_id)?;
+        if record.state.status != Status::Running {
+            return Err(Error::Conflict(format!(
+                "Container {} is not running",
+                record.id
+            )));
+        }
+        Ok(exec)
+    }
+
+    /// `POST /exec/{id}/start`: the process runs; its stream (None when detached: its exit
+    /// is then collected here).
+    pub fn start_exec(&self, id: &str, detach: bool) -> Result<(ExecRecord, Option<ShimStream>)> {
+        let exec = {
+            let mut map = self.execs.lock();
+            let e = map
+                .get_mut(id)
+                .ok_or_else(|| Error::NotFound(format!("No such exec instance: {id}")))?;
+            if e.started {
+                return Err(Error::Conflict(format!(
+                    "Error: Exec command {id} has already run"
+                )));
+            }
+            e.started = true;
+            e.clone()
+        };
+        let record = self.containers.resolve(&exec.container_id)?;
+        if record.state.status != Status::Running {
+            return Err(Error::Conflict(format!(
+                "Container {} is not running",
+                record.id
+            )));
+        }
+        let request_body = Request::Exec {
+            id: id.to_string(),
+            process: exec.process.clone(),
+            stdin: exec.open_stdin && !detach,
+        };
+        let (mut stream, pid) = request(&self.containers.dir(&record.id), &request_body)?;
+        let pid: i32 = pid.parse().unwrap_or(0);
+        {
+            let mut map = self.execs.lock();
+            if let Some(e) = map.get_mut(id) {
+                e.running = true;
+                e.pid = pid;
+            }
+        }
+        let exec = self.execs.get(id)?;
+        if detach {
+            let engine_execs = self.execs.clone();
+            let id = id.to_string();
+            std::thread::spawn(move || {
+                let code = exit_code_of(&mut stream);
+                engine_execs.exited(&id, code);
+            });
+            return Ok((exec, None));
+        }
+        Ok((exec, Some(stream)))
+    }
+
+    /// `POST /exec/{id}/resize`.
+    pub fn resize_exec(&self, id: &str, height: u16, width: u16) -> Result<()> {
+        let exec = self.execs.get(id)?;
+        if !exec.running {
+            return Err(Error::Conflict(format!("Exec {id} is not running")));
+        }
+        let req = Request::Resize {
+            exec: Some(id.to_string()),
+            height,
+            width,
+        };
+        request(&self.containers.dir(&exec.container_id), &req).map(drop)
+    }
+}
