@@ -380,3 +380,98 @@ pub mod sha2_lite {
             .to_string()
     }
 }
+
+/// The docker CLI on a terminal: `script` gives it a pty; what the test types goes in, what
+/// the terminal shows comes out (an expect-like session).
+pub struct PtySession {
+    child: Child,
+    stdin: Option<std::process::ChildStdin>,
+    output: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Daemon {
+    pub fn docker_pty(&self, args: &str) -> PtySession {
+        let config = self.dir.path().join("docker-config");
+        let _ = std::fs::create_dir_all(&config);
+        // A fixed terminal size, so that what the container sees is known.
+        let cmd = format!("stty rows 33 cols 101; exec docker {args}");
+        let mut child = Command::new("script")
+            .args(["-qfec", &cmd, "/dev/null"])
+            .env("DOCKER_HOST", format!("unix://{}", self.socket().display()))
+            .env("DOCKER_CONFIG", config)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run script");
+        let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut out = child.stdout.take().expect("stdout");
+        let sink = output.clone();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = out.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut s) = sink.lock() {
+                    s.push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            }
+        });
+        PtySession {
+            stdin: child.stdin.take(),
+            child,
+            output,
+        }
+    }
+}
+
+impl PtySession {
+    pub fn send(&mut self, text: &str) {
+        use std::io::Write;
+        if let Some(s) = self.stdin.as_mut() {
+            s.write_all(text.as_bytes()).expect("type");
+            s.flush().expect("flush");
+        }
+    }
+
+    pub fn output(&self) -> String {
+        self.output.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Wait (up to 30 s) until the terminal has shown `needle`.
+    pub fn expect(&self, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.output().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "the terminal never showed {needle:?}; it shows:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Wait for the docker CLI to end (up to 30 s): its exit code and the whole output.
+    pub fn finish(mut self) -> (i32, String) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let code = loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                break status.code().unwrap_or(-1);
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "the docker CLI did not end; the terminal shows:\n{}",
+                    self.output()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        self.stdin.take();
+        std::thread::sleep(Duration::from_millis(50));
+        (code, self.output())
+    }
+}
