@@ -4,7 +4,7 @@ set -eu
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
-    build-essential pkg-config libseccomp-dev ca-certificates busybox-static runc crun podman skopeo umoci hyperfine jq util-linux bsdutils procps iptables >/dev/null
+    build-essential pkg-config libseccomp-dev ca-certificates busybox-static runc crun podman skopeo umoci hyperfine jq util-linux bsdutils procps iptables tini >/dev/null
 # The tests drive the real docker CLI against berthd (these machines have docker 28 in
 # /usr/local/bin), and exchange archives with a private dockerd: Debian's docker.io. Its
 # service is kept from starting; the tests start their own dockerd and stop it.

@@ -53,6 +53,9 @@ pub struct Flags {
     /// Containers' default seccomp profile (Docker's format), or "unconfined".
     #[arg(long)]
     pub seccomp_profile: Option<String>,
+    /// The static init binary for --init (default: docker-init or tini-static on PATH).
+    #[arg(long)]
+    pub init_path: Option<PathBuf>,
     /// The containers' log driver (json-file only).
     #[arg(long)]
     pub log_driver: Option<String>,
@@ -77,6 +80,7 @@ struct File {
     seccomp_profile: Option<String>,
     log_driver: Option<String>,
     log_opts: Option<BTreeMap<String, String>>,
+    init_path: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -101,6 +105,7 @@ pub struct Config {
     pub storage_driver: String,
     /// The profile file; None for unconfined.
     pub seccomp_profile: Option<PathBuf>,
+    pub init_path: Option<PathBuf>,
     /// The json-file driver's options (validated by the engine).
     pub log_opts: serde_json::Map<String, serde_json::Value>,
 }
@@ -263,7 +268,9 @@ impl Config {
             .into_iter()
             .map(|(k, v)| (k, serde_json::Value::String(v)))
             .collect();
+        let init_path = one_of("init-path", flags.init_path, file.init_path)?;
         Ok(Config {
+            init_path,
             log_opts,
             data_root,
             seccomp_profile,

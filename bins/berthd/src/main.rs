@@ -61,6 +61,10 @@ fn helper_paths(config: &config::Config) -> Option<berth_engine::containers::Pat
         shim: find_binary("berth-shim")?,
         runtime: find_binary(runtime)?,
         runtime_root: config.exec_root.join("runtime"),
+        init: match &config.init_path {
+            Some(path) => find_binary(&path.to_string_lossy()),
+            None => find_binary("docker-init").or_else(|| find_binary("tini-static")),
+        },
     })
 }
 

@@ -218,18 +218,6 @@ fn what_is_not_supported_yet_is_refused_by_name() {
                 "-d",
                 "--network",
                 "none",
-                "--privileged",
-                "bb:1",
-                "true",
-            ],
-            "HostConfig.Privileged is not supported",
-        ),
-        (
-            vec![
-                "run",
-                "-d",
-                "--network",
-                "none",
                 "-p",
                 "80:80",
                 "bb:1",

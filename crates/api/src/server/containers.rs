@@ -26,8 +26,9 @@ fn status_text(r: &ContainerRecord) -> String {
     match r.state.status {
         Status::Created => "Created".into(),
         Status::Running => format!(
-            "Up {}",
-            crate::humanize::duration(now_unix() - unix_of(r.state.started_at.as_deref()))
+            "Up {}{}",
+            crate::humanize::duration(now_unix() - unix_of(r.state.started_at.as_deref())),
+            if r.state.paused { " (Paused)" } else { "" }
         ),
         Status::Exited => format!(
             "Exited ({}) {} ago",
@@ -53,7 +54,7 @@ fn summary(r: &ContainerRecord) -> Value {
         "Created": unix_of(Some(&r.created)),
         "Ports": [],
         "Labels": r.config.labels.clone().unwrap_or_default(),
-        "State": r.state.status.as_str(),
+        "State": r.status_word(),
         "Status": status_text(r),
         "HostConfig": {"NetworkMode": r.network_mode},
         "NetworkSettings": {"Networks": {}},
@@ -94,11 +95,16 @@ fn matches(filters: &berth_engine::filters::Filters, r: &ContainerRecord) -> boo
         let values = filters.get(key);
         values.is_empty() || values.iter().any(f)
     };
-    any("status", &|s| s == r.state.status.as_str())
+    any("status", &|s| s == r.status_word())
         && any("name", &|n| r.name.contains(n.trim_start_matches('/')))
         && any("id", &|i| r.id.starts_with(i.as_str()))
         && any("exited", &|c| {
             r.state.status == Status::Exited && c.parse() == Ok(r.state.exit_code)
+        })
+        && any("ancestor", &|a| {
+            a == &r.config.image
+                || r.image.starts_with(a.trim_start_matches("sha256:"))
+                || r.image == *a
         })
         && filters.labels_match(&r.config.labels.clone().unwrap_or_default())
 }
@@ -107,16 +113,34 @@ pub(super) async fn list(ctx: &Ctx) -> ApiResult<Response<Body>> {
     let all = ctx.query.bool("all");
     let filters = berth_engine::filters::Filters::parse(
         ctx.query.get("filters"),
-        &["status", "name", "id", "label", "exited"],
+        &["status", "name", "id", "label", "exited", "ancestor"],
     )?;
     let limit: Option<usize> = ctx
         .query
         .get("limit")
         .and_then(|l| l.parse().ok())
         .filter(|l: &usize| *l > 0);
-    let records = ctx.blocking(|e| Ok(e.containers().list())).await?;
+    // -n/-l (a limit) include stopped containers, as moby does.
+    let all = all || limit.is_some();
+    let size = ctx.query.bool("size");
+    let records = ctx
+        .blocking(move |e| {
+            let list = e.containers().list();
+            // The writable layer's size, and the image's below it (ps -s).
+            let sizes: Vec<Option<(u64, u64)>> = list
+                .iter()
+                .map(|r| {
+                    size.then(|| {
+                        let image = e.images.resolve(&r.image).map_or(0, |i| i.record.size);
+                        (e.container_size(&r.id), image)
+                    })
+                })
+                .collect();
+            Ok(list.into_iter().zip(sizes).collect::<Vec<_>>())
+        })
+        .await?;
     let mut out = Vec::new();
-    for r in records {
+    for (r, sizes) in records {
         if !all
             && r.state.status != Status::Running
             && !filters.has("status")
@@ -127,7 +151,12 @@ pub(super) async fn list(ctx: &Ctx) -> ApiResult<Response<Body>> {
         if !matches(&filters, &r) {
             continue;
         }
-        out.push(summary(&r));
+        let mut item = summary(&r);
+        if let Some((rw, image)) = sizes {
+            item["SizeRw"] = json!(rw);
+            item["SizeRootFs"] = json!(rw + image);
+        }
+        out.push(item);
         if limit.is_some_and(|l| out.len() >= l) {
             break;
         }
@@ -157,9 +186,9 @@ pub(super) async fn inspect(ctx: &Ctx, name: String) -> ApiResult<Response<Body>
         "Path": args.first().cloned().unwrap_or_default(),
         "Args": args.iter().skip(1).collect::<Vec<_>>(),
         "State": {
-            "Status": r.state.status.as_str(),
+            "Status": r.status_word(),
             "Running": r.state.status == Status::Running,
-            "Paused": false,
+            "Paused": r.state.paused,
             "Restarting": false,
             "OOMKilled": false,
             "Dead": false,
@@ -184,6 +213,11 @@ pub(super) async fn inspect(ctx: &Ctx, name: String) -> ApiResult<Response<Body>
         "ExecIDs": exec_ids,
         "HostConfig": {
             "NetworkMode": r.network_mode,
+            "Privileged": r.host.privileged,
+            "Init": r.host.init,
+            "ReadonlyRootfs": r.host.readonly_rootfs,
+            "CapAdd": null,
+            "AutoRemove": dir.join("auto-remove").exists(),
             "LogConfig": {"Type": "json-file", "Config": r.log.options()},
             "RestartPolicy": {"Name": if r.restart.is_none() { "no" } else { r.restart.name.as_str() }, "MaximumRetryCount": r.restart.max_retries},
         },
@@ -203,7 +237,7 @@ pub(super) async fn inspect(ctx: &Ctx, name: String) -> ApiResult<Response<Body>
             "StdinOnce": r.config.stdin_once,
             "StopSignal": r.config.stop_signal,
         },
-        "NetworkSettings": {"Networks": {}},
+        "NetworkSettings": {"Networks": {}, "Ports": {}},
     });
     Ok(body::json(StatusCode::OK, &v))
 }
@@ -267,11 +301,8 @@ pub(super) async fn kill(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
 }
 
 pub(super) async fn remove(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
-    if ctx.query.bool("v") {
-        return Err(ApiError::bad_request(
-            "removing volumes (-v) is not supported yet: berth has no volumes",
-        ));
-    }
+    // -v removes a container's anonymous volumes; berth containers have none (image
+    // volumes and named volumes come with the volumes issue), so there is nothing to add.
     let force = ctx.query.bool("force");
     ctx.blocking(move |e| Ok(e.remove_container(&name, force)?))
         .await?;
@@ -412,4 +443,55 @@ pub(super) async fn restart(ctx: &Ctx, name: String) -> ApiResult<Response<Body>
     })
     .await?;
     Ok(body::empty(StatusCode::NO_CONTENT))
+}
+
+pub(super) async fn pause(ctx: &Ctx, name: String, pause: bool) -> ApiResult<Response<Body>> {
+    ctx.blocking(move |e| {
+        if pause {
+            e.pause_container(&name)?;
+        } else {
+            e.unpause_container(&name)?;
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(body::empty(StatusCode::NO_CONTENT))
+}
+
+/// POST /containers/{id}/rename?name=
+pub(super) async fn rename(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
+    let new_name = ctx.query.get("name").unwrap_or_default().to_string();
+    if new_name.is_empty() {
+        return Err(ApiError::bad_request(
+            "Neither old nor new names may be empty",
+        ));
+    }
+    ctx.blocking(move |e| Ok(e.rename_container(&name, &new_name)?))
+        .await?;
+    Ok(body::empty(StatusCode::NO_CONTENT))
+}
+
+/// GET /containers/{id}/top?ps_args=
+pub(super) async fn top(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
+    let args = ctx.query.get("ps_args").unwrap_or_default().to_string();
+    let top = ctx
+        .blocking(move |e| Ok(e.top_container(&name, &args)?))
+        .await?;
+    Ok(body::json(
+        StatusCode::OK,
+        &json!({"Titles": top.titles, "Processes": top.processes}),
+    ))
+}
+
+/// POST /containers/prune
+pub(super) async fn prune(ctx: &Ctx) -> ApiResult<Response<Body>> {
+    let filters =
+        berth_engine::filters::Filters::parse(ctx.query.get("filters"), &["until", "label"])?;
+    let (removed, reclaimed) = ctx
+        .blocking(move |e| Ok(e.prune_containers(&filters)?))
+        .await?;
+    Ok(body::json(
+        StatusCode::OK,
+        &json!({"ContainersDeleted": removed, "SpaceReclaimed": reclaimed}),
+    ))
 }

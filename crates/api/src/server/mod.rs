@@ -201,6 +201,7 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> ApiResult<Response<
             containers::create(&ctx, req.into_body()).await
         }
         (&Method::GET, ["containers", "json"]) => containers::list(&ctx).await,
+        (&Method::POST, ["containers", "prune"]) => containers::prune(&ctx).await,
         (&Method::DELETE, ["containers", name]) => containers::remove(&ctx, name.to_string()).await,
         (&Method::POST, ["containers", name, "attach"]) => {
             containers::attach(&ctx, name.to_string(), req).await
@@ -233,14 +234,16 @@ async fn container_action(
         (&Method::GET, "logs") => containers::logs(ctx, name).await,
         (&Method::POST, "resize") => containers::resize(ctx, name).await,
         (&Method::POST, "restart") => containers::restart(ctx, name).await,
-        (
-            _,
-            "attach" | "exec" | "pause" | "unpause" | "rename" | "top" | "update" | "export"
-            | "stats" | "changes" | "archive",
-        ) => Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            format!("{action} is not supported by berth yet"),
-        )),
+        (&Method::POST, "pause") => containers::pause(ctx, name, true).await,
+        (&Method::POST, "unpause") => containers::pause(ctx, name, false).await,
+        (&Method::POST, "rename") => containers::rename(ctx, name).await,
+        (&Method::GET, "top") => containers::top(ctx, name).await,
+        (_, "attach" | "exec" | "update" | "export" | "stats" | "changes" | "archive") => {
+            Err(ApiError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                format!("{action} is not supported by berth yet"),
+            ))
+        }
         _ => Err(ApiError::not_found("page not found")),
     }
 }

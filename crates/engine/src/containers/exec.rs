@@ -116,6 +116,12 @@ impl Engine {
                 record.id
             )));
         }
+        if record.state.paused {
+            return Err(Error::Conflict(format!(
+                "Container {} is paused, unpause the container before exec",
+                record.id
+            )));
+        }
         let cmd = super::string_list(&obj["Cmd"]).unwrap_or_default();
         if cmd.is_empty() {
             return Err(Error::InvalidArgument("No exec command specified".into()));

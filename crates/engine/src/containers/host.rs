@@ -24,6 +24,8 @@ pub const KEYS: &[&str] = &[
     "ReadonlyRootfs",
     "Tmpfs",
     "Binds",
+    "Privileged",
+    "Init",
 ];
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -37,6 +39,12 @@ pub struct HostOptions {
     pub readonly_rootfs: bool,
     /// OCI mounts (tmpfs, binds).
     pub mounts: Vec<Value>,
+    /// --privileged: every capability and device, no seccomp, no masked paths.
+    #[serde(default)]
+    pub privileged: bool,
+    /// --init: a tiny init (docker-init, tini) runs as PID 1 and reaps.
+    #[serde(default)]
+    pub init: bool,
 }
 
 fn invalid(what: String) -> Error {
@@ -323,10 +331,18 @@ fn bind_mounts(host: &Map<String, Value>) -> Result<Vec<Value>> {
 pub fn parse(host: &Map<String, Value>, default_caps: &[&str]) -> Result<HostOptions> {
     let mut mounts = tmpfs_mounts(host)?;
     mounts.extend(bind_mounts(host)?);
+    let flag = |key: &str| host.get(key).and_then(Value::as_bool).unwrap_or(false);
+    let privileged = flag("Privileged");
     Ok(HostOptions {
         resources: resources(host)?,
         rlimits: rlimits(host)?,
-        caps: capabilities(host, default_caps)?,
+        caps: if privileged {
+            all_caps()
+        } else {
+            capabilities(host, default_caps)?
+        },
+        privileged,
+        init: flag("Init"),
         readonly_rootfs: host
             .get("ReadonlyRootfs")
             .and_then(Value::as_bool)

@@ -19,6 +19,8 @@ pub struct Paths {
     pub shim: PathBuf,
     pub runtime: PathBuf,
     pub runtime_root: PathBuf,
+    /// The static init binary for --init (docker-init or tini-static), if there is one.
+    pub init: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,8 +191,17 @@ impl Engine {
                 )))
             }
         };
+        if host_options.init && self.paths.as_ref().is_none_or(|p| p.init.is_none()) {
+            return Err(Error::InvalidArgument(
+                "--init: berthd found no init binary (docker-init or tini-static; install tini, or set init-path)".into(),
+            ));
+        }
         let caps: Vec<&str> = host_options.caps.iter().map(String::as_str).collect();
-        let (seccomp, no_new_privileges) = self.security(&host, &caps)?;
+        let (mut seccomp, no_new_privileges) = self.security(&host, &caps)?;
+        if host_options.privileged {
+            // As Docker: a privileged container is not filtered.
+            seccomp = None;
+        }
         let image_name = obj.get("Image").and_then(Value::as_str).unwrap_or_default();
         if image_name.is_empty() {
             return Err(Error::InvalidArgument("no image given".into()));
@@ -254,6 +265,7 @@ impl Engine {
             log: log_limits(&host, self.default_log)?,
             state: State {
                 status: Status::Created,
+                paused: false,
                 pid: 0,
                 exit_code: 0,
                 error: String::new(),
@@ -351,7 +363,8 @@ impl Engine {
         let bundle = super::stream::bundle(&dir);
         std::fs::create_dir_all(&bundle)
             .map_err(|e| Error::Io(format!("create {}: {e}", bundle.display())))?;
-        let config = super::spec::oci_config(record, &self.rootfs(&record.id))?;
+        let config =
+            super::spec::oci_config(record, &self.rootfs(&record.id), paths.init.as_deref())?;
         std::fs::write(
             bundle.join("config.json"),
             serde_json::to_vec_pretty(&config).unwrap_or_default(),
@@ -449,11 +462,22 @@ impl Engine {
     }
 
     fn runtime_kill(&self, id: &str, signal: &str) -> Result<()> {
+        self.runtime(&["kill", id, signal]).map(drop)?;
+        // A frozen container gets the signal once thawed (as Docker does for stop and kill).
+        if self.containers.resolve(id).is_ok_and(|r| r.state.paused) {
+            self.runtime(&["resume", id])?;
+            self.containers.update(id, |r| r.state.paused = false)?;
+        }
+        Ok(())
+    }
+
+    /// Run the OCI runtime with `args`; its output, or its error as a conflict.
+    pub(crate) fn runtime(&self, args: &[&str]) -> Result<Vec<u8>> {
         let paths = self.paths()?;
         let out = Command::new(&paths.runtime)
             .arg("--root")
             .arg(&paths.runtime_root)
-            .args(["kill", id, signal])
+            .args(args)
             .output()
             .map_err(|e| Error::Io(format!("run {}: {e}", paths.runtime.display())))?;
         if !out.status.success() {
@@ -461,7 +485,7 @@ impl Engine {
                 String::from_utf8_lossy(&out.stderr).trim().to_string(),
             ));
         }
-        Ok(())
+        Ok(out.stdout)
     }
 
     /// `docker kill`: the container must be running.
@@ -616,6 +640,7 @@ fn record_exit(containers: &Containers, id: &str, rootfs: &std::path::Path) {
         if r.state.status == Status::Running {
             r.state.status = Status::Exited;
         }
+        r.state.paused = false;
         r.state.pid = 0;
         r.state.exit_code = code;
         r.state.finished_at = Some(finished);

@@ -9,6 +9,7 @@ pub mod exec;
 pub mod host;
 mod lifecycle;
 pub mod logs;
+mod manage;
 pub mod restart;
 mod rootfs;
 pub mod seccomp;
@@ -159,6 +160,9 @@ impl Status {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct State {
     pub status: Status,
+    /// Frozen (`docker pause`); the status stays running.
+    #[serde(default)]
+    pub paused: bool,
     pub pid: i32,
     pub exit_code: i32,
     pub error: String,
@@ -201,6 +205,15 @@ pub struct ContainerRecord {
 }
 
 impl ContainerRecord {
+    /// Docker's status word: created, running, paused, exited.
+    pub fn status_word(&self) -> &'static str {
+        if self.state.paused && self.state.status == Status::Running {
+            "paused"
+        } else {
+            self.state.status.as_str()
+        }
+    }
+
     pub fn hostname(&self) -> String {
         self.config
             .hostname
@@ -386,6 +399,26 @@ impl Containers {
         self.save(&record)?;
         map.insert(record.id.clone(), record.clone());
         Ok(record)
+    }
+
+    /// Give container `id` a new name (free, and valid).
+    pub fn rename(&self, id: &str, new_name: &str) -> Result<()> {
+        let name = new_name.trim_start_matches('/');
+        if !valid_name(name) {
+            return Err(Error::InvalidArgument(format!(
+                "Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+            )));
+        }
+        {
+            let map = self.lock();
+            if let Some(other) = map.values().find(|c| c.name == name && c.id != id) {
+                return Err(Error::Conflict(format!(
+                    "Conflict. The container name \"/{name}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                    other.id
+                )));
+            }
+        }
+        self.update(id, |r| r.name = name.to_string()).map(drop)
     }
 
     /// A container by full id, unique id prefix or name.

@@ -56,8 +56,78 @@ pub fn args(record: &ContainerRecord) -> Result<Vec<String>> {
     Ok(args)
 }
 
-/// The OCI config; `rootfs` is mounted (the user is looked up in its /etc/passwd).
-pub fn oci_config(record: &ContainerRecord, rootfs: &std::path::Path) -> Result<Value> {
+/// Where the init binary appears in a container started with --init (Docker's path).
+const INIT_PATH: &str = "/sbin/docker-init";
+
+/// The host's devices for a privileged container, as containerd lists them: every device
+/// node under /dev, except the terminals and per-container directories.
+fn host_devices(dir: &std::path::Path, out: &mut Vec<Value>) {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    const SKIP: [&str; 7] = ["pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"];
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        let ft = meta.file_type();
+        if ft.is_dir() {
+            if !SKIP.iter().any(|s| e.file_name() == *s) {
+                host_devices(&path, out);
+            }
+            continue;
+        }
+        let kind = if ft.is_char_device() {
+            "c"
+        } else if ft.is_block_device() {
+            "b"
+        } else {
+            continue;
+        };
+        if path == std::path::Path::new("/dev/console") {
+            continue;
+        }
+        let rdev = meta.rdev();
+        out.push(json!({
+            "path": path, "type": kind,
+            "major": libc::major(rdev), "minor": libc::minor(rdev),
+            "fileMode": meta.mode() & 0o7777, "uid": meta.uid(), "gid": meta.gid(),
+        }));
+    }
+}
+
+/// --privileged: no masked or read-only paths, /sys and cgroups writable, every device.
+fn make_privileged(config: &mut Value) {
+    config["linux"]["maskedPaths"] = json!([]);
+    config["linux"]["readonlyPaths"] = json!([]);
+    if let Some(mounts) = config["mounts"].as_array_mut() {
+        for m in mounts.iter_mut() {
+            if m["destination"] == "/sys" || m["destination"] == "/sys/fs/cgroup" {
+                if let Some(opts) = m["options"].as_array_mut() {
+                    opts.retain(|o| o != "ro");
+                    opts.push(json!("rw"));
+                }
+            }
+        }
+    }
+    let mut devices = Vec::new();
+    host_devices(std::path::Path::new("/dev"), &mut devices);
+    config["linux"]["devices"] = Value::Array(devices);
+    if !config["linux"]["resources"].is_object() {
+        config["linux"]["resources"] = json!({});
+    }
+    config["linux"]["resources"]["devices"] = json!([{"allow": true, "access": "rwm"}]);
+}
+
+/// The OCI config; `rootfs` is mounted (the user is looked up in its /etc/passwd); `init`
+/// is the host's init binary, for --init.
+pub fn oci_config(
+    record: &ContainerRecord,
+    rootfs: &std::path::Path,
+    init: Option<&std::path::Path>,
+) -> Result<Value> {
     let (uid, gid) = super::user::resolve(rootfs, record.config.user.as_deref().unwrap_or(""))?;
     let mut env: Vec<String> = record.config.env.clone().unwrap_or_default();
     if !env.iter().any(|e| e.starts_with("PATH=")) {
@@ -125,6 +195,19 @@ pub fn oci_config(record: &ContainerRecord, rootfs: &std::path::Path) -> Result<
     }
     if let Some(mounts) = config["mounts"].as_array_mut() {
         mounts.extend(record.host.mounts.iter().cloned());
+    }
+    if record.host.init {
+        let init = init
+            .ok_or_else(|| Error::InvalidArgument("--init: berthd found no init binary".into()))?;
+        if let Some(mounts) = config["mounts"].as_array_mut() {
+            mounts.push(json!({"destination": INIT_PATH, "type": "bind", "source": init, "options": ["bind", "ro"]}));
+        }
+        let mut args = vec![INIT_PATH.to_string(), "--".to_string()];
+        args.extend(super::spec::args(record)?);
+        config["process"]["args"] = json!(args);
+    }
+    if record.host.privileged {
+        make_privileged(&mut config);
     }
     Ok(config)
 }

@@ -1,0 +1,292 @@
+//! Managing containers with the real docker CLI: pause/unpause, rename, top, port,
+//! restart, container prune, ps -s/--filter ancestor, --init and --privileged.
+
+mod common;
+
+use common::*;
+
+fn image(d: &Daemon) {
+    let tar = busybox_rootfs_tar(d.dir.path());
+    d.docker(&[
+        "import",
+        "--change",
+        "CMD [\"sh\"]",
+        tar.to_str().expect("utf8"),
+        "bb:1",
+    ])
+    .ok();
+}
+
+fn inspect(d: &Daemon, name: &str, format: &str) -> String {
+    d.docker(&["inspect", "-f", format, name])
+        .ok()
+        .stdout
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn pause_rename_top_port_restart_and_prune() {
+    let d = Daemon::start_for_containers();
+    image(&d);
+    let ticker = "while true; do date +%s%N; sleep 0.05; done";
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "p1",
+        "--network",
+        "none",
+        "bb:1",
+        "sh",
+        "-c",
+        ticker,
+    ])
+    .ok();
+    d.docker(&["pause", "p1"]).ok();
+    assert_eq!(
+        inspect(
+            &d,
+            "p1",
+            "{{.State.Status}} {{.State.Paused}} {{.State.Running}}"
+        ),
+        "paused true true"
+    );
+    let ps = d.docker(&[
+        "ps",
+        "--filter",
+        "status=paused",
+        "--format",
+        "{{.Names}} {{.Status}}",
+    ]);
+    assert!(
+        ps.ok().stdout.contains("p1 Up") && ps.stdout.contains("(Paused)"),
+        "{}",
+        ps.stdout
+    );
+    // Frozen: the log does not grow.
+    let lines = || d.docker(&["logs", "p1"]).ok().stdout.lines().count();
+    let frozen = lines();
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    assert_eq!(lines(), frozen, "a paused container wrote output");
+    let refused = d.docker(&["exec", "p1", "true"]);
+    refused.failed();
+    assert!(refused.stderr.contains("is paused"), "{}", refused.stderr);
+    assert!(d
+        .docker(&["pause", "p1"])
+        .failed()
+        .stderr
+        .contains("already paused"));
+    d.docker(&["unpause", "p1"]).ok();
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    assert!(lines() > frozen, "unpaused, it writes again");
+    assert!(d
+        .docker(&["unpause", "p1"])
+        .failed()
+        .stderr
+        .contains("is not paused"));
+
+    // top: the container's processes only, with ps's columns; ps options pass through.
+    let top = d.docker(&["top", "p1"]);
+    let out = top.ok().stdout.clone();
+    assert!(out.starts_with("UID"), "{out}");
+    assert!(out.contains("sh -c while true"), "{out}");
+    assert!(!out.contains("berthd"), "{out}");
+    let pid_comm = d.docker(&["top", "p1", "-o", "pid,comm"]);
+    assert!(
+        pid_comm
+            .ok()
+            .stdout
+            .lines()
+            .any(|l| l.trim().ends_with(" sh")),
+        "{}",
+        pid_comm.stdout
+    );
+
+    // rename: the new name works, the old is gone; clashes and bad names are refused.
+    d.docker(&[
+        "create",
+        "--name",
+        "other",
+        "--network",
+        "none",
+        "bb:1",
+        "true",
+    ])
+    .ok();
+    d.docker(&["rename", "p1", "p2"]).ok();
+    assert!(d
+        .docker(&["inspect", "p1"])
+        .failed()
+        .stderr
+        .contains("No such"));
+    assert_eq!(inspect(&d, "p2", "{{.Name}}"), "/p2");
+    assert!(d
+        .docker(&["rename", "p2", "other"])
+        .failed()
+        .stderr
+        .contains("already in use"));
+    assert!(d
+        .docker(&["rename", "p2", "bad name"])
+        .failed()
+        .stderr
+        .contains("Invalid container name"));
+
+    // port: nothing published (no networking yet), and no error.
+    let port = d.docker(&["port", "p2"]);
+    assert_eq!(port.ok().stdout.trim(), "");
+
+    // restart: a new process, running again.
+    let pid = inspect(&d, "p2", "{{.State.Pid}}");
+    d.docker(&["restart", "-t", "0", "p2"]).ok();
+    assert_eq!(inspect(&d, "p2", "{{.State.Running}}"), "true");
+    assert_ne!(inspect(&d, "p2", "{{.State.Pid}}"), pid);
+
+    // ps -s and the ancestor filter.
+    d.docker(&["exec", "p2", "sh", "-c", "head -c 100000 /dev/zero > /big"])
+        .ok();
+    let sizes = d.docker(&["ps", "-s", "--format", "{{.Names}} {{.Size}}"]);
+    assert!(sizes.ok().stdout.contains("p2 100kB"), "{}", sizes.stdout);
+    let ancestors = d.docker(&["ps", "-a", "--filter", "ancestor=bb:1", "-q"]);
+    assert_eq!(ancestors.ok().stdout.lines().count(), 2);
+    let none = d.docker(&["ps", "-a", "--filter", "ancestor=other:1", "-q"]);
+    assert_eq!(none.ok().stdout.trim(), "");
+    let latest = d.docker(&["ps", "-l", "--format", "{{.Names}}"]);
+    assert_eq!(latest.ok().stdout.trim(), "other");
+
+    // prune: stopped containers only, the label filter honoured.
+    d.docker(&[
+        "run",
+        "--name",
+        "keepme",
+        "-l",
+        "keep=yes",
+        "--network",
+        "none",
+        "bb:1",
+        "true",
+    ])
+    .ok();
+    let pruned = d.docker(&["container", "prune", "-f", "--filter", "label=keep=yes"]);
+    assert!(
+        pruned.ok().stdout.contains("Deleted Containers"),
+        "{}",
+        pruned.stdout
+    );
+    assert!(d
+        .docker(&["inspect", "keepme"])
+        .failed()
+        .stderr
+        .contains("No such"));
+    d.docker(&["container", "prune", "-f"]).ok();
+    let left = d.docker(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert_eq!(left.ok().stdout.trim(), "p2", "the running container stays");
+    d.docker(&["rm", "-f", "-v", "p2"]).ok();
+}
+
+#[test]
+fn init_and_privileged() {
+    let d = Daemon::start_for_containers();
+    image(&d);
+    // --init: the init is PID 1, the command its child; orphans are reaped.
+    let ps = d.docker(&[
+        "run",
+        "--rm",
+        "--init",
+        "--network",
+        "none",
+        "bb:1",
+        "ps",
+        "-o",
+        "pid,args",
+    ]);
+    let out = ps.ok().stdout.clone();
+    assert!(
+        out.lines()
+            .any(|l| l.trim().starts_with("1 /sbin/docker-init --")),
+        "{out}"
+    );
+    let zombies = d.docker(&[
+        "run",
+        "--rm",
+        "--init",
+        "--network",
+        "none",
+        "bb:1",
+        "sh",
+        "-c",
+        "(sleep 0.1 &) ; sleep 0.5; ps -o stat | grep -c Z || true",
+    ]);
+    assert_eq!(zombies.ok().stdout.trim(), "0", "the init reaps orphans");
+    let code = d.docker(&[
+        "run",
+        "--rm",
+        "--init",
+        "--network",
+        "none",
+        "bb:1",
+        "sh",
+        "-c",
+        "exit 7",
+    ]);
+    assert_eq!(code.code, 7, "the init passes the exit code on");
+
+    // --privileged: the host's capabilities, no seccomp, devices, writable /sys.
+    let script = "grep -E 'CapEff|Seccomp:' /proc/self/status; ls /dev/kmsg; touch /sys/.x 2>&1 | grep -c Read-only";
+    let privileged = d.docker(&[
+        "run",
+        "--rm",
+        "--privileged",
+        "--network",
+        "none",
+        "bb:1",
+        "sh",
+        "-c",
+        script,
+    ]);
+    let out = privileged.stdout.clone();
+    let bounding = std::fs::read_to_string("/proc/self/status")
+        .expect("status")
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:").map(|v| v.trim().to_string()))
+        .expect("CapBnd");
+    assert!(out.contains(&format!("CapEff:\t{bounding}")), "{out}");
+    assert!(out.contains("Seccomp:\t0"), "{out}");
+    assert!(out.contains("/dev/kmsg"), "{out}");
+    assert!(out.trim_end().ends_with('0'), "/sys is writable: {out}");
+    // Without it: Docker's defaults.
+    let plain = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "bb:1",
+        "sh",
+        "-c",
+        "grep Seccomp: /proc/self/status; ls /dev/kmsg 2>&1",
+    ]);
+    assert!(plain.stdout.contains("Seccomp:\t2"), "{}", plain.stdout);
+    assert!(plain.stdout.contains("No such file"), "{}", plain.stdout);
+    assert_eq!(inspect_created(&d), "true true");
+}
+
+/// HostConfig shows what was asked for.
+fn inspect_created(d: &Daemon) -> String {
+    d.docker(&[
+        "create",
+        "--name",
+        "shown",
+        "--init",
+        "--privileged",
+        "--network",
+        "none",
+        "bb:1",
+        "true",
+    ])
+    .ok();
+    inspect(
+        d,
+        "shown",
+        "{{.HostConfig.Init}} {{.HostConfig.Privileged}}",
+    )
+}
