@@ -169,7 +169,12 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config)) {
+    let outcome = runtime.block_on(run(config));
+    // Blocking workers may still wait on things that outlive a stop (an attach waiting for
+    // a container's start, a `wait` on a running container): the containers live on, their
+    // shims keep everything; the daemon does not wait for them.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");

@@ -290,3 +290,101 @@ fn inspect_created(d: &Daemon) -> String {
         "{{.HostConfig.Init}} {{.HostConfig.Privileged}}",
     )
 }
+
+#[test]
+fn events_of_containers_and_images() {
+    let d = Daemon::start_for_containers();
+    image(&d);
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        .to_string();
+    // A live follower, started first.
+    let follower = std::process::Command::new("docker")
+        .args([
+            "events",
+            "--filter",
+            "type=container",
+            "--format",
+            "{{.Action}} {{.Actor.Attributes.name}}",
+        ])
+        .env("DOCKER_HOST", format!("unix://{}", d.socket().display()))
+        .env("DOCKER_CONFIG", d.dir.path().join("docker-config"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("docker events");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    d.docker(&[
+        "run",
+        "--rm",
+        "--name",
+        "ev",
+        "--network",
+        "none",
+        "bb:1",
+        "sh",
+        "-c",
+        "exit 3",
+    ]);
+    d.docker(&["tag", "bb:1", "bb:2"]).ok();
+    d.docker(&["rmi", "bb:2"]).ok();
+    // Until a second from now: the past events, then the call ends.
+    let until = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        + 1)
+    .to_string();
+    let past = d.docker(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--format",
+        "{{.Type}} {{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.exitCode}}",
+    ]);
+    let text = past.ok().stdout.clone();
+    for line in [
+        "container create ev",
+        "container start ev",
+        "container die ev 3",
+        "container destroy ev",
+        "image tag docker.io/library/bb:2",
+        "image untag bb:2",
+    ] {
+        assert!(text.contains(line), "{line:?} missing in:\n{text}");
+    }
+    let dies = d.docker(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--filter",
+        "event=die",
+        "--filter",
+        "container=ev",
+        "--format",
+        "{{.Action}}",
+    ]);
+    assert_eq!(dies.ok().stdout.trim(), "die");
+    let bad = d.docker(&[
+        "events", "--since", &since, "--until", &until, "--filter", "bogus=1",
+    ]);
+    bad.failed();
+    // The follower saw them live.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(follower.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    let out = follower.wait_with_output().expect("events output");
+    let live = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        live.contains("start ev") && live.contains("destroy ev"),
+        "{live}"
+    );
+    assert!(!live.contains("tag"), "type=container only: {live}");
+}

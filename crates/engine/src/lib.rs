@@ -4,6 +4,7 @@
 mod changes;
 pub mod containers;
 mod error;
+pub mod events;
 pub mod filters;
 pub mod images;
 
@@ -33,6 +34,20 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// The event log (`docker events`).
+    pub fn events(&self) -> &events::Events {
+        &self.containers.events
+    }
+
+    /// Publish an event about an image.
+    pub fn image_event(&self, action: &str, id: &str, name: &str) {
+        let mut e = events::Event::new("image", action, id);
+        if !name.is_empty() {
+            e = e.with("name", name);
+        }
+        self.events().publish(e);
+    }
+
     /// Open (and repair) the stores under `data_root`.
     pub fn open(data_root: &Path, paths: Option<containers::Paths>) -> Result<Engine> {
         Ok(Engine {

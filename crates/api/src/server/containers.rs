@@ -439,6 +439,8 @@ pub(super) async fn restart(ctx: &Ctx, name: String) -> ApiResult<Response<Body>
     ctx.blocking(move |e| {
         e.stop_container(&name, t)?;
         e.start_container(&name)?;
+        let id = e.containers().resolve(&name)?.id;
+        e.containers().event(&id, "restart", &[]);
         Ok(())
     })
     .await?;

@@ -131,17 +131,36 @@ pub(super) async fn tag(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
             "refusing to create a tag with a digest reference: {target}"
         )));
     }
-    ctx.blocking(move |e| Ok(e.images.tag(&name, &reference)?))
-        .await?;
+    ctx.blocking(move |e| {
+        e.images.tag(&name, &reference)?;
+        let id = e.images.resolve(&name)?.record.id.to_string();
+        e.image_event("tag", &id, &reference.to_string());
+        Ok(())
+    })
+    .await?;
     Ok(body::empty(StatusCode::CREATED))
 }
 
 pub(super) async fn remove(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
     let force = ctx.query.bool("force");
     let removed = ctx
-        .blocking(move |e| Ok(e.remove_image(&name, force)?))
+        .blocking(move |e| {
+            let removed = e.remove_image(&name, force)?;
+            publish_removals(e, &removed);
+            Ok(removed)
+        })
         .await?;
     Ok(body::json(StatusCode::OK, &removals(&removed)))
+}
+
+/// untag and delete events, as Docker publishes them.
+fn publish_removals(engine: &berth_engine::Engine, list: &[Removal]) {
+    for r in list {
+        match r {
+            Removal::Untagged(t) => engine.image_event("untag", t, t),
+            Removal::Deleted(d) => engine.image_event("delete", &d.to_string(), ""),
+        }
+    }
 }
 
 fn removals(list: &[Removal]) -> Value {
@@ -157,7 +176,15 @@ fn removals(list: &[Removal]) -> Value {
 
 pub(super) async fn prune(ctx: &Ctx) -> ApiResult<Response<Body>> {
     let filters = Filters::parse(ctx.query.get("filters"), PRUNE_FILTERS)?;
-    let (removed, space) = ctx.blocking(move |e| Ok(e.prune_images(&filters)?)).await?;
+    let (removed, space) = ctx
+        .blocking(move |e| {
+            Ok({
+                let r = e.prune_images(&filters)?;
+                publish_removals(e, &r.0);
+                r
+            })
+        })
+        .await?;
     Ok(body::json(
         StatusCode::OK,
         &json!({"ImagesDeleted": if removed.is_empty() { Value::Null } else { removals(&removed) }, "SpaceReclaimed": space}),
@@ -199,6 +226,7 @@ pub(super) async fn load(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<Bod
                 );
             }
             Progress::Loaded { name, tagged } => {
+                engine.image_event("load", &name, &name);
                 let text = if tagged {
                     format!("Loaded image: {name}\n")
                 } else {

@@ -5,6 +5,7 @@
 mod body;
 mod containers;
 mod error;
+mod events;
 mod exec;
 mod hijack;
 mod images;
@@ -191,6 +192,7 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> ApiResult<Response<
         (&Method::GET, ["version"]) => Ok(system::version(&ctx)),
         (&Method::GET, ["info"]) => system::info(&ctx).await,
         (&Method::GET, ["system", "df"]) => system::df(&ctx).await,
+        (&Method::GET, ["events"]) => events::events(&ctx).await,
         (&Method::GET, ["images", "json"]) => images::list(&ctx).await,
         (&Method::POST, ["images", "load"]) => images::load(&ctx, req.into_body()).await,
         (&Method::GET, ["images", "get"]) => images::save(&ctx, ctx.query.all("names")).await,

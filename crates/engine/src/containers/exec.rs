@@ -193,7 +193,15 @@ impl Engine {
             pid: 0,
             exit_code: None,
         };
+        let command = super::string_list(&exec.process["args"])
+            .unwrap_or_default()
+            .join(" ");
         self.execs.lock().insert(id.clone(), exec);
+        self.containers.event(
+            &record.id,
+            &format!("exec_create: {command}"),
+            &[("execID", id.clone())],
+        );
         Ok(id)
     }
 
@@ -253,6 +261,14 @@ impl Engine {
             }
         }
         let exec = self.execs.get(id)?;
+        let command = super::string_list(&exec.process["args"])
+            .unwrap_or_default()
+            .join(" ");
+        self.containers.event(
+            &record.id,
+            &format!("exec_start: {command}"),
+            &[("execID", id.to_string())],
+        );
         if detach {
             let engine_execs = self.execs.clone();
             let id = id.to_string();

@@ -275,6 +275,7 @@ impl Engine {
         };
         super::spec::args(&record)?;
         let record = self.containers.insert(record, name)?;
+        self.containers.event(&record.id, "create", &[]);
         if host.get("AutoRemove").and_then(Value::as_bool) == Some(true) {
             std::fs::write(self.containers.dir(&record.id).join("auto-remove"), b"")
                 .map_err(|e| Error::Io(format!("record --rm: {e}")))?;
@@ -333,7 +334,13 @@ impl Engine {
         }
         self.containers
             .update(&record.id, |r| r.manually_stopped = false)?;
-        let paths = self.paths()?.clone();
+        let paths = match self.paths() {
+            Ok(p) => p.clone(),
+            Err(e) => {
+                self.containers.waiting.forget(&record.id);
+                return Err(e);
+            }
+        };
         let dir = self.containers.dir(&record.id);
         let image = self.images.resolve(&record.image)?;
         let lower: Vec<PathBuf> = image
@@ -348,6 +355,8 @@ impl Engine {
         super::rootfs::mount_overlay(&lower, &dir.join("upper"), &dir.join("work"), &rootfs)?;
         let result = self.spawn_shim(&record, &paths);
         if let Err(e) = &result {
+            // Attaches waiting for this start end with it (the docker CLI waits for them).
+            self.containers.waiting.forget(&record.id);
             let _ = super::rootfs::unmount(&rootfs);
             let msg = e.to_string();
             let _ = self.containers.update(&record.id, |r| {
@@ -436,6 +445,7 @@ impl Engine {
                             r.state.started_at = Some(now());
                             r.state.error.clear();
                         })?;
+                        self.containers.event(&record.id, "start", &[]);
                         Ok(())
                     }
                     Err(e) => Err(Error::InvalidArgument(format!(
@@ -499,7 +509,11 @@ impl Engine {
         }
         self.containers
             .update(&record.id, |r| r.manually_stopped = true)?;
-        self.runtime_kill(&record.id, if signal.is_empty() { "KILL" } else { signal })
+        let signal = if signal.is_empty() { "KILL" } else { signal };
+        self.runtime_kill(&record.id, signal)?;
+        self.containers
+            .event(&record.id, "kill", &[("signal", signal.to_string())]);
+        Ok(())
     }
 
     /// `docker stop`: the stop signal, then SIGKILL after `timeout`. Ok(false) if not running.
@@ -528,6 +542,7 @@ impl Engine {
             self.containers
                 .wait_until(&record.id, Duration::from_secs(30), stopped);
         }
+        self.containers.event(&record.id, "stop", &[]);
         Ok(true)
     }
 
@@ -611,6 +626,7 @@ impl Engine {
 
 fn remove_files(containers: &Containers, id: &str, rootfs: &std::path::Path) -> Result<()> {
     super::rootfs::unmount(rootfs)?;
+    containers.event(id, "destroy", &[]);
     let dir = containers.dir(id);
     match std::fs::remove_dir_all(&dir) {
         Ok(()) => {}
@@ -648,6 +664,7 @@ fn record_exit(containers: &Containers, id: &str, rootfs: &std::path::Path) {
             r.state.error = error;
         }
     });
+    containers.event(id, "die", &[("exitCode", code.to_string())]);
     if containers.dir(id).join("auto-remove").exists() {
         let _ = remove_files(containers, id, rootfs);
         return;

@@ -46,9 +46,9 @@ impl Engine {
             )));
         }
         self.runtime(&["pause", &r.id])?;
-        self.containers
-            .update(&r.id, |r| r.state.paused = true)
-            .map(drop)
+        self.containers.update(&r.id, |r| r.state.paused = true)?;
+        self.containers.event(&r.id, "pause", &[]);
+        Ok(())
     }
 
     /// `docker unpause`.
@@ -58,15 +58,18 @@ impl Engine {
             return Err(Error::Conflict(format!("Container {} is not paused", r.id)));
         }
         self.runtime(&["resume", &r.id])?;
-        self.containers
-            .update(&r.id, |r| r.state.paused = false)
-            .map(drop)
+        self.containers.update(&r.id, |r| r.state.paused = false)?;
+        self.containers.event(&r.id, "unpause", &[]);
+        Ok(())
     }
 
     /// `docker rename`.
     pub fn rename_container(&self, name: &str, new_name: &str) -> Result<()> {
         let r = self.containers.resolve(name)?;
-        self.containers.rename(&r.id, new_name)
+        self.containers.rename(&r.id, new_name)?;
+        self.containers
+            .event(&r.id, "rename", &[("oldName", format!("/{}", r.name))]);
+        Ok(())
     }
 
     /// The size of a container's writable layer.

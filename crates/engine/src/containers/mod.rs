@@ -239,6 +239,8 @@ pub struct Containers {
     /// The last exit codes of containers removed lately (`wait --condition removed` of an
     /// --rm container reports it).
     removed_exits: Mutex<HashMap<String, i32>>,
+    /// The event log (the engine's; containers publish most of it).
+    pub events: crate::events::Events,
 }
 
 type ExitHook = Box<dyn Fn(&str) + Send + Sync>;
@@ -328,6 +330,7 @@ impl Containers {
             exit_hook: std::sync::OnceLock::new(),
             waiting: stream::Waiting::default(),
             removed_exits: Mutex::new(HashMap::new()),
+            events: crate::events::Events::default(),
         })
     }
 
@@ -399,6 +402,23 @@ impl Containers {
         self.save(&record)?;
         map.insert(record.id.clone(), record.clone());
         Ok(record)
+    }
+
+    /// Publish `action` about container `id`, with its name, image and labels (and `extra`).
+    pub fn event(&self, id: &str, action: &str, extra: &[(&str, String)]) {
+        let mut e = crate::events::Event::new("container", action, id);
+        if let Some(r) = self.lock().get(id) {
+            e = e
+                .with("name", r.name.clone())
+                .with("image", r.config.image.clone());
+            for (k, v) in r.config.labels.iter().flatten() {
+                e = e.with(k, v.clone());
+            }
+        }
+        for (k, v) in extra {
+            e = e.with(k, v.clone());
+        }
+        self.events.publish(e);
     }
 
     /// Give container `id` a new name (free, and valid).

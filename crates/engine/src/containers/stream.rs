@@ -99,6 +99,7 @@ impl Engine {
         opts: AttachOptions,
     ) -> Result<(ContainerRecord, Attached)> {
         let record = self.containers.resolve(name)?;
+        self.containers.event(&record.id, "attach", &[]);
         let request = Request::Attach {
             stdin: opts.stdin && record.config.open_stdin,
             stdout: opts.stdout,
