@@ -8,18 +8,6 @@ use std::time::Duration;
 
 use common::*;
 
-fn image(d: &Daemon) {
-    let tar = busybox_rootfs_tar(d.dir.path());
-    d.docker(&[
-        "import",
-        "--change",
-        "CMD [\"sh\"]",
-        tar.to_str().expect("utf8"),
-        "bb:1",
-    ])
-    .ok();
-}
-
 fn state(d: &Daemon, name: &str) -> String {
     let out = d.docker(&[
         "inspect",
@@ -34,7 +22,7 @@ fn state(d: &Daemon, name: &str) -> String {
 #[test]
 fn create_start_run_logs_wait_stop_rm() {
     let d = Daemon::start_for_containers();
-    image(&d);
+    busybox_image(&d);
 
     d.docker(&[
         "create",
@@ -206,7 +194,7 @@ fn wait_gone(d: &Daemon, name: &str) -> bool {
 #[test]
 fn what_is_not_supported_yet_is_refused_by_name() {
     let d = Daemon::start_for_containers();
-    image(&d);
+    busybox_image(&d);
     for (args, needle) in [
         (
             vec!["run", "-d", "bb:1", "true"],
@@ -370,7 +358,7 @@ fn seccomp_profiles_and_no_new_privileges() {
     .expect("profile");
     let d =
         Daemon::start_for_containers_with(&["--seccomp-profile", profile.to_str().expect("utf8")]);
-    image(&d);
+    busybox_image(&d);
     let probe =
         "grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status; mkdir /tmp/made 2>&1 && echo made; true";
     let run = |name: &str, extra: &[&str]| -> String {
@@ -416,7 +404,7 @@ fn seccomp_profiles_and_no_new_privileges() {
 #[test]
 fn resources_capabilities_mounts_and_ulimits() {
     let d = Daemon::start_for_containers();
-    image(&d);
+    busybox_image(&d);
     let host_dir = d.dir.path().join("shared");
     std::fs::create_dir(&host_dir).expect("shared");
     std::fs::write(host_dir.join("from-host"), "hello host\n").expect("write");
@@ -524,7 +512,7 @@ fn wait_for(mut f: impl FnMut() -> bool) -> bool {
 #[test]
 fn restart_policies() {
     let mut d = Daemon::start_for_containers();
-    image(&d);
+    busybox_image(&d);
     let run = |name: &str, policy: &str, script: &str| {
         d.docker(&[
             "run",

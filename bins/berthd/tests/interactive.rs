@@ -6,22 +6,10 @@ mod common;
 
 use common::*;
 
-fn image(d: &Daemon) {
-    let tar = busybox_rootfs_tar(d.dir.path());
-    d.docker(&[
-        "import",
-        "--change",
-        "CMD [\"sh\"]",
-        tar.to_str().expect("utf8"),
-        "bb:1",
-    ])
-    .ok();
-}
-
 #[test]
 fn run_it_gives_a_shell_with_a_terminal_and_job_control() {
     let d = Daemon::start_for_containers();
-    image(&d);
+    busybox_image(&d);
     let mut s = d.docker_pty("run -it --rm --network none bb:1 sh");
     s.expect("/ # ");
     s.send("tty; stty size; echo sum=$((40+2))\n");
@@ -47,7 +35,7 @@ fn run_it_gives_a_shell_with_a_terminal_and_job_control() {
 #[test]
 fn stdin_through_pipes_and_attach_with_detach_keys() {
     let d = Daemon::start_for_containers();
-    image(&d);
+    busybox_image(&d);
     let input = d.dir.path().join("input.txt");
     let text: String = (0..5000).map(|i| format!("line {i}\n")).collect();
     std::fs::write(&input, &text).expect("input");
@@ -112,7 +100,7 @@ fn stdin_through_pipes_and_attach_with_detach_keys() {
 #[test]
 fn exec_runs_processes_in_a_running_container() {
     let d = Daemon::start_for_containers();
-    image(&d);
+    busybox_image(&d);
     d.docker(&[
         "run",
         "-d",
@@ -227,7 +215,7 @@ fn exec_runs_processes_in_a_running_container() {
 #[test]
 fn start_attach_and_stdin_once() {
     let d = Daemon::start_for_containers();
-    image(&d);
+    busybox_image(&d);
     // docker create -i, then start -a -i with stdin from a file.
     d.docker(&[
         "create",

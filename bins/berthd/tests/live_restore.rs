@@ -8,12 +8,6 @@ use std::time::Duration;
 
 use common::*;
 
-fn image(d: &Daemon) {
-    let tar = busybox_rootfs_tar(d.dir.path());
-    d.docker(&["import", tar.to_str().expect("utf8"), "bb:1"])
-        .ok();
-}
-
 /// The numbers of `line N` log lines, checked to be 1, 2, 3... without a gap.
 fn counted_lines(logs: &str) -> usize {
     let numbers: Vec<usize> = logs
@@ -29,7 +23,7 @@ fn counted_lines(logs: &str) -> usize {
 #[test]
 fn containers_outlive_a_killed_daemon_and_are_found_again() {
     let mut d = Daemon::start_for_containers();
-    image(&d);
+    busybox_image(&d);
     let ticker = "i=0; while true; do i=$((i+1)); echo line $i; sleep 0.1; done";
     d.docker(&[
         "run",
@@ -142,7 +136,7 @@ fn containers_outlive_a_killed_daemon_and_are_found_again() {
 fn json_file_logs_rotate_and_read_back_in_order() {
     let d =
         Daemon::start_for_containers_with(&["--log-opt", "max-size=4k", "--log-opt", "max-file=3"]);
-    image(&d);
+    busybox_image(&d);
     d.docker(&[
         "run",
         "--name",

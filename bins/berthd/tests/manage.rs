@@ -5,18 +5,6 @@ mod common;
 
 use common::*;
 
-fn image(d: &Daemon) {
-    let tar = busybox_rootfs_tar(d.dir.path());
-    d.docker(&[
-        "import",
-        "--change",
-        "CMD [\"sh\"]",
-        tar.to_str().expect("utf8"),
-        "bb:1",
-    ])
-    .ok();
-}
-
 fn inspect(d: &Daemon, name: &str, format: &str) -> String {
     d.docker(&["inspect", "-f", format, name])
         .ok()
@@ -28,7 +16,7 @@ fn inspect(d: &Daemon, name: &str, format: &str) -> String {
 #[test]
 fn pause_rename_top_port_restart_and_prune() {
     let d = Daemon::start_for_containers();
-    image(&d);
+    busybox_image(&d);
     let ticker = "while true; do date +%s%N; sleep 0.05; done";
     d.docker(&[
         "run",
@@ -187,7 +175,7 @@ fn pause_rename_top_port_restart_and_prune() {
 #[test]
 fn init_and_privileged() {
     let d = Daemon::start_for_containers();
-    image(&d);
+    busybox_image(&d);
     // --init: the init is PID 1, the command its child; orphans are reaped.
     let ps = d.docker(&[
         "run",
@@ -294,7 +282,7 @@ fn inspect_created(d: &Daemon) -> String {
 #[test]
 fn events_of_containers_and_images() {
     let d = Daemon::start_for_containers();
-    image(&d);
+    busybox_image(&d);
     let since = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")

@@ -475,3 +475,16 @@ impl PtySession {
         (code, self.output())
     }
 }
+
+/// `bb:1`: busybox-static imported through the docker CLI, with `CMD ["sh"]`.
+pub fn busybox_image(d: &Daemon) {
+    let tar = busybox_rootfs_tar(d.dir.path());
+    d.docker(&[
+        "import",
+        "--change",
+        "CMD [\"sh\"]",
+        tar.to_str().expect("utf8"),
+        "bb:1",
+    ])
+    .ok();
+}
