@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::exec::Exec;
 use crate::log;
 use crate::runtime::Runtime;
-use crate::stdio::Plumbing;
+use crate::stdio::{Plumbing, Sink};
 use crate::Args;
 
 /// How long the shim waits, once the container has ended, for its output to drain.
@@ -351,23 +351,24 @@ impl<'a> Shim<'a> {
                     self.client_data(id, &rest);
                 }
             }
-            Role::Attach { stdin: true, .. } => {
-                if let Some(input) = self.stdio.input.as_mut() {
+            // Input for the container or the exec; dropped for the other roles.
+            _ => {
+                if let Some(input) = self.input_fed_by(id) {
                     input.push(data);
                 }
             }
+        }
+    }
+
+    /// The input a client feeds: the container's (an attach with stdin) or its exec's.
+    fn input_fed_by(&mut self, id: u64) -> Option<&mut Sink> {
+        match &self.clients.get(&id)?.role {
+            Role::Attach { stdin: true, .. } => self.stdio.input.as_mut(),
             Role::Exec(exec) => {
                 let exec = exec.clone();
-                if let Some(input) = self
-                    .execs
-                    .get_mut(&exec)
-                    .and_then(|e| e.stdio.input.as_mut())
-                {
-                    input.push(data);
-                }
+                self.execs.get_mut(&exec)?.stdio.input.as_mut()
             }
-            // Nothing to do with input here.
-            Role::Attach { .. } | Role::Wait => {}
+            _ => None,
         }
     }
 
@@ -380,22 +381,14 @@ impl<'a> Shim<'a> {
             Role::Handshake(_) | Role::Wait => {
                 self.clients.remove(&id);
             }
-            Role::Attach { stdin: true, .. } if self.args.stdin_once => {
-                if let Some(input) = self.stdio.input.as_mut() {
+            // An attach closes the container's input only with stdin-once; an exec's
+            // input always ends with its client's.
+            Role::Attach { .. } if !self.args.stdin_once => {}
+            _ => {
+                if let Some(input) = self.input_fed_by(id) {
                     input.close_when_drained();
                 }
             }
-            Role::Exec(exec) => {
-                let exec = exec.clone();
-                if let Some(input) = self
-                    .execs
-                    .get_mut(&exec)
-                    .and_then(|e| e.stdio.input.as_mut())
-                {
-                    input.close_when_drained();
-                }
-            }
-            Role::Attach { .. } => {}
         }
     }
 

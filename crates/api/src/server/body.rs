@@ -155,3 +155,21 @@ impl Read for BodyReader {
         Ok(n)
     }
 }
+
+/// A JSON request body of at most `max` bytes; an empty body is an empty object.
+pub async fn read_json(
+    body: Incoming,
+    max: usize,
+) -> Result<serde_json::Value, super::error::ApiError> {
+    use super::error::ApiError;
+    let bytes = http_body_util::Limited::new(body, max)
+        .collect()
+        .await
+        .map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?
+        .to_bytes();
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(serde_json::json!({}));
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON in the request body: {e}")))
+}

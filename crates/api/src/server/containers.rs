@@ -5,7 +5,6 @@ use berth_engine::containers::logs::{Entry, LogOptions};
 use berth_engine::containers::stream::{AttachOptions, Attached};
 use berth_engine::containers::{ContainerRecord, Status, WaitCondition};
 use bytes::Bytes;
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Response, StatusCode};
 use serde_json::{json, Value};
@@ -63,13 +62,7 @@ fn summary(r: &ContainerRecord) -> Value {
 }
 
 pub(super) async fn create(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<Body>> {
-    let bytes = http_body_util::Limited::new(body_in, MAX_BODY)
-        .collect()
-        .await
-        .map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?
-        .to_bytes();
-    let value: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON in the request body: {e}")))?;
+    let value = body::read_json(body_in, MAX_BODY).await?;
     let name = ctx.query.get("name").map(String::from);
     let record = ctx
         .blocking(move |e| Ok(e.create_container(&value, name.as_deref())?))
@@ -419,15 +412,9 @@ pub(super) async fn attach(
     Ok(super::hijack::switching_protocols(record.config.tty))
 }
 
-fn dimension(ctx: &Ctx, key: &str) -> ApiResult<u16> {
-    let v = ctx.query.get(key).unwrap_or_default();
-    v.parse()
-        .map_err(|_| ApiError::bad_request(format!("invalid {key} {v:?}: a number of characters")))
-}
-
 /// POST /containers/{id}/resize?h=&w=
 pub(super) async fn resize(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
-    let (h, w) = (dimension(ctx, "h")?, dimension(ctx, "w")?);
+    let (h, w) = super::hijack::terminal_size(ctx)?;
     ctx.blocking(move |e| Ok(e.resize_container(&name, h, w)?))
         .await?;
     Ok(body::empty(StatusCode::OK))

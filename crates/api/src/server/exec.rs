@@ -2,7 +2,6 @@
 //! detached), GET /exec/{id}/json, POST /exec/{id}/resize.
 
 use berth_engine::containers::exec::ExecRecord;
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Response, StatusCode};
 use serde_json::{json, Value};
@@ -14,25 +13,12 @@ use super::Ctx;
 /// An exec request is a small JSON object.
 const MAX_BODY: usize = 1024 * 1024;
 
-async fn json_body(body_in: Incoming) -> ApiResult<Value> {
-    let bytes = http_body_util::Limited::new(body_in, MAX_BODY)
-        .collect()
-        .await
-        .map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?
-        .to_bytes();
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(json!({}));
-    }
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON in the request body: {e}")))
-}
-
 pub(super) async fn create(
     ctx: &Ctx,
     name: String,
     body_in: Incoming,
 ) -> ApiResult<Response<Body>> {
-    let value = json_body(body_in).await?;
+    let value = body::read_json(body_in, MAX_BODY).await?;
     let id = ctx
         .blocking(move |e| Ok(e.create_exec(&name, &value)?))
         .await?;
@@ -46,7 +32,7 @@ pub(super) async fn start(
 ) -> ApiResult<Response<Body>> {
     let upgrade_asked = req.headers().contains_key(hyper::header::UPGRADE);
     let (parts, body_in) = req.into_parts();
-    let value = json_body(body_in).await?;
+    let value = body::read_json(body_in, MAX_BODY).await?;
     let detach = value["Detach"].as_bool().unwrap_or(false);
     if !detach && !upgrade_asked {
         return Err(ApiError::bad_request(
@@ -159,13 +145,7 @@ pub(super) async fn inspect(ctx: &Ctx, id: String) -> ApiResult<Response<Body>> 
 }
 
 pub(super) async fn resize(ctx: &Ctx, id: String) -> ApiResult<Response<Body>> {
-    let dim = |key: &str| -> ApiResult<u16> {
-        let v = ctx.query.get(key).unwrap_or_default();
-        v.parse().map_err(|_| {
-            ApiError::bad_request(format!("invalid {key} {v:?}: a number of characters"))
-        })
-    };
-    let (h, w) = (dim("h")?, dim("w")?);
+    let (h, w) = super::hijack::terminal_size(ctx)?;
     ctx.blocking(move |e| Ok(e.resize_exec(&id, h, w)?)).await?;
     Ok(body::empty(StatusCode::CREATED))
 }

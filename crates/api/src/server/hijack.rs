@@ -203,6 +203,17 @@ pub async fn refuse(client: Upgraded, tty: bool, message: &str) {
     let _ = client.shutdown().await;
 }
 
+/// A resize request's `h` and `w`, in characters.
+pub fn terminal_size(ctx: &super::Ctx) -> ApiResult<(u16, u16)> {
+    let dimension = |key: &str| {
+        let v = ctx.query.get(key).unwrap_or_default();
+        v.parse::<u16>().map_err(|_| {
+            ApiError::bad_request(format!("invalid {key} {v:?}: a number of characters"))
+        })
+    };
+    Ok((dimension("h")?, dimension("w")?))
+}
+
 /// The 101 answer that hands the connection over.
 pub fn switching_protocols(tty: bool) -> hyper::Response<super::body::Body> {
     let mut resp = super::body::empty(hyper::StatusCode::SWITCHING_PROTOCOLS);

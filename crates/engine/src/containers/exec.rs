@@ -88,6 +88,13 @@ fn flag(body: &Map<String, Value>, key: &str) -> bool {
     body.get(key).and_then(Value::as_bool).unwrap_or(false)
 }
 
+/// The exec's command line (for its events).
+fn command_line(exec: &ExecRecord) -> String {
+    super::string_list(&exec.process["args"])
+        .unwrap_or_default()
+        .join(" ")
+}
+
 /// Drain a shim's exec stream until its exit frame; the code (137 if the shim went away).
 pub fn exit_code_of(stream: &mut ShimStream) -> i32 {
     while let Ok(Some((kind, payload))) = read_frame(stream) {
@@ -193,9 +200,7 @@ impl Engine {
             pid: 0,
             exit_code: None,
         };
-        let command = super::string_list(&exec.process["args"])
-            .unwrap_or_default()
-            .join(" ");
+        let command = command_line(&exec);
         self.execs.lock().insert(id.clone(), exec);
         self.containers.event(
             &record.id,
@@ -261,9 +266,7 @@ impl Engine {
             }
         }
         let exec = self.execs.get(id)?;
-        let command = super::string_list(&exec.process["args"])
-            .unwrap_or_default()
-            .join(" ");
+        let command = command_line(&exec);
         self.containers.event(
             &record.id,
             &format!("exec_start: {command}"),

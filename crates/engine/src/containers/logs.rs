@@ -132,6 +132,8 @@ pub fn read(
     if !opts.follow {
         return Ok(());
     }
+    // Each new line's entry, unless the client is gone (false).
+    let mut send = |lines: &[String]| lines.iter().filter_map(|l| entry(l, opts)).all(&mut *emit);
     // Follow: new lines as they come, until the container is no longer running and the
     // file has nothing more.
     loop {
@@ -142,12 +144,8 @@ pub fn read(
             Some(r) => complete_lines(r, &path)?,
             None => Vec::new(),
         };
-        for l in &lines {
-            if let Some(e) = entry(l, opts) {
-                if !emit(e) {
-                    return Ok(());
-                }
-            }
+        if !send(&lines) {
+            return Ok(());
         }
         if !lines.is_empty() {
             continue;
@@ -160,12 +158,8 @@ pub fn read(
         if rotated_away {
             // What reached the old file before the rename, then the new file.
             if let Some(r) = reader.as_mut() {
-                for l in complete_lines(r, &path)? {
-                    if let Some(e) = entry(&l, opts) {
-                        if !emit(e) {
-                            return Ok(());
-                        }
-                    }
+                if !send(&complete_lines(r, &path)?) {
+                    return Ok(());
                 }
             }
             reader = open();
