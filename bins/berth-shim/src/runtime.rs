@@ -58,6 +58,21 @@ impl Runtime {
     }
 
     /// Kill whatever is left and forget the container.
+    /// Whether the OOM killer struck in the container's cgroup (read before delete removes
+    /// it). The cgroup is where the bundle's config.json put it, as every runtime places it.
+    pub fn oom_killed(&self) -> bool {
+        let cgroups_path = std::fs::read("config.json")
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|c| c["linux"]["cgroupsPath"].as_str().map(PathBuf::from));
+        berth_cgroups::Layout::detect()
+            .and_then(|layout| {
+                berth_cgroups::Cgroup::for_container(layout, cgroups_path.as_deref(), &self.id)
+            })
+            .and_then(|cgroup| cgroup.oom_kills())
+            .is_ok_and(|kills| kills > 0)
+    }
+
     pub fn delete(&self) {
         let _ = self
             .command()

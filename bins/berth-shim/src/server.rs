@@ -283,7 +283,9 @@ impl<'a> Shim<'a> {
 
     fn init_exited(&mut self, code: i32) {
         let error = self.start_error.clone();
-        self.ending = Some((crate::exit_record(code, error.as_deref()), Instant::now()));
+        let mut record = crate::exit_record(code, error.as_deref());
+        record["oom_killed"] = self.runtime.oom_killed().into();
+        self.ending = Some((record, Instant::now()));
         // Whatever else is in the container's cgroup goes with it; its output then ends.
         self.runtime.delete();
     }

@@ -56,10 +56,30 @@ fn find_binary(name: &str) -> Option<std::path::PathBuf> {
 }
 
 fn helper_paths(config: &config::Config) -> Option<berth_engine::containers::Paths> {
-    let runtime = config.runtimes.get(&config.default_runtime)?;
+    let mut runtimes = std::collections::BTreeMap::new();
+    for (name, path) in &config.runtimes {
+        match find_binary(path) {
+            Some(binary) => {
+                runtimes.insert(name.clone(), binary);
+            }
+            None => {
+                tracing::warn!(runtime = %name, %path, "runtime not found: containers cannot use it")
+            }
+        }
+    }
+    // As dockerd offers runc: the runtimes Debian packages, when installed and not configured.
+    for name in ["runc", "crun"] {
+        if !runtimes.contains_key(name) {
+            if let Some(binary) = find_binary(name) {
+                runtimes.insert(name.to_string(), binary);
+            }
+        }
+    }
+    runtimes.get(&config.default_runtime)?;
     Some(berth_engine::containers::Paths {
         shim: find_binary("berth-shim")?,
-        runtime: find_binary(runtime)?,
+        runtimes,
+        default_runtime: config.default_runtime.clone(),
         runtime_root: config.exec_root.join("runtime"),
         init: match &config.init_path {
             Some(path) => find_binary(&path.to_string_lossy()),
@@ -80,6 +100,7 @@ async fn run(config: config::Config) -> Result<()> {
     let _pidfile = listen::PidFile::create(&config.pidfile)?;
     let data_root = config.data_root.clone();
     let paths = helper_paths(&config);
+    let paths_for_info = paths.clone();
     if paths.is_none() {
         tracing::warn!("berth-shim or the runtime was not found: containers cannot start");
     }
@@ -128,7 +149,14 @@ async fn run(config: config::Config) -> Result<()> {
         data_root: config.data_root.display().to_string(),
         storage_driver: config.storage_driver.clone(),
         default_runtime: config.default_runtime.clone(),
-        runtimes: config.runtimes.clone().into_iter().collect(),
+        runtimes: match &paths_for_info {
+            Some(p) => p
+                .runtimes
+                .iter()
+                .map(|(name, path)| (name.clone(), path.display().to_string()))
+                .collect(),
+            None => config.runtimes.clone().into_iter().collect(),
+        },
         insecure_registries: config.insecure_registries.clone(),
         security_options: config
             .seccomp_profile

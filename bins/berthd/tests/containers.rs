@@ -592,3 +592,193 @@ fn restart_policies() {
     ]);
     bad.failed();
 }
+
+#[test]
+fn oom_killed_in_inspect_and_events() {
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    // tail keeps a line without an end in memory: far past 16 MiB.
+    let hog = "head -c 100000000 /dev/zero | tail > /dev/null";
+    let out = d.docker(&[
+        "run",
+        "--name",
+        "hog",
+        "--network",
+        "none",
+        "-m",
+        "16m",
+        "--memory-swap",
+        "16m",
+        "bb:1",
+        "sh",
+        "-c",
+        hog,
+    ]);
+    out.failed();
+    assert_eq!(
+        inspect(&d, "hog", "{{.State.OOMKilled}} {{.State.ExitCode}}"),
+        "true 137"
+    );
+    // The events are recorded as the exit is: poll until die is there.
+    let actions = || {
+        d.docker(&[
+            "events",
+            "--since",
+            "0",
+            "--until",
+            "0s",
+            "--filter",
+            "container=hog",
+            "--format",
+            "{{.Action}}",
+        ])
+        .stdout
+    };
+    assert!(wait_for(|| actions().contains("die")), "{}", actions());
+    let seen = actions();
+    let order: Vec<&str> = seen
+        .lines()
+        .filter(|a| *a == "oom" || *a == "die")
+        .collect();
+    assert_eq!(order, ["oom", "die"], "{seen}");
+    // A run that stays within the limit clears it.
+    d.docker(&[
+        "run",
+        "--name",
+        "calm",
+        "--network",
+        "none",
+        "-m",
+        "16m",
+        "bb:1",
+        "true",
+    ])
+    .ok();
+    assert_eq!(
+        inspect(&d, "calm", "{{.State.OOMKilled}} {{.State.ExitCode}}"),
+        "false 0"
+    );
+}
+
+#[test]
+fn runtime_chosen_per_container() {
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    let runtimes = d.docker(&["info", "--format", "{{json .Runtimes}}"]);
+    assert!(runtimes.stdout.contains("\"runc\""), "{}", runtimes.stdout);
+    // The container's processes run under the runtime's own state and cgroup.
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "by-runc",
+        "--runtime",
+        "runc",
+        "--network",
+        "none",
+        "bb:1",
+        "sleep",
+        "60",
+    ])
+    .ok();
+    assert_eq!(inspect(&d, "by-runc", "{{.HostConfig.Runtime}}"), "runc");
+    let id = inspect(&d, "by-runc", "{{.Id}}");
+    let runc_state = d
+        .exec_root()
+        .join("runtime/runc")
+        .join(&id)
+        .join("state.json");
+    assert!(runc_state.exists(), "runc keeps {}", runc_state.display());
+    let exec = d.docker(&["exec", "by-runc", "sh", "-c", "echo exec-through-runc"]);
+    assert_eq!(exec.stdout, "exec-through-runc\n", "{}", exec.stderr);
+    d.docker(&["pause", "by-runc"]).ok();
+    assert_eq!(inspect(&d, "by-runc", "{{.State.Paused}}"), "true");
+    d.docker(&["unpause", "by-runc"]).ok();
+    let top = d.docker(&["top", "by-runc"]);
+    assert!(top.stdout.contains("sleep 60"), "{}", top.stdout);
+    d.docker(&["stop", "-t", "1", "by-runc"]).ok();
+    assert_eq!(state(&d, "by-runc"), "exited 137");
+    assert!(
+        !runc_state.exists(),
+        "runc's state is deleted with the container"
+    );
+    // The default stays berth-runtime.
+    d.docker(&[
+        "create",
+        "--name",
+        "by-default",
+        "--network",
+        "none",
+        "bb:1",
+        "true",
+    ])
+    .ok();
+    assert_eq!(
+        inspect(&d, "by-default", "{{.HostConfig.Runtime}}"),
+        "berth-runtime"
+    );
+    // An unknown runtime: Docker's message, nothing created.
+    let bad = d.docker(&[
+        "create",
+        "--name",
+        "nope",
+        "--runtime",
+        "nope",
+        "--network",
+        "none",
+        "bb:1",
+        "true",
+    ]);
+    bad.failed();
+    assert!(
+        bad.stderr.contains("unknown or invalid runtime name: nope"),
+        "{}",
+        bad.stderr
+    );
+    d.docker(&["inspect", "nope"]).failed();
+}
+
+#[test]
+fn inspect_shows_the_host_config_and_bind_mounts() {
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    let host_dir = d.dir.path().join("data-dir");
+    std::fs::create_dir(&host_dir).expect("dir");
+    let bind = format!("{}:/data:ro", host_dir.display());
+    d.docker(&[
+        "create",
+        "--name",
+        "shown",
+        "--network",
+        "none",
+        "-m",
+        "32m",
+        "--pids-limit",
+        "50",
+        "--cpu-shares",
+        "512",
+        "--cap-add",
+        "NET_ADMIN",
+        "-v",
+        &bind,
+        "bb:1",
+        "true",
+    ])
+    .ok();
+    assert_eq!(
+        inspect(
+            &d,
+            "shown",
+            "{{.HostConfig.Memory}} {{.HostConfig.PidsLimit}} {{.HostConfig.CpuShares}} {{.HostConfig.CapAdd}} {{.HostConfig.Binds}}"
+        ),
+        format!("33554432 50 512 [CAP_NET_ADMIN] [{bind}]")
+    );
+    assert_eq!(
+        inspect(
+            &d,
+            "shown",
+            "{{range .Mounts}}{{.Type}} {{.Source}} {{.Destination}} {{.RW}}{{end}}"
+        ),
+        format!("bind {} /data false", host_dir.display())
+    );
+}

@@ -79,9 +79,23 @@ impl Cgroup {
         };
         Ok(OomWatch { source })
     }
+
+    /// How many processes the OOM killer has killed in this cgroup so far (the `oom_kill`
+    /// line of v1's memory.oom_control or v2's memory.events).
+    pub fn oom_kills(&self) -> Result<u64> {
+        let h = self
+            .layout()
+            .for_controller("memory")
+            .ok_or(Error::NoHierarchy)?;
+        let file = match h.version {
+            Version::V1 => "memory.oom_control",
+            Version::V2 => "memory.events",
+        };
+        oom_kills(&h.dir_of(self.path()).join(file))
+    }
 }
 
-/// The oom_kill count of a v2 memory.events file.
+/// The oom_kill count of a v1 memory.oom_control or v2 memory.events file.
 fn oom_kills(events: &std::path::Path) -> Result<u64> {
     let text = std::fs::read_to_string(events).map_err(|e| Error::io("read", events, e))?;
     Ok(text

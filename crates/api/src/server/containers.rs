@@ -183,7 +183,7 @@ pub(super) async fn inspect(ctx: &Ctx, name: String) -> ApiResult<Response<Body>
             "Running": r.state.status == Status::Running,
             "Paused": r.state.paused,
             "Restarting": false,
-            "OOMKilled": false,
+            "OOMKilled": r.state.oom_killed,
             "Dead": false,
             "Pid": r.state.pid,
             "ExitCode": r.state.exit_code,
@@ -204,18 +204,9 @@ pub(super) async fn inspect(ctx: &Ctx, name: String) -> ApiResult<Response<Body>
         "ProcessLabel": "",
         "AppArmorProfile": "",
         "ExecIDs": exec_ids,
-        "HostConfig": {
-            "NetworkMode": r.network_mode,
-            "Privileged": r.host.privileged,
-            "Init": r.host.init,
-            "ReadonlyRootfs": r.host.readonly_rootfs,
-            "CapAdd": null,
-            "AutoRemove": dir.join("auto-remove").exists(),
-            "LogConfig": {"Type": "json-file", "Config": r.log.options()},
-            "RestartPolicy": {"Name": if r.restart.is_none() { "no" } else { r.restart.name.as_str() }, "MaximumRetryCount": r.restart.max_retries},
-        },
+        "HostConfig": host_config(&r, &dir),
         "GraphDriver": {"Name": "overlay2", "Data": {"UpperDir": dir.join("upper"), "WorkDir": dir.join("work"), "MergedDir": dir.join("rootfs")}},
-        "Mounts": [],
+        "Mounts": mounts(&r),
         "Config": {
             "Hostname": r.hostname(),
             "User": r.config.user.clone().unwrap_or_default(),
@@ -233,6 +224,61 @@ pub(super) async fn inspect(ctx: &Ctx, name: String) -> ApiResult<Response<Body>
         "NetworkSettings": {"Networks": {}, "Ports": {}},
     });
     Ok(body::json(StatusCode::OK, &v))
+}
+
+/// The HostConfig the client sent, with what berthd decided filled in.
+fn host_config(r: &ContainerRecord, dir: &std::path::Path) -> Value {
+    let mut host = match &r.host_config {
+        Value::Object(m) => m.clone(),
+        _ => serde_json::Map::new(),
+    };
+    let restart = if r.restart.is_none() {
+        "no"
+    } else {
+        r.restart.name.as_str()
+    };
+    for (key, value) in [
+        ("NetworkMode", json!(r.network_mode)),
+        ("Runtime", json!(r.runtime)),
+        ("Privileged", json!(r.host.privileged)),
+        ("Init", json!(r.host.init)),
+        ("ReadonlyRootfs", json!(r.host.readonly_rootfs)),
+        ("AutoRemove", json!(dir.join("auto-remove").exists())),
+        (
+            "LogConfig",
+            json!({"Type": "json-file", "Config": r.log.options()}),
+        ),
+        (
+            "RestartPolicy",
+            json!({"Name": restart, "MaximumRetryCount": r.restart.max_retries}),
+        ),
+    ] {
+        host.insert(key.to_string(), value);
+    }
+    Value::Object(host)
+}
+
+/// Inspect's Mounts: the bind mounts, as Docker lists them.
+fn mounts(r: &ContainerRecord) -> Value {
+    let binds: Vec<Value> = r
+        .host
+        .mounts
+        .iter()
+        .filter(|m| m["type"] == "bind")
+        .map(|m| {
+            let options = m["options"].as_array().cloned().unwrap_or_default();
+            let read_only = options.iter().any(|o| o == "ro");
+            json!({
+                "Type": "bind",
+                "Source": m["source"],
+                "Destination": m["destination"],
+                "Mode": if read_only { "ro" } else { "" },
+                "RW": !read_only,
+                "Propagation": "rprivate",
+            })
+        })
+        .collect();
+    Value::Array(binds)
 }
 
 pub(super) async fn wait(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {

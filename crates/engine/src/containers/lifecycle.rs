@@ -17,7 +17,11 @@ use crate::Engine;
 #[derive(Debug, Clone)]
 pub struct Paths {
     pub shim: PathBuf,
-    pub runtime: PathBuf,
+    /// The OCI runtimes by name (berth-runtime, runc, crun...), found on this host.
+    pub runtimes: std::collections::BTreeMap<String, PathBuf>,
+    /// The runtime of containers that do not name one.
+    pub default_runtime: String,
+    /// Each runtime keeps its state in `<runtime_root>/<name>`.
     pub runtime_root: PathBuf,
     /// The static init binary for --init (docker-init or tini-static), if there is one.
     pub init: Option<PathBuf>,
@@ -28,6 +32,30 @@ pub enum WaitCondition {
     NotRunning,
     NextExit,
     Removed,
+}
+
+impl Paths {
+    /// The runtime a container uses: the one it named at create, else the default.
+    fn name<'a>(&'a self, runtime: &'a str) -> &'a str {
+        if runtime.is_empty() {
+            &self.default_runtime
+        } else {
+            runtime
+        }
+    }
+
+    /// The binary of a runtime by name.
+    pub fn binary(&self, runtime: &str) -> Result<&PathBuf> {
+        let name = self.name(runtime);
+        self.runtimes.get(name).ok_or_else(|| {
+            Error::InvalidArgument(format!("unknown or invalid runtime name: {name}"))
+        })
+    }
+
+    /// Where a runtime keeps the state of its containers.
+    pub fn state_root(&self, runtime: &str) -> PathBuf {
+        self.runtime_root.join(self.name(runtime))
+    }
 }
 
 fn now() -> String {
@@ -102,6 +130,7 @@ const HOST_CONFIG_KEYS: &[&str] = &[
     "RestartPolicy",
     "ConsoleSize",
     "LogConfig",
+    "Runtime",
 ];
 
 /// HostConfig.LogConfig: only the json-file driver, with its rotation options.
@@ -202,6 +231,7 @@ impl Engine {
             // As Docker: a privileged container is not filtered.
             seccomp = None;
         }
+        let runtime = self.requested_runtime(&host)?;
         let image_name = obj.get("Image").and_then(Value::as_str).unwrap_or_default();
         if image_name.is_empty() {
             return Err(Error::InvalidArgument("no image given".into()));
@@ -255,6 +285,8 @@ impl Engine {
             image: image.record.id.to_string(),
             config,
             network_mode,
+            host_config: Value::Object(host.clone()),
+            runtime,
             seccomp,
             no_new_privileges,
             host: host_options,
@@ -268,6 +300,7 @@ impl Engine {
                 paused: false,
                 pid: 0,
                 exit_code: 0,
+                oom_killed: false,
                 error: String::new(),
                 started_at: None,
                 finished_at: None,
@@ -281,6 +314,20 @@ impl Engine {
                 .map_err(|e| Error::Io(format!("record --rm: {e}")))?;
         }
         Ok(record)
+    }
+
+    /// HostConfig.Runtime (`--runtime`): a runtime berthd knows, recorded by name.
+    fn requested_runtime(&self, host: &Map<String, Value>) -> Result<String> {
+        let requested = host
+            .get("Runtime")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let Some(paths) = &self.paths else {
+            // Without helpers nothing starts anyway; start says why.
+            return Ok(requested.to_string());
+        };
+        paths.binary(requested)?;
+        Ok(paths.name(requested).to_string())
     }
 
     /// `--security-opt`: seccomp=unconfined|<profile JSON>, no-new-privileges[=true|false].
@@ -390,9 +437,9 @@ impl Engine {
             .arg("--bundle")
             .arg(&bundle)
             .arg("--runtime")
-            .arg(&paths.runtime)
+            .arg(paths.binary(&record.runtime)?)
             .arg("--runtime-root")
-            .arg(&paths.runtime_root)
+            .arg(paths.state_root(&record.runtime))
             .arg("--log")
             .arg(dir.join(format!("{}-json.log", record.id)))
             .arg("--log-max-size")
@@ -443,6 +490,7 @@ impl Engine {
                             r.state.status = Status::Running;
                             r.state.pid = pid;
                             r.state.started_at = Some(now());
+                            r.state.oom_killed = false;
                             r.state.error.clear();
                         })?;
                         self.containers.event(&record.id, "start", &[]);
@@ -472,24 +520,26 @@ impl Engine {
     }
 
     fn runtime_kill(&self, id: &str, signal: &str) -> Result<()> {
-        self.runtime(&["kill", id, signal]).map(drop)?;
+        let record = self.containers.resolve(id)?;
+        self.runtime(&record, &["kill", id, signal]).map(drop)?;
         // A frozen container gets the signal once thawed (as Docker does for stop and kill).
-        if self.containers.resolve(id).is_ok_and(|r| r.state.paused) {
-            self.runtime(&["resume", id])?;
+        if record.state.paused {
+            self.runtime(&record, &["resume", id])?;
             self.containers.update(id, |r| r.state.paused = false)?;
         }
         Ok(())
     }
 
-    /// Run the OCI runtime with `args`; its output, or its error as a conflict.
-    pub(crate) fn runtime(&self, args: &[&str]) -> Result<Vec<u8>> {
+    /// Run the container's OCI runtime with `args`; its output, or its error as a conflict.
+    pub(crate) fn runtime(&self, record: &ContainerRecord, args: &[&str]) -> Result<Vec<u8>> {
         let paths = self.paths()?;
-        let out = Command::new(&paths.runtime)
+        let binary = paths.binary(&record.runtime)?;
+        let out = Command::new(binary)
             .arg("--root")
-            .arg(&paths.runtime_root)
+            .arg(paths.state_root(&record.runtime))
             .args(args)
             .output()
-            .map_err(|e| Error::Io(format!("run {}: {e}", paths.runtime.display())))?;
+            .map_err(|e| Error::Io(format!("run {}: {e}", binary.display())))?;
         if !out.status.success() {
             return Err(Error::Conflict(
                 String::from_utf8_lossy(&out.stderr).trim().to_string(),
@@ -646,6 +696,7 @@ fn record_exit(containers: &Containers, id: &str, rootfs: &std::path::Path) {
         .unwrap_or_default();
     let _ = super::rootfs::unmount(rootfs);
     let code = exit["exit_code"].as_i64().unwrap_or(255) as i32;
+    let oom_killed = exit["oom_killed"].as_bool().unwrap_or(false);
     let error = exit["error"].as_str().unwrap_or_default().to_string();
     let finished = exit["finished_at"]
         .as_str()
@@ -659,11 +710,15 @@ fn record_exit(containers: &Containers, id: &str, rootfs: &std::path::Path) {
         r.state.paused = false;
         r.state.pid = 0;
         r.state.exit_code = code;
+        r.state.oom_killed = oom_killed;
         r.state.finished_at = Some(finished);
         if !error.is_empty() {
             r.state.error = error;
         }
     });
+    if oom_killed {
+        containers.event(id, "oom", &[]);
+    }
     containers.event(id, "die", &[("exitCode", code.to_string())]);
     if containers.dir(id).join("auto-remove").exists() {
         let _ = remove_files(containers, id, rootfs);

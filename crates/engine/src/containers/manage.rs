@@ -45,7 +45,7 @@ impl Engine {
                 r.id
             )));
         }
-        self.runtime(&["pause", &r.id])?;
+        self.runtime(&r, &["pause", &r.id])?;
         self.containers.update(&r.id, |r| r.state.paused = true)?;
         self.containers.event(&r.id, "pause", &[]);
         Ok(())
@@ -57,7 +57,7 @@ impl Engine {
         if !r.state.paused || r.state.status != Status::Running {
             return Err(Error::Conflict(format!("Container {} is not paused", r.id)));
         }
-        self.runtime(&["resume", &r.id])?;
+        self.runtime(&r, &["resume", &r.id])?;
         self.containers.update(&r.id, |r| r.state.paused = false)?;
         self.containers.event(&r.id, "unpause", &[]);
         Ok(())
@@ -84,7 +84,7 @@ impl Engine {
         if r.state.status != Status::Running {
             return Err(not_running(&r));
         }
-        let listed = self.runtime(&["ps", "--format", "json", &r.id])?;
+        let listed = self.runtime(&r, &["ps", "--format", "json", &r.id])?;
         let pids: Vec<i64> = serde_json::from_slice::<Value>(&listed)
             .ok()
             .and_then(|v| {

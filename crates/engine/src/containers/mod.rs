@@ -165,6 +165,9 @@ pub struct State {
     pub paused: bool,
     pub pid: i32,
     pub exit_code: i32,
+    /// The kernel's OOM killer struck in the container's cgroup during its last run.
+    #[serde(default)]
+    pub oom_killed: bool,
     pub error: String,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
@@ -181,6 +184,12 @@ pub struct ContainerRecord {
     pub config: Config,
     /// `none` or `host`.
     pub network_mode: String,
+    /// The HostConfig as the client sent it (what inspect shows back).
+    #[serde(default)]
+    pub host_config: serde_json::Value,
+    /// The OCI runtime by name (empty in records older than --runtime: the default).
+    #[serde(default)]
+    pub runtime: String,
     /// The OCI seccomp filter (None: unconfined).
     #[serde(default)]
     pub seccomp: Option<serde_json::Value>,

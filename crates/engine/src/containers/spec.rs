@@ -176,6 +176,9 @@ pub fn oci_config(
             {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"]},
         ],
         "linux": {
+            // Named here, not left to each runtime's default: the shim reads the OOM count
+            // there, whichever runtime created it. One level: delete leaves nothing behind.
+            "cgroupsPath": format!("/berth-{}", record.id),
             "namespaces": namespaces,
             "maskedPaths": MASKED,
             "readonlyPaths": READONLY,
