@@ -1,12 +1,16 @@
-//! berth: docker's commands for images and the system, spoken to berthd over its socket.
+//! berth: docker's commands for containers, images and the system, spoken to berthd over
+//! its socket.
 
 mod commands;
+mod exit;
 mod format;
+mod terminal;
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
+use commands::containers;
 
 const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
 
@@ -26,6 +30,43 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Create and run a container from an image.
+    Run(containers::run::RunArgs),
+    /// Create a container.
+    Create(containers::run::CreateOnlyArgs),
+    /// Start containers.
+    Start(containers::run::StartArgs),
+    /// Attach to a running container.
+    Attach(containers::run::AttachArgs),
+    /// Run a command in a running container.
+    Exec(containers::exec::ExecArgs),
+    /// List containers.
+    Ps(containers::list::PsArgs),
+    /// Show a container's logs.
+    Logs(containers::logs::LogsArgs),
+    /// Stop containers.
+    Stop(containers::manage::StopArgs),
+    /// Kill containers.
+    Kill(containers::manage::KillArgs),
+    /// Restart containers.
+    Restart(containers::manage::StopArgs),
+    /// Remove containers.
+    Rm(containers::manage::RmArgs),
+    /// Pause containers.
+    Pause(containers::manage::ContainersArgs),
+    /// Unpause containers.
+    Unpause(containers::manage::ContainersArgs),
+    /// Rename a container.
+    Rename(containers::manage::RenameArgs),
+    /// Wait for containers to stop; print their exit codes.
+    Wait(containers::manage::ContainersArgs),
+    /// Show a container's processes.
+    Top(containers::manage::TopArgs),
+    /// Show a container's published ports.
+    Port(containers::manage::PortArgs),
+    /// Manage containers.
+    #[command(subcommand)]
+    Container(containers::ContainerCommand),
     /// Show the client and daemon versions.
     Version,
     /// Show system-wide information.
@@ -47,8 +88,8 @@ enum Command {
     Rmi(commands::images::RemoveArgs),
     /// Show an image's layers and how they were made.
     History(commands::images::HistoryArgs),
-    /// Show low-level information on images.
-    Inspect(commands::images::InspectArgs),
+    /// Show low-level information on containers or images.
+    Inspect(containers::manage::InspectArgs),
     /// Manage the system.
     #[command(subcommand)]
     System(commands::system::SystemCommand),
@@ -67,7 +108,28 @@ fn socket(host: Option<String>) -> Result<PathBuf> {
 async fn run(cli: Cli) -> Result<()> {
     let client = berth_api::client::Client::connect(&socket(cli.host)?).await?;
     use commands::images as img;
+    use containers::ContainerCommand as C;
+    let container = |c: C| async { containers::container(&client, c).await };
     match cli.command {
+        Command::Run(a) => container(C::Run(a)).await,
+        Command::Create(a) => container(C::Create(a)).await,
+        Command::Start(a) => container(C::Start(a)).await,
+        Command::Attach(a) => container(C::Attach(a)).await,
+        Command::Exec(a) => container(C::Exec(a)).await,
+        Command::Ps(a) => container(C::Ls(a)).await,
+        Command::Logs(a) => container(C::Logs(a)).await,
+        Command::Stop(a) => container(C::Stop(a)).await,
+        Command::Kill(a) => container(C::Kill(a)).await,
+        Command::Restart(a) => container(C::Restart(a)).await,
+        Command::Rm(a) => container(C::Rm(a)).await,
+        Command::Pause(a) => container(C::Pause(a)).await,
+        Command::Unpause(a) => container(C::Unpause(a)).await,
+        Command::Rename(a) => container(C::Rename(a)).await,
+        Command::Wait(a) => container(C::Wait(a)).await,
+        Command::Top(a) => container(C::Top(a)).await,
+        Command::Port(a) => container(C::Port(a)).await,
+        Command::Inspect(a) => container(C::Inspect(a)).await,
+        Command::Container(c) => container(c).await,
         Command::Version => commands::system::version(&client).await,
         Command::Info => commands::system::info(&client).await,
         Command::Images(a) => img::list(&client, a).await,
@@ -78,7 +140,6 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Tag(a) => img::tag(&client, a).await,
         Command::Rmi(a) => img::remove(&client, a).await,
         Command::History(a) => img::history(&client, a).await,
-        Command::Inspect(a) => img::inspect(&client, a).await,
         Command::System(c) => commands::system::system(&client, c).await,
     }
 }
@@ -95,11 +156,22 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(cli)) {
+    let result = rt.block_on(run(cli));
+    // Standard input may still be read by a blocking thread: do not wait for it.
+    rt.shutdown_background();
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("{e:#}");
-            std::process::ExitCode::FAILURE
-        }
+        Err(e) => match e.downcast_ref::<exit::Exit>() {
+            Some(exit) => {
+                if let Some(error) = &exit.error {
+                    eprintln!("berth: {error:#}");
+                }
+                std::process::ExitCode::from(exit.code)
+            }
+            None => {
+                eprintln!("{e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        },
     }
 }

@@ -782,3 +782,26 @@ fn inspect_shows_the_host_config_and_bind_mounts() {
         format!("bind {} /data false", host_dir.display())
     );
 }
+
+#[test]
+fn minimal_api_bodies_are_enough() {
+    // Clients other than the docker CLI leave out what they do not set: no key is required
+    // beyond the image (and an exec's Cmd).
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    let (status, text) = d.http(
+        "POST",
+        "/v1.45/containers/create?name=bare",
+        br#"{"Image": "bb:1", "Cmd": ["sleep", "30"], "HostConfig": {"NetworkMode": "none"}}"#,
+    );
+    assert_eq!(status, 201, "{text}");
+    let (status, text) = d.http("POST", "/v1.45/containers/bare/start", b"");
+    assert_eq!(status, 204, "{text}");
+    let (status, text) = d.http(
+        "POST",
+        "/v1.45/containers/bare/exec",
+        br#"{"Cmd": ["true"]}"#,
+    );
+    assert_eq!(status, 201, "{text}");
+    d.docker(&["rm", "-f", "bare"]).ok();
+}

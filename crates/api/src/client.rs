@@ -37,6 +37,7 @@ pub type Result<T, E = ClientError> = std::result::Result<T, E>;
 
 type ReqBody = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
 
+#[derive(Debug, Clone)]
 pub struct Client {
     socket: PathBuf,
     version: ApiVersion,
@@ -53,7 +54,7 @@ pub fn query(pairs: &[(&str, &str)]) -> String {
 
 /// Percent-encode a name for a path segment (names may hold '/' and ':', which the daemon
 /// accepts as they are).
-fn path_name(name: &str) -> String {
+pub fn path_name(name: &str) -> String {
     name.bytes()
         .map(|b| match b {
             b'a'..=b'z'
@@ -101,17 +102,35 @@ impl Client {
         content_type: Option<&str>,
         body: ReqBody,
     ) -> Result<Response<Incoming>> {
+        let req = self.request(method, path, content_type)?;
+        let req = req
+            .body(body)
+            .map_err(|e| ClientError::Invalid(e.to_string()))?;
+        let mut sender = self.connection().await?;
+        Ok(sender.send_request(req).await?)
+    }
+
+    /// A new connection to the daemon, served (with upgrades) in the background.
+    async fn connection(&self) -> Result<hyper::client::conn::http1::SendRequest<ReqBody>> {
         let stream = tokio::net::UnixStream::connect(&self.socket)
             .await
             .map_err(|source| ClientError::Connect {
                 socket: self.socket.clone(),
                 source,
             })?;
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(async move {
-            let _ = conn.await;
+            let _ = conn.with_upgrades().await;
         });
+        Ok(sender)
+    }
+
+    fn request(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+    ) -> Result<hyper::http::request::Builder> {
         let uri = if path == "/_ping" {
             path.to_string()
         } else {
@@ -124,10 +143,25 @@ impl Client {
         if let Some(ct) = content_type {
             req = req.header("Content-Type", ct);
         }
-        let req = req
-            .body(body)
+        Ok(req)
+    }
+
+    /// POST that takes over the connection as moby's attach and exec start do (`Upgrade:
+    /// tcp`, 101): the raw stream to the container, both ways.
+    pub async fn hijack(&self, path: &str, body: &Value) -> Result<Hijacked> {
+        let req = self
+            .request(Method::POST, path, Some("application/json"))?
+            .header("Connection", "Upgrade")
+            .header("Upgrade", "tcp")
+            .body(full(serde_json::to_vec(body).unwrap_or_default()))
             .map_err(|e| ClientError::Invalid(e.to_string()))?;
-        Ok(sender.send_request(req).await?)
+        let mut sender = self.connection().await?;
+        let resp = sender.send_request(req).await?;
+        if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+            return Err(error_of(resp).await);
+        }
+        let upgraded = hyper::upgrade::on(resp).await?;
+        Ok(TokioIo::new(upgraded))
     }
 
     /// Send a request; a non-2xx answer becomes [`ClientError::Daemon`].
@@ -139,16 +173,20 @@ impl Client {
         body: ReqBody,
     ) -> Result<Response<Incoming>> {
         let resp = self.raw(method, path, content_type, body).await?;
-        if resp.status().is_success() || resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+        // 304: already in the state asked for (start, stop), which docker counts as done.
+        if resp.status().is_success() || resp.status() == StatusCode::NOT_MODIFIED {
             return Ok(resp);
         }
-        let status = resp.status().as_u16();
-        let bytes = resp.into_body().collect().await?.to_bytes();
-        let message = serde_json::from_slice::<Value>(&bytes)
-            .ok()
-            .and_then(|v| v["message"].as_str().map(String::from))
-            .unwrap_or_else(|| String::from_utf8_lossy(&bytes).trim().to_string());
-        Err(ClientError::Daemon { status, message })
+        Err(error_of(resp).await)
+    }
+
+    /// POST a JSON body, expecting a JSON answer (or none: Null).
+    pub async fn post_body<T: DeserializeOwned>(&self, path: &str, body: &Value) -> Result<T> {
+        let body = full(serde_json::to_vec(body).unwrap_or_default());
+        let resp = self
+            .send(Method::POST, path, Some("application/json"), body)
+            .await?;
+        read_json(resp).await
     }
 
     /// A request with an empty body and a JSON answer.
@@ -174,6 +212,12 @@ impl Client {
         self.send(Method::GET, path, None, empty()).await
     }
 
+    /// POST with an empty body, returning the response once its headers are in (a wait:
+    /// registered, its answer still to come).
+    pub async fn post_for_stream(&self, path: &str) -> Result<Response<Incoming>> {
+        self.send(Method::POST, path, None, empty()).await
+    }
+
     /// POST with an empty body, expecting no content back.
     pub async fn post_empty(&self, path: &str) -> Result<()> {
         self.send(Method::POST, path, None, empty()).await.map(drop)
@@ -197,14 +241,43 @@ impl Client {
     }
 }
 
+/// A daemon's error answer: its `{"message": ...}` with the status.
+async fn error_of(resp: Response<Incoming>) -> ClientError {
+    let status = resp.status().as_u16();
+    let bytes = match resp.into_body().collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => return ClientError::Http(e),
+    };
+    let message = serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .and_then(|v| v["message"].as_str().map(String::from))
+        .unwrap_or_else(|| String::from_utf8_lossy(&bytes).trim().to_string());
+    ClientError::Daemon { status, message }
+}
+
+/// The stream of a hijacked connection.
+pub type Hijacked = TokioIo<hyper::upgrade::Upgraded>;
+
+fn full(bytes: Vec<u8>) -> ReqBody {
+    Full::new(Bytes::from(bytes))
+        .map_err(|never| match never {})
+        .boxed()
+}
+
 fn empty() -> ReqBody {
     Full::new(Bytes::new())
         .map_err(|never| match never {})
         .boxed()
 }
 
-async fn read_json<T: DeserializeOwned>(resp: Response<Incoming>) -> Result<T> {
+/// A whole JSON answer.
+pub async fn read_json<T: DeserializeOwned>(resp: Response<Incoming>) -> Result<T> {
     let bytes = resp.into_body().collect().await?.to_bytes();
+    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
+        Bytes::from_static(b"null")
+    } else {
+        bytes
+    };
     serde_json::from_slice(&bytes)
         .map_err(|e| ClientError::Invalid(format!("{e}: {}", String::from_utf8_lossy(&bytes))))
 }

@@ -4,6 +4,7 @@
 #![recursion_limit = "256"]
 
 pub mod client;
+pub mod detach;
 pub mod humanize;
 pub mod server;
 pub mod version;

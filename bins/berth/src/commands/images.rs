@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
 use super::filters_json;
-use crate::format::{human_size, since, Table, Template};
+use crate::format::{human_size, print_inspected, print_rows, since, Table};
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
@@ -207,34 +207,6 @@ fn header_name(field: &str) -> Option<&'static str> {
     })
 }
 
-/// Print `rows` with `format` (Go template, `table ...`, `json`) or the default table.
-fn print_rows(rows: &[Value], format: Option<&str>, default: &str) -> Result<()> {
-    let format = format.unwrap_or(default);
-    if format == "json" {
-        for r in rows {
-            println!("{}", serde_json::to_string(r)?);
-        }
-        return Ok(());
-    }
-    let t = Template::parse(format)?;
-    let mut out = String::new();
-    if t.table {
-        let mut table = Table::new();
-        table.push_line(&t.header(&header_name));
-        for r in rows {
-            table.push_line(&t.render(r)?);
-        }
-        out = table.render();
-    } else {
-        for r in rows {
-            out.push_str(&t.render(r)?);
-            out.push('\n');
-        }
-    }
-    std::io::stdout().write_all(out.as_bytes())?;
-    Ok(())
-}
-
 pub async fn list(client: &Client, mut args: ListArgs) -> Result<()> {
     if let Some(r) = args.reference.take() {
         args.filter.push(format!("reference={r}"));
@@ -266,7 +238,7 @@ pub async fn list(client: &Client, mut args: ListArgs) -> Result<()> {
     } else {
         "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
     };
-    print_rows(&rows, args.format.as_deref(), default)
+    print_rows(&rows, args.format.as_deref(), default, &header_name)
 }
 
 pub async fn image(client: &Client, cmd: ImageCommand) -> Result<()> {
@@ -450,16 +422,7 @@ pub async fn inspect(client: &Client, args: InspectArgs) -> Result<()> {
         let v: Value = client.get_json(&Client::image_path(name, "/json")).await?;
         all.push(v);
     }
-    match &args.format {
-        Some(f) => {
-            let t = Template::parse(f)?;
-            for v in &all {
-                println!("{}", t.render(v)?);
-            }
-        }
-        None => println!("{}", serde_json::to_string_pretty(&all)?),
-    }
-    Ok(())
+    print_inspected(&all, args.format.as_deref())
 }
 
 pub async fn history(client: &Client, args: HistoryArgs) -> Result<()> {

@@ -1,5 +1,6 @@
 //! One module per group of commands.
 
+pub mod containers;
 pub mod images;
 pub mod system;
 

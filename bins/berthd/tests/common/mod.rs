@@ -62,10 +62,21 @@ impl Daemon {
     /// As `start_for_containers`, with extra berthd flags.
     pub fn start_for_containers_with(extra: &[&str]) -> Daemon {
         let dir = std::path::Path::new(BERTHD).parent().expect("target dir");
-        if !dir.join("berth-shim").exists() || !dir.join("berth-runtime").exists() {
+        if ["berth-shim", "berth-runtime", "berth"]
+            .iter()
+            .any(|b| !dir.join(b).exists())
+        {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let ok = Command::new(cargo)
-                .args(["build", "-p", "berth-shim", "-p", "berth-runtime-cli"])
+                .args([
+                    "build",
+                    "-p",
+                    "berth-shim",
+                    "-p",
+                    "berth-runtime-cli",
+                    "-p",
+                    "berth",
+                ])
                 .status()
                 .expect("cargo build");
             assert!(ok.success(), "building the helpers failed");
@@ -175,6 +186,26 @@ impl Daemon {
         )
     }
 
+    /// The berth CLI (built beside berthd) against this daemon.
+    pub fn berth(&self, args: &[&str]) -> Out {
+        self.berth_stdin(args, Stdio::null())
+    }
+
+    pub fn berth_stdin(&self, args: &[&str], stdin: Stdio) -> Out {
+        let out = Command::new(berth_cli())
+            .arg("-H")
+            .arg(format!("unix://{}", self.socket().display()))
+            .args(args)
+            .stdin(stdin)
+            .output()
+            .expect("run berth");
+        Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
     /// A raw HTTP request on the socket: (status, body).
     pub fn http(&self, method: &str, path: &str, body: &[u8]) -> (u16, String) {
         use std::io::{Read, Write};
@@ -210,6 +241,14 @@ impl Daemon {
 }
 
 /// The real docker CLI against the daemon on `socket`, with a private client config dir.
+/// The berth CLI binary, beside berthd.
+pub fn berth_cli() -> PathBuf {
+    Path::new(BERTHD)
+        .parent()
+        .expect("target dir")
+        .join("berth")
+}
+
 pub fn docker_at(socket: &Path, config: &Path, args: &[&str], stdin: Option<&Path>) -> Out {
     let _ = std::fs::create_dir_all(config);
     let out = Command::new("docker")
@@ -391,10 +430,24 @@ pub struct PtySession {
 
 impl Daemon {
     pub fn docker_pty(&self, args: &str) -> PtySession {
+        self.pty(&format!("docker {args}"))
+    }
+
+    /// The berth CLI on a terminal.
+    pub fn berth_pty(&self, args: &str) -> PtySession {
+        self.pty(&format!(
+            "{} -H unix://{} {args}",
+            berth_cli().display(),
+            self.socket().display()
+        ))
+    }
+
+    /// `command` (a shell line) on a terminal of 33 rows and 101 columns.
+    fn pty(&self, command: &str) -> PtySession {
         let config = self.dir.path().join("docker-config");
         let _ = std::fs::create_dir_all(&config);
         // A fixed terminal size, so that what the container sees is known.
-        let cmd = format!("stty rows 33 cols 101; exec docker {args}");
+        let cmd = format!("stty rows 33 cols 101; exec {command}");
         let mut child = Command::new("script")
             .args(["-qfec", &cmd, "/dev/null"])
             .env("DOCKER_HOST", format!("unix://{}", self.socket().display()))

@@ -292,15 +292,16 @@ pub(super) async fn wait(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
             )))
         }
     };
-    // Fail early for an unknown container, before the 200 goes out.
-    let check = name.clone();
-    ctx.blocking(move |e| Ok(e.containers().resolve(&check).map(drop)?))
+    // Fail early for an unknown container, before the 200 goes out; the wait counts from
+    // the container as it is now.
+    let record = ctx
+        .blocking(move |e| Ok(e.containers().resolve(&name)?))
         .await?;
     let (resp, out) = body::streamed_async("application/json");
     let engine = ctx.state.engine.clone();
     tokio::spawn(async move {
         let result =
-            tokio::task::spawn_blocking(move || engine.wait_container(&name, condition)).await;
+            tokio::task::spawn_blocking(move || engine.wait_container(&record, condition)).await;
         let v = match result {
             Ok(Ok(code)) => json!({"StatusCode": code, "Error": null}),
             Ok(Err(e)) => json!({"StatusCode": -1, "Error": {"Message": e.to_string()}}),
@@ -353,14 +354,9 @@ fn frame(e: &Entry) -> Bytes {
     Bytes::from(berth_shim_protocol::frame(e.stream, &e.bytes))
 }
 
+/// A logs time bound; 0 is no bound.
 fn time_bound(v: Option<&str>) -> ApiResult<Option<f64>> {
-    match v.filter(|s| !s.is_empty() && *s != "0") {
-        None => Ok(None),
-        Some(s) => s
-            .parse::<f64>()
-            .map(Some)
-            .map_err(|_| ApiError::bad_request(format!("invalid time {s:?}"))),
-    }
+    Ok(super::query::time_bound(v)?.filter(|t| *t > 0.0))
 }
 
 pub(super) async fn logs(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {

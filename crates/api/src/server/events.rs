@@ -8,24 +8,11 @@ use hyper::{Response, StatusCode};
 use serde_json::json;
 
 use super::body::{self, Body};
-use super::error::{ApiError, ApiResult};
+use super::error::ApiResult;
+use super::query::time_bound;
 use super::Ctx;
 
 /// A time bound: unix seconds (fractions allowed; what the docker CLI sends) or RFC 3339.
-fn time_bound(v: Option<&str>) -> ApiResult<Option<f64>> {
-    let Some(v) = v.filter(|v| !v.is_empty()) else {
-        return Ok(None);
-    };
-    if let Ok(secs) = v.parse::<f64>() {
-        return Ok(Some(secs));
-    }
-    humantime::parse_rfc3339_weak(v.trim_end_matches('Z'))
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| Some(d.as_secs_f64()))
-        .ok_or_else(|| ApiError::bad_request(format!("invalid time {v:?}")))
-}
-
 fn now() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

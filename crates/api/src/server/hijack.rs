@@ -9,73 +9,11 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::error::{ApiError, ApiResult};
+pub use crate::detach::DetachKeys;
 
-/// The detach keys: `ctrl-p,ctrl-q` by default (Docker's `--detach-keys` syntax).
+/// The detach keys of a request, its error as a 400.
 pub fn parse_detach_keys(spec: Option<&str>) -> ApiResult<Vec<u8>> {
-    let spec = spec.filter(|s| !s.is_empty()).unwrap_or("ctrl-p,ctrl-q");
-    spec.split(',')
-        .map(|key| {
-            let bad = || ApiError::bad_request(format!("Invalid detach keys ({spec}) provided"));
-            match key.strip_prefix("ctrl-") {
-                Some(c) if c.len() == 1 => {
-                    let b = c.as_bytes()[0].to_ascii_lowercase();
-                    match b {
-                        b'a'..=b'z' => Ok(b - b'a' + 1),
-                        b'@' => Ok(0),
-                        b'[' => Ok(27),
-                        b'\\' => Ok(28),
-                        b']' => Ok(29),
-                        b'^' => Ok(30),
-                        b'_' => Ok(31),
-                        _ => Err(bad()),
-                    }
-                }
-                None if key.len() == 1 => Ok(key.as_bytes()[0]),
-                _ => Err(bad()),
-            }
-        })
-        .collect()
-}
-
-/// Finds the detach sequence in the client's input: bytes that may begin it are held back
-/// until it is clear whether they do.
-pub struct DetachKeys {
-    keys: Vec<u8>,
-    matched: usize,
-}
-
-impl DetachKeys {
-    pub fn new(keys: Vec<u8>) -> DetachKeys {
-        DetachKeys { keys, matched: 0 }
-    }
-
-    /// The bytes to pass on, and whether the sequence was typed.
-    pub fn feed(&mut self, input: &[u8]) -> (Vec<u8>, bool) {
-        let mut out = Vec::with_capacity(input.len());
-        for &b in input {
-            if self.keys.is_empty() {
-                out.push(b);
-                continue;
-            }
-            if b == self.keys[self.matched] {
-                self.matched += 1;
-                if self.matched == self.keys.len() {
-                    self.matched = 0;
-                    return (out, true);
-                }
-                continue;
-            }
-            // Not the sequence after all: the held bytes go through.
-            out.extend_from_slice(&self.keys[..self.matched]);
-            self.matched = 0;
-            if b == self.keys[0] {
-                self.matched = 1;
-            } else {
-                out.push(b);
-            }
-        }
-        (out, false)
-    }
+    crate::detach::parse(spec).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 /// How a hijacked stream behaves.

@@ -31,3 +31,18 @@ impl Query {
         matches!(self.get(key), Some("1" | "true" | "True" | "TRUE"))
     }
 }
+
+/// A time bound (`since`, `until`): unix seconds (with a fraction) or an RFC 3339 time.
+pub fn time_bound(v: Option<&str>) -> super::error::ApiResult<Option<f64>> {
+    let Some(v) = v.filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    if let Ok(secs) = v.parse::<f64>() {
+        return Ok(Some(secs));
+    }
+    humantime::parse_rfc3339_weak(v.trim_end_matches('Z'))
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| Some(d.as_secs_f64()))
+        .ok_or_else(|| super::error::ApiError::bad_request(format!("invalid time {v:?}")))
+}

@@ -129,7 +129,7 @@ impl Engine {
                 record.id
             )));
         }
-        let cmd = super::string_list(&obj["Cmd"]).unwrap_or_default();
+        let cmd = super::string_list(&body["Cmd"]).unwrap_or_default();
         if cmd.is_empty() {
             return Err(Error::InvalidArgument("No exec command specified".into()));
         }
@@ -153,7 +153,7 @@ impl Engine {
             }
         }
         let env = super::string_list(&process["env"]).unwrap_or_default();
-        let extra = super::string_list(&obj["Env"]).unwrap_or_default();
+        let extra = super::string_list(&body["Env"]).unwrap_or_default();
         process["env"] = Value::from(super::lifecycle::merge_env(env, extra));
         if let Some(cwd) = obj
             .get("WorkingDir")

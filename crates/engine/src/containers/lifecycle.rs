@@ -239,8 +239,8 @@ impl Engine {
         let image = self.images.resolve(image_name)?;
         let image_config = self.images.config(&image.record)?;
         let ic = &image_config["config"];
-        let req_entrypoint = string_list(&obj["Entrypoint"]);
-        let req_cmd = string_list(&obj["Cmd"]).filter(|c| !c.is_empty());
+        let req_entrypoint = string_list(&body["Entrypoint"]);
+        let req_cmd = string_list(&body["Cmd"]).filter(|c| !c.is_empty());
         let (entrypoint, cmd) = match (req_entrypoint, req_cmd) {
             // A new entrypoint drops the image's Cmd, as Docker does.
             (Some(e), c) if !e.is_empty() => (Some(e), c),
@@ -248,7 +248,7 @@ impl Engine {
             (_, None) => (string_list(&ic["Entrypoint"]), string_list(&ic["Cmd"])),
         };
         let mut labels = label_map(&ic["Labels"]);
-        labels.extend(label_map(&obj["Labels"]));
+        labels.extend(label_map(&body["Labels"]));
         let pick = |key: &str| {
             obj.get(key)
                 .and_then(Value::as_str)
@@ -265,7 +265,7 @@ impl Engine {
             user: pick("User"),
             env: Some(merge_env(
                 string_list(&ic["Env"]).unwrap_or_default(),
-                string_list(&obj["Env"]).unwrap_or_default(),
+                string_list(&body["Env"]).unwrap_or_default(),
             )),
             cmd,
             entrypoint,
@@ -597,8 +597,13 @@ impl Engine {
     }
 
     /// `docker wait`: the exit code once `condition` holds.
-    pub fn wait_container(&self, name: &str, condition: WaitCondition) -> Result<i32> {
-        let record = self.containers.resolve(name)?;
+    /// Wait for `condition`, counted from `record` as it was when the client asked (so that
+    /// a next-exit asked before start is not missed however fast the container ends).
+    pub fn wait_container(
+        &self,
+        record: &ContainerRecord,
+        condition: WaitCondition,
+    ) -> Result<i32> {
         let finished_before = record.state.finished_at.clone();
         let forever = Duration::from_secs(u64::MAX / 4);
         let r = self

@@ -1,0 +1,352 @@
+//! stop, kill, restart, rm, pause, unpause, rename, wait, top, port, container prune,
+//! inspect: one request per container, reported as docker reports them.
+
+use anyhow::{bail, Result};
+use berth_api::client::{query, Client, ClientError};
+use clap::Args;
+use serde_json::Value;
+
+use super::run::{container_path, daemon_message};
+use crate::commands::filters_json;
+use crate::exit;
+use crate::format::{human_size, print_inspected, Table};
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Seconds to wait before killing the container.
+    #[arg(
+        short = 't',
+        long = "time",
+        alias = "timeout",
+        allow_hyphen_values = true
+    )]
+    time: Option<i64>,
+    /// The signal to stop with (else the container's stop signal).
+    #[arg(short, long)]
+    signal: Option<String>,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct KillArgs {
+    /// The signal to send.
+    #[arg(short, long, default_value = "KILL")]
+    signal: String,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Kill and remove a running container.
+    #[arg(short, long)]
+    force: bool,
+    /// Remove the container's anonymous volumes.
+    #[arg(short, long)]
+    volumes: bool,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ContainersArgs {
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RenameArgs {
+    container: String,
+    new_name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    container: String,
+    /// ps options (default -ef).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    ps_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PortArgs {
+    container: String,
+    /// PRIVATE_PORT[/PROTO]
+    port: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Do not ask for confirmation.
+    #[arg(short, long)]
+    force: bool,
+    /// Filter (until=DURATION, label=K[=V]).
+    #[arg(long)]
+    filter: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Go template applied to each object's JSON.
+    #[arg(short, long)]
+    format: Option<String>,
+    /// Only this kind of object: container or image.
+    #[arg(long = "type")]
+    kind: Option<String>,
+    /// Show sizes (containers).
+    #[arg(short, long)]
+    size: bool,
+    #[arg(required = true)]
+    names: Vec<String>,
+}
+
+/// Run `action` for each container: its name printed on success, docker's error line
+/// otherwise; status 1 if any failed.
+async fn each<F, Fut>(containers: &[String], mut action: F) -> Result<()>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<(), ClientError>>,
+{
+    let mut failed = false;
+    for name in containers {
+        match action(name.clone()).await {
+            Ok(()) => println!("{name}"),
+            Err(e) => {
+                eprintln!("Error response from daemon: {}", daemon_message(&e));
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        return Err(exit::with_code(1));
+    }
+    Ok(())
+}
+
+fn stop_query(args: &StopArgs) -> String {
+    let mut q = Vec::new();
+    let t = args.time.map(|t| t.to_string());
+    if let Some(t) = &t {
+        q.push(("t", t.as_str()));
+    }
+    if let Some(s) = &args.signal {
+        q.push(("signal", s.as_str()));
+    }
+    query(&q)
+}
+
+pub async fn stop(client: &Client, args: StopArgs) -> Result<()> {
+    let q = stop_query(&args);
+    each(&args.containers, |name| {
+        let path = container_path(&name, &format!("/stop?{q}"));
+        async move { client.post_empty(&path).await }
+    })
+    .await
+}
+
+pub async fn restart(client: &Client, args: StopArgs) -> Result<()> {
+    let q = stop_query(&args);
+    each(&args.containers, |name| {
+        let path = container_path(&name, &format!("/restart?{q}"));
+        async move { client.post_empty(&path).await }
+    })
+    .await
+}
+
+pub async fn kill(client: &Client, args: KillArgs) -> Result<()> {
+    let q = query(&[("signal", &args.signal)]);
+    each(&args.containers, |name| {
+        let path = container_path(&name, &format!("/kill?{q}"));
+        async move { client.post_empty(&path).await }
+    })
+    .await
+}
+
+pub async fn rm(client: &Client, args: RmArgs) -> Result<()> {
+    let q = query(&[
+        ("force", if args.force { "1" } else { "0" }),
+        ("v", if args.volumes { "1" } else { "0" }),
+    ]);
+    each(&args.containers, |name| {
+        let path = container_path(&name, &format!("?{q}"));
+        async move { client.delete_json::<Value>(&path).await.map(drop) }
+    })
+    .await
+}
+
+pub async fn pause(client: &Client, args: ContainersArgs) -> Result<()> {
+    each(&args.containers, |name| {
+        let path = container_path(&name, "/pause");
+        async move { client.post_empty(&path).await }
+    })
+    .await
+}
+
+pub async fn unpause(client: &Client, args: ContainersArgs) -> Result<()> {
+    each(&args.containers, |name| {
+        let path = container_path(&name, "/unpause");
+        async move { client.post_empty(&path).await }
+    })
+    .await
+}
+
+pub async fn rename(client: &Client, args: RenameArgs) -> Result<()> {
+    let q = query(&[("name", &args.new_name)]);
+    client
+        .post_empty(&container_path(&args.container, &format!("/rename?{q}")))
+        .await?;
+    Ok(())
+}
+
+/// Each container's exit code, once it is not running.
+pub async fn wait(client: &Client, args: ContainersArgs) -> Result<()> {
+    let mut failed = false;
+    for name in &args.containers {
+        match client
+            .post_json::<Value>(&container_path(name, "/wait"))
+            .await
+        {
+            Ok(v) => println!("{}", v["StatusCode"].as_i64().unwrap_or(-1)),
+            Err(e) => {
+                eprintln!("Error response from daemon: {}", daemon_message(&e));
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        return Err(exit::with_code(1));
+    }
+    Ok(())
+}
+
+pub async fn top(client: &Client, args: TopArgs) -> Result<()> {
+    let mut path = container_path(&args.container, "/top");
+    if !args.ps_args.is_empty() {
+        path.push('?');
+        path.push_str(&query(&[("ps_args", &args.ps_args.join(" "))]));
+    }
+    let top: Value = client.get_json(&path).await?;
+    let cells = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| c.as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let mut t = Table::new();
+    t.push_line(&cells(&top["Titles"]).join("\t"));
+    for p in top["Processes"].as_array().into_iter().flatten() {
+        t.push_line(&cells(p).join("\t"));
+    }
+    print!("{}", t.render());
+    Ok(())
+}
+
+/// The published ports (none until bridge networking exists).
+pub async fn port(client: &Client, args: PortArgs) -> Result<()> {
+    let c: Value = client
+        .get_json(&container_path(&args.container, "/json"))
+        .await?;
+    let ports = c["NetworkSettings"]["Ports"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let mut printed = false;
+    for (private, bindings) in &ports {
+        if let Some(want) = &args.port {
+            let want = if want.contains('/') {
+                want.clone()
+            } else {
+                format!("{want}/tcp")
+            };
+            if *private != want {
+                continue;
+            }
+        }
+        for b in bindings.as_array().into_iter().flatten() {
+            let ip = b["HostIp"].as_str().unwrap_or("0.0.0.0");
+            let port = b["HostPort"].as_str().unwrap_or_default();
+            match &args.port {
+                Some(_) => println!("{ip}:{port}"),
+                None => println!("{private} -> {ip}:{port}"),
+            }
+            printed = true;
+        }
+    }
+    if let (Some(want), false) = (&args.port, printed) {
+        bail!(
+            "Error: No public port '{want}' published for {}",
+            args.container
+        );
+    }
+    Ok(())
+}
+
+pub async fn prune(client: &Client, args: PruneArgs) -> Result<()> {
+    if !args.force {
+        bail!("container prune removes every stopped container: confirm with --force (berth does not prompt)");
+    }
+    let q = match filters_json(&args.filter)? {
+        Some(f) => query(&[("filters", &f)]),
+        None => String::new(),
+    };
+    let r: Value = client.post_json(&format!("/containers/prune?{q}")).await?;
+    let deleted = r["ContainersDeleted"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if !deleted.is_empty() {
+        println!("Deleted Containers:");
+        for id in deleted {
+            println!("{}", id.as_str().unwrap_or_default());
+        }
+        println!();
+    }
+    println!(
+        "Total reclaimed space: {}",
+        human_size(r["SpaceReclaimed"].as_u64().unwrap_or(0))
+    );
+    Ok(())
+}
+
+/// `inspect`: containers first, then images, as docker looks them up.
+pub async fn inspect(client: &Client, args: InspectArgs) -> Result<()> {
+    let kind = args.kind.as_deref().unwrap_or("");
+    if !["", "container", "image"].contains(&kind) {
+        bail!("\"{kind}\" is not a valid value for --type");
+    }
+    let mut all = Vec::new();
+    let mut missing = Vec::new();
+    for name in &args.names {
+        let mut found = None;
+        if kind != "image" {
+            let size = if args.size { "?size=1" } else { "" };
+            found = lookup(client, &container_path(name, &format!("/json{size}"))).await?;
+        }
+        if found.is_none() && kind != "container" {
+            found = lookup(client, &Client::image_path(name, "/json")).await?;
+        }
+        match found {
+            Some(v) => all.push(v),
+            None => missing.push(name.clone()),
+        }
+    }
+    print_inspected(&all, args.format.as_deref())?;
+    if !missing.is_empty() {
+        for name in &missing {
+            eprintln!("Error: No such object: {name}");
+        }
+        return Err(exit::with_code(1));
+    }
+    Ok(())
+}
+
+/// A GET that may find nothing (404).
+async fn lookup(client: &Client, path: &str) -> Result<Option<Value>> {
+    match client.get_json(path).await {
+        Ok(v) => Ok(Some(v)),
+        Err(ClientError::Daemon { status: 404, .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,308 @@
+//! create, run, start, attach: the commands that start containers and may stay attached to
+//! them, as the docker CLI does it (attach and wait are asked for before start, so that no
+//! output and no exit is missed).
+
+use anyhow::{Context, Result};
+use berth_api::client::{query, read_json, Client};
+use clap::{ArgAction, Args};
+use serde_json::Value;
+
+use super::options::CreateArgs;
+use super::stream::{self, Ended, Session};
+use crate::exit;
+
+#[derive(Debug, Args)]
+#[command(disable_help_flag = true)]
+pub struct RunArgs {
+    /// Run in the background and print the container ID.
+    #[arg(short, long)]
+    detach: bool,
+    /// The key sequence for detaching (default ctrl-p,ctrl-q).
+    #[arg(long)]
+    detach_keys: Option<String>,
+    /// Pass the signals this command receives to the container (not with a TTY).
+    #[arg(long, default_value_t = true, action = ArgAction::Set)]
+    sig_proxy: bool,
+    #[command(flatten)]
+    create: CreateArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(disable_help_flag = true)]
+pub struct CreateOnlyArgs {
+    #[command(flatten)]
+    create: CreateArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// Attach standard output and error, and wait for the container.
+    #[arg(short, long)]
+    attach: bool,
+    /// Attach standard input.
+    #[arg(short, long)]
+    interactive: bool,
+    /// The key sequence for detaching.
+    #[arg(long)]
+    detach_keys: Option<String>,
+    #[arg(required = true)]
+    containers: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// Do not attach standard input.
+    #[arg(long)]
+    no_stdin: bool,
+    /// The key sequence for detaching.
+    #[arg(long)]
+    detach_keys: Option<String>,
+    /// Pass the signals this command receives to the container (not with a TTY).
+    #[arg(long, default_value_t = true, action = ArgAction::Set)]
+    sig_proxy: bool,
+    container: String,
+}
+
+pub fn container_path(name: &str, action: &str) -> String {
+    format!("/containers/{}{action}", berth_api::client::path_name(name))
+}
+
+/// POST /containers/create; the new id. Warnings go to standard error.
+async fn create_container(client: &Client, args: &CreateArgs) -> Result<String> {
+    let body = args.body()?;
+    let mut q = Vec::new();
+    if let Some(name) = &args.name {
+        q.push(("name", name.as_str()));
+    }
+    let created: Value = client
+        .post_body(&format!("/containers/create?{}", query(&q)), &body)
+        .await?;
+    for warning in created["Warnings"].as_array().into_iter().flatten() {
+        eprintln!("WARNING: {}", warning.as_str().unwrap_or_default());
+    }
+    created["Id"]
+        .as_str()
+        .map(String::from)
+        .context("the daemon sent no container id")
+}
+
+pub async fn create(client: &Client, args: CreateOnlyArgs) -> Result<()> {
+    let id = create_container(client, &args.create).await?;
+    println!("{id}");
+    Ok(())
+}
+
+/// What an attached command streams, and how.
+struct Attach<'a> {
+    id: &'a str,
+    session: Session,
+    sig_proxy: bool,
+}
+
+impl Attach<'_> {
+    async fn connect(&self, client: &Client) -> Result<berth_api::client::Hijacked> {
+        let mut q = vec![
+            ("stream", "1"),
+            ("stdout", "1"),
+            ("stderr", "1"),
+            ("stdin", if self.session.stdin { "1" } else { "0" }),
+        ];
+        if let Some(keys) = &self.session.detach_keys {
+            q.push(("detachKeys", keys));
+        }
+        let path = container_path(self.id, &format!("/attach?{}", query(&q)));
+        Ok(client.hijack(&path, &Value::Null).await?)
+    }
+
+    /// Stream in raw mode (for a TTY), resizing and proxying signals meanwhile.
+    async fn stream(&self, client: &Client, conn: berth_api::client::Hijacked) -> Result<Ended> {
+        let _raw = if self.session.tty && self.session.stdin {
+            crate::terminal::RawMode::enable()?
+        } else {
+            None
+        };
+        let helpers = if self.session.tty {
+            tokio::spawn(stream::follow_resizes(
+                client.clone(),
+                container_path(self.id, "/resize"),
+            ))
+        } else if self.sig_proxy {
+            tokio::spawn(proxy_signals(client.clone(), self.id.to_string()))
+        } else {
+            tokio::spawn(async {})
+        };
+        let ended = stream::stream(conn, &self.session).await;
+        helpers.abort();
+        ended
+    }
+}
+
+pub async fn run(client: &Client, args: RunArgs) -> Result<()> {
+    let c = &args.create;
+    let id = create_container(client, c)
+        .await
+        .map_err(|e| exit::failed(125, e))?;
+    let start = container_path(&id, "/start");
+    if args.detach {
+        client
+            .post_empty(&start)
+            .await
+            .map_err(exit::start_failure)?;
+        println!("{id}");
+        return Ok(());
+    }
+    let attach = Attach {
+        id: &id,
+        session: Session {
+            tty: c.tty,
+            stdin: c.interactive,
+            detach_keys: args.detach_keys.clone(),
+        },
+        sig_proxy: args.sig_proxy,
+    };
+    let conn = attach
+        .connect(client)
+        .await
+        .map_err(|e| exit::failed(125, e))?;
+    let condition = if c.rm { "removed" } else { "next-exit" };
+    let waited = client
+        .post_for_stream(&container_path(
+            &id,
+            &format!("/wait?condition={condition}"),
+        ))
+        .await
+        .map_err(|e| exit::failed(125, e))?;
+    if let Err(e) = client.post_empty(&start).await {
+        if c.rm {
+            let _ = client
+                .delete_json::<Value>(&container_path(&id, "?force=1"))
+                .await;
+        }
+        return Err(exit::start_failure(e));
+    }
+    if attach.stream(client, conn).await? == Ended::Detached {
+        return Ok(());
+    }
+    let status: Value = read_json(waited).await?;
+    exit_with(&status)
+}
+
+/// A wait answer as this command's end: the container's code, or its error.
+fn exit_with(status: &Value) -> Result<()> {
+    if let Some(message) = status["Error"]["Message"].as_str() {
+        return Err(exit::failed(125, anyhow::anyhow!("{message}")));
+    }
+    match status["StatusCode"].as_i64().unwrap_or(0) {
+        0 => Ok(()),
+        code => Err(exit::with_code(code)),
+    }
+}
+
+/// The container's Tty and OpenStdin, for attaching to it.
+async fn tty_and_stdin(client: &Client, name: &str) -> Result<(String, bool, bool)> {
+    let c: Value = client.get_json(&container_path(name, "/json")).await?;
+    let id = c["Id"].as_str().unwrap_or(name).to_string();
+    let tty = c["Config"]["Tty"].as_bool().unwrap_or(false);
+    let open_stdin = c["Config"]["OpenStdin"].as_bool().unwrap_or(false);
+    Ok((id, tty, open_stdin))
+}
+
+pub async fn start(client: &Client, args: StartArgs) -> Result<()> {
+    if !(args.attach || args.interactive) {
+        let mut failed = false;
+        for name in &args.containers {
+            match client.post_empty(&container_path(name, "/start")).await {
+                Ok(()) => println!("{name}"),
+                Err(e) => {
+                    eprintln!("Error response from daemon: {}", daemon_message(&e));
+                    failed = true;
+                }
+            }
+        }
+        return if failed {
+            Err(exit::with_code(1))
+        } else {
+            Ok(())
+        };
+    }
+    let [name] = args.containers.as_slice() else {
+        anyhow::bail!("you cannot start and attach multiple containers at once");
+    };
+    let (id, tty, open_stdin) = tty_and_stdin(client, name).await?;
+    let attach = Attach {
+        id: &id,
+        session: Session {
+            tty,
+            stdin: args.interactive && open_stdin,
+            detach_keys: args.detach_keys,
+        },
+        sig_proxy: true,
+    };
+    let conn = attach.connect(client).await?;
+    let waited = client
+        .post_for_stream(&container_path(&id, "/wait?condition=next-exit"))
+        .await?;
+    client.post_empty(&container_path(&id, "/start")).await?;
+    if attach.stream(client, conn).await? == Ended::Detached {
+        return Ok(());
+    }
+    exit_with(&read_json(waited).await?)
+}
+
+pub async fn attach(client: &Client, args: AttachArgs) -> Result<()> {
+    let (id, tty, open_stdin) = tty_and_stdin(client, &args.container).await?;
+    let attach = Attach {
+        id: &id,
+        session: Session {
+            tty,
+            stdin: open_stdin && !args.no_stdin,
+            detach_keys: args.detach_keys,
+        },
+        sig_proxy: args.sig_proxy,
+    };
+    let conn = attach.connect(client).await?;
+    if attach.stream(client, conn).await? == Ended::Detached {
+        return Ok(());
+    }
+    // The stream ended with the container: its exit code, as docker attach returns it.
+    let status: Value = client.post_json(&container_path(&id, "/wait")).await?;
+    exit_with(&status)
+}
+
+/// The daemon's message alone (docker prints it after its own prefix).
+pub fn daemon_message(e: &berth_api::client::ClientError) -> String {
+    match e {
+        berth_api::client::ClientError::Daemon { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Pass SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 on to the container.
+async fn proxy_signals(client: Client, id: String) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let kinds = [
+        ("SIGINT", SignalKind::interrupt()),
+        ("SIGTERM", SignalKind::terminate()),
+        ("SIGHUP", SignalKind::hangup()),
+        ("SIGQUIT", SignalKind::quit()),
+        ("SIGUSR1", SignalKind::user_defined1()),
+        ("SIGUSR2", SignalKind::user_defined2()),
+    ];
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<&'static str>(8);
+    for (name, kind) in kinds {
+        let Ok(mut s) = signal(kind) else { continue };
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while s.recv().await.is_some() {
+                if tx.send(name).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    drop(tx);
+    while let Some(name) = rx.recv().await {
+        let path = container_path(&id, &format!("/kill?signal={name}"));
+        let _ = client.post_empty(&path).await;
+    }
+}
