@@ -138,16 +138,6 @@ fn the_seed_session_with_the_berth_cli() {
     assert_eq!(berth_ok(&d, &["ps", "-aq"]), "");
 }
 
-fn wait_for(mut f: impl FnMut() -> bool) -> bool {
-    for _ in 0..200 {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
-
 #[test]
 fn run_it_attach_and_detach_keys_on_a_terminal() {
     let d = Daemon::start_for_containers();

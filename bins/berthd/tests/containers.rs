@@ -499,16 +499,6 @@ fn inspect(d: &Daemon, name: &str, format: &str) -> String {
         .to_string()
 }
 
-fn wait_for(mut f: impl FnMut() -> bool) -> bool {
-    for _ in 0..200 {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
-
 #[test]
 fn restart_policies() {
     let mut d = Daemon::start_for_containers();

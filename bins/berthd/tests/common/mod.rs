@@ -241,6 +241,17 @@ impl Daemon {
 }
 
 /// The real docker CLI against the daemon on `socket`, with a private client config dir.
+/// Poll `f` for up to 10 s.
+pub fn wait_for(mut f: impl FnMut() -> bool) -> bool {
+    for _ in 0..200 {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
 /// The berth CLI binary, beside berthd.
 pub fn berth_cli() -> PathBuf {
     Path::new(BERTHD)

@@ -101,27 +101,41 @@ pub struct InspectArgs {
     names: Vec<String>,
 }
 
-/// Run `action` for each container: its name printed on success, docker's error line
-/// otherwise; status 1 if any failed.
-async fn each<F, Fut>(containers: &[String], mut action: F) -> Result<()>
+/// Run `action` for each container: docker's error line for each failure, status 1 if any
+/// failed. `action` prints what a success shows.
+async fn for_each_container<F, Fut>(containers: &[String], mut action: F) -> Result<()>
 where
     F: FnMut(String) -> Fut,
     Fut: std::future::Future<Output = Result<(), ClientError>>,
 {
     let mut failed = false;
     for name in containers {
-        match action(name.clone()).await {
-            Ok(()) => println!("{name}"),
-            Err(e) => {
-                eprintln!("Error response from daemon: {}", daemon_message(&e));
-                failed = true;
-            }
+        if let Err(e) = action(name.clone()).await {
+            eprintln!("Error response from daemon: {}", daemon_message(&e));
+            failed = true;
         }
     }
     if failed {
         return Err(exit::with_code(1));
     }
     Ok(())
+}
+
+/// As [`for_each_container`], printing each name that succeeded.
+pub(super) async fn each<F, Fut>(containers: &[String], mut action: F) -> Result<()>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<(), ClientError>>,
+{
+    for_each_container(containers, |name| {
+        let done = action(name.clone());
+        async move {
+            done.await?;
+            println!("{name}");
+            Ok(())
+        }
+    })
+    .await
 }
 
 fn stop_query(args: &StopArgs) -> String {
@@ -201,23 +215,12 @@ pub async fn rename(client: &Client, args: RenameArgs) -> Result<()> {
 
 /// Each container's exit code, once it is not running.
 pub async fn wait(client: &Client, args: ContainersArgs) -> Result<()> {
-    let mut failed = false;
-    for name in &args.containers {
-        match client
-            .post_json::<Value>(&container_path(name, "/wait"))
-            .await
-        {
-            Ok(v) => println!("{}", v["StatusCode"].as_i64().unwrap_or(-1)),
-            Err(e) => {
-                eprintln!("Error response from daemon: {}", daemon_message(&e));
-                failed = true;
-            }
-        }
-    }
-    if failed {
-        return Err(exit::with_code(1));
-    }
-    Ok(())
+    for_each_container(&args.containers, |name| async move {
+        let v: Value = client.post_json(&container_path(&name, "/wait")).await?;
+        println!("{}", v["StatusCode"].as_i64().unwrap_or(-1));
+        Ok(())
+    })
+    .await
 }
 
 pub async fn top(client: &Client, args: TopArgs) -> Result<()> {

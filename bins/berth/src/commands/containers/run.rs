@@ -209,21 +209,11 @@ async fn tty_and_stdin(client: &Client, name: &str) -> Result<(String, bool, boo
 
 pub async fn start(client: &Client, args: StartArgs) -> Result<()> {
     if !(args.attach || args.interactive) {
-        let mut failed = false;
-        for name in &args.containers {
-            match client.post_empty(&container_path(name, "/start")).await {
-                Ok(()) => println!("{name}"),
-                Err(e) => {
-                    eprintln!("Error response from daemon: {}", daemon_message(&e));
-                    failed = true;
-                }
-            }
-        }
-        return if failed {
-            Err(exit::with_code(1))
-        } else {
-            Ok(())
-        };
+        return super::manage::each(&args.containers, |name| {
+            let path = container_path(&name, "/start");
+            async move { client.post_empty(&path).await }
+        })
+        .await;
     }
     let [name] = args.containers.as_slice() else {
         anyhow::bail!("you cannot start and attach multiple containers at once");
