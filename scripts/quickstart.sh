@@ -1,7 +1,8 @@
 #!/bin/sh
 # From a fresh Debian machine to a first container: install the packages, build berth,
 # make a busybox bundle and run it with berth-runtime; then start berthd on a private
-# socket, import the same root filesystem as an image and look at it with the docker CLI.
+# socket, import the same root filesystem as an image, look at it with the docker CLI and run it
+# with the berth CLI and the docker CLI.
 # Run as root.
 set -eu
 cd "$(dirname "$0")/.."
@@ -28,3 +29,7 @@ export DOCKER_HOST="unix://$work/berth.sock" DOCKER_CONFIG="$work/docker-config"
 tar -C "$work/rootfs" -c . | docker import --change 'CMD ["sh"]' - quickstart/busybox:1 >/dev/null
 docker images
 docker image inspect --format 'quickstart/busybox:1 has {{len .RootFS.Layers}} layer, Cmd {{json .Config.Cmd}}' quickstart/busybox:1
+# A first container through berthd, with the berth CLI, then with the docker CLI.
+"$bin/berth" -H "$DOCKER_HOST" run --rm --network none quickstart/busybox:1 \
+    sh -c 'echo "hello from $(hostname) through berthd: $(id -un), $(ls /proc | grep -c "^[0-9]") process visible"'
+docker run --rm --network none quickstart/busybox:1 echo "and through the docker CLI too"
