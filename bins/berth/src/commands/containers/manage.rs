@@ -138,6 +138,19 @@ where
     .await
 }
 
+/// POST `action` (a path after the container's, with its query) to each container.
+pub(super) async fn post_to_each(
+    client: &Client,
+    containers: &[String],
+    action: &str,
+) -> Result<()> {
+    each(containers, |name| {
+        let path = container_path(&name, action);
+        async move { client.post_empty(&path).await }
+    })
+    .await
+}
+
 fn stop_query(args: &StopArgs) -> String {
     let mut q = Vec::new();
     let t = args.time.map(|t| t.to_string());
@@ -152,29 +165,17 @@ fn stop_query(args: &StopArgs) -> String {
 
 pub async fn stop(client: &Client, args: StopArgs) -> Result<()> {
     let q = stop_query(&args);
-    each(&args.containers, |name| {
-        let path = container_path(&name, &format!("/stop?{q}"));
-        async move { client.post_empty(&path).await }
-    })
-    .await
+    post_to_each(client, &args.containers, &format!("/stop?{q}")).await
 }
 
 pub async fn restart(client: &Client, args: StopArgs) -> Result<()> {
     let q = stop_query(&args);
-    each(&args.containers, |name| {
-        let path = container_path(&name, &format!("/restart?{q}"));
-        async move { client.post_empty(&path).await }
-    })
-    .await
+    post_to_each(client, &args.containers, &format!("/restart?{q}")).await
 }
 
 pub async fn kill(client: &Client, args: KillArgs) -> Result<()> {
     let q = query(&[("signal", &args.signal)]);
-    each(&args.containers, |name| {
-        let path = container_path(&name, &format!("/kill?{q}"));
-        async move { client.post_empty(&path).await }
-    })
-    .await
+    post_to_each(client, &args.containers, &format!("/kill?{q}")).await
 }
 
 pub async fn rm(client: &Client, args: RmArgs) -> Result<()> {
@@ -190,19 +191,11 @@ pub async fn rm(client: &Client, args: RmArgs) -> Result<()> {
 }
 
 pub async fn pause(client: &Client, args: ContainersArgs) -> Result<()> {
-    each(&args.containers, |name| {
-        let path = container_path(&name, "/pause");
-        async move { client.post_empty(&path).await }
-    })
-    .await
+    post_to_each(client, &args.containers, "/pause").await
 }
 
 pub async fn unpause(client: &Client, args: ContainersArgs) -> Result<()> {
-    each(&args.containers, |name| {
-        let path = container_path(&name, "/unpause");
-        async move { client.post_empty(&path).await }
-    })
-    .await
+    post_to_each(client, &args.containers, "/unpause").await
 }
 
 pub async fn rename(client: &Client, args: RenameArgs) -> Result<()> {

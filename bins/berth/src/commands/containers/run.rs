@@ -209,11 +209,7 @@ async fn tty_and_stdin(client: &Client, name: &str) -> Result<(String, bool, boo
 
 pub async fn start(client: &Client, args: StartArgs) -> Result<()> {
     if !(args.attach || args.interactive) {
-        return super::manage::each(&args.containers, |name| {
-            let path = container_path(&name, "/start");
-            async move { client.post_empty(&path).await }
-        })
-        .await;
+        return super::manage::post_to_each(client, &args.containers, "/start").await;
     }
     let [name] = args.containers.as_slice() else {
         anyhow::bail!("you cannot start and attach multiple containers at once");
