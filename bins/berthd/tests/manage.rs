@@ -317,6 +317,25 @@ fn events_of_containers_and_images() {
     ]);
     d.docker(&["tag", "bb:1", "bb:2"]).ok();
     d.docker(&["rmi", "bb:2"]).ok();
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "ex",
+        "--network",
+        "none",
+        "bb:1",
+        "sleep",
+        "30",
+    ])
+    .ok();
+    d.docker(&["exec", "ex", "sh", "-c", "exit 6"]).failed();
+    d.docker(&["rm", "-f", "ex"]).ok();
+    let saved = d.dir.path().join("saved.tar");
+    d.docker(&["save", "-o", saved.to_str().expect("utf8"), "bb:1"])
+        .ok();
+    d.docker_stdin(&["import", "-", "bb:imported"], Some(&saved))
+        .ok();
     // Until a second from now: the past events, then the call ends.
     let until = (std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -341,6 +360,9 @@ fn events_of_containers_and_images() {
         "container destroy ev",
         "image tag docker.io/library/bb:2",
         "image untag bb:2",
+        "container exec_die ex 6",
+        "image save bb:1",
+        "image import docker.io/library/bb:imported",
     ] {
         assert!(text.contains(line), "{line:?} missing in:\n{text}");
     }

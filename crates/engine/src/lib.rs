@@ -50,16 +50,16 @@ impl Engine {
 
     /// Open (and repair) the stores under `data_root`.
     pub fn open(data_root: &Path, paths: Option<containers::Paths>) -> Result<Engine> {
+        let containers =
+            std::sync::Arc::new(containers::Containers::open(&data_root.join("containers"))?);
         Ok(Engine {
             images: berth_image::ImageStore::open(&data_root.join("image"))?,
-            containers: std::sync::Arc::new(containers::Containers::open(
-                &data_root.join("containers"),
-            )?),
+            execs: std::sync::Arc::new(containers::exec::Execs::new(containers.clone())),
+            containers,
             data_root: data_root.to_path_buf(),
             paths,
             default_seccomp: None,
             default_log: containers::LogLimits::default(),
-            execs: Default::default(),
         })
     }
 }

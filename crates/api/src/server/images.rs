@@ -270,18 +270,24 @@ pub(super) async fn save(ctx: &Ctx, names: Vec<String>) -> ApiResult<Response<Bo
         return Err(ApiError::bad_request("no image names given"));
     }
     let check = names.clone();
-    ctx.blocking(move |e| {
-        for n in &check {
-            e.images.resolve(n)?;
-        }
-        Ok(())
-    })
-    .await?;
+    let ids = ctx
+        .blocking(move |e| {
+            check
+                .iter()
+                .map(|n| Ok(e.images.resolve(n)?.record.id.to_string()))
+                .collect::<ApiResult<Vec<String>>>()
+        })
+        .await?;
     let (resp, writer) = body::streamed("application/x-tar");
     let engine = ctx.state.engine.clone();
     tokio::task::spawn_blocking(move || {
-        if let Err(err) = berth_image::archive::save(&engine.images, &names, writer) {
-            tracing::error!("save {names:?}: {err}");
+        match berth_image::archive::save(&engine.images, &names, writer) {
+            Ok(()) => {
+                for (id, name) in ids.iter().zip(&names) {
+                    engine.image_event("save", id, name);
+                }
+            }
+            Err(err) => tracing::error!("save {names:?}: {err}"),
         }
     });
     Ok(resp)
@@ -332,7 +338,11 @@ pub(super) async fn create(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<B
     };
     let record = ctx
         .blocking(move |e| {
-            Ok(e.import_image(reader, tag, &changes, &message, (&platform.0, &platform.1))?)
+            let name = tag.as_ref().map(|t| t.to_string()).unwrap_or_default();
+            let record =
+                e.import_image(reader, tag, &changes, &message, (&platform.0, &platform.1))?;
+            e.image_event("import", &record.id.to_string(), &name);
+            Ok(record)
         })
         .await?;
     Ok(body::json(StatusCode::OK, &json!({"status": record.id})))

@@ -31,12 +31,22 @@ pub struct ExecRecord {
     pub exit_code: Option<i32>,
 }
 
-#[derive(Default)]
-pub struct Execs(Mutex<HashMap<String, ExecRecord>>);
+pub struct Execs {
+    map: Mutex<HashMap<String, ExecRecord>>,
+    /// For the events of their containers (exec_die).
+    containers: std::sync::Arc<super::Containers>,
+}
 
 impl Execs {
+    pub fn new(containers: std::sync::Arc<super::Containers>) -> Execs {
+        Execs {
+            map: Mutex::default(),
+            containers,
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, ExecRecord>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn get(&self, id: &str) -> Result<ExecRecord> {
@@ -59,11 +69,19 @@ impl Execs {
         self.lock().retain(|_, e| e.container_id != container);
     }
 
-    /// The process has ended with `code`.
+    /// The process has ended with `code`: recorded, and an exec_die event.
     pub fn exited(&self, id: &str, code: i32) {
-        if let Some(e) = self.lock().get_mut(id) {
+        let container = self.lock().get_mut(id).map(|e| {
             e.running = false;
             e.exit_code = Some(code);
+            e.container_id.clone()
+        });
+        if let Some(container) = container {
+            self.containers.event(
+                &container,
+                "exec_die",
+                &[("execID", id.to_string()), ("exitCode", code.to_string())],
+            );
         }
     }
 }
