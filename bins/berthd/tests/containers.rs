@@ -123,21 +123,11 @@ fn create_start_run_logs_wait_stop_rm() {
     ])
     .ok();
     let refused = d.docker(&["rm", "busy"]);
-    refused.failed();
-    assert!(
-        refused.stderr.contains("cannot remove a running container"),
-        "{}",
-        refused.stderr
-    );
+    refused.failed_with("cannot remove a running container");
     d.docker(&["kill", "busy"]).ok();
     assert_eq!(d.docker(&["wait", "busy"]).stdout.trim(), "137");
     let killed_again = d.docker(&["kill", "busy"]);
-    killed_again.failed();
-    assert!(
-        killed_again.stderr.contains("is not running"),
-        "{}",
-        killed_again.stderr
-    );
+    killed_again.failed_with("is not running");
     d.docker(&[
         "run",
         "-d",
@@ -307,23 +297,13 @@ fn what_is_not_supported_yet_is_refused_by_name() {
         "bb:1",
         "true",
     ]);
-    clash.failed();
-    assert!(
-        clash.stderr.contains("is already in use"),
-        "{}",
-        clash.stderr
-    );
+    clash.failed_with("is already in use");
     let (status, body) = d.http("POST", "/v1.45/containers/create", b"{not json");
     assert_eq!(status, 400, "{body}");
 
     // The image of a container is not deleted: 409 without -f, only untagged with it.
     let refused = d.docker(&["rmi", "bb:1"]);
-    refused.failed();
-    assert!(
-        refused.stderr.contains("is using its referenced image"),
-        "{}",
-        refused.stderr
-    );
+    refused.failed_with("is using its referenced image");
     d.docker(&["image", "prune", "-a", "-f"]).ok();
     assert_eq!(
         d.docker(&["images", "-q"]).stdout.lines().count(),
@@ -393,12 +373,7 @@ fn seccomp_profiles_and_no_new_privileges() {
         "bb:1",
         "true",
     ]);
-    refused.failed();
-    assert!(
-        refused.stderr.contains("is not supported by berth yet"),
-        "{}",
-        refused.stderr
-    );
+    refused.failed_with("is not supported by berth yet");
 }
 
 #[test]
@@ -719,12 +694,7 @@ fn runtime_chosen_per_container() {
         "bb:1",
         "true",
     ]);
-    bad.failed();
-    assert!(
-        bad.stderr.contains("unknown or invalid runtime name: nope"),
-        "{}",
-        bad.stderr
-    );
+    bad.failed_with("unknown or invalid runtime name: nope");
     d.docker(&["inspect", "nope"]).failed();
 }
 

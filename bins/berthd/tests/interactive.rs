@@ -187,19 +187,9 @@ fn exec_runs_processes_in_a_running_container() {
     // Bad input: a stopped container, a missing container, a missing exec, malformed JSON.
     d.docker(&["stop", "-t", "0", "box"]).ok();
     let stopped = d.docker(&["exec", "box", "true"]);
-    stopped.failed();
-    assert!(
-        stopped.stderr.contains("is not running"),
-        "{}",
-        stopped.stderr
-    );
+    stopped.failed_with("is not running");
     let nobody = d.docker(&["exec", "nobody", "true"]);
-    nobody.failed();
-    assert!(
-        nobody.stderr.contains("No such container"),
-        "{}",
-        nobody.stderr
-    );
+    nobody.failed_with("No such container");
     let (status, body) = d.http("GET", "/v1.45/exec/0123abcd/json", b"");
     assert_eq!(status, 404, "{body}");
     assert!(body.contains("No such exec instance"), "{body}");

@@ -236,10 +236,5 @@ fn json_file_logs_rotate_and_read_back_in_order() {
         "bb:1",
         "true",
     ]);
-    bad.failed();
-    assert!(
-        bad.stderr.contains("invalid log-opt max-size"),
-        "{}",
-        bad.stderr
-    );
+    bad.failed_with("invalid log-opt max-size");
 }

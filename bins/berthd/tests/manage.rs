@@ -58,8 +58,7 @@ fn pause_rename_top_port_restart_and_prune() {
     std::thread::sleep(std::time::Duration::from_millis(400));
     assert_eq!(lines(), frozen, "a paused container wrote output");
     let refused = d.docker(&["exec", "p1", "true"]);
-    refused.failed();
-    assert!(refused.stderr.contains("is paused"), "{}", refused.stderr);
+    refused.failed_with("is paused");
     assert!(d
         .docker(&["pause", "p1"])
         .failed()

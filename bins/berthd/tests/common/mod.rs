@@ -30,6 +30,13 @@ impl Out {
         );
         self
     }
+    /// Failed, saying `needle` on standard error.
+    pub fn failed_with(&self, needle: &str) -> &Self {
+        self.failed();
+        assert!(self.stderr.contains(needle), "{}", self.stderr);
+        self
+    }
+
     pub fn failed(&self) -> &Self {
         assert_ne!(
             self.code, 0,

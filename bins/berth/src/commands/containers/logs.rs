@@ -5,7 +5,6 @@ use std::io::Write;
 use anyhow::{Context, Result};
 use berth_api::client::{for_each_chunk, query, Client};
 use clap::Args;
-use serde_json::Value;
 
 use super::run::container_path;
 use super::stream::{Demux, Stream};
@@ -46,10 +45,7 @@ pub fn timestamp(value: &str) -> Result<String> {
 }
 
 pub async fn logs(client: &Client, args: LogsArgs) -> Result<()> {
-    let c: Value = client
-        .get_json(&container_path(&args.container, "/json"))
-        .await?;
-    let tty = c["Config"]["Tty"].as_bool().unwrap_or(false);
+    let (_, tty, _) = super::run::tty_and_stdin(client, &args.container).await?;
     let mut q: Vec<(&str, String)> = vec![
         ("stdout", "1".into()),
         ("stderr", "1".into()),

@@ -198,8 +198,8 @@ fn exit_with(status: &Value) -> Result<()> {
     }
 }
 
-/// The container's Tty and OpenStdin, for attaching to it.
-async fn tty_and_stdin(client: &Client, name: &str) -> Result<(String, bool, bool)> {
+/// The container's id, Tty and OpenStdin: how to attach to it or read its log.
+pub(super) async fn tty_and_stdin(client: &Client, name: &str) -> Result<(String, bool, bool)> {
     let c: Value = client.get_json(&container_path(name, "/json")).await?;
     let id = c["Id"].as_str().unwrap_or(name).to_string();
     let tty = c["Config"]["Tty"].as_bool().unwrap_or(false);
