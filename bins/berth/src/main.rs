@@ -90,6 +90,16 @@ enum Command {
     History(commands::images::HistoryArgs),
     /// Show low-level information on containers or images.
     Inspect(containers::manage::InspectArgs),
+    /// Download an image from a registry.
+    Pull(commands::registry::PullArgs),
+    /// Upload an image to a registry.
+    Push(commands::registry::PushArgs),
+    /// Log in to a registry (credentials kept in the docker CLI's config.json).
+    Login(commands::registry::LoginArgs),
+    /// Log out from a registry.
+    Logout(commands::registry::LogoutArgs),
+    /// Search Docker Hub (not supported: refused by the daemon).
+    Search(commands::registry::SearchArgs),
     /// Manage the system.
     #[command(subcommand)]
     System(commands::system::SystemCommand),
@@ -106,11 +116,17 @@ fn socket(host: Option<String>) -> Result<PathBuf> {
 }
 
 async fn run(cli: Cli) -> Result<()> {
+    // Logging out touches only the local credentials file.
+    let command = match cli.command {
+        Command::Logout(a) => return commands::registry::logout(a),
+        other => other,
+    };
     let client = berth_api::client::Client::connect(&socket(cli.host)?).await?;
     use commands::images as img;
     use containers::ContainerCommand as C;
     let container = |c: C| async { containers::container(&client, c).await };
-    match cli.command {
+    use commands::registry as reg;
+    match command {
         Command::Run(a) => container(C::Run(a)).await,
         Command::Create(a) => container(C::Create(a)).await,
         Command::Start(a) => container(C::Start(a)).await,
@@ -140,6 +156,11 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Tag(a) => img::tag(&client, a).await,
         Command::Rmi(a) => img::remove(&client, a).await,
         Command::History(a) => img::history(&client, a).await,
+        Command::Pull(a) => reg::pull(&client, a).await,
+        Command::Push(a) => reg::push(&client, a).await,
+        Command::Login(a) => reg::login(&client, a).await,
+        Command::Logout(_) => Ok(()),
+        Command::Search(a) => reg::search(&client, a).await,
         Command::System(c) => commands::system::system(&client, c).await,
     }
 }

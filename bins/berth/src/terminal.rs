@@ -42,3 +42,18 @@ pub fn size() -> Option<(u16, u16)> {
     };
     of(std::io::stdout().as_fd()).or_else(|| of(std::io::stdin().as_fd()))
 }
+
+/// A line read from the terminal on standard input with echo off (a password prompt).
+pub fn read_hidden_line() -> std::io::Result<String> {
+    let stdin = std::io::stdin();
+    let saved = termios::tcgetattr(stdin.as_fd())?;
+    let mut quiet = saved.clone();
+    quiet.local_modes.remove(termios::LocalModes::ECHO);
+    termios::tcsetattr(stdin.as_fd(), OptionalActions::Now, &quiet)?;
+    let mut line = String::new();
+    let read = stdin.read_line(&mut line);
+    let _ = termios::tcsetattr(stdin.as_fd(), OptionalActions::Now, &saved);
+    eprintln!();
+    read?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}

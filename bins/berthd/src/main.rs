@@ -169,7 +169,13 @@ async fn run(config: config::Config) -> Result<()> {
     tokio::task::spawn_blocking(move || berth_engine::Engine::enable_restarts(&restarts))
         .await
         .context("apply restart policies")?;
-    let state = Arc::new(berth_api::server::State { engine, info });
+    let registry = berth_registry::Client::new(&config.insecure_registries)
+        .context("set up the registry client")?;
+    let state = Arc::new(berth_api::server::State {
+        engine,
+        registry: Arc::new(registry),
+        info,
+    });
     tracing::info!(sockets = ?config.sockets, data_root = %config.data_root.display(), "berthd is ready");
     berth_api::server::serve(listeners, state, shutdown_signal()).await;
     drop(sockets);

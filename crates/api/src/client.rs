@@ -218,6 +218,26 @@ impl Client {
         self.send(Method::POST, path, None, empty()).await
     }
 
+    /// POST with an empty body and `X-Registry-Auth` (pull, push), returning the response
+    /// to read its progress stream from.
+    pub async fn post_with_registry_auth(
+        &self,
+        path: &str,
+        registry_auth: &str,
+    ) -> Result<Response<Incoming>> {
+        let req = self
+            .request(Method::POST, path, None)?
+            .header("X-Registry-Auth", registry_auth)
+            .body(empty())
+            .map_err(|e| ClientError::Invalid(e.to_string()))?;
+        let mut sender = self.connection().await?;
+        let resp = sender.send_request(req).await?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        Err(error_of(resp).await)
+    }
+
     /// POST with an empty body, expecting no content back.
     pub async fn post_empty(&self, path: &str) -> Result<()> {
         self.send(Method::POST, path, None, empty()).await.map(drop)

@@ -20,7 +20,7 @@ pub mod error_kind {
 
 /// The daemon's state: its images and containers.
 pub struct Engine {
-    pub images: berth_image::ImageStore,
+    pub images: std::sync::Arc<berth_image::ImageStore>,
     pub containers: std::sync::Arc<containers::Containers>,
     pub data_root: PathBuf,
     /// The shim and runtime binaries; without them containers cannot start.
@@ -53,7 +53,7 @@ impl Engine {
         let containers =
             std::sync::Arc::new(containers::Containers::open(&data_root.join("containers"))?);
         Ok(Engine {
-            images: berth_image::ImageStore::open(&data_root.join("image"))?,
+            images: std::sync::Arc::new(berth_image::ImageStore::open(&data_root.join("image"))?),
             execs: std::sync::Arc::new(containers::exec::Execs::new(containers.clone())),
             containers,
             data_root: data_root.to_path_buf(),

@@ -75,26 +75,20 @@ impl ContentStore {
         expected: Option<&Digest>,
         what: &str,
     ) -> Result<Digest> {
-        let ingest = self.root.join("ingest");
-        let tmp = tempfile::NamedTempFile::new_in(&ingest)
-            .map_err(|e| Error::io("create in", &ingest, e))?;
-        let mut w = HashingWriter::new(tmp);
-        std::io::copy(reader, &mut w).map_err(|e| Error::io("write blob for", what, e))?;
-        let digest = Digest::from_hasher(w.hasher);
-        verify(expected, &digest, what)?;
-        let target = self.path(&digest);
-        if target.exists() {
-            return Ok(digest);
-        }
-        w.inner
-            .as_file()
-            .sync_all()
-            .map_err(|e| Error::io("fsync", w.inner.path(), e))?;
-        w.inner
-            .persist(&target)
-            .map_err(|e| Error::io("rename into", &target, e.error))?;
-        fsync_dir(target.parent().unwrap_or(&self.root))?;
-        Ok(digest)
+        let mut ingest = self.ingest()?;
+        std::io::copy(reader, &mut ingest).map_err(|e| Error::io("write blob for", what, e))?;
+        ingest.commit(expected, what)
+    }
+
+    /// A blob being written piece by piece (a download), committed once whole.
+    pub fn ingest(&self) -> Result<Ingest> {
+        let dir = self.root.join("ingest");
+        let tmp =
+            tempfile::NamedTempFile::new_in(&dir).map_err(|e| Error::io("create in", &dir, e))?;
+        Ok(Ingest {
+            store: self.clone(),
+            writer: HashingWriter::new(tmp),
+        })
     }
 
     /// Link the file at `path` (on the same filesystem) into the store after hashing it; it
@@ -163,6 +157,54 @@ impl ContentStore {
             }
         }
         Ok(n)
+    }
+}
+
+/// A blob being written: hashed as it is written, visible in the store only after
+/// [`Ingest::commit`]; dropped uncommitted, it leaves nothing.
+pub struct Ingest {
+    store: ContentStore,
+    writer: HashingWriter<tempfile::NamedTempFile>,
+}
+
+impl Write for Ingest {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.writer.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.writer.flush()
+    }
+}
+
+impl Ingest {
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.writer.written
+    }
+
+    /// The digest of what was written so far.
+    pub fn digest(&self) -> Digest {
+        Digest::from_hasher(self.writer.hasher.clone())
+    }
+
+    /// Check the digest (when one is expected), fsync and move the blob into place.
+    pub fn commit(self, expected: Option<&Digest>, what: &str) -> Result<Digest> {
+        let w = self.writer;
+        let digest = Digest::from_hasher(w.hasher);
+        verify(expected, &digest, what)?;
+        let target = self.store.path(&digest);
+        if target.exists() {
+            return Ok(digest);
+        }
+        w.inner
+            .as_file()
+            .sync_all()
+            .map_err(|e| Error::io("fsync", w.inner.path(), e))?;
+        w.inner
+            .persist(&target)
+            .map_err(|e| Error::io("rename into", &target, e.error))?;
+        fsync_dir(target.parent().unwrap_or(&self.store.root))?;
+        Ok(digest)
     }
 }
 

@@ -48,8 +48,11 @@ pub struct SnapshotRecord {
     pub parent: Option<Digest>,
     pub diff_id: Digest,
     pub size: u64,
-    /// Images whose chain includes this snapshot.
+    /// Images whose chain includes this snapshot. Zero for a layer an unfinished pull
+    /// kept so that its retry need not fetch it again (`blob` is then its blob).
     pub refs: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blob: Option<Digest>,
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {

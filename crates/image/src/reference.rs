@@ -170,6 +170,20 @@ impl Reference {
             .map(|d| format!("{}@{d}", self.repository))
     }
 
+    /// The registry the repository lives on: `docker.io`, `localhost:5000`.
+    pub fn domain(&self) -> &str {
+        self.repository
+            .split_once('/')
+            .map_or(DEFAULT_DOMAIN, |(d, _)| d)
+    }
+
+    /// The repository's path on its registry: `library/busybox`.
+    pub fn path(&self) -> &str {
+        self.repository
+            .split_once('/')
+            .map_or(self.repository.as_str(), |(_, p)| p)
+    }
+
     /// The repository as Docker shows it: `busybox`, `user/app`, `localhost:5000/x`.
     pub fn familiar_repository(&self) -> String {
         familiar(&self.repository)

@@ -197,6 +197,89 @@ impl ImageStore {
         Ok(())
     }
 
+    /// Keep an unpacked layer (installed as the snapshot of `chain`, its blob stored) that no
+    /// image holds yet: a pull that fails later leaves it for its retry instead of throwing
+    /// it away. `image prune` removes such layers.
+    pub fn keep_layer(
+        &self,
+        chains: &[Digest],
+        index: usize,
+        diff_id: &Digest,
+        size: u64,
+        blob: &Digest,
+    ) -> Result<()> {
+        let Some(chain) = chains.get(index) else {
+            return Ok(());
+        };
+        let _guard = self.lock();
+        let txn = self.db.begin_write()?;
+        {
+            let mut snaps = txn.open_table(SNAPSHOTS)?;
+            if snaps.get(chain.as_str())?.is_none() {
+                let rec = SnapshotRecord {
+                    parent: index.checked_sub(1).and_then(|p| chains.get(p)).cloned(),
+                    diff_id: diff_id.clone(),
+                    size,
+                    refs: 0,
+                    blob: Some(blob.clone()),
+                };
+                snaps.insert(chain.as_str(), meta::encode(&rec)?.as_slice())?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Remember that `image` is known to a registry as `repository@digest` (after a push).
+    pub fn add_repo_digest(&self, image: &Digest, repo_digest: &str) -> Result<()> {
+        let _guard = self.lock();
+        let txn = self.db.begin_write()?;
+        {
+            let mut images = txn.open_table(IMAGES)?;
+            let current: Option<ImageRecord> = match images.get(image.as_str())? {
+                Some(v) => Some(meta::decode(v.value(), "image")?),
+                None => None,
+            };
+            let Some(mut record) = current else {
+                return Err(Error::ImageNotFound(image.to_string()));
+            };
+            if !record.repo_digests.iter().any(|d| d == repo_digest) {
+                record.repo_digests.push(repo_digest.to_string());
+                images.insert(image.as_str(), meta::encode(&record)?.as_slice())?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Drop the layers unfinished pulls kept (see [`ImageStore::keep_layer`]).
+    fn drop_kept_layers(&self) -> Result<()> {
+        let _guard = self.lock();
+        let txn = self.db.begin_write()?;
+        let mut kept = Vec::new();
+        {
+            let mut snaps = txn.open_table(SNAPSHOTS)?;
+            for (chain, rec) in meta::all::<SnapshotRecord>(&self.db, SNAPSHOTS, "snapshot")? {
+                if rec.refs == 0 {
+                    snaps.remove(chain.as_str())?;
+                    kept.push((Digest::parse(&chain)?, rec.blob));
+                }
+            }
+        }
+        txn.commit()?;
+        let referenced = self.referenced_blobs()?;
+        for (chain, blob) in kept {
+            let dir = self.snapshots.join(chain.hex());
+            if dir.exists() {
+                fs::remove_dir_all(&dir).map_err(|e| Error::io("remove snapshot", dir, e))?;
+            }
+            if let Some(b) = blob.filter(|b| !referenced.contains(b)) {
+                self.content.remove(&b)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Record an image whose blobs and snapshots are all in place, and point `tags` at it
     /// (moving them from other images). One transaction.
     pub fn commit(
@@ -279,6 +362,7 @@ impl ImageStore {
                                 diff_id: l.diff_id.clone(),
                                 size: sizes.get(chain).copied().unwrap_or(0),
                                 refs: 1,
+                                blob: None,
                             },
                         };
                         snaps.insert(chain.as_str(), meta::encode(&rec)?.as_slice())?;
@@ -563,6 +647,7 @@ impl ImageStore {
             }
             out.extend(self.remove(image.record.id.as_str(), true)?);
         }
+        self.drop_kept_layers()?;
         Ok((out, before.saturating_sub(self.disk_usage()?)))
     }
 
@@ -603,7 +688,11 @@ impl ImageStore {
     }
 
     fn referenced_blobs(&self) -> Result<HashSet<Digest>> {
-        let mut out = HashSet::new();
+        let mut out: HashSet<Digest> =
+            meta::all::<SnapshotRecord>(&self.db, SNAPSHOTS, "snapshot")?
+                .into_iter()
+                .filter_map(|(_, s)| s.blob)
+                .collect();
         for (_, r) in meta::all::<ImageRecord>(&self.db, IMAGES, "image")? {
             out.insert(r.id.clone());
             out.insert(r.manifest.clone());

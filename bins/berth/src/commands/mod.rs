@@ -2,6 +2,7 @@
 
 pub mod containers;
 pub mod images;
+pub mod registry;
 pub mod system;
 
 use std::collections::BTreeMap;

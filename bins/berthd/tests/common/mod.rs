@@ -2,6 +2,8 @@
 //! CLI pointed at it, and test images made from busybox-static.
 #![allow(dead_code)]
 
+pub mod registry;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -13,6 +15,8 @@ pub struct Daemon {
     pub child: Option<Child>,
     /// Run berthd in its own mount namespace (containers' overlay mounts stay there).
     pub private_mounts: bool,
+    /// Run berthd inside this network namespace (`ip netns` name).
+    pub netns: Option<String>,
 }
 
 pub struct Out {
@@ -49,15 +53,21 @@ impl Out {
 
 impl Daemon {
     pub fn start() -> Daemon {
+        let mut d = Self::start_unspawned();
+        d.spawn(&[]);
+        d
+    }
+
+    /// A daemon's directory and settings, not started yet (see [`Daemon::spawn`]).
+    pub fn start_unspawned() -> Daemon {
         let dir = tempfile::tempdir().expect("tmp");
         std::fs::write(dir.path().join("daemon.json"), "{}").expect("daemon.json");
-        let mut d = Daemon {
+        Daemon {
             dir,
             child: None,
             private_mounts: false,
-        };
-        d.spawn(&[]);
-        d
+            netns: None,
+        }
     }
 
     /// A daemon that can run containers: berth-shim and berth-runtime built beside berthd,
@@ -94,6 +104,7 @@ impl Daemon {
             dir: tmp,
             child: None,
             private_mounts: true,
+            netns: None,
         };
         d.spawn(extra);
         d
@@ -116,12 +127,18 @@ impl Daemon {
             .append(true)
             .open(self.dir.path().join("berthd.log"))
             .expect("log");
-        let mut cmd = if self.private_mounts {
-            let mut c = Command::new("unshare");
-            c.args(["--mount", "--propagation", "private"]).arg(BERTHD);
-            c
-        } else {
-            Command::new(BERTHD)
+        let mut cmd = match (&self.netns, self.private_mounts) {
+            (Some(ns), _) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(BERTHD);
+                c
+            }
+            (None, true) => {
+                let mut c = Command::new("unshare");
+                c.args(["--mount", "--propagation", "private"]).arg(BERTHD);
+                c
+            }
+            (None, false) => Command::new(BERTHD),
         };
         let child = cmd
             .arg("--config-file")
@@ -193,6 +210,11 @@ impl Daemon {
         )
     }
 
+    /// The client config dir the docker CLI uses here (credentials of `login`).
+    pub fn client_config(&self) -> PathBuf {
+        self.dir.path().join("docker-config")
+    }
+
     /// The berth CLI (built beside berthd) against this daemon.
     pub fn berth(&self, args: &[&str]) -> Out {
         self.berth_stdin(args, Stdio::null())
@@ -203,6 +225,7 @@ impl Daemon {
             .arg("-H")
             .arg(format!("unix://{}", self.socket().display()))
             .args(args)
+            .env("DOCKER_CONFIG", self.client_config())
             .stdin(stdin)
             .output()
             .expect("run berth");

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use super::body::{self, Body};
 use super::error::{ApiError, ApiResult};
+use super::progress::{self, Event};
 use super::Ctx;
 use crate::version::ApiVersion;
 
@@ -191,24 +192,15 @@ pub(super) async fn prune(ctx: &Ctx) -> ApiResult<Response<Body>> {
     ))
 }
 
-/// What the blocking load reports to the response.
-enum LoadEvent {
-    Message(Value),
-    Failed(ApiError),
-}
-
-/// POST /images/load, as moby answers it: a failure before the first progress message (a
-/// broken archive, a bad first layer) is a plain error with its status; once progress has
-/// been sent, a failure is the stream's last message.
 pub(super) async fn load(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<Body>> {
     use berth_image::archive::Progress;
     let quiet = ctx.query.bool("quiet");
     let reader = body::reader(body_in);
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<LoadEvent>(64);
+    let (tx, rx) = progress::channel();
     let engine = ctx.state.engine.clone();
     tokio::task::spawn_blocking(move || {
         let send = |m: Value| {
-            let _ = tx.blocking_send(LoadEvent::Message(m));
+            let _ = tx.send(Event::Message(m));
         };
         let mut progress = |p: Progress| match p {
             Progress::Layer {
@@ -237,30 +229,10 @@ pub(super) async fn load(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<Bod
             _ => {}
         };
         if let Err(e) = berth_image::archive::load(&engine.images, reader, &mut progress) {
-            let _ = tx.blocking_send(LoadEvent::Failed(e.into()));
+            let _ = tx.send(Event::Failed(e.into()));
         }
     });
-    let first = match rx.recv().await {
-        Some(LoadEvent::Failed(e)) => return Err(e),
-        Some(LoadEvent::Message(m)) => m,
-        None => return Err(ApiError::internal("the load ended without a result")),
-    };
-    let (resp, out) = body::streamed_async("application/json");
-    tokio::spawn(async move {
-        let _ = out.send(Ok(body::message_line(&first))).await;
-        while let Some(event) = rx.recv().await {
-            let line = match event {
-                LoadEvent::Message(m) => m,
-                LoadEvent::Failed(e) => {
-                    json!({"errorDetail": {"message": e.message}, "error": e.message})
-                }
-            };
-            if out.send(Ok(body::message_line(&line))).await.is_err() {
-                break;
-            }
-        }
-    });
-    Ok(resp)
+    progress::respond(rx).await
 }
 
 /// GET /images/get and /images/{name}/get: a tar stream. Names are checked first, so an
@@ -293,16 +265,10 @@ pub(super) async fn save(ctx: &Ctx, names: Vec<String>) -> ApiResult<Response<Bo
     Ok(resp)
 }
 
-/// POST /images/create: import from the request body (`fromSrc=-`). Pulling comes with the
-/// registry client.
+/// POST /images/create: import from the request body (`fromSrc=-`); `fromImage` (a pull)
+/// is routed to the registry routes.
 pub(super) async fn create(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<Body>> {
     let reader = body::reader(body_in);
-    if let Some(image) = ctx.query.get("fromImage") {
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            format!("pulling {image} is not supported yet: berth has no registry client"),
-        ));
-    }
     match ctx.query.get("fromSrc") {
         Some("-") => {}
         Some(url) => {

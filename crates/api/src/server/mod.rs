@@ -4,11 +4,13 @@
 
 mod body;
 mod containers;
+mod distribution;
 mod error;
 mod events;
 mod exec;
 mod hijack;
 mod images;
+mod progress;
 mod query;
 mod system;
 
@@ -44,6 +46,7 @@ pub struct DaemonInfo {
 
 pub struct State {
     pub engine: Arc<berth_engine::Engine>,
+    pub registry: Arc<berth_registry::Client>,
     pub info: DaemonInfo,
 }
 
@@ -196,9 +199,16 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> ApiResult<Response<
         (&Method::GET, ["images", "json"]) => images::list(&ctx).await,
         (&Method::POST, ["images", "load"]) => images::load(&ctx, req.into_body()).await,
         (&Method::GET, ["images", "get"]) => images::save(&ctx, ctx.query.all("names")).await,
+        (&Method::POST, ["images", "create"]) if ctx.query.get("fromImage").is_some() => {
+            distribution::pull(&ctx, req.headers()).await
+        }
         (&Method::POST, ["images", "create"]) => images::create(&ctx, req.into_body()).await,
+        (&Method::GET, ["images", "search"]) => Err(distribution::search()),
+        (&Method::POST, ["auth"]) => distribution::login(&ctx, req.into_body()).await,
         (&Method::POST, ["images", "prune"]) => images::prune(&ctx).await,
-        (_, ["images", rest @ ..]) if !rest.is_empty() => images_by_name(&ctx, &method, rest).await,
+        (_, ["images", rest @ ..]) if !rest.is_empty() => {
+            images_by_name(&ctx, &method, rest, req.headers()).await
+        }
         (&Method::POST, ["containers", "create"]) => {
             containers::create(&ctx, req.into_body()).await
         }
@@ -251,7 +261,12 @@ async fn container_action(
 }
 
 /// `/images/{name}/...`, where the name itself may contain slashes.
-async fn images_by_name(ctx: &Ctx, method: &Method, rest: &[&str]) -> ApiResult<Response<Body>> {
+async fn images_by_name(
+    ctx: &Ctx,
+    method: &Method,
+    rest: &[&str],
+    headers: &hyper::HeaderMap,
+) -> ApiResult<Response<Body>> {
     let joined = rest.join("/");
     let action = |suffix: &str| {
         joined
@@ -276,10 +291,7 @@ async fn images_by_name(ctx: &Ctx, method: &Method, rest: &[&str]) -> ApiResult<
                 return images::tag(ctx, name).await;
             }
             if let Some(name) = action("/push") {
-                return Err(ApiError::new(
-                    StatusCode::NOT_IMPLEMENTED,
-                    format!("pushing {name} is not supported yet: berth has no registry client"),
-                ));
+                return distribution::push(ctx, name, headers).await;
             }
         }
         Method::DELETE => return images::remove(ctx, joined).await,

@@ -8,8 +8,22 @@ use anyhow::{bail, Context, Result};
 use clap::{ArgAction, Args};
 use serde_json::{json, Map, Value};
 
+/// `--pull`: docker's image pull policy for run and create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PullPolicy {
+    /// Pull when the image is not present.
+    Missing,
+    /// Pull before every create.
+    Always,
+    /// Never pull: a missing image is an error.
+    Never,
+}
+
 #[derive(Debug, Args)]
 pub struct CreateArgs {
+    /// When to pull the image first.
+    #[arg(long, value_enum, default_value_t = PullPolicy::Missing)]
+    pub pull: PullPolicy,
     /// Keep standard input open.
     #[arg(short, long)]
     pub interactive: bool,

@@ -3,11 +3,11 @@
 //! output and no exit is missed).
 
 use anyhow::{Context, Result};
-use berth_api::client::{query, read_json, Client};
+use berth_api::client::{query, read_json, Client, ClientError};
 use clap::{ArgAction, Args};
 use serde_json::Value;
 
-use super::options::CreateArgs;
+use super::options::{CreateArgs, PullPolicy};
 use super::stream::{self, Ended, Session};
 use crate::exit;
 
@@ -69,14 +69,28 @@ pub fn container_path(name: &str, action: &str) -> String {
 
 /// POST /containers/create; the new id. Warnings go to standard error.
 async fn create_container(client: &Client, args: &CreateArgs) -> Result<String> {
+    use crate::commands::registry::{pull_image, Shown};
     let body = args.body()?;
     let mut q = Vec::new();
     if let Some(name) = &args.name {
         q.push(("name", name.as_str()));
     }
-    let created: Value = client
-        .post_body(&format!("/containers/create?{}", query(&q)), &body)
-        .await?;
+    let path = format!("/containers/create?{}", query(&q));
+    let image = body["Image"].as_str().unwrap_or_default();
+    if args.pull == PullPolicy::Always {
+        pull_image(client, &with_tag(image), None, Shown::Stderr).await?;
+    }
+    let created: Value = match client.post_body(&path, &body).await {
+        Err(ClientError::Daemon {
+            status: 404,
+            message,
+        }) if args.pull == PullPolicy::Missing && message.starts_with("No such image") => {
+            eprintln!("Unable to find image '{}' locally", with_tag(image));
+            pull_image(client, &with_tag(image), None, Shown::Stderr).await?;
+            client.post_body(&path, &body).await?
+        }
+        other => other?,
+    };
     for warning in created["Warnings"].as_array().into_iter().flatten() {
         eprintln!("WARNING: {}", warning.as_str().unwrap_or_default());
     }
@@ -84,6 +98,16 @@ async fn create_container(client: &Client, args: &CreateArgs) -> Result<String> 
         .as_str()
         .map(String::from)
         .context("the daemon sent no container id")
+}
+
+/// `busybox` as docker names it when pulling: `busybox:latest`.
+fn with_tag(image: &str) -> String {
+    let last = image.rsplit('/').next().unwrap_or(image);
+    if last.contains([':', '@']) {
+        image.to_string()
+    } else {
+        format!("{image}:latest")
+    }
 }
 
 pub async fn create(client: &Client, args: CreateOnlyArgs) -> Result<()> {

@@ -1,0 +1,403 @@
+//! The registry routes: pull (`POST /images/create?fromImage=`), push
+//! (`POST /images/{name}/push`), login (`POST /auth`) and search (refused).
+
+use std::sync::Arc;
+
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use base64::{alphabet, Engine as _};
+use berth_image::Reference;
+use berth_registry::{Credentials, LayerState, Platform, Progress};
+use hyper::body::Incoming;
+use hyper::header::HeaderMap;
+use hyper::{Response, StatusCode};
+use serde_json::{json, Value};
+
+use super::body::{self, Body};
+use super::error::{ApiError, ApiResult};
+use super::progress::{self, Event, Sender};
+use super::Ctx;
+
+impl From<berth_registry::Error> for ApiError {
+    fn from(e: berth_registry::Error) -> ApiError {
+        use berth_registry::Error as E;
+        let status = match &e {
+            E::Image(inner) => {
+                return ApiError::from(berth_engine::Error::from(clone_image(inner)))
+            }
+            E::NotFound(_) => StatusCode::NOT_FOUND,
+            E::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            E::InvalidArgument(_) => StatusCode::BAD_REQUEST,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
+/// A refusal during a pull or push. Not a 401: the docker CLI answers a 401 by prompting
+/// for a login, which is dockerd's behaviour only for `/auth`.
+fn denied(e: berth_registry::Error, action: &str, reference: &Reference) -> ApiError {
+    match e {
+        berth_registry::Error::Unauthorized(m) => ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "{action} access denied for {}, the registry may require 'login': {m}",
+                reference.familiar_repository()
+            ),
+        ),
+        other => other.into(),
+    }
+}
+
+/// Image errors keep their own status mapping (a missing image to push is a 404).
+fn clone_image(e: &berth_image::Error) -> berth_image::Error {
+    match e {
+        berth_image::Error::ImageNotFound(n) => berth_image::Error::ImageNotFound(n.clone()),
+        berth_image::Error::Conflict(m) => berth_image::Error::Conflict(m.clone()),
+        other => berth_image::Error::Meta(other.to_string()),
+    }
+}
+
+/// base64 as the docker CLI writes it (URL-safe) or as others do, padded or not.
+fn decode_base64(s: &str) -> Option<Vec<u8>> {
+    let config =
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    GeneralPurpose::new(&alphabet::URL_SAFE, config)
+        .decode(s.trim())
+        .or_else(|_| GeneralPurpose::new(&alphabet::STANDARD, config).decode(s.trim()))
+        .ok()
+}
+
+/// The JSON of a login: `X-Registry-Auth` and the body of `POST /auth`.
+fn credentials_of(v: &Value) -> ApiResult<Credentials> {
+    let field = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+    let mut creds = Credentials {
+        username: field("username"),
+        password: field("password"),
+    };
+    if creds.username.is_empty() {
+        let auth = field("auth");
+        if let Some((user, pass)) = decode_base64(&auth)
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|s| {
+                s.split_once(':')
+                    .map(|(u, p)| (u.to_string(), p.to_string()))
+            })
+        {
+            creds = Credentials {
+                username: user,
+                password: pass,
+            };
+        }
+    }
+    if creds.username.is_empty() && !field("identitytoken").is_empty() {
+        return Err(ApiError::bad_request(
+            "identity tokens are not supported by berth: log in with a username and password",
+        ));
+    }
+    Ok(creds)
+}
+
+/// `X-Registry-Auth`: base64url JSON credentials; absent or `{}` is anonymous.
+fn registry_auth(headers: &HeaderMap) -> ApiResult<Credentials> {
+    let Some(header) = headers.get("x-registry-auth") else {
+        return Ok(Credentials::default());
+    };
+    let text = header.to_str().unwrap_or_default();
+    if text.is_empty() {
+        return Ok(Credentials::default());
+    }
+    let json = decode_base64(text)
+        .ok_or_else(|| ApiError::bad_request("X-Registry-Auth is not base64"))?;
+    let v: Value = serde_json::from_slice(&json)
+        .map_err(|e| ApiError::bad_request(format!("X-Registry-Auth is not JSON: {e}")))?;
+    credentials_of(&v)
+}
+
+/// `fromImage` and `tag` as the docker CLI splits them: `busybox` + `latest`, or
+/// `busybox` + `sha256:...`. Without either, every tag.
+fn pull_reference(from_image: &str, tag: Option<&str>) -> ApiResult<Reference> {
+    let name = match tag.filter(|t| !t.is_empty()) {
+        Some(t) if t.starts_with("sha256:") => format!("{from_image}@{t}"),
+        Some(t) => format!("{from_image}:{t}"),
+        None => from_image.to_string(),
+    };
+    Ok(Reference::parse(&name)?)
+}
+
+fn message(status: impl Into<String>, id: Option<&str>) -> Value {
+    let mut m = json!({"status": status.into()});
+    if let Some(id) = id {
+        m["id"] = json!(id);
+        m["progressDetail"] = json!({});
+    }
+    m
+}
+
+/// Docker's words for a layer's state.
+fn layer_message(id: &str, state: &LayerState) -> Value {
+    let (status, detail) = match state {
+        LayerState::Waiting => ("Pulling fs layer".to_string(), None),
+        LayerState::AlreadyExists => ("Already exists".to_string(), None),
+        LayerState::Downloading { current, total } => {
+            ("Downloading".into(), Some((current, total)))
+        }
+        LayerState::DownloadComplete => ("Download complete".into(), None),
+        LayerState::PullComplete => ("Pull complete".into(), None),
+        LayerState::Preparing => ("Preparing".into(), None),
+        LayerState::Uploading { current, total } => ("Pushing".into(), Some((current, total))),
+        LayerState::Pushed => ("Pushed".into(), None),
+        LayerState::MountedFrom(from) => (format!("Mounted from {from}"), None),
+        LayerState::Exists => ("Layer already exists".into(), None),
+    };
+    let mut m = message(status, Some(id));
+    if let Some((current, total)) = detail {
+        m["progressDetail"] = json!({"current": current, "total": total});
+    }
+    m
+}
+
+fn progress_message(p: &Progress) -> Value {
+    match p {
+        Progress::Pulling { repository, tag } => {
+            message(format!("Pulling from {repository}"), Some(tag))
+        }
+        Progress::Pushing { repository } => message(
+            format!("The push refers to repository [{repository}]"),
+            None,
+        ),
+        Progress::Layer { id, state } => layer_message(id, state),
+    }
+}
+
+fn sink(tx: &Sender) -> berth_registry::Sink {
+    let tx = tx.clone();
+    Arc::new(move |p: Progress| {
+        let _ = tx.send(Event::Message(progress_message(&p)));
+    })
+}
+
+fn platform(ctx: &Ctx) -> ApiResult<Platform> {
+    match ctx.query.get("platform").filter(|p| !p.is_empty()) {
+        Some(p) => Ok(Platform::parse(p)?),
+        None => Ok(Platform::host()),
+    }
+}
+
+/// POST /images/create?fromImage=...: pull, streaming Docker's progress messages.
+pub(super) async fn pull(ctx: &Ctx, headers: &HeaderMap) -> ApiResult<Response<Body>> {
+    let from_image = ctx.query.get("fromImage").unwrap_or_default();
+    let reference = pull_reference(from_image, ctx.query.get("tag"))?;
+    let puller = berth_registry::Pull {
+        client: ctx.state.registry.clone(),
+        store: ctx.state.engine.images.clone(),
+        credentials: registry_auth(headers)?,
+        platform: platform(ctx)?,
+        progress: Arc::new(|_| {}),
+    };
+    let (tx, rx) = progress::channel();
+    let engine = ctx.state.engine.clone();
+    tokio::spawn(async move {
+        let puller = berth_registry::Pull {
+            progress: sink(&tx),
+            ..puller
+        };
+        if let Err(e) = pull_all(&puller, &reference, &engine, &tx).await {
+            let _ = tx.send(Event::Failed(e));
+        }
+    });
+    progress::respond(rx).await
+}
+
+/// The references a pull asks for: itself, or with no tag nor digest every tag.
+async fn pull_all(
+    puller: &berth_registry::Pull,
+    reference: &Reference,
+    engine: &berth_engine::Engine,
+    tx: &Sender,
+) -> ApiResult<()> {
+    let references = if reference.tag.is_none() && reference.digest.is_none() {
+        let tags = berth_registry::tags(
+            &puller.client,
+            reference.domain(),
+            reference.path(),
+            puller.credentials.clone(),
+        )
+        .await
+        .map_err(|e| denied(e, "pull", reference))?;
+        tags.into_iter()
+            .map(|t| Reference::parse(&format!("{}:{t}", reference.repository)))
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        vec![reference.clone()]
+    };
+    let mut newer = false;
+    for r in &references {
+        let pulled = puller.pull(r).await.map_err(|e| denied(e, "pull", r))?;
+        let _ = tx.send(Event::Message(message(
+            format!("Digest: {}", pulled.digest),
+            None,
+        )));
+        newer |= !pulled.up_to_date;
+        let name = shown(r);
+        engine.image_event("pull", &name, &name);
+    }
+    let name = if references.len() == 1 {
+        shown(reference)
+    } else {
+        reference.familiar_repository()
+    };
+    let status = if newer {
+        format!("Status: Downloaded newer image for {name}")
+    } else {
+        format!("Status: Image is up to date for {name}")
+    };
+    let _ = tx.send(Event::Message(message(status, None)));
+    Ok(())
+}
+
+/// `busybox:latest`, `localhost:5000/app@sha256:...`.
+fn shown(r: &Reference) -> String {
+    let repo = r.familiar_repository();
+    match (&r.tag, &r.digest) {
+        (_, Some(d)) => format!("{repo}@{d}"),
+        (Some(t), None) => format!("{repo}:{t}"),
+        (None, None) => repo,
+    }
+}
+
+/// POST /images/{name}/push?tag=: push one tag, or every tag of the repository.
+pub(super) async fn push(
+    ctx: &Ctx,
+    name: String,
+    headers: &HeaderMap,
+) -> ApiResult<Response<Body>> {
+    let reference = pull_reference(&name, ctx.query.get("tag"))?;
+    if reference.digest.is_some() {
+        return Err(ApiError::bad_request(format!(
+            "cannot push a digest reference {name:?}: push a tag"
+        )));
+    }
+    let tags: Vec<Reference> = match &reference.tag {
+        Some(_) => vec![reference.clone()],
+        None => {
+            let repository = reference.repository.clone();
+            let images = ctx.state.engine.images.clone();
+            let all = tokio::task::spawn_blocking(move || images.list())
+                .await
+                .map_err(|e| ApiError::internal(e.to_string()))??;
+            let prefix = format!("{repository}:");
+            let mut tags: Vec<Reference> = all
+                .iter()
+                .flat_map(|i| i.tags.iter())
+                .filter(|t| t.starts_with(&prefix))
+                .filter_map(|t| Reference::parse(t).ok())
+                .collect();
+            tags.sort();
+            if tags.is_empty() {
+                return Err(ApiError::not_found(format!(
+                    "An image does not exist locally with the tag: {}",
+                    reference.familiar_repository()
+                )));
+            }
+            tags
+        }
+    };
+    // A missing image is the request's 404, not a message in a stream.
+    for t in &tags {
+        let images = ctx.state.engine.images.clone();
+        let key = t.to_string();
+        let found = tokio::task::spawn_blocking(move || images.resolve(&key).is_ok())
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        if !found {
+            return Err(ApiError::not_found(format!(
+                "An image does not exist locally with the tag: {}",
+                shown(t)
+            )));
+        }
+    }
+    let credentials = registry_auth(headers)?;
+    let (tx, rx) = progress::channel();
+    let (client, store, engine) = (
+        ctx.state.registry.clone(),
+        ctx.state.engine.images.clone(),
+        ctx.state.engine.clone(),
+    );
+    tokio::spawn(async move {
+        let pusher = berth_registry::Push {
+            client,
+            store,
+            credentials,
+            progress: sink(&tx),
+        };
+        for t in &tags {
+            match pusher.push(t).await {
+                Ok(p) => {
+                    let line = format!("{}: digest: {} size: {}", p.tag, p.digest, p.size);
+                    let _ = tx.send(Event::Message(message(line, None)));
+                    let aux = json!({"progressDetail": {}, "aux": {"Tag": p.tag, "Digest": p.digest, "Size": p.size}});
+                    let _ = tx.send(Event::Message(aux));
+                    let name = shown(t);
+                    engine.image_event("push", &name, &name);
+                }
+                Err(e) => {
+                    let _ = tx.send(Event::Failed(denied(e, "push", t)));
+                    return;
+                }
+            }
+        }
+    });
+    progress::respond(rx).await
+}
+
+/// POST /auth: check credentials against the registry (the CLI stores them).
+pub(super) async fn login(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<Body>> {
+    let v: Value = body::read_json(body_in, 64 * 1024).await?;
+    let credentials = credentials_of(&v)?;
+    let server = v["serveraddress"].as_str().unwrap_or_default();
+    let registry = berth_registry::hosts::registry_of(server);
+    ctx.state.registry.login(&registry, &credentials).await?;
+    Ok(body::json(
+        StatusCode::OK,
+        &json!({"Status": "Login Succeeded", "IdentityToken": ""}),
+    ))
+}
+
+/// GET /images/search: only Docker Hub has a search API, and berth does not speak it.
+pub(super) fn search() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "search is not supported by berth: registries other than Docker Hub have no search API, and berth does not use Docker Hub's index",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose;
+
+    #[test]
+    fn registry_auth_header() {
+        let mut h = HeaderMap::new();
+        let json = br#"{"username":"u","password":"p?>","serveraddress":"x"}"#;
+        let encoded = general_purpose::URL_SAFE.encode(json);
+        h.insert("x-registry-auth", encoded.parse().expect("header"));
+        let c = registry_auth(&h).expect("creds");
+        assert_eq!((c.username.as_str(), c.password.as_str()), ("u", "p?>"));
+        h.insert("x-registry-auth", "e30".parse().expect("header"));
+        assert_eq!(registry_auth(&h).expect("empty"), Credentials::default());
+        h.insert("x-registry-auth", "!!".parse().expect("header"));
+        assert!(registry_auth(&h).is_err());
+    }
+
+    #[test]
+    fn references_of_pulls() {
+        let r = pull_reference("busybox", Some("latest")).expect("r");
+        assert_eq!(r.to_string(), "docker.io/library/busybox:latest");
+        let d = format!("sha256:{}", "a".repeat(64));
+        let r = pull_reference("localhost:5000/app", Some(&d)).expect("r");
+        assert!(r.digest.is_some());
+        let r = pull_reference("localhost:5000/app", None).expect("r");
+        assert!(r.tag.is_none() && r.digest.is_none());
+    }
+}
