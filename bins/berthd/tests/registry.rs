@@ -341,6 +341,14 @@ fn a_self_signed_registry_needs_insecure_registries() {
     d.berth(&["push", name]).failed_with("certificate");
     d.kill();
     d.spawn(&["--insecure-registry", "192.0.2.1:5443"]);
+    let info = d.docker(&["info", "--format", "{{json .RegistryConfig.IndexConfigs}}"]);
+    assert!(
+        info.ok()
+            .stdout
+            .contains(r#""Name":"192.0.2.1:5443","Mirrors":[],"Secure":false"#),
+        "{}",
+        info.stdout
+    );
     d.berth(&["push", name]).ok();
     d.docker(&["rmi", name]).ok();
     d.berth(&["pull", name]).ok();
@@ -396,15 +404,40 @@ fn an_interrupted_pull_leaves_no_image_and_its_retry_reuses_finished_layers() {
 }
 
 #[test]
-fn a_registry_that_goes_away_mid_pull_fails_the_pull_cleanly() {
+fn a_broken_download_resumes_and_a_registry_that_keeps_failing_fails_the_pull_cleanly() {
     let fake = FakeRegistry::start();
-    let image = test_image(&[layer(&[("x", &vec![7u8; 300_000])])], "amd64");
-    fake.serve_image("gone", "1", &image);
-    fake.set_behavior(&digest(&image.layers[0]), Behavior::Corrupt);
+    let payload: Vec<u8> = (0..600_000u32)
+        .map(|i| i.wrapping_mul(40_503) as u8)
+        .collect();
+    let image = test_image(
+        &[layer(&[("small", b"small")]), layer(&[("x", &payload)])],
+        "amd64",
+    );
+    fake.serve_image("flaky", "1", &image);
+    let (small, big) = (digest(&image.layers[0]), digest(&image.layers[1]));
     let d = Daemon::start();
-    d.berth(&["pull", &format!("{}/gone:1", fake.addr)])
-        .failed_with("digest mismatch");
+    let name = format!("{}/flaky:1", fake.addr);
+
+    // Every connection breaks halfway: the retries give up, nothing is left of the image.
+    fake.set_behavior(&big, Behavior::Drop);
+    d.berth(&["pull", &name])
+        .failed_with(&format!("blobs/{big}"));
     assert_eq!(d.docker(&["images", "-q"]).ok().stdout.trim(), "");
+    assert!(fake.blob_gets(&big) > 1, "no retry: {:?}", fake.requests());
+
+    // Breaks once: resumed with a Range request where it stopped; the finished small
+    // layer of the failed pull is not fetched again.
+    fake.set_behavior(&big, Behavior::DropOnce);
+    d.berth(&["pull", &name]).ok();
+    let half = image.layers[1].len() / 2;
+    assert!(
+        fake.requests()
+            .contains(&format!("GET /v2/flaky/blobs/{big} from {half}")),
+        "{:?}",
+        fake.requests()
+    );
+    assert_eq!(fake.blob_gets(&small), 1);
+    assert_eq!(inspect(&d, &name, "{{len .RootFS.Layers}}"), "2");
 }
 
 /// Each hostile answer is a clear error and leaves nothing stored.

@@ -350,6 +350,10 @@ pub enum Behavior {
     Stall,
     /// (Manifests) a Docker-Content-Digest that is not the content's.
     WrongDigestHeader,
+    /// Half the bytes, then the connection closes; every time.
+    Drop,
+    /// As Drop the first time, then normal (and Range requests are honoured).
+    DropOnce,
 }
 
 #[derive(Default)]
@@ -429,7 +433,7 @@ impl FakeRegistry {
     pub fn blob_gets(&self, d: &str) -> usize {
         self.requests()
             .iter()
-            .filter(|r| r.starts_with("GET ") && r.ends_with(&format!("/blobs/{d}")))
+            .filter(|r| r.starts_with("GET ") && r.contains(&format!("/blobs/{d}")))
             .count()
     }
 }
@@ -444,17 +448,26 @@ fn serve_fake(mut conn: TcpStream, state: &Mutex<FakeState>) -> std::io::Result<
     if rest.is_empty() {
         return respond(&mut conn, "200 OK", &[], b"{}");
     }
+    let range_from: Option<usize> = headers
+        .get("range")
+        .and_then(|r| r.strip_prefix("bytes="))
+        .and_then(|r| r.trim_end_matches('-').parse().ok());
     let (found, behavior) = {
         let mut s = state.lock().expect("state");
-        s.requests.push(format!("{method} {path}"));
+        let shown = match range_from {
+            Some(n) => format!("{method} {path} from {n}"),
+            None => format!("{method} {path}"),
+        };
+        s.requests.push(shown);
         let key = rest.rsplit_once("/blobs/").map_or_else(
             || format!("manifests/{}", rest.rsplit('/').next().unwrap_or_default()),
             |(_, d)| d.to_string(),
         );
-        (
-            s.content.get(rest).cloned(),
-            s.behavior.get(&key).cloned().unwrap_or(Behavior::Normal),
-        )
+        let behavior = s.behavior.get(&key).cloned().unwrap_or(Behavior::Normal);
+        if behavior == Behavior::DropOnce {
+            s.behavior.insert(key, Behavior::Normal);
+        }
+        (s.content.get(rest).cloned(), behavior)
     };
     let Some((content_type, mut bytes)) = found else {
         return respond(
@@ -496,7 +509,24 @@ fn serve_fake(mut conn: TcpStream, state: &Mutex<FakeState>) -> std::io::Result<
             while conn.read(&mut sink).map(|n| n > 0).unwrap_or(false) {}
             return Ok(());
         }
+        Behavior::Drop | Behavior::DropOnce => {
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\n\r\n",
+                bytes.len()
+            );
+            conn.write_all(head.as_bytes())?;
+            conn.write_all(&bytes[..bytes.len() / 2])?;
+            return conn.flush();
+        }
         Behavior::Normal => {}
+    }
+    if let Some(from) = range_from.filter(|n| *n < bytes.len()) {
+        let total = bytes.len();
+        headers.push((
+            "Content-Range",
+            format!("bytes {from}-{}/{total}", total - 1),
+        ));
+        return respond(&mut conn, "206 Partial Content", &headers, &bytes[from..]);
     }
     if !headers.iter().any(|(k, _)| *k == "Docker-Content-Digest") {
         headers.push(("Docker-Content-Digest", real));

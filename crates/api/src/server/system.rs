@@ -136,7 +136,7 @@ pub(super) async fn info(ctx: &Ctx) -> ApiResult<Response<Body>> {
             "NCPU": ncpu,
             "MemTotal": mem_total(),
             "IndexServerAddress": "https://index.docker.io/v1/",
-            "RegistryConfig": {"InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {}, "Mirrors": []},
+            "RegistryConfig": registry_config(&info.insecure_registries),
             "DockerRootDir": info.data_root,
             "HttpProxy": "", "HttpsProxy": "", "NoProxy": "",
             "Name": info.name,
@@ -168,4 +168,29 @@ pub(super) async fn df(ctx: &Ctx) -> ApiResult<Response<Body>> {
         StatusCode::OK,
         &json!({"LayersSize": layers_size, "Images": images, "Containers": [], "Volumes": [], "BuildCache": []}),
     ))
+}
+
+/// The registries berth reaches without verified TLS, as `docker info` lists them:
+/// networks as CIDRs (loopback always), hosts as index configs.
+fn registry_config(insecure: &[String]) -> Value {
+    let (cidrs, hosts): (Vec<&String>, Vec<&String>) = insecure.iter().partition(|e| {
+        e.contains('/')
+            && e.split('/')
+                .next()
+                .is_some_and(|ip| ip.parse::<std::net::IpAddr>().is_ok())
+    });
+    let mut cidr_list = vec!["::1/128".to_string(), "127.0.0.0/8".to_string()];
+    cidr_list.extend(cidrs.into_iter().cloned());
+    let mut index = serde_json::Map::new();
+    index.insert(
+        "docker.io".into(),
+        json!({"Name": "docker.io", "Mirrors": [], "Secure": true, "Official": true}),
+    );
+    for h in hosts {
+        index.insert(
+            h.clone(),
+            json!({"Name": h, "Mirrors": [], "Secure": false, "Official": false}),
+        );
+    }
+    json!({"InsecureRegistryCIDRs": cidr_list, "IndexConfigs": index, "Mirrors": []})
 }
