@@ -336,12 +336,7 @@ fn events_of_containers_and_images() {
     d.docker_stdin(&["import", "-", "bb:imported"], Some(&saved))
         .ok();
     // Until a second from now: the past events, then the call ends.
-    let until = (std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs()
-        + 1)
-    .to_string();
+    let until = common::a_second_from_now();
     let past = d.docker(&[
         "events",
         "--since",

@@ -93,12 +93,7 @@ fn docker_cli_push_then_pull_by_tag_and_digest() {
     fresh
         .docker(&["pull", &format!("{}/app:nope", reg.addr)])
         .failed_with("manifest unknown");
-    let until = (std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs()
-        + 1)
-    .to_string();
+    let until = common::a_second_from_now();
     let events = fresh.docker(&[
         "events",
         "--since",

@@ -130,16 +130,64 @@ fn walk(root: &OwnedFd, parents: &[OsString], entry: &Path, create: bool) -> Res
     Ok(dir)
 }
 
-/// Remove whatever is at `name` (a directory only if asked to replace it by a non-directory).
-fn clear(dir: &OwnedFd, name: &OsStr, entry: &Path) -> Result<()> {
-    match unlinkat(dir, name, UnlinkatFlags::NoRemoveDir) {
-        Ok(()) | Err(Errno::ENOENT) => Ok(()),
-        Err(Errno::EISDIR) => match unlinkat(dir, name, UnlinkatFlags::RemoveDir) {
-            Ok(()) | Err(Errno::ENOENT) => Ok(()),
-            Err(e) => Err(sys("replace", entry, e)),
-        },
-        Err(e) => Err(sys("replace", entry, e)),
+/// The directory the previous entry went into, kept open: tar entries come directory by
+/// directory, and walking from the root for each costs a syscall per path component. Any
+/// removal forgets it, so a directory replaced since it was opened is never written into.
+struct ParentCache {
+    comps: Vec<OsString>,
+    fd: Option<OwnedFd>,
+}
+
+impl ParentCache {
+    /// The directory at `parents` (created where missing), as its own descriptor.
+    fn get(&mut self, root: &OwnedFd, parents: &[OsString], entry: &Path) -> Result<OwnedFd> {
+        let fd = match &self.fd {
+            Some(fd) if self.comps.as_slice() == parents => {
+                return fd.try_clone().map_err(|e| Error::io("dup", entry, e));
+            }
+            // Going deeper: walk on from the cached directory.
+            Some(fd) if parents.starts_with(&self.comps) => {
+                walk(fd, &parents[self.comps.len()..], entry, true)?
+            }
+            _ => walk(root, parents, entry, true)?,
+        };
+        let out = fd.try_clone().map_err(|e| Error::io("dup", entry, e))?;
+        self.comps = parents.to_vec();
+        self.fd = Some(fd);
+        Ok(out)
     }
+
+    fn forget(&mut self) {
+        self.fd = None;
+        self.comps.clear();
+    }
+}
+
+/// Remove whatever is at `name` (a directory only if asked to replace it by a non-directory).
+fn clear(dir: &OwnedFd, name: &OsStr, entry: &Path, cache: &mut ParentCache) -> Result<()> {
+    let removed = match unlinkat(dir, name, UnlinkatFlags::NoRemoveDir) {
+        Ok(()) => true,
+        Err(Errno::ENOENT) => false,
+        Err(Errno::EISDIR) => match unlinkat(dir, name, UnlinkatFlags::RemoveDir) {
+            Ok(()) => true,
+            Err(Errno::ENOENT) => false,
+            Err(e) => return Err(sys("replace", entry, e)),
+        },
+        Err(e) => return Err(sys("replace", entry, e)),
+    };
+    if removed {
+        cache.forget();
+    }
+    Ok(())
+}
+
+fn create_file(dir: &OwnedFd, name: &OsStr) -> nix::Result<OwnedFd> {
+    openat(
+        dir,
+        name,
+        OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o600),
+    )
 }
 
 fn set_xattr(fd: &impl AsRawFd, name: &str, value: &[u8], entry: &Path) -> Result<()> {
@@ -220,6 +268,10 @@ pub fn unpack(layer: impl Read, dest: &Path) -> Result<Unpacked> {
     let mut hashing = HashingReader::new(decompressed(layer)?);
     let mut size = 0u64;
     let mut dirs: Vec<(Vec<OsString>, Meta)> = Vec::new();
+    let mut cache = ParentCache {
+        comps: Vec::new(),
+        fd: None,
+    };
     {
         let mut archive = tar::Archive::new(&mut hashing);
         let entries = archive
@@ -236,7 +288,7 @@ pub fn unpack(layer: impl Read, dest: &Path) -> Result<Unpacked> {
                 continue; // the layer root itself
             };
             let name_str = name.to_string_lossy();
-            let parent = walk(&root, parents, &path, true)?;
+            let parent = cache.get(&root, parents, &path)?;
             if name_str == OPAQUE_MARKER {
                 let dir = openat(
                     &parent,
@@ -252,7 +304,7 @@ pub fn unpack(layer: impl Read, dest: &Path) -> Result<Unpacked> {
                 if hidden.is_empty() {
                     return Err(unsafe_entry(&path, "empty whiteout"));
                 }
-                clear(&parent, OsStr::new(hidden), &path)?;
+                clear(&parent, OsStr::new(hidden), &path, &mut cache)?;
                 mknodat(&parent, hidden, SFlag::S_IFCHR, Mode::empty(), 0)
                     .map_err(|e| sys("create whiteout", &path, e))?;
                 continue;
@@ -268,7 +320,7 @@ pub fn unpack(layer: impl Read, dest: &Path) -> Result<Unpacked> {
                                 .map_err(|e| sys("mkdir", &path, e))?
                         }
                         Err(_) => {
-                            clear(&parent, name, &path)?;
+                            clear(&parent, name, &path, &mut cache)?;
                             mkdirat(&parent, name.as_os_str(), Mode::from_bits_truncate(0o700))
                                 .map_err(|e| sys("mkdir", &path, e))?;
                         }
@@ -277,17 +329,14 @@ pub fn unpack(layer: impl Read, dest: &Path) -> Result<Unpacked> {
                     dirs.push((comps.clone(), meta));
                 }
                 tar::EntryType::Regular | tar::EntryType::Continuous => {
-                    clear(&parent, name, &path)?;
-                    let fd = openat(
-                        &parent,
-                        name.as_os_str(),
-                        OFlag::O_WRONLY
-                            | OFlag::O_CREAT
-                            | OFlag::O_EXCL
-                            | OFlag::O_NOFOLLOW
-                            | OFlag::O_CLOEXEC,
-                        Mode::from_bits_truncate(0o600),
-                    )
+                    // Mostly the name is new: try that first, replace only when it is not.
+                    let fd = match create_file(&parent, name) {
+                        Err(Errno::EEXIST) => {
+                            clear(&parent, name, &path, &mut cache)?;
+                            create_file(&parent, name)
+                        }
+                        other => other,
+                    }
                     .map_err(|e| sys("create", &path, e))?;
                     let mut file = std::fs::File::from(fd);
                     size += std::io::copy(&mut entry, &mut file)
@@ -299,7 +348,7 @@ pub fn unpack(layer: impl Read, dest: &Path) -> Result<Unpacked> {
                         .link_name()
                         .map_err(|e| Error::archive(format!("bad link target: {e}")))?
                         .ok_or_else(|| unsafe_entry(&path, "symlink without a target"))?;
-                    clear(&parent, name, &path)?;
+                    clear(&parent, name, &path, &mut cache)?;
                     symlinkat(target.as_os_str(), &parent, name.as_os_str())
                         .map_err(|e| sys("symlink", &path, e))?;
                     owner_and_time_nofollow(&parent, name, &meta, &path)?;
@@ -314,7 +363,7 @@ pub fn unpack(layer: impl Read, dest: &Path) -> Result<Unpacked> {
                         return Err(unsafe_entry(&path, "hardlink to the layer root"));
                     };
                     let tdir = walk(&root, tparents, &path, false)?;
-                    clear(&parent, name, &path)?;
+                    clear(&parent, name, &path, &mut cache)?;
                     linkat(
                         &tdir,
                         tname.as_os_str(),
@@ -333,7 +382,7 @@ pub fn unpack(layer: impl Read, dest: &Path) -> Result<Unpacked> {
                         tar::EntryType::Block => SFlag::S_IFBLK,
                         _ => SFlag::S_IFIFO,
                     };
-                    clear(&parent, name, &path)?;
+                    clear(&parent, name, &path, &mut cache)?;
                     mknodat(
                         &parent,
                         name.as_os_str(),

@@ -196,6 +196,18 @@ fn hostile_entries_are_refused_and_nothing_escapes() {
                 .bytes(),
         ),
         (
+            // The directory the previous entries went into is replaced by a symlink: the
+            // next entry must not be written through the directory opened before.
+            "a directory replaced by a symlink between entries",
+            Layer::new()
+                .dir("a", 0o755)
+                .dir("a/b", 0o755)
+                .file("a/c", b"x", 0o644, (0, 0))
+                .link(tar::EntryType::Symlink, "a/b", &target)
+                .file("a/b/escape", b"x", 0o644, (0, 0))
+                .bytes(),
+        ),
+        (
             "whiteout through a symlink",
             Layer::new()
                 .link(tar::EntryType::Symlink, "d", &target)

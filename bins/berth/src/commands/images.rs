@@ -280,26 +280,7 @@ fn print_message(line: &[u8], quiet: bool) -> Result<()> {
 
 /// Print a response's JSON message stream as its lines arrive.
 async fn print_stream(resp: hyper::Response<hyper::body::Incoming>, quiet: bool) -> Result<()> {
-    let mut pending = Vec::new();
-    let mut failure = None;
-    for_each_chunk(resp, |chunk| {
-        pending.extend_from_slice(chunk);
-        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = pending.drain(..=end).collect();
-            if line.len() > 1 && failure.is_none() {
-                failure = print_message(&line[..line.len() - 1], quiet).err();
-            }
-        }
-        Ok(())
-    })
-    .await?;
-    if let Some(e) = failure {
-        return Err(e);
-    }
-    if !pending.is_empty() {
-        print_message(&pending, quiet)?;
-    }
-    Ok(())
+    super::for_each_message(resp, |line| print_message(line, quiet)).await
 }
 
 pub async fn load(client: &Client, args: LoadArgs) -> Result<()> {

@@ -25,3 +25,30 @@ pub fn filters_json(flags: &[String]) -> Result<Option<String>> {
     }
     Ok(Some(serde_json::to_string(&map)?))
 }
+
+/// Hand each line of a response's JSON message stream (load, import, pull, push) to
+/// `handle` as it arrives; the first error stops the handling (the rest is read and dropped)
+/// and is returned.
+pub async fn for_each_message(
+    resp: hyper::Response<hyper::body::Incoming>,
+    mut handle: impl FnMut(&[u8]) -> Result<()>,
+) -> Result<()> {
+    let mut pending = Vec::new();
+    let mut failure = None;
+    berth_api::client::for_each_chunk(resp, |chunk| {
+        pending.extend_from_slice(chunk);
+        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=end).collect();
+            let line = &line[..line.len() - 1];
+            if failure.is_none() && !line.is_empty() {
+                failure = handle(line).err();
+            }
+        }
+        Ok(())
+    })
+    .await?;
+    if failure.is_none() && !pending.is_empty() {
+        failure = handle(&pending).err();
+    }
+    failure.map_or(Ok(()), Err)
+}

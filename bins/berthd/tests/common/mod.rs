@@ -282,6 +282,16 @@ pub fn wait_for(mut f: impl FnMut() -> bool) -> bool {
     false
 }
 
+/// Unix seconds a second from now (an `--until` that ends `docker events` after the past).
+pub fn a_second_from_now() -> String {
+    (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        + 1)
+    .to_string()
+}
+
 /// The berth CLI binary, beside berthd.
 pub fn berth_cli() -> PathBuf {
     Path::new(BERTHD)

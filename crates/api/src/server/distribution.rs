@@ -20,10 +20,9 @@ use super::Ctx;
 impl From<berth_registry::Error> for ApiError {
     fn from(e: berth_registry::Error) -> ApiError {
         use berth_registry::Error as E;
-        let status = match &e {
-            E::Image(inner) => {
-                return ApiError::from(berth_engine::Error::from(clone_image(inner)))
-            }
+        let status = match e {
+            // Image errors keep their own mapping (a missing image to push is a 404).
+            E::Image(inner) => return inner.into(),
             E::NotFound(_) => StatusCode::NOT_FOUND,
             E::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             E::InvalidArgument(_) => StatusCode::BAD_REQUEST,
@@ -45,15 +44,6 @@ fn denied(e: berth_registry::Error, action: &str, reference: &Reference) -> ApiE
             ),
         ),
         other => other.into(),
-    }
-}
-
-/// Image errors keep their own status mapping (a missing image to push is a 404).
-fn clone_image(e: &berth_image::Error) -> berth_image::Error {
-    match e {
-        berth_image::Error::ImageNotFound(n) => berth_image::Error::ImageNotFound(n.clone()),
-        berth_image::Error::Conflict(m) => berth_image::Error::Conflict(m.clone()),
-        other => berth_image::Error::Meta(other.to_string()),
     }
 }
 
@@ -187,20 +177,16 @@ fn platform(ctx: &Ctx) -> ApiResult<Platform> {
 pub(super) async fn pull(ctx: &Ctx, headers: &HeaderMap) -> ApiResult<Response<Body>> {
     let from_image = ctx.query.get("fromImage").unwrap_or_default();
     let reference = pull_reference(from_image, ctx.query.get("tag"))?;
+    let (tx, rx) = progress::channel();
     let puller = berth_registry::Pull {
         client: ctx.state.registry.clone(),
         store: ctx.state.engine.images.clone(),
         credentials: registry_auth(headers)?,
         platform: platform(ctx)?,
-        progress: Arc::new(|_| {}),
+        progress: sink(&tx),
     };
-    let (tx, rx) = progress::channel();
     let engine = ctx.state.engine.clone();
     tokio::spawn(async move {
-        let puller = berth_registry::Pull {
-            progress: sink(&tx),
-            ..puller
-        };
         if let Err(e) = pull_all(&puller, &reference, &engine, &tx).await {
             let _ = tx.send(Event::Failed(e));
         }

@@ -7,7 +7,7 @@ mod progress;
 use std::io::{BufRead, IsTerminal, Read};
 
 use anyhow::{bail, Context, Result};
-use berth_api::client::{for_each_chunk, query, Client};
+use berth_api::client::{query, Client};
 use clap::Args;
 use serde_json::{json, Value};
 
@@ -88,28 +88,14 @@ async fn follow(
     resp: hyper::Response<hyper::body::Incoming>,
     renderer: &mut progress::Renderer,
 ) -> Result<()> {
-    let mut pending = Vec::new();
-    let mut failure = None;
-    for_each_chunk(resp, |chunk| {
-        pending.extend_from_slice(chunk);
-        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = pending.drain(..=end).collect();
-            if failure.is_some() || line.len() < 2 {
-                continue;
-            }
-            failure = serde_json::from_slice::<Value>(&line)
-                .context("bad progress message from the daemon")
-                .and_then(|m| renderer.show(&m))
-                .err();
-        }
-        Ok(())
+    let result = super::for_each_message(resp, |line| {
+        serde_json::from_slice::<Value>(line)
+            .context("bad progress message from the daemon")
+            .and_then(|m| renderer.show(&m))
     })
-    .await?;
+    .await;
     renderer.finish();
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    result
 }
 
 /// Where a pull's progress goes.
