@@ -23,19 +23,18 @@ fn init_logging(level: &str) {
         .init();
 }
 
-async fn shutdown_signal() {
+/// SIGTERM or SIGINT. The handlers are installed when this is called, not when the future
+/// is first polled: a signal that arrives once the socket accepts must stop berthd gracefully.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers; stop berthd with SIGKILL");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
-    }
+    let mut term = signal(SignalKind::terminate()).context("install the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("install the SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+        }
+    })
 }
 
 /// A helper binary: next to berthd first (a build or install directory), else on PATH.
@@ -135,6 +134,9 @@ async fn run(config: config::Config) -> Result<()> {
     .await
     .context("open the engine")?
     .with_context(|| format!("open the stores under {}", config.data_root.display()))?;
+    let shutdown = shutdown_signal()?;
+    let registry = berth_registry::Client::new(&config.insecure_registries)
+        .context("set up the registry client")?;
     let mut listeners = Vec::new();
     let mut sockets = Vec::new();
     for path in &config.sockets {
@@ -169,15 +171,13 @@ async fn run(config: config::Config) -> Result<()> {
     tokio::task::spawn_blocking(move || berth_engine::Engine::enable_restarts(&restarts))
         .await
         .context("apply restart policies")?;
-    let registry = berth_registry::Client::new(&config.insecure_registries)
-        .context("set up the registry client")?;
     let state = Arc::new(berth_api::server::State {
         engine,
         registry: Arc::new(registry),
         info,
     });
     tracing::info!(sockets = ?config.sockets, data_root = %config.data_root.display(), "berthd is ready");
-    berth_api::server::serve(listeners, state, shutdown_signal()).await;
+    berth_api::server::serve(listeners, state, shutdown).await;
     drop(sockets);
     tracing::info!("berthd stopped");
     Ok(())

@@ -184,7 +184,8 @@ fn unknown_names_invalid_references_and_bad_requests() {
             "/v1.45/images/json?filters=%7B%22bogus%22%3A%5B%22x%22%5D%7D",
             400,
         ),
-        ("/v1.45/images/create?fromImage=busybox", 501),
+        ("/v1.45/images/create?fromImage=a::b", 400),
+        ("/v1.45/images/create?fromImage=x&platform=linux", 400),
     ] {
         let method = if path.contains("/tag") || path.contains("/create") {
             "POST"

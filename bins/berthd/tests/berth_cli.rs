@@ -453,7 +453,15 @@ fn bad_input_is_refused_and_leaves_nothing() {
     busybox_image(&d);
     let cases: [(&[&str], &str); 6] = [
         (
-            &["run", "--network", "none", "no-such-image:1", "true"],
+            &[
+                "run",
+                "--pull",
+                "never",
+                "--network",
+                "none",
+                "no-such-image:1",
+                "true",
+            ],
             "No such image",
         ),
         (

@@ -243,8 +243,17 @@ fn what_is_not_supported_yet_is_refused_by_name() {
             "logging driver \"syslog\" is not supported",
         ),
         (
-            vec!["run", "-d", "--network", "none", "missing:1", "true"],
-            "pulling docker.io/library/missing is not supported yet",
+            vec![
+                "run",
+                "-d",
+                "--pull",
+                "never",
+                "--network",
+                "none",
+                "missing:1",
+                "true",
+            ],
+            "No such image: missing:1",
         ),
         (
             vec![
