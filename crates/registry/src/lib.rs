@@ -11,12 +11,14 @@ pub mod progress;
 pub mod pull;
 pub mod push;
 mod tags;
+mod transfer;
 
 pub use auth::Credentials;
 pub use client::{Access, Client, Repository};
 pub use error::{Error, Result};
 pub use manifest::Platform;
 pub use progress::{LayerState, Progress, Sink};
-pub use pull::{Pull, Pulled};
-pub use push::{Push, Pushed};
+pub use pull::Pulled;
+pub use push::Pushed;
 pub use tags::tags;
+pub use transfer::Transfer;

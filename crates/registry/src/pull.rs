@@ -16,11 +16,11 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::blob;
-use crate::client::{check, Access, Client, Repository};
+use crate::client::{check, Access, Repository};
 use crate::error::{Error, Result};
 use crate::manifest::{self, Descriptor, ImageManifest, Kind, Platform};
 use crate::progress::{byte_reporter, LayerState, Progress, Sink};
-use crate::Credentials;
+use crate::transfer::Transfer;
 
 /// Docker's default max-concurrent-downloads.
 const PARALLEL_DOWNLOADS: usize = 3;
@@ -39,22 +39,13 @@ pub struct Pulled {
     pub up_to_date: bool,
 }
 
-/// Everything a pull works with.
-pub struct Pull {
-    pub client: Arc<Client>,
-    pub store: Arc<ImageStore>,
-    pub credentials: Credentials,
-    pub platform: Platform,
-    pub progress: Sink,
-}
-
 pub(crate) fn short(d: &Digest) -> String {
     d.hex().chars().take(12).collect()
 }
 
-impl Pull {
-    /// Pull `reference` (a tag or a digest).
-    pub async fn pull(&self, reference: &Reference) -> Result<Pulled> {
+impl Transfer {
+    /// Pull `reference` (a tag or a digest); from an index, the image for `platform`.
+    pub async fn pull(&self, reference: &Reference, platform: &Platform) -> Result<Pulled> {
         let what = reference.to_string();
         let wanted = match (&reference.digest, &reference.tag) {
             (Some(d), _) => d.to_string(),
@@ -79,7 +70,7 @@ impl Pull {
         let image = match top.kind {
             Kind::Image(m) => m,
             Kind::Index(index) => {
-                let entry = manifest::choose(&index, &self.platform, &what)?;
+                let entry = manifest::choose(&index, platform, &what)?;
                 match manifest::fetch(&repo, entry.digest.as_str(), &what)
                     .await?
                     .kind
@@ -100,7 +91,7 @@ impl Pull {
         };
         let diff_ids = diff_ids(&config, &image, &what)?;
         let before = self.store.resolve(&what).ok().map(|i| i.record.id);
-        let (layers, sizes) = self.layers(&repo, &image, &diff_ids).await?;
+        let (layers, sizes) = self.pull_layers(&repo, &image, &diff_ids).await?;
         let store = self.store.clone();
         let tags: Vec<Reference> = reference.tag.iter().map(|_| reference.clone()).collect();
         let repo_digest = format!("{}@{}", reference.repository, top.digest);
@@ -118,7 +109,7 @@ impl Pull {
 
     /// Every layer in place: present ones skipped, the rest fetched (and unpacked) at most
     /// [`PARALLEL_DOWNLOADS`] at a time. Returns the layers and the sizes of new snapshots.
-    async fn layers(
+    async fn pull_layers(
         &self,
         repo: &Arc<Repository>,
         image: &ImageManifest,

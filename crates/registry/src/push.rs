@@ -11,11 +11,11 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::blob::{self, Started};
-use crate::client::{check, Access, Client, Repository};
+use crate::client::{check, Access, Repository};
 use crate::error::{Error, Result};
 use crate::progress::{byte_reporter, LayerState, Progress, Sink};
 use crate::pull::short;
-use crate::Credentials;
+use crate::transfer::Transfer;
 
 /// Docker's default max-concurrent-uploads.
 const PARALLEL_UPLOADS: usize = 5;
@@ -28,13 +28,6 @@ pub struct Pushed {
     pub size: usize,
 }
 
-pub struct Push {
-    pub client: Arc<Client>,
-    pub store: Arc<ImageStore>,
-    pub credentials: Credentials,
-    pub progress: Sink,
-}
-
 /// A blob to send, and where it might be mounted from.
 #[derive(Clone)]
 struct BlobJob {
@@ -45,7 +38,7 @@ struct BlobJob {
     reported: bool,
 }
 
-impl Push {
+impl Transfer {
     /// Push the image `reference` (which must carry a tag) names.
     pub async fn push(&self, reference: &Reference) -> Result<Pushed> {
         let tag = reference
@@ -87,7 +80,7 @@ impl Push {
             mount_from: from,
             reported: false,
         });
-        self.blobs(&repo, jobs).await?;
+        self.push_blobs(&repo, jobs).await?;
         let manifest = self.store.content().read(&image.record.manifest)?;
         let digest = put_manifest(&repo, &tag, manifest.clone()).await?;
         let repo_digest = format!("{}@{digest}", reference.repository);
@@ -99,7 +92,7 @@ impl Push {
         })
     }
 
-    async fn blobs(&self, repo: &Arc<Repository>, jobs: Vec<BlobJob>) -> Result<()> {
+    async fn push_blobs(&self, repo: &Arc<Repository>, jobs: Vec<BlobJob>) -> Result<()> {
         let limit = Arc::new(Semaphore::new(PARALLEL_UPLOADS));
         let mut tasks = JoinSet::new();
         for job in jobs {

@@ -178,16 +178,16 @@ pub(super) async fn pull(ctx: &Ctx, headers: &HeaderMap) -> ApiResult<Response<B
     let from_image = ctx.query.get("fromImage").unwrap_or_default();
     let reference = pull_reference(from_image, ctx.query.get("tag"))?;
     let (tx, rx) = progress::channel();
-    let puller = berth_registry::Pull {
+    let transfer = berth_registry::Transfer {
         client: ctx.state.registry.clone(),
         store: ctx.state.engine.images.clone(),
         credentials: registry_auth(headers)?,
-        platform: platform(ctx)?,
         progress: sink(&tx),
     };
+    let platform = platform(ctx)?;
     let engine = ctx.state.engine.clone();
     tokio::spawn(async move {
-        if let Err(e) = pull_all(&puller, &reference, &engine, &tx).await {
+        if let Err(e) = pull_all(&transfer, &reference, &platform, &engine, &tx).await {
             let _ = tx.send(Event::Failed(e));
         }
     });
@@ -196,17 +196,18 @@ pub(super) async fn pull(ctx: &Ctx, headers: &HeaderMap) -> ApiResult<Response<B
 
 /// The references a pull asks for: itself, or with no tag nor digest every tag.
 async fn pull_all(
-    puller: &berth_registry::Pull,
+    transfer: &berth_registry::Transfer,
     reference: &Reference,
+    platform: &Platform,
     engine: &berth_engine::Engine,
     tx: &Sender,
 ) -> ApiResult<()> {
     let references = if reference.tag.is_none() && reference.digest.is_none() {
         let tags = berth_registry::tags(
-            &puller.client,
+            &transfer.client,
             reference.domain(),
             reference.path(),
-            puller.credentials.clone(),
+            transfer.credentials.clone(),
         )
         .await
         .map_err(|e| denied(e, "pull", reference))?;
@@ -218,7 +219,10 @@ async fn pull_all(
     };
     let mut newer = false;
     for r in &references {
-        let pulled = puller.pull(r).await.map_err(|e| denied(e, "pull", r))?;
+        let pulled = transfer
+            .pull(r, platform)
+            .await
+            .map_err(|e| denied(e, "pull", r))?;
         let _ = tx.send(Event::Message(message(
             format!("Digest: {}", pulled.digest),
             None,
@@ -310,14 +314,14 @@ pub(super) async fn push(
         ctx.state.engine.clone(),
     );
     tokio::spawn(async move {
-        let pusher = berth_registry::Push {
+        let transfer = berth_registry::Transfer {
             client,
             store,
             credentials,
             progress: sink(&tx),
         };
         for t in &tags {
-            match pusher.push(t).await {
+            match transfer.push(t).await {
                 Ok(p) => {
                     let line = format!("{}: digest: {} size: {}", p.tag, p.digest, p.size);
                     let _ = tx.send(Event::Message(message(line, None)));
