@@ -366,19 +366,24 @@ fn an_interrupted_pull_leaves_no_image_and_its_retry_reuses_finished_layers() {
     fake.set_behavior(&big_blob, Behavior::Stall);
     let mut d = Daemon::start();
     let name = format!("{}/app:1", fake.addr);
+    let progress = d.dir.path().join("pull-progress");
     let puller = std::process::Command::new(common::berth_cli())
         .arg("-H")
         .arg(format!("unix://{}", d.socket().display()))
         .args(["pull", &name])
-        .stdout(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&progress).expect("progress file"))
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("berth pull");
     assert!(common::wait_for(
         || fake.blob_gets(&big_blob) >= 1 && fake.blob_gets(&small_blob) == 1
     ));
-    // Let the small layer land, then kill the daemon mid-pull.
-    assert!(common::wait_for(|| d.stored_snapshots().len() >= 2));
+    // Let the small layer land (recorded, not only unpacked: "Pull complete"), then kill
+    // the daemon mid-pull.
+    let small_id = &small_blob["sha256:".len().."sha256:".len() + 12];
+    assert!(common::wait_for(|| std::fs::read_to_string(&progress)
+        .unwrap_or_default()
+        .contains(&format!("{small_id}: Pull complete"))));
     d.kill();
     let mut puller = puller;
     let _ = puller.wait();

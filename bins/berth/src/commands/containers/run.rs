@@ -100,13 +100,12 @@ async fn create_container(client: &Client, args: &CreateArgs) -> Result<String> 
         .context("the daemon sent no container id")
 }
 
-/// `busybox` as docker names it when pulling: `busybox:latest`.
+/// `busybox` as docker names it when pulling: `busybox:latest` (the daemon's create
+/// refuses a name that does not parse, so one that does not is passed on as given).
 fn with_tag(image: &str) -> String {
-    let last = image.rsplit('/').next().unwrap_or(image);
-    if last.contains([':', '@']) {
-        image.to_string()
-    } else {
-        format!("{image}:latest")
+    match berth_image::Reference::parse(image) {
+        Ok(r) if r.tag.is_none() && r.digest.is_none() => format!("{image}:latest"),
+        _ => image.to_string(),
     }
 }
 

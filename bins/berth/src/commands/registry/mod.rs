@@ -63,13 +63,11 @@ pub struct SearchArgs {
     pub term: String,
 }
 
-/// The registry a name lives on, by Docker's rule (a first component with '.' or ':', or
-/// `localhost`).
-fn registry_of_name(name: &str) -> &str {
-    match name.split_once('/') {
-        Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => first,
-        _ => "docker.io",
-    }
+/// The registry a name lives on, by Docker's rule (the image store's reference parser).
+fn registry_of_name(name: &str) -> Result<String> {
+    let reference = berth_image::Reference::parse(name)
+        .with_context(|| format!("invalid reference format: {name}"))?;
+    Ok(reference.domain().to_string())
 }
 
 /// `name` split as the API wants it: the repository, and a tag or digest.
@@ -122,7 +120,7 @@ pub async fn pull_image(
     if let Some(p) = platform {
         q.push(("platform", p));
     }
-    let auth = credentials::registry_auth_header(registry_of_name(name))?;
+    let auth = credentials::registry_auth_header(&registry_of_name(name)?)?;
     let resp = client
         .post_with_registry_auth(&format!("/images/create?{}", query(&q)), &auth)
         .await?;
@@ -171,7 +169,7 @@ pub async fn push(client: &Client, args: PushArgs) -> Result<()> {
     };
     let q = query(&[("tag", tag.unwrap_or_default())]);
     let path = format!("{}?{q}", Client::image_path(repo, "/push"));
-    let auth = credentials::registry_auth_header(registry_of_name(repo))?;
+    let auth = credentials::registry_auth_header(&registry_of_name(repo)?)?;
     let resp = client.post_with_registry_auth(&path, &auth).await?;
     follow(resp, &mut progress::Renderer::new(args.quiet, false)).await?;
     if args.quiet {
@@ -269,7 +267,10 @@ mod tests {
             ("localhost:5000/app", None)
         );
         assert_eq!(split_name("app@sha256:ab"), ("app", Some("sha256:ab")));
-        assert_eq!(registry_of_name("localhost:5000/app"), "localhost:5000");
-        assert_eq!(registry_of_name("user/app"), "docker.io");
+        assert_eq!(
+            registry_of_name("localhost:5000/app").expect("r"),
+            "localhost:5000"
+        );
+        assert_eq!(registry_of_name("user/app").expect("r"), "docker.io");
     }
 }
