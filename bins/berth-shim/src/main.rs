@@ -6,8 +6,9 @@
 //! descriptor, then serves berthd on `<bundle>/shim.sock` (see berth-shim-protocol): start,
 //! attach (output and input), resize, exec and wait. It copies the output to the json-file
 //! log, reaps the container's processes (it is a subreaper), records the exit status in a
-//! file, and has the runtime delete the container. One thread and one poll loop: the shim
-//! stays small however many clients come and go.
+//! file and tells the waiting clients, and only then has the runtime delete the container,
+//! so that nobody waits for the delete. One thread and one poll loop: the shim stays small
+//! however many clients come and go.
 
 mod exec;
 mod log;
@@ -43,6 +44,9 @@ pub struct Args {
     /// The runtime's --root.
     #[arg(long)]
     runtime_root: PathBuf,
+    /// The container's cgroup (its config's linux.cgroupsPath), where the OOM count is read.
+    #[arg(long)]
+    cgroups_path: PathBuf,
     /// The container's json-file log.
     #[arg(long)]
     log: PathBuf,
@@ -136,6 +140,7 @@ fn create(args: &Args) -> Result<server::Shim<'_>> {
         binary: args.runtime.clone(),
         root: args.runtime_root.clone(),
         id: args.id.clone(),
+        cgroups_path: args.cgroups_path.clone(),
         log: args.bundle.join("runtime.log"),
     };
     let log = log::Writer::open(&args.log, args.log_max_size, args.log_max_files)?;

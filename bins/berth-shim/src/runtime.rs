@@ -9,6 +9,8 @@ pub struct Runtime {
     pub binary: PathBuf,
     pub root: PathBuf,
     pub id: String,
+    /// The container's cgroupsPath.
+    pub cgroups_path: PathBuf,
     /// The runtime's JSON log (in the bundle), read for error messages.
     pub log: PathBuf,
 }
@@ -57,22 +59,18 @@ impl Runtime {
         self.run(cmd, "start")
     }
 
-    /// Kill whatever is left and forget the container.
     /// Whether the OOM killer struck in the container's cgroup (read before delete removes
-    /// it). The cgroup is where the bundle's config.json put it, as every runtime places it.
+    /// it). The cgroup is where the config's cgroupsPath put it, as every runtime places it.
     pub fn oom_killed(&self) -> bool {
-        let cgroups_path = std::fs::read("config.json")
-            .ok()
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-            .and_then(|c| c["linux"]["cgroupsPath"].as_str().map(PathBuf::from));
         berth_cgroups::Layout::detect()
             .and_then(|layout| {
-                berth_cgroups::Cgroup::for_container(layout, cgroups_path.as_deref(), &self.id)
+                berth_cgroups::Cgroup::for_container(layout, Some(&self.cgroups_path), &self.id)
             })
             .and_then(|cgroup| cgroup.oom_kills())
             .is_ok_and(|kills| kills > 0)
     }
 
+    /// Kill whatever is left and forget the container.
     pub fn delete(&self) {
         let _ = self
             .command()

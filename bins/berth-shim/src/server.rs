@@ -281,13 +281,13 @@ impl<'a> Shim<'a> {
         }
     }
 
+    /// The container's pid namespace dies with its init, so its output ends soon after;
+    /// the runtime's delete waits until the exit has been reported.
     fn init_exited(&mut self, code: i32) {
         let error = self.start_error.clone();
         let mut record = crate::exit_record(code, error.as_deref());
         record["oom_killed"] = self.runtime.oom_killed().into();
         self.ending = Some((record, Instant::now()));
-        // Whatever else is in the container's cgroup goes with it; its output then ends.
-        self.runtime.delete();
     }
 
     fn accept(&mut self) {
@@ -580,15 +580,17 @@ impl<'a> Shim<'a> {
             .take()
             .map(|(r, _)| r)
             .unwrap_or_else(|| crate::exit_record(255, None));
-        crate::write_exit(&self.args.exit_file, &record)?;
+        let written = crate::write_exit(&self.args.exit_file, &record);
         let mut line = serde_json::to_vec(&record).unwrap_or_default();
         line.push(b'\n');
-        for client in self.clients.values_mut() {
-            if matches!(client.role, Role::Wait) {
-                let _ = client.stream.write_all(&line);
-            }
-        }
+        // The waiters learn of the exit now; attached clients see their stream end. Wait
+        // connections stay open until the delete is done: their end says the shim is gone.
+        self.clients.retain(|_, client| {
+            matches!(client.role, Role::Wait) && client.stream.write_all(&line).is_ok()
+        });
+        // Whatever else is in the container's cgroup goes with it.
+        self.runtime.delete();
         let _ = std::fs::remove_file(berth_shim_protocol::SOCKET);
-        Ok(())
+        written
     }
 }

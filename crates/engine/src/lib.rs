@@ -48,10 +48,17 @@ impl Engine {
         self.events().publish(e);
     }
 
-    /// Open (and repair) the stores under `data_root`.
-    pub fn open(data_root: &Path, paths: Option<containers::Paths>) -> Result<Engine> {
-        let containers =
-            std::sync::Arc::new(containers::Containers::open(&data_root.join("containers"))?);
+    /// Open (and repair) the stores under `data_root`; what lives only while berthd runs
+    /// its containers (their bundles) goes under `exec_root`.
+    pub fn open(
+        data_root: &Path,
+        exec_root: &Path,
+        paths: Option<containers::Paths>,
+    ) -> Result<Engine> {
+        let containers = std::sync::Arc::new(containers::Containers::open(
+            &data_root.join("containers"),
+            &exec_root.join("containers"),
+        )?);
         Ok(Engine {
             images: std::sync::Arc::new(berth_image::ImageStore::open(&data_root.join("image"))?),
             execs: std::sync::Arc::new(containers::exec::Execs::new(containers.clone())),

@@ -9,13 +9,13 @@
 //! (set after chown, which clears set-id bits), mtimes, device nodes and xattrs are kept.
 
 use std::ffi::{OsStr, OsString};
-use std::io::{BufRead, BufReader, Read};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path};
 
 use nix::errno::Errno;
 use nix::fcntl::AtFlags;
-use nix::fcntl::{openat, OFlag};
+use nix::fcntl::{openat, openat2, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::{fchmod, futimens, mkdirat, mknodat, utimensat, Mode, SFlag, UtimensatFlags};
 use nix::sys::time::TimeSpec;
 use nix::unistd::{fchownat, linkat, symlinkat, unlinkat, Gid, Uid, UnlinkatFlags};
@@ -25,6 +25,8 @@ use crate::error::{Error, Result};
 
 const WHITEOUT_PREFIX: &str = ".wh.";
 const OPAQUE_MARKER: &str = ".wh..wh..opq";
+/// File contents are copied through a buffer this large (one write for most files).
+const COPY_BUFFER: usize = 256 * 1024;
 
 /// What unpacking a layer found out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,22 +141,29 @@ struct ParentCache {
 }
 
 impl ParentCache {
-    /// The directory at `parents` (created where missing), as its own descriptor.
-    fn get(&mut self, root: &OwnedFd, parents: &[OsString], entry: &Path) -> Result<OwnedFd> {
-        let fd = match &self.fd {
-            Some(fd) if self.comps.as_slice() == parents => {
-                return fd.try_clone().map_err(|e| Error::io("dup", entry, e));
-            }
-            // Going deeper: walk on from the cached directory.
-            Some(fd) if parents.starts_with(&self.comps) => {
-                walk(fd, &parents[self.comps.len()..], entry, true)?
-            }
-            _ => walk(root, parents, entry, true)?,
-        };
-        let out = fd.try_clone().map_err(|e| Error::io("dup", entry, e))?;
-        self.comps = parents.to_vec();
-        self.fd = Some(fd);
-        Ok(out)
+    /// The directory at `parents` (created where missing).
+    fn get(
+        &mut self,
+        root: &OwnedFd,
+        parents: &[OsString],
+        entry: &Path,
+    ) -> Result<BorrowedFd<'_>> {
+        let reusable = self.fd.is_some() && self.comps.as_slice() == parents;
+        if !reusable {
+            let fd = match &self.fd {
+                // Going deeper: walk on from the cached directory.
+                Some(fd) if parents.starts_with(&self.comps) => {
+                    walk(fd, &parents[self.comps.len()..], entry, true)?
+                }
+                _ => walk(root, parents, entry, true)?,
+            };
+            self.comps = parents.to_vec();
+            self.fd = Some(fd);
+        }
+        match &self.fd {
+            Some(fd) => Ok(fd.as_fd()),
+            None => Err(unsafe_entry(entry, "its directory vanished")),
+        }
     }
 
     fn forget(&mut self) {
@@ -163,31 +172,116 @@ impl ParentCache {
     }
 }
 
-/// Remove whatever is at `name` (a directory only if asked to replace it by a non-directory).
-fn clear(dir: &OwnedFd, name: &OsStr, entry: &Path, cache: &mut ParentCache) -> Result<()> {
-    let removed = match unlinkat(dir, name, UnlinkatFlags::NoRemoveDir) {
-        Ok(()) => true,
-        Err(Errno::ENOENT) => false,
-        Err(Errno::EISDIR) => match unlinkat(dir, name, UnlinkatFlags::RemoveDir) {
-            Ok(()) => true,
-            Err(Errno::ENOENT) => false,
-            Err(e) => return Err(sys("replace", entry, e)),
-        },
-        Err(e) => return Err(sys("replace", entry, e)),
-    };
-    if removed {
-        cache.forget();
-    }
-    Ok(())
+/// What the files this process creates get unasked: an owner, and the permission bits its
+/// umask leaves. Entries that want the same skip their chown or their chmod (syscalls that
+/// also dirty the inode a second time).
+struct Defaults {
+    uid: u32,
+    gid: u32,
+    /// None when it cannot be read (then every mode is set explicitly).
+    umask: Option<u32>,
 }
 
-fn create_file(dir: &OwnedFd, name: &OsStr) -> nix::Result<OwnedFd> {
+impl Defaults {
+    fn of_this_process() -> Defaults {
+        // Read, not set and restored: umask(2) is process-wide and other threads create files.
+        let umask = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|status| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Umask:"))
+                    .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+            });
+        Defaults {
+            uid: nix::unistd::geteuid().as_raw(),
+            gid: nix::unistd::getegid().as_raw(),
+            umask,
+        }
+    }
+
+    /// No directory of the layer has its set-group-id bit while it is unpacked (modes are
+    /// set at the end), so new entries get the process's own ids.
+    fn owns(&self, meta: &Meta) -> bool {
+        meta.uid == self.uid && meta.gid == self.gid
+    }
+
+    /// The mode a regular file is created with, and whether that is exactly `mode`.
+    fn create_mode(&self, mode: u32) -> (u32, bool) {
+        match self.umask {
+            Some(umask) if mode & 0o7000 == 0 && mode & umask == 0 => (mode, true),
+            _ => (0o600, false),
+        }
+    }
+}
+
+/// Remove whatever is at `name` (a directory only if asked to replace it by a non-directory).
+/// Whether something was removed (the caller then forgets its cached directory).
+fn clear(dir: BorrowedFd<'_>, name: &OsStr, entry: &Path) -> Result<bool> {
+    match unlinkat(dir, name, UnlinkatFlags::NoRemoveDir) {
+        Ok(()) => Ok(true),
+        Err(Errno::ENOENT) => Ok(false),
+        Err(Errno::EISDIR) => match unlinkat(dir, name, UnlinkatFlags::RemoveDir) {
+            Ok(()) => Ok(true),
+            Err(Errno::ENOENT) => Ok(false),
+            Err(e) => Err(sys("replace", entry, e)),
+        },
+        Err(e) => Err(sys("replace", entry, e)),
+    }
+}
+
+fn create_file(dir: BorrowedFd<'_>, name: &OsStr, mode: u32) -> nix::Result<OwnedFd> {
     openat(
         dir,
         name,
         OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        Mode::from_bits_truncate(0o600),
+        Mode::from_bits_truncate(mode),
     )
+}
+
+/// A directory of the layer by its path, in one syscall: no component may be a symlink, as
+/// [`walk`] would check one component at a time (which is the fallback before Linux 5.6).
+fn open_dir_beneath(root: &OwnedFd, comps: &[OsString], path: &Path) -> Result<OwnedFd> {
+    let how = OpenHow::new()
+        .flags(OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS);
+    match openat2(root, path, how) {
+        Ok(fd) => Ok(fd),
+        Err(Errno::ENOTDIR | Errno::ELOOP) => Err(unsafe_entry(
+            path,
+            "a parent is not a directory (a symlink?)",
+        )),
+        Err(Errno::ENOSYS) => {
+            let dir = walk(root, comps, path, false)?;
+            openat(
+                &dir,
+                ".",
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| sys("open", path, e))
+        }
+        Err(e) => Err(sys("open", path, e)),
+    }
+}
+
+/// Copy an entry's content into `file` through `buf`; the bytes copied.
+fn copy_content(
+    entry: &mut impl Read,
+    file: &mut std::fs::File,
+    buf: &mut [u8],
+) -> std::io::Result<u64> {
+    let mut total = 0u64;
+    loop {
+        let n = match entry.read(buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        file.write_all(&buf[..n])?;
+        total += n as u64;
+    }
 }
 
 fn set_xattr(fd: &impl AsRawFd, name: &str, value: &[u8], entry: &Path) -> Result<()> {
@@ -265,6 +359,7 @@ pub fn unpack(layer: impl Read, dest: &Path) -> Result<Unpacked> {
         Mode::empty(),
     )
     .map_err(|e| sys("open", dest, e))?;
+    let defaults = Defaults::of_this_process();
     let mut hashing = HashingReader::new(decompressed(layer)?);
     let mut size = 0u64;
     let mut dirs: Vec<(Vec<OsString>, Meta)> = Vec::new();
@@ -272,6 +367,7 @@ pub fn unpack(layer: impl Read, dest: &Path) -> Result<Unpacked> {
         comps: Vec::new(),
         fd: None,
     };
+    let mut buf = vec![0u8; COPY_BUFFER];
     {
         let mut archive = tar::Archive::new(&mut hashing);
         let entries = archive
@@ -287,130 +383,22 @@ pub fn unpack(layer: impl Read, dest: &Path) -> Result<Unpacked> {
             let Some((name, parents)) = comps.split_last() else {
                 continue; // the layer root itself
             };
-            let name_str = name.to_string_lossy();
             let parent = cache.get(&root, parents, &path)?;
-            if name_str == OPAQUE_MARKER {
-                let dir = openat(
-                    &parent,
-                    ".",
-                    OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-                    Mode::empty(),
-                )
-                .map_err(|e| sys("open", &path, e))?;
-                set_xattr(&dir, "trusted.overlay.opaque", b"y", &path)?;
-                continue;
+            let at = Placing {
+                root: &root,
+                parent,
+                name,
+                path: &path,
+                defaults: &defaults,
+            };
+            let (placed, replaced) = place(&mut entry, at, &mut buf)?;
+            match placed {
+                Placed::Directory(meta) => dirs.push((comps.clone(), meta)),
+                Placed::File(bytes) => size += bytes,
+                Placed::Other => {}
             }
-            if let Some(hidden) = name_str.strip_prefix(WHITEOUT_PREFIX) {
-                if hidden.is_empty() {
-                    return Err(unsafe_entry(&path, "empty whiteout"));
-                }
-                clear(&parent, OsStr::new(hidden), &path, &mut cache)?;
-                mknodat(&parent, hidden, SFlag::S_IFCHR, Mode::empty(), 0)
-                    .map_err(|e| sys("create whiteout", &path, e))?;
-                continue;
-            }
-            let meta = meta_of(&mut entry, &path)?;
-            let kind = entry.header().entry_type();
-            match kind {
-                tar::EntryType::Directory => {
-                    match open_dir_nofollow(&parent, name) {
-                        Ok(_) => {}
-                        Err(Errno::ENOENT) => {
-                            mkdirat(&parent, name.as_os_str(), Mode::from_bits_truncate(0o700))
-                                .map_err(|e| sys("mkdir", &path, e))?
-                        }
-                        Err(_) => {
-                            clear(&parent, name, &path, &mut cache)?;
-                            mkdirat(&parent, name.as_os_str(), Mode::from_bits_truncate(0o700))
-                                .map_err(|e| sys("mkdir", &path, e))?;
-                        }
-                    }
-                    // Modes and times of directories are set last: later entries change them.
-                    dirs.push((comps.clone(), meta));
-                }
-                tar::EntryType::Regular | tar::EntryType::Continuous => {
-                    // Mostly the name is new: try that first, replace only when it is not.
-                    let fd = match create_file(&parent, name) {
-                        Err(Errno::EEXIST) => {
-                            clear(&parent, name, &path, &mut cache)?;
-                            create_file(&parent, name)
-                        }
-                        other => other,
-                    }
-                    .map_err(|e| sys("create", &path, e))?;
-                    let mut file = std::fs::File::from(fd);
-                    size += std::io::copy(&mut entry, &mut file)
-                        .map_err(|e| Error::io("write", &path, e))?;
-                    finish_fd(&file, &meta, &path)?;
-                }
-                tar::EntryType::Symlink => {
-                    let target = entry
-                        .link_name()
-                        .map_err(|e| Error::archive(format!("bad link target: {e}")))?
-                        .ok_or_else(|| unsafe_entry(&path, "symlink without a target"))?;
-                    clear(&parent, name, &path, &mut cache)?;
-                    symlinkat(target.as_os_str(), &parent, name.as_os_str())
-                        .map_err(|e| sys("symlink", &path, e))?;
-                    owner_and_time_nofollow(&parent, name, &meta, &path)?;
-                }
-                tar::EntryType::Link => {
-                    let target = entry
-                        .link_name()
-                        .map_err(|e| Error::archive(format!("bad link target: {e}")))?
-                        .ok_or_else(|| unsafe_entry(&path, "hardlink without a target"))?;
-                    let tcomps = components(&target)?;
-                    let Some((tname, tparents)) = tcomps.split_last() else {
-                        return Err(unsafe_entry(&path, "hardlink to the layer root"));
-                    };
-                    let tdir = walk(&root, tparents, &path, false)?;
-                    clear(&parent, name, &path, &mut cache)?;
-                    linkat(
-                        &tdir,
-                        tname.as_os_str(),
-                        &parent,
-                        name.as_os_str(),
-                        AtFlags::empty(),
-                    )
-                    .map_err(|e| sys("hardlink", &path, e))?;
-                }
-                tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
-                    let h = entry.header();
-                    let major = h.device_major().ok().flatten().unwrap_or(0);
-                    let minor = h.device_minor().ok().flatten().unwrap_or(0);
-                    let sflag = match kind {
-                        tar::EntryType::Char => SFlag::S_IFCHR,
-                        tar::EntryType::Block => SFlag::S_IFBLK,
-                        _ => SFlag::S_IFIFO,
-                    };
-                    clear(&parent, name, &path, &mut cache)?;
-                    mknodat(
-                        &parent,
-                        name.as_os_str(),
-                        sflag,
-                        Mode::from_bits_truncate(meta.mode),
-                        nix::sys::stat::makedev(major.into(), minor.into()),
-                    )
-                    .map_err(|e| sys("mknod", &path, e))?;
-                    // The node was just made by us, so following its name cannot leave the layer.
-                    owner_and_time_nofollow(&parent, name, &meta, &path)?;
-                    nix::sys::stat::fchmodat(
-                        &parent,
-                        name.as_os_str(),
-                        Mode::from_bits_truncate(meta.mode),
-                        nix::sys::stat::FchmodatFlags::FollowSymlink,
-                    )
-                    .map_err(|e| sys("chmod", &path, e))?;
-                }
-                tar::EntryType::XGlobalHeader
-                | tar::EntryType::XHeader
-                | tar::EntryType::GNULongName
-                | tar::EntryType::GNULongLink => {}
-                other => {
-                    return Err(Error::archive(format!(
-                        "entry {} has an unsupported type {other:?}",
-                        path.display()
-                    )))
-                }
+            if replaced {
+                cache.forget();
             }
         }
     }
@@ -418,15 +406,8 @@ pub fn unpack(layer: impl Read, dest: &Path) -> Result<Unpacked> {
     dirs.sort_by_key(|(c, _)| std::cmp::Reverse(c.len()));
     for (comps, meta) in dirs {
         let path: std::path::PathBuf = comps.iter().collect();
-        let dir = walk(&root, &comps, &path, false)?;
-        let fd = openat(
-            &dir,
-            ".",
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| sys("open", &path, e))?;
-        finish_fd(&std::fs::File::from(fd), &meta, &path)?;
+        let fd = open_dir_beneath(&root, &comps, &path)?;
+        finish_fd(&std::fs::File::from(fd), &meta, &path, &defaults, false)?;
     }
     // The tar's end-of-archive padding belongs to the DiffID too.
     std::io::copy(&mut hashing, &mut std::io::sink()).map_err(|e| Error::io("read", "layer", e))?;
@@ -436,15 +417,184 @@ pub fn unpack(layer: impl Read, dest: &Path) -> Result<Unpacked> {
     })
 }
 
-/// Owner, then mode (chown clears set-id bits), xattrs and mtime of an open file or dir.
-fn finish_fd(file: &std::fs::File, meta: &Meta, path: &Path) -> Result<()> {
-    nix::unistd::fchown(
-        file,
-        Some(Uid::from_raw(meta.uid)),
-        Some(Gid::from_raw(meta.gid)),
-    )
-    .map_err(|e| sys("chown", path, e))?;
-    fchmod(file, Mode::from_bits_truncate(meta.mode)).map_err(|e| sys("chmod", path, e))?;
+/// Where one entry goes.
+struct Placing<'a> {
+    root: &'a OwnedFd,
+    /// Its directory.
+    parent: BorrowedFd<'a>,
+    name: &'a OsStr,
+    path: &'a Path,
+    defaults: &'a Defaults,
+}
+
+/// What placing an entry made.
+enum Placed {
+    /// A directory, whose metadata is set once everything is unpacked.
+    Directory(Meta),
+    /// A regular file of this many bytes.
+    File(u64),
+    Other,
+}
+
+/// Create one entry of the layer in its directory. Also says whether something that was
+/// there was removed first (the caller then forgets its cached directory).
+fn place<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+    at: Placing<'_>,
+    buf: &mut [u8],
+) -> Result<(Placed, bool)> {
+    let Placing {
+        root,
+        parent,
+        name,
+        path,
+        defaults,
+    } = at;
+    let name_str = name.to_string_lossy();
+    if name_str == OPAQUE_MARKER {
+        let dir = openat(
+            parent,
+            ".",
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| sys("open", path, e))?;
+        set_xattr(&dir, "trusted.overlay.opaque", b"y", path)?;
+        return Ok((Placed::Other, false));
+    }
+    if let Some(hidden) = name_str.strip_prefix(WHITEOUT_PREFIX) {
+        if hidden.is_empty() {
+            return Err(unsafe_entry(path, "empty whiteout"));
+        }
+        let removed = clear(parent, OsStr::new(hidden), path)?;
+        mknodat(parent, hidden, SFlag::S_IFCHR, Mode::empty(), 0)
+            .map_err(|e| sys("create whiteout", path, e))?;
+        return Ok((Placed::Other, removed));
+    }
+    let meta = meta_of(entry, path)?;
+    let kind = entry.header().entry_type();
+    let mut removed = false;
+    let placed = match kind {
+        tar::EntryType::Directory => {
+            match open_dir_nofollow(parent, name) {
+                Ok(_) => {}
+                Err(Errno::ENOENT) => mkdirat(parent, name, Mode::from_bits_truncate(0o700))
+                    .map_err(|e| sys("mkdir", path, e))?,
+                Err(_) => {
+                    removed = clear(parent, name, path)?;
+                    mkdirat(parent, name, Mode::from_bits_truncate(0o700))
+                        .map_err(|e| sys("mkdir", path, e))?;
+                }
+            }
+            // Modes and times of directories are set last: later entries change them.
+            Placed::Directory(meta)
+        }
+        tar::EntryType::Regular | tar::EntryType::Continuous => {
+            let (mode, exact) = defaults.create_mode(meta.mode);
+            // Mostly the name is new: try that first, replace only when it is not.
+            let fd = match create_file(parent, name, mode) {
+                Err(Errno::EEXIST) => {
+                    removed = clear(parent, name, path)?;
+                    create_file(parent, name, mode)
+                }
+                other => other,
+            }
+            .map_err(|e| sys("create", path, e))?;
+            let mut file = std::fs::File::from(fd);
+            let bytes =
+                copy_content(entry, &mut file, buf).map_err(|e| Error::io("write", path, e))?;
+            finish_fd(&file, &meta, path, defaults, exact)?;
+            Placed::File(bytes)
+        }
+        tar::EntryType::Symlink => {
+            let target = entry
+                .link_name()
+                .map_err(|e| Error::archive(format!("bad link target: {e}")))?
+                .ok_or_else(|| unsafe_entry(path, "symlink without a target"))?;
+            removed = clear(parent, name, path)?;
+            symlinkat(target.as_os_str(), parent, name).map_err(|e| sys("symlink", path, e))?;
+            owner_and_time_nofollow(parent, name, &meta, path, defaults)?;
+            Placed::Other
+        }
+        tar::EntryType::Link => {
+            let target = entry
+                .link_name()
+                .map_err(|e| Error::archive(format!("bad link target: {e}")))?
+                .ok_or_else(|| unsafe_entry(path, "hardlink without a target"))?;
+            let tcomps = components(&target)?;
+            let Some((tname, tparents)) = tcomps.split_last() else {
+                return Err(unsafe_entry(path, "hardlink to the layer root"));
+            };
+            let tdir = walk(root, tparents, path, false)?;
+            removed = clear(parent, name, path)?;
+            linkat(&tdir, tname.as_os_str(), parent, name, AtFlags::empty())
+                .map_err(|e| sys("hardlink", path, e))?;
+            Placed::Other
+        }
+        tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
+            let h = entry.header();
+            let major = h.device_major().ok().flatten().unwrap_or(0);
+            let minor = h.device_minor().ok().flatten().unwrap_or(0);
+            let sflag = match kind {
+                tar::EntryType::Char => SFlag::S_IFCHR,
+                tar::EntryType::Block => SFlag::S_IFBLK,
+                _ => SFlag::S_IFIFO,
+            };
+            removed = clear(parent, name, path)?;
+            mknodat(
+                parent,
+                name,
+                sflag,
+                Mode::from_bits_truncate(meta.mode),
+                nix::sys::stat::makedev(major.into(), minor.into()),
+            )
+            .map_err(|e| sys("mknod", path, e))?;
+            // The node was just made by us, so following its name cannot leave the layer.
+            owner_and_time_nofollow(parent, name, &meta, path, defaults)?;
+            nix::sys::stat::fchmodat(
+                parent,
+                name,
+                Mode::from_bits_truncate(meta.mode),
+                nix::sys::stat::FchmodatFlags::FollowSymlink,
+            )
+            .map_err(|e| sys("chmod", path, e))?;
+            Placed::Other
+        }
+        tar::EntryType::XGlobalHeader
+        | tar::EntryType::XHeader
+        | tar::EntryType::GNULongName
+        | tar::EntryType::GNULongLink => Placed::Other,
+        other => {
+            return Err(Error::archive(format!(
+                "entry {} has an unsupported type {other:?}",
+                path.display()
+            )))
+        }
+    };
+    Ok((placed, removed))
+}
+
+/// Owner, then mode (chown clears set-id bits), xattrs and mtime of an open file or dir;
+/// the owner only if it is not the creator's already, the mode only unless `mode_exact`.
+fn finish_fd(
+    file: &std::fs::File,
+    meta: &Meta,
+    path: &Path,
+    defaults: &Defaults,
+    mode_exact: bool,
+) -> Result<()> {
+    if !defaults.owns(meta) {
+        nix::unistd::fchown(
+            file,
+            Some(Uid::from_raw(meta.uid)),
+            Some(Gid::from_raw(meta.gid)),
+        )
+        .map_err(|e| sys("chown", path, e))?;
+    }
+    // A chown clears set-id bits, which the mode then puts back.
+    if !mode_exact || !defaults.owns(meta) {
+        fchmod(file, Mode::from_bits_truncate(meta.mode)).map_err(|e| sys("chmod", path, e))?;
+    }
     for (name, value) in &meta.xattrs {
         set_xattr(file, name, value, path)?;
     }
@@ -452,15 +602,23 @@ fn finish_fd(file: &std::fs::File, meta: &Meta, path: &Path) -> Result<()> {
     futimens(file, &t, &t).map_err(|e| sys("set times of", path, e))
 }
 
-fn owner_and_time_nofollow(parent: &OwnedFd, name: &OsStr, meta: &Meta, path: &Path) -> Result<()> {
-    fchownat(
-        parent,
-        name,
-        Some(Uid::from_raw(meta.uid)),
-        Some(Gid::from_raw(meta.gid)),
-        AtFlags::AT_SYMLINK_NOFOLLOW,
-    )
-    .map_err(|e| sys("chown", path, e))?;
+fn owner_and_time_nofollow(
+    parent: BorrowedFd<'_>,
+    name: &OsStr,
+    meta: &Meta,
+    path: &Path,
+    defaults: &Defaults,
+) -> Result<()> {
+    if !defaults.owns(meta) {
+        fchownat(
+            parent,
+            name,
+            Some(Uid::from_raw(meta.uid)),
+            Some(Gid::from_raw(meta.gid)),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| sys("chown", path, e))?;
+    }
     let t = TimeSpec::new(meta.mtime, 0);
     utimensat(parent, name, &t, &t, UtimensatFlags::NoFollowSymlink)
         .map_err(|e| sys("set times of", path, e))

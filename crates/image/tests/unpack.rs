@@ -153,6 +153,59 @@ fn keeps_metadata_and_converts_whiteouts() {
     assert_eq!(plain.diff_id, berth_image::Digest::of(&tar));
 }
 
+/// Modes are exact whether the umask would have kept them (0644 is created as is), stripped
+/// them (0777, 0666), or they deny the writer (0444, 0000); owners other than the creator's
+/// are set; contents larger than one copy buffer arrive whole; directories get their modes
+/// and times after their children, even read-only and set-group-id ones.
+#[test]
+fn modes_owners_and_large_files_are_exact() {
+    let big: Vec<u8> = (0..700_000u32).map(|i| (i % 251) as u8).collect();
+    let tar = Layer::new()
+        .dir("ro/", 0o555)
+        .file("ro/plain", b"plain", 0o644, (0, 0))
+        .file("ro/open", b"open", 0o777, (0, 0))
+        .file("ro/shared", b"shared", 0o666, (0, 0))
+        .file("ro/readonly", b"readonly", 0o444, (0, 0))
+        .file("ro/none", b"none", 0o000, (0, 0))
+        .file("ro/group", b"group", 0o640, (0, 42))
+        .file("ro/big", &big, 0o644, (7, 7))
+        .file("ro/sgid", b"x", 0o2755, (0, 42))
+        .dir("shared/", 0o2775)
+        .file("shared/inner", b"inner", 0o644, (0, 0))
+        .bytes();
+    let dest = tempfile::tempdir().expect("tmp");
+    unpack(&tar[..], dest.path()).expect("unpack");
+    let d = dest.path();
+    let meta = |p: &str| std::fs::symlink_metadata(d.join(p)).expect(p);
+    for (path, mode, owner) in [
+        ("ro/plain", 0o644, (0, 0)),
+        ("ro/open", 0o777, (0, 0)),
+        ("ro/shared", 0o666, (0, 0)),
+        ("ro/readonly", 0o444, (0, 0)),
+        ("ro/none", 0o000, (0, 0)),
+        ("ro/group", 0o640, (0, 42)),
+        ("ro/big", 0o644, (7, 7)),
+        ("ro/sgid", 0o2755, (0, 42)),
+        ("shared/inner", 0o644, (0, 0)),
+    ] {
+        let m = meta(path);
+        assert_eq!(
+            (m.mode() & 0o7777, (m.uid(), m.gid())),
+            (mode, owner),
+            "{path}"
+        );
+        assert_eq!(m.mtime(), 1_600_000_000, "{path}");
+    }
+    assert_eq!(std::fs::read(d.join("ro/big")).expect("big"), big);
+    assert_eq!(
+        std::fs::read(d.join("ro/readonly")).expect("ro"),
+        b"readonly"
+    );
+    assert_eq!(meta("ro").mode() & 0o7777, 0o555);
+    assert_eq!(meta("shared").mode() & 0o7777, 0o2775);
+    assert_eq!(meta("ro").mtime(), 1_600_000_000);
+}
+
 #[test]
 fn hostile_entries_are_refused_and_nothing_escapes() {
     let outside = tempfile::tempdir().expect("outside");

@@ -1,6 +1,9 @@
 //! The container routes: create, start, list, inspect, logs, wait, stop, kill, restart,
 //! remove, attach and resize (exec has its own module).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use berth_engine::containers::logs::{Entry, LogOptions};
 use berth_engine::containers::stream::{AttachOptions, Attached};
 use berth_engine::containers::{ContainerRecord, Status, WaitCondition};
@@ -204,7 +207,7 @@ pub(super) async fn inspect(ctx: &Ctx, name: String) -> ApiResult<Response<Body>
         "ProcessLabel": "",
         "AppArmorProfile": "",
         "ExecIDs": exec_ids,
-        "HostConfig": host_config(&r, &dir),
+        "HostConfig": host_config(&r),
         "GraphDriver": {"Name": "overlay2", "Data": {"UpperDir": dir.join("upper"), "WorkDir": dir.join("work"), "MergedDir": dir.join("rootfs")}},
         "Mounts": mounts(&r),
         "Config": {
@@ -227,7 +230,7 @@ pub(super) async fn inspect(ctx: &Ctx, name: String) -> ApiResult<Response<Body>
 }
 
 /// The HostConfig the client sent, with what berthd decided filled in.
-fn host_config(r: &ContainerRecord, dir: &std::path::Path) -> Value {
+fn host_config(r: &ContainerRecord) -> Value {
     let mut host = match &r.host_config {
         Value::Object(m) => m.clone(),
         _ => serde_json::Map::new(),
@@ -243,7 +246,7 @@ fn host_config(r: &ContainerRecord, dir: &std::path::Path) -> Value {
         ("Privileged", json!(r.host.privileged)),
         ("Init", json!(r.host.init)),
         ("ReadonlyRootfs", json!(r.host.readonly_rootfs)),
-        ("AutoRemove", json!(dir.join("auto-remove").exists())),
+        ("AutoRemove", json!(r.auto_remove())),
         (
             "LogConfig",
             json!({"Type": "json-file", "Config": r.log.options()}),
@@ -299,9 +302,22 @@ pub(super) async fn wait(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
         .await?;
     let (resp, out) = body::streamed_async("application/json");
     let engine = ctx.state.engine.clone();
+    // The docker CLI drops its next-exit wait once `run -d` has started the container:
+    // the waiting worker must not outlive the client.
+    let cancel = Arc::new(AtomicBool::new(false));
+    let waiting = {
+        let (engine, cancel) = (engine.clone(), cancel.clone());
+        tokio::task::spawn_blocking(move || engine.wait_container(&record, condition, &cancel))
+    };
     tokio::spawn(async move {
-        let result =
-            tokio::task::spawn_blocking(move || engine.wait_container(&record, condition)).await;
+        let result = tokio::select! {
+            result = waiting => result,
+            () = out.closed() => {
+                cancel.store(true, Ordering::Relaxed);
+                engine.containers().wake_waiters();
+                return;
+            }
+        };
         let v = match result {
             Ok(Ok(code)) => json!({"StatusCode": code, "Error": null}),
             Ok(Err(e)) => json!({"StatusCode": -1, "Error": {"Message": e.to_string()}}),

@@ -152,7 +152,7 @@ impl Engine {
             return Err(Error::InvalidArgument("No exec command specified".into()));
         }
         let dir = self.containers.dir(&record.id);
-        let config: Value = std::fs::read(super::stream::bundle(&dir).join("config.json"))
+        let config: Value = std::fs::read(self.containers.bundle(&record.id).join("config.json"))
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .ok_or_else(|| Error::Conflict(format!("Container {} is not running", record.id)))?;
@@ -274,7 +274,7 @@ impl Engine {
             process: exec.process.clone(),
             stdin: exec.open_stdin && !detach,
         };
-        let (mut stream, pid) = request(&self.containers.dir(&record.id), &request_body)?;
+        let (mut stream, pid) = request(&self.containers.bundle(&record.id), &request_body)?;
         let pid: i32 = pid.parse().unwrap_or(0);
         {
             let mut map = self.execs.lock();
@@ -313,6 +313,6 @@ impl Engine {
             height,
             width,
         };
-        request(&self.containers.dir(&exec.container_id), &req).map(drop)
+        request(&self.containers.bundle(&exec.container_id), &req).map(drop)
     }
 }

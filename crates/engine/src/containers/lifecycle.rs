@@ -309,10 +309,6 @@ impl Engine {
         super::spec::args(&record)?;
         let record = self.containers.insert(record, name)?;
         self.containers.event(&record.id, "create", &[]);
-        if host.get("AutoRemove").and_then(Value::as_bool) == Some(true) {
-            std::fs::write(self.containers.dir(&record.id).join("auto-remove"), b"")
-                .map_err(|e| Error::Io(format!("record --rm: {e}")))?;
-        }
         Ok(record)
     }
 
@@ -379,8 +375,6 @@ impl Engine {
         if record.state.status == Status::Running {
             return Ok(false);
         }
-        self.containers
-            .update(&record.id, |r| r.manually_stopped = false)?;
         let paths = match self.paths() {
             Ok(p) => p.clone(),
             Err(e) => {
@@ -388,6 +382,14 @@ impl Engine {
                 return Err(e);
             }
         };
+        // The previous run's shim may still be having the runtime delete the container.
+        if !self.containers.shims.wait_ended(&record.id, PREVIOUS_SHIM) {
+            self.containers.waiting.forget(&record.id);
+            return Err(Error::Conflict(format!(
+                "the previous run of container {} is still being cleaned up",
+                record.id
+            )));
+        }
         let dir = self.containers.dir(&record.id);
         let image = self.images.resolve(&record.image)?;
         let lower: Vec<PathBuf> = image
@@ -407,6 +409,7 @@ impl Engine {
             let _ = super::rootfs::unmount(&rootfs);
             let msg = e.to_string();
             let _ = self.containers.update(&record.id, |r| {
+                r.manually_stopped = false;
                 r.state.error = msg;
                 r.state.exit_code = 127;
             });
@@ -416,17 +419,17 @@ impl Engine {
 
     fn spawn_shim(&self, record: &ContainerRecord, paths: &Paths) -> Result<()> {
         let dir = self.containers.dir(&record.id);
-        let bundle = super::stream::bundle(&dir);
+        let bundle = self.containers.bundle(&record.id);
         std::fs::create_dir_all(&bundle)
             .map_err(|e| Error::Io(format!("create {}: {e}", bundle.display())))?;
         let config =
             super::spec::oci_config(record, &self.rootfs(&record.id), paths.init.as_deref())?;
         std::fs::write(
             bundle.join("config.json"),
-            serde_json::to_vec_pretty(&config).unwrap_or_default(),
+            serde_json::to_vec(&config).unwrap_or_default(),
         )
         .map_err(|e| Error::Io(format!("write the bundle: {e}")))?;
-        let exit_file = dir.join("exit.json");
+        let exit_file = bundle.join(EXIT_FILE);
         let _ = std::fs::remove_file(&exit_file);
         let (ready_r, ready_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .map_err(|e| Error::Io(format!("pipe: {e}")))?;
@@ -440,6 +443,8 @@ impl Engine {
             .arg(paths.binary(&record.runtime)?)
             .arg("--runtime-root")
             .arg(paths.state_root(&record.runtime))
+            .arg("--cgroups-path")
+            .arg(super::spec::cgroups_path(&record.id))
             .arg("--log")
             .arg(dir.join(format!("{}-json.log", record.id)))
             .arg("--log-max-size")
@@ -474,19 +479,26 @@ impl Engine {
         let child = cmd
             .spawn()
             .map_err(|e| Error::Io(format!("start {}: {e}", paths.shim.display())))?;
+        self.containers.shims.started(&record.id);
         drop(ready_w);
         let mut line = String::new();
         std::io::BufReader::new(std::fs::File::from(ready_r))
             .read_line(&mut line)
             .map_err(|e| Error::Io(format!("read the shim's report: {e}")))?;
+        let mut exit_watch = None;
         let outcome = match line.trim_end().split_once(' ') {
             Some(("created", _)) => {
+                // Told of the exit as soon as the shim knows it (before the runtime's delete).
+                exit_watch = super::stream::request(&bundle, &berth_shim_protocol::Request::Wait)
+                    .ok()
+                    .map(|(stream, _)| stream);
                 // Attaches first (docker run attaches before it starts), then the start.
                 self.connect_waiting(&record.id);
-                match super::stream::request(&dir, &berth_shim_protocol::Request::Start) {
+                match super::stream::request(&bundle, &berth_shim_protocol::Request::Start) {
                     Ok((_, pid)) => {
                         let pid: i32 = pid.parse().unwrap_or(0);
                         self.containers.update(&record.id, |r| {
+                            r.manually_stopped = false;
                             r.state.status = Status::Running;
                             r.state.pid = pid;
                             r.state.started_at = Some(now());
@@ -506,15 +518,18 @@ impl Engine {
             ))),
             _ => Err(Error::Io("the shim ended without a report".into())),
         };
-        // Reap the shim and record the exit; only after the state says running, so a
-        // container that ends at once is not marked running afterwards.
-        let containers = self.containers.clone();
-        let id = record.id.clone();
-        let rootfs = self.rootfs(&record.id);
+        // Record the exit; only after the state says running, so a container that ends at
+        // once is not marked running afterwards.
+        let watcher = ShimWatch {
+            containers: self.containers.clone(),
+            id: record.id.clone(),
+            rootfs: self.rootfs(&record.id),
+        };
         std::thread::spawn(move || {
             let mut child = child;
-            let _ = child.wait();
-            record_exit(&containers, &id, &rootfs);
+            watcher.watch(exit_watch, || {
+                let _ = child.wait();
+            });
         });
         outcome
     }
@@ -599,16 +614,21 @@ impl Engine {
     /// `docker wait`: the exit code once `condition` holds.
     /// Wait for `condition`, counted from `record` as it was when the client asked (so that
     /// a next-exit asked before start is not missed however fast the container ends).
+    /// Ends early, with no meaningful code, once `cancel` is set (and waiters are woken:
+    /// [`Containers::wake_waiters`]), as when the client has gone.
     pub fn wait_container(
         &self,
         record: &ContainerRecord,
         condition: WaitCondition,
+        cancel: &std::sync::atomic::AtomicBool,
     ) -> Result<i32> {
         let finished_before = record.state.finished_at.clone();
         let forever = Duration::from_secs(u64::MAX / 4);
+        let cancelled = || cancel.load(std::sync::atomic::Ordering::Relaxed);
         let r = self
             .containers
             .wait_until(&record.id, forever, |r| match (condition, r) {
+                _ if cancelled() => true,
                 (_, None) => true,
                 (WaitCondition::Removed, Some(_)) => false,
                 (WaitCondition::NotRunning, Some(r)) => r.state.status != Status::Running,
@@ -645,7 +665,7 @@ impl Engine {
                 });
         }
         self.execs.forget_container(&record.id);
-        remove_files(&self.containers, &record.id, &self.rootfs(&record.id))
+        remove_files(&self.containers, &record.id)
     }
 
     pub fn containers(&self) -> &Arc<Containers> {
@@ -653,53 +673,117 @@ impl Engine {
     }
 
     /// After a restart of berthd: containers recorded as running either ended meanwhile
-    /// (their shim wrote exit.json and is gone), or still run: berthd connects to their shim
-    /// again and records the exit when the shim reports it.
+    /// (their shim wrote exit.json in the bundle and is gone), or still run: berthd connects
+    /// to their shim again and records the exit when the shim reports it.
     pub fn restore_containers(&self) {
-        for r in self.containers.list() {
+        let records = self.containers.list();
+        self.sweep_bundles(&records);
+        for r in records {
             if r.state.status != Status::Running {
                 continue;
             }
-            let dir = self.containers.dir(&r.id);
-            let rootfs = self.rootfs(&r.id);
-            match super::stream::request(&dir, &berth_shim_protocol::Request::Wait) {
-                Ok((mut stream, _)) => {
-                    let containers = self.containers.clone();
-                    let id = r.id.clone();
-                    std::thread::spawn(move || {
-                        // The exit record line, or EOF if the shim died.
-                        let mut line = String::new();
-                        let _ = stream.read_line(&mut line);
-                        record_exit(&containers, &id, &rootfs);
-                    });
+            let bundle = self.containers.bundle(&r.id);
+            let watcher = ShimWatch {
+                containers: self.containers.clone(),
+                id: r.id.clone(),
+                rootfs: self.rootfs(&r.id),
+            };
+            match super::stream::request(&bundle, &berth_shim_protocol::Request::Wait) {
+                Ok((stream, _)) => {
+                    self.containers.shims.started(&r.id);
+                    // The wait connection ends when the shim does.
+                    std::thread::spawn(move || watcher.watch(Some(stream), || {}));
                 }
-                Err(_) => record_exit(&self.containers, &r.id, &rootfs),
+                Err(_) => watcher.watch(None, || {}),
+            }
+        }
+    }
+
+    /// Bundles left by containers that no longer run (removed, or ended while berthd was
+    /// away and recorded since) take memory in the exec root's tmpfs.
+    fn sweep_bundles(&self, records: &[ContainerRecord]) {
+        let Ok(entries) = std::fs::read_dir(self.containers.bundle("")) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let running = records
+                .iter()
+                .any(|r| r.state.status == Status::Running && *r.id == *name);
+            if !running {
+                let _ = std::fs::remove_dir_all(entry.path());
             }
         }
     }
 }
 
-fn remove_files(containers: &Containers, id: &str, rootfs: &std::path::Path) -> Result<()> {
-    super::rootfs::unmount(rootfs)?;
+/// How long a start waits for the previous run's shim to finish its cleanup.
+const PREVIOUS_SHIM: Duration = Duration::from_secs(30);
+
+/// The shim's exit record, in the bundle.
+const EXIT_FILE: &str = "exit.json";
+
+/// Follows one shim to its end: records the exit it reports (before the runtime's delete,
+/// so waiters do not wait for that), then, once the shim is gone, removes the bundle and
+/// lets the next start of the container go on.
+struct ShimWatch {
+    containers: Arc<Containers>,
+    id: String,
+    rootfs: PathBuf,
+}
+
+impl ShimWatch {
+    /// `stream`: a wait connection to the shim (None: the shim is gone or never served);
+    /// `wait_gone` returns once the shim process has ended.
+    fn watch(self, stream: Option<super::stream::ShimStream>, wait_gone: impl FnOnce()) {
+        let mut stream = stream;
+        let reported = stream.as_mut().and_then(|s| {
+            let mut line = String::new();
+            s.read_line(&mut line).ok()?;
+            serde_json::from_str::<Value>(&line).ok()
+        });
+        if let Some(exit) = &reported {
+            record_exit(&self.containers, &self.id, &self.rootfs, exit);
+        }
+        if let Some(mut s) = stream {
+            let _ = std::io::copy(&mut s, &mut std::io::sink());
+        }
+        wait_gone();
+        let bundle = self.containers.bundle(&self.id);
+        let unreported = reported.is_none().then(|| {
+            std::fs::read(bundle.join(EXIT_FILE))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                .unwrap_or_default()
+        });
+        let _ = std::fs::remove_dir_all(&bundle);
+        self.containers.shims.ended(&self.id);
+        if let Some(exit) = unreported {
+            record_exit(&self.containers, &self.id, &self.rootfs, &exit);
+        }
+    }
+}
+
+/// Remove container `id` (its root filesystem is unmounted with its directory, after).
+fn remove_files(containers: &Containers, id: &str) -> Result<()> {
     containers.event(id, "destroy", &[]);
-    let dir = containers.dir(id);
-    match std::fs::remove_dir_all(&dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::Io(format!("remove {}: {e}", dir.display()))),
+    containers.discard_dir(id)?;
+    // A running shim removes the bundle itself when it is done.
+    if !containers.shims.running(id) {
+        let _ = std::fs::remove_dir_all(containers.bundle(id));
     }
     containers.forget(id);
     containers.waiting.forget(id);
     Ok(())
 }
 
-/// The shim has ended: take the exit status it wrote, unmount, and honour --rm.
-fn record_exit(containers: &Containers, id: &str, rootfs: &std::path::Path) {
-    let exit: Value = std::fs::read(containers.dir(id).join("exit.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
-    let _ = super::rootfs::unmount(rootfs);
+/// The container has ended (`exit` is the shim's exit record; Null if it left none):
+/// unmount, record, and honour --rm.
+fn record_exit(containers: &Containers, id: &str, rootfs: &std::path::Path, exit: &Value) {
+    let auto_remove = containers.resolve(id).is_ok_and(|r| r.auto_remove());
+    if !auto_remove {
+        let _ = super::rootfs::unmount(rootfs);
+    }
     let code = exit["exit_code"].as_i64().unwrap_or(255) as i32;
     let oom_killed = exit["oom_killed"].as_bool().unwrap_or(false);
     let error = exit["error"].as_str().unwrap_or_default().to_string();
@@ -707,7 +791,7 @@ fn record_exit(containers: &Containers, id: &str, rootfs: &std::path::Path) {
         .as_str()
         .map(String::from)
         .unwrap_or_else(now);
-    let _ = containers.update(id, |r| {
+    let ended = |r: &mut ContainerRecord| {
         // A container that never started stays created, with the error.
         if r.state.status == Status::Running {
             r.state.status = Status::Exited;
@@ -720,13 +804,18 @@ fn record_exit(containers: &Containers, id: &str, rootfs: &std::path::Path) {
         if !error.is_empty() {
             r.state.error = error;
         }
-    });
+    };
+    let _ = if auto_remove {
+        containers.update_unsaved(id, ended)
+    } else {
+        containers.update(id, ended)
+    };
     if oom_killed {
         containers.event(id, "oom", &[]);
     }
     containers.event(id, "die", &[("exitCode", code.to_string())]);
-    if containers.dir(id).join("auto-remove").exists() {
-        let _ = remove_files(containers, id, rootfs);
+    if auto_remove {
+        let _ = remove_files(containers, id);
         return;
     }
     containers.exited(id);

@@ -1,9 +1,17 @@
 //! Containers: records kept as `containers/<id>/config.v2.json` (written then renamed), their
 //! root filesystems, and their lifecycle through one berth-shim each.
 //!
-//! Per container directory: `config.v2.json` (this record), `rootfs/` (the overlay while it
-//! runs), `upper/` and `work/` (its writable layer), `bundle/` (config.json for the runtime),
-//! `<id>-json.log` (its output), `exit.json` (written by the shim when it ends).
+//! Per container directory (data root): `config.v2.json` (this record), `rootfs/` (the
+//! overlay while it runs), `upper/` and `work/` (its writable layer), `<id>-json.log` (its
+//! output). A removed container's directory is first renamed into `removing/` beside the
+//! containers' root, then deleted in the background (and at the next start, if berthd
+//! stopped before).
+//!
+//! Per container bundle (exec root, a tmpfs by default, as containerd keeps its bundles):
+//! `config.json` for the runtime, the shim's socket, the runtime's log and pid file, and
+//! `exit.json`, which the shim writes when the container ends. It lives from start until
+//! the shim is gone and its exit is recorded: nothing on the way of a start or an exit
+//! waits for the disk.
 
 pub mod exec;
 pub mod host;
@@ -13,6 +21,7 @@ mod manage;
 pub mod restart;
 mod rootfs;
 pub mod seccomp;
+mod shims;
 mod spec;
 pub mod stream;
 mod user;
@@ -234,11 +243,18 @@ impl ContainerRecord {
     pub fn network_mode(&self) -> &str {
         &self.network_mode
     }
+
+    /// `--rm`: removed once it has ended.
+    pub fn auto_remove(&self) -> bool {
+        self.host_config["AutoRemove"].as_bool() == Some(true)
+    }
 }
 
 /// Every container, in memory and on disk, and a signal for state changes.
 pub struct Containers {
     root: PathBuf,
+    /// Where bundles live (under the exec root).
+    bundles: PathBuf,
     map: Mutex<HashMap<String, ContainerRecord>>,
     changed: Condvar,
     /// Called after each exit is recorded (restart policies).
@@ -250,9 +266,27 @@ pub struct Containers {
     removed_exits: Mutex<HashMap<String, i32>>,
     /// The event log (the engine's; containers publish most of it).
     pub events: crate::events::Events,
+    /// Containers whose shim still runs (it may outlive the exit it reported).
+    pub(crate) shims: shims::Shims,
 }
 
 type ExitHook = Box<dyn Fn(&str) + Send + Sync>;
+
+/// Beside the containers' root: directories of removed containers, being deleted.
+fn removing_dir(root: &Path) -> PathBuf {
+    root.with_file_name("removing")
+}
+
+/// Delete the directory of a removed container; its root filesystem may still be mounted
+/// (a container removed as it ends is unmounted here, off the path of its waiters).
+fn delete_discarded(dir: &Path) -> Result<()> {
+    rootfs::unmount(&dir.join("rootfs"))?;
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::Io(format!("remove {}: {e}", dir.display()))),
+    }
+}
 
 /// A JSON list of strings (None when it is not a list; non-strings are skipped).
 pub fn string_list(v: &serde_json::Value) -> Option<Vec<String>> {
@@ -311,11 +345,19 @@ fn generated_name(id: &str) -> String {
 }
 
 impl Containers {
-    /// Load every record under `root`. Records of containers that were running when berthd
-    /// stopped are reconciled by the caller (live restore).
-    pub fn open(root: &Path) -> Result<Containers> {
-        std::fs::create_dir_all(root)
-            .map_err(|e| Error::Io(format!("create {}: {e}", root.display())))?;
+    /// Load every record under `root`; bundles live under `bundles`. Records of containers
+    /// that were running when berthd stopped are reconciled by the caller (live restore).
+    pub fn open(root: &Path, bundles: &Path) -> Result<Containers> {
+        for dir in [root, bundles] {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::Io(format!("create {}: {e}", dir.display())))?;
+        }
+        // What a removal left half done.
+        if let Ok(entries) = std::fs::read_dir(removing_dir(root)) {
+            for entry in entries.flatten() {
+                delete_discarded(&entry.path())?;
+            }
+        }
         let mut map = HashMap::new();
         for entry in std::fs::read_dir(root)
             .map_err(|e| Error::Io(format!("read {}: {e}", root.display())))?
@@ -334,12 +376,14 @@ impl Containers {
         }
         Ok(Containers {
             root: root.to_path_buf(),
+            bundles: bundles.to_path_buf(),
             map: Mutex::new(map),
             changed: Condvar::new(),
             exit_hook: std::sync::OnceLock::new(),
             waiting: stream::Waiting::default(),
             removed_exits: Mutex::new(HashMap::new()),
             events: crate::events::Events::default(),
+            shims: shims::Shims::default(),
         })
     }
 
@@ -355,6 +399,32 @@ impl Containers {
 
     pub fn dir(&self, id: &str) -> PathBuf {
         self.root.join(id)
+    }
+
+    /// The container's bundle (where its shim listens).
+    pub fn bundle(&self, id: &str) -> PathBuf {
+        self.bundles.join(id)
+    }
+
+    /// Take the directory of container `id` out of the store (one rename, so a crash
+    /// cannot leave half a record), then unmount and delete it in the background.
+    fn discard_dir(&self, id: &str) -> Result<()> {
+        let dir = self.dir(id);
+        let removing = removing_dir(&self.root);
+        std::fs::create_dir_all(&removing)
+            .map_err(|e| Error::Io(format!("create {}: {e}", removing.display())))?;
+        let target = removing.join(id);
+        match std::fs::rename(&dir, &target) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::Io(format!("remove {}: {e}", dir.display()))),
+        }
+        std::thread::spawn(move || {
+            if let Err(e) = delete_discarded(&target) {
+                tracing::warn!("{e}");
+            }
+        });
+        Ok(())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, ContainerRecord>> {
@@ -485,13 +555,34 @@ impl Containers {
         id: &str,
         f: impl FnOnce(&mut ContainerRecord),
     ) -> Result<ContainerRecord> {
+        self.change(id, f, true)
+    }
+
+    /// Change a record in memory only: it is about to be removed, so writing it would be
+    /// wasted (and a crash before the removal finds it running, which the restore handles).
+    fn update_unsaved(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut ContainerRecord),
+    ) -> Result<ContainerRecord> {
+        self.change(id, f, false)
+    }
+
+    fn change(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut ContainerRecord),
+        save: bool,
+    ) -> Result<ContainerRecord> {
         let mut map = self.lock();
         let record = map
             .get_mut(id)
             .ok_or_else(|| Error::NotFound(format!("No such container: {id}")))?;
         f(record);
         let copy = record.clone();
-        self.save(&copy)?;
+        if save {
+            self.save(&copy)?;
+        }
         self.changed.notify_all();
         Ok(copy)
     }
@@ -515,6 +606,12 @@ impl Containers {
             .unwrap_or_else(|e| e.into_inner())
             .get(id)
             .copied()
+    }
+
+    /// Wake every [`Containers::wait_until`], to look at its condition again.
+    pub fn wake_waiters(&self) {
+        let _map = self.lock();
+        self.changed.notify_all();
     }
 
     /// Wait (up to `timeout`) until `done` holds for the record of `id` or it is gone.
@@ -541,5 +638,24 @@ impl Containers {
                 .map(|(m, _)| m)
                 .unwrap_or_else(|e| e.into_inner().0);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A removal berthd did not finish (it stopped between the rename and the delete) is
+    /// finished at the next open; the half-removed container is not loaded.
+    #[test]
+    fn open_finishes_interrupted_removals() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let root = dir.path().join("containers");
+        let left = dir.path().join("removing").join("abc");
+        std::fs::create_dir_all(left.join("upper/etc")).expect("mkdir");
+        std::fs::write(left.join("config.v2.json"), b"{}").expect("write");
+        let containers = Containers::open(&root, &dir.path().join("bundles")).expect("open");
+        assert!(containers.list().is_empty());
+        assert!(!left.exists(), "the interrupted removal was not finished");
     }
 }

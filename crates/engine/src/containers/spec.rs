@@ -121,6 +121,13 @@ fn make_privileged(config: &mut Value) {
     config["linux"]["resources"]["devices"] = json!([{"allow": true, "access": "rwm"}]);
 }
 
+/// The container's cgroup, named in its config rather than left to each runtime's default:
+/// the shim reads the OOM count there, whichever runtime created it. One level, so that
+/// delete leaves nothing behind.
+pub fn cgroups_path(id: &str) -> String {
+    format!("/berth-{id}")
+}
+
 /// The OCI config; `rootfs` is mounted (the user is looked up in its /etc/passwd); `init`
 /// is the host's init binary, for --init.
 pub fn oci_config(
@@ -176,9 +183,7 @@ pub fn oci_config(
             {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"]},
         ],
         "linux": {
-            // Named here, not left to each runtime's default: the shim reads the OOM count
-            // there, whichever runtime created it. One level: delete leaves nothing behind.
-            "cgroupsPath": format!("/berth-{}", record.id),
+            "cgroupsPath": cgroups_path(&record.id),
             "namespaces": namespaces,
             "maskedPaths": MASKED,
             "readonlyPaths": READONLY,

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::io::{BufReader, Read};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc;
 use std::sync::Mutex;
 
@@ -63,14 +63,9 @@ impl Waiting {
     }
 }
 
-/// The bundle directory of a container (where its shim listens).
-pub(crate) fn bundle(dir: &Path) -> PathBuf {
-    dir.join("bundle")
-}
-
-/// Send `request` to the shim of the container at `dir`.
-pub(crate) fn request(dir: &Path, request: &Request) -> Result<(ShimStream, String)> {
-    let (stream, answer) = berth_shim_protocol::request(&bundle(dir), request)
+/// Send `request` to the shim of the container whose bundle is `bundle`.
+pub(crate) fn request(bundle: &Path, request: &Request) -> Result<(ShimStream, String)> {
+    let (stream, answer) = berth_shim_protocol::request(bundle, request)
         .map_err(|e| Error::Conflict(format!("the container's shim is not reachable: {e}")))?;
     let detail = answer.map_err(Error::Conflict)?;
     Ok((stream, detail))
@@ -107,7 +102,7 @@ impl Engine {
         };
         if record.state.status == Status::Running {
             let (stream, _) =
-                request_or_stopped(&self.containers.dir(&record.id), &request, &record)?;
+                request_or_stopped(&self.containers.bundle(&record.id), &request, &record)?;
             return Ok((record, Attached::Now(stream)));
         }
         let rx = self.containers.waiting.add(&record.id, request);
@@ -116,9 +111,9 @@ impl Engine {
 
     /// Connect the attaches waiting for `id` (its shim has created it, not started it).
     pub(crate) fn connect_waiting(&self, id: &str) {
-        let dir = self.containers.dir(id);
+        let bundle = self.containers.bundle(id);
         for (request, tx) in self.containers.waiting.take(id) {
-            let _ = tx.send(request_to(&dir, &request));
+            let _ = tx.send(request_to(&bundle, &request));
         }
     }
 
@@ -136,21 +131,21 @@ impl Engine {
             height,
             width,
         };
-        request_or_stopped(&self.containers.dir(&record.id), &request, &record).map(drop)
+        request_or_stopped(&self.containers.bundle(&record.id), &request, &record).map(drop)
     }
 }
 
-fn request_to(dir: &Path, req: &Request) -> Result<ShimStream> {
-    request(dir, req).map(|(s, _)| s)
+fn request_to(bundle: &Path, req: &Request) -> Result<ShimStream> {
+    request(bundle, req).map(|(s, _)| s)
 }
 
 /// A request to a running container's shim; a shim that has just gone means "not running".
 fn request_or_stopped(
-    dir: &Path,
+    bundle: &Path,
     req: &Request,
     record: &ContainerRecord,
 ) -> Result<(ShimStream, String)> {
-    match berth_shim_protocol::request(&bundle(dir), req) {
+    match berth_shim_protocol::request(bundle, req) {
         Ok((stream, Ok(detail))) => Ok((stream, detail)),
         Ok((_, Err(msg))) => Err(Error::Conflict(msg)),
         Err(_) => Err(Error::Conflict(format!(

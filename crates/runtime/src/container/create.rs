@@ -1,6 +1,6 @@
 //! `create`: set the container up and park its init on the exec barrier.
 
-use std::os::fd::RawFd;
+use std::os::fd::{AsFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
@@ -8,7 +8,7 @@ use nix::unistd::{fork, ForkResult, Pid};
 use oci_spec::runtime::Spec;
 
 use super::cleanup::CreateGuard;
-use super::init::{self, InitContext};
+use super::init::{self, CgroupJoin, InitContext};
 use crate::error::{Error, Result, SysContext};
 use crate::hooks::{self, HookKind};
 use crate::namespaces::{write_id_maps, NamespacePlan};
@@ -174,7 +174,7 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
     drop(opts.console_socket);
 
     let partial = Container::new(opts.id.clone(), dir.clone(), None);
-    if let Forked::Init(pid) = forked.0 {
+    if let Forked::Init(pid, CgroupJoin::ByRuntime) = forked.0 {
         join_cgroup(&checked.cgroup, pid, &parent_end)?;
     }
     let init_pid = drive_setup(
@@ -221,16 +221,32 @@ fn fork_init(
     // forks inherit this.
     proc::set_dumpable(false).ctx(|| "set non-dumpable".into())?;
     let forked = if ctx.plan.single_stage() {
-        // SAFETY: berth-runtime is single-threaded here (no thread was spawned), so the
-        // child may run arbitrary code after the fork.
-        match unsafe { proc::fork_with_namespaces(ctx.plan.new_flags()) }
-            .ctx(|| "clone init".into())?
-        {
+        // In a new user namespace init cannot write the host's cgroup files itself.
+        let self_join = !ctx.plan.creates_user();
+        let v2_dir = match self_join {
+            true => ctx.cgroup.open_v2_dir()?,
+            false => None,
+        };
+        let flags = ctx.plan.new_flags();
+        let (result, born_in_v2) = match &v2_dir {
+            // SAFETY: berth-runtime is single-threaded here (no thread was spawned), so the
+            // child may run arbitrary code after the fork.
+            Some(dir) => unsafe { proc::fork_with_namespaces_into(flags, dir.as_fd()) },
+            // SAFETY: as above.
+            None => unsafe { proc::fork_with_namespaces(flags) }.map(|f| (f, false)),
+        }
+        .ctx(|| "clone init".into())?;
+        drop(v2_dir);
+        let join = match self_join && (ctx.cgroup.layout().v2().is_none() || born_in_v2) {
+            true => CgroupJoin::BySelf,
+            false => CgroupJoin::ByRuntime,
+        };
+        match result {
             ForkResult::Child => {
                 drop(parent_end);
-                std::process::exit(init::direct(ctx));
+                std::process::exit(init::direct(ctx, join));
             }
-            ForkResult::Parent { child } => Forked::Init(child),
+            ForkResult::Parent { child } => Forked::Init(child, join),
         }
     } else {
         // SAFETY: as above.
@@ -243,7 +259,7 @@ fn fork_init(
         }
     };
     match forked {
-        Forked::Init(pid) => {
+        Forked::Init(pid, _) => {
             guard.init = Some(pid);
             guard.init_is_child = true;
         }
@@ -281,8 +297,8 @@ fn join_cgroup(cgroup: &Cgroup, init: Pid, ch: &Channel) -> Result<()> {
 enum Forked {
     /// Stage 1, which creates the namespaces and forks init.
     Stage1(Pid),
-    /// Init itself, cloned into all its namespaces.
-    Init(Pid),
+    /// Init itself, cloned into all its namespaces; and who puts it in its cgroup.
+    Init(Pid, CgroupJoin),
 }
 
 /// The runtime's half of the setup protocol. Returns init's pid once it is parked.
@@ -298,7 +314,7 @@ fn drive_setup(
     let spec = &bundle.spec;
     let (mut init_pid, userns_creator) = match forked {
         Forked::Stage1(pid) => (None, pid),
-        Forked::Init(pid) => (Some(pid), pid),
+        Forked::Init(pid, _) => (Some(pid), pid),
     };
     let mut hooks_requested = false;
     loop {

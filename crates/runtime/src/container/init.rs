@@ -79,15 +79,35 @@ fn report(ctx: &InitContext<'_>, result: Result<()>) -> bool {
     true
 }
 
+/// Who puts init in its cgroup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum CgroupJoin {
+    /// The runtime moves it (cgroup.procs), then says so: when init is in a new user
+    /// namespace (it cannot write the host's cgroup files), comes from stage 1, or could
+    /// not be born in its v2 cgroup.
+    ByRuntime,
+    /// Init was born in its v2 cgroup, if the host has one, and moves its own thread into
+    /// the v1 hierarchies: no process move, so no grace period waited for (see
+    /// `berth_cgroups::Cgroup::add`), which would be most of a container's start.
+    BySelf,
+}
+
 /// Init cloned directly into all its new namespaces (no stage 1). Returns the exit code if
 /// it does not exec.
-pub(super) fn direct(ctx: &InitContext<'_>) -> i32 {
-    let ready = expect(ctx.channel, ParentMsg::CgroupJoined).and_then(|()| {
-        if ctx.plan.creates_user() {
-            wait_for_id_maps(ctx)?;
-        }
-        ctx.plan.unshare_cgroup()
-    });
+pub(super) fn direct(ctx: &InitContext<'_>, join: CgroupJoin) -> i32 {
+    let ready = match join {
+        CgroupJoin::BySelf => ctx
+            .cgroup
+            .enter_v1_as_current_thread()
+            .map_err(Error::from)
+            .and_then(|()| ctx.plan.unshare_cgroup()),
+        CgroupJoin::ByRuntime => expect(ctx.channel, ParentMsg::CgroupJoined).and_then(|()| {
+            if ctx.plan.creates_user() {
+                wait_for_id_maps(ctx)?;
+            }
+            ctx.plan.unshare_cgroup()
+        }),
+    };
     if !report(ctx, ready) {
         return 1;
     }

@@ -1,6 +1,6 @@
 //! Process attributes: prctl, descriptors, keyrings, OOM score, session.
 
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 
 use nix::errno::Errno;
 
@@ -33,6 +33,48 @@ pub unsafe fn fork_with_namespaces(
         pid => Ok(ForkResult::Parent {
             child: Pid::from_raw(pid as i32),
         }),
+    }
+}
+
+/// linux/sched.h (libc's constant is an overflowing c_int).
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// [`fork_with_namespaces`], with the child born in the cgroup v2 directory `cgroup`
+/// (clone3's CLONE_INTO_CGROUP, Linux 5.7+), so that it never has to be moved there.
+/// Returns, in parent and child alike, whether it was; a kernel that cannot falls back to
+/// a plain fork into the caller's cgroup.
+///
+/// # Safety
+/// As for [`fork_with_namespaces`].
+pub unsafe fn fork_with_namespaces_into(
+    flags: nix::sched::CloneFlags,
+    cgroup: BorrowedFd<'_>,
+) -> nix::Result<(nix::unistd::ForkResult, bool)> {
+    use nix::unistd::{ForkResult, Pid};
+    // SAFETY: every field of clone_args is an integer; zero is "unset" for each of them.
+    let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
+    args.flags = flags.bits() as u64 | CLONE_INTO_CGROUP;
+    args.exit_signal = libc::SIGCHLD as u64;
+    args.cgroup = cgroup.as_raw_fd() as u64;
+    // SAFETY: without CLONE_VM and without a stack, clone3 duplicates the process as fork
+    // does; `args` is valid for its size during the call; the caller upholds fork's contract.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut libc::clone_args,
+            std::mem::size_of::<libc::clone_args>(),
+        )
+    };
+    match Errno::result(rc) {
+        Ok(0) => Ok((ForkResult::Child, true)),
+        Ok(pid) => Ok((
+            ForkResult::Parent {
+                child: Pid::from_raw(pid as i32),
+            },
+            true,
+        )),
+        // SAFETY: as above.
+        Err(_) => unsafe { fork_with_namespaces(flags) }.map(|f| (f, false)),
     }
 }
 
