@@ -251,18 +251,21 @@ fn open_dir_beneath(root: &OwnedFd, comps: &[OsString], path: &Path) -> Result<O
             path,
             "a parent is not a directory (a symlink?)",
         )),
-        Err(Errno::ENOSYS) => {
-            let dir = walk(root, comps, path, false)?;
-            openat(
-                &dir,
-                ".",
-                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-                Mode::empty(),
-            )
-            .map_err(|e| sys("open", path, e))
-        }
+        Err(Errno::ENOSYS) => reopen_readable(&walk(root, comps, path, false)?, path),
         Err(e) => Err(sys("open", path, e)),
     }
+}
+
+/// A readable descriptor of the directory `dir` (an O_PATH one cannot take xattrs, modes
+/// or times).
+fn reopen_readable(dir: &impl AsFd, path: &Path) -> Result<OwnedFd> {
+    openat(
+        dir,
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| sys("open", path, e))
 }
 
 /// Copy an entry's content into `file` through `buf`; the bytes copied.
@@ -452,13 +455,7 @@ fn place<R: Read>(
     } = at;
     let name_str = name.to_string_lossy();
     if name_str == OPAQUE_MARKER {
-        let dir = openat(
-            parent,
-            ".",
-            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| sys("open", path, e))?;
+        let dir = reopen_readable(&parent, path)?;
         set_xattr(&dir, "trusted.overlay.opaque", b"y", path)?;
         return Ok((Placed::Other, false));
     }

@@ -365,7 +365,7 @@ impl Engine {
     }
 
     fn rootfs(&self, id: &str) -> PathBuf {
-        self.containers.dir(id).join("rootfs")
+        self.containers.rootfs(id)
     }
 
     /// Mount the rootfs, write the bundle, start the shim; returns when the container runs.
@@ -523,7 +523,6 @@ impl Engine {
         let watcher = ShimWatch {
             containers: self.containers.clone(),
             id: record.id.clone(),
-            rootfs: self.rootfs(&record.id),
         };
         std::thread::spawn(move || {
             let mut child = child;
@@ -676,9 +675,7 @@ impl Engine {
     /// (their shim wrote exit.json in the bundle and is gone), or still run: berthd connects
     /// to their shim again and records the exit when the shim reports it.
     pub fn restore_containers(&self) {
-        let records = self.containers.list();
-        self.sweep_bundles(&records);
-        for r in records {
+        for r in self.containers.list() {
             if r.state.status != Status::Running {
                 continue;
             }
@@ -686,7 +683,6 @@ impl Engine {
             let watcher = ShimWatch {
                 containers: self.containers.clone(),
                 id: r.id.clone(),
-                rootfs: self.rootfs(&r.id),
             };
             match super::stream::request(&bundle, &berth_shim_protocol::Request::Wait) {
                 Ok((stream, _)) => {
@@ -695,23 +691,6 @@ impl Engine {
                     std::thread::spawn(move || watcher.watch(Some(stream), || {}));
                 }
                 Err(_) => watcher.watch(None, || {}),
-            }
-        }
-    }
-
-    /// Bundles left by containers that no longer run (removed, or ended while berthd was
-    /// away and recorded since) take memory in the exec root's tmpfs.
-    fn sweep_bundles(&self, records: &[ContainerRecord]) {
-        let Ok(entries) = std::fs::read_dir(self.containers.bundle("")) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let running = records
-                .iter()
-                .any(|r| r.state.status == Status::Running && *r.id == *name);
-            if !running {
-                let _ = std::fs::remove_dir_all(entry.path());
             }
         }
     }
@@ -729,21 +708,19 @@ const EXIT_FILE: &str = "exit.json";
 struct ShimWatch {
     containers: Arc<Containers>,
     id: String,
-    rootfs: PathBuf,
 }
 
 impl ShimWatch {
     /// `stream`: a wait connection to the shim (None: the shim is gone or never served);
     /// `wait_gone` returns once the shim process has ended.
-    fn watch(self, stream: Option<super::stream::ShimStream>, wait_gone: impl FnOnce()) {
-        let mut stream = stream;
+    fn watch(self, mut stream: Option<super::stream::ShimStream>, wait_gone: impl FnOnce()) {
         let reported = stream.as_mut().and_then(|s| {
             let mut line = String::new();
             s.read_line(&mut line).ok()?;
             serde_json::from_str::<Value>(&line).ok()
         });
         if let Some(exit) = &reported {
-            record_exit(&self.containers, &self.id, &self.rootfs, exit);
+            record_exit(&self.containers, &self.id, exit);
         }
         if let Some(mut s) = stream {
             let _ = std::io::copy(&mut s, &mut std::io::sink());
@@ -759,7 +736,7 @@ impl ShimWatch {
         let _ = std::fs::remove_dir_all(&bundle);
         self.containers.shims.ended(&self.id);
         if let Some(exit) = unreported {
-            record_exit(&self.containers, &self.id, &self.rootfs, &exit);
+            record_exit(&self.containers, &self.id, &exit);
         }
     }
 }
@@ -779,10 +756,10 @@ fn remove_files(containers: &Containers, id: &str) -> Result<()> {
 
 /// The container has ended (`exit` is the shim's exit record; Null if it left none):
 /// unmount, record, and honour --rm.
-fn record_exit(containers: &Containers, id: &str, rootfs: &std::path::Path, exit: &Value) {
+fn record_exit(containers: &Containers, id: &str, exit: &Value) {
     let auto_remove = containers.resolve(id).is_ok_and(|r| r.auto_remove());
     if !auto_remove {
-        let _ = super::rootfs::unmount(rootfs);
+        let _ = super::rootfs::unmount(&containers.rootfs(id));
     }
     let code = exit["exit_code"].as_i64().unwrap_or(255) as i32;
     let oom_killed = exit["oom_killed"].as_bool().unwrap_or(false);

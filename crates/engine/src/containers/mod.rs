@@ -288,6 +288,24 @@ fn delete_discarded(dir: &Path) -> Result<()> {
     }
 }
 
+/// Bundles of containers that do not run (removed, or ended while berthd was away) take
+/// memory in the exec root's tmpfs; those of running ones are their shims' (live restore).
+fn sweep_bundles(bundles: &Path, records: &HashMap<String, ContainerRecord>) {
+    let Ok(entries) = std::fs::read_dir(bundles) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let running = entry
+            .file_name()
+            .to_str()
+            .and_then(|id| records.get(id))
+            .is_some_and(|r| r.state.status == Status::Running);
+        if !running {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// A JSON list of strings (None when it is not a list; non-strings are skipped).
 pub fn string_list(v: &serde_json::Value) -> Option<Vec<String>> {
     v.as_array().map(|a| {
@@ -374,6 +392,7 @@ impl Containers {
                 Err(e) => tracing::warn!("skipping {}: {e}", path.display()),
             }
         }
+        sweep_bundles(bundles, &map);
         Ok(Containers {
             root: root.to_path_buf(),
             bundles: bundles.to_path_buf(),
@@ -399,6 +418,11 @@ impl Containers {
 
     pub fn dir(&self, id: &str) -> PathBuf {
         self.root.join(id)
+    }
+
+    /// The container's root filesystem (its overlay, mounted while it runs).
+    pub fn rootfs(&self, id: &str) -> PathBuf {
+        self.dir(id).join("rootfs")
     }
 
     /// The container's bundle (where its shim listens).

@@ -15,7 +15,6 @@ pub use nix::sys::prctl::{set_child_subreaper, set_dumpable, set_keepcaps, set_n
 pub unsafe fn fork_with_namespaces(
     flags: nix::sched::CloneFlags,
 ) -> nix::Result<nix::unistd::ForkResult> {
-    use nix::unistd::{ForkResult, Pid};
     // SAFETY: clone without CLONE_VM and without a new stack duplicates the process like
     // fork; the caller upholds fork's contract (see above).
     let rc = unsafe {
@@ -28,11 +27,16 @@ pub unsafe fn fork_with_namespaces(
             0usize,
         )
     };
-    match Errno::result(rc)? {
-        0 => Ok(ForkResult::Child),
-        pid => Ok(ForkResult::Parent {
-            child: Pid::from_raw(pid as i32),
-        }),
+    Errno::result(rc).map(fork_result)
+}
+
+/// What a fork-like syscall's return value says: the child (0) or the parent of `rc`.
+fn fork_result(rc: libc::c_long) -> nix::unistd::ForkResult {
+    match rc {
+        0 => nix::unistd::ForkResult::Child,
+        pid => nix::unistd::ForkResult::Parent {
+            child: nix::unistd::Pid::from_raw(pid as i32),
+        },
     }
 }
 
@@ -50,7 +54,6 @@ pub unsafe fn fork_with_namespaces_into(
     flags: nix::sched::CloneFlags,
     cgroup: BorrowedFd<'_>,
 ) -> nix::Result<(nix::unistd::ForkResult, bool)> {
-    use nix::unistd::{ForkResult, Pid};
     // SAFETY: every field of clone_args is an integer; zero is "unset" for each of them.
     let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
     args.flags = flags.bits() as u64 | CLONE_INTO_CGROUP;
@@ -66,13 +69,7 @@ pub unsafe fn fork_with_namespaces_into(
         )
     };
     match Errno::result(rc) {
-        Ok(0) => Ok((ForkResult::Child, true)),
-        Ok(pid) => Ok((
-            ForkResult::Parent {
-                child: Pid::from_raw(pid as i32),
-            },
-            true,
-        )),
+        Ok(rc) => Ok((fork_result(rc), true)),
         // SAFETY: as above.
         Err(_) => unsafe { fork_with_namespaces(flags) }.map(|f| (f, false)),
     }
