@@ -191,3 +191,22 @@ fn exec_bad_input() {
     assert_eq!(world.status("x6"), "running");
     stop(&world, "x6", pid);
 }
+
+#[test]
+fn a_foreground_exec_terminal_has_our_size_from_the_start() {
+    let world = World::new("sleep 30");
+    let pid = running(&world, "x6");
+    // `stty size` is the first thing the process does: the pty must not start at 0x0.
+    let inner = format!(
+        "stty cols 77 rows 11; {BIN} --root {} exec -t x6 stty size; echo exit=$?",
+        world.root().display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &inner, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("script");
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    assert!(text.contains("11 77\nexit=0\n"), "{text}");
+    stop(&world, "x6", pid);
+}

@@ -17,7 +17,7 @@ use nix::sys::signal::SigSet;
 use nix::unistd::{fork, ForkResult, Pid};
 use oci_spec::runtime::Process;
 
-use super::run::{supervise, FORWARDED};
+use super::run::{size_like_our_terminal, supervise, FORWARDED};
 use crate::error::{Error, Result, SysContext};
 use crate::process::{self, ExecPlan, PassedFds};
 use crate::state::{StateRoot, Status};
@@ -113,6 +113,7 @@ pub fn exec(root: &StateRoot, mut opts: ExecOptions) -> Result<i32> {
             UnixStream::pair().map_err(|e| Error::io("socketpair", "console", e))?;
         opts.console_socket = Some(theirs);
         own_console = Some(ours);
+        size_like_our_terminal(&mut opts.process);
     }
     let fds = PassedFds {
         preserve: opts.preserve_fds,

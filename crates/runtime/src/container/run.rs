@@ -10,6 +10,7 @@ use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
+use oci_spec::runtime::{BoxBuilder as ConsoleSizeBuilder, Process};
 
 use super::delete::delete_container;
 use super::start::start_container;
@@ -50,6 +51,9 @@ pub fn run(root: &StateRoot, mut opts: RunOptions) -> Result<i32> {
             UnixStream::pair().map_err(|e| Error::io("socketpair", "console", e))?;
         opts.create.console_socket = Some(theirs);
         own_console = Some(ours);
+        if let Some(process) = opts.create.bundle.spec.process_mut().as_mut() {
+            size_like_our_terminal(process);
+        }
     }
     opts.create.foreground = true;
     let mask: SigSet = FORWARDED.iter().copied().collect();
@@ -70,6 +74,21 @@ pub fn run(root: &StateRoot, mut opts: RunOptions) -> Result<i32> {
     });
     let _ = mask.thread_unblock();
     result
+}
+
+/// Give the container's pty our terminal's size from its birth (unless the config sets
+/// one): sized only once the proxy runs, a process that asks first would see 0x0.
+pub(super) fn size_like_our_terminal(process: &mut Process) {
+    if process.console_size().is_some() {
+        return;
+    }
+    if let Some((rows, cols)) = tty::winsize(std::io::stdin().as_fd()) {
+        let size = ConsoleSizeBuilder::default()
+            .height(u64::from(rows))
+            .width(u64::from(cols))
+            .build();
+        process.set_console_size(size.ok());
+    }
 }
 
 fn start_or_clean_up(container: &Container) -> Result<()> {
@@ -94,11 +113,6 @@ pub(super) fn supervise(init: Pid, mask: &SigSet, master: Option<OwnedFd>) -> Re
         Some(_) => tty::make_raw(stdin.as_fd()).ok(),
         None => None,
     };
-    if let Some(m) = &master {
-        if let Some((rows, cols)) = tty::winsize(stdin.as_fd()) {
-            let _ = tty::set_winsize(m.as_fd(), rows, cols);
-        }
-    }
     let result = wait_loop(init, &signals, master.as_ref());
     if let Some(saved) = &raw {
         let _ = tty::restore(stdin.as_fd(), saved);
