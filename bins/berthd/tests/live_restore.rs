@@ -238,3 +238,47 @@ fn json_file_logs_rotate_and_read_back_in_order() {
     ]);
     bad.failed_with("invalid log-opt max-size");
 }
+
+/// A container left running by a berthd that kept bundles in the data root
+/// (`containers/<id>/bundle`, before 2026-12) is found, stopped and started again by
+/// this one.
+#[test]
+fn a_container_running_from_a_legacy_bundle_is_restored() {
+    let mut d = Daemon::start_for_containers();
+    busybox_image(&d);
+    let id = d
+        .docker(&["run", "-d", "--network", "none", "bb:1", "sleep", "60"])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    d.kill();
+    // The older layout: the bundle (shim socket included) inside the container's directory.
+    let legacy = d.data_root().join("containers").join(&id).join("bundle");
+    std::fs::rename(d.exec_root().join("containers").join(&id), &legacy).expect("move bundle");
+    d.spawn(&[]);
+    let state = |d: &Daemon| {
+        d.docker(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.ExitCode}}",
+            &id,
+        ])
+        .ok()
+        .stdout
+        .trim()
+        .to_string()
+    };
+    assert_eq!(state(&d), "running 0");
+    assert_eq!(d.docker(&["exec", &id, "echo", "hi"]).ok().stdout, "hi\n");
+    d.docker(&["stop", "-t", "0", &id]).ok();
+    assert_eq!(state(&d), "exited 137");
+    d.docker(&["start", &id]).ok();
+    assert_eq!(state(&d), "running 0");
+    assert!(
+        !legacy.exists(),
+        "the legacy bundle is retired at the next start"
+    );
+    assert!(d.exec_root().join("containers").join(&id).is_dir());
+    d.docker(&["rm", "-f", &id]).ok();
+}

@@ -420,6 +420,7 @@ impl Engine {
     fn spawn_shim(&self, record: &ContainerRecord, paths: &Paths) -> Result<()> {
         let dir = self.containers.dir(&record.id);
         let bundle = self.containers.bundle(&record.id);
+        self.containers.retire_legacy_bundle(&record.id);
         std::fs::create_dir_all(&bundle)
             .map_err(|e| Error::Io(format!("create {}: {e}", bundle.display())))?;
         let config =
@@ -502,6 +503,8 @@ impl Engine {
                             r.state.status = Status::Running;
                             r.state.pid = pid;
                             r.state.started_at = Some(now());
+                            // As moby's SetRunning: the last run's code is gone.
+                            r.state.exit_code = 0;
                             r.state.oom_killed = false;
                             r.state.error.clear();
                         })?;

@@ -290,6 +290,29 @@ fn delete_discarded(dir: &Path) -> Result<()> {
 
 /// Bundles of containers that do not run (removed, or ended while berthd was away) take
 /// memory in the exec root's tmpfs; those of running ones are their shims' (live restore).
+/// Berth before 2026-12 kept bundles in `<data-root>/containers/<id>/bundle`: a container
+/// an older berthd left running is found through a link from the exec root (its shim
+/// still listens and writes its exit there); stale ones of stopped containers are deleted.
+fn adopt_legacy_bundles(root: &Path, bundles: &Path, records: &HashMap<String, ContainerRecord>) {
+    for (id, record) in records {
+        let legacy = root.join(id).join(LEGACY_BUNDLE);
+        if !legacy.is_dir() {
+            continue;
+        }
+        let link = bundles.join(id);
+        if record.state.status != Status::Running {
+            let _ = std::fs::remove_dir_all(&legacy);
+        } else if std::fs::symlink_metadata(&link).is_err() {
+            if let Err(e) = std::os::unix::fs::symlink(&legacy, &link) {
+                tracing::warn!("cannot link the old bundle of {id}: {e}");
+            }
+        }
+    }
+}
+
+/// The legacy bundle's name inside a container's directory (see `adopt_legacy_bundles`).
+const LEGACY_BUNDLE: &str = "bundle";
+
 fn sweep_bundles(bundles: &Path, records: &HashMap<String, ContainerRecord>) {
     let Ok(entries) = std::fs::read_dir(bundles) else {
         return;
@@ -392,6 +415,7 @@ impl Containers {
                 Err(e) => tracing::warn!("skipping {}: {e}", path.display()),
             }
         }
+        adopt_legacy_bundles(root, bundles, &map);
         sweep_bundles(bundles, &map);
         Ok(Containers {
             root: root.to_path_buf(),
@@ -428,6 +452,19 @@ impl Containers {
     /// The container's bundle (where its shim listens).
     pub fn bundle(&self, id: &str) -> PathBuf {
         self.bundles.join(id)
+    }
+
+    /// Before a new shim: a link to a legacy bundle (`adopt_legacy_bundles`, dangling once
+    /// a shim removed either end) and the legacy bundle make way for one in the exec root.
+    fn retire_legacy_bundle(&self, id: &str) {
+        let link = self.bundle(id);
+        if std::fs::symlink_metadata(&link).is_ok_and(|m| m.file_type().is_symlink()) {
+            let _ = std::fs::remove_file(&link);
+        }
+        let legacy = self.dir(id).join(LEGACY_BUNDLE);
+        if legacy.is_dir() {
+            let _ = std::fs::remove_dir_all(legacy);
+        }
     }
 
     /// Take the directory of container `id` out of the store (one rename, so a crash
