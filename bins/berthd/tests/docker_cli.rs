@@ -64,12 +64,25 @@ fn import_tag_list_inspect_history_and_remove() {
     id.ok();
     let id = id.stdout.trim().to_string();
     assert!(id.starts_with("sha256:") && id.len() == 71, "{id}");
-    // Import from stdin too (`-`).
+    // Import from stdin too (`-`), for another platform (variant kept).
     d.docker_stdin(
-        &["import", "-", "other/img:2"],
+        &["import", "--platform", "linux/arm/v7", "-", "other/img:2"],
         Some(std::path::Path::new(tar)),
     )
     .ok();
+    assert_eq!(
+        d.docker(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{.Os}}/{{.Architecture}}/{{.Variant}}",
+            "other/img:2"
+        ])
+        .ok()
+        .stdout
+        .trim(),
+        "linux/arm/v7"
+    );
 
     let inspect = d.docker(&["image", "inspect", "--format", "{{.Id}}|{{json .Config.Cmd}}|{{json .Config.Env}}|{{.Config.WorkingDir}}|{{.Comment}}|{{.Os}}|{{.Architecture}}|{{len .RootFS.Layers}}|{{json .RepoTags}}", "bb:1"]);
     inspect.ok();

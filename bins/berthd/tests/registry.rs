@@ -517,3 +517,66 @@ fn search_is_refused_clearly() {
     d.berth(&["search", "busybox"])
         .failed_with("search is not supported");
 }
+
+/// `run --platform`: an image present for another platform is not run; the docker CLI
+/// (and berth's) then pull the platform asked for, and `--pull never` shows moby's error.
+#[test]
+fn run_with_a_platform_pulls_and_runs_that_platform() {
+    let fake = FakeRegistry::start();
+    let d = Daemon::start_for_containers();
+    let busybox = std::fs::read(common::busybox_rootfs_tar(d.dir.path())).expect("rootfs");
+    // Both entries run here (busybox for this machine); a file says which was chosen.
+    let amd = test_image(&[busybox.clone(), layer(&[("arch", b"amd64")])], "amd64");
+    let arm = test_image(&[busybox, layer(&[("arch", b"arm64")])], "arm64");
+    let amd_digest = fake.serve_image("multi", "amd", &amd);
+    let arm_digest = fake.serve_image("multi", "arm", &arm);
+    let index = serde_json::to_vec(&serde_json::json!({
+    "schemaVersion": 2, "mediaType": OCI_INDEX,
+    "manifests": [
+        {"mediaType": registry::OCI_MANIFEST, "digest": arm_digest, "size": arm.manifest.len(),
+         "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
+        {"mediaType": registry::OCI_MANIFEST, "digest": amd_digest, "size": amd.manifest.len(),
+         "platform": {"os": "linux", "architecture": "amd64"}},
+    ]}))
+    .expect("index");
+    fake.put_manifest("multi", "1", OCI_INDEX, &index);
+    let name = format!("{}/multi:1", fake.addr);
+    let run = ["run", "--rm", "--network", "none"];
+    let arch_of = |cli: &str, platform: &[&str]| {
+        let args: Vec<&str> = run
+            .iter()
+            .chain(platform)
+            .chain(&[name.as_str(), "cat", "/arch"])
+            .copied()
+            .collect();
+        let out = if cli == "docker" {
+            d.docker(&args)
+        } else {
+            d.berth(&args)
+        };
+        out.ok().stdout.clone()
+    };
+    assert_eq!(arch_of("docker", &[]), "amd64");
+    assert_eq!(arch_of("docker", &["--platform", "linux/arm64"]), "arm64");
+    assert_eq!(inspect(&d, &name, "{{.Architecture}}"), "arm64");
+    let never: Vec<&str> = run
+        .iter()
+        .chain(&[
+            "--pull",
+            "never",
+            "--platform",
+            "linux/amd64",
+            &name,
+            "true",
+        ])
+        .copied()
+        .collect();
+    d.docker(&never).failed_with(&format!(
+        "image with reference {name} was found but does not match the specified platform: wanted linux/amd64, actual: linux/arm64"
+    ));
+    assert_eq!(arch_of("berth", &["--platform", "linux/x86_64"]), "amd64");
+    assert_eq!(arch_of("berth", &["--platform", "linux/aarch64"]), "arm64");
+    d.berth(&["create", "--platform", "linux", &name])
+        .failed_with("invalid platform \"linux\": expected os/arch[/variant]");
+    assert!(d.docker(&["ps", "-aq"]).ok().stdout.trim().is_empty());
+}

@@ -36,6 +36,7 @@ impl Error {
                 I::ImageNotFound(_) => Kind::NotFound,
                 I::InvalidReference { .. }
                 | I::InvalidDigest(_)
+                | I::InvalidPlatform(_)
                 | I::DigestMismatch { .. }
                 | I::InvalidArchive(_)
                 | I::UnsafeEntry { .. } => Kind::InvalidArgument,

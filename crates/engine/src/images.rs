@@ -96,21 +96,23 @@ impl Engine {
         tag: Option<Reference>,
         changes: &[String],
         message: &str,
-        platform: (&str, &str),
+        platform: &berth_image::Platform,
     ) -> Result<ImageRecord> {
         let mut config = Map::new();
         crate::changes::apply_changes(&mut config, changes)?;
         let created = humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string();
-        let (os, arch) = platform;
         let make = |diff_id: &Digest| {
-            let v = json!({
-                "architecture": arch,
-                "os": os,
+            let mut v = json!({
+                "architecture": platform.architecture,
+                "os": platform.os,
                 "created": created,
                 "config": Value::Object(config),
                 "rootfs": {"type": "layers", "diff_ids": [diff_id]},
                 "history": [{"created": created, "created_by": "", "comment": if message.is_empty() { "Imported from -" } else { message }}],
             });
+            if let Some(variant) = &platform.variant {
+                v["variant"] = json!(variant);
+            }
             serde_json::to_vec(&v).unwrap_or_default()
         };
         let tags: Vec<Reference> = tag.into_iter().collect();

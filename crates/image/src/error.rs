@@ -10,6 +10,8 @@ pub enum Error {
     },
     #[error("invalid digest {0:?}: expected sha256: and 64 lowercase hex digits")]
     InvalidDigest(String),
+    #[error("invalid platform {0:?}: expected os/arch[/variant]")]
+    InvalidPlatform(String),
     #[error("No such image: {0}")]
     ImageNotFound(String),
     #[error("digest mismatch for {what}: expected {expected}, got {actual}")]

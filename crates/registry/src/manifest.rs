@@ -3,6 +3,7 @@
 
 use berth_image::manifest as mt;
 use berth_image::Digest;
+pub use berth_image::Platform;
 use reqwest::{header, Method};
 use serde::Deserialize;
 
@@ -28,58 +29,6 @@ pub struct Descriptor {
     pub size: u64,
     #[serde(default)]
     pub platform: Option<Platform>,
-}
-
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-pub struct Platform {
-    pub os: String,
-    pub architecture: String,
-    #[serde(default)]
-    pub variant: Option<String>,
-}
-
-impl Platform {
-    /// `linux/amd64`, `linux/arm64/v8`.
-    pub fn parse(s: &str) -> Result<Platform> {
-        let parts: Vec<&str> = s.split('/').collect();
-        match parts.as_slice() {
-            [os, arch] | [os, arch, _] if !os.is_empty() && !arch.is_empty() => Ok(Platform {
-                os: os.to_string(),
-                architecture: arch.to_string(),
-                variant: parts.get(2).map(|v| v.to_string()),
-            }),
-            _ => Err(Error::InvalidArgument(format!(
-                "invalid platform {s:?}: expected os/arch[/variant]"
-            ))),
-        }
-    }
-
-    pub fn host() -> Platform {
-        let (os, arch) = berth_image::archive::host_platform();
-        Platform {
-            os: os.into(),
-            architecture: arch.into(),
-            variant: None,
-        }
-    }
-
-    /// Whether an index entry offering `other` serves this platform (no variant asked
-    /// means any variant).
-    fn served_by(&self, other: &Platform) -> bool {
-        self.os == other.os
-            && self.architecture == other.architecture
-            && (self.variant.is_none() || self.variant == other.variant)
-    }
-}
-
-impl std::fmt::Display for Platform {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.os, self.architecture)?;
-        if let Some(v) = &self.variant {
-            write!(f, "/{v}")?;
-        }
-        Ok(())
-    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

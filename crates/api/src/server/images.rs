@@ -291,22 +291,13 @@ pub(super) async fn create(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<B
     let changes = ctx.query.all("changes");
     let message = ctx.query.get("message").unwrap_or_default().to_string();
     let platform = match ctx.query.get("platform").filter(|p| !p.is_empty()) {
-        Some(p) => {
-            let (os, arch) = p
-                .split_once('/')
-                .ok_or_else(|| ApiError::bad_request(format!("invalid platform {p:?}")))?;
-            (os.to_string(), arch.to_string())
-        }
-        None => {
-            let (os, arch) = berth_image::archive::host_platform();
-            (os.to_string(), arch.to_string())
-        }
+        Some(p) => berth_image::Platform::parse(p)?,
+        None => berth_image::Platform::host(),
     };
     let record = ctx
         .blocking(move |e| {
             let name = tag.as_ref().map(|t| t.to_string()).unwrap_or_default();
-            let record =
-                e.import_image(reader, tag, &changes, &message, (&platform.0, &platform.1))?;
+            let record = e.import_image(reader, tag, &changes, &message, &platform)?;
             e.image_event("import", &record.id.to_string(), &name);
             Ok(record)
         })

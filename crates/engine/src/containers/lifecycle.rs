@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use berth_image::Platform;
+
 use super::{label_map, string_list, Config, ContainerRecord, Containers, State, Status};
 use crate::error::{Error, Result};
 use crate::Engine;
@@ -189,7 +191,14 @@ impl Engine {
     }
 
     /// POST /containers/create: the request body (Docker's Config with HostConfig inside).
-    pub fn create_container(&self, body: &Value, name: Option<&str>) -> Result<ContainerRecord> {
+    /// `platform`: the image must be built for it (`docker run --platform`); a mismatch is
+    /// moby's not-found, on which the docker CLI pulls that platform and tries again.
+    pub fn create_container(
+        &self,
+        body: &Value,
+        name: Option<&str>,
+        platform: Option<&Platform>,
+    ) -> Result<ContainerRecord> {
         let obj = body
             .as_object()
             .ok_or_else(|| Error::InvalidArgument("the body must be a JSON object".into()))?;
@@ -238,6 +247,12 @@ impl Engine {
         }
         let image = self.images.resolve(image_name)?;
         let image_config = self.images.config(&image.record)?;
+        if let Some(wanted) = platform {
+            let actual = Platform::of_config(&image_config);
+            if !wanted.served_by(&actual) {
+                return Err(Error::NotFound(format!("image with reference {image_name} was found but does not match the specified platform: wanted {wanted}, actual: {actual}")));
+            }
+        }
         let ic = &image_config["config"];
         let req_entrypoint = string_list(&body["Entrypoint"]);
         let req_cmd = string_list(&body["Cmd"]).filter(|c| !c.is_empty());

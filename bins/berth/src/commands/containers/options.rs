@@ -24,6 +24,9 @@ pub struct CreateArgs {
     /// When to pull the image first.
     #[arg(long, value_enum, default_value_t = PullPolicy::Missing)]
     pub pull: PullPolicy,
+    /// Run the image built for this platform (os/arch[/variant]), pulling it if needed.
+    #[arg(long)]
+    pub platform: Option<String>,
     /// Keep standard input open.
     #[arg(short, long)]
     pub interactive: bool,

@@ -75,18 +75,26 @@ async fn create_container(client: &Client, args: &CreateArgs) -> Result<String> 
     if let Some(name) = &args.name {
         q.push(("name", name.as_str()));
     }
+    let platform = args.platform.as_deref();
+    if let Some(p) = platform {
+        q.push(("platform", p));
+    }
     let path = format!("/containers/create?{}", query(&q));
     let image = body["Image"].as_str().unwrap_or_default();
     if args.pull == PullPolicy::Always {
-        pull_image(client, &with_tag(image), None, Shown::Stderr).await?;
+        pull_image(client, &with_tag(image), platform, Shown::Stderr).await?;
     }
     let created: Value = match client.post_body(&path, &body).await {
+        // Missing, or present for another platform than asked: pull (as the docker CLI).
         Err(ClientError::Daemon {
             status: 404,
             message,
-        }) if args.pull == PullPolicy::Missing && message.starts_with("No such image") => {
+        }) if args.pull == PullPolicy::Missing
+            && (message.starts_with("No such image")
+                || message.contains("does not match the specified platform")) =>
+        {
             eprintln!("Unable to find image '{}' locally", with_tag(image));
-            pull_image(client, &with_tag(image), None, Shown::Stderr).await?;
+            pull_image(client, &with_tag(image), platform, Shown::Stderr).await?;
             client.post_body(&path, &body).await?
         }
         other => other?,
