@@ -4,7 +4,8 @@
 mod common;
 
 use common::registry::{
-    self, digest, test_image, Behavior, FakeRegistry, Options, Registry, TokenServer, OCI_INDEX,
+    self, digest, test_image, Behavior, FakeRegistry, Options, Registry, TestImage, TokenServer,
+    OCI_INDEX,
 };
 use common::{classic_archive, layer, Daemon, Out};
 
@@ -176,13 +177,10 @@ fn a_pull_transfers_only_the_layers_the_store_lacks() {
     );
 }
 
-#[test]
-fn an_index_pull_picks_the_platform() {
-    let fake = FakeRegistry::start();
-    let amd = test_image(&[layer(&[("arch", b"amd64")])], "amd64");
-    let arm = test_image(&[layer(&[("arch", b"arm64")])], "arm64");
-    let amd_digest = fake.serve_image("multi", "amd", &amd);
-    let arm_digest = fake.serve_image("multi", "arm", &arm);
+/// `multi:1`: an index of `arm` (linux/arm64/v8) and `amd` (linux/amd64); its digest.
+fn serve_two_platforms(fake: &FakeRegistry, amd: &TestImage, arm: &TestImage) -> String {
+    let amd_digest = fake.serve_image("multi", "amd", amd);
+    let arm_digest = fake.serve_image("multi", "arm", arm);
     let index = serde_json::to_vec(&serde_json::json!({
     "schemaVersion": 2, "mediaType": OCI_INDEX,
     "manifests": [
@@ -192,7 +190,15 @@ fn an_index_pull_picks_the_platform() {
          "platform": {"os": "linux", "architecture": "amd64"}},
     ]}))
     .expect("index");
-    let index_digest = fake.put_manifest("multi", "1", OCI_INDEX, &index);
+    fake.put_manifest("multi", "1", OCI_INDEX, &index)
+}
+
+#[test]
+fn an_index_pull_picks_the_platform() {
+    let fake = FakeRegistry::start();
+    let amd = test_image(&[layer(&[("arch", b"amd64")])], "amd64");
+    let arm = test_image(&[layer(&[("arch", b"arm64")])], "arm64");
+    let index_digest = serve_two_platforms(&fake, &amd, &arm);
     let d = Daemon::start();
     let name = format!("{}/multi:1", fake.addr);
     d.berth(&["pull", &name]).ok();
@@ -528,18 +534,7 @@ fn run_with_a_platform_pulls_and_runs_that_platform() {
     // Both entries run here (busybox for this machine); a file says which was chosen.
     let amd = test_image(&[busybox.clone(), layer(&[("arch", b"amd64")])], "amd64");
     let arm = test_image(&[busybox, layer(&[("arch", b"arm64")])], "arm64");
-    let amd_digest = fake.serve_image("multi", "amd", &amd);
-    let arm_digest = fake.serve_image("multi", "arm", &arm);
-    let index = serde_json::to_vec(&serde_json::json!({
-    "schemaVersion": 2, "mediaType": OCI_INDEX,
-    "manifests": [
-        {"mediaType": registry::OCI_MANIFEST, "digest": arm_digest, "size": arm.manifest.len(),
-         "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
-        {"mediaType": registry::OCI_MANIFEST, "digest": amd_digest, "size": amd.manifest.len(),
-         "platform": {"os": "linux", "architecture": "amd64"}},
-    ]}))
-    .expect("index");
-    fake.put_manifest("multi", "1", OCI_INDEX, &index);
+    serve_two_platforms(&fake, &amd, &arm);
     let name = format!("{}/multi:1", fake.addr);
     let run = ["run", "--rm", "--network", "none"];
     let arch_of = |cli: &str, platform: &[&str]| {
