@@ -82,7 +82,14 @@ fn create_start_run_logs_wait_stop_rm() {
                 .expect("logs -f")
         }
     });
-    std::thread::sleep(Duration::from_millis(400));
+    // Stopped once it has written the lines the follower must show (however slow the machine).
+    assert!(wait_for(|| d
+        .docker(&["logs", "web"])
+        .stdout
+        .lines()
+        .count()
+        >= 8));
+    std::thread::sleep(Duration::from_millis(100));
     d.docker(&["stop", "-t", "0", "web"]).ok();
     let followed = follower.join().expect("follower");
     let text = String::from_utf8_lossy(&followed.stdout);

@@ -65,8 +65,7 @@ fn pause_rename_top_port_restart_and_prune() {
         .stderr
         .contains("already paused"));
     d.docker(&["unpause", "p1"]).ok();
-    std::thread::sleep(std::time::Duration::from_millis(400));
-    assert!(lines() > frozen, "unpaused, it writes again");
+    assert!(wait_for(|| lines() > frozen), "unpaused, it writes again");
     assert!(d
         .docker(&["unpause", "p1"])
         .failed()
