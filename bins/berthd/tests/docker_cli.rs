@@ -225,6 +225,13 @@ fn dangling_images_prune_and_system_df() {
         pruned.stdout
     );
     assert_eq!(d.docker(&["images", "-q"]).stdout.lines().count(), 1);
+    // label!=: unused images without the label go, the labelled one stays.
+    d.docker(&["import", "--change", "LABEL keep=1", tar, "labelled:1"])
+        .ok();
+    d.docker(&["image", "prune", "-a", "-f", "--filter", "label!=keep"])
+        .ok();
+    let left = d.docker(&["images", "--format", "{{.Repository}}"]);
+    assert_eq!(left.ok().stdout.trim(), "labelled");
     d.docker(&["image", "prune", "-a", "-f"]).ok();
     assert_eq!(d.docker(&["images", "-q"]).stdout.trim(), "");
     assert!(d.stored_snapshots().is_empty());

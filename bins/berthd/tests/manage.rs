@@ -164,6 +164,25 @@ fn pause_rename_top_port_restart_and_prune() {
         .failed()
         .stderr
         .contains("No such"));
+    // label!=: what carries the label is spared.
+    d.docker(&[
+        "create",
+        "--name",
+        "spare",
+        "-l",
+        "spare=1",
+        "--network",
+        "none",
+        "bb:1",
+        "true",
+    ])
+    .ok();
+    d.docker(&["container", "prune", "-f", "--filter", "label!=spare"])
+        .ok();
+    let left = d.docker(&["ps", "-a", "--format", "{{.Names}}"]);
+    let mut names: Vec<&str> = left.ok().stdout.lines().collect();
+    names.sort();
+    assert_eq!(names, ["p2", "spare"]);
     d.docker(&["container", "prune", "-f"]).ok();
     let left = d.docker(&["ps", "-a", "--format", "{{.Names}}"]);
     assert_eq!(left.ok().stdout.trim(), "p2", "the running container stays");

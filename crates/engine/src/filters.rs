@@ -59,14 +59,16 @@ impl Filters {
         }
     }
 
-    /// `label=key` or `label=key=value` against a label map.
+    /// `label=key` or `label=key=value` against a label map; and for prunes `label!=...`
+    /// (key `label!`), which spares what matches every one given, as moby's prune does.
     pub fn labels_match(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.get("label")
-            .iter()
-            .all(|want| match want.split_once('=') {
-                Some((k, v)) => labels.get(k).is_some_and(|have| have == v),
-                None => labels.contains_key(want),
-            })
+        let matches = |want: &String| match want.split_once('=') {
+            Some((k, v)) => labels.get(k).is_some_and(|have| have == v),
+            None => labels.contains_key(want),
+        };
+        let excluded = self.get("label!");
+        self.get("label").iter().all(matches)
+            && (excluded.is_empty() || !excluded.iter().all(matches))
     }
 }
 
@@ -127,6 +129,25 @@ mod tests {
             Filters::parse(Some(r#"{"bogus":{"x":true}}"#), &["dangling"]).expect_err("unknown");
         assert!(err.to_string().contains("bogus"));
         assert!(Filters::parse(Some("{not json"), &[]).is_err());
+    }
+
+    #[test]
+    fn labels_and_excluded_labels() {
+        let labels: BTreeMap<String, String> = [
+            ("keep".to_string(), "yes".to_string()),
+            ("team".to_string(), "a".to_string()),
+        ]
+        .into();
+        let f = |raw: &str| Filters::parse(Some(raw), &["label", "label!"]).expect("parse");
+        assert!(f(r#"{"label":{"team=a":true}}"#).labels_match(&labels));
+        assert!(!f(r#"{"label":{"team=b":true}}"#).labels_match(&labels));
+        assert!(!f(r#"{"label!":{"keep":true}}"#).labels_match(&labels));
+        assert!(!f(r#"{"label!":{"keep=yes":true}}"#).labels_match(&labels));
+        assert!(f(r#"{"label!":{"keep=no":true}}"#).labels_match(&labels));
+        // Spared only by matching every label! given.
+        assert!(f(r#"{"label!":{"keep":true,"other":true}}"#).labels_match(&labels));
+        assert!(!f(r#"{"label":{"team":true},"label!":{"keep":true}}"#).labels_match(&labels));
+        assert!(f(r#"{"label!":{"gone":true}}"#).labels_match(&BTreeMap::new()));
     }
 
     #[test]

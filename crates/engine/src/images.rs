@@ -21,7 +21,7 @@ pub struct ImageView {
 }
 
 pub const LIST_FILTERS: &[&str] = &["dangling", "label", "before", "since", "reference"];
-pub const PRUNE_FILTERS: &[&str] = &["dangling", "label", "until"];
+pub const PRUNE_FILTERS: &[&str] = &["dangling", "label", "label!", "until"];
 
 pub fn unix_time(rfc3339: Option<&str>) -> i64 {
     rfc3339

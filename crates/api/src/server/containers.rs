@@ -538,8 +538,10 @@ pub(super) async fn top(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
 
 /// POST /containers/prune
 pub(super) async fn prune(ctx: &Ctx) -> ApiResult<Response<Body>> {
-    let filters =
-        berth_engine::filters::Filters::parse(ctx.query.get("filters"), &["until", "label"])?;
+    let filters = berth_engine::filters::Filters::parse(
+        ctx.query.get("filters"),
+        &["until", "label", "label!"],
+    )?;
     let (removed, reclaimed) = ctx
         .blocking(move |e| Ok(e.prune_containers(&filters)?))
         .await?;
