@@ -50,7 +50,7 @@ pub struct Flags {
     /// The storage driver (overlay2 only).
     #[arg(short = 's', long)]
     pub storage_driver: Option<String>,
-    /// Containers' default seccomp profile (Docker's format), or "unconfined".
+    /// Containers' default seccomp profile (Docker's format), "builtin" or "unconfined".
     #[arg(long)]
     pub seccomp_profile: Option<String>,
     /// The static init binary for --init (default: docker-init or tini-static on PATH).
@@ -103,19 +103,47 @@ pub struct Config {
     pub default_runtime: String,
     pub runtimes: BTreeMap<String, String>,
     pub storage_driver: String,
-    /// The profile file; None for unconfined.
-    pub seccomp_profile: Option<PathBuf>,
+    pub seccomp_profile: SeccompDefault,
     pub init_path: Option<PathBuf>,
     /// The json-file driver's options (validated by the engine).
     pub log_opts: serde_json::Map<String, serde_json::Value>,
 }
 
+/// Containers' seccomp profile when they do not ask for one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SeccompDefault {
+    File(PathBuf),
+    /// berth's own (engine `builtin_profile`): asked for, or no file was found.
+    Builtin,
+    Unconfined,
+}
+
+impl SeccompDefault {
+    /// As `docker info` names it (`name=seccomp,profile=...`).
+    pub fn describe(&self) -> String {
+        match self {
+            SeccompDefault::File(p) => p.display().to_string(),
+            SeccompDefault::Builtin => "builtin".into(),
+            SeccompDefault::Unconfined => "unconfined".into(),
+        }
+    }
+}
+
 /// Where a default seccomp profile is looked for when none is configured: berth's own,
-/// then the one containers-common (podman's) installs, which is Docker's format.
+/// then the one containers-common (podman's) installs, which is Docker's format; without
+/// either, the built-in one.
 const SECCOMP_CANDIDATES: [&str; 2] = [
     "/etc/berth/seccomp.json",
     "/usr/share/containers/seccomp.json",
 ];
+
+fn first_profile_file(candidates: &[&str]) -> SeccompDefault {
+    candidates
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .map_or(SeccompDefault::Builtin, SeccompDefault::File)
+}
 
 fn read_file(flags: &Flags) -> Result<File> {
     let path = &flags.config_file;
@@ -244,12 +272,10 @@ impl Config {
             flags.seccomp_profile,
             file.seccomp_profile,
         )? {
-            Some(p) if p == "unconfined" => None,
-            Some(p) => Some(PathBuf::from(p)),
-            None => SECCOMP_CANDIDATES
-                .iter()
-                .map(PathBuf::from)
-                .find(|p| p.exists()),
+            Some(p) if p == "unconfined" => SeccompDefault::Unconfined,
+            Some(p) if p == "builtin" => SeccompDefault::Builtin,
+            Some(p) => SeccompDefault::File(PathBuf::from(p)),
+            None => first_profile_file(&SECCOMP_CANDIDATES),
         };
         let log_driver = one_of("log-driver", flags.log_driver, file.log_driver)?
             .unwrap_or_else(|| "json-file".into());
@@ -283,5 +309,27 @@ impl Config {
             runtimes,
             storage_driver,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_a_profile_file_the_builtin_profile_is_the_default() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let present = dir.path().join("seccomp.json");
+        std::fs::write(&present, "{}").expect("write");
+        let missing = dir.path().join("missing.json");
+        let (present, missing) = (
+            present.to_str().expect("utf8"),
+            missing.to_str().expect("utf8"),
+        );
+        assert_eq!(first_profile_file(&[missing]), SeccompDefault::Builtin);
+        assert_eq!(
+            first_profile_file(&[missing, present]),
+            SeccompDefault::File(PathBuf::from(present))
+        );
     }
 }

@@ -105,7 +105,7 @@ async fn run(config: config::Config) -> Result<()> {
         tracing::warn!("berth-shim or the runtime was not found: containers cannot start");
     }
     let seccomp = match &config.seccomp_profile {
-        Some(path) => {
+        config::SeccompDefault::File(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("read seccomp profile {}", path.display()))?;
             let v: serde_json::Value = serde_json::from_str(&text)
@@ -113,10 +113,12 @@ async fn run(config: config::Config) -> Result<()> {
             tracing::info!(profile = %path.display(), "default seccomp profile");
             Some(v)
         }
-        None => {
-            tracing::warn!(
-                "no default seccomp profile: containers run unconfined unless they ask for one"
-            );
+        config::SeccompDefault::Builtin => {
+            tracing::info!("default seccomp profile: berth's built-in one");
+            Some(berth_engine::containers::seccomp::builtin_profile())
+        }
+        config::SeccompDefault::Unconfined => {
+            tracing::warn!("seccomp-profile unconfined: containers run unconfined unless they ask for a profile");
             None
         }
     };
@@ -161,11 +163,10 @@ async fn run(config: config::Config) -> Result<()> {
             None => config.runtimes.clone().into_iter().collect(),
         },
         insecure_registries: config.insecure_registries.clone(),
-        security_options: config
-            .seccomp_profile
-            .iter()
-            .map(|p| format!("name=seccomp,profile={}", p.display()))
-            .collect(),
+        security_options: vec![format!(
+            "name=seccomp,profile={}",
+            config.seccomp_profile.describe()
+        )],
     };
     let engine = Arc::new(engine);
     let restarts = engine.clone();

@@ -392,6 +392,46 @@ fn seccomp_profiles_and_no_new_privileges() {
     refused.failed_with("is not supported by berth yet");
 }
 
+/// `--seccomp-profile builtin` (also what berthd uses when no profile file is found): a
+/// user namespace, which needs no capability, is refused; CAP_SYS_ADMIN gives it back.
+#[test]
+fn the_builtin_seccomp_profile() {
+    let d = Daemon::start_for_containers_with(&["--seccomp-profile", "builtin"]);
+    busybox_image(&d);
+    let info = d.docker(&["info", "--format", "{{json .SecurityOptions}}"]);
+    assert!(
+        info.ok().stdout.contains("name=seccomp,profile=builtin"),
+        "{}",
+        info.stdout
+    );
+    let probe = "grep '^Seccomp:' /proc/self/status; unshare -U true 2>&1 && echo userns-made; \
+                 chroot / true && echo chroot-ok; ls / > /dev/null && echo ls-ok";
+    let run = |extra: &[&str]| -> String {
+        let mut args = vec!["run", "--rm", "--network", "none"];
+        args.extend(extra);
+        args.extend(["bb:1", "sh", "-c", probe]);
+        let out = d.docker(&args);
+        format!("{}{}", out.ok().stdout, out.stderr)
+    };
+    let default = run(&[]);
+    assert!(default.contains("Seccomp:\t2"), "{default}");
+    assert!(
+        default.contains("Operation not permitted") && !default.contains("userns-made"),
+        "{default}"
+    );
+    assert!(
+        default.contains("chroot-ok") && default.contains("ls-ok"),
+        "{default}"
+    );
+    let admin = run(&["--cap-add", "SYS_ADMIN"]);
+    assert!(admin.contains("userns-made"), "{admin}");
+    let unconfined = run(&["--security-opt", "seccomp=unconfined"]);
+    assert!(
+        unconfined.contains("Seccomp:\t0") && unconfined.contains("userns-made"),
+        "{unconfined}"
+    );
+}
+
 #[test]
 fn resources_capabilities_mounts_and_ulimits() {
     let d = Daemon::start_for_containers();

@@ -3,7 +3,11 @@
 //! rules whose includes/excludes match this architecture, kernel and the container's
 //! capabilities.
 
+mod builtin;
+
 use serde_json::{json, Value};
+
+pub use builtin::profile as builtin_profile;
 
 use crate::error::{Error, Result};
 
@@ -140,5 +144,47 @@ mod tests {
         }
         assert_eq!(oci["defaultErrnoRet"], 1);
         assert!(to_oci(&json!({}), &[]).is_err());
+    }
+
+    /// The built-in profile: namespaces, mounts and modules are refused to a container
+    /// with Docker's default capabilities; CAP_SYS_ADMIN gives mounts and namespaces back.
+    #[test]
+    fn the_builtin_profile_follows_capabilities() {
+        let denied = |caps: &[&str]| -> Vec<String> {
+            let oci = to_oci(&builtin_profile(), caps).expect("convert");
+            assert_eq!(oci["defaultAction"], "SCMP_ACT_ALLOW");
+            oci["syscalls"]
+                .as_array()
+                .expect("list")
+                .iter()
+                .flat_map(|r| strings(&r["names"]).into_iter().map(String::from))
+                .collect()
+        };
+        let default = denied(&crate::containers::spec::DEFAULT_CAPS);
+        for name in [
+            "mount",
+            "unshare",
+            "setns",
+            "clone",
+            "clone3",
+            "init_module",
+            "keyctl",
+            "bpf",
+            "ptrace",
+        ] {
+            assert!(default.iter().any(|n| n == name), "{name} is not denied");
+        }
+        assert!(
+            !default.iter().any(|n| n == "chroot"),
+            "CAP_SYS_CHROOT is a default"
+        );
+        let admin = denied(&["CAP_SYS_ADMIN"]);
+        for name in ["mount", "unshare", "clone", "clone3"] {
+            assert!(
+                !admin.iter().any(|n| n == name),
+                "{name} denied with CAP_SYS_ADMIN"
+            );
+        }
+        assert!(admin.iter().any(|n| n == "keyctl"));
     }
 }
