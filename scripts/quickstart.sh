@@ -1,8 +1,8 @@
 #!/bin/sh
 # From a fresh Debian machine to a first container: install the packages, build berth,
 # make a busybox bundle and run it with berth-runtime; then start berthd on a private
-# socket, import the same root filesystem as an image, look at it with the docker CLI and run it
-# with the berth CLI and the docker CLI.
+# socket, import the same root filesystem as an image, look at it with the docker CLI, run it
+# with the berth CLI and the docker CLI, and push it to a private registry and pull it back.
 # Run as root.
 set -eu
 cd "$(dirname "$0")/.."
@@ -23,7 +23,8 @@ echo "berth-runtime is at $bin/berth-runtime"
 "$bin/berthd" --config-file /dev/null -H "unix://$work/berth.sock" \
     --data-root "$work/data" --exec-root "$work/run" 2> "$work/berthd.log" &
 berthd_pid=$!
-trap 'kill -TERM $berthd_pid 2>/dev/null; wait $berthd_pid 2>/dev/null; rm -rf "$work"' EXIT
+registry_pid=
+trap 'kill -TERM $berthd_pid $registry_pid 2>/dev/null; wait $berthd_pid $registry_pid 2>/dev/null || true; rm -rf "$work"' EXIT
 while [ ! -S "$work/berth.sock" ]; do sleep 0.05; done
 export DOCKER_HOST="unix://$work/berth.sock" DOCKER_CONFIG="$work/docker-config"
 tar -C "$work/rootfs" -c . | docker import --change 'CMD ["sh"]' - quickstart/busybox:1 >/dev/null
@@ -33,3 +34,17 @@ docker image inspect --format 'quickstart/busybox:1 has {{len .RootFS.Layers}} l
 "$bin/berth" -H "$DOCKER_HOST" run --rm --network none quickstart/busybox:1 \
     sh -c 'echo "hello from $(hostname) through berthd: $(id -un), $(ls /proc | grep -c "^[0-9]") process visible"'
 docker run --rm --network none quickstart/busybox:1 echo "and through the docker CLI too"
+
+# A private registry (Debian's docker-registry) on a free loopback port: push, forget, pull, run.
+port=$(shuf -i 20000-60000 -n 1)
+while [ -n "$(ss -Hltn "sport = :$port")" ]; do port=$(shuf -i 20000-60000 -n 1); done
+printf 'version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
+    "$work/registry" "$port" > "$work/registry.yml"
+docker-registry serve "$work/registry.yml" > "$work/registry.log" 2>&1 &
+registry_pid=$!
+until curl -sf "http://127.0.0.1:$port/v2/" > /dev/null; do sleep 0.05; done
+docker tag quickstart/busybox:1 "127.0.0.1:$port/quickstart/busybox:1"
+docker push -q "127.0.0.1:$port/quickstart/busybox:1"
+docker rmi -f quickstart/busybox:1 "127.0.0.1:$port/quickstart/busybox:1" > /dev/null
+"$bin/berth" -H "$DOCKER_HOST" pull -q "127.0.0.1:$port/quickstart/busybox:1"
+docker run --rm --network none "127.0.0.1:$port/quickstart/busybox:1" echo "and from a registry"
