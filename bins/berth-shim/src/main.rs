@@ -98,9 +98,9 @@ fn main() -> std::process::ExitCode {
     );
     let mut ready = std::fs::File::from(ready_fd);
     match create(&args) {
-        Ok(shim) => {
+        Ok(mut shim) => {
             let _ = writeln!(ready, "created {}", shim.init_pid());
-            drop(ready);
+            shim.hold_until_start(ready);
             match shim.serve() {
                 Ok(()) => std::process::ExitCode::SUCCESS,
                 Err(e) => {

@@ -48,6 +48,8 @@ struct Client {
 enum Token {
     Signals,
     Listener,
+    /// berthd's end of the ready pipe closed before it started the container.
+    Daemon,
     Output(usize),
     Input,
     Client(u64),
@@ -65,6 +67,9 @@ pub struct Shim<'a> {
     lines: [log::Lines; 2],
     init: i32,
     started: bool,
+    /// The ready pipe, held from "created" until the start: if berthd dies in between,
+    /// nobody will start the container or know of this shim, so it ends (see `abandon`).
+    daemon: Option<std::fs::File>,
     start_error: Option<String>,
     /// The container's exit record once its init is reaped, and since when.
     ending: Option<(Value, Instant)>,
@@ -109,6 +114,7 @@ impl<'a> Shim<'a> {
             lines: Default::default(),
             init,
             started: false,
+            daemon: None,
             start_error: None,
             ending: None,
             stdio,
@@ -120,6 +126,22 @@ impl<'a> Shim<'a> {
 
     pub fn init_pid(&self) -> i32 {
         self.init
+    }
+
+    /// Keep the ready pipe (after writing "created" to it) until the start.
+    pub fn hold_until_start(&mut self, ready: std::fs::File) {
+        self.daemon = Some(ready);
+    }
+
+    /// berthd is gone before it started the container (killed mid-start): the restarted
+    /// one sees the container as not running, so the created init is deleted and the shim
+    /// ends as after a failed start, instead of waiting forever for a start.
+    fn abandon(&mut self) {
+        self.daemon = None;
+        if !self.started && self.start_error.is_none() {
+            self.start_error = Some("berthd went away before starting the container".into());
+            self.runtime.delete();
+        }
     }
 
     /// Serve until the container has ended and its output is drained; then the exit record
@@ -164,6 +186,10 @@ impl<'a> Shim<'a> {
         }
         add!(Token::Signals, self.signals.as_fd(), PollFlags::POLLIN);
         add!(Token::Listener, self.listener.as_fd(), PollFlags::POLLIN);
+        if let Some(daemon) = &self.daemon {
+            // A pipe's write end reports POLLERR once its reader is gone.
+            add!(Token::Daemon, daemon.as_fd(), PollFlags::empty());
+        }
         for (i, out) in self.stdio.outputs.iter().enumerate() {
             if out.open {
                 add!(Token::Output(i), out.file.as_fd(), PollFlags::POLLIN);
@@ -231,6 +257,7 @@ impl<'a> Shim<'a> {
     fn handle(&mut self, token: Token) {
         match token {
             Token::Signals => self.reap(),
+            Token::Daemon => self.abandon(),
             Token::Listener => self.accept(),
             Token::Output(i) => {
                 let Some(out) = self.stdio.outputs.get_mut(i) else {
@@ -487,6 +514,7 @@ impl<'a> Shim<'a> {
         if self.started {
             return Err("the container was already started".into());
         }
+        self.daemon = None;
         match self.runtime.start() {
             Ok(()) => {
                 self.started = true;

@@ -118,3 +118,93 @@ fn sigkill_during_a_load_leaves_nothing_and_the_load_can_be_repeated() {
     assert!(out.stdout.contains("big/img:1"));
     assert_eq!(d.stored_snapshots().len(), 4);
 }
+
+/// The pids of the berth-shim processes serving container `id`.
+fn shims_of(id: &str) -> Vec<i32> {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    procs
+        .flatten()
+        .filter_map(|p| {
+            let pid: i32 = p.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(p.path().join("cmdline")).ok()?;
+            let text = String::from_utf8_lossy(&cmdline);
+            (text.contains("berth-shim") && text.contains(id)).then_some(pid)
+        })
+        .collect()
+}
+
+/// berthd killed between spawning a container's shim and starting it: the shim does not
+/// wait forever for a start nobody will send; the restarted daemon starts the container.
+#[test]
+fn sigkill_during_a_start_leaves_no_shim_behind() {
+    let mut d = Daemon::start_for_containers();
+    busybox_image(&d);
+    // A runtime whose create takes a second, so that the kill lands inside the start.
+    let slow = d.dir.path().join("slow-runtime");
+    let runtime = std::path::Path::new(BERTHD)
+        .with_file_name("berth-runtime")
+        .display()
+        .to_string();
+    std::fs::write(
+        &slow,
+        format!(
+            "#!/bin/sh\ncase \" $* \" in *\" create \"*) sleep 1;; esac\nexec {runtime} \"$@\"\n"
+        ),
+    )
+    .expect("script");
+    std::fs::set_permissions(&slow, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let flag = format!("slow={}", slow.display());
+    d.kill();
+    d.spawn(&["--add-runtime", &flag]);
+    let id = d
+        .docker(&[
+            "create",
+            "--runtime",
+            "slow",
+            "--network",
+            "none",
+            "bb:1",
+            "sleep",
+            "60",
+        ])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let mut start = std::process::Command::new("docker")
+        .args(["start", &id])
+        .env("DOCKER_HOST", format!("unix://{}", d.socket().display()))
+        .env("DOCKER_CONFIG", d.client_config())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("docker start");
+    assert!(
+        wait_for(|| !shims_of(&id).is_empty()),
+        "no shim was started"
+    );
+    d.kill();
+    let _ = start.kill();
+    let _ = start.wait();
+    // The runtime's create finishes a second later; then the shim finds berthd gone.
+    assert!(
+        wait_for(|| shims_of(&id).is_empty()),
+        "the shim of an unstarted container outlived its daemon"
+    );
+    d.spawn(&["--add-runtime", &flag]);
+    let state = |d: &Daemon| {
+        d.docker(&["inspect", "-f", "{{.State.Status}}", &id])
+            .ok()
+            .stdout
+            .trim()
+            .to_string()
+    };
+    assert_ne!(state(&d), "running");
+    d.docker(&["start", &id]).ok();
+    assert_eq!(state(&d), "running");
+    d.docker(&["rm", "-f", &id]).ok();
+    assert!(wait_for(|| shims_of(&id).is_empty()));
+}

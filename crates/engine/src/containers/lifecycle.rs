@@ -498,7 +498,10 @@ impl Engine {
         self.containers.shims.started(&record.id);
         drop(ready_w);
         let mut line = String::new();
-        std::io::BufReader::new(std::fs::File::from(ready_r))
+        // Kept open until the start is sent: the shim ends a container whose berthd died
+        // before starting it.
+        let mut ready = std::io::BufReader::new(std::fs::File::from(ready_r));
+        ready
             .read_line(&mut line)
             .map_err(|e| Error::Io(format!("read the shim's report: {e}")))?;
         let mut exit_watch = None;
@@ -536,6 +539,7 @@ impl Engine {
             ))),
             _ => Err(Error::Io("the shim ended without a report".into())),
         };
+        drop(ready);
         // Record the exit; only after the state says running, so a container that ends at
         // once is not marked running afterwards.
         let watcher = ShimWatch {
