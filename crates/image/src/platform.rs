@@ -30,10 +30,15 @@ impl Platform {
 
     /// The platform of this machine (what an image must be built for to run here).
     pub fn host() -> Platform {
-        let (os, arch) = crate::archive::host_platform();
+        let architecture = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            "x86" => "386",
+            other => other,
+        };
         Platform {
-            os: os.into(),
-            architecture: arch.into(),
+            os: "linux".into(),
+            architecture: architecture.into(),
             variant: None,
         }
     }

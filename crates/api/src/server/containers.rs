@@ -67,12 +67,7 @@ fn summary(r: &ContainerRecord) -> Value {
 pub(super) async fn create(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<Body>> {
     let value = body::read_json(body_in, MAX_BODY).await?;
     let name = ctx.query.get("name").map(String::from);
-    let platform = ctx
-        .query
-        .get("platform")
-        .filter(|p| !p.is_empty())
-        .map(berth_image::Platform::parse)
-        .transpose()?;
+    let platform = ctx.query.platform()?;
     let record = ctx
         .blocking(move |e| Ok(e.create_container(&value, name.as_deref(), platform.as_ref())?))
         .await?;

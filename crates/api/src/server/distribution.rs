@@ -167,10 +167,7 @@ fn sink(tx: &Sender) -> berth_registry::Sink {
 }
 
 fn platform(ctx: &Ctx) -> ApiResult<Platform> {
-    match ctx.query.get("platform").filter(|p| !p.is_empty()) {
-        Some(p) => Ok(Platform::parse(p)?),
-        None => Ok(Platform::host()),
-    }
+    Ok(ctx.query.platform()?.unwrap_or_else(Platform::host))
 }
 
 /// POST /images/create?fromImage=...: pull, streaming Docker's progress messages.

@@ -290,10 +290,10 @@ pub(super) async fn create(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<B
     };
     let changes = ctx.query.all("changes");
     let message = ctx.query.get("message").unwrap_or_default().to_string();
-    let platform = match ctx.query.get("platform").filter(|p| !p.is_empty()) {
-        Some(p) => berth_image::Platform::parse(p)?,
-        None => berth_image::Platform::host(),
-    };
+    let platform = ctx
+        .query
+        .platform()?
+        .unwrap_or_else(berth_image::Platform::host);
     let record = ctx
         .blocking(move |e| {
             let name = tag.as_ref().map(|t| t.to_string()).unwrap_or_default();

@@ -30,6 +30,14 @@ impl Query {
     pub fn bool(&self, key: &str) -> bool {
         matches!(self.get(key), Some("1" | "true" | "True" | "TRUE"))
     }
+
+    /// `platform=os/arch[/variant]` (None when absent or empty).
+    pub fn platform(&self) -> Result<Option<berth_image::Platform>, berth_image::Error> {
+        self.get("platform")
+            .filter(|p| !p.is_empty())
+            .map(berth_image::Platform::parse)
+            .transpose()
+    }
 }
 
 /// A time bound (`since`, `until`): unix seconds (with a fraction) or an RFC 3339 time.

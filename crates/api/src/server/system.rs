@@ -40,8 +40,8 @@ fn uname() -> (String, String) {
         .unwrap_or_default()
 }
 
-fn arch() -> &'static str {
-    berth_image::archive::host_platform().1
+fn arch() -> String {
+    berth_image::Platform::host().architecture
 }
 
 pub(super) fn version(ctx: &Ctx) -> Response<Body> {

@@ -435,7 +435,6 @@ impl Engine {
     fn spawn_shim(&self, record: &ContainerRecord, paths: &Paths) -> Result<()> {
         let dir = self.containers.dir(&record.id);
         let bundle = self.containers.bundle(&record.id);
-        self.containers.retire_legacy_bundle(&record.id);
         std::fs::create_dir_all(&bundle)
             .map_err(|e| Error::Io(format!("create {}: {e}", bundle.display())))?;
         let config =
@@ -748,14 +747,13 @@ impl ShimWatch {
             let _ = std::io::copy(&mut s, &mut std::io::sink());
         }
         wait_gone();
-        let bundle = self.containers.bundle(&self.id);
         let unreported = reported.is_none().then(|| {
-            std::fs::read(bundle.join(EXIT_FILE))
+            std::fs::read(self.containers.bundle(&self.id).join(EXIT_FILE))
                 .ok()
                 .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
                 .unwrap_or_default()
         });
-        let _ = std::fs::remove_dir_all(&bundle);
+        self.containers.remove_bundle(&self.id);
         self.containers.shims.ended(&self.id);
         if let Some(exit) = unreported {
             record_exit(&self.containers, &self.id, &exit);
@@ -769,7 +767,7 @@ fn remove_files(containers: &Containers, id: &str) -> Result<()> {
     containers.discard_dir(id)?;
     // A running shim removes the bundle itself when it is done.
     if !containers.shims.running(id) {
-        let _ = std::fs::remove_dir_all(containers.bundle(id));
+        containers.remove_bundle(id);
     }
     containers.forget(id);
     containers.waiting.forget(id);

@@ -288,8 +288,6 @@ fn delete_discarded(dir: &Path) -> Result<()> {
     }
 }
 
-/// Bundles of containers that do not run (removed, or ended while berthd was away) take
-/// memory in the exec root's tmpfs; those of running ones are their shims' (live restore).
 /// Berth before 2026-12 kept bundles in `<data-root>/containers/<id>/bundle`: a container
 /// an older berthd left running is found through a link from the exec root (its shim
 /// still listens and writes its exit there); stale ones of stopped containers are deleted.
@@ -313,6 +311,8 @@ fn adopt_legacy_bundles(root: &Path, bundles: &Path, records: &HashMap<String, C
 /// The legacy bundle's name inside a container's directory (see `adopt_legacy_bundles`).
 const LEGACY_BUNDLE: &str = "bundle";
 
+/// Bundles of containers that do not run (removed, or ended while berthd was away) take
+/// memory in the exec root's tmpfs; those of running ones are their shims' (live restore).
 fn sweep_bundles(bundles: &Path, records: &HashMap<String, ContainerRecord>) {
     let Ok(entries) = std::fs::read_dir(bundles) else {
         return;
@@ -454,16 +454,15 @@ impl Containers {
         self.bundles.join(id)
     }
 
-    /// Before a new shim: a link to a legacy bundle (`adopt_legacy_bundles`, dangling once
-    /// a shim removed either end) and the legacy bundle make way for one in the exec root.
-    fn retire_legacy_bundle(&self, id: &str) {
-        let link = self.bundle(id);
-        if std::fs::symlink_metadata(&link).is_ok_and(|m| m.file_type().is_symlink()) {
-            let _ = std::fs::remove_file(&link);
-        }
-        let legacy = self.dir(id).join(LEGACY_BUNDLE);
-        if legacy.is_dir() {
-            let _ = std::fs::remove_dir_all(legacy);
+    /// Remove the container's bundle; one adopted from an older berthd goes with the link
+    /// to it (`adopt_legacy_bundles`).
+    fn remove_bundle(&self, id: &str) {
+        let bundle = self.bundle(id);
+        if std::fs::symlink_metadata(&bundle).is_ok_and(|m| m.file_type().is_symlink()) {
+            let _ = std::fs::remove_dir_all(self.dir(id).join(LEGACY_BUNDLE));
+            let _ = std::fs::remove_file(&bundle);
+        } else {
+            let _ = std::fs::remove_dir_all(&bundle);
         }
     }
 

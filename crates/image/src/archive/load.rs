@@ -13,6 +13,7 @@ use super::spool::Spool;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::manifest;
+use crate::platform::Platform;
 use crate::reference::Reference;
 use crate::store::{ImageStore, NewLayer};
 
@@ -50,12 +51,6 @@ struct Descriptor {
 }
 
 #[derive(Deserialize)]
-struct Platform {
-    architecture: String,
-    os: String,
-}
-
-#[derive(Deserialize)]
 struct Index {
     manifests: Vec<Descriptor>,
 }
@@ -72,17 +67,6 @@ struct Pending {
     config: Vec<u8>,
     layers: Vec<(String, Option<Digest>)>,
     tags: Vec<Reference>,
-}
-
-/// The platform an index entry must have to be chosen.
-pub fn host_platform() -> (&'static str, &'static str) {
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        other => other,
-    };
-    ("linux", arch)
 }
 
 /// `blobs/sha256/<hex>` names its digest.
@@ -185,18 +169,12 @@ fn oci_image(
     if is_index {
         let index: Index = serde_json::from_value(value)
             .map_err(|e| Error::archive(format!("index {digest}: {e}")))?;
-        let (os, arch) = host_platform();
+        let host = Platform::host();
         let chosen = index
             .manifests
             .iter()
-            .find(|m| {
-                m.platform
-                    .as_ref()
-                    .is_some_and(|p| p.os == os && p.architecture == arch)
-            })
-            .ok_or_else(|| {
-                Error::archive(format!("index {digest} has no image for {os}/{arch}"))
-            })?;
+            .find(|m| m.platform.as_ref().is_some_and(|p| host.served_by(p)))
+            .ok_or_else(|| Error::archive(format!("index {digest} has no image for {host}")))?;
         return oci_image(spool, chosen, tags, depth + 1);
     }
     let m: Manifest = serde_json::from_value(value)

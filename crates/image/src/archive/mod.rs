@@ -6,5 +6,5 @@ mod save;
 mod spool;
 
 pub use import::import;
-pub use load::{host_platform, load, Progress};
+pub use load::{load, Progress};
 pub use save::save;

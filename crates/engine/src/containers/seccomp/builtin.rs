@@ -6,7 +6,8 @@
 //! those that reach state the kernel does not namespace (modules, kexec, keyrings, clocks,
 //! swap, accounting), that open ways around the other defences (new namespaces, mounts,
 //! ptrace of others, BPF, perf, userfaultfd, io_uring), or that only old or unused ABIs need.
-//! Most of them come back with the capability that governs them, as in Docker's profile.
+//! Keyrings, kexec, io_uring and the old ABIs are always denied; the others come back with
+//! the capability that governs them, as in Docker's profile.
 //! A syscall newer than this list is allowed: a profile file stays the stricter choice.
 
 use serde_json::{json, Value};
