@@ -131,11 +131,21 @@ impl Cgroup {
                 });
             };
             let dir = h.dir_of(&self.path);
-            match &w.preferred {
-                Some((file, value)) if dir.join(file).exists() => {
-                    write_file(&dir.join(file), value)?
+            let (file, value) = match &w.preferred {
+                Some((file, value)) if dir.join(file).exists() => (file, value),
+                _ => (&w.file, &w.value),
+            };
+            let path = dir.join(file);
+            if let Err(e) = write_file(&path, value) {
+                // cgroupfs answers EACCES for a file it does not have (a kernel feature that
+                // is off, such as blkio weights without the BFQ scheduler): say that instead.
+                if !path.exists() {
+                    return Err(Error::Unsupported {
+                        field: file.clone(),
+                        why: format!("by this kernel: {} has no such file", dir.display()),
+                    });
                 }
-                _ => write_file(&dir.join(&w.file), &w.value)?,
+                return Err(e);
             }
         }
         Ok(())
