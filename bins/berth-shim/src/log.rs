@@ -5,6 +5,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -23,9 +24,11 @@ pub struct Writer {
 
 impl Writer {
     pub fn open(path: &Path, max_size: u64, max_files: u32) -> Result<Writer> {
+        // Readable by root and its group only, as dockerd's json logs: they hold the output.
         let file = OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o640)
             .open(path)
             .with_context(|| format!("open log {}", path.display()))?;
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);

@@ -14,6 +14,9 @@ impl Drop for SocketGuard {
     }
 }
 
+/// The group that may use the daemon's sockets, when it exists (as dockerd's `docker`).
+pub const SOCKET_GROUP: &str = "berth";
+
 /// Listen on `path`: mode 0660, group `berth` when that group exists. A socket file left by
 /// a daemon that died is replaced; one a live daemon answers on is an error.
 pub fn unix_socket(path: &Path) -> Result<(tokio::net::UnixListener, SocketGuard)> {
@@ -31,7 +34,7 @@ pub fn unix_socket(path: &Path) -> Result<(tokio::net::UnixListener, SocketGuard
         .with_context(|| format!("listen on {}", path.display()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
         .with_context(|| format!("chmod {}", path.display()))?;
-    if let Some(gid) = group_id("berth") {
+    if let Some(gid) = group_id(SOCKET_GROUP) {
         nix::unistd::chown(path, None, Some(nix::unistd::Gid::from_raw(gid)))
             .with_context(|| format!("chown {}", path.display()))?;
     }
@@ -40,7 +43,7 @@ pub fn unix_socket(path: &Path) -> Result<(tokio::net::UnixListener, SocketGuard
 
 /// The gid of `name` from /etc/group. Read directly: the release binary is static, and
 /// glibc's NSS (getgrnam) cannot load its modules there.
-fn group_id(name: &str) -> Option<u32> {
+pub fn group_id(name: &str) -> Option<u32> {
     let groups = std::fs::read_to_string("/etc/group").ok()?;
     groups.lines().find_map(|line| {
         let mut fields = line.split(':');

@@ -3,6 +3,7 @@
 
 mod config;
 mod listen;
+mod roots;
 
 use std::sync::Arc;
 
@@ -94,8 +95,11 @@ fn hostname() -> String {
 }
 
 async fn run(config: config::Config) -> Result<()> {
-    std::fs::create_dir_all(&config.exec_root)
-        .with_context(|| format!("create {}", config.exec_root.display()))?;
+    roots::prepare(
+        &config.data_root,
+        &config.exec_root,
+        listen::group_id(listen::SOCKET_GROUP),
+    )?;
     let _pidfile = listen::PidFile::create(&config.pidfile)?;
     let data_root = config.data_root.clone();
     let exec_root = config.exec_root.clone();

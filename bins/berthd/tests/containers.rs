@@ -216,12 +216,12 @@ fn what_is_not_supported_yet_is_refused_by_name() {
                 "-d",
                 "--network",
                 "none",
-                "--device",
-                "/dev/null",
+                "--blkio-weight",
+                "300",
                 "bb:1",
                 "true",
             ],
-            "HostConfig.Devices is not supported",
+            "HostConfig.BlkioWeight is not supported",
         ),
         (
             vec![

@@ -97,6 +97,9 @@ impl ImageStore {
     /// Open the store under `root`, repairing what an interrupted run left.
     pub fn open(root: &Path) -> Result<ImageStore> {
         fs::create_dir_all(root).map_err(|e| Error::io("create", root, e))?;
+        // Only root may reach layers: they hold images' setuid binaries and device nodes.
+        fs::set_permissions(root, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .map_err(|e| Error::io("chmod", root, e))?;
         let snapshots = root.join("snapshots");
         fs::create_dir_all(&snapshots).map_err(|e| Error::io("create", &snapshots, e))?;
         let store = ImageStore {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use berth_shim_protocol::{Request, EXIT};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::stream::{read_frame, request, ShimStream};
 use super::Status;
@@ -86,26 +86,6 @@ impl Execs {
     }
 }
 
-const KEYS: &[&str] = &[
-    "AttachStdin",
-    "AttachStdout",
-    "AttachStderr",
-    "Tty",
-    "Env",
-    "Cmd",
-    "WorkingDir",
-    "User",
-    "Privileged",
-    "DetachKeys",
-    "ConsoleSize",
-    // Decided by the start request; the docker CLI sends it here too.
-    "Detach",
-];
-
-fn flag(body: &Map<String, Value>, key: &str) -> bool {
-    body.get(key).and_then(Value::as_bool).unwrap_or(false)
-}
-
 /// The exec's command line (for its events).
 fn command_line(exec: &ExecRecord) -> String {
     super::string_list(&exec.process["args"])
@@ -130,10 +110,8 @@ impl Engine {
     /// `POST /containers/{id}/exec`: the process is built from the container's own (its
     /// capabilities, seccomp, environment) with the request on top.
     pub fn create_exec(&self, name: &str, body: &Value) -> Result<String> {
-        let obj = body
-            .as_object()
-            .ok_or_else(|| Error::InvalidArgument("the body must be a JSON object".into()))?;
-        super::lifecycle::refuse_unsupported("exec config", obj, KEYS)?;
+        let req = super::request::exec_body(body)?;
+        super::create::check_env(&req.env)?;
         let record = self.containers.resolve(name)?;
         if record.state.status != Status::Running {
             return Err(Error::Conflict(format!(
@@ -147,7 +125,7 @@ impl Engine {
                 record.id
             )));
         }
-        let cmd = super::string_list(&body["Cmd"]).unwrap_or_default();
+        let cmd = req.cmd.0;
         if cmd.is_empty() {
             return Err(Error::InvalidArgument("No exec command specified".into()));
         }
@@ -158,11 +136,11 @@ impl Engine {
             .ok_or_else(|| Error::Conflict(format!("Container {} is not running", record.id)))?;
         let mut process = config["process"].clone();
         process["args"] = Value::from(cmd);
-        let tty = flag(obj, "Tty");
+        let tty = req.tty;
         process["terminal"] = Value::Bool(tty);
-        match obj.get("ConsoleSize").and_then(Value::as_array) {
-            Some(size) if tty && size.len() == 2 && size.iter().all(|v| v.as_u64() > Some(0)) => {
-                process["consoleSize"] = serde_json::json!({"height": size[0], "width": size[1]});
+        match req.console_size {
+            Some([height, width]) if tty && height > 0 && width > 0 => {
+                process["consoleSize"] = serde_json::json!({"height": height, "width": width});
             }
             _ => {
                 if let Some(p) = process.as_object_mut() {
@@ -171,13 +149,9 @@ impl Engine {
             }
         }
         let env = super::string_list(&process["env"]).unwrap_or_default();
-        let extra = super::string_list(&body["Env"]).unwrap_or_default();
-        process["env"] = Value::from(super::lifecycle::merge_env(env, extra));
-        if let Some(cwd) = obj
-            .get("WorkingDir")
-            .and_then(Value::as_str)
-            .filter(|w| !w.is_empty())
-        {
+        process["env"] = Value::from(super::create::merge_env(env, req.env));
+        let cwd = req.working_dir.as_str();
+        if !cwd.is_empty() {
             if !cwd.starts_with('/') {
                 return Err(Error::InvalidArgument(format!(
                     "the working directory {cwd:?} is not an absolute path"
@@ -185,12 +159,12 @@ impl Engine {
             }
             process["cwd"] = Value::from(cwd);
         }
-        let user = obj.get("User").and_then(Value::as_str).unwrap_or_default();
+        let user = req.user;
         if !user.is_empty() {
-            let (uid, gid) = super::user::resolve(&dir.join("rootfs"), user)?;
+            let (uid, gid) = super::user::resolve(&dir.join("rootfs"), &user)?;
             process["user"] = serde_json::json!({"uid": uid, "gid": gid});
         }
-        let privileged = flag(obj, "Privileged");
+        let privileged = req.privileged;
         if privileged {
             let all = super::host::all_caps();
             process["capabilities"] = serde_json::json!({
@@ -203,16 +177,12 @@ impl Engine {
             container_id: record.id.clone(),
             process,
             tty,
-            open_stdin: flag(obj, "AttachStdin"),
-            open_stdout: flag(obj, "AttachStdout"),
-            open_stderr: flag(obj, "AttachStderr"),
+            open_stdin: req.attach_stdin,
+            open_stdout: req.attach_stdout,
+            open_stderr: req.attach_stderr,
             privileged,
-            user: user.to_string(),
-            detach_keys: obj
-                .get("DetachKeys")
-                .and_then(Value::as_str)
-                .filter(|k| !k.is_empty())
-                .map(String::from),
+            user,
+            detach_keys: Some(req.detach_keys).filter(|k| !k.is_empty()),
             started: false,
             running: false,
             pid: 0,

@@ -1,4 +1,4 @@
-//! create, start, stop, kill, wait, remove — through berth-shim and the OCI runtime.
+//! start, stop, kill, wait, remove — through berth-shim and the OCI runtime.
 
 use std::io::BufRead;
 use std::os::unix::process::CommandExt;
@@ -7,11 +7,9 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use berth_image::Platform;
-
-use super::{label_map, string_list, Config, ContainerRecord, Containers, State, Status};
+use super::{ContainerRecord, Containers, Status};
 use crate::error::{Error, Result};
 use crate::Engine;
 
@@ -38,7 +36,7 @@ pub enum WaitCondition {
 
 impl Paths {
     /// The runtime a container uses: the one it named at create, else the default.
-    fn name<'a>(&'a self, runtime: &'a str) -> &'a str {
+    pub(crate) fn name<'a>(&'a self, runtime: &'a str) -> &'a str {
         if runtime.is_empty() {
             &self.default_runtime
         } else {
@@ -60,127 +58,8 @@ impl Paths {
     }
 }
 
-fn now() -> String {
+pub(crate) fn now() -> String {
     humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string()
-}
-
-/// A JSON value that says nothing (what the docker CLI sends for options left alone).
-fn is_zero(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::Bool(b) => !b,
-        Value::Number(n) => n.as_f64() == Some(0.0),
-        Value::String(s) => s.is_empty(),
-        Value::Array(a) => a.iter().all(is_zero),
-        Value::Object(o) => o.values().all(is_zero),
-    }
-}
-
-/// Refuse every option of `section` that is set but not among `supported`, by name.
-pub(crate) fn refuse_unsupported(
-    section: &str,
-    obj: &Map<String, Value>,
-    supported: &[&str],
-) -> Result<()> {
-    for (key, value) in obj {
-        if supported.contains(&key.as_str()) || is_zero(value) {
-            continue;
-        }
-        // Defaults the CLI spells out.
-        let default = match key.as_str() {
-            "RestartPolicy" => value["Name"]
-                .as_str()
-                .is_none_or(|n| n.is_empty() || n == "no"),
-            "LogConfig" => value["Type"]
-                .as_str()
-                .is_none_or(|t| t.is_empty() || t == "json-file"),
-            "AttachStdout" | "AttachStderr" | "AttachStdin" | "StdinOnce" => true,
-            // -1 is "the kernel's default".
-            "MemorySwappiness" => value.as_i64() == Some(-1),
-            _ => false,
-        };
-        if !default {
-            return Err(Error::InvalidArgument(format!(
-                "{section}.{key} is not supported by berth yet"
-            )));
-        }
-    }
-    Ok(())
-}
-
-const CONFIG_KEYS: &[&str] = &[
-    "Hostname",
-    "User",
-    "Env",
-    "Cmd",
-    "Entrypoint",
-    "WorkingDir",
-    "Labels",
-    "StopSignal",
-    "StopTimeout",
-    "Image",
-    "Tty",
-    "OpenStdin",
-    "StdinOnce",
-    "HostConfig",
-    "NetworkingConfig",
-];
-const HOST_CONFIG_KEYS: &[&str] = &[
-    "NetworkMode",
-    "AutoRemove",
-    "SecurityOpt",
-    "RestartPolicy",
-    "ConsoleSize",
-    "LogConfig",
-    "Runtime",
-];
-
-/// HostConfig.LogConfig: only the json-file driver, with its rotation options.
-fn log_limits(host: &Map<String, Value>, base: super::LogLimits) -> Result<super::LogLimits> {
-    let Some(config) = host.get("LogConfig") else {
-        return Ok(base);
-    };
-    match config["Type"].as_str().unwrap_or_default() {
-        "" | "json-file" => {}
-        other => {
-            return Err(Error::InvalidArgument(format!(
-                "logging driver {other:?} is not supported by berth yet (json-file is)"
-            )))
-        }
-    }
-    match config.get("Config").and_then(Value::as_object) {
-        Some(opts) => super::LogLimits::parse(opts, base),
-        None => Ok(base),
-    }
-}
-
-/// HostConfig.ConsoleSize [height, width]; [0, 0] is "unset".
-fn console_size(host: &Map<String, Value>) -> Result<Option<(u16, u16)>> {
-    let Some(size) = host.get("ConsoleSize").and_then(Value::as_array) else {
-        return Ok(None);
-    };
-    let dims: Vec<u16> = size
-        .iter()
-        .map(|v| v.as_u64().and_then(|n| u16::try_from(n).ok()))
-        .collect::<Option<_>>()
-        .filter(|d: &Vec<u16>| d.len() == 2)
-        .ok_or_else(|| Error::InvalidArgument("ConsoleSize must be [height, width]".into()))?;
-    Ok((dims[0] > 0 && dims[1] > 0).then_some((dims[0], dims[1])))
-}
-
-fn flag(obj: &Map<String, Value>, key: &str) -> bool {
-    obj.get(key).and_then(Value::as_bool).unwrap_or(false)
-}
-
-/// Env lists merged by key, later entries winning.
-pub(crate) fn merge_env(base: Vec<String>, over: Vec<String>) -> Vec<String> {
-    let mut out: Vec<String> = base;
-    for e in over {
-        let key = e.split('=').next().unwrap_or_default().to_string();
-        out.retain(|x| x.split('=').next() != Some(key.as_str()));
-        out.push(e);
-    }
-    out
 }
 
 impl Engine {
@@ -188,195 +67,6 @@ impl Engine {
         self.paths
             .as_ref()
             .ok_or_else(|| Error::Io("berthd was started without its helper binaries".into()))
-    }
-
-    /// POST /containers/create: the request body (Docker's Config with HostConfig inside).
-    /// `platform`: the image must be built for it (`docker run --platform`); a mismatch is
-    /// moby's not-found, on which the docker CLI pulls that platform and tries again.
-    pub fn create_container(
-        &self,
-        body: &Value,
-        name: Option<&str>,
-        platform: Option<&Platform>,
-    ) -> Result<ContainerRecord> {
-        let obj = body
-            .as_object()
-            .ok_or_else(|| Error::InvalidArgument("the body must be a JSON object".into()))?;
-        refuse_unsupported("Config", obj, CONFIG_KEYS)?;
-        let host = obj
-            .get("HostConfig")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        let supported: Vec<&str> = HOST_CONFIG_KEYS
-            .iter()
-            .chain(super::host::KEYS)
-            .copied()
-            .collect();
-        refuse_unsupported("HostConfig", &host, &supported)?;
-        let host_options = super::host::parse(&host, &super::spec::DEFAULT_CAPS)?;
-        let restart = super::restart::RestartPolicy::parse(&host)?;
-        if !restart.is_none() && host.get("AutoRemove").and_then(Value::as_bool) == Some(true) {
-            return Err(Error::InvalidArgument(
-                "Conflicting options: --restart and --rm".into(),
-            ));
-        }
-        let network_mode = match host.get("NetworkMode").and_then(Value::as_str).unwrap_or("default") {
-            m @ ("none" | "host") => m.to_string(),
-            other => {
-                return Err(Error::InvalidArgument(format!(
-                    "network mode {other:?} is not supported yet (bridge networking comes later): use --network none or --network host"
-                )))
-            }
-        };
-        if host_options.init && self.paths.as_ref().is_none_or(|p| p.init.is_none()) {
-            return Err(Error::InvalidArgument(
-                "--init: berthd found no init binary (docker-init or tini-static; install tini, or set init-path)".into(),
-            ));
-        }
-        let caps: Vec<&str> = host_options.caps.iter().map(String::as_str).collect();
-        let (mut seccomp, no_new_privileges) = self.security(&host, &caps)?;
-        if host_options.privileged {
-            // As Docker: a privileged container is not filtered.
-            seccomp = None;
-        }
-        let runtime = self.requested_runtime(&host)?;
-        let image_name = obj.get("Image").and_then(Value::as_str).unwrap_or_default();
-        if image_name.is_empty() {
-            return Err(Error::InvalidArgument("no image given".into()));
-        }
-        let image = self.images.resolve(image_name)?;
-        let image_config = self.images.config(&image.record)?;
-        if let Some(wanted) = platform {
-            let actual = Platform::of_config(&image_config);
-            if !wanted.served_by(&actual) {
-                return Err(Error::NotFound(format!("image with reference {image_name} was found but does not match the specified platform: wanted {wanted}, actual: {actual}")));
-            }
-        }
-        let ic = &image_config["config"];
-        let req_entrypoint = string_list(&body["Entrypoint"]);
-        let req_cmd = string_list(&body["Cmd"]).filter(|c| !c.is_empty());
-        let (entrypoint, cmd) = match (req_entrypoint, req_cmd) {
-            // A new entrypoint drops the image's Cmd, as Docker does.
-            (Some(e), c) if !e.is_empty() => (Some(e), c),
-            (_, Some(c)) => (string_list(&ic["Entrypoint"]), Some(c)),
-            (_, None) => (string_list(&ic["Entrypoint"]), string_list(&ic["Cmd"])),
-        };
-        let mut labels = label_map(&ic["Labels"]);
-        labels.extend(label_map(&body["Labels"]));
-        let pick = |key: &str| {
-            obj.get(key)
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .or_else(|| ic[key].as_str().filter(|s| !s.is_empty()))
-                .map(String::from)
-        };
-        let config = Config {
-            hostname: obj
-                .get("Hostname")
-                .and_then(Value::as_str)
-                .filter(|h| !h.is_empty())
-                .map(String::from),
-            user: pick("User"),
-            env: Some(merge_env(
-                string_list(&ic["Env"]).unwrap_or_default(),
-                string_list(&body["Env"]).unwrap_or_default(),
-            )),
-            cmd,
-            entrypoint,
-            working_dir: pick("WorkingDir"),
-            labels: Some(labels),
-            stop_signal: pick("StopSignal"),
-            stop_timeout: obj.get("StopTimeout").and_then(Value::as_i64),
-            image: image_name.to_string(),
-            tty: flag(obj, "Tty"),
-            open_stdin: flag(obj, "OpenStdin"),
-            stdin_once: flag(obj, "StdinOnce"),
-        };
-        let record = ContainerRecord {
-            id: String::new(),
-            name: String::new(),
-            created: now(),
-            image: image.record.id.to_string(),
-            config,
-            network_mode,
-            host_config: Value::Object(host.clone()),
-            runtime,
-            seccomp,
-            no_new_privileges,
-            host: host_options,
-            restart,
-            restart_count: 0,
-            manually_stopped: false,
-            console_size: console_size(&host)?,
-            log: log_limits(&host, self.default_log)?,
-            state: State {
-                status: Status::Created,
-                paused: false,
-                pid: 0,
-                exit_code: 0,
-                oom_killed: false,
-                error: String::new(),
-                started_at: None,
-                finished_at: None,
-            },
-        };
-        super::spec::args(&record)?;
-        let record = self.containers.insert(record, name)?;
-        self.containers.event(&record.id, "create", &[]);
-        Ok(record)
-    }
-
-    /// HostConfig.Runtime (`--runtime`): a runtime berthd knows, recorded by name.
-    fn requested_runtime(&self, host: &Map<String, Value>) -> Result<String> {
-        let requested = host
-            .get("Runtime")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let Some(paths) = &self.paths else {
-            // Without helpers nothing starts anyway; start says why.
-            return Ok(requested.to_string());
-        };
-        paths.binary(requested)?;
-        Ok(paths.name(requested).to_string())
-    }
-
-    /// `--security-opt`: seccomp=unconfined|<profile JSON>, no-new-privileges[=true|false].
-    /// Without a seccomp option, the daemon's default profile applies.
-    fn security(&self, host: &Map<String, Value>, caps: &[&str]) -> Result<(Option<Value>, bool)> {
-        let mut seccomp = match &self.default_seccomp {
-            Some(profile) => Some(super::seccomp::to_oci(profile, caps)?),
-            None => None,
-        };
-        let mut nnp = false;
-        for opt in host
-            .get("SecurityOpt")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let opt = opt.as_str().unwrap_or_default();
-            let (key, value) = opt.split_once(['=', ':']).unwrap_or((opt, ""));
-            match (key, value) {
-                ("seccomp", "unconfined") => seccomp = None,
-                ("seccomp", profile) if !profile.is_empty() => {
-                    let v: Value = serde_json::from_str(profile).map_err(|e| {
-                        Error::InvalidArgument(format!(
-                            "security-opt seccomp: invalid profile: {e}"
-                        ))
-                    })?;
-                    seccomp = Some(super::seccomp::to_oci(&v, caps)?);
-                }
-                ("no-new-privileges", "" | "true") => nnp = true,
-                ("no-new-privileges", "false") => nnp = false,
-                _ => {
-                    return Err(Error::InvalidArgument(format!(
-                        "security-opt {opt:?} is not supported by berth yet"
-                    )))
-                }
-            }
-        }
-        Ok((seccomp, nnp))
     }
 
     fn rootfs(&self, id: &str) -> PathBuf {
@@ -439,11 +129,8 @@ impl Engine {
             .map_err(|e| Error::Io(format!("create {}: {e}", bundle.display())))?;
         let config =
             super::spec::oci_config(record, &self.rootfs(&record.id), paths.init.as_deref())?;
-        std::fs::write(
-            bundle.join("config.json"),
-            serde_json::to_vec(&config).unwrap_or_default(),
-        )
-        .map_err(|e| Error::Io(format!("write the bundle: {e}")))?;
+        let config = serde_json::to_vec(&config).map_err(|e| Error::Io(e.to_string()))?;
+        super::write_private(&bundle.join("config.json"), &config)?;
         let exit_file = bundle.join(EXIT_FILE);
         let _ = std::fs::remove_file(&exit_file);
         let (ready_r, ready_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)

@@ -13,11 +13,13 @@
 //! the shim is gone and its exit is recorded: nothing on the way of a start or an exit
 //! waits for the disk.
 
+mod create;
 pub mod exec;
 pub mod host;
 mod lifecycle;
 pub mod logs;
 mod manage;
+pub mod request;
 pub mod restart;
 mod rootfs;
 pub mod seccomp;
@@ -349,6 +351,20 @@ pub(crate) fn label_map(v: &serde_json::Value) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
+/// Write a file only root may read (records and configs hold the containers' environment).
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(bytes))
+        .map_err(|e| Error::Io(format!("write {}: {e}", path.display())))
+}
+
 pub(crate) fn random_id() -> Result<String> {
     let mut bytes = [0u8; 32];
     std::fs::File::open("/dev/urandom")
@@ -389,8 +405,15 @@ impl Containers {
     /// Load every record under `root`; bundles live under `bundles`. Records of containers
     /// that were running when berthd stopped are reconciled by the caller (live restore).
     pub fn open(root: &Path, bundles: &Path) -> Result<Containers> {
-        for dir in [root, bundles] {
+        // Private as dockerd keeps them: records and logs hold the containers' environment.
+        for (dir, mode) in [(root, 0o710), (bundles, 0o700)] {
             std::fs::create_dir_all(dir)
+                .and_then(|()| {
+                    std::fs::set_permissions(
+                        dir,
+                        std::os::unix::fs::PermissionsExt::from_mode(mode),
+                    )
+                })
                 .map_err(|e| Error::Io(format!("create {}: {e}", dir.display())))?;
         }
         // What a removal left half done.
@@ -497,8 +520,7 @@ impl Containers {
             .map_err(|e| Error::Io(format!("create {}: {e}", dir.display())))?;
         let tmp = dir.join("config.v2.json.tmp");
         let bytes = serde_json::to_vec(record).map_err(|e| Error::Io(e.to_string()))?;
-        std::fs::write(&tmp, bytes)
-            .map_err(|e| Error::Io(format!("write {}: {e}", tmp.display())))?;
+        write_private(&tmp, &bytes)?;
         std::fs::rename(&tmp, dir.join("config.v2.json"))
             .map_err(|e| Error::Io(format!("save {}: {e}", dir.display())))
     }

@@ -5,8 +5,8 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
+use super::request::RestartPolicyConfig;
 use super::{ContainerRecord, Status};
 use crate::error::{Error, Result};
 use crate::Engine;
@@ -19,10 +19,9 @@ pub struct RestartPolicy {
 }
 
 impl RestartPolicy {
-    pub fn parse(host: &Map<String, Value>) -> Result<RestartPolicy> {
-        let p = &host.get("RestartPolicy").cloned().unwrap_or_default();
-        let name = p["Name"].as_str().unwrap_or_default().to_string();
-        let max = p["MaximumRetryCount"].as_i64().unwrap_or(0);
+    pub fn parse(p: &RestartPolicyConfig) -> Result<RestartPolicy> {
+        let name = p.name.clone();
+        let max = p.maximum_retry_count;
         match name.as_str() {
             "" | "no" | "always" | "unless-stopped" if max != 0 => Err(Error::InvalidArgument(
                 "invalid restart policy: maximum retry count can only be used with 'on-failure'"
@@ -37,7 +36,11 @@ impl RestartPolicy {
             )),
             "on-failure" => Ok(RestartPolicy {
                 name,
-                max_retries: max as u32,
+                max_retries: u32::try_from(max).map_err(|_| {
+                    Error::InvalidArgument(format!(
+                        "invalid restart policy: maximum retry count {max} is too large"
+                    ))
+                })?,
             }),
             other => Err(Error::InvalidArgument(format!(
                 "invalid restart policy {other:?}"

@@ -59,46 +59,7 @@ pub fn args(record: &ContainerRecord) -> Result<Vec<String>> {
 /// Where the init binary appears in a container started with --init (Docker's path).
 const INIT_PATH: &str = "/sbin/docker-init";
 
-/// The host's devices for a privileged container, as containerd lists them: every device
-/// node under /dev, except the terminals and per-container directories.
-fn host_devices(dir: &std::path::Path, out: &mut Vec<Value>) {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    const SKIP: [&str; 7] = ["pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"];
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let path = e.path();
-        let Ok(meta) = std::fs::symlink_metadata(&path) else {
-            continue;
-        };
-        let ft = meta.file_type();
-        if ft.is_dir() {
-            if !SKIP.iter().any(|s| e.file_name() == *s) {
-                host_devices(&path, out);
-            }
-            continue;
-        }
-        let kind = if ft.is_char_device() {
-            "c"
-        } else if ft.is_block_device() {
-            "b"
-        } else {
-            continue;
-        };
-        if path == std::path::Path::new("/dev/console") {
-            continue;
-        }
-        let rdev = meta.rdev();
-        out.push(json!({
-            "path": path, "type": kind,
-            "major": libc::major(rdev), "minor": libc::minor(rdev),
-            "fileMode": meta.mode() & 0o7777, "uid": meta.uid(), "gid": meta.gid(),
-        }));
-    }
-}
-
-/// --privileged: no masked or read-only paths, /sys and cgroups writable, every device.
+/// --privileged: no masked or read-only paths, /sys and cgroups writable.
 fn make_privileged(config: &mut Value) {
     config["linux"]["maskedPaths"] = json!([]);
     config["linux"]["readonlyPaths"] = json!([]);
@@ -112,13 +73,6 @@ fn make_privileged(config: &mut Value) {
             }
         }
     }
-    let mut devices = Vec::new();
-    host_devices(std::path::Path::new("/dev"), &mut devices);
-    config["linux"]["devices"] = Value::Array(devices);
-    if !config["linux"]["resources"].is_object() {
-        config["linux"]["resources"] = json!({});
-    }
-    config["linux"]["resources"]["devices"] = json!([{"allow": true, "access": "rwm"}]);
 }
 
 /// The container's cgroup, named in its config rather than left to each runtime's default:
@@ -195,9 +149,15 @@ pub fn oci_config(
     if let Some(filter) = &record.seccomp {
         config["linux"]["seccomp"] = filter.clone();
     }
-    if let Some(r) = &record.host.resources {
-        config["linux"]["resources"] = r.clone();
-    }
+    let devices = super::host::devices::for_container(
+        record.host.privileged,
+        &record.host.devices,
+        &record.host.device_cgroup_rules,
+    )?;
+    let mut resources = record.host.resources.clone().unwrap_or_else(|| json!({}));
+    resources["devices"] = Value::Array(devices.rules);
+    config["linux"]["resources"] = resources;
+    config["linux"]["devices"] = Value::Array(devices.nodes);
     if !record.host.rlimits.is_empty() {
         config["process"]["rlimits"] = json!(record.host.rlimits);
     }

@@ -1,0 +1,346 @@
+//! `POST /containers/create`: the typed request checked as dockerd checks it, merged with
+//! the image's config as moby merges them, and recorded. Nothing is created (no record, no
+//! bind source) unless the whole request is valid.
+
+use berth_image::Platform;
+use serde_json::Value;
+
+use super::request::{CreateBody, HostConfig};
+use super::{Config, ContainerRecord, State, Status};
+use crate::error::{Error, Result};
+use crate::Engine;
+
+/// Env lists merged by key, later entries winning; an entry without `=` unsets its key (as
+/// moby's ReplaceOrAppendEnvValues).
+pub(crate) fn merge_env(base: Vec<String>, over: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = base;
+    for e in over {
+        let (key, value) = match e.split_once('=') {
+            Some((key, _)) => (key.to_string(), Some(e.clone())),
+            None => (e.clone(), None),
+        };
+        out.retain(|x| x.split('=').next() != Some(key.as_str()));
+        out.extend(value);
+    }
+    out
+}
+
+/// Environment entries must name a variable (moby's ValidateEnv).
+pub(crate) fn check_env(env: &[String]) -> Result<()> {
+    match env
+        .iter()
+        .find(|e| e.split('=').next().is_none_or(str::is_empty))
+    {
+        Some(bad) => Err(Error::InvalidArgument(format!(
+            "invalid environment variable: {bad}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// A stop signal by name or number, as `kill` takes it (moby's ParseSignal).
+fn check_signal(signal: &str) -> Result<()> {
+    let bad = || Error::InvalidArgument(format!("Invalid signal: {signal}"));
+    if let Ok(n) = signal.parse::<i32>() {
+        return (1..=libc::SIGRTMAX())
+            .contains(&n)
+            .then_some(())
+            .ok_or_else(bad);
+    }
+    let upper = signal.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    let realtime = |base: i32, rest: &str| {
+        let offset = match rest {
+            "" => Some(0),
+            r => r
+                .strip_prefix(['+', '-'])
+                .and_then(|n| n.parse::<i32>().ok())
+                .map(|n| if r.starts_with('-') { -n } else { n }),
+        };
+        offset.is_some_and(|o| (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&(base + o)))
+    };
+    let valid = if let Some(rest) = name.strip_prefix("RTMIN") {
+        realtime(libc::SIGRTMIN(), rest)
+    } else if let Some(rest) = name.strip_prefix("RTMAX") {
+        realtime(libc::SIGRTMAX(), rest)
+    } else {
+        format!("SIG{name}")
+            .parse::<nix::sys::signal::Signal>()
+            .is_ok()
+    };
+    valid.then_some(()).ok_or_else(bad)
+}
+
+/// HostConfig.LogConfig: only the json-file driver, with its rotation options.
+fn log_limits(host: &HostConfig, base: super::LogLimits) -> Result<super::LogLimits> {
+    match host.log_config.driver.as_str() {
+        "" | "json-file" => {}
+        other => {
+            return Err(Error::InvalidArgument(format!(
+                "logging driver {other:?} is not supported by berth yet (json-file is)"
+            )))
+        }
+    }
+    let opts = host
+        .log_config
+        .config
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
+        .collect();
+    super::LogLimits::parse(&opts, base)
+}
+
+/// Entrypoint and Cmd as moby merges them with the image's: an Entrypoint given (even an
+/// empty one, the CLI's `--entrypoint ""`) replaces the image's and drops its Cmd; a Cmd
+/// given replaces the image's.
+fn command(body: &CreateBody, image: &Value) -> (Option<Vec<String>>, Option<Vec<String>>) {
+    let user_cmd = body.cmd.clone().map(|c| c.0).filter(|c| !c.is_empty());
+    let image_list = |key: &str| super::string_list(&image[key]);
+    match body.entrypoint.clone().map(|e| e.0) {
+        Some(e) if !e.is_empty() => (Some(e), user_cmd),
+        given => (
+            given.or_else(|| image_list("Entrypoint")),
+            user_cmd.or_else(|| image_list("Cmd")),
+        ),
+    }
+}
+
+impl Engine {
+    /// POST /containers/create: the request body (Docker's Config with HostConfig inside).
+    /// `platform`: the image must be built for it (`docker run --platform`); a mismatch is
+    /// moby's not-found, on which the docker CLI pulls that platform and tries again.
+    pub fn create_container(
+        &self,
+        body: &Value,
+        name: Option<&str>,
+        platform: Option<&Platform>,
+    ) -> Result<ContainerRecord> {
+        let req = super::request::create_body(body)?;
+        let host = &req.host_config;
+        check_env(&req.env)?;
+        if !req.stop_signal.is_empty() {
+            check_signal(&req.stop_signal)?;
+        }
+        let host_options = super::host::parse(host, &super::spec::DEFAULT_CAPS)?;
+        let restart = super::restart::RestartPolicy::parse(&host.restart_policy)?;
+        if !restart.is_none() && host.auto_remove {
+            return Err(Error::InvalidArgument(
+                "Conflicting options: --restart and --rm".into(),
+            ));
+        }
+        let network_mode = match host.network_mode.as_str() {
+            m @ ("none" | "host") => m.to_string(),
+            other => {
+                let other = if other.is_empty() { "default" } else { other };
+                return Err(Error::InvalidArgument(format!(
+                    "network mode {other:?} is not supported yet (bridge networking comes later): use --network none or --network host"
+                )));
+            }
+        };
+        if host_options.init && self.paths.as_ref().is_none_or(|p| p.init.is_none()) {
+            return Err(Error::InvalidArgument(
+                "--init: berthd found no init binary (docker-init or tini-static; install tini, or set init-path)".into(),
+            ));
+        }
+        let caps: Vec<&str> = host_options.caps.iter().map(String::as_str).collect();
+        let (mut seccomp, no_new_privileges) = self.security(host, &caps)?;
+        if host_options.privileged {
+            // As Docker: a privileged container is not filtered.
+            seccomp = None;
+        }
+        let runtime = self.requested_runtime(host)?;
+        let log = log_limits(host, self.default_log)?;
+        let console_size = host
+            .console_size
+            .filter(|[h, w]| *h > 0 && *w > 0)
+            .map(|[h, w]| (h.min(u16::MAX.into()) as u16, w.min(u16::MAX.into()) as u16));
+        if req.image.is_empty() {
+            return Err(Error::InvalidArgument("no image given".into()));
+        }
+        let image = self.images.resolve(&req.image)?;
+        let image_config = self.images.config(&image.record)?;
+        if let Some(wanted) = platform {
+            let actual = Platform::of_config(&image_config);
+            if !wanted.served_by(&actual) {
+                return Err(Error::NotFound(format!("image with reference {} was found but does not match the specified platform: wanted {wanted}, actual: {actual}", req.image)));
+            }
+        }
+        let ic = &image_config["config"];
+        let (entrypoint, cmd) = command(&req, ic);
+        let mut labels = super::label_map(&ic["Labels"]);
+        labels.extend(req.labels.clone());
+        let or_image = |given: &str, key: &str| {
+            Some(given)
+                .filter(|s| !s.is_empty())
+                .or_else(|| ic[key].as_str().filter(|s| !s.is_empty()))
+                .map(String::from)
+        };
+        let config = Config {
+            hostname: Some(req.hostname.clone()).filter(|h| !h.is_empty()),
+            user: or_image(&req.user, "User"),
+            env: Some(merge_env(
+                super::string_list(&ic["Env"]).unwrap_or_default(),
+                req.env.clone(),
+            )),
+            cmd,
+            entrypoint,
+            working_dir: or_image(&req.working_dir, "WorkingDir"),
+            labels: Some(labels),
+            stop_signal: or_image(&req.stop_signal, "StopSignal"),
+            stop_timeout: req.stop_timeout,
+            image: req.image.clone(),
+            tty: req.tty,
+            open_stdin: req.open_stdin,
+            stdin_once: req.stdin_once,
+        };
+        let record = ContainerRecord {
+            id: String::new(),
+            name: String::new(),
+            created: super::lifecycle::now(),
+            image: image.record.id.to_string(),
+            config,
+            network_mode,
+            host_config: body.get("HostConfig").cloned().unwrap_or_default(),
+            runtime,
+            seccomp,
+            no_new_privileges,
+            host: host_options,
+            restart,
+            restart_count: 0,
+            manually_stopped: false,
+            console_size,
+            log,
+            state: State {
+                status: Status::Created,
+                paused: false,
+                pid: 0,
+                exit_code: 0,
+                oom_killed: false,
+                error: String::new(),
+                started_at: None,
+                finished_at: None,
+            },
+        };
+        super::spec::args(&record)?;
+        super::host::create_bind_sources(&record.host.mounts)?;
+        let record = self.containers.insert(record, name)?;
+        self.containers.event(&record.id, "create", &[]);
+        Ok(record)
+    }
+
+    /// HostConfig.Runtime (`--runtime`): a runtime berthd knows, recorded by name.
+    fn requested_runtime(&self, host: &HostConfig) -> Result<String> {
+        let Some(paths) = &self.paths else {
+            // Without helpers nothing starts anyway; start says why.
+            return Ok(host.runtime.clone());
+        };
+        paths.binary(&host.runtime)?;
+        Ok(paths.name(&host.runtime).to_string())
+    }
+
+    /// `--security-opt`: seccomp=unconfined|<profile JSON>, no-new-privileges[=true|false].
+    /// Without a seccomp option, the daemon's default profile applies.
+    fn security(&self, host: &HostConfig, caps: &[&str]) -> Result<(Option<Value>, bool)> {
+        let mut seccomp = match &self.default_seccomp {
+            Some(profile) => Some(super::seccomp::to_oci(profile, caps)?),
+            None => None,
+        };
+        let mut nnp = false;
+        for opt in &host.security_opt {
+            let (key, value) = opt.split_once(['=', ':']).unwrap_or((opt, ""));
+            match (key, value) {
+                ("seccomp", "unconfined") => seccomp = None,
+                ("seccomp", profile) if !profile.is_empty() => {
+                    let v: Value = serde_json::from_str(profile).map_err(|e| {
+                        Error::InvalidArgument(format!(
+                            "security-opt seccomp: invalid profile: {e}"
+                        ))
+                    })?;
+                    seccomp = Some(super::seccomp::to_oci(&v, caps)?);
+                }
+                ("no-new-privileges", "" | "true") => nnp = true,
+                ("no-new-privileges", "false") => nnp = false,
+                _ => {
+                    return Err(Error::InvalidArgument(format!(
+                        "security-opt {opt:?} is not supported by berth yet"
+                    )))
+                }
+            }
+        }
+        Ok((seccomp, nnp))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn env_merges_and_unsets() {
+        let merged = merge_env(
+            vec!["PATH=/bin".into(), "A=1".into(), "B=2".into()],
+            vec!["A=3".into(), "B".into(), "C=".into(), "NOPE".into()],
+        );
+        assert_eq!(merged, ["PATH=/bin", "A=3", "C="]);
+        assert!(check_env(&["=x".into()]).is_err());
+        assert!(check_env(&["".into()]).is_err());
+        assert!(check_env(&["A".into(), "B=".into()]).is_ok());
+    }
+
+    #[test]
+    fn signals() {
+        for good in [
+            "TERM",
+            "SIGKILL",
+            "sigusr1",
+            "9",
+            "RTMIN+3",
+            "SIGRTMAX-2",
+            "RTMIN",
+        ] {
+            assert!(check_signal(good).is_ok(), "{good}");
+        }
+        for bad in ["BOGUS", "0", "-1", "99", "SIGRTMIN+99", "RTMIN+x", ""] {
+            assert!(check_signal(bad).is_err(), "{bad}");
+        }
+    }
+
+    fn body(v: Value) -> CreateBody {
+        super::super::request::create_body(&v).expect("body")
+    }
+
+    #[test]
+    fn entrypoint_and_cmd_merge_as_moby() {
+        let image = json!({"Entrypoint": ["/init"], "Cmd": ["serve"]});
+        let cases = [
+            (json!({}), (Some(vec!["/init"]), Some(vec!["serve"]))),
+            (
+                json!({"Cmd": ["x"]}),
+                (Some(vec!["/init"]), Some(vec!["x"])),
+            ),
+            (
+                json!({"Cmd": "echo hi"}),
+                (Some(vec!["/init"]), Some(vec!["echo hi"])),
+            ),
+            (json!({"Entrypoint": ["sh"]}), (Some(vec!["sh"]), None)),
+            (
+                json!({"Entrypoint": [], "Cmd": ["ls"]}),
+                (Some(vec![]), Some(vec!["ls"])),
+            ),
+            (
+                json!({"Entrypoint": []}),
+                (Some(vec![]), Some(vec!["serve"])),
+            ),
+        ];
+        for (req, (entrypoint, cmd)) in cases {
+            let strings =
+                |v: Option<Vec<&str>>| v.map(|v| v.iter().map(|s| s.to_string()).collect());
+            assert_eq!(
+                command(&body(req.clone()), &image),
+                (strings(entrypoint), strings(cmd)),
+                "{req}"
+            );
+        }
+    }
+}

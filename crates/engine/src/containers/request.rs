@@ -1,0 +1,360 @@
+//! The bodies of `POST /containers/create` and `POST /containers/{id}/exec`, typed as moby's
+//! Config, HostConfig and ExecConfig are. dockerd decodes them into Go structs, so a value of
+//! the wrong JSON type (`"Memory": "1g"`, `"Env": {}`, a number that does not fit an int64)
+//! is a 400 that names the field; berth refuses them the same way, before anything is
+//! created, instead of dropping them. A key berth does not honour is refused by name unless
+//! it carries its zero value (clients send whole structs).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+
+/// Docker's StrSlice: a list of strings, or one string (a list of one).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StrSlice(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for StrSlice {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            List(Vec<String>),
+            One(String),
+        }
+        match Form::deserialize(d) {
+            Ok(Form::List(list)) => Ok(StrSlice(list)),
+            Ok(Form::One(one)) => Ok(StrSlice(vec![one])),
+            Err(_) => Err(serde::de::Error::custom(
+                "expected a string or a list of strings",
+            )),
+        }
+    }
+}
+
+/// The Config keys berth reads (the create body is a Config with HostConfig inside).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct CreateBody {
+    pub hostname: String,
+    pub user: String,
+    pub env: Vec<String>,
+    pub cmd: Option<StrSlice>,
+    pub entrypoint: Option<StrSlice>,
+    pub working_dir: String,
+    pub labels: BTreeMap<String, String>,
+    pub stop_signal: String,
+    pub stop_timeout: Option<i64>,
+    pub image: String,
+    pub tty: bool,
+    pub open_stdin: bool,
+    pub stdin_once: bool,
+    pub host_config: HostConfig,
+}
+
+/// The HostConfig keys berth reads, with moby's types.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct HostConfig {
+    pub memory: i64,
+    pub memory_swap: i64,
+    pub nano_cpus: i64,
+    pub cpu_shares: i64,
+    pub cpu_quota: i64,
+    pub cpu_period: i64,
+    pub cpuset_cpus: String,
+    pub cpuset_mems: String,
+    pub pids_limit: Option<i64>,
+    pub ulimits: Vec<Ulimit>,
+    pub cap_add: StrSlice,
+    pub cap_drop: StrSlice,
+    pub readonly_rootfs: bool,
+    pub tmpfs: BTreeMap<String, String>,
+    pub binds: Vec<String>,
+    pub privileged: bool,
+    pub init: Option<bool>,
+    pub devices: Vec<DeviceMapping>,
+    pub device_cgroup_rules: Vec<String>,
+    pub network_mode: String,
+    pub auto_remove: bool,
+    pub security_opt: Vec<String>,
+    pub restart_policy: RestartPolicyConfig,
+    pub console_size: Option<[u64; 2]>,
+    pub log_config: LogConfig,
+    pub runtime: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Ulimit {
+    pub name: String,
+    pub soft: i64,
+    pub hard: i64,
+}
+
+/// `--device /dev/host[:/dev/container[:rwm]]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DeviceMapping {
+    pub path_on_host: String,
+    pub path_in_container: String,
+    pub cgroup_permissions: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RestartPolicyConfig {
+    pub name: String,
+    pub maximum_retry_count: i64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct LogConfig {
+    #[serde(rename = "Type")]
+    pub driver: String,
+    pub config: BTreeMap<String, String>,
+}
+
+/// The exec config keys berth reads.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ExecBody {
+    pub tty: bool,
+    pub env: Vec<String>,
+    pub cmd: StrSlice,
+    pub working_dir: String,
+    pub user: String,
+    pub privileged: bool,
+    pub detach_keys: String,
+    pub console_size: Option<[u64; 2]>,
+    pub attach_stdin: bool,
+    pub attach_stdout: bool,
+    pub attach_stderr: bool,
+}
+
+const CONFIG_KEYS: &[&str] = &[
+    "Hostname",
+    "User",
+    "Env",
+    "Cmd",
+    "Entrypoint",
+    "WorkingDir",
+    "Labels",
+    "StopSignal",
+    "StopTimeout",
+    "Image",
+    "Tty",
+    "OpenStdin",
+    "StdinOnce",
+    "HostConfig",
+    "NetworkingConfig",
+];
+
+const HOST_CONFIG_KEYS: &[&str] = &[
+    "Memory",
+    "MemorySwap",
+    "NanoCpus",
+    "CpuShares",
+    "CpuQuota",
+    "CpuPeriod",
+    "CpusetCpus",
+    "CpusetMems",
+    "PidsLimit",
+    "Ulimits",
+    "CapAdd",
+    "CapDrop",
+    "ReadonlyRootfs",
+    "Tmpfs",
+    "Binds",
+    "Privileged",
+    "Init",
+    "Devices",
+    "DeviceCgroupRules",
+    "NetworkMode",
+    "AutoRemove",
+    "SecurityOpt",
+    "RestartPolicy",
+    "ConsoleSize",
+    "LogConfig",
+    "Runtime",
+];
+
+const EXEC_KEYS: &[&str] = &[
+    "AttachStdin",
+    "AttachStdout",
+    "AttachStderr",
+    "Tty",
+    "Env",
+    "Cmd",
+    "WorkingDir",
+    "User",
+    "Privileged",
+    "DetachKeys",
+    "ConsoleSize",
+    // Decided by the start request; the docker CLI sends it here too.
+    "Detach",
+];
+
+/// A JSON value that says nothing (what the docker CLI sends for options left alone).
+fn is_zero(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.iter().all(is_zero),
+        Value::Object(o) => o.values().all(is_zero),
+    }
+}
+
+/// Refuse every option of `section` that is set but not among `supported`, by name.
+fn refuse_unsupported(section: &str, obj: &Map<String, Value>, supported: &[&str]) -> Result<()> {
+    for (key, value) in obj {
+        if supported.contains(&key.as_str()) || is_zero(value) {
+            continue;
+        }
+        // Defaults the CLI spells out.
+        let default = match key.as_str() {
+            "AttachStdout" | "AttachStderr" | "AttachStdin" => true,
+            // -1 is "the kernel's default".
+            "MemorySwappiness" => value.as_i64() == Some(-1),
+            _ => false,
+        };
+        if !default {
+            return Err(Error::InvalidArgument(format!(
+                "{section}.{key} is not supported by berth yet"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `v` without the object members that are null: Go's decoder leaves a field at its zero
+/// value for a null, which serde's defaults give when the member is absent.
+fn without_nulls(v: &Value) -> Value {
+    match v {
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), without_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(without_nulls).collect()),
+        other => other.clone(),
+    }
+}
+
+/// Decode `v` as `T`; a mismatch names the field's path under `section`.
+fn typed<T: for<'de> Deserialize<'de>>(section: &str, v: &Value) -> Result<T> {
+    serde_path_to_error::deserialize(&without_nulls(v)).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." {
+            section.to_string()
+        } else {
+            format!("{section}.{path}")
+        };
+        Error::InvalidArgument(format!("invalid {field}: {}", e.inner()))
+    })
+}
+
+fn object<'a>(body: &'a Value, what: &str) -> Result<&'a Map<String, Value>> {
+    body.as_object()
+        .ok_or_else(|| Error::InvalidArgument(format!("the {what} must be a JSON object")))
+}
+
+/// The create body, checked for keys berth does not honour and typed.
+pub fn create_body(body: &Value) -> Result<CreateBody> {
+    let obj = object(body, "body")?;
+    refuse_unsupported("Config", obj, CONFIG_KEYS)?;
+    match obj.get("HostConfig") {
+        None | Some(Value::Null) => {}
+        Some(host) => {
+            refuse_unsupported("HostConfig", object(host, "HostConfig")?, HOST_CONFIG_KEYS)?
+        }
+    }
+    typed("Config", body)
+}
+
+/// The exec body, checked for keys berth does not honour and typed.
+pub fn exec_body(body: &Value) -> Result<ExecBody> {
+    refuse_unsupported("exec config", object(body, "body")?, EXEC_KEYS)?;
+    typed("exec config", body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn refused(body: Value) -> String {
+        match create_body(&body) {
+            Err(e) => e.to_string(),
+            Ok(b) => panic!("{body} accepted as {b:?}"),
+        }
+    }
+
+    #[test]
+    fn wrong_types_name_the_field() {
+        let cases = [
+            (json!({"HostConfig": {"Memory": "1g"}}), "HostConfig.Memory"),
+            (
+                json!({"HostConfig": {"Memory": 9223372036854775808u64}}),
+                "HostConfig.Memory",
+            ),
+            (
+                json!({"HostConfig": {"Memory": 18446744073709551621.0}}),
+                "HostConfig.Memory",
+            ),
+            (json!({"HostConfig": {"Memory": 1.5}}), "HostConfig.Memory"),
+            (
+                json!({"HostConfig": {"PidsLimit": 9223372036854775808u64}}),
+                "HostConfig.PidsLimit",
+            ),
+            (
+                json!({"HostConfig": {"Ulimits": [{"Name": "nofile", "Soft": 9223372036854775808u64, "Hard": 1}]}}),
+                "HostConfig.Ulimits[0].Soft",
+            ),
+            (json!({"Env": {"A": "1"}}), "Config.Env"),
+            (json!({"Cmd": 5}), "Config.Cmd"),
+            (json!({"Labels": {"a": 1}}), "Config.Labels.a"),
+        ];
+        for (body, field) in cases {
+            let msg = refused(body.clone());
+            assert!(msg.contains(field), "{body}: {msg}");
+        }
+    }
+
+    #[test]
+    fn nulls_zero_values_and_strings_as_lists_are_accepted() {
+        let b = create_body(&json!({
+            "Image": "x", "Cmd": "echo hi", "Entrypoint": null, "Hostname": null,
+            "Volumes": null, "Domainname": "", "HostConfig": {"Memory": null, "CpuShares": 0,
+            "Isolation": "", "MemorySwappiness": -1, "Devices": [], "Ulimits": null},
+        }))
+        .expect("accepted");
+        assert_eq!(b.cmd, Some(StrSlice(vec!["echo hi".into()])));
+        assert_eq!(b.entrypoint, None);
+        assert_eq!(b.host_config.memory, 0);
+    }
+
+    #[test]
+    fn unsupported_keys_are_refused_by_name() {
+        assert!(refused(json!({"Domainname": "example.com"})).contains("Config.Domainname"));
+        assert!(refused(json!({"HostConfig": {"OomKillDisable": true}}))
+            .contains("HostConfig.OomKillDisable"));
+        assert!(refused(json!({"HostConfig": "x"})).contains("HostConfig"));
+        assert!(refused(json!([1])).contains("JSON object"));
+    }
+
+    #[test]
+    fn exec_bodies_are_typed() {
+        let b = exec_body(&json!({"Cmd": ["sh"], "Env": null, "Tty": true})).expect("exec");
+        assert_eq!(b.cmd.0, ["sh"]);
+        assert!(b.tty);
+        assert!(exec_body(&json!({"Cmd": ["sh"], "Env": "A=1"}))
+            .is_err_and(|e| e.to_string().contains("exec config.Env")));
+    }
+}
