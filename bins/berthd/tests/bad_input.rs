@@ -210,3 +210,92 @@ fn unknown_names_invalid_references_and_bad_requests() {
     changes.failed_with("RUN is not supported");
     assert_eq!(d.docker(&["images", "-q"]).stdout.lines().count(), 1);
 }
+
+/// (type, name, link name) of a raw tar entry.
+type RawEntry<'a> = (tar::EntryType, &'a str, &'a str);
+
+/// A layer of raw entries: `name` and `link` bytes written into the header as they are
+/// (GNU long-name records when they do not fit), so the tar crate's own checks do not
+/// stop the test from making what an attacker can.
+fn raw_layer(entries: &[RawEntry]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (kind, name, link) in entries {
+        if name.len() >= 100 || link.len() >= 100 {
+            for (code, text) in [(b'L', name), (b'K', link)] {
+                if text.len() >= 100 {
+                    let mut long = tar::Header::new_gnu();
+                    long.as_old_mut().name[..13].copy_from_slice(b"././@LongLink");
+                    long.set_entry_type(tar::EntryType::new(code));
+                    long.set_size(text.len() as u64 + 1);
+                    long.set_mode(0o644);
+                    long.set_cksum();
+                    let mut data = text.as_bytes().to_vec();
+                    data.push(0);
+                    b.append(&long, &data[..]).expect("long name");
+                }
+            }
+        }
+        let mut h = tar::Header::new_gnu();
+        let short = |s: &str| s.as_bytes()[..s.len().min(99)].to_vec();
+        let n = short(name);
+        h.as_old_mut().name[..n.len()].copy_from_slice(&n);
+        let l = short(link);
+        h.as_old_mut().linkname[..l.len()].copy_from_slice(&l);
+        h.set_entry_type(*kind);
+        h.set_size(0);
+        h.set_mode(if kind.is_dir() { 0o755 } else { 0o644 });
+        h.set_cksum();
+        b.append(&h, std::io::empty()).expect("append");
+    }
+    b.into_inner().expect("layer")
+}
+
+/// Issue 20, item 7: hostile layer entries are a 400 whose short message names the entry
+/// (they were 500s with kilobytes of text), and nothing is left in the store.
+#[test]
+fn hostile_layer_entries_get_a_short_400_naming_the_entry() {
+    use tar::EntryType as T;
+    let d = Daemon::start();
+    let dir = d.dir.path();
+    let deep = vec!["d"; 10_000].join("/");
+    let long_name = "n".repeat(300);
+    let cases: Vec<(&str, Vec<RawEntry>, &str)> = vec![
+        (
+            "absolute hard link",
+            vec![(T::Link, "copy", "/etc/passwd")],
+            "copy",
+        ),
+        ("whiteout of .", vec![(T::Regular, "a/.wh..", "")], ".wh.."),
+        (
+            "whiteout of ..",
+            vec![(T::Regular, "a/.wh...", "")],
+            ".wh...",
+        ),
+        (
+            "a 300-byte name",
+            vec![(T::Regular, &long_name, "")],
+            "nnnnnnnn",
+        ),
+        (
+            "a 10,000-deep tree",
+            vec![(T::Directory, &deep, "")],
+            "d/d/d",
+        ),
+    ];
+    for (what, entries, needle) in cases {
+        let archive = dir.join("hostile.tar");
+        classic_archive(
+            &archive,
+            "evil/img:1",
+            &[raw_layer(&entries)],
+            serde_json::json!({}),
+        );
+        let bytes = std::fs::read(&archive).expect("archive");
+        let (status, body) = d.http("POST", "/v1.45/images/load", &bytes);
+        assert_eq!(status, 400, "{what}: {}", &body[..body.len().min(300)]);
+        assert!(body.len() < 1024, "{what}: a {}-byte answer", body.len());
+        assert!(body.contains(needle), "{what}: {body}");
+        assert_empty(&d);
+    }
+    assert!(!dir.join("etc").exists());
+}

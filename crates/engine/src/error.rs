@@ -39,7 +39,8 @@ impl Error {
                 | I::InvalidPlatform(_)
                 | I::DigestMismatch { .. }
                 | I::InvalidArchive(_)
-                | I::UnsafeEntry { .. } => Kind::InvalidArgument,
+                | I::UnsafeEntry { .. }
+                | I::InvalidEntry { .. } => Kind::InvalidArgument,
                 I::Conflict(_) => Kind::Conflict,
                 I::Io { .. } | I::Meta(_) => Kind::Internal,
             },

@@ -24,6 +24,9 @@ pub enum Error {
     InvalidArchive(String),
     #[error("unsafe layer entry {path:?}: {why}")]
     UnsafeEntry { path: String, why: &'static str },
+    /// An entry the layer cannot have (a hard link to what it lacks, a name too long...).
+    #[error("invalid layer entry {path:?}: {why}")]
+    InvalidEntry { path: String, why: String },
     #[error("conflict: {0}")]
     Conflict(String),
     #[error("{op} {path}: {source}")]

@@ -71,22 +71,67 @@ pub fn decompressed<'a>(reader: impl Read + 'a) -> Result<Box<dyn Read + 'a>> {
     })
 }
 
+/// Longest entry path and name a layer may have (the kernel's PATH_MAX and NAME_MAX).
+const MAX_PATH: usize = 4096;
+const MAX_NAME: usize = 255;
+
+/// An entry's path as messages show it: cut short, since a hostile one can be huge.
+fn shown(path: &Path) -> String {
+    const SHOWN: usize = 96;
+    let text = path.to_string_lossy();
+    if text.len() <= SHOWN {
+        return text.into_owned();
+    }
+    let mut cut = SHOWN;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}... ({} bytes)", &text[..cut], text.len())
+}
+
 fn unsafe_entry(path: &Path, why: &'static str) -> Error {
     Error::UnsafeEntry {
-        path: path.display().to_string(),
+        path: shown(path),
         why,
     }
 }
 
-fn sys(op: &'static str, path: &Path, e: Errno) -> Error {
-    Error::io(op, path, std::io::Error::from(e))
+fn invalid_entry(path: &Path, why: String) -> Error {
+    Error::InvalidEntry {
+        path: shown(path),
+        why,
+    }
 }
 
-/// The components of an entry path, relative to the layer root; `..` is refused.
+/// A failed system call `op` on entry `path`: the entry's fault (an error that names it)
+/// unless the errno says the host failed (space, I/O, permissions of the store, limits).
+fn sys(op: &'static str, path: &Path, e: Errno) -> Error {
+    match e {
+        Errno::ENOSPC
+        | Errno::EDQUOT
+        | Errno::EIO
+        | Errno::EROFS
+        | Errno::ENOMEM
+        | Errno::EMFILE
+        | Errno::ENFILE
+        | Errno::EACCES
+        | Errno::EPERM => Error::io(op, path, std::io::Error::from(e)),
+        _ => invalid_entry(path, format!("{op}: {}", e.desc())),
+    }
+}
+
+/// The components of an entry path, relative to the layer root; `..` is refused, and so
+/// are paths and names longer than the kernel takes.
 fn components(path: &Path) -> Result<Vec<OsString>> {
+    if path.as_os_str().len() > MAX_PATH {
+        return Err(unsafe_entry(path, "a path longer than 4096 bytes"));
+    }
     let mut out = Vec::new();
     for c in path.components() {
         match c {
+            Component::Normal(n) if n.len() > MAX_NAME => {
+                return Err(unsafe_entry(path, "a name longer than 255 bytes"))
+            }
             Component::Normal(n) => out.push(n.to_os_string()),
             Component::CurDir | Component::RootDir => {}
             Component::ParentDir => return Err(unsafe_entry(path, "contains \"..\"")),
@@ -460,8 +505,8 @@ fn place<R: Read>(
         return Ok((Placed::Other, false));
     }
     if let Some(hidden) = name_str.strip_prefix(WHITEOUT_PREFIX) {
-        if hidden.is_empty() {
-            return Err(unsafe_entry(path, "empty whiteout"));
+        if hidden.is_empty() || hidden == "." || hidden == ".." {
+            return Err(unsafe_entry(path, "a whiteout of no name, . or .."));
         }
         let removed = clear(parent, OsStr::new(hidden), path)?;
         mknodat(parent, hidden, SFlag::S_IFCHR, Mode::empty(), 0)
@@ -522,10 +567,26 @@ fn place<R: Read>(
             let Some((tname, tparents)) = tcomps.split_last() else {
                 return Err(unsafe_entry(path, "hardlink to the layer root"));
             };
-            let tdir = walk(root, tparents, path, false)?;
+            let missing = || {
+                invalid_entry(
+                    path,
+                    format!(
+                        "a hard link to {:?}, which the layer does not have",
+                        shown(&target)
+                    ),
+                )
+            };
+            let tdir = walk(root, tparents, path, false).map_err(|e| match e {
+                Error::InvalidEntry { .. } => missing(),
+                other => other,
+            })?;
             removed = clear(parent, name, path)?;
-            linkat(&tdir, tname.as_os_str(), parent, name, AtFlags::empty())
-                .map_err(|e| sys("hardlink", path, e))?;
+            linkat(&tdir, tname.as_os_str(), parent, name, AtFlags::empty()).map_err(
+                |e| match e {
+                    Errno::ENOENT => missing(),
+                    e => sys("hardlink", path, e),
+                },
+            )?;
             Placed::Other
         }
         tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
