@@ -167,6 +167,40 @@ fn failing_mount() {
     create_fails_like_runc(&world, "/no/such/source");
 }
 
+/// runc's rule for /proc: only a procfs on /proc itself, and inside /proc only the files
+/// lxcfs emulates; the message names the mount (it used to be a later, unrelated mask
+/// error), also when the image leads the mount there through a symlink.
+#[test]
+fn mounts_over_proc_are_refused_naming_the_mount() {
+    let mut world = World::new("true");
+    let source = world.dir.path().join("empty");
+    std::fs::create_dir_all(&source).expect("source");
+    std::os::unix::fs::symlink("/proc/sys", world.bundle().join("rootfs/sneaky")).expect("symlink");
+    for (dest, needle) in [
+        (
+            "/proc",
+            "/proc cannot be mounted because it is not of type proc",
+        ),
+        (
+            "/proc/sys",
+            "/proc/sys cannot be mounted because it is inside /proc",
+        ),
+        (
+            "/sneaky",
+            "/proc/sys cannot be mounted because it is inside /proc",
+        ),
+    ] {
+        let bind =
+            json!({"destination": dest, "type": "bind", "source": source, "options": ["rbind"]});
+        world.edit(|c| {
+            let mounts = c["mounts"].as_array_mut().expect("mounts");
+            mounts.retain(|m| m["type"] != "bind");
+            mounts.push(bind.clone());
+        });
+        create_fails_like_runc(&world, needle);
+    }
+}
+
 #[test]
 fn hostname_without_uts_namespace() {
     let mut world = World::new("true");

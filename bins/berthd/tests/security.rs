@@ -437,3 +437,41 @@ fn the_data_and_exec_roots_are_private() {
     assert!(reached.is_empty(), "nobody reached: {reached}");
     d.docker(&["rm", "-f", "secret"]).ok();
 }
+
+/// Issue 20, item 7: a bind onto /proc fails with a message that names the bind (it was a
+/// later "mask /sys/firmware" error), and one inside /proc is refused as runc refuses it.
+#[test]
+fn binds_onto_proc_are_refused_naming_the_bind() {
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    let source = d.dir.path().join("empty");
+    std::fs::create_dir_all(&source).expect("source");
+    for (dest, needle) in [
+        (
+            "/proc",
+            "/proc cannot be mounted because it is not of type proc",
+        ),
+        (
+            "/proc/sys",
+            "/proc/sys cannot be mounted because it is inside /proc",
+        ),
+    ] {
+        let bind = format!("{}:{dest}", source.display());
+        let out = d.docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            &bind,
+            "bb:1",
+            "true",
+        ]);
+        out.failed_with(needle);
+        assert!(
+            out.stderr.contains(&source.display().to_string()),
+            "{}",
+            out.stderr
+        );
+    }
+}

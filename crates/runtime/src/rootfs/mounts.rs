@@ -10,7 +10,7 @@ use oci_spec::runtime::Mount;
 
 use super::{cgroupfs, MountOptions, RootfsConfig};
 use crate::error::{Error, Result, SysContext};
-use crate::sys::fs::{create_in_root, open_in_root, Leaf};
+use crate::sys::fs::{create_in_root, fd_path, is_procfs_path, open_in_root, Leaf};
 use crate::sys::mount as m;
 
 pub(super) fn mount_one(cfg: &RootfsConfig<'_>, root: BorrowedFd<'_>, mount: &Mount) -> Result<()> {
@@ -44,6 +44,7 @@ fn bind(
     };
     let target = create_in_root(root, dest, leaf)
         .ctx(|| format!("create mount point {}", dest.display()))?;
+    check_proc(cfg, target.as_fd(), mount, is_procfs_path(&source))?;
     let mut flags = MsFlags::MS_BIND;
     if opts.recursive_bind {
         flags |= MsFlags::MS_REC;
@@ -56,6 +57,64 @@ fn bind(
             .ctx(|| format!("remount {} with its options", dest.display()))?;
     }
     apply_after(mounted.as_fd(), dest, opts)
+}
+
+/// The files under /proc that lxcfs emulates: the only mounts runc allows inside /proc.
+const LXCFS_FILES: [&str; 10] = [
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/sys/kernel/ns_last_pid",
+    "/proc/sys/crypto/fips_enabled",
+];
+
+/// runc's rule for /proc: on /proc itself only a procfs (fresh, or a bind of one), inside
+/// it only the files lxcfs emulates; anything else would hide or replace what the kernel
+/// shows (and what maskedPaths hides). `target` is the mount point as resolved in the
+/// rootfs, so a symlink in the image cannot lead a mount there unseen.
+fn check_proc(
+    cfg: &RootfsConfig<'_>,
+    target: BorrowedFd<'_>,
+    mount: &Mount,
+    is_procfs: bool,
+) -> Result<()> {
+    let resolved = std::fs::read_link(fd_path(target)).ok();
+    let rootfs = std::fs::canonicalize(cfg.rootfs).unwrap_or_else(|_| cfg.rootfs.into());
+    let inside = match resolved
+        .as_deref()
+        .and_then(|r| r.strip_prefix(&rootfs).ok())
+    {
+        Some(rel) => Path::new("/").join(rel),
+        None => mount.destination().clone(),
+    };
+    let what = || match mount.source() {
+        Some(src) => format!(
+            "mount of {} on {}",
+            src.display(),
+            mount.destination().display()
+        ),
+        None => format!("mount on {}", mount.destination().display()),
+    };
+    if inside == Path::new("/proc") {
+        if !is_procfs {
+            return Err(Error::config(format!(
+                "{}: /proc cannot be mounted because it is not of type proc",
+                what()
+            )));
+        }
+    } else if inside.starts_with("/proc") && !LXCFS_FILES.iter().any(|f| inside == Path::new(f)) {
+        return Err(Error::config(format!(
+            "{}: {} cannot be mounted because it is inside /proc",
+            what(),
+            inside.display()
+        )));
+    }
+    Ok(())
 }
 
 fn bind_source(cfg: &RootfsConfig<'_>, mount: &Mount) -> Result<PathBuf> {
@@ -119,6 +178,7 @@ fn fresh(
     }
     let target = create_in_root(root, dest, Leaf::Dir)
         .ctx(|| format!("create mount point {}", dest.display()))?;
+    check_proc(cfg, target.as_fd(), mount, typ == "proc")?;
     let source = mount.source().clone().unwrap_or_else(|| PathBuf::from(typ));
     let data = opts.data_string();
     let flags = opts.flags & !MsFlags::MS_REMOUNT;

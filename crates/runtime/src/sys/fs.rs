@@ -140,6 +140,12 @@ fn create_entry(parent: BorrowedFd<'_>, name: &OsStr, leaf: Leaf) -> nix::Result
     }
 }
 
+/// Whether `path` is on a procfs (a bind source that may go on /proc).
+pub fn is_procfs_path(path: &Path) -> bool {
+    nix::sys::statfs::statfs(path)
+        .is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC)
+}
+
 fn is_procfs(fd: BorrowedFd<'_>) -> nix::Result<bool> {
     let fs = nix::sys::statfs::fstatfs(fd)?;
     Ok(fs.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC)
