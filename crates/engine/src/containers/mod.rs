@@ -18,6 +18,7 @@ pub mod host;
 mod lifecycle;
 pub mod logs;
 mod manage;
+mod orphans;
 pub mod restart;
 mod rootfs;
 pub mod seccomp;
