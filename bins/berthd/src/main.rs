@@ -3,6 +3,7 @@
 
 mod config;
 mod listen;
+mod reaper;
 
 use std::sync::Arc;
 
@@ -97,6 +98,8 @@ async fn run(config: config::Config) -> Result<()> {
     std::fs::create_dir_all(&config.exec_root)
         .with_context(|| format!("create {}", config.exec_root.display()))?;
     let _pidfile = listen::PidFile::create(&config.pidfile)?;
+    // Before any shim starts, so that what a dying shim leaves comes here.
+    reaper::start()?;
     let data_root = config.data_root.clone();
     let exec_root = config.exec_root.clone();
     let paths = helper_paths(&config);

@@ -258,6 +258,72 @@ fn a_killed_shim_takes_its_runc_container_with_it() {
     shim_killed_while_berthd_runs("runc");
 }
 
+/// The parent of `pid`, from /proc/PID/stat.
+fn parent(pid: i32) -> Option<i32> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    text.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// berthd is a subreaper: what a dead shim leaves (here a process its runtime left in the
+/// background) becomes berthd's child, and berthd reaps it when it ends.
+#[test]
+fn berthd_reaps_what_a_dead_shim_leaves() {
+    let mut d = Daemon::start_for_containers();
+    busybox_image(&d);
+    let runtime = runtime_binary("berth-runtime");
+    let wrapper = d.dir.path().join("leaving-runtime");
+    let left = d.dir.path().join("left.pid");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\ncase \" $* \" in *\" create \"*) sleep 60 </dev/null >/dev/null 2>&1 & echo $! > {};; esac\nexec {} \"$@\"\n",
+            left.display(),
+            runtime.display()
+        ),
+    )
+    .expect("script");
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let flag = format!("leaving={}", wrapper.display());
+    d.kill();
+    d.spawn(&["--add-runtime", &flag]);
+    let (id, procs, _leftovers) = run_sleeper_with(&d, "leaving", wrapper.clone());
+    let pid: i32 = std::fs::read_to_string(&left)
+        .expect("the runtime's background process")
+        .trim()
+        .parse()
+        .expect("pid");
+    let background = Proc::of(pid).expect("running");
+    let _background = Leftovers {
+        runtime: runtime.clone(),
+        root: d.dir.path().join("none"),
+        id: String::new(),
+        procs: vec![background],
+    };
+    kill_shim(&id);
+    assert_ended(&d, "leaving", &id, &procs);
+    assert!(
+        wait_for(|| parent(pid) == Some(d.pid())),
+        "the dead shim's process went to {:?}, not to berthd ({})",
+        parent(pid),
+        d.pid()
+    );
+    sigkill(pid);
+    assert!(
+        wait_for(|| !background.exists()),
+        "berthd did not reap its orphan"
+    );
+    d.docker(&["rm", "-f", &id]).ok();
+}
+
 /// Shims killed while berthd is down: the next start ends their containers (one with a
 /// record, one whose record is gone); a shim it adopted and that is killed afterwards
 /// takes its container with it too.
