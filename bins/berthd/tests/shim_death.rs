@@ -453,3 +453,54 @@ fn a_start_sigkill_interrupted_does_not_keep_the_overlay_mounted() {
     assert!(wait_for(|| shims_of(&id).is_empty()));
     assert_unmounted(std::process::id() as i32, &id);
 }
+
+/// A pid file naming a zombie (a berthd SIGKILLed under a parent that does not reap) or a
+/// live process that is not a berthd (its pid reused) is stale; one naming a running
+/// berthd still refuses the start.
+#[test]
+fn a_stale_pid_file_does_not_block_the_start() {
+    let mut d = Daemon::start_unspawned();
+    let pidfile = d.dir.path().join("berthd.pid");
+    let pidfile_flag = pidfile.display().to_string();
+    // A zombie: this test's child, exited and not waited for yet.
+    let mut zombie = Command::new("true").spawn().expect("true");
+    let zpid = zombie.id() as i32;
+    assert!(wait_for(|| stat(zpid).is_some_and(|(s, _)| s == 'Z')));
+    std::fs::write(&pidfile, format!("{zpid}\n")).expect("pid file");
+    d.spawn(&["--pidfile", &pidfile_flag]);
+    d.stop();
+    let _ = zombie.wait();
+    // A live process that is not a berthd.
+    let mut other = Command::new("sleep").arg("60").spawn().expect("sleep");
+    std::fs::write(&pidfile, format!("{}\n", other.id())).expect("pid file");
+    d.spawn(&["--pidfile", &pidfile_flag]);
+    let _ = other.kill();
+    let _ = other.wait();
+    // A running berthd.
+    let mut second = Command::new(BERTHD)
+        .arg("--config-file")
+        .arg(d.dir.path().join("daemon.json"))
+        .arg("-H")
+        .arg(format!(
+            "unix://{}",
+            d.dir.path().join("second.sock").display()
+        ))
+        .arg("--data-root")
+        .arg(d.dir.path().join("data2"))
+        .arg("--exec-root")
+        .arg(d.dir.path().join("run2"))
+        .arg("--pidfile")
+        .arg(&pidfile)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("berthd");
+    let refused = wait_for(|| second.try_wait().is_ok_and(|s| s.is_some()));
+    if !refused {
+        let _ = second.kill();
+    }
+    let out = second.wait_with_output().expect("berthd");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(refused && !out.status.success(), "{err}");
+    assert!(err.contains("already running"), "{err}");
+}
