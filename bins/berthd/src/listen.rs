@@ -56,13 +56,11 @@ pub fn group_id(name: &str) -> Option<u32> {
 pub struct PidFile(PathBuf);
 
 impl PidFile {
-    /// Refuses to start when the pid file names a live process.
+    /// Refuses to start when the pid file names a running berthd.
     pub fn create(path: &Path) -> Result<PidFile> {
         if let Ok(text) = std::fs::read_to_string(path) {
             if let Ok(pid) = text.trim().parse::<i32>() {
-                if nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
-                    && pid != std::process::id() as i32
-                {
+                if pid != std::process::id() as i32 && is_running_berthd(pid) {
                     bail!(
                         "pid file {} names a running process ({pid}): is berthd already running?",
                         path.display()
@@ -77,6 +75,31 @@ impl PidFile {
             .with_context(|| format!("write {}", path.display()))?;
         Ok(PidFile(path.to_path_buf()))
     }
+}
+
+/// Whether `pid` is a running berthd: not a zombie (a killed berthd whose parent has not
+/// reaped it yet), nor another program that got the pid of a berthd long gone.
+fn is_running_berthd(pid: i32) -> bool {
+    let comm = |pid: &str| std::fs::read_to_string(format!("/proc/{pid}/comm"));
+    let (Ok(stat), Ok(theirs), Ok(mine)) = (
+        std::fs::read_to_string(format!("/proc/{pid}/stat")),
+        comm(&pid.to_string()),
+        comm("self"),
+    ) else {
+        // No such process, or no /proc to tell: a live pid counts.
+        return nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
+    };
+    theirs == mine && !matches!(process_state(&stat), Some('Z' | 'X'))
+}
+
+/// The state letter of a /proc/PID/stat line (after the command name, which may hold ')').
+fn process_state(stat: &str) -> Option<char> {
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .next()?
+        .chars()
+        .next()
 }
 
 impl Drop for PidFile {

@@ -3,6 +3,7 @@
 
 mod config;
 mod listen;
+mod reaper;
 mod roots;
 
 use std::sync::Arc;
@@ -101,6 +102,8 @@ async fn run(config: config::Config) -> Result<()> {
         listen::group_id(listen::SOCKET_GROUP),
     )?;
     let _pidfile = listen::PidFile::create(&config.pidfile)?;
+    // Before any shim starts, so that what a dying shim leaves comes here.
+    reaper::start()?;
     let data_root = config.data_root.clone();
     let exec_root = config.exec_root.clone();
     let paths = helper_paths(&config);

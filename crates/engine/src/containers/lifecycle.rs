@@ -231,6 +231,7 @@ impl Engine {
         let watcher = ShimWatch {
             containers: self.containers.clone(),
             id: record.id.clone(),
+            runtime: super::orphans::Runtime::of(paths, &record.runtime),
         };
         std::thread::spawn(move || {
             let mut child = child;
@@ -381,8 +382,10 @@ impl Engine {
 
     /// After a restart of berthd: containers recorded as running either ended meanwhile
     /// (their shim wrote exit.json in the bundle and is gone), or still run: berthd connects
-    /// to their shim again and records the exit when the shim reports it.
+    /// to their shim again and records the exit when the shim reports it. A container whose
+    /// shim died is ended, as is anything else a runtime holds that no shim serves.
     pub fn restore_containers(&self) {
+        let mut adopted = std::collections::HashSet::new();
         for r in self.containers.list() {
             if r.state.status != Status::Running {
                 continue;
@@ -391,16 +394,22 @@ impl Engine {
             let watcher = ShimWatch {
                 containers: self.containers.clone(),
                 id: r.id.clone(),
+                runtime: self
+                    .paths
+                    .as_ref()
+                    .and_then(|p| super::orphans::Runtime::of(p, &r.runtime)),
             };
             match super::stream::request(&bundle, &berth_shim_protocol::Request::Wait) {
                 Ok((stream, _)) => {
                     self.containers.shims.started(&r.id);
+                    adopted.insert(r.id.clone());
                     // The wait connection ends when the shim does.
                     std::thread::spawn(move || watcher.watch(Some(stream), || {}));
                 }
                 Err(_) => watcher.watch(None, || {}),
             }
         }
+        self.end_orphans(&adopted);
     }
 }
 
@@ -411,11 +420,14 @@ const PREVIOUS_SHIM: Duration = Duration::from_secs(30);
 const EXIT_FILE: &str = "exit.json";
 
 /// Follows one shim to its end: records the exit it reports (before the runtime's delete,
-/// so waiters do not wait for that), then, once the shim is gone, removes the bundle and
-/// lets the next start of the container go on.
+/// so waiters do not wait for that), then, once the shim is gone, ends the container if the
+/// shim died without deleting it, removes the bundle and lets the next start of the
+/// container go on.
 struct ShimWatch {
     containers: Arc<Containers>,
     id: String,
+    /// The container's runtime (None: no longer configured).
+    runtime: Option<super::orphans::Runtime>,
 }
 
 impl ShimWatch {
@@ -434,11 +446,19 @@ impl ShimWatch {
             let _ = std::io::copy(&mut s, &mut std::io::sink());
         }
         wait_gone();
+        // Still held by the runtime: the shim died (SIGKILL) and nobody else would end it.
+        let ended = self.runtime.as_ref().is_some_and(|r| r.end(&self.id));
         let unreported = reported.is_none().then(|| {
             std::fs::read(self.containers.bundle(&self.id).join(EXIT_FILE))
                 .ok()
                 .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-                .unwrap_or_default()
+                .unwrap_or_else(|| {
+                    if ended {
+                        super::orphans::killed_exit()
+                    } else {
+                        Value::Null
+                    }
+                })
         });
         self.containers.remove_bundle(&self.id);
         self.containers.shims.ended(&self.id);

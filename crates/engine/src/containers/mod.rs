@@ -19,6 +19,7 @@ pub mod host;
 mod lifecycle;
 pub mod logs;
 mod manage;
+mod orphans;
 pub mod request;
 pub mod restart;
 mod rootfs;
