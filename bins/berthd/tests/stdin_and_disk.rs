@@ -1,0 +1,221 @@
+//! Piped (non-terminal) input reaches the process whole: binary data that holds the detach
+//! keys' bytes goes through exec -i, run -i, start -ai and attach, with the docker CLI and the
+//! berth CLI, and the process sees its end. And a data root whose disk is full when a
+//! container exits: the attached client still ends, the exit is still reported, and no
+//! temporary file stays.
+
+mod common;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// How long a command may take before the test calls it hung (a guard, not a measure).
+const HANG: Duration = Duration::from_secs(120);
+
+/// 10 MB of random bytes that also begin with ctrl-p ctrl-q (the default detach keys) in
+/// the middle of text, in `dir`; and its sha256.
+fn random_input(dir: &Path) -> (PathBuf, String) {
+    let mut data = b"abc\x10\x11def".to_vec();
+    std::fs::File::open("/dev/urandom")
+        .expect("urandom")
+        .take(10_000_000 - data.len() as u64)
+        .read_to_end(&mut data)
+        .expect("random bytes");
+    let path = dir.join("random.bin");
+    std::fs::write(&path, &data).expect("input file");
+    (path, sha2_lite::sha256_hex(&data))
+}
+
+/// `program args` with `stdin` as its standard input: (exit code, stdout bytes, stderr).
+/// Killed (by pid) and failed if it does not end within [`HANG`].
+fn run_piped(cmd: Command, stdin: &Path) -> (i32, Vec<u8>, String) {
+    run_piped_pausing(cmd, stdin, Duration::ZERO)
+}
+
+/// As [`run_piped`], with a reader of its output that stops for `pause` after the first
+/// bytes (a consumer that falls behind).
+fn run_piped_pausing(mut cmd: Command, stdin: &Path, pause: Duration) -> (i32, Vec<u8>, String) {
+    let mut child = cmd
+        .stdin(Stdio::from(std::fs::File::open(stdin).expect("stdin")))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut out = child.stdout.take().expect("stdout");
+    let mut err = child.stderr.take().expect("stderr");
+    let out = std::thread::spawn(move || {
+        let mut v = vec![0u8; 1];
+        if pause > Duration::ZERO {
+            if out.read_exact(&mut v).is_err() {
+                v.clear();
+            }
+            std::thread::sleep(pause);
+        } else {
+            v.clear();
+        }
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + HANG;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} did not end");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (
+        status.code().unwrap_or(-1),
+        out.join().expect("stdout"),
+        err.join().expect("stderr"),
+    )
+}
+
+fn docker_cmd(d: &Daemon, args: &[&str]) -> Command {
+    let mut c = Command::new("docker");
+    c.args(args)
+        .env("DOCKER_HOST", format!("unix://{}", d.socket().display()))
+        .env("DOCKER_CONFIG", d.client_config());
+    c
+}
+
+fn berth_cmd(d: &Daemon, args: &[&str]) -> Command {
+    let mut c = Command::new(berth_cli());
+    c.arg("-H")
+        .arg(format!("unix://{}", d.socket().display()))
+        .args(args)
+        .env("DOCKER_CONFIG", d.client_config());
+    c
+}
+
+/// The sha256 a `sha256sum` of standard input printed.
+fn printed_sum(out: &[u8]) -> String {
+    String::from_utf8_lossy(out)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Which CLI drives the test.
+#[derive(Clone, Copy)]
+enum Cli {
+    Docker,
+    Berth,
+}
+
+impl Cli {
+    fn cmd(self, d: &Daemon, args: &[&str]) -> Command {
+        match self {
+            Cli::Docker => docker_cmd(d, args),
+            Cli::Berth => berth_cmd(d, args),
+        }
+    }
+
+    fn ok(self, d: &Daemon, args: &[&str]) -> String {
+        match self {
+            Cli::Docker => d.docker(args).ok().stdout.clone(),
+            Cli::Berth => d.berth(args).ok().stdout.clone(),
+        }
+    }
+}
+
+/// Every hijacked path that takes piped input, with `cli`: the data arrives whole (the
+/// same sha256 inside, and back out through `cat`) and the process sees its end.
+fn piped_input_arrives_whole(cli: Cli) {
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    let (input, sum) = random_input(d.dir.path());
+    let net = ["--network", "none"];
+    let check = |what: &str, args: &[&str], expect_sum: bool| {
+        let (code, out, err) = run_piped(cli.cmd(&d, args), &input);
+        assert_eq!(code, 0, "{what}: {err}");
+        let got = if expect_sum {
+            printed_sum(&out)
+        } else {
+            sha2_lite::sha256_hex(&out)
+        };
+        assert_eq!(got, sum, "{what}: {} bytes came out; {err}", out.len());
+    };
+
+    cli.ok(
+        &d,
+        &[
+            &["run", "-d", "--name", "long"][..],
+            &net,
+            &["bb:1", "sleep", "1000"],
+        ]
+        .concat(),
+    );
+    check(
+        "exec -i sha256sum",
+        &["exec", "-i", "long", "sha256sum"],
+        true,
+    );
+    check("exec -i cat", &["exec", "-i", "long", "cat"], false);
+    // The detach keys of a terminal are plain bytes here: all 8 arrive and wc ends.
+    let small = d.dir.path().join("small.bin");
+    std::fs::write(&small, b"abc\x10\x11def").expect("small input");
+    let (code, out, err) = run_piped(cli.cmd(&d, &["exec", "-i", "long", "wc", "-c"]), &small);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(String::from_utf8_lossy(&out).trim(), "8");
+
+    check(
+        "run -i sha256sum",
+        &[&["run", "-i", "--rm"][..], &net, &["bb:1", "sha256sum"]].concat(),
+        true,
+    );
+    check(
+        "run -i cat",
+        &[&["run", "-i", "--rm"][..], &net, &["bb:1", "cat"]].concat(),
+        false,
+    );
+
+    // start -ai: the container created with -i, its input from the start.
+    cli.ok(
+        &d,
+        &[
+            &["create", "-i", "--name", "created"][..],
+            &net,
+            &["bb:1", "sha256sum"],
+        ]
+        .concat(),
+    );
+    check("start -ai", &["start", "-ai", "created"], true);
+
+    // attach to a running container: without stdin-once its input stays open after the
+    // client's end, so the program reads exactly the size and ends by itself.
+    cli.ok(
+        &d,
+        &[
+            &["run", "-d", "-i", "--name", "running"][..],
+            &net,
+            &["bb:1", "sh", "-c", "head -c 10000000 | sha256sum"],
+        ]
+        .concat(),
+    );
+    check("attach", &["attach", "running"], true);
+}
+
+#[test]
+fn piped_input_arrives_whole_through_the_docker_cli() {
+    piped_input_arrives_whole(Cli::Docker);
+}
+
+#[test]
+fn piped_input_arrives_whole_through_the_berth_cli() {
+    piped_input_arrives_whole(Cli::Berth);
+}
