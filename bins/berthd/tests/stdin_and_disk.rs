@@ -219,3 +219,39 @@ fn piped_input_arrives_whole_through_the_docker_cli() {
 fn piped_input_arrives_whole_through_the_berth_cli() {
     piped_input_arrives_whole(Cli::Berth);
 }
+
+/// A client that stops reading for a while (a pager, a slow pipe) slows the process down:
+/// its output waits, none is lost, and the stream is not cut.
+#[test]
+fn a_reader_that_falls_behind_still_gets_all_the_output() {
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    let (input, sum) = random_input(d.dir.path());
+    d.docker(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "long",
+        "bb:1",
+        "sleep",
+        "1000",
+    ])
+    .ok();
+    // Longer than any write timeout a shim or daemon might hold a stalled client for.
+    let pause = Duration::from_secs(7);
+    for args in [
+        &["exec", "-i", "long", "cat"][..],
+        &["run", "-i", "--rm", "--network", "none", "bb:1", "cat"][..],
+    ] {
+        let (code, out, err) = run_piped_pausing(docker_cmd(&d, args), &input, pause);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert_eq!(
+            sha2_lite::sha256_hex(&out),
+            sum,
+            "{args:?}: {} bytes came out; {err}",
+            out.len()
+        );
+    }
+}
