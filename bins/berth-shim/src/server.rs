@@ -440,10 +440,15 @@ impl<'a> Shim<'a> {
                     e.kind(),
                     std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
                 ) => {}
-            Err(_) => {
-                self.clients.remove(&id);
-            }
+            Err(_) => self.lose_client(id),
         }
+    }
+
+    /// A client that went away without ending its input: the input it fed ends as at its
+    /// end (stdin-once, an exec's), so that the process is not left waiting for more.
+    fn lose_client(&mut self, id: u64) {
+        self.client_eof(id);
+        self.clients.remove(&id);
     }
 
     fn client_data(&mut self, id: u64, data: &[u8]) {
@@ -659,7 +664,9 @@ impl<'a> Shim<'a> {
         let Some(c) = self.clients.get_mut(&client) else {
             return;
         };
-        if c.flush().is_err() || (c.closing && c.queue.is_empty()) {
+        if c.flush().is_err() {
+            self.lose_client(client);
+        } else if c.closing && c.queue.is_empty() {
             self.clients.remove(&client);
         }
     }

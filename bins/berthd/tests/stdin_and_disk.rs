@@ -255,3 +255,61 @@ fn a_reader_that_falls_behind_still_gets_all_the_output() {
         );
     }
 }
+
+/// A client of the shim that goes away with output unread (the shim's next read fails
+/// with ECONNRESET, not EOF): the container's stdin-once input still ends, so `cat` ends.
+#[test]
+fn a_lost_attach_client_ends_a_stdin_once_input() {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    // create -i attaches stdin, so the docker CLI asks for stdin-once.
+    let id = d
+        .docker(&[
+            "create",
+            "-i",
+            "--network",
+            "none",
+            "--name",
+            "once",
+            "bb:1",
+            "sh",
+            "-c",
+            "cat; echo eof-seen",
+        ])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let once = d.docker(&["inspect", "-f", "{{.Config.StdinOnce}}", "once"]);
+    assert_eq!(once.ok().stdout.trim(), "true");
+    d.docker(&["start", "once"]).ok();
+    // Straight to the shim, through /proc/self/fd: a socket address holds 107 bytes.
+    let bundle = std::fs::File::open(d.exec_root().join("containers").join(&id)).expect("bundle");
+    let socket = format!("/proc/self/fd/{}/shim.sock", bundle.as_raw_fd());
+    let mut shim = std::os::unix::net::UnixStream::connect(socket).expect("connect");
+    shim.set_read_timeout(Some(HANG)).expect("timeout");
+    shim.write_all(b"{\"op\":\"attach\",\"stdin\":true,\"stdout\":true,\"stderr\":true}\nabc\n")
+        .expect("attach");
+    // The answer and the echo arrive; they are left unread.
+    let mut peek = [0u8; 16];
+    let mut seen = 0;
+    let deadline = Instant::now() + HANG;
+    while seen < 3 + 8 + 4 {
+        assert!(Instant::now() < deadline, "the echo did not come");
+        seen = nix::sys::socket::recv(
+            shim.as_raw_fd(),
+            &mut peek,
+            nix::sys::socket::MsgFlags::MSG_PEEK,
+        )
+        .expect("peek");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(shim);
+    let (code, out, err) = run_piped(docker_cmd(&d, &["wait", "once"]), Path::new("/dev/null"));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(String::from_utf8_lossy(&out).trim(), "0");
+    let logs = d.docker(&["logs", "once"]);
+    assert!(logs.ok().stdout.contains("eof-seen"), "{}", logs.stdout);
+}
