@@ -313,3 +313,297 @@ fn a_lost_attach_client_ends_a_stdin_once_input() {
     let logs = d.docker(&["logs", "once"]);
     assert!(logs.ok().stdout.contains("eof-seen"), "{}", logs.stdout);
 }
+
+/// A daemon whose data root is a tmpfs of `size` (the image imported onto it). Dropped:
+/// the filler goes, the containers are removed, berthd stops, then the tmpfs is unmounted.
+struct OnTmpfs {
+    d: Daemon,
+}
+
+impl OnTmpfs {
+    fn new(size: &str) -> OnTmpfs {
+        let mut d = Daemon::start_for_containers();
+        d.stop();
+        let st = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(d.data_root())
+            .status()
+            .expect("mount");
+        assert!(st.success(), "mount a tmpfs on the data root");
+        let mut t = OnTmpfs { d };
+        t.d.spawn(&[]);
+        busybox_image(&t.d);
+        t
+    }
+
+    fn filler(&self) -> PathBuf {
+        self.d.data_root().join("filler")
+    }
+
+    /// Write (on) a file until the tmpfs is full.
+    fn fill(&self) {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.filler())
+            .expect("filler");
+        let chunk = vec![0u8; 64 * 1024];
+        loop {
+            match f.write(&chunk) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::StorageFull => break,
+                Err(e) => panic!("filling the data root: {e}"),
+            }
+        }
+    }
+
+    /// Temporary files left under the containers' directories.
+    fn leftover_tmp(&self) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        let root = self.d.data_root().join("containers");
+        for dir in std::fs::read_dir(root).into_iter().flatten().flatten() {
+            for f in std::fs::read_dir(dir.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                if f.file_name().to_string_lossy().ends_with(".tmp") {
+                    found.push(f.path());
+                }
+            }
+        }
+        found
+    }
+}
+
+impl Drop for OnTmpfs {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.filler());
+        if self.d.child.is_some() {
+            let (_, list) = self.d.http("GET", "/containers/json?all=1", b"");
+            if let Ok(serde_json::Value::Array(list)) = serde_json::from_str(&list) {
+                for c in list {
+                    if let Some(id) = c["Id"].as_str() {
+                        let _ = self
+                            .d
+                            .http("DELETE", &format!("/containers/{id}?force=1"), b"");
+                    }
+                }
+            }
+            self.d.stop();
+        }
+        let unmounted = Command::new("umount")
+            .arg(self.d.data_root())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !unmounted {
+            let _ = Command::new("umount")
+                .arg("-l")
+                .arg(self.d.data_root())
+                .status();
+        }
+    }
+}
+
+/// An attached run whose container prints "started", then waits for a line of input.
+struct Attached {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    out: std::sync::mpsc::Receiver<String>,
+    stdout: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Attached {
+    fn spawn(mut cmd: Command) -> Attached {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let stdin = child.stdin.take();
+        let reader = child.stdout.take().expect("stdout");
+        let (tx, out) = std::sync::mpsc::channel();
+        let stdout = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let all = stdout.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(reader)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Ok(mut all) = all.lock() {
+                    all.push_str(&line);
+                    all.push('\n');
+                }
+                let _ = tx.send(line);
+            }
+        });
+        Attached {
+            child,
+            stdin,
+            out,
+            stdout,
+        }
+    }
+
+    fn wait_started(&self) {
+        loop {
+            match self.out.recv_timeout(HANG) {
+                Ok(line) if line == "started" => return,
+                Ok(_) => {}
+                Err(e) => panic!("the container did not start: {e}"),
+            }
+        }
+    }
+
+    /// Give it its line; then its exit code, stdout and stderr.
+    fn finish(mut self) -> (i32, String, String) {
+        use std::io::Write;
+        if let Some(mut stdin) = self.stdin.take() {
+            let _ = stdin.write_all(b"go\n");
+        }
+        let deadline = Instant::now() + HANG;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("the attached client did not end");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        // The reader thread ends with the pipe.
+        while self.out.recv_timeout(Duration::from_secs(5)).is_ok() {}
+        let out = self.stdout.lock().map(|s| s.clone()).unwrap_or_default();
+        (status.code().unwrap_or(-1), out, err)
+    }
+}
+
+const WAIT_FOR_A_LINE: &str = "echo started; read line; echo \"got $line\"; exit $0";
+
+/// The data root fills up while containers run: their exits cannot be saved, yet the
+/// attached clients end with the exit codes, `wait` and `inspect` report them, `stop`
+/// works, `--rm` still removes, and no temporary file stays.
+fn a_full_data_root_at_exit(cli: Cli) {
+    let t = OnTmpfs::new("24m");
+    let d = &t.d;
+    let run = |extra: &[&str], code: &str| {
+        let args = [
+            &["run", "-i", "--network", "none"][..],
+            extra,
+            &["bb:1", "sh", "-c", WAIT_FOR_A_LINE, code],
+        ]
+        .concat();
+        let a = Attached::spawn(cli.cmd(d, &args));
+        a.wait_started();
+        a
+    };
+    let kept = run(&["--name", "kept"], "3");
+    let removed = run(&["--rm", "--name", "removed"], "4");
+    cli.ok(
+        d,
+        &[
+            "run",
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            "other",
+            "bb:1",
+            "sleep",
+            "1000",
+        ],
+    );
+    t.fill();
+
+    let (code, out, err) = kept.finish();
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(out.contains("got go"), "{out}{err}");
+    let (code, out, err) = removed.finish();
+    assert_eq!(code, 4, "{out}{err}");
+    // The exit is known (in memory) though it could not be written.
+    let state = d.docker(&[
+        "inspect",
+        "-f",
+        "{{.State.Status}} {{.State.ExitCode}}",
+        "kept",
+    ]);
+    assert_eq!(state.ok().stdout.trim(), "exited 3");
+    assert_eq!(d.docker(&["wait", "kept"]).ok().stdout.trim(), "3");
+    // --rm removed it all the same.
+    let gone = d.docker(&["inspect", "removed"]);
+    gone.failed_with("No such");
+    // A user can still end a container, the disk full again once the removal freed what
+    // it held.
+    let removing = d.data_root().join("removing");
+    assert!(wait_for(
+        || std::fs::read_dir(&removing).is_ok_and(|mut r| r.next().is_none())
+    ));
+    t.fill();
+    cli.ok(d, &["stop", "-t", "1", "other"]);
+    let state = d.docker(&["inspect", "-f", "{{.State.Status}}", "other"]);
+    assert_eq!(state.ok().stdout.trim(), "exited");
+    assert_eq!(t.leftover_tmp(), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn a_full_data_root_at_exit_through_the_docker_cli() {
+    a_full_data_root_at_exit(Cli::Docker);
+}
+
+#[test]
+fn a_full_data_root_at_exit_through_the_berth_cli() {
+    a_full_data_root_at_exit(Cli::Berth);
+}
+
+/// `run --rm` whose removal fails (here the directory removals go through is a file):
+/// the client ends with the error (moby's SetRemovalError) instead of waiting for a
+/// removal that will not come; the container stays, with its exit, and can be removed.
+#[test]
+fn a_failed_removal_ends_run_rm_with_its_error() {
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    let a = Attached::spawn(docker_cmd(
+        &d,
+        &[
+            "run",
+            "-i",
+            "--rm",
+            "--network",
+            "none",
+            "--name",
+            "stays",
+            "bb:1",
+            "sh",
+            "-c",
+            WAIT_FOR_A_LINE,
+            "5",
+        ],
+    ));
+    a.wait_started();
+    let removing = d.data_root().join("removing");
+    let _ = std::fs::remove_dir(&removing);
+    std::fs::write(&removing, b"not a directory").expect("block removals");
+    let (code, out, err) = a.finish();
+    assert_eq!(code, 125, "{out}{err}");
+    assert!(err.contains("unable to remove container"), "{err}");
+    let state = d.docker(&[
+        "inspect",
+        "-f",
+        "{{.State.Status}} {{.State.ExitCode}}",
+        "stays",
+    ]);
+    assert_eq!(state.ok().stdout.trim(), "exited 5");
+    std::fs::remove_file(&removing).expect("unblock removals");
+    d.docker(&["rm", "stays"]).ok();
+    assert_eq!(d.docker(&["ps", "-aq"]).ok().stdout.trim(), "");
+}
