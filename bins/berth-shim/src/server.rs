@@ -24,6 +24,10 @@ use crate::Args;
 const DRAIN: Duration = Duration::from_secs(2);
 /// A handshake line longer than this is not a request.
 const MAX_REQUEST: usize = 1024 * 1024;
+/// Output queued for a client past which the outputs that feed it are not read: a client
+/// that reads slowly slows the process down (as Docker's attach does) instead of losing
+/// output or stalling the shim.
+const CLIENT_QUEUE: usize = 256 * 1024;
 
 enum Role {
     /// The request line has not arrived yet.
@@ -38,10 +42,59 @@ enum Role {
 }
 
 struct Client {
+    /// Nonblocking: what it does not take at once waits in `queue`.
     stream: UnixStream,
     role: Role,
     /// The client shut its sending side: it is only written to.
     read_closed: bool,
+    /// What is to be written to it, in order.
+    queue: Vec<u8>,
+    /// Its stream is over: it goes once `queue` is written.
+    closing: bool,
+}
+
+impl Client {
+    fn new(stream: UnixStream) -> Client {
+        Client {
+            stream,
+            role: Role::Handshake(Vec::new()),
+            read_closed: false,
+            queue: Vec::new(),
+            closing: false,
+        }
+    }
+
+    fn backed_up(&self) -> bool {
+        self.queue.len() >= CLIENT_QUEUE
+    }
+
+    /// Write what is queued, as far as the client takes it now; an error means it is gone.
+    fn flush(&mut self) -> std::io::Result<()> {
+        while !self.queue.is_empty() {
+            match self.stream.write(&self.queue) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    self.queue.drain(..n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether it wants to read from the client now / write to it.
+    fn interest(&self, input_ready: bool) -> PollFlags {
+        let mut flags = PollFlags::empty();
+        if !self.read_closed && !self.closing && input_ready {
+            flags |= PollFlags::POLLIN;
+        }
+        if !self.queue.is_empty() {
+            flags |= PollFlags::POLLOUT;
+        }
+        flags
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -149,7 +202,9 @@ impl<'a> Shim<'a> {
     pub fn serve(mut self) -> anyhow::Result<()> {
         loop {
             if let Some((_, since)) = &self.ending {
-                let drained = self.stdio.outputs.iter().all(|o| !o.open) && self.execs.is_empty();
+                let drained = self.stdio.outputs.iter().all(|o| !o.open)
+                    && self.execs.is_empty()
+                    && self.clients.values().all(|c| c.queue.is_empty());
                 if drained || since.elapsed() > DRAIN {
                     break;
                 }
@@ -159,8 +214,8 @@ impl<'a> Shim<'a> {
             } else {
                 PollTimeout::NONE
             };
-            for (token, _) in self.wait(timeout) {
-                self.handle(token);
+            for (token, flags) in self.wait(timeout) {
+                self.handle(token, flags);
             }
         }
         self.finish()
@@ -191,7 +246,7 @@ impl<'a> Shim<'a> {
             add!(Token::Daemon, daemon.as_fd(), PollFlags::empty());
         }
         for (i, out) in self.stdio.outputs.iter().enumerate() {
-            if out.open {
+            if out.open && !self.attach_backed_up(out.stream) {
                 add!(Token::Output(i), out.file.as_fd(), PollFlags::POLLIN);
             }
         }
@@ -201,8 +256,12 @@ impl<'a> Shim<'a> {
             }
         }
         for (id, exec) in &self.execs {
+            let backed_up = self
+                .clients
+                .get(&exec.client)
+                .is_some_and(Client::backed_up);
             for (i, out) in exec.stdio.outputs.iter().enumerate() {
-                if out.open {
+                if out.open && !backed_up {
                     add!(
                         Token::ExecOutput(id.clone(), i),
                         out.file.as_fd(),
@@ -217,8 +276,9 @@ impl<'a> Shim<'a> {
             }
         }
         for (id, client) in &self.clients {
-            if !client.read_closed && self.may_read(client) {
-                add!(Token::Client(*id), client.stream.as_fd(), PollFlags::POLLIN);
+            let flags = client.interest(self.may_read(client));
+            if !flags.is_empty() {
+                add!(Token::Client(*id), client.stream.as_fd(), flags);
             }
         }
         loop {
@@ -254,7 +314,27 @@ impl<'a> Shim<'a> {
         }
     }
 
-    fn handle(&mut self, token: Token) {
+    /// Whether an attached client that takes `stream` has as much queued as it may.
+    fn attach_backed_up(&self, stream: u8) -> bool {
+        self.clients
+            .values()
+            .any(|c| Self::attach_wants(c, stream) && c.backed_up())
+    }
+
+    fn attach_wants(client: &Client, stream: u8) -> bool {
+        match client.role {
+            Role::Attach { stdout, stderr, .. } => {
+                if stream == STDOUT {
+                    stdout
+                } else {
+                    stderr
+                }
+            }
+            _ => false,
+        }
+    }
+
+    fn handle(&mut self, token: Token, flags: PollFlags) {
         match token {
             Token::Signals => self.reap(),
             Token::Daemon => self.abandon(),
@@ -274,7 +354,19 @@ impl<'a> Shim<'a> {
                     input.flush();
                 }
             }
-            Token::Client(id) => self.client_readable(id),
+            Token::Client(id) => {
+                let hangup = PollFlags::POLLERR | PollFlags::POLLHUP;
+                if flags.intersects(PollFlags::POLLOUT | hangup) {
+                    self.flush_client(id);
+                }
+                let reading = self
+                    .clients
+                    .get(&id)
+                    .is_some_and(|c| !c.read_closed && !c.closing);
+                if reading && flags.intersects(PollFlags::POLLIN | hangup) {
+                    self.client_readable(id);
+                }
+            }
             Token::ExecOutput(id, i) => self.exec_output(&id, i),
             Token::ExecInput(id) => {
                 if let Some(input) = self.execs.get_mut(&id).and_then(|e| e.stdio.input.as_mut()) {
@@ -321,23 +413,13 @@ impl<'a> Shim<'a> {
         loop {
             match self.listener.accept() {
                 Ok((stream, _)) => {
-                    // Blocking writes with a bound: a stuck berthd cannot stall the shim long.
-                    if stream.set_nonblocking(false).is_err()
-                        || stream
-                            .set_write_timeout(Some(Duration::from_secs(5)))
-                            .is_err()
-                    {
+                    // Nonblocking: a slow or stuck client never stalls the shim; its
+                    // output waits in its queue.
+                    if stream.set_nonblocking(true).is_err() {
                         continue;
                     }
                     self.next_client += 1;
-                    self.clients.insert(
-                        self.next_client,
-                        Client {
-                            stream,
-                            role: Role::Handshake(Vec::new()),
-                            read_closed: false,
-                        },
-                    );
+                    self.clients.insert(self.next_client, Client::new(stream));
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(_) => return,
@@ -353,15 +435,24 @@ impl<'a> Shim<'a> {
         match client.stream.read(&mut buf) {
             Ok(0) => self.client_eof(id),
             Ok(n) => self.client_data(id, &buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => {
-                self.clients.remove(&id);
-            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock
+                ) => {}
+            Err(_) => self.lose_client(id),
         }
     }
 
+    /// A client that went away without ending its input: the input it fed ends as at its
+    /// end (stdin-once, an exec's), so that the process is not left waiting for more.
+    fn lose_client(&mut self, id: u64) {
+        self.client_eof(id);
+        self.clients.remove(&id);
+    }
+
     fn client_data(&mut self, id: u64, data: &[u8]) {
-        let Some(client) = self.clients.get_mut(&id) else {
+        let Some(client) = self.clients.get_mut(&id).filter(|c| !c.closing) else {
             return;
         };
         match &mut client.role {
@@ -432,12 +523,13 @@ impl<'a> Shim<'a> {
             Ok(detail) => format!("ok {detail}\n"),
             Err(msg) => format!("error {}\n", msg.replace('\n', " ")),
         };
-        let Some(client) = self.clients.get_mut(&id) else {
+        let Some(client) = self.clients.get(&id) else {
             return;
         };
         let keep = outcome.is_ok() && !matches!(client.role, Role::Handshake(_));
-        if client.stream.write_all(answer.as_bytes()).is_err() || !keep {
-            self.clients.remove(&id);
+        self.send(id, answer.as_bytes());
+        if !keep {
+            self.close_client(id);
         }
     }
 
@@ -534,13 +626,15 @@ impl<'a> Shim<'a> {
         let idx = usize::from(stream == STDERR);
         self.lines[idx].push(data, stream_name(stream), &mut self.log);
         let bytes = frame(stream, data);
-        self.clients.retain(|_, c| match c.role {
-            Role::Attach { stdout, stderr, .. } => {
-                let wanted = if stream == STDOUT { stdout } else { stderr };
-                !wanted || c.stream.write_all(&bytes).is_ok()
-            }
-            _ => true,
-        });
+        let attached: Vec<u64> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| Self::attach_wants(c, stream))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in attached {
+            self.send(id, &bytes);
+        }
     }
 
     fn exec_output(&mut self, id: &str, i: usize) {
@@ -558,12 +652,31 @@ impl<'a> Shim<'a> {
         }
     }
 
+    /// Queue `bytes` for a client and write what it takes now.
     fn send(&mut self, client: u64, bytes: &[u8]) {
         if let Some(c) = self.clients.get_mut(&client) {
-            if c.stream.write_all(bytes).is_err() {
-                self.clients.remove(&client);
-            }
+            c.queue.extend_from_slice(bytes);
         }
+        self.flush_client(client);
+    }
+
+    fn flush_client(&mut self, client: u64) {
+        let Some(c) = self.clients.get_mut(&client) else {
+            return;
+        };
+        if c.flush().is_err() {
+            self.lose_client(client);
+        } else if c.closing && c.queue.is_empty() {
+            self.clients.remove(&client);
+        }
+    }
+
+    /// The client's stream is over: it goes once what is queued for it is written.
+    fn close_client(&mut self, client: u64) {
+        if let Some(c) = self.clients.get_mut(&client) {
+            c.closing = true;
+        }
+        self.flush_client(client);
     }
 
     /// An exec'd process ended: what it wrote last, then its status, then the end.
@@ -584,7 +697,7 @@ impl<'a> Shim<'a> {
         }
         frames.extend(frame(EXIT, &code.to_be_bytes()));
         self.send(exec.client, &frames);
-        self.clients.remove(&exec.client);
+        self.close_client(exec.client);
     }
 
     /// The container has ended: the last output, the exit file, then the waiting clients.
@@ -611,10 +724,24 @@ impl<'a> Shim<'a> {
         let written = crate::write_exit(&self.args.exit_file, &record);
         let mut line = serde_json::to_vec(&record).unwrap_or_default();
         line.push(b'\n');
+        // What the serve loop did not get written (a client that stopped reading) gets
+        // one more chance, without waiting for it.
+        let ids: Vec<u64> = self.clients.keys().copied().collect();
+        for id in ids {
+            self.flush_client(id);
+        }
         // The waiters learn of the exit now; attached clients see their stream end. Wait
         // connections stay open until the delete is done: their end says the shim is gone.
+        // The line is short and the only thing a waiter is sent: a blocking write with a
+        // bound delivers it.
         self.clients.retain(|_, client| {
-            matches!(client.role, Role::Wait) && client.stream.write_all(&line).is_ok()
+            matches!(client.role, Role::Wait)
+                && client.stream.set_nonblocking(false).is_ok()
+                && client
+                    .stream
+                    .set_write_timeout(Some(Duration::from_secs(5)))
+                    .is_ok()
+                && client.stream.write_all(&line).is_ok()
         });
         // Whatever else is in the container's cgroup goes with it.
         self.runtime.delete();

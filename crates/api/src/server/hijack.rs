@@ -41,8 +41,57 @@ fn take_frame(buf: &mut BytesMut) -> Option<(u8, BytesMut)> {
     }))
 }
 
+/// What the pump holds for each direction before it stops reading more: the shim is not
+/// read while the client has not taken this much, nor the client while the shim has not.
+const PUMP_BUFFER: usize = 64 * 1024;
+
+/// How long the input typed before the detach keys may take to reach a process that does
+/// not read it, before the pump lets go of it.
+const DETACH_FLUSH: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The two connections of a hijacked stream and what is on its way between them.
+struct Ends<C> {
+    client_rd: tokio::io::ReadHalf<C>,
+    client_wr: tokio::io::WriteHalf<C>,
+    shim_rd: tokio::net::unix::OwnedReadHalf,
+    shim_wr: tokio::net::unix::OwnedWriteHalf,
+    from_shim: BytesMut,
+    to_client: BytesMut,
+    from_client: BytesMut,
+    to_shim: BytesMut,
+}
+
+impl<C> Ends<C> {
+    /// Move the complete frames read from the shim to the client's queue (as they are, or
+    /// only their payload for a terminal; dropped when `deliver` is false), up to
+    /// [`PUMP_BUFFER`]. The exit status, when the shim's exit frame came.
+    fn queue_output(&mut self, tty: bool, deliver: bool) -> Option<i32> {
+        while self.to_client.len() < PUMP_BUFFER {
+            let (stream, payload) = take_frame(&mut self.from_shim)?;
+            if stream == EXIT {
+                return payload
+                    .get(..4)
+                    .and_then(|b| b.try_into().ok())
+                    .map(i32::from_be_bytes);
+            }
+            if !deliver {
+                continue;
+            }
+            if tty {
+                self.to_client.extend_from_slice(&payload);
+            } else {
+                let framed = berth_shim_protocol::frame(stream, &payload);
+                self.to_client.extend_from_slice(&framed);
+            }
+        }
+        None
+    }
+}
+
 /// Pump between the upgraded client connection and the shim's stream; `leftover` is what
-/// was read from the shim past its answer line.
+/// was read from the shim past its answer line. Both directions move at once, each as fast
+/// as its reader takes it, so a process that echoes its input (`cat`) cannot leave the pump
+/// stuck writing that input while the output waits unread.
 pub async fn pump(
     client: Upgraded,
     shim: std::os::unix::net::UnixStream,
@@ -53,65 +102,91 @@ pub async fn pump(
     let shim = shim
         .set_nonblocking(true)
         .and_then(|()| tokio::net::UnixStream::from_std(shim));
-    let Ok(mut shim) = shim else {
+    let Ok(shim) = shim else {
         let _ = client.shutdown().await;
         return;
     };
-    let mut from_shim = BytesMut::from(&leftover[..]);
-    let mut from_client = BytesMut::with_capacity(8 * 1024);
-    let mut keys = DetachKeys::new(std::mem::take(&mut p.detach_keys));
+    let (shim_rd, shim_wr) = shim.into_split();
+    let (client_rd, client_wr) = tokio::io::split(client);
+    let mut e = Ends {
+        client_rd,
+        client_wr,
+        shim_rd,
+        shim_wr,
+        from_shim: BytesMut::from(&leftover[..]),
+        to_client: BytesMut::new(),
+        from_client: BytesMut::new(),
+        to_shim: BytesMut::new(),
+    };
+    // Docker watches for the detach keys only on a terminal (moby's attach copies other
+    // input as it is): in piped, binary input they are just bytes.
+    let mut keys = p
+        .tty
+        .then(|| DetachKeys::new(std::mem::take(&mut p.detach_keys)));
     let mut client_open = true;
     let mut reading_client = p.stdin;
-    let mut exit_code = None;
-    'outer: loop {
-        while let Some((stream, payload)) = take_frame(&mut from_shim) {
-            if stream == EXIT {
-                exit_code = payload
-                    .get(..4)
-                    .and_then(|b| b.try_into().ok())
-                    .map(i32::from_be_bytes);
-                break 'outer;
-            }
-            if !client_open {
-                continue;
-            }
-            let written = if p.tty {
-                client.write_all(&payload).await
-            } else {
-                client
-                    .write_all(&berth_shim_protocol::frame(stream, &payload))
-                    .await
-            };
-            if written.is_err() {
-                client_open = false;
-                if p.on_exit.is_none() {
-                    break 'outer;
-                }
-            }
+    // The client is done sending: the process's input ends once `to_shim` is written.
+    let mut input_ended = false;
+    let mut exit_code;
+    loop {
+        exit_code = e.queue_output(p.tty, client_open);
+        if exit_code.is_some() {
+            break;
         }
+        if input_ended && e.to_shim.is_empty() {
+            input_ended = false;
+            let _ = e.shim_wr.shutdown().await;
+        }
+        e.from_shim.reserve(PUMP_BUFFER);
+        e.from_client.reserve(PUMP_BUFFER);
         tokio::select! {
-            n = shim.read_buf(&mut from_shim) => {
+            n = e.shim_rd.read_buf(&mut e.from_shim), if e.to_client.len() < PUMP_BUFFER => {
                 if matches!(n, Ok(0) | Err(_)) {
-                    break 'outer;
+                    break;
                 }
             }
-            n = client.read_buf(&mut from_client), if client_open && reading_client => {
+            n = e.client_wr.write_buf(&mut e.to_client),
+                if client_open && !e.to_client.is_empty() => {
+                if matches!(n, Ok(0) | Err(_)) {
+                    client_open = false;
+                    e.to_client.clear();
+                    if p.on_exit.is_none() {
+                        break;
+                    }
+                }
+            }
+            n = e.shim_wr.write_buf(&mut e.to_shim), if !e.to_shim.is_empty() => {
+                if matches!(n, Ok(0) | Err(_)) {
+                    // The process's input is gone: what the client sends is dropped.
+                    e.to_shim.clear();
+                    reading_client = false;
+                }
+            }
+            n = e.client_rd.read_buf(&mut e.from_client),
+                if client_open && reading_client && e.to_shim.is_empty() => {
                 match n {
+                    // The client is done sending: the process's input ends (stdin-once).
                     Ok(0) | Err(_) => {
-                        // The client is done sending: the process's input ends (stdin-once).
                         reading_client = false;
-                        let _ = shim.shutdown().await;
+                        input_ended = true;
                     }
                     Ok(_) => {
-                        let (data, detached) = keys.feed(&from_client);
-                        from_client.clear();
-                        if !data.is_empty() && shim.write_all(&data).await.is_err() {
-                            reading_client = false;
-                        }
+                        let (data, detached) = match keys.as_mut() {
+                            Some(k) => k.feed(&e.from_client),
+                            None => (e.from_client.to_vec(), false),
+                        };
+                        e.from_client.clear();
+                        e.to_shim.extend_from_slice(&data);
                         if detached {
-                            let _ = client.shutdown().await;
                             client_open = false;
+                            reading_client = false;
+                            e.to_client.clear();
+                            let _ = e.client_wr.shutdown().await;
                             if p.on_exit.is_none() {
+                                // What was typed before the keys still goes in, if the
+                                // process takes it soon.
+                                let flush = e.shim_wr.write_all(&e.to_shim);
+                                let _ = tokio::time::timeout(DETACH_FLUSH, flush).await;
                                 return;
                             }
                         }
@@ -120,12 +195,17 @@ pub async fn pump(
             }
         }
     }
+    // What the process wrote last still reaches the client.
+    if client_open && !e.to_client.is_empty() && e.client_wr.write_all(&e.to_client).await.is_err()
+    {
+        client_open = false;
+    }
     if let Some(on_exit) = p.on_exit.take() {
         // No exit frame: the shim went away with the container.
         on_exit(exit_code.unwrap_or(137));
     }
     if client_open {
-        let _ = client.shutdown().await;
+        let _ = e.client_wr.shutdown().await;
     }
 }
 

@@ -280,8 +280,7 @@ impl Engine {
                 record.id
             )));
         }
-        self.containers
-            .update(&record.id, |r| r.manually_stopped = true)?;
+        mark_manually_stopped(&self.containers, &record.id)?;
         let signal = if signal.is_empty() { "KILL" } else { signal };
         self.runtime_kill(&record.id, signal)?;
         self.containers
@@ -295,8 +294,7 @@ impl Engine {
         if record.state.status != Status::Running {
             return Ok(false);
         }
-        self.containers
-            .update(&record.id, |r| r.manually_stopped = true)?;
+        mark_manually_stopped(&self.containers, &record.id)?;
         let signal = record
             .config
             .stop_signal
@@ -331,6 +329,7 @@ impl Engine {
         cancel: &std::sync::atomic::AtomicBool,
     ) -> Result<i32> {
         let finished_before = record.state.finished_at.clone();
+        let failed_removals = self.containers.failed_removals(&record.id);
         let forever = Duration::from_secs(u64::MAX / 4);
         let cancelled = || cancel.load(std::sync::atomic::Ordering::Relaxed);
         let r = self
@@ -338,13 +337,20 @@ impl Engine {
             .wait_until(&record.id, forever, |r| match (condition, r) {
                 _ if cancelled() => true,
                 (_, None) => true,
-                (WaitCondition::Removed, Some(_)) => false,
+                // A removal that fails meanwhile ends the wait with its error (moby's
+                // SetRemovalError), or `run --rm` would wait for ever.
+                (WaitCondition::Removed, Some(_)) => {
+                    self.containers.failed_removals(&record.id) != failed_removals
+                }
                 (WaitCondition::NotRunning, Some(r)) => r.state.status != Status::Running,
                 (WaitCondition::NextExit, Some(r)) => {
                     r.state.status == Status::Exited && r.state.finished_at != finished_before
                 }
             });
         Ok(match r {
+            Some(r) if condition == WaitCondition::Removed && !cancelled() => {
+                return Err(Error::Conflict(r.state.error));
+            }
             Some(r) => r.state.exit_code,
             None => self
                 .containers
@@ -364,8 +370,7 @@ impl Engine {
                 )));
             }
             // Not to be restarted by its policy on the way out.
-            self.containers
-                .update(&record.id, |r| r.manually_stopped = true)?;
+            mark_manually_stopped(&self.containers, &record.id)?;
             let _ = self.runtime_kill(&record.id, "KILL");
             self.containers
                 .wait_until(&record.id, Duration::from_secs(30), |r| {
@@ -470,8 +475,8 @@ impl ShimWatch {
 
 /// Remove container `id` (its root filesystem is unmounted with its directory, after).
 fn remove_files(containers: &Containers, id: &str) -> Result<()> {
-    containers.event(id, "destroy", &[]);
     containers.discard_dir(id)?;
+    containers.event(id, "destroy", &[]);
     // A running shim removes the bundle itself when it is done.
     if !containers.shims.running(id) {
         containers.remove_bundle(id);
@@ -509,18 +514,41 @@ fn record_exit(containers: &Containers, id: &str, exit: &Value) {
             r.state.error = error;
         }
     };
-    let _ = if auto_remove {
+    let updated = if auto_remove {
         containers.update_unsaved(id, ended)
     } else {
         containers.update(id, ended)
     };
+    if let Err(e) = updated {
+        // Known in memory (waiters, inspect) all the same; on disk it still runs, and a
+        // restarted berthd finds its shim gone and records it as ended.
+        tracing::error!("container {id} exited with {code}, but its state could not be saved: {e}");
+    }
     if oom_killed {
         containers.event(id, "oom", &[]);
     }
     containers.event(id, "die", &[("exitCode", code.to_string())]);
     if auto_remove {
-        let _ = remove_files(containers, id);
+        if let Err(e) = remove_files(containers, id) {
+            tracing::error!("container {id} exited, but could not be removed (--rm): {e}");
+            let _ = super::rootfs::unmount(&containers.rootfs(id));
+            containers.removal_failed(id, &format!("unable to remove container {id}: {e}"));
+        }
         return;
     }
     containers.exited(id);
+}
+
+/// A user's stop, kill or removal: marked so that its restart policy leaves it alone. A
+/// mark that cannot be saved (a full disk) holds in memory and does not stop the signal,
+/// as moby only warns when its checkpoint fails there.
+fn mark_manually_stopped(containers: &Containers, id: &str) -> Result<()> {
+    match containers.update(id, |r| r.manually_stopped = true) {
+        Ok(_) => Ok(()),
+        Err(Error::Io(e)) => {
+            tracing::warn!("container {id}: {e}");
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
 }

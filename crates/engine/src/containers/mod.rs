@@ -267,6 +267,9 @@ pub struct Containers {
     /// The last exit codes of containers removed lately (`wait --condition removed` of an
     /// --rm container reports it).
     removed_exits: Mutex<HashMap<String, i32>>,
+    /// How many removals of each container failed (a removal wait ends with the error of
+    /// one that fails while it waits).
+    removal_failures: Mutex<HashMap<String, u64>>,
     /// The event log (the engine's; containers publish most of it).
     pub events: crate::events::Events,
     /// Containers whose shim still runs (it may outlive the exit it reported).
@@ -449,6 +452,7 @@ impl Containers {
             exit_hook: std::sync::OnceLock::new(),
             waiting: stream::Waiting::default(),
             removed_exits: Mutex::new(HashMap::new()),
+            removal_failures: Mutex::new(HashMap::new()),
             events: crate::events::Events::default(),
             shims: shims::Shims::default(),
         })
@@ -521,9 +525,15 @@ impl Containers {
             .map_err(|e| Error::Io(format!("create {}: {e}", dir.display())))?;
         let tmp = dir.join("config.v2.json.tmp");
         let bytes = serde_json::to_vec(record).map_err(|e| Error::Io(e.to_string()))?;
-        write_private(&tmp, &bytes)?;
-        std::fs::rename(&tmp, dir.join("config.v2.json"))
-            .map_err(|e| Error::Io(format!("save {}: {e}", dir.display())))
+        let saved = write_private(&tmp, &bytes).and_then(|()| {
+            std::fs::rename(&tmp, dir.join("config.v2.json"))
+                .map_err(|e| Error::Io(format!("save {}: {e}", dir.display())))
+        });
+        if saved.is_err() {
+            // A full disk leaves a short temporary file: it goes, the old record stays.
+            let _ = std::fs::remove_file(&tmp);
+        }
+        saved
     }
 
     /// Insert a new container; the name must be free.
@@ -663,10 +673,13 @@ impl Containers {
             .ok_or_else(|| Error::NotFound(format!("No such container: {id}")))?;
         f(record);
         let copy = record.clone();
+        // The change holds in memory even when it cannot be saved (a full disk), so whoever
+        // waits on it is told either way, as dockerd releases its waiters whether or not its
+        // checkpoint is written.
+        self.changed.notify_all();
         if save {
             self.save(&copy)?;
         }
-        self.changed.notify_all();
         Ok(copy)
     }
 
@@ -679,6 +692,10 @@ impl Containers {
             }
             exits.insert(r.id, r.state.exit_code);
         }
+        self.removal_failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
         self.changed.notify_all();
     }
 
@@ -689,6 +706,35 @@ impl Containers {
             .unwrap_or_else(|e| e.into_inner())
             .get(id)
             .copied()
+    }
+
+    /// A removal of `id` failed with `error`: the record keeps the error (as moby's
+    /// SetRemovalError), and the waits for its removal end with it.
+    pub(crate) fn removal_failed(&self, id: &str, error: &str) {
+        // Counted under the records' lock, with the error, so that a woken waiter sees both.
+        let failed = |r: &mut ContainerRecord| {
+            r.state.error = error.to_string();
+            *self
+                .removal_failures
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(id.to_string())
+                .or_default() += 1;
+        };
+        // Saved if the disk takes it; either way the waiters are woken.
+        if let Err(e) = self.update(id, failed) {
+            tracing::warn!("container {id}: {e}");
+        }
+    }
+
+    /// How many removals of `id` failed so far.
+    pub(crate) fn failed_removals(&self, id: &str) -> u64 {
+        self.removal_failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Wake every [`Containers::wait_until`], to look at its condition again.
