@@ -297,7 +297,7 @@ fn wrong_types_and_out_of_range_values_are_refused_at_create() {
     d.docker(&["create", "-v", "/:/", "bb:1"])
         .failed_with("destination can't be '/'");
     d.docker(&["create", "--cap-add", "NOPE", "bb:1"])
-        .failed_with("unknown capability: \"CAP_NOPE\"");
+        .failed_with("invalid CapAdd: unknown capability: \"CAP_NOPE\"");
 }
 
 /// What dockerd accepts is accepted: a Cmd given as one string (moby's StrSlice), null

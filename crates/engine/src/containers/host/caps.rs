@@ -51,7 +51,7 @@ const KNOWN: [&str; 41] = [
 
 /// `chown`, `CAP_CHOWN`, `ALL` -> `CAP_CHOWN` / `ALL`; a capability the kernel does not
 /// name is refused as dockerd refuses it.
-fn cap_name(c: &str) -> Result<String> {
+fn cap_name(c: &str) -> std::result::Result<String, String> {
     let upper = c.to_ascii_uppercase();
     if upper == "ALL" {
         return Ok(upper);
@@ -62,7 +62,7 @@ fn cap_name(c: &str) -> Result<String> {
         format!("CAP_{upper}")
     };
     if !KNOWN.contains(&name.as_str()) {
-        return Err(invalid(format!("unknown capability: {name:?}")));
+        return Err(format!("unknown capability: {name:?}"));
     }
     Ok(name)
 }
@@ -86,15 +86,29 @@ pub(crate) fn all_caps() -> Vec<String> {
         .collect()
 }
 
-fn names(list: &StrSlice) -> Result<Vec<String>> {
-    list.0.iter().map(|c| cap_name(c)).collect()
+/// The names of `list` (CapAdd or CapDrop, as `field` says in errors), each known and, for
+/// an addition, one this host can grant.
+fn names(list: &StrSlice, field: &str, granted: Option<&[String]>) -> Result<Vec<String>> {
+    list.0
+        .iter()
+        .map(|c| {
+            let name = cap_name(c).map_err(|e| invalid(format!("invalid {field}: {e}")))?;
+            if name != "ALL" && granted.is_some_and(|g| !g.contains(&name)) {
+                return Err(invalid(format!(
+                    "invalid {field}: capability not supported by your kernel or not available in the current environment: {name:?}"
+                )));
+            }
+            Ok(name)
+        })
+        .collect()
 }
 
 /// The set: `defaults`, less `drop` (all of them for ALL), plus `add` (every capability
 /// for ALL).
 pub fn capabilities(add: &StrSlice, drop: &StrSlice, defaults: &[&str]) -> Result<Vec<String>> {
-    let add = names(add)?;
-    let drop = names(drop)?;
+    let granted = all_caps();
+    let add = names(add, "CapAdd", Some(&granted))?;
+    let drop = names(drop, "CapDrop", None)?;
     let mut caps: Vec<String> = if drop.iter().any(|c| c == "ALL") {
         Vec::new()
     } else {
@@ -105,7 +119,7 @@ pub fn capabilities(add: &StrSlice, drop: &StrSlice, defaults: &[&str]) -> Resul
             .collect()
     };
     let added = if add.iter().any(|c| c == "ALL") {
-        all_caps()
+        granted
     } else {
         add
     };
