@@ -224,6 +224,7 @@ pub(super) async fn inspect(ctx: &Ctx, name: String) -> ApiResult<Response<Body>
             "OpenStdin": r.config.open_stdin,
             "StdinOnce": r.config.stdin_once,
             "StopSignal": r.config.stop_signal,
+            "StopTimeout": r.config.stop_timeout,
         },
         "NetworkSettings": {"Networks": {}, "Ports": {}},
     });

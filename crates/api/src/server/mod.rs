@@ -225,8 +225,31 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> ApiResult<Response<
         (&Method::GET, ["exec", id, "json"]) => exec::inspect(&ctx, id.to_string()).await,
         (&Method::POST, ["exec", id, "resize"]) => exec::resize(&ctx, id.to_string()).await,
         (_, ["containers", name, action]) => container_action(&ctx, &method, name, action).await,
+        (_, [area, ..]) => match missing_area(area) {
+            Some(what) => Err(ApiError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                format!("{what} not supported by berth yet"),
+            )),
+            None => Err(ApiError::not_found("page not found")),
+        },
         _ => Err(ApiError::not_found("page not found")),
     }
+}
+
+/// Parts of the Engine API berth does not have yet, by the first segment of their paths:
+/// clients are told what is missing rather than "page not found".
+fn missing_area(segment: &str) -> Option<&'static str> {
+    Some(match segment {
+        "build" => "image builds (docker build) are",
+        "commit" => "commit (docker commit) is",
+        "networks" => "networks (docker network) are",
+        "volumes" => "volumes (docker volume) are",
+        "swarm" | "nodes" | "services" | "tasks" | "secrets" | "configs" => "swarm mode is",
+        "plugins" => "plugins are",
+        "session" | "grpc" => "BuildKit sessions are",
+        "distribution" => "registry distribution inspection is",
+        _ => return None,
+    })
 }
 
 /// `/containers/{name}/{action}`.

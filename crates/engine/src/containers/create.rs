@@ -175,8 +175,16 @@ impl Engine {
                 .or_else(|| ic[key].as_str().filter(|s| !s.is_empty()))
                 .map(String::from)
         };
+        // A container on the host's network has the host's name, as in Docker.
+        let hostname = match req.hostname.as_str() {
+            "" if network_mode == "host" => nix::unistd::gethostname()
+                .ok()
+                .map(|h| h.to_string_lossy().into_owned()),
+            "" => None,
+            given => Some(given.to_string()),
+        };
         let config = Config {
-            hostname: Some(req.hostname.clone()).filter(|h| !h.is_empty()),
+            hostname,
             user: or_image(&req.user, "User"),
             env: Some(merge_env(
                 super::string_list(&ic["Env"]).unwrap_or_default(),

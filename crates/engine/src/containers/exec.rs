@@ -149,7 +149,11 @@ impl Engine {
             }
         }
         let env = super::string_list(&process["env"]).unwrap_or_default();
-        process["env"] = Value::from(super::create::merge_env(env, req.env));
+        let mut env = super::create::merge_env(env, req.env);
+        if tty {
+            super::spec::with_term(&mut env);
+        }
+        process["env"] = Value::from(env);
         let cwd = req.working_dir.as_str();
         if !cwd.is_empty() {
             if !cwd.starts_with('/') {

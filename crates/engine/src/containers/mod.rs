@@ -83,11 +83,7 @@ impl LogLimits {
                 }
             }
         }
-        if limits.max_files > 1 && limits.max_size == 0 {
-            return Err(Error::InvalidArgument(
-                "max-file cannot be set without max-size".into(),
-            ));
-        }
+        // max-file without max-size is accepted, as dockerd accepts it: nothing rotates.
         Ok(limits)
     }
 

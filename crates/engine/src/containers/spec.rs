@@ -56,6 +56,13 @@ pub fn args(record: &ContainerRecord) -> Result<Vec<String>> {
     Ok(args)
 }
 
+/// A process with a terminal gets `TERM=xterm` unless it sets its own, as Docker does.
+pub(super) fn with_term(env: &mut Vec<String>) {
+    if !env.iter().any(|e| e.starts_with("TERM=")) {
+        env.push("TERM=xterm".into());
+    }
+}
+
 /// Where the init binary appears in a container started with --init (Docker's path).
 const INIT_PATH: &str = "/sbin/docker-init";
 
@@ -98,6 +105,9 @@ pub fn oci_config(
         );
     }
     env.push(format!("HOSTNAME={}", record.hostname()));
+    if record.config.tty {
+        with_term(&mut env);
+    }
     let cwd = record
         .config
         .working_dir
