@@ -90,3 +90,64 @@ fn terminal_hostname_stop_timeout_and_log_options_as_docker() {
     assert_eq!(name.ok().stdout.trim(), host.to_string_lossy());
     d.docker(&["rm", "-f", "long"]).ok();
 }
+
+/// SDKs send whole structs: fields dockerd ignores (an exec's `Container`, keys moby does
+/// not have) and options at their defaults are accepted; an option that asks for what
+/// berth lacks is refused by name, never dropped (`-v /data` used to be ignored, so the
+/// data went to the container's layer instead of a volume).
+#[test]
+fn whole_structs_are_accepted_and_what_asks_is_refused() {
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    let body = br#"{"Image":"bb:1","Cmd":["sleep","60"],"Runtime":"","AttachStdin":false,"ArgsEscaped":false,
+        "Healthcheck":{"Test":["NONE"]},"Volumes":{},"ExposedPorts":{},"OnBuild":null,"Shell":null,
+        "HostConfig":{"NetworkMode":"none","Isolation":"default","MemorySwappiness":-1,"IpcMode":"private",
+        "ShmSize":67108864,"Dns":[],"DnsOptions":[],"DnsSearch":[],"ExtraHosts":null,"PortBindings":{},
+        "Mounts":[],"ContainerIDFile":"","OomScoreAdj":0,"KernelMemory":0,"CgroupParent":""}}"#;
+    let (status, answer) = d.http("POST", "/containers/create?name=whole", body);
+    assert_eq!(status, 201, "{answer}");
+    d.docker(&["start", "whole"]).ok();
+    let id = d
+        .docker(&["inspect", "-f", "{{.Id}}", "whole"])
+        .stdout
+        .trim()
+        .to_string();
+    let exec =
+        format!(r#"{{"Container":"{id}","Cmd":["true"],"AttachStdout":true,"Privileged":false}}"#);
+    let (status, answer) = d.http("POST", "/containers/whole/exec", exec.as_bytes());
+    assert_eq!(status, 201, "{answer}");
+    d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "/data",
+        "bb:1",
+        "true",
+    ])
+    .failed_with("Config.Volumes is not supported by berth yet");
+    d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--expose",
+        "80",
+        "bb:1",
+        "true",
+    ])
+    .failed_with("Config.ExposedPorts is not supported by berth yet");
+    d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--shm-size",
+        "1m",
+        "bb:1",
+        "true",
+    ])
+    .failed_with("HostConfig.ShmSize is not supported by berth yet");
+    d.docker(&["rm", "-f", "whole"]).ok();
+}

@@ -12,6 +12,8 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 
+mod unsupported;
+
 /// Docker's StrSlice: a list of strings, or one string (a list of one).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StrSlice(pub Vec<String>);
@@ -135,103 +137,6 @@ pub struct ExecBody {
     pub attach_stderr: bool,
 }
 
-const CONFIG_KEYS: &[&str] = &[
-    "Hostname",
-    "User",
-    "Env",
-    "Cmd",
-    "Entrypoint",
-    "WorkingDir",
-    "Labels",
-    "StopSignal",
-    "StopTimeout",
-    "Image",
-    "Tty",
-    "OpenStdin",
-    "StdinOnce",
-    "HostConfig",
-    "NetworkingConfig",
-];
-
-const HOST_CONFIG_KEYS: &[&str] = &[
-    "Memory",
-    "MemorySwap",
-    "NanoCpus",
-    "CpuShares",
-    "CpuQuota",
-    "CpuPeriod",
-    "CpusetCpus",
-    "CpusetMems",
-    "PidsLimit",
-    "Ulimits",
-    "CapAdd",
-    "CapDrop",
-    "ReadonlyRootfs",
-    "Tmpfs",
-    "Binds",
-    "Privileged",
-    "Init",
-    "Devices",
-    "DeviceCgroupRules",
-    "NetworkMode",
-    "AutoRemove",
-    "SecurityOpt",
-    "RestartPolicy",
-    "ConsoleSize",
-    "LogConfig",
-    "Runtime",
-];
-
-const EXEC_KEYS: &[&str] = &[
-    "AttachStdin",
-    "AttachStdout",
-    "AttachStderr",
-    "Tty",
-    "Env",
-    "Cmd",
-    "WorkingDir",
-    "User",
-    "Privileged",
-    "DetachKeys",
-    "ConsoleSize",
-    // Decided by the start request; the docker CLI sends it here too.
-    "Detach",
-];
-
-/// A JSON value that says nothing (what the docker CLI sends for options left alone).
-fn is_zero(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::Bool(b) => !b,
-        Value::Number(n) => n.as_f64() == Some(0.0),
-        Value::String(s) => s.is_empty(),
-        Value::Array(a) => a.iter().all(is_zero),
-        Value::Object(o) => o.values().all(is_zero),
-    }
-}
-
-/// Refuse every option of `section` that is set but not among `supported`, by name.
-fn refuse_unsupported(section: &str, obj: &Map<String, Value>, supported: &[&str]) -> Result<()> {
-    for (key, value) in obj {
-        if supported.contains(&key.as_str()) || is_zero(value) {
-            continue;
-        }
-        // Defaults the CLI spells out.
-        let default = match key.as_str() {
-            "AttachStdout" | "AttachStderr" | "AttachStdin" => true,
-            // -1 is "the kernel's default".
-            "MemorySwappiness" => value.as_i64() == Some(-1),
-            _ => false,
-        };
-        if !default {
-            return Err(Error::InvalidArgument(format!(
-                "{section}.{key} is not supported by berth yet"
-            )));
-        }
-    }
-    Ok(())
-}
-
 /// `v` without the object members that are null: Go's decoder leaves a field at its zero
 /// value for a null, which serde's defaults give when the member is absent.
 fn without_nulls(v: &Value) -> Value {
@@ -265,22 +170,24 @@ fn object<'a>(body: &'a Value, what: &str) -> Result<&'a Map<String, Value>> {
         .ok_or_else(|| Error::InvalidArgument(format!("the {what} must be a JSON object")))
 }
 
-/// The create body, checked for keys berth does not honour and typed.
+/// The create body, checked for options berth does not honour and typed.
 pub fn create_body(body: &Value) -> Result<CreateBody> {
     let obj = object(body, "body")?;
-    refuse_unsupported("Config", obj, CONFIG_KEYS)?;
+    unsupported::refuse(unsupported::Section::Config, obj)?;
     match obj.get("HostConfig") {
         None | Some(Value::Null) => {}
-        Some(host) => {
-            refuse_unsupported("HostConfig", object(host, "HostConfig")?, HOST_CONFIG_KEYS)?
-        }
+        Some(host) => unsupported::refuse(
+            unsupported::Section::HostConfig,
+            object(host, "HostConfig")?,
+        )?,
     }
     typed("Config", body)
 }
 
-/// The exec body, checked for keys berth does not honour and typed.
+/// The exec body, typed (berth honours every field of moby's ExecConfig; others are
+/// ignored, as dockerd's decoder ignores them).
 pub fn exec_body(body: &Value) -> Result<ExecBody> {
-    refuse_unsupported("exec config", object(body, "body")?, EXEC_KEYS)?;
+    object(body, "body")?;
     typed("exec config", body)
 }
 

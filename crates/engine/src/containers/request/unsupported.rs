@@ -1,0 +1,179 @@
+//! Which fields of moby's Config and HostConfig berth does not honour yet, and the values
+//! of them that ask for nothing (zero values, and the defaults clients spell out). Such a
+//! field with any other value is refused by name; a field moby does not have is ignored, as
+//! dockerd's decoder ignores it; and the fields dockerd itself ignores on Linux are too.
+
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Section {
+    Config,
+    HostConfig,
+}
+
+impl Section {
+    fn name(self) -> &'static str {
+        match self {
+            Section::Config => "Config",
+            Section::HostConfig => "HostConfig",
+        }
+    }
+
+    /// moby's fields of this section that berth does not honour yet.
+    fn unsupported(self) -> &'static [&'static str] {
+        match self {
+            Section::Config => &[
+                "Domainname",
+                "ExposedPorts",
+                "Healthcheck",
+                "Volumes",
+                "NetworkDisabled",
+                "MacAddress",
+            ],
+            Section::HostConfig => &[
+                "PortBindings",
+                "VolumeDriver",
+                "VolumesFrom",
+                "Mounts",
+                "Annotations",
+                "CgroupnsMode",
+                "Dns",
+                "DnsOptions",
+                "DnsSearch",
+                "ExtraHosts",
+                "GroupAdd",
+                "IpcMode",
+                "Cgroup",
+                "Links",
+                "OomScoreAdj",
+                "PidMode",
+                "PublishAllPorts",
+                "StorageOpt",
+                "UTSMode",
+                "UsernsMode",
+                "ShmSize",
+                "Sysctls",
+                "Isolation",
+                "MaskedPaths",
+                "ReadonlyPaths",
+                "CgroupParent",
+                "BlkioWeight",
+                "BlkioWeightDevice",
+                "BlkioDeviceReadBps",
+                "BlkioDeviceWriteBps",
+                "BlkioDeviceReadIOps",
+                "BlkioDeviceWriteIOps",
+                "CpuRealtimePeriod",
+                "CpuRealtimeRuntime",
+                "DeviceRequests",
+                "MemoryReservation",
+                "MemorySwappiness",
+                "OomKillDisable",
+                "IOMaximumIOps",
+                "IOMaximumBandwidth",
+            ],
+        }
+    }
+}
+
+/// Fields that are maps keyed by what they ask for (`{"/data": {}}` asks for a volume).
+const KEYED_MAPS: [&str; 6] = [
+    "Volumes",
+    "ExposedPorts",
+    "PortBindings",
+    "Sysctls",
+    "StorageOpt",
+    "Annotations",
+];
+
+/// A JSON value that says nothing (what the docker CLI sends for options left alone).
+fn is_zero(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.iter().all(is_zero),
+        Value::Object(o) => o.values().all(is_zero),
+    }
+}
+
+/// Whether `value` of field `key` asks for nothing berth does not do.
+fn asks_nothing(key: &str, value: &Value) -> bool {
+    if KEYED_MAPS.contains(&key) {
+        return value.as_object().is_none_or(Map::is_empty);
+    }
+    if is_zero(value) {
+        return true;
+    }
+    match key {
+        // Docker's defaults, which berth's containers have.
+        "Isolation" => value == "default",
+        "MemorySwappiness" => value.as_i64() == Some(-1),
+        // A private IPC namespace (that nobody can join in berth yet).
+        "IpcMode" => value == "private" || value == "shareable",
+        // berth's containers share the host's cgroup and user namespaces.
+        "CgroupnsMode" | "UsernsMode" => value == "host",
+        "ShmSize" => value.as_i64() == Some(64 << 20),
+        // --no-healthcheck: berth runs no health checks.
+        "Healthcheck" => value["Test"] == serde_json::json!(["NONE"]),
+        _ => false,
+    }
+}
+
+/// Refuse every field of `section` that berth does not honour and that asks for something.
+pub(super) fn refuse(section: Section, obj: &Map<String, Value>) -> Result<()> {
+    for (key, value) in obj {
+        if section.unsupported().contains(&key.as_str()) && !asks_nothing(key, value) {
+            return Err(Error::InvalidArgument(format!(
+                "{}.{key} is not supported by berth yet",
+                section.name()
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn refused(section: Section, v: Value) -> bool {
+        refuse(section, v.as_object().expect("object")).is_err()
+    }
+
+    #[test]
+    fn asking_fields_are_refused_and_defaults_pass() {
+        for v in [
+            json!({"Volumes": {"/data": {}}}),
+            json!({"ExposedPorts": {"80/tcp": {}}}),
+            json!({"Domainname": "example.com"}),
+            json!({"Healthcheck": {"Test": ["CMD", "true"]}}),
+        ] {
+            assert!(refused(Section::Config, v.clone()), "{v}");
+        }
+        for v in [
+            json!({"OomKillDisable": true}),
+            json!({"Isolation": "hyperv"}),
+            json!({"ShmSize": 1024}),
+            json!({"Sysctls": {"net.ipv4.ip_forward": "1"}}),
+            json!({"CgroupnsMode": "private"}),
+        ] {
+            assert!(refused(Section::HostConfig, v.clone()), "{v}");
+        }
+        assert!(!refused(
+            Section::Config,
+            json!({"Volumes": {}, "ExposedPorts": null, "Healthcheck": {"Test": ["NONE"]},
+                   "AttachStdin": true, "ArgsEscaped": true, "OnBuild": ["RUN x"], "Runtime": "x"})
+        ));
+        assert!(!refused(
+            Section::HostConfig,
+            json!({"Isolation": "default", "MemorySwappiness": -1, "IpcMode": "private",
+                   "CgroupnsMode": "host", "ShmSize": 67108864, "Dns": [], "RestartPolicy": {"Name": ""},
+                   "ContainerIDFile": "/tmp/cid", "KernelMemory": 1048576, "SomethingNew": 1})
+        ));
+    }
+}
