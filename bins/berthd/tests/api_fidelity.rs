@@ -151,3 +151,92 @@ fn whole_structs_are_accepted_and_what_asks_is_refused() {
     .failed_with("HostConfig.ShmSize is not supported by berth yet");
     d.docker(&["rm", "-f", "whole"]).ok();
 }
+
+/// A kill with SIGKILL returns once the exit is recorded (an rm right after works), an
+/// exec's stream is framed as its start request says, and a `run --rm` whose start fails
+/// ends with the error and leaves no container (the docker CLI waited for ever).
+#[test]
+fn kill_exec_framing_and_failed_rm_starts_as_dockerd() {
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    for round in 0..5 {
+        let name = format!("k{round}");
+        d.docker(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            "none",
+            "bb:1",
+            "sleep",
+            "60",
+        ])
+        .ok();
+        d.berth(&["kill", &name]).ok();
+        d.berth(&["rm", &name]).ok();
+    }
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-u",
+        "nosuchuser",
+        "bb:1",
+        "true",
+    ]);
+    out.failed_with("nosuchuser");
+    assert_eq!(
+        d.docker(&["ps", "-aq"]).stdout.trim(),
+        "",
+        "a failed --rm start left a container"
+    );
+    // An exec made with a terminal, started with {"Tty": false}: frames (stream type 1).
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "xe",
+        "--network",
+        "none",
+        "bb:1",
+        "sleep",
+        "60",
+    ])
+    .ok();
+    let (_, created) = d.http(
+        "POST",
+        "/containers/xe/exec",
+        br#"{"Cmd":["echo","framed"],"Tty":true,"AttachStdout":true}"#,
+    );
+    let id = serde_json::from_str::<serde_json::Value>(&created).expect("json")["Id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let raw = hijacked_exec_output(&d, &id, br#"{"Detach":false,"Tty":false}"#);
+    assert!(raw.len() > 8 && raw[0] == 1, "not framed: {raw:?}");
+    assert!(String::from_utf8_lossy(&raw[8..]).contains("framed"));
+    d.docker(&["rm", "-f", "xe"]).ok();
+}
+
+/// The bytes an exec start sends back on its hijacked connection, after the 101 head.
+fn hijacked_exec_output(d: &Daemon, id: &str, body: &[u8]) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(d.socket()).expect("connect");
+    let head = format!(
+        "POST /exec/{id}/start HTTP/1.1\r\nHost: berth\r\nContent-Type: application/json\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).expect("write");
+    s.write_all(body).expect("body");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .expect("timeout");
+    let mut all = Vec::new();
+    let _ = s.read_to_end(&mut all);
+    let start = all
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(0, |p| p + 4);
+    all[start..].to_vec()
+}

@@ -61,7 +61,9 @@ pub(super) async fn start(
     let detach_keys = super::hijack::parse_detach_keys(exec.detach_keys.as_deref())?;
     let engine = ctx.state.engine.clone();
     let upgrade = hyper::upgrade::on(hyper::Request::from_parts(parts, ()));
-    let tty = exec.tty;
+    // The stream is framed as the start request says, whatever terminal the process has
+    // (dockerd's rule: SDKs start a terminal exec with {"Tty": false} to get frames).
+    let tty = value["Tty"].as_bool().unwrap_or(false);
     tokio::spawn(async move {
         let exec_id = id.clone();
         let starter = engine.clone();
@@ -93,7 +95,7 @@ pub(super) async fn start(
             Ok(Ok((exec, Some(stream)))) => {
                 let execs = engine.execs.clone();
                 let pump = super::hijack::Pump {
-                    tty: exec.tty,
+                    tty,
                     stdin: exec.open_stdin,
                     detach_keys,
                     on_exit: Some(Box::new(move |code| execs.exited(&id, code))),

@@ -2,7 +2,7 @@
 
 use std::io::BufRead;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -95,6 +95,28 @@ impl Engine {
                 record.id
             )));
         }
+        let bundle = match self.prepare_start(&record, &paths) {
+            Ok(bundle) => bundle,
+            Err(e) => {
+                self.start_failed(&record, &e);
+                if record.auto_remove() {
+                    // No shim was started to remove it at its end: as dockerd, a --rm
+                    // container that cannot start is removed (the docker CLI waits for it).
+                    self.execs.forget_container(&record.id);
+                    let _ = remove_files(&self.containers, &record.id);
+                }
+                return Err(e);
+            }
+        };
+        let result = self.spawn_shim(&record, &paths, &bundle);
+        if let Err(e) = &result {
+            self.start_failed(&record, e);
+        }
+        result.map(|()| true)
+    }
+
+    /// Mount the container's root filesystem and write its bundle; the bundle's path.
+    fn prepare_start(&self, record: &ContainerRecord, paths: &Paths) -> Result<PathBuf> {
         let dir = self.containers.dir(&record.id);
         let image = self.images.resolve(&record.image)?;
         let lower: Vec<PathBuf> = image
@@ -107,30 +129,31 @@ impl Engine {
         let rootfs = self.rootfs(&record.id);
         super::rootfs::unmount(&rootfs)?;
         super::rootfs::mount_overlay(&lower, &dir.join("upper"), &dir.join("work"), &rootfs)?;
-        let result = self.spawn_shim(&record, &paths);
-        if let Err(e) = &result {
-            // Attaches waiting for this start end with it (the docker CLI waits for them).
-            self.containers.waiting.forget(&record.id);
-            let _ = super::rootfs::unmount(&rootfs);
-            let msg = e.to_string();
-            let _ = self.containers.update(&record.id, |r| {
-                r.manually_stopped = false;
-                r.state.error = msg;
-                r.state.exit_code = 127;
-            });
-        }
-        result.map(|()| true)
-    }
-
-    fn spawn_shim(&self, record: &ContainerRecord, paths: &Paths) -> Result<()> {
-        let dir = self.containers.dir(&record.id);
         let bundle = self.containers.bundle(&record.id);
         std::fs::create_dir_all(&bundle)
             .map_err(|e| Error::Io(format!("create {}: {e}", bundle.display())))?;
-        let config =
-            super::spec::oci_config(record, &self.rootfs(&record.id), paths.init.as_deref())?;
+        let config = super::spec::oci_config(record, &rootfs, paths.init.as_deref())?;
         let config = serde_json::to_vec(&config).map_err(|e| Error::Io(e.to_string()))?;
         super::write_private(&bundle.join("config.json"), &config)?;
+        Ok(bundle)
+    }
+
+    /// A start failed with `e`: its attaches end, its root filesystem is unmounted, and the
+    /// error is recorded.
+    fn start_failed(&self, record: &ContainerRecord, e: &Error) {
+        // Attaches waiting for this start end with it (the docker CLI waits for them).
+        self.containers.waiting.forget(&record.id);
+        let _ = super::rootfs::unmount(&self.rootfs(&record.id));
+        let msg = e.to_string();
+        let _ = self.containers.update(&record.id, |r| {
+            r.manually_stopped = false;
+            r.state.error = msg;
+            r.state.exit_code = 127;
+        });
+    }
+
+    fn spawn_shim(&self, record: &ContainerRecord, paths: &Paths, bundle: &Path) -> Result<()> {
+        let dir = self.containers.dir(&record.id);
         let exit_file = bundle.join(EXIT_FILE);
         let _ = std::fs::remove_file(&exit_file);
         let (ready_r, ready_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
@@ -140,7 +163,7 @@ impl Engine {
         cmd.arg("--id")
             .arg(&record.id)
             .arg("--bundle")
-            .arg(&bundle)
+            .arg(bundle)
             .arg("--runtime")
             .arg(paths.binary(&record.runtime)?)
             .arg("--runtime-root")
@@ -194,12 +217,12 @@ impl Engine {
         let outcome = match line.trim_end().split_once(' ') {
             Some(("created", _)) => {
                 // Told of the exit as soon as the shim knows it (before the runtime's delete).
-                exit_watch = super::stream::request(&bundle, &berth_shim_protocol::Request::Wait)
+                exit_watch = super::stream::request(bundle, &berth_shim_protocol::Request::Wait)
                     .ok()
                     .map(|(stream, _)| stream);
                 // Attaches first (docker run attaches before it starts), then the start.
                 self.connect_waiting(&record.id);
-                match super::stream::request(&bundle, &berth_shim_protocol::Request::Start) {
+                match super::stream::request(bundle, &berth_shim_protocol::Request::Start) {
                     Ok((_, pid)) => {
                         let pid: i32 = pid.parse().unwrap_or(0);
                         self.containers.update(&record.id, |r| {
@@ -285,6 +308,15 @@ impl Engine {
         self.runtime_kill(&record.id, signal)?;
         self.containers
             .event(&record.id, "kill", &[("signal", signal.to_string())]);
+        // As dockerd's: a SIGKILL returns once the exit is recorded, so that an inspect or
+        // an rm right after sees the container stopped.
+        let upper = signal.to_ascii_uppercase();
+        let sigkill = matches!(upper.trim_start_matches("SIG"), "KILL" | "9");
+        if sigkill {
+            self.containers.wait_until(&record.id, KILL_WAIT, |r| {
+                r.is_none_or(|r| r.state.status != Status::Running)
+            });
+        }
         Ok(())
     }
 
@@ -417,6 +449,9 @@ impl Engine {
         self.end_orphans(&adopted);
     }
 }
+
+/// How long a SIGKILL from `docker kill` waits for the exit (dockerd's Kill waits as long).
+const KILL_WAIT: Duration = Duration::from_secs(10);
 
 /// How long a start waits for the previous run's shim to finish its cleanup.
 const PREVIOUS_SHIM: Duration = Duration::from_secs(30);
