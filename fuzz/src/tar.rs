@@ -329,6 +329,27 @@ pub fn entry() -> impl Strategy<Value = Entry> {
         )
 }
 
+/// An entry an ordinary image has: a file or directory of plain names.
+pub fn plain_entry() -> impl Strategy<Value = Entry> {
+    (
+        vec(select(vec!["a", "b", "etc", "bin"]), 1..3),
+        prop_oneof![
+            3 => vec(any::<u8>(), 0..32).prop_map(Kind::File),
+            1 => Just(Kind::Dir),
+        ],
+    )
+        .prop_map(|(parts, kind)| Entry {
+            path: parts.join("/"),
+            kind,
+            mode: 0o755,
+            uid: 0,
+            gid: 0,
+            mtime: 1_700_000_000,
+            xattrs: Vec::new(),
+            long_name: false,
+        })
+}
+
 pub fn compression() -> impl Strategy<Value = Compression> {
     prop_oneof![
         6 => Just(Compression::None),
