@@ -65,12 +65,21 @@ pub fn string_list(item: BoxedStrategy<String>) -> impl Strategy<Value = Value> 
 /// An object with keys of `fields` (each with its value strategy), maybe an unknown key
 /// too; each present key's value is its plausible one or, now and then, anything.
 pub fn object(fields: Vec<(&'static str, BoxedStrategy<Value>)>) -> BoxedStrategy<Value> {
+    object_with(fields, 0.35)
+}
+
+/// [`object`] where each key is present with probability `presence`.
+pub fn object_with(
+    fields: Vec<(&'static str, BoxedStrategy<Value>)>,
+    presence: f64,
+) -> BoxedStrategy<Value> {
     let n = fields.len();
     let per_field: Vec<BoxedStrategy<Option<(String, Value)>>> = fields
         .into_iter()
         .map(|(key, plausible)| {
             let value = prop_oneof![6 => plausible, 1 => any_value()];
-            proptest::option::weighted(0.35, value.prop_map(move |v| (key.to_string(), v))).boxed()
+            proptest::option::weighted(presence, value.prop_map(move |v| (key.to_string(), v)))
+                .boxed()
         })
         .collect();
     let extra = proptest::option::weighted(0.05, (tricky_string(), any_value()));
@@ -84,6 +93,18 @@ pub fn object(fields: Vec<(&'static str, BoxedStrategy<Value>)>) -> BoxedStrateg
                 map.insert(k, v);
             }
             Value::Object(map)
+        })
+        .boxed()
+}
+
+/// The keys of two objects together (`b`'s win).
+pub fn merge(a: BoxedStrategy<Value>, b: BoxedStrategy<Value>) -> BoxedStrategy<Value> {
+    (a, b)
+        .prop_map(|(mut a, b)| {
+            if let (Some(a), Value::Object(b)) = (a.as_object_mut(), b) {
+                a.extend(b);
+            }
+            a
         })
         .boxed()
 }

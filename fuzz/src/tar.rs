@@ -378,3 +378,68 @@ pub fn layer(max_entries: usize) -> impl Strategy<Value = Layer> {
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pax record's length counts its own digits: 9 + 1 digit is 10, which has 2.
+    #[test]
+    fn pax_records_count_their_own_length() {
+        for value_len in 0..200 {
+            let r = pax_record("k", &vec![b'v'; value_len]);
+            let text = String::from_utf8(r.clone()).expect("utf8");
+            let (len, _) = text.split_once(' ').expect("space");
+            assert_eq!(len.parse::<usize>().expect("len"), r.len(), "{text:?}");
+        }
+    }
+
+    /// What the generator writes, the tar crate reads back: names, kinds, contents.
+    #[test]
+    fn archives_read_back() {
+        let entries = vec![
+            Entry {
+                path: "a/b".into(),
+                kind: Kind::File(b"hi".to_vec()),
+                mode: 0o644,
+                uid: 1 << 40,
+                gid: 0,
+                mtime: 0,
+                xattrs: vec![("user.x".into(), b"1".to_vec())],
+                long_name: true,
+            },
+            Entry {
+                path: "L".repeat(150),
+                kind: Kind::Symlink(Target::Named("T".repeat(150))),
+                mode: 0o777,
+                uid: 0,
+                gid: 0,
+                mtime: 0,
+                xattrs: Vec::new(),
+                long_name: false,
+            },
+        ];
+        let bytes = archive(&entries, Path::new("/x"));
+        let mut a = tar::Archive::new(bytes.as_slice());
+        let mut read = Vec::new();
+        for e in a.entries().expect("entries") {
+            let mut e = e.expect("entry");
+            let path = e.path().expect("path").display().to_string();
+            let link = e
+                .link_name()
+                .expect("link")
+                .map(|l| l.display().to_string());
+            let uid = e.header().uid().expect("uid");
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut e, &mut data).expect("data");
+            read.push((path, link, uid, data));
+        }
+        assert_eq!(
+            read,
+            vec![
+                ("a/b".to_string(), None, 1 << 40, b"hi".to_vec()),
+                ("L".repeat(150), Some("T".repeat(150)), 0, Vec::new()),
+            ]
+        );
+    }
+}

@@ -36,7 +36,7 @@ fn docker_archive(layer_tar: &[u8], layer: &[u8]) -> Vec<u8> {
     b.into_inner().expect("tar")
 }
 
-/// Found by fuzzing (fuzz/tests/load.rs): loading an image the store already has, with its
+/// Found by fuzzing (fuzz/tests/fuzz_load.rs): loading an image the store already has, with its
 /// layer compressed otherwise, stored the new blob and then kept the image's record (and
 /// its blobs): the new blob belonged to no image until berthd's next start swept it.
 #[test]

@@ -334,7 +334,7 @@ fn zstd_layers_and_pax_xattrs() {
     );
 }
 
-/// Found by fuzzing (fuzz/tests/unpack.rs): uid or gid 4294967295 is (uid_t)-1, which chown
+/// Found by fuzzing (fuzz/tests/fuzz_unpack.rs): uid or gid 4294967295 is (uid_t)-1, which chown
 /// takes as "leave it", so the entry silently kept the unpacker's owner (root). Refused like
 /// larger ids.
 #[test]

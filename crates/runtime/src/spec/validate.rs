@@ -321,7 +321,7 @@ fn check_hooks(spec: &Spec) -> Result<()> {
 mod tests {
     use super::*;
 
-    /// Found by fuzzing (fuzz/tests/oci_config.rs): with several bad sysctls the one named
+    /// Found by fuzzing (fuzz/tests/fuzz_oci_config.rs): with several bad sysctls the one named
     /// in the error depended on the HashMap's order, different from one parse to the next.
     #[test]
     fn the_same_config_is_refused_with_the_same_message() {

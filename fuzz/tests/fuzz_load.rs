@@ -606,8 +606,19 @@ fn load_and_reset(s: &Shared, a: &Archive) -> Result<(), TestCaseError> {
 
 static LOADED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
+/// Removes the shared directory when the test ends, passed or failed (a static is never
+/// dropped).
+struct Teardown;
+
+impl Drop for Teardown {
+    fn drop(&mut self) {
+        drop(SHARED.lock().unwrap_or_else(|e| e.into_inner()).take());
+    }
+}
+
 #[test]
 fn load_hostile_archives() {
+    let _teardown = Teardown;
     berth_fuzz::check("load", 300, archive(), case);
     eprintln!(
         "fuzz load: {} archives loaded",

@@ -57,13 +57,16 @@ enum Node {
     },
 }
 
+/// A directory entry: its path, mode, owner and xattrs.
+type DirEntry = (Comps, u32, u32, u32, Vec<(String, Vec<u8>)>);
+
 /// What the unpacker is expected to make of a layer it accepts, by its documented rules.
 /// `None` where the model predicts a refusal (the real unpacker must then not succeed with a
 /// different tree; the model is only compared when both succeed).
 struct Model {
     tree: BTreeMap<Comps, Node>,
     /// Directory entries, whose owner, mode and xattrs are applied at the end.
-    dir_entries: Vec<(Comps, u32, u32, u32, Vec<(String, Vec<u8>)>)>,
+    dir_entries: Vec<DirEntry>,
     size: u64,
     umask: u32,
 }
