@@ -16,7 +16,8 @@ pub enum Target {
     /// A path as written in the archive (relative, absolute, with `..`).
     Named(String),
     /// A path below the test's sentinel directory outside the unpack target, written as an
-    /// absolute path: following it means leaving the layer.
+    /// absolute path: following it means leaving the layer. (Absolute symlink targets are
+    /// written below it too: see [`Target::bytes`].)
     Outside(String),
 }
 
@@ -158,16 +159,24 @@ fn pax_record(key: &str, value: &[u8]) -> Vec<u8> {
     r
 }
 
-fn link_bytes(target: &Target, outside: &Path) -> Vec<u8> {
-    match target {
-        Target::Named(p) => p.clone().into_bytes(),
-        Target::Outside(rel) => {
+impl Target {
+    /// The link name written in the archive. A symlink to an absolute path points below
+    /// `outside` too: written through by a broken unpacker, it changes the test's sentinel,
+    /// not the host's files (a hardlink cannot reach them: the test unpacks on a tmpfs).
+    pub fn bytes(&self, symlink: bool, outside: &Path) -> Vec<u8> {
+        let below = |rel: &str| {
             let mut p = outside.as_os_str().as_encoded_bytes().to_vec();
+            let rel = rel.trim_start_matches('/');
             if !rel.is_empty() {
                 p.push(b'/');
                 p.extend_from_slice(rel.as_bytes());
             }
             p
+        };
+        match self {
+            Target::Named(p) if symlink && p.starts_with('/') => below(p),
+            Target::Named(p) => p.clone().into_bytes(),
+            Target::Outside(rel) => below(rel),
         }
     }
 }
@@ -177,7 +186,8 @@ pub fn archive(entries: &[Entry], outside: &Path) -> Vec<u8> {
     let mut out = Vec::new();
     for e in entries {
         let link = match &e.kind {
-            Kind::Symlink(t) | Kind::Hardlink(t) => link_bytes(t, outside),
+            Kind::Symlink(t) => t.bytes(true, outside),
+            Kind::Hardlink(t) => t.bytes(false, outside),
             _ => Vec::new(),
         };
         if !e.xattrs.is_empty() {
@@ -367,11 +377,30 @@ fn damage() -> impl Strategy<Value = (Vec<(usize, u8)>, Option<usize>)> {
     ]
 }
 
-/// A layer of up to `max_entries` entries.
+/// One entry; or a link and then an entry below it (what a layer that tries to write
+/// through a link looks like); or an entry and then a hardlink to it (rare by chance, both,
+/// so made on purpose).
+fn entry_group() -> impl Strategy<Value = Vec<Entry>> {
+    prop_oneof![
+        8 => entry().prop_map(|e| vec![e]),
+        1 => (entry(), entry(), select(vec!["", "/", "./"])).prop_map(|(first, mut link, prefix)| {
+            link.kind = Kind::Hardlink(Target::Named(format!("{prefix}{}", first.path)));
+            vec![first, link]
+        }),
+        2 => (entry(), prop_oneof![3 => target().prop_map(Kind::Symlink), 1 => target().prop_map(Kind::Hardlink)], entry(), component())
+            .prop_map(|(mut link, kind, mut below, name)| {
+                link.kind = kind;
+                below.path = format!("{}/{name}", link.path.trim_end_matches('/'));
+                vec![link, below]
+            }),
+    ]
+}
+
+/// A layer of up to `max_entries` entries (groups of them).
 pub fn layer(max_entries: usize) -> impl Strategy<Value = Layer> {
-    (vec(entry(), 0..=max_entries), damage(), compression()).prop_map(
-        |(entries, (corruption, truncate), compression)| Layer {
-            entries,
+    (vec(entry_group(), 0..=max_entries), damage(), compression()).prop_map(
+        |(groups, (corruption, truncate), compression)| Layer {
+            entries: groups.into_iter().flatten().collect(),
             corruption,
             truncate,
             compression,

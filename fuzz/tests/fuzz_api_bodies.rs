@@ -136,7 +136,7 @@ fn case_strategy() -> impl Strategy<Value = Case> {
         })
 }
 
-fn body_bytes(b: &Body) -> Vec<u8> {
+fn body_bytes(b: &Body, outside: &std::path::Path) -> Vec<u8> {
     match b {
         Body::Json(v) => serde_json::to_vec(v).unwrap_or_default(),
         Body::Damaged(v, damage) => {
@@ -149,7 +149,7 @@ fn body_bytes(b: &Body) -> Vec<u8> {
         }
         Body::Blank(s) => s.as_bytes().to_vec(),
         Body::Noise(n) => n.clone(),
-        Body::Tar(l) => l.stream(std::path::Path::new("/nonexistent")),
+        Body::Tar(l) => l.stream(outside),
         Body::Big(n) => {
             let mut v = vec![b' '; *n];
             v.extend_from_slice(b"{}");
@@ -158,9 +158,10 @@ fn body_bytes(b: &Body) -> Vec<u8> {
     }
 }
 
-/// The request's bytes, and whether it is well framed (so it must be answered).
-fn request(c: &Case) -> (Vec<u8>, bool) {
-    let body = body_bytes(&c.body);
+/// The request's bytes (link targets meant to leave a layer point below `outside`), and
+/// whether it is well framed (so it must be answered).
+fn request(c: &Case, outside: &std::path::Path) -> (Vec<u8>, bool) {
+    let body = body_bytes(&c.body, outside);
     let target = if c.route == Route::Create {
         format!("{}{}", c.route.target(), c.name.replace(' ', "%20"))
     } else {
@@ -448,7 +449,7 @@ fn case(c: Case) -> Result<(), TestCaseError> {
         Some(s) => s,
         None => start()?,
     };
-    let (bytes, well_framed) = request(&c);
+    let (bytes, well_framed) = request(&c, &server.dir.path().join("outside"));
     // A well-framed request is sent whole and answered on the open connection; a badly
     // framed one is followed by the end of the writing side, as a client that died.
     let response = exchange(&server.socket, &bytes, well_framed, Duration::from_secs(30))

@@ -591,7 +591,26 @@ fn known_open(body: &Value) -> Option<&'static str> {
     None
 }
 
-fn create(c: CreateCase) -> Result<(), TestCaseError> {
+/// Create makes a missing bind source on the host, as dockerd does for -v: a source other
+/// than /tmp (which exists) becomes /tmp, so that no case writes outside its directory.
+fn confine_binds(body: &mut Value) {
+    let Some(binds) = body
+        .pointer_mut("/HostConfig/Binds")
+        .and_then(Value::as_array_mut)
+    else {
+        return;
+    };
+    for bind in binds.iter_mut() {
+        if let Some((source, rest)) = bind.as_str().and_then(|b| b.split_once(':')) {
+            if source.starts_with('/') && source != "/tmp" {
+                *bind = Value::from(format!("/tmp:{rest}"));
+            }
+        }
+    }
+}
+
+fn create(mut c: CreateCase) -> Result<(), TestCaseError> {
+    confine_binds(&mut c.body);
     if let Some(_pinned) = known_open(&c.body) {
         KNOWN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         return Ok(());

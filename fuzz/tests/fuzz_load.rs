@@ -10,6 +10,7 @@
 //!   scratch or staging directory or interrupted write is left.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 
 use berth_fuzz::tar::{Compression, Entry, Kind, Layer, Target};
 use berth_image::{Digest, ImageStore};
@@ -201,8 +202,7 @@ fn host_platform() -> Value {
 }
 
 /// The layers of an image as (stream, diff_id hex).
-fn layer_blobs(spec: &ImageSpec, base: &[Layer]) -> Vec<(Vec<u8>, String)> {
-    let nowhere = std::path::Path::new("/nonexistent");
+fn layer_blobs(spec: &ImageSpec, base: &[Layer], outside: &Path) -> Vec<(Vec<u8>, String)> {
     spec.layers
         .iter()
         .map(|l| {
@@ -210,7 +210,7 @@ fn layer_blobs(spec: &ImageSpec, base: &[Layer]) -> Vec<(Vec<u8>, String)> {
                 LayerChoice::New(l) => l,
                 LayerChoice::Base(i) => &base[*i % base.len()],
             };
-            (layer.stream(nowhere), sha(&layer.tar(nowhere)))
+            (layer.stream(outside), sha(&layer.tar(outside)))
         })
         .collect()
 }
@@ -235,8 +235,14 @@ fn config_bytes(spec: &ImageSpec, diff_ids: &[String]) -> Vec<u8> {
     serde_json::to_vec(&config).unwrap_or_default()
 }
 
-fn docker_image(files: &mut Files, spec: &ImageSpec, base: &[Layer], n: usize) -> Value {
-    let layers = layer_blobs(spec, base);
+fn docker_image(
+    files: &mut Files,
+    spec: &ImageSpec,
+    base: &[Layer],
+    n: usize,
+    outside: &Path,
+) -> Value {
+    let layers = layer_blobs(spec, base, outside);
     let diff_ids: Vec<String> = layers.iter().map(|(_, d)| d.clone()).collect();
     let config = config_bytes(spec, &diff_ids);
     let config_hex = sha(&config);
@@ -275,8 +281,8 @@ fn descriptor(media_type: &str, hex: &str, size: usize) -> Value {
     json!({"mediaType": media_type, "digest": format!("sha256:{hex}"), "size": size})
 }
 
-fn oci_image(files: &mut Files, spec: &ImageSpec, base: &[Layer]) -> Value {
-    let layers = layer_blobs(spec, base);
+fn oci_image(files: &mut Files, spec: &ImageSpec, base: &[Layer], outside: &Path) -> Value {
+    let layers = layer_blobs(spec, base, outside);
     let diff_ids: Vec<String> = layers.iter().map(|(_, d)| d.clone()).collect();
     let config = config_bytes(spec, &diff_ids);
     let config_len = config.len();
@@ -337,7 +343,8 @@ fn oci_image(files: &mut Files, spec: &ImageSpec, base: &[Layer]) -> Value {
     desc
 }
 
-fn build(a: &Archive, base: &[Layer]) -> Vec<u8> {
+/// The archive's bytes; link targets meant to leave a layer point below `outside`.
+fn build(a: &Archive, base: &[Layer], outside: &Path) -> Vec<u8> {
     let mut files = Files::default();
     match a.format {
         Format::Docker => {
@@ -345,7 +352,7 @@ fn build(a: &Archive, base: &[Layer]) -> Vec<u8> {
                 .images
                 .iter()
                 .enumerate()
-                .map(|(n, spec)| docker_image(&mut files, spec, base, n))
+                .map(|(n, spec)| docker_image(&mut files, spec, base, n, outside))
                 .collect();
             let manifest = a.manifest_override.clone().unwrap_or(Value::from(manifest));
             files.file(
@@ -357,7 +364,7 @@ fn build(a: &Archive, base: &[Layer]) -> Vec<u8> {
             let descs: Vec<Value> = a
                 .images
                 .iter()
-                .map(|spec| oci_image(&mut files, spec, base))
+                .map(|spec| oci_image(&mut files, spec, base, outside))
                 .collect();
             let index = json!({"schemaVersion": 2, "manifests": descs});
             let index = a.manifest_override.clone().unwrap_or(index);
@@ -367,7 +374,7 @@ fn build(a: &Archive, base: &[Layer]) -> Vec<u8> {
         Format::Neither => files.file("repositories", b"{}".to_vec()),
     }
     files.0.extend(a.junk.iter().cloned());
-    let mut tar = berth_fuzz::tar::archive(&files.0, std::path::Path::new("/nonexistent"));
+    let mut tar = berth_fuzz::tar::archive(&files.0, outside);
     let len = tar.len();
     for (at, xor) in &a.corruption {
         tar[at % len] ^= xor.max(&1);
@@ -499,7 +506,7 @@ fn take_shared() -> Result<Shared, TestCaseError> {
         truncate: None,
         compression: Compression::None,
     };
-    let archive = build(&base_archive, &base_layers());
+    let archive = build(&base_archive, &base_layers(), &dir.path().join("outside"));
     berth_image::archive::load(&store, archive.as_slice(), &mut |_| {})
         .map_err(|e| fail(format!("the base image does not load: {e}")))?;
     let base = store
@@ -577,7 +584,8 @@ fn case(a: Archive) -> Result<(), TestCaseError> {
 
 fn load_and_reset(s: &Shared, a: &Archive) -> Result<(), TestCaseError> {
     let before = check_store(&s.store, &s.root)?;
-    let archive = build(a, &base_layers());
+    let outside = s.root.parent().unwrap_or(&s.root).join("outside");
+    let archive = build(a, &base_layers(), &outside);
     let result = berth_image::archive::load(&s.store, archive.as_slice(), &mut |_| {});
     let after = check_store(&s.store, &s.root)?;
     match result {
