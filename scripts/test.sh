@@ -1,6 +1,9 @@
 #!/bin/sh
 # berth's test suite: unit tests and the root-only integration tests (real containers,
-# compared with runc where runc is the reference). Run as root.
+# compared with runc where runc is the reference); then the fuzz stage (scripts/fuzz.sh:
+# berth-fuzz's targets with ten times the cases, a few minutes) and the security check
+# (scripts/security-check.sh: Docker's default confinement, checked on a private berthd).
+# Run as root.
 set -eu
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" != 0 ]; then
@@ -9,9 +12,17 @@ if [ "$(id -u)" != 0 ]; then
 fi
 log=$(mktemp)
 trap 'rm -f "$log" "$log.rc"' EXIT
-{ rc=0; cargo test --workspace --locked --no-fail-fast || rc=$?; echo "$rc" > "$log.rc"; } 2>&1 | tee "$log"
-status=$(cat "$log.rc")
-# One closing line with the totals of every test binary.
+# stage COMMAND...: run it, its output into the log too; the status goes to $log.rc.
+stage() {
+    { rc=0; "$@" || rc=$?; echo "$rc" > "$log.rc"; } 2>&1 | tee -a "$log"
+    [ "$(cat "$log.rc")" = 0 ]
+}
+status=0
+stage cargo test --workspace --locked --no-fail-fast || status=1
+stage scripts/fuzz.sh || status=1
+stage scripts/security-check.sh || status=1
+# One closing line with the totals of every test binary and every security check.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     /^PASS / { p++ } /^FAIL / { f++ }
      END { printf "total: %d passed, %d failed\n", p, f }' "$log"
 exit $status

@@ -295,14 +295,24 @@ impl ImageStore {
     ) -> Result<ImageRecord> {
         let mut written = Vec::new();
         let result = self.commit_inner(config, layers, sizes, tags, repo_digest, &mut written);
-        if result.is_err() {
-            let chains =
-                Self::chain_ids(&layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>());
-            let mut blobs = written;
-            blobs.extend(layers.iter().map(|l| l.blob.clone()));
-            let _ = self.discard(&blobs, &chains);
+        let mut blobs = written;
+        blobs.extend(layers.iter().map(|l| l.blob.clone()));
+        match result {
+            Err(e) => {
+                let chains =
+                    Self::chain_ids(&layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>());
+                let _ = self.discard(&blobs, &chains);
+                Err(e)
+            }
+            // The image was there already and keeps its record: what this add wrote or
+            // brought that the record does not use (its manifest, a layer compressed
+            // otherwise) would belong to no image.
+            Ok((record, true)) => {
+                let _ = self.discard(&blobs, &[]);
+                Ok(record)
+            }
+            Ok((record, false)) => Ok(record),
         }
-        result
     }
 
     fn commit_inner(
@@ -313,7 +323,7 @@ impl ImageStore {
         tags: &[Reference],
         repo_digest: Option<String>,
         written: &mut Vec<Digest>,
-    ) -> Result<ImageRecord> {
+    ) -> Result<(ImageRecord, bool)> {
         let id = self.content.write_bytes(config, "image config")?;
         written.push(id.clone());
         let chains = Self::chain_ids(&layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>());
@@ -350,6 +360,7 @@ impl ImageStore {
                 Some(v) => Some(meta::decode(v.value(), "image")?),
                 None => None,
             };
+            let existed = existing.is_some();
             let mut record = match existing {
                 Some(r) => r,
                 None => {
@@ -398,7 +409,7 @@ impl ImageStore {
                 }
             }
             images.insert(id.as_str(), meta::encode(&record)?.as_slice())?;
-            record
+            (record, existed)
         };
         txn.commit()?;
         Ok(record)

@@ -374,6 +374,12 @@ fn field<T: Default>(
     }
 }
 
+/// An owner id of the layer. 4294967295 is (uid_t)-1, which chown reads as "leave it", so
+/// the entry would silently keep the unpacker's owner (root): refused like larger ids.
+fn id_of(id: u64) -> Option<u32> {
+    u32::try_from(id).ok().filter(|id| *id != u32::MAX)
+}
+
 fn meta_of<R: Read>(entry: &mut tar::Entry<'_, R>, path: &Path) -> Result<Meta> {
     let mut xattrs = Vec::new();
     if let Ok(Some(ext)) = entry.pax_extensions() {
@@ -391,8 +397,8 @@ fn meta_of<R: Read>(entry: &mut tar::Entry<'_, R>, path: &Path) -> Result<Meta> 
     let mtime = field(h.mtime(), &old.mtime, path, "unreadable mtime")?;
     Ok(Meta {
         mode: mode & 0o7777,
-        uid: u32::try_from(uid).map_err(|_| unsafe_entry(path, "uid out of range"))?,
-        gid: u32::try_from(gid).map_err(|_| unsafe_entry(path, "gid out of range"))?,
+        uid: id_of(uid).ok_or_else(|| unsafe_entry(path, "uid out of range"))?,
+        gid: id_of(gid).ok_or_else(|| unsafe_entry(path, "gid out of range"))?,
         mtime: i64::try_from(mtime).unwrap_or(0),
         xattrs,
     })
@@ -410,7 +416,7 @@ pub fn unpack(layer: impl Read, dest: &Path) -> Result<Unpacked> {
     let defaults = Defaults::of_this_process();
     let mut hashing = HashingReader::new(decompressed(layer)?);
     let mut size = 0u64;
-    let mut dirs: Vec<(Vec<OsString>, Meta)> = Vec::new();
+    let mut dirs = DirEntries::default();
     let mut cache = ParentCache {
         comps: Vec::new(),
         fd: None,
@@ -441,7 +447,7 @@ pub fn unpack(layer: impl Read, dest: &Path) -> Result<Unpacked> {
             };
             let (placed, replaced) = place(&mut entry, at, &mut buf)?;
             match placed {
-                Placed::Directory(meta) => dirs.push((comps.clone(), meta)),
+                Placed::Directory(meta) => dirs.note(&comps, meta),
                 Placed::File(bytes) => size += bytes,
                 Placed::Other => {}
             }
@@ -451,6 +457,7 @@ pub fn unpack(layer: impl Read, dest: &Path) -> Result<Unpacked> {
         }
     }
     // Directories deepest first, so setting a parent's mtime is not undone by its children.
+    let mut dirs = dirs.list;
     dirs.sort_by_key(|(c, _)| std::cmp::Reverse(c.len()));
     for (comps, meta) in dirs {
         let path: std::path::PathBuf = comps.iter().collect();
@@ -463,6 +470,32 @@ pub fn unpack(layer: impl Read, dest: &Path) -> Result<Unpacked> {
         diff_id: Digest::from_hasher(hashing.hasher),
         size,
     })
+}
+
+/// The metadata of the layer's directories, set once everything is unpacked, one record per
+/// directory. A directory listed again takes the last entry's owner, mode and time, and keeps
+/// the xattrs of all: applying each entry in turn would leave an earlier entry's owner when
+/// the last one asks for the unpacker's own, whose chown is skipped.
+#[derive(Default)]
+struct DirEntries {
+    list: Vec<(Vec<OsString>, Meta)>,
+    index: std::collections::HashMap<Vec<OsString>, usize>,
+}
+
+impl DirEntries {
+    fn note(&mut self, comps: &[OsString], mut meta: Meta) {
+        match self.index.get(comps) {
+            Some(&i) => {
+                let earlier = std::mem::take(&mut self.list[i].1.xattrs);
+                meta.xattrs.splice(0..0, earlier);
+                self.list[i].1 = meta;
+            }
+            None => {
+                self.index.insert(comps.to_vec(), self.list.len());
+                self.list.push((comps.to_vec(), meta));
+            }
+        }
+    }
 }
 
 /// Where one entry goes.

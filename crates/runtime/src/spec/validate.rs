@@ -219,7 +219,7 @@ fn check_identity(spec: &Spec, linux: &Linux, ns: &NamespaceSet) -> Result<()> {
             "linux.timeOffsets needs a new time namespace",
         ));
     }
-    for key in linux.time_offsets().iter().flat_map(|m| m.keys()) {
+    for key in sorted_keys(linux.time_offsets().as_ref()) {
         if key != "monotonic" && key != "boottime" {
             return Err(Error::config(format!(
                 "linux.timeOffsets: unknown clock {key:?}"
@@ -227,6 +227,14 @@ fn check_identity(spec: &Spec, linux: &Linux, ns: &NamespaceSet) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The keys of a map of the config in order, so that a config with several faults is
+/// refused with the same message every time (a HashMap's order changes from run to run).
+fn sorted_keys<V>(map: Option<&std::collections::HashMap<String, V>>) -> Vec<&String> {
+    let mut keys: Vec<&String> = map.iter().flat_map(|m| m.keys()).collect();
+    keys.sort();
+    keys
 }
 
 /// Only namespaced sysctls may be set, and only when the container has that namespace
@@ -242,7 +250,7 @@ fn check_sysctls(linux: &Linux, ns: &NamespaceSet) -> Result<()> {
         "kernel.shmmni",
         "kernel.shm_rmid_forced",
     ];
-    for key in linux.sysctl().iter().flat_map(|m| m.keys()) {
+    for key in sorted_keys(linux.sysctl().as_ref()) {
         let (needs, what) = if IPC.contains(&key.as_str()) || key.starts_with("fs.mqueue.") {
             (LinuxNamespaceType::Ipc, "ipc")
         } else if key.starts_with("net.") {
@@ -307,4 +315,27 @@ fn check_hooks(spec: &Spec) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by fuzzing (fuzz/tests/fuzz_oci_config.rs): with several bad sysctls the one named
+    /// in the error depended on the HashMap's order, different from one parse to the next.
+    #[test]
+    fn the_same_config_is_refused_with_the_same_message() {
+        let mut config = crate::spec::default_spec(crate::spec::SpecFlavor::Rootful);
+        config["linux"]["sysctl"] = serde_json::json!({
+            "vm.swappiness": "1", "net..x": "1", "kernel.bogus": "1", "fs.bogus": "1",
+            "net./x": "1", "user.max": "1",
+        });
+        let messages: HashSet<String> = (0..32)
+            .map(|_| {
+                let spec: Spec = serde_json::from_value(config.clone()).expect("spec");
+                validate(&spec).expect_err("bad sysctls").to_string()
+            })
+            .collect();
+        assert_eq!(messages.len(), 1, "{messages:?}");
+    }
 }
