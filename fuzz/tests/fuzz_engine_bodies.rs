@@ -550,47 +550,6 @@ fn runtime_parses(r: &ContainerRecord) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-/// Bodies that hit a bug found by this fuzzer and still open, with where it is pinned by a
-/// regression test (ignored until fixed). Such cases are counted, not run: the fuzzer goes
-/// on finding the others. Remove an entry with its fix.
-fn known_open(body: &Value) -> Option<&'static str> {
-    let host = &body["HostConfig"];
-    let memory = host["Memory"].as_i64().unwrap_or(0);
-    let swap_set = host["MemorySwap"].as_i64().is_some_and(|s| s != 0);
-    if memory.checked_mul(2).is_none() && !swap_set {
-        // host.rs resources(): the default swap, Memory * 2, overflows (a panic in a debug
-        // build, a negative limit in a release one).
-        return Some(
-            "crates/engine/tests/create_bodies.rs: a_huge_memory_limit_is_not_an_overflow",
-        );
-    }
-    let negative = |k: &str| host[k].as_i64().is_some_and(|v| v < 0);
-    if negative("CpuPeriod") || negative("CpuShares") {
-        // host.rs resources(): taken as they are, refused by the runtime's parser at start.
-        return Some(
-            "crates/engine/tests/create_bodies.rs: negative_cpu_period_and_shares_are_refused",
-        );
-    }
-    let unknown_cap = |c: &Value| {
-        let upper = c.as_str().unwrap_or_default().to_ascii_uppercase();
-        let name = if upper.starts_with("CAP_") {
-            upper
-        } else {
-            format!("CAP_{upper}")
-        };
-        name != "CAP_ALL"
-            && serde_json::from_value::<oci_spec::runtime::Capability>(Value::from(name)).is_err()
-    };
-    if host["CapAdd"]
-        .as_array()
-        .is_some_and(|a| a.iter().any(unknown_cap))
-    {
-        // host.rs cap_name(): any upper-case name is taken, refused by the runtime at start.
-        return Some("crates/engine/tests/create_bodies.rs: unknown_capabilities_are_refused");
-    }
-    None
-}
-
 /// Create makes a missing bind source on the host, as dockerd does for -v: a source other
 /// than /tmp (which exists) becomes /tmp, so that no case writes outside its directory.
 fn confine_binds(body: &mut Value) {
@@ -611,10 +570,6 @@ fn confine_binds(body: &mut Value) {
 
 fn create(mut c: CreateCase) -> Result<(), TestCaseError> {
     confine_binds(&mut c.body);
-    if let Some(_pinned) = known_open(&c.body) {
-        KNOWN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        return Ok(());
-    }
     with_setup(|s| {
         let engine = &s.engine;
         let root = engine.data_root.join("containers");
@@ -708,7 +663,6 @@ fn exec(body: Value) -> Result<(), TestCaseError> {
     })
 }
 
-static KNOWN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 static CREATED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 static EXECS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
@@ -729,9 +683,8 @@ fn engine_create_and_exec_bodies() {
     berth_fuzz::check("create", 1500, create_case(), create);
     berth_fuzz::check("exec", 2000, exec_body(), exec);
     eprintln!(
-        "fuzz engine: {} containers created, {} execs created, {} bodies of known open bugs not run",
+        "fuzz engine: {} containers created, {} execs created",
         CREATED.load(std::sync::atomic::Ordering::Relaxed),
         EXECS.load(std::sync::atomic::Ordering::Relaxed),
-        KNOWN.load(std::sync::atomic::Ordering::Relaxed)
     );
 }

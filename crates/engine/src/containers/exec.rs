@@ -125,7 +125,7 @@ impl Engine {
                 record.id
             )));
         }
-        let cmd = req.cmd.0;
+        let cmd = req.cmd;
         if cmd.is_empty() {
             return Err(Error::InvalidArgument("No exec command specified".into()));
         }

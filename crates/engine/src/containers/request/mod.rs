@@ -126,7 +126,8 @@ pub struct LogConfig {
 pub struct ExecBody {
     pub tty: bool,
     pub env: Vec<String>,
-    pub cmd: StrSlice,
+    /// A list: moby's ExecConfig.Cmd is a []string, not a StrSlice.
+    pub cmd: Vec<String>,
     pub working_dir: String,
     pub user: String,
     pub privileged: bool,
@@ -259,7 +260,9 @@ mod tests {
     #[test]
     fn exec_bodies_are_typed() {
         let b = exec_body(&json!({"Cmd": ["sh"], "Env": null, "Tty": true})).expect("exec");
-        assert_eq!(b.cmd.0, ["sh"]);
+        assert_eq!(b.cmd, ["sh"]);
+        assert!(exec_body(&json!({"Cmd": "sh"}))
+            .is_err_and(|e| e.to_string().contains("exec config.Cmd")));
         assert!(b.tty);
         assert!(exec_body(&json!({"Cmd": ["sh"], "Env": "A=1"}))
             .is_err_and(|e| e.to_string().contains("exec config.Env")));
