@@ -267,28 +267,64 @@ export -f run_in_namespace leftover_cgroups thaw_leftovers
 exec 9> /run/lock/berth-conformance.lock
 flock -w 1800 9 || { echo "conformance: another run holds /run/lock/berth-conformance.lock" >&2; exit 1; }
 
+# One program with one runtime: its logs go to $logs/RUNTIME/PROGRAM.*, its TSV row to stdout.
+run_program() {
+    local rt=$1 bin=$2 prog=$3 out=$logs/$1/$3 rc=0
+    scratch=$(mktemp -d /tmp/berth-conformance.XXXXXX)
+    # --kill-child: if the outer timeout ends unshare, the namespace (and all in it) ends too.
+    timeout -k 5 $((timeout_s + 60)) unshare -m -p -f --propagation private --mount-proc --kill-child \
+        bash -c 'set -eu; run_in_namespace "$@"' conformance "$rt" "$bin" "$suite" "$prog" "$scratch" "$out" "$timeout_s" || rc=$?
+    rmdir "$scratch"
+    scratch=
+    [ -e "$out.ids" ] || : > "$out.ids"
+    remove_leftovers "$out.ids"
+    summarize "$rt" "$prog" "$rc" "$out"
+}
+
+# The programs berth-runtime is not clean on while runc or crun is.
+parity_gaps() {
+    awk -F'\t' '
+        $1 == "berth-runtime" { berth[$2] = $3; why[$2] = $10 }
+        ($1 == "runc" || $1 == "crun") && $3 == "clean" { peer[$2] = peer[$2] ? peer[$2] "," $1 : $1 }
+        END { for (p in peer) if ((p in berth) && berth[p] != "clean") printf "%s\t%s\t%s\n", p, peer[p], why[p] }
+    ' "$results" | sort
+}
+
+# The tmpfs of a program lives in its namespace; on the host its mount point is an empty
+# directory, left only if this script is interrupted.
+scratch=
+trap '[ -z "$scratch" ] || rmdir "$scratch" 2> /dev/null || true' EXIT
 start=$(date +%s)
+declare -A bins
 for rt in "${runtime_list[@]}"; do
     bin=$(runtime_binary "$rt") || { echo "conformance: cannot build $rt" >&2; exit 1; }
     if [ -z "$bin" ] || [ ! -x "$bin" ]; then
         echo "conformance: $rt not found, not run" >&2
         continue
     fi
+    bins[$rt]=$bin
     echo "conformance: $rt ($bin): ${#programs[@]} programs" >&2
     mkdir -p "$logs/$rt"
     for prog in "${programs[@]}"; do
-        out=$logs/$rt/$prog
-        scratch=$(mktemp -d /tmp/berth-conformance.XXXXXX)
-        rc=0
-        # --kill-child: if the outer timeout ends unshare, the namespace (and all in it) ends too.
-        timeout -k 5 $((timeout_s + 60)) unshare -m -p -f --propagation private --mount-proc --kill-child \
-            bash -c 'set -eu; run_in_namespace "$@"' conformance "$rt" "$bin" "$suite" "$prog" "$scratch" "$out" "$timeout_s" || rc=$?
-        rmdir "$scratch"
-        [ -e "$out.ids" ] || : > "$out.ids"
-        remove_leftovers "$out.ids"
-        summarize "$rt" "$prog" "$rc" "$out" >> "$results"
+        run_program "$rt" "$bin" "$prog" >> "$results"
     done
 done
+# A gap gets a second run: a few programs depend on timing (killsig and poststop fail now
+# and then with crun), and a parity failure should not rest on one of those.
+if [ -n "${bins[berth-runtime]:-}" ]; then
+    first_gaps=$(parity_gaps)
+    while IFS=$'\t' read -r prog _ why; do
+        [ -n "$prog" ] || continue
+        run_program berth-runtime "${bins[berth-runtime]}" "$prog" > "$logs/rerun.tsv"
+        # The second row replaces the first, in place; clean the second time, it says so.
+        why=$why awk -F'\t' -v OFS='\t' -v prog="$prog" '
+            NR == FNR { new = $0; if ($3 == "clean") { $10 = "clean on a second run; the first: " ENVIRON["why"]; new = $0 }; next }
+            $1 == "berth-runtime" && $2 == prog { print new; next }
+            { print }' "$logs/rerun.tsv" "$results" > "$results.new"
+        mv "$results.new" "$results"
+    done <<< "$first_gaps"
+    rm -f "$logs/rerun.tsv"
+fi
 elapsed=$(( $(date +%s) - start ))
 
 # Tables (Markdown, so that they can go into BENCHMARKS.md as they are).
@@ -340,12 +376,7 @@ awk -F'\t' -v order="$runtimes" '
             printf "| %s | %d | %d | %d | %d | %d |\n", r, n[r], c[r], ok[r], sk[r], no[r] }
     }' "$results"
 
-# Parity: programs runc or crun is clean on that berth-runtime is not.
-gaps=$(awk -F'\t' '
-    $1 == "berth-runtime" { berth[$2] = $3; why[$2] = $10 }
-    ($1 == "runc" || $1 == "crun") && $3 == "clean" { peer[$2] = peer[$2] ? peer[$2] "," $1 : $1 }
-    END { for (p in peer) if ((p in berth) && berth[p] != "clean") printf "%s (clean with %s): %s\n", p, peer[p], why[p] }
-' "$results" | sort)
+gaps=$(parity_gaps | awk -F'\t' '{ printf "%s (clean with %s): %s\n", $1, $2, $3 }')
 echo
 echo "conformance: logs in $logs; ${elapsed}s for ${#programs[@]} programs x ${#runtime_list[@]} runtimes"
 if [ -n "$tsv" ]; then
@@ -354,7 +385,7 @@ if [ -n "$tsv" ]; then
 fi
 if [ -n "$gaps" ]; then
     echo "conformance: berth-runtime is not clean where a peer is:"
-    printf '%s\n' "$gaps" | sed 's/^/  /' 
+    printf '%s\n' "$gaps" | sed 's/^/  /'
     if [ -n "$require_parity" ]; then
         exit 1
     fi
