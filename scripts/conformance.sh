@@ -225,7 +225,7 @@ summarize() {
             # A program that runs no test (the hook programs, the *_fail ones) tells its
             # outcome by its exit status and an "error" diagnostic alone.
             if (rc == 124 || rc == 137) result = "timeout"
-            else if (rc == 0 && ran == 0 && error == "") result = "clean"
+            else if (rc == 0 && ran == 0 && planned == 0 && error == "") result = "clean"
             else if (rc == 0 && notok == 0 && has_plan && planned == ran && ran > 0) result = "clean"
             else result = "failed"
             # What the runtime said: the diagnostic of the failing test, else the distinct lines
@@ -257,15 +257,15 @@ for prog in "${programs[@]}"; do
     [ -x "$suite/validation/$prog/$prog.t" ] || { echo "conformance: no program $prog" >&2; exit 2; }
 done
 
+exec 9> /run/lock/berth-conformance.lock
+flock -w 1800 9 || { echo "conformance: another run holds /run/lock/berth-conformance.lock" >&2; exit 1; }
+
 logs=$cache/last-run
 rm -rf "$logs"
 mkdir -p "$logs"
 results=$logs/results.tsv
 : > "$results"
 export -f run_in_namespace leftover_cgroups thaw_leftovers
-
-exec 9> /run/lock/berth-conformance.lock
-flock -w 1800 9 || { echo "conformance: another run holds /run/lock/berth-conformance.lock" >&2; exit 1; }
 
 # One program with one runtime: its logs go to $logs/RUNTIME/PROGRAM.*, its TSV row to stdout.
 run_program() {
