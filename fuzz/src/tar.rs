@@ -408,6 +408,27 @@ pub fn layer(max_entries: usize) -> impl Strategy<Value = Layer> {
     )
 }
 
+/// The root filesystem of the images the API targets import: an /etc/passwd and /etc/group
+/// with a user `fuzz` (1000) for `User` fields, and an /bin/sh to exec.
+pub fn image_rootfs() -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, data) in [
+        (
+            "etc/passwd",
+            &b"root:x:0:0::/root:/bin/sh\nfuzz:x:1000:1000::/home:/bin/sh\n"[..],
+        ),
+        ("etc/group", &b"root:x:0:\nfuzz:x:1000:\n"[..]),
+        ("bin/sh", &b"#!"[..]),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o755);
+        h.set_cksum();
+        let _ = b.append_data(&mut h, path, data);
+    }
+    b.into_inner().unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -248,24 +248,6 @@ impl Drop for Server {
     }
 }
 
-fn rootfs_tar() -> Vec<u8> {
-    let mut b = tar::Builder::new(Vec::new());
-    for (path, data) in [
-        (
-            "etc/passwd",
-            &b"root:x:0:0::/root:/bin/sh\nfuzz:x:1000:1000::/home:/bin/sh\n"[..],
-        ),
-        ("etc/group", &b"root:x:0:\nfuzz:x:1000:\n"[..]),
-    ] {
-        let mut h = tar::Header::new_gnu();
-        h.set_size(data.len() as u64);
-        h.set_mode(0o644);
-        h.set_cksum();
-        let _ = b.append_data(&mut h, path, data);
-    }
-    b.into_inner().unwrap_or_default()
-}
-
 fn start() -> Result<Server, TestCaseError> {
     let dir = tempfile::tempdir_in(berth_fuzz::scratch_root()).map_err(fail)?;
     let engine =
@@ -274,7 +256,7 @@ fn start() -> Result<Server, TestCaseError> {
     let arch = berth_image::Platform::host().architecture;
     berth_image::archive::import(
         &engine.images,
-        rootfs_tar().as_slice(),
+        berth_fuzz::tar::image_rootfs().as_slice(),
         |d| {
             serde_json::to_vec(
                 &json!({"architecture": arch, "os": "linux", "config": {"Cmd": ["sh"]},

@@ -142,21 +142,7 @@ fn sigkill_during_a_start_leaves_no_shim_behind() {
     let mut d = Daemon::start_for_containers();
     busybox_image(&d);
     // A runtime whose create takes a second, so that the kill lands inside the start.
-    let slow = d.dir.path().join("slow-runtime");
-    let runtime = std::path::Path::new(BERTHD)
-        .with_file_name("berth-runtime")
-        .display()
-        .to_string();
-    std::fs::write(
-        &slow,
-        format!(
-            "#!/bin/sh\ncase \" $* \" in *\" create \"*) sleep 1;; esac\nexec {runtime} \"$@\"\n"
-        ),
-    )
-    .expect("script");
-    std::fs::set_permissions(&slow, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .expect("chmod");
-    let flag = format!("slow={}", slow.display());
+    let flag = slow_runtime_flag(&d);
     d.kill();
     d.spawn(&["--add-runtime", &flag]);
     let id = d

@@ -389,18 +389,7 @@ fn a_start_sigkill_interrupted_does_not_keep_the_overlay_mounted() {
     let mut d = Daemon::start_for_containers();
     busybox_image(&d);
     // A runtime whose create takes a second, so that the kill lands inside the start.
-    let slow = d.dir.path().join("slow-runtime");
-    std::fs::write(
-        &slow,
-        format!(
-            "#!/bin/sh\ncase \" $* \" in *\" create \"*) sleep 1;; esac\nexec {} \"$@\"\n",
-            runtime_binary("berth-runtime").display()
-        ),
-    )
-    .expect("script");
-    std::fs::set_permissions(&slow, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .expect("chmod");
-    let flag = format!("slow={}", slow.display());
+    let flag = slow_runtime_flag(&d);
     // In the test's own mount namespace: the mounts outlive the daemon, as on a host.
     d.kill();
     d.private_mounts = false;

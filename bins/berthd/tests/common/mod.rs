@@ -592,3 +592,21 @@ pub fn busybox_image(d: &Daemon) {
     ])
     .ok();
 }
+
+/// `slow=PATH` for `--add-runtime`: berth-runtime behind a script whose create takes a
+/// second, so that a kill of berthd lands inside a start.
+pub fn slow_runtime_flag(d: &Daemon) -> String {
+    let slow = d.dir.path().join("slow-runtime");
+    let runtime = Path::new(BERTHD).with_file_name("berth-runtime");
+    std::fs::write(
+        &slow,
+        format!(
+            "#!/bin/sh\ncase \" $* \" in *\" create \"*) sleep 1;; esac\nexec {} \"$@\"\n",
+            runtime.display()
+        ),
+    )
+    .expect("script");
+    std::fs::set_permissions(&slow, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    format!("slow={}", slow.display())
+}
