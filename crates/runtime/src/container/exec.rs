@@ -283,11 +283,12 @@ fn run_process(
         process::prepare_as_root(process, &opts.id, false)?;
         let cwd = process::open_cwd(process.cwd())?;
         let plan = ExecPlan::new(process, &[])?;
+        let cwd = process::before_filter(process, cwd, fds)?;
         let seccomp = crate::seccomp::prepare(
             inherited.seccomp.as_ref(),
             process.no_new_privileges() == Some(true),
         )?;
-        process::become_user(process, &cwd, fds)?;
+        process::become_user(process, cwd)?;
         Ok((plan, seccomp))
     };
     let (plan, seccomp) = match steps() {

@@ -170,6 +170,8 @@ fn init(ctx: &InitContext<'_>) -> i32 {
 struct Prepared {
     exec: ExecPlan,
     seccomp: crate::seccomp::Pending,
+    /// Our pid in the container (asked before the filter, which may refuse getpid).
+    pid: i32,
 }
 
 fn setup(ctx: &InitContext<'_>) -> Result<Prepared> {
@@ -216,6 +218,7 @@ fn setup(ctx: &InitContext<'_>) -> Result<Prepared> {
         None => None,
     };
     rootfs::enter(&cfg)?;
+    drop(root);
     let cwd = process::open_cwd(process.cwd())?;
     write_sysctls(ctx.spec)?;
     set_names(ctx.spec)?;
@@ -230,15 +233,16 @@ fn setup(ctx: &InitContext<'_>) -> Result<Prepared> {
         extra_env.push(format!("LISTEN_PID={}", nix::unistd::getpid()));
     }
     let exec = ExecPlan::new(process, &extra_env)?;
+    let pid = nix::unistd::getpid().as_raw();
+    let cwd = process::before_filter(process, cwd, ctx.fds)?;
     let seccomp = crate::seccomp::prepare(ctx.seccomp, process.no_new_privileges() == Some(true))?;
-    process::become_user(process, &cwd, ctx.fds)?;
-    Ok(Prepared { exec, seccomp })
+    process::become_user(process, cwd)?;
+    Ok(Prepared { exec, seccomp, pid })
 }
 
 /// After `start`: the startContainer hooks, then exec. Returns only the failure.
 fn start_steps(ctx: &InitContext<'_>, prepared: &Prepared) -> Error {
-    let pid = nix::unistd::getpid().as_raw();
-    let state = spec_state(ctx, Status::Created, Some(pid));
+    let state = spec_state(ctx, Status::Created, Some(prepared.pid));
     if let Err(e) = hooks::run_all(
         hooks::of_kind(ctx.spec.hooks().as_ref(), HookKind::StartContainer),
         &state,

@@ -1,0 +1,149 @@
+//! Defects found by the OCI's validation suite (opencontainers/runtime-tools) and a second,
+//! independent suite (issue 19), one regression test or more per defect, compared with runc
+//! where the reference behaviour is runc's.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+
+/// What busybox needs to run `sh -c` with `echo`, `cat` and `exit`.
+const BUSYBOX_SYSCALLS: [&str; 23] = [
+    "execve",
+    "arch_prctl",
+    "mprotect",
+    "set_tid_address",
+    "brk",
+    "mmap",
+    "munmap",
+    "getpid",
+    "getppid",
+    "getuid",
+    "geteuid",
+    "rt_sigaction",
+    "rt_sigreturn",
+    "write",
+    "read",
+    "openat",
+    "close",
+    "newfstatat",
+    "fstat",
+    "fcntl",
+    "exit_group",
+    "uname",
+    "prlimit64",
+];
+
+/// Without no_new_privileges the filter is loaded while init is still privileged: after it
+/// come only the identity change and the exec barrier, which any profile must allow as it
+/// must under runc (which needs far more: it is written in Go).
+const IDENTITY_AND_BARRIER: [&str; 10] = [
+    "setgroups",
+    "setresgid",
+    "setresuid",
+    "prctl",
+    "capget",
+    "capset",
+    "sendto",
+    "accept4",
+    "recvfrom",
+    "rt_sigprocmask",
+];
+
+/// A deny-by-default profile (EPERM for everything else) that allows `allowed`, as profiles
+/// written before close_range existed (Linux 5.9) are: the suite's default, Docker's and
+/// podman's older ones.
+fn errno_profile(allowed: &[&str]) -> Value {
+    json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [{"names": allowed, "action": "SCMP_ACT_ALLOW"}]
+    })
+}
+
+/// Item 1: nothing the runtime itself needs may depend on the user's profile. With
+/// no_new_privileges off the filter is loaded before the identity change; marking the
+/// runtime's descriptors close-on-exec (close_range) came after it and was refused.
+#[test]
+fn a_minimal_errno_profile_without_no_new_privileges_runs() {
+    let mut world =
+        World::new("echo started; exec grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status");
+    let allowed: Vec<&str> = BUSYBOX_SYSCALLS
+        .iter()
+        .chain(IDENTITY_AND_BARRIER.iter())
+        .copied()
+        .collect();
+    world.edit(|c| {
+        c["process"]["noNewPrivileges"] = json!(false);
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1000, "additionalGids": [1001]});
+        c["linux"]["seccomp"] = errno_profile(&allowed);
+    });
+    let out = world.run("minimal1");
+    assert_eq!(
+        out.stdout, "started\nNoNewPrivs:\t0\nSeccomp:\t2\n",
+        "{out:?}"
+    );
+    out.ok();
+    world.assert_no_state();
+}
+
+/// Item 1, with no_new_privileges (the filter comes last before exec, as under runc): the
+/// same handful of syscalls, under berth-runtime and runc alike, and no descriptor of the
+/// runtime reaches the program.
+#[test]
+fn a_minimal_errno_profile_with_no_new_privileges_runs_as_under_runc() {
+    let mut world = World::new("echo started; ls /proc/self/fd");
+    // ls's own, and what runc's init (Go) makes between its filter and the exec.
+    let extra = [
+        "getdents64",
+        "ioctl",
+        "lstat",
+        "statx",
+        "futex",
+        "fstatfs",
+        "statfs",
+    ];
+    world.edit(|c| {
+        c["process"]["noNewPrivileges"] = json!(true);
+        c["linux"]["seccomp"] = errno_profile(&[&BUSYBOX_SYSCALLS[..], &extra].concat());
+    });
+    let ours = world.run("minimal2");
+    let runc_root = world.dir.path().join("runc-state");
+    let bundle = world.bundle().to_str().expect("utf8").to_string();
+    let theirs = world.cmd_with(
+        "runc",
+        &runc_root,
+        &["run", "--bundle", &bundle, "minimal2"],
+    );
+    assert_eq!(theirs.code, 0, "runc: {theirs:?}");
+    ours.ok();
+    assert_eq!(ours.stdout, theirs.stdout, "berth {ours:?} runc {theirs:?}");
+    assert_eq!(ours.stdout, "started\n0\n1\n2\n3\n", "{ours:?}");
+}
+
+/// Item 1, exec: the process exec'd into the container loads the same filter at the same
+/// point, so it must not depend on the profile either.
+#[test]
+fn exec_under_a_minimal_errno_profile_without_no_new_privileges() {
+    let mut world = World::new("exec sleep 30");
+    let allowed: Vec<&str> = BUSYBOX_SYSCALLS
+        .iter()
+        .chain(IDENTITY_AND_BARRIER.iter())
+        .chain(["wait4", "clone", "nanosleep", "clock_nanosleep"].iter())
+        .copied()
+        .collect();
+    world.edit(|c| {
+        c["process"]["noNewPrivileges"] = json!(false);
+        c["linux"]["seccomp"] = errno_profile(&allowed);
+    });
+    let bundle = world.bundle().to_str().expect("utf8").to_string();
+    world
+        .cmd(&["run", "-d", "--bundle", &bundle, "minimal3"])
+        .ok();
+    let pid = world.state("minimal3")["pid"].as_i64().expect("pid") as i32;
+    let out = world.cmd(&["exec", "minimal3", "sh", "-c", "echo exec-ok"]);
+    world.cmd(&["delete", "--force", "minimal3"]).ok();
+    reap(pid);
+    assert_eq!(out.stdout, "exec-ok\n", "{out:?}");
+    out.ok();
+}
