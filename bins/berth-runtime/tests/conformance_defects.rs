@@ -4,6 +4,9 @@
 
 mod common;
 
+use std::path::Path;
+use std::process::Command;
+
 use common::*;
 use serde_json::{json, Value};
 
@@ -146,4 +149,142 @@ fn exec_under_a_minimal_errno_profile_without_no_new_privileges() {
     reap(pid);
     assert_eq!(out.stdout, "exec-ok\n", "{out:?}");
     out.ok();
+}
+
+/// The mount points under `dir` in our mount namespace.
+fn mounts_under(dir: &Path) -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .expect("mountinfo")
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+        .filter(|p| Path::new(p).starts_with(dir))
+        .collect()
+}
+
+/// Item 2: a config without a mount namespace runs in the runtime's namespace (as under
+/// runc and crun), inside its rootfs; what it mounted there is gone after delete (runc and
+/// crun leave it behind).
+#[test]
+fn no_mount_namespace_runs_in_the_rootfs_and_delete_unmounts() {
+    let script = "readlink /proc/self/ns/mnt; test -x /bin/busybox && echo in-rootfs; \
+                  grep -c ' /proc ' /proc/self/mountinfo >/dev/null && echo proc-mounted; \
+                  test -c /proc/keys && echo keys-masked; true";
+    let mut world = World::new(script);
+    // Masked and read-only paths are mounts under the rootfs too (runc refuses them
+    // without a mount namespace, crun applies them, as berth-runtime does).
+    world.edit(|c| {
+        c["linux"]["namespaces"] = json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}]);
+        c["linux"]["maskedPaths"] = json!(["/proc/keys"]);
+        c["linux"]["readonlyPaths"] = json!(["/proc/sys"]);
+    });
+    let host_mnt = std::fs::read_link("/proc/self/ns/mnt").expect("our mnt ns");
+    let rootfs = world.rootfs();
+    let bundle = world.bundle().to_str().expect("utf8").to_string();
+    world.cmd(&["create", "--bundle", &bundle, "nomnt"]).ok();
+    let pid = world.state("nomnt")["pid"].as_i64().expect("pid") as i32;
+    assert!(
+        !mounts_under(&rootfs).is_empty(),
+        "the config's mounts are in our namespace while the container exists"
+    );
+    world.cmd(&["start", "nomnt"]).ok();
+    reap(pid);
+    world.cmd(&["delete", "nomnt"]).ok();
+    assert_eq!(
+        mounts_under(&rootfs),
+        Vec::<String>::new(),
+        "mounts left behind"
+    );
+    world.assert_no_state();
+    let out = world.run("nomnt1");
+    out.ok();
+    assert!(
+        out.stdout.ends_with("proc-mounted\nkeys-masked\n"),
+        "{out:?}"
+    );
+    world.edit(|c| {
+        c["linux"]["maskedPaths"] = json!([]);
+        c["linux"]["readonlyPaths"] = json!([]);
+    });
+
+    // The same config under runc (in a private namespace: it would leave its mounts in
+    // ours) runs too, and prints the same.
+    let ours = world.run("nomnt2");
+    let unshare_runc = format!(
+        "exec runc --root {} run --bundle {bundle} nomnt3",
+        world.dir.path().join("runc-state").display()
+    );
+    let theirs = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &unshare_runc])
+        .output()
+        .expect("unshare runc");
+    assert!(theirs.status.success(), "runc: {theirs:?}");
+    ours.ok();
+    let ours_lines: Vec<&str> = ours.stdout.lines().collect();
+    assert_eq!(
+        ours_lines,
+        [
+            host_mnt.to_str().expect("utf8"),
+            "in-rootfs",
+            "proc-mounted"
+        ],
+        "{ours:?}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&theirs.stdout)
+            .lines()
+            .skip(1)
+            .collect::<Vec<_>>(),
+        ours_lines[1..],
+        "runc {theirs:?}"
+    );
+    assert_eq!(
+        mounts_under(&rootfs),
+        Vec::<String>::new(),
+        "mounts left behind by run"
+    );
+}
+
+/// Item 2: a mount namespace joined by path: the container is in it, and exec reaches the
+/// container's root there.
+#[test]
+fn a_mount_namespace_joined_by_path() {
+    let mut holder = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sleep", "600"])
+        .spawn()
+        .expect("unshare");
+    let holder_pid = holder.id();
+    let ns = format!("/proc/{holder_pid}/ns/mnt");
+    assert!(
+        wait_until(10, || std::fs::read_link(&ns).ok()
+            != std::fs::read_link("/proc/self/ns/mnt").ok()),
+        "unshare never entered its namespace"
+    );
+    let target = std::fs::read_link(&ns).expect("holder ns");
+    let mut world = World::new("readlink /proc/self/ns/mnt; sleep 30");
+    world.edit(|c| {
+        c["linux"]["namespaces"] =
+            json!([{"type": "pid"}, {"type": "uts"}, {"type": "mount", "path": ns}]);
+    });
+    let bundle = world.bundle().to_str().expect("utf8").to_string();
+    world
+        .cmd(&["run", "-d", "--bundle", &bundle, "joinmnt"])
+        .ok();
+    let pid = world.state("joinmnt")["pid"].as_i64().expect("pid") as i32;
+    let exec = world.cmd(&[
+        "exec",
+        "joinmnt",
+        "sh",
+        "-c",
+        "readlink /proc/self/ns/mnt; test -x /bin/busybox && echo in-rootfs",
+    ]);
+    world.cmd(&["delete", "--force", "joinmnt"]).ok();
+    reap(pid);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    exec.ok();
+    assert_eq!(
+        exec.stdout,
+        format!("{}\nin-rootfs\n", target.display()),
+        "{exec:?}"
+    );
 }

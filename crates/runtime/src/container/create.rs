@@ -147,6 +147,9 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
     checked.cgroup.create()?;
     guard.cgroup = Some(checked.cgroup.clone());
     checked.cgroup.apply(&checked.limits)?;
+    if checked.plan.shares_our_mounts() {
+        guard.host_mounts = Some(super::host_mounts::Before::take(&checked.rootfs)?);
+    }
     let listener = crate::barrier::listen(&dir)?;
     if opts.foreground {
         proc::set_child_subreaper(true).ctx(|| "become child subreaper".into())?;
@@ -186,6 +189,9 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
         &partial,
         &mut guard,
     )?;
+    if let Some(before) = &guard.host_mounts {
+        before.record(&dir)?;
+    }
     let (_, init_start_time) = process_stat(init_pid.as_raw())
         .ok_or_else(|| Error::Init("container init exited during setup".into()))?;
     let stored = Stored {

@@ -37,6 +37,25 @@ pub struct ExecOptions {
 /// What the exec'd process takes from the container besides its process.
 struct FromContainer {
     seccomp: Option<crate::seccomp::Program>,
+    /// Init's root, when the container has no mount namespace of its own: init entered its
+    /// rootfs with chroot, which joining namespaces does not reproduce.
+    root: Option<File>,
+}
+
+/// Init's root directory if the container has no mount namespace of its own.
+fn chroot_of(config: &oci_spec::runtime::Spec, init: i32) -> Result<Option<File>> {
+    let own = config
+        .linux()
+        .iter()
+        .flat_map(|l| l.namespaces().iter().flatten())
+        .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Mount && n.path().is_none());
+    if own {
+        return Ok(None);
+    }
+    let path = format!("/proc/{init}/root");
+    File::open(&path)
+        .map(Some)
+        .map_err(|e| Error::io("open the root of", path, e))
 }
 
 /// Namespace types in the order they are joined: user first (it grants the rights for the
@@ -133,6 +152,7 @@ pub fn exec(root: &StateRoot, mut opts: ExecOptions) -> Result<i32> {
         seccomp: seccomp
             .map(|s| crate::seccomp::Program::compile(s, Some(&root.seccomp_cache())))
             .transpose()?,
+        root: chroot_of(&stored.config, stored.pid)?,
     };
     let result = spawn(&opts, &inherited, &cgroup, &namespaces, fds).and_then(|pid| {
         if let Some(path) = &opts.pid_file {
@@ -247,6 +267,11 @@ fn join_and_fork(
             nix::unistd::setresuid(root, root, root)
                 .ctx(|| "setuid 0 in the user namespace".into())?;
         }
+    }
+    if let Some(root) = &inherited.root {
+        nix::unistd::fchdir(root).ctx(|| "chdir to init's root".into())?;
+        nix::unistd::chroot(".").ctx(|| "chroot to init's root".into())?;
+        nix::unistd::chdir("/").ctx(|| "chdir /".into())?;
     }
     // SAFETY: the joiner is single-threaded (forked from the single-threaded runtime).
     match unsafe { fork() }.ctx(|| "fork the exec process".into())? {

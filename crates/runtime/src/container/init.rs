@@ -195,6 +195,7 @@ fn setup(ctx: &InitContext<'_>) -> Result<Prepared> {
         bundle: ctx.bundle,
         rootfs: ctx.rootfs,
         in_user_ns: ctx.plan.in_user_ns(),
+        new_mount_ns: ctx.plan.creates_mount(),
         no_pivot: ctx.no_pivot,
         cgroup: ctx.cgroup,
     };
