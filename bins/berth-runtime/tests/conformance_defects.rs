@@ -288,3 +288,36 @@ fn a_mount_namespace_joined_by_path() {
         "{exec:?}"
     );
 }
+
+/// Item 3: memory.kernel and memory.kernelTCP warn (in the log) instead of refusing the
+/// container, as under runc; kernelTCP is still set where the kernel has the v1 file.
+#[test]
+fn kernel_memory_settings_warn_and_run() {
+    let mut world = World::new(
+        "cat /sys/fs/cgroup/memory/memory.kmem.tcp.limit_in_bytes 2>/dev/null \
+         || echo no-kmem-tcp-file",
+    );
+    world.edit(|c| {
+        c["linux"]["resources"]["memory"] =
+            json!({"limit": 104857600, "kernel": 52428800, "kernelTCP": 10485760});
+    });
+    let bundle = world.bundle().to_str().expect("utf8").to_string();
+    let log = world.dir.path().join("runtime.log");
+    let log_arg = log.to_str().expect("utf8").to_string();
+    let ours = world.cmd(&["--log", &log_arg, "run", "--bundle", &bundle, "kmem"]);
+    let runc_root = world.dir.path().join("runc-state");
+    let theirs = world.cmd_with("runc", &runc_root, &["run", "--bundle", &bundle, "kmem"]);
+    assert_eq!(theirs.code, 0, "runc runs it: {theirs:?}");
+    ours.ok();
+    let logged = std::fs::read_to_string(&log).expect("log");
+    assert!(
+        logged.contains("level=warn") && logged.contains("memory.kernel (52428800) is ignored"),
+        "{logged}"
+    );
+    let tcp_file = Path::new("/sys/fs/cgroup/memory/memory.kmem.tcp.limit_in_bytes");
+    let expected = match tcp_file.exists() {
+        true => "10485760\n",
+        false => "no-kmem-tcp-file\n",
+    };
+    assert_eq!(ours.stdout, expected, "{ours:?}");
+}

@@ -136,6 +136,12 @@ impl Cgroup {
                 _ => (&w.file, &w.value),
             };
             let path = dir.join(file);
+            if w.optional && !path.exists() {
+                tracing::warn!(
+                    "{file} is not written: this kernel does not have it; the setting is ignored"
+                );
+                continue;
+            }
             if let Err(e) = write_file(&path, value) {
                 // cgroupfs answers EACCES for a file it does not have (a kernel feature that
                 // is off, such as blkio weights without the BFQ scheduler): say that instead.
