@@ -321,3 +321,113 @@ fn kernel_memory_settings_warn_and_run() {
     };
     assert_eq!(ours.stdout, expected, "{ours:?}");
 }
+
+/// A hook that records `<kind> <status>` from its stdin into `log` (the host's or, for the
+/// hooks that run in the container, the container's path).
+fn status_hook(path: &Path, log: &Path) {
+    script(
+        path,
+        &format!(
+            "status=$(sed 's/.*\"status\":\"\\([a-z]*\\)\".*/\\1/'); echo \"$1 $status\" >> {}",
+            log.display()
+        ),
+    );
+}
+
+/// Item 4: the state each hook kind reads on stdin, per runtime-spec: prestart,
+/// createRuntime and createContainer run after the environment was created (lifecycle
+/// step 2) so `created`, startContainer before the program so `created`, poststart after
+/// it `running`, poststop `stopped`.
+#[test]
+fn each_hook_kind_reads_the_status_the_spec_gives_it() {
+    let mut world = World::new("true");
+    let log = world.dir.path().join("status.log");
+    let host_hook = world.dir.path().join("status-hook.sh");
+    status_hook(&host_hook, &log);
+    status_hook(
+        &world.rootfs().join("status-hook.sh"),
+        Path::new("/status.log"),
+    );
+    let on_host = |kind: &str| json!({"path": host_hook, "args": ["hook", kind]});
+    let in_container = |kind: &str| json!({"path": "/status-hook.sh", "args": ["hook", kind]});
+    world.edit(|c| {
+        c["root"]["readonly"] = json!(false);
+        c["hooks"] = json!({
+            "prestart": [on_host("prestart")],
+            "createRuntime": [on_host("createRuntime")],
+            "createContainer": [on_host("createContainer")],
+            "startContainer": [in_container("startContainer")],
+            "poststart": [on_host("poststart")],
+            "poststop": [on_host("poststop")],
+        });
+    });
+    world.run("hookstatus").ok();
+    let host = std::fs::read_to_string(&log).expect("host hooks' log");
+    assert_eq!(
+        host.lines().collect::<Vec<_>>(),
+        [
+            "prestart created",
+            "createRuntime created",
+            "createContainer created",
+            "poststart running",
+            "poststop stopped",
+        ]
+    );
+    let inside = std::fs::read_to_string(world.rootfs().join("status.log")).expect("in container");
+    assert_eq!(inside, "startContainer created\n");
+}
+
+/// Item 5: a startContainer hook gets its own `env` as given; without one it inherits the
+/// container process's environment, as under runc (whose init has set it to process.env);
+/// hooks the runtime runs inherit the runtime's.
+#[test]
+fn hooks_get_their_env_or_inherit_as_under_runc() {
+    let mut world = World::new("true");
+    script(
+        &world.rootfs().join("env-hook.sh"),
+        "cat > /dev/null; env | grep -E '^(FOO|PATH|HOME|OWN)=' | sort > /env-$1",
+    );
+    let host_out = world.dir.path().join("poststart-env");
+    let host_hook = world.dir.path().join("host-env-hook.sh");
+    script(
+        &host_hook,
+        &format!(
+            "cat > /dev/null; echo \"${{CARGO_MANIFEST_DIR:-none}}\" > {}",
+            host_out.display()
+        ),
+    );
+    world.edit(|c| {
+        c["root"]["readonly"] = json!(false);
+        c["process"]["env"] = json!(["PATH=/usr/bin:/bin", "HOME=/root", "FOO=bar"]);
+        c["hooks"] = json!({
+            "startContainer": [
+                {"path": "/env-hook.sh", "args": ["hook", "inherited"]},
+                {"path": "/env-hook.sh", "args": ["hook", "own"], "env": ["OWN=1"]},
+            ],
+            "poststart": [{"path": host_hook}],
+        });
+    });
+    let read = |name: &str| {
+        std::fs::read_to_string(world.rootfs().join(name)).unwrap_or_else(|e| format!("{e}"))
+    };
+    world.run("hookenv").ok();
+    let ours = (read("env-inherited"), read("env-own"));
+    let host = std::fs::read_to_string(&host_out).expect("poststart ran");
+    let runc_root = world.dir.path().join("runc-state");
+    let bundle = world.bundle().to_str().expect("utf8").to_string();
+    let theirs = world.cmd_with("runc", &runc_root, &["run", "--bundle", &bundle, "hookenv"]);
+    assert_eq!(theirs.code, 0, "{theirs:?}");
+    let runc = (read("env-inherited"), read("env-own"));
+    assert_eq!(
+        ours.0, "FOO=bar\nHOME=/root\nPATH=/usr/bin:/bin\n",
+        "{ours:?}"
+    );
+    // Its own env alone (busybox's sh adds a PATH when there is none).
+    assert!(
+        ours.1.starts_with("OWN=1\n") && !ours.1.contains("FOO"),
+        "{ours:?}"
+    );
+    assert_eq!(ours, runc, "as under runc");
+    let expected_host = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| "none".into());
+    assert_eq!(host, format!("{expected_host}\n"));
+}

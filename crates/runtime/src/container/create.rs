@@ -358,7 +358,8 @@ fn drive_setup(
         // reports init's pid, which the hooks need: answer once both are in.
         if let (true, Some(pid)) = (hooks_requested, init_pid) {
             hooks_requested = false;
-            let mut state = partial.spec_state(Status::Creating);
+            // The environment exists (lifecycle step 2): runtime-spec's `created`.
+            let mut state = partial.spec_state(Status::Created);
             state.pid = Some(pid.as_raw());
             state.bundle = bundle.dir.clone();
             state.annotations = spec.annotations().clone().unwrap_or_default();
@@ -376,8 +377,9 @@ fn drive_setup(
 
 fn run_create_hooks(spec: &Spec, state: &crate::state::SpecState) -> Result<()> {
     let h = spec.hooks().as_ref();
-    hooks::run_all(hooks::of_kind(h, HookKind::Prestart), state)?;
-    hooks::run_all(hooks::of_kind(h, HookKind::CreateRuntime), state)
+    let inherit = hooks::Inherit::Runtime;
+    hooks::run_all(hooks::of_kind(h, HookKind::Prestart), state, inherit)?;
+    hooks::run_all(hooks::of_kind(h, HookKind::CreateRuntime), state, inherit)
 }
 
 /// Write the pid file atomically, as runc does.

@@ -203,10 +203,12 @@ fn setup(ctx: &InitContext<'_>) -> Result<Prepared> {
 
     ctx.channel.send(&ChildMsg::RunRuntimeHooks)?;
     expect(ctx.channel, ParentMsg::HooksDone)?;
-    let state = spec_state(ctx, Status::Creating, host_pid);
+    // After the environment was created (lifecycle step 2): runtime-spec's `created`.
+    let state = spec_state(ctx, Status::Created, host_pid);
     hooks::run_all(
         hooks::of_kind(ctx.spec.hooks().as_ref(), HookKind::CreateContainer),
         &state,
+        hooks::Inherit::Process(process.env().as_deref().unwrap_or_default()),
     )?;
 
     let pty = match ctx.console {
@@ -244,9 +246,16 @@ fn setup(ctx: &InitContext<'_>) -> Result<Prepared> {
 /// After `start`: the startContainer hooks, then exec. Returns only the failure.
 fn start_steps(ctx: &InitContext<'_>, prepared: &Prepared) -> Error {
     let state = spec_state(ctx, Status::Created, Some(prepared.pid));
+    let process_env = ctx
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.env().as_deref())
+        .unwrap_or_default();
     if let Err(e) = hooks::run_all(
         hooks::of_kind(ctx.spec.hooks().as_ref(), HookKind::StartContainer),
         &state,
+        hooks::Inherit::Process(process_env),
     ) {
         return e;
     }
