@@ -431,3 +431,82 @@ fn hooks_get_their_env_or_inherit_as_under_runc() {
     let expected_host = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| "none".into());
     assert_eq!(host, format!("{expected_host}\n"));
 }
+
+/// Item 6 (CVE-2019-16884, CVE-2019-19921 classes): procfs and sysfs are never mounted
+/// through a symlink of the rootfs, whatever it points to; runc refuses the same bundles.
+/// Nothing is created where the symlink points, and nothing is left behind.
+#[test]
+fn proc_and_sys_through_a_symlink_are_refused_as_under_runc() {
+    for (dest, target, fs) in [
+        ("/proc", "/elsewhere", "proc"),
+        ("/proc", "/tmp", "proc"),
+        ("/sys", "/var/fake-sys", "sysfs"),
+    ] {
+        let world = World::new("true");
+        let link = world.rootfs().join(dest.trim_start_matches('/'));
+        let _ = std::fs::remove_dir(&link);
+        std::os::unix::fs::symlink(target, &link).expect("symlink");
+        let bundle = world.bundle().to_str().expect("utf8").to_string();
+        let ours = world.cmd(&["create", "--bundle", &bundle, "symproc"]);
+        let runc_root = world.dir.path().join("runc-state");
+        let theirs = world.cmd_with(
+            "runc",
+            &runc_root,
+            &["create", "--bundle", &bundle, "symproc"],
+        );
+        if theirs.code == 0 {
+            let _ = world.cmd_with("runc", &runc_root, &["delete", "--force", "symproc"]);
+        }
+        if ours.code == 0 {
+            let _ = world.cmd(&["delete", "--force", "symproc"]);
+        }
+        ours.failed();
+        assert!(
+            ours.stderr.contains(&format!(
+                "filesystem \\\"{fs}\\\" must be mounted on an ordinary directory"
+            )) && ours
+                .stderr
+                .contains(&format!("{dest} is (or goes through) a symlink")),
+            "{dest} -> {target}: {ours:?}"
+        );
+        assert_ne!(
+            theirs.code, 0,
+            "runc refuses {dest} -> {target}: {theirs:?}"
+        );
+        world.assert_no_state();
+        let inside = world.rootfs().join(target.trim_start_matches('/'));
+        assert!(
+            target == "/tmp" || !inside.exists(),
+            "{} was created",
+            inside.display()
+        );
+        assert_eq!(mounts_under(world.bundle()), Vec::<String>::new());
+    }
+}
+
+/// Item 6, stricter than runc's lstat of the last component: a symlinked directory on the
+/// way to a proc mount is refused too.
+#[test]
+fn proc_under_a_symlinked_directory_is_refused() {
+    let mut world = World::new("true");
+    std::fs::create_dir_all(world.rootfs().join("real")).expect("mkdir");
+    std::os::unix::fs::symlink("/real", world.rootfs().join("via")).expect("symlink");
+    world.edit(|c| {
+        c["mounts"]
+            .as_array_mut()
+            .expect("mounts")
+            .push(json!({"destination": "/via/proc", "type": "proc", "source": "proc"}));
+    });
+    let bundle = world.bundle().to_str().expect("utf8").to_string();
+    let out = world.cmd(&["create", "--bundle", &bundle, "viaproc"]);
+    if out.code == 0 {
+        let _ = world.cmd(&["delete", "--force", "viaproc"]);
+    }
+    out.failed();
+    assert!(
+        out.stderr
+            .contains("/via/proc is (or goes through) a symlink"),
+        "{out:?}"
+    );
+    world.assert_no_state();
+}

@@ -10,7 +10,10 @@ use oci_spec::runtime::Mount;
 
 use super::{cgroupfs, MountOptions, RootfsConfig};
 use crate::error::{Error, Result, SysContext};
-use crate::sys::fs::{create_in_root, fd_path, is_procfs_path, open_in_root, Leaf};
+use crate::sys::fs::{
+    create_in_root, entry_without_symlinks, fd_path, is_procfs_path, is_sysfs_path, open_in_root,
+    Entry, Leaf,
+};
 use crate::sys::mount as m;
 
 pub(super) fn mount_one(cfg: &RootfsConfig<'_>, root: BorrowedFd<'_>, mount: &Mount) -> Result<()> {
@@ -42,6 +45,13 @@ fn bind(
     } else {
         Leaf::File
     };
+    // A whole procfs or sysfs bound in is held to the same rule as a fresh one (a file of
+    // theirs goes on a file, as lxcfs's do).
+    if leaf == Leaf::Dir && is_procfs_path(&source) {
+        check_plain_dir(root, mount, "proc")?;
+    } else if leaf == Leaf::Dir && is_sysfs_path(&source) {
+        check_plain_dir(root, mount, "sysfs")?;
+    }
     let target = create_in_root(root, dest, leaf)
         .ctx(|| format!("create mount point {}", dest.display()))?;
     check_proc(cfg, target.as_fd(), mount, is_procfs_path(&source))?;
@@ -57,6 +67,29 @@ fn bind(
             .ctx(|| format!("remount {} with its options", dest.display()))?;
     }
     apply_after(mounted.as_fd(), dest, opts)
+}
+
+/// runc's rule for procfs and sysfs (CVE-2019-16884, CVE-2019-19921): they go on an
+/// ordinary directory of the rootfs, never through a symlink, which the image (or a
+/// container sharing a volume with it) could point wherever it likes, or swap while the
+/// mount happens. Checked before the mount point is created, as runc does, and stricter
+/// than runc's lstat of the last component: no directory on the way may be a symlink
+/// either.
+fn check_plain_dir(root: BorrowedFd<'_>, mount: &Mount, fs: &str) -> Result<()> {
+    let dest = mount.destination();
+    let entry = entry_without_symlinks(root, dest)
+        .ctx(|| format!("inspect mount point {}", dest.display()))?;
+    let why = match entry {
+        Entry::Missing | Entry::Dir => return Ok(()),
+        Entry::Symlink => "is (or goes through) a symlink in the rootfs",
+        Entry::Other => "is not a directory in the rootfs",
+    };
+    Err(Error::config(format!(
+        "mount on {}: filesystem {fs:?} must be mounted on an ordinary directory, and {} \
+         {why} (runc refuses it too)",
+        dest.display(),
+        dest.display()
+    )))
 }
 
 /// The files under /proc that lxcfs emulates: the only mounts runc allows inside /proc.
@@ -175,6 +208,9 @@ fn fresh(
             "mount {} has no type",
             dest.display()
         )));
+    }
+    if matches!(typ, "proc" | "sysfs") {
+        check_plain_dir(root, mount, typ)?;
     }
     let target = create_in_root(root, dest, Leaf::Dir)
         .ctx(|| format!("create mount point {}", dest.display()))?;
