@@ -510,3 +510,187 @@ fn proc_under_a_symlinked_directory_is_refused() {
     );
     world.assert_no_state();
 }
+
+/// A cgroup path of its own for a test container (the same in every hierarchy).
+fn own_cgroup_path(tag: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "/berth-test-{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The directories of cgroup `path` in every hierarchy mounted under /sys/fs/cgroup.
+fn cgroup_dirs(path: &str) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir("/sys/fs/cgroup")
+        .expect("/sys/fs/cgroup")
+        .flatten()
+        .map(|e| e.path().join(path.trim_start_matches('/')))
+        .filter(|d| d.is_dir())
+        .collect()
+}
+
+/// Make sub-cgroup `name` of `dir` usable (a v1 cpuset starts empty and takes no task).
+fn make_sub_cgroup(dir: &Path, name: &str) {
+    let sub = dir.join(name);
+    std::fs::create_dir_all(&sub).expect("mkdir sub-cgroup");
+    for file in ["cpuset.cpus", "cpuset.mems"] {
+        if let Ok(v) = std::fs::read_to_string(dir.join(file)) {
+            std::fs::write(sub.join(file), v.trim()).expect("cpuset");
+        }
+    }
+}
+
+/// `/proc/self/cgroup` lines of a process, as `hierarchy -> path`.
+fn cgroup_lines(text: &str) -> std::collections::BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let _id = parts.next()?;
+            Some((parts.next()?.to_string(), parts.next()?.to_string()))
+        })
+        .collect()
+}
+
+/// Run `exec --cgroup` cases against `runtime` with its own state root and cgroup.
+fn exec_cgroup_cases(world: &World, runtime: &str, root: &Path, cg: &str) -> Vec<String> {
+    let bundle = world.bundle().to_str().expect("utf8").to_string();
+    world
+        .cmd_with(runtime, root, &["run", "-d", "--bundle", &bundle, "subcg"])
+        .ok();
+    let dirs = cgroup_dirs(cg);
+    for d in &dirs {
+        make_sub_cgroup(d, "all");
+    }
+    make_sub_cgroup(&Path::new("/sys/fs/cgroup/memory").join(&cg[1..]), "m");
+    make_sub_cgroup(&Path::new("/sys/fs/cgroup/pids").join(&cg[1..]), "p");
+    let exec = |extra: &[&str]| {
+        let mut args = vec!["exec"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["subcg", "cat", "/proc/self/cgroup"]);
+        world.cmd_with(runtime, root, &args)
+    };
+    let mut out = Vec::new();
+    let all = exec(&["--cgroup", "all"]);
+    all.ok();
+    let lines = cgroup_lines(&all.stdout);
+    assert!(
+        !lines.is_empty() && lines.values().all(|p| p.ends_with("/all")),
+        "{runtime}: {all:?}"
+    );
+    let per = exec(&["--cgroup", "memory:m", "--cgroup", "pids:p"]);
+    per.ok();
+    let lines = cgroup_lines(&per.stdout);
+    out.push(format!("memory {}", lines["memory"].ends_with("/m")));
+    out.push(format!("pids {}", lines["pids"].ends_with("/p")));
+    out.push(format!("cpu {}", lines["cpu"] == cg));
+    for bad in [
+        &["--cgroup", "a", "--cgroup", "b"][..],
+        &["--cgroup", "../escape"][..],
+        &["--cgroup", "nosuchcontroller:x"][..],
+        &["--cgroup", "missing"][..],
+    ] {
+        out.push(format!("{bad:?} refused {}", exec(bad).code != 0));
+    }
+    world
+        .cmd_with(runtime, root, &["delete", "--force", "subcg"])
+        .ok();
+    out
+}
+
+/// Item 7: exec --cgroup, as runc 1.1/1.2 read it: one path for every hierarchy, or
+/// per controller; existing sub-cgroups only, never outside the container's; the
+/// sub-cgroups go with the container at delete (runc removes them too).
+#[test]
+fn exec_cgroup_puts_the_process_in_a_sub_cgroup_as_runc_does() {
+    let mut world = World::new("sleep 60");
+    let ours_cg = own_cgroup_path("subcg");
+    world.edit(|c| c["linux"]["cgroupsPath"] = json!(ours_cg));
+    let ours = exec_cgroup_cases(&world, BIN, &world.root(), &ours_cg);
+    let runc_cg = own_cgroup_path("subcg-runc");
+    world.edit(|c| c["linux"]["cgroupsPath"] = json!(runc_cg));
+    let theirs = exec_cgroup_cases(
+        &world,
+        "runc",
+        &world.dir.path().join("runc-state"),
+        &runc_cg,
+    );
+    assert_eq!(ours, theirs, "berth-runtime and runc differ");
+    assert!(ours.iter().all(|l| l.ends_with("true")), "{ours:?}");
+    assert_eq!(cgroup_dirs(&ours_cg), Vec::<std::path::PathBuf>::new());
+    assert_eq!(cgroup_dirs(&runc_cg), Vec::<std::path::PathBuf>::new());
+}
+
+/// Item 7: exec into a paused container is refused unless --ignore-paused, as under runc;
+/// with it the process joins the frozen cgroup and runs once the container is resumed.
+#[test]
+fn exec_into_a_paused_container_needs_ignore_paused() {
+    let mut world = World::new("sleep 60");
+    let cg = own_cgroup_path("paused");
+    world.edit(|c| c["linux"]["cgroupsPath"] = json!(cg));
+    let bundle = world.bundle().to_str().expect("utf8").to_string();
+    world
+        .cmd(&["run", "-d", "--bundle", &bundle, "paused"])
+        .ok();
+    let pid = world.state("paused")["pid"].as_i64().expect("pid") as i32;
+    world.cmd(&["pause", "paused"]).ok();
+    let refused = world.cmd(&["exec", "paused", "echo", "hi"]);
+    let runc_root = world.dir.path().join("runc-state");
+    world.edit(|c| c["linux"]["cgroupsPath"] = json!(own_cgroup_path("paused-runc")));
+    world
+        .cmd_with(
+            "runc",
+            &runc_root,
+            &["run", "-d", "--bundle", &bundle, "paused"],
+        )
+        .ok();
+    world
+        .cmd_with("runc", &runc_root, &["pause", "paused"])
+        .ok();
+    let runc_refused = world.cmd_with("runc", &runc_root, &["exec", "paused", "echo", "hi"]);
+    world
+        .cmd_with("runc", &runc_root, &["delete", "--force", "paused"])
+        .ok();
+    let procs = Path::new("/sys/fs/cgroup/pids")
+        .join(&cg[1..])
+        .join("cgroup.procs");
+    let count = || {
+        std::fs::read_to_string(&procs)
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    };
+    assert_eq!(count(), 1, "init alone");
+    let out_path = world.dir.path().join("exec.out");
+    let mut exec = Command::new(BIN)
+        .arg("--root")
+        .arg(world.root())
+        .args(["exec", "--ignore-paused", "paused", "echo", "hi"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out_path).expect("out"))
+        .spawn()
+        .expect("spawn exec");
+    let joined = wait_until(20, || count() > 1);
+    // The new process sits frozen in the cgroup: the exec cannot have finished.
+    let finished_while_paused = exec.try_wait().expect("try_wait").is_some();
+    world.cmd(&["resume", "paused"]).ok();
+    let status = exec.wait().expect("exec");
+    world.cmd(&["delete", "--force", "paused"]).ok();
+    reap(pid);
+    refused.failed();
+    assert!(
+        refused.stderr.contains("use --ignore-paused to override"),
+        "{refused:?}"
+    );
+    assert_ne!(runc_refused.code, 0, "{runc_refused:?}");
+    assert!(runc_refused
+        .stderr
+        .contains("use --ignore-paused to override"));
+    assert!(
+        joined && !finished_while_paused,
+        "the exec'd process was not held frozen"
+    );
+    assert!(status.success());
+    assert_eq!(std::fs::read_to_string(&out_path).expect("out"), "hi\n");
+}

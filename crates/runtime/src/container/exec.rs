@@ -32,6 +32,12 @@ pub struct ExecOptions {
     pub detach: bool,
     pub pid_file: Option<PathBuf>,
     pub preserve_fds: u32,
+    /// runc's --ignore-paused: exec into a paused container too. The process joins the
+    /// frozen cgroup, so it (and this exec) waits for the container's resume, as under runc.
+    pub ignore_paused: bool,
+    /// runc's --cgroup arguments: `[<controller>[,<controller>]:]<path>`, existing
+    /// sub-cgroups of the container's to put the process in.
+    pub cgroups: Vec<String>,
 }
 
 /// What the exec'd process takes from the container besides its process.
@@ -96,6 +102,14 @@ pub fn exec(root: &StateRoot, mut opts: ExecOptions) -> Result<i32> {
     let status = container.status();
     let stored = match (&container.stored, status) {
         (Some(s), Status::Created | Status::Running) => s,
+        (Some(s), Status::Paused) if opts.ignore_paused => s,
+        (Some(_), Status::Paused) => {
+            return Err(Error::WrongState {
+                id: opts.id.clone(),
+                status: status.to_string(),
+                action: "cannot exec in a paused container (use --ignore-paused to override)",
+            })
+        }
         _ => {
             return Err(Error::WrongState {
                 id: opts.id.clone(),
@@ -107,6 +121,7 @@ pub fn exec(root: &StateRoot, mut opts: ExecOptions) -> Result<i32> {
     if opts.process.args().as_ref().is_none_or(|a| a.is_empty()) {
         return Err(Error::Usage("exec: no command given".into()));
     }
+    let sub_cgroups = berth_cgroups::SubCgroups::parse(&opts.cgroups)?;
     let terminal = opts.process.terminal().unwrap_or(false);
     if !terminal && opts.console_socket.is_some() {
         return Err(Error::Usage(
@@ -154,7 +169,8 @@ pub fn exec(root: &StateRoot, mut opts: ExecOptions) -> Result<i32> {
             .transpose()?,
         root: chroot_of(&stored.config, stored.pid)?,
     };
-    let result = spawn(&opts, &inherited, &cgroup, &namespaces, fds).and_then(|pid| {
+    let target = (&cgroup, &sub_cgroups);
+    let result = spawn(&opts, &inherited, target, &namespaces, fds).and_then(|pid| {
         if let Some(path) = &opts.pid_file {
             std::fs::write(path, pid.to_string())
                 .map_err(|e| Error::io("write pid file", path, e))?;
@@ -176,7 +192,7 @@ pub fn exec(root: &StateRoot, mut opts: ExecOptions) -> Result<i32> {
 fn spawn(
     opts: &ExecOptions,
     inherited: &FromContainer,
-    cgroup: &berth_cgroups::Cgroup,
+    (cgroup, sub): (&berth_cgroups::Cgroup, &berth_cgroups::SubCgroups),
     namespaces: &[(CloneFlags, File, bool)],
     fds: PassedFds,
 ) -> Result<Pid> {
@@ -200,7 +216,7 @@ fn spawn(
     drop(child_end);
     let reap_joiner = || nix::sys::wait::waitpid(joiner, None);
     let joined = cgroup
-        .add(joiner.as_raw())
+        .add_in(joiner.as_raw(), sub)
         .map_err(Error::from)
         .and_then(|()| parent_end.send(&ParentMsg::CgroupJoined));
     if let Err(e) = joined {
