@@ -269,7 +269,7 @@ mod tests {
             .build()
             .expect("hook");
         let ours = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| "none".into());
-        run_all(&[bare.clone()], &state(), Inherit::Runtime).expect("runs");
+        run_all(std::slice::from_ref(&bare), &state(), Inherit::Runtime).expect("runs");
         let text = std::fs::read_to_string(&out).expect("output");
         assert_eq!(text, format!("{ours}/none\n"));
         let process_env = ["CONTAINER_VAR=c".to_string()];
