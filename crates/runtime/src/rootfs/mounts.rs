@@ -47,13 +47,18 @@ fn bind(
     };
     // A whole procfs or sysfs bound in is held to the same rule as a fresh one (a file of
     // theirs goes on a file, as lxcfs's do).
-    if leaf == Leaf::Dir && is_procfs_path(&source) {
-        check_plain_dir(root, mount, "proc")?;
+    let existing = if leaf == Leaf::Dir && is_procfs_path(&source) {
+        check_plain_dir(root, mount, "proc")?
     } else if leaf == Leaf::Dir && is_sysfs_path(&source) {
-        check_plain_dir(root, mount, "sysfs")?;
-    }
-    let target = create_in_root(root, dest, leaf)
-        .ctx(|| format!("create mount point {}", dest.display()))?;
+        check_plain_dir(root, mount, "sysfs")?
+    } else {
+        None
+    };
+    let target = match existing {
+        Some(dir) => dir,
+        None => create_in_root(root, dest, leaf)
+            .ctx(|| format!("create mount point {}", dest.display()))?,
+    };
     check_proc(cfg, target.as_fd(), mount, is_procfs_path(&source))?;
     let mut flags = MsFlags::MS_BIND;
     if opts.recursive_bind {
@@ -74,13 +79,14 @@ fn bind(
 /// container sharing a volume with it) could point wherever it likes, or swap while the
 /// mount happens. Checked before the mount point is created, as runc does, and stricter
 /// than runc's lstat of the last component: no directory on the way may be a symlink
-/// either.
-fn check_plain_dir(root: BorrowedFd<'_>, mount: &Mount, fs: &str) -> Result<()> {
+/// either. Returns the mount point when it exists (so it is not looked up twice).
+fn check_plain_dir(root: BorrowedFd<'_>, mount: &Mount, fs: &str) -> Result<Option<OwnedFd>> {
     let dest = mount.destination();
     let entry = entry_without_symlinks(root, dest)
         .ctx(|| format!("inspect mount point {}", dest.display()))?;
     let why = match entry {
-        Entry::Missing | Entry::Dir => return Ok(()),
+        Entry::Missing => return Ok(None),
+        Entry::Dir(fd) => return Ok(Some(fd)),
         Entry::Symlink => "is (or goes through) a symlink in the rootfs",
         Entry::Other => "is not a directory in the rootfs",
     };
@@ -209,11 +215,15 @@ fn fresh(
             dest.display()
         )));
     }
-    if matches!(typ, "proc" | "sysfs") {
-        check_plain_dir(root, mount, typ)?;
-    }
-    let target = create_in_root(root, dest, Leaf::Dir)
-        .ctx(|| format!("create mount point {}", dest.display()))?;
+    let existing = match typ {
+        "proc" | "sysfs" => check_plain_dir(root, mount, typ)?,
+        _ => None,
+    };
+    let target = match existing {
+        Some(dir) => dir,
+        None => create_in_root(root, dest, Leaf::Dir)
+            .ctx(|| format!("create mount point {}", dest.display()))?,
+    };
     check_proc(cfg, target.as_fd(), mount, typ == "proc")?;
     let source = mount.source().clone().unwrap_or_else(|| PathBuf::from(typ));
     let data = opts.data_string();

@@ -65,10 +65,11 @@ pub fn open_in_root(root: BorrowedFd<'_>, path: &Path, flags: OFlag) -> nix::Res
 }
 
 /// What a path inside a root is, found without following any symlink.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Entry {
     Missing,
-    Dir,
+    /// An `O_PATH` handle on it.
+    Dir(OwnedFd),
     /// A file, device, socket...
     Other,
     /// The path itself, or a directory on the way to it, is a symlink.
@@ -102,7 +103,7 @@ pub fn entry_without_symlinks(root: BorrowedFd<'_>, path: &Path) -> nix::Result<
     let st = nix::sys::stat::fstat(&fd)?;
     Ok(match st.st_mode & libc::S_IFMT {
         libc::S_IFLNK => Entry::Symlink,
-        libc::S_IFDIR => Entry::Dir,
+        libc::S_IFDIR => Entry::Dir(fd),
         _ => Entry::Other,
     })
 }
@@ -286,13 +287,16 @@ mod tests {
         std::fs::write(dir.path().join("f"), "").expect("file");
         symlink("d", dir.path().join("link")).expect("symlink");
         let entry = |p: &str| entry_without_symlinks(fd.as_fd(), Path::new(p)).expect(p);
-        assert_eq!(entry("/d"), Entry::Dir);
-        assert_eq!(entry("/d/sub"), Entry::Dir);
-        assert_eq!(entry("/f"), Entry::Other);
-        assert_eq!(entry("/f/x"), Entry::Other);
-        assert_eq!(entry("/missing"), Entry::Missing);
-        assert_eq!(entry("/link"), Entry::Symlink);
-        assert_eq!(entry("/link/sub"), Entry::Symlink);
+        match entry("/d/sub") {
+            Entry::Dir(sub) => assert_eq!(real_path(&sub), dir.path().join("d/sub")),
+            other => panic!("/d/sub: {other:?}"),
+        }
+        assert!(matches!(entry("/d"), Entry::Dir(_)));
+        assert!(matches!(entry("/f"), Entry::Other));
+        assert!(matches!(entry("/f/x"), Entry::Other));
+        assert!(matches!(entry("/missing"), Entry::Missing));
+        assert!(matches!(entry("/link"), Entry::Symlink));
+        assert!(matches!(entry("/link/sub"), Entry::Symlink));
     }
 
     #[test]
