@@ -198,6 +198,13 @@ pub struct ExecArgs {
     /// AppArmor profile (refused: no AppArmor support).
     #[arg(long)]
     pub apparmor: Option<String>,
+    /// Run the process in an existing sub-cgroup of the container's, in every hierarchy or
+    /// per controller: [<controller>[,<controller>]:]<path>, repeatable (runc's).
+    #[arg(long)]
+    pub cgroup: Vec<String>,
+    /// Allow exec in a paused container (the process starts once it is resumed).
+    #[arg(long)]
+    pub ignore_paused: bool,
 }
 
 #[derive(Debug, Args)]

@@ -41,6 +41,8 @@ pub fn run(root: &StateRoot, args: ExecArgs) -> Result<i32> {
             detach: args.detach,
             pid_file: args.pid_file,
             preserve_fds: args.preserve_fds,
+            ignore_paused: args.ignore_paused,
+            cgroups: args.cgroup,
         },
     )?)
 }

@@ -47,9 +47,9 @@ fn all_six_hooks_run_in_lifecycle_order() {
     assert_eq!(
         lines.lines().collect::<Vec<_>>(),
         [
-            "prestart creating pid=1 env=1",
-            "createRuntime creating pid=1 env=1",
-            "createContainer creating pid=1 env=1",
+            "prestart created pid=1 env=1",
+            "createRuntime created pid=1 env=1",
+            "createContainer created pid=1 env=1",
             "poststart running pid=1 env=1",
             "poststop stopped pid=0 env=1",
         ]

@@ -78,6 +78,31 @@ impl Cgroup {
         Ok(())
     }
 
+    /// [`Cgroup::add`], into the existing sub-cgroups `sub` names (runc's `exec --cgroup`).
+    pub fn add_in(&self, pid: i32, sub: &crate::SubCgroups) -> Result<()> {
+        if sub.is_empty() {
+            return self.add(pid);
+        }
+        sub.check(self.layout.hierarchies.iter())?;
+        for (h, dir) in self.dirs() {
+            let dir = match sub.in_hierarchy(h)? {
+                "" => dir,
+                rel => {
+                    let dir = dir.join(rel);
+                    if !dir.is_dir() {
+                        return Err(Error::SubCgroup(format!(
+                            "sub-cgroup {rel} does not exist: no {}",
+                            dir.display()
+                        )));
+                    }
+                    dir
+                }
+            };
+            write_file(&dir.join("cgroup.procs"), &pid.to_string())?;
+        }
+        Ok(())
+    }
+
     /// Move the calling thread into the cgroup in every v1 hierarchy, through their `tasks`
     /// files (a single-threaded caller moves whole). The kernel (since 6.0) moves the
     /// current thread without its global threadgroup lock, so this costs microseconds where
@@ -136,6 +161,12 @@ impl Cgroup {
                 _ => (&w.file, &w.value),
             };
             let path = dir.join(file);
+            if w.optional && !path.exists() {
+                tracing::warn!(
+                    "{file} is not written: this kernel does not have it; the setting is ignored"
+                );
+                continue;
+            }
             if let Err(e) = write_file(&path, value) {
                 // cgroupfs answers EACCES for a file it does not have (a kernel feature that
                 // is off, such as blkio weights without the BFQ scheduler): say that instead.
@@ -232,25 +263,40 @@ impl Cgroup {
         }
     }
 
-    /// Remove the cgroup's directories (not its ancestors, as runc). The processes must be
-    /// gone; a directory still busy with exiting tasks is retried for a moment.
+    /// Remove the cgroup's directories (not its ancestors, as runc), with the sub-cgroups
+    /// made under them (for `exec --cgroup`), as runc's removal does. The processes must
+    /// be gone; a directory still busy with exiting tasks is retried for a moment.
     pub fn remove(&self) -> Result<()> {
         for (_, dir) in self.dirs() {
-            let deadline = Instant::now() + Duration::from_secs(2);
-            loop {
-                match fs::remove_dir(&dir) {
-                    Ok(()) => break,
-                    Err(e) if e.kind() == ErrorKind::NotFound => break,
-                    Err(e)
-                        if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline =>
-                    {
-                        std::thread::sleep(Duration::from_millis(5));
-                    }
-                    Err(e) => return Err(Error::io("remove cgroup", &dir, e)),
-                }
-            }
+            remove_dir(&dir)?;
         }
         Ok(())
+    }
+}
+
+/// rmdir a cgroup directory; on EBUSY, its sub-cgroups first (looked for only then, so a
+/// cgroup without any costs no directory read).
+fn remove_dir(dir: &Path) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut children_removed = false;
+    loop {
+        match fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                if !children_removed {
+                    children_removed = true;
+                    for child in fs::read_dir(dir).into_iter().flatten().flatten() {
+                        if child.file_type().is_ok_and(|t| t.is_dir()) {
+                            remove_dir(&child.path())?;
+                        }
+                    }
+                    continue;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(Error::io("remove cgroup", dir, e)),
+        }
     }
 }
 

@@ -18,6 +18,8 @@ pub enum Error {
     InvalidPath(String),
     #[error("no cgroup hierarchy is mounted under /sys/fs/cgroup")]
     NoHierarchy,
+    #[error("{0}")]
+    SubCgroup(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -13,9 +13,11 @@ mod layout;
 mod oom;
 pub mod resources;
 pub mod stats;
+mod sub;
 
 pub use cgroup::Cgroup;
 pub use error::{Error, Result};
 pub use layout::{Hierarchy, Layout, Version};
 pub use oom::OomWatch;
 pub use stats::Stats;
+pub use sub::SubCgroups;

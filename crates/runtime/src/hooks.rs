@@ -40,28 +40,62 @@ pub fn of_kind(hooks: Option<&Hooks>, kind: HookKind) -> &[Hook] {
     list.as_deref().unwrap_or_default()
 }
 
+/// The environment of a hook whose config has no `env`. A hook's `env`, when given (even
+/// empty), is its whole environment; without one it inherits, as under runc (Go's exec
+/// with a nil Env): the runtime's environment for the hooks the runtime runs, and the
+/// container process's for those init runs in the container, whose environment runc sets
+/// to `process.env` first.
+#[derive(Debug, Clone, Copy)]
+pub enum Inherit<'a> {
+    /// prestart, createRuntime, poststart, poststop.
+    Runtime,
+    /// createContainer, startContainer: `process.env`.
+    Process(&'a [String]),
+}
+
 /// Run `hooks` in order; stop at the first failure.
-pub fn run_all(hooks: &[Hook], state: &SpecState) -> Result<()> {
+pub fn run_all(hooks: &[Hook], state: &SpecState, inherit: Inherit<'_>) -> Result<()> {
+    if hooks.is_empty() {
+        return Ok(());
+    }
     let json = serde_json::to_vec(state).map_err(|e| Error::Init(format!("encode state: {e}")))?;
     for hook in hooks {
-        run_one(hook, &json)?;
+        run_one(hook, &json, inherit)?;
     }
     Ok(())
 }
 
 /// Run `hooks`, logging failures instead of returning them (poststart, poststop).
 pub fn run_all_warn(hooks: &[Hook], state: &SpecState) {
+    if hooks.is_empty() {
+        return;
+    }
     let Ok(json) = serde_json::to_vec(state) else {
         return;
     };
     for hook in hooks {
-        if let Err(e) = run_one(hook, &json) {
+        if let Err(e) = run_one(hook, &json, Inherit::Runtime) {
             tracing::warn!("{e}");
         }
     }
 }
 
-fn run_one(hook: &Hook, state: &[u8]) -> Result<()> {
+/// Set `cmd`'s environment: the hook's own, or what it inherits.
+fn set_env(cmd: &mut Command, hook: &Hook, inherit: Inherit<'_>) {
+    let given = match (hook.env(), inherit) {
+        (Some(env), _) => env,
+        (None, Inherit::Process(env)) => env,
+        (None, Inherit::Runtime) => return,
+    };
+    cmd.env_clear();
+    for kv in given {
+        if let Some((k, v)) = kv.split_once('=') {
+            cmd.env(k, v);
+        }
+    }
+}
+
+fn run_one(hook: &Hook, state: &[u8], inherit: Inherit<'_>) -> Result<()> {
     let fail = |msg: String| Error::Hook {
         path: hook.path().clone(),
         msg,
@@ -72,12 +106,7 @@ fn run_one(hook: &Hook, state: &[u8]) -> Result<()> {
             cmd.arg0(arg0).args(rest);
         }
     }
-    cmd.env_clear();
-    for kv in hook.env().iter().flatten() {
-        if let Some((k, v)) = kv.split_once('=') {
-            cmd.env(k, v);
-        }
-    }
+    set_env(&mut cmd, hook, inherit);
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -217,7 +246,7 @@ mod tests {
             "cat > {0}; echo \"$HOOKVAR/${{HOME:-nohome}}\" >> {0}",
             out.display()
         );
-        run_all(&[hook(&script, None)], &state()).expect("hook runs");
+        run_all(&[hook(&script, None)], &state(), Inherit::Runtime).expect("hook runs");
         let text = std::fs::read_to_string(&out).expect("hook output");
         assert!(
             text.contains("\"id\":\"c1\"") && text.contains("\"pid\":42"),
@@ -227,8 +256,36 @@ mod tests {
     }
 
     #[test]
+    fn hook_without_env_inherits_the_runtimes_or_the_processs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let out = dir.path().join("out");
+        let script = format!(
+            "echo \"${{CARGO_MANIFEST_DIR:-none}}/${{CONTAINER_VAR:-none}}\" > {}",
+            out.display()
+        );
+        let bare = HookBuilder::default()
+            .path("/bin/sh")
+            .args(vec!["sh".to_string(), "-c".to_string(), script])
+            .build()
+            .expect("hook");
+        let ours = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| "none".into());
+        run_all(std::slice::from_ref(&bare), &state(), Inherit::Runtime).expect("runs");
+        let text = std::fs::read_to_string(&out).expect("output");
+        assert_eq!(text, format!("{ours}/none\n"));
+        let process_env = ["CONTAINER_VAR=c".to_string()];
+        run_all(&[bare], &state(), Inherit::Process(&process_env)).expect("runs");
+        let text = std::fs::read_to_string(&out).expect("output");
+        assert_eq!(text, "none/c\n");
+    }
+
+    #[test]
     fn failing_hook_reports_status_and_stderr() {
-        let err = run_all(&[hook("echo broken >&2; exit 3", None)], &state()).expect_err("fails");
+        let err = run_all(
+            &[hook("echo broken >&2; exit 3", None)],
+            &state(),
+            Inherit::Runtime,
+        )
+        .expect_err("fails");
         let msg = err.to_string();
         assert!(
             msg.contains("exit status: 3") && msg.contains("broken"),
@@ -244,7 +301,8 @@ mod tests {
         let pid_file = dir.path().join("child.pid");
         let started = Instant::now();
         let script = format!("sleep 30 & echo $! > {}; wait", pid_file.display());
-        let err = run_all(&[hook(&script, Some(1))], &state()).expect_err("times out");
+        let err =
+            run_all(&[hook(&script, Some(1))], &state(), Inherit::Runtime).expect_err("times out");
         assert!(err.to_string().contains("timed out"), "{err}");
         assert!(started.elapsed() < Duration::from_secs(10));
         let child: i32 = std::fs::read_to_string(&pid_file)

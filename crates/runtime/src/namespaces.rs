@@ -103,6 +103,21 @@ impl NamespacePlan {
         Ok(())
     }
 
+    /// The container gets a mount namespace of its own (else it joins one by path, or
+    /// shares the runtime's).
+    pub fn creates_mount(&self) -> bool {
+        self.create.contains(CloneFlags::CLONE_NEWNS)
+    }
+
+    /// The container shares the runtime's mount namespace: its config lists none.
+    pub fn shares_our_mounts(&self) -> bool {
+        !self.creates_mount()
+            && !self
+                .join
+                .iter()
+                .any(|(t, _)| *t == LinuxNamespaceType::Mount)
+    }
+
     pub fn in_user_ns(&self) -> bool {
         self.creates_user()
             || self

@@ -284,7 +284,9 @@ pub(crate) fn prepare(program: Option<&Program>, no_new_privs: bool) -> Result<P
         return Ok(Pending(Some(program.clone())));
     }
     // Without no_new_privs the kernel wants CAP_SYS_ADMIN to load a filter: load it while
-    // still privileged, as runc does; the rest of the setup must then pass the profile.
+    // still privileged, as runc does. Only the identity change (setgroups, setres[ug]id,
+    // capset, prctl), the exec barrier and the exec then run under the profile: the
+    // runtime's own steps (descriptors, cwd) came before (`process::before_filter`).
     program.load()?;
     Ok(Pending(None))
 }

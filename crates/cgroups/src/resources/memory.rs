@@ -11,8 +11,13 @@ pub(super) fn memory(
     version: Option<Version>,
     out: &mut Vec<Write>,
 ) -> Result<()> {
-    if m.kernel().is_some() || m.kernel_tcp().is_some() {
-        return Err(unsupported("memory.kernel", "(deprecated by the kernel)"));
+    if let Some(k) = m.kernel() {
+        // Linux 5.16 deprecated the kernel memory limit and 6.x ignores it; runc ignores
+        // it too, with a warning, and crun writes a file the kernel discards.
+        tracing::warn!(
+            "linux.resources.memory.kernel ({k}) is ignored: the kernel no longer limits \
+             kernel memory separately"
+        );
     }
     let mem_limit = m
         .limit()
@@ -56,6 +61,12 @@ pub(super) fn memory(
             if m.disable_oom_killer() == Some(true) {
                 out.push(w("memory", "memory.oom_control", 1));
             }
+            if let Some(t) = m.kernel_tcp() {
+                // Still enforced by v1 kernels that have the file (as crun does); runc
+                // ignores it. Kernels built without it get a warning, not a failure.
+                let t = limit("memory.kernelTCP", t)?.unwrap_or(-1);
+                out.push(w("memory", "memory.kmem.tcp.limit_in_bytes", t).if_present());
+            }
         }
         _ => {
             let max = |v: Option<i64>| v.map_or("max".to_string(), |v| v.to_string());
@@ -78,6 +89,13 @@ pub(super) fn memory(
             }
             if m.disable_oom_killer() == Some(true) {
                 return Err(unsupported("memory.disableOOMKiller", "on cgroup v2"));
+            }
+            if let Some(t) = m.kernel_tcp() {
+                // cgroup v2 accounts socket memory with the rest and has no limit of its own.
+                tracing::warn!(
+                    "linux.resources.memory.kernelTCP ({t}) is ignored: cgroup v2 has no \
+                     separate TCP memory limit"
+                );
             }
         }
     }

@@ -24,11 +24,19 @@ pub struct Write {
     pub value: String,
     /// Written instead when this file exists (BFQ's weights, in another unit on v2).
     pub preferred: Option<(String, String)>,
+    /// A kernel without the file skips the write with a warning instead of failing
+    /// (settings the kernel dropped, which runc and crun warn about and go on).
+    pub optional: bool,
 }
 
 impl Write {
     fn or_if_present(mut self, file: &str, value: impl ToString) -> Self {
         self.preferred = Some((file.into(), value.to_string()));
+        self
+    }
+
+    fn if_present(mut self) -> Self {
+        self.optional = true;
         self
     }
 }
@@ -39,6 +47,7 @@ fn w(controller: &'static str, file: impl Into<String>, value: impl ToString) ->
         file: file.into(),
         value: value.to_string(),
         preferred: None,
+        optional: false,
     }
 }
 
@@ -240,6 +249,24 @@ mod tests {
                 "memory.high=90"
             ]
         );
+    }
+
+    #[test]
+    fn kernel_memory_is_ignored_and_kernel_tcp_written_only_where_the_kernel_has_it() {
+        let r = res(serde_json::json!({
+            "memory": {"limit": 104857600, "kernel": 52428800, "kernelTCP": 10485760}
+        }));
+        let v1 = plan(&r, &layout(true)).expect("v1 plan");
+        assert_eq!(
+            files(&v1),
+            [
+                "memory.limit_in_bytes=104857600",
+                "memory.kmem.tcp.limit_in_bytes=10485760"
+            ]
+        );
+        assert!(v1.writes[1].optional && !v1.writes[0].optional);
+        let v2 = plan(&r, &layout(false)).expect("v2 plan");
+        assert_eq!(files(&v2), ["memory.max=104857600"]);
     }
 
     #[test]

@@ -7,8 +7,8 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 
 /// Removes the state directory and kills the processes of a create that did not finish.
-/// Mounts need no cleanup: they all live in the container's mount namespace, which dies
-/// with its last process.
+/// Mounts need no cleanup when they live in the container's mount namespace, which dies
+/// with its last process; those made in the runtime's own namespace are detached.
 pub(super) struct CreateGuard {
     pub dir: PathBuf,
     pub stage1: Option<Pid>,
@@ -16,6 +16,8 @@ pub(super) struct CreateGuard {
     /// Init is our child (foreground `run`), so we reap it too.
     pub init_is_child: bool,
     pub cgroup: Option<berth_cgroups::Cgroup>,
+    /// The container shares our mount namespace: what was under its rootfs before.
+    pub host_mounts: Option<super::host_mounts::Before>,
     armed: bool,
 }
 
@@ -27,6 +29,7 @@ impl CreateGuard {
             init: None,
             init_is_child,
             cgroup: None,
+            host_mounts: None,
             armed: true,
         }
     }
@@ -56,6 +59,9 @@ impl Drop for CreateGuard {
                 let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
             }
             let _ = cgroup.remove();
+        }
+        if let Some(before) = &self.host_mounts {
+            before.undo();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }

@@ -147,6 +147,9 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
     checked.cgroup.create()?;
     guard.cgroup = Some(checked.cgroup.clone());
     checked.cgroup.apply(&checked.limits)?;
+    if checked.plan.shares_our_mounts() {
+        guard.host_mounts = Some(super::host_mounts::Before::take(&checked.rootfs)?);
+    }
     let listener = crate::barrier::listen(&dir)?;
     if opts.foreground {
         proc::set_child_subreaper(true).ctx(|| "become child subreaper".into())?;
@@ -186,6 +189,9 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
         &partial,
         &mut guard,
     )?;
+    if let Some(before) = &guard.host_mounts {
+        before.record(&dir)?;
+    }
     let (_, init_start_time) = process_stat(init_pid.as_raw())
         .ok_or_else(|| Error::Init("container init exited during setup".into()))?;
     let stored = Stored {
@@ -352,7 +358,8 @@ fn drive_setup(
         // reports init's pid, which the hooks need: answer once both are in.
         if let (true, Some(pid)) = (hooks_requested, init_pid) {
             hooks_requested = false;
-            let mut state = partial.spec_state(Status::Creating);
+            // The environment exists (lifecycle step 2): runtime-spec's `created`.
+            let mut state = partial.spec_state(Status::Created);
             state.pid = Some(pid.as_raw());
             state.bundle = bundle.dir.clone();
             state.annotations = spec.annotations().clone().unwrap_or_default();
@@ -370,8 +377,9 @@ fn drive_setup(
 
 fn run_create_hooks(spec: &Spec, state: &crate::state::SpecState) -> Result<()> {
     let h = spec.hooks().as_ref();
-    hooks::run_all(hooks::of_kind(h, HookKind::Prestart), state)?;
-    hooks::run_all(hooks::of_kind(h, HookKind::CreateRuntime), state)
+    let inherit = hooks::Inherit::Runtime;
+    hooks::run_all(hooks::of_kind(h, HookKind::Prestart), state, inherit)?;
+    hooks::run_all(hooks::of_kind(h, HookKind::CreateRuntime), state, inherit)
 }
 
 /// Write the pid file atomically, as runc does.

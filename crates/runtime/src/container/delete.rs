@@ -31,6 +31,7 @@ pub(super) fn delete_container(container: &Container, force: bool) -> Result<()>
     if let Some(cgroup) = cgroup {
         cgroup.remove()?;
     }
+    super::host_mounts::remove(&container.dir)?;
     std::fs::remove_dir_all(&container.dir).map_err(|e| Error::io("remove", &container.dir, e))?;
     if let Some(stored) = &container.stored {
         let state = container.spec_state(Status::Stopped);

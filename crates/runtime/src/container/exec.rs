@@ -32,11 +32,36 @@ pub struct ExecOptions {
     pub detach: bool,
     pub pid_file: Option<PathBuf>,
     pub preserve_fds: u32,
+    /// runc's --ignore-paused: exec into a paused container too. The process joins the
+    /// frozen cgroup, so it (and this exec) waits for the container's resume, as under runc.
+    pub ignore_paused: bool,
+    /// runc's --cgroup arguments: `[<controller>[,<controller>]:]<path>`, existing
+    /// sub-cgroups of the container's to put the process in.
+    pub cgroups: Vec<String>,
 }
 
 /// What the exec'd process takes from the container besides its process.
 struct FromContainer {
     seccomp: Option<crate::seccomp::Program>,
+    /// Init's root, when the container has no mount namespace of its own: init entered its
+    /// rootfs with chroot, which joining namespaces does not reproduce.
+    root: Option<File>,
+}
+
+/// Init's root directory if the container has no mount namespace of its own.
+fn chroot_of(config: &oci_spec::runtime::Spec, init: i32) -> Result<Option<File>> {
+    let own = config
+        .linux()
+        .iter()
+        .flat_map(|l| l.namespaces().iter().flatten())
+        .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Mount && n.path().is_none());
+    if own {
+        return Ok(None);
+    }
+    let path = format!("/proc/{init}/root");
+    File::open(&path)
+        .map(Some)
+        .map_err(|e| Error::io("open the root of", path, e))
 }
 
 /// Namespace types in the order they are joined: user first (it grants the rights for the
@@ -77,6 +102,14 @@ pub fn exec(root: &StateRoot, mut opts: ExecOptions) -> Result<i32> {
     let status = container.status();
     let stored = match (&container.stored, status) {
         (Some(s), Status::Created | Status::Running) => s,
+        (Some(s), Status::Paused) if opts.ignore_paused => s,
+        (Some(_), Status::Paused) => {
+            return Err(Error::WrongState {
+                id: opts.id.clone(),
+                status: status.to_string(),
+                action: "cannot exec in a paused container (use --ignore-paused to override)",
+            })
+        }
         _ => {
             return Err(Error::WrongState {
                 id: opts.id.clone(),
@@ -88,6 +121,7 @@ pub fn exec(root: &StateRoot, mut opts: ExecOptions) -> Result<i32> {
     if opts.process.args().as_ref().is_none_or(|a| a.is_empty()) {
         return Err(Error::Usage("exec: no command given".into()));
     }
+    let sub_cgroups = berth_cgroups::SubCgroups::parse(&opts.cgroups)?;
     let terminal = opts.process.terminal().unwrap_or(false);
     if !terminal && opts.console_socket.is_some() {
         return Err(Error::Usage(
@@ -133,8 +167,10 @@ pub fn exec(root: &StateRoot, mut opts: ExecOptions) -> Result<i32> {
         seccomp: seccomp
             .map(|s| crate::seccomp::Program::compile(s, Some(&root.seccomp_cache())))
             .transpose()?,
+        root: chroot_of(&stored.config, stored.pid)?,
     };
-    let result = spawn(&opts, &inherited, &cgroup, &namespaces, fds).and_then(|pid| {
+    let target = (&cgroup, &sub_cgroups);
+    let result = spawn(&opts, &inherited, target, &namespaces, fds).and_then(|pid| {
         if let Some(path) = &opts.pid_file {
             std::fs::write(path, pid.to_string())
                 .map_err(|e| Error::io("write pid file", path, e))?;
@@ -156,7 +192,7 @@ pub fn exec(root: &StateRoot, mut opts: ExecOptions) -> Result<i32> {
 fn spawn(
     opts: &ExecOptions,
     inherited: &FromContainer,
-    cgroup: &berth_cgroups::Cgroup,
+    (cgroup, sub): (&berth_cgroups::Cgroup, &berth_cgroups::SubCgroups),
     namespaces: &[(CloneFlags, File, bool)],
     fds: PassedFds,
 ) -> Result<Pid> {
@@ -180,7 +216,7 @@ fn spawn(
     drop(child_end);
     let reap_joiner = || nix::sys::wait::waitpid(joiner, None);
     let joined = cgroup
-        .add(joiner.as_raw())
+        .add_in(joiner.as_raw(), sub)
         .map_err(Error::from)
         .and_then(|()| parent_end.send(&ParentMsg::CgroupJoined));
     if let Err(e) = joined {
@@ -248,6 +284,11 @@ fn join_and_fork(
                 .ctx(|| "setuid 0 in the user namespace".into())?;
         }
     }
+    if let Some(root) = &inherited.root {
+        nix::unistd::fchdir(root).ctx(|| "chdir to init's root".into())?;
+        nix::unistd::chroot(".").ctx(|| "chroot to init's root".into())?;
+        nix::unistd::chdir("/").ctx(|| "chdir /".into())?;
+    }
     // SAFETY: the joiner is single-threaded (forked from the single-threaded runtime).
     match unsafe { fork() }.ctx(|| "fork the exec process".into())? {
         ForkResult::Child => {
@@ -283,11 +324,12 @@ fn run_process(
         process::prepare_as_root(process, &opts.id, false)?;
         let cwd = process::open_cwd(process.cwd())?;
         let plan = ExecPlan::new(process, &[])?;
+        let cwd = process::before_filter(process, cwd, fds)?;
         let seccomp = crate::seccomp::prepare(
             inherited.seccomp.as_ref(),
             process.no_new_privileges() == Some(true),
         )?;
-        process::become_user(process, &cwd, fds)?;
+        process::become_user(process, cwd)?;
         Ok((plan, seccomp))
     };
     let (plan, seccomp) = match steps() {

@@ -170,6 +170,8 @@ fn init(ctx: &InitContext<'_>) -> i32 {
 struct Prepared {
     exec: ExecPlan,
     seccomp: crate::seccomp::Pending,
+    /// Our pid in the container (asked before the filter, which may refuse getpid).
+    pid: i32,
 }
 
 fn setup(ctx: &InitContext<'_>) -> Result<Prepared> {
@@ -193,6 +195,7 @@ fn setup(ctx: &InitContext<'_>) -> Result<Prepared> {
         bundle: ctx.bundle,
         rootfs: ctx.rootfs,
         in_user_ns: ctx.plan.in_user_ns(),
+        new_mount_ns: ctx.plan.creates_mount(),
         no_pivot: ctx.no_pivot,
         cgroup: ctx.cgroup,
     };
@@ -200,10 +203,12 @@ fn setup(ctx: &InitContext<'_>) -> Result<Prepared> {
 
     ctx.channel.send(&ChildMsg::RunRuntimeHooks)?;
     expect(ctx.channel, ParentMsg::HooksDone)?;
-    let state = spec_state(ctx, Status::Creating, host_pid);
+    // After the environment was created (lifecycle step 2): runtime-spec's `created`.
+    let state = spec_state(ctx, Status::Created, host_pid);
     hooks::run_all(
         hooks::of_kind(ctx.spec.hooks().as_ref(), HookKind::CreateContainer),
         &state,
+        hooks::Inherit::Process(process.env().as_deref().unwrap_or_default()),
     )?;
 
     let pty = match ctx.console {
@@ -216,6 +221,7 @@ fn setup(ctx: &InitContext<'_>) -> Result<Prepared> {
         None => None,
     };
     rootfs::enter(&cfg)?;
+    drop(root);
     let cwd = process::open_cwd(process.cwd())?;
     write_sysctls(ctx.spec)?;
     set_names(ctx.spec)?;
@@ -230,18 +236,26 @@ fn setup(ctx: &InitContext<'_>) -> Result<Prepared> {
         extra_env.push(format!("LISTEN_PID={}", nix::unistd::getpid()));
     }
     let exec = ExecPlan::new(process, &extra_env)?;
+    let pid = nix::unistd::getpid().as_raw();
+    let cwd = process::before_filter(process, cwd, ctx.fds)?;
     let seccomp = crate::seccomp::prepare(ctx.seccomp, process.no_new_privileges() == Some(true))?;
-    process::become_user(process, &cwd, ctx.fds)?;
-    Ok(Prepared { exec, seccomp })
+    process::become_user(process, cwd)?;
+    Ok(Prepared { exec, seccomp, pid })
 }
 
 /// After `start`: the startContainer hooks, then exec. Returns only the failure.
 fn start_steps(ctx: &InitContext<'_>, prepared: &Prepared) -> Error {
-    let pid = nix::unistd::getpid().as_raw();
-    let state = spec_state(ctx, Status::Created, Some(pid));
+    let state = spec_state(ctx, Status::Created, Some(prepared.pid));
+    let process_env = ctx
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.env().as_deref())
+        .unwrap_or_default();
     if let Err(e) = hooks::run_all(
         hooks::of_kind(ctx.spec.hooks().as_ref(), HookKind::StartContainer),
         &state,
+        hooks::Inherit::Process(process_env),
     ) {
         return e;
     }

@@ -26,6 +26,8 @@ pub(super) fn start_container(container: &Container) -> Result<()> {
     // Whatever happened, init has left the barrier: the container is running or stopped.
     std::fs::remove_file(&barrier).map_err(|e| Error::io("remove", &barrier, e))?;
     released?;
+    // release returned at the close of init's end of the barrier, which the exec itself
+    // does (close-on-exec): the user's program is executed, as poststart requires.
     if let Some(stored) = &container.stored {
         let state = container.spec_state(Status::Running);
         hooks::run_all_warn(

@@ -67,21 +67,61 @@ pub(crate) fn open_cwd(cwd: &Path) -> Result<OwnedFd> {
     }
 }
 
-/// Become the configured user with the configured capabilities, then lock things down.
-pub(crate) fn become_user(process: &Process, cwd: &OwnedFd, fds: PassedFds) -> Result<()> {
-    let capabilities = process.capabilities().as_ref();
-    if let Some(c) = capabilities {
+/// The steps of the process's setup that the configured identity does not change: run
+/// before the seccomp filter is loaded, which happens right after them when
+/// no_new_privileges is off (the kernel then wants CAP_SYS_ADMIN for the load). What runs
+/// under the filter must be what any profile allows a process to do to itself, never the
+/// runtime's own housekeeping: profiles written for other runtimes (the suite's default,
+/// Docker's and podman's older ones) do not list close_range, for one.
+///
+/// Returns the cwd if the process could not enter it yet (see [`enter_cwd`]); it is closed
+/// otherwise, so that the close is not left for after the filter.
+pub(crate) fn before_filter(
+    process: &Process,
+    cwd: OwnedFd,
+    fds: PassedFds,
+) -> Result<Option<OwnedFd>> {
+    if let Some(c) = process.capabilities().as_ref() {
+        // Needs CAP_SETPCAP; the effective set (and so the filter's load) is unchanged.
         caps::drop_bounding(c)?;
     }
+    proc::set_umask(process.user().umask().unwrap_or(0o022));
+    let entered = enter_cwd(process, &cwd, true)?;
+    seal_descriptors(fds)?;
+    Ok((!entered).then_some(cwd))
+}
+
+/// Become the configured user with the configured capabilities, then lock things down.
+/// `cwd`: what [`before_filter`] returned.
+pub(crate) fn become_user(process: &Process, cwd: Option<OwnedFd>) -> Result<()> {
+    let capabilities = process.capabilities().as_ref();
     user::switch(process.user())?;
     if let Some(c) = capabilities {
         caps::apply(c)?;
     }
-    proc::set_umask(process.user().umask().unwrap_or(0o022));
     if process.no_new_privileges() == Some(true) {
         proc::set_no_new_privs().ctx(|| "set no_new_privs".into())?;
     }
-    nix::unistd::fchdir(cwd).ctx(|| format!("chdir to {}", process.cwd().display()))?;
+    if let Some(cwd) = cwd {
+        enter_cwd(process, &cwd, false)?;
+    }
+    Ok(())
+}
+
+/// chdir to the container's cwd. As root first, as runc does: that always works unless the
+/// root of a user namespace may not search the directory (a volume owned by the container's
+/// user), in which case `as_root` returns false and the user tries again after the switch.
+fn enter_cwd(process: &Process, cwd: &OwnedFd, as_root: bool) -> Result<bool> {
+    match nix::unistd::fchdir(cwd) {
+        Ok(()) => {}
+        Err(nix::errno::Errno::EACCES | nix::errno::Errno::EPERM) if as_root => return Ok(false),
+        Err(e) => {
+            return Err(Error::sys(
+                format!("chdir to {}", process.cwd().display()),
+                e,
+            ))
+        }
+    }
     // A cwd outside the root shows as "(unreachable)": getcwd fails with ENOENT.
     std::env::current_dir().map_err(|_| {
         Error::Init(format!(
@@ -89,6 +129,12 @@ pub(crate) fn become_user(process: &Process, cwd: &OwnedFd, fds: PassedFds) -> R
             process.cwd().display()
         ))
     })?;
+    Ok(true)
+}
+
+/// Mark every descriptor of the runtime close-on-exec and clear the flag on the ones passed
+/// to the container (3.. up to 3 + count).
+fn seal_descriptors(fds: PassedFds) -> Result<()> {
     proc::cloexec_from(3).ctx(|| "mark descriptors close-on-exec".into())?;
     for fd in 3..3 + fds.count() as i32 {
         proc::keep_across_exec(fd).ctx(|| format!("keep descriptor {fd}"))?;

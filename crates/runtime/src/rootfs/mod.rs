@@ -30,6 +30,10 @@ pub(crate) struct RootfsConfig<'a> {
     pub bundle: &'a Path,
     pub rootfs: &'a Path,
     pub in_user_ns: bool,
+    /// The container has a mount namespace of its own. Without one (joined by path, or the
+    /// runtime's), nothing outside the rootfs is changed and the root is entered with
+    /// chroot, as crun does: pivot_root would move the root of every process sharing it.
+    pub new_mount_ns: bool,
     pub no_pivot: bool,
     /// The container's cgroup: the cgroup mount shows its directories.
     pub cgroup: &'a berth_cgroups::Cgroup,
@@ -53,7 +57,9 @@ pub(crate) fn prepare(cfg: &RootfsConfig<'_>) -> Result<OwnedFd> {
         Some(f) if f.contains(MsFlags::MS_PRIVATE) => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
         _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
     };
-    m::set_propagation(Path::new("/"), initial).ctx(|| "make / a slave mount".into())?;
+    if cfg.new_mount_ns {
+        m::set_propagation(Path::new("/"), initial).ctx(|| "make / a slave mount".into())?;
+    }
     m::mount_path(
         Some(cfg.rootfs),
         cfg.rootfs,
@@ -62,6 +68,12 @@ pub(crate) fn prepare(cfg: &RootfsConfig<'_>) -> Result<OwnedFd> {
         None,
     )
     .ctx(|| format!("bind rootfs {}", cfg.rootfs.display()))?;
+    if !cfg.new_mount_ns {
+        // In a shared namespace only our own bind of the rootfs is made private, so that
+        // what is mounted under it reaches no peer of the namespace.
+        m::set_propagation(cfg.rootfs, MsFlags::MS_PRIVATE | MsFlags::MS_REC)
+            .ctx(|| format!("make rootfs {} private", cfg.rootfs.display()))?;
+    }
     let root = nix::fcntl::open(
         cfg.rootfs,
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
@@ -79,6 +91,9 @@ pub(crate) fn prepare(cfg: &RootfsConfig<'_>) -> Result<OwnedFd> {
 
 /// Make the rootfs the root of the mount namespace.
 pub(crate) fn enter(cfg: &RootfsConfig<'_>) -> Result<()> {
+    if !cfg.new_mount_ns {
+        return chroot(cfg.rootfs);
+    }
     if cfg.no_pivot {
         move_root(cfg.rootfs)
     } else {
@@ -105,6 +120,12 @@ fn move_root(rootfs: &Path) -> Result<()> {
     nix::unistd::chdir(rootfs).ctx(|| format!("chdir {}", rootfs.display()))?;
     m::mount_path(Some(rootfs), Path::new("/"), None, MsFlags::MS_MOVE, None)
         .ctx(|| "move rootfs to /".into())?;
+    nix::unistd::chroot(".").ctx(|| "chroot".into())?;
+    nix::unistd::chdir("/").ctx(|| "chdir /".into())
+}
+
+fn chroot(rootfs: &Path) -> Result<()> {
+    nix::unistd::chdir(rootfs).ctx(|| format!("chdir {}", rootfs.display()))?;
     nix::unistd::chroot(".").ctx(|| "chroot".into())?;
     nix::unistd::chdir("/").ctx(|| "chdir /".into())
 }

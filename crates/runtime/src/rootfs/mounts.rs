@@ -10,7 +10,10 @@ use oci_spec::runtime::Mount;
 
 use super::{cgroupfs, MountOptions, RootfsConfig};
 use crate::error::{Error, Result, SysContext};
-use crate::sys::fs::{create_in_root, fd_path, is_procfs_path, open_in_root, Leaf};
+use crate::sys::fs::{
+    create_in_root, entry_without_symlinks, fd_path, is_procfs_path, is_sysfs_path, open_in_root,
+    Entry, Leaf,
+};
 use crate::sys::mount as m;
 
 pub(super) fn mount_one(cfg: &RootfsConfig<'_>, root: BorrowedFd<'_>, mount: &Mount) -> Result<()> {
@@ -42,8 +45,20 @@ fn bind(
     } else {
         Leaf::File
     };
-    let target = create_in_root(root, dest, leaf)
-        .ctx(|| format!("create mount point {}", dest.display()))?;
+    // A whole procfs or sysfs bound in is held to the same rule as a fresh one (a file of
+    // theirs goes on a file, as lxcfs's do).
+    let existing = if leaf == Leaf::Dir && is_procfs_path(&source) {
+        check_plain_dir(root, mount, "proc")?
+    } else if leaf == Leaf::Dir && is_sysfs_path(&source) {
+        check_plain_dir(root, mount, "sysfs")?
+    } else {
+        None
+    };
+    let target = match existing {
+        Some(dir) => dir,
+        None => create_in_root(root, dest, leaf)
+            .ctx(|| format!("create mount point {}", dest.display()))?,
+    };
     check_proc(cfg, target.as_fd(), mount, is_procfs_path(&source))?;
     let mut flags = MsFlags::MS_BIND;
     if opts.recursive_bind {
@@ -57,6 +72,30 @@ fn bind(
             .ctx(|| format!("remount {} with its options", dest.display()))?;
     }
     apply_after(mounted.as_fd(), dest, opts)
+}
+
+/// runc's rule for procfs and sysfs (CVE-2019-16884, CVE-2019-19921): they go on an
+/// ordinary directory of the rootfs, never through a symlink, which the image (or a
+/// container sharing a volume with it) could point wherever it likes, or swap while the
+/// mount happens. Checked before the mount point is created, as runc does, and stricter
+/// than runc's lstat of the last component: no directory on the way may be a symlink
+/// either. Returns the mount point when it exists (so it is not looked up twice).
+fn check_plain_dir(root: BorrowedFd<'_>, mount: &Mount, fs: &str) -> Result<Option<OwnedFd>> {
+    let dest = mount.destination();
+    let entry = entry_without_symlinks(root, dest)
+        .ctx(|| format!("inspect mount point {}", dest.display()))?;
+    let why = match entry {
+        Entry::Missing => return Ok(None),
+        Entry::Dir(fd) => return Ok(Some(fd)),
+        Entry::Symlink => "is (or goes through) a symlink in the rootfs",
+        Entry::Other => "is not a directory in the rootfs",
+    };
+    Err(Error::config(format!(
+        "mount on {}: filesystem {fs:?} must be mounted on an ordinary directory, and {} \
+         {why} (runc refuses it too)",
+        dest.display(),
+        dest.display()
+    )))
 }
 
 /// The files under /proc that lxcfs emulates: the only mounts runc allows inside /proc.
@@ -176,8 +215,15 @@ fn fresh(
             dest.display()
         )));
     }
-    let target = create_in_root(root, dest, Leaf::Dir)
-        .ctx(|| format!("create mount point {}", dest.display()))?;
+    let existing = match typ {
+        "proc" | "sysfs" => check_plain_dir(root, mount, typ)?,
+        _ => None,
+    };
+    let target = match existing {
+        Some(dir) => dir,
+        None => create_in_root(root, dest, Leaf::Dir)
+            .ctx(|| format!("create mount point {}", dest.display()))?,
+    };
     check_proc(cfg, target.as_fd(), mount, typ == "proc")?;
     let source = mount.source().clone().unwrap_or_else(|| PathBuf::from(typ));
     let data = opts.data_string();

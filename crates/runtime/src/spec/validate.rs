@@ -179,11 +179,6 @@ fn check_namespaces(linux: &Linux) -> Result<NamespaceSet> {
             Some(_) => {}
         }
     }
-    if !set.creates(LinuxNamespaceType::Mount) {
-        return Err(Error::config(
-            "a new mount namespace (linux.namespaces type \"mount\" without a path) is required",
-        ));
-    }
     Ok(set)
 }
 

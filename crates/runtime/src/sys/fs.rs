@@ -64,6 +64,50 @@ pub fn open_in_root(root: BorrowedFd<'_>, path: &Path, flags: OFlag) -> nix::Res
     result
 }
 
+/// What a path inside a root is, found without following any symlink.
+#[derive(Debug)]
+pub enum Entry {
+    Missing,
+    /// An `O_PATH` handle on it.
+    Dir(OwnedFd),
+    /// A file, device, socket...
+    Other,
+    /// The path itself, or a directory on the way to it, is a symlink.
+    Symlink,
+}
+
+/// What is at `path` inside `root`, without following a symlink anywhere on the way
+/// (`openat2(RESOLVE_NO_SYMLINKS)`, the trailing one opened with O_NOFOLLOW).
+pub fn entry_without_symlinks(root: BorrowedFd<'_>, path: &Path) -> nix::Result<Entry> {
+    const ATTEMPTS: usize = 128;
+    let rel = join(&relative_components(path));
+    let how = || {
+        OpenHow::new()
+            .flags(OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC)
+            .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_SYMLINKS)
+    };
+    let mut result = openat2(root, rel.as_path(), how());
+    for _ in 1..ATTEMPTS {
+        if !matches!(result, Err(Errno::EAGAIN)) {
+            break;
+        }
+        result = openat2(root, rel.as_path(), how());
+    }
+    let fd = match result {
+        Ok(fd) => fd,
+        Err(Errno::ELOOP) => return Ok(Entry::Symlink),
+        Err(Errno::ENOENT) => return Ok(Entry::Missing),
+        Err(Errno::ENOTDIR) => return Ok(Entry::Other),
+        Err(e) => return Err(e),
+    };
+    let st = nix::sys::stat::fstat(&fd)?;
+    Ok(match st.st_mode & libc::S_IFMT {
+        libc::S_IFLNK => Entry::Symlink,
+        libc::S_IFDIR => Entry::Dir(fd),
+        _ => Entry::Other,
+    })
+}
+
 /// Open `path` inside `root` as an `O_PATH` handle, creating missing directories (mode 0755)
 /// and, if `leaf` is `File`, an empty final file. Symlinks met on the way are followed
 /// inside the root only; a dangling one has its target created inside the root, as runc's
@@ -144,6 +188,12 @@ fn create_entry(parent: BorrowedFd<'_>, name: &OsStr, leaf: Leaf) -> nix::Result
 pub fn is_procfs_path(path: &Path) -> bool {
     nix::sys::statfs::statfs(path)
         .is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC)
+}
+
+/// Whether `path` is on a sysfs.
+pub fn is_sysfs_path(path: &Path) -> bool {
+    nix::sys::statfs::statfs(path)
+        .is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::SYSFS_MAGIC)
 }
 
 fn is_procfs(fd: BorrowedFd<'_>) -> nix::Result<bool> {
@@ -228,6 +278,25 @@ mod tests {
         let leaf = create_in_root(fd.as_fd(), Path::new("dangling/x"), Leaf::File).expect("create");
         assert_eq!(real_path(&leaf), dir.path().join("host/only/path/x"));
         assert!(!Path::new("/host/only/path").exists());
+    }
+
+    #[test]
+    fn entries_are_classified_without_following_symlinks() {
+        let (dir, fd) = root();
+        std::fs::create_dir_all(dir.path().join("d/sub")).expect("mkdir");
+        std::fs::write(dir.path().join("f"), "").expect("file");
+        symlink("d", dir.path().join("link")).expect("symlink");
+        let entry = |p: &str| entry_without_symlinks(fd.as_fd(), Path::new(p)).expect(p);
+        match entry("/d/sub") {
+            Entry::Dir(sub) => assert_eq!(real_path(&sub), dir.path().join("d/sub")),
+            other => panic!("/d/sub: {other:?}"),
+        }
+        assert!(matches!(entry("/d"), Entry::Dir(_)));
+        assert!(matches!(entry("/f"), Entry::Other));
+        assert!(matches!(entry("/f/x"), Entry::Other));
+        assert!(matches!(entry("/missing"), Entry::Missing));
+        assert!(matches!(entry("/link"), Entry::Symlink));
+        assert!(matches!(entry("/link/sub"), Entry::Symlink));
     }
 
     #[test]

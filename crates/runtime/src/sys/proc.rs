@@ -76,7 +76,10 @@ pub unsafe fn fork_with_namespaces_into(
 }
 
 /// Mark every descriptor from `first` upwards close-on-exec, so nothing of the runtime's
-/// reaches the container's program (CVE-2024-21626 class).
+/// reaches the container's program (CVE-2024-21626 class). close_range(CLOSE_RANGE_CLOEXEC)
+/// does it in one call; a kernel before 5.11 (ENOSYS, EINVAL) or a seccomp filter the
+/// runtime itself runs under (EPERM) gets runc's way: each descriptor listed in
+/// /proc/self/fd.
 pub fn cloexec_from(first: RawFd) -> nix::Result<()> {
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags on descriptors of this
     // process; it touches no memory.
@@ -88,7 +91,31 @@ pub fn cloexec_from(first: RawFd) -> nix::Result<()> {
             libc::CLOSE_RANGE_CLOEXEC,
         )
     };
-    Errno::result(rc).map(drop)
+    match Errno::result(rc) {
+        Err(Errno::ENOSYS | Errno::EINVAL | Errno::EPERM) => cloexec_listed_from(first),
+        other => other.map(drop),
+    }
+}
+
+/// [`cloexec_from`] one descriptor at a time, from the list in /proc/self/fd.
+pub(crate) fn cloexec_listed_from(first: RawFd) -> nix::Result<()> {
+    let listed: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+        .filter(|fd| *fd >= first)
+        .collect();
+    for fd in listed {
+        // SAFETY: F_GETFD/F_SETFD only change a flag in this process's descriptor table.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        // EBADF: the descriptor of the listing itself, closed since.
+        if flags == -1 || flags & libc::FD_CLOEXEC != 0 {
+            continue;
+        }
+        // SAFETY: as above.
+        Errno::result(unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) })?;
+    }
+    Ok(())
 }
 
 /// Clear close-on-exec on `fd` so it survives into the container's program.
@@ -144,4 +171,30 @@ pub fn seccomp_set_filter(flags: libc::c_ulong, filter: &[libc::sock_filter]) ->
 /// Set the file mode creation mask.
 pub fn set_umask(mask: u32) {
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listed_fallback_marks_descriptors_close_on_exec() {
+        let file = std::fs::File::open("/proc/self/status").expect("open");
+        // SAFETY: dup of an open descriptor; the copy (without FD_CLOEXEC) is closed below.
+        let copy = unsafe { libc::dup(file.as_raw_fd()) };
+        assert!(copy >= 0);
+        // SAFETY: F_GETFD only reads a flag.
+        let before = unsafe { libc::fcntl(copy, libc::F_GETFD) };
+        assert_eq!(before & libc::FD_CLOEXEC, 0, "dup clears close-on-exec");
+        cloexec_listed_from(copy).expect("mark");
+        // SAFETY: as above.
+        let after = unsafe { libc::fcntl(copy, libc::F_GETFD) };
+        // SAFETY: `copy` is ours and closed once.
+        unsafe { libc::close(copy) };
+        assert_ne!(
+            after & libc::FD_CLOEXEC,
+            0,
+            "close-on-exec set from the listing"
+        );
+    }
 }
