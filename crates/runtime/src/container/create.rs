@@ -11,7 +11,7 @@ use super::cleanup::CreateGuard;
 use super::init::{self, CgroupJoin, InitContext};
 use crate::error::{Error, Result, SysContext};
 use crate::hooks::{self, HookKind};
-use crate::namespaces::{write_id_maps, NamespacePlan};
+use crate::namespaces::{write_id_maps, write_time_offsets, NamespacePlan};
 use crate::process::PassedFds;
 use crate::spec::Bundle;
 use crate::state::{process_stat, Container, StateRoot, Status, Stored};
@@ -318,7 +318,8 @@ fn drive_setup(
     guard: &mut CreateGuard,
 ) -> Result<Pid> {
     let spec = &bundle.spec;
-    let (mut init_pid, userns_creator) = match forked {
+    // The process that creates the user and time namespaces: stage 1 if there is one.
+    let (mut init_pid, ns_creator) = match forked {
         Forked::Stage1(pid) => (None, pid),
         Forked::Init(pid, _) => (Some(pid), pid),
     };
@@ -326,8 +327,12 @@ fn drive_setup(
     loop {
         match ch.recv::<ChildMsg>()? {
             Some(ChildMsg::MapIds) => {
-                write_id_maps(userns_creator.as_raw(), plan)?;
+                write_id_maps(ns_creator.as_raw(), plan)?;
                 ch.send(&ParentMsg::IdsMapped)?;
+            }
+            Some(ChildMsg::SetTimeOffsets) => {
+                write_time_offsets(ns_creator.as_raw(), plan)?;
+                ch.send(&ParentMsg::TimeOffsetsSet)?;
             }
             Some(ChildMsg::InitPid(pid)) => {
                 let Forked::Stage1(stage1) = forked else {

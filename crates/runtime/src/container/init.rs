@@ -138,6 +138,10 @@ fn stage1_steps(ctx: &InitContext<'_>) -> Result<()> {
         wait_for_id_maps(ctx)?;
     }
     ctx.plan.unshare_rest()?;
+    if ctx.plan.has_time_offsets() {
+        ctx.channel.send(&ChildMsg::SetTimeOffsets)?;
+        expect(ctx.channel, ParentMsg::TimeOffsetsSet)?;
+    }
     // SAFETY: stage 1 is single-threaded (forked from the single-threaded runtime).
     match unsafe { fork() }.ctx(|| "fork init".into())? {
         ForkResult::Child => std::process::exit(forked(ctx)),
