@@ -192,6 +192,15 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
     if let Some(before) = &guard.host_mounts {
         before.record(&dir)?;
     }
+    if let Some(rdt) = opts
+        .bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.intel_rdt().as_ref())
+    {
+        crate::intel_rdt::apply(rdt, &opts.id, init_pid.as_raw(), &dir)?;
+    }
     let (_, init_start_time) = process_stat(init_pid.as_raw())
         .ok_or_else(|| Error::Init("container init exited during setup".into()))?;
     let stored = Stored {
@@ -364,6 +373,10 @@ fn drive_setup(
         if let (true, Some(pid)) = (hooks_requested, init_pid) {
             hooks_requested = false;
             // The environment exists (lifecycle step 2): runtime-spec's `created`.
+            // Before the hooks and init's sysctls, which may name the devices.
+            if let Some(devices) = spec.linux().as_ref().and_then(|l| l.net_devices().as_ref()) {
+                crate::netdev::move_all(devices, pid.as_raw())?;
+            }
             let mut state = partial.spec_state(Status::Created);
             state.pid = Some(pid.as_raw());
             state.bundle = bundle.dir.clone();

@@ -32,6 +32,7 @@ pub(super) fn delete_container(container: &Container, force: bool) -> Result<()>
         cgroup.remove()?;
     }
     super::host_mounts::remove(&container.dir)?;
+    crate::intel_rdt::remove(&container.dir)?;
     std::fs::remove_dir_all(&container.dir).map_err(|e| Error::io("remove", &container.dir, e))?;
     if let Some(stored) = &container.stored {
         let state = container.spec_state(Status::Stopped);

@@ -234,6 +234,7 @@ fn setup(ctx: &InitContext<'_>) -> Result<Prepared> {
         console::attach_stdio(pty)?;
     }
     process::prepare_as_root(process, ctx.id, ctx.new_keyring)?;
+    process::Attributes::of(process, ctx.spec.linux().as_ref()).apply()?;
     let mut extra_env = Vec::new();
     if ctx.fds.listen > 0 {
         extra_env.push(format!("LISTEN_FDS={}", ctx.fds.listen));
