@@ -212,3 +212,333 @@ fn memory_policy_inside_the_container() {
         assert_eq!(out.stdout.trim(), shown, "{policy}");
     }
 }
+
+/// The CPUs a process may run on, from its status.
+fn cpus_of(status: &str) -> String {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Two CPUs of this host (the machines have two cores).
+fn two_cpus() -> (usize, usize) {
+    let ours = std::fs::read_to_string("/proc/self/status").expect("status");
+    let list = cpus_of(&ours);
+    let first: Vec<usize> = list
+        .split(',')
+        .flat_map(|r| match r.split_once('-') {
+            Some((a, b)) => (a.parse().expect("cpu")..=b.parse().expect("cpu")).collect(),
+            None => vec![r.parse().expect("cpu")],
+        })
+        .collect();
+    assert!(first.len() >= 2, "this test needs two CPUs, has {list}");
+    (first[0], first[1])
+}
+
+/// process.execCPUAffinity: not init's; an exec'd process ends on `final` (after the
+/// cgroup v1 cpuset reset its affinity when it joined); its own process.json's affinity
+/// wins over the container's. runc 1.1.5 and crun 1.8.1 do not implement the field.
+#[test]
+fn exec_cpu_affinity_applies_to_exec_not_init() {
+    let (a, b) = two_cpus();
+    let mut world = World::new("sleep 30");
+    world.edit(|c| {
+        c["process"]["execCPUAffinity"] = json!({"initial": a.to_string(), "final": b.to_string()});
+    });
+    let bundle = world.bundle().to_str().expect("utf8").to_string();
+    world.cmd(&["run", "-d", "--bundle", &bundle, "aff"]).ok();
+    let pid = world.state("aff")["pid"].as_i64().expect("pid") as i32;
+    let init = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    assert_eq!(
+        cpus_of(&init),
+        format!("{a}-{b}"),
+        "init's affinity was changed"
+    );
+    let out = world.cmd(&["exec", "aff", "cat", "/proc/self/status"]);
+    out.ok();
+    assert_eq!(cpus_of(&out.stdout), b.to_string());
+
+    let mut process = world.config["process"].clone();
+    process["args"] = json!(["cat", "/proc/self/status"]);
+    process["execCPUAffinity"] = json!({"final": a.to_string()});
+    let path = world.dir.path().join("process.json");
+    std::fs::write(&path, process.to_string()).expect("process.json");
+    let out = world.cmd(&["exec", "--process", path.to_str().expect("utf8"), "aff"]);
+    out.ok();
+    assert_eq!(cpus_of(&out.stdout), a.to_string());
+    world.cmd(&["delete", "--force", "aff"]).ok();
+    reap(pid);
+}
+
+/// A wrapper that runs berth-runtime with only cgroup2 at /sys/fs/cgroup (no cpuset
+/// controller there), as in cgroup_v2.rs.
+fn v2_runtime(world: &World) -> std::path::PathBuf {
+    let path = world.dir.path().join("runtime-v2");
+    script(
+        &path,
+        &format!(
+            "exec unshare --mount --propagation private sh -c \
+             'umount -l /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup && exec \"$0\" \"$@\"' {BIN} \"$@\""
+        ),
+    );
+    path
+}
+
+/// Without `final`, the affinity after the cgroup join is left as it is: with no cpuset
+/// to reset it, the exec'd process keeps `initial`, which the runtime's side of the exec
+/// had before it joined.
+#[test]
+fn exec_cpu_affinity_initial_is_kept_without_final() {
+    let (_, b) = two_cpus();
+    let mut world = World::new("sleep 30");
+    world.edit(|c| {
+        c["process"]["execCPUAffinity"] = json!({"initial": b.to_string()});
+        c["linux"]["cgroupsPath"] = json!(format!("/berth-test-aff-{}", std::process::id()));
+    });
+    let runtime = v2_runtime(&world);
+    let runtime = runtime.to_str().expect("utf8");
+    let root = world.root();
+    let bundle = world.bundle().to_str().expect("utf8").to_string();
+    world
+        .cmd_with(runtime, &root, &["run", "-d", "--bundle", &bundle, "aff2"])
+        .ok();
+    let pid = world.state("aff2")["pid"].as_i64().expect("pid") as i32;
+    let out = world.cmd_with(
+        runtime,
+        &root,
+        &["exec", "aff2", "cat", "/proc/self/status"],
+    );
+    out.ok();
+    assert_eq!(cpus_of(&out.stdout), b.to_string());
+    world
+        .cmd_with(runtime, &root, &["delete", "--force", "aff2"])
+        .ok();
+    reap(pid);
+}
+
+/// A network namespace of the test's own (`ip netns add`), deleted on drop, so that no
+/// device of the host is touched.
+struct TestNetns(String);
+
+impl TestNetns {
+    fn new(tag: &str) -> Self {
+        let name = format!("berth-sf-{tag}-{}", std::process::id());
+        ip(&["netns", "add", &name]);
+        TestNetns(name)
+    }
+
+    fn path(&self) -> String {
+        format!("/run/netns/{}", self.0)
+    }
+
+    /// `ip -n <ns> args`, which must succeed.
+    fn ip(&self, args: &[&str]) -> String {
+        let mut all = vec!["-n", &self.0];
+        all.extend_from_slice(args);
+        ip(&all)
+    }
+
+    fn has_link(&self, name: &str) -> bool {
+        std::process::Command::new("ip")
+            .args(["-n", &self.0, "link", "show", name])
+            .stderr(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("ip")
+            .success()
+    }
+
+    /// A berth-runtime that runs in this namespace (nsenter only switches the network
+    /// namespace; `ip netns exec` would also remount /sys and lose the cgroup mounts).
+    fn runtime(&self, world: &World) -> std::path::PathBuf {
+        let path = world.dir.path().join(format!("runtime-{}", self.0));
+        script(
+            &path,
+            &format!("exec nsenter --net={} {BIN} \"$@\"", self.path()),
+        );
+        path
+    }
+}
+
+impl Drop for TestNetns {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "delete", &self.0])
+            .status();
+    }
+}
+
+fn ip(args: &[&str]) -> String {
+    let out = std::process::Command::new("ip")
+        .args(args)
+        .output()
+        .expect("ip");
+    assert!(out.status.success(), "ip {args:?}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// linux.netDevices: a veth device of the runtime's network namespace is moved into the
+/// container's, renamed, with its permanent global addresses (not the link-local one),
+/// and up. At delete nothing moves it back: the kernel destroys a virtual device with its
+/// namespace (a veth pair, both ends) (physical ones return to the host's initial namespace), as runtime-spec says.
+/// runc 1.1.5 and crun 1.8.1 do not implement the field.
+#[test]
+fn net_devices_are_moved_renamed_with_their_addresses() {
+    let ns = TestNetns::new("mv");
+    // This VM's kernel has veth built in, not dummy.
+    ns.ip(&[
+        "link", "add", "bsf0", "type", "veth", "peer", "name", "bsf0p",
+    ]);
+    ns.ip(&["addr", "add", "10.99.7.1/24", "dev", "bsf0"]);
+    ns.ip(&["addr", "add", "fd00:99:7::1/64", "dev", "bsf0", "nodad"]);
+    ns.ip(&[
+        "addr",
+        "add",
+        "169.254.9.9/16",
+        "dev",
+        "bsf0",
+        "scope",
+        "link",
+    ]);
+    ns.ip(&[
+        "link", "add", "bsf2", "type", "veth", "peer", "name", "bsf2p",
+    ]);
+    let mut world = World::new(
+        "ip -o link show ctr0 | grep -o '<[^>]*>'; ip -o addr show dev ctr0 | \
+         sed 's/.* \\(inet6\\{0,1\\} [^ ]*\\).*/\\1/' | sort; \
+         ip -o link show eth0 >/dev/null && echo eth0-numbered; sleep 30",
+    );
+    world.edit(|c| {
+        // The default config has a network namespace already. "%d": the kernel numbers it.
+        c["linux"]["netDevices"] = json!({"bsf0": {"name": "ctr0"}, "bsf2": {"name": "eth%d"}});
+    });
+    let runtime = ns.runtime(&world);
+    let runtime = runtime.to_str().expect("utf8");
+    let root = world.root();
+    let bundle = world.bundle().to_str().expect("utf8").to_string();
+    let log = world.dir.path().join("netdev.log");
+    let status = std::process::Command::new(runtime)
+        .args([
+            "--root",
+            root.to_str().expect("utf8"),
+            "run",
+            "-d",
+            "--bundle",
+            &bundle,
+            "nd",
+        ])
+        .stdout(std::fs::File::create(&log).expect("log"))
+        .status()
+        .expect("run");
+    assert!(status.success());
+    let pid = world.state("nd")["pid"].as_i64().expect("pid") as i32;
+    assert!(
+        wait_until(5, || std::fs::read_to_string(&log)
+            .is_ok_and(|s| s.lines().count() >= 4)),
+        "{:?}",
+        std::fs::read_to_string(&log)
+    );
+    let seen = std::fs::read_to_string(&log).expect("log");
+    let lines: Vec<&str> = seen.lines().collect();
+    assert!(lines[0].contains("UP"), "{seen}");
+    assert_eq!(
+        lines[1..],
+        [
+            "inet 10.99.7.1/24",
+            "inet6 fd00:99:7::1/64",
+            "eth0-numbered"
+        ],
+        "{seen}"
+    );
+    assert!(
+        !ns.has_link("bsf0"),
+        "the device is still in the runtime's namespace"
+    );
+    world
+        .cmd_with(runtime, &root, &["delete", "--force", "nd"])
+        .ok();
+    reap(pid);
+    assert!(
+        wait_until(5, || !ns.has_link("bsf0p") && !ns.has_link("bsf2p")),
+        "{}",
+        ns.ip(&["link"])
+    );
+}
+
+/// A device the runtime's namespace lacks, and a name the container's namespace has (lo),
+/// fail the create naming the device; nothing is left behind and the device stays.
+#[test]
+fn net_device_errors_name_the_device() {
+    let ns = TestNetns::new("err");
+    ns.ip(&[
+        "link", "add", "bsf1", "type", "veth", "peer", "name", "bsf1p",
+    ]);
+    let mut world = World::new("true");
+    let runtime = ns.runtime(&world);
+    let runtime = runtime.to_str().expect("utf8");
+    let root = world.root();
+    let bundle = world.bundle().to_str().expect("utf8").to_string();
+    for (devices, needle) in [
+        (
+            json!({"nosuch0": {}}),
+            "the runtime's network namespace has no device",
+        ),
+        (
+            json!({"bsf1": {"name": "lo"}}),
+            "already has a device of that name",
+        ),
+    ] {
+        world.edit(|c| c["linux"]["netDevices"] = devices.clone());
+        let out = world.cmd_with(runtime, &root, &["create", "--bundle", &bundle, "nderr"]);
+        out.failed();
+        let message = out.stderr.replace("\\\"", "\"");
+        assert!(
+            message.contains(needle) && message.contains("linux.netDevices"),
+            "{message}"
+        );
+        world.assert_no_state();
+    }
+    assert!(
+        ns.has_link("bsf1"),
+        "a device that could not be moved was lost"
+    );
+    world.edit(|c| {
+        c["linux"]["namespaces"] = json!([{"type": "mount"}, {"type": "pid"}]);
+        c["linux"]["netDevices"] = json!({"bsf1": {}});
+    });
+    let out = world.cmd_with(runtime, &root, &["create", "--bundle", &bundle, "nderr"]);
+    out.failed();
+    assert!(
+        out.stderr.contains("needs a network namespace"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// `features` lists what is implemented now: intelRdt (schemata, no monitoring), every
+/// memory policy mode and flag, netDevices.
+#[test]
+fn features_list_the_new_fields() {
+    let out = std::process::Command::new(BIN)
+        .arg("features")
+        .output()
+        .expect("features");
+    assert!(out.status.success());
+    let f: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let linux = &f["linux"];
+    assert_eq!(
+        linux["intelRdt"],
+        json!({"enabled": true, "schemata": true, "monitoring": false})
+    );
+    assert_eq!(linux["netDevices"], json!({"enabled": true}));
+    assert_eq!(
+        linux["memoryPolicy"]["modes"].as_array().map(Vec::len),
+        Some(7)
+    );
+    assert_eq!(
+        linux["memoryPolicy"]["flags"].as_array().map(Vec::len),
+        Some(3)
+    );
+}

@@ -70,19 +70,24 @@ fn move_one(host: &Rtnl, inside: &Rtnl, target: &File, name: &str, new_name: &st
         )),
         e => Error::sys(format!("{field}: look up device {name:?}"), e),
     })?;
+    // The kernel moves first and renames after, so a clash would leave the device in the
+    // container under its old name, to be destroyed with it when the create fails.
+    if !new_name.contains('%') && inside.index_of(new_name).is_ok() {
+        return Err(already_there(&field, new_name));
+    }
     // Down first, so nothing on the host uses it half-moved (as runc does).
     host.set_up(index, false)
         .ctx(|| format!("{field}: set {name:?} down"))?;
     let addresses = host
         .permanent_global_addresses(index)
         .ctx(|| format!("{field}: list the addresses of {name:?}"))?;
-    host.move_to(index, new_name, target)
-        .map_err(|e| match e {
-            Errno::EEXIST => Error::config(format!(
-                "{field}.name {new_name:?}: the container's network namespace already has a device of that name (end the name with %d to let the kernel number it)"
-            )),
-            e => Error::sys(format!("{field}: move {name:?} into the container as {new_name:?}"), e),
-        })?;
+    host.move_to(index, new_name, target).map_err(|e| match e {
+        Errno::EEXIST => already_there(&field, new_name),
+        e => Error::sys(
+            format!("{field}: move {name:?} into the container as {new_name:?}"),
+            e,
+        ),
+    })?;
     let moved = inside
         .find_moved(index, new_name)
         .ctx(|| format!("{field}: find {new_name:?} in the container"))?;
@@ -94,6 +99,12 @@ fn move_one(host: &Rtnl, inside: &Rtnl, target: &File, name: &str, new_name: &st
     inside
         .set_up(moved, true)
         .ctx(|| format!("{field}: set {new_name:?} up in the container"))
+}
+
+fn already_there(field: &str, new_name: &str) -> Error {
+    Error::config(format!(
+        "{field}.name {new_name:?}: the container's network namespace already has a device of that name (end the name with %d to let the kernel number it)"
+    ))
 }
 
 /// A NETLINK_ROUTE socket, bound to the network namespace it was created in.
