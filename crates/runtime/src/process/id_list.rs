@@ -59,9 +59,9 @@ mod tests {
             ids(&parse("2,64-65").expect("ok")).collect::<Vec<_>>(),
             [2, 64, 65]
         );
-        assert!(parse("3-1").unwrap_err().contains("backwards"));
-        assert!(parse("a").unwrap_err().contains("not a number"));
+        assert!(parse("3-1").expect_err("backwards").contains("backwards"));
+        assert!(parse("a").expect_err("letters").contains("not a number"));
         assert!(parse("-1").is_err());
-        assert!(parse("70000").unwrap_err().contains("limit"));
+        assert!(parse("70000").expect_err("too big").contains("limit"));
     }
 }
