@@ -79,7 +79,10 @@ impl<'a> Attributes<'a> {
                         nix::errno::Errno::EPERM,
                         LinuxSchedulerPolicy::SchedFifo | LinuxSchedulerPolicy::SchedRr,
                     ) => {
-                        " (with real-time group scheduling, a cgroup v1 cpu controller grants real-time time only through linux.resources.cpu.realtimeRuntime)"
+                        " (real-time policies need CAP_SYS_NICE in the host's user namespace, and with real-time group scheduling a cgroup v1 cpu controller grants real-time time only through linux.resources.cpu.realtimeRuntime)"
+                    }
+                    (nix::errno::Errno::EPERM, _) => {
+                        " (a negative nice value needs CAP_SYS_NICE in the host's user namespace)"
                     }
                     _ => "",
                 };
