@@ -372,11 +372,11 @@ fn drive_setup(
         // reports init's pid, which the hooks need: answer once both are in.
         if let (true, Some(pid)) = (hooks_requested, init_pid) {
             hooks_requested = false;
-            // The environment exists (lifecycle step 2): runtime-spec's `created`.
             // Before the hooks and init's sysctls, which may name the devices.
             if let Some(devices) = spec.linux().as_ref().and_then(|l| l.net_devices().as_ref()) {
                 crate::netdev::move_all(devices, pid.as_raw())?;
             }
+            // The environment exists (lifecycle step 2): runtime-spec's `created`.
             let mut state = partial.spec_state(Status::Created);
             state.pid = Some(pid.as_raw());
             state.bundle = bundle.dir.clone();
