@@ -22,7 +22,7 @@ pub fn run(root: &StateRoot, args: ExecArgs) -> Result<i32> {
     let process = match &args.process {
         Some(path) => {
             let text = std::fs::read(path).with_context(|| format!("read {}", path.display()))?;
-            serde_json::from_slice(&text)
+            berth_runtime::spec::parse_process(&text)
                 .with_context(|| format!("{} is not a valid process", path.display()))?
         }
         None => from_flags(root, &args)?,

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 
 use oci_spec::runtime::{
     ApparmorBuilder, CgroupBuilder, Features, FeaturesBuilder, IntelRdtBuilder,
-    LinuxFeatureBuilder, LinuxNamespaceType, SeccompBuilder, SelinuxBuilder,
+    LinuxFeatureBuilder, LinuxNamespaceType, MemoryPolicyBuilder, NetDevicesBuilder,
+    SeccompBuilder, SelinuxBuilder,
 };
 
 use crate::error::{Error, Result};
@@ -63,6 +64,22 @@ const MOUNT_OPTIONS: &[&str] = &[
     "suid",
     "sync",
     "unbindable",
+];
+
+/// linux.memoryPolicy: every mode and flag of runtime-spec 1.2 (set_mempolicy(2)).
+const MEMORY_POLICY_MODES: [&str; 7] = [
+    "MPOL_DEFAULT",
+    "MPOL_BIND",
+    "MPOL_INTERLEAVE",
+    "MPOL_WEIGHTED_INTERLEAVE",
+    "MPOL_PREFERRED",
+    "MPOL_PREFERRED_MANY",
+    "MPOL_LOCAL",
+];
+const MEMORY_POLICY_FLAGS: [&str; 3] = [
+    "MPOL_F_NUMA_BALANCING",
+    "MPOL_F_RELATIVE_NODES",
+    "MPOL_F_STATIC_NODES",
 ];
 
 pub fn features() -> Result<Features> {
@@ -132,9 +149,25 @@ pub fn features() -> Result<Features> {
                 .build()
                 .map_err(err)?,
         )
+        // Where resctrl is mounted; create says so where it is not. No monitoring groups.
         .intel_rdt(
             IntelRdtBuilder::default()
-                .enabled(false)
+                .enabled(true)
+                .schemata(true)
+                .monitoring(false)
+                .build()
+                .map_err(err)?,
+        )
+        .memory_policy(
+            MemoryPolicyBuilder::default()
+                .modes(MEMORY_POLICY_MODES.map(String::from).to_vec())
+                .flags(MEMORY_POLICY_FLAGS.map(String::from).to_vec())
+                .build()
+                .map_err(err)?,
+        )
+        .net_devices(
+            NetDevicesBuilder::default()
+                .enabled(true)
                 .build()
                 .map_err(err)?,
         )

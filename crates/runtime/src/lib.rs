@@ -26,7 +26,9 @@ pub mod sys;
 
 mod barrier;
 mod console;
+mod intel_rdt;
 mod namespaces;
+mod netdev;
 mod process;
 mod rootfs;
 mod seccomp;

@@ -148,12 +148,23 @@ impl NamespacePlan {
         if !rest.is_empty() {
             nix::sched::unshare(rest).ctx(|| format!("unshare namespaces {rest:?}"))?;
         }
-        if !self.time_offsets.is_empty() {
-            std::fs::write("/proc/self/timens_offsets", &self.time_offsets)
-                .map_err(|e| Error::io("write", "/proc/self/timens_offsets", e))?;
-        }
         Ok(())
     }
+
+    /// The new time namespace has clock offsets, which the runtime writes (see
+    /// [`write_time_offsets`]) before init is forked into it.
+    pub fn has_time_offsets(&self) -> bool {
+        !self.time_offsets.is_empty()
+    }
+}
+
+/// Runtime side: write the clock offsets of the time namespace that process `pid` created
+/// for its children. Not `pid` itself: in a new user namespace it is that namespace's root,
+/// but its /proc files belong to the host's root (it is not dumpable), so it may not open
+/// them; the runtime holds CAP_SYS_TIME over every namespace it created.
+pub(crate) fn write_time_offsets(pid: i32, plan: &NamespacePlan) -> Result<()> {
+    let path = format!("/proc/{pid}/timens_offsets");
+    std::fs::write(&path, &plan.time_offsets).map_err(|e| Error::io("write", path, e))
 }
 
 /// Runtime side: write the id maps of the user namespace that process `pid` created.

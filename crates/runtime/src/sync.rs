@@ -16,6 +16,8 @@ use crate::error::{Error, Result, SysContext};
 pub(crate) enum ChildMsg {
     /// Stage 1 unshared a user namespace: write its id maps.
     MapIds,
+    /// Stage 1 unshared a time namespace with clock offsets: write them.
+    SetTimeOffsets,
     /// Stage 1 forked init; its pid as seen by the runtime.
     InitPid(i32),
     /// Init built the environment: run prestart and createRuntime hooks now.
@@ -31,6 +33,7 @@ pub(crate) enum ParentMsg {
     /// Init is in its cgroup: it may create its cgroup namespace now.
     CgroupJoined,
     IdsMapped,
+    TimeOffsetsSet,
     HooksDone,
 }
 

@@ -303,3 +303,27 @@ pub fn processes_mentioning(needle: &str) -> Vec<i32> {
     }
     out
 }
+
+/// A wrapper that runs crun in a private mount namespace without the unified cgroup
+/// mount: crun 1.8 refuses this hybrid host otherwise (MACHINE-NOTES.md).
+pub fn crun_wrapper(world: &World) -> PathBuf {
+    let path = world.dir.path().join("crun-private");
+    script(
+        &path,
+        "exec unshare --mount --propagation private sh -c \
+         'umount -l /sys/fs/cgroup/unified 2>/dev/null; exec crun \"$@\"' crun \"$@\"",
+    );
+    path
+}
+
+/// `crun run` of this world's bundle (see [`crun_wrapper`]), with its own state root.
+pub fn crun_run(world: &World, id: &str) -> Outcome {
+    let wrapper = crun_wrapper(world);
+    let root = world.dir.path().join("crun-state");
+    let bundle = world.bundle().to_str().expect("utf8").to_string();
+    world.cmd_with(
+        wrapper.to_str().expect("utf8"),
+        &root,
+        &["run", "--bundle", &bundle, id],
+    )
+}

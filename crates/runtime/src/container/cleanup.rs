@@ -63,6 +63,7 @@ impl Drop for CreateGuard {
         if let Some(before) = &self.host_mounts {
             before.undo();
         }
+        let _ = crate::intel_rdt::remove(&self.dir);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

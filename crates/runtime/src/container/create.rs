@@ -11,7 +11,7 @@ use super::cleanup::CreateGuard;
 use super::init::{self, CgroupJoin, InitContext};
 use crate::error::{Error, Result, SysContext};
 use crate::hooks::{self, HookKind};
-use crate::namespaces::{write_id_maps, NamespacePlan};
+use crate::namespaces::{write_id_maps, write_time_offsets, NamespacePlan};
 use crate::process::PassedFds;
 use crate::spec::Bundle;
 use crate::state::{process_stat, Container, StateRoot, Status, Stored};
@@ -192,6 +192,15 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
     if let Some(before) = &guard.host_mounts {
         before.record(&dir)?;
     }
+    if let Some(rdt) = opts
+        .bundle
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.intel_rdt().as_ref())
+    {
+        crate::intel_rdt::apply(rdt, &opts.id, init_pid.as_raw(), &dir)?;
+    }
     let (_, init_start_time) = process_stat(init_pid.as_raw())
         .ok_or_else(|| Error::Init("container init exited during setup".into()))?;
     let stored = Stored {
@@ -318,7 +327,8 @@ fn drive_setup(
     guard: &mut CreateGuard,
 ) -> Result<Pid> {
     let spec = &bundle.spec;
-    let (mut init_pid, userns_creator) = match forked {
+    // The process that creates the user and time namespaces: stage 1 if there is one.
+    let (mut init_pid, ns_creator) = match forked {
         Forked::Stage1(pid) => (None, pid),
         Forked::Init(pid, _) => (Some(pid), pid),
     };
@@ -326,8 +336,12 @@ fn drive_setup(
     loop {
         match ch.recv::<ChildMsg>()? {
             Some(ChildMsg::MapIds) => {
-                write_id_maps(userns_creator.as_raw(), plan)?;
+                write_id_maps(ns_creator.as_raw(), plan)?;
                 ch.send(&ParentMsg::IdsMapped)?;
+            }
+            Some(ChildMsg::SetTimeOffsets) => {
+                write_time_offsets(ns_creator.as_raw(), plan)?;
+                ch.send(&ParentMsg::TimeOffsetsSet)?;
             }
             Some(ChildMsg::InitPid(pid)) => {
                 let Forked::Stage1(stage1) = forked else {
@@ -358,6 +372,10 @@ fn drive_setup(
         // reports init's pid, which the hooks need: answer once both are in.
         if let (true, Some(pid)) = (hooks_requested, init_pid) {
             hooks_requested = false;
+            // Before the hooks and init's sysctls, which may name the devices.
+            if let Some(devices) = spec.linux().as_ref().and_then(|l| l.net_devices().as_ref()) {
+                crate::netdev::move_all(devices, pid.as_raw())?;
+            }
             // The environment exists (lifecycle step 2): runtime-spec's `created`.
             let mut state = partial.spec_state(Status::Created);
             state.pid = Some(pid.as_raw());

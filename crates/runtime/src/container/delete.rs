@@ -32,6 +32,16 @@ pub(super) fn delete_container(container: &Container, force: bool) -> Result<()>
         cgroup.remove()?;
     }
     super::host_mounts::remove(&container.dir)?;
+    // Only a config with intelRdt (or a record lost half-way) may have left a group.
+    let rdt = container.stored.as_ref().map(|s| {
+        s.config
+            .linux()
+            .as_ref()
+            .is_some_and(|l| l.intel_rdt().is_some())
+    });
+    if rdt != Some(false) {
+        crate::intel_rdt::remove(&container.dir)?;
+    }
     std::fs::remove_dir_all(&container.dir).map_err(|e| Error::io("remove", &container.dir, e))?;
     if let Some(stored) = &container.stored {
         let state = container.spec_state(Status::Stopped);

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use nix::sched::CloneFlags;
 use nix::sys::signal::SigSet;
 use nix::unistd::{fork, ForkResult, Pid};
-use oci_spec::runtime::Process;
+use oci_spec::runtime::{LinuxIntelRdt, LinuxMemoryPolicy, LinuxPersonality, Process};
 
 use super::run::{size_like_our_terminal, supervise, FORWARDED};
 use crate::error::{Error, Result, SysContext};
@@ -46,6 +46,10 @@ struct FromContainer {
     /// Init's root, when the container has no mount namespace of its own: init entered its
     /// rootfs with chroot, which joining namespaces does not reproduce.
     root: Option<File>,
+    personality: Option<LinuxPersonality>,
+    memory_policy: Option<LinuxMemoryPolicy>,
+    intel_rdt: Option<LinuxIntelRdt>,
+    affinity: Option<process::ExecAffinity>,
 }
 
 /// Init's root directory if the container has no mount namespace of its own.
@@ -122,6 +126,13 @@ pub fn exec(root: &StateRoot, mut opts: ExecOptions) -> Result<i32> {
         return Err(Error::Usage("exec: no command given".into()));
     }
     let sub_cgroups = berth_cgroups::SubCgroups::parse(&opts.cgroups)?;
+    process::inherit_for_exec(&mut opts.process, stored.config.process().as_ref());
+    let linux = stored.config.linux().as_ref();
+    let personality = linux.and_then(|l| l.personality().clone());
+    let memory_policy = linux.and_then(|l| l.memory_policy().clone());
+    process::Attributes::for_exec(&opts.process, personality.as_ref(), memory_policy.as_ref())
+        .check()?;
+    let affinity = process::ExecAffinity::of(&opts.process)?;
     let terminal = opts.process.terminal().unwrap_or(false);
     if !terminal && opts.console_socket.is_some() {
         return Err(Error::Usage(
@@ -168,6 +179,10 @@ pub fn exec(root: &StateRoot, mut opts: ExecOptions) -> Result<i32> {
             .map(|s| crate::seccomp::Program::compile(s, Some(&root.seccomp_cache())))
             .transpose()?,
         root: chroot_of(&stored.config, stored.pid)?,
+        personality,
+        memory_policy,
+        intel_rdt: linux.and_then(|l| l.intel_rdt().clone()),
+        affinity,
     };
     let target = (&cgroup, &sub_cgroups);
     let result = spawn(&opts, &inherited, target, &namespaces, fds).and_then(|pid| {
@@ -198,6 +213,10 @@ fn spawn(
 ) -> Result<Pid> {
     let (parent_end, child_end) = Channel::pair()?;
     proc::set_dumpable(false).ctx(|| "set non-dumpable".into())?;
+    // The joiner is born with it (this runtime only waits from here on).
+    if let Some(affinity) = &inherited.affinity {
+        affinity.apply_initial()?;
+    }
     // SAFETY: berth-runtime is single-threaded here, so the child may run any code.
     let joiner = match unsafe { fork() }.ctx(|| "fork".into())? {
         ForkResult::Child => {
@@ -218,6 +237,10 @@ fn spawn(
     let joined = cgroup
         .add_in(joiner.as_raw(), sub)
         .map_err(Error::from)
+        .and_then(|()| match &inherited.intel_rdt {
+            Some(rdt) => crate::intel_rdt::join(rdt, &opts.id, joiner.as_raw()),
+            None => Ok(()),
+        })
         .and_then(|()| parent_end.send(&ParentMsg::CgroupJoined));
     if let Err(e) = joined {
         let _ = nix::sys::signal::kill(joiner, nix::sys::signal::Signal::SIGKILL);
@@ -273,6 +296,10 @@ fn join_and_fork(
             )))
         }
     }
+    // In the cgroup now (whose cpuset, on v1, has just reset the affinity).
+    if let Some(affinity) = &inherited.affinity {
+        affinity.apply_final()?;
+    }
     for (flag, file, is_user) in namespaces {
         nix::sched::setns(file.as_fd(), *flag).ctx(|| format!("join namespace {flag:?}"))?;
         if *is_user {
@@ -322,6 +349,12 @@ fn run_process(
             crate::console::attach_stdio(&pty)?;
         }
         process::prepare_as_root(process, &opts.id, false)?;
+        process::Attributes::for_exec(
+            process,
+            inherited.personality.as_ref(),
+            inherited.memory_policy.as_ref(),
+        )
+        .apply()?;
         let cwd = process::open_cwd(process.cwd())?;
         let plan = ExecPlan::new(process, &[])?;
         let cwd = process::before_filter(process, cwd, fds)?;

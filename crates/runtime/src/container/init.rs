@@ -138,6 +138,10 @@ fn stage1_steps(ctx: &InitContext<'_>) -> Result<()> {
         wait_for_id_maps(ctx)?;
     }
     ctx.plan.unshare_rest()?;
+    if ctx.plan.has_time_offsets() {
+        ctx.channel.send(&ChildMsg::SetTimeOffsets)?;
+        expect(ctx.channel, ParentMsg::TimeOffsetsSet)?;
+    }
     // SAFETY: stage 1 is single-threaded (forked from the single-threaded runtime).
     match unsafe { fork() }.ctx(|| "fork init".into())? {
         ForkResult::Child => std::process::exit(forked(ctx)),
@@ -230,6 +234,7 @@ fn setup(ctx: &InitContext<'_>) -> Result<Prepared> {
         console::attach_stdio(pty)?;
     }
     process::prepare_as_root(process, ctx.id, ctx.new_keyring)?;
+    process::Attributes::of(process, ctx.spec.linux().as_ref()).apply()?;
     let mut extra_env = Vec::new();
     if ctx.fds.listen > 0 {
         extra_env.push(format!("LISTEN_FDS={}", ctx.fds.listen));

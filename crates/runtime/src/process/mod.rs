@@ -2,8 +2,11 @@
 //! rlimits, keyring, cwd, identity, capabilities, umask, no_new_privs, descriptors, and
 //! finally the exec of the user's program.
 
+mod affinity;
+mod attributes;
 mod caps;
 mod exec;
+pub(crate) mod id_list;
 mod rlimits;
 mod user;
 
@@ -17,6 +20,8 @@ use crate::error::{Error, Result, SysContext};
 use crate::sys::fs::{create_in_root, open_in_root, Leaf};
 use crate::sys::proc;
 
+pub(crate) use affinity::ExecAffinity;
+pub(crate) use attributes::{check_nodes_exist, inherit_for_exec, Attributes};
 pub(crate) use exec::ExecPlan;
 
 /// Descriptors that must reach the user's program: 3.. up to 3 + count.

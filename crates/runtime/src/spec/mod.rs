@@ -1,6 +1,8 @@
 //! The bundle's config.json: loading, validation, and the default one that `spec` writes.
 
 mod defaults;
+mod extras;
+mod spelling;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -44,7 +46,13 @@ impl Bundle {
 pub fn load(bundle: &Path) -> Result<Spec> {
     let path = bundle.join("config.json");
     let text = std::fs::read(&path).map_err(|e| Error::io("read", &path, e))?;
-    serde_json::from_slice(&text).map_err(|e| Error::config(format!("{}: {e}", path.display())))
+    spelling::parse(&text, "/process/scheduler/flags")
+        .map_err(|e| Error::config(format!("{}: {e}", path.display())))
+}
+
+/// Parse a process (`exec --process`), with runtime-spec's spellings (see `spelling`).
+pub fn parse_process(text: &[u8]) -> serde_json::Result<oci_spec::runtime::Process> {
+    spelling::parse(text, "/scheduler/flags")
 }
 
 /// Whether the container joins an existing pid namespace, where processes of another

@@ -21,6 +21,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
     check_unsupported(spec, process, linux)?;
     check_process(process)?;
     let namespaces = check_namespaces(linux)?;
+    super::extras::check(process, linux, namespaces.has(LinuxNamespaceType::Network))?;
     check_identity(spec, linux, &namespaces)?;
     check_sysctls(linux, &namespaces)?;
     check_mounts(spec)?;
@@ -39,21 +40,6 @@ fn unsupported(field: &str, why: &str) -> Error {
 }
 
 fn check_unsupported(spec: &Spec, process: &Process, linux: &Linux) -> Result<()> {
-    let refused = [
-        (linux.intel_rdt().is_some(), "linux.intelRdt"),
-        (linux.memory_policy().is_some(), "linux.memoryPolicy"),
-        (linux.personality().is_some(), "linux.personality"),
-        (linux.net_devices().is_some(), "linux.netDevices"),
-        (process.io_priority().is_some(), "process.ioPriority"),
-        (process.scheduler().is_some(), "process.scheduler"),
-        (
-            process.exec_cpu_affinity().is_some(),
-            "process.execCPUAffinity",
-        ),
-    ];
-    if let Some((_, field)) = refused.iter().find(|(set, _)| *set) {
-        return Err(unsupported(field, "not implemented by berth-runtime"));
-    }
     check_security_modules(process, linux)?;
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         if m.uid_mappings().is_some() || m.gid_mappings().is_some() {

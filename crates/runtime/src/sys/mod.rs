@@ -5,5 +5,6 @@
 pub mod fs;
 pub mod mount;
 pub mod proc;
+pub mod sched;
 pub mod sealed_exe;
 pub mod tty;
