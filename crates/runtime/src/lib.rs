@@ -30,6 +30,7 @@ mod namespaces;
 mod process;
 mod rootfs;
 mod seccomp;
+mod seccomp_notify;
 mod sync;
 
 pub use error::{Error, Result};

@@ -324,7 +324,16 @@ fn drive_setup(
     };
     let mut hooks_requested = false;
     loop {
-        match ch.recv::<ChildMsg>()? {
+        let (msg, fd) = match ch.recv_with_fd::<ChildMsg>()? {
+            Some((msg, fd)) => (Some(msg), fd),
+            None => (None, None),
+        };
+        match msg {
+            Some(ChildMsg::SeccompListener) => {
+                let pid = init_pid
+                    .ok_or_else(|| Error::Init("seccomp listener before init's pid".into()))?;
+                hand_listener_to_agent(spec, partial, bundle, pid, fd)?;
+            }
             Some(ChildMsg::MapIds) => {
                 write_id_maps(userns_creator.as_raw(), plan)?;
                 ch.send(&ParentMsg::IdsMapped)?;
@@ -373,6 +382,28 @@ fn drive_setup(
             ch.send(&ParentMsg::HooksDone)?;
         }
     }
+}
+
+/// Pass init's seccomp notify listener on to the agent (runtime-spec: while `creating`).
+fn hand_listener_to_agent(
+    spec: &Spec,
+    partial: &Container,
+    bundle: &Bundle,
+    pid: Pid,
+    listener: Option<std::os::fd::OwnedFd>,
+) -> Result<()> {
+    let listener =
+        listener.ok_or_else(|| Error::Init("the seccomp listener did not arrive".into()))?;
+    let seccomp = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .ok_or_else(|| Error::Init("a seccomp listener without linux.seccomp".into()))?;
+    let mut state = partial.spec_state(Status::Creating);
+    state.pid = Some(pid.as_raw());
+    state.bundle = bundle.dir.clone();
+    state.annotations = spec.annotations().clone().unwrap_or_default();
+    crate::seccomp_notify::send_to_agent(seccomp, &state, pid.as_raw(), listener.as_fd())
 }
 
 fn run_create_hooks(spec: &Spec, state: &crate::state::SpecState) -> Result<()> {

@@ -238,8 +238,10 @@ fn setup(ctx: &InitContext<'_>) -> Result<Prepared> {
     let exec = ExecPlan::new(process, &extra_env)?;
     let pid = nix::unistd::getpid().as_raw();
     let cwd = process::before_filter(process, cwd, ctx.fds)?;
-    let seccomp = crate::seccomp::prepare(ctx.seccomp, process.no_new_privileges() == Some(true))?;
+    let nnp = process.no_new_privileges() == Some(true);
+    let mut seccomp = crate::seccomp::prepare(ctx.seccomp, nnp, ctx.channel)?;
     process::become_user(process, cwd)?;
+    seccomp.load_listener(ctx.channel)?;
     Ok(Prepared { exec, seccomp, pid })
 }
 
