@@ -69,6 +69,7 @@ struct Checked {
     cgroup: Cgroup,
     limits: resources::Plan,
     seccomp: Option<crate::seccomp::Program>,
+    idmapped: crate::rootfs::IdmappedMounts,
 }
 
 /// The cgroup path of a container without `cgroupsPath`. runc uses `/<id>`, which makes
@@ -129,6 +130,8 @@ fn check(root: &StateRoot, opts: &CreateOptions) -> Result<Checked> {
         .as_ref()
         .map(|s| crate::seccomp::Program::compile(s, Some(&root.seccomp_cache())))
         .transpose()?;
+    // SAFETY: berth-runtime is single-threaded here (no thread was spawned).
+    let idmapped = unsafe { crate::rootfs::prepare_idmapped(spec, bundle) }?;
     Ok(Checked {
         rootfs,
         fds,
@@ -136,6 +139,7 @@ fn check(root: &StateRoot, opts: &CreateOptions) -> Result<Checked> {
         cgroup,
         limits,
         seccomp,
+        idmapped,
     })
 }
 
@@ -169,6 +173,7 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
         new_keyring: !opts.no_new_keyring,
         fds: checked.fds,
         seccomp: checked.seccomp.as_ref(),
+        idmapped: &checked.idmapped,
     };
     let forked = fork_init(&ctx, parent_end, &mut guard)?;
     let parent_end = forked.1;

@@ -38,6 +38,7 @@ pub(super) struct InitContext<'a> {
     pub new_keyring: bool,
     pub fds: PassedFds,
     pub seccomp: Option<&'a crate::seccomp::Program>,
+    pub idmapped: &'a crate::rootfs::IdmappedMounts,
 }
 
 /// Stage 1. Returns the exit code.
@@ -198,6 +199,7 @@ fn setup(ctx: &InitContext<'_>) -> Result<Prepared> {
         new_mount_ns: ctx.plan.creates_mount(),
         no_pivot: ctx.no_pivot,
         cgroup: ctx.cgroup,
+        idmapped: ctx.idmapped,
     };
     let root = rootfs::prepare(&cfg)?;
 

@@ -7,3 +7,4 @@ pub mod mount;
 pub mod proc;
 pub mod sealed_exe;
 pub mod tty;
+pub mod userns;
