@@ -4,8 +4,9 @@
 use std::collections::HashMap;
 
 use oci_spec::runtime::{
-    ApparmorBuilder, CgroupBuilder, Features, FeaturesBuilder, IntelRdtBuilder,
-    LinuxFeatureBuilder, LinuxNamespaceType, SeccompBuilder, SelinuxBuilder,
+    ApparmorBuilder, CgroupBuilder, Features, FeaturesBuilder, IDMapBuilder, IntelRdtBuilder,
+    LinuxFeatureBuilder, LinuxNamespaceType, LinuxSeccompAction, MountExtensionsBuilder,
+    SeccompBuilder, SelinuxBuilder,
 };
 
 use crate::error::{Error, Result};
@@ -19,6 +20,7 @@ const MOUNT_OPTIONS: &[&str] = &[
     "diratime",
     "dirsync",
     "exec",
+    "idmap",
     "lazytime",
     "loud",
     "mand",
@@ -38,6 +40,7 @@ const MOUNT_OPTIONS: &[&str] = &[
     "relatime",
     "remount",
     "rexec",
+    "ridmap",
     "rnoatime",
     "rnodev",
     "rnodiratime",
@@ -62,7 +65,21 @@ const MOUNT_OPTIONS: &[&str] = &[
     "strictatime",
     "suid",
     "sync",
+    "tmpcopyup",
     "unbindable",
+];
+
+/// Every action of `linux.seccomp` (SCMP_ACT_NOTIFY with a listenerPath).
+const SECCOMP_ACTIONS: &[LinuxSeccompAction] = &[
+    LinuxSeccompAction::ScmpActAllow,
+    LinuxSeccompAction::ScmpActErrno,
+    LinuxSeccompAction::ScmpActKill,
+    LinuxSeccompAction::ScmpActKillProcess,
+    LinuxSeccompAction::ScmpActKillThread,
+    LinuxSeccompAction::ScmpActLog,
+    LinuxSeccompAction::ScmpActNotify,
+    LinuxSeccompAction::ScmpActTrace,
+    LinuxSeccompAction::ScmpActTrap,
 ];
 
 pub fn features() -> Result<Features> {
@@ -95,6 +112,7 @@ pub fn features() -> Result<Features> {
         .seccomp(
             SeccompBuilder::default()
                 .enabled(true)
+                .actions(SECCOMP_ACTIONS.to_vec())
                 .operators(
                     [
                         "SCMP_CMP_NE",
@@ -117,6 +135,12 @@ pub fn features() -> Result<Features> {
                     .map(String::from)
                     .to_vec(),
                 )
+                .build()
+                .map_err(err)?,
+        )
+        .mount_extensions(
+            MountExtensionsBuilder::default()
+                .idmap(IDMapBuilder::default().enabled(true).build().map_err(err)?)
                 .build()
                 .map_err(err)?,
         )
