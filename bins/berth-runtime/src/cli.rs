@@ -23,7 +23,8 @@ pub struct Cli {
     /// Log debug messages.
     #[arg(long, global = true)]
     pub debug: bool,
-    /// Manage cgroups through systemd (not supported yet: refused).
+    /// Manage cgroups through systemd: refused by create and run (no systemd support yet;
+    /// the message says whether systemd runs on this host).
     #[arg(long, global = true)]
     pub systemd_cgroup: bool,
     #[command(subcommand)]
@@ -69,9 +70,11 @@ pub enum Command {
     Events(EventsArgs),
     /// Print the features this runtime implements (runtime-spec features.json).
     Features,
-    /// Checkpoint a container (not supported: refused).
+    /// Checkpoint a container through CRIU (not supported: refused with the reason found on
+    /// this host).
     Checkpoint(PassThrough),
-    /// Restore a container (not supported: refused).
+    /// Restore a container through CRIU (not supported: refused with the reason found on
+    /// this host).
     Restore(PassThrough),
 }
 

@@ -12,8 +12,11 @@ use berth_runtime::sys::sealed_exe;
 use crate::cli::{Cli, Command, CreateArgs, EventsArgs, ListArgs, ListFormat, PsArgs, SpecArgs};
 
 pub fn dispatch(cli: Cli) -> Result<u8> {
-    if cli.systemd_cgroup {
-        bail!("--systemd-cgroup is not supported yet: berth-runtime manages cgroups through cgroupfs only");
+    // Only a new container's cgroup could come from systemd; the other commands act on
+    // containers whose cgroups berth-runtime made itself (runc too reads the manager of an
+    // existing container from its state, not from the flag).
+    if cli.systemd_cgroup && matches!(cli.command, Command::Create(_) | Command::Run(_)) {
+        return Err(crate::unsupported::systemd_cgroup());
     }
     let root = StateRoot::new(&cli.root);
     match cli.command {
@@ -52,9 +55,8 @@ pub fn dispatch(cli: Cli) -> Result<u8> {
         }
         Command::Events(args) => events(&root, &args)?,
         Command::Features => print_json(&berth_runtime::features::features()?)?,
-        Command::Checkpoint(_) | Command::Restore(_) => {
-            bail!("checkpoint/restore is not supported: berth-runtime does not use criu")
-        }
+        Command::Checkpoint(_) => return Err(crate::unsupported::checkpoint_restore("checkpoint")),
+        Command::Restore(_) => return Err(crate::unsupported::checkpoint_restore("restore")),
     }
     Ok(0)
 }

@@ -4,6 +4,7 @@ mod cli;
 mod commands;
 mod exec;
 mod logging;
+mod unsupported;
 mod update;
 
 use std::process::ExitCode;

@@ -237,7 +237,7 @@ fn features_lists_what_is_implemented() {
 #[test]
 fn systemd_cgroup_and_checkpoint_are_refused_clearly() {
     let world = World::new("true");
-    let out = world.cmd(&["--systemd-cgroup", "list"]);
+    let out = world.cmd(&["--systemd-cgroup", "create", "x"]);
     out.failed();
     assert!(out.stderr.contains("--systemd-cgroup"), "{}", out.stderr);
     let out = world.cmd(&["checkpoint", "x"]);

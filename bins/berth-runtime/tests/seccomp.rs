@@ -146,8 +146,8 @@ fn bad_profiles_are_refused_by_name() {
             "SCMP_ACT_NOTIFY",
         ),
         (
-            json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/x.sock"}),
-            "listenerPath",
+            json!({"defaultAction": "SCMP_ACT_NOTIFY", "listenerPath": "/run/x.sock"}),
+            "defaultAction SCMP_ACT_NOTIFY",
         ),
         (
             profile(

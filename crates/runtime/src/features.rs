@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 
 use oci_spec::runtime::{
-    ApparmorBuilder, CgroupBuilder, Features, FeaturesBuilder, IntelRdtBuilder,
-    LinuxFeatureBuilder, LinuxNamespaceType, MemoryPolicyBuilder, NetDevicesBuilder,
-    SeccompBuilder, SelinuxBuilder,
+    ApparmorBuilder, CgroupBuilder, Features, FeaturesBuilder, IDMapBuilder, IntelRdtBuilder,
+    LinuxFeatureBuilder, LinuxNamespaceType, LinuxSeccompAction, MemoryPolicyBuilder,
+    MountExtensionsBuilder, NetDevicesBuilder, SeccompBuilder, SelinuxBuilder,
 };
 
 use crate::error::{Error, Result};
@@ -20,6 +20,7 @@ const MOUNT_OPTIONS: &[&str] = &[
     "diratime",
     "dirsync",
     "exec",
+    "idmap",
     "lazytime",
     "loud",
     "mand",
@@ -39,6 +40,7 @@ const MOUNT_OPTIONS: &[&str] = &[
     "relatime",
     "remount",
     "rexec",
+    "ridmap",
     "rnoatime",
     "rnodev",
     "rnodiratime",
@@ -63,6 +65,7 @@ const MOUNT_OPTIONS: &[&str] = &[
     "strictatime",
     "suid",
     "sync",
+    "tmpcopyup",
     "unbindable",
 ];
 
@@ -80,6 +83,19 @@ const MEMORY_POLICY_FLAGS: [&str; 3] = [
     "MPOL_F_NUMA_BALANCING",
     "MPOL_F_RELATIVE_NODES",
     "MPOL_F_STATIC_NODES",
+];
+
+/// Every action of `linux.seccomp` (SCMP_ACT_NOTIFY with a listenerPath).
+const SECCOMP_ACTIONS: &[LinuxSeccompAction] = &[
+    LinuxSeccompAction::ScmpActAllow,
+    LinuxSeccompAction::ScmpActErrno,
+    LinuxSeccompAction::ScmpActKill,
+    LinuxSeccompAction::ScmpActKillProcess,
+    LinuxSeccompAction::ScmpActKillThread,
+    LinuxSeccompAction::ScmpActLog,
+    LinuxSeccompAction::ScmpActNotify,
+    LinuxSeccompAction::ScmpActTrace,
+    LinuxSeccompAction::ScmpActTrap,
 ];
 
 pub fn features() -> Result<Features> {
@@ -112,6 +128,7 @@ pub fn features() -> Result<Features> {
         .seccomp(
             SeccompBuilder::default()
                 .enabled(true)
+                .actions(SECCOMP_ACTIONS.to_vec())
                 .operators(
                     [
                         "SCMP_CMP_NE",
@@ -134,6 +151,12 @@ pub fn features() -> Result<Features> {
                     .map(String::from)
                     .to_vec(),
                 )
+                .build()
+                .map_err(err)?,
+        )
+        .mount_extensions(
+            MountExtensionsBuilder::default()
+                .idmap(IDMapBuilder::default().enabled(true).build().map_err(err)?)
                 .build()
                 .map_err(err)?,
         )

@@ -32,6 +32,7 @@ mod netdev;
 mod process;
 mod rootfs;
 mod seccomp;
+mod seccomp_notify;
 mod sync;
 
 pub use error::{Error, Result};

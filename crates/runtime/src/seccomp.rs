@@ -9,7 +9,11 @@
 //! libseccomp or kernel does not know. Skipping is only safe where it cannot weaken the
 //! policy: a name in an allowing rule (the syscall stays at the stricter default). A name
 //! in any other rule would drop a restriction, so it is an error naming the syscall.
+//!
+//! SCMP_ACT_NOTIFY: the filter is loaded with a notify listener, which init hands to the
+//! runtime during `create` and the runtime to `listenerPath` (see `seccomp_notify`).
 
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::str::FromStr;
 
@@ -19,6 +23,7 @@ use libseccomp::{
 use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSyscall};
 
 use crate::error::{Error, Result};
+use crate::sync::{Channel, ChildMsg};
 
 /// A compiled filter: the classic BPF program and the seccomp(2) flags to load it with.
 #[derive(Debug, Clone)]
@@ -26,6 +31,9 @@ pub(crate) struct Program {
     filter: Vec<libc::sock_filter>,
     flags: libc::c_ulong,
 }
+
+/// The seccomp(2) flag that makes the load return a notify listener.
+const NEW_LISTENER: libc::c_ulong = libc::SECCOMP_FILTER_FLAG_NEW_LISTENER;
 
 /// The size of one BPF instruction as libseccomp exports it (native endian sock_filter).
 const INSN_SIZE: usize = std::mem::size_of::<libc::sock_filter>();
@@ -52,10 +60,11 @@ fn action(a: LinuxSeccompAction, errno: Option<u32>) -> Result<ScmpAction> {
         "SCMP_ACT_TRACE" => ScmpAction::Trace(errno as u16),
         "SCMP_ACT_ALLOW" => ScmpAction::Allow,
         "SCMP_ACT_LOG" => ScmpAction::Log,
+        "SCMP_ACT_NOTIFY" => ScmpAction::Notify,
         other => {
             return Err(Error::Unsupported {
                 field: format!("linux.seccomp action {other}"),
-                why: "not implemented by berth-runtime (no seccomp notify listener)".into(),
+                why: "not implemented by berth-runtime".into(),
             })
         }
     })
@@ -87,12 +96,6 @@ fn args(rule: &LinuxSyscall) -> Result<Vec<ScmpArgCompare>> {
 
 /// Build the libseccomp filter for `config`.
 fn build(config: &LinuxSeccomp) -> Result<ScmpFilterContext> {
-    if config.listener_path().is_some() {
-        return Err(Error::Unsupported {
-            field: "linux.seccomp.listenerPath".into(),
-            why: "seccomp notify is not implemented by berth-runtime".into(),
-        });
-    }
     let default = action(config.default_action(), config.default_errno_ret())?;
     let mut filter =
         ScmpFilterContext::new(default).map_err(|e| invalid(format!("create filter: {e}")))?;
@@ -134,7 +137,8 @@ fn build(config: &LinuxSeccomp) -> Result<ScmpFilterContext> {
     Ok(filter)
 }
 
-/// seccomp(2) flags for the config's `flags` (the program is loaded by us, not libseccomp).
+/// seccomp(2) flags for the config's `flags` (the program is loaded by us, not libseccomp),
+/// and for a notify listener when a rule asks for one.
 fn load_flags(config: &LinuxSeccomp) -> Result<libc::c_ulong> {
     let mut flags = 0;
     for flag in config.flags().iter().flatten() {
@@ -144,6 +148,14 @@ fn load_flags(config: &LinuxSeccomp) -> Result<libc::c_ulong> {
             "SECCOMP_FILTER_FLAG_SPEC_ALLOW" => libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
             other => return Err(invalid(format!("unknown flag {other}"))),
         };
+    }
+    if crate::seccomp_notify::check(config)? {
+        flags |= NEW_LISTENER;
+        // TSYNC reports a thread it could not sync by its id, which is also what a new
+        // listener's descriptor is returned as: the kernel wants them told apart.
+        if flags & libc::SECCOMP_FILTER_FLAG_TSYNC != 0 {
+            flags |= libc::SECCOMP_FILTER_FLAG_TSYNC_ESRCH;
+        }
     }
     Ok(flags)
 }
@@ -203,12 +215,6 @@ impl Program {
     /// Compile `config`, or take its program from `cache_dir` (a directory only root can
     /// write). The cache is an optimisation: failing to read or write it is not an error.
     pub(crate) fn compile(config: &LinuxSeccomp, cache_dir: Option<&Path>) -> Result<Program> {
-        if config.listener_path().is_some() {
-            return Err(Error::Unsupported {
-                field: "linux.seccomp.listenerPath".into(),
-                why: "seccomp notify is not implemented by berth-runtime".into(),
-            });
-        }
         let flags = load_flags(config)?;
         let cached = match cache_dir {
             Some(dir) => Some(dir.join(cache_key(config)?)),
@@ -239,10 +245,16 @@ impl Program {
         Ok(program)
     }
 
-    /// Install the filter on the calling thread (all threads with TSYNC).
-    pub(crate) fn load(&self) -> Result<()> {
+    /// Install the filter on the calling thread (all threads with TSYNC). Returns its notify
+    /// listener if it has SCMP_ACT_NOTIFY rules.
+    pub(crate) fn load(&self) -> Result<Option<OwnedFd>> {
         crate::sys::proc::seccomp_set_filter(self.flags, &self.filter)
             .map_err(|e| Error::Init(format!("load seccomp filter: {e}")))
+    }
+
+    /// Whether loading the filter creates a notify listener.
+    fn notifies(&self) -> bool {
+        self.flags & NEW_LISTENER != 0
     }
 }
 
@@ -275,8 +287,13 @@ fn store(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The program to load now if it must be (see [`Pending`]).
-pub(crate) fn prepare(program: Option<&Program>, no_new_privs: bool) -> Result<Pending> {
+/// The program to load now if it must be (see [`Pending`]). A listener it creates goes to
+/// the runtime at once over `channel`, before anything else can run into a notify rule.
+pub(crate) fn prepare(
+    program: Option<&Program>,
+    no_new_privs: bool,
+    channel: &Channel,
+) -> Result<Pending> {
     let Some(program) = program else {
         return Ok(Pending(None));
     };
@@ -287,17 +304,35 @@ pub(crate) fn prepare(program: Option<&Program>, no_new_privs: bool) -> Result<P
     // still privileged, as runc does. Only the identity change (setgroups, setres[ug]id,
     // capset, prctl), the exec barrier and the exec then run under the profile: the
     // runtime's own steps (descriptors, cwd) came before (`process::before_filter`).
-    program.load()?;
+    hand_over(program.load()?, channel)?;
     Ok(Pending(None))
+}
+
+/// Give the filter's notify listener, if any, to the runtime.
+fn hand_over(listener: Option<OwnedFd>, channel: &Channel) -> Result<()> {
+    match listener {
+        Some(fd) => channel.send_with_fd(&ChildMsg::SeccompListener, fd.as_fd()),
+        None => Ok(()),
+    }
 }
 
 /// A filter to load as the very last step before exec (with no_new_privs), or nothing.
 pub(crate) struct Pending(Option<Program>);
 
 impl Pending {
+    /// Once no_new_privs is set, before the process reports ready: a filter with notify
+    /// rules is loaded here rather than last, so that its listener reaches the runtime while
+    /// `create` (or `exec`) still waits, as runc does.
+    pub(crate) fn load_listener(&mut self, channel: &Channel) -> Result<()> {
+        if let Some(program) = self.0.take_if(|p| p.notifies()) {
+            hand_over(program.load()?, channel)?;
+        }
+        Ok(())
+    }
+
     pub(crate) fn load(&self) -> Result<()> {
         match &self.0 {
-            Some(p) => p.load(),
+            Some(p) => p.load().map(drop),
             None => Ok(()),
         }
     }

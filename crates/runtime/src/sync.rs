@@ -1,11 +1,16 @@
 //! Messages between the runtime process and the processes it forks during `create`.
 //!
-//! A SOCK_SEQPACKET pair carries one JSON message per packet. Both child stages hold the
-//! child end; the runtime sees EOF if they die before `Ready`.
+//! A SOCK_SEQPACKET pair carries one JSON message per packet, and at most one descriptor
+//! with it (SCM_RIGHTS). Both child stages hold the child end; the runtime sees EOF if they
+//! die before `Ready`.
 
-use std::os::fd::OwnedFd;
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
-use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use nix::sys::socket::{
+    recvmsg, send, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned,
+    MsgFlags, SockFlag, SockType,
+};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +27,9 @@ pub(crate) enum ChildMsg {
     InitPid(i32),
     /// Init built the environment: run prestart and createRuntime hooks now.
     RunRuntimeHooks,
+    /// The seccomp filter is loaded; its notify listener comes with this message, for the
+    /// runtime to hand to `linux.seccomp.listenerPath`.
+    SeccompListener,
     /// Init is parked on the exec barrier.
     Ready,
     Failed(String),
@@ -55,33 +63,73 @@ impl Channel {
     pub fn send<T: Serialize>(&self, msg: &T) -> Result<()> {
         let bytes = serde_json::to_vec(msg)
             .map_err(|e| Error::Init(format!("encode sync message: {e}")))?;
-        send(
-            std::os::fd::AsRawFd::as_raw_fd(&self.0),
-            &bytes,
+        send(self.0.as_raw_fd(), &bytes, MsgFlags::empty()).ctx(|| "send sync message".into())?;
+        Ok(())
+    }
+
+    /// Send `msg` with the descriptor `fd` attached.
+    pub fn send_with_fd<T: Serialize>(&self, msg: &T, fd: BorrowedFd<'_>) -> Result<()> {
+        let bytes = serde_json::to_vec(msg)
+            .map_err(|e| Error::Init(format!("encode sync message: {e}")))?;
+        let fds = [fd.as_raw_fd()];
+        sendmsg::<()>(
+            self.0.as_raw_fd(),
+            &[IoSlice::new(&bytes)],
+            &[ControlMessage::ScmRights(&fds)],
             MsgFlags::empty(),
+            None,
         )
-        .ctx(|| "send sync message".into())?;
+        .ctx(|| "send sync message with a descriptor".into())?;
         Ok(())
     }
 
     /// The next message, or None when the other side has closed.
     pub fn recv<T: DeserializeOwned>(&self) -> Result<Option<T>> {
+        Ok(self.recv_with_fd()?.map(|(msg, _)| msg))
+    }
+
+    /// The next message and the descriptor that came with it, if any (an unexpected one is
+    /// closed when the caller drops it).
+    pub fn recv_with_fd<T: DeserializeOwned>(&self) -> Result<Option<(T, Option<OwnedFd>)>> {
+        /// Room for one SCM_RIGHTS descriptor, aligned as a `struct cmsghdr` must be.
+        #[repr(C, align(8))]
+        struct Control([u8; 64]);
         let mut buf = vec![0u8; 64 * 1024];
-        let n = loop {
-            match recv(
-                std::os::fd::AsRawFd::as_raw_fd(&self.0),
-                &mut buf,
-                MsgFlags::empty(),
+        let mut control = Control([0; 64]);
+        let (n, fd) = loop {
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            match recvmsg::<()>(
+                self.0.as_raw_fd(),
+                &mut iov,
+                Some(&mut control.0),
+                MsgFlags::MSG_CMSG_CLOEXEC,
             ) {
                 Err(nix::errno::Errno::EINTR) => continue,
-                other => break other.ctx(|| "receive sync message".into())?,
+                Err(e) => return Err(Error::sys("receive sync message", e)),
+                Ok(msg) => {
+                    let mut fd = None;
+                    for cmsg in msg.cmsgs().ctx(|| "receive sync message".into())? {
+                        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+                            // Owned at once, so that any beyond the one kept are closed.
+                            let mut owned: Vec<OwnedFd> = fds.into_iter().map(own).collect();
+                            fd = owned.pop();
+                        }
+                    }
+                    break (msg.bytes, fd);
+                }
             }
         };
         if n == 0 {
             return Ok(None);
         }
         serde_json::from_slice(&buf[..n])
-            .map(Some)
+            .map(|msg| Some((msg, fd)))
             .map_err(|e| Error::Init(format!("decode sync message: {e}")))
     }
+}
+
+/// Take ownership of a descriptor received with SCM_RIGHTS.
+fn own(fd: RawFd) -> OwnedFd {
+    // SAFETY: the kernel installed this descriptor for us in recvmsg; nothing else owns it.
+    unsafe { OwnedFd::from_raw_fd(fd) }
 }

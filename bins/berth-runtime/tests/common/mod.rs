@@ -327,3 +327,47 @@ pub fn crun_run(world: &World, id: &str) -> Outcome {
         &["run", "--bundle", &bundle, id],
     )
 }
+
+impl World {
+    /// Run `command` in the bundle with its output to files (as `cmd_with` does).
+    pub fn run_command(&self, mut command: Command) -> Outcome {
+        let out_path = self.dir.path().join(format!("out-{}", rand_suffix()));
+        let err_path = self.dir.path().join(format!("err-{}", rand_suffix()));
+        let status = command
+            .current_dir(self.bundle())
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(&out_path).expect("out"))
+            .stderr(fs::File::create(&err_path).expect("err"))
+            .status()
+            .expect("spawn");
+        let read = |p: &Path| {
+            let s = fs::read_to_string(p).unwrap_or_default();
+            let _ = fs::remove_file(p);
+            s
+        };
+        Outcome {
+            code: status.code().unwrap_or(-1),
+            stdout: read(&out_path),
+            stderr: read(&err_path),
+        }
+    }
+
+    /// Run crun with `root` as its --root. crun 1.8 refuses hybrid cgroup hosts, so it runs
+    /// in a private mount namespace without /sys/fs/cgroup/unified (MACHINE-NOTES.md).
+    pub fn crun(&self, root: &Path, args: &[&str]) -> Outcome {
+        let mut command = Command::new("unshare");
+        command
+            .args(["-m", "--propagation", "private", "sh", "-c"])
+            .arg("umount /sys/fs/cgroup/unified 2>/dev/null; exec crun \"$@\"")
+            .args(["sh", "--root"])
+            .arg(root)
+            .args(args);
+        self.run_command(command)
+    }
+}
+
+/// Whether `program` is on PATH (peers are compared with where they are installed).
+pub fn installed(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+}

@@ -69,6 +69,7 @@ struct Checked {
     cgroup: Cgroup,
     limits: resources::Plan,
     seccomp: Option<crate::seccomp::Program>,
+    idmapped: crate::rootfs::IdmappedMounts,
 }
 
 /// The cgroup path of a container without `cgroupsPath`. runc uses `/<id>`, which makes
@@ -129,6 +130,8 @@ fn check(root: &StateRoot, opts: &CreateOptions) -> Result<Checked> {
         .as_ref()
         .map(|s| crate::seccomp::Program::compile(s, Some(&root.seccomp_cache())))
         .transpose()?;
+    // SAFETY: berth-runtime is single-threaded here (no thread was spawned).
+    let idmapped = unsafe { crate::rootfs::prepare_idmapped(spec, bundle) }?;
     Ok(Checked {
         rootfs,
         fds,
@@ -136,6 +139,7 @@ fn check(root: &StateRoot, opts: &CreateOptions) -> Result<Checked> {
         cgroup,
         limits,
         seccomp,
+        idmapped,
     })
 }
 
@@ -169,6 +173,7 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
         new_keyring: !opts.no_new_keyring,
         fds: checked.fds,
         seccomp: checked.seccomp.as_ref(),
+        idmapped: &checked.idmapped,
     };
     let forked = fork_init(&ctx, parent_end, &mut guard)?;
     let parent_end = forked.1;
@@ -334,7 +339,16 @@ fn drive_setup(
     };
     let mut hooks_requested = false;
     loop {
-        match ch.recv::<ChildMsg>()? {
+        let (msg, fd) = match ch.recv_with_fd::<ChildMsg>()? {
+            Some((msg, fd)) => (Some(msg), fd),
+            None => (None, None),
+        };
+        match msg {
+            Some(ChildMsg::SeccompListener) => {
+                let pid = init_pid
+                    .ok_or_else(|| Error::Init("seccomp listener before init's pid".into()))?;
+                hand_listener_to_agent(spec, partial, bundle, pid, fd)?;
+            }
             Some(ChildMsg::MapIds) => {
                 write_id_maps(ns_creator.as_raw(), plan)?;
                 ch.send(&ParentMsg::IdsMapped)?;
@@ -391,6 +405,28 @@ fn drive_setup(
             ch.send(&ParentMsg::HooksDone)?;
         }
     }
+}
+
+/// Pass init's seccomp notify listener on to the agent (runtime-spec: while `creating`).
+fn hand_listener_to_agent(
+    spec: &Spec,
+    partial: &Container,
+    bundle: &Bundle,
+    pid: Pid,
+    listener: Option<std::os::fd::OwnedFd>,
+) -> Result<()> {
+    let listener =
+        listener.ok_or_else(|| Error::Init("the seccomp listener did not arrive".into()))?;
+    let seccomp = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .ok_or_else(|| Error::Init("a seccomp listener without linux.seccomp".into()))?;
+    let mut state = partial.spec_state(Status::Creating);
+    state.pid = Some(pid.as_raw());
+    state.bundle = bundle.dir.clone();
+    state.annotations = spec.annotations().clone().unwrap_or_default();
+    crate::seccomp_notify::send_to_agent(seccomp, &state, pid.as_raw(), listener.as_fd())
 }
 
 fn run_create_hooks(spec: &Spec, state: &crate::state::SpecState) -> Result<()> {

@@ -8,19 +8,21 @@
 //! ```
 
 use std::fs::File;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 
 use nix::sched::CloneFlags;
 use nix::sys::signal::SigSet;
 use nix::unistd::{fork, ForkResult, Pid};
-use oci_spec::runtime::{LinuxIntelRdt, LinuxMemoryPolicy, LinuxPersonality, Process};
+use oci_spec::runtime::{
+    LinuxIntelRdt, LinuxMemoryPolicy, LinuxPersonality, LinuxSeccomp, Process,
+};
 
 use super::run::{size_like_our_terminal, supervise, FORWARDED};
 use crate::error::{Error, Result, SysContext};
 use crate::process::{self, ExecPlan, PassedFds};
-use crate::state::{StateRoot, Status};
+use crate::state::{SpecState, StateRoot, Status};
 use crate::sync::{Channel, ChildMsg, ParentMsg};
 use crate::sys::proc;
 
@@ -50,6 +52,8 @@ struct FromContainer {
     memory_policy: Option<LinuxMemoryPolicy>,
     intel_rdt: Option<LinuxIntelRdt>,
     affinity: Option<process::ExecAffinity>,
+    /// Where a seccomp notify listener goes, and the container's state to send with it.
+    agent: Option<(LinuxSeccomp, SpecState)>,
 }
 
 /// Init's root directory if the container has no mount namespace of its own.
@@ -183,6 +187,9 @@ pub fn exec(root: &StateRoot, mut opts: ExecOptions) -> Result<i32> {
         memory_policy,
         intel_rdt: linux.and_then(|l| l.intel_rdt().clone()),
         affinity,
+        agent: seccomp
+            .filter(|s| s.listener_path().is_some())
+            .map(|s| (s.clone(), container.spec_state(Status::Running))),
     };
     let target = (&cgroup, &sub_cgroups);
     let result = spawn(&opts, &inherited, target, &namespaces, fds).and_then(|pid| {
@@ -249,8 +256,29 @@ fn spawn(
     }
     let mut pid = None;
     let mut ready = false;
+    // The process's listener may arrive before the joiner reports the process's pid.
+    let mut listener: Option<std::os::fd::OwnedFd> = None;
     loop {
-        match parent_end.recv::<ChildMsg>()? {
+        // Sent once both are in (the pid is checked first: `take` only then).
+        let ready_to_send = pid.and_then(|p| listener.take().map(|fd| (p, fd)));
+        if let Some((p, fd)) = ready_to_send {
+            if let Err(e) = send_listener(inherited, p, fd.as_fd()) {
+                // Its notify rules would wait for an agent that never gets the listener.
+                let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGKILL);
+                let _ = nix::sys::wait::waitpid(p, None);
+                return Err(e);
+            }
+        }
+        let (msg, fd) = match parent_end.recv_with_fd::<ChildMsg>()? {
+            Some((msg, fd)) => (Some(msg), fd),
+            None => (None, None),
+        };
+        match msg {
+            Some(ChildMsg::SeccompListener) => {
+                listener = Some(
+                    fd.ok_or_else(|| Error::Init("the seccomp listener did not arrive".into()))?,
+                )
+            }
             Some(ChildMsg::InitPid(p)) => {
                 pid = Some(Pid::from_raw(p));
                 let _ = reap_joiner();
@@ -277,6 +305,15 @@ fn spawn(
             }
         }
     }
+}
+
+/// Pass the process's seccomp notify listener on to the agent (runc reports the container
+/// as `running`, with the exec'd process's pid).
+fn send_listener(inherited: &FromContainer, pid: Pid, listener: BorrowedFd<'_>) -> Result<()> {
+    let (config, state) = inherited.agent.as_ref().ok_or_else(|| {
+        Error::Init("a seccomp listener without linux.seccomp.listenerPath".into())
+    })?;
+    crate::seccomp_notify::send_to_agent(config, state, pid.as_raw(), listener)
 }
 
 /// The joiner: into the cgroup (done by the runtime), then every namespace, then fork the
@@ -358,11 +395,13 @@ fn run_process(
         let cwd = process::open_cwd(process.cwd())?;
         let plan = ExecPlan::new(process, &[])?;
         let cwd = process::before_filter(process, cwd, fds)?;
-        let seccomp = crate::seccomp::prepare(
+        let mut seccomp = crate::seccomp::prepare(
             inherited.seccomp.as_ref(),
             process.no_new_privileges() == Some(true),
+            ch,
         )?;
         process::become_user(process, cwd)?;
+        seccomp.load_listener(ch)?;
         Ok((plan, seccomp))
     };
     let (plan, seccomp) = match steps() {

@@ -38,6 +38,7 @@ pub(super) struct InitContext<'a> {
     pub new_keyring: bool,
     pub fds: PassedFds,
     pub seccomp: Option<&'a crate::seccomp::Program>,
+    pub idmapped: &'a crate::rootfs::IdmappedMounts,
 }
 
 /// Stage 1. Returns the exit code.
@@ -202,6 +203,7 @@ fn setup(ctx: &InitContext<'_>) -> Result<Prepared> {
         new_mount_ns: ctx.plan.creates_mount(),
         no_pivot: ctx.no_pivot,
         cgroup: ctx.cgroup,
+        idmapped: ctx.idmapped,
     };
     let root = rootfs::prepare(&cfg)?;
 
@@ -243,8 +245,10 @@ fn setup(ctx: &InitContext<'_>) -> Result<Prepared> {
     let exec = ExecPlan::new(process, &extra_env)?;
     let pid = nix::unistd::getpid().as_raw();
     let cwd = process::before_filter(process, cwd, ctx.fds)?;
-    let seccomp = crate::seccomp::prepare(ctx.seccomp, process.no_new_privileges() == Some(true))?;
+    let nnp = process.no_new_privileges() == Some(true);
+    let mut seccomp = crate::seccomp::prepare(ctx.seccomp, nnp, ctx.channel)?;
     process::become_user(process, cwd)?;
+    seccomp.load_listener(ctx.channel)?;
     Ok(Prepared { exec, seccomp, pid })
 }
 

@@ -6,7 +6,9 @@
 //! `finalize`. Every destination is resolved inside the rootfs (see `sys::fs`).
 
 mod cgroupfs;
+mod copyup;
 mod devices;
+mod idmap;
 mod mounts;
 mod options;
 mod paths;
@@ -22,6 +24,7 @@ use oci_spec::runtime::Spec;
 use crate::error::{Result, SysContext};
 use crate::sys::mount as m;
 
+pub(crate) use idmap::IdmappedMounts;
 pub use options::{propagation_flags, MountOptions};
 
 /// What the rootfs steps need to know.
@@ -37,6 +40,8 @@ pub(crate) struct RootfsConfig<'a> {
     pub no_pivot: bool,
     /// The container's cgroup: the cgroup mount shows its directories.
     pub cgroup: &'a berth_cgroups::Cgroup,
+    /// The idmapped mounts' trees, made by the runtime.
+    pub idmapped: &'a IdmappedMounts,
 }
 
 impl RootfsConfig<'_> {
@@ -80,8 +85,8 @@ pub(crate) fn prepare(cfg: &RootfsConfig<'_>) -> Result<OwnedFd> {
         Mode::empty(),
     )
     .ctx(|| format!("open rootfs {}", cfg.rootfs.display()))?;
-    for mount in cfg.spec.mounts().iter().flatten() {
-        mounts::mount_one(cfg, root.as_fd(), mount)?;
+    for (index, mount) in cfg.spec.mounts().iter().flatten().enumerate() {
+        mounts::mount_one(cfg, root.as_fd(), index, mount)?;
     }
     if devices::needs_dev_setup(cfg.spec) {
         devices::setup(cfg, root.as_fd())?;
@@ -155,4 +160,32 @@ pub(crate) fn finalize(cfg: &RootfsConfig<'_>) -> Result<()> {
         m::set_propagation(Path::new("/"), flags).ctx(|| "set rootfs propagation".into())?;
     }
     Ok(())
+}
+
+/// Check what `mounts[index]` asks beyond its options' syntax (for `validate`):
+/// `tmpcopyup` on a tmpfs only, idmapped mounts that can be made.
+pub(crate) fn check_mount(
+    spec: &Spec,
+    index: usize,
+    mount: &oci_spec::runtime::Mount,
+    opts: &MountOptions,
+) -> Result<()> {
+    let typ = mount.typ().as_deref().unwrap_or("");
+    if opts.tmpcopyup && (typ != "tmpfs" || opts.bind) {
+        return Err(crate::Error::config(format!(
+            "mounts[{index}] ({}): option \"tmpcopyup\" is for tmpfs mounts, not type {typ:?} \
+             (crun refuses it too)",
+            mount.destination().display()
+        )));
+    }
+    idmap::check(spec, index, mount, opts)
+}
+
+/// Runtime side, before init is forked: the trees of the idmapped mounts.
+///
+/// # Safety
+/// The caller must be single-threaded.
+pub(crate) unsafe fn prepare_idmapped(spec: &Spec, bundle: &Path) -> Result<IdmappedMounts> {
+    // SAFETY: passed on from the caller.
+    unsafe { idmap::prepare(spec, bundle) }
 }

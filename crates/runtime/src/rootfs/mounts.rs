@@ -8,7 +8,7 @@ use nix::fcntl::OFlag;
 use nix::mount::MsFlags;
 use oci_spec::runtime::Mount;
 
-use super::{cgroupfs, MountOptions, RootfsConfig};
+use super::{cgroupfs, copyup, MountOptions, RootfsConfig};
 use crate::error::{Error, Result, SysContext};
 use crate::sys::fs::{
     create_in_root, entry_without_symlinks, fd_path, is_procfs_path, is_sysfs_path, open_in_root,
@@ -16,13 +16,19 @@ use crate::sys::fs::{
 };
 use crate::sys::mount as m;
 
-pub(super) fn mount_one(cfg: &RootfsConfig<'_>, root: BorrowedFd<'_>, mount: &Mount) -> Result<()> {
+/// `mounts[index]`.
+pub(super) fn mount_one(
+    cfg: &RootfsConfig<'_>,
+    root: BorrowedFd<'_>,
+    index: usize,
+    mount: &Mount,
+) -> Result<()> {
     let opts = MountOptions::parse(mount.options().as_deref().unwrap_or_default())?;
     let dest = mount.destination();
     let typ = mount.typ().as_deref().unwrap_or("");
     match typ {
         "cgroup" | "cgroup2" => cgroupfs::mount(cfg, root, dest, &opts),
-        _ if opts.bind || typ == "bind" => bind(cfg, root, mount, &opts),
+        _ if opts.bind || typ == "bind" => bind(cfg, root, mount, &opts, cfg.idmapped.tree(index)),
         _ => fresh(cfg, root, mount, typ, &opts),
     }
 }
@@ -32,14 +38,16 @@ pub(super) fn reopen(root: BorrowedFd<'_>, dest: &Path) -> Result<OwnedFd> {
     open_in_root(root, dest, OFlag::O_PATH).ctx(|| format!("open mount {}", dest.display()))
 }
 
+/// A bind mount of the host's `source`, or the idmapped tree the runtime made of it.
 fn bind(
     cfg: &RootfsConfig<'_>,
     root: BorrowedFd<'_>,
     mount: &Mount,
     opts: &MountOptions,
+    idmapped: Option<BorrowedFd<'_>>,
 ) -> Result<()> {
     let dest = mount.destination();
-    let source = bind_source(cfg, mount)?;
+    let source = source_path(cfg.bundle, mount)?;
     let leaf = if source.is_dir() {
         Leaf::Dir
     } else {
@@ -64,8 +72,12 @@ fn bind(
     if opts.recursive_bind {
         flags |= MsFlags::MS_REC;
     }
-    m::mount_on(Some(&source), target.as_fd(), None, flags, None)
-        .ctx(|| format!("bind {} to {}", source.display(), dest.display()))?;
+    match idmapped {
+        Some(tree) => m::attach_tree(tree, target.as_fd())
+            .ctx(|| format!("attach idmapped {} to {}", source.display(), dest.display()))?,
+        None => m::mount_on(Some(&source), target.as_fd(), None, flags, None)
+            .ctx(|| format!("bind {} to {}", source.display(), dest.display()))?,
+    }
     let mounted = reopen(root, dest)?;
     if opts.needs_remount() {
         remount_bind(mounted.as_fd(), opts.flags, cfg.in_user_ns)
@@ -156,7 +168,8 @@ fn check_proc(
     Ok(())
 }
 
-fn bind_source(cfg: &RootfsConfig<'_>, mount: &Mount) -> Result<PathBuf> {
+/// The host path a bind mount takes: `source`, relative to the bundle unless absolute.
+pub(super) fn source_path(bundle: &Path, mount: &Mount) -> Result<PathBuf> {
     let source = mount.source().as_ref().ok_or_else(|| {
         Error::config(format!(
             "bind mount {} has no source",
@@ -166,7 +179,7 @@ fn bind_source(cfg: &RootfsConfig<'_>, mount: &Mount) -> Result<PathBuf> {
     let source = if source.is_absolute() {
         source.clone()
     } else {
-        cfg.bundle.join(source)
+        bundle.join(source)
     };
     if !source.exists() {
         return Err(Error::config(format!(
@@ -227,7 +240,15 @@ fn fresh(
     check_proc(cfg, target.as_fd(), mount, typ == "proc")?;
     let source = mount.source().clone().unwrap_or_else(|| PathBuf::from(typ));
     let data = opts.data_string();
-    let flags = opts.flags & !MsFlags::MS_REMOUNT;
+    let mut flags = opts.flags & !MsFlags::MS_REMOUNT;
+    let covered = match opts.tmpcopyup {
+        true => {
+            // Writable until the copy is in; `ro` comes after it.
+            flags &= !MsFlags::MS_RDONLY;
+            Some(copyup::open_covered(target.as_fd()).ctx(|| format!("open {}", dest.display()))?)
+        }
+        false => None,
+    };
     match m::mount_on(
         Some(&source),
         target.as_fd(),
@@ -261,6 +282,13 @@ fn fresh(
         }
     }
     let mounted = reopen(root, dest)?;
+    if let Some(covered) = covered {
+        copyup::copy_dir(covered.as_fd(), mounted.as_fd(), dest)?;
+        if opts.flags.contains(MsFlags::MS_RDONLY) {
+            remount_bind(mounted.as_fd(), flags | MsFlags::MS_RDONLY, cfg.in_user_ns)
+                .ctx(|| format!("remount {} read-only", dest.display()))?;
+        }
+    }
     apply_after(mounted.as_fd(), dest, opts)
 }
 

@@ -25,6 +25,19 @@ pub struct MountOptions {
     pub data: Vec<String>,
     pub bind: bool,
     pub recursive_bind: bool,
+    /// `tmpcopyup`: a tmpfs gets a copy of what the directory it covers holds.
+    pub tmpcopyup: bool,
+    /// `idmap` / `ridmap`: an idmapped bind mount (runc 1.2's options).
+    pub idmap: Option<Idmap>,
+}
+
+/// How an idmapped mount applies its mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Idmap {
+    /// The mount itself only (`idmap`; also what mappings alone ask for).
+    Top,
+    /// Every mount of the tree (`ridmap`).
+    Recursive,
 }
 
 impl Default for MountOptions {
@@ -36,6 +49,8 @@ impl Default for MountOptions {
             data: Vec::new(),
             bind: false,
             recursive_bind: false,
+            tmpcopyup: false,
+            idmap: None,
         }
     }
 }
@@ -46,6 +61,8 @@ enum Opt {
     Propagation(MsFlags),
     Recursive { set: u64, clear: u64 },
     Bind { recursive: bool },
+    TmpCopyUp,
+    IdMapped(Idmap),
 }
 
 fn lookup(name: &str) -> Option<Opt> {
@@ -56,6 +73,9 @@ fn lookup(name: &str) -> Option<Opt> {
         "atime" => Clear(F::MS_NOATIME),
         "bind" => Bind { recursive: false },
         "rbind" => Bind { recursive: true },
+        "tmpcopyup" => TmpCopyUp,
+        "idmap" => IdMapped(Idmap::Top),
+        "ridmap" => IdMapped(Idmap::Recursive),
         "defaults" => Set(F::empty()),
         "dev" => Clear(F::MS_NODEV),
         "diratime" => Clear(F::MS_NODIRATIME),
@@ -154,7 +174,7 @@ fn lookup(name: &str) -> Option<Opt> {
 }
 
 /// Options runc knows that this runtime does not implement: refused by name.
-const REFUSED: [&str; 4] = ["tmpcopyup", "idmap", "ridmap", "copy-symlink"];
+const REFUSED: [&str; 1] = ["copy-symlink"];
 
 impl MountOptions {
     pub fn parse(options: &[String]) -> Result<Self> {
@@ -178,6 +198,8 @@ impl MountOptions {
                     out.bind = true;
                     out.recursive_bind |= recursive;
                 }
+                Some(Opt::TmpCopyUp) => out.tmpcopyup = true,
+                Some(Opt::IdMapped(how)) => out.idmap = Some(how),
                 None => out.data.push(option.clone()),
             }
         }
@@ -251,8 +273,18 @@ mod tests {
 
     #[test]
     fn unimplemented_options_are_named() {
-        let err = MountOptions::parse(&["tmpcopyup".to_string()]).expect_err("refused");
-        assert!(err.to_string().contains("tmpcopyup"));
+        let err = MountOptions::parse(&["copy-symlink".to_string()]).expect_err("refused");
+        assert!(err.to_string().contains("copy-symlink"));
+    }
+
+    #[test]
+    fn copy_up_and_idmap_are_options_not_data() {
+        let o = parse(&["tmpcopyup", "size=1m"]);
+        assert!(o.tmpcopyup && o.idmap.is_none());
+        assert_eq!(o.data_string().as_deref(), Some("size=1m"));
+        assert_eq!(parse(&["rbind", "idmap"]).idmap, Some(Idmap::Top));
+        assert_eq!(parse(&["idmap", "ridmap"]).idmap, Some(Idmap::Recursive));
+        assert!(!parse(&["rbind", "ridmap"]).needs_remount());
     }
 
     #[test]

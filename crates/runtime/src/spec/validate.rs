@@ -18,7 +18,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
         .linux()
         .as_ref()
         .ok_or_else(|| Error::config("linux is missing"))?;
-    check_unsupported(spec, process, linux)?;
+    check_unsupported(process, linux)?;
     check_process(process)?;
     let namespaces = check_namespaces(linux)?;
     super::extras::check(process, linux, namespaces.has(LinuxNamespaceType::Network))?;
@@ -39,16 +39,8 @@ fn unsupported(field: &str, why: &str) -> Error {
     }
 }
 
-fn check_unsupported(spec: &Spec, process: &Process, linux: &Linux) -> Result<()> {
+fn check_unsupported(process: &Process, linux: &Linux) -> Result<()> {
     check_security_modules(process, linux)?;
-    for (i, m) in spec.mounts().iter().flatten().enumerate() {
-        if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
-            return Err(unsupported(
-                &format!("mounts[{i}].uidMappings"),
-                "idmapped mounts are not implemented",
-            ));
-        }
-    }
     Ok(())
 }
 
@@ -256,14 +248,15 @@ fn check_sysctls(linux: &Linux, ns: &NamespaceSet) -> Result<()> {
 }
 
 fn check_mounts(spec: &Spec) -> Result<()> {
-    for m in spec.mounts().iter().flatten() {
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
         if !m.destination().is_absolute() {
             return Err(Error::config(format!(
                 "mount destination {:?} must be absolute",
                 m.destination()
             )));
         }
-        crate::rootfs::MountOptions::parse(m.options().as_deref().unwrap_or_default())?;
+        let opts = crate::rootfs::MountOptions::parse(m.options().as_deref().unwrap_or_default())?;
+        crate::rootfs::check_mount(spec, i, m, &opts)?;
     }
     Ok(())
 }

@@ -8,3 +8,4 @@ pub mod proc;
 pub mod sched;
 pub mod sealed_exe;
 pub mod tty;
+pub mod userns;

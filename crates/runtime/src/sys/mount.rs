@@ -1,11 +1,13 @@
-//! mount(2), umount2(2), pivot_root(2) and mount_setattr(2), on resolved handles.
+//! mount(2), umount2(2), pivot_root(2), mount_setattr(2) and the detached trees of
+//! open_tree(2)/move_mount(2), on resolved handles.
 
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
+use nix::errno::Errno;
 use nix::mount::{MntFlags, MsFlags};
 
-use super::fs::fd_path;
+use super::fs::{fd_path, path_bytes};
 
 /// Mount `source` (or nothing) of type `fstype` onto the directory or file behind `target`.
 pub fn mount_on(
@@ -111,5 +113,71 @@ pub fn set_recursive_attrs(target: BorrowedFd<'_>, attrs: RecursiveAttrs) -> nix
             std::mem::size_of::<MountAttr>(),
         )
     };
-    nix::errno::Errno::result(rc).map(drop)
+    Errno::result(rc).map(drop)
+}
+
+/// linux/mount.h, absent from libc.
+const OPEN_TREE_CLONE: libc::c_uint = 1;
+const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+
+/// A detached copy of the mount tree at `source` (`open_tree(OPEN_TREE_CLONE)`): the whole
+/// tree under it with `recursive` (rbind), else its top mount only (bind).
+pub fn clone_tree(source: &Path, recursive: bool) -> nix::Result<OwnedFd> {
+    let path = std::ffi::CString::new(path_bytes(source)).map_err(|_| Errno::EINVAL)?;
+    let mut flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint;
+    if recursive {
+        flags |= libc::AT_RECURSIVE as libc::c_uint;
+    }
+    // SAFETY: open_tree reads the NUL-terminated path only; a non-negative result is a new
+    // descriptor that nothing else owns.
+    let rc = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) };
+    let fd = Errno::result(rc)?;
+    // SAFETY: see above: the descriptor was just returned to us.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// Make the detached tree `tree` an idmapped mount through the user namespace `userns`
+/// (`MOUNT_ATTR_IDMAP`): its top mount only, or every mount of it with `recursive`.
+pub fn set_idmap(tree: BorrowedFd<'_>, userns: BorrowedFd<'_>, recursive: bool) -> nix::Result<()> {
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_IDMAP,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: userns.as_raw_fd() as u64,
+    };
+    let mut flags = libc::AT_EMPTY_PATH;
+    if recursive {
+        flags |= libc::AT_RECURSIVE;
+    }
+    // SAFETY: as in set_recursive_attrs: a live `struct mount_attr` of the size passed, an
+    // empty NUL-terminated path, descriptors open for the duration of the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    Errno::result(rc).map(drop)
+}
+
+/// Attach the detached tree `tree` onto the directory or file behind `target`.
+pub fn attach_tree(tree: BorrowedFd<'_>, target: BorrowedFd<'_>) -> nix::Result<()> {
+    // SAFETY: move_mount reads two empty NUL-terminated paths; both descriptors are open.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            target.as_raw_fd(),
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    Errno::result(rc).map(drop)
 }

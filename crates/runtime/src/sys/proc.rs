@@ -149,8 +149,12 @@ pub fn set_domainname(name: &str) -> nix::Result<()> {
     Errno::result(rc).map(drop)
 }
 
-/// Install a seccomp BPF filter (seccomp(SECCOMP_SET_MODE_FILTER)).
-pub fn seccomp_set_filter(flags: libc::c_ulong, filter: &[libc::sock_filter]) -> nix::Result<()> {
+/// Install a seccomp BPF filter (seccomp(SECCOMP_SET_MODE_FILTER)). With
+/// SECCOMP_FILTER_FLAG_NEW_LISTENER in `flags`, returns the filter's notify listener.
+pub fn seccomp_set_filter(
+    flags: libc::c_ulong,
+    filter: &[libc::sock_filter],
+) -> nix::Result<Option<std::os::fd::OwnedFd>> {
     let prog = libc::sock_fprog {
         len: u16::try_from(filter.len()).map_err(|_| Errno::E2BIG)?,
         filter: filter.as_ptr().cast_mut(),
@@ -165,7 +169,13 @@ pub fn seccomp_set_filter(flags: libc::c_ulong, filter: &[libc::sock_filter]) ->
             &prog as *const libc::sock_fprog,
         )
     };
-    Errno::result(rc).map(drop)
+    let rc = Errno::result(rc)?;
+    if flags & libc::SECCOMP_FILTER_FLAG_NEW_LISTENER == 0 {
+        return Ok(None);
+    }
+    let fd = RawFd::try_from(rc).map_err(|_| Errno::EBADF)?;
+    // SAFETY: with NEW_LISTENER the kernel returns a new descriptor that nothing else owns.
+    Ok(Some(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) }))
 }
 
 /// Set the file mode creation mask.
