@@ -240,3 +240,111 @@ fn hijacked_exec_output(d: &Daemon, id: &str, body: &[u8]) -> Vec<u8> {
         .map_or(0, |p| p + 4);
     all[start..].to_vec()
 }
+
+/// `{{.State.Status}} {{.State.Running}} {{.State.Restarting}} {{.RestartCount}} {{.State.StartedAt}}`
+fn restart_state(d: &Daemon, name: &str) -> Vec<String> {
+    let out = d.docker(&[
+        "inspect",
+        "-f",
+        "{{.State.Status}} {{.State.Running}} {{.State.Restarting}} {{.RestartCount}} {{.State.StartedAt}}",
+        name,
+    ]);
+    out.stdout.split_whitespace().map(String::from).collect()
+}
+
+/// Wait until `name` is in a restart back-off with at least `count` restarts behind it.
+fn wait_restarting(d: &Daemon, name: &str, count: u32) -> bool {
+    wait_for(|| {
+        let s = restart_state(d, name);
+        s.len() == 5
+            && s[..3] == ["restarting", "true", "true"]
+            && s[3].parse::<u32>().is_ok_and(|n| n >= count)
+    })
+}
+
+/// A container whose policy restarts it is `restarting` during the back-off, as in
+/// dockerd (it showed `exited`): inspect says Running and Restarting, ps says
+/// "Restarting (N) ... ago", a plain rm is refused with dockerd's 409, and a stop or kill
+/// cancels the restart (it stays exited; the stop used to be a no-op and it restarted).
+#[test]
+fn restarting_containers_are_restarting_until_stopped() {
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    for name in ["again", "killed"] {
+        d.docker(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            "none",
+            "--restart",
+            "always",
+            "bb:1",
+            "sh",
+            "-c",
+            "exit 3",
+        ])
+        .ok();
+    }
+    // Three restarts in, the back-off is 400 ms and more: time to look at it.
+    assert!(
+        wait_restarting(&d, "again", 3),
+        "{:?}",
+        restart_state(&d, "again")
+    );
+    let listed = wait_for(|| {
+        let ps = d.docker(&[
+            "ps",
+            "--filter",
+            "status=restarting",
+            "--filter",
+            "name=again",
+            "--format",
+            "{{.Status}}",
+        ]);
+        ps.stdout.starts_with("Restarting (3) ")
+    });
+    assert!(listed, "{}", d.docker(&["ps", "-a"]).stdout);
+    // A start may be under way at the moment of the rm (then it is running): try again.
+    let refused = wait_for(|| {
+        let rm = d.docker(&["rm", "again"]);
+        assert_ne!(rm.code, 0, "a restarting container was removed");
+        rm.stderr
+            .contains("You cannot remove a restarting container")
+            && rm
+                .stderr
+                .contains("Stop the container before attempting removal or force remove")
+    });
+    assert!(refused);
+    let (status, body) = d.http("DELETE", "/containers/again", b"");
+    assert!(status == 409, "{status} {body}");
+    // Prune leaves it, as it leaves running ones.
+    assert!(wait_restarting(&d, "again", 3));
+    d.docker(&["container", "prune", "-f"]).ok();
+    assert_eq!(restart_state(&d, "again").len(), 5, "pruned");
+    // The stop during the back-off cancels the restart: exited, and not started again.
+    assert!(wait_restarting(&d, "again", 3));
+    d.docker(&["stop", "again"]).ok();
+    let stopped = restart_state(&d, "again");
+    assert_eq!(stopped[..3], ["exited", "false", "false"], "{stopped:?}");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(
+        restart_state(&d, "again"),
+        stopped,
+        "restarted after its stop"
+    );
+    d.docker(&["rm", "again"]).ok();
+    // So does a kill.
+    assert!(wait_restarting(&d, "killed", 3));
+    d.docker(&["kill", "killed"]).ok();
+    let killed = restart_state(&d, "killed");
+    assert_eq!(killed[..3], ["exited", "false", "false"], "{killed:?}");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(
+        restart_state(&d, "killed"),
+        killed,
+        "restarted after its kill"
+    );
+    d.docker(&["rm", "killed"]).ok();
+}

@@ -77,6 +77,20 @@ impl Engine {
     /// Ok(false) when it was already running.
     pub fn start_container(&self, name: &str) -> Result<bool> {
         let record = self.containers.resolve(name)?;
+        // A restarting container counts as running, as in moby (its policy starts it).
+        if record.state.restarting {
+            return Ok(false);
+        }
+        self.start_record(record)
+    }
+
+    /// The start of a restart policy, at the end of the back-off.
+    pub(crate) fn start_restarting(&self, id: &str) -> Result<bool> {
+        let record = self.containers.resolve(id)?;
+        self.start_record(record)
+    }
+
+    fn start_record(&self, record: ContainerRecord) -> Result<bool> {
         if record.state.status == Status::Running {
             return Ok(false);
         }
@@ -147,6 +161,7 @@ impl Engine {
         let msg = e.to_string();
         let _ = self.containers.update(&record.id, |r| {
             r.manually_stopped = false;
+            r.state.restarting = false;
             r.state.error = msg;
             r.state.exit_code = 127;
         });
@@ -227,6 +242,7 @@ impl Engine {
                         let pid: i32 = pid.parse().unwrap_or(0);
                         self.containers.update(&record.id, |r| {
                             r.manually_stopped = false;
+                            r.state.restarting = false;
                             r.state.status = Status::Running;
                             r.state.pid = pid;
                             r.state.started_at = Some(now());
@@ -296,7 +312,18 @@ impl Engine {
 
     /// `docker kill`: the container must be running.
     pub fn kill_container(&self, name: &str, signal: &str) -> Result<()> {
-        let record = self.containers.resolve(name)?;
+        let mut record = self.containers.resolve(name)?;
+        if record.state.restarting {
+            // No process to signal: the kill cancels the restart, as in moby.
+            if self
+                .containers
+                .restarts
+                .cancel(&self.containers, &record.id)
+            {
+                return Ok(());
+            }
+            record = self.containers.resolve(&record.id)?;
+        }
         if record.state.status != Status::Running {
             return Err(Error::Conflict(format!(
                 "Container {} is not running",
@@ -322,7 +349,19 @@ impl Engine {
 
     /// `docker stop`: the stop signal, then SIGKILL after `timeout`. Ok(false) if not running.
     pub fn stop_container(&self, name: &str, timeout: Option<i64>) -> Result<bool> {
-        let record = self.containers.resolve(name)?;
+        let mut record = self.containers.resolve(name)?;
+        if record.state.restarting {
+            // In its back-off: the stop cancels the restart (moby's ExitOnNext).
+            if self
+                .containers
+                .restarts
+                .cancel(&self.containers, &record.id)
+            {
+                self.containers.event(&record.id, "stop", &[]);
+                return Ok(true);
+            }
+            record = self.containers.resolve(&record.id)?;
+        }
         if record.state.status != Status::Running {
             return Ok(false);
         }
@@ -393,7 +432,19 @@ impl Engine {
 
     /// `docker rm`: a running container needs `force` (it is killed first).
     pub fn remove_container(&self, name: &str, force: bool) -> Result<()> {
-        let record = self.containers.resolve(name)?;
+        let mut record = self.containers.resolve(name)?;
+        if record.state.restarting {
+            if !force {
+                return Err(Error::Conflict(format!(
+                    "You cannot remove a restarting container {}. Stop the container before attempting removal or force remove",
+                    record.id
+                )));
+            }
+            self.containers
+                .restarts
+                .cancel(&self.containers, &record.id);
+            record = self.containers.resolve(&record.id)?;
+        }
         if record.state.status == Status::Running {
             if !force {
                 return Err(Error::Conflict(format!(
@@ -528,6 +579,7 @@ fn record_exit(containers: &Containers, id: &str, exit: &Value) {
     if !auto_remove {
         let _ = super::rootfs::unmount(&containers.rootfs(id));
     }
+    let restarts = !auto_remove && containers.restarts_enabled();
     let code = exit["exit_code"].as_i64().unwrap_or(255) as i32;
     let oom_killed = exit["oom_killed"].as_bool().unwrap_or(false);
     let error = exit["error"].as_str().unwrap_or_default().to_string();
@@ -547,6 +599,12 @@ fn record_exit(containers: &Containers, id: &str, exit: &Value) {
         r.state.finished_at = Some(finished);
         if !error.is_empty() {
             r.state.error = error;
+        }
+        // The policy decides as the exit is recorded (moby's SetRestarting), so nobody
+        // sees the container exited, or removes it, before its restart.
+        if restarts && r.state.status == Status::Exited && r.restart.after_exit(r) {
+            r.state.restarting = true;
+            r.restart_count += 1;
         }
     };
     let updated = if auto_remove {
