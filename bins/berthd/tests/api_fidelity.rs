@@ -348,3 +348,43 @@ fn restarting_containers_are_restarting_until_stopped() {
     );
     d.docker(&["rm", "killed"]).ok();
 }
+
+/// A push of an image the store lacks is a 200 stream, "The push refers to repository"
+/// then the error, as dockerd's push (it writes that message before it looks for the
+/// image); berth answered a 404. Either CLI prints the error and exits 1.
+#[test]
+fn push_of_a_missing_image_fails_in_its_stream() {
+    let d = Daemon::start();
+    let (status, body) = d.http("POST", "/v1.45/images/127.0.0.1:9/nosuch/push?tag=1", b"");
+    assert_eq!(status, 200, "{body}");
+    let lines: Vec<serde_json::Value> = body
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert_eq!(lines.len(), 2, "{body}");
+    assert_eq!(
+        lines[0]["status"],
+        "The push refers to repository [127.0.0.1:9/nosuch]"
+    );
+    let error = lines[1]["errorDetail"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(error.contains("does not exist locally"), "{body}");
+    assert_eq!(lines[1]["error"], error);
+    let out = d.docker(&["push", "127.0.0.1:9/nosuch:1"]);
+    out.failed_with("An image does not exist locally with the tag");
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stdout.contains("The push refers to repository"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stderr.contains("Error response from daemon"),
+        "{}",
+        out.stderr
+    );
+    d.berth(&["push", "127.0.0.1:9/nosuch:1"])
+        .failed_with("An image does not exist locally with the tag");
+}

@@ -232,7 +232,7 @@ pub(super) async fn load(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<Bod
             let _ = tx.send(Event::Failed(e.into()));
         }
     });
-    progress::respond(rx).await
+    progress::respond(rx, progress::Rule::AlwaysStream).await
 }
 
 /// GET /images/get and /images/{name}/get: a tar stream. Names are checked first, so an
