@@ -388,3 +388,63 @@ fn push_of_a_missing_image_fails_in_its_stream() {
     d.berth(&["push", "127.0.0.1:9/nosuch:1"])
         .failed_with("An image does not exist locally with the tag");
 }
+
+/// `--add-runtime` for crun through a wrapper that gives it a mount namespace without the
+/// hybrid host's cgroup2 mount (crun 1.8 refuses hybrid hosts).
+fn crun_v1_flag(dir: &std::path::Path) -> String {
+    let path = dir.join("crun-v1");
+    std::fs::write(
+        &path,
+        "#!/bin/sh\nexec unshare --mount --propagation private sh -c 'umount /sys/fs/cgroup/unified && exec \"$0\" \"$@\"' /usr/bin/crun \"$@\"\n",
+    )
+    .expect("wrapper");
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    format!("--add-runtime=crun-v1={}", path.display())
+}
+
+/// A container's own network namespace has its loopback up, as Docker brings it up in
+/// every namespace it creates (berth left it down: nothing reached 127.0.0.1 under
+/// `--network none`), whichever runtime made it.
+#[test]
+fn loopback_is_up_in_a_containers_own_network_namespace() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let crun = crun_v1_flag(tmp.path());
+    let d = Daemon::start_for_containers_with(&[&crun]);
+    busybox_image(&d);
+    for runtime in ["berth-runtime", "runc", "crun-v1"] {
+        let out = d.docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--runtime",
+            runtime,
+            "bb:1",
+            "sh",
+            "-c",
+            "ip link show lo && ping -c1 -W2 127.0.0.1",
+        ]);
+        out.ok();
+        let link = out.stdout.lines().next().unwrap_or_default();
+        assert!(link.contains(",UP"), "{runtime}: {}", out.stdout);
+        assert!(
+            out.stdout.contains("1 packets received"),
+            "{runtime}: {}",
+            out.stdout
+        );
+    }
+    // The host's own loopback is not the container's: a host-network container sees it.
+    let host = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "bb:1",
+        "ip",
+        "link",
+        "show",
+        "lo",
+    ]);
+    assert!(host.ok().stdout.contains(",UP"), "{}", host.stdout);
+}

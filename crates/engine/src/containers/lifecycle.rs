@@ -229,7 +229,13 @@ impl Engine {
             .read_line(&mut line)
             .map_err(|e| Error::Io(format!("read the shim's report: {e}")))?;
         let mut exit_watch = None;
-        let outcome = match line.trim_end().split_once(' ') {
+        let report = line.trim_end().split_once(' ');
+        let loopback = match report {
+            Some(("created", pid)) => loopback_up(record, pid),
+            _ => Ok(()),
+        };
+        let outcome = match report {
+            Some(("created", _)) if loopback.is_err() => loopback,
             Some(("created", _)) => {
                 // Told of the exit as soon as the shim knows it (before the runtime's delete).
                 exit_watch = super::stream::request(bundle, &berth_shim_protocol::Request::Wait)
@@ -499,6 +505,20 @@ impl Engine {
         }
         self.end_orphans(&adopted);
     }
+}
+
+/// Docker brings `lo` up in every network namespace it creates: so does berthd, in a
+/// container's own (made by the runtime, whichever it is), between create and start, so
+/// the user's program never sees it down. `pid`: the created init's, as the shim reports it.
+fn loopback_up(record: &ContainerRecord, pid: &str) -> Result<()> {
+    if record.network_mode() == "host" {
+        return Ok(());
+    }
+    let pid: u32 = pid
+        .parse()
+        .map_err(|_| Error::Io(format!("the shim reported no init pid: {pid:?}")))?;
+    berth_network::loopback_up(Path::new(&format!("/proc/{pid}/ns/net")))
+        .map_err(|e| Error::Io(format!("failed to start the container: {e}")))
 }
 
 /// How long a SIGKILL from `docker kill` waits for the exit (dockerd's Kill waits as long).
