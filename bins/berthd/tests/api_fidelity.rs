@@ -448,3 +448,114 @@ fn loopback_is_up_in_a_containers_own_network_namespace() {
     ]);
     assert!(host.ok().stdout.contains(",UP"), "{}", host.stdout);
 }
+
+/// The berth CLI against `socket` with only these environment variables for the host.
+fn berth_with_env(env: &[(&str, &str)], args: &[&str]) -> Out {
+    let mut cmd = std::process::Command::new(berth_cli());
+    cmd.env_remove("BERTH_HOST").env_remove("DOCKER_HOST");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run berth");
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The berth CLI finds the daemon through DOCKER_HOST too (-H first, then BERTH_HOST,
+/// then DOCKER_HOST), says why it cannot connect once, not twice, and ends as the docker
+/// CLI does when its output is closed (`logs -f | head`: killed by SIGPIPE, no message;
+/// it printed "Broken pipe"). A tag event names the tag as docker shows it (`bb:2`, as the
+/// untag event does; it said `docker.io/library/bb:2`).
+#[test]
+fn berth_cli_host_errors_closed_output_and_tag_events() {
+    use std::io::BufRead;
+    use std::os::unix::process::ExitStatusExt;
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    let real = format!("unix://{}", d.socket().display());
+    let bogus = "unix:///nonexistent/berth.sock";
+    berth_with_env(&[("DOCKER_HOST", &real)], &["images", "-q"]).ok();
+    berth_with_env(
+        &[("BERTH_HOST", &real), ("DOCKER_HOST", bogus)],
+        &["images"],
+    )
+    .ok();
+    berth_with_env(&[("BERTH_HOST", bogus)], &["-H", &real, "images"]).ok();
+    let refused = berth_with_env(
+        &[("BERTH_HOST", bogus), ("DOCKER_HOST", &real)],
+        &["images"],
+    );
+    refused.failed_with("Cannot connect to the berth daemon at unix:///nonexistent/berth.sock");
+    assert_eq!(
+        refused.stderr.matches("No such file or directory").count(),
+        1,
+        "{}",
+        refused.stderr
+    );
+
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "talker",
+        "--network",
+        "none",
+        "bb:1",
+        "sh",
+        "-c",
+        "while true; do echo line; sleep 0.05; done",
+    ])
+    .ok();
+    let cli = |program: &std::path::Path, host: &[&str]| {
+        let mut child = std::process::Command::new(program)
+            .args(host)
+            .args(["logs", "-f", "talker"])
+            .env("DOCKER_HOST", &real)
+            .env("DOCKER_CONFIG", d.client_config())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut first = String::new();
+        let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        out.read_line(&mut first).expect("a line");
+        assert_eq!(first, "line\n");
+        drop(out);
+        let status = child.wait().expect("wait");
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err)
+            .expect("stderr");
+        (status.signal(), err)
+    };
+    let docker = cli(std::path::Path::new("docker"), &[]);
+    assert_eq!(docker, (Some(libc::SIGPIPE), String::new()), "docker");
+    let berth = cli(&berth_cli(), &["-H", &real]);
+    assert_eq!(berth, docker, "berth");
+    d.docker(&["rm", "-f", "talker"]).ok();
+
+    d.docker(&["tag", "bb:1", "bb:2"]).ok();
+    d.docker(&["rmi", "bb:2"]).ok();
+    let until = a_second_from_now();
+    let events = d.docker(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &until,
+        "--filter",
+        "type=image",
+        "--filter",
+        "image=bb:2",
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.name}}",
+    ]);
+    assert_eq!(events.ok().stdout, "tag bb:2\nuntag bb:2\n");
+}

@@ -135,7 +135,9 @@ pub(super) async fn tag(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
     ctx.blocking(move |e| {
         e.images.tag(&name, &reference)?;
         let id = e.images.resolve(&name)?.record.id.to_string();
-        e.image_event("tag", &id, &reference.to_string());
+        // Named as moby's tag event names it (the familiar form, as untag's).
+        let name = reference.with_default_tag().familiar_string();
+        e.image_event("tag", &id, &name);
         Ok(())
     })
     .await?;
