@@ -21,7 +21,8 @@ const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
     about = "A Docker-compatible container engine: the command line"
 )]
 struct Cli {
-    /// The daemon socket (unix:///path); default $BERTH_HOST or /run/berth/berth.sock.
+    /// The daemon socket (unix:///path); default $BERTH_HOST, else $DOCKER_HOST, else
+    /// /run/berth/berth.sock.
     #[arg(short = 'H', long, global = true)]
     host: Option<String>,
     #[command(subcommand)]
@@ -105,9 +106,14 @@ enum Command {
     System(commands::system::SystemCommand),
 }
 
+/// The daemon's socket: -H, else $BERTH_HOST (berth's own), else $DOCKER_HOST (as the
+/// docker CLI reads it, so one setting serves both), else the default. Empty variables
+/// count as unset, as the docker CLI counts them.
 fn socket(host: Option<String>) -> Result<PathBuf> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let host = host
-        .or_else(|| std::env::var("BERTH_HOST").ok())
+        .or_else(|| env("BERTH_HOST"))
+        .or_else(|| env("DOCKER_HOST"))
         .unwrap_or_else(|| DEFAULT_HOST.to_string());
     match host.strip_prefix("unix://") {
         Some(p) if !p.is_empty() => Ok(PathBuf::from(p)),
@@ -166,6 +172,7 @@ async fn run(cli: Cli) -> Result<()> {
 }
 
 fn main() -> std::process::ExitCode {
+    exit::quiet_on_closed_stdout();
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -182,6 +189,7 @@ fn main() -> std::process::ExitCode {
     rt.shutdown_background();
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) if exit::stdout_was_closed(&e) => exit::by_sigpipe(),
         Err(e) => match e.downcast_ref::<exit::Exit>() {
             Some(exit) => {
                 if let Some(error) = &exit.error {

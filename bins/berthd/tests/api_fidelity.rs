@@ -240,3 +240,322 @@ fn hijacked_exec_output(d: &Daemon, id: &str, body: &[u8]) -> Vec<u8> {
         .map_or(0, |p| p + 4);
     all[start..].to_vec()
 }
+
+/// `{{.State.Status}} {{.State.Running}} {{.State.Restarting}} {{.RestartCount}} {{.State.StartedAt}}`
+fn restart_state(d: &Daemon, name: &str) -> Vec<String> {
+    let out = d.docker(&[
+        "inspect",
+        "-f",
+        "{{.State.Status}} {{.State.Running}} {{.State.Restarting}} {{.RestartCount}} {{.State.StartedAt}}",
+        name,
+    ]);
+    out.stdout.split_whitespace().map(String::from).collect()
+}
+
+/// Wait until `name` is in a restart back-off with at least `count` restarts behind it.
+fn wait_restarting(d: &Daemon, name: &str, count: u32) -> bool {
+    wait_for(|| {
+        let s = restart_state(d, name);
+        s.len() == 5
+            && s[..3] == ["restarting", "true", "true"]
+            && s[3].parse::<u32>().is_ok_and(|n| n >= count)
+    })
+}
+
+/// A container whose policy restarts it is `restarting` during the back-off, as in
+/// dockerd (it showed `exited`): inspect says Running and Restarting, ps says
+/// "Restarting (N) ... ago", a plain rm is refused with dockerd's 409, and a stop or kill
+/// cancels the restart (it stays exited; the stop used to be a no-op and it restarted).
+#[test]
+fn restarting_containers_are_restarting_until_stopped() {
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    for name in ["again", "killed"] {
+        d.docker(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            "none",
+            "--restart",
+            "always",
+            "bb:1",
+            "sh",
+            "-c",
+            "exit 3",
+        ])
+        .ok();
+    }
+    // Three restarts in, the back-off is 400 ms and more: time to look at it.
+    assert!(
+        wait_restarting(&d, "again", 3),
+        "{:?}",
+        restart_state(&d, "again")
+    );
+    let listed = wait_for(|| {
+        let ps = d.docker(&[
+            "ps",
+            "--filter",
+            "status=restarting",
+            "--filter",
+            "name=again",
+            "--format",
+            "{{.Status}}",
+        ]);
+        ps.stdout.starts_with("Restarting (3) ")
+    });
+    assert!(listed, "{}", d.docker(&["ps", "-a"]).stdout);
+    // A start may be under way at the moment of the rm (then it is running): try again.
+    let refused = wait_for(|| {
+        let rm = d.docker(&["rm", "again"]);
+        assert_ne!(rm.code, 0, "a restarting container was removed");
+        rm.stderr
+            .contains("You cannot remove a restarting container")
+            && rm
+                .stderr
+                .contains("Stop the container before attempting removal or force remove")
+    });
+    assert!(refused);
+    let (status, body) = d.http("DELETE", "/containers/again", b"");
+    assert!(status == 409, "{status} {body}");
+    // Prune leaves it, as it leaves running ones.
+    assert!(wait_restarting(&d, "again", 3));
+    d.docker(&["container", "prune", "-f"]).ok();
+    assert_eq!(restart_state(&d, "again").len(), 5, "pruned");
+    // The stop during the back-off cancels the restart: exited, and not started again.
+    assert!(wait_restarting(&d, "again", 3));
+    d.docker(&["stop", "again"]).ok();
+    let stopped = restart_state(&d, "again");
+    assert_eq!(stopped[..3], ["exited", "false", "false"], "{stopped:?}");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(
+        restart_state(&d, "again"),
+        stopped,
+        "restarted after its stop"
+    );
+    d.docker(&["rm", "again"]).ok();
+    // So does a kill.
+    assert!(wait_restarting(&d, "killed", 3));
+    d.docker(&["kill", "killed"]).ok();
+    let killed = restart_state(&d, "killed");
+    assert_eq!(killed[..3], ["exited", "false", "false"], "{killed:?}");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(
+        restart_state(&d, "killed"),
+        killed,
+        "restarted after its kill"
+    );
+    d.docker(&["rm", "killed"]).ok();
+}
+
+/// A push of an image the store lacks is a 200 stream, "The push refers to repository"
+/// then the error, as dockerd's push (it writes that message before it looks for the
+/// image); berth answered a 404. Either CLI prints the error and exits 1.
+#[test]
+fn push_of_a_missing_image_fails_in_its_stream() {
+    let d = Daemon::start();
+    let (status, body) = d.http("POST", "/v1.45/images/127.0.0.1:9/nosuch/push?tag=1", b"");
+    assert_eq!(status, 200, "{body}");
+    let lines: Vec<serde_json::Value> = body
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert_eq!(lines.len(), 2, "{body}");
+    assert_eq!(
+        lines[0]["status"],
+        "The push refers to repository [127.0.0.1:9/nosuch]"
+    );
+    let error = lines[1]["errorDetail"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(error.contains("does not exist locally"), "{body}");
+    assert_eq!(lines[1]["error"], error);
+    let out = d.docker(&["push", "127.0.0.1:9/nosuch:1"]);
+    out.failed_with("An image does not exist locally with the tag");
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stdout.contains("The push refers to repository"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !out.stderr.contains("Error response from daemon"),
+        "{}",
+        out.stderr
+    );
+    d.berth(&["push", "127.0.0.1:9/nosuch:1"])
+        .failed_with("An image does not exist locally with the tag");
+}
+
+/// `--add-runtime` for crun through a wrapper that gives it a mount namespace without the
+/// hybrid host's cgroup2 mount (crun 1.8 refuses hybrid hosts).
+fn crun_v1_flag(dir: &std::path::Path) -> String {
+    let path = dir.join("crun-v1");
+    std::fs::write(
+        &path,
+        "#!/bin/sh\nexec unshare --mount --propagation private sh -c 'umount /sys/fs/cgroup/unified && exec \"$0\" \"$@\"' /usr/bin/crun \"$@\"\n",
+    )
+    .expect("wrapper");
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    format!("--add-runtime=crun-v1={}", path.display())
+}
+
+/// A container's own network namespace has its loopback up, as Docker brings it up in
+/// every namespace it creates (berth left it down: nothing reached 127.0.0.1 under
+/// `--network none`), whichever runtime made it.
+#[test]
+fn loopback_is_up_in_a_containers_own_network_namespace() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let crun = crun_v1_flag(tmp.path());
+    let d = Daemon::start_for_containers_with(&[&crun]);
+    busybox_image(&d);
+    for runtime in ["berth-runtime", "runc", "crun-v1"] {
+        let out = d.docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--runtime",
+            runtime,
+            "bb:1",
+            "sh",
+            "-c",
+            "ip link show lo && ping -c1 -W2 127.0.0.1",
+        ]);
+        out.ok();
+        let link = out.stdout.lines().next().unwrap_or_default();
+        assert!(link.contains(",UP"), "{runtime}: {}", out.stdout);
+        assert!(
+            out.stdout.contains("1 packets received"),
+            "{runtime}: {}",
+            out.stdout
+        );
+    }
+    // The host's own loopback is not the container's: a host-network container sees it.
+    let host = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "bb:1",
+        "ip",
+        "link",
+        "show",
+        "lo",
+    ]);
+    assert!(host.ok().stdout.contains(",UP"), "{}", host.stdout);
+}
+
+/// The berth CLI against `socket` with only these environment variables for the host.
+fn berth_with_env(env: &[(&str, &str)], args: &[&str]) -> Out {
+    let mut cmd = std::process::Command::new(berth_cli());
+    cmd.env_remove("BERTH_HOST").env_remove("DOCKER_HOST");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run berth");
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// The berth CLI finds the daemon through DOCKER_HOST too (-H first, then BERTH_HOST,
+/// then DOCKER_HOST), says why it cannot connect once, not twice, and ends as the docker
+/// CLI does when its output is closed (`logs -f | head`: killed by SIGPIPE, no message;
+/// it printed "Broken pipe"). A tag event names the tag as docker shows it (`bb:2`, as the
+/// untag event does; it said `docker.io/library/bb:2`).
+#[test]
+fn berth_cli_host_errors_closed_output_and_tag_events() {
+    use std::io::BufRead;
+    use std::os::unix::process::ExitStatusExt;
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    let real = format!("unix://{}", d.socket().display());
+    let bogus = "unix:///nonexistent/berth.sock";
+    berth_with_env(&[("DOCKER_HOST", &real)], &["images", "-q"]).ok();
+    berth_with_env(
+        &[("BERTH_HOST", &real), ("DOCKER_HOST", bogus)],
+        &["images"],
+    )
+    .ok();
+    berth_with_env(&[("BERTH_HOST", bogus)], &["-H", &real, "images"]).ok();
+    let refused = berth_with_env(
+        &[("BERTH_HOST", bogus), ("DOCKER_HOST", &real)],
+        &["images"],
+    );
+    refused.failed_with("Cannot connect to the berth daemon at unix:///nonexistent/berth.sock");
+    assert_eq!(
+        refused.stderr.matches("No such file or directory").count(),
+        1,
+        "{}",
+        refused.stderr
+    );
+
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "talker",
+        "--network",
+        "none",
+        "bb:1",
+        "sh",
+        "-c",
+        "while true; do echo line; sleep 0.05; done",
+    ])
+    .ok();
+    let cli = |program: &std::path::Path, host: &[&str]| {
+        let mut child = std::process::Command::new(program)
+            .args(host)
+            .args(["logs", "-f", "talker"])
+            .env("DOCKER_HOST", &real)
+            .env("DOCKER_CONFIG", d.client_config())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut first = String::new();
+        let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        out.read_line(&mut first).expect("a line");
+        assert_eq!(first, "line\n");
+        drop(out);
+        let status = child.wait().expect("wait");
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err)
+            .expect("stderr");
+        (status.signal(), err)
+    };
+    let docker = cli(std::path::Path::new("docker"), &[]);
+    assert_eq!(docker, (Some(libc::SIGPIPE), String::new()), "docker");
+    let berth = cli(&berth_cli(), &["-H", &real]);
+    assert_eq!(berth, docker, "berth");
+    d.docker(&["rm", "-f", "talker"]).ok();
+
+    d.docker(&["tag", "bb:1", "bb:2"]).ok();
+    d.docker(&["rmi", "bb:2"]).ok();
+    let until = a_second_from_now();
+    let events = d.docker(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &until,
+        "--filter",
+        "type=image",
+        "--filter",
+        "image=bb:2",
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.name}}",
+    ]);
+    assert_eq!(events.ok().stdout, "tag bb:2\nuntag bb:2\n");
+}

@@ -370,7 +370,7 @@ fn events_of_containers_and_images() {
         "container start ev",
         "container die ev 3",
         "container destroy ev",
-        "image tag docker.io/library/bb:2",
+        "image tag bb:2",
         "image untag bb:2",
         "container exec_die ex 6",
         "image save bb:1",

@@ -16,20 +16,22 @@ use crate::version::{self, ApiVersion};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("Cannot connect to the berth daemon at unix://{socket}: {source}. Is berthd running?")]
+    /// The cause is in the message, not a source: printed with its chain (`{:#}`), it
+    /// came twice.
+    #[error("Cannot connect to the berth daemon at unix://{socket}: {cause}. Is berthd running?")]
     Connect {
         socket: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The daemon's `{"message": ...}`, with its status.
     #[error("Error response from daemon: {message}")]
     Daemon { status: u16, message: String },
-    #[error("{0}")]
+    // Transparent: "{0}" with the error as its source printed it twice with its chain.
+    #[error(transparent)]
     Http(#[from] hyper::Error),
     #[error("invalid response from the daemon: {0}")]
     Invalid(String),
-    #[error("{0}")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 
@@ -114,9 +116,9 @@ impl Client {
     async fn connection(&self) -> Result<hyper::client::conn::http1::SendRequest<ReqBody>> {
         let stream = tokio::net::UnixStream::connect(&self.socket)
             .await
-            .map_err(|source| ClientError::Connect {
+            .map_err(|cause| ClientError::Connect {
                 socket: self.socket.clone(),
-                source,
+                cause,
             })?;
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
         tokio::spawn(async move {

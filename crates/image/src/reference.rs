@@ -188,6 +188,21 @@ impl Reference {
     pub fn familiar_repository(&self) -> String {
         familiar(&self.repository)
     }
+
+    /// The whole reference as Docker shows it (distribution's FamiliarString):
+    /// `busybox:1`, `localhost:5000/x@sha256:...`.
+    pub fn familiar_string(&self) -> String {
+        let mut out = self.familiar_repository();
+        if let Some(t) = &self.tag {
+            out.push(':');
+            out.push_str(t);
+        }
+        if let Some(d) = &self.digest {
+            out.push('@');
+            out.push_str(&d.to_string());
+        }
+        out
+    }
 }
 
 /// A fully qualified repository in Docker's short form.
@@ -277,6 +292,16 @@ mod tests {
         assert_eq!(familiar("docker.io/library/busybox"), "busybox");
         assert_eq!(familiar("docker.io/user/app"), "user/app");
         assert_eq!(familiar("localhost:5000/x"), "localhost:5000/x");
+        for (input, want) in [
+            ("docker.io/library/bb:2", "bb:2"),
+            ("user/app", "user/app:latest"),
+            ("localhost:5000/x/y:v", "localhost:5000/x/y:v"),
+        ] {
+            let r = Reference::parse(input).expect(input).with_default_tag();
+            assert_eq!(r.familiar_string(), want, "{input}");
+        }
+        let pinned = Reference::parse(&format!("busybox@{d}")).expect("digest");
+        assert_eq!(pinned.familiar_string(), format!("busybox@{d}"));
     }
 
     #[test]

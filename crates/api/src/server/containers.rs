@@ -32,6 +32,11 @@ fn status_text(r: &ContainerRecord) -> String {
             crate::humanize::duration(now_unix() - unix_of(r.state.started_at.as_deref())),
             if r.state.paused { " (Paused)" } else { "" }
         ),
+        Status::Exited if r.state.restarting => format!(
+            "Restarting ({}) {} ago",
+            r.state.exit_code,
+            crate::humanize::duration(now_unix() - unix_of(r.state.finished_at.as_deref()))
+        ),
         Status::Exited => format!(
             "Exited ({}) {} ago",
             r.state.exit_code,
@@ -96,7 +101,9 @@ fn matches(filters: &berth_engine::filters::Filters, r: &ContainerRecord) -> boo
         && any("name", &|n| r.name.contains(n.trim_start_matches('/')))
         && any("id", &|i| r.id.starts_with(i.as_str()))
         && any("exited", &|c| {
-            r.state.status == Status::Exited && c.parse() == Ok(r.state.exit_code)
+            r.state.status == Status::Exited
+                && !r.state.restarting
+                && c.parse() == Ok(r.state.exit_code)
         })
         && any("ancestor", &|a| {
             a == &r.config.image
@@ -138,8 +145,10 @@ pub(super) async fn list(ctx: &Ctx) -> ApiResult<Response<Body>> {
         .await?;
     let mut out = Vec::new();
     for (r, sizes) in records {
+        // A restarting container counts as running (moby's State.Running).
         if !all
             && r.state.status != Status::Running
+            && !r.state.restarting
             && !filters.has("status")
             && !filters.has("exited")
         {
@@ -184,9 +193,9 @@ pub(super) async fn inspect(ctx: &Ctx, name: String) -> ApiResult<Response<Body>
         "Args": args.iter().skip(1).collect::<Vec<_>>(),
         "State": {
             "Status": r.status_word(),
-            "Running": r.state.status == Status::Running,
+            "Running": r.state.status == Status::Running || r.state.restarting,
             "Paused": r.state.paused,
-            "Restarting": false,
+            "Restarting": r.state.restarting,
             "OOMKilled": r.state.oom_killed,
             "Dead": false,
             "Pid": r.state.pid,

@@ -188,7 +188,7 @@ pub(super) async fn pull(ctx: &Ctx, headers: &HeaderMap) -> ApiResult<Response<B
             let _ = tx.send(Event::Failed(e));
         }
     });
-    progress::respond(rx).await
+    progress::respond(rx, progress::Rule::StatusBeforeFirstMessage).await
 }
 
 /// The references a pull asks for: itself, or with no tag nor digest every tag.
@@ -264,47 +264,19 @@ pub(super) async fn push(
             "cannot push a digest reference {name:?}: push a tag"
         )));
     }
-    let tags: Vec<Reference> = match &reference.tag {
-        Some(_) => vec![reference.clone()],
-        None => {
-            let repository = reference.repository.clone();
-            let images = ctx.state.engine.images.clone();
-            let all = tokio::task::spawn_blocking(move || images.list())
-                .await
-                .map_err(|e| ApiError::internal(e.to_string()))??;
-            let prefix = format!("{repository}:");
-            let mut tags: Vec<Reference> = all
-                .iter()
-                .flat_map(|i| i.tags.iter())
-                .filter(|t| t.starts_with(&prefix))
-                .filter_map(|t| Reference::parse(t).ok())
-                .collect();
-            tags.sort();
-            if tags.is_empty() {
-                return Err(ApiError::not_found(format!(
-                    "An image does not exist locally with the tag: {}",
-                    reference.familiar_repository()
-                )));
-            }
-            tags
-        }
-    };
-    // A missing image is the request's 404, not a message in a stream.
-    for t in &tags {
-        let images = ctx.state.engine.images.clone();
-        let key = t.to_string();
-        let found = tokio::task::spawn_blocking(move || images.resolve(&key).is_ok())
-            .await
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-        if !found {
-            return Err(ApiError::not_found(format!(
-                "An image does not exist locally with the tag: {}",
-                shown(t)
-            )));
-        }
-    }
     let credentials = registry_auth(headers)?;
     let (tx, rx) = progress::channel();
+    // As moby's push, the first message comes before the image is looked for: a missing
+    // one is the stream's error, not the request's status.
+    let tags = match local_tags(ctx, &reference).await {
+        Ok(tags) => tags,
+        Err(e) => {
+            let refers = format!("The push refers to repository [{}]", reference.repository);
+            let _ = tx.send(Event::Message(message(refers, None)));
+            let _ = tx.send(Event::Failed(e));
+            return progress::respond(rx, progress::Rule::StatusBeforeFirstMessage).await;
+        }
+    };
     let (client, store, engine) = (
         ctx.state.registry.clone(),
         ctx.state.engine.images.clone(),
@@ -334,7 +306,51 @@ pub(super) async fn push(
             }
         }
     });
-    progress::respond(rx).await
+    progress::respond(rx, progress::Rule::StatusBeforeFirstMessage).await
+}
+
+/// The tags a push sends (the one asked for, or every tag of the repository), each
+/// present in the store.
+async fn local_tags(ctx: &Ctx, reference: &Reference) -> ApiResult<Vec<Reference>> {
+    let tags: Vec<Reference> = match &reference.tag {
+        Some(_) => vec![reference.clone()],
+        None => {
+            let repository = reference.repository.clone();
+            let images = ctx.state.engine.images.clone();
+            let all = tokio::task::spawn_blocking(move || images.list())
+                .await
+                .map_err(|e| ApiError::internal(e.to_string()))??;
+            let prefix = format!("{repository}:");
+            let mut tags: Vec<Reference> = all
+                .iter()
+                .flat_map(|i| i.tags.iter())
+                .filter(|t| t.starts_with(&prefix))
+                .filter_map(|t| Reference::parse(t).ok())
+                .collect();
+            tags.sort();
+            if tags.is_empty() {
+                return Err(ApiError::not_found(format!(
+                    "An image does not exist locally with the tag: {}",
+                    reference.familiar_repository()
+                )));
+            }
+            tags
+        }
+    };
+    for t in &tags {
+        let images = ctx.state.engine.images.clone();
+        let key = t.to_string();
+        let found = tokio::task::spawn_blocking(move || images.resolve(&key).is_ok())
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        if !found {
+            return Err(ApiError::not_found(format!(
+                "An image does not exist locally with the tag: {}",
+                shown(t)
+            )));
+        }
+    }
+    Ok(tags)
 }
 
 /// POST /auth: check credentials against the registry (the CLI stores them).

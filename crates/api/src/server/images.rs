@@ -135,7 +135,9 @@ pub(super) async fn tag(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
     ctx.blocking(move |e| {
         e.images.tag(&name, &reference)?;
         let id = e.images.resolve(&name)?.record.id.to_string();
-        e.image_event("tag", &id, &reference.to_string());
+        // Named as moby's tag event names it (the familiar form, as untag's).
+        let name = reference.with_default_tag().familiar_string();
+        e.image_event("tag", &id, &name);
         Ok(())
     })
     .await?;
@@ -232,7 +234,7 @@ pub(super) async fn load(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<Bod
             let _ = tx.send(Event::Failed(e.into()));
         }
     });
-    progress::respond(rx).await
+    progress::respond(rx, progress::Rule::AlwaysStream).await
 }
 
 /// GET /images/get and /images/{name}/get: a tar stream. Names are checked first, so an

@@ -1,5 +1,5 @@
-//! moby's JSON progress streams (load, pull, push): a failure before the first message is
-//! the response's status; once messages flow, a failure is the stream's last message.
+//! moby's JSON progress streams (load, pull, push) and when a failure is the response's
+//! status rather than the stream's last message (see [`Rule`]).
 
 use hyper::Response;
 use serde_json::{json, Value};
@@ -19,10 +19,32 @@ pub(super) fn channel() -> (Sender, mpsc::UnboundedReceiver<Event>) {
     mpsc::unbounded_channel()
 }
 
-/// The response for the events `rx` will carry.
-pub(super) async fn respond(mut rx: mpsc::UnboundedReceiver<Event>) -> ApiResult<Response<Body>> {
+/// Where a failure goes, as moby's image routes decide (api/server/router/image).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Rule {
+    /// Pull and push: a failure before the first message is the response's status and
+    /// moby's error body (`if !output.Flushed() { return err }`); after it, the stream's
+    /// last message.
+    StatusBeforeFirstMessage,
+    /// Load: always a 200 stream, any failure its last message (postImagesLoad writes the
+    /// error into the stream); the docker CLI prints it and exits 1.
+    AlwaysStream,
+}
+
+/// moby's error message in a stream (streamformatter.FormatError).
+fn error_line(e: &ApiError) -> Value {
+    json!({"errorDetail": {"message": e.message}, "error": e.message})
+}
+
+/// The response for the events `rx` will carry; it begins with the first of them, as
+/// moby's begins with its first write.
+pub(super) async fn respond(
+    mut rx: mpsc::UnboundedReceiver<Event>,
+    rule: Rule,
+) -> ApiResult<Response<Body>> {
     let first = match rx.recv().await {
-        Some(Event::Failed(e)) => return Err(e),
+        Some(Event::Failed(e)) if rule == Rule::StatusBeforeFirstMessage => return Err(e),
+        Some(Event::Failed(e)) => error_line(&e),
         Some(Event::Message(m)) => m,
         None => return Err(ApiError::internal("the operation ended without a result")),
     };
@@ -32,9 +54,7 @@ pub(super) async fn respond(mut rx: mpsc::UnboundedReceiver<Event>) -> ApiResult
         while let Some(event) = rx.recv().await {
             let line = match event {
                 Event::Message(m) => m,
-                Event::Failed(e) => {
-                    json!({"errorDetail": {"message": e.message}, "error": e.message})
-                }
+                Event::Failed(e) => error_line(&e),
             };
             if out.send(Ok(body::message_line(&line))).await.is_err() {
                 break;

@@ -225,6 +225,7 @@ impl Engine {
                 exit_code: 0,
                 oom_killed: false,
                 error: String::new(),
+                restarting: false,
                 started_at: None,
                 finished_at: None,
             },

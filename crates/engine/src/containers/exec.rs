@@ -114,10 +114,7 @@ impl Engine {
         super::create::check_env(&req.env)?;
         let record = self.containers.resolve(name)?;
         if record.state.status != Status::Running {
-            return Err(Error::Conflict(format!(
-                "Container {} is not running",
-                record.id
-            )));
+            return Err(super::manage::not_running(&record));
         }
         if record.state.paused {
             return Err(Error::Conflict(format!(

@@ -77,6 +77,20 @@ impl Engine {
     /// Ok(false) when it was already running.
     pub fn start_container(&self, name: &str) -> Result<bool> {
         let record = self.containers.resolve(name)?;
+        // A restarting container counts as running, as in moby (its policy starts it).
+        if record.state.restarting {
+            return Ok(false);
+        }
+        self.start_record(record)
+    }
+
+    /// The start of a restart policy, at the end of the back-off.
+    pub(crate) fn start_restarting(&self, id: &str) -> Result<bool> {
+        let record = self.containers.resolve(id)?;
+        self.start_record(record)
+    }
+
+    fn start_record(&self, record: ContainerRecord) -> Result<bool> {
         if record.state.status == Status::Running {
             return Ok(false);
         }
@@ -147,6 +161,7 @@ impl Engine {
         let msg = e.to_string();
         let _ = self.containers.update(&record.id, |r| {
             r.manually_stopped = false;
+            r.state.restarting = false;
             r.state.error = msg;
             r.state.exit_code = 127;
         });
@@ -214,7 +229,13 @@ impl Engine {
             .read_line(&mut line)
             .map_err(|e| Error::Io(format!("read the shim's report: {e}")))?;
         let mut exit_watch = None;
-        let outcome = match line.trim_end().split_once(' ') {
+        let report = line.trim_end().split_once(' ');
+        let loopback = match report {
+            Some(("created", pid)) => loopback_up(record, pid),
+            _ => Ok(()),
+        };
+        let outcome = match report {
+            Some(("created", _)) if loopback.is_err() => loopback,
             Some(("created", _)) => {
                 // Told of the exit as soon as the shim knows it (before the runtime's delete).
                 exit_watch = super::stream::request(bundle, &berth_shim_protocol::Request::Wait)
@@ -227,6 +248,7 @@ impl Engine {
                         let pid: i32 = pid.parse().unwrap_or(0);
                         self.containers.update(&record.id, |r| {
                             r.manually_stopped = false;
+                            r.state.restarting = false;
                             r.state.status = Status::Running;
                             r.state.pid = pid;
                             r.state.started_at = Some(now());
@@ -296,7 +318,18 @@ impl Engine {
 
     /// `docker kill`: the container must be running.
     pub fn kill_container(&self, name: &str, signal: &str) -> Result<()> {
-        let record = self.containers.resolve(name)?;
+        let mut record = self.containers.resolve(name)?;
+        if record.state.restarting {
+            // No process to signal: the kill cancels the restart, as in moby.
+            if self
+                .containers
+                .restarts
+                .cancel(&self.containers, &record.id)
+            {
+                return Ok(());
+            }
+            record = self.containers.resolve(&record.id)?;
+        }
         if record.state.status != Status::Running {
             return Err(Error::Conflict(format!(
                 "Container {} is not running",
@@ -322,7 +355,19 @@ impl Engine {
 
     /// `docker stop`: the stop signal, then SIGKILL after `timeout`. Ok(false) if not running.
     pub fn stop_container(&self, name: &str, timeout: Option<i64>) -> Result<bool> {
-        let record = self.containers.resolve(name)?;
+        let mut record = self.containers.resolve(name)?;
+        if record.state.restarting {
+            // In its back-off: the stop cancels the restart (moby's ExitOnNext).
+            if self
+                .containers
+                .restarts
+                .cancel(&self.containers, &record.id)
+            {
+                self.containers.event(&record.id, "stop", &[]);
+                return Ok(true);
+            }
+            record = self.containers.resolve(&record.id)?;
+        }
         if record.state.status != Status::Running {
             return Ok(false);
         }
@@ -393,7 +438,19 @@ impl Engine {
 
     /// `docker rm`: a running container needs `force` (it is killed first).
     pub fn remove_container(&self, name: &str, force: bool) -> Result<()> {
-        let record = self.containers.resolve(name)?;
+        let mut record = self.containers.resolve(name)?;
+        if record.state.restarting {
+            if !force {
+                return Err(Error::Conflict(format!(
+                    "You cannot remove a restarting container {}. Stop the container before attempting removal or force remove",
+                    record.id
+                )));
+            }
+            self.containers
+                .restarts
+                .cancel(&self.containers, &record.id);
+            record = self.containers.resolve(&record.id)?;
+        }
         if record.state.status == Status::Running {
             if !force {
                 return Err(Error::Conflict(format!(
@@ -448,6 +505,20 @@ impl Engine {
         }
         self.end_orphans(&adopted);
     }
+}
+
+/// Docker brings `lo` up in every network namespace it creates: so does berthd, in a
+/// container's own (made by the runtime, whichever it is), between create and start, so
+/// the user's program never sees it down. `pid`: the created init's, as the shim reports it.
+fn loopback_up(record: &ContainerRecord, pid: &str) -> Result<()> {
+    if record.network_mode() == "host" {
+        return Ok(());
+    }
+    let pid: u32 = pid
+        .parse()
+        .map_err(|_| Error::Io(format!("the shim reported no init pid: {pid:?}")))?;
+    berth_network::loopback_up(Path::new(&format!("/proc/{pid}/ns/net")))
+        .map_err(|e| Error::Io(format!("failed to start the container: {e}")))
 }
 
 /// How long a SIGKILL from `docker kill` waits for the exit (dockerd's Kill waits as long).
@@ -528,6 +599,7 @@ fn record_exit(containers: &Containers, id: &str, exit: &Value) {
     if !auto_remove {
         let _ = super::rootfs::unmount(&containers.rootfs(id));
     }
+    let restarts = !auto_remove && containers.restarts_enabled();
     let code = exit["exit_code"].as_i64().unwrap_or(255) as i32;
     let oom_killed = exit["oom_killed"].as_bool().unwrap_or(false);
     let error = exit["error"].as_str().unwrap_or_default().to_string();
@@ -547,6 +619,12 @@ fn record_exit(containers: &Containers, id: &str, exit: &Value) {
         r.state.finished_at = Some(finished);
         if !error.is_empty() {
             r.state.error = error;
+        }
+        // The policy decides as the exit is recorded (moby's SetRestarting), so nobody
+        // sees the container exited, or removes it, before its restart.
+        if restarts && r.state.status == Status::Exited && r.restart.after_exit(r) {
+            r.state.restarting = true;
+            r.restart_count += 1;
         }
     };
     let updated = if auto_remove {

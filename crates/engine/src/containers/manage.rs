@@ -7,7 +7,13 @@ use crate::error::{Error, Result};
 use crate::filters::Filters;
 use crate::Engine;
 
-fn not_running(r: &ContainerRecord) -> Error {
+pub(crate) fn not_running(r: &ContainerRecord) -> Error {
+    if r.state.restarting {
+        return Error::Conflict(format!(
+            "Container {} is restarting, wait until the container is running",
+            r.id
+        ));
+    }
     Error::Conflict(format!("Container {} is not running", r.id))
 }
 
@@ -122,7 +128,8 @@ impl Engine {
         let mut removed = Vec::new();
         let mut reclaimed = 0;
         for r in self.containers.list() {
-            if r.state.status == Status::Running {
+            // A restarting container counts as running, as in moby.
+            if r.state.status == Status::Running || r.state.restarting {
                 continue;
             }
             if until.is_some_and(|t| crate::images::unix_time(Some(&r.created)) >= t) {

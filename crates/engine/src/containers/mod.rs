@@ -177,6 +177,10 @@ pub struct State {
     #[serde(default)]
     pub oom_killed: bool,
     pub error: String,
+    /// Exited, and to start again by its restart policy after the back-off (moby's
+    /// Restarting: Docker counts it as running, so that rm and stop treat it as such).
+    #[serde(default)]
+    pub restarting: bool,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
 }
@@ -222,10 +226,12 @@ pub struct ContainerRecord {
 }
 
 impl ContainerRecord {
-    /// Docker's status word: created, running, paused, exited.
+    /// Docker's status word: created, running, paused, restarting, exited.
     pub fn status_word(&self) -> &'static str {
         if self.state.paused && self.state.status == Status::Running {
             "paused"
+        } else if self.state.restarting {
+            "restarting"
         } else {
             self.state.status.as_str()
         }
@@ -270,6 +276,8 @@ pub struct Containers {
     pub events: crate::events::Events,
     /// Containers whose shim still runs (it may outlive the exit it reported).
     pub(crate) shims: shims::Shims,
+    /// Restarts by policy whose start is under way.
+    pub(crate) restarts: restart::Starting,
 }
 
 type ExitHook = Box<dyn Fn(&str) + Send + Sync>;
@@ -451,11 +459,18 @@ impl Containers {
             removal_failures: Mutex::new(HashMap::new()),
             events: crate::events::Events::default(),
             shims: shims::Shims::default(),
+            restarts: restart::Starting::default(),
         })
     }
 
     pub fn set_exit_hook(&self, hook: ExitHook) {
         let _ = self.exit_hook.set(hook);
+    }
+
+    /// Whether restart policies apply yet (berthd applies them once it has restored its
+    /// containers).
+    fn restarts_enabled(&self) -> bool {
+        self.exit_hook.get().is_some()
     }
 
     fn exited(&self, id: &str) {

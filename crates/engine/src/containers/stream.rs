@@ -94,6 +94,11 @@ impl Engine {
         opts: AttachOptions,
     ) -> Result<(ContainerRecord, Attached)> {
         let record = self.containers.resolve(name)?;
+        if record.state.restarting {
+            return Err(Error::Conflict(format!(
+                "container {name} is restarting, wait until the container is running"
+            )));
+        }
         self.containers.event(&record.id, "attach", &[]);
         let request = Request::Attach {
             stdin: opts.stdin && record.config.open_stdin,
