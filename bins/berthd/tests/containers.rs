@@ -247,7 +247,7 @@ fn what_is_not_supported_yet_is_refused_by_name() {
                 "bb:1",
                 "true",
             ],
-            "logging driver \"syslog\" is not supported",
+            "logger: no log driver named 'syslog' is registered",
         ),
         (
             vec![
