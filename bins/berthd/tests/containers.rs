@@ -216,12 +216,12 @@ fn what_is_not_supported_yet_is_refused_by_name() {
                 "-d",
                 "--network",
                 "none",
-                "--blkio-weight",
-                "300",
+                "--dns",
+                "192.0.2.1",
                 "bb:1",
                 "true",
             ],
-            "HostConfig.BlkioWeight is not supported",
+            "HostConfig.Dns is not supported",
         ),
         (
             vec![

@@ -161,6 +161,21 @@ impl Engine {
         if !req.stop_signal.is_empty() {
             check_signal(&req.stop_signal)?;
         }
+        // A container to join that does not exist is a bad parameter (a 400), as dockerd's.
+        let resolve = |name: &str| match self.containers.resolve(name) {
+            Ok(c) => Ok(c.id),
+            Err(Error::NotFound(m)) => Err(Error::InvalidArgument(m)),
+            Err(e) => Err(e),
+        };
+        let cx = super::host::Context {
+            hostname: &req.hostname,
+            // Every mode but the host's gives the container a network namespace.
+            own_network: host.network_mode != "host",
+            default_caps: &super::spec::DEFAULT_CAPS,
+            sys: super::host::sysinfo::SysInfo::host(),
+            resolve: &resolve,
+        };
+        let (mut host_options, warnings) = super::host::parse(host, &cx)?;
         let network_mode = match host.network_mode.as_str() {
             m @ ("none" | "host") => m.to_string(),
             other => {
@@ -171,20 +186,6 @@ impl Engine {
             }
         };
         check_mac_address(&req)?;
-        // A container to join that does not exist is a bad parameter (a 400), as dockerd's.
-        let resolve = |name: &str| match self.containers.resolve(name) {
-            Ok(c) => Ok(c.id),
-            Err(Error::NotFound(m)) => Err(Error::InvalidArgument(m)),
-            Err(e) => Err(e),
-        };
-        let cx = super::host::Context {
-            hostname: &req.hostname,
-            own_network: network_mode == "none",
-            default_caps: &super::spec::DEFAULT_CAPS,
-            sys: super::host::sysinfo::SysInfo::host(),
-            resolve: &resolve,
-        };
-        let (mut host_options, warnings) = super::host::parse(host, &cx)?;
         let restart = super::restart::RestartPolicy::parse(&host.restart_policy)?;
         if !restart.is_none() && host.auto_remove {
             return Err(Error::InvalidArgument(
