@@ -756,12 +756,13 @@ fn mac_address_needs_a_network_of_its_own() {
     assert!(answer.contains("conflicting options: mac-address and the network mode"));
 }
 
-/// A raw hijacked attach: what the stream carries in `for_how_long` (the output, unframed).
-fn attach_raw(d: &Daemon, query: &str, for_how_long: Duration) -> String {
+/// A raw hijacked attach to `name`: what the stream carries in `for_how_long` (or until
+/// it ends), unframed.
+fn attach_raw(d: &Daemon, name: &str, query: &str, for_how_long: Duration) -> String {
     let mut s = std::os::unix::net::UnixStream::connect(d.socket()).expect("connect");
     write!(
         s,
-        "POST /v1.45/containers/counter/attach?{query} HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n"
+        "POST /v1.45/containers/{name}/attach?{query} HTTP/1.1\r\nHost: berth\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n"
     )
     .expect("request");
     s.set_read_timeout(Some(Duration::from_millis(200)))
@@ -839,6 +840,7 @@ fn attach_replays_the_log_then_streams() {
         > 20));
     let both = counted(&attach_raw(
         &d,
+        "counter",
         "logs=1&stream=1&stdout=1&stderr=1",
         Duration::from_secs(2),
     ));
@@ -851,12 +853,47 @@ fn attach_replays_the_log_then_streams() {
     let logged = d.docker(&["logs", "counter"]).stdout.lines().count() as u64;
     assert!(*both.last().unwrap_or(&0) > 20 && logged >= 20);
     // stream=0: the log as it is, then the stream ends by itself.
-    let only = attach_raw(&d, "logs=1&stream=0&stdout=1", Duration::from_secs(5));
+    let only = attach_raw(
+        &d,
+        "counter",
+        "logs=1&stream=0&stdout=1",
+        Duration::from_secs(5),
+    );
     let only = counted(&only);
     assert_eq!(only.first(), Some(&1));
     // stderr only: nothing (the counter writes to stdout).
-    let none = attach_raw(&d, "logs=1&stream=0&stderr=1", Duration::from_secs(1));
+    let none = attach_raw(
+        &d,
+        "counter",
+        "logs=1&stream=0&stderr=1",
+        Duration::from_secs(1),
+    );
     assert_eq!(none, "");
+    // A container that does not run: its log, then the next run's output live, once.
+    d.docker(&[
+        "run",
+        "--name",
+        "again",
+        "--network",
+        "none",
+        "bb:1",
+        "echo",
+        "hello",
+    ])
+    .ok();
+    std::thread::scope(|s| {
+        let attached = s.spawn(|| {
+            attach_raw(
+                &d,
+                "again",
+                "logs=1&stream=1&stdout=1",
+                Duration::from_secs(10),
+            )
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        d.docker(&["start", "again"]).ok();
+        assert_eq!(attached.join().expect("attach"), "hello\nhello\n");
+    });
 }
 
 /// exec's DetachKeys, end to end: typing them detaches the client, the process runs on.

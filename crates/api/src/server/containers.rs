@@ -503,7 +503,15 @@ pub(super) async fn attach(
                 return Ok((record, None));
             }
             let (record, attached) = e.attach_container(&record.id, opts)?;
-            Ok((record, Some(attached)))
+            let up_to = match &attached {
+                Attached::Now(_, position) => *position,
+                // Not running: the log as it is now, what the next start writes comes live.
+                Attached::AtStart(_) if opts.logs => {
+                    berth_engine::containers::logs::position(e.containers(), &record.id)
+                }
+                Attached::AtStart(_) => None,
+            };
+            Ok((record, Some((attached, up_to))))
         })
         .await?;
     let pump = super::hijack::Pump {
@@ -518,15 +526,12 @@ pub(super) async fn attach(
     tokio::spawn(async move {
         let Ok(upgraded) = upgrade.await else { return };
         let mut io = hyper_util::rt::TokioIo::new(upgraded);
-        if opts.logs {
-            let up_to = match &attached {
-                Some(Attached::Now(_, position)) => *position,
-                _ => None,
-            };
-            let replayed = replay_log(&engine, &record, up_to, opts, &mut io).await;
-            if !replayed {
-                return;
-            }
+        let (attached, up_to) = match attached {
+            Some((attached, up_to)) => (Some(attached), up_to),
+            None => (None, None),
+        };
+        if opts.logs && !replay_log(&engine, &record, up_to, opts, &mut io).await {
+            return;
         }
         let shim = match attached {
             None => Err("no stream asked for".to_string()),

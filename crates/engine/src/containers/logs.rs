@@ -101,6 +101,17 @@ fn inode(file: &std::fs::File) -> Option<u64> {
     file.metadata().ok().map(|m| m.ino())
 }
 
+/// Where the live log of container `id` ends now (for a replay of a container that does
+/// not run: what a start writes after this is not replayed, it reaches the attach live).
+pub fn position(containers: &Containers, id: &str) -> Option<berth_shim_protocol::LogPosition> {
+    let path = containers.dir(id).join(format!("{id}-json.log"));
+    let file = std::fs::File::open(path).ok()?;
+    Some(berth_shim_protocol::LogPosition {
+        inode: inode(&file)?,
+        size: file.metadata().ok()?.len(),
+    })
+}
+
 /// Send the log of container `id` as it was at `up_to` (where its shim said the live file
 /// ended when an attach began; None: all of it) to `emit`, for an attach that replays the
 /// log first (`attach?logs=1`). The files after the one `up_to` names are not read: what
