@@ -249,6 +249,69 @@ fn host_config() -> BoxedStrategy<Value> {
             ),
             ("Privileged", boolean()),
             ("Init", boolean()),
+            (
+                "PidMode",
+                pick(vec!["host", "", "container:x", "container:", "bogus"]),
+            ),
+            (
+                "IpcMode",
+                pick(vec![
+                    "private",
+                    "shareable",
+                    "none",
+                    "host",
+                    "container:x",
+                    "bogus",
+                    "",
+                ]),
+            ),
+            ("UTSMode", pick(vec!["host", "", "private"])),
+            ("CgroupnsMode", pick(vec!["host", "private", "", "bogus"])),
+            ("ShmSize", number()),
+            (
+                "Sysctls",
+                btree_map(
+                    select(vec![
+                        "net.ipv4.ip_forward",
+                        "kernel.shmmax",
+                        "vm.swappiness",
+                        "kernel.hostname",
+                        "net/ipv4/conf/all/forwarding",
+                        "",
+                        "net..x",
+                    ]),
+                    select(vec!["1", "0", ""]),
+                    0..3,
+                )
+                .prop_map(|m| json!(m))
+                .boxed(),
+            ),
+            (
+                "GroupAdd",
+                strings_of(vec!["tty", "4242", "-1", "nosuch", ""]),
+            ),
+            ("OomScoreAdj", number()),
+            ("OomKillDisable", boolean()),
+            ("MemoryReservation", number()),
+            ("MemorySwappiness", number()),
+            ("CpuRealtimePeriod", number()),
+            ("CpuRealtimeRuntime", number()),
+            ("BlkioWeight", number()),
+            (
+                "BlkioDeviceReadBps",
+                vec(
+                    object(vec![
+                        (
+                            "Path",
+                            pick(vec!["/dev/null", "/dev/nope", "", "/dev/loop0"]),
+                        ),
+                        ("Rate", number()),
+                    ]),
+                    0..2,
+                )
+                .prop_map(Value::from)
+                .boxed(),
+            ),
         ],
         0.2,
     );
@@ -256,9 +319,7 @@ fn host_config() -> BoxedStrategy<Value> {
     let refused = object_with(vec![
         ("PortBindings", Just(json!({"80/tcp": [{"HostPort": "8080"}]})).boxed()),
         ("Devices", Just(json!([{"PathOnHost": "/dev/null", "PathInContainer": "/dev/x", "CgroupPermissions": "rwm"}])).boxed()),
-        ("Sysctls", Just(json!({"net.ipv4.ip_forward": "1"})).boxed()),
-        ("PidMode", pick(vec!["host", ""])),
-        ("ShmSize", number()),
+        ("VolumesFrom", strings_of(vec!["other"])),
     ], 0.015);
     // Without a network mode berth refuses the body (no bridge yet): mostly one it runs.
     let network = prop_oneof![

@@ -1,7 +1,8 @@
 //! The json-file log driver: one JSON object per line of output,
 //! `{"log":"text\n","stream":"stdout","time":"RFC 3339 with nanoseconds"}`, rotated at a size
 //! (`max-size`, `max-file`) the way Docker rotates: `LOG` is renamed `LOG.1`, `LOG.1` to
-//! `LOG.2`, and so on; with one file, the file is truncated instead.
+//! `LOG.2`, and so on; with one file, the file is truncated instead. The `none` driver
+//! writes nothing.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -15,7 +16,8 @@ pub const MAX_LINE: usize = 16 * 1024;
 
 pub struct Writer {
     path: PathBuf,
-    file: File,
+    /// None: the `none` driver.
+    file: Option<File>,
     size: u64,
     /// 0: no rotation.
     max_size: u64,
@@ -34,11 +36,30 @@ impl Writer {
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
         Ok(Writer {
             path: path.to_path_buf(),
-            file,
+            file: Some(file),
             size,
             max_size,
             max_files: max_files.max(1),
         })
+    }
+
+    /// The `none` driver: output is not kept.
+    pub fn none() -> Writer {
+        Writer {
+            path: PathBuf::new(),
+            file: None,
+            size: 0,
+            max_size: 0,
+            max_files: 1,
+        }
+    }
+
+    /// Where the log ends now: the live file's inode and size (None without a log), so
+    /// that a reader can replay exactly what came before a given moment.
+    pub fn position(&self) -> Option<(u64, u64)> {
+        use std::os::unix::fs::MetadataExt;
+        let file = self.file.as_ref()?;
+        Some((file.metadata().ok()?.ino(), self.size))
     }
 
     fn entry(stream: &str, text: &[u8]) -> Vec<u8> {
@@ -56,14 +77,19 @@ impl Writer {
     /// Write one entry; a full log is rotated first. Errors are dropped: the container's
     /// output must keep flowing even when the disk is full.
     pub fn line(&mut self, stream: &str, text: &[u8]) {
+        if self.file.is_none() {
+            return;
+        }
         let bytes = Self::entry(stream, text);
         if self.max_size > 0 && self.size > 0 && self.size + bytes.len() as u64 > self.max_size {
             if let Err(e) = self.rotate() {
                 eprintln!("berth-shim: rotating {}: {e:#}", self.path.display());
             }
         }
-        if self.file.write_all(&bytes).is_ok() {
-            self.size += bytes.len() as u64;
+        if let Some(file) = self.file.as_mut() {
+            if file.write_all(&bytes).is_ok() {
+                self.size += bytes.len() as u64;
+            }
         }
     }
 
@@ -75,7 +101,9 @@ impl Writer {
 
     fn rotate(&mut self) -> Result<()> {
         if self.max_files < 2 {
-            self.file.set_len(0).context("truncate")?;
+            if let Some(file) = self.file.as_ref() {
+                file.set_len(0).context("truncate")?;
+            }
             self.size = 0;
             return Ok(());
         }
@@ -115,6 +143,11 @@ impl Lines {
         }
     }
 
+    /// What is not logged yet (the text after the last newline).
+    pub fn pending(&self) -> &[u8] {
+        &self.0
+    }
+
     /// Log what is left (the stream ended without a newline).
     pub fn flush(&mut self, stream: &str, log: &mut Writer) {
         if !self.0.is_empty() {
@@ -148,6 +181,23 @@ mod tests {
         assert_eq!(entries(&path), ["one\n", "two\n"]);
         lines.flush("stdout", &mut log);
         assert_eq!(entries(&path), ["one\n", "two\n", "three"]);
+    }
+
+    #[test]
+    fn the_none_driver_writes_nothing_and_the_position_follows_the_file() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let mut none = Writer::none();
+        none.line("stdout", b"lost\n");
+        assert_eq!(none.position(), None);
+        let path = dir.path().join("c-json.log");
+        let mut log = Writer::open(&path, 0, 1).expect("open");
+        log.line("stdout", b"one\n");
+        let (ino, size) = log.position().expect("position");
+        let meta = std::fs::metadata(&path).expect("log");
+        assert_eq!(
+            (ino, size),
+            (std::os::unix::fs::MetadataExt::ino(&meta), meta.len())
+        );
     }
 
     #[test]

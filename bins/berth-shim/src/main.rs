@@ -47,9 +47,9 @@ pub struct Args {
     /// The container's cgroup (its config's linux.cgroupsPath), where the OOM count is read.
     #[arg(long)]
     cgroups_path: PathBuf,
-    /// The container's json-file log.
+    /// The container's json-file log (none: the output is not kept, `--log-driver none`).
     #[arg(long)]
-    log: PathBuf,
+    log: Option<PathBuf>,
     /// Rotate the log when it would grow past this many bytes (0: never).
     #[arg(long, default_value_t = 0)]
     log_max_size: u64,
@@ -143,7 +143,10 @@ fn create(args: &Args) -> Result<server::Shim<'_>> {
         cgroups_path: args.cgroups_path.clone(),
         log: args.bundle.join("runtime.log"),
     };
-    let log = log::Writer::open(&args.log, args.log_max_size, args.log_max_files)?;
+    let log = match &args.log {
+        Some(path) => log::Writer::open(path, args.log_max_size, args.log_max_files)?,
+        None => log::Writer::none(),
+    };
     let pid_file = args.bundle.join("init.pid");
     let mut create = runtime.command();
     create

@@ -70,6 +70,17 @@ impl Runtime {
             .is_ok_and(|kills| kills > 0)
     }
 
+    /// SIGKILL every process of the container (through its cgroup).
+    pub fn kill_all(&self) {
+        let _ = self
+            .command()
+            .args(["kill", "--all", &self.id, "KILL"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+
     /// Kill whatever is left and forget the container.
     pub fn delete(&self) {
         let _ = self
@@ -82,6 +93,26 @@ impl Runtime {
     }
 }
 
+/// Whether the bundle's config gives the container no pid namespace of its own: none
+/// listed (the host's) or one joined by path (another container's).
+pub fn shares_pid_namespace(bundle: &Path) -> bool {
+    let config: serde_json::Value = match std::fs::read(bundle.join("config.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+    {
+        Some(c) => c,
+        // Unreadable: the runtime's create fails on it first.
+        None => return false,
+    };
+    let own = config["linux"]["namespaces"]
+        .as_array()
+        .is_some_and(|list| {
+            list.iter()
+                .any(|ns| ns["type"] == "pid" && ns["path"].as_str().is_none_or(str::is_empty))
+        });
+    !own
+}
+
 /// The pid the runtime wrote to `path`.
 pub fn read_pid(path: &Path) -> Result<i32> {
     std::fs::read_to_string(path)
@@ -89,4 +120,26 @@ pub fn read_pid(path: &Path) -> Result<i32> {
         .trim()
         .parse()
         .with_context(|| format!("the runtime's pid file {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pid_namespace_of_the_bundle() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let shares = |namespaces: serde_json::Value| {
+            let config = serde_json::json!({"linux": {"namespaces": namespaces}});
+            std::fs::write(dir.path().join("config.json"), config.to_string()).expect("config");
+            shares_pid_namespace(dir.path())
+        };
+        assert!(!shares(
+            serde_json::json!([{"type": "pid"}, {"type": "mount"}])
+        ));
+        assert!(shares(serde_json::json!([{"type": "mount"}])));
+        assert!(shares(
+            serde_json::json!([{"type": "pid", "path": "/proc/1/ns/pid"}])
+        ));
+    }
 }

@@ -8,7 +8,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::{Duration, Instant};
 
-use berth_shim_protocol::{frame, Request, EXIT, STDERR, STDOUT};
+use berth_shim_protocol::{frame, LogPosition, Request, EXIT, STDERR, STDOUT};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signalfd::SignalFd;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
@@ -119,6 +119,8 @@ pub struct Shim<'a> {
     /// Partial lines of stdout and stderr.
     lines: [log::Lines; 2],
     init: i32,
+    /// The container has no pid namespace of its own (the host's, or another container's).
+    shared_pid: bool,
     started: bool,
     /// The ready pipe, held from "created" until the start: if berthd dies in between,
     /// nobody will start the container or know of this shim, so it ends (see `abandon`).
@@ -166,6 +168,7 @@ impl<'a> Shim<'a> {
             log,
             lines: Default::default(),
             init,
+            shared_pid: crate::runtime::shares_pid_namespace(&args.bundle),
             started: false,
             daemon: None,
             start_error: None,
@@ -401,8 +404,14 @@ impl<'a> Shim<'a> {
     }
 
     /// The container's pid namespace dies with its init, so its output ends soon after;
-    /// the runtime's delete waits until the exit has been reported.
+    /// the runtime's delete waits until the exit has been reported. Without a pid namespace
+    /// of its own the rest of the container is killed.
     fn init_exited(&mut self, code: i32) {
+        if self.shared_pid {
+            // No pid namespace of its own died with init: what it left running (holding
+            // the output open) is killed now, as containerd's shim does.
+            self.runtime.kill_all();
+        }
         let error = self.start_error.clone();
         let mut record = crate::exit_record(code, error.as_deref());
         record["oom_killed"] = self.runtime.oom_killed().into();
@@ -514,8 +523,20 @@ impl<'a> Shim<'a> {
 
     /// Answer a request line; the client's role follows from it.
     fn request(&mut self, id: u64, line: &[u8]) {
+        let mut replay = Vec::new();
         let outcome = match serde_json::from_slice::<Request>(line) {
-            Ok(request) => self.serve_request(id, request),
+            Ok(request) => {
+                if let Request::Attach {
+                    logs: true,
+                    stdout,
+                    stderr,
+                    ..
+                } = request
+                {
+                    replay = self.unlogged(stdout, stderr);
+                }
+                self.serve_request(id, request)
+            }
             Err(e) => Err(format!("invalid request: {e}")),
         };
         let answer = match &outcome {
@@ -528,6 +549,9 @@ impl<'a> Shim<'a> {
         };
         let keep = outcome.is_ok() && !matches!(client.role, Role::Handshake(_));
         self.send(id, answer.as_bytes());
+        if keep && !replay.is_empty() {
+            self.send(id, &replay);
+        }
         if !keep {
             self.close_client(id);
         }
@@ -539,6 +563,7 @@ impl<'a> Shim<'a> {
                 stdin,
                 stdout,
                 stderr,
+                logs,
             } => {
                 self.set_role(
                     id,
@@ -548,7 +573,14 @@ impl<'a> Shim<'a> {
                         stderr,
                     },
                 );
-                Ok(String::new())
+                let position = self
+                    .log
+                    .position()
+                    .filter(|_| logs)
+                    .map(|(inode, size)| LogPosition { inode, size });
+                Ok(position
+                    .and_then(|p| serde_json::to_string(&p).ok())
+                    .unwrap_or_default())
             }
             Request::Wait => {
                 self.set_role(id, Role::Wait);
@@ -620,6 +652,19 @@ impl<'a> Shim<'a> {
                 Err(msg)
             }
         }
+    }
+
+    /// Frames of the output the log does not hold yet (the lines not ended), of the chosen
+    /// streams: what an attach that replays the log would otherwise miss.
+    fn unlogged(&self, stdout: bool, stderr: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (i, (stream, wanted)) in [(STDOUT, stdout), (STDERR, stderr)].into_iter().enumerate() {
+            let pending = self.lines[i].pending();
+            if wanted && !pending.is_empty() {
+                out.extend(frame(stream, pending));
+            }
+        }
+        out
     }
 
     fn container_output(&mut self, stream: u8, data: &[u8]) {

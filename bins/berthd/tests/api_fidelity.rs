@@ -143,12 +143,12 @@ fn whole_structs_are_accepted_and_what_asks_is_refused() {
         "--rm",
         "--network",
         "none",
-        "--shm-size",
-        "1m",
+        "--volumes-from",
+        "other",
         "bb:1",
         "true",
     ])
-    .failed_with("HostConfig.ShmSize is not supported by berth yet");
+    .failed_with("HostConfig.VolumesFrom is not supported by berth yet");
     d.docker(&["rm", "-f", "whole"]).ok();
 }
 

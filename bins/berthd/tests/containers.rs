@@ -216,12 +216,12 @@ fn what_is_not_supported_yet_is_refused_by_name() {
                 "-d",
                 "--network",
                 "none",
-                "--blkio-weight",
-                "300",
+                "--dns",
+                "192.0.2.1",
                 "bb:1",
                 "true",
             ],
-            "HostConfig.BlkioWeight is not supported",
+            "HostConfig.Dns is not supported",
         ),
         (
             vec![
@@ -247,7 +247,7 @@ fn what_is_not_supported_yet_is_refused_by_name() {
                 "bb:1",
                 "true",
             ],
-            "logging driver \"syslog\" is not supported",
+            "logger: no log driver named 'syslog' is registered",
         ),
         (
             vec![

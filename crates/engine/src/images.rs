@@ -191,7 +191,7 @@ impl Engine {
 }
 
 /// `until`: unix seconds, an RFC 3339 time, or a duration before now (`10m`, `24h`).
-pub(crate) fn parse_until(v: &str) -> Result<i64> {
+pub fn parse_until(v: &str) -> Result<i64> {
     if let Ok(n) = v.parse::<i64>() {
         return Ok(n);
     }

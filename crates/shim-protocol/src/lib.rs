@@ -5,7 +5,10 @@
 //! request:
 //! - `attach`: the container's output as frames (below) until it ends; bytes the client
 //!   writes go to the container's standard input; the client's EOF closes that input when
-//!   the container was created with `stdin_once`.
+//!   the container was created with `stdin_once`. With `logs`, the answer's detail is a
+//!   [`LogPosition`] (JSON; none without a log) and the first frames are the text the log
+//!   does not hold yet (the lines not ended): the log up to that position, then the
+//!   stream, is the whole output without a gap or a repeat.
 //! - `exec`: the same for one exec'd process, then an [`EXIT`] frame with its status.
 //! - `wait`: nothing until the container ends, then its exit record as a JSON line.
 //! - `start`, `resize`: nothing more.
@@ -38,6 +41,9 @@ pub enum Request {
         stdin: bool,
         stdout: bool,
         stderr: bool,
+        /// The client replays the log first (`attach?logs=1`).
+        #[serde(default)]
+        logs: bool,
     },
     /// Start the created container (the runtime's `start`).
     Start,
@@ -55,6 +61,13 @@ pub enum Request {
     },
     /// Hold the connection until the container ends.
     Wait,
+}
+
+/// Where the live json log ended when an attach with `logs` began: its inode and size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogPosition {
+    pub inode: u64,
+    pub size: u64,
 }
 
 /// The 8-byte header and the payload of one frame.

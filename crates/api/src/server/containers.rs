@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use berth_engine::containers::host::LogDriver;
 use berth_engine::containers::logs::{Entry, LogOptions};
 use berth_engine::containers::stream::{AttachOptions, Attached};
 use berth_engine::containers::{ContainerRecord, Status, WaitCondition};
@@ -73,12 +74,12 @@ pub(super) async fn create(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<B
     let value = body::read_json(body_in, MAX_BODY).await?;
     let name = ctx.query.get("name").map(String::from);
     let platform = ctx.query.platform()?;
-    let record = ctx
-        .blocking(move |e| Ok(e.create_container(&value, name.as_deref(), platform.as_ref())?))
+    let (record, warnings) = ctx
+        .blocking(move |e| Ok(e.create(&value, name.as_deref(), platform.as_ref())?))
         .await?;
     Ok(body::json(
         StatusCode::CREATED,
-        &json!({"Id": record.id, "Warnings": []}),
+        &json!({"Id": record.id, "Warnings": warnings}),
     ))
 }
 
@@ -208,7 +209,7 @@ pub(super) async fn inspect(ctx: &Ctx, name: String) -> ApiResult<Response<Body>
         "ResolvConfPath": "",
         "HostnamePath": "",
         "HostsPath": "",
-        "LogPath": dir.join(format!("{}-json.log", r.id)),
+        "LogPath": log_path(&r, &dir),
         "Name": format!("/{}", r.name),
         "RestartCount": r.restart_count,
         "Driver": "overlay2",
@@ -240,7 +241,16 @@ pub(super) async fn inspect(ctx: &Ctx, name: String) -> ApiResult<Response<Body>
     Ok(body::json(StatusCode::OK, &v))
 }
 
-/// The HostConfig the client sent, with what berthd decided filled in.
+/// Where the log is (none without one, as dockerd shows it).
+fn log_path(r: &ContainerRecord, dir: &std::path::Path) -> String {
+    match r.host.log_driver {
+        LogDriver::JsonFile => dir.join(format!("{}-json.log", r.id)).display().to_string(),
+        LogDriver::None => String::new(),
+    }
+}
+
+/// The HostConfig the client sent, with what berthd decided filled in (dockerd's defaults
+/// for the namespace modes, /dev/shm and the OOM killer; `container:NAME` with the id).
 fn host_config(r: &ContainerRecord) -> Value {
     let mut host = match &r.host_config {
         Value::Object(m) => m.clone(),
@@ -251,6 +261,14 @@ fn host_config(r: &ContainerRecord) -> Value {
     } else {
         r.restart.name.as_str()
     };
+    let ns = &r.host.namespaces;
+    let memory = r
+        .host
+        .resources
+        .as_ref()
+        .map(|res| res["memory"].clone())
+        .unwrap_or_default();
+    let oom_kill_disable = memory["disableOOMKiller"].as_bool().unwrap_or(false);
     for (key, value) in [
         ("NetworkMode", json!(r.network_mode)),
         ("Runtime", json!(r.runtime)),
@@ -260,14 +278,41 @@ fn host_config(r: &ContainerRecord) -> Value {
         ("AutoRemove", json!(r.auto_remove())),
         (
             "LogConfig",
-            json!({"Type": "json-file", "Config": r.log.options()}),
+            json!({"Type": r.host.log_driver.name(), "Config": r.log.options()}),
         ),
+        ("PidMode", json!(ns.pid_mode())),
+        ("IpcMode", json!(ns.ipc_mode())),
+        ("UTSMode", json!(if ns.uts_host { "host" } else { "" })),
+        (
+            "CgroupnsMode",
+            json!(if ns.cgroupns_private {
+                "private"
+            } else {
+                "host"
+            }),
+        ),
+        ("ShmSize", json!(ns.shm_bytes())),
+        ("GroupAdd", json!(r.host.group_add)),
+        ("OomScoreAdj", json!(r.host.oom_score_adj)),
+        ("OomKillDisable", json!(oom_kill_disable)),
+        (
+            "MemoryReservation",
+            json!(memory["reservation"].as_i64().unwrap_or(0)),
+        ),
+        ("MemorySwappiness", memory["swappiness"].clone()),
+        ("BlkioWeight", json!(r.host.blkio.weight)),
         (
             "RestartPolicy",
             json!({"Name": restart, "MaximumRetryCount": r.restart.max_retries}),
         ),
     ] {
         host.insert(key.to_string(), value);
+    }
+    // omitempty in moby's HostConfig.
+    if r.host.sysctls.is_empty() {
+        host.remove("Sysctls");
+    } else {
+        host.insert("Sysctls".into(), json!(r.host.sysctls));
     }
     Value::Object(host)
 }
@@ -376,6 +421,17 @@ pub(super) async fn remove(ctx: &Ctx, name: String) -> ApiResult<Response<Body>>
     Ok(body::empty(StatusCode::NO_CONTENT))
 }
 
+/// dockerd's answer for a logging driver it cannot read back (`none`).
+fn check_readable(r: &ContainerRecord) -> ApiResult<()> {
+    match r.host.log_driver {
+        LogDriver::JsonFile => Ok(()),
+        LogDriver::None => Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "configured logging driver does not support reading",
+        )),
+    }
+}
+
 /// One log entry as a frame of Docker's multiplexed stream.
 fn frame(e: &Entry) -> Bytes {
     Bytes::from(berth_shim_protocol::frame(e.stream, &e.bytes))
@@ -408,9 +464,11 @@ pub(super) async fn logs(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
             "Bad parameters: you must choose at least one stream",
         ));
     }
-    let id = ctx
-        .blocking(move |e| Ok(e.containers().resolve(&name)?.id))
+    let record = ctx
+        .blocking(move |e| Ok(e.containers().resolve(&name)?))
         .await?;
+    check_readable(&record)?;
+    let id = record.id;
     let (resp, out) = body::streamed_async("application/vnd.docker.multiplexed-stream");
     let engine = ctx.state.engine.clone();
     tokio::task::spawn_blocking(move || {
@@ -427,27 +485,43 @@ pub(super) async fn logs(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
 /// POST /containers/{id}/attach: moby's hijacked stream (101, then the output as frames or
 /// raw for a terminal; the client's input to the container when it was created with -i).
 /// An attach to a container that does not run yet begins when it starts (`docker run`
-/// and `docker start -a` attach first).
+/// and `docker start -a` attach first). With `logs=1` the log so far comes first (then,
+/// with `stream=1`, the live output from where the log ended, nothing lost or repeated).
 pub(super) async fn attach(
     ctx: &Ctx,
     name: String,
     req: hyper::Request<Incoming>,
 ) -> ApiResult<Response<Body>> {
     let q = &ctx.query;
-    if q.bool("logs") {
-        return Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "attach with logs=1 is not supported by berth yet: use logs",
-        ));
-    }
     let detach_keys = super::hijack::parse_detach_keys(q.get("detachKeys"))?;
     let opts = AttachOptions {
         stdin: q.bool("stdin"),
         stdout: q.bool("stdout"),
         stderr: q.bool("stderr"),
+        logs: q.bool("logs"),
     };
+    let stream = q.bool("stream");
     let (record, attached) = ctx
-        .blocking(move |e| Ok(e.attach_container(&name, opts)?))
+        .blocking(move |e| {
+            let record = e.containers().resolve(&name)?;
+            if opts.logs {
+                check_readable(&record)?;
+            }
+            if !stream {
+                e.containers().event(&record.id, "attach", &[]);
+                return Ok((record, None));
+            }
+            let (record, attached) = e.attach_container(&record.id, opts)?;
+            let up_to = match &attached {
+                Attached::Now(_, position) => *position,
+                // Not running: the log as it is now, what the next start writes comes live.
+                Attached::AtStart(_) if opts.logs => {
+                    berth_engine::containers::logs::position(e.containers(), &record.id)
+                }
+                Attached::AtStart(_) => None,
+            };
+            Ok((record, Some((attached, up_to))))
+        })
         .await?;
     let pump = super::hijack::Pump {
         tty: record.config.tty,
@@ -456,29 +530,82 @@ pub(super) async fn attach(
         on_exit: None,
     };
     let upgrade = hyper::upgrade::on(req);
+    let engine = ctx.state.engine.clone();
+    let tty = record.config.tty;
     tokio::spawn(async move {
+        let Ok(upgraded) = upgrade.await else { return };
+        let mut io = hyper_util::rt::TokioIo::new(upgraded);
+        let (attached, up_to) = match attached {
+            Some((attached, up_to)) => (Some(attached), up_to),
+            None => (None, None),
+        };
+        if opts.logs && !replay_log(&engine, &record, up_to, opts, &mut io).await {
+            return;
+        }
         let shim = match attached {
-            Attached::Now(s) => Ok(s),
-            Attached::AtStart(rx) => tokio::task::spawn_blocking(move || rx.recv())
+            None => Err("no stream asked for".to_string()),
+            Some(Attached::Now(s, _)) => Ok(s),
+            Some(Attached::AtStart(rx)) => tokio::task::spawn_blocking(move || rx.recv())
                 .await
                 .map_err(|e| e.to_string())
                 .and_then(|r| r.map_err(|e| e.to_string()))
                 .and_then(|r| r.map_err(|e| e.to_string())),
         };
-        let Ok(upgraded) = upgrade.await else { return };
         match shim {
             Ok(reader) => {
                 let leftover = reader.buffer().to_vec();
-                super::hijack::pump(upgraded, reader.into_inner(), leftover, pump).await;
+                super::hijack::pump(io.into_inner(), reader.into_inner(), leftover, pump).await;
             }
             Err(e) => {
                 tracing::debug!("attach to {}: {e}", record.id);
-                let mut io = hyper_util::rt::TokioIo::new(upgraded);
                 let _ = tokio::io::AsyncWriteExt::shutdown(&mut io).await;
             }
         }
     });
-    Ok(super::hijack::switching_protocols(record.config.tty))
+    Ok(super::hijack::switching_protocols(tty))
+}
+
+/// Write the container's log (up to `up_to`) into the attach stream, framed as the stream
+/// is; false when the client went away.
+async fn replay_log(
+    engine: &Arc<berth_engine::Engine>,
+    record: &ContainerRecord,
+    up_to: Option<berth_shim_protocol::LogPosition>,
+    opts: AttachOptions,
+    io: &mut hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>,
+) -> bool {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Entry>(64);
+    let (engine, id) = (engine.clone(), record.id.clone());
+    let log_opts = LogOptions {
+        stdout: opts.stdout,
+        stderr: opts.stderr,
+        ..LogOptions::default()
+    };
+    let reader = tokio::task::spawn_blocking(move || {
+        let mut emit = |e: Entry| tx.blocking_send(e).is_ok();
+        let read = berth_engine::containers::logs::replay(
+            engine.containers(),
+            &id,
+            up_to,
+            &log_opts,
+            &mut emit,
+        );
+        if let Err(e) = read {
+            tracing::error!("replaying the log of {id}: {e}");
+        }
+    });
+    let tty = record.config.tty;
+    while let Some(e) = rx.recv().await {
+        let bytes = if tty { Bytes::from(e.bytes) } else { frame(&e) };
+        if tokio::io::AsyncWriteExt::write_all(io, &bytes)
+            .await
+            .is_err()
+        {
+            return false;
+        }
+    }
+    let _ = reader.await;
+    true
 }
 
 /// POST /containers/{id}/resize?h=&w=

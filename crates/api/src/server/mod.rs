@@ -11,6 +11,7 @@ mod exec;
 mod hijack;
 mod images;
 mod progress;
+mod prune;
 mod query;
 mod system;
 
@@ -214,6 +215,10 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> ApiResult<Response<
         }
         (&Method::GET, ["containers", "json"]) => containers::list(&ctx).await,
         (&Method::POST, ["containers", "prune"]) => containers::prune(&ctx).await,
+        // `docker system prune` calls these too; berth has none of what they remove.
+        (&Method::POST, ["networks", "prune"]) => prune::networks(&ctx).await,
+        (&Method::POST, ["volumes", "prune"]) => prune::volumes(&ctx).await,
+        (&Method::POST, ["build", "prune"]) => prune::build_cache(&ctx).await,
         (&Method::DELETE, ["containers", name]) => containers::remove(&ctx, name.to_string()).await,
         (&Method::POST, ["containers", name, "attach"]) => {
             containers::attach(&ctx, name.to_string(), req).await

@@ -71,23 +71,52 @@ fn check_signal(signal: &str) -> Result<()> {
     valid.then_some(()).ok_or_else(bad)
 }
 
-/// HostConfig.LogConfig: only the json-file driver, with its rotation options.
-fn log_limits(host: &HostConfig, base: super::LogLimits) -> Result<super::LogLimits> {
-    match host.log_config.driver.as_str() {
-        "" | "json-file" => {}
+/// HostConfig.LogConfig: the json-file driver with its rotation options, or none (whose
+/// options dockerd ignores). `local` is refused: its format (protobuf frames, rotated files
+/// compressed) is dockerd's own, read only by dockerd, and json-file with max-size and
+/// max-file gives the same bounded disk use.
+fn log_config(
+    host: &HostConfig,
+    base: super::LogLimits,
+) -> Result<(super::host::LogDriver, super::LogLimits)> {
+    let driver = match host.log_config.driver.as_str() {
+        "" | "json-file" => super::host::LogDriver::JsonFile,
+        "none" => return Ok((super::host::LogDriver::None, super::LogLimits::default())),
+        "local" => {
+            return Err(Error::InvalidArgument(
+                "logging driver \"local\" is not supported by berth: use json-file (--log-opt max-size=, max-file= bound its size) or none".into(),
+            ))
+        }
         other => {
             return Err(Error::InvalidArgument(format!(
-                "logging driver {other:?} is not supported by berth yet (json-file is)"
+                "logger: no log driver named '{other}' is registered"
             )))
         }
-    }
+    };
     let opts = host
         .log_config
         .config
         .iter()
         .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
         .collect();
-    super::LogLimits::parse(&opts, base)
+    Ok((driver, super::LogLimits::parse(&opts, base)?))
+}
+
+/// A MAC address asks for an interface of the container's own, which the none and host
+/// networks do not give (dockerd's refusal for a network that cannot take one).
+fn check_mac_address(req: &CreateBody) -> Result<()> {
+    let asked = !req.mac_address.is_empty()
+        || req
+            .networking_config
+            .endpoints_config
+            .values()
+            .any(|e| !e.mac_address.is_empty());
+    if asked {
+        return Err(Error::InvalidArgument(
+            "conflicting options: mac-address and the network mode".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Entrypoint and Cmd as moby merges them with the image's: an Entrypoint given (even an
@@ -106,28 +135,47 @@ fn command(body: &CreateBody, image: &Value) -> (Option<Vec<String>>, Option<Vec
 }
 
 impl Engine {
-    /// POST /containers/create: the request body (Docker's Config with HostConfig inside).
-    /// `platform`: the image must be built for it (`docker run --platform`); a mismatch is
-    /// moby's not-found, on which the docker CLI pulls that platform and tries again.
+    /// POST /containers/create, without its warnings (see [`Engine::create`]).
     pub fn create_container(
         &self,
         body: &Value,
         name: Option<&str>,
         platform: Option<&Platform>,
     ) -> Result<ContainerRecord> {
+        self.create(body, name, platform).map(|(record, _)| record)
+    }
+
+    /// POST /containers/create: the request body (Docker's Config with HostConfig inside);
+    /// the record and dockerd's warnings (options this host discards).
+    /// `platform`: the image must be built for it (`docker run --platform`); a mismatch is
+    /// moby's not-found, on which the docker CLI pulls that platform and tries again.
+    pub fn create(
+        &self,
+        body: &Value,
+        name: Option<&str>,
+        platform: Option<&Platform>,
+    ) -> Result<(ContainerRecord, Vec<String>)> {
         let req = super::request::create_body(body)?;
         let host = &req.host_config;
         check_env(&req.env)?;
         if !req.stop_signal.is_empty() {
             check_signal(&req.stop_signal)?;
         }
-        let host_options = super::host::parse(host, &super::spec::DEFAULT_CAPS)?;
-        let restart = super::restart::RestartPolicy::parse(&host.restart_policy)?;
-        if !restart.is_none() && host.auto_remove {
-            return Err(Error::InvalidArgument(
-                "Conflicting options: --restart and --rm".into(),
-            ));
-        }
+        // A container to join that does not exist is a bad parameter (a 400), as dockerd's.
+        let resolve = |name: &str| match self.containers.resolve(name) {
+            Ok(c) => Ok(c.id),
+            Err(Error::NotFound(m)) => Err(Error::InvalidArgument(m)),
+            Err(e) => Err(e),
+        };
+        let cx = super::host::Context {
+            hostname: &req.hostname,
+            // Every mode but the host's gives the container a network namespace.
+            own_network: host.network_mode != "host",
+            default_caps: &super::spec::DEFAULT_CAPS,
+            sys: super::host::sysinfo::SysInfo::host(),
+            resolve: &resolve,
+        };
+        let (mut host_options, warnings) = super::host::parse(host, &cx)?;
         let network_mode = match host.network_mode.as_str() {
             m @ ("none" | "host") => m.to_string(),
             other => {
@@ -137,6 +185,13 @@ impl Engine {
                 )));
             }
         };
+        check_mac_address(&req)?;
+        let restart = super::restart::RestartPolicy::parse(&host.restart_policy)?;
+        if !restart.is_none() && host.auto_remove {
+            return Err(Error::InvalidArgument(
+                "Conflicting options: --restart and --rm".into(),
+            ));
+        }
         if host_options.init && self.paths.as_ref().is_none_or(|p| p.init.is_none()) {
             return Err(Error::InvalidArgument(
                 "--init: berthd found no init binary (docker-init or tini-static; install tini, or set init-path)".into(),
@@ -149,7 +204,8 @@ impl Engine {
             seccomp = None;
         }
         let runtime = self.requested_runtime(host)?;
-        let log = log_limits(host, self.default_log)?;
+        let (log_driver, log) = log_config(host, self.default_log)?;
+        host_options.log_driver = log_driver;
         let console_size = host
             .console_size
             .filter(|[h, w]| *h > 0 && *w > 0)
@@ -234,7 +290,7 @@ impl Engine {
         super::host::create_bind_sources(&record.host.mounts)?;
         let record = self.containers.insert(record, name)?;
         self.containers.event(&record.id, "create", &[]);
-        Ok(record)
+        Ok((record, warnings))
     }
 
     /// HostConfig.Runtime (`--runtime`): a runtime berthd knows, recorded by name.

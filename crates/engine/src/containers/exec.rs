@@ -162,8 +162,10 @@ impl Engine {
         }
         let user = req.user;
         if !user.is_empty() {
-            let (uid, gid) = super::user::resolve(&dir.join("rootfs"), &user)?;
-            process["user"] = serde_json::json!({"uid": uid, "gid": gid});
+            // With the container's --group-add, as dockerd's getUser.
+            let resolved =
+                super::user::resolve_user(&dir.join("rootfs"), &user, &record.host.group_add)?;
+            process["user"] = resolved.to_oci();
         }
         let privileged = req.privileged;
         if privileged {

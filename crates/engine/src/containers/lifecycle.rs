@@ -146,7 +146,8 @@ impl Engine {
         let bundle = self.containers.bundle(&record.id);
         std::fs::create_dir_all(&bundle)
             .map_err(|e| Error::Io(format!("create {}: {e}", bundle.display())))?;
-        let config = super::spec::oci_config(record, &rootfs, paths.init.as_deref())?;
+        let sources = super::host::joins::prepare(&self.containers, record)?;
+        let config = super::spec::oci_config(record, &rootfs, paths.init.as_deref(), &sources)?;
         let config = serde_json::to_vec(&config).map_err(|e| Error::Io(e.to_string()))?;
         super::write_private(&bundle.join("config.json"), &config)?;
         Ok(bundle)
@@ -185,8 +186,6 @@ impl Engine {
             .arg(paths.state_root(&record.runtime))
             .arg("--cgroups-path")
             .arg(super::spec::cgroups_path(&record.id))
-            .arg("--log")
-            .arg(dir.join(format!("{}-json.log", record.id)))
             .arg("--log-max-size")
             .arg(record.log.max_size.to_string())
             .arg("--log-max-files")
@@ -198,6 +197,10 @@ impl Engine {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
+        if record.host.log_driver == super::host::LogDriver::JsonFile {
+            cmd.arg("--log")
+                .arg(dir.join(format!("{}-json.log", record.id)));
+        }
         for (on, flag) in [
             (record.config.tty, "--tty"),
             (record.config.open_stdin, "--stdin"),

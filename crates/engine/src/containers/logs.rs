@@ -101,6 +101,60 @@ fn inode(file: &std::fs::File) -> Option<u64> {
     file.metadata().ok().map(|m| m.ino())
 }
 
+/// Where the live log of container `id` ends now (for a replay of a container that does
+/// not run: what a start writes after this is not replayed, it reaches the attach live).
+pub fn position(containers: &Containers, id: &str) -> Option<berth_shim_protocol::LogPosition> {
+    let path = containers.dir(id).join(format!("{id}-json.log"));
+    let file = std::fs::File::open(path).ok()?;
+    Some(berth_shim_protocol::LogPosition {
+        inode: inode(&file)?,
+        size: file.metadata().ok()?.len(),
+    })
+}
+
+/// Send the log of container `id` as it was at `up_to` (where its shim said the live file
+/// ended when an attach began; None: all of it) to `emit`, for an attach that replays the
+/// log first (`attach?logs=1`). The files after the one `up_to` names are not read: what
+/// they hold reaches the attach live.
+pub fn replay(
+    containers: &Containers,
+    id: &str,
+    up_to: Option<berth_shim_protocol::LogPosition>,
+    opts: &LogOptions,
+    emit: &mut dyn FnMut(Entry) -> bool,
+) -> Result<()> {
+    use std::io::Read;
+    let path = containers.dir(id).join(format!("{id}-json.log"));
+    let mut files = rotated(&path);
+    files.push(path);
+    for file in files {
+        let Ok(f) = std::fs::File::open(&file) else {
+            continue;
+        };
+        let limit = up_to.filter(|p| inode(&f) == Some(p.inode)).map(|p| p.size);
+        let mut reader = std::io::BufReader::new(f.take(limit.unwrap_or(u64::MAX)));
+        loop {
+            let mut line = String::new();
+            let n = reader
+                .read_line(&mut line)
+                .map_err(|e| Error::Io(format!("read {}: {e}", file.display())))?;
+            // The end, or a line still being written.
+            if n == 0 || !line.ends_with('\n') {
+                break;
+            }
+            if let Some(e) = entry(line.trim_end_matches('\n'), opts) {
+                if !emit(e) {
+                    return Ok(());
+                }
+            }
+        }
+        if limit.is_some() {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// Send the log of container `id` to `emit` (which returns false once the client is gone):
 /// the rotated files, then the live one; with `follow`, new lines (across rotations) until
 /// the container no longer runs.

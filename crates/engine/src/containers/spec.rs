@@ -3,6 +3,8 @@
 
 use serde_json::{json, Value};
 
+use super::host::joins::{Shm, Sources};
+use super::host::namespaces::{IpcMode, PidMode};
 use super::ContainerRecord;
 use crate::error::{Error, Result};
 
@@ -89,14 +91,83 @@ pub fn cgroups_path(id: &str) -> String {
     format!("/berth-{id}")
 }
 
+/// The namespaces of the config, as dockerd's WithNamespaces sets them: each mode's own, the
+/// host's (none listed) or another container's (by path, in `sources`).
+fn namespaces(record: &ContainerRecord, sources: &Sources) -> Vec<Value> {
+    let modes = &record.host.namespaces;
+    let mut out = vec![json!({"type": "mount"})];
+    match (&modes.pid, &sources.pid) {
+        (PidMode::Host, _) => {}
+        (_, Some(path)) => out.push(json!({"type": "pid", "path": path})),
+        (_, None) => out.push(json!({"type": "pid"})),
+    }
+    match (&modes.ipc, &sources.ipc) {
+        (IpcMode::Host, _) => {}
+        (_, Some(path)) => out.push(json!({"type": "ipc", "path": path})),
+        (_, None) => out.push(json!({"type": "ipc"})),
+    }
+    if !modes.uts_host {
+        out.push(json!({"type": "uts"}));
+    }
+    if record.network_mode() == "none" {
+        out.push(json!({"type": "network"}));
+    }
+    if modes.cgroupns_private {
+        out.push(json!({"type": "cgroup"}));
+    }
+    out
+}
+
+/// Docker's sysctls for a container with a network of its own (unprivileged ping and low
+/// ports, where the kernel has them), then the container's `--sysctl`, which win.
+fn sysctls(record: &ContainerRecord) -> serde_json::Map<String, Value> {
+    let mut out = serde_json::Map::new();
+    if record.network_mode() == "none" {
+        for (key, value) in [
+            ("net.ipv4.ping_group_range", "0 2147483647"),
+            ("net.ipv4.ip_unprivileged_port_start", "0"),
+        ] {
+            if std::path::Path::new("/proc/sys")
+                .join(key.replace('.', "/"))
+                .exists()
+            {
+                out.insert(key.into(), json!(value));
+            }
+        }
+    }
+    for (key, value) in &record.host.sysctls {
+        out.insert(key.clone(), json!(value));
+    }
+    out
+}
+
+/// /dev/shm as the IPC mode has it: Docker's tmpfs of `--shm-size`, none, or a bind.
+fn dev_shm(shm: &Shm) -> Option<Value> {
+    match shm {
+        Shm::Tmpfs(size) => Some(
+            json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={size}")]}),
+        ),
+        Shm::Absent => None,
+        Shm::Bind(source) => Some(
+            json!({"destination": "/dev/shm", "type": "bind", "source": source, "options": ["rbind", "rprivate"]}),
+        ),
+    }
+}
+
 /// The OCI config; `rootfs` is mounted (the user is looked up in its /etc/passwd); `init`
-/// is the host's init binary, for --init.
+/// is the host's init binary, for --init; `sources` say which namespaces are joined and
+/// where /dev/shm comes from.
 pub fn oci_config(
     record: &ContainerRecord,
     rootfs: &std::path::Path,
     init: Option<&std::path::Path>,
+    sources: &Sources,
 ) -> Result<Value> {
-    let (uid, gid) = super::user::resolve(rootfs, record.config.user.as_deref().unwrap_or(""))?;
+    let user = super::user::resolve_user(
+        rootfs,
+        record.config.user.as_deref().unwrap_or(""),
+        &record.host.group_add,
+    )?;
     let mut env: Vec<String> = record.config.env.clone().unwrap_or_default();
     if !env.iter().any(|e| e.starts_with("PATH=")) {
         env.insert(
@@ -114,26 +185,18 @@ pub fn oci_config(
         .clone()
         .filter(|w| !w.is_empty())
         .unwrap_or_else(|| "/".into());
-    let mut namespaces = vec![
-        json!({"type": "pid"}),
-        json!({"type": "ipc"}),
-        json!({"type": "uts"}),
-        json!({"type": "mount"}),
-    ];
-    if record.network_mode() == "none" {
-        namespaces.push(json!({"type": "network"}));
-    }
     let caps = &record.host.caps;
     let mut config = json!({
         "ociVersion": "1.0.2",
         "process": {
             "terminal": record.config.tty,
-            "user": {"uid": uid, "gid": gid},
+            "user": user.to_oci(),
             "args": args(record)?,
             "env": env,
             "cwd": cwd,
             "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
             "noNewPrivileges": record.no_new_privileges,
+            "oomScoreAdj": record.host.oom_score_adj,
         },
         "root": {"path": rootfs, "readonly": record.host.readonly_rootfs},
         "hostname": record.hostname(),
@@ -144,15 +207,24 @@ pub fn oci_config(
             {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
             {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["ro", "nosuid", "noexec", "nodev"]},
             {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
-            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"]},
         ],
         "linux": {
             "cgroupsPath": cgroups_path(&record.id),
-            "namespaces": namespaces,
+            "namespaces": namespaces(record, sources),
+            "sysctl": sysctls(record),
             "maskedPaths": MASKED,
             "readonlyPaths": READONLY,
         },
     });
+    if record.host.namespaces.uts_host {
+        // The host's name: the runtime refuses a hostname without a UTS namespace.
+        if let Some(c) = config.as_object_mut() {
+            c.remove("hostname");
+        }
+    }
+    if let (Some(mounts), Some(shm)) = (config["mounts"].as_array_mut(), dev_shm(&sources.shm)) {
+        mounts.push(shm);
+    }
     if let (true, Some((height, width))) = (record.config.tty, record.console_size) {
         config["process"]["consoleSize"] = json!({"height": height, "width": width});
     }
@@ -166,6 +238,9 @@ pub fn oci_config(
     )?;
     let mut resources = record.host.resources.clone().unwrap_or_else(|| json!({}));
     resources["devices"] = Value::Array(devices.rules);
+    if let Some(blkio) = record.host.blkio.for_container()? {
+        resources["blockIO"] = blkio;
+    }
     config["linux"]["resources"] = resources;
     config["linux"]["devices"] = Value::Array(devices.nodes);
     if !record.host.rlimits.is_empty() {
@@ -174,7 +249,9 @@ pub fn oci_config(
     if let Some(mounts) = config["mounts"].as_array_mut() {
         mounts.extend(record.host.mounts.iter().cloned());
     }
-    if record.host.init {
+    // As dockerd: an init only in a pid namespace of the container's own (the host's or the
+    // joined one has an init already).
+    if record.host.init && record.host.namespaces.pid == PidMode::Private {
         let init = init
             .ok_or_else(|| Error::InvalidArgument("--init: berthd found no init binary".into()))?;
         if let Some(mounts) = config["mounts"].as_array_mut() {

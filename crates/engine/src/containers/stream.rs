@@ -22,11 +22,15 @@ pub struct AttachOptions {
     pub stdin: bool,
     pub stdout: bool,
     pub stderr: bool,
+    /// The log is replayed first (`logs=1`): a running container's shim says where the log
+    /// ended when the attach began.
+    pub logs: bool,
 }
 
-/// An attach: connected now (the container runs), or once the container starts.
+/// An attach: connected now (the container runs; with where its log ended then, when the
+/// log is to be replayed), or once the container starts.
 pub enum Attached {
-    Now(ShimStream),
+    Now(ShimStream, Option<berth_shim_protocol::LogPosition>),
     AtStart(mpsc::Receiver<Result<ShimStream>>),
 }
 
@@ -100,17 +104,24 @@ impl Engine {
             )));
         }
         self.containers.event(&record.id, "attach", &[]);
-        let request = Request::Attach {
+        let request = |logs| Request::Attach {
             stdin: opts.stdin && record.config.open_stdin,
             stdout: opts.stdout,
             stderr: opts.stderr,
+            logs,
         };
         if record.state.status == Status::Running {
-            let (stream, _) =
-                request_or_stopped(&self.containers.bundle(&record.id), &request, &record)?;
-            return Ok((record, Attached::Now(stream)));
+            let (stream, detail) = request_or_stopped(
+                &self.containers.bundle(&record.id),
+                &request(opts.logs),
+                &record,
+            )?;
+            // An older shim says nothing: the whole log is replayed then.
+            let position = serde_json::from_str(&detail).ok();
+            return Ok((record, Attached::Now(stream, position)));
         }
-        let rx = self.containers.waiting.add(&record.id, request);
+        // Not running: its log is complete now, and replayed whole before the wait.
+        let rx = self.containers.waiting.add(&record.id, request(false));
         Ok((record, Attached::AtStart(rx)))
     }
 

@@ -2,6 +2,7 @@
 //! (stream, exec, logs), listing (list) and the one-request commands (manage).
 
 pub mod exec;
+pub mod host_flags;
 pub mod list;
 pub mod logs;
 pub mod manage;

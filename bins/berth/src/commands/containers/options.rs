@@ -120,12 +120,14 @@ pub struct CreateArgs {
     /// The OCI runtime for this container.
     #[arg(long)]
     pub runtime: Option<String>,
-    /// Logging driver (json-file).
+    /// Logging driver (json-file, none).
     #[arg(long)]
     pub log_driver: Option<String>,
     /// Log driver options (max-size=10m, max-file=3).
     #[arg(long)]
     pub log_opt: Vec<String>,
+    #[command(flatten)]
+    pub host_flags: super::host_flags::HostFlags,
     /// Print help.
     #[arg(long, action = ArgAction::Help)]
     pub help: Option<bool>,
@@ -284,6 +286,16 @@ impl CreateArgs {
             }
         }
         config["HostConfig"] = self.host_config()?;
+        let mut networking = json!({"EndpointsConfig": {}});
+        let network = self.network.as_deref().unwrap_or("default");
+        self.host_flags
+            .apply(&mut config["HostConfig"], &mut networking, network)?;
+        if networking["EndpointsConfig"]
+            .as_object()
+            .is_some_and(|e| !e.is_empty())
+        {
+            config["NetworkingConfig"] = networking;
+        }
         Ok(config)
     }
 

@@ -71,6 +71,8 @@ pub fn container_path(name: &str, action: &str) -> String {
 async fn create_container(client: &Client, args: &CreateArgs) -> Result<String> {
     use crate::commands::registry::{pull_image, Shown};
     let body = args.body()?;
+    // Before anything else, as the docker CLI: a file left by another run stops this one.
+    let mut cidfile = super::host_flags::CidFile::create(args.host_flags.cidfile.as_deref())?;
     let mut q = Vec::new();
     if let Some(name) = &args.name {
         q.push(("name", name.as_str()));
@@ -102,10 +104,12 @@ async fn create_container(client: &Client, args: &CreateArgs) -> Result<String> 
     for warning in created["Warnings"].as_array().into_iter().flatten() {
         eprintln!("WARNING: {}", warning.as_str().unwrap_or_default());
     }
-    created["Id"]
+    let id = created["Id"]
         .as_str()
         .map(String::from)
-        .context("the daemon sent no container id")
+        .context("the daemon sent no container id")?;
+    cidfile.write(&id)?;
+    Ok(id)
 }
 
 /// `busybox` as docker names it when pulling: `busybox:latest` (the daemon's create

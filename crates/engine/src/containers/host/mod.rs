@@ -1,13 +1,22 @@
 //! The HostConfig options berth honours, checked at create (ranges and formats as dockerd
-//! checks them, so that a bad value is a 400 then and not a failed start) and applied to
-//! the OCI config at start: resources, ulimits, capabilities, read-only root, tmpfs mounts,
-//! bind mounts and devices.
+//! checks them, so that a bad value is a 400 then and not a failed start; what this host's
+//! kernel lacks is discarded with dockerd's warnings) and applied to the OCI config at
+//! start: resources (memory, CPU, block I/O), ulimits, capabilities, read-only root, tmpfs
+//! mounts, bind mounts, devices, namespaces and sysctls, groups, the OOM score.
 
+pub mod blkio;
 mod caps;
 pub mod devices;
+pub mod joins;
+mod memory;
 mod mounts;
+pub mod namespaces;
 mod resources;
+mod sysctls;
+pub mod sysinfo;
 mod ulimits;
+
+use std::collections::BTreeMap;
 
 pub(crate) use caps::all_caps;
 pub use mounts::create_bind_sources;
@@ -17,6 +26,25 @@ use serde_json::Value;
 
 use super::request::HostConfig;
 use crate::error::{Error, Result};
+
+/// Where a container's output goes (`--log-driver`).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogDriver {
+    #[default]
+    JsonFile,
+    /// Nowhere: no log file; `logs` is refused as dockerd refuses it.
+    None,
+}
+
+impl LogDriver {
+    pub fn name(self) -> &'static str {
+        match self {
+            LogDriver::JsonFile => "json-file",
+            LogDriver::None => "none",
+        }
+    }
+}
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct HostOptions {
@@ -41,24 +69,64 @@ pub struct HostOptions {
     /// `--device-cgroup-rule`: OCI device cgroup rules added after Docker's.
     #[serde(default)]
     pub device_cgroup_rules: Vec<Value>,
+    /// `--pid`, `--ipc`, `--uts`, `--cgroupns`, `--shm-size`.
+    #[serde(default)]
+    pub namespaces: namespaces::Namespaces,
+    /// `--sysctl` (namespaced ones only, checked against the namespaces).
+    #[serde(default)]
+    pub sysctls: BTreeMap<String, String>,
+    /// `--group-add`: groups by name or number, looked up in the image at each start.
+    #[serde(default)]
+    pub group_add: Vec<String>,
+    /// `--oom-score-adj` (dockerd sets it, 0 by default, for every container).
+    #[serde(default)]
+    pub oom_score_adj: i64,
+    /// `--blkio-weight`, `--blkio-weight-device`, `--device-read/write-bps/iops`.
+    #[serde(default)]
+    pub blkio: blkio::Blkio,
+    #[serde(default)]
+    pub log_driver: LogDriver,
+}
+
+/// What `parse` needs besides the HostConfig.
+pub struct Context<'a> {
+    /// Config.Hostname as asked for.
+    pub hostname: &'a str,
+    /// The container has a network namespace of its own (`--network none`).
+    pub own_network: bool,
+    pub default_caps: &'a [&'a str],
+    pub sys: &'a sysinfo::SysInfo,
+    /// A container's id by name or id (for `container:NAME` modes).
+    pub resolve: &'a dyn Fn(&str) -> Result<String>,
 }
 
 fn invalid(what: String) -> Error {
     Error::InvalidArgument(what)
 }
 
-/// The options of `host`, checked.
-pub fn parse(host: &HostConfig, default_caps: &[&str]) -> Result<HostOptions> {
+/// The options of `host`, checked, and dockerd's warnings for what this host discards.
+pub fn parse(host: &HostConfig, cx: &Context) -> Result<(HostOptions, Vec<String>)> {
+    let mut warnings = Vec::new();
     let mut mounts = mounts::tmpfs_mounts(&host.tmpfs)?;
     mounts.extend(mounts::bind_mounts(&host.binds)?);
-    let resources = resources::resources(host)?;
-    Ok(HostOptions {
+    // dockerd's order: the request's own checks (QoS, real-time), the resources, then the
+    // namespaces and the rest.
+    let blkio = blkio::parse(host, cx.sys, &mut warnings)?;
+    let resources = resources::resources(host, cx.sys, &mut warnings)?;
+    let namespaces = namespaces::parse(host, cx.hostname, cx.sys, &mut warnings, cx.resolve)?;
+    let oom_score_adj = namespaces::oom_score_adj(host.oom_score_adj)?;
+    let sysctls = sysctls::sysctls(&host.sysctls, &namespaces, cx.own_network)?;
+    for group in &host.group_add {
+        // Names are looked up in the image at start; numbers are checked now.
+        super::user::check_group_add(group)?;
+    }
+    let options = HostOptions {
         resources: (!resources.is_empty()).then_some(Value::Object(resources)),
         rlimits: ulimits::rlimits(&host.ulimits)?,
         caps: if host.privileged {
             all_caps()
         } else {
-            caps::capabilities(&host.cap_add, &host.cap_drop, default_caps)?
+            caps::capabilities(&host.cap_add, &host.cap_drop, cx.default_caps)?
         },
         privileged: host.privileged,
         init: host.init.unwrap_or(false),
@@ -66,7 +134,14 @@ pub fn parse(host: &HostConfig, default_caps: &[&str]) -> Result<HostOptions> {
         mounts,
         devices: devices::device_specs(&host.devices)?,
         device_cgroup_rules: devices::cgroup_rules(&host.device_cgroup_rules)?,
-    })
+        namespaces,
+        sysctls,
+        group_add: host.group_add.clone(),
+        oom_score_adj,
+        blkio,
+        log_driver: LogDriver::default(),
+    };
+    Ok((options, warnings))
 }
 
 #[cfg(test)]
@@ -82,7 +157,15 @@ mod tests {
             "DeviceCgroupRules": ["c 1:3 r"], "Init": true,
         }))
         .expect("host config");
-        let o = parse(&h, &["CAP_CHOWN", "CAP_KILL"]).expect("parse");
+        let cx = Context {
+            hostname: "",
+            own_network: true,
+            default_caps: &["CAP_CHOWN", "CAP_KILL"],
+            sys: &sysinfo::SysInfo::all_v1(),
+            resolve: &|n: &str| Err(Error::NotFound(format!("No such container: {n}"))),
+        };
+        let (o, warnings) = parse(&h, &cx).expect("parse");
+        assert!(warnings.is_empty());
         assert_eq!(o.caps, ["CAP_KILL"]);
         assert_eq!(o.mounts.len(), 2);
         assert_eq!(o.rlimits[0]["type"], "RLIMIT_NOFILE");

@@ -1,22 +1,27 @@
-//! linux.resources from HostConfig: memory, CPU, cpuset and pids, with dockerd's checks and
-//! messages (daemon_unix.go's verifyPlatformContainerResources) applied at create.
+//! linux.resources from HostConfig: memory (memory.rs), CPU, cpuset and pids, with
+//! dockerd's checks and messages (daemon_unix.go's verifyPlatformContainerResources and
+//! runconfig's validateResources) applied at create. Block I/O needs device numbers, which
+//! are found at each start (blkio.rs).
 
 use serde_json::{json, Map, Value};
 
 use super::invalid;
+use super::sysinfo::SysInfo;
 use crate::containers::request::HostConfig;
 use crate::error::Result;
 
-/// dockerd's floor for memory limits.
-const MIN_MEMORY: i64 = 6 * 1024 * 1024;
-
-/// The resources object (empty when nothing is limited); the caller adds device rules.
-pub fn resources(h: &HostConfig) -> Result<Map<String, Value>> {
+/// The resources object (empty when nothing is limited); the caller adds device rules and
+/// block I/O. What this host cannot do is discarded with dockerd's warnings.
+pub fn resources(
+    h: &HostConfig,
+    sys: &SysInfo,
+    warnings: &mut Vec<String>,
+) -> Result<Map<String, Value>> {
     let mut r = Map::new();
-    if let Some(memory) = memory(h)? {
+    if let Some(memory) = super::memory::memory(h, sys, warnings)? {
         r.insert("memory".into(), memory);
     }
-    if let Some(cpu) = cpu(h)? {
+    if let Some(cpu) = cpu(h, sys)? {
         r.insert("cpu".into(), cpu);
     }
     // 0 and negative values mean "unlimited", as in dockerd.
@@ -32,38 +37,6 @@ pub fn resources(h: &HostConfig) -> Result<Map<String, Value>> {
     Ok(r)
 }
 
-fn memory(h: &HostConfig) -> Result<Option<Value>> {
-    let (m, swap) = (h.memory, h.memory_swap);
-    if swap < -1 {
-        return Err(invalid(format!(
-            "invalid MemorySwap {swap}: a size in bytes, or -1 for unlimited swap"
-        )));
-    }
-    if m == 0 {
-        if swap > 0 {
-            return Err(invalid(
-                "You should always set the Memory limit when using Memoryswap limit, see usage"
-                    .into(),
-            ));
-        }
-        return Ok(None);
-    }
-    if m < MIN_MEMORY {
-        return Err(invalid("Minimum memory limit allowed is 6MB".into()));
-    }
-    let swap = match swap {
-        0 => m.saturating_mul(2),
-        -1 => -1,
-        s if s < m => {
-            return Err(invalid(
-                "Minimum memoryswap limit should be larger than memory limit, see usage".into(),
-            ))
-        }
-        s => s,
-    };
-    Ok(Some(json!({"limit": m, "swap": swap})))
-}
-
 /// The CPUs this process may run on (Go's runtime.NumCPU, which dockerd's check uses).
 fn cpu_count() -> i64 {
     nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0))
@@ -76,8 +49,9 @@ fn cpu_count() -> i64 {
         .max(1)
 }
 
-fn cpu(h: &HostConfig) -> Result<Option<Value>> {
+fn cpu(h: &HostConfig, sys: &SysInfo) -> Result<Option<Value>> {
     let mut cpu = Map::new();
+    realtime(h, sys, &mut cpu)?;
     if h.nano_cpus != 0 {
         if h.cpu_period > 0 {
             return Err(invalid(
@@ -151,6 +125,42 @@ fn cpu(h: &HostConfig) -> Result<Option<Value>> {
     Ok((!cpu.is_empty()).then_some(Value::Object(cpu)))
 }
 
+/// `--cpu-rt-period`, `--cpu-rt-runtime` (microseconds): runconfig's checks, at create.
+fn realtime(h: &HostConfig, sys: &SysInfo, cpu: &mut Map<String, Value>) -> Result<()> {
+    let (period, runtime) = (h.cpu_realtime_period, h.cpu_realtime_runtime);
+    if period == 0 && runtime == 0 {
+        return Ok(());
+    }
+    if !sys.cpu_realtime {
+        // cgroup v2 has no such files; on v1 the kernel needs CONFIG_RT_GROUP_SCHED.
+        return Err(invalid(
+            "kernel does not support CPU real-time scheduler (no cpu.rt_runtime_us: real-time group scheduling needs cgroup v1 and CONFIG_RT_GROUP_SCHED)".into(),
+        ));
+    }
+    if period != 0 && runtime != 0 && runtime > period {
+        return Err(invalid(
+            "cpu real-time runtime cannot be higher than cpu real-time period".into(),
+        ));
+    }
+    if period < 0 {
+        return Err(invalid(format!(
+            "invalid CpuRealtimePeriod {period}: a period in microseconds"
+        )));
+    }
+    if runtime < -1 {
+        return Err(invalid(format!(
+            "invalid CpuRealtimeRuntime {runtime}: microseconds per period, or -1 for unlimited"
+        )));
+    }
+    if period != 0 {
+        cpu.insert("realtimePeriod".into(), json!(period));
+    }
+    if runtime != 0 {
+        cpu.insert("realtimeRuntime".into(), json!(runtime));
+    }
+    Ok(())
+}
+
 /// A cpuset list ("0-2,4"), as the kernel's list format: its members, or None.
 fn cpuset_members(list: &str) -> Option<Vec<u32>> {
     let mut out = Vec::new();
@@ -203,6 +213,10 @@ mod tests {
         serde_json::from_value(v).expect("host config")
     }
 
+    fn resources(h: &HostConfig) -> Result<Map<String, Value>> {
+        super::resources(h, &SysInfo::all_v1(), &mut Vec::new())
+    }
+
     #[test]
     fn limits() {
         let r = resources(&host(
@@ -220,13 +234,6 @@ mod tests {
     fn out_of_range_values_are_refused_with_dockerd_messages() {
         for (bad, msg) in [
             (json!({"Memory": 1000}), "Minimum memory limit"),
-            (json!({"Memory": -5}), "Minimum memory limit"),
-            (json!({"MemorySwap": 100}), "always set the Memory limit"),
-            (json!({"MemorySwap": -2}), "MemorySwap"),
-            (
-                json!({"Memory": 67108864, "MemorySwap": 1000}),
-                "Minimum memoryswap",
-            ),
             (json!({"NanoCpus": -1}), "range of CPUs"),
             (
                 json!({"NanoCpus": 1_000_000_000_000_000i64}),
@@ -255,6 +262,33 @@ mod tests {
                 "{bad}: {err:?}"
             );
         }
+    }
+
+    #[test]
+    fn realtime_as_runconfig_checks_it() {
+        let r = resources(&host(
+            json!({"CpuRealtimePeriod": 1000000, "CpuRealtimeRuntime": 95000}),
+        ))
+        .expect("rt");
+        assert_eq!(
+            r["cpu"],
+            json!({"realtimePeriod": 1000000, "realtimeRuntime": 95000})
+        );
+        let higher = resources(&host(
+            json!({"CpuRealtimePeriod": 5000, "CpuRealtimeRuntime": 10000}),
+        ));
+        assert!(higher.is_err_and(|e| e
+            .to_string()
+            .contains("cpu real-time runtime cannot be higher than cpu real-time period")));
+        let mut w = Vec::new();
+        let lacking = super::resources(
+            &host(json!({"CpuRealtimeRuntime": 1000})),
+            &SysInfo::none(),
+            &mut w,
+        );
+        assert!(lacking.is_err_and(|e| e
+            .to_string()
+            .starts_with("kernel does not support CPU real-time scheduler")));
     }
 
     #[test]

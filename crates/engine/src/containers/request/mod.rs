@@ -53,7 +53,24 @@ pub struct CreateBody {
     pub tty: bool,
     pub open_stdin: bool,
     pub stdin_once: bool,
+    /// Deprecated since API 1.44 (the docker CLI sends NetworkingConfig's instead).
+    pub mac_address: String,
     pub host_config: HostConfig,
+    pub networking_config: NetworkingConfig,
+}
+
+/// NetworkingConfig: berth reads the endpoints' MAC addresses only (to refuse them: none
+/// and host networks have no interface of the container's own).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NetworkingConfig {
+    pub endpoints_config: BTreeMap<String, EndpointSettings>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct EndpointSettings {
+    pub mac_address: String,
 }
 
 /// The HostConfig keys berth reads, with moby's types.
@@ -86,6 +103,53 @@ pub struct HostConfig {
     pub console_size: Option<[u64; 2]>,
     pub log_config: LogConfig,
     pub runtime: String,
+    /// Written by the client (the docker CLI writes the file itself); dockerd ignores it.
+    #[serde(rename = "ContainerIDFile")]
+    pub container_id_file: String,
+    pub group_add: Vec<String>,
+    pub pid_mode: String,
+    pub ipc_mode: String,
+    #[serde(rename = "UTSMode")]
+    pub uts_mode: String,
+    pub cgroupns_mode: String,
+    pub shm_size: i64,
+    pub sysctls: BTreeMap<String, String>,
+    /// Go's int (64 bits on the platforms dockerd runs on).
+    pub oom_score_adj: i64,
+    pub oom_kill_disable: Option<bool>,
+    pub memory_reservation: i64,
+    pub memory_swappiness: Option<i64>,
+    pub cpu_realtime_period: i64,
+    pub cpu_realtime_runtime: i64,
+    pub blkio_weight: u16,
+    pub blkio_weight_device: Vec<WeightDevice>,
+    pub blkio_device_read_bps: Vec<ThrottleDevice>,
+    pub blkio_device_write_bps: Vec<ThrottleDevice>,
+    #[serde(rename = "BlkioDeviceReadIOps")]
+    pub blkio_device_read_iops: Vec<ThrottleDevice>,
+    #[serde(rename = "BlkioDeviceWriteIOps")]
+    pub blkio_device_write_iops: Vec<ThrottleDevice>,
+    #[serde(rename = "IOMaximumIOps")]
+    pub io_maximum_iops: u64,
+    #[serde(rename = "IOMaximumBandwidth")]
+    pub io_maximum_bandwidth: u64,
+}
+
+/// moby's blkiodev.WeightDevice (`--blkio-weight-device /dev/sda:300`).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct WeightDevice {
+    pub path: String,
+    pub weight: u16,
+}
+
+/// moby's blkiodev.ThrottleDevice (`--device-read-bps /dev/sda:1mb`): bytes or operations
+/// per second.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ThrottleDevice {
+    pub path: String,
+    pub rate: u64,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -251,8 +315,14 @@ mod tests {
     #[test]
     fn unsupported_keys_are_refused_by_name() {
         assert!(refused(json!({"Domainname": "example.com"})).contains("Config.Domainname"));
-        assert!(refused(json!({"HostConfig": {"OomKillDisable": true}}))
-            .contains("HostConfig.OomKillDisable"));
+        assert!(refused(json!({"HostConfig": {"VolumesFrom": ["other"]}}))
+            .contains("HostConfig.VolumesFrom"));
+        assert!(refused(json!({"HostConfig": {"BlkioWeight": 70000}}))
+            .contains("HostConfig.BlkioWeight"));
+        assert!(
+            refused(json!({"HostConfig": {"Sysctls": {"kernel.sem": 1}}}))
+                .contains("HostConfig.Sysctls.kernel.sem")
+        );
         assert!(refused(json!({"HostConfig": "x"})).contains("HostConfig"));
         assert!(refused(json!([1])).contains("JSON object"));
     }

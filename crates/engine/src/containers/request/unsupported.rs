@@ -30,7 +30,6 @@ impl Section {
                 "Healthcheck",
                 "Volumes",
                 "NetworkDisabled",
-                "MacAddress",
             ],
             Section::HostConfig => &[
                 "PortBindings",
@@ -38,52 +37,30 @@ impl Section {
                 "VolumesFrom",
                 "Mounts",
                 "Annotations",
-                "CgroupnsMode",
                 "Dns",
                 "DnsOptions",
                 "DnsSearch",
                 "ExtraHosts",
-                "GroupAdd",
-                "IpcMode",
                 "Cgroup",
                 "Links",
-                "OomScoreAdj",
-                "PidMode",
                 "PublishAllPorts",
                 "StorageOpt",
-                "UTSMode",
                 "UsernsMode",
-                "ShmSize",
-                "Sysctls",
                 "Isolation",
                 "MaskedPaths",
                 "ReadonlyPaths",
                 "CgroupParent",
-                "BlkioWeight",
-                "BlkioWeightDevice",
-                "BlkioDeviceReadBps",
-                "BlkioDeviceWriteBps",
-                "BlkioDeviceReadIOps",
-                "BlkioDeviceWriteIOps",
-                "CpuRealtimePeriod",
-                "CpuRealtimeRuntime",
                 "DeviceRequests",
-                "MemoryReservation",
-                "MemorySwappiness",
-                "OomKillDisable",
-                "IOMaximumIOps",
-                "IOMaximumBandwidth",
             ],
         }
     }
 }
 
 /// Fields that are maps keyed by what they ask for (`{"/data": {}}` asks for a volume).
-const KEYED_MAPS: [&str; 6] = [
+const KEYED_MAPS: [&str; 5] = [
     "Volumes",
     "ExposedPorts",
     "PortBindings",
-    "Sysctls",
     "StorageOpt",
     "Annotations",
 ];
@@ -111,12 +88,8 @@ fn asks_nothing(key: &str, value: &Value) -> bool {
     match key {
         // Docker's defaults, which berth's containers have.
         "Isolation" => value == "default",
-        "MemorySwappiness" => value.as_i64() == Some(-1),
-        // A private IPC namespace (that nobody can join in berth yet).
-        "IpcMode" => value == "private" || value == "shareable",
-        // berth's containers share the host's cgroup and user namespaces.
-        "CgroupnsMode" | "UsernsMode" => value == "host",
-        "ShmSize" => value.as_i64() == Some(64 << 20),
+        // berth's containers share the host's user namespace.
+        "UsernsMode" => value == "host",
         // --no-healthcheck: berth runs no health checks.
         "Healthcheck" => value["Test"] == serde_json::json!(["NONE"]),
         _ => false,
@@ -156,11 +129,10 @@ mod tests {
             assert!(refused(Section::Config, v.clone()), "{v}");
         }
         for v in [
-            json!({"OomKillDisable": true}),
             json!({"Isolation": "hyperv"}),
-            json!({"ShmSize": 1024}),
-            json!({"Sysctls": {"net.ipv4.ip_forward": "1"}}),
-            json!({"CgroupnsMode": "private"}),
+            json!({"UsernsMode": "private"}),
+            json!({"PortBindings": {"80/tcp": [{"HostPort": "8080"}]}}),
+            json!({"Dns": ["1.1.1.1"]}),
         ] {
             assert!(refused(Section::HostConfig, v.clone()), "{v}");
         }
@@ -171,8 +143,7 @@ mod tests {
         ));
         assert!(!refused(
             Section::HostConfig,
-            json!({"Isolation": "default", "MemorySwappiness": -1, "IpcMode": "private",
-                   "CgroupnsMode": "host", "ShmSize": 67108864, "Dns": [], "RestartPolicy": {"Name": ""},
+            json!({"Isolation": "default", "UsernsMode": "host", "PortBindings": {}, "Dns": [], "RestartPolicy": {"Name": ""},
                    "ContainerIDFile": "/tmp/cid", "KernelMemory": 1048576, "SomethingNew": 1})
         ));
     }

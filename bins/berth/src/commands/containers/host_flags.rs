@@ -1,0 +1,355 @@
+//! The `run`/`create` flags for namespaces, groups, sysctls, the OOM killer, memory and CPU
+//! tuning and block I/O, checked where the docker CLI checks them (with its messages) and
+//! put into HostConfig as it puts them.
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Result};
+use clap::Args;
+use serde_json::{json, Value};
+
+use super::options::parse_bytes;
+
+#[derive(Debug, Args)]
+pub struct HostFlags {
+    /// Add additional groups to join (name or number).
+    #[arg(long)]
+    pub group_add: Vec<String>,
+    /// PID namespace to use (host, container:NAME).
+    #[arg(long)]
+    pub pid: Option<String>,
+    /// IPC mode to use (private, shareable, none, host, container:NAME).
+    #[arg(long)]
+    pub ipc: Option<String>,
+    /// UTS namespace to use (host).
+    #[arg(long)]
+    pub uts: Option<String>,
+    /// Cgroup namespace to use (host, private).
+    #[arg(long)]
+    pub cgroupns: Option<String>,
+    /// Size of /dev/shm (e.g. 64m).
+    #[arg(long)]
+    pub shm_size: Option<String>,
+    /// Sysctl options (NAME=VALUE; namespaced ones only).
+    #[arg(long)]
+    pub sysctl: Vec<String>,
+    /// Disable the OOM killer.
+    #[arg(long)]
+    pub oom_kill_disable: bool,
+    /// Tune the host's OOM preferences (-1000 to 1000).
+    #[arg(long, allow_hyphen_values = true)]
+    pub oom_score_adj: Option<i64>,
+    /// Memory soft limit (e.g. 32m).
+    #[arg(long)]
+    pub memory_reservation: Option<String>,
+    /// Tune the container's memory swappiness (0 to 100, -1: the default).
+    #[arg(long, allow_hyphen_values = true, default_value_t = -1)]
+    pub memory_swappiness: i64,
+    /// Limit the CPU real-time period in microseconds.
+    #[arg(long)]
+    pub cpu_rt_period: Option<i64>,
+    /// Limit the CPU real-time runtime in microseconds.
+    #[arg(long, allow_hyphen_values = true)]
+    pub cpu_rt_runtime: Option<i64>,
+    /// Block I/O weight (10 to 1000, 0: none).
+    #[arg(long)]
+    pub blkio_weight: Option<u16>,
+    /// Block I/O weight per device (DEVICE:WEIGHT).
+    #[arg(long)]
+    pub blkio_weight_device: Vec<String>,
+    /// Limit the read rate from a device (DEVICE:RATE, e.g. /dev/sda:1mb).
+    #[arg(long)]
+    pub device_read_bps: Vec<String>,
+    /// Limit the write rate to a device (DEVICE:RATE).
+    #[arg(long)]
+    pub device_write_bps: Vec<String>,
+    /// Limit the read operations per second from a device (DEVICE:NUMBER).
+    #[arg(long)]
+    pub device_read_iops: Vec<String>,
+    /// Limit the write operations per second to a device (DEVICE:NUMBER).
+    #[arg(long)]
+    pub device_write_iops: Vec<String>,
+    /// Write the container's id to this file.
+    #[arg(long)]
+    pub cidfile: Option<std::path::PathBuf>,
+    /// Container MAC address (e.g. 92:d0:c6:0a:29:33).
+    #[arg(long)]
+    pub mac_address: Option<String>,
+}
+
+/// Reads one `DEVICE:VALUE` flag into its API object.
+type DeviceParser = fn(&str) -> Result<Value>;
+
+/// `DEVICE:VALUE` with a device path under /dev (the docker CLI's checks and messages).
+fn device_pair(val: &str) -> Result<(&str, &str)> {
+    match val.split_once(':') {
+        Some((path, value)) if !path.is_empty() => {
+            if !path.starts_with("/dev/") {
+                bail!("bad format for device path: {val}");
+            }
+            Ok((path, value))
+        }
+        _ => bail!("bad format: {val}"),
+    }
+}
+
+/// `--device-read-bps /dev/sda:1mb` as moby's ThrottleDevice.
+fn throttle_bps(val: &str) -> Result<Value> {
+    let (path, rate) = device_pair(val)?;
+    let rate = parse_bytes(rate).ok().filter(|r| *r >= 0).ok_or_else(|| {
+        anyhow::anyhow!("invalid rate for device: {val}. The correct format is <device-path>:<number>[<unit>]. Number must be a positive integer. Unit is optional and can be kb, mb, or gb")
+    })?;
+    Ok(json!({"Path": path, "Rate": rate}))
+}
+
+/// `--device-read-iops /dev/sda:100`.
+fn throttle_iops(val: &str) -> Result<Value> {
+    let (path, rate) = device_pair(val)?;
+    let rate: u64 = rate.parse().map_err(|_| {
+        anyhow::anyhow!("invalid rate for device: {val}. The correct format is <device-path>:<number>. Number must be a positive integer")
+    })?;
+    Ok(json!({"Path": path, "Rate": rate}))
+}
+
+/// `--blkio-weight-device /dev/sda:300`.
+fn weight_device(val: &str) -> Result<Value> {
+    let (path, weight) = device_pair(val)?;
+    let weight: u16 = weight
+        .parse()
+        .ok()
+        .filter(|w| *w == 0 || (10..=1000).contains(w))
+        .ok_or_else(|| anyhow::anyhow!("invalid weight for device: {val}"))?;
+    Ok(json!({"Path": path, "Weight": weight}))
+}
+
+/// `--sysctl NAME=VALUE`: only the namespaced ones (the docker CLI's ValidateSysctl).
+fn sysctl(val: &str) -> Result<(String, String)> {
+    const IPC: [&str; 8] = [
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    let refused = || {
+        anyhow::anyhow!(
+            "invalid argument \"{val}\" for \"--sysctl\" flag: sysctl '{val}' is not allowed"
+        )
+    };
+    let (name, value) = val.split_once('=').ok_or_else(refused)?;
+    if IPC.contains(&name) || name.starts_with("net.") || name.starts_with("fs.mqueue.") {
+        return Ok((name.to_string(), value.to_string()));
+    }
+    Err(refused())
+}
+
+/// A MAC address as Go's net.ParseMAC reads the usual form (six hex pairs).
+fn mac_address(val: &str) -> Result<String> {
+    let parts: Vec<&str> = val.split([':', '-']).collect();
+    let valid = parts.len() == 6
+        && parts
+            .iter()
+            .all(|p| p.len() == 2 && p.bytes().all(|b| b.is_ascii_hexdigit()));
+    if !valid {
+        bail!("invalid argument \"{val}\" for \"--mac-address\" flag: {val} is not a valid mac address");
+    }
+    Ok(val.to_string())
+}
+
+impl HostFlags {
+    /// The docker CLI's checks of the namespace modes.
+    fn check_modes(&self) -> Result<()> {
+        let container_named = |m: &str| m.strip_prefix("container:").is_some_and(|n| !n.is_empty());
+        if let Some(pid) = &self.pid {
+            if !(pid.is_empty() || pid == "host" || container_named(pid)) {
+                bail!("--pid: invalid PID mode");
+            }
+        }
+        if let Some(uts) = &self.uts {
+            if !(uts.is_empty() || uts == "host") {
+                bail!("--uts: invalid UTS mode");
+            }
+        }
+        if let Some(ns) = &self.cgroupns {
+            if !matches!(ns.as_str(), "" | "host" | "private") {
+                bail!("--cgroupns: invalid CGROUP mode");
+            }
+        }
+        if self.memory_swappiness != -1 && !(0..=100).contains(&self.memory_swappiness) {
+            bail!(
+                "invalid value: {}. Valid memory swappiness range is 0-100",
+                self.memory_swappiness
+            );
+        }
+        Ok(())
+    }
+
+    /// Put the flags into `host` (the HostConfig); the MAC address goes to the endpoint of
+    /// `network` in `networking` (NetworkingConfig), as the docker CLI sends it.
+    pub fn apply(&self, host: &mut Value, networking: &mut Value, network: &str) -> Result<()> {
+        self.check_modes()?;
+        let strings = [
+            ("PidMode", &self.pid),
+            ("IpcMode", &self.ipc),
+            ("UTSMode", &self.uts),
+            ("CgroupnsMode", &self.cgroupns),
+        ];
+        for (key, value) in strings {
+            if let Some(v) = value {
+                host[key] = json!(v);
+            }
+        }
+        if !self.group_add.is_empty() {
+            host["GroupAdd"] = json!(self.group_add);
+        }
+        if !self.sysctl.is_empty() {
+            let map: BTreeMap<String, String> = self
+                .sysctl
+                .iter()
+                .map(|s| sysctl(s))
+                .collect::<Result<_>>()?;
+            host["Sysctls"] = json!(map);
+        }
+        for (key, size) in [
+            ("ShmSize", &self.shm_size),
+            ("MemoryReservation", &self.memory_reservation),
+        ] {
+            if let Some(s) = size {
+                host[key] = json!(parse_bytes(s)?);
+            }
+        }
+        if self.oom_kill_disable {
+            host["OomKillDisable"] = json!(true);
+        }
+        host["MemorySwappiness"] = json!(self.memory_swappiness);
+        for (key, value) in [
+            ("OomScoreAdj", self.oom_score_adj),
+            ("CpuRealtimePeriod", self.cpu_rt_period),
+            ("CpuRealtimeRuntime", self.cpu_rt_runtime),
+            ("BlkioWeight", self.blkio_weight.map(i64::from)),
+        ] {
+            if let Some(v) = value {
+                host[key] = json!(v);
+            }
+        }
+        let lists: [(&str, &Vec<String>, DeviceParser); 5] = [
+            (
+                "BlkioWeightDevice",
+                &self.blkio_weight_device,
+                weight_device,
+            ),
+            ("BlkioDeviceReadBps", &self.device_read_bps, throttle_bps),
+            ("BlkioDeviceWriteBps", &self.device_write_bps, throttle_bps),
+            ("BlkioDeviceReadIOps", &self.device_read_iops, throttle_iops),
+            (
+                "BlkioDeviceWriteIOps",
+                &self.device_write_iops,
+                throttle_iops,
+            ),
+        ];
+        for (key, values, parse) in lists {
+            if !values.is_empty() {
+                let parsed: Vec<Value> = values.iter().map(|v| parse(v)).collect::<Result<_>>()?;
+                host[key] = Value::Array(parsed);
+            }
+        }
+        if let Some(path) = &self.cidfile {
+            host["ContainerIDFile"] = json!(path);
+        }
+        if let Some(mac) = &self.mac_address {
+            networking["EndpointsConfig"][network]["MacAddress"] = json!(mac_address(mac)?);
+        }
+        Ok(())
+    }
+}
+
+/// `--cidfile`: created before the create request (an existing file is refused, as the
+/// docker CLI refuses it), written with the new id, removed if the create fails.
+pub struct CidFile {
+    path: Option<std::path::PathBuf>,
+    file: Option<std::fs::File>,
+    written: bool,
+}
+
+impl CidFile {
+    pub fn create(path: Option<&std::path::Path>) -> Result<CidFile> {
+        let Some(path) = path else {
+            return Ok(CidFile {
+                path: None,
+                file: None,
+                written: false,
+            });
+        };
+        if path.exists() {
+            bail!(
+                "container ID file found, make sure the other container isn't running or delete {}",
+                path.display()
+            );
+        }
+        let file = std::fs::File::create(path)
+            .map_err(|e| anyhow::anyhow!("failed to create the container ID file: {e}"))?;
+        Ok(CidFile {
+            path: Some(path.to_path_buf()),
+            file: Some(file),
+            written: false,
+        })
+    }
+
+    pub fn write(&mut self, id: &str) -> Result<()> {
+        if let Some(f) = self.file.as_mut() {
+            std::io::Write::write_all(f, id.as_bytes()).map_err(|e| {
+                anyhow::anyhow!("failed to write the container ID to the file: {e}")
+            })?;
+            self.written = true;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for CidFile {
+    fn drop(&mut self) {
+        if let (Some(path), false) = (&self.path, self.written) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_values_as_the_docker_cli_reads_them() {
+        assert_eq!(
+            throttle_bps("/dev/sda:1mb").ok(),
+            Some(json!({"Path": "/dev/sda", "Rate": 1048576}))
+        );
+        assert!(throttle_bps("sda:1mb")
+            .is_err_and(|e| e.to_string().starts_with("bad format for device path")));
+        assert!(throttle_bps("/dev/sda").is_err_and(|e| e.to_string() == "bad format: /dev/sda"));
+        assert!(throttle_iops("/dev/sda:1k")
+            .is_err_and(|e| e.to_string().starts_with("invalid rate for device")));
+        assert_eq!(
+            weight_device("/dev/sda:300").ok(),
+            Some(json!({"Path": "/dev/sda", "Weight": 300}))
+        );
+        assert!(weight_device("/dev/sda:5").is_err());
+    }
+
+    #[test]
+    fn sysctls_and_macs() {
+        assert_eq!(
+            sysctl("net.ipv4.ip_forward=1").ok(),
+            Some(("net.ipv4.ip_forward".into(), "1".into()))
+        );
+        assert!(sysctl("kernel.shmmax=1").is_ok());
+        assert!(sysctl("vm.swappiness=1").is_err_and(|e| e
+            .to_string()
+            .contains("sysctl 'vm.swappiness=1' is not allowed")));
+        assert!(mac_address("02:42:ac:11:00:02").is_ok());
+        assert!(mac_address("02:42:ac").is_err());
+    }
+}

@@ -1,0 +1,65 @@
+//! `POST /networks/prune`, `/volumes/prune` and `/build/prune`, which `docker system prune`
+//! calls after the container prune (the last two with `--volumes`, and for the build cache).
+//! berth has no user-defined networks, no volumes and no build cache yet: each prune checks
+//! its filters as dockerd does and removes nothing, in moby's response shape.
+
+use hyper::{Response, StatusCode};
+use serde_json::{json, Value};
+
+use super::body::{self, Body};
+use super::error::ApiResult;
+use super::Ctx;
+use berth_engine::filters::Filters;
+
+/// The filters dockerd's network prune takes.
+const NETWORK_FILTERS: &[&str] = &["until", "label", "label!"];
+/// The volume prune's.
+const VOLUME_FILTERS: &[&str] = &["label", "label!", "all"];
+/// The build cache prune's (BuildKit's cache fields and until).
+const BUILD_FILTERS: &[&str] = &[
+    "until",
+    "id",
+    "parent",
+    "type",
+    "description",
+    "inuse",
+    "shared",
+    "private",
+];
+
+/// The filters of the request, checked (an `until` must be a time).
+fn checked(ctx: &Ctx, allowed: &[&str]) -> ApiResult<Filters> {
+    let filters = Filters::parse(ctx.query.get("filters"), allowed)?;
+    for until in filters.get("until") {
+        berth_engine::images::parse_until(until)?;
+    }
+    Ok(filters)
+}
+
+/// POST /networks/prune: only user-defined networks are pruned, and berth has none (none,
+/// host and bridge are predefined).
+pub(super) async fn networks(ctx: &Ctx) -> ApiResult<Response<Body>> {
+    checked(ctx, NETWORK_FILTERS)?;
+    Ok(body::json(
+        StatusCode::OK,
+        &json!({"NetworksDeleted": Value::Null}),
+    ))
+}
+
+/// POST /volumes/prune: berth has no volumes yet.
+pub(super) async fn volumes(ctx: &Ctx) -> ApiResult<Response<Body>> {
+    checked(ctx, VOLUME_FILTERS)?;
+    Ok(body::json(
+        StatusCode::OK,
+        &json!({"VolumesDeleted": Value::Null, "SpaceReclaimed": 0}),
+    ))
+}
+
+/// POST /build/prune: berth has no build cache yet.
+pub(super) async fn build_cache(ctx: &Ctx) -> ApiResult<Response<Body>> {
+    checked(ctx, BUILD_FILTERS)?;
+    Ok(body::json(
+        StatusCode::OK,
+        &json!({"CachesDeleted": Value::Null, "SpaceReclaimed": 0}),
+    ))
+}
