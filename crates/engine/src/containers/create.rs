@@ -5,6 +5,7 @@
 use berth_image::Platform;
 use serde_json::Value;
 
+use super::health::HealthConfig;
 use super::request::{CreateBody, HostConfig};
 use super::{Config, ContainerRecord, State, Status};
 use crate::error::{Error, Result};
@@ -90,6 +91,18 @@ fn log_limits(host: &HostConfig, base: super::LogLimits) -> Result<super::LogLim
     super::LogLimits::parse(&opts, base)
 }
 
+/// The image's health check (`HEALTHCHECK`), if it has one.
+fn image_healthcheck(image: &Value) -> Result<Option<HealthConfig>> {
+    match &image["Healthcheck"] {
+        Value::Null => Ok(None),
+        v => serde_json::from_value(v.clone()).map(Some).map_err(|e| {
+            Error::InvalidArgument(format!(
+                "the image's config has an invalid Healthcheck: {e}"
+            ))
+        }),
+    }
+}
+
 /// Entrypoint and Cmd as moby merges them with the image's: an Entrypoint given (even an
 /// empty one, the CLI's `--entrypoint ""`) replaces the image's and drops its Cmd; a Cmd
 /// given replaces the image's.
@@ -120,6 +133,9 @@ impl Engine {
         check_env(&req.env)?;
         if !req.stop_signal.is_empty() {
             check_signal(&req.stop_signal)?;
+        }
+        if let Some(check) = &req.healthcheck {
+            check.validate()?;
         }
         let host_options = super::host::parse(host, &super::spec::DEFAULT_CAPS)?;
         let restart = super::restart::RestartPolicy::parse(&host.restart_policy)?;
@@ -200,6 +216,7 @@ impl Engine {
             tty: req.tty,
             open_stdin: req.open_stdin,
             stdin_once: req.stdin_once,
+            healthcheck: HealthConfig::merge(req.healthcheck.clone(), image_healthcheck(ic)?),
         };
         let record = ContainerRecord {
             id: String::new(),
@@ -227,6 +244,7 @@ impl Engine {
                 error: String::new(),
                 started_at: None,
                 finished_at: None,
+                health: None,
             },
         };
         super::spec::args(&record)?;

@@ -15,6 +15,7 @@
 
 mod create;
 pub mod exec;
+pub mod health;
 pub mod host;
 mod lifecycle;
 pub mod logs;
@@ -145,6 +146,9 @@ pub struct Config {
     pub open_stdin: bool,
     #[serde(default)]
     pub stdin_once: bool,
+    /// The image's health check with the request's over it (moby's merge).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<health::HealthConfig>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -179,6 +183,9 @@ pub struct State {
     pub error: String,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
+    /// Set once a container with a health check has started (moby's State.Health).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<health::Health>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -270,6 +277,8 @@ pub struct Containers {
     pub events: crate::events::Events,
     /// Containers whose shim still runs (it may outlive the exit it reported).
     pub(crate) shims: shims::Shims,
+    /// The health checks of running containers.
+    health: health::Monitor,
 }
 
 type ExitHook = Box<dyn Fn(&str) + Send + Sync>;
@@ -451,6 +460,7 @@ impl Containers {
             removal_failures: Mutex::new(HashMap::new()),
             events: crate::events::Events::default(),
             shims: shims::Shims::default(),
+            health: health::Monitor::default(),
         })
     }
 

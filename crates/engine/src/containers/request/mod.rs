@@ -53,6 +53,8 @@ pub struct CreateBody {
     pub tty: bool,
     pub open_stdin: bool,
     pub stdin_once: bool,
+    /// moby's HealthConfig (durations in nanoseconds).
+    pub healthcheck: Option<super::health::HealthConfig>,
     pub host_config: HostConfig,
 }
 
@@ -228,6 +230,14 @@ mod tests {
             (json!({"Env": {"A": "1"}}), "Config.Env"),
             (json!({"Cmd": 5}), "Config.Cmd"),
             (json!({"Labels": {"a": 1}}), "Config.Labels.a"),
+            (
+                json!({"Healthcheck": {"Test": "true"}}),
+                "Config.Healthcheck.Test",
+            ),
+            (
+                json!({"Healthcheck": {"Interval": "1s"}}),
+                "Config.Healthcheck.Interval",
+            ),
         ];
         for (body, field) in cases {
             let msg = refused(body.clone());

@@ -27,7 +27,6 @@ impl Section {
             Section::Config => &[
                 "Domainname",
                 "ExposedPorts",
-                "Healthcheck",
                 "Volumes",
                 "NetworkDisabled",
                 "MacAddress",
@@ -117,8 +116,6 @@ fn asks_nothing(key: &str, value: &Value) -> bool {
         // berth's containers share the host's cgroup and user namespaces.
         "CgroupnsMode" | "UsernsMode" => value == "host",
         "ShmSize" => value.as_i64() == Some(64 << 20),
-        // --no-healthcheck: berth runs no health checks.
-        "Healthcheck" => value["Test"] == serde_json::json!(["NONE"]),
         _ => false,
     }
 }
@@ -151,7 +148,6 @@ mod tests {
             json!({"Volumes": {"/data": {}}}),
             json!({"ExposedPorts": {"80/tcp": {}}}),
             json!({"Domainname": "example.com"}),
-            json!({"Healthcheck": {"Test": ["CMD", "true"]}}),
         ] {
             assert!(refused(Section::Config, v.clone()), "{v}");
         }
@@ -166,7 +162,7 @@ mod tests {
         }
         assert!(!refused(
             Section::Config,
-            json!({"Volumes": {}, "ExposedPorts": null, "Healthcheck": {"Test": ["NONE"]},
+            json!({"Volumes": {}, "ExposedPorts": null, "Healthcheck": {"Test": ["CMD", "true"]},
                    "AttachStdin": true, "ArgsEscaped": true, "OnBuild": ["RUN x"], "Runtime": "x"})
         ));
         assert!(!refused(
