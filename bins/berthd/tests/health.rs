@@ -532,6 +532,21 @@ fn invalid_checks_are_refused_with_mobys_messages() {
         assert_eq!(code, 400, "{check}: {answer}");
         assert!(answer.contains(message), "{check}: {answer}");
     }
+    // StartInterval came with API 1.44; older clients' is ignored, as by dockerd.
+    let body = json!({"Image": "bb:1", "HostConfig": {"NetworkMode": "none"},
+        "Healthcheck": {"Test": ["CMD", "true"], "StartInterval": 5}});
+    let (code, answer) = d.http(
+        "POST",
+        "/v1.43/containers/create",
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(code, 201, "{answer}");
+    let (code, answer) = d.http(
+        "POST",
+        "/v1.44/containers/create",
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(code, 400, "{answer}");
     d.berth(&[
         "create",
         "--no-healthcheck",

@@ -71,7 +71,13 @@ fn summary(r: &ContainerRecord) -> Value {
 }
 
 pub(super) async fn create(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<Body>> {
-    let value = body::read_json(body_in, MAX_BODY).await?;
+    let mut value = body::read_json(body_in, MAX_BODY).await?;
+    // StartInterval came with API 1.44: older clients' is ignored, as dockerd ignores it.
+    if ctx.version < crate::version::ApiVersion(1, 44) {
+        if let Some(check) = value.get_mut("Healthcheck").and_then(Value::as_object_mut) {
+            check.remove("StartInterval");
+        }
+    }
     let name = ctx.query.get("name").map(String::from);
     let platform = ctx.query.platform()?;
     let record = ctx

@@ -552,8 +552,9 @@ fn schedule_probes(containers: &Weak<Containers>) {
             else {
                 continue;
             };
+            let retry = now + w.config.interval();
             let job = Job {
-                id,
+                id: id.clone(),
                 generation,
                 config: w.config.clone(),
                 started: w.started,
@@ -565,7 +566,9 @@ fn schedule_probes(containers: &Weak<Containers>) {
                 .stack_size(THREAD_STACK)
                 .spawn(move || run_probe(&owner, &job));
             if let Err(e) = spawned {
-                tracing::warn!("cannot start a health check thread: {e}");
+                // Tried again an interval later: the monitor does not stop.
+                tracing::warn!("cannot start a health check thread for {id}: {e}");
+                schedule.due.push(Reverse((retry, generation, id)));
             }
         }
         if schedule.watches.is_empty() {
