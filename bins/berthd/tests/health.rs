@@ -599,3 +599,46 @@ fn probes_begin_again_after_a_restart_of_berthd() {
     );
     d.docker(&["rm", "-f", "kept"]).ok();
 }
+
+#[test]
+fn the_berth_cli_sends_the_health_flags_as_the_docker_cli() {
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "viaberth",
+        "--network",
+        "none",
+        "--health-cmd",
+        "echo from-berth",
+        "--health-interval",
+        "100ms",
+        "--health-timeout",
+        "1.5s",
+        "--health-retries",
+        "2",
+        "--health-start-period",
+        "1m",
+        "--health-start-interval",
+        "50ms",
+        "bb:1",
+        "sleep",
+        "300",
+    ])
+    .ok();
+    assert_eq!(
+        inspect(&d, "viaberth")["Config"]["Healthcheck"],
+        json!({"Test": ["CMD-SHELL", "echo from-berth"], "Interval": 100_000_000,
+            "Timeout": 1_500_000_000, "StartPeriod": 60_000_000_000i64,
+            "StartInterval": 50_000_000, "Retries": 2})
+    );
+    let h = wait_for_status(&d, "viaberth", "healthy");
+    assert_eq!(h["Log"][0]["Output"], "from-berth\n", "{h}");
+    let ps = d.berth(&["ps", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(ps.ok().stdout.contains("(healthy)"), "{}", ps.stdout);
+    d.berth(&["create", "--health-interval", "-1s", "bb:1"])
+        .failed_with("--health-interval cannot be negative");
+    d.berth(&["rm", "-f", "viaberth"]).ok();
+}

@@ -130,19 +130,19 @@ pub struct CreateArgs {
     #[arg(long)]
     pub health_cmd: Option<String>,
     /// Time between running the check (ms|s|m|h), 30s by default.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub health_interval: Option<String>,
     /// Maximum time to allow one check to run (ms|s|m|h), 30s by default.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub health_timeout: Option<String>,
     /// Consecutive failures needed to report unhealthy.
     #[arg(long, allow_hyphen_values = true)]
     pub health_retries: Option<i64>,
     /// Start period for the container to initialize before failures count (ms|s|m|h).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub health_start_period: Option<String>,
     /// Time between running the check during the start period (ms|s|m|h).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub health_start_interval: Option<String>,
     /// Disable any container-specified HEALTHCHECK.
     #[arg(long)]
