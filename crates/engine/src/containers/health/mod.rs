@@ -503,6 +503,11 @@ impl Containers {
         let updated = self.change(
             &job.id,
             |r| {
+                // A watch that raced with the container's end (an unpause as it exits)
+                // ends here, its result dropped.
+                if r.state.status != Status::Running || r.state.paused {
+                    return;
+                }
                 if let Some(h) = &mut r.state.health {
                     let before = h.status;
                     apply(h, &job.config, job.started, start, result);
