@@ -3,6 +3,7 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::containers::health::{parse_go_duration, HealthConfig};
 use crate::error::{Error, Result};
 
 fn invalid(line: &str, why: &str) -> Error {
@@ -49,6 +50,65 @@ fn pairs(line: &str, args: &str) -> Result<Vec<(String, String)>> {
         rest = next.trim_start();
     }
     Ok(out)
+}
+
+/// `HEALTHCHECK [--interval=D --timeout=D --start-period=D --start-interval=D --retries=N]
+/// CMD command` or `HEALTHCHECK NONE`, as the Dockerfile parser reads them (its messages).
+fn healthcheck(args: &str) -> std::result::Result<HealthConfig, String> {
+    let mut check = HealthConfig::default();
+    let mut rest = args.trim_start();
+    while let Some(flag) = rest.strip_prefix("--") {
+        let (flag, after) = flag.split_once(char::is_whitespace).unwrap_or((flag, ""));
+        rest = after.trim_start();
+        let (name, value) = flag
+            .split_once('=')
+            .ok_or_else(|| format!("Missing a value on flag: --{flag}"))?;
+        let duration = |value: &str| -> std::result::Result<i64, String> {
+            let d = parse_go_duration(value)?;
+            if d != 0 && d < 1_000_000 {
+                return Err(format!("Interval \"{name}\" cannot be less than 1ms"));
+            }
+            Ok(d)
+        };
+        match name {
+            "interval" => check.interval = duration(value)?,
+            "timeout" => check.timeout = duration(value)?,
+            "start-period" => check.start_period = duration(value)?,
+            "start-interval" => check.start_interval = duration(value)?,
+            "retries" => {
+                let n: i32 = value.parse().map_err(|_| {
+                    format!("strconv.ParseInt: parsing \"{value}\": invalid syntax")
+                })?;
+                if n < 0 {
+                    return Err(format!("--retries cannot be negative ({n})"));
+                }
+                check.retries = i64::from(n);
+            }
+            other => return Err(format!("Unknown flag: {other}")),
+        }
+    }
+    let (kind, command) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    let command = command.trim();
+    match kind.to_ascii_uppercase().as_str() {
+        "NONE" if command.is_empty() => Ok(HealthConfig {
+            test: vec!["NONE".into()],
+            ..HealthConfig::default()
+        }),
+        "NONE" => Err("HEALTHCHECK NONE takes no arguments".into()),
+        "CMD" => {
+            check.test = match serde_json::from_str::<Vec<String>>(command) {
+                Ok(list) if list.is_empty() => Vec::new(),
+                Ok(list) => std::iter::once("CMD".to_string()).chain(list).collect(),
+                Err(_) if command.is_empty() => Vec::new(),
+                Err(_) => vec!["CMD-SHELL".into(), command.to_string()],
+            };
+            if check.test.is_empty() {
+                return Err("Missing command after HEALTHCHECK CMD".into());
+            }
+            Ok(check)
+        }
+        other => Err(format!("Unknown type \"{other}\" in HEALTHCHECK (try CMD)")),
+    }
 }
 
 /// Apply each change line to `config` (the image config's `config` object).
@@ -108,10 +168,14 @@ pub fn apply_changes(config: &mut Map<String, Value>, changes: &[String]) -> Res
                     map.insert(v, json!({}));
                 }
             }
+            "HEALTHCHECK" => {
+                let check = healthcheck(args).map_err(|why| invalid(line, &why))?;
+                config.insert("Healthcheck".into(), json!(check));
+            }
             other => {
                 return Err(invalid(
                     line,
-                    &format!("{other} is not supported (CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR are)"),
+                    &format!("{other} is not supported (CMD, ENTRYPOINT, ENV, EXPOSE, HEALTHCHECK, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR are)"),
                 ))
             }
         }
@@ -148,6 +212,50 @@ mod tests {
         assert_eq!(c["ExposedPorts"], json!({"80/tcp": {}, "53/udp": {}}));
         assert_eq!(c["Labels"], json!({"org.x": "y"}));
         assert!(apply_changes(&mut c, &["RUN make".into()]).is_err());
+        apply_changes(
+            &mut c,
+            &["HEALTHCHECK --interval=100ms --retries=2 CMD curl -f http://x/ || exit 1".into()],
+        )
+        .expect("healthcheck");
+        assert_eq!(
+            c["Healthcheck"],
+            json!({"Test": ["CMD-SHELL", "curl -f http://x/ || exit 1"], "Interval": 100_000_000, "Retries": 2})
+        );
+        apply_changes(&mut c, &["healthcheck cmd [\"/bin/check\", \"-q\"]".into()])
+            .expect("json form");
+        assert_eq!(
+            c["Healthcheck"],
+            json!({"Test": ["CMD", "/bin/check", "-q"]})
+        );
+        apply_changes(&mut c, &["HEALTHCHECK NONE".into()]).expect("none");
+        assert_eq!(c["Healthcheck"], json!({"Test": ["NONE"]}));
+        for (bad, why) in [
+            (
+                "HEALTHCHECK --interval=10us CMD true",
+                "Interval \"interval\" cannot be less than 1ms",
+            ),
+            (
+                "HEALTHCHECK --retries=-1 CMD true",
+                "--retries cannot be negative (-1)",
+            ),
+            ("HEALTHCHECK --bogus=1 CMD true", "Unknown flag: bogus"),
+            (
+                "HEALTHCHECK --timeout CMD true",
+                "Missing a value on flag: --timeout",
+            ),
+            ("HEALTHCHECK NONE x", "HEALTHCHECK NONE takes no arguments"),
+            ("HEALTHCHECK CMD", "Missing command after HEALTHCHECK CMD"),
+            (
+                "HEALTHCHECK RUN true",
+                "Unknown type \"RUN\" in HEALTHCHECK (try CMD)",
+            ),
+            ("HEALTHCHECK --interval=5 CMD true", "missing unit"),
+        ] {
+            let err = apply_changes(&mut c, &[bad.into()])
+                .expect_err(bad)
+                .to_string();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
         assert!(apply_changes(&mut c, &["CMD".into()]).is_err());
     }
 }

@@ -104,13 +104,25 @@ pub fn request(
     bundle: &Path,
     request: &Request,
 ) -> std::io::Result<(BufReader<UnixStream>, Result<String, String>)> {
+    request_within(bundle, request, None)
+}
+
+/// [`request`], waiting at most `timeout` for the answer (an error of kind `WouldBlock`
+/// or `TimedOut` past it); the stream returned has no timeout.
+pub fn request_within(
+    bundle: &Path,
+    request: &Request,
+    timeout: Option<std::time::Duration>,
+) -> std::io::Result<(BufReader<UnixStream>, Result<String, String>)> {
     let mut stream = connect(bundle)?;
+    stream.set_read_timeout(timeout)?;
     let mut line = serde_json::to_vec(request).map_err(std::io::Error::other)?;
     line.push(b'\n');
     stream.write_all(&line)?;
     let mut reader = BufReader::new(stream);
     let mut answer = String::new();
     reader.read_line(&mut answer)?;
+    reader.get_ref().set_read_timeout(None)?;
     let answer = answer.trim_end();
     let outcome = match answer.split_once(' ') {
         _ if answer == "ok" => Ok(String::new()),

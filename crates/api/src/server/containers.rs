@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use berth_engine::containers::health::HealthStatus;
 use berth_engine::containers::host::LogDriver;
 use berth_engine::containers::logs::{Entry, LogOptions};
 use berth_engine::containers::stream::{AttachOptions, Attached};
@@ -31,7 +32,12 @@ fn status_text(r: &ContainerRecord) -> String {
         Status::Running => format!(
             "Up {}{}",
             crate::humanize::duration(now_unix() - unix_of(r.state.started_at.as_deref())),
-            if r.state.paused { " (Paused)" } else { "" }
+            match &r.state.health {
+                _ if r.state.paused => " (Paused)".to_string(),
+                Some(h) if h.status == HealthStatus::Starting => " (health: starting)".into(),
+                Some(h) => format!(" ({})", h.status.as_str()),
+                None => String::new(),
+            }
         ),
         Status::Exited if r.state.restarting => format!(
             "Restarting ({}) {} ago",
@@ -71,7 +77,13 @@ fn summary(r: &ContainerRecord) -> Value {
 }
 
 pub(super) async fn create(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<Body>> {
-    let value = body::read_json(body_in, MAX_BODY).await?;
+    let mut value = body::read_json(body_in, MAX_BODY).await?;
+    // StartInterval came with API 1.44: older clients' is ignored, as dockerd ignores it.
+    if ctx.version < crate::version::ApiVersion(1, 44) {
+        if let Some(check) = value.get_mut("Healthcheck").and_then(Value::as_object_mut) {
+            check.remove("StartInterval");
+        }
+    }
     let name = ctx.query.get("name").map(String::from);
     let platform = ctx.query.platform()?;
     let (record, warnings) = ctx
@@ -92,6 +104,30 @@ pub(super) async fn start(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> 
     }))
 }
 
+/// The health `docker ps --filter health=` compares: none without a health check.
+fn health_word(r: &ContainerRecord) -> &'static str {
+    r.state
+        .health
+        .as_ref()
+        .map_or("none", |h| h.status.as_str())
+}
+
+/// `--filter health=` takes moby's words only.
+fn check_health_filter(filters: &berth_engine::filters::Filters) -> ApiResult<()> {
+    const VALID: [&str; 4] = ["none", "starting", "healthy", "unhealthy"];
+    match filters
+        .get("health")
+        .iter()
+        .find(|v| !VALID.contains(&v.as_str()))
+    {
+        Some(bad) => Err(ApiError::bad_request(format!(
+            "invalid filter 'health={bad}': invalid value for health ({bad}): must be one of {}",
+            VALID.join(", ")
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// `docker ps --filter`: every given key must match (any of its values).
 fn matches(filters: &berth_engine::filters::Filters, r: &ContainerRecord) -> bool {
     let any = |key: &str, f: &dyn Fn(&String) -> bool| {
@@ -99,6 +135,7 @@ fn matches(filters: &berth_engine::filters::Filters, r: &ContainerRecord) -> boo
         values.is_empty() || values.iter().any(f)
     };
     any("status", &|s| s == r.status_word())
+        && any("health", &|h| h == health_word(r))
         && any("name", &|n| r.name.contains(n.trim_start_matches('/')))
         && any("id", &|i| r.id.starts_with(i.as_str()))
         && any("exited", &|c| {
@@ -118,8 +155,11 @@ pub(super) async fn list(ctx: &Ctx) -> ApiResult<Response<Body>> {
     let all = ctx.query.bool("all");
     let filters = berth_engine::filters::Filters::parse(
         ctx.query.get("filters"),
-        &["status", "name", "id", "label", "exited", "ancestor"],
+        &[
+            "status", "name", "id", "label", "exited", "ancestor", "health",
+        ],
     )?;
+    check_health_filter(&filters)?;
     let limit: Option<usize> = ctx
         .query
         .get("limit")
@@ -187,7 +227,7 @@ pub(super) async fn inspect(ctx: &Ctx, name: String) -> ApiResult<Response<Body>
         a
     };
     let zero = "0001-01-01T00:00:00Z".to_string();
-    let v = json!({
+    let mut v = json!({
         "Id": r.id,
         "Created": r.created,
         "Path": args.first().cloned().unwrap_or_default(),
@@ -238,6 +278,13 @@ pub(super) async fn inspect(ctx: &Ctx, name: String) -> ApiResult<Response<Body>
         },
         "NetworkSettings": {"Networks": {}, "Ports": {}},
     });
+    // Present only once set, as moby's omitempty fields.
+    if let Some(health) = &r.state.health {
+        v["State"]["Health"] = json!(health);
+    }
+    if let Some(check) = &r.config.healthcheck {
+        v["Config"]["Healthcheck"] = json!(check);
+    }
     Ok(body::json(StatusCode::OK, &v))
 }
 

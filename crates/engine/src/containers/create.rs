@@ -5,6 +5,7 @@
 use berth_image::Platform;
 use serde_json::Value;
 
+use super::health::HealthConfig;
 use super::request::{CreateBody, HostConfig};
 use super::{Config, ContainerRecord, State, Status};
 use crate::error::{Error, Result};
@@ -119,6 +120,18 @@ fn check_mac_address(req: &CreateBody) -> Result<()> {
     Ok(())
 }
 
+/// The image's health check (`HEALTHCHECK`), if it has one.
+fn image_healthcheck(image: &Value) -> Result<Option<HealthConfig>> {
+    match &image["Healthcheck"] {
+        Value::Null => Ok(None),
+        v => serde_json::from_value(v.clone()).map(Some).map_err(|e| {
+            Error::InvalidArgument(format!(
+                "the image's config has an invalid Healthcheck: {e}"
+            ))
+        }),
+    }
+}
+
 /// Entrypoint and Cmd as moby merges them with the image's: an Entrypoint given (even an
 /// empty one, the CLI's `--entrypoint ""`) replaces the image's and drops its Cmd; a Cmd
 /// given replaces the image's.
@@ -160,6 +173,9 @@ impl Engine {
         check_env(&req.env)?;
         if !req.stop_signal.is_empty() {
             check_signal(&req.stop_signal)?;
+        }
+        if let Some(check) = &req.healthcheck {
+            check.validate()?;
         }
         // A container to join that does not exist is a bad parameter (a 400), as dockerd's.
         let resolve = |name: &str| match self.containers.resolve(name) {
@@ -256,6 +272,7 @@ impl Engine {
             tty: req.tty,
             open_stdin: req.open_stdin,
             stdin_once: req.stdin_once,
+            healthcheck: HealthConfig::merge(req.healthcheck.clone(), image_healthcheck(ic)?),
         };
         let record = ContainerRecord {
             id: String::new(),
@@ -284,6 +301,7 @@ impl Engine {
                 restarting: false,
                 started_at: None,
                 finished_at: None,
+                health: None,
             },
         };
         super::spec::args(&record)?;

@@ -261,6 +261,7 @@ impl Engine {
                             r.state.error.clear();
                         })?;
                         self.containers.event(&record.id, "start", &[]);
+                        self.containers.health_started(&record.id);
                         Ok(())
                     }
                     Err(e) => Err(Error::InvalidArgument(format!(
@@ -500,6 +501,8 @@ impl Engine {
                 Ok((stream, _)) => {
                     self.containers.shims.started(&r.id);
                     adopted.insert(r.id.clone());
+                    // As moby's restore: probes begin again, the status "starting".
+                    self.containers.health_started(&r.id);
                     // The wait connection ends when the shim does.
                     std::thread::spawn(move || watcher.watch(Some(stream), || {}));
                 }
@@ -598,6 +601,8 @@ fn remove_files(containers: &Containers, id: &str) -> Result<()> {
 /// The container has ended (`exit` is the shim's exit record; Null if it left none):
 /// unmount, record, and honour --rm.
 fn record_exit(containers: &Containers, id: &str, exit: &Value) {
+    // Before the exit is saved, so that the record keeps the health it ended with.
+    containers.health_stopped(id);
     let auto_remove = containers.resolve(id).is_ok_and(|r| r.auto_remove());
     if !auto_remove {
         let _ = super::rootfs::unmount(&containers.rootfs(id));

@@ -52,6 +52,8 @@ impl Engine {
             )));
         }
         self.runtime(&r, &["pause", &r.id])?;
+        // No probes into a frozen container (moby stops them, and so the status).
+        self.containers.health_stopped(&r.id);
         self.containers.update(&r.id, |r| r.state.paused = true)?;
         self.containers.event(&r.id, "pause", &[]);
         Ok(())
@@ -65,6 +67,7 @@ impl Engine {
         }
         self.runtime(&r, &["resume", &r.id])?;
         self.containers.update(&r.id, |r| r.state.paused = false)?;
+        self.containers.health_resumed(&r.id);
         self.containers.event(&r.id, "unpause", &[]);
         Ok(())
     }

@@ -15,6 +15,7 @@
 
 mod create;
 pub mod exec;
+pub mod health;
 pub mod host;
 mod lifecycle;
 pub mod logs;
@@ -145,6 +146,9 @@ pub struct Config {
     pub open_stdin: bool,
     #[serde(default)]
     pub stdin_once: bool,
+    /// The image's health check with the request's over it (moby's merge).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<health::HealthConfig>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -183,6 +187,9 @@ pub struct State {
     pub restarting: bool,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
+    /// Set once a container with a health check has started (moby's State.Health).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<health::Health>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -278,6 +285,8 @@ pub struct Containers {
     pub(crate) shims: shims::Shims,
     /// Restarts by policy whose start is under way.
     pub(crate) restarts: restart::Starting,
+    /// The health checks of running containers.
+    health: health::Monitor,
 }
 
 type ExitHook = Box<dyn Fn(&str) + Send + Sync>;
@@ -460,6 +469,7 @@ impl Containers {
             events: crate::events::Events::default(),
             shims: shims::Shims::default(),
             restarts: restart::Starting::default(),
+            health: health::Monitor::default(),
         })
     }
 

@@ -28,7 +28,7 @@ pub struct PsArgs {
     /// Do not truncate output.
     #[arg(long)]
     no_trunc: bool,
-    /// Filter (status=, name=, label=, ancestor=, exited=, id=).
+    /// Filter (status=, name=, label=, ancestor=, exited=, id=, health=).
     #[arg(short, long)]
     filter: Vec<String>,
     /// Go template ('{{.ID}} {{.Names}}', 'table {{.Names}}\t{{.Status}}') or json.

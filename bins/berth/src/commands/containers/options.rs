@@ -128,6 +128,27 @@ pub struct CreateArgs {
     pub log_opt: Vec<String>,
     #[command(flatten)]
     pub host_flags: super::host_flags::HostFlags,
+    /// Command to run to check health (through /bin/sh -c).
+    #[arg(long)]
+    pub health_cmd: Option<String>,
+    /// Time between running the check (ms|s|m|h), 30s by default.
+    #[arg(long, allow_hyphen_values = true)]
+    pub health_interval: Option<String>,
+    /// Maximum time to allow one check to run (ms|s|m|h), 30s by default.
+    #[arg(long, allow_hyphen_values = true)]
+    pub health_timeout: Option<String>,
+    /// Consecutive failures needed to report unhealthy.
+    #[arg(long, allow_hyphen_values = true)]
+    pub health_retries: Option<i64>,
+    /// Start period for the container to initialize before failures count (ms|s|m|h).
+    #[arg(long, allow_hyphen_values = true)]
+    pub health_start_period: Option<String>,
+    /// Time between running the check during the start period (ms|s|m|h).
+    #[arg(long, allow_hyphen_values = true)]
+    pub health_start_interval: Option<String>,
+    /// Disable any container-specified HEALTHCHECK.
+    #[arg(long)]
+    pub no_healthcheck: bool,
     /// Print help.
     #[arg(long, action = ArgAction::Help)]
     pub help: Option<bool>,
@@ -202,6 +223,18 @@ fn parse_restart(s: &str) -> Result<Value> {
         None => (s, 0),
     };
     Ok(json!({"Name": name, "MaximumRetryCount": count}))
+}
+
+/// A `--health-*` duration: not negative (the docker CLI's check).
+fn health_duration(flag: &str, value: Option<&String>) -> Result<i64> {
+    let Some(v) = value else { return Ok(0) };
+    let nanos = berth_engine::containers::health::parse_go_duration(v)
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("invalid argument \"{v}\" for \"--{flag}\" flag"))?;
+    if nanos < 0 {
+        bail!("--{flag} cannot be negative");
+    }
+    Ok(nanos)
 }
 
 /// `-e KEY=VALUE`, or `-e KEY` taken from this environment (dropped when unset, as docker).
@@ -285,6 +318,9 @@ impl CreateArgs {
                 config[key] = v;
             }
         }
+        if let Some(check) = self.healthcheck()? {
+            config["Healthcheck"] = check;
+        }
         config["HostConfig"] = self.host_config()?;
         let mut networking = json!({"EndpointsConfig": {}});
         let network = self.network.as_deref().unwrap_or("default");
@@ -297,6 +333,49 @@ impl CreateArgs {
             config["NetworkingConfig"] = networking;
         }
         Ok(config)
+    }
+
+    /// `--health-*` and `--no-healthcheck` as Config.Healthcheck, as the docker CLI builds it.
+    fn healthcheck(&self) -> Result<Option<Value>> {
+        let interval = health_duration("health-interval", self.health_interval.as_ref())?;
+        let timeout = health_duration("health-timeout", self.health_timeout.as_ref())?;
+        let start_period =
+            health_duration("health-start-period", self.health_start_period.as_ref())?;
+        let start_interval =
+            health_duration("health-start-interval", self.health_start_interval.as_ref())?;
+        let retries = self.health_retries.unwrap_or(0);
+        let cmd = self.health_cmd.as_deref().unwrap_or_default();
+        let any = !cmd.is_empty()
+            || interval != 0
+            || timeout != 0
+            || start_period != 0
+            || start_interval != 0
+            || retries != 0;
+        if self.no_healthcheck {
+            if any {
+                bail!("--no-healthcheck conflicts with --health-* options");
+            }
+            return Ok(Some(json!({"Test": ["NONE"]})));
+        }
+        if !any {
+            return Ok(None);
+        }
+        if retries < 0 {
+            bail!("--health-retries cannot be negative");
+        }
+        let test: Vec<&str> = if cmd.is_empty() {
+            Vec::new()
+        } else {
+            vec!["CMD-SHELL", cmd]
+        };
+        Ok(Some(json!({
+            "Test": test,
+            "Interval": interval,
+            "Timeout": timeout,
+            "StartPeriod": start_period,
+            "StartInterval": start_interval,
+            "Retries": retries,
+        })))
     }
 
     fn host_config(&self) -> Result<Value> {
@@ -392,5 +471,15 @@ mod tests {
             Some(json!({"Name": "on-failure", "MaximumRetryCount": 3}))
         );
         assert!(parse_restart("on-failure:x").is_err());
+    }
+
+    #[test]
+    fn health_durations_are_not_negative() {
+        assert!(health_duration("health-interval", Some(&"-1s".to_string())).is_err());
+        assert_eq!(
+            health_duration("health-timeout", Some(&"1.5s".to_string())).ok(),
+            Some(1_500_000_000)
+        );
+        assert!(health_duration("health-timeout", Some(&"10".to_string())).is_err());
     }
 }

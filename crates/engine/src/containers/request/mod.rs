@@ -55,6 +55,8 @@ pub struct CreateBody {
     pub stdin_once: bool,
     /// Deprecated since API 1.44 (the docker CLI sends NetworkingConfig's instead).
     pub mac_address: String,
+    /// moby's HealthConfig (durations in nanoseconds).
+    pub healthcheck: Option<super::health::HealthConfig>,
     pub host_config: HostConfig,
     pub networking_config: NetworkingConfig,
 }
@@ -292,6 +294,14 @@ mod tests {
             (json!({"Env": {"A": "1"}}), "Config.Env"),
             (json!({"Cmd": 5}), "Config.Cmd"),
             (json!({"Labels": {"a": 1}}), "Config.Labels.a"),
+            (
+                json!({"Healthcheck": {"Test": "true"}}),
+                "Config.Healthcheck.Test",
+            ),
+            (
+                json!({"Healthcheck": {"Interval": "1s"}}),
+                "Config.Healthcheck.Interval",
+            ),
         ];
         for (body, field) in cases {
             let msg = refused(body.clone());

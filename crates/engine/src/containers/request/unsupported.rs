@@ -24,13 +24,7 @@ impl Section {
     /// moby's fields of this section that berth does not honour yet.
     fn unsupported(self) -> &'static [&'static str] {
         match self {
-            Section::Config => &[
-                "Domainname",
-                "ExposedPorts",
-                "Healthcheck",
-                "Volumes",
-                "NetworkDisabled",
-            ],
+            Section::Config => &["Domainname", "ExposedPorts", "Volumes", "NetworkDisabled"],
             Section::HostConfig => &[
                 "PortBindings",
                 "VolumeDriver",
@@ -90,8 +84,6 @@ fn asks_nothing(key: &str, value: &Value) -> bool {
         "Isolation" => value == "default",
         // berth's containers share the host's user namespace.
         "UsernsMode" => value == "host",
-        // --no-healthcheck: berth runs no health checks.
-        "Healthcheck" => value["Test"] == serde_json::json!(["NONE"]),
         _ => false,
     }
 }
@@ -124,7 +116,6 @@ mod tests {
             json!({"Volumes": {"/data": {}}}),
             json!({"ExposedPorts": {"80/tcp": {}}}),
             json!({"Domainname": "example.com"}),
-            json!({"Healthcheck": {"Test": ["CMD", "true"]}}),
         ] {
             assert!(refused(Section::Config, v.clone()), "{v}");
         }
@@ -138,7 +129,7 @@ mod tests {
         }
         assert!(!refused(
             Section::Config,
-            json!({"Volumes": {}, "ExposedPorts": null, "Healthcheck": {"Test": ["NONE"]},
+            json!({"Volumes": {}, "ExposedPorts": null, "Healthcheck": {"Test": ["CMD", "true"]},
                    "AttachStdin": true, "ArgsEscaped": true, "OnBuild": ["RUN x"], "Runtime": "x"})
         ));
         assert!(!refused(
