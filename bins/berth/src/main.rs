@@ -65,6 +65,10 @@ enum Command {
     Top(containers::manage::TopArgs),
     /// Show a container's published ports.
     Port(containers::manage::PortArgs),
+    /// Show containers' resource usage.
+    Stats(containers::usage::StatsArgs),
+    /// Change containers' resource limits and restart policy.
+    Update(containers::usage::UpdateArgs),
     /// Manage containers.
     #[command(subcommand)]
     Container(containers::ContainerCommand),
@@ -150,6 +154,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Wait(a) => container(C::Wait(a)).await,
         Command::Top(a) => container(C::Top(a)).await,
         Command::Port(a) => container(C::Port(a)).await,
+        Command::Stats(a) => container(C::Stats(a)).await,
+        Command::Update(a) => container(C::Update(a)).await,
         Command::Inspect(a) => container(C::Inspect(a)).await,
         Command::Container(c) => container(c).await,
         Command::Version => commands::system::version(&client).await,

@@ -715,6 +715,19 @@ pub(super) async fn top(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
     ))
 }
 
+/// POST /containers/{id}/update: moby's UpdateConfig in, its UpdateResponse out.
+pub(super) async fn update(
+    ctx: &Ctx,
+    name: String,
+    body_in: Incoming,
+) -> ApiResult<Response<Body>> {
+    let value = body::read_json(body_in, MAX_BODY).await?;
+    let warnings = ctx
+        .blocking(move |e| Ok(e.update_container(&name, &value)?))
+        .await?;
+    Ok(body::json(StatusCode::OK, &json!({"Warnings": warnings})))
+}
+
 /// POST /containers/prune
 pub(super) async fn prune(ctx: &Ctx) -> ApiResult<Response<Body>> {
     let filters = berth_engine::filters::Filters::parse(

@@ -13,6 +13,7 @@ mod images;
 mod progress;
 mod prune;
 mod query;
+mod stats;
 mod system;
 
 use std::convert::Infallible;
@@ -229,6 +230,9 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> ApiResult<Response<
         (&Method::POST, ["exec", id, "start"]) => exec::start(&ctx, id.to_string(), req).await,
         (&Method::GET, ["exec", id, "json"]) => exec::inspect(&ctx, id.to_string()).await,
         (&Method::POST, ["exec", id, "resize"]) => exec::resize(&ctx, id.to_string()).await,
+        (&Method::POST, ["containers", name, "update"]) => {
+            containers::update(&ctx, name.to_string(), req.into_body()).await
+        }
         (_, ["containers", name, action]) => container_action(&ctx, &method, name, action).await,
         (_, [area, ..]) => match missing_area(area) {
             Some(what) => Err(ApiError::new(
@@ -278,12 +282,11 @@ async fn container_action(
         (&Method::POST, "unpause") => containers::pause(ctx, name, false).await,
         (&Method::POST, "rename") => containers::rename(ctx, name).await,
         (&Method::GET, "top") => containers::top(ctx, name).await,
-        (_, "attach" | "exec" | "update" | "export" | "stats" | "changes" | "archive") => {
-            Err(ApiError::new(
-                StatusCode::NOT_IMPLEMENTED,
-                format!("{action} is not supported by berth yet"),
-            ))
-        }
+        (&Method::GET, "stats") => stats::stats(ctx, name).await,
+        (_, "attach" | "exec" | "export" | "changes" | "archive") => Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            format!("{action} is not supported by berth yet"),
+        )),
         _ => Err(ApiError::not_found("page not found")),
     }
 }

@@ -27,7 +27,9 @@ mod rootfs;
 pub mod seccomp;
 mod shims;
 mod spec;
+pub mod stats;
 pub mod stream;
+mod update;
 mod user;
 
 use std::collections::{BTreeMap, HashMap};

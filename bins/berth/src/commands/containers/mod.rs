@@ -9,6 +9,7 @@ pub mod manage;
 pub mod options;
 pub mod run;
 pub mod stream;
+pub mod usage;
 
 use anyhow::Result;
 use berth_api::client::Client;
@@ -57,6 +58,10 @@ pub enum ContainerCommand {
     Prune(manage::PruneArgs),
     /// Show low-level information on containers.
     Inspect(manage::InspectArgs),
+    /// Show containers' resource usage.
+    Stats(usage::StatsArgs),
+    /// Change containers' resource limits and restart policy.
+    Update(usage::UpdateArgs),
 }
 
 pub async fn container(client: &Client, cmd: ContainerCommand) -> Result<()> {
@@ -81,5 +86,7 @@ pub async fn container(client: &Client, cmd: ContainerCommand) -> Result<()> {
         C::Port(a) => manage::port(client, a).await,
         C::Prune(a) => manage::prune(client, a).await,
         C::Inspect(a) => manage::inspect(client, a).await,
+        C::Stats(a) => usage::stats(client, a).await,
+        C::Update(a) => usage::update(client, a).await,
     }
 }

@@ -188,7 +188,7 @@ pub fn parse_bytes(s: &str) -> Result<i64> {
 }
 
 /// `--cpus 1.5` as NanoCpus.
-fn parse_cpus(s: &str) -> Result<i64> {
+pub fn parse_cpus(s: &str) -> Result<i64> {
     let cpus: f64 = s
         .parse()
         .with_context(|| format!("invalid argument \"{s}\" for \"--cpus\" flag"))?;
@@ -212,7 +212,7 @@ fn parse_ulimit(s: &str) -> Result<Value> {
 }
 
 /// `--restart on-failure:3` as the API's {Name, MaximumRetryCount}.
-fn parse_restart(s: &str) -> Result<Value> {
+pub fn parse_restart(s: &str) -> Result<Value> {
     let (name, count) = match s.split_once(':') {
         Some((name, count)) => {
             let count: i64 = count

@@ -104,6 +104,21 @@ fn invalid(what: String) -> Error {
     Error::InvalidArgument(what)
 }
 
+/// The cgroup limits of `host`, checked: block I/O (whose device numbers are found at each
+/// start) and the rest of linux.resources (None when nothing is limited).
+pub fn limits(
+    host: &HostConfig,
+    sys: &sysinfo::SysInfo,
+    warnings: &mut Vec<String>,
+) -> Result<(blkio::Blkio, Option<Value>)> {
+    let blkio = blkio::parse(host, sys, warnings)?;
+    let resources = resources::resources(host, sys, warnings)?;
+    Ok((
+        blkio,
+        (!resources.is_empty()).then_some(Value::Object(resources)),
+    ))
+}
+
 /// The options of `host`, checked, and dockerd's warnings for what this host discards.
 pub fn parse(host: &HostConfig, cx: &Context) -> Result<(HostOptions, Vec<String>)> {
     let mut warnings = Vec::new();
@@ -111,8 +126,7 @@ pub fn parse(host: &HostConfig, cx: &Context) -> Result<(HostOptions, Vec<String
     mounts.extend(mounts::bind_mounts(&host.binds)?);
     // dockerd's order: the request's own checks (QoS, real-time), the resources, then the
     // namespaces and the rest.
-    let blkio = blkio::parse(host, cx.sys, &mut warnings)?;
-    let resources = resources::resources(host, cx.sys, &mut warnings)?;
+    let (blkio, resources) = limits(host, cx.sys, &mut warnings)?;
     let namespaces = namespaces::parse(host, cx.hostname, cx.sys, &mut warnings, cx.resolve)?;
     let oom_score_adj = namespaces::oom_score_adj(host.oom_score_adj)?;
     let sysctls = sysctls::sysctls(&host.sysctls, &namespaces, cx.own_network)?;
@@ -121,7 +135,7 @@ pub fn parse(host: &HostConfig, cx: &Context) -> Result<(HostOptions, Vec<String
         super::user::check_group_add(group)?;
     }
     let options = HostOptions {
-        resources: (!resources.is_empty()).then_some(Value::Object(resources)),
+        resources,
         rlimits: ulimits::rlimits(&host.ulimits)?,
         caps: if host.privileged {
             all_caps()

@@ -251,6 +251,21 @@ pub fn create_body(body: &Value) -> Result<CreateBody> {
     typed("Config", body)
 }
 
+/// The body of `POST /containers/{id}/update` (moby's UpdateConfig: the Resources and the
+/// RestartPolicy of a HostConfig, under the same keys), typed. Keys it does not have are
+/// ignored, as dockerd's decoder ignores them.
+pub fn update_body(body: &Value) -> Result<HostConfig> {
+    object(body, "body")?;
+    typed("update config", body)
+}
+
+/// A stored HostConfig (checked at create), typed again to be merged with an update.
+pub fn host_config(stored: &Value) -> Result<HostConfig> {
+    typed("HostConfig", stored)
+}
+
+pub(crate) use unsupported::is_zero;
+
 /// The exec body, typed (berth honours every field of moby's ExecConfig; others are
 /// ignored, as dockerd's decoder ignores them).
 pub fn exec_body(body: &Value) -> Result<ExecBody> {

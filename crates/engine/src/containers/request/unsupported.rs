@@ -60,7 +60,7 @@ const KEYED_MAPS: [&str; 5] = [
 ];
 
 /// A JSON value that says nothing (what the docker CLI sends for options left alone).
-fn is_zero(v: &Value) -> bool {
+pub(crate) fn is_zero(v: &Value) -> bool {
     match v {
         Value::Null => true,
         Value::Bool(b) => !b,
