@@ -72,7 +72,7 @@ fn summary(r: &ContainerRecord) -> Value {
         "Status": status_text(r),
         "HostConfig": {"NetworkMode": r.network_mode},
         "NetworkSettings": {"Networks": {}},
-        "Mounts": [],
+        "Mounts": mounts(r),
     })
 }
 
@@ -373,16 +373,33 @@ fn mounts(r: &ContainerRecord) -> Value {
         .filter(|m| m["type"] == "bind")
         .map(|m| {
             let options = m["options"].as_array().cloned().unwrap_or_default();
-            let read_only = options.iter().any(|o| o == "ro");
+            let read_only = options.iter().any(|o| o == "ro" || o == "rro");
+            let propagation = options
+                .iter()
+                .filter_map(Value::as_str)
+                .find(|o| o.ends_with("shared") || o.ends_with("slave") || o.ends_with("private"))
+                .unwrap_or("rprivate");
             json!({
                 "Type": "bind",
                 "Source": m["source"],
                 "Destination": m["destination"],
                 "Mode": if read_only { "ro" } else { "" },
                 "RW": !read_only,
-                "Propagation": "rprivate",
+                "Propagation": propagation,
             })
         })
+        .chain(r.host.volumes.iter().map(|v| {
+            json!({
+                "Type": "volume",
+                "Name": v.name,
+                "Source": v.source,
+                "Destination": v.destination,
+                "Driver": "local",
+                "Mode": v.mode,
+                "RW": !v.read_only,
+                "Propagation": "",
+            })
+        }))
         .collect();
     Value::Array(binds)
 }
@@ -460,10 +477,10 @@ pub(super) async fn kill(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
 }
 
 pub(super) async fn remove(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
-    // -v removes a container's anonymous volumes; berth containers have none (image
-    // volumes and named volumes come with the volumes issue), so there is nothing to add.
+    // -v: its anonymous volumes go too.
     let force = ctx.query.bool("force");
-    ctx.blocking(move |e| Ok(e.remove_container(&name, force)?))
+    let volumes = ctx.query.bool("v");
+    ctx.blocking(move |e| Ok(e.remove_container_with(&name, force, volumes)?))
         .await?;
     Ok(body::empty(StatusCode::NO_CONTENT))
 }
