@@ -505,6 +505,37 @@ fn tmpfs_volume_and_tmpfs_mounts() {
         text.contains("size=1024k") && text.contains("mode=1770"),
         "{text}"
     );
+    // A bind of a host directory (`type=none o=bind device=DIR`): the container writes to
+    // the host's directory; removing the volume leaves that directory's files alone.
+    let host_dir = d.dir.path().join("bound");
+    std::fs::create_dir_all(&host_dir).expect("mkdir");
+    std::fs::write(host_dir.join("keep"), "host file\n").expect("write");
+    let device = format!("device={}", host_dir.display());
+    d.docker(&[
+        "volume",
+        "create",
+        "--opt",
+        "type=none",
+        "--opt",
+        "o=bind",
+        "--opt",
+        &device,
+        "hostbound",
+    ])
+    .ok();
+    let out = sh(
+        &d,
+        &["-v", "hostbound:/b"],
+        "bb:1",
+        "cat /b/keep; echo new > /b/new",
+    );
+    assert_eq!(out.ok().stdout, "host file\n");
+    assert_eq!(
+        std::fs::read_to_string(host_dir.join("new")).expect("new"),
+        "new\n"
+    );
+    d.docker(&["volume", "rm", "hostbound"]).ok();
+    assert!(host_dir.join("keep").exists() && host_dir.join("new").exists());
     // A bad option for the local driver is refused at create.
     d.docker(&["volume", "create", "--opt", "bogus=1", "bad"])
         .failed_with("invalid option");
@@ -676,4 +707,102 @@ fn bad_input_is_refused_and_nothing_is_half_made() {
     assert_eq!(volume_names(&d), Vec::<String>::new());
     let containers = d.docker(&["ps", "-aq"]);
     assert_eq!(containers.ok().stdout.lines().count(), 1);
+}
+
+/// The berth CLI: `volume create/ls/inspect/rm/prune` as the docker CLI's, and `run` with
+/// `-v NAME:/path`, `--mount` (its keys checked as the docker CLI checks them) and
+/// `--volumes-from`.
+#[test]
+fn berth_cli_volumes() {
+    let d = Daemon::start_for_containers();
+    images(&d);
+    let created = d.berth(&[
+        "volume",
+        "create",
+        "--label",
+        "team=a",
+        "--opt",
+        "type=tmpfs",
+        "--opt",
+        "device=tmpfs",
+        "bv",
+    ]);
+    assert_eq!(created.ok().stdout, "bv\n");
+    let generated = d.berth(&["volume", "create"]);
+    let generated = generated.ok().stdout.trim().to_string();
+    assert_eq!(
+        anonymous(std::slice::from_ref(&generated)).len(),
+        1,
+        "{generated}"
+    );
+    let inspected = d.berth(&[
+        "volume",
+        "inspect",
+        "-f",
+        "{{.Name}} {{.Labels.team}} {{.Options.type}} {{.Scope}}",
+        "bv",
+    ]);
+    assert_eq!(inspected.ok().stdout, "bv a tmpfs local\n");
+    let listed = d.berth(&["volume", "ls", "-q", "--filter", "label=team=a"]);
+    assert_eq!(listed.ok().stdout, "bv\n");
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "bv:/t",
+        "--mount",
+        "type=volume,src=bm,dst=/m",
+        "bb:1",
+        "sh",
+        "-c",
+        "grep -c ' /t tmpfs' /proc/mounts; echo m > /m/f",
+    ]);
+    assert_eq!(out.ok().stdout, "1\n");
+    d.berth(&[
+        "create",
+        "--name",
+        "src",
+        "--network",
+        "none",
+        "-v",
+        "bm:/m",
+        "bb:1",
+    ])
+    .ok();
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--volumes-from",
+        "src:ro",
+        "bb:1",
+        "cat",
+        "/m/f",
+    ]);
+    assert_eq!(out.ok().stdout, "m\n");
+    let bad = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--mount",
+        "type=volume,dst=/a,nope=1",
+        "bb:1",
+        "true",
+    ]);
+    bad.failed_with("unexpected key 'nope'");
+    let rm = d.berth(&["volume", "rm", "bm", "bv"]);
+    assert_eq!(rm.code, 1);
+    assert_eq!(rm.stdout, "bv\n");
+    assert!(rm.stderr.contains("volume is in use"), "{}", rm.stderr);
+    d.berth(&["rm", "src"]).ok();
+    let pruned = d.berth(&["volume", "prune", "-f", "-a"]);
+    let text = pruned.ok().stdout.clone();
+    assert!(text.contains("bm") && text.contains(&generated), "{text}");
+    assert_eq!(volume_names(&d), Vec::<String>::new());
+    let df = d.berth(&["system", "df"]);
+    assert!(df.ok().stdout.contains("Local Volumes"), "{}", df.stdout);
 }
