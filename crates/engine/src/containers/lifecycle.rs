@@ -602,6 +602,9 @@ fn remove_files(containers: &Containers, id: &str, volumes: bool) -> Result<()> 
         _ => Vec::new(),
     };
     containers.discard_dir(id)?;
+    // Before the container is gone from the waiters' view, so that `run --rm` returns
+    // with its volumes removed.
+    containers.remove_anonymous_volumes(id, &mounts);
     containers.event(id, "destroy", &[]);
     // A running shim removes the bundle itself when it is done.
     if !containers.shims.running(id) {
@@ -609,7 +612,6 @@ fn remove_files(containers: &Containers, id: &str, volumes: bool) -> Result<()> 
     }
     containers.forget(id);
     containers.waiting.forget(id);
-    containers.remove_anonymous_volumes(&mounts);
     Ok(())
 }
 

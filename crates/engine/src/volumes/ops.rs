@@ -42,12 +42,17 @@ impl Containers {
             .collect()
     }
 
-    /// A container is gone with `rm -v` or `--rm`: its anonymous volumes go too, unless
-    /// another container still uses them (`--volumes-from`), which is not an error (as moby).
-    pub(crate) fn remove_anonymous_volumes(&self, mounts: &[VolumeMount]) {
+    /// Container `id` is being removed with `rm -v` or `--rm`: its anonymous volumes go
+    /// too, unless another container still uses them (`--volumes-from`), which is not an
+    /// error (as moby).
+    pub(crate) fn remove_anonymous_volumes(&self, id: &str, mounts: &[VolumeMount]) {
         let _held = self.volumes.changes();
         for m in mounts.iter().filter(|m| !m.named) {
-            if !self.volume_users(&m.name).is_empty() || !self.volumes.exists(&m.name) {
+            let others = self
+                .volume_users(&m.name)
+                .into_iter()
+                .any(|user| user != id);
+            if others || !self.volumes.exists(&m.name) {
                 continue;
             }
             match self.volumes.remove_unused(&m.name) {
