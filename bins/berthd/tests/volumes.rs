@@ -417,6 +417,13 @@ fn volume_in_use_refuses_rm() {
         .failed_with("volume is in use");
     d.docker(&["volume", "rm", "-f", "held"])
         .failed_with("volume is in use");
+    // Which containers use it: `ps --filter volume=` (by name or destination).
+    for filter in ["volume=held", "volume=/data"] {
+        let ps = d.docker(&["ps", "-a", "--format", "{{.Names}}", "--filter", filter]);
+        assert_eq!(ps.ok().stdout, "busy\n", "{filter}");
+    }
+    let none = d.docker(&["ps", "-aq", "--filter", "volume=other"]);
+    assert_eq!(none.ok().stdout, "");
     let (status, body) = d.http("DELETE", "/v1.45/volumes/held", b"");
     assert_eq!(status, 409, "{body}");
     d.docker(&["stop", "-t", "0", "busy"]).ok();

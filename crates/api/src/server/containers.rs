@@ -148,6 +148,12 @@ fn matches(filters: &berth_engine::filters::Filters, r: &ContainerRecord) -> boo
                 || r.image.starts_with(a.trim_start_matches("sha256:"))
                 || r.image == *a
         })
+        && any("volume", &|v| {
+            r.host
+                .volumes
+                .iter()
+                .any(|m| m.name == *v || m.destination == *v)
+        })
         && filters.labels_match(&r.config.labels.clone().unwrap_or_default())
 }
 
@@ -156,7 +162,7 @@ pub(super) async fn list(ctx: &Ctx) -> ApiResult<Response<Body>> {
     let filters = berth_engine::filters::Filters::parse(
         ctx.query.get("filters"),
         &[
-            "status", "name", "id", "label", "exited", "ancestor", "health",
+            "status", "name", "id", "label", "exited", "ancestor", "health", "volume",
         ],
     )?;
     check_health_filter(&filters)?;
