@@ -120,6 +120,30 @@ fn named_volume_data_outlives_its_container() {
     // With the berth CLI too.
     let listed = d.berth(&["volume", "ls", "--format", "{{.Name}} {{.Driver}}"]);
     assert_eq!(listed.ok().stdout, "keep local\n");
+    // moby's volume events: made, mounted and unmounted by each container.
+    let until = a_second_from_now();
+    let events = d.docker(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &until,
+        "--filter",
+        "type=volume",
+        "--format",
+        "{{.Action}} {{.Actor.ID}}",
+    ]);
+    let events: Vec<&str> = events.ok().stdout.lines().collect();
+    assert_eq!(
+        events,
+        [
+            "create keep",
+            "mount keep",
+            "unmount keep",
+            "mount keep",
+            "unmount keep"
+        ]
+    );
 }
 
 /// A new, empty volume is filled with the image's directory at its destination (owners,

@@ -161,7 +161,7 @@ impl Engine {
         // Attaches waiting for this start end with it (the docker CLI waits for them).
         self.containers.waiting.forget(&record.id);
         let _ = super::rootfs::unmount(&self.rootfs(&record.id));
-        self.volumes().release(&record.id);
+        self.containers.release_volumes(&record.id);
         let msg = e.to_string();
         let _ = self.containers.update(&record.id, |r| {
             r.manually_stopped = false;
@@ -624,7 +624,7 @@ fn record_exit(containers: &Containers, id: &str, exit: &Value) {
     if !auto_remove {
         let _ = super::rootfs::unmount(&containers.rootfs(id));
     }
-    containers.volumes.release(id);
+    containers.release_volumes(id);
     let restarts = !auto_remove && containers.restarts_enabled();
     let code = exit["exit_code"].as_i64().unwrap_or(255) as i32;
     let oom_killed = exit["oom_killed"].as_bool().unwrap_or(false);

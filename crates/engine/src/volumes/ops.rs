@@ -62,6 +62,17 @@ impl Containers {
         }
     }
 
+    /// Container `id` has ended (or did not start): the volumes it held mounted are
+    /// unmounted unless another running container holds them, and each of its volumes
+    /// has an `unmount` event, as moby's.
+    pub(crate) fn release_volumes(&self, id: &str) {
+        self.volumes.release(id);
+        let Ok(record) = self.resolve(id) else { return };
+        for m in &record.host.volumes {
+            event(self, "unmount", &m.name, &[("container", id)]);
+        }
+    }
+
     /// After a restart of berthd, once running containers are adopted: the mounted
     /// volumes of `running` are theirs; any other is unmounted.
     pub(crate) fn restore_volumes(&self, running: &std::collections::HashSet<String>) {
@@ -175,6 +186,12 @@ impl Engine {
                 Err(e) => tracing::warn!("prune: volume {}: {e}", v.name),
             }
         }
+        event(
+            &self.containers,
+            "prune",
+            "",
+            &[("reclaimed", &reclaimed.to_string())],
+        );
         Ok((removed, reclaimed))
     }
 
