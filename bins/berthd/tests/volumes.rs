@@ -26,9 +26,30 @@ fn images(d: &Daemon) {
             std::fs::set_permissions(dir.join("seed"), std::fs::Permissions::from_mode(0o640))
                 .expect("chmod");
             std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o750)).expect("chmod");
+            xattr(&dir.join("seed"), Some("from-image"));
         },
         &["CMD [\"sh\"]", "VOLUME /srv/data"],
     );
+}
+
+/// Set (`Some`) or read the `user.origin` extended attribute of `path` (through python3:
+/// the test shares no code with the copy under test).
+fn xattr(path: &Path, value: Option<&str>) -> String {
+    let script = match value {
+        Some(v) => format!("import os,sys; os.setxattr(sys.argv[1], 'user.origin', b'{v}')"),
+        None => "import os,sys; print(os.getxattr(sys.argv[1], 'user.origin').decode())".into(),
+    };
+    let out = std::process::Command::new("python3")
+        .args(["-c", &script])
+        .arg(path)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// `docker run --rm --network none [extra] IMAGE sh -c script`.
@@ -169,6 +190,7 @@ fn new_volume_is_filled_from_the_image() {
         (meta.uid(), meta.gid(), meta.mode() & 0o777),
         (1234, 99, 0o640)
     );
+    assert_eq!(xattr(&data.join("seed"), None), "from-image");
     // Changed, then used again: not filled over.
     sh(
         &d,
