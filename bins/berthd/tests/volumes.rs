@@ -860,3 +860,70 @@ fn berth_cli_volumes() {
     let df = d.berth(&["system", "df"]);
     assert!(df.ok().stdout.contains("Local Volumes"), "{}", df.stdout);
 }
+
+/// A loop device made for a test, detached (by its path) when dropped.
+struct LoopDevice(String);
+
+impl Drop for LoopDevice {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("losetup")
+            .args(["-d", &self.0])
+            .status();
+    }
+}
+
+/// `--opt type=ext4 --opt device=/dev/loopN`: a block device's filesystem is the volume,
+/// mounted while a container uses it; what one container writes, the next reads from the
+/// device.
+#[test]
+fn block_device_volume() {
+    let d = Daemon::start_for_containers();
+    images(&d);
+    let image = d.dir.path().join("disk.img");
+    std::fs::write(&image, vec![0u8; 16 << 20]).expect("disk image");
+    let mkfs = std::process::Command::new("mkfs.ext4")
+        .args(["-q", "-F"])
+        .arg(&image)
+        .status()
+        .expect("mkfs.ext4");
+    assert!(mkfs.success());
+    let attach = std::process::Command::new("losetup")
+        .args(["--find", "--show"])
+        .arg(&image)
+        .output()
+        .expect("losetup");
+    assert!(
+        attach.status.success(),
+        "{}",
+        String::from_utf8_lossy(&attach.stderr)
+    );
+    let device = LoopDevice(String::from_utf8_lossy(&attach.stdout).trim().to_string());
+    let opt = format!("device={}", device.0);
+    d.docker(&[
+        "volume",
+        "create",
+        "--opt",
+        "type=ext4",
+        "--opt",
+        &opt,
+        "disk",
+    ])
+    .ok();
+    let out = sh(
+        &d,
+        &["-v", "disk:/disk"],
+        "bb:1",
+        "grep ' /disk ' /proc/mounts | cut -d' ' -f3; echo on-disk > /disk/f; ls /disk",
+    );
+    assert_eq!(out.ok().stdout, "ext4\nf\nlost+found\n");
+    let data = d.data_root().join("volumes/disk/_data");
+    assert!(wait_for(|| !mounted_in_berthd(&d, &data)));
+    assert!(
+        !data.join("f").exists(),
+        "written to the device, not the directory"
+    );
+    let out = sh(&d, &["-v", "disk:/disk"], "bb:1", "cat /disk/f");
+    assert_eq!(out.ok().stdout, "on-disk\n");
+    d.docker(&["volume", "rm", "disk"]).ok();
+    drop(device);
+}
