@@ -671,10 +671,30 @@ fn volumes_survive_restart_and_sigkill() {
             .stdout,
         "one\n"
     );
+    // A container that runs on with the volume while berthd is SIGKILLed.
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "holder",
+        "--network",
+        "none",
+        "-v",
+        "durable:/d",
+        "bb:1",
+        "sleep",
+        "300",
+    ])
+    .ok();
     d.kill();
     std::fs::create_dir_all(d.data_root().join("volumes/_creating/half/_data")).expect("mkdir");
     d.spawn(&[]);
     assert_eq!(volume_names(&d), ["durable"]);
+    let out = d.docker(&["exec", "holder", "sh", "-c", "cat /d/f; echo two >> /d/f"]);
+    assert_eq!(out.ok().stdout, "one\n");
+    d.docker(&["volume", "rm", "durable"])
+        .failed_with("volume is in use");
+    d.docker(&["rm", "-f", "holder"]).ok();
     let labels = d.docker(&["volume", "inspect", "-f", "{{.Labels.a}}", "durable"]);
     assert_eq!(labels.ok().stdout.trim(), "b");
     assert!(!d.data_root().join("volumes/_creating/half").exists());
@@ -686,7 +706,7 @@ fn volumes_survive_restart_and_sigkill() {
         "--format",
         "{{range .Volumes}}{{.Name}} {{.Links}} {{.Size}}{{end}}",
     ]);
-    assert_eq!(df.ok().stdout.trim(), "durable 0 4B");
+    assert_eq!(df.ok().stdout.trim(), "durable 0 8B");
 }
 
 /// Bad input: volume names with `/` or `..`, `--mount` with unknown keys or a bind of a
