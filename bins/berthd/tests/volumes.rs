@@ -559,6 +559,25 @@ fn tmpfs_volume_and_tmpfs_mounts() {
         text.contains("size=1024k") && text.contains("mode=1770"),
         "{text}"
     );
+    let c = d.docker(&[
+        "create",
+        "--network",
+        "none",
+        "--mount",
+        "type=tmpfs,dst=/t,readonly",
+        "--tmpfs",
+        "/other",
+        "bb:1",
+    ]);
+    let id = c.ok().stdout.trim().to_string();
+    let mounts = d.docker(&[
+        "inspect",
+        "-f",
+        "{{range .Mounts}}{{.Type}} {{.Destination}} {{.RW}};{{end}}",
+        &id,
+    ]);
+    assert_eq!(mounts.ok().stdout.trim(), "tmpfs /t false;");
+    d.docker(&["rm", &id]).ok();
     // A bind of a host directory (`type=none o=bind device=DIR`): the container writes to
     // the host's directory; removing the volume leaves that directory's files alone.
     let host_dir = d.dir.path().join("bound");

@@ -406,6 +406,24 @@ fn mounts(r: &ContainerRecord) -> Value {
                 "Propagation": "",
             })
         }))
+        // `--mount type=tmpfs` (not `--tmpfs`, which moby does not list either).
+        .chain(
+            r.host_config["Mounts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|m| m["Type"] == "tmpfs")
+                .map(|m| {
+                    json!({
+                        "Type": "tmpfs",
+                        "Source": "",
+                        "Destination": m["Target"],
+                        "Mode": "",
+                        "RW": m["ReadOnly"] != true,
+                        "Propagation": "",
+                    })
+                }),
+        )
         .collect();
     Value::Array(binds)
 }
