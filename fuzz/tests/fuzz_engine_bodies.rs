@@ -245,7 +245,30 @@ fn host_config() -> BoxedStrategy<Value> {
                     "/tmp:/",
                     "/tmp:/proc",
                     "/tmp:/x:rw,z",
+                    "vol:/data:ro,nocopy",
+                    "/anonymous",
+                    "../up:/x",
                 ]),
+            ),
+            (
+                "Mounts",
+                vec(
+                    prop_oneof![
+                        Just(json!({"Type": "volume", "Source": "mv", "Target": "/m", "VolumeOptions": {"NoCopy": true, "Labels": {"a": "b"}}})),
+                        Just(json!({"Type": "volume", "Target": "/anon"})),
+                        Just(json!({"Type": "volume", "Source": "../x", "Target": "/m"})),
+                        Just(json!({"Type": "volume", "Source": "tv", "Target": "/t", "VolumeOptions": {"DriverConfig": {"Name": "local", "Options": {"type": "tmpfs", "device": "tmpfs"}}}})),
+                        Just(json!({"Type": "tmpfs", "Target": "/tm", "TmpfsOptions": {"SizeBytes": 1048576, "Mode": 1023}})),
+                        Just(json!({"Type": "bind", "Source": "/tmp", "Target": "/b", "ReadOnly": true})),
+                        Just(json!({"Type": "bind", "Source": "/nonexistent/fuzz", "Target": "/b"})),
+                        Just(json!({"Type": "bogus", "Target": "/x"})),
+                        Just(json!({"Type": "volume", "Target": "/"})),
+                        any_value(),
+                    ],
+                    0..3,
+                )
+                .prop_map(Value::from)
+                .boxed(),
             ),
             ("Privileged", boolean()),
             ("Init", boolean()),
@@ -542,6 +565,14 @@ fn with_setup(f: impl FnOnce(&Setup) -> Result<(), TestCaseError>) -> Result<(),
     Ok(())
 }
 
+/// The volumes on disk (not the staging directories of the store, `_creating` and
+/// `_removing`).
+fn volumes(engine: &berth_engine::Engine) -> BTreeSet<String> {
+    let mut names = listing(&engine.data_root.join("volumes"));
+    names.retain(|n| !n.starts_with('_'));
+    names
+}
+
 fn listing(dir: &std::path::Path) -> BTreeSet<String> {
     std::fs::read_dir(dir)
         .map(|d| {
@@ -616,6 +647,7 @@ fn create(mut c: CreateCase) -> Result<(), TestCaseError> {
         let engine = &s.engine;
         let root = engine.data_root.join("containers");
         let before = listing(&root);
+        let volumes_before = volumes(engine);
         let count = engine.containers.list().len();
         let platform = match c.platform {
             Some("host") => Some(Platform::host()),
@@ -626,6 +658,9 @@ fn create(mut c: CreateCase) -> Result<(), TestCaseError> {
         let Ok(record) = result else {
             if engine.containers.list().len() != count || listing(&root) != before {
                 return Err(fail("a refused create left a container behind"));
+            }
+            if volumes(engine) != volumes_before {
+                return Err(fail("a refused create left a volume behind"));
             }
             return Ok(());
         };

@@ -108,6 +108,9 @@ enum Command {
     /// Manage the system.
     #[command(subcommand)]
     System(commands::system::SystemCommand),
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(commands::volumes::VolumeCommand),
 }
 
 /// The daemon's socket: -H, else $BERTH_HOST (berth's own), else $DOCKER_HOST (as the
@@ -174,6 +177,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Logout(_) => Ok(()),
         Command::Search(a) => reg::search(&client, a).await,
         Command::System(c) => commands::system::system(&client, c).await,
+        Command::Volume(c) => commands::volumes::volume(&client, c).await,
     }
 }
 

@@ -499,11 +499,11 @@ fn bad_input_is_refused_and_leaves_nothing() {
                 "--network",
                 "none",
                 "-v",
-                "named:/data",
+                "named:/data:bogus",
                 "bb:1",
                 "true",
             ],
-            "named volumes",
+            "invalid mode",
         ),
     ];
     for (args, needle) in cases {

@@ -507,7 +507,7 @@ fn resources_capabilities_mounts_and_ulimits() {
 
     for (args, needle) in [
         (vec!["-m", "1k"], "Minimum memory limit"),
-        (vec!["-v", "named:/data"], "named volumes"),
+        (vec!["-v", "named:/data:bogus"], "invalid mode"),
         (vec!["--cap-add", "not a cap"], "unknown capability"),
     ] {
         let mut all = vec!["run", "--rm", "--network", "none"];

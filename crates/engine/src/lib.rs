@@ -7,6 +7,7 @@ mod error;
 pub mod events;
 pub mod filters;
 pub mod images;
+pub mod volumes;
 
 use std::path::{Path, PathBuf};
 

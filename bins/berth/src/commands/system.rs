@@ -80,7 +80,18 @@ pub async fn system(client: &Client, cmd: SystemCommand) -> Result<()> {
                 human_size(size)
             ));
             t.push_line("Containers\t0\t0\t0B\t0B");
-            t.push_line("Local Volumes\t0\t0\t0B\t0B");
+            let volumes = df["Volumes"].as_array().cloned().unwrap_or_default();
+            let size_of = |v: &Value| v["UsageData"]["Size"].as_u64().unwrap_or(0);
+            let used = |v: &&Value| v["UsageData"]["RefCount"].as_u64().unwrap_or(0) > 0;
+            let total: u64 = volumes.iter().map(size_of).sum();
+            let unused: u64 = volumes.iter().filter(|v| !used(v)).map(size_of).sum();
+            t.push_line(&format!(
+                "Local Volumes\t{}\t{}\t{}\t{}",
+                volumes.len(),
+                volumes.iter().filter(used).count(),
+                human_size(total),
+                human_size(unused)
+            ));
             t.push_line("Build Cache\t0\t0\t0B\t0B");
             print!("{}", t.render());
             Ok(())

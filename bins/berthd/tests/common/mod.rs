@@ -610,3 +610,31 @@ pub fn slow_runtime_flag(d: &Daemon) -> String {
         .expect("chmod");
     format!("slow={}", slow.display())
 }
+
+/// An image `tag` made from busybox-static, with `setup` run on its root filesystem first
+/// and `changes` (import --change lines, such as `VOLUME /srv`) applied.
+pub fn busybox_image_with(d: &Daemon, tag: &str, setup: impl FnOnce(&Path), changes: &[&str]) {
+    let work = d
+        .dir
+        .path()
+        .join(format!("image-{}", tag.replace([':', '/'], "-")));
+    std::fs::create_dir_all(&work).expect("mkdir");
+    let tar = busybox_rootfs_tar(&work);
+    setup(&work.join("rootfs"));
+    let st = Command::new("tar")
+        .arg("-C")
+        .arg(work.join("rootfs"))
+        .arg("--xattrs")
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .expect("tar");
+    assert!(st.success());
+    let mut args = vec!["import"];
+    for c in changes {
+        args.extend(["--change", c]);
+    }
+    args.extend([tar.to_str().expect("utf8"), tag]);
+    d.docker(&args).ok();
+}

@@ -72,7 +72,7 @@ fn summary(r: &ContainerRecord) -> Value {
         "Status": status_text(r),
         "HostConfig": {"NetworkMode": r.network_mode},
         "NetworkSettings": {"Networks": {}},
-        "Mounts": [],
+        "Mounts": mounts(r),
     })
 }
 
@@ -148,6 +148,12 @@ fn matches(filters: &berth_engine::filters::Filters, r: &ContainerRecord) -> boo
                 || r.image.starts_with(a.trim_start_matches("sha256:"))
                 || r.image == *a
         })
+        && any("volume", &|v| {
+            r.host
+                .volumes
+                .iter()
+                .any(|m| m.name == *v || m.destination == *v)
+        })
         && filters.labels_match(&r.config.labels.clone().unwrap_or_default())
 }
 
@@ -156,7 +162,7 @@ pub(super) async fn list(ctx: &Ctx) -> ApiResult<Response<Body>> {
     let filters = berth_engine::filters::Filters::parse(
         ctx.query.get("filters"),
         &[
-            "status", "name", "id", "label", "exited", "ancestor", "health",
+            "status", "name", "id", "label", "exited", "ancestor", "health", "volume",
         ],
     )?;
     check_health_filter(&filters)?;
@@ -373,16 +379,51 @@ fn mounts(r: &ContainerRecord) -> Value {
         .filter(|m| m["type"] == "bind")
         .map(|m| {
             let options = m["options"].as_array().cloned().unwrap_or_default();
-            let read_only = options.iter().any(|o| o == "ro");
+            let read_only = options.iter().any(|o| o == "ro" || o == "rro");
+            let propagation = options
+                .iter()
+                .filter_map(Value::as_str)
+                .find(|o| o.ends_with("shared") || o.ends_with("slave") || o.ends_with("private"))
+                .unwrap_or("rprivate");
             json!({
                 "Type": "bind",
                 "Source": m["source"],
                 "Destination": m["destination"],
                 "Mode": if read_only { "ro" } else { "" },
                 "RW": !read_only,
-                "Propagation": "rprivate",
+                "Propagation": propagation,
             })
         })
+        .chain(r.host.volumes.iter().map(|v| {
+            json!({
+                "Type": "volume",
+                "Name": v.name,
+                "Source": v.source,
+                "Destination": v.destination,
+                "Driver": "local",
+                "Mode": v.mode,
+                "RW": !v.read_only,
+                "Propagation": "",
+            })
+        }))
+        // `--mount type=tmpfs` (not `--tmpfs`, which moby does not list either).
+        .chain(
+            r.host_config["Mounts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|m| m["Type"] == "tmpfs")
+                .map(|m| {
+                    json!({
+                        "Type": "tmpfs",
+                        "Source": "",
+                        "Destination": m["Target"],
+                        "Mode": "",
+                        "RW": m["ReadOnly"] != true,
+                        "Propagation": "",
+                    })
+                }),
+        )
         .collect();
     Value::Array(binds)
 }
@@ -460,10 +501,10 @@ pub(super) async fn kill(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
 }
 
 pub(super) async fn remove(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
-    // -v removes a container's anonymous volumes; berth containers have none (image
-    // volumes and named volumes come with the volumes issue), so there is nothing to add.
+    // -v: its anonymous volumes go too.
     let force = ctx.query.bool("force");
-    ctx.blocking(move |e| Ok(e.remove_container(&name, force)?))
+    let volumes = ctx.query.bool("v");
+    ctx.blocking(move |e| Ok(e.remove_container_with(&name, force, volumes)?))
         .await?;
     Ok(body::empty(StatusCode::NO_CONTENT))
 }

@@ -15,6 +15,7 @@ mod prune;
 mod query;
 mod stats;
 mod system;
+mod volumes;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -216,9 +217,13 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> ApiResult<Response<
         }
         (&Method::GET, ["containers", "json"]) => containers::list(&ctx).await,
         (&Method::POST, ["containers", "prune"]) => containers::prune(&ctx).await,
-        // `docker system prune` calls these too; berth has none of what they remove.
+        // `docker system prune` calls these too; berth has no networks of its own to remove.
         (&Method::POST, ["networks", "prune"]) => prune::networks(&ctx).await,
-        (&Method::POST, ["volumes", "prune"]) => prune::volumes(&ctx).await,
+        (&Method::POST, ["volumes", "prune"]) => volumes::prune(&ctx).await,
+        (&Method::GET, ["volumes"]) => volumes::list(&ctx).await,
+        (&Method::POST, ["volumes", "create"]) => volumes::create(&ctx, req.into_body()).await,
+        (&Method::GET, ["volumes", name]) => volumes::inspect(&ctx, name.to_string()).await,
+        (&Method::DELETE, ["volumes", name]) => volumes::remove(&ctx, name.to_string()).await,
         (&Method::POST, ["build", "prune"]) => prune::build_cache(&ctx).await,
         (&Method::DELETE, ["containers", name]) => containers::remove(&ctx, name.to_string()).await,
         (&Method::POST, ["containers", name, "attach"]) => {
@@ -252,7 +257,7 @@ fn missing_area(segment: &str) -> Option<&'static str> {
         "build" => "image builds (docker build) are",
         "commit" => "commit (docker commit) is",
         "networks" => "networks (docker network) are",
-        "volumes" => "volumes (docker volume) are",
+        "volumes" => "cluster volumes are",
         "swarm" | "nodes" | "services" | "tasks" | "secrets" | "configs" => "swarm mode is",
         "plugins" => "plugins are",
         "session" | "grpc" => "BuildKit sessions are",

@@ -1,7 +1,7 @@
-//! `POST /networks/prune`, `/volumes/prune` and `/build/prune`, which `docker system prune`
-//! calls after the container prune (the last two with `--volumes`, and for the build cache).
-//! berth has no user-defined networks, no volumes and no build cache yet: each prune checks
-//! its filters as dockerd does and removes nothing, in moby's response shape.
+//! `POST /networks/prune` and `/build/prune`, which `docker system prune` calls after the
+//! container prune (the volume prune, with `--volumes`, is the volumes' own).
+//! berth has no user-defined networks and no build cache yet: each prune checks its
+//! filters as dockerd does and removes nothing, in moby's response shape.
 
 use hyper::{Response, StatusCode};
 use serde_json::{json, Value};
@@ -13,8 +13,6 @@ use berth_engine::filters::Filters;
 
 /// The filters dockerd's network prune takes.
 const NETWORK_FILTERS: &[&str] = &["until", "label", "label!"];
-/// The volume prune's.
-const VOLUME_FILTERS: &[&str] = &["label", "label!", "all"];
 /// The build cache prune's (BuildKit's cache fields and until).
 const BUILD_FILTERS: &[&str] = &[
     "until",
@@ -43,15 +41,6 @@ pub(super) async fn networks(ctx: &Ctx) -> ApiResult<Response<Body>> {
     Ok(body::json(
         StatusCode::OK,
         &json!({"NetworksDeleted": Value::Null}),
-    ))
-}
-
-/// POST /volumes/prune: berth has no volumes yet.
-pub(super) async fn volumes(ctx: &Ctx) -> ApiResult<Response<Body>> {
-    checked(ctx, VOLUME_FILTERS)?;
-    Ok(body::json(
-        StatusCode::OK,
-        &json!({"VolumesDeleted": Value::Null, "SpaceReclaimed": 0}),
     ))
 }
 

@@ -238,6 +238,13 @@ impl Engine {
             }
         }
         let ic = &image_config["config"];
+        let destinations: Vec<String> = host_options
+            .mounts
+            .iter()
+            .filter_map(|m| m["destination"].as_str().map(String::from))
+            .collect();
+        let volume_plan = self.plan_volumes(&req, ic, &destinations)?;
+        host_options.mounts.extend(volume_plan.oci);
         let (entrypoint, cmd) = command(&req, ic);
         let mut labels = super::label_map(&ic["Labels"]);
         labels.extend(req.labels.clone());
@@ -274,7 +281,7 @@ impl Engine {
             stdin_once: req.stdin_once,
             healthcheck: HealthConfig::merge(req.healthcheck.clone(), image_healthcheck(ic)?),
         };
-        let record = ContainerRecord {
+        let mut record = ContainerRecord {
             id: String::new(),
             name: String::new(),
             created: super::lifecycle::now(),
@@ -306,7 +313,14 @@ impl Engine {
         };
         super::spec::args(&record)?;
         super::host::create_bind_sources(&record.host.mounts)?;
-        let record = self.containers.insert(record, name)?;
+        // Volumes made and the record saved under one hold, so that no removal of a volume
+        // falls between them; volumes made for a create that fails go again.
+        let _held = self.volumes().changes();
+        let (volumes, made) = self.make_volumes(&volume_plan.volumes)?;
+        record.host.volumes = volumes;
+        let record = self.containers.insert(record, name).inspect_err(|_| {
+            self.unmake_volumes(&made);
+        })?;
         self.containers.event(&record.id, "create", &[]);
         Ok((record, warnings))
     }

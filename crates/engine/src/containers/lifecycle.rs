@@ -117,7 +117,7 @@ impl Engine {
                     // No shim was started to remove it at its end: as dockerd, a --rm
                     // container that cannot start is removed (the docker CLI waits for it).
                     self.execs.forget_container(&record.id);
-                    let _ = remove_files(&self.containers, &record.id);
+                    let _ = remove_files(&self.containers, &record.id, true);
                 }
                 return Err(e);
             }
@@ -147,7 +147,9 @@ impl Engine {
         std::fs::create_dir_all(&bundle)
             .map_err(|e| Error::Io(format!("create {}: {e}", bundle.display())))?;
         let sources = super::host::joins::prepare(&self.containers, record)?;
-        let config = super::spec::oci_config(record, &rootfs, paths.init.as_deref(), &sources)?;
+        let mut config = super::spec::oci_config(record, &rootfs, paths.init.as_deref(), &sources)?;
+        let volumes = self.start_volumes(record, &rootfs)?;
+        crate::volumes::mounts::add_to_spec(&mut config, volumes);
         let config = serde_json::to_vec(&config).map_err(|e| Error::Io(e.to_string()))?;
         super::write_private(&bundle.join("config.json"), &config)?;
         Ok(bundle)
@@ -159,6 +161,7 @@ impl Engine {
         // Attaches waiting for this start end with it (the docker CLI waits for them).
         self.containers.waiting.forget(&record.id);
         let _ = super::rootfs::unmount(&self.rootfs(&record.id));
+        self.containers.release_volumes(&record.id);
         let msg = e.to_string();
         let _ = self.containers.update(&record.id, |r| {
             r.manually_stopped = false;
@@ -442,6 +445,11 @@ impl Engine {
 
     /// `docker rm`: a running container needs `force` (it is killed first).
     pub fn remove_container(&self, name: &str, force: bool) -> Result<()> {
+        self.remove_container_with(name, force, false)
+    }
+
+    /// `docker rm [-f] [-v]`: with `volumes`, its anonymous volumes go too.
+    pub fn remove_container_with(&self, name: &str, force: bool, volumes: bool) -> Result<()> {
         let mut record = self.containers.resolve(name)?;
         if record.state.restarting {
             if !force {
@@ -471,7 +479,7 @@ impl Engine {
                 });
         }
         self.execs.forget_container(&record.id);
-        remove_files(&self.containers, &record.id)
+        remove_files(&self.containers, &record.id, volumes)
     }
 
     pub fn containers(&self) -> &Arc<Containers> {
@@ -509,6 +517,7 @@ impl Engine {
                 Err(_) => watcher.watch(None, || {}),
             }
         }
+        self.containers.restore_volumes(&adopted);
         self.end_orphans(&adopted);
     }
 }
@@ -585,9 +594,17 @@ impl ShimWatch {
     }
 }
 
-/// Remove container `id` (its root filesystem is unmounted with its directory, after).
-fn remove_files(containers: &Containers, id: &str) -> Result<()> {
+/// Remove container `id` (its root filesystem is unmounted with its directory, after);
+/// with `volumes`, its anonymous volumes too.
+fn remove_files(containers: &Containers, id: &str, volumes: bool) -> Result<()> {
+    let mounts = match containers.resolve(id) {
+        Ok(r) if volumes => r.host.volumes,
+        _ => Vec::new(),
+    };
     containers.discard_dir(id)?;
+    // Before the container is gone from the waiters' view, so that `run --rm` returns
+    // with its volumes removed.
+    containers.remove_anonymous_volumes(id, &mounts);
     containers.event(id, "destroy", &[]);
     // A running shim removes the bundle itself when it is done.
     if !containers.shims.running(id) {
@@ -607,6 +624,7 @@ fn record_exit(containers: &Containers, id: &str, exit: &Value) {
     if !auto_remove {
         let _ = super::rootfs::unmount(&containers.rootfs(id));
     }
+    containers.release_volumes(id);
     let restarts = !auto_remove && containers.restarts_enabled();
     let code = exit["exit_code"].as_i64().unwrap_or(255) as i32;
     let oom_killed = exit["oom_killed"].as_bool().unwrap_or(false);
@@ -650,7 +668,7 @@ fn record_exit(containers: &Containers, id: &str, exit: &Value) {
     }
     containers.event(id, "die", &[("exitCode", code.to_string())]);
     if auto_remove {
-        if let Err(e) = remove_files(containers, id) {
+        if let Err(e) = remove_files(containers, id, true) {
             tracing::error!("container {id} exited, but could not be removed (--rm): {e}");
             let _ = super::rootfs::unmount(&containers.rootfs(id));
             containers.removal_failed(id, &format!("unable to remove container {id}: {e}"));

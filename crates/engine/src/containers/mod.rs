@@ -289,6 +289,8 @@ pub struct Containers {
     pub(crate) restarts: restart::Starting,
     /// The health checks of running containers.
     health: health::Monitor,
+    /// The volumes (`<data root>/volumes`, beside the containers' root).
+    pub volumes: std::sync::Arc<crate::volumes::Volumes>,
 }
 
 type ExitHook = Box<dyn Fn(&str) + Send + Sync>;
@@ -459,7 +461,9 @@ impl Containers {
         }
         adopt_legacy_bundles(root, bundles, &map);
         sweep_bundles(bundles, &map);
+        let volumes = crate::volumes::Volumes::open(&root.with_file_name("volumes"))?;
         Ok(Containers {
+            volumes: std::sync::Arc::new(volumes),
             root: root.to_path_buf(),
             bundles: bundles.to_path_buf(),
             map: Mutex::new(map),

@@ -6,6 +6,7 @@ pub mod host_flags;
 pub mod list;
 pub mod logs;
 pub mod manage;
+mod mounts;
 pub mod options;
 pub mod run;
 pub mod stream;

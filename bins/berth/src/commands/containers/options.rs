@@ -114,9 +114,15 @@ pub struct CreateArgs {
     /// Network mode: none or host (bridge networking comes later).
     #[arg(long, alias = "net")]
     pub network: Option<String>,
-    /// Bind mount a host path (HOST:CONTAINER[:ro|rw]).
+    /// A volume or a bind mount (NAME:PATH, /HOST:PATH or PATH, then [:ro|rw|nocopy|z|Z]).
     #[arg(short, long)]
     pub volume: Vec<String>,
+    /// A mount (type=bind|volume|tmpfs,source=...,target=...[,readonly,...]).
+    #[arg(long)]
+    pub mount: Vec<String>,
+    /// Mount the volumes of another container (CONTAINER[:ro|rw]).
+    #[arg(long)]
+    pub volumes_from: Vec<String>,
     /// The OCI runtime for this container.
     #[arg(long)]
     pub runtime: Option<String>,
@@ -392,6 +398,17 @@ impl CreateArgs {
         });
         if self.init {
             host["Init"] = json!(true);
+        }
+        if !self.mount.is_empty() {
+            let mounts = self
+                .mount
+                .iter()
+                .map(|m| super::mounts::parse(m))
+                .collect::<Result<Vec<_>>>()?;
+            host["Mounts"] = json!(mounts);
+        }
+        if !self.volumes_from.is_empty() {
+            host["VolumesFrom"] = json!(self.volumes_from);
         }
         if !self.tmpfs.is_empty() {
             let mounts: BTreeMap<&str, &str> = self

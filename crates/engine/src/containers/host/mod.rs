@@ -86,6 +86,9 @@ pub struct HostOptions {
     pub blkio: blkio::Blkio,
     #[serde(default)]
     pub log_driver: LogDriver,
+    /// The volumes mounted in the container (made at create).
+    #[serde(default)]
+    pub volumes: Vec<crate::volumes::mounts::VolumeMount>,
 }
 
 /// What `parse` needs besides the HostConfig.
@@ -154,6 +157,7 @@ pub fn parse(host: &HostConfig, cx: &Context) -> Result<(HostOptions, Vec<String
         oom_score_adj,
         blkio,
         log_driver: LogDriver::default(),
+        volumes: Vec::new(),
     };
     Ok((options, warnings))
 }

@@ -55,9 +55,14 @@ pub fn tmpfs_mounts(tmpfs: &BTreeMap<String, String>) -> Result<Vec<Value>> {
         .collect()
 }
 
-/// `-v /host:/container[:ro|rw]`: bind mounts of host paths. Named volumes come later.
+/// `-v /host:/container[:mode]`: bind mounts of host paths (the entries that name volumes
+/// are the volumes' to take: `crate::volumes::mounts`).
 pub fn bind_mounts(binds: &[String]) -> Result<Vec<Value>> {
-    binds.iter().map(|bind| bind_mount(bind)).collect()
+    binds
+        .iter()
+        .filter(|bind| crate::volumes::mounts::is_host_bind(bind))
+        .map(|bind| bind_mount(bind))
+        .collect()
 }
 
 fn bind_mount(bind: &str) -> Result<Value> {
@@ -69,20 +74,21 @@ fn bind_mount(bind: &str) -> Result<Value> {
         [s, d, m] => (*s, *d, *m),
         _ => return Err(invalid(format!("invalid volume specification: '{bind}'"))),
     };
-    if !src.starts_with('/') {
-        return Err(invalid(format!(
-            "named volumes ({src:?}) are not supported by berth yet: bind a host path"
-        )));
-    }
     check_destination(dest)
         .map_err(|e| spec_error(format!("invalid mount config for type \"bind\": {e}")))?;
     let mut options = vec!["rbind".to_string()];
-    for m in mode.split(',').filter(|m| !m.is_empty()) {
-        match m {
-            "ro" | "rw" => options.push(m.to_string()),
-            "z" | "Z" => return Err(spec_error("SELinux relabeling is not supported".into())),
-            other => return Err(spec_error(format!("invalid mode: {other}"))),
+    // z/Z relabel for SELinux: nothing to do on a host without it, as dockerd there.
+    match crate::volumes::mounts::parse_mode(mode) {
+        Some(m) if m.nocopy => return Err(spec_error(format!("invalid mode: {mode}"))),
+        Some(m) => {
+            options.extend(m.propagation);
+            if m.read_only {
+                options.push("ro".into());
+            } else if mode.split(',').any(|m| m == "rw") {
+                options.push("rw".into());
+            }
         }
+        None => return Err(spec_error(format!("invalid mode: {mode}"))),
     }
     Ok(json!({"destination": dest, "type": "bind", "source": src, "options": options}))
 }
@@ -117,17 +123,13 @@ mod tests {
     fn binds() {
         let m = bind_mounts(&["/tmp:/host-tmp:ro".into()]).expect("bind");
         assert_eq!(m[0]["options"], json!(["rbind", "ro"]));
-        for bad in [
-            "/:/",
-            "/tmp:/..",
-            "vol:/data",
-            "/tmp:rel",
-            "/a:/b:q",
-            "/a",
-            "/a:/b:ro:x",
-        ] {
+        for bad in ["/:/", "/tmp:/..", "/tmp:rel", "/a:/b:nocopy", "/a:/b:q"] {
             assert!(bind_mounts(&[bad.into()]).is_err(), "{bad}");
         }
+        // Volumes are not host binds: left to the volumes.
+        assert!(bind_mounts(&["vol:/data".into(), "/anon".into()]).is_ok_and(|m| m.is_empty()));
+        let m = bind_mounts(&["/tmp:/t:z,rslave".into()]).expect("bind");
+        assert_eq!(m[0]["options"], json!(["rbind", "rslave"]));
         let err = bind_mounts(&["/:/".into()]).map(drop);
         assert!(err.is_err_and(|e| e.to_string().contains("destination can't be '/'")));
     }

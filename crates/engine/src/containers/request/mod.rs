@@ -57,6 +57,8 @@ pub struct CreateBody {
     pub mac_address: String,
     /// moby's HealthConfig (durations in nanoseconds).
     pub healthcheck: Option<super::health::HealthConfig>,
+    /// Anonymous volumes by destination (`-v /path`; the values are empty objects).
+    pub volumes: BTreeMap<String, Value>,
     pub host_config: HostConfig,
     pub networking_config: NetworkingConfig,
 }
@@ -94,6 +96,12 @@ pub struct HostConfig {
     pub readonly_rootfs: bool,
     pub tmpfs: BTreeMap<String, String>,
     pub binds: Vec<String>,
+    /// `--mount` (moby's mount.Mount).
+    pub mounts: Vec<crate::volumes::mounts::MountSpec>,
+    /// `--volumes-from CONTAINER[:ro|rw]`.
+    pub volumes_from: Vec<String>,
+    /// The driver of the volumes the container makes (only `local`).
+    pub volume_driver: String,
     pub privileged: bool,
     pub init: Option<bool>,
     pub devices: Vec<DeviceMapping>,
@@ -340,8 +348,7 @@ mod tests {
     #[test]
     fn unsupported_keys_are_refused_by_name() {
         assert!(refused(json!({"Domainname": "example.com"})).contains("Config.Domainname"));
-        assert!(refused(json!({"HostConfig": {"VolumesFrom": ["other"]}}))
-            .contains("HostConfig.VolumesFrom"));
+        assert!(refused(json!({"HostConfig": {"Links": ["other"]}})).contains("HostConfig.Links"));
         assert!(refused(json!({"HostConfig": {"BlkioWeight": 70000}}))
             .contains("HostConfig.BlkioWeight"));
         assert!(

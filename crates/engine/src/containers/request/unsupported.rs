@@ -24,12 +24,9 @@ impl Section {
     /// moby's fields of this section that berth does not honour yet.
     fn unsupported(self) -> &'static [&'static str] {
         match self {
-            Section::Config => &["Domainname", "ExposedPorts", "Volumes", "NetworkDisabled"],
+            Section::Config => &["Domainname", "ExposedPorts", "NetworkDisabled"],
             Section::HostConfig => &[
                 "PortBindings",
-                "VolumeDriver",
-                "VolumesFrom",
-                "Mounts",
                 "Annotations",
                 "Dns",
                 "DnsOptions",
@@ -51,13 +48,7 @@ impl Section {
 }
 
 /// Fields that are maps keyed by what they ask for (`{"/data": {}}` asks for a volume).
-const KEYED_MAPS: [&str; 5] = [
-    "Volumes",
-    "ExposedPorts",
-    "PortBindings",
-    "StorageOpt",
-    "Annotations",
-];
+const KEYED_MAPS: [&str; 4] = ["ExposedPorts", "PortBindings", "StorageOpt", "Annotations"];
 
 /// A JSON value that says nothing (what the docker CLI sends for options left alone).
 pub(crate) fn is_zero(v: &Value) -> bool {
@@ -113,7 +104,6 @@ mod tests {
     #[test]
     fn asking_fields_are_refused_and_defaults_pass() {
         for v in [
-            json!({"Volumes": {"/data": {}}}),
             json!({"ExposedPorts": {"80/tcp": {}}}),
             json!({"Domainname": "example.com"}),
         ] {
