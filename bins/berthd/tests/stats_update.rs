@@ -87,7 +87,7 @@ fn stats_shows_what_a_container_allocates() {
     assert!((64.0..100.0).contains(&used), "{line}");
     // The limit is the container's own.
     assert!(line.contains("/ 512MiB"), "{line}");
-    assert_eq!(fields[3], "2", "sh and sleep: {line}");
+    assert_eq!(fields[5], "2", "sh and sleep: {line}");
     // The whole JSON as moby sends it.
     let (status, body) = d.http("GET", "/containers/hog/stats?stream=false", b"");
     assert_eq!(status, 200, "{body}");
