@@ -564,3 +564,87 @@ fn commit_running_container_and_bad_changes() {
         .failed_with("No such container");
     d.docker(&["rm", "-f", "runner"]).ok();
 }
+
+/// The berth CLI's cp (both ways, a directory under a new name, -L), diff, export and
+/// commit.
+#[test]
+fn berth_cli_cp_diff_export_commit() {
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    let host = d.dir.path().join("host");
+    std::fs::create_dir_all(host.join("tree/sub")).expect("mkdir");
+    std::fs::write(host.join("f.txt"), "hello\n").expect("write");
+    std::fs::write(host.join("tree/sub/b"), "b\n").expect("write");
+    d.berth(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--name",
+        "bc",
+        "bb:1",
+        "sleep",
+        "1000",
+    ])
+    .ok();
+    d.berth(&["cp", s(&host.join("f.txt")), "bc:/tmp/"]).ok();
+    d.berth(&["cp", s(&host.join("tree")), "bc:/tree2"]).ok();
+    d.berth(&["cp", s(&host.join("f.txt")), "bc:/renamed.txt"])
+        .ok();
+    assert_eq!(
+        exec_out(&d, "bc", "cat /tmp/f.txt /tree2/sub/b /renamed.txt"),
+        "hello\nb\nhello\n"
+    );
+    exec_out(&d, "bc", "ln -s /tree2 /link && rm /bin/vi");
+    d.berth(&["cp", "bc:/tree2", s(&host.join("back"))]).ok();
+    assert_eq!(
+        std::fs::read_to_string(host.join("back/sub/b")).expect("back"),
+        "b\n"
+    );
+    d.berth(&["cp", "bc:/renamed.txt", s(&host.join("tree"))])
+        .ok();
+    assert!(host.join("tree/renamed.txt").is_file());
+    d.berth(&["cp", "-L", "bc:/link", s(&host.join("followed"))])
+        .ok();
+    assert!(host.join("followed/sub/b").is_file());
+    d.berth(&["cp", "bc:/missing", s(&host.join("x"))])
+        .failed_with("Could not find the file /missing");
+
+    let diff = d.berth(&["diff", "bc"]);
+    let out = &diff.ok().stdout;
+    for line in [
+        "C /bin",
+        "D /bin/vi",
+        "A /link",
+        "A /renamed.txt",
+        "A /tree2/sub/b",
+    ] {
+        assert!(
+            out.lines().any(|l| l == line),
+            "{line} missing from:\n{out}"
+        );
+    }
+    let exported = d.dir.path().join("e.tar");
+    d.berth(&["export", "-o", s(&exported), "bc"]).ok();
+    assert!(tar_entries(&exported)
+        .iter()
+        .any(|(p, c)| p == "renamed.txt" && c == "hello\n"));
+    let id = d
+        .berth(&[
+            "commit",
+            "-m",
+            "by berth",
+            "-c",
+            "CMD [\"cat\", \"/renamed.txt\"]",
+            "bc",
+            "bcommit:2",
+        ])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    assert!(id.starts_with("sha256:"), "{id}");
+    let run = d.docker(&["run", "--rm", "--network", "none", "bcommit:2"]);
+    assert_eq!(run.ok().stdout, "hello\n");
+    d.berth(&["rm", "-f", "bc"]).ok();
+}
