@@ -130,13 +130,9 @@ pub(super) async fn commit(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<B
         pause,
         config,
     };
+    // The engine sends the container's `commit` event (dockerd sends no image event).
     let record = ctx
-        .blocking(move |e| {
-            let record = e.commit_container(&container, &opts)?;
-            let name = opts.tag.as_ref().map(|t| t.to_string()).unwrap_or_default();
-            e.image_event("commit", &record.id.to_string(), &name);
-            Ok(record)
-        })
+        .blocking(move |e| Ok(e.commit_container(&container, &opts)?))
         .await?;
     Ok(body::json(
         StatusCode::CREATED,
