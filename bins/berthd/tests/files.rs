@@ -648,3 +648,50 @@ fn berth_cli_cp_diff_export_commit() {
     assert_eq!(run.ok().stdout, "hello\n");
     d.berth(&["rm", "-f", "bc"]).ok();
 }
+
+/// A start waits while a copy out of the stopped container is still streaming (the copy
+/// holds a private mount of the container's overlay; two overlays on one upper directory
+/// are undefined), then goes on once the copy is gone.
+#[test]
+fn start_waits_for_a_copy_of_the_stopped_container() {
+    use std::io::Write;
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    d.docker(&[
+        "run",
+        "--name",
+        "big",
+        "--network",
+        "none",
+        "bb:1",
+        "sh",
+        "-c",
+        "test -e /big || dd if=/dev/zero of=/big bs=1M count=64 2>/dev/null",
+    ])
+    .ok();
+    let mut stream = std::os::unix::net::UnixStream::connect(d.socket()).expect("connect");
+    stream
+        .write_all(b"GET /v1.45/containers/big/archive?path=/big HTTP/1.1\r\nHost: berth\r\n\r\n")
+        .expect("request");
+    // The answer has begun (the mount is open); the rest waits in the socket.
+    let mut head = [0u8; 4096];
+    let n = stream.read(&mut head).expect("read");
+    assert!(String::from_utf8_lossy(&head[..n]).starts_with("HTTP/1.1 200"));
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let d = &d;
+        scope.spawn(move || {
+            let out = d.docker(&["start", "big"]);
+            let _ = tx.send(out.code);
+        });
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        assert!(
+            rx.try_recv().is_err(),
+            "the start went on while a copy held the container's overlay"
+        );
+        drop(stream);
+        assert_eq!(rx.recv().expect("start ended"), 0);
+    });
+    assert!(berthd_mounts(&d, "/files-").is_empty());
+    d.docker(&["rm", "-f", "big"]).ok();
+}

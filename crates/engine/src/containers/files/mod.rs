@@ -15,6 +15,7 @@ mod root;
 pub use archive::{Archive, PathStat};
 pub use changes::{Change, ChangeKind};
 pub use commit::CommitOptions;
+pub(crate) use root::wait_for_copies;
 
 use std::path::PathBuf;
 

@@ -48,9 +48,51 @@ enum MountKind {
     Tmpfs,
 }
 
+/// Containers (by directory) whose overlay a copy has mounted privately: a start waits
+/// for them, so that the container's own overlay is never mounted on the same upper
+/// directory at the same time (dockerd holds the container's lock for the same reason).
+static PRIVATE_MOUNTS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+static MOUNTS_RELEASED: std::sync::Condvar = std::sync::Condvar::new();
+
+/// Held while a private mount of the overlay of the container at `dir` is open.
+struct PrivateMount {
+    dir: PathBuf,
+}
+
+impl Drop for PrivateMount {
+    fn drop(&mut self) {
+        let mut held = PRIVATE_MOUNTS.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = held.iter().position(|d| *d == self.dir) {
+            held.swap_remove(i);
+        }
+        MOUNTS_RELEASED.notify_all();
+    }
+}
+
+/// Wait until no copy holds a private mount of the container at `dir`; the start mounts
+/// its overlay while it holds what this returns, so no copy mounts one meanwhile (a copy
+/// that comes after finds the start's mount and uses it).
+pub(crate) fn wait_for_copies(dir: &Path) -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    let mut held = PRIVATE_MOUNTS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut told = false;
+    while held.iter().any(|d| d == dir) {
+        if !told {
+            tracing::info!("start of {} waits for a copy of its files", dir.display());
+            told = true;
+        }
+        held = MOUNTS_RELEASED
+            .wait(held)
+            .unwrap_or_else(|e| e.into_inner());
+    }
+    held
+}
+
 /// The container's tree, open.
 pub(crate) struct ContainerRoot {
+    /// Declared first: dropped (and the descriptor closed, which ends the private mount)
+    /// before the guard that lets a start go on.
     root: OwnedFd,
+    _private: Option<PrivateMount>,
     mounts: Vec<MountPoint>,
     read_only_root: bool,
     /// The container's name, for messages.
@@ -115,13 +157,25 @@ impl ContainerRoot {
         lower: &[PathBuf],
     ) -> Result<ContainerRoot> {
         let rootfs = containers.rootfs(&record.id);
-        let root = if record.state.status == Status::Running {
-            open_mounted(&rootfs)?
+        let (root, private) = if record.state.status == Status::Running {
+            (open_mounted(&rootfs)?, None)
         } else {
-            mount_private(containers, record, lower)?
+            let dir = containers.dir(&record.id);
+            PRIVATE_MOUNTS
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(dir.clone());
+            // Dropped on failure too: a waiting start goes on at once.
+            let guard = PrivateMount { dir };
+            // Started since its record was read: its own overlay is the tree.
+            match open_mounted(&rootfs) {
+                Ok(fd) => (fd, None),
+                Err(_) => (mount_private(containers, record, lower)?, Some(guard)),
+            }
         };
         Ok(ContainerRoot {
             root,
+            _private: private,
             mounts: mount_points(&record.host.mounts),
             read_only_root: record.host.readonly_rootfs,
             name: record.name.clone(),
@@ -384,6 +438,7 @@ mod tests {
         ContainerRoot {
             root: nix::fcntl::open(dir, OFlag::O_PATH | OFlag::O_DIRECTORY, Mode::empty())
                 .expect("open"),
+            _private: None,
             mounts,
             read_only_root: false,
             name: "c".into(),
