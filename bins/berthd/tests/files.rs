@@ -7,6 +7,7 @@ mod common;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use common::registry::Registry;
 use common::*;
@@ -694,4 +695,53 @@ fn start_waits_for_a_copy_of_the_stopped_container() {
     });
     assert!(berthd_mounts(&d, "/files-").is_empty());
     d.docker(&["rm", "-f", "big"]).ok();
+}
+
+/// The docker CLI's other forms: a directory's contents (`SRC/.`), a tar on stdin into the
+/// container and a tar of a path on stdout.
+#[test]
+fn cp_contents_and_tar_streams() {
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    run_sleeper(&d, "st", &[]);
+    exec_out(
+        &d,
+        "st",
+        "mkdir -p /src/sub && echo 1 > /src/one && echo 2 > /src/sub/two",
+    );
+    let host = d.dir.path().join("host");
+    std::fs::create_dir_all(host.join("existing")).expect("mkdir");
+    // Contents into a new directory and into an existing one.
+    d.docker(&["cp", "st:/src/.", s(&host.join("new"))]).ok();
+    assert_eq!(
+        std::fs::read_to_string(host.join("new/sub/two")).expect("two"),
+        "2\n"
+    );
+    d.docker(&["cp", "st:/src/.", s(&host.join("existing"))])
+        .ok();
+    assert_eq!(
+        std::fs::read_to_string(host.join("existing/one")).expect("one"),
+        "1\n"
+    );
+    // A tar on stdout.
+    let tar_out = d.dir.path().join("out.tar");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "DOCKER_HOST=unix://{} DOCKER_CONFIG={} docker cp st:/src - > {}",
+            s(&d.socket()),
+            s(&d.client_config()),
+            s(&tar_out)
+        ))
+        .status()
+        .expect("docker cp to stdout");
+    assert!(out.success());
+    let names: Vec<String> = tar_entries(&tar_out).into_iter().map(|e| e.0).collect();
+    assert!(names.contains(&"src/sub/two".to_string()), "{names:?}");
+    // The same tar on stdin, into another directory of the container.
+    exec_out(&d, "st", "mkdir /again");
+    d.docker_stdin(&["cp", "-", "st:/again"], Some(&tar_out))
+        .ok();
+    assert_eq!(exec_out(&d, "st", "cat /again/src/sub/two"), "2\n");
+    d.docker(&["rm", "-f", "st"]).ok();
 }

@@ -131,8 +131,7 @@ impl<W: Write> TreeWriter<W> {
                 let target = readlinkat(entry, "").map_err(|e| io_err("readlink", tar_path, e))?;
                 let mut h = Self::header(&st, tar::EntryType::Symlink);
                 h.set_mode(0o777);
-                self.builder
-                    .append_link(&mut h, tar_path, Path::new(&target))
+                self.put(&mut h, tar_path, Some(Path::new(&target)), std::io::empty())
                     .map_err(|e| Error::io("write", tar_path, e))
             }
             SFlag::S_IFCHR | SFlag::S_IFBLK | SFlag::S_IFIFO => self.special(tar_path, &st),
@@ -167,6 +166,49 @@ impl<W: Write> TreeWriter<W> {
             .is_some_and(|names| names.is_empty()),
             _ => false,
         }
+    }
+
+    /// Append an entry. Names under `./` (the archive of a directory's contents, `docker cp
+    /// CTR:/dir/.`, as moby names them) are written as they are: the tar crate would drop
+    /// the `./` that the docker CLI's rebasing looks for.
+    fn put(
+        &mut self,
+        h: &mut tar::Header,
+        path: impl AsRef<Path>,
+        link: Option<&Path>,
+        data: impl Read,
+    ) -> std::io::Result<()> {
+        let path = path.as_ref();
+        let raw = path.as_os_str().as_bytes();
+        if !raw.starts_with(b"./") {
+            return match link {
+                Some(target) => self.builder.append_link(h, path, target),
+                None => self.builder.append_data(h, path, data),
+            };
+        }
+        if let Some(target) = link {
+            h.set_link_name(target)?;
+        }
+        let name_field = h.as_old().name.len();
+        if raw.len() > name_field {
+            // GNU's long name entry, as the tar crate writes it.
+            let mut long = tar::Header::new_gnu();
+            long.as_mut_bytes()[..13].copy_from_slice(b"././@LongLink");
+            long.set_mode(0o644);
+            long.set_mtime(0);
+            long.set_size(raw.len() as u64 + 1);
+            long.set_entry_type(tar::EntryType::GNULongName);
+            long.set_cksum();
+            let mut content = raw.to_vec();
+            content.push(0);
+            self.builder.append(&long, content.as_slice())?;
+        }
+        let name = &mut h.as_old_mut().name;
+        name.fill(0);
+        let n = raw.len().min(name_field);
+        name[..n].copy_from_slice(&raw[..n]);
+        h.set_cksum();
+        self.builder.append(h, data)
     }
 
     /// End the archive; the writer.
@@ -209,15 +251,13 @@ impl<W: Write> TreeWriter<W> {
         let st = fstat(&dir).map_err(|e| io_err("stat", tar_path, e))?;
         if !tar_path.as_os_str().is_empty() {
             let mut h = Self::header(&st, tar::EntryType::Directory);
-            self.builder
-                .append_data(&mut h, tar_path, std::io::empty())
+            self.put(&mut h, tar_path, None, std::io::empty())
                 .map_err(|e| Error::io("write", tar_path, e))?;
         }
         if self.opts.whiteouts && xattr(&dir, "trusted.overlay.opaque").as_deref() == Some(b"y") {
             let mut h = Self::header(&st, tar::EntryType::Regular);
             h.set_mode(0o600);
-            self.builder
-                .append_data(&mut h, tar_path.join(OPAQUE_MARKER), std::io::empty())
+            self.put(&mut h, tar_path.join(OPAQUE_MARKER), None, std::io::empty())
                 .map_err(|e| Error::io("write", tar_path, e))?;
         }
         self.append_children(&dir, tar_path)
@@ -255,8 +295,7 @@ impl<W: Write> TreeWriter<W> {
                 let mut h = Self::header(&st, tar::EntryType::Link);
                 let first = first.clone();
                 return self
-                    .builder
-                    .append_link(&mut h, tar_path, &first)
+                    .put(&mut h, tar_path, Some(&first), std::io::empty())
                     .map_err(|e| Error::io("write", tar_path, e));
             }
             self.links.insert(key, tar_path.to_path_buf());
@@ -283,7 +322,7 @@ impl<W: Write> TreeWriter<W> {
             len: 0,
         };
         let mut reader = reader;
-        let result = self.builder.append_data(&mut h, tar_path, &mut reader);
+        let result = self.put(&mut h, tar_path, None, &mut reader);
         self.buf = reader.buf;
         result.map_err(|e| Error::io("write", tar_path, e))?;
         self.files += 1;
@@ -306,8 +345,7 @@ impl<W: Write> TreeWriter<W> {
         };
         let mut h = Self::header(st, tar::EntryType::Symlink);
         h.set_mode(0o777);
-        self.builder
-            .append_link(&mut h, tar_path, Path::new(&target))
+        self.put(&mut h, tar_path, Some(Path::new(&target)), std::io::empty())
             .map_err(|e| Error::io("write", tar_path, e))
     }
 
@@ -320,8 +358,7 @@ impl<W: Write> TreeWriter<W> {
         let path = tar_path.with_file_name(marked);
         let mut h = Self::header(st, tar::EntryType::Regular);
         h.set_mode(0o600);
-        self.builder
-            .append_data(&mut h, &path, std::io::empty())
+        self.put(&mut h, &path, None, std::io::empty())
             .map_err(|e| Error::io("write", tar_path, e))
     }
 
@@ -340,8 +377,7 @@ impl<W: Write> TreeWriter<W> {
                 .and_then(|()| h.set_device_minor(u32::try_from(minor).unwrap_or(0)));
             set.map_err(|e| Error::io("write", tar_path, e))?;
         }
-        self.builder
-            .append_data(&mut h, tar_path, std::io::empty())
+        self.put(&mut h, tar_path, None, std::io::empty())
             .map_err(|e| Error::io("write", tar_path, e))
     }
 }
