@@ -441,22 +441,33 @@ pub fn unpack(layer: impl Read, dest: &Path) -> Result<Unpacked> {
         Mode::empty(),
     )
     .map_err(|e| sys("open", dest, e))?;
-    unpack_at(layer, &root, None)
+    let mut hashing = HashingReader::new(decompressed(layer)?);
+    let size = unpack_entries(&mut hashing, &root, None)?;
+    // The tar's end-of-archive padding belongs to the DiffID too.
+    std::io::copy(&mut hashing, &mut std::io::sink()).map_err(|e| Error::io("read", "layer", e))?;
+    Ok(Unpacked {
+        diff_id: Digest::from_hasher(hashing.hasher),
+        size,
+    })
 }
 
 /// Extract a `docker cp` archive (plain or compressed) into the directory `root`, a
 /// descriptor of a directory inside a container; the bytes of file content written.
 pub fn extract(archive: impl Read, root: &OwnedFd, opts: &CopyOptions) -> Result<u64> {
-    unpack_at(archive, root, Some(opts)).map(|u| u.size)
+    // No digest: nothing records a copy's archive.
+    unpack_entries(&mut decompressed(archive)?, root, Some(opts))
 }
 
-fn unpack_at(layer: impl Read, root: &OwnedFd, copy: Option<&CopyOptions>) -> Result<Unpacked> {
-    let root = root.try_clone().map_err(|e| Error::io("dup", "root", e))?;
+/// Place every entry of the tar `input` below `root`; the bytes of file content.
+fn unpack_entries(
+    input: &mut impl Read,
+    root: &OwnedFd,
+    copy: Option<&CopyOptions>,
+) -> Result<u64> {
     let defaults = match copy {
         None => Defaults::of_this_process(),
         Some(_) => Defaults::none(),
     };
-    let mut hashing = HashingReader::new(decompressed(layer)?);
     let mut size = 0u64;
     let mut dirs = DirEntries::default();
     let mut cache = ParentCache {
@@ -465,7 +476,7 @@ fn unpack_at(layer: impl Read, root: &OwnedFd, copy: Option<&CopyOptions>) -> Re
     };
     let mut buf = vec![0u8; COPY_BUFFER];
     {
-        let mut archive = tar::Archive::new(&mut hashing);
+        let mut archive = tar::Archive::new(input);
         let entries = archive
             .entries()
             .map_err(|e| Error::archive(format!("layer is not a tar: {e}")))?;
@@ -479,9 +490,9 @@ fn unpack_at(layer: impl Read, root: &OwnedFd, copy: Option<&CopyOptions>) -> Re
             let Some((name, parents)) = comps.split_last() else {
                 continue; // the layer root itself
             };
-            let parent = cache.get(&root, parents, &path)?;
+            let parent = cache.get(root, parents, &path)?;
             let at = Placing {
-                root: &root,
+                root,
                 parent,
                 name,
                 path: &path,
@@ -504,15 +515,10 @@ fn unpack_at(layer: impl Read, root: &OwnedFd, copy: Option<&CopyOptions>) -> Re
     dirs.sort_by_key(|(c, _)| std::cmp::Reverse(c.len()));
     for (comps, meta) in dirs {
         let path: std::path::PathBuf = comps.iter().collect();
-        let fd = open_dir_beneath(&root, &comps, &path)?;
+        let fd = open_dir_beneath(root, &comps, &path)?;
         finish_fd(&std::fs::File::from(fd), &meta, &path, &defaults, false)?;
     }
-    // The tar's end-of-archive padding belongs to the DiffID too.
-    std::io::copy(&mut hashing, &mut std::io::sink()).map_err(|e| Error::io("read", "layer", e))?;
-    Ok(Unpacked {
-        diff_id: Digest::from_hasher(hashing.hasher),
-        size,
-    })
+    Ok(size)
 }
 
 /// The metadata of the layer's directories, set once everything is unpacked, one record per
