@@ -584,3 +584,38 @@ fn unpack_hostile_layers() {
         COMPARED.load(Ordering::Relaxed)
     );
 }
+
+/// `docker cp` into a container (berth_image::unpack::extract): the same hostile tars go
+/// into a directory that already holds a symlink out of it and a subdirectory, with
+/// Docker's copy rules on; whatever the archive, nothing outside the target changes.
+fn copy_case(layer: Layer) -> Result<(), TestCaseError> {
+    let tmp = tempfile::tempdir_in(berth_fuzz::scratch_root()).map_err(|e| fail(e.to_string()))?;
+    let dest = tmp.path().join("dest");
+    let outside = tmp.path().join("outside");
+    for d in [&dest, &dest.join("sub"), &outside, &outside.join("sub")] {
+        std::fs::create_dir(d).map_err(|e| fail(e.to_string()))?;
+    }
+    std::fs::write(outside.join("victim"), b"victim").map_err(|e| fail(e.to_string()))?;
+    std::os::unix::fs::symlink(&outside, dest.join("escape")).map_err(|e| fail(e.to_string()))?;
+    let before = snapshot(tmp.path(), &dest);
+    let root: std::os::fd::OwnedFd = std::fs::File::open(&dest)
+        .map_err(|e| fail(e.to_string()))?
+        .into();
+    let opts = berth_image::unpack::CopyOptions {
+        no_overwrite_dir_non_dir: true,
+        owner: Some((1000, 1000)),
+    };
+    let _ = berth_image::unpack::extract(layer.stream(&outside).as_slice(), &root, &opts);
+    let after = snapshot(tmp.path(), &dest);
+    if before != after {
+        return Err(fail(format!(
+            "the copy changed files outside its target:\nbefore {before:#?}\nafter {after:#?}"
+        )));
+    }
+    Ok(())
+}
+
+#[test]
+fn copy_hostile_archives_into_a_directory() {
+    berth_fuzz::check("cp extract", 1000, berth_fuzz::tar::layer(10), copy_case);
+}

@@ -69,6 +69,14 @@ enum Command {
     Stats(containers::usage::StatsArgs),
     /// Change containers' resource limits and restart policy.
     Update(containers::usage::UpdateArgs),
+    /// Copy files between a container and the local filesystem.
+    Cp(containers::files::CpArgs),
+    /// Show what a container changed in its filesystem.
+    Diff(containers::files::DiffArgs),
+    /// Export a container's filesystem as a tar archive.
+    Export(containers::files::ExportArgs),
+    /// Create an image from a container's changes.
+    Commit(containers::files::CommitArgs),
     /// Manage containers.
     #[command(subcommand)]
     Container(containers::ContainerCommand),
@@ -160,6 +168,10 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Stats(a) => container(C::Stats(a)).await,
         Command::Update(a) => container(C::Update(a)).await,
         Command::Inspect(a) => container(C::Inspect(a)).await,
+        Command::Cp(a) => container(C::Cp(a)).await,
+        Command::Diff(a) => container(C::Diff(a)).await,
+        Command::Export(a) => container(C::Export(a)).await,
+        Command::Commit(a) => container(C::Commit(a)).await,
         Command::Container(c) => container(c).await,
         Command::Version => commands::system::version(&client).await,
         Command::Info => commands::system::info(&client).await,

@@ -13,7 +13,7 @@ fn missing_features_are_named() {
         .failed_with("networks (docker network) are not supported by berth yet");
     for (method, path, needle) in [
         ("POST", "/v1.45/build", "image builds"),
-        ("POST", "/v1.45/commit?container=x", "commit"),
+        ("GET", "/v1.45/plugins", "plugins"),
         ("GET", "/v1.45/swarm", "swarm mode"),
     ] {
         let (status, body) = d.http(method, path, b"");

@@ -258,6 +258,24 @@ impl Client {
             .await
     }
 
+    /// PUT a body read from `input` (streamed): `docker cp` into a container.
+    pub async fn put_stream(
+        &self,
+        path: &str,
+        content_type: &str,
+        input: impl AsyncRead + Send + Sync + Unpin + 'static,
+    ) -> Result<()> {
+        let body = StreamBody::new(tokio_util_stream(input)).boxed();
+        self.send(Method::PUT, path, Some(content_type), body)
+            .await
+            .map(drop)
+    }
+
+    /// HEAD: the answer's headers (a failure has no body, so only its status is known).
+    pub async fn head(&self, path: &str) -> Result<Response<Incoming>> {
+        self.send(Method::HEAD, path, None, empty()).await
+    }
+
     pub fn image_path(name: &str, action: &str) -> String {
         format!("/images/{}{action}", path_name(name))
     }

@@ -5,11 +5,13 @@ pub mod archive;
 pub mod content;
 pub mod digest;
 mod error;
+pub mod layer;
 pub mod manifest;
 mod meta;
 pub mod platform;
 pub mod reference;
 pub mod store;
+pub mod tarball;
 pub mod unpack;
 
 pub use digest::Digest;

@@ -7,6 +7,13 @@
 //! through a symlink; `..` components are refused; absolute paths are taken from the
 //! layer's root; a hardlink may only point at an entry of the same layer. Ownership, modes
 //! (set after chown, which clears set-id bits), mtimes, device nodes and xattrs are kept.
+//!
+//! The same code extracts `docker cp` archives into a container ([`extract`]): there the
+//! destination is a descriptor of a directory inside the container (which may be running
+//! and hostile), `.wh.` names are plain names, and Docker's copy rules apply (optionally no
+//! directory replaced by a non-directory or the reverse; optionally one owner for all).
+//! Nothing follows a symlink there either, so a container that swaps a directory for a
+//! link while the copy runs only makes the copy fail, inside the container.
 
 use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -35,6 +42,17 @@ pub struct Unpacked {
     pub diff_id: Digest,
     /// Bytes of regular file content.
     pub size: u64,
+}
+
+/// How a `docker cp` archive is extracted into a container ([`extract`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CopyOptions {
+    /// An existing directory may not be replaced by a non-directory, nor the reverse
+    /// (moby's `noOverwriteDirNonDir`, which the docker CLI always asks for).
+    pub no_overwrite_dir_non_dir: bool,
+    /// Every entry gets this owner instead of the archive's (`docker cp -a`: the
+    /// container's user).
+    pub owner: Option<(u32, u32)>,
 }
 
 /// Compression of a layer stream, from its first bytes.
@@ -245,6 +263,16 @@ impl Defaults {
         }
     }
 
+    /// Nothing taken for granted: every owner and mode is set (a container's existing
+    /// directories may carry set-group-id bits or default ACLs).
+    fn none() -> Defaults {
+        Defaults {
+            uid: u32::MAX,
+            gid: u32::MAX,
+            umask: None,
+        }
+    }
+
     /// No directory of the layer has its set-group-id bit while it is unpacked (modes are
     /// set at the end), so new entries get the process's own ids.
     fn owns(&self, meta: &Meta) -> bool {
@@ -413,8 +441,33 @@ pub fn unpack(layer: impl Read, dest: &Path) -> Result<Unpacked> {
         Mode::empty(),
     )
     .map_err(|e| sys("open", dest, e))?;
-    let defaults = Defaults::of_this_process();
     let mut hashing = HashingReader::new(decompressed(layer)?);
+    let size = unpack_entries(&mut hashing, &root, None)?;
+    // The tar's end-of-archive padding belongs to the DiffID too.
+    std::io::copy(&mut hashing, &mut std::io::sink()).map_err(|e| Error::io("read", "layer", e))?;
+    Ok(Unpacked {
+        diff_id: Digest::from_hasher(hashing.hasher),
+        size,
+    })
+}
+
+/// Extract a `docker cp` archive (plain or compressed) into the directory `root`, a
+/// descriptor of a directory inside a container; the bytes of file content written.
+pub fn extract(archive: impl Read, root: &OwnedFd, opts: &CopyOptions) -> Result<u64> {
+    // No digest: nothing records a copy's archive.
+    unpack_entries(&mut decompressed(archive)?, root, Some(opts))
+}
+
+/// Place every entry of the tar `input` below `root`; the bytes of file content.
+fn unpack_entries(
+    input: &mut impl Read,
+    root: &OwnedFd,
+    copy: Option<&CopyOptions>,
+) -> Result<u64> {
+    let defaults = match copy {
+        None => Defaults::of_this_process(),
+        Some(_) => Defaults::none(),
+    };
     let mut size = 0u64;
     let mut dirs = DirEntries::default();
     let mut cache = ParentCache {
@@ -423,7 +476,7 @@ pub fn unpack(layer: impl Read, dest: &Path) -> Result<Unpacked> {
     };
     let mut buf = vec![0u8; COPY_BUFFER];
     {
-        let mut archive = tar::Archive::new(&mut hashing);
+        let mut archive = tar::Archive::new(input);
         let entries = archive
             .entries()
             .map_err(|e| Error::archive(format!("layer is not a tar: {e}")))?;
@@ -437,13 +490,14 @@ pub fn unpack(layer: impl Read, dest: &Path) -> Result<Unpacked> {
             let Some((name, parents)) = comps.split_last() else {
                 continue; // the layer root itself
             };
-            let parent = cache.get(&root, parents, &path)?;
+            let parent = cache.get(root, parents, &path)?;
             let at = Placing {
-                root: &root,
+                root,
                 parent,
                 name,
                 path: &path,
                 defaults: &defaults,
+                copy,
             };
             let (placed, replaced) = place(&mut entry, at, &mut buf)?;
             match placed {
@@ -461,15 +515,10 @@ pub fn unpack(layer: impl Read, dest: &Path) -> Result<Unpacked> {
     dirs.sort_by_key(|(c, _)| std::cmp::Reverse(c.len()));
     for (comps, meta) in dirs {
         let path: std::path::PathBuf = comps.iter().collect();
-        let fd = open_dir_beneath(&root, &comps, &path)?;
+        let fd = open_dir_beneath(root, &comps, &path)?;
         finish_fd(&std::fs::File::from(fd), &meta, &path, &defaults, false)?;
     }
-    // The tar's end-of-archive padding belongs to the DiffID too.
-    std::io::copy(&mut hashing, &mut std::io::sink()).map_err(|e| Error::io("read", "layer", e))?;
-    Ok(Unpacked {
-        diff_id: Digest::from_hasher(hashing.hasher),
-        size,
-    })
+    Ok(size)
 }
 
 /// The metadata of the layer's directories, set once everything is unpacked, one record per
@@ -506,6 +555,8 @@ struct Placing<'a> {
     name: &'a OsStr,
     path: &'a Path,
     defaults: &'a Defaults,
+    /// A `docker cp` into a container, not a layer.
+    copy: Option<&'a CopyOptions>,
 }
 
 /// What placing an entry made.
@@ -530,14 +581,18 @@ fn place<R: Read>(
         name,
         path,
         defaults,
+        copy,
     } = at;
     let name_str = name.to_string_lossy();
-    if name_str == OPAQUE_MARKER {
+    if copy.is_none() && name_str == OPAQUE_MARKER {
         let dir = reopen_readable(&parent, path)?;
         set_xattr(&dir, "trusted.overlay.opaque", b"y", path)?;
         return Ok((Placed::Other, false));
     }
-    if let Some(hidden) = name_str.strip_prefix(WHITEOUT_PREFIX) {
+    if let Some(hidden) = name_str
+        .strip_prefix(WHITEOUT_PREFIX)
+        .filter(|_| copy.is_none())
+    {
         if hidden.is_empty() || hidden == "." || hidden == ".." {
             return Err(unsafe_entry(path, "a whiteout of no name, . or .."));
         }
@@ -546,8 +601,16 @@ fn place<R: Read>(
             .map_err(|e| sys("create whiteout", path, e))?;
         return Ok((Placed::Other, removed));
     }
-    let meta = meta_of(entry, path)?;
+    let mut meta = meta_of(entry, path)?;
+    if let Some((uid, gid)) = copy.and_then(|c| c.owner) {
+        meta.uid = uid;
+        meta.gid = gid;
+    }
     let kind = entry.header().entry_type();
+    let no_overwrite = copy.is_some_and(|c| c.no_overwrite_dir_non_dir);
+    if no_overwrite {
+        refuse_type_change(parent, name, path, kind == tar::EntryType::Directory)?;
+    }
     let mut removed = false;
     let placed = match kind {
         tar::EntryType::Directory => {
@@ -663,6 +726,28 @@ fn place<R: Read>(
         }
     };
     Ok((placed, removed))
+}
+
+/// Docker's `noOverwriteDirNonDir`: an existing directory is not replaced by a
+/// non-directory, nor an existing non-directory (a symlink too) by a directory.
+fn refuse_type_change(parent: BorrowedFd<'_>, name: &OsStr, path: &Path, dir: bool) -> Result<()> {
+    let existing = match nix::sys::stat::fstatat(parent, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(st) => st,
+        Err(Errno::ENOENT) => return Ok(()),
+        Err(e) => return Err(sys("stat", path, e)),
+    };
+    let is_dir = existing.st_mode & SFlag::S_IFMT.bits() == SFlag::S_IFDIR.bits();
+    match (is_dir, dir) {
+        (true, false) => Err(invalid_entry(
+            path,
+            "cannot overwrite a directory with a non-directory".into(),
+        )),
+        (false, true) => Err(invalid_entry(
+            path,
+            "cannot overwrite a non-directory with a directory".into(),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Owner, then mode (chown clears set-id bits), xattrs and mtime of an open file or dir;

@@ -368,3 +368,53 @@ fn a_directory_listed_twice_gets_the_last_owner() {
     let c = std::fs::metadata(dest.path().join("c")).expect("c");
     assert_eq!((c.uid(), c.gid(), c.mode() & 0o7777), (0, 0, 0o755));
 }
+
+/// A `docker cp` archive extracted into an existing tree: `.wh.` names stay plain files,
+/// the owner asked for replaces the archive's, existing directories keep their content,
+/// and with noOverwriteDirNonDir a file over a directory (or the reverse) is refused.
+#[test]
+fn extract_for_cp_follows_dockers_copy_rules() {
+    use berth_image::unpack::{extract, CopyOptions};
+    use std::os::fd::OwnedFd;
+    let dir = tempfile::tempdir().expect("tmp");
+    let dest = dir.path();
+    std::fs::create_dir_all(dest.join("keep/old")).expect("mkdir");
+    std::fs::write(dest.join("afile"), b"x").expect("write");
+    let root: OwnedFd = std::fs::File::open(dest).expect("open").into();
+    let archive = Layer::new()
+        .dir("keep", 0o755)
+        .file("keep/new", b"new", 0o640, (0, 0))
+        .file(".wh.plain", b"", 0o600, (0, 0))
+        .bytes();
+    let opts = CopyOptions {
+        no_overwrite_dir_non_dir: true,
+        owner: Some((1234, 5678)),
+    };
+    extract(&archive[..], &root, &opts).expect("extract");
+    assert!(
+        dest.join("keep/old").is_dir(),
+        "an existing directory keeps its content"
+    );
+    let new = std::fs::metadata(dest.join("keep/new")).expect("new");
+    assert_eq!(
+        (new.uid(), new.gid(), new.mode() & 0o777),
+        (1234, 5678, 0o640)
+    );
+    assert!(dest.join(".wh.plain").is_file(), "no whiteout in a copy");
+
+    let file_over_dir = Layer::new().file("keep", b"f", 0o644, (0, 0)).bytes();
+    let err = extract(&file_over_dir[..], &root, &opts).expect_err("file over dir");
+    assert!(
+        err.to_string().contains("cannot overwrite a directory"),
+        "{err}"
+    );
+    let dir_over_file = Layer::new().dir("afile", 0o755).bytes();
+    let err = extract(&dir_over_file[..], &root, &opts).expect_err("dir over file");
+    assert!(
+        err.to_string().contains("cannot overwrite a non-directory"),
+        "{err}"
+    );
+    // Without the rule, the file is replaced.
+    extract(&dir_over_file[..], &root, &CopyOptions::default()).expect("replace");
+    assert!(dest.join("afile").is_dir());
+}

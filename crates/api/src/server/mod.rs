@@ -8,6 +8,7 @@ mod distribution;
 mod error;
 mod events;
 mod exec;
+mod files;
 mod hijack;
 mod images;
 mod progress;
@@ -229,6 +230,10 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> ApiResult<Response<
         (&Method::POST, ["containers", name, "attach"]) => {
             containers::attach(&ctx, name.to_string(), req).await
         }
+        (&Method::PUT, ["containers", name, "archive"]) => {
+            files::put(&ctx, name.to_string(), req.into_body()).await
+        }
+        (&Method::POST, ["commit"]) => files::commit(&ctx, req.into_body()).await,
         (&Method::POST, ["containers", name, "exec"]) => {
             exec::create(&ctx, name.to_string(), req.into_body()).await
         }
@@ -255,7 +260,6 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> ApiResult<Response<
 fn missing_area(segment: &str) -> Option<&'static str> {
     Some(match segment {
         "build" => "image builds (docker build) are",
-        "commit" => "commit (docker commit) is",
         "networks" => "networks (docker network) are",
         "volumes" => "cluster volumes are",
         "swarm" | "nodes" | "services" | "tasks" | "secrets" | "configs" => "swarm mode is",
@@ -288,7 +292,11 @@ async fn container_action(
         (&Method::POST, "rename") => containers::rename(ctx, name).await,
         (&Method::GET, "top") => containers::top(ctx, name).await,
         (&Method::GET, "stats") => stats::stats(ctx, name).await,
-        (_, "attach" | "exec" | "export" | "changes" | "archive") => Err(ApiError::new(
+        (&Method::HEAD, "archive") => files::stat(ctx, name).await,
+        (&Method::GET, "archive") => files::get(ctx, name).await,
+        (&Method::GET, "changes") => files::changes(ctx, name).await,
+        (&Method::GET, "export") => files::export(ctx, name).await,
+        (_, "attach" | "exec" | "update") => Err(ApiError::new(
             StatusCode::NOT_IMPLEMENTED,
             format!("{action} is not supported by berth yet"),
         )),

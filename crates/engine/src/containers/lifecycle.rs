@@ -141,6 +141,8 @@ impl Engine {
             .map(|l| self.images.snapshot_dir(&l.chain_id))
             .collect();
         let rootfs = self.rootfs(&record.id);
+        // Never beside a copy's private mount of the same upper directory (files/).
+        let _copies = super::files::wait_for_copies(&dir);
         super::rootfs::unmount(&rootfs)?;
         super::rootfs::mount_overlay(&lower, &dir.join("upper"), &dir.join("work"), &rootfs)?;
         let bundle = self.containers.bundle(&record.id);

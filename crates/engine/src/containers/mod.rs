@@ -15,6 +15,7 @@
 
 mod create;
 pub mod exec;
+pub mod files;
 pub mod health;
 pub mod host;
 mod lifecycle;

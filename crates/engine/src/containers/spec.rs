@@ -66,7 +66,7 @@ pub(super) fn with_term(env: &mut Vec<String>) {
 }
 
 /// Where the init binary appears in a container started with --init (Docker's path).
-const INIT_PATH: &str = "/sbin/docker-init";
+pub(crate) const INIT_PATH: &str = "/sbin/docker-init";
 
 /// --privileged: no masked or read-only paths, /sys and cgroups writable.
 fn make_privileged(config: &mut Value) {

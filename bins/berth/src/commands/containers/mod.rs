@@ -2,6 +2,7 @@
 //! (stream, exec, logs), listing (list) and the one-request commands (manage).
 
 pub mod exec;
+pub mod files;
 pub mod host_flags;
 pub mod list;
 pub mod logs;
@@ -63,6 +64,14 @@ pub enum ContainerCommand {
     Stats(usage::StatsArgs),
     /// Change containers' resource limits and restart policy.
     Update(usage::UpdateArgs),
+    /// Copy files between a container and the local filesystem.
+    Cp(files::CpArgs),
+    /// Show what a container changed in its filesystem.
+    Diff(files::DiffArgs),
+    /// Export a container's filesystem as a tar archive.
+    Export(files::ExportArgs),
+    /// Create an image from a container's changes.
+    Commit(files::CommitArgs),
 }
 
 pub async fn container(client: &Client, cmd: ContainerCommand) -> Result<()> {
@@ -89,5 +98,9 @@ pub async fn container(client: &Client, cmd: ContainerCommand) -> Result<()> {
         C::Inspect(a) => manage::inspect(client, a).await,
         C::Stats(a) => usage::stats(client, a).await,
         C::Update(a) => usage::update(client, a).await,
+        C::Cp(a) => files::cp(client, a).await,
+        C::Diff(a) => files::diff(client, a).await,
+        C::Export(a) => files::export(client, a).await,
+        C::Commit(a) => files::commit(client, a).await,
     }
 }
