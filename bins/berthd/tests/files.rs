@@ -197,7 +197,11 @@ fn cp_archive_mode_and_binds() {
 
     let vol = format!("{}:/data", s(&data));
     let rovol = format!("{}:/ro:ro", s(&ro));
-    run_sleeper(&d, "binds", &["-v", &vol, "-v", &rovol]);
+    run_sleeper(
+        &d,
+        "binds",
+        &["-v", &vol, "-v", &rovol, "--tmpfs", "/scratch"],
+    );
     d.docker(&["cp", s(&host.join("f.txt")), "binds:/data/"])
         .ok();
     assert_eq!(
@@ -213,6 +217,10 @@ fn cp_archive_mode_and_binds() {
     d.docker(&["cp", s(&host.join("f.txt")), "binds:/ro/"])
         .failed_with("read-only");
     assert!(!ro.join("f.txt").exists());
+    // A tmpfs exists only inside the container: refused by name, not copied under it.
+    d.docker(&["cp", s(&host.join("f.txt")), "binds:/scratch/f.txt"])
+        .failed_with("tmpfs mount");
+    assert_eq!(exec_out(&d, "binds", "ls /scratch"), "");
     // And when it does not run.
     d.docker(&["stop", "-t", "0", "binds"]).ok();
     d.docker(&["cp", "binds:/data/f.txt", s(&host.join("again"))])
