@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod content;
 pub mod digest;
+pub mod layer_from_dir;
 mod error;
 pub mod manifest;
 mod meta;
