@@ -39,6 +39,28 @@ pub fn expand(word: &str, env: &Env, escape: char) -> Result<String, ShellError>
     lx.process(None)
 }
 
+/// Expand a heredoc's text: only `$` substitutions (and an escaped `$`); quotes are text.
+pub fn expand_heredoc(text: &str, env: &Env, escape: char) -> Result<String, ShellError> {
+    let mut lx = Lexer {
+        chars: text.chars().collect(),
+        pos: 0,
+        escape,
+        env,
+    };
+    let mut out = String::new();
+    while let Some(c) = lx.next() {
+        match c {
+            '$' => out.push_str(&lx.dollar()?),
+            c if c == escape && lx.peek() == Some('$') => {
+                lx.pos += 1;
+                out.push('$');
+            }
+            c => out.push(c),
+        }
+    }
+    Ok(out)
+}
+
 impl Lexer<'_> {
     fn peek(&self) -> Option<char> {
         self.chars.get(self.pos).copied()

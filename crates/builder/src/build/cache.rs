@@ -1,0 +1,72 @@
+//! The layer cache, as the legacy builder's: every step's result is an image in the store,
+//! found again by a key made of the parent image, the step with its expanded arguments and
+//! the content it takes (COPY's files by their digests, not their mtimes). One small file
+//! per key under the builder's directory, so the cache survives restarts; an entry whose
+//! image is gone (pruned) is a miss.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest as _, Sha256};
+
+use crate::error::{Error, Result};
+use berth_image::{Digest, ImageStore};
+
+pub struct Cache {
+    dir: PathBuf,
+}
+
+/// The key of a step: its parent image, what it does, and what it reads.
+pub fn key(parent: &Digest, step: &str, content: &str) -> String {
+    let mut h = Sha256::new();
+    for part in [parent.as_str(), step, content] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    format!("{:x}", h.finalize())
+}
+
+impl Cache {
+    pub fn open(dir: &Path) -> Result<Cache> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
+        Ok(Cache {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The image a step made before, if it is still in the store.
+    pub fn get(&self, store: &ImageStore, key: &str) -> Option<Digest> {
+        let text = std::fs::read_to_string(self.dir.join(key)).ok()?;
+        let id = Digest::parse(text.trim()).ok()?;
+        store.resolve(id.as_str()).ok().map(|i| i.record.id)
+    }
+
+    pub fn put(&self, key: &str, image: &Digest) -> Result<()> {
+        let tmp = self.dir.join(format!(".{key}.tmp"));
+        std::fs::write(&tmp, image.as_str()).map_err(|e| Error::io("write", &tmp, e))?;
+        let target = self.dir.join(key);
+        std::fs::rename(&tmp, &target).map_err(|e| Error::io("rename", &target, e))
+    }
+
+    /// The images cache entries point at (the intermediate images of earlier builds).
+    pub fn images(&self) -> Vec<Digest> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .filter_map(|t| Digest::parse(t.trim()).ok())
+            .collect()
+    }
+
+    /// Forget every entry; how many there were.
+    pub fn clear(&self) -> Result<usize> {
+        let mut n = 0;
+        let entries = std::fs::read_dir(&self.dir).map_err(|e| Error::io("read", &self.dir, e))?;
+        for e in entries.flatten() {
+            std::fs::remove_file(e.path()).map_err(|err| Error::io("remove", e.path(), err))?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}
