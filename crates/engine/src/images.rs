@@ -175,6 +175,10 @@ impl Engine {
         };
         let in_use = self.images_in_use();
         let mut keep = HashSet::new();
+        if !all {
+            // Intermediate build images have children: not dangling, as in dockerd.
+            keep.extend(self.builder.intermediate_images());
+        }
         for image in self.images.list()? {
             if in_use.contains(image.record.id.as_str()) {
                 keep.insert(image.record.id.clone());

@@ -180,7 +180,10 @@ impl Walk<'_> {
         let meta = std::fs::symlink_metadata(&full).map_err(|e| Error::io("stat", &full, e))?;
         let ft = meta.file_type();
         if ft.is_char_device() && meta.rdev() == 0 {
-            let name = rel.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = rel
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             return self.marker(tar, &rel.with_file_name(format!(".wh.{name}")));
         }
         let mut h = tar::Header::new_gnu();
@@ -278,13 +281,25 @@ mod tests {
             let e = e.expect("entry");
             let kind = e.header().entry_type();
             let path = e.path().expect("path").display().to_string();
-            let link = e.link_name().ok().flatten().map(|l| l.display().to_string());
+            let link = e
+                .link_name()
+                .ok()
+                .flatten()
+                .map(|l| l.display().to_string());
             seen.push((path, kind, link));
         }
         let names: Vec<&str> = seen.iter().map(|s| s.0.as_str()).collect();
         assert_eq!(
             names,
-            ["etc", "etc/a", "etc/b", "etc/c", "etc/.wh.gone", "etc/sub", "etc/sub/.wh..wh..opq"]
+            [
+                "etc",
+                "etc/a",
+                "etc/b",
+                "etc/c",
+                "etc/.wh.gone",
+                "etc/sub",
+                "etc/sub/.wh..wh..opq"
+            ]
         );
         assert_eq!(seen[2].1, tar::EntryType::Link);
         assert_eq!(seen[2].2.as_deref(), Some("etc/a"));

@@ -4,8 +4,8 @@
 pub mod archive;
 pub mod content;
 pub mod digest;
-pub mod layer_from_dir;
 mod error;
+pub mod layer_from_dir;
 pub mod manifest;
 mod meta;
 pub mod platform;

@@ -3,6 +3,7 @@
 //! threads.
 
 mod body;
+mod build;
 mod containers;
 mod distribution;
 mod error;
@@ -215,10 +216,11 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> ApiResult<Response<
         }
         (&Method::GET, ["containers", "json"]) => containers::list(&ctx).await,
         (&Method::POST, ["containers", "prune"]) => containers::prune(&ctx).await,
-        // `docker system prune` calls these too; berth has none of what they remove.
+        // `docker system prune` calls these too; berth has no networks or volumes to remove.
         (&Method::POST, ["networks", "prune"]) => prune::networks(&ctx).await,
         (&Method::POST, ["volumes", "prune"]) => prune::volumes(&ctx).await,
-        (&Method::POST, ["build", "prune"]) => prune::build_cache(&ctx).await,
+        (&Method::POST, ["build", "prune"]) => build::prune(&ctx).await,
+        (&Method::POST, ["build"]) => build::build(&ctx, req.into_body()).await,
         (&Method::DELETE, ["containers", name]) => containers::remove(&ctx, name.to_string()).await,
         (&Method::POST, ["containers", name, "attach"]) => {
             containers::attach(&ctx, name.to_string(), req).await
@@ -245,7 +247,6 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> ApiResult<Response<
 /// clients are told what is missing rather than "page not found".
 fn missing_area(segment: &str) -> Option<&'static str> {
     Some(match segment {
-        "build" => "image builds (docker build) are",
         "commit" => "commit (docker commit) is",
         "networks" => "networks (docker network) are",
         "volumes" => "volumes (docker volume) are",

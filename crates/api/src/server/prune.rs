@@ -1,7 +1,8 @@
 //! `POST /networks/prune`, `/volumes/prune` and `/build/prune`, which `docker system prune`
 //! calls after the container prune (the last two with `--volumes`, and for the build cache).
-//! berth has no user-defined networks, no volumes and no build cache yet: each prune checks
-//! its filters as dockerd does and removes nothing, in moby's response shape.
+//! berth has no user-defined networks and no volumes yet: those prunes check their filters
+//! as dockerd does and remove nothing, in moby's response shape (the build cache's prune is
+//! in build.rs).
 
 use hyper::{Response, StatusCode};
 use serde_json::{json, Value};
@@ -55,11 +56,7 @@ pub(super) async fn volumes(ctx: &Ctx) -> ApiResult<Response<Body>> {
     ))
 }
 
-/// POST /build/prune: berth has no build cache yet.
-pub(super) async fn build_cache(ctx: &Ctx) -> ApiResult<Response<Body>> {
-    checked(ctx, BUILD_FILTERS)?;
-    Ok(body::json(
-        StatusCode::OK,
-        &json!({"CachesDeleted": Value::Null, "SpaceReclaimed": 0}),
-    ))
+/// The filters of a POST /build/prune, checked as dockerd checks them.
+pub(super) fn check_build_filters(ctx: &Ctx) -> ApiResult<()> {
+    checked(ctx, BUILD_FILTERS).map(drop)
 }

@@ -36,37 +36,41 @@ impl Cache {
     /// The image a step made before, if it is still in the store.
     pub fn get(&self, store: &ImageStore, key: &str) -> Option<Digest> {
         let text = std::fs::read_to_string(self.dir.join(key)).ok()?;
-        let id = Digest::parse(text.trim()).ok()?;
+        let id = Digest::parse(text.lines().next()?.trim()).ok()?;
         store.resolve(id.as_str()).ok().map(|i| i.record.id)
     }
 
-    pub fn put(&self, key: &str, image: &Digest) -> Result<()> {
+    /// Record that the step `key` made `image` on top of `parent`.
+    pub fn put(&self, key: &str, image: &Digest, parent: &Digest) -> Result<()> {
         let tmp = self.dir.join(format!(".{key}.tmp"));
-        std::fs::write(&tmp, image.as_str()).map_err(|e| Error::io("write", &tmp, e))?;
+        std::fs::write(&tmp, format!("{image}\n{parent}\n"))
+            .map_err(|e| Error::io("write", &tmp, e))?;
         let target = self.dir.join(key);
         std::fs::rename(&tmp, &target).map_err(|e| Error::io("rename", &target, e))
     }
 
-    /// The images cache entries point at (the intermediate images of earlier builds).
-    pub fn images(&self) -> Vec<Digest> {
+    /// The images some cached step was made on: the parents of other images, which
+    /// `docker images` hides without -a and a dangling prune keeps, as dockerd does with
+    /// its legacy builder's intermediate images.
+    pub fn parents(&self) -> std::collections::HashSet<Digest> {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
-            return Vec::new();
+            return Default::default();
         };
         entries
             .flatten()
             .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-            .filter_map(|t| Digest::parse(t.trim()).ok())
+            .filter_map(|t| Digest::parse(t.lines().nth(1)?.trim()).ok())
             .collect()
     }
 
-    /// Forget every entry; how many there were.
-    pub fn clear(&self) -> Result<usize> {
-        let mut n = 0;
+    /// Forget every entry; their keys.
+    pub fn clear(&self) -> Result<Vec<String>> {
+        let mut keys = Vec::new();
         let entries = std::fs::read_dir(&self.dir).map_err(|e| Error::io("read", &self.dir, e))?;
         for e in entries.flatten() {
             std::fs::remove_file(e.path()).map_err(|err| Error::io("remove", e.path(), err))?;
-            n += 1;
+            keys.push(e.file_name().to_string_lossy().into_owned());
         }
-        Ok(n)
+        Ok(keys)
     }
 }

@@ -11,6 +11,34 @@ use crate::ignore::Ignore;
 /// The largest Dockerfile read (BuildKit's frontend refuses far smaller files in practice).
 pub const MAX_DOCKERFILE: u64 = 10 << 20;
 
+/// A reader that ends a tar stream cut short of its last padding and end-of-archive
+/// blocks: the docker CLI sends such a tar when it adds a Dockerfile from outside the
+/// context (Go's reader, and so dockerd, accept it). At the end of the input it gives zeros
+/// up to the next 512-byte block, then two zero blocks.
+struct Padded<R> {
+    inner: R,
+    read: u64,
+    pad: Option<u64>,
+}
+
+impl<R: Read> Read for Padded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.pad.is_none() {
+            let n = self.inner.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                self.read += n as u64;
+                return Ok(n);
+            }
+            self.pad = Some((512 - self.read % 512) % 512 + 1024);
+        }
+        let left = self.pad.unwrap_or(0);
+        let n = (left.min(buf.len() as u64)) as usize;
+        buf[..n].fill(0);
+        self.pad = Some(left - n as u64);
+        Ok(n)
+    }
+}
+
 /// An unpacked context.
 pub struct Context {
     pub root: PathBuf,
@@ -56,7 +84,11 @@ impl Context {
         } else {
             Box::new(buffered)
         };
-        let mut archive = tar::Archive::new(reader);
+        let mut archive = tar::Archive::new(Padded {
+            inner: reader,
+            read: 0,
+            pad: None,
+        });
         archive.set_preserve_permissions(true);
         archive.set_preserve_mtime(true);
         archive.set_unpack_xattrs(false);
@@ -202,6 +234,16 @@ mod tests {
             e.as_deref(),
             Some("Cannot locate specified Dockerfile: Nope")
         );
+    }
+
+    #[test]
+    fn a_tar_cut_short_of_its_padding_is_read() {
+        let t = tar_of(&[("Dockerfile", "FROM x\n"), (".d", "short")]);
+        // The last entry's data ends without its padding and the end-of-archive blocks.
+        let cut = &t[..512 + 512 + 512 + 5];
+        let d = tempfile::tempdir().expect("tempdir");
+        let ctx = Context::unpack(cut, d.path(), ".d").expect("context");
+        assert_eq!(ctx.dockerfile, "short");
     }
 
     #[test]

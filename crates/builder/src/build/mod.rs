@@ -271,13 +271,13 @@ impl Builder {
         })
     }
 
-    /// The images the cache holds (intermediate images).
-    pub fn cached_images(&self) -> Vec<Digest> {
-        self.cache.images()
+    /// The intermediate images of earlier builds (parents of other steps' images).
+    pub fn intermediate_images(&self) -> HashSet<Digest> {
+        self.cache.parents()
     }
 
-    /// `docker builder prune`: forget the cache; the number of entries dropped.
-    pub fn prune(&self) -> Result<usize> {
+    /// `docker builder prune`: forget the cache; the keys of the entries dropped.
+    pub fn prune(&self) -> Result<Vec<String>> {
         self.cache.clear()
     }
 
@@ -706,8 +706,8 @@ impl Build<'_> {
             .b
             .store
             .commit(&bytes, &state.layers, &sizes, &[], None)?;
-        state.id = record.id;
-        self.b.cache.put(key, &state.id)?;
+        let parent = std::mem::replace(&mut state.id, record.id);
+        self.b.cache.put(key, &state.id, &parent)?;
         self.say(format!(" ---> {}\n", state.id.short()));
         Ok(state)
     }

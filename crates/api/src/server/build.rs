@@ -1,0 +1,196 @@
+//! `POST /build` (the legacy builder's endpoint, which the docker CLI uses without buildx)
+//! and `POST /build/prune`. The answer is moby's JSON message stream: `stream` text
+//! ("Step 1/5 : FROM ...", " ---> id"), `aux` with the image ID, and a failure as the
+//! stream's last message with `errorDetail` (its `code` the failed command's status, which
+//! the docker CLI exits with); a failure before any output is the response's status.
+
+use std::collections::{BTreeMap, HashMap};
+
+use hyper::body::Incoming;
+use hyper::{Response, StatusCode};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use super::body::{self, Body};
+use super::error::{ApiError, ApiResult};
+use super::Ctx;
+use berth_builder::{Message, Options};
+use berth_image::Reference;
+
+enum Event {
+    Message(Value),
+    Failed(ApiError, Option<i32>),
+}
+
+/// A JSON object of strings in a query parameter (`buildargs`, `labels`).
+fn json_map(ctx: &Ctx, key: &str) -> ApiResult<BTreeMap<String, Option<String>>> {
+    match ctx.query.get(key).filter(|v| !v.is_empty()) {
+        None => Ok(BTreeMap::new()),
+        Some(text) => {
+            serde_json::from_str(text).map_err(|e| ApiError::bad_request(format!("{key}: {e}")))
+        }
+    }
+}
+
+fn options(ctx: &Ctx) -> ApiResult<(Options, bool)> {
+    let q = &ctx.query;
+    if q.get("version") == Some("2") {
+        return Err(ApiError::bad_request(
+            "BuildKit sessions (version=2) are not supported by berth; its builder serves the classic endpoint (DOCKER_BUILDKIT=0)",
+        ));
+    }
+    if let Some(remote) = q.get("remote").filter(|r| !r.is_empty()) {
+        return Err(ApiError::bad_request(format!(
+            "remote build contexts ({remote}) are not supported by berth: build from a local directory or a tar on standard input"
+        )));
+    }
+    if q.bool("squash") {
+        return Err(ApiError::bad_request("--squash is not supported by berth"));
+    }
+    let mut tags = Vec::new();
+    for t in q.all("t").into_iter().filter(|t| !t.is_empty()) {
+        let r = Reference::parse(&t)?;
+        if r.digest.is_some() {
+            return Err(ApiError::bad_request(format!(
+                "invalid tag {t:?}: a tag cannot carry a digest"
+            )));
+        }
+        tags.push(r.with_default_tag());
+    }
+    let network = match q.get("networkmode").unwrap_or_default() {
+        "" | "default" | "none" => "none".to_string(),
+        "host" => "host".to_string(),
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "network mode {other:?} is not supported for builds yet (bridge networking comes later): use --network none or host"
+            )))
+        }
+    };
+    let labels = json_map(ctx, "labels")?
+        .into_iter()
+        .map(|(k, v)| (k, v.unwrap_or_default()))
+        .collect();
+    let opts = Options {
+        dockerfile: q.get("dockerfile").unwrap_or("Dockerfile").to_string(),
+        tags,
+        build_args: json_map(ctx, "buildargs")?,
+        labels,
+        target: q.get("target").filter(|t| !t.is_empty()).map(String::from),
+        no_cache: q.bool("nocache"),
+        // The docker CLI sends rm=1 unless --rm=false; absent means on, as in moby.
+        remove: q.get("rm").is_none_or(|_| q.bool("rm")),
+        force_remove: q.bool("forcerm"),
+        network,
+        platform: q
+            .get("platform")
+            .filter(|p| !p.is_empty())
+            .map(String::from),
+        secrets: HashMap::new(),
+    };
+    Ok((opts, q.bool("q")))
+}
+
+fn status_of(e: &berth_builder::Error) -> StatusCode {
+    use berth_builder::Error as E;
+    match e {
+        E::Parse { .. } | E::Ignore { .. } | E::Invalid(_) => StatusCode::BAD_REQUEST,
+        E::NotFound(_) => StatusCode::NOT_FOUND,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// POST /build.
+pub(super) async fn build(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<Body>> {
+    let (opts, quiet) = options(ctx)?;
+    let reader = body::reader(body_in);
+    let (tx, rx) = mpsc::unbounded_channel();
+    let engine = ctx.state.engine.clone();
+    tokio::task::spawn_blocking(move || {
+        let send = |v: Value| {
+            let _ = tx.send(Event::Message(v));
+        };
+        // With -q the output is held back, and given only with a failure (moby's rule).
+        let mut held = Vec::new();
+        let mut out = |m: Message| match m {
+            Message::Stream(s) if quiet => held.push(s),
+            Message::Stream(s) => send(json!({"stream": s})),
+            Message::Aux(id) => send(json!({"aux": {"ID": id.to_string()}})),
+            Message::Step { .. } | Message::Cached => {}
+        };
+        match engine.build(reader, &opts, &mut out) {
+            Ok(id) => {
+                if quiet {
+                    send(json!({"stream": format!("{id}\n")}));
+                }
+            }
+            Err(e) => {
+                tracing::info!(error = %e, "build failed");
+                let code = match &e {
+                    berth_builder::Error::Command { code, .. } => Some(*code),
+                    _ => None,
+                };
+                let _ = tx.send(Event::Failed(
+                    ApiError::new(status_of(&e), e.to_string()),
+                    code,
+                ));
+                for s in held {
+                    send(json!({"stream": s}));
+                }
+            }
+        }
+    });
+    respond(rx).await
+}
+
+fn error_line(e: &ApiError, code: Option<i32>) -> Value {
+    let mut detail = json!({"message": e.message});
+    if let Some(c) = code {
+        detail["code"] = json!(c);
+    }
+    json!({"errorDetail": detail, "error": e.message})
+}
+
+/// A failure before the first message is the response's status (moby's
+/// `if !output.Flushed() { return err }`); later ones are the stream's.
+async fn respond(mut rx: mpsc::UnboundedReceiver<Event>) -> ApiResult<Response<Body>> {
+    let first = match rx.recv().await {
+        Some(Event::Failed(e, None)) => return Err(e),
+        Some(Event::Failed(e, code)) => error_line(&e, code),
+        Some(Event::Message(m)) => m,
+        None => return Err(ApiError::internal("the build ended without a result")),
+    };
+    let (resp, out) = body::streamed_async("application/json");
+    tokio::spawn(async move {
+        let _ = out.send(Ok(body::message_line(&first))).await;
+        while let Some(event) = rx.recv().await {
+            let line = match event {
+                Event::Message(m) => m,
+                Event::Failed(e, code) => error_line(&e, code),
+            };
+            if out.send(Ok(body::message_line(&line))).await.is_err() {
+                break;
+            }
+        }
+    });
+    Ok(resp)
+}
+
+/// POST /build/prune: the builder's cache entries are dropped (the intermediate images
+/// they named become dangling, for `image prune`).
+pub(super) async fn prune(ctx: &Ctx) -> ApiResult<Response<Body>> {
+    super::prune::check_build_filters(ctx)?;
+    let engine = ctx.state.engine.clone();
+    let dropped = tokio::task::spawn_blocking(move || engine.prune_build_cache())
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let deleted: Value = if dropped.is_empty() {
+        Value::Null
+    } else {
+        json!(dropped)
+    };
+    Ok(body::json(
+        StatusCode::OK,
+        &json!({"CachesDeleted": deleted, "SpaceReclaimed": 0}),
+    ))
+}
