@@ -1,0 +1,375 @@
+//! `docker build` (the docker CLI's legacy builder path, POST /build) and `berth build`
+//! against berthd: Dockerfiles FROM a busybox image the test imports, run afterwards; the
+//! layer cache; multi-stage builds; build args; .dockerignore; heredocs; ONBUILD; failures.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use serde_json::Value;
+
+/// A build context directory `name` with `files` (path, content).
+fn context(d: &Daemon, name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir = d.dir.path().join(name);
+    for (path, body) in files {
+        let p = dir.join(path);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&p, body).expect("write");
+    }
+    dir
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("utf8")
+}
+
+fn config(d: &Daemon, image: &str) -> Value {
+    let out = d.docker(&["image", "inspect", image]);
+    let v: Value = serde_json::from_str(&out.ok().stdout).expect("inspect JSON");
+    v[0]["Config"].clone()
+}
+
+/// The id "Successfully built" names.
+fn built_id(out: &Out) -> String {
+    out.stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Successfully built "))
+        .unwrap_or_else(|| panic!("no image built: {}{}", out.stdout, out.stderr))
+        .to_string()
+}
+
+/// Containers created between `since` and now.
+fn containers_created(d: &Daemon, since: &str) -> usize {
+    let until = a_second_from_now();
+    let out = d.docker(&[
+        "events",
+        "--since",
+        since,
+        "--until",
+        &until,
+        "--filter",
+        "type=container",
+        "--filter",
+        "event=create",
+    ]);
+    out.ok().stdout.lines().count()
+}
+
+/// Now, as `docker events --since` takes it (seconds and nanoseconds).
+fn unix_now() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock");
+    format!("{}.{:09}", t.as_secs(), t.subsec_nanos())
+}
+
+const APP: &str = r#"FROM bb:1
+ENV GREETING=hello
+WORKDIR /app
+COPY hello.txt ./
+COPY data /app/data/
+RUN echo "$GREETING from run" > run.txt && cat hello.txt
+ENTRYPOINT ["sh", "-c"]
+CMD ["cat /app/run.txt /app/hello.txt /app/data/one; pwd"]
+"#;
+
+#[test]
+fn docker_build_copy_run_env_workdir_cmd_and_the_cache() {
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    let ctx = context(
+        &d,
+        "app",
+        &[
+            ("Dockerfile", APP),
+            ("hello.txt", "hi there\n"),
+            ("data/one", "1\n"),
+        ],
+    );
+    let since = unix_now();
+    let first = d.docker(&["build", "-t", "app:1", path(&ctx)]);
+    first.ok();
+    // The one RUN step ran in a container of its own.
+    assert_eq!(containers_created(&d, &since), 1);
+    assert!(
+        first.stdout.contains("Step 1/8 : FROM bb:1"),
+        "{}",
+        first.stdout
+    );
+    assert!(
+        first
+            .stdout
+            .contains("Step 6/8 : RUN echo \"$GREETING from run\""),
+        "{}",
+        first.stdout
+    );
+    // The RUN's output and its container, as the legacy builder shows them.
+    assert!(
+        first.stdout.contains(" ---> Running in "),
+        "{}",
+        first.stdout
+    );
+    assert!(first.stdout.contains("\nhi there\n"), "{}", first.stdout);
+    assert!(
+        first.stdout.contains("Removing intermediate container"),
+        "{}",
+        first.stdout
+    );
+    assert!(
+        first.stdout.contains("Successfully tagged app:1"),
+        "{}",
+        first.stdout
+    );
+    let id = built_id(&first);
+
+    let run = d.docker(&["run", "--rm", "--network", "none", "app:1"]);
+    assert_eq!(run.ok().stdout, "hello from run\nhi there\n1\n/app\n");
+    let cfg = config(&d, "app:1");
+    assert_eq!(cfg["WorkingDir"], "/app");
+    assert_eq!(cfg["Entrypoint"][0], "sh");
+    assert!(cfg["Env"].to_string().contains("GREETING=hello"), "{cfg}");
+    let history = d.docker(&["history", "--no-trunc", "app:1"]);
+    assert!(
+        history.ok().stdout.contains("echo \"$GREETING from run\""),
+        "{}",
+        history.stdout
+    );
+
+    // Nothing changed: every step from the cache, the same image, no container made.
+    let since = unix_now();
+    let again = d.docker(&["build", "-t", "app:1", path(&ctx)]);
+    again.ok();
+    assert_eq!(
+        again.stdout.matches("Using cache").count(),
+        7,
+        "{}",
+        again.stdout
+    );
+    assert_eq!(built_id(&again), id);
+    assert_eq!(containers_created(&d, &since), 0);
+
+    // One COPYed file changed (not its mtime alone): the steps before it stay cached.
+    std::fs::write(ctx.join("data/one"), "changed\n").expect("write");
+    let changed = d.docker(&["build", "-t", "app:2", path(&ctx)]);
+    changed.ok();
+    assert_eq!(
+        changed.stdout.matches("Using cache").count(),
+        3,
+        "{}",
+        changed.stdout
+    );
+    let run = d.docker(&["run", "--rm", "--network", "none", "app:2"]);
+    assert_eq!(run.ok().stdout, "hello from run\nhi there\nchanged\n/app\n");
+
+    // --no-cache: nothing from the cache.
+    let fresh = d.docker(&["build", "--no-cache", "-q", "-t", "app:3", path(&ctx)]);
+    fresh.ok();
+    assert!(
+        fresh.stdout.trim().starts_with("sha256:"),
+        "{}",
+        fresh.stdout
+    );
+    assert!(
+        !fresh.stdout.contains("Step"),
+        "-q prints only the id: {}",
+        fresh.stdout
+    );
+    // The steps' containers are gone; intermediate images show only with -a.
+    assert_eq!(d.docker(&["ps", "-aq"]).ok().stdout, "");
+    let listed = d.docker(&["images", "-q"]).ok().stdout.lines().count();
+    let all = d.docker(&["images", "-aq"]).ok().stdout.lines().count();
+    assert!(all > listed, "{listed} {all}");
+}
+
+#[test]
+fn docker_build_multi_stage_args_ignore_heredocs_onbuild_user() {
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    let dockerfile = r#"ARG BASE=bb:1
+FROM ${BASE} AS builder
+ARG VERSION=0.1
+RUN mkdir /out && echo "built $VERSION" > /out/result
+RUN <<EOF
+echo heredoc-run > /out/here
+EOF
+COPY <<EOF /out/copied
+copied ${VERSION:-none} ${UNSET:-default}
+EOF
+COPY src/ /out/src/
+
+FROM bb:1 AS unused
+RUN exit 7
+
+FROM bb:1
+RUN echo 'app:x:1234:1234::/:/bin/sh' >> /etc/passwd && echo 'app:x:1234:' >> /etc/group
+COPY --from=builder --chown=app:app /out /srv/
+USER app
+ONBUILD RUN echo triggered > /tmp/trig
+HEALTHCHECK --interval=5s --retries=2 CMD true
+EXPOSE 8080 53/udp
+CMD ["sh", "-c", "cat /srv/result /srv/here /srv/copied; ls /srv/src; id -u; stat -c %u /srv/result"]
+"#;
+    let ctx = context(
+        &d,
+        "multi",
+        &[
+            ("Dockerfile", dockerfile),
+            (".dockerignore", "src/*.log\n!src/keep.log\n"),
+            ("src/a.rs", "a"),
+            ("src/debug.log", "x"),
+            ("src/keep.log", "k"),
+        ],
+    );
+    let out = d.docker(&[
+        "build",
+        "--build-arg",
+        "VERSION=2.0",
+        "--build-arg",
+        "UNUSED=1",
+        "-t",
+        "multi",
+        path(&ctx),
+    ]);
+    out.ok();
+    // The stage the target does not need is not built (its RUN would fail).
+    assert!(!out.stdout.contains("exit 7"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("build-args [UNUSED] were not consumed"),
+        "{}",
+        out.stdout
+    );
+    let run = d.docker(&["run", "--rm", "--network", "none", "multi"]);
+    assert_eq!(
+        run.ok().stdout,
+        "built 2.0\nheredoc-run\ncopied 2.0 default\na.rs\nkeep.log\n1234\n1234\n"
+    );
+    let cfg = config(&d, "multi");
+    assert_eq!(cfg["User"], "app");
+    assert_eq!(cfg["Healthcheck"]["Test"][1], "true");
+    assert_eq!(cfg["Healthcheck"]["Interval"], 5_000_000_000u64);
+    assert_eq!(cfg["Healthcheck"]["Retries"], 2);
+    assert!(cfg["ExposedPorts"]["53/udp"].is_object(), "{cfg}");
+    assert_eq!(cfg["OnBuild"][0], "RUN echo triggered > /tmp/trig");
+
+    // ONBUILD triggers run in the child build (and are not inherited further); --target
+    // picks a stage; -f names a Dockerfile outside the context.
+    let child = d.dir.path().join("Child.Dockerfile");
+    std::fs::write(&child, "FROM multi\nRUN cat /tmp/trig\n").expect("write");
+    let out = d.docker(&["build", "-f", path(&child), "-t", "child", path(&ctx)]);
+    out.ok();
+    assert!(
+        out.stdout.contains("Executing 1 build trigger"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("\ntriggered\n"), "{}", out.stdout);
+    assert!(config(&d, "child")["OnBuild"].is_null());
+    let out = d.docker(&["build", "--target", "builder", "-t", "stage1", path(&ctx)]);
+    out.ok();
+    let run = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "stage1",
+        "cat",
+        "/out/result",
+    ]);
+    assert_eq!(run.ok().stdout, "built 0.1\n");
+    d.docker(&["build", "--target", "nope", path(&ctx)])
+        .failed_with("failed to reach build target nope in Dockerfile");
+}
+
+#[test]
+fn a_failing_run_stops_the_build_with_its_code_and_output() {
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    let ctx = context(
+        &d,
+        "fail",
+        &[(
+            "Dockerfile",
+            "FROM bb:1\nRUN echo before-fail && exit 3\nRUN echo never\n",
+        )],
+    );
+    let out = d.docker(&["build", "-t", "failing", path(&ctx)]);
+    assert_eq!(out.code, 3, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("before-fail"), "{}", out.stdout);
+    assert!(
+        out.stderr.contains(
+            "The command '/bin/sh -c echo before-fail && exit 3' returned a non-zero code: 3"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stdout.contains("never"), "{}", out.stdout);
+    // No half-built image is tagged, and the failed step's container is gone.
+    d.docker(&["image", "inspect", "failing"]).failed();
+    assert_eq!(d.docker(&["ps", "-aq"]).ok().stdout, "");
+}
+
+#[test]
+fn bad_dockerfiles_and_contexts_are_refused_with_their_line() {
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    let cases: &[(&str, &str)] = &[
+        (
+            "FROM bb:1\n\nFOO bar\n",
+            "Dockerfile:3: unknown instruction: FOO",
+        ),
+        (
+            "FROM bb:1\nCOPY --chmown=1 a /\n",
+            "Dockerfile:2: unknown flag: chmown",
+        ),
+        (
+            "FROM bb:1\nRUN <<EOF\necho\n",
+            "Dockerfile:2: unterminated heredoc EOF",
+        ),
+        (
+            "FROM bb:1\nCOPY ../x /x\n",
+            "Forbidden path outside the build context: ../x",
+        ),
+        (
+            "FROM bb:1\nCOPY missing /x\n",
+            "Dockerfile:2: file not found in build context",
+        ),
+        (
+            "RUN true\n",
+            "Dockerfile:1: no build stage in current context",
+        ),
+        (
+            "FROM nosuchimage:1\n",
+            "pull access denied for nosuchimage:1",
+        ),
+    ];
+    for (i, (dockerfile, message)) in cases.iter().enumerate() {
+        let ctx = context(&d, &format!("bad{i}"), &[("Dockerfile", dockerfile)]);
+        d.docker(&["build", path(&ctx)]).failed_with(message);
+    }
+    assert_eq!(d.docker(&["ps", "-aq"]).ok().stdout, "");
+    // Nothing mounted is left behind by the failed COPY steps.
+    let mounts =
+        std::fs::read_to_string(format!("/proc/{}/mountinfo", d.pid())).expect("mountinfo");
+    assert!(
+        !mounts.contains(path(&d.data_root().join("builder"))),
+        "{mounts}"
+    );
+}
+
+#[test]
+fn run_mount_cache_keeps_files_between_builds() {
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    let ctx = context(
+        &d,
+        "cache",
+        &[(
+            "Dockerfile",
+            "FROM bb:1\nARG N\nRUN --mount=type=cache,target=/cache echo run$N >> /cache/log && cat /cache/log\n",
+        )],
+    );
+    d.docker(&["build", "--build-arg", "N=1", path(&ctx)]).ok();
+    let out = d.docker(&["build", "--build-arg", "N=2", path(&ctx)]);
+    assert!(out.ok().stdout.contains("run1\nrun2\n"), "{}", out.stdout);
+}
