@@ -373,3 +373,115 @@ fn run_mount_cache_keeps_files_between_builds() {
     let out = d.docker(&["build", "--build-arg", "N=2", path(&ctx)]);
     assert!(out.ok().stdout.contains("run1\nrun2\n"), "{}", out.stdout);
 }
+
+#[test]
+fn berth_build_shows_steps_cached_marks_and_the_failed_output() {
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    let ctx = context(
+        &d,
+        "berth",
+        &[
+            (
+                "Dockerfile",
+                "FROM bb:1\nCOPY . /ctx/\nRUN --mount=type=secret,id=tok test \"$(cat /run/secrets/tok)\" = s3cret && cp /ctx/a.txt /b.txt\nCMD [\"cat\", \"/b.txt\"]\n",
+            ),
+            ("a.txt", "from berth build\n"),
+            (".dockerignore", "ignored\n"),
+            ("ignored/big", "x"),
+        ],
+    );
+    let secret = d.dir.path().join("secret");
+    std::fs::write(&secret, "s3cret").expect("write");
+    let secret_flag = format!("id=tok,src={}", secret.display());
+    let iid = d.dir.path().join("iid");
+    let out = d.berth(&[
+        "build",
+        "-t",
+        "bb-built",
+        "--secret",
+        &secret_flag,
+        "--iidfile",
+        path(&iid),
+        path(&ctx),
+    ]);
+    out.ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(lines[0].starts_with("[1/4] FROM bb:1  "), "{}", out.stdout);
+    assert!(
+        lines[2].starts_with("[3/4] RUN --mount=type=secret"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        lines[2].ends_with('s'),
+        "each step with its time: {}",
+        out.stdout
+    );
+    let id = std::fs::read_to_string(&iid).expect("iidfile");
+    assert!(
+        out.stdout.contains(&format!("built {id}")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("tagged bb-built:latest"),
+        "{}",
+        out.stdout
+    );
+    let run = d.docker(&["run", "--rm", "--network", "none", "bb-built"]);
+    assert_eq!(run.ok().stdout, "from berth build\n");
+    // The ignored directory never reached the daemon.
+    d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "bb-built",
+        "ls",
+        "/ignored",
+    ])
+    .failed();
+
+    let again = d.berth(&[
+        "build",
+        "-t",
+        "bb-built",
+        "--secret",
+        &secret_flag,
+        path(&ctx),
+    ]);
+    again.ok();
+    assert_eq!(
+        again.stdout.matches("CACHED [").count(),
+        3,
+        "{}",
+        again.stdout
+    );
+
+    // A failed step: its line marked, its output, the command's status as berth's.
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM bb:1\nRUN echo some output; exit 4\n",
+    )
+    .expect("write");
+    let failed = d.berth(&["build", path(&ctx)]);
+    assert_eq!(failed.code, 4, "{}{}", failed.stdout, failed.stderr);
+    assert!(
+        failed
+            .stdout
+            .contains("ERROR [2/2] RUN echo some output; exit 4"),
+        "{}",
+        failed.stdout
+    );
+    assert!(
+        failed.stdout.contains("  | some output"),
+        "{}",
+        failed.stdout
+    );
+    assert!(
+        failed.stderr.contains("returned a non-zero code: 4"),
+        "{}",
+        failed.stderr
+    );
+}

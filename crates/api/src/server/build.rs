@@ -32,6 +32,15 @@ fn json_map(ctx: &Ctx, key: &str) -> ApiResult<BTreeMap<String, Option<String>>>
     }
 }
 
+/// `berth-secrets` (berth build --secret): secret ids to files on this host. Only the berth
+/// CLI sends it; the socket's users are root's equals, so the daemon may read the files.
+fn secrets(ctx: &Ctx) -> ApiResult<HashMap<String, std::path::PathBuf>> {
+    Ok(json_map(ctx, "berth-secrets")?
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, std::path::PathBuf::from(v?))))
+        .collect())
+}
+
 fn options(ctx: &Ctx) -> ApiResult<(Options, bool)> {
     let q = &ctx.query;
     if q.get("version") == Some("2") {
@@ -85,7 +94,7 @@ fn options(ctx: &Ctx) -> ApiResult<(Options, bool)> {
             .get("platform")
             .filter(|p| !p.is_empty())
             .map(String::from),
-        secrets: HashMap::new(),
+        secrets: secrets(ctx)?,
     };
     Ok((opts, q.bool("q")))
 }
