@@ -485,3 +485,109 @@ fn berth_build_shows_steps_cached_marks_and_the_failed_output() {
         failed.stderr
     );
 }
+
+/// The seed notes' second Dockerfile (004, "server.Dockerfile"), adapted to the busybox
+/// image: apt steps become a file written by RUN, bash becomes sh. Built with `docker build
+/// -f`, then run detached, exec'd into and stopped as the notes do.
+#[test]
+fn the_seed_notes_server_dockerfile_builds_and_runs() {
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    let dockerfile = r#"FROM bb:1
+LABEL maintainer="Carlos Nunez <dev@carlosnunez.me>"
+
+USER root
+COPY ./server.sh /
+
+RUN chmod 755 /server.sh
+RUN echo installed > /installed
+
+USER nobody
+
+ENTRYPOINT [ "/server.sh" ]
+"#;
+    let server = "#!/bin/sh\ncat /installed\necho \"Server started. Press CTRL-C to stop...\"\nwhile true\ndo sleep 10\ndone\n";
+    let ctx = context(
+        &d,
+        "seed",
+        &[("server.Dockerfile", dockerfile), ("server.sh", server)],
+    );
+    let ctx_path = path(&ctx);
+    let dockerfile_path = ctx.join("server.Dockerfile");
+    d.docker(&[
+        "build",
+        "-t",
+        "my-server-image",
+        "-f",
+        path(&dockerfile_path),
+        ctx_path,
+    ])
+    .ok();
+    let cfg = config(&d, "my-server-image");
+    assert_eq!(
+        cfg["Labels"]["maintainer"],
+        "Carlos Nunez <dev@carlosnunez.me>"
+    );
+    assert_eq!(cfg["User"], "nobody");
+    let id = d
+        .docker(&["run", "-d", "--network", "none", "my-server-image"])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    assert!(
+        wait_for(|| d.docker(&["logs", &id]).stdout.contains("Server started")),
+        "{}",
+        d.docker(&["logs", &id]).stdout
+    );
+    assert_eq!(
+        d.docker(&["logs", &id]).ok().stdout.lines().next(),
+        Some("installed")
+    );
+    let who = d.docker(&["exec", &id, "id", "-u"]);
+    assert_eq!(who.ok().stdout, "65534\n");
+    d.docker(&["stop", "-t", "0", &id]).ok();
+    d.docker(&["rm", &id]).ok();
+}
+
+#[test]
+fn the_cache_survives_a_restart_and_builder_prune_empties_it() {
+    let mut d = Daemon::start_for_containers();
+    busybox_image(&d);
+    let ctx = context(
+        &d,
+        "restart",
+        &[(
+            "Dockerfile",
+            "FROM bb:1\nRUN echo one > /one\nCMD [\"cat\", \"/one\"]\n",
+        )],
+    );
+    let first = d.docker(&["build", "-t", "r", path(&ctx)]);
+    let id = built_id(first.ok());
+    // The build's scratch space is gone with it.
+    let tmp = d.data_root().join("builder/tmp");
+    assert_eq!(std::fs::read_dir(&tmp).expect("builder tmp").count(), 0);
+    d.stop();
+    d.spawn(&[]);
+    let again = d.docker(&["build", "-t", "r", path(&ctx)]);
+    assert_eq!(
+        again.ok().stdout.matches("Using cache").count(),
+        2,
+        "{}",
+        again.stdout
+    );
+    assert_eq!(built_id(&again), id);
+    let pruned = d.docker(&["builder", "prune", "-f"]);
+    assert!(
+        pruned.ok().stdout.contains("Deleted build cache objects"),
+        "{}",
+        pruned.stdout
+    );
+    let after = d.docker(&["build", "-t", "r", path(&ctx)]);
+    assert_eq!(
+        after.ok().stdout.matches("Using cache").count(),
+        0,
+        "{}",
+        after.stdout
+    );
+}
