@@ -591,3 +591,35 @@ fn the_cache_survives_a_restart_and_builder_prune_empties_it() {
         after.stdout
     );
 }
+
+#[test]
+fn a_client_that_goes_away_stops_the_build_and_its_container() {
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    let ctx = context(
+        &d,
+        "slow",
+        &[("Dockerfile", "FROM bb:1\nRUN sleep 60\nRUN echo after\n")],
+    );
+    let config = d.client_config();
+    std::fs::create_dir_all(&config).expect("config dir");
+    let mut cli = std::process::Command::new("docker")
+        .args(["build", "-t", "slow", path(&ctx)])
+        .env("DOCKER_HOST", format!("unix://{}", d.socket().display()))
+        .env("DOCKER_CONFIG", &config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("docker build");
+    let running = wait_for(|| !d.docker(&["ps", "-q"]).stdout.trim().is_empty());
+    let _ = cli.kill();
+    let _ = cli.wait();
+    assert!(running, "the RUN step never started");
+    // Its container is killed and removed long before the sleep would end; nothing tagged.
+    assert!(wait_for(|| d
+        .docker(&["ps", "-aq"])
+        .stdout
+        .trim()
+        .is_empty()));
+    d.docker(&["image", "inspect", "slow"]).failed();
+}

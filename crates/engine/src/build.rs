@@ -7,7 +7,7 @@
 
 use std::io::Read;
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{json, Map, Value};
 
@@ -62,7 +62,22 @@ impl Runner for Containers<'_> {
             .map_err(step_error)?;
         let id = record.id.clone();
         event(RunEvent::Created(&id));
-        let result = run_created(engine, &id, event, upper);
+        let done = AtomicBool::new(false);
+        let result = std::thread::scope(|scope| {
+            // The client may go while the step runs silently: its container is killed then.
+            scope.spawn(|| {
+                while !done.load(Ordering::Relaxed) {
+                    if spec.cancel.load(Ordering::Relaxed) {
+                        let _ = engine.kill_container(&id, "KILL");
+                        return;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+            });
+            let r = run_created(engine, &id, event, upper);
+            done.store(true, Ordering::Relaxed);
+            r
+        });
         if !spec.keep || result.is_err() {
             match engine.remove_container(&id, true) {
                 Ok(()) => event(RunEvent::Removed(&id)),

@@ -5,6 +5,8 @@
 //! the docker CLI exits with); a failure before any output is the response's status.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use hyper::body::Incoming;
 use hyper::{Response, StatusCode};
@@ -95,6 +97,7 @@ fn options(ctx: &Ctx) -> ApiResult<(Options, bool)> {
             .filter(|p| !p.is_empty())
             .map(String::from),
         secrets: secrets(ctx)?,
+        cancel: Arc::new(AtomicBool::new(false)),
     };
     Ok((opts, q.bool("q")))
 }
@@ -111,6 +114,7 @@ fn status_of(e: &berth_builder::Error) -> StatusCode {
 /// POST /build.
 pub(super) async fn build(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<Body>> {
     let (opts, quiet) = options(ctx)?;
+    let cancel = opts.cancel.clone();
     let reader = body::reader(body_in);
     let (tx, rx) = mpsc::unbounded_channel();
     let engine = ctx.state.engine.clone();
@@ -148,7 +152,7 @@ pub(super) async fn build(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<Bo
             }
         }
     });
-    respond(rx).await
+    respond(rx, cancel).await
 }
 
 fn error_line(e: &ApiError, code: Option<i32>) -> Value {
@@ -161,7 +165,11 @@ fn error_line(e: &ApiError, code: Option<i32>) -> Value {
 
 /// A failure before the first message is the response's status (moby's
 /// `if !output.Flushed() { return err }`); later ones are the stream's.
-async fn respond(mut rx: mpsc::UnboundedReceiver<Event>) -> ApiResult<Response<Body>> {
+/// When the client goes (its connection closes), `cancel` is set.
+async fn respond(
+    mut rx: mpsc::UnboundedReceiver<Event>,
+    cancel: Arc<AtomicBool>,
+) -> ApiResult<Response<Body>> {
     let first = match rx.recv().await {
         Some(Event::Failed(e, None)) => return Err(e),
         Some(Event::Failed(e, code)) => error_line(&e, code),
@@ -171,7 +179,12 @@ async fn respond(mut rx: mpsc::UnboundedReceiver<Event>) -> ApiResult<Response<B
     let (resp, out) = body::streamed_async("application/json");
     tokio::spawn(async move {
         let _ = out.send(Ok(body::message_line(&first))).await;
-        while let Some(event) = rx.recv().await {
+        loop {
+            let event = tokio::select! {
+                e = rx.recv() => e,
+                () = out.closed() => None,
+            };
+            let Some(event) = event else { break };
             let line = match event {
                 Event::Message(m) => m,
                 Event::Failed(e, code) => error_line(&e, code),
@@ -179,6 +192,9 @@ async fn respond(mut rx: mpsc::UnboundedReceiver<Event>) -> ApiResult<Response<B
             if out.send(Ok(body::message_line(&line))).await.is_err() {
                 break;
             }
+        }
+        if out.is_closed() {
+            cancel.store(true, Ordering::Relaxed);
         }
     });
     Ok(resp)

@@ -15,6 +15,7 @@ pub mod fs;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -50,7 +51,7 @@ pub struct Bind {
 }
 
 /// A RUN step's container.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct RunSpec {
     /// The image to start from (an intermediate image's id).
     pub image: String,
@@ -64,6 +65,8 @@ pub struct RunSpec {
     pub tmpfs: Vec<String>,
     /// Keep the container after it ends (`--rm=false`).
     pub keep: bool,
+    /// Set when the client has gone: the container is to be killed.
+    pub cancel: Arc<AtomicBool>,
 }
 
 /// What happens to a RUN container.
@@ -105,6 +108,9 @@ pub struct Options {
     pub platform: Option<String>,
     /// Secrets for `RUN --mount=type=secret` (id -> file).
     pub secrets: HashMap<String, PathBuf>,
+    /// Set when the client has gone: the build stops at its next step, and a running
+    /// step's container is killed.
+    pub cancel: Arc<AtomicBool>,
 }
 
 /// Proxy arguments every build accepts without an ARG, kept out of the history.
@@ -404,7 +410,7 @@ impl Builder {
                 Some(v) => format!("ARG {name}={v}"),
                 None => format!("ARG {name}"),
             };
-            build.announce(&text);
+            build.announce(&text)?;
         }
         for (i, stage) in plan.stages.iter().enumerate() {
             if !needed.contains(&i) {
@@ -523,7 +529,12 @@ impl Build<'_> {
         (self.out)(Message::Stream(text.into()));
     }
 
-    fn announce(&mut self, text: &str) {
+    fn announce(&mut self, text: &str) -> Result<()> {
+        if self.opts.cancel.load(Ordering::Relaxed) {
+            return Err(Error::Step(
+                "the build was cancelled: the client went away".into(),
+            ));
+        }
         self.step += 1;
         (self.out)(Message::Step {
             index: self.step,
@@ -531,6 +542,7 @@ impl Build<'_> {
         });
         let text = format!("Step {}/{} : {}\n", self.step, self.total, text);
         self.say(text);
+        Ok(())
     }
 
     fn at(&self, node: &Node, e: Error) -> Error {
@@ -548,7 +560,7 @@ impl Build<'_> {
     }
 
     fn stage(&mut self, stage: &Stage) -> Result<State> {
-        self.announce(&stage.from.original);
+        self.announce(&stage.from.original)?;
         let mut state = self.from(stage).map_err(|e| self.at(&stage.from, e))?;
         let triggers = crate::build::strings(state.get("OnBuild"));
         if !triggers.is_empty() {
@@ -571,7 +583,7 @@ impl Build<'_> {
             }
         }
         for c in &stage.commands {
-            self.announce(&c.node.original);
+            self.announce(&c.node.original)?;
             state = self
                 .command(&state, &c.node, &c.instruction)
                 .map_err(|e| self.at(&c.node, e))?;
@@ -1242,6 +1254,7 @@ impl Build<'_> {
             binds,
             tmpfs,
             keep: !self.opts.remove && !self.opts.force_remove,
+            cancel: self.opts.cancel.clone(),
         };
         let mut layer = None;
         let mut events = Vec::new();
@@ -1284,6 +1297,11 @@ impl Build<'_> {
             code,
             "RUN step"
         );
+        if self.opts.cancel.load(Ordering::Relaxed) {
+            return Err(Error::Step(
+                "the build was cancelled: the client went away".into(),
+            ));
+        }
         if code != 0 {
             return Err(Error::Command {
                 command: argv.join(" "),
