@@ -623,3 +623,84 @@ fn a_client_that_goes_away_stops_the_build_and_its_container() {
         .is_empty()));
     d.docker(&["image", "inspect", "slow"]).failed();
 }
+
+/// A tar (in memory) of `files`.
+fn tar_bytes(files: &[(&str, &str)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, body) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(body.len() as u64);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
+        h.set_entry_type(tar::EntryType::Regular);
+        b.append_data(&mut h, name, body.as_bytes())
+            .expect("append");
+    }
+    b.into_inner().expect("tar")
+}
+
+#[test]
+fn scratch_add_shell_volume_and_copy_flags() {
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    let dockerfile = r#"FROM scratch
+COPY --from=bb:1 /bin/busybox /bin/
+SHELL ["/bin/busybox", "sh", "-c"]
+RUN /bin/busybox --install -s /bin
+SHELL ["/bin/sh", "-xc"]
+ADD layer.tar /unpacked/
+ADD plain.txt /plain/
+COPY --chmod=0750 --exclude=*.log dir/ /copied/
+COPY --parents dir/sub/deep.txt /parents/
+MAINTAINER someone@example.com
+VOLUME /data
+STOPSIGNAL SIGINT
+EXPOSE 7000-7002/udp
+RUN echo shell-x-on
+CMD ["sh", "-c", "cat /unpacked/inner/file.txt /plain/plain.txt; ls /copied; stat -c %a /copied/a.txt; cat /parents/dir/sub/deep.txt"]
+"#;
+    let ctx = context(
+        &d,
+        "scratch",
+        &[
+            ("Dockerfile", dockerfile),
+            ("plain.txt", "plain\n"),
+            ("dir/a.txt", "a"),
+            ("dir/skip.log", "x"),
+            ("dir/sub/deep.txt", "deep\n"),
+        ],
+    );
+    std::fs::write(
+        ctx.join("layer.tar"),
+        tar_bytes(&[("inner/file.txt", "from the tar\n")]),
+    )
+    .expect("tar");
+    let out = d.docker(&["build", "-t", "scratchy", path(&ctx)]);
+    out.ok();
+    // SHELL changed how RUN runs (sh -x echoes the command).
+    assert!(out.stdout.contains("+ echo shell-x-on"), "{}", out.stdout);
+    let run = d.docker(&["run", "--rm", "--network", "none", "scratchy"]);
+    assert_eq!(
+        run.ok().stdout,
+        "from the tar\nplain\na.txt\nsub\n750\ndeep\n"
+    );
+    let inspect = d.docker(&["image", "inspect", "scratchy"]);
+    let v: Value = serde_json::from_str(&inspect.ok().stdout).expect("json");
+    assert_eq!(v[0]["Author"], "someone@example.com");
+    let cfg = &v[0]["Config"];
+    assert!(cfg["Volumes"]["/data"].is_object(), "{cfg}");
+    assert_eq!(cfg["StopSignal"], "SIGINT");
+    assert!(cfg["ExposedPorts"]["7001/udp"].is_object(), "{cfg}");
+    assert_eq!(cfg["Shell"][1], "-xc");
+
+    // ADD of a URL nobody answers: a clear error naming it.
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM bb:1\nADD http://127.0.0.1:9/file /f\n",
+    )
+    .expect("write");
+    d.docker(&["build", path(&ctx)])
+        .failed_with("ADD http://127.0.0.1:9/file: cannot connect to 127.0.0.1:9");
+}

@@ -199,14 +199,23 @@ pub fn content_digest(sources: &[Source], exclude: &Ignore) -> Result<String> {
             }
             Source::Path { host, rel } => {
                 h.update(format!("source {rel}\n"));
-                hash_tree(&mut h, host, "", exclude, rel)?;
+                if is_excluded_file(host, rel, exclude) {
+                    continue;
+                }
+                hash_tree(&mut h, host, "", exclude)?;
             }
         }
     }
     Ok(format!("sha256:{:x}", h.finalize()))
 }
 
-fn hash_tree(h: &mut Sha256, path: &Path, rel: &str, exclude: &Ignore, base: &str) -> Result<()> {
+/// `--exclude` patterns are relative to what a source copies: a directory's contents by
+/// their path inside it, a file by its name.
+fn is_excluded_file(host: &Path, rel: &str, exclude: &Ignore) -> bool {
+    !exclude.is_empty() && !host.is_dir() && exclude.excludes(rel.rsplit('/').next().unwrap_or(rel))
+}
+
+fn hash_tree(h: &mut Sha256, path: &Path, rel: &str, exclude: &Ignore) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
     let meta = if rel.is_empty() {
         std::fs::metadata(path)
@@ -214,7 +223,7 @@ fn hash_tree(h: &mut Sha256, path: &Path, rel: &str, exclude: &Ignore, base: &st
         std::fs::symlink_metadata(path)
     }
     .map_err(|e| Error::io("stat", path, e))?;
-    if !rel.is_empty() && exclude.excludes(&join_rel(base, rel)) {
+    if !rel.is_empty() && exclude.excludes(rel) {
         return Ok(());
     }
     h.update(format!("{rel} {:o}\n", meta.mode()));
@@ -234,7 +243,7 @@ fn hash_tree(h: &mut Sha256, path: &Path, rel: &str, exclude: &Ignore, base: &st
         names.sort();
         for n in names {
             let child = join_rel(rel, &n.to_string_lossy());
-            hash_tree(h, &path.join(&n), &child, exclude, base)?;
+            hash_tree(h, &path.join(&n), &child, exclude)?;
         }
     }
     Ok(())
@@ -285,6 +294,9 @@ pub fn copy_into(
                 )?;
             }
             Source::Path { host, rel } => {
+                if is_excluded_file(host, rel, exclude) {
+                    continue;
+                }
                 let meta = std::fs::metadata(host).map_err(|e| Error::io("stat", host, e))?;
                 let base_dest = if opts.parents {
                     let parent = parent_of(&format!("/{rel}"));
@@ -299,7 +311,7 @@ pub fn copy_into(
                         base_dest
                     };
                     mkdir_all(root, &target, opts.owner)?;
-                    copy_dir_contents(root, host, &target, rel, opts, exclude)?;
+                    copy_dir_contents(root, host, &target, "", opts, exclude)?;
                     continue;
                 }
                 if opts.extract && is_archive(host) {
@@ -462,6 +474,18 @@ fn is_archive(path: &Path) -> bool {
     n >= 262 && &head[257..262] == b"ustar"
 }
 
+/// An error with its causes (the tar crate puts the reason in the source).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cur = c.source();
+    }
+    text
+}
+
 fn extract(archive: &Path, dest: &Path) -> Result<()> {
     let f = std::fs::File::open(archive).map_err(|e| Error::io("open", archive, e))?;
     let mut head = [0u8; 2];
@@ -482,9 +506,13 @@ fn extract(archive: &Path, dest: &Path) -> Result<()> {
     for entry in entries {
         let mut entry =
             entry.map_err(|e| Error::Step(format!("ADD: reading {}: {e}", archive.display())))?;
-        let ok = entry
-            .unpack_in(dest)
-            .map_err(|e| Error::Step(format!("ADD: extracting {}: {e}", archive.display())))?;
+        let ok = entry.unpack_in(dest).map_err(|e| {
+            Error::Step(format!(
+                "ADD: extracting {}: {}",
+                archive.display(),
+                chain(&e)
+            ))
+        })?;
         if !ok {
             return Err(Error::Step(format!(
                 "ADD: {} has an entry outside its destination",
