@@ -550,6 +550,17 @@ ENTRYPOINT [ "/server.sh" ]
     d.docker(&["rm", &id]).ok();
 }
 
+/// The "Build Cache" total of `docker system df`.
+fn build_cache_total(d: &Daemon) -> usize {
+    let df = d.docker(&["system", "df"]);
+    df.ok()
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("Build Cache"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no build cache line: {}", df.stdout))
+}
+
 #[test]
 fn the_cache_survives_a_restart_and_builder_prune_empties_it() {
     let mut d = Daemon::start_for_containers();
@@ -577,12 +588,14 @@ fn the_cache_survives_a_restart_and_builder_prune_empties_it() {
         again.stdout
     );
     assert_eq!(built_id(&again), id);
+    assert_eq!(build_cache_total(&d), 2);
     let pruned = d.docker(&["builder", "prune", "-f"]);
     assert!(
         pruned.ok().stdout.contains("Deleted build cache objects"),
         "{}",
         pruned.stdout
     );
+    assert_eq!(build_cache_total(&d), 0);
     let after = d.docker(&["build", "-t", "r", path(&ctx)]);
     assert_eq!(
         after.ok().stdout.matches("Using cache").count(),

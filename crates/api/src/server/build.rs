@@ -219,3 +219,28 @@ pub(super) async fn prune(ctx: &Ctx) -> ApiResult<Response<Body>> {
         &json!({"CachesDeleted": deleted, "SpaceReclaimed": 0}),
     ))
 }
+
+/// The build cache as `system df` lists it (moby's BuildCache records): a step's image and
+/// the bytes its layer added.
+pub(super) fn df_entries(engine: &berth_engine::Engine) -> Vec<Value> {
+    let time = |t: Option<std::time::SystemTime>| {
+        t.map(|t| humantime::format_rfc3339_seconds(t).to_string())
+    };
+    engine
+        .builder
+        .cache_entries()
+        .into_iter()
+        .map(|e| {
+            json!({
+                "ID": e.key,
+                "Parents": e.parent.map(|p| vec![p.to_string()]),
+                "Type": "regular",
+                "Description": format!("step of a build: image {}", e.image),
+                "InUse": false,
+                "Shared": false,
+                "Size": e.size,
+                "CreatedAt": time(e.created),
+            })
+        })
+        .collect()
+}

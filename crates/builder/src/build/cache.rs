@@ -15,6 +15,19 @@ pub struct Cache {
     dir: PathBuf,
 }
 
+/// One cached step.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub key: String,
+    /// The image the step made.
+    pub image: Digest,
+    /// The image it was made on.
+    pub parent: Option<Digest>,
+    /// Bytes of the layer the step added (0 for a step that changed the config only).
+    pub size: u64,
+    pub created: Option<std::time::SystemTime>,
+}
+
 /// The key of a step: its parent image, what it does, and what it reads.
 pub fn key(parent: &Digest, step: &str, content: &str) -> String {
     let mut h = Sha256::new();
@@ -40,10 +53,10 @@ impl Cache {
         store.resolve(id.as_str()).ok().map(|i| i.record.id)
     }
 
-    /// Record that the step `key` made `image` on top of `parent`.
-    pub fn put(&self, key: &str, image: &Digest, parent: &Digest) -> Result<()> {
+    /// Record that the step `key` made `image` on top of `parent`, adding `size` bytes.
+    pub fn put(&self, key: &str, image: &Digest, parent: &Digest, size: u64) -> Result<()> {
         let tmp = self.dir.join(format!(".{key}.tmp"));
-        std::fs::write(&tmp, format!("{image}\n{parent}\n"))
+        std::fs::write(&tmp, format!("{image}\n{parent}\n{size}\n"))
             .map_err(|e| Error::io("write", &tmp, e))?;
         let target = self.dir.join(key);
         std::fs::rename(&tmp, &target).map_err(|e| Error::io("rename", &target, e))
@@ -61,6 +74,43 @@ impl Cache {
             .filter_map(|e| std::fs::read_to_string(e.path()).ok())
             .filter_map(|t| Digest::parse(t.lines().nth(1)?.trim()).ok())
             .collect()
+    }
+
+    /// Every entry (for `system df`).
+    pub fn entries(&self) -> Vec<Entry> {
+        let Ok(dir) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for e in dir.flatten() {
+            let key = e.file_name().to_string_lossy().into_owned();
+            if key.starts_with('.') {
+                continue;
+            }
+            let Ok(text) = std::fs::read_to_string(e.path()) else {
+                continue;
+            };
+            let mut lines = text.lines();
+            let (Some(image), parent, size) = (
+                lines.next().and_then(|l| Digest::parse(l.trim()).ok()),
+                lines.next().and_then(|l| Digest::parse(l.trim()).ok()),
+                lines
+                    .next()
+                    .and_then(|l| l.trim().parse().ok())
+                    .unwrap_or(0),
+            ) else {
+                continue;
+            };
+            let created = e.metadata().and_then(|m| m.modified()).ok();
+            out.push(Entry {
+                key,
+                image,
+                parent,
+                size,
+                created,
+            });
+        }
+        out
     }
 
     /// Forget every entry; their keys.

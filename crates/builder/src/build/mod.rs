@@ -282,6 +282,11 @@ impl Builder {
         self.cache.parents()
     }
 
+    /// The cache's entries (`system df`).
+    pub fn cache_entries(&self) -> Vec<cache::Entry> {
+        self.cache.entries()
+    }
+
     /// `docker builder prune`: forget the cache; the keys of the entries dropped.
     pub fn prune(&self) -> Result<Vec<String>> {
         self.cache.clear()
@@ -689,6 +694,7 @@ impl Build<'_> {
     ) -> Result<State> {
         let mut sizes = HashMap::new();
         let empty = layer.is_none();
+        let added = layer.as_ref().map_or(0, |l| l.size);
         if let Some(l) = layer {
             sizes.insert(l.chain_id.clone(), l.size);
             state.layers.push(l.layer);
@@ -719,7 +725,7 @@ impl Build<'_> {
             .store
             .commit(&bytes, &state.layers, &sizes, &[], None)?;
         let parent = std::mem::replace(&mut state.id, record.id);
-        self.b.cache.put(key, &state.id, &parent)?;
+        self.b.cache.put(key, &state.id, &parent, added)?;
         self.say(format!(" ---> {}\n", state.id.short()));
         Ok(state)
     }
