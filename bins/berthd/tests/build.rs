@@ -339,8 +339,8 @@ fn bad_dockerfiles_and_contexts_are_refused_with_their_line() {
             "Dockerfile:1: no build stage in current context",
         ),
         (
-            "FROM nosuchimage:1\n",
-            "pull access denied for nosuchimage:1",
+            "FROM 127.0.0.1:9/nosuch:1\n",
+            "Dockerfile:1: pulling 127.0.0.1:9/nosuch:1",
         ),
     ];
     for (i, (dockerfile, message)) in cases.iter().enumerate() {
@@ -716,4 +716,53 @@ CMD ["sh", "-c", "cat /unpacked/inner/file.txt /plain/plain.txt; ls /copied; sta
     .expect("write");
     d.docker(&["build", path(&ctx)])
         .failed_with("ADD http://127.0.0.1:9/file: cannot connect to 127.0.0.1:9");
+}
+
+#[test]
+fn a_missing_base_image_is_pulled_and_pull_pulls_again() {
+    let reg = common::registry::Registry::start();
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    let remote = format!("{}/base/bb:1", reg.addr);
+    d.docker(&["tag", "bb:1", &remote]).ok();
+    d.docker(&["push", &remote]).ok();
+    d.docker(&["rmi", &remote]).ok();
+    d.docker(&["rmi", "bb:1"]).ok();
+    let ctx = context(
+        &d,
+        "pull",
+        &[(
+            "Dockerfile",
+            &format!("FROM {remote}\nRUN echo pulled-base > /p\nCMD [\"cat\", \"/p\"]\n"),
+        )],
+    );
+    let out = d.docker(&["build", "-t", "from-registry", path(&ctx)]);
+    out.ok();
+    assert!(
+        out.stdout.contains("Pulling from base/bb"),
+        "{}",
+        out.stdout
+    );
+    let run = d.docker(&["run", "--rm", "--network", "none", "from-registry"]);
+    assert_eq!(run.ok().stdout, "pulled-base\n");
+    // Present now: no pull without --pull, one with it.
+    let again = d.docker(&["build", path(&ctx)]);
+    assert!(
+        !again.ok().stdout.contains("Pulling from"),
+        "{}",
+        again.stdout
+    );
+    let pulled = d.docker(&["build", "--pull", path(&ctx)]);
+    assert!(
+        pulled.ok().stdout.contains("Pulling from base/bb"),
+        "{}",
+        pulled.stdout
+    );
+    // A base no registry has: the registry's answer, with the step.
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!("FROM {}/nothing/here:1\n", reg.addr),
+    )
+    .expect("write");
+    d.docker(&["build", path(&ctx)]).failed_with("pulling");
 }

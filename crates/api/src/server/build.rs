@@ -98,6 +98,8 @@ fn options(ctx: &Ctx) -> ApiResult<(Options, bool)> {
             .map(String::from),
         secrets: secrets(ctx)?,
         cancel: Arc::new(AtomicBool::new(false)),
+        puller: None,
+        always_pull: false,
     };
     Ok((opts, q.bool("q")))
 }
@@ -111,12 +113,88 @@ fn status_of(e: &berth_builder::Error) -> StatusCode {
     }
 }
 
+/// The credentials of `X-Registry-Config` (the docker CLI's logins, by server) for the
+/// registry of `reference`.
+fn credentials_for(
+    logins: &serde_json::Map<String, Value>,
+    reference: &Reference,
+) -> berth_registry::Credentials {
+    let domain = reference.domain();
+    let hub = domain == "docker.io";
+    logins
+        .iter()
+        .find(|(server, _)| {
+            let host = server
+                .trim_start_matches("https://")
+                .trim_start_matches("http://")
+                .split('/')
+                .next()
+                .unwrap_or_default();
+            host == domain || (hub && host.ends_with("docker.io"))
+        })
+        .and_then(|(_, v)| super::distribution::credentials_of(v).ok())
+        .unwrap_or_default()
+}
+
+/// Pulls for the builder: a missing base image (every one with `--pull`), with the logins
+/// the docker CLI sent, its progress in the build's stream.
+fn puller(
+    ctx: &Ctx,
+    headers: &hyper::HeaderMap,
+    tx: mpsc::UnboundedSender<Event>,
+    quiet: bool,
+) -> ApiResult<berth_builder::build::Puller> {
+    let logins: serde_json::Map<String, Value> = match headers
+        .get("x-registry-config")
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty())
+    {
+        None => serde_json::Map::new(),
+        Some(text) => super::distribution::decode_base64(text)
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(|| ApiError::bad_request("X-Registry-Config is not base64 JSON"))?,
+    };
+    let handle = tokio::runtime::Handle::current();
+    let state = ctx.state.clone();
+    Ok(Arc::new(move |name: &str| {
+        let step = |e: String| berth_builder::Error::Step(e);
+        let reference = Reference::parse(name)
+            .map_err(|e| step(e.to_string()))?
+            .with_default_tag();
+        let progress_tx = tx.clone();
+        let transfer = berth_registry::Transfer {
+            client: state.registry.clone(),
+            store: state.engine.images.clone(),
+            credentials: credentials_for(&logins, &reference),
+            progress: Arc::new(move |p: berth_registry::Progress| {
+                if !quiet {
+                    let _ =
+                        progress_tx.send(Event::Message(super::distribution::progress_message(&p)));
+                }
+            }),
+        };
+        let pulled = handle
+            .block_on(transfer.pull(&reference, &berth_registry::Platform::host()))
+            .map_err(|e| step(format!("pulling {name}: {e}")))?;
+        if !quiet {
+            let _ = tx.send(Event::Message(
+                json!({"status": format!("Digest: {}", pulled.digest)}),
+            ));
+        }
+        let shown = reference.familiar_string();
+        state.engine.image_event("pull", &shown, &shown);
+        Ok(())
+    }))
+}
+
 /// POST /build.
-pub(super) async fn build(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<Body>> {
-    let (opts, quiet) = options(ctx)?;
+pub(super) async fn build(ctx: &Ctx, req: hyper::Request<Incoming>) -> ApiResult<Response<Body>> {
+    let (mut opts, quiet) = options(ctx)?;
     let cancel = opts.cancel.clone();
-    let reader = body::reader(body_in);
     let (tx, rx) = mpsc::unbounded_channel();
+    opts.puller = Some(puller(ctx, req.headers(), tx.clone(), quiet)?);
+    opts.always_pull = ctx.query.bool("pull");
+    let reader = body::reader(req.into_body());
     let engine = ctx.state.engine.clone();
     tokio::task::spawn_blocking(move || {
         let send = |v: Value| {

@@ -220,7 +220,7 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> ApiResult<Response<
         (&Method::POST, ["networks", "prune"]) => prune::networks(&ctx).await,
         (&Method::POST, ["volumes", "prune"]) => prune::volumes(&ctx).await,
         (&Method::POST, ["build", "prune"]) => build::prune(&ctx).await,
-        (&Method::POST, ["build"]) => build::build(&ctx, req.into_body()).await,
+        (&Method::POST, ["build"]) => build::build(&ctx, req).await,
         (&Method::DELETE, ["containers", name]) => containers::remove(&ctx, name.to_string()).await,
         (&Method::POST, ["containers", name, "attach"]) => {
             containers::attach(&ctx, name.to_string(), req).await

@@ -89,8 +89,12 @@ pub trait Runner: Send + Sync {
     ) -> Result<i32>;
 }
 
+/// Fetches a base image into the store (`FROM` of an image berthd lacks, or every base with
+/// `--pull`); given by the API, which has the registry client.
+pub type Puller = Arc<dyn Fn(&str) -> Result<()> + Send + Sync>;
+
 /// The request's options.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Options {
     /// The Dockerfile's path in the context (`-f`).
     pub dockerfile: String,
@@ -111,6 +115,10 @@ pub struct Options {
     /// Set when the client has gone: the build stops at its next step, and a running
     /// step's container is killed.
     pub cancel: Arc<AtomicBool>,
+    /// How to pull a base image the store lacks (none: such a FROM fails).
+    pub puller: Option<Puller>,
+    /// `--pull`: pull every base image, even one the store has.
+    pub always_pull: bool,
 }
 
 /// Proxy arguments every build accepts without an ARG, kept out of the history.
@@ -623,12 +631,7 @@ impl Build<'_> {
         {
             prev
         } else {
-            let image = self.b.store.resolve(&base).map_err(|e| match e {
-                berth_image::Error::ImageNotFound(_) => Error::NotFound(format!(
-                    "pull access denied for {base}: the image is not in berth's store and berth's builder does not pull; pull it first (docker pull {base})"
-                )),
-                other => Error::Image(other),
-            })?;
+            let image = self.base_image(&base)?;
             let config = self.b.store.config(&image.record)?;
             let wanted = Platform::host();
             let actual = Platform::of_config(&config);
@@ -643,6 +646,25 @@ impl Build<'_> {
         state.cmd_set = false;
         self.say(format!(" ---> {}\n", state.id.short()));
         Ok(state)
+    }
+
+    /// A base image from the store, pulled first when it is missing (or always, with
+    /// `--pull`) and the build can pull.
+    fn base_image(&self, base: &str) -> Result<berth_image::Image> {
+        let puller = self.opts.puller.as_ref();
+        let missing = matches!(
+            self.b.store.resolve(base),
+            Err(berth_image::Error::ImageNotFound(_))
+        );
+        if let Some(pull) = puller.filter(|_| missing || self.opts.always_pull) {
+            pull(base)?;
+        }
+        self.b.store.resolve(base).map_err(|e| match e {
+            berth_image::Error::ImageNotFound(_) => Error::NotFound(format!(
+                "pull access denied for {base}: the image is not in berth's store and no registry gave it"
+            )),
+            other => Error::Image(other),
+        })
     }
 
     fn image_state(&self, image: &berth_image::Image, config: Value) -> Result<State> {
