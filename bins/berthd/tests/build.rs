@@ -766,3 +766,41 @@ fn a_missing_base_image_is_pulled_and_pull_pulls_again() {
     .expect("write");
     d.docker(&["build", path(&ctx)]).failed_with("pulling");
 }
+
+/// Two stages that need each other's progress: each makes a file in a shared cache mount
+/// and waits (up to 20 s) for the other's. Built one after the other, the first would give
+/// up; built at once, both finish.
+#[test]
+fn independent_stages_build_at_once() {
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    let wait = |me: &str, other: &str| {
+        format!(
+            "RUN --mount=type=cache,id=sync,target=/sync touch /sync/{me}-$N && for i in $(seq 200); do [ -e /sync/{other}-$N ] && echo {me} > /{me} && exit 0; sleep 0.1; done; exit 1"
+        )
+    };
+    let dockerfile = format!(
+        "FROM bb:1 AS one\nARG N\n{}\n\nFROM bb:1 AS two\nARG N\n{}\n\nFROM bb:1\nCOPY --from=one /one /\nCOPY --from=two /two /\nCMD [\"cat\", \"/one\", \"/two\"]\n",
+        wait("one", "two"),
+        wait("two", "one")
+    );
+    let ctx = context(&d, "parallel", &[("Dockerfile", &dockerfile)]);
+    let out = d.docker(&[
+        "build",
+        "--build-arg",
+        &format!("N={}", unix_now()),
+        "-t",
+        "par",
+        path(&ctx),
+    ]);
+    out.ok();
+    // The stream stays in step order.
+    let one = out.stdout.find("Step 2/10 : ARG N").expect("step 2");
+    let two = out
+        .stdout
+        .find("Step 4/10 : FROM bb:1 AS two")
+        .expect("step 4");
+    assert!(one < two, "{}", out.stdout);
+    let run = d.docker(&["run", "--rm", "--network", "none", "par"]);
+    assert_eq!(run.ok().stdout, "one\ntwo\n");
+}

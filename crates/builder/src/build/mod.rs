@@ -397,51 +397,44 @@ impl Builder {
                 .filter(|(i, _)| needed.contains(i))
                 .map(|(_, s)| 1 + s.commands.len())
                 .sum::<usize>();
-        let mut build = Build {
+        let shared = Shared {
             b: self,
             opts,
             runner,
-            out,
             ctx: &ctx,
             escape: df.directives.escape,
-            step: 0,
             total,
-            stages: vec![None; plan.stages.len()],
             names: plan
                 .stages
                 .iter()
                 .enumerate()
                 .filter_map(|(i, s)| Some((s.name.clone()?, i)))
                 .collect(),
-            used_args: plan.global_args.iter().map(|(k, _)| k.clone()).collect(),
             global,
             scratch: scratch.path().to_path_buf(),
-            mounts: Vec::new(),
         };
-        for (name, value) in plan.global_args.clone() {
-            let text = match value {
-                Some(v) => format!("ARG {name}={v}"),
-                None => format!("ARG {name}"),
-            };
-            build.announce(&text)?;
-        }
-        for (i, stage) in plan.stages.iter().enumerate() {
-            if !needed.contains(&i) {
-                continue;
-            }
-            let state = build.stage(stage)?;
-            build.stages[i] = Some(state);
-            if i == target {
-                break;
+        let mut used_args: HashSet<String> =
+            plan.global_args.iter().map(|(k, _)| k.clone()).collect();
+        {
+            let mut build = shared.build(out, 0, vec![None; plan.stages.len()]);
+            for (name, value) in plan.global_args.clone() {
+                let text = match value {
+                    Some(v) => format!("ARG {name}={v}"),
+                    None => format!("ARG {name}"),
+                };
+                build.announce(&text)?;
             }
         }
-        let state = build.stages[target]
-            .clone()
-            .ok_or_else(|| Error::Step("the target stage was not built".into()))?;
+        let global_env_now = global_env(&shared.global);
+        let deps: Vec<Vec<usize>> = (0..plan.stages.len())
+            .map(|i| stage_deps(&plan, i, &global_env_now, df.directives.escape))
+            .collect();
+        let state = shared.run_stages(&plan, &needed, &deps, target, out, &mut used_args)?;
+        let build = shared.build(out, 0, Vec::new());
         let unused: Vec<&String> = opts
             .build_args
             .keys()
-            .filter(|k| !build.used_args.contains(*k) && !PROXY_ARGS.contains(&k.as_str()))
+            .filter(|k| !used_args.contains(*k) && !PROXY_ARGS.contains(&k.as_str()))
             .collect();
         if !unused.is_empty() {
             let list: Vec<&str> = unused.iter().map(|s| s.as_str()).collect();
@@ -498,43 +491,191 @@ fn check_platform(p: &str) -> Result<()> {
 /// The stages `target` needs: its base chain and the stages its COPY --from and RUN
 /// --mount from= name; others are skipped, as BuildKit skips them.
 fn needed_stages(plan: &Plan, target: usize, global: &Env, escape: char) -> HashSet<usize> {
-    let find = |name: &str, before: usize| -> Vec<usize> {
+    let mut needed = HashSet::new();
+    let mut todo = vec![target];
+    while let Some(i) = todo.pop() {
+        if needed.insert(i) {
+            todo.extend(stage_deps(plan, i, global, escape));
+        }
+    }
+    needed
+}
+
+/// The earlier stages stage `i` uses: its base, COPY --from, RUN --mount from= (all earlier
+/// ones when a name is only known once expanded).
+fn stage_deps(plan: &Plan, i: usize, global: &Env, escape: char) -> Vec<usize> {
+    let find = |name: &str| -> Vec<usize> {
         if name.contains('$') {
-            return (0..before).collect();
+            return (0..i).collect();
         }
         if let Ok(n) = name.parse::<usize>() {
-            return if n < before { vec![n] } else { Vec::new() };
+            return if n < i { vec![n] } else { Vec::new() };
         }
-        plan.stages[..before]
+        plan.stages[..i]
             .iter()
             .position(|s| s.name.as_deref() == Some(&name.to_ascii_lowercase()))
             .into_iter()
             .collect()
     };
-    let mut needed = HashSet::new();
-    let mut todo = vec![target];
-    while let Some(i) = todo.pop() {
-        if !needed.insert(i) {
-            continue;
-        }
-        let stage = &plan.stages[i];
-        let base = shell::expand(&stage.base, global, escape).unwrap_or_default();
-        todo.extend(find(&base, i));
-        for c in &stage.commands {
-            match &c.instruction {
-                Instruction::Copy(Copy { from: Some(f), .. }) => todo.extend(find(f, i)),
-                Instruction::Run { mounts, .. } => {
-                    for m in mounts {
-                        if let Some(f) = m.get("from") {
-                            todo.extend(find(f, i));
-                        }
+    let stage = &plan.stages[i];
+    let base = shell::expand(&stage.base, global, escape).unwrap_or_default();
+    let mut out = find(&base);
+    for c in &stage.commands {
+        match &c.instruction {
+            Instruction::Copy(Copy { from: Some(f), .. }) => out.extend(find(f)),
+            Instruction::Run { mounts, .. } => {
+                for m in mounts {
+                    if let Some(f) = m.get("from") {
+                        out.extend(find(f));
                     }
                 }
-                _ => {}
             }
+            _ => {}
         }
     }
-    needed
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// What every stage of a build shares (read-only, so stages can run on several threads).
+struct Shared<'a> {
+    b: &'a Builder,
+    opts: &'a Options,
+    runner: &'a dyn Runner,
+    ctx: &'a context::Context,
+    escape: char,
+    total: usize,
+    names: HashMap<String, usize>,
+    global: BTreeMap<String, Option<String>>,
+    scratch: PathBuf,
+}
+
+impl<'a> Shared<'a> {
+    fn build<'o>(
+        &'o self,
+        out: &'o mut dyn FnMut(Message),
+        step: usize,
+        stages: Vec<Option<State>>,
+    ) -> Build<'o> {
+        Build {
+            b: self.b,
+            opts: self.opts,
+            runner: self.runner,
+            out,
+            ctx: self.ctx,
+            escape: self.escape,
+            step,
+            total: self.total,
+            stages,
+            names: self.names.clone(),
+            global: self.global.clone(),
+            used_args: HashSet::new(),
+            scratch: self.scratch.clone(),
+            mounts: Vec::new(),
+        }
+    }
+
+    /// Build stage `i` on top of the finished `done` stages; its state and the ARGs it used.
+    fn stage(
+        &self,
+        plan: &Plan,
+        i: usize,
+        step: usize,
+        done: &[Option<State>],
+        out: &mut dyn FnMut(Message),
+    ) -> Result<(State, HashSet<String>)> {
+        let mut build = self.build(out, step, done.to_vec());
+        let state = build.stage(&plan.stages[i])?;
+        Ok((state, std::mem::take(&mut build.used_args)))
+    }
+
+    /// The needed stages, those whose dependencies are built running at once (the first
+    /// one's output live, the others' held and given after it, so that the stream stays in
+    /// step order); the target's state.
+    fn run_stages(
+        &self,
+        plan: &Plan,
+        needed: &HashSet<usize>,
+        deps: &[Vec<usize>],
+        target: usize,
+        out: &mut dyn FnMut(Message),
+        used_args: &mut HashSet<String>,
+    ) -> Result<State> {
+        // Each needed stage's first step number, in Dockerfile order.
+        let mut offsets = vec![0; plan.stages.len()];
+        let mut next = plan.global_args.len();
+        for (i, s) in plan.stages.iter().enumerate() {
+            if needed.contains(&i) {
+                offsets[i] = next;
+                next += 1 + s.commands.len();
+            }
+        }
+        let mut done: Vec<Option<State>> = vec![None; plan.stages.len()];
+        let mut pending: Vec<usize> = (0..plan.stages.len())
+            .filter(|i| needed.contains(i))
+            .collect();
+        while !pending.is_empty() {
+            let ready: Vec<usize> = pending
+                .iter()
+                .copied()
+                .filter(|i| {
+                    deps[*i]
+                        .iter()
+                        .all(|d| done[*d].is_some() || !needed.contains(d))
+                })
+                .collect();
+            let Some((&first, rest)) = ready.split_first() else {
+                return Err(Error::Step(
+                    "the stages depend on each other in a cycle".into(),
+                ));
+            };
+            let snapshot = done.clone();
+            let (first_result, others) = std::thread::scope(|scope| {
+                let handles: Vec<_> = rest
+                    .iter()
+                    .map(|&i| {
+                        let snapshot = &snapshot;
+                        let step = offsets[i];
+                        scope.spawn(move || {
+                            let mut held = Vec::new();
+                            let r = self.stage(plan, i, step, snapshot, &mut |m| held.push(m));
+                            (i, r, held)
+                        })
+                    })
+                    .collect();
+                let first_result = self.stage(plan, first, offsets[first], &snapshot, out);
+                let others: Vec<_> = handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| {
+                            (
+                                0,
+                                Err(Error::Step("a stage's thread panicked".into())),
+                                Vec::new(),
+                            )
+                        })
+                    })
+                    .collect();
+                (first_result, others)
+            });
+            let (state, used) = first_result?;
+            used_args.extend(used);
+            done[first] = Some(state);
+            for (i, r, held) in others {
+                for m in held {
+                    out(m);
+                }
+                let (state, used) = r?;
+                used_args.extend(used);
+                done[i] = Some(state);
+            }
+            pending.retain(|i| done[*i].is_none());
+        }
+        done[target]
+            .clone()
+            .ok_or_else(|| Error::Step("the target stage was not built".into()))
+    }
 }
 
 impl Build<'_> {
