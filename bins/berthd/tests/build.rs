@@ -804,3 +804,43 @@ fn independent_stages_build_at_once() {
     let run = d.docker(&["run", "--rm", "--network", "none", "par"]);
     assert_eq!(run.ok().stdout, "one\ntwo\n");
 }
+
+#[test]
+fn hostile_and_oversized_contexts_are_refused() {
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    // A context entry that climbs out: refused before anything is written outside.
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(1);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_entry_type(tar::EntryType::Regular);
+    let name = b"../../escaped";
+    h.as_old_mut().name[..name.len()].copy_from_slice(name);
+    h.set_cksum();
+    b.append(&h, &b"x"[..]).expect("append");
+    let hostile = b.into_inner().expect("tar");
+    let (status, body) = d.http("POST", "/build", &hostile);
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("the build context has an entry outside it: ../../escaped"),
+        "{body}"
+    );
+    assert!(!d.data_root().join("builder/escaped").exists());
+    assert!(!d.data_root().join("escaped").exists());
+    // A Dockerfile of 11 MiB: refused with its size.
+    let big = "# padding\n".repeat((11 << 20) / 10);
+    let ctx = tar_bytes(&[("Dockerfile", &big)]);
+    let (status, body) = d.http("POST", "/build", &ctx);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("is too large"), "{body}");
+    assert_eq!(
+        std::fs::read_dir(d.data_root().join("builder/tmp"))
+            .expect("tmp")
+            .count(),
+        0
+    );
+}

@@ -1599,11 +1599,18 @@ impl Build<'_> {
 }
 
 /// What a RUN container's upper directory holds that is not the step's doing: the mount
-/// points the runtime made (/proc, /sys, /dev while empty).
+/// points the runtime made (/proc, /sys, /dev while empty; /etc/hosts, /etc/hostname and
+/// /etc/resolv.conf while empty files, as the network's bind mounts leave them). Docker keeps
+/// them in a layer of their own for the same reason.
 fn run_skip(upper: &Path) -> impl Fn(&Path) -> bool + '_ {
     move |p: &Path| {
-        let top = ["proc", "sys", "dev"].iter().any(|d| p == Path::new(d));
-        top && std::fs::read_dir(upper.join(p)).is_ok_and(|mut d| d.next().is_none())
+        let full = upper.join(p);
+        let dir = ["proc", "sys", "dev"].iter().any(|d| p == Path::new(d));
+        let file = ["etc/hosts", "etc/hostname", "etc/resolv.conf"]
+            .iter()
+            .any(|f| p == Path::new(f));
+        (dir && std::fs::read_dir(&full).is_ok_and(|mut d| d.next().is_none()))
+            || (file && std::fs::symlink_metadata(&full).is_ok_and(|m| m.is_file() && m.len() == 0))
     }
 }
 
