@@ -14,7 +14,7 @@ fn missing_features_are_named() {
     d.docker(&["volume", "ls"])
         .failed_with("volumes (docker volume) are not supported by berth yet");
     for (method, path, needle) in [
-        ("POST", "/v1.45/build", "image builds"),
+        ("GET", "/v1.45/plugins", "plugins"),
         ("POST", "/v1.45/commit?container=x", "commit"),
         ("GET", "/v1.45/swarm", "swarm mode"),
     ] {
