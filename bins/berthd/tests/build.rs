@@ -844,3 +844,57 @@ fn hostile_and_oversized_contexts_are_refused() {
         0
     );
 }
+
+#[test]
+fn expanded_flags_and_the_network_are_part_of_a_step() {
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    let ctx = context(
+        &d,
+        "flags",
+        &[
+            (
+                "Dockerfile",
+                "FROM bb:1\nARG U\nCOPY --chown=$U a /a\nRUN ls /sys/class/net > /nets\nCMD [\"sh\", \"-c\", \"stat -c %u /a; cat /nets\"]\n",
+            ),
+            ("a", "a"),
+        ],
+    );
+    d.docker(&["build", "--build-arg", "U=1", "-t", "u1", path(&ctx)])
+        .ok();
+    let out = d.docker(&["build", "--build-arg", "U=2", "-t", "u2", path(&ctx)]);
+    assert_eq!(
+        out.ok().stdout.matches("Using cache").count(),
+        0,
+        "{}",
+        out.stdout
+    );
+    let run = |tag: &str| {
+        d.docker(&["run", "--rm", "--network", "none", tag])
+            .ok()
+            .stdout
+            .clone()
+    };
+    // RUN steps have only a loopback unless the build asks for the host's network.
+    assert_eq!(run("u1"), "1\nlo\n");
+    assert_eq!(run("u2"), "2\nlo\n");
+    let host = d.docker(&[
+        "build",
+        "--network",
+        "host",
+        "--build-arg",
+        "U=1",
+        "-t",
+        "uh",
+        path(&ctx),
+    ]);
+    // The COPY comes from the cache; the RUN, on another network, does not.
+    assert_eq!(
+        host.ok().stdout.matches("Using cache").count(),
+        1,
+        "{}",
+        host.stdout
+    );
+    let nets = run("uh");
+    assert!(nets.lines().count() > 2, "the host's interfaces: {nets}");
+}

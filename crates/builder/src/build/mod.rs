@@ -1323,7 +1323,11 @@ impl Build<'_> {
         );
         let key = cache::key(
             &state.id,
-            &format!("{created_by}\n{paths:?}\n{urls:?}"),
+            // The flags as expanded: `--chown=$U` must miss when U changes.
+            &format!(
+                "{created_by}\n{paths:?}\n{urls:?}\n{chown:?} {chmod:?} {exclude_text:?} {}",
+                c.parents
+            ),
             &content,
         );
         if let Some(hit) = self.cached(&key, state)? {
