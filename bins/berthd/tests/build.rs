@@ -898,3 +898,45 @@ fn expanded_flags_and_the_network_are_part_of_a_step() {
     let nets = run("uh");
     assert!(nets.lines().count() > 2, "the host's interfaces: {nets}");
 }
+
+#[test]
+fn rmi_of_a_built_image_deletes_its_untagged_parents() {
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    let ctx = context(
+        &d,
+        "rmi",
+        &[(
+            "Dockerfile",
+            "FROM bb:1\nENV A=1\nRUN echo x > /x\nCMD [\"cat\", \"/x\"]\n",
+        )],
+    );
+    d.docker(&["build", "-t", "built", path(&ctx)]).ok();
+    // A second image shares the first two steps: those stay while it does.
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM bb:1\nENV A=1\nCMD [\"true\"]\n",
+    )
+    .expect("w");
+    d.docker(&["build", "-t", "sibling", path(&ctx)]).ok();
+    let before = d.docker(&["images", "-aq"]).ok().stdout.lines().count();
+    let out = d.docker(&["rmi", "built"]);
+    // built itself, its CMD and RUN steps' parents; not the ENV step the sibling needs.
+    assert_eq!(
+        out.ok().stdout.matches("Deleted: ").count(),
+        2,
+        "{}",
+        out.stdout
+    );
+    let after = d.docker(&["images", "-aq"]).ok().stdout.lines().count();
+    assert_eq!(before - after, 2);
+    let out = d.docker(&["rmi", "sibling"]);
+    assert_eq!(
+        out.ok().stdout.matches("Deleted: ").count(),
+        2,
+        "{}",
+        out.stdout
+    );
+    let left = d.docker(&["images", "-a", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert_eq!(left.ok().stdout, "bb:1\n");
+}

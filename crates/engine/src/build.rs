@@ -15,7 +15,7 @@ use crate::containers::stream::{read_frame, AttachOptions, Attached};
 use crate::containers::WaitCondition;
 use crate::Engine;
 use berth_builder::{Message, Options, RunEvent, RunSpec, Runner};
-use berth_image::Digest;
+use berth_image::{Digest, Removal};
 
 /// The engine as the builder's runner.
 struct Containers<'a>(&'a Engine);
@@ -147,6 +147,53 @@ impl Engine {
             );
         }
         Ok(id)
+    }
+
+    /// After `docker rmi` deleted images: their build parents that nothing else holds (no
+    /// tag, no container, no other child) go too, as dockerd deletes a removed image's
+    /// untagged parents.
+    pub(crate) fn remove_build_parents(&self, removed: &[Removal]) -> Vec<Removal> {
+        let entries = self.builder.cache_entries();
+        let parent_of = |id: &Digest| {
+            entries
+                .iter()
+                .find(|e| &e.image == id)
+                .and_then(|e| e.parent.clone())
+        };
+        let mut out = Vec::new();
+        let mut todo: Vec<Digest> = removed
+            .iter()
+            .filter_map(|r| match r {
+                Removal::Deleted(id) => Some(id.clone()),
+                Removal::Untagged(_) => None,
+            })
+            .collect();
+        while let Some(id) = todo.pop() {
+            let Some(parent) = parent_of(&id) else {
+                continue;
+            };
+            let Ok(image) = self.images.resolve(parent.as_str()) else {
+                continue;
+            };
+            let used = self
+                .containers
+                .list()
+                .iter()
+                .any(|c| c.image == parent.as_str());
+            let other_child = entries.iter().any(|e| {
+                e.parent.as_ref() == Some(&parent)
+                    && e.image != id
+                    && self.images.resolve(e.image.as_str()).is_ok()
+            });
+            if !image.tags.is_empty() || used || other_child {
+                continue;
+            }
+            if let Ok(r) = self.images.remove(parent.as_str(), true) {
+                out.extend(r);
+                todo.push(parent);
+            }
+        }
+        out
     }
 
     /// `docker builder prune`: the keys of the cache entries dropped.

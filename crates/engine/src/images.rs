@@ -143,7 +143,10 @@ impl Engine {
             .into_iter()
             .find(|c| c.image == image.record.id.as_str());
         let Some(user) = user else {
-            return Ok(self.images.remove(name, force)?);
+            let mut removed = self.images.remove(name, force)?;
+            let parents = self.remove_build_parents(&removed);
+            removed.extend(parents);
+            return Ok(removed);
         };
         let by_tag = Reference::parse(name)
             .ok()
