@@ -940,3 +940,28 @@ fn rmi_of_a_built_image_deletes_its_untagged_parents() {
     let left = d.docker(&["images", "-a", "--format", "{{.Repository}}:{{.Tag}}"]);
     assert_eq!(left.ok().stdout, "bb:1\n");
 }
+
+#[test]
+fn run_heredocs_are_left_to_the_shell_and_shebangs_executed() {
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    let dockerfile = "FROM bb:1\nARG WHO=builder\nRUN <<EOF\necho 'literal $WHO' > /single\necho \"env $WHO\" >> /single\nEOF\nRUN <<EOF\n#!/bin/sh\necho \"run as $0\" > /shebang\nEOF\nRUN cat <<EOF > /fed\nfed $WHO\nEOF\nCMD [\"cat\", \"/single\", \"/shebang\", \"/fed\"]\n";
+    let ctx = context(&d, "heredocs", &[("Dockerfile", dockerfile)]);
+    d.docker(&["build", "-t", "heredocs", path(&ctx)]).ok();
+    let run = d.docker(&["run", "--rm", "--network", "none", "heredocs"]);
+    assert_eq!(
+        run.ok().stdout,
+        "literal $WHO\nenv builder\nrun as /dev/pipes/EOF\nfed builder\n"
+    );
+    // The script's mount point is not in the image.
+    let ls = d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "heredocs",
+        "ls",
+        "/dev/pipes",
+    ]);
+    ls.failed();
+}

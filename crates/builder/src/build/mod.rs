@@ -1365,13 +1365,21 @@ impl Build<'_> {
         network: Option<&str>,
     ) -> Result<State> {
         let vars = state.vars();
+        let mut script_file = None;
         let argv = match command {
             CommandLine::Exec(v) => v.clone(),
-            CommandLine::Shell(s) => {
-                let mut v = state.shell();
-                v.push(script(s, heredocs, &vars, self.escape)?);
-                v
-            }
+            CommandLine::Shell(s) => match script(s, heredocs) {
+                Script::Inline(text) => {
+                    let mut v = state.shell();
+                    v.push(text);
+                    v
+                }
+                Script::File { name, content } => {
+                    let target = format!("/dev/pipes/{name}");
+                    script_file = Some((content, target.clone()));
+                    vec![target]
+                }
+            },
         };
         // Build args reach the command's environment (not the image's); ENV wins.
         let env_names: HashSet<String> = state
@@ -1408,7 +1416,21 @@ impl Build<'_> {
             "default" => self.opts.network.clone(),
             n => n.to_string(),
         };
-        let (binds, tmpfs, mounts_key) = self.run_mounts(mounts, &vars)?;
+        let (mut binds, tmpfs, mut mounts_key) = self.run_mounts(mounts, &vars)?;
+        if let Some((content, target)) = &script_file {
+            let host = self
+                .scratch
+                .join(format!("heredoc-{}", Digest::of(content.as_bytes()).hex()));
+            std::fs::write(&host, content).map_err(|e| Error::io("write", &host, e))?;
+            std::fs::set_permissions(&host, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .map_err(|e| Error::io("chmod", &host, e))?;
+            binds.push(Bind {
+                source: host,
+                target: target.clone(),
+                readonly: true,
+            });
+            mounts_key.push_str(&format!("script {target} {content:?}\n"));
+        }
         let key = cache::key(
             &state.id,
             &format!("RUN {}\n{env:?}\n{network}\n{mounts_key}", json!(argv)),
@@ -1618,25 +1640,34 @@ fn run_skip(upper: &Path) -> impl Fn(&Path) -> bool + '_ {
     }
 }
 
+/// What a shell-form RUN runs.
+#[derive(Debug, PartialEq, Eq)]
+enum Script {
+    /// A command line for the SHELL.
+    Inline(String),
+    /// A lone heredoc that starts with `#!`: a file executed as it is (BuildKit writes it
+    /// to /dev/pipes/NAME and runs it).
+    File { name: String, content: String },
+}
+
 /// A RUN's shell script: the command, and its heredocs as the shell reads them. A RUN that
-/// is only a heredoc runs the heredoc's text (BuildKit's rule).
-fn script(cmd: &str, heredocs: &[Heredoc], vars: &Env, escape: char) -> Result<String> {
-    if heredocs.is_empty() {
-        return Ok(cmd.to_string());
-    }
+/// is only a heredoc runs the heredoc's text, or executes it when it has a `#!` line
+/// (BuildKit's rules). The builder expands nothing in a RUN: the shell does, with the
+/// build args in its environment.
+fn script(cmd: &str, heredocs: &[Heredoc]) -> Script {
     let only = heredocs.len() == 1 && {
         let c = cmd.trim();
         c.starts_with("<<") && !c.contains(char::is_whitespace)
     };
     if only {
         let h = &heredocs[0];
-        let text = if h.expand {
-            shell::expand_heredoc(&h.content, vars, escape)
-                .map_err(|e| Error::Step(e.to_string()))?
-        } else {
-            h.content.clone()
-        };
-        return Ok(text);
+        if h.content.starts_with("#!") {
+            return Script::File {
+                name: h.name.clone(),
+                content: h.content.clone(),
+            };
+        }
+        return Script::Inline(h.content.clone());
     }
     let mut s = cmd.to_string();
     for h in heredocs {
@@ -1644,7 +1675,7 @@ fn script(cmd: &str, heredocs: &[Heredoc], vars: &Env, escape: char) -> Result<S
         s.push_str(&h.content);
         s.push_str(&h.name);
     }
-    Ok(s)
+    Script::Inline(s)
 }
 
 /// EXPOSE's ports: `80`, `80/udp`, `8000-8002/tcp`.
@@ -1695,14 +1726,21 @@ mod tests {
             chomp: false,
             fd: None,
         };
-        let env: Env = [("A".to_string(), "x".to_string())].into_iter().collect();
+        // Not expanded by the builder: the shell does it.
         assert_eq!(
-            script("<<EOF", &[h("EOF", "echo $A\n")], &env, '\\').expect("s"),
-            "echo x\n"
+            script("<<EOF", &[h("EOF", "echo $A\n")]),
+            Script::Inline("echo $A\n".into())
         );
         assert_eq!(
-            script("cat <<EOF > /f", &[h("EOF", "hi\n")], &env, '\\').expect("s"),
-            "cat <<EOF > /f\nhi\nEOF"
+            script("cat <<EOF > /f", &[h("EOF", "hi\n")]),
+            Script::Inline("cat <<EOF > /f\nhi\nEOF".into())
+        );
+        assert_eq!(
+            script("<<PY", &[h("PY", "#!/usr/bin/env python3\nprint(1)\n")]),
+            Script::File {
+                name: "PY".into(),
+                content: "#!/usr/bin/env python3\nprint(1)\n".into()
+            }
         );
     }
 }
