@@ -484,6 +484,25 @@ fn berth_build_shows_steps_cached_marks_and_the_failed_output() {
         "{}",
         failed.stderr
     );
+
+    // `-`: the context as a tar on standard input.
+    let tar = d.dir.path().join("stdin-context.tar");
+    std::fs::write(
+        &tar,
+        tar_bytes(&[
+            (
+                "Dockerfile",
+                "FROM bb:1\nCOPY f /f\nCMD [\"cat\", \"/f\"]\n",
+            ),
+            ("f", "via stdin\n"),
+        ]),
+    )
+    .expect("write");
+    let stdin = std::process::Stdio::from(std::fs::File::open(&tar).expect("open"));
+    d.berth_stdin(&["build", "-t", "from-stdin", "-"], stdin)
+        .ok();
+    let run = d.docker(&["run", "--rm", "--network", "none", "from-stdin"]);
+    assert_eq!(run.ok().stdout, "via stdin\n");
 }
 
 /// The seed notes' second Dockerfile (004, "server.Dockerfile"), adapted to the busybox
