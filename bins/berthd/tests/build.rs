@@ -984,3 +984,36 @@ fn run_heredocs_are_left_to_the_shell_and_shebangs_executed() {
     ]);
     ls.failed();
 }
+
+#[test]
+fn cache_from_a_loaded_image_stands_for_its_steps() {
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    let ctx = context(
+        &d,
+        "cachefrom",
+        &[
+            ("Dockerfile", APP),
+            ("hello.txt", "hi there\n"),
+            ("data/one", "1\n"),
+        ],
+    );
+    d.docker(&["build", "-t", "app:1", path(&ctx)]).ok();
+    let saved = d.dir.path().join("app.tar");
+    d.docker(&["save", "-o", path(&saved), "app:1"]).ok();
+    d.docker(&["rmi", "app:1"]).ok();
+    d.docker(&["builder", "prune", "-f"]).ok();
+    // Loaded: the same history, but no cache entries of its own.
+    d.docker(&["load", "-i", path(&saved)]).ok();
+    let since = unix_now();
+    let out = d.docker(&["build", "--cache-from", "app:1", "-t", "app:2", path(&ctx)]);
+    assert_eq!(
+        out.ok().stdout.matches("Using cache").count(),
+        7,
+        "{}",
+        out.stdout
+    );
+    assert_eq!(containers_created(&d, &since), 0);
+    let run = d.docker(&["run", "--rm", "--network", "none", "app:2"]);
+    assert_eq!(run.ok().stdout, "hello from run\nhi there\n1\n/app\n");
+}

@@ -54,6 +54,9 @@ pub struct BuildArgs {
     /// A secret for RUN --mount=type=secret: id=ID,src=FILE.
     #[arg(long)]
     pub secret: Vec<String>,
+    /// Images to consider as cache sources.
+    #[arg(long = "cache-from")]
+    pub cache_from: Vec<String>,
     /// The context directory, or `-` for a tar on standard input.
     pub path: String,
 }
@@ -290,6 +293,9 @@ pub async fn build(client: &Client, args: BuildArgs) -> Result<()> {
     }
     if let Some(p) = &args.platform {
         pairs.push(("platform", p.clone()));
+    }
+    if !args.cache_from.is_empty() {
+        pairs.push(("cachefrom", serde_json::to_string(&args.cache_from)?));
     }
     let secrets = secrets(&args.secret)?;
     if !secrets.is_empty() {

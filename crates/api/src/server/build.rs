@@ -100,6 +100,11 @@ fn options(ctx: &Ctx) -> ApiResult<(Options, bool)> {
         cancel: Arc::new(AtomicBool::new(false)),
         puller: None,
         always_pull: false,
+        cache_from: match q.get("cachefrom").filter(|c| !c.is_empty()) {
+            None => Vec::new(),
+            Some(text) => serde_json::from_str(text)
+                .map_err(|e| ApiError::bad_request(format!("cachefrom: {e}")))?,
+        },
     };
     Ok((opts, q.bool("q")))
 }

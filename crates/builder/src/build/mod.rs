@@ -119,6 +119,9 @@ pub struct Options {
     pub puller: Option<Puller>,
     /// `--pull`: pull every base image, even one the store has.
     pub always_pull: bool,
+    /// `--cache-from`: images whose history may stand for steps (a pulled or loaded image
+    /// built the same way, which has no cache entries here).
+    pub cache_from: Vec<String>,
 }
 
 /// Proxy arguments every build accepts without an ARG, kept out of the history.
@@ -894,13 +897,16 @@ impl Build<'_> {
     }
 
     /// The cached result of a step, announced, if there is one.
-    fn cached(&mut self, key: &str, state: &State) -> Result<Option<State>> {
+    /// `next`: the step's result before its commit (the parent's id, layers and history,
+    /// the new container config); `created_by`: its history entry's text.
+    fn cached(&mut self, key: &str, next: &State, created_by: &str) -> Result<Option<State>> {
         if self.opts.no_cache {
             return Ok(None);
         }
         let Some(id) = self.b.cache.get(&self.b.store, key) else {
-            return Ok(None);
+            return self.cache_image_hit(key, next, created_by);
         };
+        let state = next;
         let image = self.b.store.resolve(id.as_str())?;
         let config = self.b.store.config(&image.record)?;
         (self.out)(Message::Cached);
@@ -909,6 +915,75 @@ impl Build<'_> {
         next.args = state.args.clone();
         next.cmd_set = state.cmd_set;
         Ok(Some(next))
+    }
+
+    /// `--cache-from`: an image whose history begins as the parent's and goes on with this
+    /// step gives the step's layer (the config is the one the step makes), as moby's
+    /// restoreCachedImage does.
+    fn cache_image_hit(
+        &mut self,
+        key: &str,
+        next: &State,
+        created_by: &str,
+    ) -> Result<Option<State>> {
+        let history = next.config["history"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let n = history.len();
+        let m = next.layers.len();
+        let empty = |h: &Value| h["empty_layer"].as_bool().unwrap_or(false);
+        for source in &self.opts.cache_from {
+            let Ok(image) = self.b.store.resolve(source) else {
+                continue;
+            };
+            let config = self.b.store.config(&image.record)?;
+            let theirs = config["history"].as_array().cloned().unwrap_or_default();
+            let layers = &image.record.layers;
+            let Some(step) = theirs.get(n) else { continue };
+            let same_past = theirs[..n]
+                .iter()
+                .zip(&history)
+                .all(|(a, b)| a["created_by"] == b["created_by"] && empty(a) == empty(b));
+            let same_layers = layers.len() >= m
+                && layers[..m]
+                    .iter()
+                    .zip(&next.layers)
+                    .all(|(a, b)| a.diff_id == b.diff_id);
+            if !same_past || !same_layers || step["created_by"].as_str() != Some(created_by) {
+                continue;
+            }
+            let mut result = next.clone();
+            if !empty(step) {
+                let Some(l) = layers.get(m) else { continue };
+                result.layers.push(NewLayer {
+                    blob: l.blob.clone(),
+                    media_type: l.media_type.clone(),
+                    diff_id: l.diff_id.clone(),
+                });
+                result.chains.push(l.chain_id.clone());
+            }
+            result.config["created"] = step["created"].clone();
+            result.config["rootfs"] = json!({
+                "type": "layers",
+                "diff_ids": result.layers.iter().map(|l| l.diff_id.to_string()).collect::<Vec<_>>(),
+            });
+            let mut h = history.clone();
+            h.push(step.clone());
+            result.config["history"] = Value::Array(h);
+            let bytes = serde_json::to_vec(&result.full_config())
+                .map_err(|e| Error::Step(e.to_string()))?;
+            let record = self
+                .b
+                .store
+                .commit(&bytes, &result.layers, &HashMap::new(), &[], None)?;
+            result.id = record.id;
+            self.b.cache.put(key, &result.id, &next.id, 0)?;
+            (self.out)(Message::Cached);
+            self.say(format!(" ---> Using cache\n ---> {}\n", result.id.short()));
+            return Ok(Some(result));
+        }
+        Ok(None)
     }
 
     /// A step that changes only the config: `change` applies it.
@@ -926,7 +1001,7 @@ impl Build<'_> {
             &format!("{created_by}\n{}", Value::Object(next.cfg.clone())),
             "",
         );
-        if let Some(hit) = self.cached(&key, &next)? {
+        if let Some(hit) = self.cached(&key, &next, &created_by)? {
             return Ok(hit);
         }
         self.commit(next, created_by, None, &key)
@@ -1163,7 +1238,7 @@ impl Build<'_> {
             &format!("{created_by}\n{}", Value::Object(next.cfg.clone())),
             "",
         );
-        if let Some(hit) = self.cached(&key, &next)? {
+        if let Some(hit) = self.cached(&key, &next, &created_by)? {
             return Ok(hit);
         }
         // The directory is made now (BuildKit's behaviour), so that a later COPY or RUN
@@ -1330,7 +1405,7 @@ impl Build<'_> {
             ),
             &content,
         );
-        if let Some(hit) = self.cached(&key, state)? {
+        if let Some(hit) = self.cached(&key, state, &created_by)? {
             return Ok(hit);
         }
         let work = tempfile::tempdir_in(&self.scratch)
@@ -1436,7 +1511,7 @@ impl Build<'_> {
             &format!("RUN {}\n{env:?}\n{network}\n{mounts_key}", json!(argv)),
             "",
         );
-        if let Some(hit) = self.cached(&key, state)? {
+        if let Some(hit) = self.cached(&key, state, &created_by)? {
             return Ok(hit);
         }
         let spec = RunSpec {
