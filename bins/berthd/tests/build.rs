@@ -342,12 +342,25 @@ fn bad_dockerfiles_and_contexts_are_refused_with_their_line() {
             "FROM 127.0.0.1:9/nosuch:1\n",
             "Dockerfile:1: pulling 127.0.0.1:9/nosuch:1",
         ),
+        (
+            "FROM --platform=linux/s390x bb:1\n",
+            "Dockerfile:1: platform linux/s390x is not this host's",
+        ),
     ];
     for (i, (dockerfile, message)) in cases.iter().enumerate() {
         let ctx = context(&d, &format!("bad{i}"), &[("Dockerfile", dockerfile)]);
         d.docker(&["build", path(&ctx)]).failed_with(message);
     }
     assert_eq!(d.docker(&["ps", "-aq"]).ok().stdout, "");
+    // --rm=false keeps a successful step's container, as the legacy builder does.
+    let ctx = context(&d, "keep", &[("Dockerfile", "FROM bb:1\nRUN echo kept\n")]);
+    d.docker(&["build", "--rm=false", path(&ctx)]).ok();
+    let kept = d.docker(&["ps", "-a", "--format", "{{.Status}}"]);
+    assert!(
+        kept.ok().stdout.starts_with("Exited (0)"),
+        "{}",
+        kept.stdout
+    );
     // Nothing mounted is left behind by the failed COPY steps.
     let mounts =
         std::fs::read_to_string(format!("/proc/{}/mountinfo", d.pid())).expect("mountinfo");

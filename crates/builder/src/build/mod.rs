@@ -758,7 +758,8 @@ impl Build<'_> {
         let base = self.expand(&stage.base, &env)?;
         if let Some(p) = &stage.platform {
             let p = self.expand(p, &env)?;
-            check_platform(&p)?;
+            // A step's error, so that it carries the line.
+            check_platform(&p).map_err(|e| Error::Step(e.to_string()))?;
         }
         if base.is_empty() {
             return Err(Error::Step(format!(
