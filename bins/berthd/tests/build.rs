@@ -696,6 +696,8 @@ SHELL ["/bin/busybox", "sh", "-c"]
 RUN /bin/busybox --install -s /bin
 SHELL ["/bin/sh", "-xc"]
 ADD layer.tar /unpacked/
+ADD --unpack=false layer.tar /kept/
+RUN test -f /kept/layer.tar
 ADD plain.txt /plain/
 COPY --chmod=0750 --exclude=*.log dir/ /copied/
 COPY --parents dir/sub/deep.txt /parents/

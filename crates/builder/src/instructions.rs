@@ -29,6 +29,8 @@ pub struct Copy {
     pub parents: bool,
     pub exclude: Vec<String>,
     pub checksum: Option<String>,
+    /// ADD `--unpack`: false keeps a local archive as a file.
+    pub unpack: Option<bool>,
     pub heredocs: Vec<Heredoc>,
 }
 
@@ -478,6 +480,11 @@ pub fn instruction(node: &Node) -> std::result::Result<Instruction, String> {
                 parents: if add { false } else { flags.bool("parents")? },
                 exclude: flags.strings("exclude"),
                 checksum: if add { flags.string("checksum")? } else { None },
+                unpack: if add && flags.values.iter().any(|(n, _)| n == "unpack") {
+                    Some(flags.bool("unpack")?)
+                } else {
+                    None
+                },
                 heredocs: node.heredocs.clone(),
             })
         }

@@ -211,7 +211,6 @@ pub(super) async fn build(ctx: &Ctx, req: hyper::Request<Incoming>) -> ApiResult
             Message::Stream(s) if quiet => held.push(s),
             Message::Stream(s) => send(json!({"stream": s})),
             Message::Aux(id) => send(json!({"aux": {"ID": id.to_string()}})),
-            Message::Step { .. } | Message::Cached => {}
         };
         match engine.build(reader, &opts, &mut out) {
             Ok(id) => {

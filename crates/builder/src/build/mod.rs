@@ -36,10 +36,6 @@ pub enum Message {
     Stream(String),
     /// The image built (`aux` with its ID).
     Aux(Digest),
-    /// A step began: its number, total, and text (for displays that time steps).
-    Step { index: usize, total: usize },
-    /// The step's result came from the cache.
-    Cached,
 }
 
 /// A bind mount into a RUN container (`RUN --mount`).
@@ -693,10 +689,6 @@ impl Build<'_> {
             ));
         }
         self.step += 1;
-        (self.out)(Message::Step {
-            index: self.step,
-            total: self.total,
-        });
         let text = format!("Step {}/{} : {}\n", self.step, self.total, text);
         self.say(text);
         Ok(())
@@ -910,7 +902,6 @@ impl Build<'_> {
         let state = next;
         let image = self.b.store.resolve(id.as_str())?;
         let config = self.b.store.config(&image.record)?;
-        (self.out)(Message::Cached);
         self.say(format!(" ---> Using cache\n ---> {}\n", id.short()));
         let mut next = self.image_state(&image, config)?;
         next.args = state.args.clone();
@@ -980,7 +971,6 @@ impl Build<'_> {
                 .commit(&bytes, &result.layers, &HashMap::new(), &[], None)?;
             result.id = record.id;
             self.b.cache.put(key, &result.id, &next.id, 0)?;
-            (self.out)(Message::Cached);
             self.say(format!(" ---> Using cache\n ---> {}\n", result.id.short()));
             return Ok(Some(result));
         }
@@ -1422,7 +1412,7 @@ impl Build<'_> {
             owner,
             chmod,
             parents: c.parents,
-            extract: c.add,
+            extract: c.add && c.unpack != Some(false),
         };
         copy::copy_into(&ov.merged, &sources, &opts, &exclude)?;
         ov.unmount()?;
