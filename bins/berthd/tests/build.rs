@@ -352,6 +352,29 @@ fn bad_dockerfiles_and_contexts_are_refused_with_their_line() {
         d.docker(&["build", path(&ctx)]).failed_with(message);
     }
     assert_eq!(d.docker(&["ps", "-aq"]).ok().stdout, "");
+    // --platform: the host's is fine, another one is refused before anything is built.
+    let ctx = context(&d, "plat", &[("Dockerfile", "FROM bb:1\nLABEL a=b\n")]);
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    let host = format!("linux/{arch}");
+    d.docker(&[
+        "build",
+        "--platform",
+        &host,
+        "--label",
+        "from=cli",
+        "-t",
+        "plat",
+        path(&ctx),
+    ])
+    .ok();
+    assert_eq!(config(&d, "plat")["Labels"]["from"], "cli");
+    assert_eq!(config(&d, "plat")["Labels"]["a"], "b");
+    d.docker(&["build", "--platform", "linux/s390x", path(&ctx)])
+        .failed_with("berth builds only for the host's platform");
     // --rm=false keeps a successful step's container, as the legacy builder does.
     let ctx = context(&d, "keep", &[("Dockerfile", "FROM bb:1\nRUN echo kept\n")]);
     d.docker(&["build", "--rm=false", path(&ctx)]).ok();
