@@ -860,6 +860,16 @@ fn independent_stages_build_at_once() {
     assert!(one < two, "{}", out.stdout);
     let run = d.docker(&["run", "--rm", "--network", "none", "par"]);
     assert_eq!(run.ok().stdout, "one\ntwo\n");
+
+    // Two stages making the very same steps at once (the same cache key, the same script).
+    let same = "RUN <<EOF\n#!/bin/sh\necho same > /s\nEOF\n";
+    let twins = format!(
+        "FROM bb:1 AS a\n{same}\nFROM bb:1 AS b\n{same}\nFROM bb:1\nCOPY --from=a /s /a\nCOPY --from=b /s /b\nCMD [\"cat\", \"/a\", \"/b\"]\n"
+    );
+    let ctx = context(&d, "twins", &[("Dockerfile", &twins)]);
+    d.docker(&["build", "-t", "twins", path(&ctx)]).ok();
+    let run = d.docker(&["run", "--rm", "--network", "none", "twins"]);
+    assert_eq!(run.ok().stdout, "same\nsame\n");
 }
 
 #[test]

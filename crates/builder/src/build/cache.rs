@@ -55,11 +55,17 @@ impl Cache {
 
     /// Record that the step `key` made `image` on top of `parent`, adding `size` bytes.
     pub fn put(&self, key: &str, image: &Digest, parent: &Digest, size: u64) -> Result<()> {
-        let tmp = self.dir.join(format!(".{key}.tmp"));
-        std::fs::write(&tmp, format!("{image}\n{parent}\n{size}\n"))
-            .map_err(|e| Error::io("write", &tmp, e))?;
+        // A file of its own per writer: stages built at once may make the same step.
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempfile_in(&self.dir)
+            .map_err(|e| Error::io("create a temporary file in", &self.dir, e))?;
+        std::io::Write::write_all(&mut tmp, format!("{image}\n{parent}\n{size}\n").as_bytes())
+            .map_err(|e| Error::io("write", tmp.path(), e))?;
         let target = self.dir.join(key);
-        std::fs::rename(&tmp, &target).map_err(|e| Error::io("rename", &target, e))
+        tmp.persist(&target)
+            .map(drop)
+            .map_err(|e| Error::io("rename", &target, e.error))
     }
 
     /// The images some cached step was made on: the parents of other images, which
@@ -71,6 +77,7 @@ impl Cache {
         };
         entries
             .flatten()
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
             .filter_map(|e| std::fs::read_to_string(e.path()).ok())
             .filter_map(|t| Digest::parse(t.lines().nth(1)?.trim()).ok())
             .collect()

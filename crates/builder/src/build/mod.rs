@@ -1484,10 +1484,17 @@ impl Build<'_> {
         };
         let (mut binds, tmpfs, mut mounts_key) = self.run_mounts(mounts, &vars)?;
         if let Some((content, target)) = &script_file {
-            let host = self
-                .scratch
-                .join(format!("heredoc-{}", Digest::of(content.as_bytes()).hex()));
-            std::fs::write(&host, content).map_err(|e| Error::io("write", &host, e))?;
+            // A file of its own: stages built at once may run the same script.
+            let mut file = tempfile::Builder::new()
+                .prefix("heredoc-")
+                .tempfile_in(&self.scratch)
+                .map_err(|e| Error::io("create a file in", &self.scratch, e))?;
+            std::io::Write::write_all(&mut file, content.as_bytes())
+                .map_err(|e| Error::io("write", file.path(), e))?;
+            let host = file
+                .into_temp_path()
+                .keep()
+                .map_err(|e| Error::io("keep", &self.scratch, e.error))?;
             std::fs::set_permissions(&host, std::os::unix::fs::PermissionsExt::from_mode(0o755))
                 .map_err(|e| Error::io("chmod", &host, e))?;
             binds.push(Bind {
