@@ -802,6 +802,15 @@ fn a_missing_base_image_is_pulled_and_pull_pulls_again() {
     );
     let run = d.docker(&["run", "--rm", "--network", "none", "from-registry"]);
     assert_eq!(run.ok().stdout, "pulled-base\n");
+    // A built image pushes and pulls back like any other.
+    let pushed = format!("{}/built/app:1", reg.addr);
+    d.docker(&["tag", "from-registry", &pushed]).ok();
+    d.docker(&["push", &pushed]).ok();
+    d.docker(&["rmi", &pushed]).ok();
+    d.docker(&["rmi", "from-registry"]).ok();
+    d.docker(&["pull", &pushed]).ok();
+    let run = d.docker(&["run", "--rm", "--network", "none", &pushed]);
+    assert_eq!(run.ok().stdout, "pulled-base\n");
     // Present now: no pull without --pull, one with it.
     let again = d.docker(&["build", path(&ctx)]);
     assert!(
