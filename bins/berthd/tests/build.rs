@@ -879,6 +879,25 @@ fn independent_stages_build_at_once() {
     d.docker(&["build", "-t", "twins", path(&ctx)]).ok();
     let run = d.docker(&["run", "--rm", "--network", "none", "twins"]);
     assert_eq!(run.ok().stdout, "same\nsame\n");
+    // Cache mounts shared by stages that run at once: `locked` makes one wait for the
+    // other, `private` gives the second a directory of its own; with either, no RUN finds
+    // the other's work in progress.
+    for sharing in ["locked", "private"] {
+        let step = |me: &str| {
+            format!(
+                "RUN --mount=type=cache,id={sharing},target=/c,sharing={sharing} test ! -e /c/busy && touch /c/busy && sleep 1 && rm /c/busy && echo {me}-$N > /{me}"
+            )
+        };
+        let dockerfile = format!(
+            "FROM bb:1 AS one\nARG N\n{}\n\nFROM bb:1 AS two\nARG N\n{}\n\nFROM bb:1\nCOPY --from=one /one /\nCOPY --from=two /two /\n",
+            step("one"),
+            step("two")
+        );
+        let ctx = context(&d, sharing, &[("Dockerfile", &dockerfile)]);
+        let n = unix_now();
+        d.docker(&["build", "--build-arg", &format!("N={n}"), path(&ctx)])
+            .ok();
+    }
 }
 
 #[test]

@@ -141,6 +141,55 @@ pub struct Builder {
     store: Arc<ImageStore>,
     root: PathBuf,
     cache: cache::Cache,
+    /// Cache mounts (`RUN --mount=type=cache`) held by a `locked` or `private` user now.
+    leased: std::sync::Mutex<HashSet<String>>,
+    freed: std::sync::Condvar,
+}
+
+/// What a RUN's `--mount`s give it: bind mounts, tmpfs targets, what goes into the cache
+/// key, and the cache mounts it holds while it runs.
+struct RunMounts<'a> {
+    binds: Vec<Bind>,
+    tmpfs: Vec<String>,
+    key: String,
+    _leases: Vec<Lease<'a>>,
+}
+
+/// A cache mount held by one RUN (`sharing=locked|private`), freed when dropped.
+struct Lease<'a> {
+    builder: &'a Builder,
+    id: String,
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        let mut held = self
+            .builder
+            .leased
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        held.remove(&self.id);
+        self.builder.freed.notify_all();
+    }
+}
+
+impl Builder {
+    /// Take cache mount `id`: waiting for it (`locked`), or not at all when another holds it
+    /// (`private`: the caller then uses a directory of its own). None when not taken.
+    fn lease(&self, id: &str, wait: bool) -> Option<Lease<'_>> {
+        let mut held = self.leased.lock().unwrap_or_else(|e| e.into_inner());
+        while held.contains(id) {
+            if !wait {
+                return None;
+            }
+            held = self.freed.wait(held).unwrap_or_else(|e| e.into_inner());
+        }
+        held.insert(id.to_string());
+        Some(Lease {
+            builder: self,
+            id: id.to_string(),
+        })
+    }
 }
 
 /// One stage's image as it is being built.
@@ -278,6 +327,8 @@ impl Builder {
         std::fs::set_permissions(root, std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .map_err(|e| Error::io("chmod", root, e))?;
         Ok(Builder {
+            leased: std::sync::Mutex::new(HashSet::new()),
+            freed: std::sync::Condvar::new(),
             cache: cache::Cache::open(&root.join("cache"))?,
             store,
             root: root.to_path_buf(),
@@ -677,7 +728,7 @@ impl<'a> Shared<'a> {
     }
 }
 
-impl Build<'_> {
+impl<'a> Build<'a> {
     fn say(&mut self, text: impl Into<String>) {
         (self.out)(Message::Stream(text.into()));
     }
@@ -1482,7 +1533,13 @@ impl Build<'_> {
             "default" => self.opts.network.clone(),
             n => n.to_string(),
         };
-        let (mut binds, tmpfs, mut mounts_key) = self.run_mounts(mounts, &vars)?;
+        // The leases of cache mounts are held until the step's container is gone.
+        let run_mounts = self.run_mounts(mounts, &vars)?;
+        let (mut binds, tmpfs, mut mounts_key) = (
+            run_mounts.binds.clone(),
+            run_mounts.tmpfs.clone(),
+            run_mounts.key.clone(),
+        );
         if let Some((content, target)) = &script_file {
             // A file of its own: stages built at once may run the same script.
             let mut file = tempfile::Builder::new()
@@ -1589,7 +1646,8 @@ impl Build<'_> {
         &mut self,
         mounts: &[instructions::MountSpec],
         vars: &Env,
-    ) -> Result<(Vec<Bind>, Vec<String>, String)> {
+    ) -> Result<RunMounts<'a>> {
+        let mut leases = Vec::new();
         let mut binds = Vec::new();
         let mut tmpfs = Vec::new();
         let mut key = String::new();
@@ -1612,6 +1670,31 @@ impl Build<'_> {
                         "",
                     ));
                     std::fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
+                    let b: &'a Builder = self.b;
+                    let dir = match get("sharing")?.as_deref().unwrap_or("shared") {
+                        "shared" => dir,
+                        "locked" => {
+                            leases.extend(b.lease(&id, true));
+                            dir
+                        }
+                        "private" => match b.lease(&id, false) {
+                            Some(l) => {
+                                leases.push(l);
+                                dir
+                            }
+                            // Another RUN writes to it now: this one gets a fresh one.
+                            None => tempfile::Builder::new()
+                                .prefix("cache-")
+                                .tempdir_in(&self.scratch)
+                                .map_err(|e| Error::io("create in", &self.scratch, e))?
+                                .keep(),
+                        },
+                        other => {
+                            return Err(Error::Step(format!(
+                                "invalid cache sharing mode {other:?} (shared, private or locked)"
+                            )))
+                        }
+                    };
                     binds.push(Bind {
                         source: dir,
                         target: target.clone(),
@@ -1693,7 +1776,12 @@ impl Build<'_> {
                 }
             }
         }
-        Ok((binds, tmpfs, key))
+        Ok(RunMounts {
+            binds,
+            tmpfs,
+            key,
+            _leases: leases,
+        })
     }
 }
 
