@@ -408,6 +408,11 @@ fn run_mount_cache_keeps_files_between_builds() {
     d.docker(&["build", "--build-arg", "N=1", path(&ctx)]).ok();
     let out = d.docker(&["build", "--build-arg", "N=2", path(&ctx)]);
     assert!(out.ok().stdout.contains("run1\nrun2\n"), "{}", out.stdout);
+    // builder prune empties cache mounts too.
+    d.docker(&["builder", "prune", "-f"]).ok();
+    let out = d.docker(&["build", "--build-arg", "N=3", path(&ctx)]);
+    assert!(out.ok().stdout.contains("\nrun3\n"), "{}", out.stdout);
+    assert!(!out.stdout.contains("run1"), "{}", out.stdout);
 }
 
 #[test]

@@ -347,7 +347,27 @@ impl Builder {
 
     /// `docker builder prune`: forget the cache; the keys of the entries dropped.
     pub fn prune(&self) -> Result<Vec<String>> {
-        self.cache.clear()
+        let mut dropped = self.cache.clear()?;
+        // The cache mounts of RUN --mount=type=cache go too (BuildKit prunes them), but
+        // not one a running step holds.
+        let mounts = self.root.join("mounts");
+        let held = self
+            .leased
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Ok(entries) = std::fs::read_dir(&mounts) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if held.iter().any(|id| mount_dir_name(id) == name) {
+                    continue;
+                }
+                std::fs::remove_dir_all(e.path())
+                    .map_err(|err| Error::io("remove", e.path(), err))?;
+                dropped.push(format!("cache-mount-{name}"));
+            }
+        }
+        Ok(dropped)
     }
 
     /// Build the context `input` (a tar) with `opts`; messages go to `out`. Returns the
@@ -509,6 +529,11 @@ impl Builder {
         }
         Ok(state.id)
     }
+}
+
+/// The directory name of cache mount `id` (a digest: ids are free text).
+fn mount_dir_name(id: &str) -> String {
+    cache::key(&Digest::of(id.as_bytes()), "cache", "")
 }
 
 /// The platform args BuildKit defines for every build (the host's platform).
@@ -1664,11 +1689,7 @@ impl<'a> Build<'a> {
             match kind {
                 "cache" => {
                     let id = get("id")?.unwrap_or_else(|| target.clone());
-                    let dir = self.b.root.join("mounts").join(cache::key(
-                        &Digest::of(id.as_bytes()),
-                        "cache",
-                        "",
-                    ));
+                    let dir = self.b.root.join("mounts").join(mount_dir_name(&id));
                     std::fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
                     let b: &'a Builder = self.b;
                     let dir = match get("sharing")?.as_deref().unwrap_or("shared") {
