@@ -89,6 +89,8 @@ enum Command {
     /// Manage images.
     #[command(subcommand)]
     Image(commands::images::ImageCommand),
+    /// Build an image from a Dockerfile.
+    Build(commands::build::BuildArgs),
     /// Load images from a tar archive (docker-archive or OCI layout).
     Load(commands::images::LoadArgs),
     /// Save images to a tar archive.
@@ -177,6 +179,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Info => commands::system::info(&client).await,
         Command::Images(a) => img::list(&client, a).await,
         Command::Image(c) => img::image(&client, c).await,
+        Command::Build(a) => commands::build::build(&client, a).await,
         Command::Load(a) => img::load(&client, a).await,
         Command::Save(a) => img::save(&client, a).await,
         Command::Import(a) => img::import(&client, a).await,

@@ -12,7 +12,6 @@ fn missing_features_are_named() {
     d.docker(&["network", "ls"])
         .failed_with("networks (docker network) are not supported by berth yet");
     for (method, path, needle) in [
-        ("POST", "/v1.45/build", "image builds"),
         ("GET", "/v1.45/plugins", "plugins"),
         ("GET", "/v1.45/swarm", "swarm mode"),
     ] {

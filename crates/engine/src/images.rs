@@ -143,7 +143,10 @@ impl Engine {
             .into_iter()
             .find(|c| c.image == image.record.id.as_str());
         let Some(user) = user else {
-            return Ok(self.images.remove(name, force)?);
+            let mut removed = self.images.remove(name, force)?;
+            let parents = self.remove_build_parents(&removed);
+            removed.extend(parents);
+            return Ok(removed);
         };
         let by_tag = Reference::parse(name)
             .ok()
@@ -175,6 +178,10 @@ impl Engine {
         };
         let in_use = self.images_in_use();
         let mut keep = HashSet::new();
+        if !all {
+            // Intermediate build images have children: not dangling, as in dockerd.
+            keep.extend(self.builder.intermediate_images());
+        }
         for image in self.images.list()? {
             if in_use.contains(image.record.id.as_str()) {
                 keep.insert(image.record.id.clone());

@@ -1,6 +1,7 @@
 //! The engine: what berthd does, independent of HTTP. The API crate turns requests into
 //! calls here; the stores below hold the data.
 
+mod build;
 mod changes;
 pub mod containers;
 mod error;
@@ -32,6 +33,8 @@ pub struct Engine {
     pub default_log: containers::LogLimits,
     /// Exec instances (in memory, as Docker keeps them).
     pub execs: std::sync::Arc<containers::exec::Execs>,
+    /// The Dockerfile builder (its cache and scratch space under `<data-root>/builder`).
+    pub builder: berth_builder::Builder,
 }
 
 impl Engine {
@@ -60,8 +63,12 @@ impl Engine {
             &data_root.join("containers"),
             &exec_root.join("containers"),
         )?);
+        let images = std::sync::Arc::new(berth_image::ImageStore::open(&data_root.join("image"))?);
+        let builder = berth_builder::Builder::open(images.clone(), &data_root.join("builder"))
+            .map_err(|e| Error::Io(format!("the builder: {e}")))?;
         Ok(Engine {
-            images: std::sync::Arc::new(berth_image::ImageStore::open(&data_root.join("image"))?),
+            images,
+            builder,
             execs: std::sync::Arc::new(containers::exec::Execs::new(containers.clone())),
             containers,
             data_root: data_root.to_path_buf(),

@@ -80,7 +80,7 @@ pub struct NewLayer {
     pub diff_id: Digest,
 }
 
-fn chain_id(parent: Option<&Digest>, diff_id: &Digest) -> Digest {
+pub(crate) fn chain_id(parent: Option<&Digest>, diff_id: &Digest) -> Digest {
     match parent {
         None => diff_id.clone(),
         Some(p) => Digest::of(format!("{p} {diff_id}").as_bytes()),

@@ -1,5 +1,6 @@
 //! One module per group of commands.
 
+pub mod build;
 pub mod containers;
 pub mod images;
 pub mod registry;

@@ -48,7 +48,7 @@ fn denied(e: berth_registry::Error, action: &str, reference: &Reference) -> ApiE
 }
 
 /// base64 as the docker CLI writes it (URL-safe) or as others do, padded or not.
-fn decode_base64(s: &str) -> Option<Vec<u8>> {
+pub(super) fn decode_base64(s: &str) -> Option<Vec<u8>> {
     let config =
         GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
     GeneralPurpose::new(&alphabet::URL_SAFE, config)
@@ -58,7 +58,7 @@ fn decode_base64(s: &str) -> Option<Vec<u8>> {
 }
 
 /// The JSON of a login: `X-Registry-Auth` and the body of `POST /auth`.
-fn credentials_of(v: &Value) -> ApiResult<Credentials> {
+pub(super) fn credentials_of(v: &Value) -> ApiResult<Credentials> {
     let field = |k: &str| v[k].as_str().unwrap_or_default().to_string();
     let mut creds = Credentials {
         username: field("username"),
@@ -146,7 +146,7 @@ fn layer_message(id: &str, state: &LayerState) -> Value {
     m
 }
 
-fn progress_message(p: &Progress) -> Value {
+pub(super) fn progress_message(p: &Progress) -> Value {
     match p {
         Progress::Pulling { repository, tag } => {
             message(format!("Pulling from {repository}"), Some(tag))

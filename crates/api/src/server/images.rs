@@ -42,7 +42,18 @@ pub(super) fn summary(v: &ImageView, version: ApiVersion) -> Value {
 pub(super) async fn list(ctx: &Ctx) -> ApiResult<Response<Body>> {
     let filters = Filters::parse(ctx.query.get("filters"), LIST_FILTERS)?;
     let version = ctx.version;
-    let views = ctx.blocking(move |e| Ok(e.list_images(&filters)?)).await?;
+    let all = ctx.query.bool("all");
+    let views = ctx
+        .blocking(move |e| {
+            let mut views = e.list_images(&filters)?;
+            if !all {
+                // dockerd shows its builds' intermediate images only with -a.
+                let hidden = e.builder.intermediate_images();
+                views.retain(|v| !v.image.tags.is_empty() || !hidden.contains(&v.image.record.id));
+            }
+            Ok(views)
+        })
+        .await?;
     let list: Vec<Value> = views.iter().map(|v| summary(v, version)).collect();
     Ok(body::json(StatusCode::OK, &Value::Array(list)))
 }

@@ -3,6 +3,7 @@
 //! threads.
 
 mod body;
+mod build;
 mod containers;
 mod distribution;
 mod error;
@@ -225,7 +226,8 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> ApiResult<Response<
         (&Method::POST, ["volumes", "create"]) => volumes::create(&ctx, req.into_body()).await,
         (&Method::GET, ["volumes", name]) => volumes::inspect(&ctx, name.to_string()).await,
         (&Method::DELETE, ["volumes", name]) => volumes::remove(&ctx, name.to_string()).await,
-        (&Method::POST, ["build", "prune"]) => prune::build_cache(&ctx).await,
+        (&Method::POST, ["build", "prune"]) => build::prune(&ctx).await,
+        (&Method::POST, ["build"]) => build::build(&ctx, req).await,
         (&Method::DELETE, ["containers", name]) => containers::remove(&ctx, name.to_string()).await,
         (&Method::POST, ["containers", name, "attach"]) => {
             containers::attach(&ctx, name.to_string(), req).await
@@ -259,7 +261,6 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> ApiResult<Response<
 /// clients are told what is missing rather than "page not found".
 fn missing_area(segment: &str) -> Option<&'static str> {
     Some(match segment {
-        "build" => "image builds (docker build) are",
         "networks" => "networks (docker network) are",
         "volumes" => "cluster volumes are",
         "swarm" | "nodes" | "services" | "tasks" | "secrets" | "configs" => "swarm mode is",

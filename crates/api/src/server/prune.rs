@@ -1,7 +1,7 @@
-//! `POST /networks/prune` and `/build/prune`, which `docker system prune` calls after the
-//! container prune (the volume prune, with `--volumes`, is the volumes' own).
-//! berth has no user-defined networks and no build cache yet: each prune checks its
-//! filters as dockerd does and removes nothing, in moby's response shape.
+//! `POST /networks/prune`, which `docker system prune` calls after the container prune (the
+//! volume prune, with `--volumes`, is the volumes' own; the build cache's is in build.rs).
+//! berth has no user-defined networks yet: the prune checks its filters as dockerd does and
+//! removes nothing, in moby's response shape.
 
 use hyper::{Response, StatusCode};
 use serde_json::{json, Value};
@@ -44,11 +44,7 @@ pub(super) async fn networks(ctx: &Ctx) -> ApiResult<Response<Body>> {
     ))
 }
 
-/// POST /build/prune: berth has no build cache yet.
-pub(super) async fn build_cache(ctx: &Ctx) -> ApiResult<Response<Body>> {
-    checked(ctx, BUILD_FILTERS)?;
-    Ok(body::json(
-        StatusCode::OK,
-        &json!({"CachesDeleted": Value::Null, "SpaceReclaimed": 0}),
-    ))
+/// The filters of a POST /build/prune, checked as dockerd checks them.
+pub(super) fn check_build_filters(ctx: &Ctx) -> ApiResult<()> {
+    checked(ctx, BUILD_FILTERS).map(drop)
 }

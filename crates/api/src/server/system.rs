@@ -157,16 +157,21 @@ pub(super) async fn info(ctx: &Ctx) -> ApiResult<Response<Body>> {
 
 pub(super) async fn df(ctx: &Ctx) -> ApiResult<Response<Body>> {
     let version = ctx.version;
-    let (images, layers_size, volumes) = ctx
+    let (images, layers_size, volumes, cache) = ctx
         .blocking(move |e| {
             let views = e.list_images(&berth_engine::filters::Filters::default())?;
             let summaries: Vec<Value> = views.iter().map(|v| images::summary(v, version)).collect();
-            Ok((summaries, e.images.disk_usage()?, super::volumes::usage(e)))
+            Ok((
+                summaries,
+                e.images.disk_usage()?,
+                super::volumes::usage(e),
+                super::build::df_entries(e),
+            ))
         })
         .await?;
     Ok(body::json(
         StatusCode::OK,
-        &json!({"LayersSize": layers_size, "Images": images, "Containers": [], "Volumes": volumes, "BuildCache": []}),
+        &json!({"LayersSize": layers_size, "Images": images, "Containers": [], "Volumes": volumes, "BuildCache": cache}),
     ))
 }
 

@@ -1,0 +1,688 @@
+//! COPY and ADD with Docker's rules: sources relative to the context (or a stage's root),
+//! wildcards matched per path segment, a directory's contents copied (not the directory),
+//! a destination ending in `/` (or several sources, or an existing directory) taken as a
+//! directory, relative destinations under WORKDIR, owner root unless `--chown`, `--chmod`,
+//! `--exclude`, `--parents`, heredoc sources, ADD of a local tar extracted, ADD of a URL.
+//! Every destination path is resolved inside the image's root.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest as _, Sha256};
+
+use super::fs::{lchown, mkdir_all, resolve_in_root};
+use crate::error::{Error, Result};
+use crate::ignore::{clean, Ignore};
+use crate::parser::Heredoc;
+
+/// One source of a COPY, found.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A file or directory on the host (in the context or a stage's root); `rel` is its
+    /// path relative to that root (for `--parents`).
+    Path { host: PathBuf, rel: String },
+    /// A heredoc's text, or a downloaded URL's body: a file to write.
+    Data {
+        name: String,
+        bytes: Vec<u8>,
+        mode: u32,
+    },
+}
+
+/// What a COPY needs beyond its sources.
+pub struct CopyOptions<'a> {
+    pub dest: String,
+    pub workdir: &'a str,
+    pub owner: Option<(u32, u32)>,
+    pub chmod: Option<u32>,
+    pub parents: bool,
+    /// Extract local tar archives (ADD).
+    pub extract: bool,
+}
+
+fn has_wildcard(s: &str) -> bool {
+    s.contains(['*', '?', '['])
+}
+
+/// Go's filepath.Match for one segment.
+fn segment_matches(pattern: &str, name: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    fn go(p: &[char], n: &[char]) -> bool {
+        match p.first() {
+            None => n.is_empty(),
+            Some('*') => (0..=n.len()).any(|i| go(&p[1..], &n[i..])),
+            Some('?') => !n.is_empty() && go(&p[1..], &n[1..]),
+            Some('[') => {
+                let Some(end) = p.iter().position(|&c| c == ']') else {
+                    return false;
+                };
+                let Some(&c) = n.first() else { return false };
+                let class = &p[1..end];
+                let (neg, class) = match class.first() {
+                    Some('^') | Some('!') => (true, &class[1..]),
+                    _ => (false, class),
+                };
+                let mut hit = false;
+                let mut i = 0;
+                while i < class.len() {
+                    if i + 2 < class.len() && class[i + 1] == '-' {
+                        hit |= class[i] <= c && c <= class[i + 2];
+                        i += 3;
+                    } else {
+                        hit |= class[i] == c;
+                        i += 1;
+                    }
+                }
+                hit != neg && go(&p[end + 1..], &n[1..])
+            }
+            Some('\\') if p.len() > 1 => n.first() == Some(&p[1]) && go(&p[2..], &n[1..]),
+            Some(c) => n.first() == Some(c) && go(&p[1..], &n[1..]),
+        }
+    }
+    go(&p, &n)
+}
+
+/// The sources a COPY names, in the root `root` (the context, or a stage's filesystem):
+/// wildcards expanded, paths kept inside, what `.dockerignore` removed reported missing.
+pub fn find_sources(root: &Path, patterns: &[String], in_context: bool) -> Result<Vec<Source>> {
+    let mut out = Vec::new();
+    for pattern in patterns {
+        let cleaned = clean(pattern.trim_start_matches('/'));
+        if in_context && (cleaned == ".." || cleaned.starts_with("../")) {
+            return Err(Error::Step(format!(
+                "Forbidden path outside the build context: {pattern} ()"
+            )));
+        }
+        let cleaned = clean(&format!("/{cleaned}"));
+        let rel = cleaned.trim_start_matches('/').to_string();
+        if !has_wildcard(&rel) {
+            let host = resolve_in_root(root, &cleaned, true)?;
+            if std::fs::symlink_metadata(&host).is_err() {
+                return Err(Error::Step(if in_context {
+                    format!("file not found in build context or excluded by .dockerignore: stat {rel}: file does not exist")
+                } else {
+                    format!("{cleaned}: no such file or directory")
+                }));
+            }
+            out.push(Source::Path { host, rel });
+            continue;
+        }
+        let mut found = vec![(PathBuf::new(), String::new())];
+        for seg in rel.split('/') {
+            let mut next = Vec::new();
+            for (dir, r) in &found {
+                let full = root.join(dir);
+                if !has_wildcard(seg) {
+                    if full.join(seg).symlink_metadata().is_ok() {
+                        next.push((dir.join(seg), join_rel(r, seg)));
+                    }
+                    continue;
+                }
+                let Ok(entries) = std::fs::read_dir(&full) else {
+                    continue;
+                };
+                let mut names: Vec<String> = entries
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect();
+                names.sort();
+                for name in names.into_iter().filter(|n| segment_matches(seg, n)) {
+                    next.push((dir.join(&name), join_rel(r, &name)));
+                }
+            }
+            found = next;
+        }
+        if found.is_empty() {
+            return Err(Error::Step(format!(
+                "no source files were specified (nothing matches {pattern})"
+            )));
+        }
+        for (p, r) in found {
+            out.push(Source::Path {
+                host: root.join(p),
+                rel: r,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn join_rel(a: &str, b: &str) -> String {
+    if a.is_empty() {
+        b.to_string()
+    } else {
+        format!("{a}/{b}")
+    }
+}
+
+/// Heredoc sources (`<<EOF`) and the rest, split.
+pub fn heredoc_sources(
+    sources: &[String],
+    heredocs: &[Heredoc],
+    expand: &dyn Fn(&str) -> Result<String>,
+) -> Result<(Vec<Source>, Vec<String>)> {
+    let mut data = Vec::new();
+    let mut paths = Vec::new();
+    for s in sources {
+        let name = s
+            .strip_prefix("<<")
+            .map(|n| n.trim_start_matches('-').trim_matches(['"', '\'']));
+        match name.and_then(|n| heredocs.iter().find(|h| h.name == n)) {
+            Some(h) => {
+                let text = if h.expand {
+                    expand(&h.content)?
+                } else {
+                    h.content.clone()
+                };
+                data.push(Source::Data {
+                    name: h.name.clone(),
+                    bytes: text.into_bytes(),
+                    mode: 0o644,
+                });
+            }
+            None => paths.push(s.clone()),
+        }
+    }
+    Ok((data, paths))
+}
+
+/// A digest of what the sources hold (paths, types, modes, contents, link targets; not
+/// mtimes), for the cache key.
+pub fn content_digest(sources: &[Source], exclude: &Ignore) -> Result<String> {
+    let mut h = Sha256::new();
+    for s in sources {
+        match s {
+            Source::Data { name, bytes, mode } => {
+                h.update(format!("data {name} {mode:o} {}\n", bytes.len()));
+                h.update(bytes);
+            }
+            Source::Path { host, rel } => {
+                h.update(format!("source {rel}\n"));
+                if is_excluded_file(host, rel, exclude) {
+                    continue;
+                }
+                hash_tree(&mut h, host, "", exclude)?;
+            }
+        }
+    }
+    Ok(format!("sha256:{:x}", h.finalize()))
+}
+
+/// `--exclude` patterns are relative to what a source copies: a directory's contents by
+/// their path inside it, a file by its name.
+fn is_excluded_file(host: &Path, rel: &str, exclude: &Ignore) -> bool {
+    !exclude.is_empty() && !host.is_dir() && exclude.excludes(rel.rsplit('/').next().unwrap_or(rel))
+}
+
+fn hash_tree(h: &mut Sha256, path: &Path, rel: &str, exclude: &Ignore) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = if rel.is_empty() {
+        std::fs::metadata(path)
+    } else {
+        std::fs::symlink_metadata(path)
+    }
+    .map_err(|e| Error::io("stat", path, e))?;
+    if !rel.is_empty() && exclude.excludes(rel) {
+        return Ok(());
+    }
+    h.update(format!("{rel} {:o}\n", meta.mode()));
+    let ft = meta.file_type();
+    if ft.is_symlink() {
+        let t = std::fs::read_link(path).map_err(|e| Error::io("readlink", path, e))?;
+        h.update(t.as_os_str().as_encoded_bytes());
+    } else if ft.is_file() {
+        let mut f = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
+        std::io::copy(&mut f, h).map_err(|e| Error::io("read", path, e))?;
+    } else if ft.is_dir() {
+        let mut names: Vec<_> = std::fs::read_dir(path)
+            .map_err(|e| Error::io("read", path, e))?
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        names.sort();
+        for n in names {
+            let child = join_rel(rel, &n.to_string_lossy());
+            hash_tree(h, &path.join(&n), &child, exclude)?;
+        }
+    }
+    Ok(())
+}
+
+/// Copy `sources` into the image mounted at `root`.
+pub fn copy_into(
+    root: &Path,
+    sources: &[Source],
+    opts: &CopyOptions,
+    exclude: &Ignore,
+) -> Result<()> {
+    let dest = if opts.dest.starts_with('/') {
+        opts.dest.clone()
+    } else {
+        format!("{}/{}", opts.workdir.trim_end_matches('/'), opts.dest)
+    };
+    let dir_dest = dest.ends_with('/') || dest.ends_with("/.") || dest == "/";
+    let dest = clean(&dest);
+    let existing_dir = resolve_in_root(root, &dest, true)?.is_dir();
+    if sources.len() > 1 && !dir_dest && !existing_dir {
+        return Err(Error::Step(
+            "When using COPY with more than one source file, the destination must be a directory and end with a /".into(),
+        ));
+    }
+    let into_dir = dir_dest || existing_dir || sources.len() > 1;
+    for s in sources {
+        match s {
+            Source::Data { name, bytes, mode } => {
+                let target = if into_dir {
+                    format!("{dest}/{name}")
+                } else {
+                    dest.clone()
+                };
+                let parent = parent_of(&target);
+                mkdir_all(root, &parent, opts.owner)?;
+                let host = resolve_in_root(root, &target, false)?;
+                remove_non_dir(&host)?;
+                let mut f =
+                    std::fs::File::create(&host).map_err(|e| Error::io("create", &host, e))?;
+                f.write_all(bytes)
+                    .map_err(|e| Error::io("write", &host, e))?;
+                set_attrs(
+                    &host,
+                    opts.chmod.unwrap_or(*mode),
+                    opts.owner.unwrap_or((0, 0)),
+                    None,
+                )?;
+            }
+            Source::Path { host, rel } => {
+                if is_excluded_file(host, rel, exclude) {
+                    continue;
+                }
+                let meta = std::fs::metadata(host).map_err(|e| Error::io("stat", host, e))?;
+                let base_dest = if opts.parents {
+                    let parent = parent_of(&format!("/{rel}"));
+                    clean(&format!("{dest}/{parent}"))
+                } else {
+                    dest.clone()
+                };
+                if meta.is_dir() {
+                    let target = if opts.parents {
+                        clean(&format!("{dest}/{rel}"))
+                    } else {
+                        base_dest
+                    };
+                    mkdir_all(root, &target, opts.owner)?;
+                    copy_dir_contents(root, host, &target, "", opts, exclude)?;
+                    continue;
+                }
+                if opts.extract && is_archive(host) {
+                    let target = mkdir_all(root, &base_dest, opts.owner)?;
+                    extract(host, &target)?;
+                    continue;
+                }
+                let name = Path::new(rel)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let target = if into_dir || opts.parents {
+                    format!("{base_dest}/{name}")
+                } else {
+                    base_dest
+                };
+                mkdir_all(root, &parent_of(&target), opts.owner)?;
+                copy_entry(root, host, &target, opts, true)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parent_of(p: &str) -> String {
+    match p.trim_end_matches('/').rsplit_once('/') {
+        Some(("", _)) | None => "/".into(),
+        Some((a, _)) => a.to_string(),
+    }
+}
+
+fn remove_non_dir(host: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(host) {
+        Ok(m) if !m.is_dir() => {
+            std::fs::remove_file(host).map_err(|e| Error::io("replace", host, e))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn copy_dir_contents(
+    root: &Path,
+    src: &Path,
+    dest: &str,
+    rel: &str,
+    opts: &CopyOptions,
+    exclude: &Ignore,
+) -> Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(src)
+        .map_err(|e| Error::io("read", src, e))?
+        .flatten()
+        .collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let child_rel = join_rel(rel, &name);
+        if !exclude.is_empty() && exclude.excludes(&child_rel) {
+            continue;
+        }
+        let target = format!("{}/{name}", dest.trim_end_matches('/'));
+        let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+        copy_entry(root, &e.path(), &target, opts, false)?;
+        if is_dir {
+            copy_dir_contents(root, &e.path(), &target, &child_rel, opts, exclude)?;
+        }
+    }
+    Ok(())
+}
+
+/// One file, symlink, directory (itself only) or special file at `target` in the image.
+fn copy_entry(
+    root: &Path,
+    src: &Path,
+    target: &str,
+    opts: &CopyOptions,
+    follow: bool,
+) -> Result<()> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let meta = if follow {
+        std::fs::metadata(src)
+    } else {
+        std::fs::symlink_metadata(src)
+    }
+    .map_err(|e| Error::io("stat", src, e))?;
+    let host = resolve_in_root(root, target, false)?;
+    let owner = opts.owner.unwrap_or((0, 0));
+    let ft = meta.file_type();
+    let mode = meta.mode() & 0o7777;
+    let mtime = Some((meta.mtime(), meta.mtime_nsec()));
+    if ft.is_dir() {
+        match std::fs::symlink_metadata(&host) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => {
+                remove_non_dir(&host)?;
+                std::fs::create_dir(&host).map_err(|e| Error::io("create", &host, e))?;
+            }
+            Err(_) => std::fs::create_dir(&host).map_err(|e| Error::io("create", &host, e))?,
+        }
+        return set_attrs(&host, opts.chmod.unwrap_or(mode), owner, mtime);
+    }
+    if let Ok(m) = std::fs::symlink_metadata(&host) {
+        if m.is_dir() {
+            std::fs::remove_dir_all(&host).map_err(|e| Error::io("replace", &host, e))?;
+        } else {
+            std::fs::remove_file(&host).map_err(|e| Error::io("replace", &host, e))?;
+        }
+    }
+    if ft.is_symlink() {
+        let t = std::fs::read_link(src).map_err(|e| Error::io("readlink", src, e))?;
+        std::os::unix::fs::symlink(&t, &host).map_err(|e| Error::io("symlink", &host, e))?;
+        return lchown(&host, owner.0, owner.1);
+    }
+    if ft.is_file() {
+        std::fs::copy(src, &host).map_err(|e| Error::io("copy to", &host, e))?;
+        return set_attrs(&host, opts.chmod.unwrap_or(mode), owner, mtime);
+    }
+    if ft.is_fifo() {
+        nix::unistd::mkfifo(&host, nix::sys::stat::Mode::from_bits_truncate(mode))
+            .map_err(|e| Error::io("mkfifo", &host, e.into()))?;
+        return set_attrs(&host, opts.chmod.unwrap_or(mode), owner, mtime);
+    }
+    // Sockets and devices are not copied (the context drops devices already).
+    Ok(())
+}
+
+fn set_attrs(host: &Path, mode: u32, owner: (u32, u32), mtime: Option<(i64, i64)>) -> Result<()> {
+    lchown(host, owner.0, owner.1)?;
+    std::fs::set_permissions(host, std::os::unix::fs::PermissionsExt::from_mode(mode))
+        .map_err(|e| Error::io("chmod", host, e))?;
+    if let Some((s, ns)) = mtime {
+        let t = nix::sys::time::TimeSpec::new(s, ns);
+        let _ = nix::sys::stat::utimensat(
+            nix::fcntl::AT_FDCWD,
+            host,
+            &t,
+            &t,
+            nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+        );
+    }
+    Ok(())
+}
+
+/// A tar archive, plain or gzip (what ADD extracts).
+fn is_archive(path: &Path) -> bool {
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut head = [0u8; 512];
+    let mut n = 0;
+    while n < head.len() {
+        match f.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(_) => return false,
+        }
+    }
+    if head.starts_with(&[0x1f, 0x8b]) {
+        return true;
+    }
+    n >= 262 && &head[257..262] == b"ustar"
+}
+
+/// An error with its causes (the tar crate puts the reason in the source).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cur = c.source();
+    }
+    text
+}
+
+fn extract(archive: &Path, dest: &Path) -> Result<()> {
+    let f = std::fs::File::open(archive).map_err(|e| Error::io("open", archive, e))?;
+    let mut head = [0u8; 2];
+    let _ = (&f).read(&mut head);
+    let f = std::fs::File::open(archive).map_err(|e| Error::io("open", archive, e))?;
+    let reader: Box<dyn Read> = if head == [0x1f, 0x8b] {
+        Box::new(flate2::read::GzDecoder::new(f))
+    } else {
+        Box::new(f)
+    };
+    let mut ar = tar::Archive::new(reader);
+    ar.set_preserve_permissions(true);
+    ar.set_preserve_ownerships(true);
+    ar.set_overwrite(true);
+    let entries = ar
+        .entries()
+        .map_err(|e| Error::Step(format!("ADD: reading {}: {e}", archive.display())))?;
+    for entry in entries {
+        let mut entry =
+            entry.map_err(|e| Error::Step(format!("ADD: reading {}: {e}", archive.display())))?;
+        let ok = entry.unpack_in(dest).map_err(|e| {
+            Error::Step(format!(
+                "ADD: extracting {}: {}",
+                archive.display(),
+                chain(&e)
+            ))
+        })?;
+        if !ok {
+            return Err(Error::Step(format!(
+                "ADD: {} has an entry outside its destination",
+                archive.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// ADD of an `http://` URL: a plain HTTP/1.0 GET (no chunked bodies to decode), 30 s at
+/// most to connect. HTTPS needs a TLS client berth's builder does not carry yet.
+pub fn fetch_url(url: &str) -> Result<(String, Vec<u8>)> {
+    use std::net::ToSocketAddrs;
+    let fail = |why: String| Error::Step(format!("ADD {url}: {why}"));
+    let Some(rest) = url.strip_prefix("http://") else {
+        return Err(fail(
+            "only http:// URLs can be fetched by berth's builder (https needs TLS, which it does not have yet); download the file into the context and COPY it".into(),
+        ));
+    };
+    let (hostport, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let addr_text = if hostport.contains(':') {
+        hostport.to_string()
+    } else {
+        format!("{hostport}:80")
+    };
+    let addr = addr_text
+        .to_socket_addrs()
+        .map_err(|e| {
+            fail(format!(
+                "cannot resolve {hostport}: {e} (is the network reachable?)"
+            ))
+        })?
+        .next()
+        .ok_or_else(|| fail(format!("cannot resolve {hostport}")))?;
+    let mut stream =
+        std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(30))
+            .map_err(|e| fail(format!("cannot connect to {addr}: {e}")))?;
+    let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(300)));
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: {hostport}\r\nUser-Agent: berth-builder\r\n\r\n"
+    )
+    .map_err(|e| fail(e.to_string()))?;
+    let mut buf = Vec::new();
+    stream
+        .read_to_end(&mut buf)
+        .map_err(|e| fail(e.to_string()))?;
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| fail("malformed HTTP response".into()))?;
+    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
+    let status = head.lines().next().unwrap_or_default();
+    if status.split_whitespace().nth(1) != Some("200") {
+        return Err(fail(format!("server answered {status:?}")));
+    }
+    let name = path
+        .split(['?', '#'])
+        .next()
+        .and_then(|p| p.rsplit('/').next())
+        .filter(|n| !n.is_empty())
+        .unwrap_or("index.html")
+        .to_string();
+    Ok((name, buf[split + 4..].to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_as_go() {
+        assert!(segment_matches("*.txt", "a.txt"));
+        assert!(!segment_matches("*.txt", "a.txtx"));
+        assert!(segment_matches("a?c", "abc"));
+        assert!(segment_matches("[a-c]x", "bx"));
+        assert!(!segment_matches("[^a-c]x", "bx"));
+        assert!(segment_matches("\\*", "*"));
+    }
+
+    fn ctx() -> tempfile::TempDir {
+        let d = tempfile::tempdir().expect("tempdir");
+        let r = d.path();
+        std::fs::create_dir_all(r.join("dir/sub")).expect("mkdir");
+        std::fs::write(r.join("a.txt"), "a").expect("w");
+        std::fs::write(r.join("b.txt"), "b").expect("w");
+        std::fs::write(r.join("dir/one"), "1").expect("w");
+        std::fs::write(r.join("dir/sub/two"), "2").expect("w");
+        d
+    }
+
+    fn copy(ctx: &Path, image: &Path, srcs: &[&str], dest: &str) -> Result<()> {
+        let s: Vec<String> = srcs.iter().map(|s| s.to_string()).collect();
+        let sources = find_sources(ctx, &s, true)?;
+        let opts = CopyOptions {
+            dest: dest.into(),
+            workdir: "/work",
+            owner: None,
+            chmod: None,
+            parents: false,
+            extract: false,
+        };
+        copy_into(image, &sources, &opts, &Ignore::default())
+    }
+
+    #[test]
+    fn docker_directory_semantics() {
+        let c = ctx();
+        let img = tempfile::tempdir().expect("tempdir");
+        let i = img.path();
+        // A file to a name: the file gets that name, parents created.
+        copy(c.path(), i, &["a.txt"], "/x/y").expect("copy");
+        assert_eq!(std::fs::read_to_string(i.join("x/y")).expect("r"), "a");
+        // A file into a directory (trailing slash).
+        copy(c.path(), i, &["a.txt"], "/d/").expect("copy");
+        assert!(i.join("d/a.txt").is_file());
+        // A directory's contents, not the directory.
+        copy(c.path(), i, &["dir"], "/t").expect("copy");
+        assert!(i.join("t/one").is_file() && i.join("t/sub/two").is_file());
+        assert!(!i.join("t/dir").exists());
+        // Wildcards; relative destinations under WORKDIR.
+        copy(c.path(), i, &["*.txt"], "rel/").expect("copy");
+        assert!(i.join("work/rel/a.txt").is_file() && i.join("work/rel/b.txt").is_file());
+        let e = copy(c.path(), i, &["*.txt"], "/single").expect_err("needs a dir");
+        assert!(
+            e.to_string()
+                .contains("must be a directory and end with a /"),
+            "{e}"
+        );
+        let e = copy(c.path(), i, &["../x"], "/").expect_err("outside");
+        assert!(
+            e.to_string()
+                .contains("Forbidden path outside the build context"),
+            "{e}"
+        );
+        let e = copy(c.path(), i, &["nope"], "/").expect_err("missing");
+        assert!(
+            e.to_string().contains("file not found in build context"),
+            "{e}"
+        );
+        let e = copy(c.path(), i, &["*.md"], "/").expect_err("no match");
+        assert!(e.to_string().contains("no source files"), "{e}");
+    }
+
+    #[test]
+    fn digest_ignores_mtime_not_content() {
+        let c = ctx();
+        let srcs = find_sources(c.path(), &["dir".to_string()], true).expect("sources");
+        let d1 = content_digest(&srcs, &Ignore::default()).expect("digest");
+        let t = nix::sys::time::TimeSpec::new(1000, 0);
+        nix::sys::stat::utimensat(
+            nix::fcntl::AT_FDCWD,
+            &c.path().join("dir/one"),
+            &t,
+            &t,
+            nix::sys::stat::UtimensatFlags::FollowSymlink,
+        )
+        .expect("utime");
+        assert_eq!(
+            content_digest(&srcs, &Ignore::default()).expect("digest"),
+            d1
+        );
+        std::fs::write(c.path().join("dir/one"), "changed").expect("w");
+        assert_ne!(
+            content_digest(&srcs, &Ignore::default()).expect("digest"),
+            d1
+        );
+    }
+}
