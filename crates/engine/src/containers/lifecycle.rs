@@ -347,7 +347,20 @@ impl Engine {
         }
         mark_manually_stopped(&self.containers, &record.id)?;
         let signal = if signal.is_empty() { "KILL" } else { signal };
-        self.runtime_kill(&record.id, signal)?;
+        if let Err(e) = self.runtime_kill(&record.id, signal) {
+            // Its process ended between the check and the signal (the runtime no longer
+            // has it; the exit is being recorded): the kill has nothing left to do, and the
+            // mark above keeps a restart policy from starting it again.
+            let after = self
+                .containers
+                .wait_until(&record.id, EXIT_RECORD_WAIT, |r| {
+                    r.is_none_or(|r| r.state.status != Status::Running)
+                });
+            if after.is_some_and(|r| r.state.status == Status::Running) {
+                return Err(e);
+            }
+            return Ok(());
+        }
         self.containers
             .event(&record.id, "kill", &[("signal", signal.to_string())]);
         // As dockerd's: a SIGKILL returns once the exit is recorded, so that an inspect or
@@ -540,6 +553,8 @@ fn loopback_up(record: &ContainerRecord, pid: &str) -> Result<()> {
 
 /// How long a SIGKILL from `docker kill` waits for the exit (dockerd's Kill waits as long).
 const KILL_WAIT: Duration = Duration::from_secs(10);
+/// How long a kill that found no process waits for that exit to be recorded.
+const EXIT_RECORD_WAIT: Duration = Duration::from_secs(2);
 
 /// How long a start waits for the previous run's shim to finish its cleanup.
 const PREVIOUS_SHIM: Duration = Duration::from_secs(30);
