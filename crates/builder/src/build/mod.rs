@@ -1321,7 +1321,7 @@ impl<'a> Build<'a> {
         let layer = if exists {
             None
         } else {
-            Some(self.layer_of(&ov.upper, state, &|_| false)?)
+            Some(self.layer_of(&ov.upper, state, Vec::new())?)
         };
         self.commit(next, created_by, layer, &key)
     }
@@ -1339,13 +1339,13 @@ impl<'a> Build<'a> {
         &self,
         upper: &Path,
         state: &State,
-        skip: &dyn Fn(&Path) -> bool,
+        skip_empty: Vec<PathBuf>,
     ) -> Result<berth_image::layer_from_dir::DirLayer> {
         Ok(berth_image::layer_from_dir::store_layer_from_dir(
             &self.b.store,
             upper,
             state.chains.last(),
-            skip,
+            skip_empty,
         )?)
     }
 
@@ -1493,7 +1493,7 @@ impl<'a> Build<'a> {
         copy::copy_into(&ov.merged, &sources, &opts, &exclude)?;
         ov.unmount()?;
         drop(from_mount);
-        let layer = self.layer_of(&ov.upper, state, &|_| false)?;
+        let layer = self.layer_of(&ov.upper, state, Vec::new())?;
         let next = state.clone();
         self.commit(next, created_by, Some(layer), &key)
     }
@@ -1630,7 +1630,7 @@ impl<'a> Build<'a> {
                     store,
                     dir,
                     parent,
-                    &run_skip(dir),
+                    run_mount_points(),
                 )?);
                 Ok(())
             };
@@ -1810,16 +1810,18 @@ impl<'a> Build<'a> {
 /// points the runtime made (/proc, /sys, /dev while empty; /etc/hosts, /etc/hostname and
 /// /etc/resolv.conf while empty files, as the network's bind mounts leave them). Docker keeps
 /// them in a layer of their own for the same reason.
-fn run_skip(upper: &Path) -> impl Fn(&Path) -> bool + '_ {
-    move |p: &Path| {
-        let full = upper.join(p);
-        let dir = ["proc", "sys", "dev"].iter().any(|d| p == Path::new(d));
-        let file = ["etc/hosts", "etc/hostname", "etc/resolv.conf"]
-            .iter()
-            .any(|f| p == Path::new(f));
-        (dir && std::fs::read_dir(&full).is_ok_and(|mut d| d.next().is_none()))
-            || (file && std::fs::symlink_metadata(&full).is_ok_and(|m| m.is_file() && m.len() == 0))
-    }
+fn run_mount_points() -> Vec<PathBuf> {
+    [
+        "proc",
+        "sys",
+        "dev",
+        "etc/hosts",
+        "etc/hostname",
+        "etc/resolv.conf",
+    ]
+    .into_iter()
+    .map(PathBuf::from)
+    .collect()
 }
 
 /// What a shell-form RUN runs.
