@@ -192,16 +192,22 @@ impl Engine {
             resolve: &resolve,
         };
         let (mut host_options, warnings) = super::host::parse(host, &cx)?;
-        let network_mode = match host.network_mode.as_str() {
-            m @ ("none" | "host") => m.to_string(),
-            other => {
-                let other = if other.is_empty() { "default" } else { other };
-                return Err(Error::InvalidArgument(format!(
-                    "network mode {other:?} is not supported yet (bridge networking comes later): use --network none or --network host"
-                )));
-            }
-        };
-        check_mac_address(&req)?;
+        let (network_mode, network_warnings) = self.network_mode(&req)?;
+        let mut warnings = warnings;
+        warnings.extend(network_warnings);
+        if network_mode != "bridge" {
+            check_mac_address(&req)?;
+        } else if !req.mac_address.is_empty()
+            || req
+                .networking_config
+                .endpoints_config
+                .values()
+                .any(|e| !e.mac_address.is_empty())
+        {
+            return Err(Error::InvalidArgument(
+                "--mac-address is not supported by berth yet (containers get Docker's MAC address for their IP)".into(),
+            ));
+        }
         let restart = super::restart::RestartPolicy::parse(&host.restart_policy)?;
         if !restart.is_none() && host.auto_remove {
             return Err(Error::InvalidArgument(
@@ -238,6 +244,7 @@ impl Engine {
             }
         }
         let ic = &image_config["config"];
+        let net = super::net::options(&req, ic)?;
         let (entrypoint, cmd) = command(&req, ic);
         let mut labels = super::label_map(&ic["Labels"]);
         labels.extend(req.labels.clone());
@@ -303,12 +310,38 @@ impl Engine {
                 finished_at: None,
                 health: None,
             },
+            net,
+            endpoint: None,
         };
         super::spec::args(&record)?;
         super::host::create_bind_sources(&record.host.mounts)?;
         let record = self.containers.insert(record, name)?;
         self.containers.event(&record.id, "create", &[]);
         Ok((record, warnings))
+    }
+
+    /// HostConfig.NetworkMode: none, host, or the default bridge (`default`, `bridge`, or
+    /// none given); dockerd's warnings for options the mode discards.
+    fn network_mode(&self, req: &CreateBody) -> Result<(String, Vec<String>)> {
+        let host = &req.host_config;
+        let publishes = host.publish_all_ports || !host.port_bindings.is_empty();
+        match host.network_mode.as_str() {
+            "host" if publishes => Ok((
+                "host".into(),
+                vec!["Published ports are discarded when using host network mode".into()],
+            )),
+            m @ ("none" | "host") => Ok((m.to_string(), Vec::new())),
+            "" | "default" | "bridge" => match self.containers.net.get() {
+                Some(net) if net.config.bridge.is_some() => Ok(("bridge".into(), Vec::new())),
+                _ => Err(Error::NotFound("network bridge not found".into())),
+            },
+            other if other.starts_with("container:") => Err(Error::InvalidArgument(format!(
+                "network mode {other:?} is not supported by berth yet: use --network none, host or bridge"
+            ))),
+            other => Err(Error::NotFound(format!(
+                "network {other} not found (berth has the default bridge only, user-defined networks come later)"
+            ))),
+        }
     }
 
     /// HostConfig.Runtime (`--runtime`): a runtime berthd knows, recorded by name.

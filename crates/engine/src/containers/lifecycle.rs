@@ -147,6 +147,18 @@ impl Engine {
         std::fs::create_dir_all(&bundle)
             .map_err(|e| Error::Io(format!("create {}: {e}", bundle.display())))?;
         let sources = super::host::joins::prepare(&self.containers, record)?;
+        let connected;
+        let record = match (record.network_mode(), self.containers.net.get()) {
+            ("bridge", Some(net)) => {
+                let endpoint = net.connect(&self.containers, record)?;
+                connected = ContainerRecord {
+                    endpoint: Some(endpoint),
+                    ..record.clone()
+                };
+                &connected
+            }
+            _ => record,
+        };
         let config = super::spec::oci_config(record, &rootfs, paths.init.as_deref(), &sources)?;
         let config = serde_json::to_vec(&config).map_err(|e| Error::Io(e.to_string()))?;
         super::write_private(&bundle.join("config.json"), &config)?;
@@ -158,6 +170,7 @@ impl Engine {
     fn start_failed(&self, record: &ContainerRecord, e: &Error) {
         // Attaches waiting for this start end with it (the docker CLI waits for them).
         self.containers.waiting.forget(&record.id);
+        self.containers.disconnect(&record.id);
         let _ = super::rootfs::unmount(&self.rootfs(&record.id));
         let msg = e.to_string();
         let _ = self.containers.update(&record.id, |r| {
@@ -510,6 +523,17 @@ impl Engine {
             }
         }
         self.end_orphans(&adopted);
+        if let Some(net) = self.containers.net.get() {
+            net.reconcile(&self.containers);
+        }
+    }
+
+    /// The default bridge network (before [`Engine::restore_containers`], which repairs it).
+    pub fn set_network(&self, config: super::net::NetConfig) {
+        let _ = self
+            .containers
+            .net
+            .set(Arc::new(super::net::Net::new(config)));
     }
 }
 
@@ -517,7 +541,8 @@ impl Engine {
 /// container's own (made by the runtime, whichever it is), between create and start, so
 /// the user's program never sees it down. `pid`: the created init's, as the shim reports it.
 fn loopback_up(record: &ContainerRecord, pid: &str) -> Result<()> {
-    if record.network_mode() == "host" {
+    // The bridge's namespace has its loopback up already (net.rs made it).
+    if matches!(record.network_mode(), "host" | "bridge") {
         return Ok(());
     }
     let pid: u32 = pid
@@ -603,6 +628,9 @@ fn remove_files(containers: &Containers, id: &str) -> Result<()> {
 fn record_exit(containers: &Containers, id: &str, exit: &Value) {
     // Before the exit is saved, so that the record keeps the health it ended with.
     containers.health_stopped(id);
+    // Its address, veth, namespace and ports go before anyone sees it exited (a restart
+    // by policy makes them anew).
+    containers.disconnect(id);
     let auto_remove = containers.resolve(id).is_ok_and(|r| r.auto_remove());
     if !auto_remove {
         let _ = super::rootfs::unmount(&containers.rootfs(id));

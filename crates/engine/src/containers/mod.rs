@@ -20,6 +20,7 @@ pub mod host;
 mod lifecycle;
 pub mod logs;
 mod manage;
+pub mod net;
 mod orphans;
 pub mod request;
 pub mod restart;
@@ -230,6 +231,12 @@ pub struct ContainerRecord {
     #[serde(default)]
     pub log: LogLimits,
     pub state: State,
+    /// Published ports, DNS and hosts options (the default bridge's).
+    #[serde(default)]
+    pub net: net::NetOptions,
+    /// Its place on the default bridge while it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<net::Endpoint>,
 }
 
 impl ContainerRecord {
@@ -287,6 +294,8 @@ pub struct Containers {
     pub(crate) restarts: restart::Starting,
     /// The health checks of running containers.
     health: health::Monitor,
+    /// The default bridge network (unset: berthd was started without one).
+    pub(crate) net: std::sync::OnceLock<std::sync::Arc<net::Net>>,
 }
 
 type ExitHook = Box<dyn Fn(&str) + Send + Sync>;
@@ -470,7 +479,15 @@ impl Containers {
             shims: shims::Shims::default(),
             restarts: restart::Starting::default(),
             health: health::Monitor::default(),
+            net: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Take container `id` off its network, if it is on one.
+    pub(crate) fn disconnect(&self, id: &str) {
+        if let Some(net) = self.net.get() {
+            net.disconnect(self, id);
+        }
     }
 
     pub fn set_exit_hook(&self, hook: ExitHook) {

@@ -109,8 +109,11 @@ fn namespaces(record: &ContainerRecord, sources: &Sources) -> Vec<Value> {
     if !modes.uts_host {
         out.push(json!({"type": "uts"}));
     }
-    if record.network_mode() == "none" {
-        out.push(json!({"type": "network"}));
+    match (record.network_mode(), &record.endpoint) {
+        ("none", _) => out.push(json!({"type": "network"})),
+        // Made and set up by berthd before the runtime runs (net.rs): joined by path.
+        ("bridge", Some(ep)) => out.push(json!({"type": "network", "path": ep.netns})),
+        _ => {}
     }
     if modes.cgroupns_private {
         out.push(json!({"type": "cgroup"}));
@@ -122,7 +125,7 @@ fn namespaces(record: &ContainerRecord, sources: &Sources) -> Vec<Value> {
 /// ports, where the kernel has them), then the container's `--sysctl`, which win.
 fn sysctls(record: &ContainerRecord) -> serde_json::Map<String, Value> {
     let mut out = serde_json::Map::new();
-    if record.network_mode() == "none" {
+    if matches!(record.network_mode(), "none" | "bridge") {
         for (key, value) in [
             ("net.ipv4.ping_group_range", "0 2147483647"),
             ("net.ipv4.ip_unprivileged_port_start", "0"),
@@ -245,6 +248,9 @@ pub fn oci_config(
     config["linux"]["devices"] = Value::Array(devices.nodes);
     if !record.host.rlimits.is_empty() {
         config["process"]["rlimits"] = json!(record.host.rlimits);
+    }
+    if let (Some(mounts), Some(ep)) = (config["mounts"].as_array_mut(), &record.endpoint) {
+        mounts.extend(super::net::etc_mounts(ep));
     }
     if let Some(mounts) = config["mounts"].as_array_mut() {
         mounts.extend(record.host.mounts.iter().cloned());

@@ -24,20 +24,14 @@ impl Section {
     /// moby's fields of this section that berth does not honour yet.
     fn unsupported(self) -> &'static [&'static str] {
         match self {
-            Section::Config => &["Domainname", "ExposedPorts", "Volumes", "NetworkDisabled"],
+            Section::Config => &["Volumes", "NetworkDisabled"],
             Section::HostConfig => &[
-                "PortBindings",
                 "VolumeDriver",
                 "VolumesFrom",
                 "Mounts",
                 "Annotations",
-                "Dns",
-                "DnsOptions",
-                "DnsSearch",
-                "ExtraHosts",
                 "Cgroup",
                 "Links",
-                "PublishAllPorts",
                 "StorageOpt",
                 "UsernsMode",
                 "Isolation",
@@ -51,13 +45,7 @@ impl Section {
 }
 
 /// Fields that are maps keyed by what they ask for (`{"/data": {}}` asks for a volume).
-const KEYED_MAPS: [&str; 5] = [
-    "Volumes",
-    "ExposedPorts",
-    "PortBindings",
-    "StorageOpt",
-    "Annotations",
-];
+const KEYED_MAPS: [&str; 3] = ["Volumes", "StorageOpt", "Annotations"];
 
 /// A JSON value that says nothing (what the docker CLI sends for options left alone).
 fn is_zero(v: &Value) -> bool {
@@ -114,16 +102,14 @@ mod tests {
     fn asking_fields_are_refused_and_defaults_pass() {
         for v in [
             json!({"Volumes": {"/data": {}}}),
-            json!({"ExposedPorts": {"80/tcp": {}}}),
-            json!({"Domainname": "example.com"}),
+            json!({"NetworkDisabled": true}),
         ] {
             assert!(refused(Section::Config, v.clone()), "{v}");
         }
         for v in [
             json!({"Isolation": "hyperv"}),
             json!({"UsernsMode": "private"}),
-            json!({"PortBindings": {"80/tcp": [{"HostPort": "8080"}]}}),
-            json!({"Dns": ["1.1.1.1"]}),
+            json!({"Links": ["db:db"]}),
         ] {
             assert!(refused(Section::HostConfig, v.clone()), "{v}");
         }
@@ -134,7 +120,7 @@ mod tests {
         ));
         assert!(!refused(
             Section::HostConfig,
-            json!({"Isolation": "default", "UsernsMode": "host", "PortBindings": {}, "Dns": [], "RestartPolicy": {"Name": ""},
+            json!({"Isolation": "default", "UsernsMode": "host", "Links": [], "RestartPolicy": {"Name": ""},
                    "ContainerIDFile": "/tmp/cid", "KernelMemory": 1048576, "SomethingNew": 1})
         ));
     }

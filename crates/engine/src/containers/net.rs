@@ -1,0 +1,628 @@
+//! The default bridge network of containers: its options from the create request, the
+//! container's endpoint (address from an IPAM whose state is the containers' records,
+//! namespace, veth, published ports) made at start and undone at exit, and the repair of
+//! all of it when berthd starts.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use berth_network::nft::{Forward, Proto};
+use berth_network::{bridge, endpoint, etc, nft, ports, Ipv4Net};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::request::CreateBody;
+use super::{ContainerRecord, Containers, Status};
+use crate::error::{Error, Result};
+
+/// The daemon's network settings (daemon.json's `bridge`, `bip`, `iptables`...).
+#[derive(Debug, Clone)]
+pub struct NetConfig {
+    /// None: `bridge: none`, no default network.
+    pub bridge: Option<bridge::BridgeConfig>,
+    /// Published ports and masquerading through berth's nftables table.
+    pub iptables: bool,
+    pub ip_masq: bool,
+    pub ip_forward: bool,
+    /// The nftables table (one per bridge, so daemons with their own bridges never meet).
+    pub table: String,
+    /// Where containers' network namespaces are held (under the exec root).
+    pub netns_dir: PathBuf,
+}
+
+/// What a container asked of its network at create.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct NetOptions {
+    /// Container port (`80/tcp`) to its host bindings (host IP, host port or range).
+    #[serde(default)]
+    pub port_bindings: BTreeMap<String, Vec<(String, String)>>,
+    /// Exposed ports (`80/tcp`), the image's and the request's.
+    #[serde(default)]
+    pub exposed: BTreeSet<String>,
+    #[serde(default)]
+    pub publish_all: bool,
+    #[serde(default)]
+    pub dns: Vec<String>,
+    #[serde(default)]
+    pub dns_search: Vec<String>,
+    #[serde(default)]
+    pub dns_options: Vec<String>,
+    /// `--add-host`: (name, address or `host-gateway`).
+    #[serde(default)]
+    pub extra_hosts: Vec<(String, String)>,
+    #[serde(default)]
+    pub domainname: String,
+}
+
+/// A published port as it was made.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Published {
+    pub port: u16,
+    pub proto: String,
+    pub host_ip: String,
+    pub host_port: u16,
+}
+
+/// A running container's place on the bridge (kept in its record while it runs: the IPAM
+/// hands out no address a record holds, and a start of berthd undoes the endpoints of
+/// containers that no longer run).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Endpoint {
+    pub ip: Ipv4Addr,
+    pub prefix: u8,
+    pub gateway: Ipv4Addr,
+    pub mac: String,
+    pub host_ifname: String,
+    pub netns: PathBuf,
+    /// The directory of the container's hosts, hostname and resolv.conf.
+    pub files: PathBuf,
+    pub ports: Vec<Published>,
+    pub endpoint_id: String,
+}
+
+/// `80/tcp` (or `80`): the port and protocol, as moby's nat.NewPort reads them.
+pub fn parse_port_key(key: &str) -> Result<(u16, Proto)> {
+    let (port, proto) = key.split_once('/').unwrap_or((key, "tcp"));
+    let proto = Proto::parse(proto)
+        .ok_or_else(|| Error::InvalidArgument(format!("invalid proto: {proto}")))?;
+    let port = match port.parse::<u16>() {
+        Ok(p) if p > 0 => p,
+        _ => {
+            return Err(Error::InvalidArgument(format!(
+                "invalid containerPort: {port}"
+            )))
+        }
+    };
+    Ok((port, proto))
+}
+
+/// A host port: empty (any), `N` or `N-M`.
+fn parse_host_port(s: &str) -> Result<ports::HostPorts> {
+    let bad = || Error::InvalidArgument(format!("invalid hostPort: {s}"));
+    let one = |p: &str| p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(bad);
+    match s {
+        "" => Ok(ports::HostPorts { first: 0, last: 0 }),
+        s => match s.split_once('-') {
+            Some((a, b)) => {
+                let (first, last) = (one(a)?, one(b)?);
+                if first > last {
+                    return Err(bad());
+                }
+                Ok(ports::HostPorts { first, last })
+            }
+            None => one(s).map(|p| ports::HostPorts { first: p, last: p }),
+        },
+    }
+}
+
+fn parse_host_ip(s: &str) -> Result<Ipv4Addr> {
+    match s {
+        "" => Ok(Ipv4Addr::UNSPECIFIED),
+        s => match s.parse::<IpAddr>() {
+            Ok(IpAddr::V4(ip)) => Ok(ip),
+            Ok(IpAddr::V6(_)) => Err(Error::InvalidArgument(format!(
+                "host IP {s}: IPv6 published ports are not supported by berth yet"
+            ))),
+            Err(_) => Err(Error::InvalidArgument(format!("invalid host IP: {s}"))),
+        },
+    }
+}
+
+fn check_ip(what: &str, s: &str) -> Result<()> {
+    s.parse::<IpAddr>()
+        .map(drop)
+        .map_err(|_| Error::InvalidArgument(format!("{what}: {s} is not an IP address")))
+}
+
+/// The network options of a create request, checked (`image`: the image's config, for its
+/// ExposedPorts).
+pub(crate) fn options(req: &CreateBody, image: &Value) -> Result<NetOptions> {
+    let host = &req.host_config;
+    let mut exposed = BTreeSet::new();
+    let image_ports = image["ExposedPorts"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    for key in image_ports.keys().chain(req.exposed_ports.keys()) {
+        let (port, proto) = parse_port_key(key)?;
+        exposed.insert(format!("{port}/{}", proto.as_str()));
+    }
+    let mut port_bindings = BTreeMap::new();
+    for (key, bindings) in &host.port_bindings {
+        let (port, proto) = parse_port_key(key)?;
+        let key = format!("{port}/{}", proto.as_str());
+        let mut list = Vec::new();
+        for b in bindings.iter().flatten() {
+            parse_host_ip(&b.host_ip)?;
+            parse_host_port(&b.host_port)?;
+            list.push((b.host_ip.clone(), b.host_port.clone()));
+        }
+        if list.is_empty() {
+            list.push((String::new(), String::new()));
+        }
+        // A published port is an exposed one (moby adds it to ExposedPorts).
+        exposed.insert(key.clone());
+        port_bindings.insert(key, list);
+    }
+    for s in &host.dns {
+        check_ip("--dns", s)?;
+    }
+    let mut extra_hosts = Vec::new();
+    for entry in &host.extra_hosts {
+        let (name, ip) = entry
+            .split_once([':', '='])
+            .filter(|(n, _)| !n.is_empty())
+            .ok_or_else(|| Error::InvalidArgument(format!("invalid extra host: {entry}")))?;
+        if ip != "host-gateway" {
+            check_ip(
+                "--add-host",
+                ip.trim_start_matches('[').trim_end_matches(']'),
+            )?;
+        }
+        extra_hosts.push((name.to_string(), ip.to_string()));
+    }
+    Ok(NetOptions {
+        port_bindings,
+        exposed,
+        publish_all: host.publish_all_ports,
+        dns: host.dns.clone(),
+        dns_search: host.dns_search.clone(),
+        dns_options: host.dns_options.clone(),
+        extra_hosts,
+        domainname: req.domainname.clone(),
+    })
+}
+
+/// The bridge network's id (stable for a bridge name, as inspect shows it).
+pub fn network_id(bridge: &str) -> String {
+    berth_image::Digest::of(format!("berth-network:{bridge}").as_bytes())
+        .hex()
+        .to_string()
+}
+
+/// The default network of one daemon.
+pub struct Net {
+    pub config: NetConfig,
+    /// The bridge once made or checked (made at the first container that needs it).
+    bridge: Mutex<Option<bridge::Bridge>>,
+    /// Held host ports, by container. Also serializes IPAM and the nftables table.
+    held: Mutex<HashMap<String, Vec<OwnedFd>>>,
+}
+
+/// One binding to make: container port, protocol, host IP and ports.
+struct Wanted {
+    port: u16,
+    proto: Proto,
+    host_ip: Ipv4Addr,
+    host_ports: ports::HostPorts,
+}
+
+fn wanted(opts: &NetOptions) -> Result<Vec<Wanted>> {
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    for (key, list) in &opts.port_bindings {
+        let (port, proto) = parse_port_key(key)?;
+        seen.insert(key.clone());
+        for (ip, hp) in list {
+            out.push(Wanted {
+                port,
+                proto,
+                host_ip: parse_host_ip(ip)?,
+                host_ports: parse_host_port(hp)?,
+            });
+        }
+    }
+    if opts.publish_all {
+        for key in opts.exposed.iter().filter(|k| !seen.contains(*k)) {
+            let (port, proto) = parse_port_key(key)?;
+            out.push(Wanted {
+                port,
+                proto,
+                host_ip: Ipv4Addr::UNSPECIFIED,
+                host_ports: ports::HostPorts { first: 0, last: 0 },
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn net_error(e: berth_network::Error) -> Error {
+    Error::Io(e.to_string())
+}
+
+impl Net {
+    pub fn new(config: NetConfig) -> Net {
+        Net {
+            config,
+            bridge: Mutex::new(None),
+            held: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn bridge_config(&self) -> Result<&bridge::BridgeConfig> {
+        self.config
+            .bridge
+            .as_ref()
+            .ok_or_else(|| Error::NotFound("network bridge not found".into()))
+    }
+
+    /// The bridge, made or set right the first time it is needed.
+    fn bridge(&self) -> Result<bridge::Bridge> {
+        let config = self.bridge_config()?;
+        let mut known = self.bridge.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(b) = *known {
+            return Ok(b);
+        }
+        if self.config.ip_forward {
+            bridge::enable_forwarding().map_err(net_error)?;
+        }
+        let b = bridge::ensure(config).map_err(net_error)?;
+        tracing::info!(bridge = %config.name, address = %b.address, "default bridge ready");
+        *known = Some(b);
+        Ok(b)
+    }
+
+    /// Put container `record` on the bridge: host ports held first (a port in use fails the
+    /// start before anything is made), then the address (saved in the record), namespace,
+    /// veth, /etc files and NAT rules. Undone entirely when a step fails.
+    pub(crate) fn connect(
+        &self,
+        containers: &Containers,
+        record: &ContainerRecord,
+    ) -> Result<Endpoint> {
+        let bridge = self.bridge()?;
+        let config = self.bridge_config()?;
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let mut fds = Vec::new();
+        let mut published = Vec::new();
+        for w in wanted(&record.net)? {
+            let (host_port, fd) =
+                ports::reserve(w.host_ip, w.host_ports, w.proto).map_err(|e| {
+                    Error::Conflict(format!(
+                        "driver failed programming external connectivity on endpoint {} ({}): {e}",
+                        record.name, record.id
+                    ))
+                })?;
+            fds.extend(fd);
+            published.push(Published {
+                port: w.port,
+                proto: w.proto.as_str().to_string(),
+                host_ip: w.host_ip.to_string(),
+                host_port,
+            });
+        }
+        let ip = allocate(containers, bridge, &record.id)?;
+        let files = containers.dir(&record.id);
+        let ep = Endpoint {
+            ip,
+            prefix: bridge.address.prefix_len(),
+            gateway: bridge.gateway(),
+            mac: endpoint::mac_string(&endpoint::mac_for(ip)),
+            host_ifname: format!("vb{}", &record.id[..12.min(record.id.len())]),
+            netns: self.config.netns_dir.join(&record.id),
+            files,
+            ports: published,
+            endpoint_id: berth_image::Digest::of(format!("{}:{ip}", record.id).as_bytes())
+                .hex()
+                .to_string(),
+        };
+        let saved = ep.clone();
+        containers.update(&record.id, move |r| r.endpoint = Some(saved))?;
+        let made = self.attach(&bridge, config, record, &ep).and_then(|()| {
+            held.insert(record.id.clone(), fds);
+            self.apply_rules(containers, Some(&ep))
+        });
+        if let Err(e) = made {
+            held.remove(&record.id);
+            self.undo(containers, &record.id, &ep);
+            self.rules_or_warn(containers);
+            return Err(e);
+        }
+        Ok(ep)
+    }
+
+    fn attach(
+        &self,
+        bridge: &bridge::Bridge,
+        config: &bridge::BridgeConfig,
+        record: &ContainerRecord,
+        ep: &Endpoint,
+    ) -> Result<()> {
+        write_files(record, ep)?;
+        let address = Ipv4Net::new(ep.ip, ep.prefix).map_err(|e| Error::Io(e.to_string()))?;
+        endpoint::attach(&endpoint::Attachment {
+            netns: ep.netns.clone(),
+            bridge: config.name.clone(),
+            host_ifname: ep.host_ifname.clone(),
+            mac: endpoint::mac_for(ep.ip),
+            address,
+            gateway: ep.gateway,
+            mtu: bridge.mtu,
+        })
+        .map_err(net_error)
+    }
+
+    /// The veth, namespace and record's endpoint of container `id` go.
+    fn undo(&self, containers: &Containers, id: &str, ep: &Endpoint) {
+        if let Err(e) = endpoint::detach(&ep.netns, &ep.host_ifname) {
+            tracing::warn!("container {id}: {e}");
+        }
+        let _ = containers.update(id, |r| r.endpoint = None);
+    }
+
+    /// Take container `id` off the bridge (at its exit, or a start that failed).
+    pub(crate) fn disconnect(&self, containers: &Containers, id: &str) {
+        let Some(ep) = containers.resolve(id).ok().and_then(|r| r.endpoint) else {
+            return;
+        };
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        held.remove(id);
+        self.undo(containers, id, &ep);
+        self.rules_or_warn(containers);
+    }
+
+    /// berth's nftables table from the endpoints the records hold (`extra`: one being made,
+    /// in case its record is not readable yet).
+    fn apply_rules(&self, containers: &Containers, extra: Option<&Endpoint>) -> Result<()> {
+        if !self.config.iptables {
+            return Ok(());
+        }
+        let Some(bridge) = *self.bridge.lock().unwrap_or_else(|p| p.into_inner()) else {
+            return Ok(());
+        };
+        let config = self.bridge_config()?;
+        let mut forwards = Vec::new();
+        let mut endpoints: Vec<Endpoint> = containers
+            .list()
+            .into_iter()
+            .filter_map(|r| r.endpoint)
+            .collect();
+        if let Some(e) = extra {
+            if !endpoints.contains(e) {
+                endpoints.push(e.clone());
+            }
+        }
+        for ep in &endpoints {
+            for p in &ep.ports {
+                let host_ip: Ipv4Addr = p.host_ip.parse().unwrap_or(Ipv4Addr::UNSPECIFIED);
+                forwards.push(Forward {
+                    host_ip: (!host_ip.is_unspecified()).then_some(host_ip),
+                    host_port: p.host_port,
+                    proto: Proto::parse(&p.proto).unwrap_or(Proto::Tcp),
+                    addr: ep.ip,
+                    port: p.port,
+                });
+            }
+        }
+        nft::apply(&nft::Ruleset {
+            table: &self.config.table,
+            bridge: &config.name,
+            subnet: bridge.subnet(),
+            masquerade: self.config.ip_masq,
+            forwards: &forwards,
+        })
+        .map_err(|e| Error::Io(e.to_string()))
+    }
+
+    fn rules_or_warn(&self, containers: &Containers) {
+        if let Err(e) = self.apply_rules(containers, None) {
+            tracing::warn!("berth's nftables table: {e}");
+        }
+    }
+
+    /// At berthd's start, once the running containers are known: endpoints of containers
+    /// that no longer run go (with their veth and namespace), namespaces and veths no record
+    /// holds go, live containers' host ports are held again and the table is rebuilt.
+    pub(crate) fn reconcile(&self, containers: &Containers) {
+        let records = containers.list();
+        for r in &records {
+            if r.endpoint.is_some() && r.state.status != Status::Running {
+                self.disconnect(containers, &r.id);
+            }
+        }
+        let live: Vec<Endpoint> = containers
+            .list()
+            .into_iter()
+            .filter(|r| r.state.status == Status::Running)
+            .filter_map(|r| r.endpoint)
+            .collect();
+        sweep_namespaces(&self.config.netns_dir, &live);
+        let Some(config) = &self.config.bridge else {
+            return;
+        };
+        let exists = bridge::ensure_exists(&config.name);
+        if !exists && live.is_empty() {
+            // Made at the first container that needs it.
+            return;
+        }
+        let bridge = match self.bridge() {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!("the default bridge {}: {e}", config.name);
+                return;
+            }
+        };
+        match bridge::ports(bridge.index) {
+            Ok(names) => {
+                for name in names {
+                    if !live.iter().any(|e| e.host_ifname == name) {
+                        tracing::info!("removing {name}: no running container owns it");
+                        if let Err(e) = endpoint::delete_veth(&name) {
+                            tracing::warn!("{e}");
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!("the ports of {}: {e}", config.name),
+        }
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let ids: Vec<(String, Endpoint)> = containers
+            .list()
+            .into_iter()
+            .filter(|r| r.state.status == Status::Running)
+            .filter_map(|r| r.endpoint.map(|e| (r.id, e)))
+            .collect();
+        for (id, ep) in ids {
+            let mut fds = Vec::new();
+            for p in &ep.ports {
+                let ip = p.host_ip.parse().unwrap_or(Ipv4Addr::UNSPECIFIED);
+                let port = ports::HostPorts {
+                    first: p.host_port,
+                    last: p.host_port,
+                };
+                match ports::reserve(ip, port, Proto::parse(&p.proto).unwrap_or(Proto::Tcp)) {
+                    Ok((_, fd)) => fds.extend(fd),
+                    Err(e) => tracing::warn!("container {id}: {e}"),
+                }
+            }
+            held.insert(id, fds);
+        }
+        self.rules_or_warn(containers);
+    }
+}
+
+/// The first free address of the bridge's range (not the network's, the gateway's or the
+/// broadcast address): free means no record holds it.
+fn allocate(containers: &Containers, bridge: bridge::Bridge, id: &str) -> Result<Ipv4Addr> {
+    let used: HashSet<Ipv4Addr> = containers
+        .list()
+        .into_iter()
+        .filter(|r| r.id != id)
+        .filter_map(|r| r.endpoint.map(|e| e.ip))
+        .collect();
+    let subnet = bridge.subnet();
+    bridge
+        .range
+        .hosts()
+        .find(|ip| {
+            *ip != bridge.gateway()
+                && *ip != subnet.network()
+                && *ip != subnet.broadcast()
+                && !used.contains(ip)
+        })
+        .ok_or_else(|| {
+            Error::Conflict(format!(
+                "no available IPv4 address on the default bridge ({})",
+                bridge.range
+            ))
+        })
+}
+
+/// Namespace files of containers that do not run are unmounted and removed.
+fn sweep_namespaces(dir: &Path, live: &[Endpoint]) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if !live.iter().any(|e| e.netns == path) {
+            if let Err(e) = endpoint::release_namespace(&path) {
+                tracing::warn!("{e}");
+            }
+        }
+    }
+}
+
+/// The container's /etc/hosts, /etc/hostname and /etc/resolv.conf, in its directory.
+fn write_files(record: &ContainerRecord, ep: &Endpoint) -> Result<()> {
+    let hostname = record.hostname();
+    let extra: Vec<(String, String)> = record
+        .net
+        .extra_hosts
+        .iter()
+        .map(|(name, ip)| {
+            let ip = if ip == "host-gateway" {
+                ep.gateway.to_string()
+            } else {
+                ip.clone()
+            };
+            (name.clone(), ip)
+        })
+        .collect();
+    let hosts = etc::hosts(
+        &extra,
+        Some(IpAddr::V4(ep.ip)),
+        &hostname,
+        &record.net.domainname,
+    );
+    let resolv = etc::resolv_conf(
+        &etc::host_resolv_conf(),
+        &etc::Resolv {
+            servers: record.net.dns.clone(),
+            search: record.net.dns_search.clone(),
+            options: record.net.dns_options.clone(),
+        },
+    );
+    for (name, text) in [
+        ("hosts", hosts),
+        ("hostname", format!("{hostname}\n")),
+        ("resolv.conf", resolv),
+    ] {
+        let path = ep.files.join(name);
+        std::fs::write(&path, text)
+            .map_err(|e| Error::Io(format!("write {}: {e}", path.display())))?;
+    }
+    Ok(())
+}
+
+/// The bind mounts of the container's /etc files (as dockerd mounts them).
+pub(crate) fn etc_mounts(ep: &Endpoint) -> Vec<Value> {
+    ["resolv.conf", "hostname", "hosts"]
+        .iter()
+        .map(|name| {
+            serde_json::json!({
+                "destination": format!("/etc/{name}"),
+                "type": "bind",
+                "source": ep.files.join(name),
+                "options": ["rbind", "rprivate"],
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_specs_are_checked_as_moby_checks_them() {
+        assert_eq!(parse_port_key("80/udp").expect("ok"), (80, Proto::Udp));
+        assert_eq!(parse_port_key("80").expect("ok"), (80, Proto::Tcp));
+        for bad in ["99999/tcp", "abc", "0/tcp", "80/xyz"] {
+            assert!(parse_port_key(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            parse_host_port("8000-8010").expect("ok"),
+            ports::HostPorts {
+                first: 8000,
+                last: 8010
+            }
+        );
+        for bad in ["99999", "x", "9-1", "0"] {
+            assert!(parse_host_port(bad).is_err(), "{bad}");
+        }
+    }
+}
