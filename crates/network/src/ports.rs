@@ -19,7 +19,7 @@ pub struct HostPorts {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PortError {
-    #[error("failed to bind host port {ip}:{port}/{proto}: {errno}")]
+    #[error("failed to bind host port {ip}:{port}/{proto}: {}", lower(errno.desc()))]
     Bind {
         ip: Ipv4Addr,
         port: u16,
@@ -33,6 +33,14 @@ pub enum PortError {
         last: u16,
         proto: &'static str,
     },
+}
+
+/// dockerd's words: "address already in use".
+fn lower(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_lowercase().chain(c).collect())
+        .unwrap_or_default()
 }
 
 fn open(proto: Proto) -> nix::Result<OwnedFd> {

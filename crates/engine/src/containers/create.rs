@@ -333,12 +333,13 @@ impl Engine {
             m @ ("none" | "host") => Ok((m.to_string(), Vec::new())),
             "" | "default" | "bridge" => match self.containers.net.get() {
                 Some(net) if net.config.bridge.is_some() => Ok(("bridge".into(), Vec::new())),
-                _ => Err(Error::NotFound("network bridge not found".into())),
+                // A 400, not moby's 404: the docker CLI answers a 404 by pulling the image.
+                _ => Err(Error::InvalidArgument("network bridge not found".into())),
             },
             other if other.starts_with("container:") => Err(Error::InvalidArgument(format!(
                 "network mode {other:?} is not supported by berth yet: use --network none, host or bridge"
             ))),
-            other => Err(Error::NotFound(format!(
+            other => Err(Error::InvalidArgument(format!(
                 "network {other} not found (berth has the default bridge only, user-defined networks come later)"
             ))),
         }
