@@ -132,12 +132,12 @@ fn whole_structs_are_accepted_and_what_asks_is_refused() {
         "--rm",
         "--network",
         "none",
-        "--expose",
-        "80",
+        "--link",
+        "other:db",
         "bb:1",
         "true",
     ])
-    .failed_with("Config.ExposedPorts is not supported by berth yet");
+    .failed_with("HostConfig.Links is not supported by berth yet");
     d.docker(&[
         "run",
         "--rm",
