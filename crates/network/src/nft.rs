@@ -20,6 +20,7 @@ const NFT_MSG_NEWTABLE: u16 = 0;
 const NFT_MSG_DELTABLE: u16 = 2;
 const NFT_MSG_NEWCHAIN: u16 = 3;
 const NFT_MSG_NEWRULE: u16 = 6;
+const NFT_MSG_DELRULE: u16 = 8;
 const NFTA_LIST_ELEM: u16 = 1;
 const NFTA_HOOK_HOOKNUM: u16 = 1;
 const NFTA_HOOK_PRIORITY: u16 = 2;
@@ -405,6 +406,13 @@ impl Batch {
         );
     }
 
+    /// All the rules of `chain` go (a rule message without a handle).
+    fn flush(&mut self, table: &str, chain: &str) {
+        let mut m = Msg::new();
+        m.str(NFTA_RULE_TABLE, table).str(NFTA_RULE_CHAIN, chain);
+        self.message(NFT_MSG_DELRULE, 0, NFPROTO_IPV4, &m.buf);
+    }
+
     /// Send the transaction; the first error the kernel reports (it applies all or none).
     fn commit(mut self) -> Result<(), Errno> {
         self.message(NFNL_MSG_BATCH_END, 0, 0, &[]);
@@ -511,6 +519,21 @@ pub fn apply(rules: &Ruleset) -> Result<(), NftError> {
     })
 }
 
+/// Replace the published ports of berth's table (made by [`apply`]) in one transaction.
+pub fn set_forwards(table: &str, forwards: &[Forward]) -> Result<(), NftError> {
+    let mut b = Batch::new();
+    b.flush(table, "ports");
+    for f in forwards {
+        let mut r = Rule::new();
+        r.dnat(f);
+        b.rule(table, "ports", &r);
+    }
+    b.commit().map_err(|errno| NftError::Refused {
+        table: table.to_string(),
+        errno,
+    })
+}
+
 /// Delete berth's table (and its chains and rules), if it exists.
 pub fn remove(table: &str) -> Result<(), NftError> {
     let mut b = Batch::new();
@@ -556,6 +579,17 @@ mod tests {
         };
         apply(&rules).expect("apply");
         apply(&rules).expect("apply again (replaces)");
+        set_forwards(&table, &forwards[1..]).expect("set forwards");
+        let only_udp = std::process::Command::new("nft")
+            .args(["list", "chain", "ip", &table, "ports"])
+            .output()
+            .expect("nft");
+        let only_udp = String::from_utf8_lossy(&only_udp.stdout).into_owned();
+        assert!(
+            !only_udp.contains("18080") && only_udp.contains("15353"),
+            "{only_udp}"
+        );
+        set_forwards(&table, &forwards).expect("set forwards");
         let listed = std::process::Command::new("nft")
             .args(["list", "table", "ip", &table])
             .output()

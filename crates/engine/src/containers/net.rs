@@ -210,6 +210,8 @@ pub struct Net {
     bridge: Mutex<Option<bridge::Bridge>>,
     /// Held host ports, by container. Also serializes IPAM and the nftables table.
     held: Mutex<HashMap<String, Vec<OwnedFd>>>,
+    /// The forwards berth's table holds (None: the table is to be built whole).
+    applied: Mutex<Option<Vec<Forward>>>,
 }
 
 /// One binding to make: container port, protocol, host IP and ports.
@@ -259,6 +261,7 @@ impl Net {
             config,
             bridge: Mutex::new(None),
             held: Mutex::new(HashMap::new()),
+            applied: Mutex::new(None),
         }
     }
 
@@ -321,7 +324,7 @@ impl Net {
             prefix: bridge.address.prefix_len(),
             gateway: bridge.gateway(),
             mac: endpoint::mac_string(&endpoint::mac_for(ip)),
-            host_ifname: format!("vb{}", &record.id[..12.min(record.id.len())]),
+            host_ifname: host_ifname(&record.id)?,
             netns: self.config.netns_dir.join(&record.id),
             files,
             ports: published,
@@ -367,9 +370,19 @@ impl Net {
 
     /// The veth, namespace and record's endpoint of container `id` go.
     fn undo(&self, containers: &Containers, id: &str, ep: &Endpoint) {
-        if let Err(e) = endpoint::detach(&ep.netns, &ep.host_ifname) {
+        // The namespace file goes now; the veth pair in the background: deleting a link
+        // waits for an RCU grace period (10-20 ms here), which would delay every exit.
+        // The kernel deletes the pair itself when the namespace ends; this is for the case
+        // where something still holds the namespace.
+        if let Err(e) = endpoint::release_namespace(&ep.netns) {
             tracing::warn!("container {id}: {e}");
         }
+        let veth = ep.host_ifname.clone();
+        std::thread::spawn(move || {
+            if let Err(e) = endpoint::delete_veth(&veth) {
+                tracing::warn!("{e}");
+            }
+        });
         let _ = containers.update(id, |r| r.endpoint = None);
     }
 
@@ -417,14 +430,29 @@ impl Net {
                 });
             }
         }
-        nft::apply(&nft::Ruleset {
-            table: &self.config.table,
-            bridge: &config.name,
-            subnet: bridge.subnet(),
-            masquerade: self.config.ip_masq,
-            forwards: &forwards,
-        })
-        .map_err(|e| Error::Io(e.to_string()))
+        let mut applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
+        if applied.as_ref() == Some(&forwards) {
+            return Ok(());
+        }
+        // Only the published ports' chain changes once the table is there (base chains
+        // registered anew would cost a grace period each); the whole table when it is not.
+        let only_ports =
+            applied.is_some() && nft::set_forwards(&self.config.table, &forwards).is_ok();
+        if !only_ports {
+            nft::apply(&nft::Ruleset {
+                table: &self.config.table,
+                bridge: &config.name,
+                subnet: bridge.subnet(),
+                masquerade: self.config.ip_masq,
+                forwards: &forwards,
+            })
+            .map_err(|e| {
+                *applied = None;
+                Error::Io(e.to_string())
+            })?;
+        }
+        *applied = Some(forwards);
+        Ok(())
     }
 
     fn rules_or_warn(&self, containers: &Containers) {
@@ -502,6 +530,13 @@ impl Net {
         }
         self.rules_or_warn(containers);
     }
+}
+
+/// The host end's name: `vb`, the container's id, and a random part, so that a veth still
+/// being deleted from the container's last run never has the name of its new one.
+fn host_ifname(id: &str) -> Result<String> {
+    let random = super::random_id()?;
+    Ok(format!("vb{}{}", &id[..6.min(id.len())], &random[..7]))
 }
 
 /// The first free address of the bridge's range (not the network's, the gateway's or the
