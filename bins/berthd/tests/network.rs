@@ -471,6 +471,38 @@ fn containers_reach_each_other_and_get_dockerds_etc_files() {
         "{}",
         plain.stdout
     );
+    // container:X shares X's namespace (same address, X's /etc files and name); what only
+    // X's network decides is refused.
+    let joined = n.d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:web-a",
+        "bb:1",
+        "sh",
+        "-c",
+        "ip -4 -o addr show eth0; hostname; printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 127.0.0.1 80",
+    ]);
+    joined.ok();
+    assert!(
+        joined.stdout.contains(&format!("inet {a_ip}/24")),
+        "{}",
+        joined.stdout
+    );
+    assert!(joined.stdout.contains("from-a"), "{}", joined.stdout);
+    let a_hostname = n.inspect("web-a", "{{.Config.Hostname}}");
+    assert!(joined.stdout.contains(&a_hostname), "{}", joined.stdout);
+    n.d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "container:web-a",
+        "-p",
+        "8080:80",
+        "bb:1",
+        "true",
+    ])
+    .failed_with("conflicting options: port publishing");
     // --network none and host keep working beside the bridge.
     let none = n.d.docker(&[
         "run",
@@ -508,11 +540,7 @@ fn teardown_after_rm_and_after_sigkill_and_restart_of_berthd() {
     let bridge = n.bridge.clone();
     let gateway = n.gateway();
     n.d.spawn(&["--bridge", &bridge, "--bip", &format!("{gateway}/24")]);
-    assert!(
-        wait_for(|| n.veths().len() == 1),
-        "{:?}",
-        n.veths()
-    );
+    assert!(wait_for(|| n.veths().len() == 1), "{:?}", n.veths());
     assert!(wait_for(|| !n.rules().contains(&format!("dport {p2}"))));
     assert_eq!(n.inspect("gone", "{{.NetworkSettings.IPAddress}}"), "");
     // The live one kept its address and port.

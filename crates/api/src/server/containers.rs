@@ -391,6 +391,9 @@ fn etc_path(r: &ContainerRecord, dir: &std::path::Path, name: &str) -> String {
 /// NetworkSettings.Networks: the default bridge's endpoint, as dockerd shows it (empty
 /// addresses while the container does not run).
 fn networks(r: &ContainerRecord) -> Value {
+    if r.network_mode().starts_with("container:") {
+        return json!({});
+    }
     if r.network_mode() != "bridge" {
         return json!({ r.network_mode(): {"NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "MacAddress": ""} });
     }

@@ -186,7 +186,8 @@ impl Engine {
         let cx = super::host::Context {
             hostname: &req.hostname,
             // Every mode but the host's gives the container a network namespace.
-            own_network: host.network_mode != "host",
+            own_network: host.network_mode != "host"
+                && !host.network_mode.starts_with("container:"),
             default_caps: &super::spec::DEFAULT_CAPS,
             sys: super::host::sysinfo::SysInfo::host(),
             resolve: &resolve,
@@ -336,9 +337,15 @@ impl Engine {
                 // A 400, not moby's 404: the docker CLI answers a 404 by pulling the image.
                 _ => Err(Error::InvalidArgument("network bridge not found".into())),
             },
-            other if other.starts_with("container:") => Err(Error::InvalidArgument(format!(
-                "network mode {other:?} is not supported by berth yet: use --network none, host or bridge"
-            ))),
+            other if other.starts_with("container:") => {
+                super::net::check_container_mode(req)?;
+                let name = &other["container:".len()..];
+                let x = self.containers.resolve(name).map_err(|e| match e {
+                    Error::NotFound(m) => Error::InvalidArgument(m),
+                    other => other,
+                })?;
+                Ok((format!("container:{}", x.id), Vec::new()))
+            }
             other => Err(Error::InvalidArgument(format!(
                 "network {other} not found (berth has the default bridge only, user-defined networks come later)"
             ))),

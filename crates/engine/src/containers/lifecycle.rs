@@ -542,7 +542,9 @@ impl Engine {
 /// the user's program never sees it down. `pid`: the created init's, as the shim reports it.
 fn loopback_up(record: &ContainerRecord, pid: &str) -> Result<()> {
     // The bridge's namespace has its loopback up already (net.rs made it).
-    if matches!(record.network_mode(), "host" | "bridge") {
+    if matches!(record.network_mode(), "host" | "bridge")
+        || record.network_mode().starts_with("container:")
+    {
         return Ok(());
     }
     let pid: u32 = pid

@@ -623,19 +623,84 @@ fn write_files(record: &ContainerRecord, ep: &Endpoint) -> Result<()> {
     Ok(())
 }
 
-/// The bind mounts of the container's /etc files (as dockerd mounts them).
-pub(crate) fn etc_mounts(ep: &Endpoint) -> Vec<Value> {
+/// The bind mounts of the /etc files in `dir` (as dockerd mounts them); those present.
+pub(crate) fn etc_mounts(dir: &Path) -> Vec<Value> {
     ["resolv.conf", "hostname", "hosts"]
         .iter()
+        .filter(|name| dir.join(name).exists())
         .map(|name| {
             serde_json::json!({
                 "destination": format!("/etc/{name}"),
                 "type": "bind",
-                "source": ep.files.join(name),
+                "source": dir.join(name),
                 "options": ["rbind", "rprivate"],
             })
         })
         .collect()
+}
+
+/// The network a `--network container:X` container joins, found at its start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Donor {
+    /// X's network namespace, by path (None: X is on the host's network).
+    pub netns: Option<String>,
+    /// X's directory, whose hosts, hostname and resolv.conf are shared (as dockerd does).
+    pub files: PathBuf,
+    /// X's hostname, which the joiner takes (as dockerd does).
+    pub hostname: String,
+}
+
+/// The donor of `record`'s network, when it joins another container's: X must run.
+pub(crate) fn donor(containers: &Containers, record: &ContainerRecord) -> Result<Option<Donor>> {
+    let Some(id) = record.network_mode().strip_prefix("container:") else {
+        return Ok(None);
+    };
+    let x = containers.resolve(id).map_err(|e| match e {
+        Error::NotFound(m) => {
+            Error::InvalidArgument(format!("failed to join network namespace: {m}"))
+        }
+        other => other,
+    })?;
+    if x.state.status != Status::Running || x.state.pid <= 0 {
+        return Err(Error::Conflict(format!(
+            "cannot join network namespace of a non running container: {id}"
+        )));
+    }
+    let netns = match (&x.endpoint, x.network_mode()) {
+        (_, "host") => None,
+        (Some(ep), _) => Some(ep.netns.display().to_string()),
+        _ => Some(format!("/proc/{}/ns/net", x.state.pid)),
+    };
+    Ok(Some(Donor {
+        netns,
+        files: containers.dir(&x.id),
+        hostname: x.hostname(),
+    }))
+}
+
+/// `--network container:X` with options only X's network decides: dockerd's refusals.
+pub(crate) fn check_container_mode(req: &CreateBody) -> Result<()> {
+    let host = &req.host_config;
+    let conflict = |what: &str| {
+        Err(Error::InvalidArgument(format!(
+            "conflicting options: {what} and the network mode"
+        )))
+    };
+    if host.publish_all_ports || !host.port_bindings.is_empty() || !req.exposed_ports.is_empty() {
+        return Err(Error::InvalidArgument(
+            "conflicting options: port publishing and the container type network mode".into(),
+        ));
+    }
+    if !req.hostname.is_empty() {
+        return conflict("hostname");
+    }
+    if !host.dns.is_empty() || !host.dns_search.is_empty() || !host.dns_options.is_empty() {
+        return conflict("dns");
+    }
+    if !host.extra_hosts.is_empty() {
+        return conflict("custom host-to-IP mapping");
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -113,7 +113,11 @@ fn namespaces(record: &ContainerRecord, sources: &Sources) -> Vec<Value> {
         ("none", _) => out.push(json!({"type": "network"})),
         // Made and set up by berthd before the runtime runs (net.rs): joined by path.
         ("bridge", Some(ep)) => out.push(json!({"type": "network", "path": ep.netns})),
-        _ => {}
+        _ => {
+            if let Some(path) = sources.net.as_ref().and_then(|d| d.netns.as_ref()) {
+                out.push(json!({"type": "network", "path": path}));
+            }
+        }
     }
     if modes.cgroupns_private {
         out.push(json!({"type": "cgroup"}));
@@ -249,8 +253,19 @@ pub fn oci_config(
     if !record.host.rlimits.is_empty() {
         config["process"]["rlimits"] = json!(record.host.rlimits);
     }
-    if let (Some(mounts), Some(ep)) = (config["mounts"].as_array_mut(), &record.endpoint) {
-        mounts.extend(super::net::etc_mounts(ep));
+    let etc_dir = match (&record.endpoint, &sources.net) {
+        (Some(ep), _) => Some(&ep.files),
+        (None, Some(donor)) => Some(&donor.files),
+        _ => None,
+    };
+    if let (Some(mounts), Some(dir)) = (config["mounts"].as_array_mut(), etc_dir) {
+        mounts.extend(super::net::etc_mounts(dir));
+    }
+    if let Some(donor) = &sources.net {
+        // The joined container's name, as dockerd gives it.
+        if config.get("hostname").is_some() {
+            config["hostname"] = json!(donor.hostname);
+        }
     }
     if let Some(mounts) = config["mounts"].as_array_mut() {
         mounts.extend(record.host.mounts.iter().cloned());
