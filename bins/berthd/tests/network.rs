@@ -243,6 +243,24 @@ fn a_published_port_answers_from_the_host_another_machine_and_a_container() {
     assert!(n
         .inspect("web", "{{json .HostConfig.PortBindings}}")
         .contains(&local.to_string()));
+    // docker network ls / inspect show the predefined networks, the bridge's subnet and
+    // the containers on it.
+    let ls =
+        n.d.docker(&["network", "ls", "--format", "{{.Name}} {{.Driver}}"]);
+    ls.ok();
+    assert_eq!(ls.stdout, "bridge bridge\nhost host\nnone none\n");
+    let net = n.d.docker(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}} {{range .Containers}}{{.Name}} {{.IPv4Address}}{{end}}",
+        "bridge",
+    ]);
+    net.ok();
+    assert_eq!(
+        net.stdout.trim(),
+        format!("10.213.{}.0/24 {} web {ip}/24", n.n, n.gateway())
+    );
 }
 
 #[test]

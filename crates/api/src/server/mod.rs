@@ -10,6 +10,7 @@ mod events;
 mod exec;
 mod hijack;
 mod images;
+mod networks;
 mod progress;
 mod prune;
 mod query;
@@ -217,6 +218,8 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> ApiResult<Response<
         (&Method::POST, ["containers", "prune"]) => containers::prune(&ctx).await,
         // `docker system prune` calls these too; berth has none of what they remove.
         (&Method::POST, ["networks", "prune"]) => prune::networks(&ctx).await,
+        (&Method::GET, ["networks"]) => networks::list(&ctx).await,
+        (&Method::GET, ["networks", id]) => networks::inspect(&ctx, id.to_string()).await,
         (&Method::POST, ["volumes", "prune"]) => prune::volumes(&ctx).await,
         (&Method::POST, ["build", "prune"]) => prune::build_cache(&ctx).await,
         (&Method::DELETE, ["containers", name]) => containers::remove(&ctx, name.to_string()).await,
@@ -247,7 +250,7 @@ fn missing_area(segment: &str) -> Option<&'static str> {
     Some(match segment {
         "build" => "image builds (docker build) are",
         "commit" => "commit (docker commit) is",
-        "networks" => "networks (docker network) are",
+        "networks" => "user-defined networks (docker network create, connect...) are",
         "volumes" => "volumes (docker volume) are",
         "swarm" | "nodes" | "services" | "tasks" | "secrets" | "configs" => "swarm mode is",
         "plugins" => "plugins are",

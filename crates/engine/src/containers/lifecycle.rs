@@ -528,6 +528,11 @@ impl Engine {
         }
     }
 
+    /// The default bridge, as the network API shows it.
+    pub fn default_bridge(&self) -> Option<super::net::BridgeView> {
+        self.containers.net.get().and_then(|n| n.view())
+    }
+
     /// The default bridge network (before [`Engine::restore_containers`], which repairs it).
     pub fn set_network(&self, config: super::net::NetConfig) {
         let _ = self

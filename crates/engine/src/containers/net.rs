@@ -203,6 +203,16 @@ pub fn network_id(bridge: &str) -> String {
         .to_string()
 }
 
+/// The default bridge as `docker network inspect bridge` shows it.
+#[derive(Debug, Clone)]
+pub struct BridgeView {
+    pub name: String,
+    /// The gateway with the subnet's prefix (None: the bridge is not made yet, and no bip).
+    pub address: Option<Ipv4Net>,
+    pub mtu: u32,
+    pub ip_masq: bool,
+}
+
 /// The default network of one daemon.
 pub struct Net {
     pub config: NetConfig,
@@ -263,6 +273,18 @@ impl Net {
             held: Mutex::new(HashMap::new()),
             applied: Mutex::new(None),
         }
+    }
+
+    /// The default bridge (None: `bridge: none`).
+    pub fn view(&self) -> Option<BridgeView> {
+        let config = self.config.bridge.as_ref()?;
+        let made = *self.bridge.lock().unwrap_or_else(|p| p.into_inner());
+        Some(BridgeView {
+            name: config.name.clone(),
+            address: made.map(|b| b.address).or(config.bip),
+            mtu: config.mtu,
+            ip_masq: self.config.ip_masq,
+        })
     }
 
     fn bridge_config(&self) -> Result<&bridge::BridgeConfig> {
