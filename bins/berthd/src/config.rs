@@ -472,6 +472,8 @@ fn network(
         ip_forward: one_of("ip-forward", flags.ip_forward, file.ip_forward)?.unwrap_or(true),
         table,
         netns_dir: exec_root.join("netns"),
+        id: "bridge".into(),
+        internal: false,
     })
 }
 

@@ -45,6 +45,15 @@ impl NetDaemon {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Another table's listing (empty if there is none).
+    fn rules_of(&self, table: &str) -> String {
+        let out = Command::new("nft")
+            .args(["list", "table", "ip", table])
+            .output()
+            .expect("nft");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// The host ends of veths on this daemon's bridge.
     fn veths(&self) -> Vec<String> {
         let out = Command::new("ip")
@@ -84,6 +93,8 @@ impl Drop for NetDaemon {
         for id in ids.split_whitespace() {
             let _ = self.d.docker(&["rm", "-f", id]);
         }
+        // User-defined networks: their bridges and tables go with them.
+        let _ = self.d.docker(&["network", "prune", "-f"]);
         let _ = Command::new("ip")
             .args(["link", "del", &self.bridge])
             .output();
@@ -579,4 +590,171 @@ fn teardown_after_rm_and_after_sigkill_and_restart_of_berthd() {
         .map(|d| d.count() == 0)
         .unwrap_or(true)));
     assert_eq!(http_get(&format!("127.0.0.1:{p1}")), None);
+}
+
+/// `docker network create` for a test: bridge `bt<N>x<pid>`, subnet 10.213.N.0/24.
+fn user_network(n: &NetDaemon, name: &str, net: u8, extra: &[&str]) -> String {
+    let bridge = format!("bt{net}x{}", std::process::id() % 100_000);
+    let subnet = format!("10.213.{net}.0/24");
+    let opt = format!("com.docker.network.bridge.name={bridge}");
+    let mut args = vec!["network", "create", "--subnet", &subnet, "-o", &opt];
+    args.extend(extra);
+    args.push(name);
+    n.d.docker(&args).ok();
+    bridge
+}
+
+fn nc_get(n: &NetDaemon, network: &str, host: &str) -> String {
+    n.d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        network,
+        "bb:1",
+        "sh",
+        "-c",
+        &format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {host} 80"),
+    ])
+    .stdout
+}
+
+#[test]
+fn user_networks_resolve_names_isolate_and_refuse_bad_input() {
+    let mut n = NetDaemon::start(19);
+    let bridge_a = user_network(&n, "net-a", 16, &["--label", "team=x"]);
+    user_network(&n, "net-b", 17, &[]);
+    user_network(&n, "net-c", 18, &["--internal"]);
+    n.d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "net-a",
+        "--network-alias",
+        "www",
+        "bb:1",
+        "sh",
+        "-c",
+        "mkdir /w && echo on-a > /w/index.html && httpd -f -p 80 -h /w",
+    ])
+    .ok();
+    let ip = n.inspect(
+        "web",
+        "{{(index .NetworkSettings.Networks \"net-a\").IPAddress}}",
+    );
+    assert!(ip.starts_with("10.213.16."), "{ip}");
+    let short = n.inspect("web", "{{.Id}}")[..12].to_string();
+    // By name, alias and short id through the embedded resolver.
+    for name in ["web", "www", short.as_str()] {
+        assert!(nc_get(&n, "net-a", name).contains("on-a"), "{name}");
+    }
+    let resolv = n.d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "net-a",
+        "bb:1",
+        "cat",
+        "/etc/resolv.conf",
+    ]);
+    assert!(
+        resolv.stdout.starts_with("nameserver 127.0.0.11\n"),
+        "{}",
+        resolv.stdout
+    );
+    // Another network reaches neither the name nor the address; nor does the default
+    // bridge; an internal network has no way out.
+    assert!(!nc_get(&n, "net-b", "web").contains("on-a"));
+    assert!(!nc_get(&n, "net-b", &ip).contains("on-a"));
+    assert!(!nc_get(&n, "bridge", &ip).contains("on-a"));
+    assert!(!nc_get(&n, "net-c", &ip).contains("on-a"));
+    assert!(n
+        .rules_of(&format!("berth-bt18x{}", std::process::id() % 100_000))
+        .contains("oifname != "));
+    // ls, filters, inspect.
+    let ls = n.d.docker(&[
+        "network",
+        "ls",
+        "--filter",
+        "label=team=x",
+        "--format",
+        "{{.Name}}",
+    ]);
+    assert_eq!(ls.stdout, "net-a\n");
+    let inspect = n.d.docker(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range .IPAM.Config}}{{.Subnet}}{{end}} {{.Options}} {{range .Containers}}{{.Name}}{{end}}",
+        "net-a",
+    ]);
+    assert!(
+        inspect.stdout.contains("10.213.16.0/24"),
+        "{}",
+        inspect.stdout
+    );
+    assert!(
+        inspect.stdout.trim_end().ends_with("web"),
+        "{}",
+        inspect.stdout
+    );
+    // Bad input: clear errors, nothing made.
+    n.d.docker(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.213.16.128/25",
+        "overlap",
+    ])
+    .failed_with("overlaps");
+    // (the docker CLI checks the gateway itself; the API says the same to other clients)
+    let (status, body) = n.d.http(
+        "POST",
+        "/networks/create",
+        br#"{"Name": "gw", "IPAM": {"Config": [{"Subnet": "10.213.20.0/24", "Gateway": "10.213.21.1"}]}}"#,
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("not within the subnet"), "{body}");
+    n.d.docker(&["network", "create", "--subnet", "10.213.20.0/24", "net-a"])
+        .failed_with("already exists");
+    n.d.docker(&["network", "rm", "net-a"])
+        .failed_with("active endpoints");
+    n.d.docker(&["run", "--rm", "--network-alias", "x", "bb:1", "true"])
+        .failed_with("user-defined networks");
+    let names = n.d.docker(&["network", "ls", "--format", "{{.Name}}"]);
+    assert!(!names.stdout.contains("overlap") && !names.stdout.contains("gw\n"));
+    // A container that runs through a SIGKILL of berthd is still answered.
+    n.d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "client",
+        "--network",
+        "net-a",
+        "bb:1",
+        "sleep",
+        "300",
+    ])
+    .ok();
+    n.d.kill();
+    let (bridge, gateway) = (n.bridge.clone(), n.gateway());
+    n.d.spawn(&["--bridge", &bridge, "--bip", &format!("{gateway}/24")]);
+    let looked = n.d.docker(&["exec", "client", "nslookup", "www"]);
+    assert!(looked.stdout.contains(&ip), "{}", looked.stdout);
+    // rm once nothing runs on it: the bridge and the table go; prune takes the unused.
+    n.d.docker(&["rm", "-f", "web", "client"]).ok();
+    n.d.docker(&["network", "rm", "net-a"]).ok();
+    let gone = Command::new("ip")
+        .args(["link", "show", &bridge_a])
+        .output()
+        .expect("ip");
+    assert!(!gone.status.success(), "{bridge_a} is still there");
+    assert_eq!(n.rules_of(&format!("berth-{bridge_a}")), "");
+    let pruned = n.d.docker(&["network", "prune", "-f"]);
+    assert!(
+        pruned.stdout.contains("net-b") && pruned.stdout.contains("net-c"),
+        "{}",
+        pruned.stdout
+    );
 }

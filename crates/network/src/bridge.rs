@@ -155,6 +155,18 @@ pub fn ensure_exists(name: &str) -> bool {
         .is_ok_and(|l| l.is_some())
 }
 
+/// Whether a route of the host overlaps `subnet` (it is in use on this machine).
+pub fn routed(subnet: &Ipv4Net) -> bool {
+    Rtnl::open()
+        .and_then(|r| r.ipv4_routes())
+        .map(|routes| {
+            routes
+                .iter()
+                .any(|r| r.contains(&subnet.network()) || subnet.contains(&r.network()))
+        })
+        .unwrap_or(false)
+}
+
 /// Delete the bridge (tests, and `bridge: none` after a bridge was in use, are the callers).
 pub fn remove(name: &str) -> Result<bool> {
     let rtnl = Rtnl::open().map_err(fail("open rtnetlink for", name))?;

@@ -30,6 +30,8 @@ pub struct Attachment {
     pub address: Ipv4Net,
     pub gateway: Ipv4Addr,
     pub mtu: u32,
+    /// A socket for the embedded DNS resolver (127.0.0.11:53) inside, for berthd to hold.
+    pub dns: bool,
 }
 
 fn link_error<'a>(operation: &'static str, name: &'a str) -> impl FnOnce(nix::Error) -> Error + 'a {
@@ -60,7 +62,7 @@ pub fn mac_string(mac: &[u8; 6]) -> String {
 /// binds it to `netns`, goes back to the host's to create the veth pair with the peer born
 /// inside, then enters the new one to set it up. The thread then ends; the caller's threads
 /// never leave the host's namespace.
-pub fn attach(a: &Attachment) -> Result<()> {
+pub fn attach(a: &Attachment) -> Result<Option<std::os::fd::OwnedFd>> {
     let a = a.clone();
     let path = a.netns.clone();
     std::thread::Builder::new()
@@ -77,7 +79,7 @@ pub fn attach(a: &Attachment) -> Result<()> {
         })?
 }
 
-fn attach_here(a: &Attachment) -> Result<()> {
+fn attach_here(a: &Attachment) -> Result<Option<std::os::fd::OwnedFd>> {
     let enter = |ns: &File| {
         nix::sched::setns(ns, CloneFlags::CLONE_NEWNET).map_err(|source| Error::EnterNamespace {
             path: a.netns.clone(),
@@ -143,7 +145,49 @@ fn attach_here(a: &Attachment) -> Result<()> {
             "add the default route through",
             CONTAINER_IFNAME,
         ))?;
-    Ok(())
+    if !a.dns {
+        return Ok(None);
+    }
+    crate::dns::bind_here()
+        .map(Some)
+        .map_err(|source| Error::NamespaceFile {
+            path: a.netns.clone(),
+            source,
+        })
+}
+
+/// A resolver socket in the namespace held at `netns` (a restarted berthd's, for the
+/// containers that kept running), made by a thread of its own that enters it.
+pub fn dns_socket_in(netns: &Path) -> Result<std::os::fd::OwnedFd> {
+    let path = netns.to_path_buf();
+    let ns = File::open(netns).map_err(|source| Error::OpenNamespace {
+        path: path.clone(),
+        source,
+    })?;
+    let inside = path.clone();
+    std::thread::Builder::new()
+        .name("netns-dns".into())
+        .spawn(move || {
+            nix::sched::setns(&ns, CloneFlags::CLONE_NEWNET).map_err(|source| {
+                Error::EnterNamespace {
+                    path: inside.clone(),
+                    source,
+                }
+            })?;
+            crate::dns::bind_here().map_err(|source| Error::NamespaceFile {
+                path: inside,
+                source,
+            })
+        })
+        .map_err(|e| Error::Thread {
+            path: path.clone(),
+            message: e.to_string(),
+        })?
+        .join()
+        .map_err(|_| Error::Thread {
+            path,
+            message: "it panicked".into(),
+        })?
 }
 
 /// Bind the calling thread's network namespace onto `path` (a new empty file).

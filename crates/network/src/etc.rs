@@ -109,6 +109,39 @@ pub fn resolv_conf(host: &str, given: &Resolv) -> String {
     out
 }
 
+/// The resolv.conf of a container on a user-defined network: the embedded resolver, the
+/// host's search domains unless `--dns-search` replaces them, `ndots:0` unless
+/// `--dns-option` says otherwise, and the servers it forwards to named in a comment, as
+/// dockerd writes it.
+pub fn embedded_resolv_conf(host: &str, search: &[String], options: &[String]) -> String {
+    let base = resolv_conf(
+        host,
+        &Resolv {
+            servers: Vec::new(),
+            search: search.to_vec(),
+            options: Vec::new(),
+        },
+    );
+    let mut out = format!("nameserver {}\n", crate::dns::ADDRESS);
+    for line in base.lines().filter(|l| l.starts_with("search ")) {
+        out.push_str(line);
+        out.push('\n');
+    }
+    let options = if options.is_empty() {
+        vec!["ndots:0".to_string()]
+    } else {
+        options.to_vec()
+    };
+    out.push_str(&format!("options {}\n", options.join(" ")));
+    let external: Vec<&str> = host
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver"))
+        .map(str::trim)
+        .collect();
+    out.push_str(&format!("\n# ExtServers: [{}]\n", external.join(" ")));
+    out
+}
+
 /// The host's resolv.conf, where systemd-resolved keeps the real servers when it runs
 /// (its stub on 127.0.0.53 is of no use in a container), as dockerd reads it.
 pub fn host_resolv_conf() -> String {

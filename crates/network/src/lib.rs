@@ -4,6 +4,7 @@
 //! nftables table, host ports held by sockets) and the /etc files of a container's network.
 
 pub mod bridge;
+pub mod dns;
 pub mod endpoint;
 pub mod etc;
 mod loopback;

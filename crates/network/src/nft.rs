@@ -47,6 +47,7 @@ const NFT_CMP_EQ: u32 = 0;
 const NFT_CMP_NEQ: u32 = 1;
 const NFT_PAYLOAD_NETWORK_HEADER: u32 = 1;
 const NFT_PAYLOAD_TRANSPORT_HEADER: u32 = 2;
+const NFT_META_IIFNAME: u32 = 6;
 const NFT_META_OIFNAME: u32 = 7;
 const NFT_META_L4PROTO: u32 = 16;
 const NFT_CT_STATUS: u32 = 2;
@@ -57,6 +58,8 @@ const NFTA_FIB_F_DADDR: u32 = 2;
 const RTN_LOCAL: u32 = 2;
 const NFPROTO_IPV4: u8 = 2;
 const NF_ACCEPT: u32 = 1;
+const NF_DROP: u32 = 0;
+const NF_INET_FORWARD: u32 = 2;
 const NF_INET_PRE_ROUTING: u32 = 0;
 const NF_INET_LOCAL_OUT: u32 = 3;
 const NF_INET_POST_ROUTING: u32 = 4;
@@ -126,6 +129,10 @@ pub struct Ruleset<'a> {
     pub subnet: Ipv4Net,
     /// `ip-masq`: containers' outbound traffic leaves with the host's address.
     pub masquerade: bool,
+    /// No forwarding between the bridge and any other interface (an internal network).
+    pub internal: bool,
+    /// The subnets of berth's other networks, which this one's containers do not reach.
+    pub isolated: &'a [Ipv4Net],
     pub forwards: &'a [Forward],
 }
 
@@ -250,10 +257,22 @@ impl Rule {
 
     /// `oifname [!=] NAME`: the name as the kernel holds it, NUL-padded to IFNAMSIZ.
     fn oifname(&mut self, op: u32, name: &str) -> &mut Self {
+        self.ifname(NFT_META_OIFNAME, op, name)
+    }
+
+    /// `iifname|oifname [!=] NAME` (`key`: the meta key).
+    fn ifname(&mut self, key: u32, op: u32, name: &str) -> &mut Self {
         let mut v = [0u8; 16];
         let n = name.len().min(15);
         v[..n].copy_from_slice(&name.as_bytes()[..n]);
-        self.meta(NFT_META_OIFNAME).cmp(op, &v)
+        self.meta(key).cmp(op, &v)
+    }
+
+    fn drop(&mut self) -> &mut Self {
+        self.expr("immediate", |m| {
+            m.be32(1, NFT_REG_VERDICT).begin(2).begin(NFTA_DATA_VERDICT);
+            m.be32(NFTA_VERDICT_CODE, NF_DROP).end().end();
+        })
     }
 
     /// `fib daddr type local`.
@@ -378,16 +397,17 @@ impl Batch {
     }
 
     /// A chain; a base chain of type nat with `hook` (hook number, priority).
-    fn chain(&mut self, table: &str, name: &str, hook: Option<(u32, i32)>) {
+    /// A chain; a base chain of `kind` (nat, filter) with `hook` (number, priority).
+    fn chain(&mut self, table: &str, name: &str, hook: Option<(u32, i32, &str)>) {
         let mut m = Msg::new();
         m.str(NFTA_CHAIN_TABLE, table).str(NFTA_CHAIN_NAME, name);
-        if let Some((number, priority)) = hook {
+        if let Some((number, priority, kind)) = hook {
             m.begin(NFTA_CHAIN_HOOK)
                 .be32(NFTA_HOOK_HOOKNUM, number)
                 .be32(NFTA_HOOK_PRIORITY, priority as u32)
                 .end();
             m.be32(NFTA_CHAIN_POLICY, NF_ACCEPT)
-                .str(NFTA_CHAIN_TYPE, "nat");
+                .str(NFTA_CHAIN_TYPE, kind);
         }
         self.message(NFT_MSG_NEWCHAIN, NLM_F_CREATE, NFPROTO_IPV4, &m.buf);
     }
@@ -474,10 +494,40 @@ pub fn apply(rules: &Ruleset) -> Result<(), NftError> {
     b.table(NFT_MSG_NEWTABLE, table);
     b.table(NFT_MSG_DELTABLE, table);
     b.table(NFT_MSG_NEWTABLE, table);
-    b.chain(table, "prerouting", Some((NF_INET_PRE_ROUTING, -100)));
-    b.chain(table, "output", Some((NF_INET_LOCAL_OUT, -100)));
-    b.chain(table, "postrouting", Some((NF_INET_POST_ROUTING, 100)));
+    b.chain(
+        table,
+        "prerouting",
+        Some((NF_INET_PRE_ROUTING, -100, "nat")),
+    );
+    b.chain(table, "output", Some((NF_INET_LOCAL_OUT, -100, "nat")));
+    b.chain(
+        table,
+        "postrouting",
+        Some((NF_INET_POST_ROUTING, 100, "nat")),
+    );
     b.chain(table, "ports", None);
+    b.chain(table, "forward", Some((NF_INET_FORWARD, 0, "filter")));
+    // Other berth networks are not reached from this one (as Docker isolates its bridges),
+    // and an internal network reaches nothing but itself.
+    for other in rules.isolated {
+        let mut r = Rule::new();
+        r.ifname(NFT_META_IIFNAME, NFT_CMP_EQ, rules.bridge)
+            .ip_in(IPV4_DADDR, *other)
+            .drop();
+        b.rule(table, "forward", &r);
+    }
+    if rules.internal {
+        for (key, other) in [
+            (NFT_META_IIFNAME, NFT_META_OIFNAME),
+            (NFT_META_OIFNAME, NFT_META_IIFNAME),
+        ] {
+            let mut r = Rule::new();
+            r.ifname(key, NFT_CMP_EQ, rules.bridge)
+                .ifname(other, NFT_CMP_NEQ, rules.bridge)
+                .drop();
+            b.rule(table, "forward", &r);
+        }
+    }
     // Published ports answer on the host's own addresses, from outside, from the host
     // itself (127.0.0.1 included) and from containers (hairpin).
     for chain in ["prerouting", "output"] {
@@ -575,6 +625,8 @@ mod tests {
             bridge: "btunit0",
             subnet: "10.213.250.0/24".parse().expect("net"),
             masquerade: true,
+            internal: true,
+            isolated: &["10.213.249.0/24".parse().expect("net")],
             forwards: &forwards,
         };
         apply(&rules).expect("apply");
@@ -603,6 +655,9 @@ mod tests {
             "ip saddr 10.213.250.0/24 oifname != \"btunit0\" masquerade",
             "ip saddr 127.0.0.0/8 oifname \"btunit0\" masquerade",
             "ct status dnat masquerade",
+            "iifname \"btunit0\" ip daddr 10.213.249.0/24 drop",
+            "iifname \"btunit0\" oifname != \"btunit0\" drop",
+            "oifname \"btunit0\" iifname != \"btunit0\" drop",
         ] {
             assert!(text.contains(needle), "{needle} not in {text}");
         }

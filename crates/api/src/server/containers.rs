@@ -381,7 +381,7 @@ fn host_config(r: &ContainerRecord) -> Value {
 /// bridge).
 fn etc_path(r: &ContainerRecord, dir: &std::path::Path, name: &str) -> String {
     let path = dir.join(name);
-    if r.network_mode() == "bridge" && path.exists() {
+    if r.on_network() && path.exists() {
         path.display().to_string()
     } else {
         String::new()
@@ -394,18 +394,23 @@ fn networks(r: &ContainerRecord) -> Value {
     if r.network_mode().starts_with("container:") {
         return json!({});
     }
-    if r.network_mode() != "bridge" {
+    if !r.on_network() {
         return json!({ r.network_mode(): {"NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "MacAddress": ""} });
     }
-    let bridge = berth_engine::containers::net::network_id("bridge");
+    let id = match r.network_key() {
+        "bridge" => berth_engine::containers::net::network_id("bridge"),
+        user => user.to_string(),
+    };
     let ep = r.endpoint.as_ref();
-    json!({"bridge": {
-        "IPAMConfig": null,
+    let aliases = (!r.net.aliases.is_empty()).then(|| r.net.aliases.clone());
+    let ipam = r.net.ip.map(|ip| json!({"IPv4Address": ip.to_string()}));
+    json!({ r.network_mode(): {
+        "IPAMConfig": ipam,
         "Links": null,
-        "Aliases": null,
+        "Aliases": aliases,
         "MacAddress": ep.map(|e| e.mac.clone()).unwrap_or_default(),
         "DriverOpts": null,
-        "NetworkID": bridge,
+        "NetworkID": id,
         "EndpointID": ep.map(|e| e.endpoint_id.clone()).unwrap_or_default(),
         "Gateway": ep.map(|e| e.gateway.to_string()).unwrap_or_default(),
         "IPAddress": ep.map(|e| e.ip.to_string()).unwrap_or_default(),

@@ -217,7 +217,13 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> ApiResult<Response<
         (&Method::GET, ["containers", "json"]) => containers::list(&ctx).await,
         (&Method::POST, ["containers", "prune"]) => containers::prune(&ctx).await,
         // `docker system prune` calls these too; berth has none of what they remove.
-        (&Method::POST, ["networks", "prune"]) => prune::networks(&ctx).await,
+        (&Method::POST, ["networks", "prune"]) => networks::prune(&ctx).await,
+        (&Method::POST, ["networks", "create"]) => networks::create(&ctx, req.into_body()).await,
+        (&Method::DELETE, ["networks", id]) => networks::remove(&ctx, id.to_string()).await,
+        (&Method::POST, ["networks", _, "connect" | "disconnect"]) => Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "network connect and disconnect are not supported by berth yet (a container is on one network, chosen at create)",
+        )),
         (&Method::GET, ["networks"]) => networks::list(&ctx).await,
         (&Method::GET, ["networks", id]) => networks::inspect(&ctx, id.to_string()).await,
         (&Method::POST, ["volumes", "prune"]) => prune::volumes(&ctx).await,
@@ -250,7 +256,7 @@ fn missing_area(segment: &str) -> Option<&'static str> {
     Some(match segment {
         "build" => "image builds (docker build) are",
         "commit" => "commit (docker commit) is",
-        "networks" => "user-defined networks (docker network create, connect...) are",
+        "networks" => "these network operations are",
         "volumes" => "volumes (docker volume) are",
         "swarm" | "nodes" | "services" | "tasks" | "secrets" | "configs" => "swarm mode is",
         "plugins" => "plugins are",

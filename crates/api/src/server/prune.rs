@@ -1,7 +1,7 @@
-//! `POST /networks/prune`, `/volumes/prune` and `/build/prune`, which `docker system prune`
-//! calls after the container prune (the last two with `--volumes`, and for the build cache).
-//! berth has no user-defined networks, no volumes and no build cache yet: each prune checks
-//! its filters as dockerd does and removes nothing, in moby's response shape.
+//! `POST /volumes/prune` and `/build/prune`, which `docker system prune` calls after the
+//! container and network prunes (with `--volumes`, and for the build cache). berth has no
+//! volumes and no build cache yet: each prune checks its filters as dockerd does and
+//! removes nothing, in moby's response shape. (Networks: networks.rs.)
 
 use hyper::{Response, StatusCode};
 use serde_json::{json, Value};
@@ -11,8 +11,6 @@ use super::error::ApiResult;
 use super::Ctx;
 use berth_engine::filters::Filters;
 
-/// The filters dockerd's network prune takes.
-const NETWORK_FILTERS: &[&str] = &["until", "label", "label!"];
 /// The volume prune's.
 const VOLUME_FILTERS: &[&str] = &["label", "label!", "all"];
 /// The build cache prune's (BuildKit's cache fields and until).
@@ -34,16 +32,6 @@ fn checked(ctx: &Ctx, allowed: &[&str]) -> ApiResult<Filters> {
         berth_engine::images::parse_until(until)?;
     }
     Ok(filters)
-}
-
-/// POST /networks/prune: only user-defined networks are pruned, and berth has none (none,
-/// host and bridge are predefined).
-pub(super) async fn networks(ctx: &Ctx) -> ApiResult<Response<Body>> {
-    checked(ctx, NETWORK_FILTERS)?;
-    Ok(body::json(
-        StatusCode::OK,
-        &json!({"NetworksDeleted": Value::Null}),
-    ))
 }
 
 /// POST /volumes/prune: berth has no volumes yet.

@@ -193,7 +193,7 @@ impl Engine {
             resolve: &resolve,
         };
         let (mut host_options, warnings) = super::host::parse(host, &cx)?;
-        let (network_mode, network_warnings) = self.network_mode(&req)?;
+        let (network_mode, network_warnings, network_id) = self.network_mode(&req)?;
         let mut warnings = warnings;
         warnings.extend(network_warnings);
         if network_mode != "bridge" {
@@ -245,7 +245,9 @@ impl Engine {
             }
         }
         let ic = &image_config["config"];
-        let net = super::net::options(&req, ic)?;
+        let mut net = super::net::options(&req, ic)?;
+        super::net::endpoint_options(&req, &network_mode, &network_id, &mut net)?;
+        net.network_id = network_id;
         let (entrypoint, cmd) = command(&req, ic);
         let mut labels = super::label_map(&ic["Labels"]);
         labels.extend(req.labels.clone());
@@ -323,17 +325,18 @@ impl Engine {
 
     /// HostConfig.NetworkMode: none, host, or the default bridge (`default`, `bridge`, or
     /// none given); dockerd's warnings for options the mode discards.
-    fn network_mode(&self, req: &CreateBody) -> Result<(String, Vec<String>)> {
+    fn network_mode(&self, req: &CreateBody) -> Result<(String, Vec<String>, String)> {
         let host = &req.host_config;
         let publishes = host.publish_all_ports || !host.port_bindings.is_empty();
         match host.network_mode.as_str() {
             "host" if publishes => Ok((
                 "host".into(),
                 vec!["Published ports are discarded when using host network mode".into()],
+                String::new(),
             )),
-            m @ ("none" | "host") => Ok((m.to_string(), Vec::new())),
+            m @ ("none" | "host") => Ok((m.to_string(), Vec::new(), String::new())),
             "" | "default" | "bridge" => match self.containers.net.get() {
-                Some(net) if net.config.bridge.is_some() => Ok(("bridge".into(), Vec::new())),
+                Some(n) if n.default.is_some() => Ok(("bridge".into(), Vec::new(), String::new())),
                 // A 400, not moby's 404: the docker CLI answers a 404 by pulling the image.
                 _ => Err(Error::InvalidArgument("network bridge not found".into())),
             },
@@ -344,11 +347,12 @@ impl Engine {
                     Error::NotFound(m) => Error::InvalidArgument(m),
                     other => other,
                 })?;
-                Ok((format!("container:{}", x.id), Vec::new()))
+                Ok((format!("container:{}", x.id), Vec::new(), String::new()))
             }
-            other => Err(Error::InvalidArgument(format!(
-                "network {other} not found (berth has the default bridge only, user-defined networks come later)"
-            ))),
+            other => match self.containers.net.get().and_then(|n| n.find(other)) {
+                Some(network) => Ok((network.name, Vec::new(), network.id)),
+                None => Err(Error::InvalidArgument(format!("network {other} not found"))),
+            },
         }
     }
 

@@ -148,8 +148,22 @@ impl Engine {
             .map_err(|e| Error::Io(format!("create {}: {e}", bundle.display())))?;
         let sources = super::host::joins::prepare(&self.containers, record)?;
         let connected;
-        let record = match (record.network_mode(), self.containers.net.get()) {
-            ("bridge", Some(net)) => {
+        let network = match (record.on_network(), self.containers.net.get()) {
+            (true, Some(networks)) => {
+                Some(networks.get(record.network_key()).ok_or_else(|| {
+                    Error::NotFound(format!("network {} not found", record.network_mode()))
+                })?)
+            }
+            (true, None) => {
+                return Err(Error::NotFound(format!(
+                    "network {} not found",
+                    record.network_mode()
+                )))
+            }
+            _ => None,
+        };
+        let record = match network {
+            Some(net) => {
                 let endpoint = net.connect(&self.containers, record)?;
                 connected = ContainerRecord {
                     endpoint: Some(endpoint),
@@ -523,22 +537,32 @@ impl Engine {
             }
         }
         self.end_orphans(&adopted);
-        if let Some(net) = self.containers.net.get() {
-            net.reconcile(&self.containers);
+        if let Some(networks) = self.containers.net.get() {
+            networks.reconcile(&self.containers);
         }
     }
 
     /// The default bridge, as the network API shows it.
     pub fn default_bridge(&self) -> Option<super::net::BridgeView> {
-        self.containers.net.get().and_then(|n| n.view())
+        self.containers
+            .net
+            .get()
+            .and_then(|n| n.default.as_ref())
+            .and_then(|n| n.view())
+    }
+
+    /// The daemon's networks (None: berthd was started without networking).
+    pub fn networks(&self) -> Option<&super::networks::Networks> {
+        self.containers.net.get().map(|n| n.as_ref())
     }
 
     /// The default bridge network (before [`Engine::restore_containers`], which repairs it).
     pub fn set_network(&self, config: super::net::NetConfig) {
+        let dir = self.data_root.join("networks");
         let _ = self
             .containers
             .net
-            .set(Arc::new(super::net::Net::new(config)));
+            .set(Arc::new(super::networks::Networks::open(config, dir)));
     }
 }
 
@@ -547,9 +571,7 @@ impl Engine {
 /// the user's program never sees it down. `pid`: the created init's, as the shim reports it.
 fn loopback_up(record: &ContainerRecord, pid: &str) -> Result<()> {
     // The bridge's namespace has its loopback up already (net.rs made it).
-    if matches!(record.network_mode(), "host" | "bridge")
-        || record.network_mode().starts_with("container:")
-    {
+    if record.network_mode() != "none" {
         return Ok(());
     }
     let pid: u32 = pid

@@ -21,6 +21,7 @@ mod lifecycle;
 pub mod logs;
 mod manage;
 pub mod net;
+pub mod networks;
 mod orphans;
 pub mod request;
 pub mod restart;
@@ -263,6 +264,21 @@ impl ContainerRecord {
         &self.network_mode
     }
 
+    /// On a bridge network (the default one or a user-defined one): an endpoint of its own.
+    pub fn on_network(&self) -> bool {
+        let mode = self.network_mode.as_str();
+        !matches!(mode, "none" | "host") && !mode.starts_with("container:")
+    }
+
+    /// The id of its network in endpoints (`bridge`: the default network).
+    pub fn network_key(&self) -> &str {
+        if self.net.network_id.is_empty() {
+            "bridge"
+        } else {
+            &self.net.network_id
+        }
+    }
+
     /// `--rm`: removed once it has ended.
     pub fn auto_remove(&self) -> bool {
         self.host_config["AutoRemove"].as_bool() == Some(true)
@@ -295,7 +311,7 @@ pub struct Containers {
     /// The health checks of running containers.
     health: health::Monitor,
     /// The default bridge network (unset: berthd was started without one).
-    pub(crate) net: std::sync::OnceLock<std::sync::Arc<net::Net>>,
+    pub(crate) net: std::sync::OnceLock<std::sync::Arc<networks::Networks>>,
 }
 
 type ExitHook = Box<dyn Fn(&str) + Send + Sync>;

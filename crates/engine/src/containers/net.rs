@@ -7,10 +7,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use berth_network::nft::{Forward, Proto};
-use berth_network::{bridge, endpoint, etc, nft, ports, Ipv4Net};
+use berth_network::{bridge, dns, endpoint, etc, nft, ports, Ipv4Net};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -31,6 +31,10 @@ pub struct NetConfig {
     pub table: String,
     /// Where containers' network namespaces are held (under the exec root).
     pub netns_dir: PathBuf,
+    /// The network's id in endpoints: `bridge` for the default network.
+    pub id: String,
+    /// No traffic between the bridge and anything else (`docker network create --internal`).
+    pub internal: bool,
 }
 
 /// What a container asked of its network at create.
@@ -55,6 +59,15 @@ pub struct NetOptions {
     pub extra_hosts: Vec<(String, String)>,
     #[serde(default)]
     pub domainname: String,
+    /// The user-defined network (its id) when the container is on one.
+    #[serde(default)]
+    pub network_id: String,
+    /// `--network-alias`: more names of the container on its user-defined network.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// `--ip`: the address asked for on a user-defined network.
+    #[serde(default)]
+    pub ip: Option<Ipv4Addr>,
 }
 
 /// A published port as it was made.
@@ -81,6 +94,13 @@ pub struct Endpoint {
     pub files: PathBuf,
     pub ports: Vec<Published>,
     pub endpoint_id: String,
+    /// The network's id (`bridge`: the default network).
+    #[serde(default = "default_network")]
+    pub network: String,
+}
+
+fn default_network() -> String {
+    "bridge".into()
 }
 
 /// `80/tcp` (or `80`): the port and protocol, as moby's nat.NewPort reads them.
@@ -193,7 +213,51 @@ pub(crate) fn options(req: &CreateBody, image: &Value) -> Result<NetOptions> {
         dns_options: host.dns_options.clone(),
         extra_hosts,
         domainname: req.domainname.clone(),
+        network_id: String::new(),
+        aliases: Vec::new(),
+        ip: None,
     })
+}
+
+/// `--network-alias` and `--ip` (NetworkingConfig's endpoint for the container's network):
+/// only on a user-defined network, as dockerd says.
+pub(crate) fn endpoint_options(
+    req: &CreateBody,
+    mode: &str,
+    network_id: &str,
+    net: &mut NetOptions,
+) -> Result<()> {
+    for (name, e) in &req.networking_config.endpoints_config {
+        let ip = e
+            .ipam_config
+            .as_ref()
+            .map(|c| c.ipv4_address.as_str())
+            .filter(|a| !a.is_empty());
+        if e.aliases.is_empty() && ip.is_none() {
+            continue;
+        }
+        if network_id.is_empty() {
+            return Err(Error::InvalidArgument(if ip.is_some() {
+                "user specified IP address is supported on user defined networks only".into()
+            } else {
+                "network-scoped alias is supported only for containers in user defined networks"
+                    .into()
+            }));
+        }
+        if name != mode && name != network_id {
+            return Err(Error::InvalidArgument(format!(
+                "the container is not on network {name}"
+            )));
+        }
+        net.aliases.extend(e.aliases.iter().cloned());
+        if let Some(ip) = ip {
+            net.ip = Some(
+                ip.parse()
+                    .map_err(|_| Error::InvalidArgument(format!("invalid IPv4 address: {ip}")))?,
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The bridge network's id (stable for a bridge name, as inspect shows it).
@@ -222,7 +286,16 @@ pub struct Net {
     held: Mutex<HashMap<String, Vec<OwnedFd>>>,
     /// The forwards berth's table holds (None: the table is to be built whole).
     applied: Mutex<Option<Vec<Forward>>>,
+    /// The subnets of berth's other networks (not reached from this one).
+    isolated: Mutex<Vec<Ipv4Net>>,
+    /// The embedded resolver (user-defined networks only; started with the first use).
+    dns: Option<SharedResolver>,
+    /// Each container's resolver socket, by container id.
+    dns_tokens: Mutex<HashMap<String, u64>>,
 }
+
+/// The one resolver of all user-defined networks, started when first needed.
+pub(crate) type SharedResolver = Arc<Mutex<Option<Arc<dns::Resolver>>>>;
 
 /// One binding to make: container port, protocol, host IP and ports.
 struct Wanted {
@@ -272,7 +345,65 @@ impl Net {
             bridge: Mutex::new(None),
             held: Mutex::new(HashMap::new()),
             applied: Mutex::new(None),
+            isolated: Mutex::new(Vec::new()),
+            dns: None,
+            dns_tokens: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// A user-defined network: with the embedded resolver.
+    pub(crate) fn with_dns(mut self, dns: SharedResolver) -> Net {
+        self.dns = Some(dns);
+        self
+    }
+
+    fn resolver(&self) -> Option<Arc<dns::Resolver>> {
+        let shared = self.dns.as_ref()?;
+        let mut r = shared.lock().unwrap_or_else(|p| p.into_inner());
+        if r.is_none() {
+            match dns::Resolver::start() {
+                Ok(started) => *r = Some(started),
+                Err(e) => tracing::error!("the embedded DNS resolver: {e}"),
+            }
+        }
+        r.clone()
+    }
+
+    /// Serve the resolver socket `fd` of container `record`.
+    fn serve_dns(&self, record: &ContainerRecord, fd: std::os::fd::OwnedFd) {
+        let Some(resolver) = self.resolver() else {
+            return;
+        };
+        match resolver.add(fd, &self.config.id, upstream(record)) {
+            Ok(token) => {
+                self.dns_tokens
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(record.id.clone(), token);
+            }
+            Err(e) => tracing::warn!("container {}: the DNS socket: {e}", record.id),
+        }
+    }
+
+    /// The resolver's names of this network: each running container's name, short id and
+    /// aliases (`extra`: one being connected).
+    fn refresh_names(&self, containers: &Containers, extra: Option<(&ContainerRecord, &Endpoint)>) {
+        let Some(resolver) = self.dns.as_ref().and_then(|_| self.resolver()) else {
+            return;
+        };
+        let mut entries: Vec<(Vec<String>, Ipv4Addr)> = containers
+            .list()
+            .into_iter()
+            .filter(|r| extra.is_none_or(|(x, _)| x.id != r.id))
+            .filter_map(|r| {
+                let ep = r.endpoint.clone()?;
+                (ep.network == self.config.id).then(|| (dns_names(&r), ep.ip))
+            })
+            .collect();
+        if let Some((r, ep)) = extra {
+            entries.push((dns_names(r), ep.ip));
+        }
+        resolver.set_names(&self.config.id, entries);
     }
 
     /// The default bridge (None: `bridge: none`).
@@ -305,7 +436,7 @@ impl Net {
             bridge::enable_forwarding().map_err(net_error)?;
         }
         let b = bridge::ensure(config).map_err(net_error)?;
-        tracing::info!(bridge = %config.name, address = %b.address, "default bridge ready");
+        tracing::info!(bridge = %config.name, address = %b.address, "bridge ready");
         *known = Some(b);
         Ok(b)
     }
@@ -339,7 +470,7 @@ impl Net {
                 host_port,
             });
         }
-        let ip = allocate(containers, bridge, &record.id)?;
+        let ip = allocate(containers, bridge, record, &self.config.id)?;
         let files = containers.dir(&record.id);
         let ep = Endpoint {
             ip,
@@ -353,6 +484,7 @@ impl Net {
             endpoint_id: berth_image::Digest::of(format!("{}:{ip}", record.id).as_bytes())
                 .hex()
                 .to_string(),
+            network: self.config.id.clone(),
         };
         let saved = ep.clone();
         containers.update(&record.id, move |r| r.endpoint = Some(saved))?;
@@ -360,6 +492,9 @@ impl Net {
             held.insert(record.id.clone(), fds);
             self.apply_rules(containers, Some(&ep))
         });
+        if made.is_ok() {
+            self.refresh_names(containers, Some((record, &ep)));
+        }
         if let Err(e) = made {
             held.remove(&record.id);
             self.undo(containers, &record.id, &ep);
@@ -376,9 +511,9 @@ impl Net {
         record: &ContainerRecord,
         ep: &Endpoint,
     ) -> Result<()> {
-        write_files(record, ep)?;
+        write_files(record, ep, self.dns.is_some())?;
         let address = Ipv4Net::new(ep.ip, ep.prefix).map_err(|e| Error::Io(e.to_string()))?;
-        endpoint::attach(&endpoint::Attachment {
+        let dns = endpoint::attach(&endpoint::Attachment {
             netns: ep.netns.clone(),
             bridge: config.name.clone(),
             host_ifname: ep.host_ifname.clone(),
@@ -386,12 +521,25 @@ impl Net {
             address,
             gateway: ep.gateway,
             mtu: bridge.mtu,
+            dns: self.dns.is_some(),
         })
-        .map_err(net_error)
+        .map_err(net_error)?;
+        if let Some(fd) = dns {
+            self.serve_dns(record, fd);
+        }
+        Ok(())
     }
 
     /// The veth, namespace and record's endpoint of container `id` go.
     fn undo(&self, containers: &Containers, id: &str, ep: &Endpoint) {
+        let token = self
+            .dns_tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+        if let (Some(token), Some(resolver)) = (token, self.resolver()) {
+            resolver.remove(token);
+        }
         // The namespace file goes now; the veth pair in the background: deleting a link
         // waits for an RCU grace period (10-20 ms here), which would delay every exit.
         // The kernel deletes the pair itself when the namespace ends; this is for the case
@@ -406,11 +554,17 @@ impl Net {
             }
         });
         let _ = containers.update(id, |r| r.endpoint = None);
+        self.refresh_names(containers, None);
     }
 
     /// Take container `id` off the bridge (at its exit, or a start that failed).
     pub(crate) fn disconnect(&self, containers: &Containers, id: &str) {
-        let Some(ep) = containers.resolve(id).ok().and_then(|r| r.endpoint) else {
+        let Some(ep) = containers
+            .resolve(id)
+            .ok()
+            .and_then(|r| r.endpoint)
+            .filter(|e| e.network == self.config.id)
+        else {
             return;
         };
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
@@ -434,6 +588,7 @@ impl Net {
             .list()
             .into_iter()
             .filter_map(|r| r.endpoint)
+            .filter(|e| e.network == self.config.id)
             .collect();
         if let Some(e) = extra {
             if !endpoints.contains(e) {
@@ -466,6 +621,12 @@ impl Net {
                 bridge: &config.name,
                 subnet: bridge.subnet(),
                 masquerade: self.config.ip_masq,
+                internal: self.config.internal,
+                isolated: &self
+                    .isolated
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone(),
                 forwards: &forwards,
             })
             .map_err(|e| {
@@ -475,6 +636,39 @@ impl Net {
         }
         *applied = Some(forwards);
         Ok(())
+    }
+
+    /// The other networks' subnets changed: the table is built anew with them.
+    pub(crate) fn isolate_from(&self, containers: &Containers, others: Vec<Ipv4Net>) {
+        *self.isolated.lock().unwrap_or_else(|p| p.into_inner()) = others;
+        *self.applied.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.rules_or_warn(containers);
+    }
+
+    /// The bridge's subnet, once it is made (or as configured).
+    pub(crate) fn subnet(&self) -> Option<Ipv4Net> {
+        self.view().and_then(|v| v.address).map(|a| a.trunc())
+    }
+
+    /// Make the bridge and the table now (a user-defined network exists on the host from
+    /// its creation, as with dockerd).
+    pub(crate) fn materialize(&self, containers: &Containers) -> Result<()> {
+        self.bridge()?;
+        self.apply_rules(containers, None)
+    }
+
+    /// Remove the bridge and the table (the network is removed; no container is on it).
+    pub(crate) fn dismantle(&self) {
+        if let Some(config) = &self.config.bridge {
+            if let Err(e) = bridge::remove(&config.name) {
+                tracing::warn!("{e}");
+            }
+        }
+        if self.config.iptables {
+            if let Err(e) = nft::remove(&self.config.table) {
+                tracing::warn!("{e}");
+            }
+        }
     }
 
     fn rules_or_warn(&self, containers: &Containers) {
@@ -487,19 +681,13 @@ impl Net {
     /// that no longer run go (with their veth and namespace), namespaces and veths no record
     /// holds go, live containers' host ports are held again and the table is rebuilt.
     pub(crate) fn reconcile(&self, containers: &Containers) {
-        let records = containers.list();
-        for r in &records {
-            if r.endpoint.is_some() && r.state.status != Status::Running {
-                self.disconnect(containers, &r.id);
-            }
-        }
         let live: Vec<Endpoint> = containers
             .list()
             .into_iter()
             .filter(|r| r.state.status == Status::Running)
             .filter_map(|r| r.endpoint)
+            .filter(|e| e.network == self.config.id)
             .collect();
-        sweep_namespaces(&self.config.netns_dir, &live);
         let Some(config) = &self.config.bridge else {
             return;
         };
@@ -528,12 +716,33 @@ impl Net {
             }
             Err(e) => tracing::warn!("the ports of {}: {e}", config.name),
         }
+        if self.dns.is_some() {
+            for r in containers.list() {
+                let Some(ep) = r.endpoint.as_ref().filter(|e| e.network == self.config.id) else {
+                    continue;
+                };
+                if r.state.status != Status::Running {
+                    continue;
+                }
+                // The namespace file, else the init's namespace (a berthd started in a mount
+                // namespace of its own, as the tests start it, no longer sees the file's mount).
+                let by_pid = PathBuf::from(format!("/proc/{}/ns/net", r.state.pid));
+                let socket = endpoint::dns_socket_in(&ep.netns)
+                    .or_else(|_| endpoint::dns_socket_in(&by_pid));
+                match socket {
+                    Ok(fd) => self.serve_dns(&r, fd),
+                    Err(e) => tracing::warn!("container {}: the DNS socket: {e}", r.id),
+                }
+            }
+            self.refresh_names(containers, None);
+        }
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         let ids: Vec<(String, Endpoint)> = containers
             .list()
             .into_iter()
             .filter(|r| r.state.status == Status::Running)
             .filter_map(|r| r.endpoint.map(|e| (r.id, e)))
+            .filter(|(_, e)| e.network == self.config.id)
             .collect();
         for (id, ep) in ids {
             let mut fds = Vec::new();
@@ -563,14 +772,32 @@ fn host_ifname(id: &str) -> Result<String> {
 
 /// The first free address of the bridge's range (not the network's, the gateway's or the
 /// broadcast address): free means no record holds it.
-fn allocate(containers: &Containers, bridge: bridge::Bridge, id: &str) -> Result<Ipv4Addr> {
+fn allocate(
+    containers: &Containers,
+    bridge: bridge::Bridge,
+    record: &ContainerRecord,
+    network: &str,
+) -> Result<Ipv4Addr> {
     let used: HashSet<Ipv4Addr> = containers
         .list()
         .into_iter()
-        .filter(|r| r.id != id)
-        .filter_map(|r| r.endpoint.map(|e| e.ip))
+        .filter(|r| r.id != record.id)
+        .filter_map(|r| r.endpoint)
+        .filter(|e| e.network == network)
+        .map(|e| e.ip)
         .collect();
     let subnet = bridge.subnet();
+    if let Some(ip) = record.net.ip {
+        if !subnet.contains(&ip) || ip == bridge.gateway() || ip == subnet.broadcast() {
+            return Err(Error::InvalidArgument(format!(
+                "invalid address {ip}: it does not belong to the network's subnet {subnet}"
+            )));
+        }
+        if used.contains(&ip) {
+            return Err(Error::Conflict(format!("Address already in use: {ip}")));
+        }
+        return Ok(ip);
+    }
     bridge
         .range
         .hosts()
@@ -589,7 +816,7 @@ fn allocate(containers: &Containers, bridge: bridge::Bridge, id: &str) -> Result
 }
 
 /// Namespace files of containers that do not run are unmounted and removed.
-fn sweep_namespaces(dir: &Path, live: &[Endpoint]) {
+pub(crate) fn sweep_namespaces(dir: &Path, live: &[Endpoint]) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -604,7 +831,7 @@ fn sweep_namespaces(dir: &Path, live: &[Endpoint]) {
 }
 
 /// The container's /etc/hosts, /etc/hostname and /etc/resolv.conf, in its directory.
-fn write_files(record: &ContainerRecord, ep: &Endpoint) -> Result<()> {
+fn write_files(record: &ContainerRecord, ep: &Endpoint, embedded_dns: bool) -> Result<()> {
     let hostname = record.hostname();
     let extra: Vec<(String, String)> = record
         .net
@@ -625,14 +852,22 @@ fn write_files(record: &ContainerRecord, ep: &Endpoint) -> Result<()> {
         &hostname,
         &record.net.domainname,
     );
-    let resolv = etc::resolv_conf(
-        &etc::host_resolv_conf(),
-        &etc::Resolv {
-            servers: record.net.dns.clone(),
-            search: record.net.dns_search.clone(),
-            options: record.net.dns_options.clone(),
-        },
-    );
+    let resolv = if embedded_dns {
+        etc::embedded_resolv_conf(
+            &etc::host_resolv_conf(),
+            &record.net.dns_search,
+            &record.net.dns_options,
+        )
+    } else {
+        etc::resolv_conf(
+            &etc::host_resolv_conf(),
+            &etc::Resolv {
+                servers: record.net.dns.clone(),
+                search: record.net.dns_search.clone(),
+                options: record.net.dns_options.clone(),
+            },
+        )
+    };
     for (name, text) in [
         ("hosts", hosts),
         ("hostname", format!("{hostname}\n")),
@@ -643,6 +878,33 @@ fn write_files(record: &ContainerRecord, ep: &Endpoint) -> Result<()> {
             .map_err(|e| Error::Io(format!("write {}: {e}", path.display())))?;
     }
     Ok(())
+}
+
+/// The names a container answers to on a user-defined network: its name, short id and
+/// aliases.
+fn dns_names(r: &ContainerRecord) -> Vec<String> {
+    let mut names = vec![r.name.clone(), r.id[..12.min(r.id.len())].to_string()];
+    names.extend(r.net.aliases.iter().cloned());
+    names
+}
+
+/// Where the resolver forwards what it does not know: the container's `--dns`, else the
+/// host's name servers (loopback ones included: berthd asks from the host's namespace).
+fn upstream(record: &ContainerRecord) -> Vec<std::net::SocketAddr> {
+    let servers: Vec<String> = if record.net.dns.is_empty() {
+        etc::host_resolv_conf()
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("nameserver"))
+            .map(|s| s.trim().to_string())
+            .collect()
+    } else {
+        record.net.dns.clone()
+    };
+    servers
+        .iter()
+        .filter_map(|s| s.parse::<IpAddr>().ok())
+        .map(|ip| std::net::SocketAddr::new(ip, 53))
+        .collect()
 }
 
 /// The bind mounts of the /etc files in `dir` (as dockerd mounts them); those present.
@@ -688,9 +950,9 @@ pub(crate) fn donor(containers: &Containers, record: &ContainerRecord) -> Result
             "cannot join network namespace of a non running container: {id}"
         )));
     }
-    let netns = match (&x.endpoint, x.network_mode()) {
-        (_, "host") => None,
-        (Some(ep), _) => Some(ep.netns.display().to_string()),
+    // Through X's init, which runs: its namespace is X's whatever made it.
+    let netns = match x.network_mode() {
+        "host" => None,
         _ => Some(format!("/proc/{}/ns/net", x.state.pid)),
     };
     Ok(Some(Donor {

@@ -112,7 +112,7 @@ fn namespaces(record: &ContainerRecord, sources: &Sources) -> Vec<Value> {
     match (record.network_mode(), &record.endpoint) {
         ("none", _) => out.push(json!({"type": "network"})),
         // Made and set up by berthd before the runtime runs (net.rs): joined by path.
-        ("bridge", Some(ep)) => out.push(json!({"type": "network", "path": ep.netns})),
+        (_, Some(ep)) => out.push(json!({"type": "network", "path": ep.netns})),
         _ => {
             if let Some(path) = sources.net.as_ref().and_then(|d| d.netns.as_ref()) {
                 out.push(json!({"type": "network", "path": path}));
@@ -129,7 +129,7 @@ fn namespaces(record: &ContainerRecord, sources: &Sources) -> Vec<Value> {
 /// ports, where the kernel has them), then the container's `--sysctl`, which win.
 fn sysctls(record: &ContainerRecord) -> serde_json::Map<String, Value> {
     let mut out = serde_json::Map::new();
-    if matches!(record.network_mode(), "none" | "bridge") {
+    if record.network_mode() == "none" || record.on_network() {
         for (key, value) in [
             ("net.ipv4.ping_group_range", "0 2147483647"),
             ("net.ipv4.ip_unprivileged_port_start", "0"),

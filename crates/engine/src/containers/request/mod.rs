@@ -76,6 +76,18 @@ pub struct NetworkingConfig {
 #[serde(rename_all = "PascalCase", default)]
 pub struct EndpointSettings {
     pub mac_address: String,
+    /// `--network-alias`.
+    pub aliases: Vec<String>,
+    /// `--ip`.
+    #[serde(rename = "IPAMConfig")]
+    pub ipam_config: Option<IpamConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct IpamConfig {
+    #[serde(rename = "IPv4Address")]
+    pub ipv4_address: String,
 }
 
 /// The HostConfig keys berth reads, with moby's types.
