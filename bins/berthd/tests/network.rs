@@ -758,3 +758,81 @@ fn user_networks_resolve_names_isolate_and_refuse_bad_input() {
         pruned.stdout
     );
 }
+
+/// Debian's docker-compose 1.29 (an Engine API client): a project on its own network
+/// (bridge and subnet of the test's), a published port, service names resolved, ps, logs,
+/// exec, stop, down (which removes the network).
+#[test]
+fn a_compose_project_runs_on_its_network() {
+    let n = NetDaemon::start(22);
+    let port = free_port();
+    let bridge = format!("bt21x{}", std::process::id() % 100_000);
+    let dir = n.d.dir.path().join("proj");
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(
+        dir.join("docker-compose.yml"),
+        format!(
+            r#"version: "3"
+services:
+  web:
+    image: bb:1
+    command: sh -c "mkdir -p /w && echo compose-web > /w/index.html && echo serving && httpd -f -p 80 -h /w"
+    ports:
+      - "127.0.0.1:{port}:80"
+  client:
+    image: bb:1
+    command: sleep 300
+networks:
+  default:
+    driver_opts:
+      com.docker.network.bridge.name: {bridge}
+    ipam:
+      config:
+        - subnet: 10.213.21.0/24
+"#
+        ),
+    )
+    .expect("compose file");
+    let compose = |args: &[&str]| {
+        let out = Command::new("docker-compose")
+            .args(["-p", "bt21"])
+            .args(args)
+            .current_dir(&dir)
+            .env("DOCKER_HOST", format!("unix://{}", n.d.socket().display()))
+            .env("DOCKER_CONFIG", n.d.client_config())
+            .output()
+            .expect("docker-compose");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "docker-compose {args:?}: {text}");
+        text
+    };
+    compose(&["up", "-d"]);
+    assert!(wait_for(|| http_get(&format!("127.0.0.1:{port}"))
+        .as_deref()
+        == Some("compose-web")));
+    let ps = compose(&["ps"]);
+    assert!(ps.contains(&format!("127.0.0.1:{port}->80/tcp")), "{ps}");
+    let exec = compose(&[
+        "exec",
+        "-T",
+        "client",
+        "sh",
+        "-c",
+        "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 web 80",
+    ]);
+    assert!(exec.contains("compose-web"), "{exec}");
+    assert!(compose(&["logs", "web"]).contains("serving"));
+    compose(&["stop"]);
+    compose(&["down"]);
+    let nets = n.d.docker(&["network", "ls", "--format", "{{.Name}}"]);
+    assert!(!nets.stdout.contains("bt21_default"), "{}", nets.stdout);
+    let gone = Command::new("ip")
+        .args(["link", "show", &bridge])
+        .output()
+        .expect("ip");
+    assert!(!gone.status.success(), "{bridge} is still there");
+}

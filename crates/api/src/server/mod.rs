@@ -220,10 +220,12 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> ApiResult<Response<
         (&Method::POST, ["networks", "prune"]) => networks::prune(&ctx).await,
         (&Method::POST, ["networks", "create"]) => networks::create(&ctx, req.into_body()).await,
         (&Method::DELETE, ["networks", id]) => networks::remove(&ctx, id.to_string()).await,
-        (&Method::POST, ["networks", _, "connect" | "disconnect"]) => Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "network connect and disconnect are not supported by berth yet (a container is on one network, chosen at create)",
-        )),
+        (&Method::POST, ["networks", id, "connect"]) => {
+            networks::connect(&ctx, id.to_string(), req.into_body()).await
+        }
+        (&Method::POST, ["networks", id, "disconnect"]) => {
+            networks::disconnect(&ctx, id.to_string(), req.into_body()).await
+        }
         (&Method::GET, ["networks"]) => networks::list(&ctx).await,
         (&Method::GET, ["networks", id]) => networks::inspect(&ctx, id.to_string()).await,
         (&Method::POST, ["volumes", "prune"]) => prune::volumes(&ctx).await,

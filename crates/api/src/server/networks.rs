@@ -254,10 +254,25 @@ struct IpamConfig {
     gateway: String,
 }
 
+/// `v` without null members: clients (docker-compose) send nulls for what they leave unset,
+/// which Go's decoder reads as zero values.
+fn without_nulls(v: Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, without_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.into_iter().map(without_nulls).collect()),
+        other => other,
+    }
+}
+
 /// POST /networks/create
 pub(super) async fn create(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<Body>> {
     let value = body::read_json(body_in, 1 << 20).await?;
-    let req: CreateBody = serde_json::from_value(value)
+    let req: CreateBody = serde_json::from_value(without_nulls(value))
         .map_err(|e| ApiError::bad_request(format!("invalid network config: {e}")))?;
     if req.enable_ipv6 == Some(true) {
         return Err(ApiError::bad_request(
@@ -352,4 +367,67 @@ pub(super) async fn prune(ctx: &Ctx) -> ApiResult<Response<Body>> {
         StatusCode::OK,
         &json!({"NetworksDeleted": deleted}),
     ))
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct ConnectBody {
+    container: String,
+    endpoint_config: Option<EndpointConfig>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct EndpointConfig {
+    aliases: Option<Vec<String>>,
+    #[serde(rename = "IPAMConfig")]
+    ipam_config: Option<EndpointIpam>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct EndpointIpam {
+    #[serde(rename = "IPv4Address")]
+    ipv4_address: String,
+}
+
+/// POST /networks/{id}/connect (of a container that does not run).
+pub(super) async fn connect(
+    ctx: &Ctx,
+    network: String,
+    body_in: Incoming,
+) -> ApiResult<Response<Body>> {
+    let value = body::read_json(body_in, 1 << 20).await?;
+    let req: ConnectBody = serde_json::from_value(without_nulls(value))
+        .map_err(|e| ApiError::bad_request(format!("invalid connect request: {e}")))?;
+    let endpoint = req.endpoint_config.unwrap_or_default();
+    let ip = match endpoint
+        .ipam_config
+        .map(|c| c.ipv4_address)
+        .filter(|a| !a.is_empty())
+    {
+        Some(a) => Some(
+            a.parse()
+                .map_err(|_| ApiError::bad_request(format!("invalid IPv4 address: {a}")))?,
+        ),
+        None => None,
+    };
+    let aliases = endpoint.aliases.unwrap_or_default();
+    ctx.blocking(move |e| Ok(e.network_connect(&network, &req.container, aliases, ip)?))
+        .await?;
+    Ok(body::empty(StatusCode::OK))
+}
+
+/// POST /networks/{id}/disconnect (of a container that does not run).
+pub(super) async fn disconnect(
+    ctx: &Ctx,
+    network: String,
+    body_in: Incoming,
+) -> ApiResult<Response<Body>> {
+    let value = body::read_json(body_in, 1 << 20).await?;
+    let req: ConnectBody = serde_json::from_value(without_nulls(value))
+        .map_err(|e| ApiError::bad_request(format!("invalid disconnect request: {e}")))?;
+    ctx.blocking(move |e| Ok(e.network_disconnect(&network, &req.container)?))
+        .await?;
+    Ok(body::empty(StatusCode::OK))
 }

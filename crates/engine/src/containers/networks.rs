@@ -403,3 +403,85 @@ fn user_config(base: &NetConfig, rec: &NetworkRecord) -> NetConfig {
         internal: rec.internal,
     }
 }
+
+impl crate::Engine {
+    /// `docker network connect` of a container that does not run: it is put on `network`
+    /// (berth keeps a container on one network, so only one without a network of its own,
+    /// or already on this one, can be). A running container is refused by name.
+    pub fn network_connect(
+        &self,
+        network: &str,
+        container: &str,
+        aliases: Vec<String>,
+        ip: Option<std::net::Ipv4Addr>,
+    ) -> Result<()> {
+        let networks = self
+            .networks()
+            .ok_or_else(|| Error::NotFound(format!("network {network} not found")))?;
+        let (name, id) = match network {
+            "bridge" if networks.default.is_some() => ("bridge".to_string(), String::new()),
+            other => {
+                let rec = networks
+                    .find(other)
+                    .ok_or_else(|| Error::NotFound(format!("network {other} not found")))?;
+                (rec.name, rec.id)
+            }
+        };
+        if id.is_empty() && (!aliases.is_empty() || ip.is_some()) {
+            return Err(Error::InvalidArgument(
+                "network-scoped alias is supported only for containers in user defined networks"
+                    .into(),
+            ));
+        }
+        let r = self.containers.resolve(container)?;
+        if r.state.status == Status::Running {
+            return Err(Error::Conflict(format!(
+                "connecting the running container {} to a network is not supported by berth yet",
+                r.name
+            )));
+        }
+        let mode = r.network_mode().to_string();
+        if mode != "none" && mode != name {
+            return Err(Error::Conflict(format!(
+                "container {} is on network {mode}: berth keeps a container on one network (disconnect it first)",
+                r.name
+            )));
+        }
+        self.containers.update(&r.id, move |r| {
+            r.network_mode = name;
+            r.net.network_id = id;
+            r.net.aliases = aliases;
+            r.net.ip = ip;
+        })?;
+        Ok(())
+    }
+
+    /// `docker network disconnect` of a container that does not run: it is left with no
+    /// network (`none`) until it is connected again.
+    pub fn network_disconnect(&self, network: &str, container: &str) -> Result<()> {
+        let r = self.containers.resolve(container)?;
+        let on_it = r.on_network()
+            && (r.network_mode() == network
+                || (!r.net.network_id.is_empty() && r.net.network_id.starts_with(network))
+                || (network == "bridge" && r.net.network_id.is_empty()));
+        if !on_it {
+            return Err(Error::Conflict(format!(
+                "container {} is not connected to network {network}",
+                r.name
+            )));
+        }
+        if r.state.status == Status::Running {
+            return Err(Error::Conflict(format!(
+                "disconnecting the running container {} from a network is not supported by berth yet",
+                r.name
+            )));
+        }
+        self.containers.update(&r.id, |r| {
+            r.network_mode = "none".into();
+            r.net.network_id.clear();
+            r.net.aliases.clear();
+            r.net.ip = None;
+        })?;
+        Ok(())
+    }
+}
