@@ -254,6 +254,14 @@ fn a_published_port_answers_from_the_host_another_machine_and_a_container() {
     assert!(n
         .inspect("web", "{{json .HostConfig.PortBindings}}")
         .contains(&local.to_string()));
+    // A restart makes it all again: same ports, an address, the page.
+    n.d.docker(&["restart", "-t", "1", "web"]).ok();
+    assert!(wait_for(|| http_get(&format!("127.0.0.1:{local}"))
+        .as_deref()
+        == Some("hello-berth")));
+    // (the last run's veth is deleted in the background)
+    assert!(wait_for(|| n.veths().len() == 1), "{:?}", n.veths());
+    let ip = n.inspect("web", "{{.NetworkSettings.IPAddress}}");
     // docker network ls / inspect show the predefined networks, the bridge's subnet and
     // the containers on it.
     let ls =
