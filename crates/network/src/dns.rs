@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -39,7 +39,13 @@ pub struct Resolver {
     listeners: Mutex<HashMap<u64, Listener>>,
     names: Mutex<HashMap<String, Vec<Entry>>>,
     next: AtomicU64,
+    /// Forwarded queries under way (each holds a thread until its upstream answers).
+    forwarding: Arc<AtomicUsize>,
 }
+
+/// At most this many forwarded queries at once: beyond, a container flooding the resolver
+/// with unknown names gets SERVFAIL instead of making berthd spawn threads.
+const MAX_FORWARDS: usize = 64;
 
 impl Resolver {
     /// The resolver and its thread (which lives as long as berthd).
@@ -50,6 +56,7 @@ impl Resolver {
             listeners: Mutex::new(HashMap::new()),
             names: Mutex::new(HashMap::new()),
             next: AtomicU64::new(1),
+            forwarding: Arc::new(AtomicUsize::new(0)),
         });
         let serving = r.clone();
         std::thread::Builder::new()
@@ -151,14 +158,25 @@ impl Resolver {
                 Some(ip) => {
                     let _ = sock.send_to(&answer(query, &q, Some(ip)), from);
                 }
+                None if self.forwarding.fetch_add(1, Ordering::AcqRel) >= MAX_FORWARDS => {
+                    self.forwarding.fetch_sub(1, Ordering::AcqRel);
+                    let _ = sock.send_to(&failure(query, &q, 2), from);
+                }
                 None => {
                     let (sock, query, upstream) = (sock.clone(), query.to_vec(), upstream.clone());
+                    let forwarding = self.forwarding.clone();
                     // Off the resolver's thread: an upstream may take seconds.
-                    std::thread::spawn(move || {
-                        let reply =
-                            forward(&query, &upstream).unwrap_or_else(|| failure(&query, &q, 2));
-                        let _ = sock.send_to(&reply, from);
-                    });
+                    let spawned = std::thread::Builder::new()
+                        .name("dns-forward".into())
+                        .spawn(move || {
+                            let reply = forward(&query, &upstream)
+                                .unwrap_or_else(|| failure(&query, &q, 2));
+                            let _ = sock.send_to(&reply, from);
+                            forwarding.fetch_sub(1, Ordering::AcqRel);
+                        });
+                    if spawned.is_err() {
+                        self.forwarding.fetch_sub(1, Ordering::AcqRel);
+                    }
                 }
             }
         }
