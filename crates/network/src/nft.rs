@@ -507,6 +507,15 @@ pub fn apply(rules: &Ruleset) -> Result<(), NftError> {
     );
     b.chain(table, "ports", None);
     b.chain(table, "forward", Some((NF_INET_FORWARD, 0, "filter")));
+    b.chain(table, "guard", Some((NF_INET_PRE_ROUTING, -300, "filter")));
+    // route_localnet (for published ports on 127.0.0.1) would otherwise let containers
+    // reach the host's loopback-only services through the bridge (CVE-2020-8558): packets
+    // from the bridge to 127.0.0.0/8 are dropped, as Docker drops them.
+    let mut r = Rule::new();
+    r.ifname(NFT_META_IIFNAME, NFT_CMP_EQ, rules.bridge)
+        .ip_in(IPV4_DADDR, Ipv4Net::new_assert(Ipv4Addr::new(127, 0, 0, 0), 8))
+        .drop();
+    b.rule(table, "guard", &r);
     // Other berth networks are not reached from this one (as Docker isolates its bridges),
     // and an internal network reaches nothing but itself.
     for other in rules.isolated {
@@ -656,6 +665,7 @@ mod tests {
             "ip saddr 127.0.0.0/8 oifname \"btunit0\" masquerade",
             "ct status dnat masquerade",
             "iifname \"btunit0\" ip daddr 10.213.249.0/24 drop",
+            "iifname \"btunit0\" ip daddr 127.0.0.0/8 drop",
             "iifname \"btunit0\" oifname != \"btunit0\" drop",
             "oifname \"btunit0\" iifname != \"btunit0\" drop",
         ] {
