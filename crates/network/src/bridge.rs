@@ -173,13 +173,6 @@ pub fn remove(name: &str) -> Result<bool> {
     rtnl.delete_link(name).map_err(fail("delete", name))
 }
 
-/// The host veths attached to bridge `index` (to sweep those no container owns).
-pub fn ports(index: u32) -> Result<Vec<String>> {
-    let rtnl = Rtnl::open().map_err(fail("open rtnetlink for", "the bridge"))?;
-    rtnl.ports_of(index)
-        .map_err(fail("list the ports of", "the bridge"))
-}
-
 /// Write a sysctl under /proc/sys (the bridge's own settings, and ip_forward as dockerd).
 pub fn write_sysctl(key: &str, value: &str) -> Result<()> {
     let path = std::path::Path::new("/proc/sys").join(key);

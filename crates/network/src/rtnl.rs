@@ -116,28 +116,6 @@ impl Rtnl {
         }
     }
 
-    /// The names of the links whose controller is link `index` (a bridge's ports).
-    pub(crate) fn ports_of(&self, index: u32) -> nix::Result<Vec<String>> {
-        let answer = self.request(
-            NLM_F_DUMP,
-            RouteNetlinkMessage::GetLink(LinkMessage::default()),
-        )?;
-        Ok(answer
-            .into_iter()
-            .filter_map(|m| match m {
-                RouteNetlinkMessage::NewLink(link)
-                    if link.attributes.contains(&LinkAttribute::Controller(index)) =>
-                {
-                    link.attributes.into_iter().find_map(|a| match a {
-                        LinkAttribute::IfName(n) => Some(n),
-                        _ => None,
-                    })
-                }
-                _ => None,
-            })
-            .collect())
-    }
-
     /// A new bridge named `name`, down.
     pub(crate) fn create_bridge(&self, name: &str, mtu: u32) -> nix::Result<()> {
         let mut msg = LinkMessage::default();

@@ -691,30 +691,15 @@ impl Net {
         let Some(config) = &self.config.bridge else {
             return;
         };
-        let exists = bridge::ensure_exists(&config.name);
-        if !exists && live.is_empty() {
-            // Made at the first container that needs it.
+        if live.is_empty() {
+            // Nothing of this daemon's is on the bridge: it is set right (or made) at the
+            // first container that needs it. A bridge that exists is left alone till then:
+            // it may be another daemon's (tests start many with the default settings).
             return;
         }
-        let bridge = match self.bridge() {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::error!("the default bridge {}: {e}", config.name);
-                return;
-            }
-        };
-        match bridge::ports(bridge.index) {
-            Ok(names) => {
-                for name in names {
-                    if !live.iter().any(|e| e.host_ifname == name) {
-                        tracing::info!("removing {name}: no running container owns it");
-                        if let Err(e) = endpoint::delete_veth(&name) {
-                            tracing::warn!("{e}");
-                        }
-                    }
-                }
-            }
-            Err(e) => tracing::warn!("the ports of {}: {e}", config.name),
+        if let Err(e) = self.bridge() {
+            tracing::error!("the bridge {}: {e}", config.name);
+            return;
         }
         if self.dns.is_some() {
             for r in containers.list() {
