@@ -484,6 +484,75 @@ const DEFAULT_BRIDGE: &str = "berth0";
 mod tests {
     use super::*;
 
+    fn settings() -> NetSettings {
+        NetSettings {
+            bridge: None,
+            bip: None,
+            fixed_cidr: None,
+            mtu: None,
+            pools: None,
+            ip_forward: None,
+            iptables: None,
+            ip_masq: None,
+        }
+    }
+
+    #[test]
+    fn the_network_settings_as_dockerd_reads_them() {
+        let run = std::path::Path::new("/run/berth");
+        let default = network(settings(), settings(), run).expect("defaults");
+        let bridge = default.bridge.expect("a bridge");
+        assert_eq!(bridge.name, "berth0");
+        assert_eq!(bridge.mtu, 1500);
+        assert_eq!(default.table, "berth");
+        assert!(default.iptables && default.ip_masq && default.ip_forward);
+        let none = NetSettings {
+            bridge: Some("none".into()),
+            ..settings()
+        };
+        assert!(network(none, settings(), run)
+            .expect("none")
+            .bridge
+            .is_none());
+        let own = NetSettings {
+            bridge: Some("bt0".into()),
+            bip: Some("10.213.9.1/24".into()),
+            fixed_cidr: Some("10.213.9.128/25".into()),
+            ..settings()
+        };
+        let c = network(own, settings(), run).expect("own");
+        assert_eq!(c.table, "berth-bt0");
+        let b = c.bridge.expect("bridge");
+        assert_eq!(b.bip, Some("10.213.9.1/24".parse().expect("net")));
+        assert_eq!(b.fixed_cidr, Some("10.213.9.128/25".parse().expect("net")));
+        for bad in [
+            NetSettings {
+                bip: Some("10.213.9.1".into()),
+                ..settings()
+            },
+            NetSettings {
+                bridge: Some("a-name-longer-than-15".into()),
+                ..settings()
+            },
+            NetSettings {
+                mtu: Some(10),
+                ..settings()
+            },
+        ] {
+            assert!(network(bad, settings(), run).is_err());
+        }
+        // One setting given both ways is an error, as dockerd's.
+        let flag = NetSettings {
+            bridge: Some("a".into()),
+            ..settings()
+        };
+        let file = NetSettings {
+            bridge: Some("b".into()),
+            ..settings()
+        };
+        assert!(network(flag, file, run).is_err());
+    }
+
     #[test]
     fn without_a_profile_file_the_builtin_profile_is_the_default() {
         let dir = tempfile::tempdir().expect("tmp");

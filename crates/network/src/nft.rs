@@ -513,7 +513,10 @@ pub fn apply(rules: &Ruleset) -> Result<(), NftError> {
     // from the bridge to 127.0.0.0/8 are dropped, as Docker drops them.
     let mut r = Rule::new();
     r.ifname(NFT_META_IIFNAME, NFT_CMP_EQ, rules.bridge)
-        .ip_in(IPV4_DADDR, Ipv4Net::new_assert(Ipv4Addr::new(127, 0, 0, 0), 8))
+        .ip_in(
+            IPV4_DADDR,
+            Ipv4Net::new_assert(Ipv4Addr::new(127, 0, 0, 0), 8),
+        )
         .drop();
     b.rule(table, "guard", &r);
     // Other berth networks are not reached from this one (as Docker isolates its bridges),
