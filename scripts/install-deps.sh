@@ -16,7 +16,8 @@ status=0
     apt-get install -y -qq --no-install-recommends \
         build-essential pkg-config libseccomp-dev ca-certificates busybox-static runc crun podman \
         skopeo umoci hyperfine jq util-linux bsdutils procps iptables iproute2 tini curl openssl \
-        docker-registry apache2-utils debootstrap golang-go >/dev/null &&
+        docker-registry apache2-utils debootstrap golang-go nftables python3 docker-compose \
+        >/dev/null &&
     # The tests drive the real docker CLI against berthd (these machines have docker 28 in
     # /usr/local/bin), and exchange archives with a private dockerd: Debian's docker.io.
     if ! command -v dockerd >/dev/null 2>&1; then

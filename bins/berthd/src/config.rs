@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
+use berth_engine::containers::net::NetConfig;
 use clap::Parser;
 use serde::Deserialize;
 
@@ -62,6 +63,30 @@ pub struct Flags {
     /// An option of the log driver, KEY=VALUE (max-size, max-file); repeatable.
     #[arg(long = "log-opt")]
     pub log_opts: Vec<String>,
+    /// The default network's bridge (`none`: no default network).
+    #[arg(short = 'b', long)]
+    pub bridge: Option<String>,
+    /// The bridge's address and prefix (ADDRESS/PREFIX).
+    #[arg(long)]
+    pub bip: Option<String>,
+    /// Where containers' addresses come from, within the bridge's subnet.
+    #[arg(long)]
+    pub fixed_cidr: Option<String>,
+    /// The MTU of the bridge and the containers' interfaces.
+    #[arg(long)]
+    pub mtu: Option<u32>,
+    /// A pool for the bridge's subnet: base=CIDR,size=PREFIX; repeatable.
+    #[arg(long = "default-address-pool")]
+    pub default_address_pools: Vec<String>,
+    /// Turn IPv4 forwarding on (default true).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub ip_forward: Option<bool>,
+    /// Published ports and masquerading through berth's nftables table (default true).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub iptables: Option<bool>,
+    /// Masquerade containers' outbound traffic (default true).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub ip_masq: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -81,6 +106,22 @@ struct File {
     log_driver: Option<String>,
     log_opts: Option<BTreeMap<String, String>>,
     init_path: Option<PathBuf>,
+    bridge: Option<String>,
+    bip: Option<String>,
+    fixed_cidr: Option<String>,
+    mtu: Option<u32>,
+    default_address_pools: Option<Vec<AddressPool>>,
+    ip_forward: Option<bool>,
+    iptables: Option<bool>,
+    ip_masq: Option<bool>,
+}
+
+/// daemon.json's `default-address-pools` entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddressPool {
+    base: String,
+    size: u8,
 }
 
 #[derive(Debug, Deserialize)]
@@ -107,6 +148,7 @@ pub struct Config {
     pub init_path: Option<PathBuf>,
     /// The json-file driver's options (validated by the engine).
     pub log_opts: serde_json::Map<String, serde_json::Value>,
+    pub network: NetConfig,
 }
 
 /// Containers' seccomp profile when they do not ask for one.
@@ -213,6 +255,8 @@ fn socket_path(host: &str) -> Result<PathBuf> {
 impl Config {
     pub fn load(flags: Flags) -> Result<Config> {
         let file = read_file(&flags)?;
+        let net_flags = flags_net(&flags)?;
+        let net_file = file_net(&file);
         let data_root = one_of("data-root", flags.data_root, file.data_root)?
             .unwrap_or_else(|| "/var/lib/berth".into());
         let exec_root = one_of("exec-root", flags.exec_root, file.exec_root)?
@@ -295,7 +339,9 @@ impl Config {
             .map(|(k, v)| (k, serde_json::Value::String(v)))
             .collect();
         let init_path = one_of("init-path", flags.init_path, file.init_path)?;
+        let network = network(net_flags, net_file, &exec_root)?;
         Ok(Config {
+            network,
             init_path,
             log_opts,
             data_root,
@@ -312,9 +358,200 @@ impl Config {
     }
 }
 
+/// The network settings, flag or file (each from one of them only).
+struct NetSettings {
+    bridge: Option<String>,
+    bip: Option<String>,
+    fixed_cidr: Option<String>,
+    mtu: Option<u32>,
+    pools: Option<Vec<(String, u8)>>,
+    ip_forward: Option<bool>,
+    iptables: Option<bool>,
+    ip_masq: Option<bool>,
+}
+
+fn flags_net(flags: &Flags) -> Result<NetSettings> {
+    let mut pools = Vec::new();
+    for spec in &flags.default_address_pools {
+        let mut base = None;
+        let mut size = None;
+        for part in spec.split(',') {
+            match part.split_once('=') {
+                Some(("base", b)) => base = Some(b.to_string()),
+                Some(("size", s)) => size = s.parse::<u8>().ok(),
+                _ => bail!("--default-address-pool {spec:?}: expected base=CIDR,size=PREFIX"),
+            }
+        }
+        match (base, size) {
+            (Some(b), Some(s)) => pools.push((b, s)),
+            _ => bail!("--default-address-pool {spec:?}: expected base=CIDR,size=PREFIX"),
+        }
+    }
+    Ok(NetSettings {
+        bridge: flags.bridge.clone(),
+        bip: flags.bip.clone(),
+        fixed_cidr: flags.fixed_cidr.clone(),
+        mtu: flags.mtu,
+        pools: nonempty(pools),
+        ip_forward: flags.ip_forward,
+        iptables: flags.iptables,
+        ip_masq: flags.ip_masq,
+    })
+}
+
+fn file_net(file: &File) -> NetSettings {
+    NetSettings {
+        bridge: file.bridge.clone(),
+        bip: file.bip.clone(),
+        fixed_cidr: file.fixed_cidr.clone(),
+        mtu: file.mtu,
+        pools: file
+            .default_address_pools
+            .as_ref()
+            .map(|p| p.iter().map(|p| (p.base.clone(), p.size)).collect()),
+        ip_forward: file.ip_forward,
+        iptables: file.iptables,
+        ip_masq: file.ip_masq,
+    }
+}
+
+fn cidr(name: &str, s: &str) -> Result<berth_network::Ipv4Net> {
+    s.parse()
+        .with_context(|| format!("{name} {s:?}: expected an IPv4 ADDRESS/PREFIX"))
+}
+
+/// The default network as dockerd's flags and daemon.json describe it.
+fn network(
+    flags: NetSettings,
+    file: NetSettings,
+    exec_root: &std::path::Path,
+) -> Result<NetConfig> {
+    let bridge = one_of("bridge", flags.bridge.clone(), file.bridge)?
+        .unwrap_or_else(|| DEFAULT_BRIDGE.to_string());
+    let bip = one_of("bip", flags.bip.clone(), file.bip)?
+        .map(|b| cidr("bip", &b))
+        .transpose()?;
+    let fixed_cidr = one_of("fixed-cidr", flags.fixed_cidr.clone(), file.fixed_cidr)?
+        .map(|b| cidr("fixed-cidr", &b).map(|n| n.trunc()))
+        .transpose()?;
+    let mtu = one_of("mtu", flags.mtu, file.mtu)?.unwrap_or(1500);
+    if !(68..=65535).contains(&mtu) {
+        bail!("mtu {mtu}: expected 68 to 65535");
+    }
+    let pools = match one_of("default-address-pools", flags.pools.clone(), file.pools)? {
+        Some(list) => list
+            .into_iter()
+            .map(|(base, size)| {
+                let base = cidr("default-address-pools base", &base)?.trunc();
+                if size < base.prefix_len() || size > 30 {
+                    bail!("default-address-pools: size {size} does not fit base {base}");
+                }
+                Ok((base, size))
+            })
+            .collect::<Result<Vec<_>>>()?,
+        None => berth_network::bridge::default_pools(),
+    };
+    if bridge.len() > 15 || bridge.is_empty() || bridge.contains(['/', ' ']) {
+        bail!("bridge {bridge:?}: not an interface name (1 to 15 characters)");
+    }
+    let table = if bridge == DEFAULT_BRIDGE {
+        "berth".to_string()
+    } else {
+        format!("berth-{bridge}")
+    };
+    Ok(NetConfig {
+        bridge: (bridge != "none").then_some(berth_network::bridge::BridgeConfig {
+            name: bridge,
+            bip,
+            fixed_cidr,
+            mtu,
+            pools,
+        }),
+        iptables: one_of("iptables", flags.iptables, file.iptables)?.unwrap_or(true),
+        ip_masq: one_of("ip-masq", flags.ip_masq, file.ip_masq)?.unwrap_or(true),
+        ip_forward: one_of("ip-forward", flags.ip_forward, file.ip_forward)?.unwrap_or(true),
+        table,
+        netns_dir: exec_root.join("netns"),
+        id: "bridge".into(),
+        internal: false,
+    })
+}
+
+/// berth's default bridge (dockerd's is docker0).
+const DEFAULT_BRIDGE: &str = "berth0";
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn settings() -> NetSettings {
+        NetSettings {
+            bridge: None,
+            bip: None,
+            fixed_cidr: None,
+            mtu: None,
+            pools: None,
+            ip_forward: None,
+            iptables: None,
+            ip_masq: None,
+        }
+    }
+
+    #[test]
+    fn the_network_settings_as_dockerd_reads_them() {
+        let run = std::path::Path::new("/run/berth");
+        let default = network(settings(), settings(), run).expect("defaults");
+        let bridge = default.bridge.expect("a bridge");
+        assert_eq!(bridge.name, "berth0");
+        assert_eq!(bridge.mtu, 1500);
+        assert_eq!(default.table, "berth");
+        assert!(default.iptables && default.ip_masq && default.ip_forward);
+        let none = NetSettings {
+            bridge: Some("none".into()),
+            ..settings()
+        };
+        assert!(network(none, settings(), run)
+            .expect("none")
+            .bridge
+            .is_none());
+        let own = NetSettings {
+            bridge: Some("bt0".into()),
+            bip: Some("10.213.9.1/24".into()),
+            fixed_cidr: Some("10.213.9.128/25".into()),
+            ..settings()
+        };
+        let c = network(own, settings(), run).expect("own");
+        assert_eq!(c.table, "berth-bt0");
+        let b = c.bridge.expect("bridge");
+        assert_eq!(b.bip, Some("10.213.9.1/24".parse().expect("net")));
+        assert_eq!(b.fixed_cidr, Some("10.213.9.128/25".parse().expect("net")));
+        for bad in [
+            NetSettings {
+                bip: Some("10.213.9.1".into()),
+                ..settings()
+            },
+            NetSettings {
+                bridge: Some("a-name-longer-than-15".into()),
+                ..settings()
+            },
+            NetSettings {
+                mtu: Some(10),
+                ..settings()
+            },
+        ] {
+            assert!(network(bad, settings(), run).is_err());
+        }
+        // One setting given both ways is an error, as dockerd's.
+        let flag = NetSettings {
+            bridge: Some("a".into()),
+            ..settings()
+        };
+        let file = NetSettings {
+            bridge: Some("b".into()),
+            ..settings()
+        };
+        assert!(network(flag, file, run).is_err());
+    }
 
     #[test]
     fn without_a_profile_file_the_builtin_profile_is_the_default() {

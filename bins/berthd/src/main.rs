@@ -134,10 +134,12 @@ async fn run(config: config::Config) -> Result<()> {
         berth_engine::containers::LogLimits::default(),
     )
     .context("daemon log-opts")?;
+    let network = config.network.clone();
     let engine = tokio::task::spawn_blocking(move || {
         let mut engine = berth_engine::Engine::open(&data_root, &exec_root, paths)?;
         engine.default_seccomp = seccomp;
         engine.default_log = log_limits;
+        engine.set_network(network);
         engine.restore_containers();
         Ok::<_, berth_engine::Error>(engine)
     })

@@ -492,7 +492,10 @@ fn bad_input_is_refused_and_leaves_nothing() {
             ],
             "invalid ulimit",
         ),
-        (&["run", "bb:1", "true"], "network mode"),
+        (
+            &["run", "--network", "user-net", "bb:1", "true"],
+            "network user-net not found",
+        ),
         (
             &[
                 "run",

@@ -194,8 +194,8 @@ fn what_is_not_supported_yet_is_refused_by_name() {
     busybox_image(&d);
     for (args, needle) in [
         (
-            vec!["run", "-d", "bb:1", "true"],
-            "bridge networking comes later",
+            vec!["run", "-d", "--network", "user-net", "bb:1", "true"],
+            "network user-net not found",
         ),
         (
             vec![
@@ -203,12 +203,12 @@ fn what_is_not_supported_yet_is_refused_by_name() {
                 "-d",
                 "--network",
                 "none",
-                "-p",
-                "80:80",
+                "--link",
+                "other:db",
                 "bb:1",
                 "true",
             ],
-            "is not supported",
+            "HostConfig.Links is not supported",
         ),
         (
             vec![
@@ -216,12 +216,12 @@ fn what_is_not_supported_yet_is_refused_by_name() {
                 "-d",
                 "--network",
                 "none",
-                "--dns",
-                "192.0.2.1",
+                "--cgroup-parent",
+                "elsewhere",
                 "bb:1",
                 "true",
             ],
-            "HostConfig.Dns is not supported",
+            "HostConfig.CgroupParent is not supported",
         ),
         (
             vec![

@@ -66,12 +66,12 @@ fn summary(r: &ContainerRecord) -> Value {
         "ImageID": r.image,
         "Command": command(r),
         "Created": unix_of(Some(&r.created)),
-        "Ports": [],
+        "Ports": port_list(r),
         "Labels": r.config.labels.clone().unwrap_or_default(),
         "State": r.status_word(),
         "Status": status_text(r),
         "HostConfig": {"NetworkMode": r.network_mode},
-        "NetworkSettings": {"Networks": {}},
+        "NetworkSettings": {"Networks": networks(r)},
         "Mounts": mounts(r),
     })
 }
@@ -252,9 +252,9 @@ pub(super) async fn inspect(ctx: &Ctx, name: String) -> ApiResult<Response<Body>
             "FinishedAt": r.state.finished_at.clone().unwrap_or(zero),
         },
         "Image": r.image,
-        "ResolvConfPath": "",
-        "HostnamePath": "",
-        "HostsPath": "",
+        "ResolvConfPath": etc_path(&r, &dir, "resolv.conf"),
+        "HostnamePath": etc_path(&r, &dir, "hostname"),
+        "HostsPath": etc_path(&r, &dir, "hosts"),
         "LogPath": log_path(&r, &dir),
         "Name": format!("/{}", r.name),
         "RestartCount": r.restart_count,
@@ -282,8 +282,20 @@ pub(super) async fn inspect(ctx: &Ctx, name: String) -> ApiResult<Response<Body>
             "StopSignal": r.config.stop_signal,
             "StopTimeout": r.config.stop_timeout,
         },
-        "NetworkSettings": {"Networks": {}, "Ports": {}},
+        "NetworkSettings": network_settings(&r),
     });
+    if !r.net.exposed.is_empty() {
+        let exposed: serde_json::Map<String, Value> = r
+            .net
+            .exposed
+            .iter()
+            .map(|k| (k.clone(), json!({})))
+            .collect();
+        v["Config"]["ExposedPorts"] = Value::Object(exposed);
+    }
+    if !r.net.domainname.is_empty() {
+        v["Config"]["Domainname"] = json!(r.net.domainname);
+    }
     // Present only once set, as moby's omitempty fields.
     if let Some(health) = &r.state.health {
         v["State"]["Health"] = json!(health);
@@ -371,6 +383,120 @@ fn host_config(r: &ContainerRecord) -> Value {
 }
 
 /// Inspect's Mounts: the bind mounts, as Docker lists them.
+/// The container's /etc file written for its network (none before its first start on a
+/// bridge).
+fn etc_path(r: &ContainerRecord, dir: &std::path::Path, name: &str) -> String {
+    let path = dir.join(name);
+    if r.on_network() && path.exists() {
+        path.display().to_string()
+    } else {
+        String::new()
+    }
+}
+
+/// NetworkSettings.Networks: the default bridge's endpoint, as dockerd shows it (empty
+/// addresses while the container does not run).
+fn networks(r: &ContainerRecord) -> Value {
+    if r.network_mode().starts_with("container:") {
+        return json!({});
+    }
+    if !r.on_network() {
+        return json!({ r.network_mode(): {"NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "MacAddress": ""} });
+    }
+    let id = match r.network_key() {
+        "bridge" => berth_engine::containers::net::network_id("bridge"),
+        user => user.to_string(),
+    };
+    let ep = r.endpoint.as_ref();
+    let aliases = (!r.net.aliases.is_empty()).then(|| r.net.aliases.clone());
+    let ipam = r.net.ip.map(|ip| json!({"IPv4Address": ip.to_string()}));
+    json!({ r.network_mode(): {
+        "IPAMConfig": ipam,
+        "Links": null,
+        "Aliases": aliases,
+        "MacAddress": ep.map(|e| e.mac.clone()).unwrap_or_default(),
+        "DriverOpts": null,
+        "NetworkID": id,
+        "EndpointID": ep.map(|e| e.endpoint_id.clone()).unwrap_or_default(),
+        "Gateway": ep.map(|e| e.gateway.to_string()).unwrap_or_default(),
+        "IPAddress": ep.map(|e| e.ip.to_string()).unwrap_or_default(),
+        "IPPrefixLen": ep.map(|e| e.prefix).unwrap_or(0),
+        "IPv6Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "DNSNames": null,
+    }})
+}
+
+/// NetworkSettings.Ports: each exposed port with its host bindings (null: not published),
+/// while the container runs.
+fn ports_map(r: &ContainerRecord) -> Value {
+    let Some(ep) = &r.endpoint else {
+        return json!({});
+    };
+    let mut out = serde_json::Map::new();
+    for key in &r.net.exposed {
+        out.insert(key.clone(), Value::Null);
+    }
+    for p in &ep.ports {
+        let key = format!("{}/{}", p.port, p.proto);
+        let entry = json!({"HostIp": p.host_ip, "HostPort": p.host_port.to_string()});
+        match out.get_mut(&key) {
+            Some(Value::Array(list)) => list.push(entry),
+            _ => {
+                out.insert(key, json!([entry]));
+            }
+        }
+    }
+    Value::Object(out)
+}
+
+/// The list's Ports (`docker ps`): published ports, then exposed ones.
+fn port_list(r: &ContainerRecord) -> Value {
+    let mut out = Vec::new();
+    if let Some(ep) = &r.endpoint {
+        for p in &ep.ports {
+            out.push(json!({"IP": p.host_ip, "PrivatePort": p.port, "PublicPort": p.host_port, "Type": p.proto}));
+        }
+    }
+    for key in &r.net.exposed {
+        let (port, proto) = key.split_once('/').unwrap_or((key, "tcp"));
+        let published = r.endpoint.as_ref().is_some_and(|e| {
+            e.ports
+                .iter()
+                .any(|p| p.port.to_string() == port && p.proto == proto)
+        });
+        if !published {
+            out.push(json!({"PrivatePort": port.parse::<u16>().unwrap_or(0), "Type": proto}));
+        }
+    }
+    Value::Array(out)
+}
+
+fn network_settings(r: &ContainerRecord) -> Value {
+    let ep = r.endpoint.as_ref();
+    json!({
+        "Bridge": "",
+        "SandboxID": ep.map(|e| e.endpoint_id.clone()).unwrap_or_default(),
+        "SandboxKey": ep.map(|e| e.netns.display().to_string()).unwrap_or_default(),
+        "Ports": ports_map(r),
+        "HairpinMode": false,
+        "LinkLocalIPv6Address": "",
+        "LinkLocalIPv6PrefixLen": 0,
+        "SecondaryIPAddresses": null,
+        "SecondaryIPv6Addresses": null,
+        "EndpointID": ep.map(|e| e.endpoint_id.clone()).unwrap_or_default(),
+        "Gateway": ep.map(|e| e.gateway.to_string()).unwrap_or_default(),
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "IPAddress": ep.map(|e| e.ip.to_string()).unwrap_or_default(),
+        "IPPrefixLen": ep.map(|e| e.prefix).unwrap_or(0),
+        "IPv6Gateway": "",
+        "MacAddress": ep.map(|e| e.mac.clone()).unwrap_or_default(),
+        "Networks": networks(r),
+    })
+}
+
 fn mounts(r: &ContainerRecord) -> Value {
     let binds: Vec<Value> = r
         .host

@@ -12,6 +12,7 @@ mod exec;
 mod files;
 mod hijack;
 mod images;
+mod networks;
 mod progress;
 mod prune;
 mod query;
@@ -219,8 +220,17 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> ApiResult<Response<
         }
         (&Method::GET, ["containers", "json"]) => containers::list(&ctx).await,
         (&Method::POST, ["containers", "prune"]) => containers::prune(&ctx).await,
-        // `docker system prune` calls these too; berth has no networks of its own to remove.
-        (&Method::POST, ["networks", "prune"]) => prune::networks(&ctx).await,
+        (&Method::POST, ["networks", "prune"]) => networks::prune(&ctx).await,
+        (&Method::POST, ["networks", "create"]) => networks::create(&ctx, req.into_body()).await,
+        (&Method::DELETE, ["networks", id]) => networks::remove(&ctx, id.to_string()).await,
+        (&Method::POST, ["networks", id, "connect"]) => {
+            networks::connect(&ctx, id.to_string(), req.into_body()).await
+        }
+        (&Method::POST, ["networks", id, "disconnect"]) => {
+            networks::disconnect(&ctx, id.to_string(), req.into_body()).await
+        }
+        (&Method::GET, ["networks"]) => networks::list(&ctx).await,
+        (&Method::GET, ["networks", id]) => networks::inspect(&ctx, id.to_string()).await,
         (&Method::POST, ["volumes", "prune"]) => volumes::prune(&ctx).await,
         (&Method::GET, ["volumes"]) => volumes::list(&ctx).await,
         (&Method::POST, ["volumes", "create"]) => volumes::create(&ctx, req.into_body()).await,
@@ -261,7 +271,7 @@ async fn route(state: Arc<State>, req: Request<Incoming>) -> ApiResult<Response<
 /// clients are told what is missing rather than "page not found".
 fn missing_area(segment: &str) -> Option<&'static str> {
     Some(match segment {
-        "networks" => "networks (docker network) are",
+        "networks" => "these network operations are",
         "volumes" => "cluster volumes are",
         "swarm" | "nodes" | "services" | "tasks" | "secrets" | "configs" => "swarm mode is",
         "plugins" => "plugins are",

@@ -1,18 +1,11 @@
-//! `POST /networks/prune`, which `docker system prune` calls after the container prune (the
-//! volume prune, with `--volumes`, is the volumes' own; the build cache's is in build.rs).
-//! berth has no user-defined networks yet: the prune checks its filters as dockerd does and
-//! removes nothing, in moby's response shape.
+//! The filters of `POST /build/prune`, which `docker system prune` calls after the container,
+//! network and volume prunes, checked as dockerd checks them (the prunes themselves are
+//! their areas' own: networks.rs, volumes.rs, build.rs).
 
-use hyper::{Response, StatusCode};
-use serde_json::{json, Value};
-
-use super::body::{self, Body};
 use super::error::ApiResult;
 use super::Ctx;
 use berth_engine::filters::Filters;
 
-/// The filters dockerd's network prune takes.
-const NETWORK_FILTERS: &[&str] = &["until", "label", "label!"];
 /// The build cache prune's (BuildKit's cache fields and until).
 const BUILD_FILTERS: &[&str] = &[
     "until",
@@ -32,16 +25,6 @@ fn checked(ctx: &Ctx, allowed: &[&str]) -> ApiResult<Filters> {
         berth_engine::images::parse_until(until)?;
     }
     Ok(filters)
-}
-
-/// POST /networks/prune: only user-defined networks are pruned, and berth has none (none,
-/// host and bridge are predefined).
-pub(super) async fn networks(ctx: &Ctx) -> ApiResult<Response<Body>> {
-    checked(ctx, NETWORK_FILTERS)?;
-    Ok(body::json(
-        StatusCode::OK,
-        &json!({"NetworksDeleted": Value::Null}),
-    ))
 }
 
 /// The filters of a POST /build/prune, checked as dockerd checks them.

@@ -186,22 +186,29 @@ impl Engine {
         let cx = super::host::Context {
             hostname: &req.hostname,
             // Every mode but the host's gives the container a network namespace.
-            own_network: host.network_mode != "host",
+            own_network: host.network_mode != "host"
+                && !host.network_mode.starts_with("container:"),
             default_caps: &super::spec::DEFAULT_CAPS,
             sys: super::host::sysinfo::SysInfo::host(),
             resolve: &resolve,
         };
         let (mut host_options, warnings) = super::host::parse(host, &cx)?;
-        let network_mode = match host.network_mode.as_str() {
-            m @ ("none" | "host") => m.to_string(),
-            other => {
-                let other = if other.is_empty() { "default" } else { other };
-                return Err(Error::InvalidArgument(format!(
-                    "network mode {other:?} is not supported yet (bridge networking comes later): use --network none or --network host"
-                )));
-            }
-        };
-        check_mac_address(&req)?;
+        let (network_mode, network_warnings, network_id) = self.network_mode(&req)?;
+        let mut warnings = warnings;
+        warnings.extend(network_warnings);
+        if network_mode != "bridge" {
+            check_mac_address(&req)?;
+        } else if !req.mac_address.is_empty()
+            || req
+                .networking_config
+                .endpoints_config
+                .values()
+                .any(|e| !e.mac_address.is_empty())
+        {
+            return Err(Error::InvalidArgument(
+                "--mac-address is not supported by berth yet (containers get Docker's MAC address for their IP)".into(),
+            ));
+        }
         let restart = super::restart::RestartPolicy::parse(&host.restart_policy)?;
         if !restart.is_none() && host.auto_remove {
             return Err(Error::InvalidArgument(
@@ -245,6 +252,9 @@ impl Engine {
             .collect();
         let volume_plan = self.plan_volumes(&req, ic, &destinations)?;
         host_options.mounts.extend(volume_plan.oci);
+        let mut net = super::net::options(&req, ic)?;
+        super::net::endpoint_options(&req, &network_mode, &network_id, &mut net)?;
+        net.network_id = network_id;
         let (entrypoint, cmd) = command(&req, ic);
         let mut labels = super::label_map(&ic["Labels"]);
         labels.extend(req.labels.clone());
@@ -310,6 +320,8 @@ impl Engine {
                 finished_at: None,
                 health: None,
             },
+            net,
+            endpoint: None,
         };
         super::spec::args(&record)?;
         super::host::create_bind_sources(&record.host.mounts)?;
@@ -323,6 +335,39 @@ impl Engine {
         })?;
         self.containers.event(&record.id, "create", &[]);
         Ok((record, warnings))
+    }
+
+    /// HostConfig.NetworkMode: none, host, or the default bridge (`default`, `bridge`, or
+    /// none given); dockerd's warnings for options the mode discards.
+    fn network_mode(&self, req: &CreateBody) -> Result<(String, Vec<String>, String)> {
+        let host = &req.host_config;
+        let publishes = host.publish_all_ports || !host.port_bindings.is_empty();
+        match host.network_mode.as_str() {
+            "host" if publishes => Ok((
+                "host".into(),
+                vec!["Published ports are discarded when using host network mode".into()],
+                String::new(),
+            )),
+            m @ ("none" | "host") => Ok((m.to_string(), Vec::new(), String::new())),
+            "" | "default" | "bridge" => match self.containers.net.get() {
+                Some(n) if n.default.is_some() => Ok(("bridge".into(), Vec::new(), String::new())),
+                // A 400, not moby's 404: the docker CLI answers a 404 by pulling the image.
+                _ => Err(Error::InvalidArgument("network bridge not found".into())),
+            },
+            other if other.starts_with("container:") => {
+                super::net::check_container_mode(req)?;
+                let name = &other["container:".len()..];
+                let x = self.containers.resolve(name).map_err(|e| match e {
+                    Error::NotFound(m) => Error::InvalidArgument(m),
+                    other => other,
+                })?;
+                Ok((format!("container:{}", x.id), Vec::new(), String::new()))
+            }
+            other => match self.containers.net.get().and_then(|n| n.find(other)) {
+                Some(network) => Ok((network.name, Vec::new(), network.id)),
+                None => Err(Error::InvalidArgument(format!("network {other} not found"))),
+            },
+        }
     }
 
     /// HostConfig.Runtime (`--runtime`): a runtime berthd knows, recorded by name.

@@ -149,6 +149,32 @@ impl Engine {
         std::fs::create_dir_all(&bundle)
             .map_err(|e| Error::Io(format!("create {}: {e}", bundle.display())))?;
         let sources = super::host::joins::prepare(&self.containers, record)?;
+        let connected;
+        let network = match (record.on_network(), self.containers.net.get()) {
+            (true, Some(networks)) => {
+                Some(networks.get(record.network_key()).ok_or_else(|| {
+                    Error::NotFound(format!("network {} not found", record.network_mode()))
+                })?)
+            }
+            (true, None) => {
+                return Err(Error::NotFound(format!(
+                    "network {} not found",
+                    record.network_mode()
+                )))
+            }
+            _ => None,
+        };
+        let record = match network {
+            Some(net) => {
+                let endpoint = net.connect(&self.containers, record)?;
+                connected = ContainerRecord {
+                    endpoint: Some(endpoint),
+                    ..record.clone()
+                };
+                &connected
+            }
+            _ => record,
+        };
         let mut config = super::spec::oci_config(record, &rootfs, paths.init.as_deref(), &sources)?;
         let volumes = self.start_volumes(record, &rootfs)?;
         crate::volumes::mounts::add_to_spec(&mut config, volumes);
@@ -162,6 +188,7 @@ impl Engine {
     fn start_failed(&self, record: &ContainerRecord, e: &Error) {
         // Attaches waiting for this start end with it (the docker CLI waits for them).
         self.containers.waiting.forget(&record.id);
+        self.containers.disconnect(&record.id);
         let _ = super::rootfs::unmount(&self.rootfs(&record.id));
         self.containers.release_volumes(&record.id);
         let msg = e.to_string();
@@ -534,6 +561,32 @@ impl Engine {
         }
         self.containers.restore_volumes(&adopted);
         self.end_orphans(&adopted);
+        if let Some(networks) = self.containers.net.get() {
+            networks.reconcile(&self.containers);
+        }
+    }
+
+    /// The default bridge, as the network API shows it.
+    pub fn default_bridge(&self) -> Option<super::net::BridgeView> {
+        self.containers
+            .net
+            .get()
+            .and_then(|n| n.default.as_ref())
+            .and_then(|n| n.view())
+    }
+
+    /// The daemon's networks (None: berthd was started without networking).
+    pub fn networks(&self) -> Option<&super::networks::Networks> {
+        self.containers.net.get().map(|n| n.as_ref())
+    }
+
+    /// The default bridge network (before [`Engine::restore_containers`], which repairs it).
+    pub fn set_network(&self, config: super::net::NetConfig) {
+        let dir = self.data_root.join("networks");
+        let _ = self
+            .containers
+            .net
+            .set(Arc::new(super::networks::Networks::open(config, dir)));
     }
 }
 
@@ -541,7 +594,8 @@ impl Engine {
 /// container's own (made by the runtime, whichever it is), between create and start, so
 /// the user's program never sees it down. `pid`: the created init's, as the shim reports it.
 fn loopback_up(record: &ContainerRecord, pid: &str) -> Result<()> {
-    if record.network_mode() == "host" {
+    // The bridge's namespace has its loopback up already (net.rs made it).
+    if record.network_mode() != "none" {
         return Ok(());
     }
     let pid: u32 = pid
@@ -637,6 +691,9 @@ fn remove_files(containers: &Containers, id: &str, volumes: bool) -> Result<()> 
 fn record_exit(containers: &Containers, id: &str, exit: &Value) {
     // Before the exit is saved, so that the record keeps the health it ended with.
     containers.health_stopped(id);
+    // Its address, veth, namespace and ports go before anyone sees it exited (a restart
+    // by policy makes them anew).
+    containers.disconnect(id);
     let auto_remove = containers.resolve(id).is_ok_and(|r| r.auto_remove());
     if !auto_remove {
         let _ = super::rootfs::unmount(&containers.rootfs(id));

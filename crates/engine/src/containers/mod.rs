@@ -21,6 +21,8 @@ pub mod host;
 mod lifecycle;
 pub mod logs;
 mod manage;
+pub mod net;
+pub mod networks;
 mod orphans;
 pub mod request;
 pub mod restart;
@@ -233,6 +235,12 @@ pub struct ContainerRecord {
     #[serde(default)]
     pub log: LogLimits,
     pub state: State,
+    /// Published ports, DNS and hosts options (the default bridge's).
+    #[serde(default)]
+    pub net: net::NetOptions,
+    /// Its place on the default bridge while it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<net::Endpoint>,
 }
 
 impl ContainerRecord {
@@ -257,6 +265,21 @@ impl ContainerRecord {
 
     pub fn network_mode(&self) -> &str {
         &self.network_mode
+    }
+
+    /// On a bridge network (the default one or a user-defined one): an endpoint of its own.
+    pub fn on_network(&self) -> bool {
+        let mode = self.network_mode.as_str();
+        !matches!(mode, "none" | "host") && !mode.starts_with("container:")
+    }
+
+    /// The id of its network in endpoints (`bridge`: the default network).
+    pub fn network_key(&self) -> &str {
+        if self.net.network_id.is_empty() {
+            "bridge"
+        } else {
+            &self.net.network_id
+        }
     }
 
     /// `--rm`: removed once it has ended.
@@ -292,6 +315,8 @@ pub struct Containers {
     health: health::Monitor,
     /// The volumes (`<data root>/volumes`, beside the containers' root).
     pub volumes: std::sync::Arc<crate::volumes::Volumes>,
+    /// The default bridge network (unset: berthd was started without one).
+    pub(crate) net: std::sync::OnceLock<std::sync::Arc<networks::Networks>>,
 }
 
 type ExitHook = Box<dyn Fn(&str) + Send + Sync>;
@@ -477,7 +502,15 @@ impl Containers {
             shims: shims::Shims::default(),
             restarts: restart::Starting::default(),
             health: health::Monitor::default(),
+            net: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Take container `id` off its network, if it is on one.
+    pub(crate) fn disconnect(&self, id: &str) {
+        if let Some(net) = self.net.get() {
+            net.disconnect(self, id);
+        }
     }
 
     pub fn set_exit_hook(&self, hook: ExitHook) {

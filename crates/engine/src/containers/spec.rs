@@ -109,8 +109,15 @@ fn namespaces(record: &ContainerRecord, sources: &Sources) -> Vec<Value> {
     if !modes.uts_host {
         out.push(json!({"type": "uts"}));
     }
-    if record.network_mode() == "none" {
-        out.push(json!({"type": "network"}));
+    match (record.network_mode(), &record.endpoint) {
+        ("none", _) => out.push(json!({"type": "network"})),
+        // Made and set up by berthd before the runtime runs (net.rs): joined by path.
+        (_, Some(ep)) => out.push(json!({"type": "network", "path": ep.netns})),
+        _ => {
+            if let Some(path) = sources.net.as_ref().and_then(|d| d.netns.as_ref()) {
+                out.push(json!({"type": "network", "path": path}));
+            }
+        }
     }
     if modes.cgroupns_private {
         out.push(json!({"type": "cgroup"}));
@@ -122,7 +129,7 @@ fn namespaces(record: &ContainerRecord, sources: &Sources) -> Vec<Value> {
 /// ports, where the kernel has them), then the container's `--sysctl`, which win.
 fn sysctls(record: &ContainerRecord) -> serde_json::Map<String, Value> {
     let mut out = serde_json::Map::new();
-    if record.network_mode() == "none" {
+    if record.network_mode() == "none" || record.on_network() {
         for (key, value) in [
             ("net.ipv4.ping_group_range", "0 2147483647"),
             ("net.ipv4.ip_unprivileged_port_start", "0"),
@@ -245,6 +252,20 @@ pub fn oci_config(
     config["linux"]["devices"] = Value::Array(devices.nodes);
     if !record.host.rlimits.is_empty() {
         config["process"]["rlimits"] = json!(record.host.rlimits);
+    }
+    let etc_dir = match (&record.endpoint, &sources.net) {
+        (Some(ep), _) => Some(&ep.files),
+        (None, Some(donor)) => Some(&donor.files),
+        _ => None,
+    };
+    if let (Some(mounts), Some(dir)) = (config["mounts"].as_array_mut(), etc_dir) {
+        mounts.extend(super::net::etc_mounts(dir));
+    }
+    if let Some(donor) = &sources.net {
+        // The joined container's name, as dockerd gives it.
+        if config.get("hostname").is_some() {
+            config["hostname"] = json!(donor.hostname);
+        }
     }
     if let Some(mounts) = config["mounts"].as_array_mut() {
         mounts.extend(record.host.mounts.iter().cloned());

@@ -27,6 +27,8 @@ pub struct Sources {
     /// The IPC namespace to join, by path.
     pub ipc: Option<String>,
     pub shm: Shm,
+    /// `--network container:X`: X's network (see `net::donor`).
+    pub net: Option<crate::containers::net::Donor>,
 }
 
 /// Where a shareable container's /dev/shm tmpfs is mounted (beside its root filesystem,
@@ -110,5 +112,6 @@ pub fn sources(containers: &Containers, record: &ContainerRecord) -> Result<Sour
             (Some(format!("/proc/{pid}/ns/ipc")), Shm::Bind(shm))
         }
     };
-    Ok(Sources { pid, ipc, shm })
+    let net = crate::containers::net::donor(containers, record)?;
+    Ok(Sources { pid, ipc, shm, net })
 }

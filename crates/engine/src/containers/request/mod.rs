@@ -59,6 +59,9 @@ pub struct CreateBody {
     pub healthcheck: Option<super::health::HealthConfig>,
     /// Anonymous volumes by destination (`-v /path`; the values are empty objects).
     pub volumes: BTreeMap<String, Value>,
+    pub domainname: String,
+    /// `{"80/tcp": {}}`: the ports the container listens on (`--expose`, image EXPOSE).
+    pub exposed_ports: BTreeMap<String, Value>,
     pub host_config: HostConfig,
     pub networking_config: NetworkingConfig,
 }
@@ -75,6 +78,18 @@ pub struct NetworkingConfig {
 #[serde(rename_all = "PascalCase", default)]
 pub struct EndpointSettings {
     pub mac_address: String,
+    /// `--network-alias`.
+    pub aliases: Vec<String>,
+    /// `--ip`.
+    #[serde(rename = "IPAMConfig")]
+    pub ipam_config: Option<IpamConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct IpamConfig {
+    #[serde(rename = "IPv4Address")]
+    pub ipv4_address: String,
 }
 
 /// The HostConfig keys berth reads, with moby's types.
@@ -143,6 +158,23 @@ pub struct HostConfig {
     pub io_maximum_iops: u64,
     #[serde(rename = "IOMaximumBandwidth")]
     pub io_maximum_bandwidth: u64,
+    /// `-p`: container port (`80/tcp`) to host bindings.
+    pub port_bindings: BTreeMap<String, Option<Vec<PortBinding>>>,
+    /// `-P`: every exposed port on an ephemeral host port.
+    pub publish_all_ports: bool,
+    pub dns: Vec<String>,
+    pub dns_options: Vec<String>,
+    pub dns_search: Vec<String>,
+    /// `--add-host NAME:IP` (IP may be `host-gateway`).
+    pub extra_hosts: Vec<String>,
+}
+
+/// moby's nat.PortBinding.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct PortBinding {
+    pub host_ip: String,
+    pub host_port: String,
 }
 
 /// moby's blkiodev.WeightDevice (`--blkio-weight-device /dev/sda:300`).
@@ -347,7 +379,7 @@ mod tests {
 
     #[test]
     fn unsupported_keys_are_refused_by_name() {
-        assert!(refused(json!({"Domainname": "example.com"})).contains("Config.Domainname"));
+        assert!(refused(json!({"NetworkDisabled": true})).contains("Config.NetworkDisabled"));
         assert!(refused(json!({"HostConfig": {"Links": ["other"]}})).contains("HostConfig.Links"));
         assert!(refused(json!({"HostConfig": {"BlkioWeight": 70000}}))
             .contains("HostConfig.BlkioWeight"));

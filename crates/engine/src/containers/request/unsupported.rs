@@ -24,17 +24,11 @@ impl Section {
     /// moby's fields of this section that berth does not honour yet.
     fn unsupported(self) -> &'static [&'static str] {
         match self {
-            Section::Config => &["Domainname", "ExposedPorts", "NetworkDisabled"],
+            Section::Config => &["NetworkDisabled"],
             Section::HostConfig => &[
-                "PortBindings",
                 "Annotations",
-                "Dns",
-                "DnsOptions",
-                "DnsSearch",
-                "ExtraHosts",
                 "Cgroup",
                 "Links",
-                "PublishAllPorts",
                 "StorageOpt",
                 "UsernsMode",
                 "Isolation",
@@ -48,7 +42,7 @@ impl Section {
 }
 
 /// Fields that are maps keyed by what they ask for (`{"/data": {}}` asks for a volume).
-const KEYED_MAPS: [&str; 4] = ["ExposedPorts", "PortBindings", "StorageOpt", "Annotations"];
+const KEYED_MAPS: [&str; 2] = ["StorageOpt", "Annotations"];
 
 /// A JSON value that says nothing (what the docker CLI sends for options left alone).
 pub(crate) fn is_zero(v: &Value) -> bool {
@@ -103,17 +97,11 @@ mod tests {
 
     #[test]
     fn asking_fields_are_refused_and_defaults_pass() {
-        for v in [
-            json!({"ExposedPorts": {"80/tcp": {}}}),
-            json!({"Domainname": "example.com"}),
-        ] {
-            assert!(refused(Section::Config, v.clone()), "{v}");
-        }
+        assert!(refused(Section::Config, json!({"NetworkDisabled": true})));
         for v in [
             json!({"Isolation": "hyperv"}),
             json!({"UsernsMode": "private"}),
-            json!({"PortBindings": {"80/tcp": [{"HostPort": "8080"}]}}),
-            json!({"Dns": ["1.1.1.1"]}),
+            json!({"Links": ["db:db"]}),
         ] {
             assert!(refused(Section::HostConfig, v.clone()), "{v}");
         }
@@ -124,7 +112,7 @@ mod tests {
         ));
         assert!(!refused(
             Section::HostConfig,
-            json!({"Isolation": "default", "UsernsMode": "host", "PortBindings": {}, "Dns": [], "RestartPolicy": {"Name": ""},
+            json!({"Isolation": "default", "UsernsMode": "host", "Links": [], "RestartPolicy": {"Name": ""},
                    "ContainerIDFile": "/tmp/cid", "KernelMemory": 1048576, "SomethingNew": 1})
         ));
     }

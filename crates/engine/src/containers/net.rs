@@ -1,0 +1,997 @@
+//! The default bridge network of containers: its options from the create request, the
+//! container's endpoint (address from an IPAM whose state is the containers' records,
+//! namespace, veth, published ports) made at start and undone at exit, and the repair of
+//! all of it when berthd starts.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use berth_network::nft::{Forward, Proto};
+use berth_network::{bridge, dns, endpoint, etc, nft, ports, Ipv4Net};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::request::CreateBody;
+use super::{ContainerRecord, Containers, Status};
+use crate::error::{Error, Result};
+
+/// The daemon's network settings (daemon.json's `bridge`, `bip`, `iptables`...).
+#[derive(Debug, Clone)]
+pub struct NetConfig {
+    /// None: `bridge: none`, no default network.
+    pub bridge: Option<bridge::BridgeConfig>,
+    /// Published ports and masquerading through berth's nftables table.
+    pub iptables: bool,
+    pub ip_masq: bool,
+    pub ip_forward: bool,
+    /// The nftables table (one per bridge, so daemons with their own bridges never meet).
+    pub table: String,
+    /// Where containers' network namespaces are held (under the exec root).
+    pub netns_dir: PathBuf,
+    /// The network's id in endpoints: `bridge` for the default network.
+    pub id: String,
+    /// No traffic between the bridge and anything else (`docker network create --internal`).
+    pub internal: bool,
+}
+
+/// What a container asked of its network at create.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct NetOptions {
+    /// Container port (`80/tcp`) to its host bindings (host IP, host port or range).
+    #[serde(default)]
+    pub port_bindings: BTreeMap<String, Vec<(String, String)>>,
+    /// Exposed ports (`80/tcp`), the image's and the request's.
+    #[serde(default)]
+    pub exposed: BTreeSet<String>,
+    #[serde(default)]
+    pub publish_all: bool,
+    #[serde(default)]
+    pub dns: Vec<String>,
+    #[serde(default)]
+    pub dns_search: Vec<String>,
+    #[serde(default)]
+    pub dns_options: Vec<String>,
+    /// `--add-host`: (name, address or `host-gateway`).
+    #[serde(default)]
+    pub extra_hosts: Vec<(String, String)>,
+    #[serde(default)]
+    pub domainname: String,
+    /// The user-defined network (its id) when the container is on one.
+    #[serde(default)]
+    pub network_id: String,
+    /// `--network-alias`: more names of the container on its user-defined network.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// `--ip`: the address asked for on a user-defined network.
+    #[serde(default)]
+    pub ip: Option<Ipv4Addr>,
+}
+
+/// A published port as it was made.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Published {
+    pub port: u16,
+    pub proto: String,
+    pub host_ip: String,
+    pub host_port: u16,
+}
+
+/// A running container's place on the bridge (kept in its record while it runs: the IPAM
+/// hands out no address a record holds, and a start of berthd undoes the endpoints of
+/// containers that no longer run).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Endpoint {
+    pub ip: Ipv4Addr,
+    pub prefix: u8,
+    pub gateway: Ipv4Addr,
+    pub mac: String,
+    pub host_ifname: String,
+    pub netns: PathBuf,
+    /// The directory of the container's hosts, hostname and resolv.conf.
+    pub files: PathBuf,
+    pub ports: Vec<Published>,
+    pub endpoint_id: String,
+    /// The network's id (`bridge`: the default network).
+    #[serde(default = "default_network")]
+    pub network: String,
+}
+
+fn default_network() -> String {
+    "bridge".into()
+}
+
+/// `80/tcp` (or `80`): the port and protocol, as moby's nat.NewPort reads them.
+pub fn parse_port_key(key: &str) -> Result<(u16, Proto)> {
+    let (port, proto) = key.split_once('/').unwrap_or((key, "tcp"));
+    let proto = Proto::parse(proto)
+        .ok_or_else(|| Error::InvalidArgument(format!("invalid proto: {proto}")))?;
+    let port = match port.parse::<u16>() {
+        Ok(p) if p > 0 => p,
+        _ => {
+            return Err(Error::InvalidArgument(format!(
+                "invalid containerPort: {port}"
+            )))
+        }
+    };
+    Ok((port, proto))
+}
+
+/// A host port: empty (any), `N` or `N-M`.
+fn parse_host_port(s: &str) -> Result<ports::HostPorts> {
+    let bad = || Error::InvalidArgument(format!("invalid hostPort: {s}"));
+    let one = |p: &str| p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(bad);
+    match s {
+        "" => Ok(ports::HostPorts { first: 0, last: 0 }),
+        s => match s.split_once('-') {
+            Some((a, b)) => {
+                let (first, last) = (one(a)?, one(b)?);
+                if first > last {
+                    return Err(bad());
+                }
+                Ok(ports::HostPorts { first, last })
+            }
+            None => one(s).map(|p| ports::HostPorts { first: p, last: p }),
+        },
+    }
+}
+
+fn parse_host_ip(s: &str) -> Result<Ipv4Addr> {
+    match s {
+        "" => Ok(Ipv4Addr::UNSPECIFIED),
+        s => match s.parse::<IpAddr>() {
+            Ok(IpAddr::V4(ip)) => Ok(ip),
+            Ok(IpAddr::V6(_)) => Err(Error::InvalidArgument(format!(
+                "host IP {s}: IPv6 published ports are not supported by berth yet"
+            ))),
+            Err(_) => Err(Error::InvalidArgument(format!("invalid host IP: {s}"))),
+        },
+    }
+}
+
+fn check_ip(what: &str, s: &str) -> Result<()> {
+    s.parse::<IpAddr>()
+        .map(drop)
+        .map_err(|_| Error::InvalidArgument(format!("{what}: {s} is not an IP address")))
+}
+
+/// The network options of a create request, checked (`image`: the image's config, for its
+/// ExposedPorts).
+pub(crate) fn options(req: &CreateBody, image: &Value) -> Result<NetOptions> {
+    let host = &req.host_config;
+    let mut exposed = BTreeSet::new();
+    let image_ports = image["ExposedPorts"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    for key in image_ports.keys().chain(req.exposed_ports.keys()) {
+        let (port, proto) = parse_port_key(key)?;
+        exposed.insert(format!("{port}/{}", proto.as_str()));
+    }
+    let mut port_bindings = BTreeMap::new();
+    for (key, bindings) in &host.port_bindings {
+        let (port, proto) = parse_port_key(key)?;
+        let key = format!("{port}/{}", proto.as_str());
+        let mut list = Vec::new();
+        for b in bindings.iter().flatten() {
+            parse_host_ip(&b.host_ip)?;
+            parse_host_port(&b.host_port)?;
+            list.push((b.host_ip.clone(), b.host_port.clone()));
+        }
+        if list.is_empty() {
+            list.push((String::new(), String::new()));
+        }
+        // A published port is an exposed one (moby adds it to ExposedPorts).
+        exposed.insert(key.clone());
+        port_bindings.insert(key, list);
+    }
+    for s in &host.dns {
+        check_ip("--dns", s)?;
+    }
+    let mut extra_hosts = Vec::new();
+    for entry in &host.extra_hosts {
+        let (name, ip) = entry
+            .split_once([':', '='])
+            .filter(|(n, _)| !n.is_empty())
+            .ok_or_else(|| Error::InvalidArgument(format!("invalid extra host: {entry}")))?;
+        if ip != "host-gateway" {
+            check_ip(
+                "--add-host",
+                ip.trim_start_matches('[').trim_end_matches(']'),
+            )?;
+        }
+        extra_hosts.push((name.to_string(), ip.to_string()));
+    }
+    Ok(NetOptions {
+        port_bindings,
+        exposed,
+        publish_all: host.publish_all_ports,
+        dns: host.dns.clone(),
+        dns_search: host.dns_search.clone(),
+        dns_options: host.dns_options.clone(),
+        extra_hosts,
+        domainname: req.domainname.clone(),
+        network_id: String::new(),
+        aliases: Vec::new(),
+        ip: None,
+    })
+}
+
+/// `--network-alias` and `--ip` (NetworkingConfig's endpoint for the container's network):
+/// only on a user-defined network, as dockerd says.
+pub(crate) fn endpoint_options(
+    req: &CreateBody,
+    mode: &str,
+    network_id: &str,
+    net: &mut NetOptions,
+) -> Result<()> {
+    for (name, e) in &req.networking_config.endpoints_config {
+        let ip = e
+            .ipam_config
+            .as_ref()
+            .map(|c| c.ipv4_address.as_str())
+            .filter(|a| !a.is_empty());
+        if e.aliases.is_empty() && ip.is_none() {
+            continue;
+        }
+        if network_id.is_empty() {
+            return Err(Error::InvalidArgument(if ip.is_some() {
+                "user specified IP address is supported on user defined networks only".into()
+            } else {
+                "network-scoped alias is supported only for containers in user defined networks"
+                    .into()
+            }));
+        }
+        if name != mode && name != network_id {
+            return Err(Error::InvalidArgument(format!(
+                "the container is not on network {name}"
+            )));
+        }
+        net.aliases.extend(e.aliases.iter().cloned());
+        if let Some(ip) = ip {
+            net.ip = Some(
+                ip.parse()
+                    .map_err(|_| Error::InvalidArgument(format!("invalid IPv4 address: {ip}")))?,
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The bridge network's id (stable for a bridge name, as inspect shows it).
+pub fn network_id(bridge: &str) -> String {
+    berth_image::Digest::of(format!("berth-network:{bridge}").as_bytes())
+        .hex()
+        .to_string()
+}
+
+/// The default bridge as `docker network inspect bridge` shows it.
+#[derive(Debug, Clone)]
+pub struct BridgeView {
+    pub name: String,
+    /// The gateway with the subnet's prefix (None: the bridge is not made yet, and no bip).
+    pub address: Option<Ipv4Net>,
+    pub mtu: u32,
+    pub ip_masq: bool,
+}
+
+/// The default network of one daemon.
+pub struct Net {
+    pub config: NetConfig,
+    /// The bridge once made or checked (made at the first container that needs it).
+    bridge: Mutex<Option<bridge::Bridge>>,
+    /// Held host ports, by container. Also serializes IPAM and the nftables table.
+    held: Mutex<HashMap<String, Vec<OwnedFd>>>,
+    /// The forwards berth's table holds (None: the table is to be built whole).
+    applied: Mutex<Option<Vec<Forward>>>,
+    /// The subnets of berth's other networks (not reached from this one).
+    isolated: Mutex<Vec<Ipv4Net>>,
+    /// The embedded resolver (user-defined networks only; started with the first use).
+    dns: Option<SharedResolver>,
+    /// Each container's resolver socket, by container id.
+    dns_tokens: Mutex<HashMap<String, u64>>,
+}
+
+/// The one resolver of all user-defined networks, started when first needed.
+pub(crate) type SharedResolver = Arc<Mutex<Option<Arc<dns::Resolver>>>>;
+
+/// One binding to make: container port, protocol, host IP and ports.
+struct Wanted {
+    port: u16,
+    proto: Proto,
+    host_ip: Ipv4Addr,
+    host_ports: ports::HostPorts,
+}
+
+fn wanted(opts: &NetOptions) -> Result<Vec<Wanted>> {
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    for (key, list) in &opts.port_bindings {
+        let (port, proto) = parse_port_key(key)?;
+        seen.insert(key.clone());
+        for (ip, hp) in list {
+            out.push(Wanted {
+                port,
+                proto,
+                host_ip: parse_host_ip(ip)?,
+                host_ports: parse_host_port(hp)?,
+            });
+        }
+    }
+    if opts.publish_all {
+        for key in opts.exposed.iter().filter(|k| !seen.contains(*k)) {
+            let (port, proto) = parse_port_key(key)?;
+            out.push(Wanted {
+                port,
+                proto,
+                host_ip: Ipv4Addr::UNSPECIFIED,
+                host_ports: ports::HostPorts { first: 0, last: 0 },
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn net_error(e: berth_network::Error) -> Error {
+    Error::Io(e.to_string())
+}
+
+impl Net {
+    pub fn new(config: NetConfig) -> Net {
+        Net {
+            config,
+            bridge: Mutex::new(None),
+            held: Mutex::new(HashMap::new()),
+            applied: Mutex::new(None),
+            isolated: Mutex::new(Vec::new()),
+            dns: None,
+            dns_tokens: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A user-defined network: with the embedded resolver.
+    pub(crate) fn with_dns(mut self, dns: SharedResolver) -> Net {
+        self.dns = Some(dns);
+        self
+    }
+
+    fn resolver(&self) -> Option<Arc<dns::Resolver>> {
+        let shared = self.dns.as_ref()?;
+        let mut r = shared.lock().unwrap_or_else(|p| p.into_inner());
+        if r.is_none() {
+            match dns::Resolver::start() {
+                Ok(started) => *r = Some(started),
+                Err(e) => tracing::error!("the embedded DNS resolver: {e}"),
+            }
+        }
+        r.clone()
+    }
+
+    /// Serve the resolver socket `fd` of container `record`.
+    fn serve_dns(&self, record: &ContainerRecord, fd: std::os::fd::OwnedFd) {
+        let Some(resolver) = self.resolver() else {
+            return;
+        };
+        match resolver.add(fd, &self.config.id, upstream(record)) {
+            Ok(token) => {
+                self.dns_tokens
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(record.id.clone(), token);
+            }
+            Err(e) => tracing::warn!("container {}: the DNS socket: {e}", record.id),
+        }
+    }
+
+    /// The resolver's names of this network: each running container's name, short id and
+    /// aliases (`extra`: one being connected).
+    fn refresh_names(&self, containers: &Containers, extra: Option<(&ContainerRecord, &Endpoint)>) {
+        let Some(resolver) = self.dns.as_ref().and_then(|_| self.resolver()) else {
+            return;
+        };
+        let mut entries: Vec<(Vec<String>, Ipv4Addr)> = containers
+            .list()
+            .into_iter()
+            .filter(|r| extra.is_none_or(|(x, _)| x.id != r.id))
+            .filter_map(|r| {
+                let ep = r.endpoint.clone()?;
+                (ep.network == self.config.id).then(|| (dns_names(&r), ep.ip))
+            })
+            .collect();
+        if let Some((r, ep)) = extra {
+            entries.push((dns_names(r), ep.ip));
+        }
+        resolver.set_names(&self.config.id, entries);
+    }
+
+    /// The default bridge (None: `bridge: none`).
+    pub fn view(&self) -> Option<BridgeView> {
+        let config = self.config.bridge.as_ref()?;
+        let made = *self.bridge.lock().unwrap_or_else(|p| p.into_inner());
+        Some(BridgeView {
+            name: config.name.clone(),
+            address: made.map(|b| b.address).or(config.bip),
+            mtu: config.mtu,
+            ip_masq: self.config.ip_masq,
+        })
+    }
+
+    fn bridge_config(&self) -> Result<&bridge::BridgeConfig> {
+        self.config
+            .bridge
+            .as_ref()
+            .ok_or_else(|| Error::NotFound("network bridge not found".into()))
+    }
+
+    /// The bridge, made or set right the first time it is needed.
+    fn bridge(&self) -> Result<bridge::Bridge> {
+        let config = self.bridge_config()?;
+        let mut known = self.bridge.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(b) = *known {
+            return Ok(b);
+        }
+        if self.config.ip_forward {
+            bridge::enable_forwarding().map_err(net_error)?;
+        }
+        let b = bridge::ensure(config).map_err(net_error)?;
+        tracing::info!(bridge = %config.name, address = %b.address, "bridge ready");
+        *known = Some(b);
+        Ok(b)
+    }
+
+    /// Put container `record` on the bridge: host ports held first (a port in use fails the
+    /// start before anything is made), then the address (saved in the record), namespace,
+    /// veth, /etc files and NAT rules. Undone entirely when a step fails.
+    pub(crate) fn connect(
+        &self,
+        containers: &Containers,
+        record: &ContainerRecord,
+    ) -> Result<Endpoint> {
+        let bridge = self.bridge()?;
+        let config = self.bridge_config()?;
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let mut fds = Vec::new();
+        let mut published = Vec::new();
+        for w in wanted(&record.net)? {
+            let (host_port, fd) =
+                ports::reserve(w.host_ip, w.host_ports, w.proto).map_err(|e| {
+                    Error::Conflict(format!(
+                        "driver failed programming external connectivity on endpoint {} ({}): {e}",
+                        record.name, record.id
+                    ))
+                })?;
+            fds.extend(fd);
+            published.push(Published {
+                port: w.port,
+                proto: w.proto.as_str().to_string(),
+                host_ip: w.host_ip.to_string(),
+                host_port,
+            });
+        }
+        let ip = allocate(containers, bridge, record, &self.config.id)?;
+        let files = containers.dir(&record.id);
+        let ep = Endpoint {
+            ip,
+            prefix: bridge.address.prefix_len(),
+            gateway: bridge.gateway(),
+            mac: endpoint::mac_string(&endpoint::mac_for(ip)),
+            host_ifname: host_ifname(&record.id)?,
+            netns: self.config.netns_dir.join(&record.id),
+            files,
+            ports: published,
+            endpoint_id: berth_image::Digest::of(format!("{}:{ip}", record.id).as_bytes())
+                .hex()
+                .to_string(),
+            network: self.config.id.clone(),
+        };
+        let saved = ep.clone();
+        containers.update(&record.id, move |r| r.endpoint = Some(saved))?;
+        let made = self.attach(&bridge, config, record, &ep).and_then(|()| {
+            held.insert(record.id.clone(), fds);
+            self.apply_rules(containers, Some(&ep))
+        });
+        if made.is_ok() {
+            self.refresh_names(containers, Some((record, &ep)));
+        }
+        if let Err(e) = made {
+            held.remove(&record.id);
+            self.undo(containers, &record.id, &ep);
+            self.rules_or_warn(containers);
+            return Err(e);
+        }
+        Ok(ep)
+    }
+
+    fn attach(
+        &self,
+        bridge: &bridge::Bridge,
+        config: &bridge::BridgeConfig,
+        record: &ContainerRecord,
+        ep: &Endpoint,
+    ) -> Result<()> {
+        write_files(record, ep, self.dns.is_some())?;
+        let address = Ipv4Net::new(ep.ip, ep.prefix).map_err(|e| Error::Io(e.to_string()))?;
+        let dns = endpoint::attach(&endpoint::Attachment {
+            netns: ep.netns.clone(),
+            bridge: config.name.clone(),
+            host_ifname: ep.host_ifname.clone(),
+            mac: endpoint::mac_for(ep.ip),
+            address,
+            gateway: ep.gateway,
+            mtu: bridge.mtu,
+            dns: self.dns.is_some(),
+        })
+        .map_err(net_error)?;
+        if let Some(fd) = dns {
+            self.serve_dns(record, fd);
+        }
+        Ok(())
+    }
+
+    /// The veth, namespace and record's endpoint of container `id` go.
+    fn undo(&self, containers: &Containers, id: &str, ep: &Endpoint) {
+        let token = self
+            .dns_tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+        if let (Some(token), Some(resolver)) = (token, self.resolver()) {
+            resolver.remove(token);
+        }
+        // The namespace file goes now; the veth pair in the background: deleting a link
+        // waits for an RCU grace period (10-20 ms here), which would delay every exit.
+        // The kernel deletes the pair itself when the namespace ends; this is for the case
+        // where something still holds the namespace.
+        if let Err(e) = endpoint::release_namespace(&ep.netns) {
+            tracing::warn!("container {id}: {e}");
+        }
+        let veth = ep.host_ifname.clone();
+        std::thread::spawn(move || {
+            if let Err(e) = endpoint::delete_veth(&veth) {
+                tracing::warn!("{e}");
+            }
+        });
+        let _ = containers.update(id, |r| r.endpoint = None);
+        self.refresh_names(containers, None);
+    }
+
+    /// Take container `id` off the bridge (at its exit, or a start that failed).
+    pub(crate) fn disconnect(&self, containers: &Containers, id: &str) {
+        let Some(ep) = containers
+            .resolve(id)
+            .ok()
+            .and_then(|r| r.endpoint)
+            .filter(|e| e.network == self.config.id)
+        else {
+            return;
+        };
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        held.remove(id);
+        self.undo(containers, id, &ep);
+        self.rules_or_warn(containers);
+    }
+
+    /// berth's nftables table from the endpoints the records hold (`extra`: one being made,
+    /// in case its record is not readable yet).
+    fn apply_rules(&self, containers: &Containers, extra: Option<&Endpoint>) -> Result<()> {
+        if !self.config.iptables {
+            return Ok(());
+        }
+        let Some(bridge) = *self.bridge.lock().unwrap_or_else(|p| p.into_inner()) else {
+            return Ok(());
+        };
+        let config = self.bridge_config()?;
+        let mut forwards = Vec::new();
+        let mut endpoints: Vec<Endpoint> = containers
+            .list()
+            .into_iter()
+            .filter_map(|r| r.endpoint)
+            .filter(|e| e.network == self.config.id)
+            .collect();
+        if let Some(e) = extra {
+            if !endpoints.contains(e) {
+                endpoints.push(e.clone());
+            }
+        }
+        for ep in &endpoints {
+            for p in &ep.ports {
+                let host_ip: Ipv4Addr = p.host_ip.parse().unwrap_or(Ipv4Addr::UNSPECIFIED);
+                forwards.push(Forward {
+                    host_ip: (!host_ip.is_unspecified()).then_some(host_ip),
+                    host_port: p.host_port,
+                    proto: Proto::parse(&p.proto).unwrap_or(Proto::Tcp),
+                    addr: ep.ip,
+                    port: p.port,
+                });
+            }
+        }
+        let mut applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
+        if applied.as_ref() == Some(&forwards) {
+            return Ok(());
+        }
+        // Only the published ports' chain changes once the table is there (base chains
+        // registered anew would cost a grace period each); the whole table when it is not.
+        let only_ports =
+            applied.is_some() && nft::set_forwards(&self.config.table, &forwards).is_ok();
+        if !only_ports {
+            nft::apply(&nft::Ruleset {
+                table: &self.config.table,
+                bridge: &config.name,
+                subnet: bridge.subnet(),
+                masquerade: self.config.ip_masq,
+                internal: self.config.internal,
+                isolated: &self
+                    .isolated
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone(),
+                forwards: &forwards,
+            })
+            .map_err(|e| {
+                *applied = None;
+                Error::Io(e.to_string())
+            })?;
+        }
+        *applied = Some(forwards);
+        Ok(())
+    }
+
+    /// The other networks' subnets changed: the table is built anew with them.
+    pub(crate) fn isolate_from(&self, containers: &Containers, others: Vec<Ipv4Net>) {
+        *self.isolated.lock().unwrap_or_else(|p| p.into_inner()) = others;
+        *self.applied.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.rules_or_warn(containers);
+    }
+
+    /// The bridge's subnet, once it is made (or as configured).
+    pub(crate) fn subnet(&self) -> Option<Ipv4Net> {
+        self.view().and_then(|v| v.address).map(|a| a.trunc())
+    }
+
+    /// Make the bridge and the table now (a user-defined network exists on the host from
+    /// its creation, as with dockerd).
+    pub(crate) fn materialize(&self, containers: &Containers) -> Result<()> {
+        self.bridge()?;
+        self.apply_rules(containers, None)
+    }
+
+    /// Remove the bridge and the table (the network is removed; no container is on it).
+    pub(crate) fn dismantle(&self) {
+        if let Some(config) = &self.config.bridge {
+            if let Err(e) = bridge::remove(&config.name) {
+                tracing::warn!("{e}");
+            }
+        }
+        if self.config.iptables {
+            if let Err(e) = nft::remove(&self.config.table) {
+                tracing::warn!("{e}");
+            }
+        }
+    }
+
+    fn rules_or_warn(&self, containers: &Containers) {
+        if let Err(e) = self.apply_rules(containers, None) {
+            tracing::warn!("berth's nftables table: {e}");
+        }
+    }
+
+    /// At berthd's start, once the running containers are known: endpoints of containers
+    /// that no longer run go (with their veth and namespace), namespaces and veths no record
+    /// holds go, live containers' host ports are held again and the table is rebuilt.
+    pub(crate) fn reconcile(&self, containers: &Containers) {
+        let live: Vec<Endpoint> = containers
+            .list()
+            .into_iter()
+            .filter(|r| r.state.status == Status::Running)
+            .filter_map(|r| r.endpoint)
+            .filter(|e| e.network == self.config.id)
+            .collect();
+        let Some(config) = &self.config.bridge else {
+            return;
+        };
+        if live.is_empty() {
+            // Nothing of this daemon's is on the bridge: it is set right (or made) at the
+            // first container that needs it. A bridge that exists is left alone till then:
+            // it may be another daemon's (tests start many with the default settings).
+            return;
+        }
+        if let Err(e) = self.bridge() {
+            tracing::error!("the bridge {}: {e}", config.name);
+            return;
+        }
+        if self.dns.is_some() {
+            for r in containers.list() {
+                let Some(ep) = r.endpoint.as_ref().filter(|e| e.network == self.config.id) else {
+                    continue;
+                };
+                if r.state.status != Status::Running {
+                    continue;
+                }
+                // The namespace file, else the init's namespace (a berthd started in a mount
+                // namespace of its own, as the tests start it, no longer sees the file's mount).
+                let by_pid = PathBuf::from(format!("/proc/{}/ns/net", r.state.pid));
+                let socket = endpoint::dns_socket_in(&ep.netns)
+                    .or_else(|_| endpoint::dns_socket_in(&by_pid));
+                match socket {
+                    Ok(fd) => self.serve_dns(&r, fd),
+                    Err(e) => tracing::warn!("container {}: the DNS socket: {e}", r.id),
+                }
+            }
+            self.refresh_names(containers, None);
+        }
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let ids: Vec<(String, Endpoint)> = containers
+            .list()
+            .into_iter()
+            .filter(|r| r.state.status == Status::Running)
+            .filter_map(|r| r.endpoint.map(|e| (r.id, e)))
+            .filter(|(_, e)| e.network == self.config.id)
+            .collect();
+        for (id, ep) in ids {
+            let mut fds = Vec::new();
+            for p in &ep.ports {
+                let ip = p.host_ip.parse().unwrap_or(Ipv4Addr::UNSPECIFIED);
+                let port = ports::HostPorts {
+                    first: p.host_port,
+                    last: p.host_port,
+                };
+                match ports::reserve(ip, port, Proto::parse(&p.proto).unwrap_or(Proto::Tcp)) {
+                    Ok((_, fd)) => fds.extend(fd),
+                    Err(e) => tracing::warn!("container {id}: {e}"),
+                }
+            }
+            held.insert(id, fds);
+        }
+        self.rules_or_warn(containers);
+    }
+}
+
+/// The host end's name: `vb`, the container's id, and a random part, so that a veth still
+/// being deleted from the container's last run never has the name of its new one.
+fn host_ifname(id: &str) -> Result<String> {
+    let random = super::random_id()?;
+    Ok(format!("vb{}{}", &id[..6.min(id.len())], &random[..7]))
+}
+
+/// The first free address of the bridge's range (not the network's, the gateway's or the
+/// broadcast address): free means no record holds it.
+fn allocate(
+    containers: &Containers,
+    bridge: bridge::Bridge,
+    record: &ContainerRecord,
+    network: &str,
+) -> Result<Ipv4Addr> {
+    let used: HashSet<Ipv4Addr> = containers
+        .list()
+        .into_iter()
+        .filter(|r| r.id != record.id)
+        .filter_map(|r| r.endpoint)
+        .filter(|e| e.network == network)
+        .map(|e| e.ip)
+        .collect();
+    let subnet = bridge.subnet();
+    if let Some(ip) = record.net.ip {
+        if !subnet.contains(&ip) || ip == bridge.gateway() || ip == subnet.broadcast() {
+            return Err(Error::InvalidArgument(format!(
+                "invalid address {ip}: it does not belong to the network's subnet {subnet}"
+            )));
+        }
+        if used.contains(&ip) {
+            return Err(Error::Conflict(format!("Address already in use: {ip}")));
+        }
+        return Ok(ip);
+    }
+    bridge
+        .range
+        .hosts()
+        .find(|ip| {
+            *ip != bridge.gateway()
+                && *ip != subnet.network()
+                && *ip != subnet.broadcast()
+                && !used.contains(ip)
+        })
+        .ok_or_else(|| {
+            Error::Conflict(format!(
+                "no available IPv4 address on the default bridge ({})",
+                bridge.range
+            ))
+        })
+}
+
+/// Namespace files of containers that do not run are unmounted and removed.
+pub(crate) fn sweep_namespaces(dir: &Path, live: &[Endpoint]) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if !live.iter().any(|e| e.netns == path) {
+            if let Err(e) = endpoint::release_namespace(&path) {
+                tracing::warn!("{e}");
+            }
+        }
+    }
+}
+
+/// The container's /etc/hosts, /etc/hostname and /etc/resolv.conf, in its directory.
+fn write_files(record: &ContainerRecord, ep: &Endpoint, embedded_dns: bool) -> Result<()> {
+    let hostname = record.hostname();
+    let extra: Vec<(String, String)> = record
+        .net
+        .extra_hosts
+        .iter()
+        .map(|(name, ip)| {
+            let ip = if ip == "host-gateway" {
+                ep.gateway.to_string()
+            } else {
+                ip.clone()
+            };
+            (name.clone(), ip)
+        })
+        .collect();
+    let hosts = etc::hosts(
+        &extra,
+        Some(IpAddr::V4(ep.ip)),
+        &hostname,
+        &record.net.domainname,
+    );
+    let resolv = if embedded_dns {
+        etc::embedded_resolv_conf(
+            &etc::host_resolv_conf(),
+            &record.net.dns_search,
+            &record.net.dns_options,
+        )
+    } else {
+        etc::resolv_conf(
+            &etc::host_resolv_conf(),
+            &etc::Resolv {
+                servers: record.net.dns.clone(),
+                search: record.net.dns_search.clone(),
+                options: record.net.dns_options.clone(),
+            },
+        )
+    };
+    for (name, text) in [
+        ("hosts", hosts),
+        ("hostname", format!("{hostname}\n")),
+        ("resolv.conf", resolv),
+    ] {
+        let path = ep.files.join(name);
+        std::fs::write(&path, text)
+            .map_err(|e| Error::Io(format!("write {}: {e}", path.display())))?;
+    }
+    Ok(())
+}
+
+/// The names a container answers to on a user-defined network: its name, short id and
+/// aliases.
+fn dns_names(r: &ContainerRecord) -> Vec<String> {
+    let mut names = vec![r.name.clone(), r.id[..12.min(r.id.len())].to_string()];
+    names.extend(r.net.aliases.iter().cloned());
+    names
+}
+
+/// Where the resolver forwards what it does not know: the container's `--dns`, else the
+/// host's name servers (loopback ones included: berthd asks from the host's namespace).
+fn upstream(record: &ContainerRecord) -> Vec<std::net::SocketAddr> {
+    let servers: Vec<String> = if record.net.dns.is_empty() {
+        etc::host_resolv_conf()
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("nameserver"))
+            .map(|s| s.trim().to_string())
+            .collect()
+    } else {
+        record.net.dns.clone()
+    };
+    servers
+        .iter()
+        .filter_map(|s| s.parse::<IpAddr>().ok())
+        .map(|ip| std::net::SocketAddr::new(ip, 53))
+        .collect()
+}
+
+/// The bind mounts of the /etc files in `dir` (as dockerd mounts them); those present.
+pub(crate) fn etc_mounts(dir: &Path) -> Vec<Value> {
+    ["resolv.conf", "hostname", "hosts"]
+        .iter()
+        .filter(|name| dir.join(name).exists())
+        .map(|name| {
+            serde_json::json!({
+                "destination": format!("/etc/{name}"),
+                "type": "bind",
+                "source": dir.join(name),
+                "options": ["rbind", "rprivate"],
+            })
+        })
+        .collect()
+}
+
+/// The network a `--network container:X` container joins, found at its start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Donor {
+    /// X's network namespace, by path (None: X is on the host's network).
+    pub netns: Option<String>,
+    /// X's directory, whose hosts, hostname and resolv.conf are shared (as dockerd does).
+    pub files: PathBuf,
+    /// X's hostname, which the joiner takes (as dockerd does).
+    pub hostname: String,
+}
+
+/// The donor of `record`'s network, when it joins another container's: X must run.
+pub(crate) fn donor(containers: &Containers, record: &ContainerRecord) -> Result<Option<Donor>> {
+    let Some(id) = record.network_mode().strip_prefix("container:") else {
+        return Ok(None);
+    };
+    let x = containers.resolve(id).map_err(|e| match e {
+        Error::NotFound(m) => {
+            Error::InvalidArgument(format!("failed to join network namespace: {m}"))
+        }
+        other => other,
+    })?;
+    if x.state.status != Status::Running || x.state.pid <= 0 {
+        return Err(Error::Conflict(format!(
+            "cannot join network namespace of a non running container: {id}"
+        )));
+    }
+    // Through X's init, which runs: its namespace is X's whatever made it.
+    let netns = match x.network_mode() {
+        "host" => None,
+        _ => Some(format!("/proc/{}/ns/net", x.state.pid)),
+    };
+    Ok(Some(Donor {
+        netns,
+        files: containers.dir(&x.id),
+        hostname: x.hostname(),
+    }))
+}
+
+/// `--network container:X` with options only X's network decides: dockerd's refusals.
+pub(crate) fn check_container_mode(req: &CreateBody) -> Result<()> {
+    let host = &req.host_config;
+    let conflict = |what: &str| {
+        Err(Error::InvalidArgument(format!(
+            "conflicting options: {what} and the network mode"
+        )))
+    };
+    if host.publish_all_ports || !host.port_bindings.is_empty() || !req.exposed_ports.is_empty() {
+        return Err(Error::InvalidArgument(
+            "conflicting options: port publishing and the container type network mode".into(),
+        ));
+    }
+    if !req.hostname.is_empty() {
+        return conflict("hostname");
+    }
+    if !host.dns.is_empty() || !host.dns_search.is_empty() || !host.dns_options.is_empty() {
+        return conflict("dns");
+    }
+    if !host.extra_hosts.is_empty() {
+        return conflict("custom host-to-IP mapping");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_specs_are_checked_as_moby_checks_them() {
+        assert_eq!(parse_port_key("80/udp").expect("ok"), (80, Proto::Udp));
+        assert_eq!(parse_port_key("80").expect("ok"), (80, Proto::Tcp));
+        for bad in ["99999/tcp", "abc", "0/tcp", "80/xyz"] {
+            assert!(parse_port_key(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            parse_host_port("8000-8010").expect("ok"),
+            ports::HostPorts {
+                first: 8000,
+                last: 8010
+            }
+        );
+        for bad in ["99999", "x", "9-1", "0"] {
+            assert!(parse_host_port(bad).is_err(), "{bad}");
+        }
+    }
+}

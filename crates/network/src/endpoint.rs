@@ -1,0 +1,255 @@
+//! A container's place on a bridge: a network namespace of its own, held by a file (a bind
+//! mount of the namespace) that the OCI config names, so the runtime joins a namespace that
+//! is already set up; a veth pair between it and the bridge; the address and the route.
+
+use std::fs::File;
+use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use ipnet::Ipv4Net;
+use nix::mount::{MntFlags, MsFlags};
+use nix::sched::CloneFlags;
+
+use crate::rtnl::{Rtnl, VethRequest, LOOPBACK_INDEX};
+use crate::{Error, Result};
+
+/// The container's end of the veth pair.
+pub const CONTAINER_IFNAME: &str = "eth0";
+
+/// What one container gets on a bridge.
+#[derive(Debug, Clone)]
+pub struct Attachment {
+    /// Where the namespace is held (a file that does not exist yet).
+    pub netns: PathBuf,
+    pub bridge: String,
+    /// The host's end of the veth pair (on the bridge).
+    pub host_ifname: String,
+    pub mac: [u8; 6],
+    /// The container's address, with the subnet's prefix.
+    pub address: Ipv4Net,
+    pub gateway: Ipv4Addr,
+    pub mtu: u32,
+    /// A socket for the embedded DNS resolver (127.0.0.11:53) inside, for berthd to hold.
+    pub dns: bool,
+}
+
+fn link_error<'a>(operation: &'static str, name: &'a str) -> impl FnOnce(nix::Error) -> Error + 'a {
+    move |source| Error::Link {
+        operation,
+        name: name.to_string(),
+        source,
+    }
+}
+
+/// Docker's MAC address for an IPv4 address: 02:42 then the address.
+pub fn mac_for(ip: Ipv4Addr) -> [u8; 6] {
+    let o = ip.octets();
+    [0x02, 0x42, o[0], o[1], o[2], o[3]]
+}
+
+pub fn mac_string(mac: &[u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// Make the namespace and put the container on the bridge. On failure, what was made is
+/// undone with [`detach`] by the caller (it knows the names).
+///
+/// One thread of its own does it all: it unshares a new namespace (only this thread moves),
+/// binds it to `netns`, goes back to the host's to create the veth pair with the peer born
+/// inside, then enters the new one to set it up. The thread then ends; the caller's threads
+/// never leave the host's namespace.
+pub fn attach(a: &Attachment) -> Result<Option<std::os::fd::OwnedFd>> {
+    let a = a.clone();
+    let path = a.netns.clone();
+    std::thread::Builder::new()
+        .name("netns-attach".into())
+        .spawn(move || attach_here(&a))
+        .map_err(|e| Error::Thread {
+            path: path.clone(),
+            message: e.to_string(),
+        })?
+        .join()
+        .map_err(|_| Error::Thread {
+            path,
+            message: "it panicked".into(),
+        })?
+}
+
+fn attach_here(a: &Attachment) -> Result<Option<std::os::fd::OwnedFd>> {
+    let enter = |ns: &File| {
+        nix::sched::setns(ns, CloneFlags::CLONE_NEWNET).map_err(|source| Error::EnterNamespace {
+            path: a.netns.clone(),
+            source,
+        })
+    };
+    let open_ns = || {
+        File::open("/proc/thread-self/ns/net").map_err(|source| Error::OpenNamespace {
+            path: a.netns.clone(),
+            source,
+        })
+    };
+    let host_ns = open_ns()?;
+    nix::sched::unshare(CloneFlags::CLONE_NEWNET).map_err(|source| Error::EnterNamespace {
+        path: a.netns.clone(),
+        source,
+    })?;
+    bind_namespace(&a.netns)?;
+    let ns = open_ns()?;
+    // Back in the host's namespace to make the pair (a netlink socket answers only in the
+    // namespace it was opened in, and the kernel refuses requests from another one).
+    enter(&host_ns)?;
+    let host = Rtnl::open().map_err(link_error("open rtnetlink for", &a.bridge))?;
+    let bridge = host
+        .link(&a.bridge)
+        .map_err(link_error("look up", &a.bridge))?
+        .ok_or_else(|| Error::Config(format!("the bridge {} does not exist", a.bridge)))?;
+    host.create_veth(&VethRequest {
+        host_name: &a.host_ifname,
+        bridge_index: bridge.header.index,
+        mtu: a.mtu,
+        peer_name: CONTAINER_IFNAME,
+        peer_mac: a.mac,
+        peer_netns: ns.as_raw_fd(),
+    })
+    .map_err(link_error("create the veth pair", &a.host_ifname))?;
+    let host_end = host
+        .link(&a.host_ifname)
+        .map_err(link_error("look up", &a.host_ifname))?
+        .ok_or_else(|| Error::Config(format!("{} did not arrive", a.host_ifname)))?;
+    host.set_up(host_end.header.index)
+        .map_err(link_error("bring up", &a.host_ifname))?;
+    enter(&ns)?;
+    let inside = Rtnl::open().map_err(link_error("open rtnetlink for", CONTAINER_IFNAME))?;
+    inside
+        .set_up(LOOPBACK_INDEX)
+        .map_err(link_error("bring up", "lo"))?;
+    let eth = inside
+        .link(CONTAINER_IFNAME)
+        .map_err(link_error("look up", CONTAINER_IFNAME))?
+        .ok_or_else(|| Error::Config(format!("{CONTAINER_IFNAME} did not arrive")))?
+        .header
+        .index;
+    inside
+        .set_up(eth)
+        .map_err(link_error("bring up", CONTAINER_IFNAME))?;
+    inside
+        .add_ipv4(eth, a.address)
+        .map_err(link_error("add the address of", CONTAINER_IFNAME))?;
+    inside
+        .add_default_route(a.gateway, eth)
+        .map_err(link_error(
+            "add the default route through",
+            CONTAINER_IFNAME,
+        ))?;
+    if !a.dns {
+        return Ok(None);
+    }
+    crate::dns::bind_here()
+        .map(Some)
+        .map_err(|source| Error::NamespaceFile {
+            path: a.netns.clone(),
+            source,
+        })
+}
+
+/// A resolver socket in the namespace held at `netns` (a restarted berthd's, for the
+/// containers that kept running), made by a thread of its own that enters it.
+pub fn dns_socket_in(netns: &Path) -> Result<std::os::fd::OwnedFd> {
+    let path = netns.to_path_buf();
+    let ns = File::open(netns).map_err(|source| Error::OpenNamespace {
+        path: path.clone(),
+        source,
+    })?;
+    let inside = path.clone();
+    std::thread::Builder::new()
+        .name("netns-dns".into())
+        .spawn(move || {
+            nix::sched::setns(&ns, CloneFlags::CLONE_NEWNET).map_err(|source| {
+                Error::EnterNamespace {
+                    path: inside.clone(),
+                    source,
+                }
+            })?;
+            crate::dns::bind_here().map_err(|source| Error::NamespaceFile {
+                path: inside,
+                source,
+            })
+        })
+        .map_err(|e| Error::Thread {
+            path: path.clone(),
+            message: e.to_string(),
+        })?
+        .join()
+        .map_err(|_| Error::Thread {
+            path,
+            message: "it panicked".into(),
+        })?
+}
+
+/// Bind the calling thread's network namespace onto `path` (a new empty file).
+fn bind_namespace(path: &Path) -> Result<()> {
+    let io = |source| Error::NamespaceFile {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(io)?;
+    nix::mount::mount(
+        Some("/proc/thread-self/ns/net"),
+        path,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|source| Error::EnterNamespace {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Undo [`attach`]: the host's veth (its peer goes with it) and the namespace's file (the
+/// namespace itself ends with the last process in it). Each part may already be gone.
+pub fn detach(netns: &Path, host_ifname: &str) -> Result<()> {
+    delete_veth(host_ifname)?;
+    release_namespace(netns)
+}
+
+/// Delete a veth pair by its host end's name (absent: nothing to do).
+pub fn delete_veth(host_ifname: &str) -> Result<()> {
+    let rtnl = Rtnl::open().map_err(link_error("open rtnetlink for", host_ifname))?;
+    rtnl.delete_link(host_ifname)
+        .map(drop)
+        .map_err(link_error("delete", host_ifname))
+}
+
+/// Unmount and remove a namespace file, if it is there.
+pub fn release_namespace(netns: &Path) -> Result<()> {
+    match nix::mount::umount2(netns, MntFlags::MNT_DETACH) {
+        Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => {}
+        Err(source) => {
+            return Err(Error::EnterNamespace {
+                path: netns.to_path_buf(),
+                source,
+            })
+        }
+    }
+    match std::fs::remove_file(netns) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(Error::NamespaceFile {
+            path: netns.to_path_buf(),
+            source,
+        }),
+    }
+}
