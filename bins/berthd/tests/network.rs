@@ -844,3 +844,44 @@ networks:
         .expect("ip");
     assert!(!gone.status.success(), "{bridge} is still there");
 }
+
+#[test]
+fn a_build_runs_its_steps_on_the_network_it_asks_for() {
+    let n = NetDaemon::start(30);
+    user_network(&n, "buildnet", 31, &[]);
+    let ctx = n.d.dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).expect("mkdir");
+    // The step records the interfaces it sees (lo only, or lo and eth0).
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM bb:1\nARG WHERE\nRUN grep -o 'eth0' /proc/net/dev > /seen-$WHERE || echo none > /seen-$WHERE\n",
+    )
+    .expect("Dockerfile");
+    let ctx = ctx.to_str().expect("utf8");
+    for (network, seen) in [
+        ("default", "none"),
+        ("bridge", "eth0"),
+        ("buildnet", "eth0"),
+    ] {
+        let mut args = vec!["build", "-q", "--build-arg"];
+        let arg = format!("WHERE={network}");
+        args.push(&arg);
+        if network != "default" {
+            args.extend(["--network", network]);
+        }
+        args.extend(["-t", "netbuild:1", ctx]);
+        n.d.docker(&args).ok();
+        let out = n.d.docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "netbuild:1",
+            "cat",
+            &format!("/seen-{network}"),
+        ]);
+        assert_eq!(out.ok().stdout.trim(), seen, "{network}");
+    }
+    n.d.docker(&["build", "--network", "nosuch", ctx])
+        .failed_with("network nosuch not found");
+}

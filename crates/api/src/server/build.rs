@@ -68,14 +68,11 @@ fn options(ctx: &Ctx) -> ApiResult<(Options, bool)> {
         }
         tags.push(r.with_default_tag());
     }
+    // RUN steps have no network unless the build asks for one (`--network bridge|host|NAME`):
+    // dockerd's legacy builder puts them on the default bridge (see the README).
     let network = match q.get("networkmode").unwrap_or_default() {
-        "" | "default" | "none" => "none".to_string(),
-        "host" => "host".to_string(),
-        other => {
-            return Err(ApiError::bad_request(format!(
-                "network mode {other:?} is not supported for builds yet (bridge networking comes later): use --network none or host"
-            )))
-        }
+        "" | "default" => "none".to_string(),
+        other => other.to_string(),
     };
     let labels = json_map(ctx, "labels")?
         .into_iter()
