@@ -885,3 +885,52 @@ fn a_build_runs_its_steps_on_the_network_it_asks_for() {
     n.d.docker(&["build", "--network", "nosuch", ctx])
         .failed_with("network nosuch not found");
 }
+
+#[test]
+fn network_and_volume_events_are_sent_and_filtered() {
+    let n = NetDaemon::start(32);
+    user_network(&n, "evnet", 33, &[]);
+    n.d.docker(&[
+        "create",
+        "--name",
+        "evc",
+        "--network",
+        "none",
+        "bb:1",
+        "true",
+    ])
+    .ok();
+    n.d.docker(&["network", "connect", "evnet", "evc"]).ok();
+    n.d.docker(&["network", "disconnect", "evnet", "evc"]).ok();
+    n.d.docker(&["network", "rm", "evnet"]).ok();
+    n.d.docker(&["volume", "create", "evvol"]).ok();
+    n.d.docker(&["volume", "rm", "evvol"]).ok();
+    let events = |filter: &str| {
+        n.d.docker(&[
+            "events",
+            "--since",
+            "0",
+            "--until",
+            "0s",
+            "--filter",
+            filter,
+            "--format",
+            "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}",
+        ])
+        .stdout
+    };
+    let wanted = "network create evnet\nnetwork connect evnet\nnetwork disconnect evnet\nnetwork destroy evnet\n";
+    assert!(
+        wait_for(|| events("network=evnet") == wanted),
+        "{}",
+        events("network=evnet")
+    );
+    let volume_events = || events("volume=evvol").replace(" <no value>", "");
+    assert!(
+        wait_for(|| volume_events() == "volume create\nvolume destroy\n"),
+        "{}",
+        volume_events()
+    );
+    assert_eq!(events("type=network").lines().count(), 4);
+    n.d.docker(&["rm", "evc"]).ok();
+}

@@ -35,6 +35,10 @@ fn matches(filters: &Filters, e: &Event) -> bool {
         && any("image", &|i| {
             attr("image") == i || attr("name") == i || (e.kind == "image" && e.id.contains(i))
         })
+        && any("network", &|n| {
+            e.kind == "network" && (e.id.starts_with(n) || attr("name") == n)
+        })
+        && any("volume", &|v| e.kind == "volume" && e.id == v)
         && filters.labels_match(&e.attributes)
 }
 
@@ -61,7 +65,15 @@ pub(super) async fn events(ctx: &Ctx) -> ApiResult<Response<Body>> {
     let until = time_bound(ctx.query.get("until"))?;
     let filters = Filters::parse(
         ctx.query.get("filters"),
-        &["type", "event", "container", "image", "label"],
+        &[
+            "type",
+            "event",
+            "container",
+            "image",
+            "label",
+            "network",
+            "volume",
+        ],
     )?;
     let (resp, out) = body::streamed_async("application/json");
     let engine = ctx.state.engine.clone();

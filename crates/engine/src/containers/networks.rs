@@ -236,6 +236,7 @@ impl Networks {
         }
         self.lock().insert(id, (rec.clone(), net));
         self.isolate(containers);
+        network_event(containers, "create", &rec, None);
         Ok(rec)
     }
 
@@ -334,6 +335,7 @@ impl Networks {
         }
         let _ = std::fs::remove_file(self.dir.join(format!("{}.json", rec.id)));
         self.isolate(containers);
+        network_event(containers, "destroy", &rec, None);
         Ok(rec)
     }
 
@@ -404,6 +406,23 @@ fn user_config(base: &NetConfig, rec: &NetworkRecord) -> NetConfig {
     }
 }
 
+/// A network event as dockerd sends it (type network, the network's id as the actor, its
+/// name and driver; the container's id for connect and disconnect).
+fn network_event(
+    containers: &Containers,
+    action: &str,
+    rec: &NetworkRecord,
+    container: Option<&str>,
+) {
+    let mut e = crate::events::Event::new("network", action, &rec.id)
+        .with("name", rec.name.clone())
+        .with("type", "bridge");
+    if let Some(c) = container {
+        e = e.with("container", c);
+    }
+    containers.events.publish(e);
+}
+
 impl crate::Engine {
     /// `docker network connect` of a container that does not run: it is put on `network`
     /// (berth keeps a container on one network, so only one without a network of its own,
@@ -447,12 +466,16 @@ impl crate::Engine {
                 r.name
             )));
         }
+        let rec = (!id.is_empty()).then(|| networks.find(&id)).flatten();
         self.containers.update(&r.id, move |r| {
             r.network_mode = name;
             r.net.network_id = id;
             r.net.aliases = aliases;
             r.net.ip = ip;
         })?;
+        if let Some(rec) = rec {
+            network_event(&self.containers, "connect", &rec, Some(&r.id));
+        }
         Ok(())
     }
 
@@ -476,12 +499,20 @@ impl crate::Engine {
                 r.name
             )));
         }
+        let rec = self.networks().and_then(|n| {
+            (!r.net.network_id.is_empty())
+                .then(|| n.find(&r.net.network_id))
+                .flatten()
+        });
         self.containers.update(&r.id, |r| {
             r.network_mode = "none".into();
             r.net.network_id.clear();
             r.net.aliases.clear();
             r.net.ip = None;
         })?;
+        if let Some(rec) = rec {
+            network_event(&self.containers, "disconnect", &rec, Some(&r.id));
+        }
         Ok(())
     }
 }
