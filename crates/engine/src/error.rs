@@ -40,7 +40,8 @@ impl Error {
                 | I::DigestMismatch { .. }
                 | I::InvalidArchive(_)
                 | I::UnsafeEntry { .. }
-                | I::InvalidEntry { .. } => Kind::InvalidArgument,
+                | I::InvalidEntry { .. }
+                | I::Overlay(_) => Kind::InvalidArgument,
                 I::Conflict(_) => Kind::Conflict,
                 I::Io { .. } | I::Meta(_) => Kind::Internal,
             },

@@ -38,6 +38,9 @@ pub enum Error {
     },
     #[error("metadata store: {0}")]
     Meta(String),
+    /// Layers that cannot be mounted as one overlay.
+    #[error("{0}")]
+    Overlay(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -9,6 +9,7 @@ pub mod layer;
 pub mod layer_from_dir;
 pub mod manifest;
 mod meta;
+pub mod overlay;
 pub mod platform;
 pub mod reference;
 pub mod store;

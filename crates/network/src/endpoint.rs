@@ -65,18 +65,7 @@ pub fn mac_string(mac: &[u8; 6]) -> String {
 pub fn attach(a: &Attachment) -> Result<Option<std::os::fd::OwnedFd>> {
     let a = a.clone();
     let path = a.netns.clone();
-    std::thread::Builder::new()
-        .name("netns-attach".into())
-        .spawn(move || attach_here(&a))
-        .map_err(|e| Error::Thread {
-            path: path.clone(),
-            message: e.to_string(),
-        })?
-        .join()
-        .map_err(|_| Error::Thread {
-            path,
-            message: "it panicked".into(),
-        })?
+    crate::netns::in_own_thread(&path, "netns-attach", move || attach_here(&a))
 }
 
 fn attach_here(a: &Attachment) -> Result<Option<std::os::fd::OwnedFd>> {
@@ -159,35 +148,12 @@ fn attach_here(a: &Attachment) -> Result<Option<std::os::fd::OwnedFd>> {
 /// A resolver socket in the namespace held at `netns` (a restarted berthd's, for the
 /// containers that kept running), made by a thread of its own that enters it.
 pub fn dns_socket_in(netns: &Path) -> Result<std::os::fd::OwnedFd> {
-    let path = netns.to_path_buf();
-    let ns = File::open(netns).map_err(|source| Error::OpenNamespace {
-        path: path.clone(),
-        source,
-    })?;
-    let inside = path.clone();
-    std::thread::Builder::new()
-        .name("netns-dns".into())
-        .spawn(move || {
-            nix::sched::setns(&ns, CloneFlags::CLONE_NEWNET).map_err(|source| {
-                Error::EnterNamespace {
-                    path: inside.clone(),
-                    source,
-                }
-            })?;
-            crate::dns::bind_here().map_err(|source| Error::NamespaceFile {
-                path: inside,
-                source,
-            })
+    crate::netns::run_in(netns, "netns-dns", |inside| {
+        crate::dns::bind_here().map_err(|source| Error::NamespaceFile {
+            path: inside.to_path_buf(),
+            source,
         })
-        .map_err(|e| Error::Thread {
-            path: path.clone(),
-            message: e.to_string(),
-        })?
-        .join()
-        .map_err(|_| Error::Thread {
-            path,
-            message: "it panicked".into(),
-        })?
+    })
 }
 
 /// Bind the calling thread's network namespace onto `path` (a new empty file).

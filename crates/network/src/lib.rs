@@ -8,6 +8,7 @@ pub mod dns;
 pub mod endpoint;
 pub mod etc;
 mod loopback;
+mod netns;
 pub mod nft;
 pub mod ports;
 mod rtnl;

@@ -3,11 +3,9 @@
 //! programs that talk to 127.0.0.1 fail.
 
 use std::ffi::CStr;
-use std::fs::File;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
-use nix::sched::CloneFlags;
 use nix::sys::socket::{AddressFamily, SockFlag, SockType};
 
 use crate::{Error, Result};
@@ -15,36 +13,8 @@ use crate::{Error, Result};
 const LO: &CStr = c"lo";
 
 /// Bring `lo` up in the network namespace `netns` (a path such as `/proc/PID/ns/net`).
-///
-/// setns of a network namespace moves only the calling thread, so a thread of its own
-/// enters it, sets the flag and ends: no other thread of the caller ever runs there.
 pub fn loopback_up(netns: &Path) -> Result<()> {
-    let path = netns.to_path_buf();
-    let ns = File::open(netns).map_err(|source| Error::OpenNamespace {
-        path: path.clone(),
-        source,
-    })?;
-    let inside = path.clone();
-    std::thread::Builder::new()
-        .name("netns-lo".into())
-        .spawn(move || {
-            nix::sched::setns(&ns, CloneFlags::CLONE_NEWNET).map_err(|source| {
-                Error::EnterNamespace {
-                    path: inside.clone(),
-                    source,
-                }
-            })?;
-            set_up(&inside)
-        })
-        .map_err(|e| Error::Thread {
-            path: path.clone(),
-            message: e.to_string(),
-        })?
-        .join()
-        .map_err(|_| Error::Thread {
-            path,
-            message: "it panicked".into(),
-        })?
+    crate::netns::run_in(netns, "netns-lo", set_up)
 }
 
 /// In the calling thread's network namespace: `lo` gets IFF_UP (the other flags kept).
@@ -97,7 +67,10 @@ fn request() -> libc::ifreq {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::File;
     use std::path::PathBuf;
+
+    use nix::sched::CloneFlags;
 
     /// Whether `lo` is up in the namespace `netns` (for tests).
     fn loopback_is_up(netns: PathBuf) -> bool {

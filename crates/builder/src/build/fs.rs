@@ -5,7 +5,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::mount::{umount2, MntFlags};
 
 use crate::error::{Error, Result};
 
@@ -26,30 +26,13 @@ impl Overlay {
         for d in [&upper, &work, &merged, &empty] {
             std::fs::create_dir_all(d).map_err(|e| Error::io("create", d, e))?;
         }
-        let mut lowers: Vec<String> = lower.iter().map(|l| l.display().to_string()).collect();
-        if lowers.is_empty() {
-            lowers.push(empty.display().to_string());
-        }
-        let data = format!(
-            "lowerdir={},upperdir={},workdir={}",
-            lowers.join(":"),
-            upper.display(),
-            work.display()
-        );
-        if data.len() >= 4096 {
-            return Err(Error::Step(format!(
-                "the image has too many layers ({}) for one overlay mount",
-                lower.len()
-            )));
-        }
-        mount(
-            Some("overlay"),
-            &merged,
-            Some("overlay"),
-            MsFlags::empty(),
-            Some(data.as_str()),
-        )
-        .map_err(|e| Error::Step(format!("mount overlay on {}: {e}", merged.display())))?;
+        // overlayfs needs a lower layer: an empty one for `scratch`.
+        let lowers = if lower.is_empty() {
+            vec![empty]
+        } else {
+            lower.to_vec()
+        };
+        berth_image::overlay::mount_overlay(&lowers, &upper, &work, &merged)?;
         Ok(Overlay {
             merged,
             upper,

@@ -10,41 +10,9 @@ use crate::error::{Error, Result};
 
 /// The overlay mount for `lower` (top layer first) at `target`.
 pub fn mount_overlay(lower: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<()> {
-    for dir in [upper, work, target] {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::Io(format!("create {}: {e}", dir.display())))?;
-    }
-    if lower
-        .iter()
-        .any(|l| l.to_string_lossy().contains([',', ':']))
-    {
-        return Err(Error::InvalidArgument(
-            "a snapshot path holds ',' or ':'".into(),
-        ));
-    }
-    let lowers: Vec<String> = lower.iter().map(|l| l.display().to_string()).collect();
-    let data = format!(
-        "lowerdir={},upperdir={},workdir={}",
-        lowers.join(":"),
-        upper.display(),
-        work.display()
-    );
-    // The kernel takes one page of mount options; long layer lists need shorter paths
-    // (containerd's trick of mounting relative to the snapshot directory) later.
-    if data.len() >= 4096 {
-        return Err(Error::InvalidArgument(format!(
-            "the image has too many layers ({}) for one overlay mount",
-            lower.len()
-        )));
-    }
-    mount(
-        Some("overlay"),
-        target,
-        Some("overlay"),
-        MsFlags::empty(),
-        Some(data.as_str()),
-    )
-    .map_err(|e| Error::Io(format!("mount overlay on {}: {e}", target.display())))
+    Ok(berth_image::overlay::mount_overlay(
+        lower, upper, work, target,
+    )?)
 }
 
 /// Where the shareable /dev/shm of the container whose root filesystem is `rootfs` goes.
