@@ -975,9 +975,9 @@ fn expanded_flags_and_the_network_are_part_of_a_step() {
             .stdout
             .clone()
     };
-    // RUN steps have only a loopback unless the build asks for the host's network.
-    assert_eq!(run("u1"), "1\nlo\n");
-    assert_eq!(run("u2"), "2\nlo\n");
+    // RUN steps are on the default bridge unless the build asks for another network.
+    assert_eq!(run("u1"), "1\neth0\nlo\n");
+    assert_eq!(run("u2"), "2\neth0\nlo\n");
     let host = d.docker(&[
         "build",
         "--network",

@@ -1,9 +1,8 @@
 //! `docker build`: the builder (crates/builder) with the engine's containers for its RUN
 //! steps. A RUN step is an ordinary container (created, attached, started, waited for and
 //! removed through the same path as `docker run`, so it shows in `docker ps -a` while it
-//! runs, as under dockerd's legacy builder), on the network `none` unless the build asks
-//! for `host` (bridge networking comes with issue 15). Its upper directory becomes the
-//! step's layer.
+//! runs, as under dockerd's legacy builder), on the network the build gives (the default
+//! bridge unless it asks for another). Its upper directory becomes the step's layer.
 
 use std::io::Read;
 use std::path::Path;

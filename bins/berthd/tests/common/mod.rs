@@ -17,6 +17,22 @@ pub struct Daemon {
     pub private_mounts: bool,
     /// Run berthd inside this network namespace (`ip netns` name).
     pub netns: Option<String>,
+    /// The default bridge's name and address given to berthd (unless the test gives its own
+    /// `--bridge`): each daemon has a bridge of its own, made only if a container uses it,
+    /// removed with its nftables table when the daemon goes.
+    pub bridge: (String, String),
+}
+
+/// A bridge name (at most 15 bytes) and a /24 for a new test daemon, unique within this
+/// process and unlikely to meet another test process's (network.rs uses 10.213/10.214).
+fn own_bridge() -> (String, String) {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 250;
+    let pid = std::process::id();
+    (
+        format!("bd{n}x{}", pid % 100_000),
+        format!("10.{}.{n}.1/24", 215 + pid % 20),
+    )
 }
 
 pub struct Out {
@@ -67,6 +83,7 @@ impl Daemon {
             child: None,
             private_mounts: false,
             netns: None,
+            bridge: own_bridge(),
         }
     }
 
@@ -105,9 +122,19 @@ impl Daemon {
             child: None,
             private_mounts: true,
             netns: None,
+            bridge: own_bridge(),
         };
         d.spawn(extra);
         d
+    }
+
+    /// This daemon's own default bridge, unless `extra` names one.
+    fn bridge_flags(&self, extra: &[&str]) -> Vec<String> {
+        if extra.contains(&"--bridge") {
+            return Vec::new();
+        }
+        let (name, bip) = &self.bridge;
+        vec!["--bridge".into(), name.clone(), "--bip".into(), bip.clone()]
     }
 
     pub fn socket(&self) -> PathBuf {
@@ -149,6 +176,7 @@ impl Daemon {
             .arg(self.data_root())
             .arg("--exec-root")
             .arg(self.exec_root())
+            .args(self.bridge_flags(extra))
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -362,6 +390,13 @@ impl Drop for Daemon {
                 }
             }
         }
+        // This daemon's own bridge and its NAT table, if a container made them.
+        let (bridge, _) = &self.bridge;
+        let _ = Command::new("ip").args(["link", "del", bridge]).output();
+        let table = format!("berth-{bridge}");
+        let _ = Command::new("nft")
+            .args(["delete", "table", "ip", &table])
+            .output();
     }
 }
 

@@ -68,9 +68,18 @@ fn options(ctx: &Ctx) -> ApiResult<(Options, bool)> {
         }
         tags.push(r.with_default_tag());
     }
-    // RUN steps have no network unless the build asks for one (`--network bridge|host|NAME`):
-    // dockerd's legacy builder puts them on the default bridge (see the README).
+    // RUN steps go on the default bridge, as under dockerd's legacy builder (`none` when
+    // berthd has no bridge: `bridge: none`), or on the network the build names.
     let network = match q.get("networkmode").unwrap_or_default() {
+        "" | "default"
+            if ctx
+                .state
+                .engine
+                .networks()
+                .is_some_and(|n| n.default.is_some()) =>
+        {
+            "bridge".to_string()
+        }
         "" | "default" => "none".to_string(),
         other => other.to_string(),
     };
