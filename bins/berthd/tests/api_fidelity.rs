@@ -555,3 +555,49 @@ fn berth_cli_host_errors_closed_output_and_tag_events() {
     ]);
     assert_eq!(events.ok().stdout, "tag bb:2\nuntag bb:2\n");
 }
+
+/// `docker wait` on a container that its policy keeps restarting waits, as dockerd's does
+/// (moby counts the back-off as running): it returned at once with the last exit code.
+#[test]
+fn wait_blocks_through_restarts_until_a_stop() {
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "again",
+        "--network",
+        "none",
+        "--restart",
+        "always",
+        "bb:1",
+        "sh",
+        "-c",
+        "exit 3",
+    ])
+    .ok();
+    assert!(
+        wait_restarting(&d, "again", 1),
+        "{:?}",
+        restart_state(&d, "again")
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let out = d.docker(&["wait", "again"]);
+            let _ = tx.send(out.stdout.trim().to_string());
+        });
+        // Still waiting after two more restarts.
+        assert!(
+            rx.recv_timeout(std::time::Duration::from_secs(2)).is_err(),
+            "wait returned during the restarts"
+        );
+        d.docker(&["stop", "again"]).ok();
+        let code = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("wait returns after the stop");
+        assert_eq!(code, "3");
+    });
+    d.docker(&["rm", "again"]).ok();
+}

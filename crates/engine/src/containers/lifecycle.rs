@@ -468,7 +468,10 @@ impl Engine {
                 (WaitCondition::Removed, Some(_)) => {
                     self.containers.failed_removals(&record.id) != failed_removals
                 }
-                (WaitCondition::NotRunning, Some(r)) => r.state.status != Status::Running,
+                // A container in its restart back-off is running as moby counts it.
+                (WaitCondition::NotRunning, Some(r)) => {
+                    r.state.status != Status::Running && !r.state.restarting
+                }
                 (WaitCondition::NextExit, Some(r)) => {
                     r.state.status == Status::Exited && r.state.finished_at != finished_before
                 }
