@@ -924,8 +924,10 @@ fn exec_detach_keys() {
     let (code, out) = docker.finish();
     assert!(out.contains("read escape sequence"), "{out}");
     assert_eq!(code, 1, "docker's exit code after an exec detach: {out}");
-    // The berth CLI ends too (finish fails the test if it does not).
-    berth.finish();
+    // The berth CLI ends the same way.
+    let (code, out) = berth.finish();
+    assert_eq!(code, 1, "berth's exit code after an exec detach: {out}");
+    assert!(out.contains("read escape sequence"), "{out}");
     // Both shells still run in the container.
     let ps = d
         .docker(&["exec", "box", "ps", "-o", "comm"])

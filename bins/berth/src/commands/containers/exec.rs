@@ -106,7 +106,10 @@ pub async fn exec(client: &Client, args: ExecArgs) -> Result<()> {
     resizes.abort();
     drop(_raw);
     if ended? == Ended::Detached {
-        return Ok(());
+        // As the docker CLI: an exec left with the detach keys is an error of the command
+        // (the process runs on).
+        eprintln!("read escape sequence");
+        return Err(exit::with_code(1));
     }
     let inspected: Value = client.get_json(&format!("/exec/{id}/json")).await?;
     match inspected["ExitCode"].as_i64().unwrap_or(0) {
