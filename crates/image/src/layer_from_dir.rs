@@ -1,7 +1,7 @@
 //! A layer from a directory of changes (an overlayfs upper directory): its tar in the
 //! layer's form (tarball.rs's TreeWriter: whiteouts and opaque directories as OCI `.wh.`
 //! markers, hard links, xattrs), stored as a blob and installed as the snapshot on top of a
-//! parent. The builder's steps use it; `docker commit` writes the same tar through
+//! parent. The builder's steps store it here; `docker commit` writes the same tar into
 //! layer.rs, which also unpacks it in the same pass.
 
 use std::io::Write;

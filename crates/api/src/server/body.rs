@@ -63,7 +63,7 @@ pub fn streamed_async(
 }
 
 /// One JSON message of docker's progress streams, newline-terminated.
-pub fn message_line(v: &serde_json::Value) -> Bytes {
+pub fn message_line(v: &impl serde::Serialize) -> Bytes {
     let mut bytes = serde_json::to_vec(v).unwrap_or_default();
     bytes.push(b'\n');
     Bytes::from(bytes)

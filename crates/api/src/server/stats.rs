@@ -35,7 +35,7 @@ pub struct StatsResponse {
     precpu_stats: CpuStats,
     memory_stats: MemoryStats,
     #[serde(skip_serializing_if = "Option::is_none")]
-    networks: Option<BTreeMap<String, NetworkStats>>,
+    networks: Option<BTreeMap<String, NetCounters>>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -107,18 +107,6 @@ struct MemoryStats {
     failcnt: u64,
     #[serde(skip_serializing_if = "is_zero")]
     limit: u64,
-}
-
-#[derive(Debug, Default, Serialize)]
-struct NetworkStats {
-    rx_bytes: u64,
-    rx_packets: u64,
-    rx_errors: u64,
-    rx_dropped: u64,
-    tx_bytes: u64,
-    tx_packets: u64,
-    tx_errors: u64,
-    tx_dropped: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -194,19 +182,6 @@ fn blkio_entries(entries: &[BlkioEntry]) -> Option<Vec<BlkioStatEntry>> {
     })
 }
 
-fn network(n: &NetCounters) -> NetworkStats {
-    NetworkStats {
-        rx_bytes: n.rx_bytes,
-        rx_packets: n.rx_packets,
-        rx_errors: n.rx_errors,
-        rx_dropped: n.rx_dropped,
-        tx_bytes: n.tx_bytes,
-        tx_packets: n.tx_packets,
-        tx_errors: n.tx_errors,
-        tx_dropped: n.tx_dropped,
-    }
-}
-
 /// The message for `now`, with `before` as its previous sample.
 pub fn response(now: &Sample, before: Option<&Sample>) -> StatsResponse {
     let usage = now.usage.as_ref();
@@ -229,19 +204,10 @@ pub fn response(now: &Sample, before: Option<&Sample>) -> StatsResponse {
         cpu_stats: cpu_stats(now),
         precpu_stats: before.map(cpu_stats).unwrap_or_default(),
         memory_stats: memory_stats(now),
-        networks: usage.filter(|u| !u.networks.is_empty()).map(|u| {
-            u.networks
-                .iter()
-                .map(|(k, v)| (k.clone(), network(v)))
-                .collect()
-        }),
+        networks: usage
+            .filter(|u| !u.networks.is_empty())
+            .map(|u| u.networks.clone()),
     }
-}
-
-fn line(r: &StatsResponse) -> bytes::Bytes {
-    let mut bytes = serde_json::to_vec(r).unwrap_or_default();
-    bytes.push(b'\n');
-    bytes.into()
 }
 
 /// GET /containers/{id}/stats?stream=&one-shot=
@@ -269,7 +235,7 @@ pub(super) async fn stats(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> 
         let mut now = first;
         loop {
             if out
-                .send(Ok(line(&response(&now, before.as_ref()))))
+                .send(Ok(body::message_line(&response(&now, before.as_ref()))))
                 .await
                 .is_err()
             {
@@ -291,7 +257,7 @@ pub(super) async fn stats(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> 
 }
 
 fn one(r: &StatsResponse) -> Response<Body> {
-    body::full(StatusCode::OK, "application/json", line(r))
+    body::full(StatusCode::OK, "application/json", body::message_line(r))
 }
 
 #[cfg(test)]

@@ -236,6 +236,15 @@ impl State {
         self.cfg.get(key).unwrap_or(&Value::Null)
     }
 
+    /// Add `items` to the config's set-like map `key` (`{"80/tcp": {}}`, `{"/data": {}}`).
+    fn add_to_set(&mut self, key: &str, items: Vec<String>) {
+        let mut m = self.get(key).as_object().cloned().unwrap_or_default();
+        for item in items {
+            m.insert(item, json!({}));
+        }
+        self.cfg.insert(key.into(), Value::Object(m));
+    }
+
     fn env_list(&self) -> Vec<String> {
         crate::build::strings(self.get("Env"))
     }
@@ -1180,15 +1189,7 @@ impl<'a> Build<'a> {
                     list.extend(expand_ports(&x(p)?)?);
                 }
                 self.meta(state, format!("EXPOSE {}", list.join(" ")), |s| {
-                    let mut m = s
-                        .get("ExposedPorts")
-                        .as_object()
-                        .cloned()
-                        .unwrap_or_default();
-                    for p in list {
-                        m.insert(p, json!({}));
-                    }
-                    s.cfg.insert("ExposedPorts".into(), Value::Object(m));
+                    s.add_to_set("ExposedPorts", list);
                     Ok(())
                 })
             }
@@ -1202,11 +1203,7 @@ impl<'a> Build<'a> {
             Instruction::Volume(vols) => {
                 let list = vols.iter().map(|v| x(v)).collect::<Result<Vec<_>>>()?;
                 self.meta(state, format!("VOLUME {}", json!(list)), |s| {
-                    let mut m = s.get("Volumes").as_object().cloned().unwrap_or_default();
-                    for v in list {
-                        m.insert(v, json!({}));
-                    }
-                    s.cfg.insert("Volumes".into(), Value::Object(m));
+                    s.add_to_set("Volumes", list);
                     Ok(())
                 })
             }

@@ -15,8 +15,8 @@ use super::{ContainerRecord, Status};
 use crate::error::Result;
 use crate::Engine;
 
-/// An interface's counters, as /proc/net/dev has them.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+/// An interface's counters, as /proc/net/dev has them (and moby's NetworkStats names them).
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct NetCounters {
     pub rx_bytes: u64,
     pub rx_packets: u64,

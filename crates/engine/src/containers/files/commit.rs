@@ -158,25 +158,6 @@ fn write_upper(
     skip_empty: Vec<std::path::PathBuf>,
     out: &mut dyn std::io::Write,
 ) -> berth_image::Result<()> {
-    let opts = berth_image::tarball::TreeOptions {
-        whiteouts: true,
-        skip_empty,
-    };
-    let mut w = berth_image::tarball::TreeWriter::new(
-        std::io::BufWriter::with_capacity(256 * 1024, out),
-        opts,
-    );
-    if upper.is_dir() {
-        let fd = nix::fcntl::open(
-            upper,
-            nix::fcntl::OFlag::O_PATH
-                | nix::fcntl::OFlag::O_DIRECTORY
-                | nix::fcntl::OFlag::O_CLOEXEC,
-            nix::sys::stat::Mode::empty(),
-        )
-        .map_err(|e| berth_image::Error::io("open", upper, e.into()))?;
-        w.append_children(&fd, Path::new(""))?;
-    }
-    let mut out = w.finish()?;
-    std::io::Write::flush(&mut out).map_err(|e| berth_image::Error::io("write", upper, e))
+    let out = std::io::BufWriter::with_capacity(256 * 1024, out);
+    berth_image::layer_from_dir::layer_from_dir(upper, skip_empty, out).map(drop)
 }
