@@ -2,7 +2,9 @@
 //! `{"log":"text\n","stream":"stdout","time":"RFC 3339 with nanoseconds"}`, rotated at a size
 //! (`max-size`, `max-file`) the way Docker rotates: `LOG` is renamed `LOG.1`, `LOG.1` to
 //! `LOG.2`, and so on; with one file, the file is truncated instead. The `none` driver
-//! writes nothing.
+//! writes nothing. A Kubernetes pod's container logs in the kubelet's CRI format instead,
+//! `<RFC 3339 nanoseconds> stdout|stderr F|P text` per line (F: the line is complete, P: a
+//! part of a longer one), in the file the kubelet names; the kubelet rotates it.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -14,8 +16,18 @@ use anyhow::{Context, Result};
 /// Long lines are cut into entries of this size, as Docker does.
 pub const MAX_LINE: usize = 16 * 1024;
 
+/// How each entry is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Docker's json-file.
+    JsonFile,
+    /// The kubelet's CRI log format.
+    Cri,
+}
+
 pub struct Writer {
     path: PathBuf,
+    format: Format,
     /// None: the `none` driver.
     file: Option<File>,
     size: u64,
@@ -25,7 +37,7 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn open(path: &Path, max_size: u64, max_files: u32) -> Result<Writer> {
+    pub fn open(path: &Path, format: Format, max_size: u64, max_files: u32) -> Result<Writer> {
         // Readable by root and its group only, as dockerd's json logs: they hold the output.
         let file = OpenOptions::new()
             .create(true)
@@ -36,6 +48,7 @@ impl Writer {
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
         Ok(Writer {
             path: path.to_path_buf(),
+            format,
             file: Some(file),
             size,
             max_size,
@@ -47,6 +60,7 @@ impl Writer {
     pub fn none() -> Writer {
         Writer {
             path: PathBuf::new(),
+            format: Format::JsonFile,
             file: None,
             size: 0,
             max_size: 0,
@@ -62,8 +76,11 @@ impl Writer {
         Some((file.metadata().ok()?.ino(), self.size))
     }
 
-    fn entry(stream: &str, text: &[u8]) -> Vec<u8> {
+    fn entry(&self, stream: &str, text: &[u8]) -> Vec<u8> {
         let time = humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string();
+        if self.format == Format::Cri {
+            return cri_entry(&time, stream, text);
+        }
         let entry = serde_json::json!({
             "log": String::from_utf8_lossy(text),
             "stream": stream,
@@ -80,7 +97,7 @@ impl Writer {
         if self.file.is_none() {
             return;
         }
-        let bytes = Self::entry(stream, text);
+        let bytes = self.entry(stream, text);
         if self.max_size > 0 && self.size > 0 && self.size + bytes.len() as u64 > self.max_size {
             if let Err(e) = self.rotate() {
                 eprintln!("berth-shim: rotating {}: {e:#}", self.path.display());
@@ -114,9 +131,21 @@ impl Writer {
             }
         }
         std::fs::rename(&self.path, self.rotated(1)).context("rename")?;
-        *self = Writer::open(&self.path, self.max_size, self.max_files)?;
+        *self = Writer::open(&self.path, self.format, self.max_size, self.max_files)?;
         Ok(())
     }
+}
+
+/// A CRI log line: a complete line is tagged F and loses its newline, a cut one P.
+fn cri_entry(time: &str, stream: &str, text: &[u8]) -> Vec<u8> {
+    let (tag, body) = match text.strip_suffix(b"\n") {
+        Some(body) => ("F", body),
+        None => ("P", text),
+    };
+    let mut bytes = format!("{time} {stream} {tag} ").into_bytes();
+    bytes.extend_from_slice(body);
+    bytes.push(b'\n');
+    bytes
 }
 
 /// One output stream's text not yet logged (the part after its last newline).
@@ -174,7 +203,7 @@ mod tests {
     fn lines_are_split_and_partials_kept() {
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("c-json.log");
-        let mut log = Writer::open(&path, 0, 1).expect("open");
+        let mut log = Writer::open(&path, Format::JsonFile, 0, 1).expect("open");
         let mut lines = Lines::default();
         lines.push(b"one\ntw", "stdout", &mut log);
         lines.push(b"o\nthree", "stdout", &mut log);
@@ -190,7 +219,7 @@ mod tests {
         none.line("stdout", b"lost\n");
         assert_eq!(none.position(), None);
         let path = dir.path().join("c-json.log");
-        let mut log = Writer::open(&path, 0, 1).expect("open");
+        let mut log = Writer::open(&path, Format::JsonFile, 0, 1).expect("open");
         log.line("stdout", b"one\n");
         let (ino, size) = log.position().expect("position");
         let meta = std::fs::metadata(&path).expect("log");
@@ -201,10 +230,42 @@ mod tests {
     }
 
     #[test]
+    fn cri_lines_are_tagged_full_or_partial() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("0.log");
+        let mut log = Writer::open(&path, Format::Cri, 0, 1).expect("open");
+        let mut lines = Lines::default();
+        lines.push(b"hello\nwor", "stdout", &mut log);
+        lines.flush("stdout", &mut log);
+        log.line("stderr", b"oops\n");
+        let text = std::fs::read_to_string(&path).expect("log");
+        let parsed: Vec<(String, String, String)> = text
+            .lines()
+            .map(|l| {
+                let mut parts = l.splitn(4, ' ');
+                let time = parts.next().unwrap_or_default();
+                assert!(humantime::parse_rfc3339(time).is_ok(), "{time}");
+                let rest: Vec<String> = parts.map(str::to_string).collect();
+                (rest[0].clone(), rest[1].clone(), rest[2].clone())
+            })
+            .collect();
+        let expected = [
+            ("stdout", "F", "hello"),
+            ("stdout", "P", "wor"),
+            ("stderr", "F", "oops"),
+        ];
+        let expected: Vec<(String, String, String)> = expected
+            .iter()
+            .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+            .collect();
+        assert_eq!(parsed, expected);
+    }
+
+    #[test]
     fn rotation_keeps_max_files() {
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("c-json.log");
-        let mut log = Writer::open(&path, 200, 3).expect("open");
+        let mut log = Writer::open(&path, Format::JsonFile, 200, 3).expect("open");
         for i in 0..20 {
             log.line("stdout", format!("line {i}\n").as_bytes());
         }

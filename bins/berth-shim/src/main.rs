@@ -50,6 +50,9 @@ pub struct Args {
     /// The container's json-file log (none: the output is not kept, `--log-driver none`).
     #[arg(long)]
     log: Option<PathBuf>,
+    /// The log's format: Docker's json-file, or the kubelet's CRI format.
+    #[arg(long, value_enum, default_value_t = log::Format::JsonFile)]
+    log_format: log::Format,
     /// Rotate the log when it would grow past this many bytes (0: never).
     #[arg(long, default_value_t = 0)]
     log_max_size: u64,
@@ -144,7 +147,9 @@ fn create(args: &Args) -> Result<server::Shim<'_>> {
         log: args.bundle.join("runtime.log"),
     };
     let log = match &args.log {
-        Some(path) => log::Writer::open(path, args.log_max_size, args.log_max_files)?,
+        Some(path) => {
+            log::Writer::open(path, args.log_format, args.log_max_size, args.log_max_files)?
+        }
         None => log::Writer::none(),
     };
     let pid_file = args.bundle.join("init.pid");

@@ -57,6 +57,15 @@ pub struct Flags {
     /// The static init binary for --init (default: docker-init or tini-static on PATH).
     #[arg(long)]
     pub init_path: Option<PathBuf>,
+    /// The Kubernetes CRI socket (default: cri.sock in the exec root; "" disables the CRI).
+    #[arg(long)]
+    pub cri_socket: Option<String>,
+    /// The CNI network configuration directory for pods (default /etc/cni/net.d).
+    #[arg(long)]
+    pub cni_conf_dir: Option<PathBuf>,
+    /// Where the CNI plugins are, colon-separated (default /usr/lib/cni:/opt/cni/bin).
+    #[arg(long)]
+    pub cni_bin_dir: Option<String>,
     /// The containers' log driver (json-file only).
     #[arg(long)]
     pub log_driver: Option<String>,
@@ -114,6 +123,9 @@ struct File {
     ip_forward: Option<bool>,
     iptables: Option<bool>,
     ip_masq: Option<bool>,
+    cri_socket: Option<String>,
+    cni_conf_dir: Option<PathBuf>,
+    cni_bin_dir: Option<String>,
 }
 
 /// daemon.json's `default-address-pools` entry.
@@ -149,6 +161,10 @@ pub struct Config {
     /// The json-file driver's options (validated by the engine).
     pub log_opts: serde_json::Map<String, serde_json::Value>,
     pub network: NetConfig,
+    /// The CRI's socket (None: no CRI).
+    pub cri_socket: Option<PathBuf>,
+    pub cni_conf_dir: PathBuf,
+    pub cni_bin_dirs: Vec<PathBuf>,
 }
 
 /// Containers' seccomp profile when they do not ask for one.
@@ -340,7 +356,23 @@ impl Config {
             .collect();
         let init_path = one_of("init-path", flags.init_path, file.init_path)?;
         let network = network(net_flags, net_file, &exec_root)?;
+        let cri_socket = match one_of("cri-socket", flags.cri_socket, file.cri_socket)? {
+            None => Some(exec_root.join("cri.sock")),
+            Some(s) if s.is_empty() => None,
+            Some(s) => Some(socket_path(&s).unwrap_or_else(|_| PathBuf::from(s))),
+        };
+        let cni_conf_dir = one_of("cni-conf-dir", flags.cni_conf_dir, file.cni_conf_dir)?
+            .unwrap_or_else(|| "/etc/cni/net.d".into());
+        let cni_bin_dirs = one_of("cni-bin-dir", flags.cni_bin_dir, file.cni_bin_dir)?
+            .unwrap_or_else(|| "/usr/lib/cni:/opt/cni/bin".into())
+            .split(':')
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+            .collect();
         Ok(Config {
+            cri_socket,
+            cni_conf_dir,
+            cni_bin_dirs,
             network,
             init_path,
             log_opts,

@@ -187,11 +187,58 @@ async fn run(config: config::Config) -> Result<()> {
         registry: Arc::new(registry),
         info,
     });
+    let (stopping, stop_seen) = tokio::sync::watch::channel(false);
+    let cri = start_cri(&config, &state, stop_seen)?;
     tracing::info!(sockets = ?config.sockets, data_root = %config.data_root.display(), "berthd is ready");
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stopping.send(true);
+    };
     berth_api::server::serve(listeners, state, shutdown).await;
+    if let Some((task, _guard)) = cri {
+        let _ = task.await;
+    }
     drop(sockets);
     tracing::info!("berthd stopped");
     Ok(())
+}
+
+type CriTask = (tokio::task::JoinHandle<()>, listen::SocketGuard);
+
+/// The Kubernetes CRI on its own socket (root only, as containerd's), sharing the engine
+/// and registry client with the Docker API; it stops when `stop` turns true.
+fn start_cri(
+    config: &config::Config,
+    state: &berth_api::server::State,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<Option<CriTask>> {
+    let Some(path) = &config.cri_socket else {
+        return Ok(None);
+    };
+    let cri = berth_cri::Cri::new(
+        state.engine.clone(),
+        state.registry.clone(),
+        berth_cri::Config {
+            cni_conf_dir: config.cni_conf_dir.clone(),
+            cni_bin_dirs: config.cni_bin_dirs.clone(),
+            state_dir: config.exec_root.join("cri"),
+            data_dir: config.data_root.join("cri"),
+        },
+    )
+    .context("set up the CRI")?;
+    let (listener, guard) = listen::unix_socket(path)?;
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .with_context(|| format!("chmod {}", path.display()))?;
+    tracing::info!(socket = %path.display(), "the CRI is served");
+    let task = tokio::spawn(async move {
+        let stopped = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        if let Err(e) = berth_cri::serve(listener, std::sync::Arc::new(cri), stopped).await {
+            tracing::error!("the CRI server: {e}");
+        }
+    });
+    Ok(Some((task, guard)))
 }
 
 /// glibc gives each new thread its own malloc arena, up to 8 per core, and returns little

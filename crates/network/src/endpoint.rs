@@ -8,7 +8,7 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use ipnet::Ipv4Net;
-use nix::mount::{MntFlags, MsFlags};
+use nix::mount::MntFlags;
 use nix::sched::CloneFlags;
 
 use crate::rtnl::{Rtnl, VethRequest, LOOPBACK_INDEX};
@@ -158,30 +158,7 @@ pub fn dns_socket_in(netns: &Path) -> Result<std::os::fd::OwnedFd> {
 
 /// Bind the calling thread's network namespace onto `path` (a new empty file).
 fn bind_namespace(path: &Path) -> Result<()> {
-    let io = |source| Error::NamespaceFile {
-        path: path.to_path_buf(),
-        source,
-    };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
-    }
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(io)?;
-    nix::mount::mount(
-        Some("/proc/thread-self/ns/net"),
-        path,
-        None::<&str>,
-        MsFlags::MS_BIND,
-        None::<&str>,
-    )
-    .map_err(|source| Error::EnterNamespace {
-        path: path.to_path_buf(),
-        source,
-    })
+    crate::pin::bind_current(crate::pin::Kind::Net, path)
 }
 
 /// Undo [`attach`]: the host's veth (its peer goes with it) and the namespace's file (the

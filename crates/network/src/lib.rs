@@ -4,12 +4,14 @@
 //! nftables table, host ports held by sockets) and the /etc files of a container's network.
 
 pub mod bridge;
+pub mod cni;
 pub mod dns;
 pub mod endpoint;
 pub mod etc;
 mod loopback;
 mod netns;
 pub mod nft;
+pub mod pin;
 pub mod ports;
 mod rtnl;
 

@@ -17,7 +17,12 @@ pub fn loopback_up(netns: &Path) -> Result<()> {
     crate::netns::run_in(netns, "netns-lo", set_up)
 }
 
-/// In the calling thread's network namespace: `lo` gets IFF_UP (the other flags kept).
+/// In the calling thread's network namespace: `lo` gets IFF_UP (the other flags kept);
+/// `path` names the namespace in errors.
+pub(crate) fn loopback_up_here(path: &Path) -> Result<()> {
+    set_up(path)
+}
+
 fn set_up(path: &Path) -> Result<()> {
     let fail = |operation, source| Error::Interface {
         operation,

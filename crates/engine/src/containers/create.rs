@@ -168,6 +168,17 @@ impl Engine {
         name: Option<&str>,
         platform: Option<&Platform>,
     ) -> Result<(ContainerRecord, Vec<String>)> {
+        self.create_with(body, name, platform, None)
+    }
+
+    /// [`Engine::create`], for a pod's container when `pod` is given.
+    pub(crate) fn create_with(
+        &self,
+        body: &Value,
+        name: Option<&str>,
+        platform: Option<&Platform>,
+        pod: Option<super::pod::PodLink>,
+    ) -> Result<(ContainerRecord, Vec<String>)> {
         let req = super::request::create_body(body)?;
         let host = &req.host_config;
         check_env(&req.env)?;
@@ -322,6 +333,7 @@ impl Engine {
             },
             net,
             endpoint: None,
+            pod,
         };
         super::spec::args(&record)?;
         super::host::create_bind_sources(&record.host.mounts)?;

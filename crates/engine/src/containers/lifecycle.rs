@@ -217,7 +217,7 @@ impl Engine {
             .arg("--runtime-root")
             .arg(paths.state_root(&record.runtime))
             .arg("--cgroups-path")
-            .arg(super::spec::cgroups_path(&record.id))
+            .arg(super::spec::cgroups_path(record))
             .arg("--log-max-size")
             .arg(record.log.max_size.to_string())
             .arg("--log-max-files")
@@ -229,9 +229,16 @@ impl Engine {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        if record.host.log_driver == super::host::LogDriver::JsonFile {
-            cmd.arg("--log")
-                .arg(dir.join(format!("{}-json.log", record.id)));
+        match record.pod.as_ref().map(|p| p.log_path.as_ref()) {
+            Some(Some(path)) => {
+                cmd.arg("--log").arg(path).arg("--log-format").arg("cri");
+            }
+            Some(None) => {}
+            None if record.host.log_driver == super::host::LogDriver::JsonFile => {
+                cmd.arg("--log")
+                    .arg(dir.join(format!("{}-json.log", record.id)));
+            }
+            None => {}
         }
         for (on, flag) in [
             (record.config.tty, "--tty"),

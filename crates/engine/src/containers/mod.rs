@@ -24,6 +24,7 @@ mod manage;
 pub mod net;
 pub mod networks;
 mod orphans;
+pub mod pod;
 pub mod request;
 pub mod restart;
 mod rootfs;
@@ -241,6 +242,9 @@ pub struct ContainerRecord {
     /// Its place on the default bridge while it runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<net::Endpoint>,
+    /// The Kubernetes pod it belongs to (made through the CRI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<pod::PodLink>,
 }
 
 impl ContainerRecord {

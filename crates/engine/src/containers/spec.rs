@@ -87,13 +87,24 @@ fn make_privileged(config: &mut Value) {
 /// The container's cgroup, named in its config rather than left to each runtime's default:
 /// the shim reads the OOM count there, whichever runtime created it. One level, so that
 /// delete leaves nothing behind.
-pub fn cgroups_path(id: &str) -> String {
-    format!("/berth-{id}")
+pub fn cgroups_path(record: &ContainerRecord) -> String {
+    match record
+        .pod
+        .as_ref()
+        .map(|p| p.cgroup_parent.trim_end_matches('/'))
+    {
+        // Under the pod's cgroup, where the kubelet accounts for the pod.
+        Some(parent) if !parent.is_empty() => format!("{parent}/berth-{}", record.id),
+        _ => format!("/berth-{}", record.id),
+    }
 }
 
 /// The namespaces of the config, as dockerd's WithNamespaces sets them: each mode's own, the
 /// host's (none listed) or another container's (by path, in `sources`).
 fn namespaces(record: &ContainerRecord, sources: &Sources) -> Vec<Value> {
+    if let Some(pod) = &record.pod {
+        return pod.namespaces();
+    }
     let modes = &record.host.namespaces;
     let mut out = vec![json!({"type": "mount"})];
     match (&modes.pid, &sources.pid) {
@@ -216,7 +227,7 @@ pub fn oci_config(
             {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
         ],
         "linux": {
-            "cgroupsPath": cgroups_path(&record.id),
+            "cgroupsPath": cgroups_path(record),
             "namespaces": namespaces(record, sources),
             "sysctl": sysctls(record),
             "maskedPaths": MASKED,
@@ -253,11 +264,22 @@ pub fn oci_config(
     if !record.host.rlimits.is_empty() {
         config["process"]["rlimits"] = json!(record.host.rlimits);
     }
-    let etc_dir = match (&record.endpoint, &sources.net) {
-        (Some(ep), _) => Some(&ep.files),
-        (None, Some(donor)) => Some(&donor.files),
+    let etc_dir = match (&record.endpoint, &sources.net, &record.pod) {
+        (_, _, Some(pod)) => pod.etc_dir.as_ref(),
+        (Some(ep), _, _) => Some(&ep.files),
+        (None, Some(donor), _) => Some(&donor.files),
         _ => None,
     };
+    if let Some(pod) = &record.pod {
+        // The pod's name; none in the node's UTS namespace (the runtime refuses one).
+        match (&pod.uts, config.as_object_mut()) {
+            (Some(_), _) => config["hostname"] = json!(pod.hostname),
+            (None, Some(c)) => {
+                c.remove("hostname");
+            }
+            (None, None) => {}
+        }
+    }
     if let (Some(mounts), Some(dir)) = (config["mounts"].as_array_mut(), etc_dir) {
         mounts.extend(super::net::etc_mounts(dir));
     }

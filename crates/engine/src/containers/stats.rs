@@ -88,7 +88,7 @@ fn usage(record: &ContainerRecord) -> Result<Option<Usage>> {
     let Some(layout) = layout().filter(|_| running) else {
         return Ok(None);
     };
-    let cgroup = Cgroup::at(layout.clone(), super::spec::cgroups_path(&record.id));
+    let cgroup = Cgroup::at(layout.clone(), super::spec::cgroups_path(record));
     let cgroup = match cgroup.stats() {
         Ok(s) => s,
         // The container ended between the check and the read: no figures, as if stopped.

@@ -1,0 +1,89 @@
+//! The Kubernetes Container Runtime Interface (CRI v1) that berthd serves beside the Docker
+//! API, on the same image store, shims and OCI runtimes. Pods are held by bind-mounted
+//! namespace files (no pause process), networked through CNI; their containers are engine
+//! containers kept apart from Docker's (see `containers`).
+
+mod authority;
+mod containers;
+mod error;
+mod images;
+mod pods;
+mod runtime;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use k8s_cri::v1::image_service_server::ImageServiceServer;
+use k8s_cri::v1::runtime_service_server::RuntimeServiceServer;
+use tokio::net::UnixListener;
+use tokio_stream::wrappers::UnixListenerStream;
+use tokio_stream::StreamExt;
+
+pub use error::CriError;
+
+/// Where the CRI finds what it needs beyond the engine.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// CNI network configuration (`/etc/cni/net.d`).
+    pub cni_conf_dir: PathBuf,
+    /// CNI plugins (`/usr/lib/cni`, `/opt/cni/bin`).
+    pub cni_bin_dirs: Vec<PathBuf>,
+    /// What lives while berthd runs (pods' namespace files): under the exec root.
+    pub state_dir: PathBuf,
+    /// Pod records, under the data root.
+    pub data_dir: PathBuf,
+}
+
+/// The CRI's state: the engine and registry it shares with the Docker API.
+pub struct Cri {
+    pub engine: Arc<berth_engine::Engine>,
+    pub registry: Arc<berth_registry::Client>,
+    pub config: Config,
+    pods: pods::Pods,
+    containers: containers::CriContainers,
+    cni: berth_network::cni::Cni,
+}
+
+impl Cri {
+    pub fn new(
+        engine: Arc<berth_engine::Engine>,
+        registry: Arc<berth_registry::Client>,
+        config: Config,
+    ) -> Result<Cri, CriError> {
+        for dir in [&config.state_dir, &config.data_dir] {
+            std::fs::create_dir_all(dir).map_err(|e| CriError::Io {
+                what: format!("create {}", dir.display()),
+                source: e,
+            })?;
+        }
+        Ok(Cri {
+            pods: pods::Pods::open(&config.data_dir.join("pods"))?,
+            containers: containers::CriContainers::open(&config.data_dir.join("containers"))?,
+            cni: berth_network::cni::Cni::new(&config.cni_conf_dir, &config.cni_bin_dirs),
+            engine,
+            registry,
+            config,
+        })
+    }
+}
+
+/// The gRPC services over the shared state (the generated traits are foreign, so they are
+/// implemented for this local handle).
+#[derive(Clone)]
+pub(crate) struct Service(pub(crate) Arc<Cri>);
+
+/// Serve the RuntimeService and ImageService on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: UnixListener,
+    cri: Arc<Cri>,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
+    tonic::transport::Server::builder()
+        .add_service(RuntimeServiceServer::new(Service(cri.clone())))
+        .add_service(ImageServiceServer::new(Service(cri)))
+        .serve_with_incoming_shutdown(
+            UnixListenerStream::new(listener).map(|conn| conn.map(authority::relay)),
+            shutdown,
+        )
+        .await
+}

@@ -1,0 +1,406 @@
+//! Pod sandboxes without a pause container: the pod's network, IPC and UTS namespaces are
+//! held by bind-mounted files (CRI-O's pinns does the same), the network set up through
+//! CNI; only a shared pid namespace needs a process (berth-pause), as a pid namespace dies
+//! with its pid 1.
+
+mod files;
+mod holder;
+pub(crate) mod store;
+
+pub(crate) use holder::namespace_of as holder_namespace;
+pub use store::{Pod, Pods, Record, Store};
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use berth_network::cni::{Attachment, PortMapping};
+use berth_network::pin;
+use k8s_cri::v1::{
+    LinuxPodSandboxStatus, Namespace, NamespaceMode, NamespaceOption, PodIp, PodSandbox,
+    PodSandboxConfig, PodSandboxFilter, PodSandboxNetworkStatus, PodSandboxState, PodSandboxStatus,
+    PodSandboxStatusResponse, Protocol,
+};
+
+use crate::error::{CriError, Result};
+use crate::Cri;
+
+/// The pod's namespace modes (the proto's defaults, POD, when the kubelet sends none).
+pub(crate) fn namespace_options(config: &PodSandboxConfig) -> NamespaceOption {
+    config
+        .linux
+        .as_ref()
+        .and_then(|l| l.security_context.as_ref())
+        .and_then(|s| s.namespace_options.clone())
+        .unwrap_or_default()
+}
+
+fn is_node(mode: i32) -> bool {
+    mode == NamespaceMode::Node as i32
+}
+
+pub(crate) fn now_nanos() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+pub(crate) fn random_id() -> Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|source| CriError::Io {
+            what: "read /dev/urandom".into(),
+            source,
+        })?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn check_metadata(config: &PodSandboxConfig) -> Result<()> {
+    let m = config
+        .metadata
+        .as_ref()
+        .ok_or_else(|| CriError::InvalidArgument("the sandbox config has no metadata".into()))?;
+    for (what, value) in [
+        ("name", &m.name),
+        ("uid", &m.uid),
+        ("namespace", &m.namespace),
+    ] {
+        if value.is_empty() {
+            return Err(CriError::InvalidArgument(format!(
+                "the sandbox metadata has no {what}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn port_mappings(config: &PodSandboxConfig) -> Vec<PortMapping> {
+    config
+        .port_mappings
+        .iter()
+        .filter(|p| p.host_port > 0)
+        .map(|p| PortMapping {
+            host_port: p.host_port as u16,
+            container_port: p.container_port as u16,
+            protocol: match Protocol::try_from(p.protocol) {
+                Ok(Protocol::Udp) => "udp",
+                Ok(Protocol::Sctp) => "sctp",
+                _ => "tcp",
+            }
+            .into(),
+            host_ip: p.host_ip.clone(),
+        })
+        .collect()
+}
+
+fn attachment(pod: &Pod, netns: PathBuf) -> Attachment {
+    let m = pod.config.metadata.clone().unwrap_or_default();
+    Attachment {
+        container_id: pod.id.clone(),
+        netns,
+        ifname: "eth0".into(),
+        args: vec![
+            ("K8S_POD_NAMESPACE".into(), m.namespace),
+            ("K8S_POD_NAME".into(), m.name),
+            ("K8S_POD_INFRA_CONTAINER_ID".into(), pod.id.clone()),
+            ("K8S_POD_UID".into(), m.uid),
+        ],
+        port_mappings: port_mappings(&pod.config),
+    }
+}
+
+impl Cri {
+    fn pod_dir(&self, id: &str) -> PathBuf {
+        self.config.state_dir.join("pods").join(id)
+    }
+
+    /// RunPodSandbox.
+    pub(crate) fn run_pod(&self, config: PodSandboxConfig, handler: String) -> Result<String> {
+        check_metadata(&config)?;
+        self.check_handler(&handler)?;
+        let id = random_id()?;
+        let dir = self.pod_dir(&id);
+        let pod = Pod {
+            id: id.clone(),
+            created_at: now_nanos(),
+            ready: false,
+            runtime_handler: handler,
+            net: None,
+            ipc: None,
+            uts: None,
+            pid_holder: None,
+            cni_result: None,
+            ips: Vec::new(),
+            etc_dir: dir.join("etc"),
+            config,
+        };
+        self.pods.insert(pod.clone())?;
+        match self.set_up_pod(pod) {
+            Ok(()) => Ok(id),
+            Err(e) => {
+                if let Ok(pod) = self.pods.get(&id) {
+                    self.tear_down(&pod);
+                    self.release(&pod);
+                }
+                let _ = self.pods.remove(&id);
+                Err(e)
+            }
+        }
+    }
+
+    /// The namespaces, the network and the files of a new pod; recorded as they are made
+    /// so that a failure undoes exactly what was done.
+    fn set_up_pod(&self, pod: Pod) -> Result<()> {
+        let ns = namespace_options(&pod.config);
+        let dir = self.pod_dir(&pod.id);
+        let node_net = is_node(ns.network);
+        let hostname = match (node_net, pod.config.hostname.as_str()) {
+            (true, _) => nix::unistd::gethostname()
+                .map(|h| h.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            (false, "") => pod.config.metadata.clone().unwrap_or_default().name,
+            (false, given) => given.to_string(),
+        };
+        let pinned = |kind, name: &str, host: Option<&str>| -> Result<PathBuf> {
+            let path = dir.join(name);
+            pin::new_at(kind, &path, host)
+                .map_err(|e| CriError::Network(format!("the pod's {name} namespace: {e}")))?;
+            Ok(path)
+        };
+        if !node_net {
+            let net = pinned(pin::Kind::Net, "net", None)?;
+            self.pods.update(&pod.id, |p| p.net = Some(net))?;
+            let uts = pinned(pin::Kind::Uts, "uts", Some(&hostname))?;
+            self.pods.update(&pod.id, |p| p.uts = Some(uts))?;
+        }
+        if !is_node(ns.ipc) {
+            let ipc = pinned(pin::Kind::Ipc, "ipc", None)?;
+            self.pods.update(&pod.id, |p| p.ipc = Some(ipc))?;
+        }
+        if ns.pid == NamespaceMode::Pod as i32 {
+            let pid = holder::start(self)?;
+            self.pods.update(&pod.id, |p| p.pid_holder = Some(pid))?;
+        }
+        let pod = self.pods.get(&pod.id)?;
+        if let Some(netns) = pod.net.clone() {
+            let result = self.cni_add(&pod, netns)?;
+            let ips = berth_network::cni::ips_of(&result)
+                .iter()
+                .map(|ip| ip.to_string())
+                .collect();
+            self.pods.update(&pod.id, |p| {
+                p.cni_result = Some(result);
+                p.ips = ips;
+            })?;
+        }
+        let dns = pod.config.dns_config.as_ref();
+        files::write(&pod.etc_dir, &hostname, dns, node_net)?;
+        self.pods.update(&pod.id, |p| {
+            p.ready = true;
+            p.config.hostname = hostname;
+        })?;
+        Ok(())
+    }
+
+    fn cni_add(&self, pod: &Pod, netns: PathBuf) -> Result<serde_json::Value> {
+        let net = self
+            .cni
+            .network()
+            .map_err(|e| CriError::Network(format!("the pod's network: {e}")))?;
+        let a = attachment(pod, netns);
+        self.cni.add(&net, &a).map_err(|e| {
+            // Plugins that ran before the failing one leave state: DEL is idempotent.
+            let _ = self.cni.del(&net, &a, None);
+            CriError::Network(format!("the pod's network: {e}"))
+        })
+    }
+
+    /// Stop what runs for the pod: its network (CNI DEL), its network namespace, its pid
+    /// holder. Each part may be gone already.
+    fn tear_down(&self, pod: &Pod) {
+        if let Some(netns) = &pod.net {
+            if let Ok(net) = self.cni.network() {
+                if let Err(e) = self.cni.del(
+                    &net,
+                    &attachment(pod, netns.clone()),
+                    pod.cni_result.as_ref(),
+                ) {
+                    tracing::warn!(pod = %pod.id, error = %e, "CNI DEL");
+                }
+            }
+            if let Err(e) = pin::release(netns) {
+                tracing::warn!(pod = %pod.id, error = %e, "release the network namespace");
+            }
+        }
+        if let Some(pid) = pod.pid_holder {
+            holder::stop(pid);
+        }
+    }
+
+    /// Let go of the rest: the IPC and UTS namespaces and the pod's directory.
+    fn release(&self, pod: &Pod) {
+        for path in [&pod.ipc, &pod.uts].into_iter().flatten() {
+            if let Err(e) = pin::release(path) {
+                tracing::warn!(pod = %pod.id, error = %e, "release a namespace");
+            }
+        }
+        let _ = std::fs::remove_dir_all(self.pod_dir(&pod.id));
+    }
+
+    /// The engine's containers of a pod.
+    pub(crate) fn pod_containers(
+        &self,
+        id: &str,
+    ) -> Vec<berth_engine::containers::ContainerRecord> {
+        self.engine
+            .containers()
+            .list()
+            .into_iter()
+            .filter(|c| c.pod.as_ref().is_some_and(|p| p.sandbox == id))
+            .collect()
+    }
+
+    /// StopPodSandbox: its containers stopped, its network torn down. Stopping twice is fine.
+    pub(crate) fn stop_pod(&self, id: &str) -> Result<()> {
+        let pod = match self.pods.get(id) {
+            Ok(p) => p,
+            Err(CriError::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        for c in self.pod_containers(&pod.id) {
+            if let Err(e) = self.engine.stop_container(&c.id, Some(0)) {
+                tracing::warn!(container = %c.id, error = %e, "stop a pod's container");
+            }
+        }
+        self.tear_down(&pod);
+        self.pods.update(&pod.id, |p| {
+            p.ready = false;
+            p.net = None;
+            p.pid_holder = None;
+        })?;
+        Ok(())
+    }
+
+    /// RemovePodSandbox: stopped first if it runs, its containers removed.
+    pub(crate) fn remove_pod(&self, id: &str) -> Result<()> {
+        let pod = match self.pods.get(id) {
+            Ok(p) => p,
+            Err(CriError::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        self.stop_pod(&pod.id)?;
+        for c in self.pod_containers(&pod.id) {
+            self.engine.remove_container(&c.id, true)?;
+        }
+        self.release(&pod);
+        self.pods.remove(&pod.id)
+    }
+
+    pub(crate) fn pod_status(&self, id: &str, verbose: bool) -> Result<PodSandboxStatusResponse> {
+        let pod = self.pods.get(id)?;
+        let ns = namespace_options(&pod.config);
+        let mut ips = pod.ips.iter();
+        let status = PodSandboxStatus {
+            id: pod.id.clone(),
+            metadata: pod.config.metadata.clone(),
+            state: state_of(&pod) as i32,
+            created_at: pod.created_at,
+            network: Some(PodSandboxNetworkStatus {
+                ip: ips.next().cloned().unwrap_or_default(),
+                additional_ips: ips.map(|ip| PodIp { ip: ip.clone() }).collect(),
+            }),
+            linux: Some(LinuxPodSandboxStatus {
+                namespaces: Some(Namespace {
+                    options: Some(NamespaceOption {
+                        network: ns.network,
+                        pid: ns.pid,
+                        ipc: ns.ipc,
+                        target_id: String::new(),
+                        userns_options: None,
+                    }),
+                }),
+            }),
+            labels: pod.config.labels.clone(),
+            annotations: pod.config.annotations.clone(),
+            runtime_handler: pod.runtime_handler.clone(),
+        };
+        let mut info = HashMap::new();
+        if verbose {
+            let detail = serde_json::json!({
+                "pid": pod.pid_holder.unwrap_or(0),
+                "netNamespace": pod.net,
+                "ipcNamespace": pod.ipc,
+                "utsNamespace": pod.uts,
+                "cniResult": pod.cni_result,
+                "config": pod.config,
+                "runtimeHandler": pod.runtime_handler,
+            });
+            info.insert("info".to_string(), detail.to_string());
+        }
+        Ok(PodSandboxStatusResponse {
+            status: Some(status),
+            info,
+            containers_statuses: Vec::new(),
+            timestamp: now_nanos(),
+        })
+    }
+
+    pub(crate) fn list_pods(&self, filter: Option<PodSandboxFilter>) -> Vec<PodSandbox> {
+        let mut pods = self.pods.list();
+        pods.sort_by_key(|p| std::cmp::Reverse(p.created_at));
+        pods.into_iter()
+            .filter(|p| filter.as_ref().is_none_or(|f| matches(p, f)))
+            .map(|p| PodSandbox {
+                state: state_of(&p) as i32,
+                id: p.id,
+                metadata: p.config.metadata,
+                created_at: p.created_at,
+                labels: p.config.labels,
+                annotations: p.config.annotations,
+                runtime_handler: p.runtime_handler,
+            })
+            .collect()
+    }
+
+    /// A runtime handler must name an OCI runtime berthd knows (empty: the default).
+    pub(crate) fn check_handler(&self, handler: &str) -> Result<()> {
+        if handler.is_empty() {
+            return Ok(());
+        }
+        let known = self
+            .engine
+            .paths
+            .as_ref()
+            .is_some_and(|p| p.runtimes.contains_key(handler));
+        if known {
+            Ok(())
+        } else {
+            Err(CriError::InvalidArgument(format!(
+                "no runtime for {handler:?} is configured"
+            )))
+        }
+    }
+}
+
+fn state_of(pod: &Pod) -> PodSandboxState {
+    if pod.ready {
+        PodSandboxState::SandboxReady
+    } else {
+        PodSandboxState::SandboxNotready
+    }
+}
+
+fn matches(pod: &Pod, f: &PodSandboxFilter) -> bool {
+    if !f.id.is_empty() && !pod.id.starts_with(&f.id) {
+        return false;
+    }
+    if let Some(state) = &f.state {
+        if state.state != state_of(pod) as i32 {
+            return false;
+        }
+    }
+    f.label_selector
+        .iter()
+        .all(|(k, v)| pod.config.labels.get(k) == Some(v))
+}
