@@ -179,8 +179,19 @@ fn create_body(pod: &Pod, config: &ContainerConfig, image_id: &str) -> Result<Va
             host["Sysctls"] = json!(sysctls);
         }
     }
+    let m = config.metadata.clone().unwrap_or_default();
+    let p = pod.config.metadata.clone().unwrap_or_default();
+    // dockershim's labels: what `docker ps --filter label=io.kubernetes...` finds.
+    let labels = json!({
+        "io.kubernetes.pod.name": p.name,
+        "io.kubernetes.pod.namespace": p.namespace,
+        "io.kubernetes.pod.uid": p.uid,
+        "io.kubernetes.container.name": m.name,
+        "io.kubernetes.sandbox.id": pod.id,
+    });
     let mut body = json!({
         "Image": image_id,
+        "Labels": labels,
         "Env": config.envs.iter().map(|e| format!("{}={}", e.key, e.value)).collect::<Vec<_>>(),
         "WorkingDir": config.working_dir,
         "Tty": config.tty,

@@ -157,6 +157,14 @@ fn matches(filters: &berth_engine::filters::Filters, r: &ContainerRecord) -> boo
         && filters.labels_match(&r.config.labels.clone().unwrap_or_default())
 }
 
+/// A `label` filter on a Kubernetes label (`io.kubernetes.pod.namespace=default`...).
+fn kubernetes_asked(filters: &berth_engine::filters::Filters) -> bool {
+    filters
+        .get("label")
+        .iter()
+        .any(|l| l.starts_with("io.kubernetes."))
+}
+
 pub(super) async fn list(ctx: &Ctx) -> ApiResult<Response<Body>> {
     let all = ctx.query.bool("all");
     let filters = berth_engine::filters::Filters::parse(
@@ -174,9 +182,16 @@ pub(super) async fn list(ctx: &Ctx) -> ApiResult<Response<Body>> {
     // -n/-l (a limit) include stopped containers, as moby does.
     let all = all || limit.is_some();
     let size = ctx.query.bool("size");
+    // Pods' containers (the CRI's) only when a Kubernetes label is asked for.
+    let pods_asked = kubernetes_asked(&filters);
     let records = ctx
         .blocking(move |e| {
-            let list = e.containers().list();
+            let list: Vec<_> = e
+                .containers()
+                .list()
+                .into_iter()
+                .filter(|r| pods_asked || !r.in_pod())
+                .collect();
             // The writable layer's size, and the image's below it (ps -s).
             let sizes: Vec<Option<(u64, u64)>> = list
                 .iter()

@@ -678,18 +678,20 @@ impl Containers {
         self.update(id, |r| r.name = name.to_string()).map(drop)
     }
 
-    /// A container by full id, unique id prefix or name.
+    /// A container by full id, unique id prefix or name. A pod's container (made through
+    /// the CRI) answers to its full id only, so that no Docker name or short id reaches one
+    /// by accident.
     pub fn resolve(&self, name: &str) -> Result<ContainerRecord> {
         let map = self.lock();
         let key = name.trim_start_matches('/');
         if let Some(c) = map.get(key) {
             return Ok(c.clone());
         }
-        if let Some(c) = map.values().find(|c| c.name == key) {
+        let docker = || map.values().filter(|c| !c.in_pod());
+        if let Some(c) = docker().find(|c| c.name == key) {
             return Ok(c.clone());
         }
-        let matches: Vec<&ContainerRecord> = map
-            .values()
+        let matches: Vec<&ContainerRecord> = docker()
             .filter(|c| !key.is_empty() && c.id.starts_with(key))
             .collect();
         match matches.as_slice() {
