@@ -42,6 +42,10 @@ pub struct Flags {
     /// Registries reached over plain HTTP or unverified TLS; repeatable.
     #[arg(long = "insecure-registry")]
     pub insecure_registries: Vec<String>,
+    /// Per-registry mirrors and endpoints: a directory of <registry>/hosts.toml files
+    /// (containerd's format); "" for none.
+    #[arg(long)]
+    pub registry_config: Option<PathBuf>,
     /// The OCI runtime used when a container names none.
     #[arg(long)]
     pub default_runtime: Option<String>,
@@ -108,6 +112,7 @@ struct File {
     log_level: Option<String>,
     debug: Option<bool>,
     insecure_registries: Option<Vec<String>>,
+    registry_config: Option<PathBuf>,
     default_runtime: Option<String>,
     runtimes: Option<BTreeMap<String, RuntimeEntry>>,
     storage_driver: Option<String>,
@@ -153,6 +158,8 @@ pub struct Config {
     pub pidfile: PathBuf,
     pub log_level: String,
     pub insecure_registries: Vec<String>,
+    /// The hosts.toml directory, when there is one to read.
+    pub registry_config: Option<PathBuf>,
     pub default_runtime: String,
     pub runtimes: BTreeMap<String, String>,
     pub storage_driver: String,
@@ -268,6 +275,26 @@ fn socket_path(host: &str) -> Result<PathBuf> {
     bail!("host {host:?}: only unix:///path is supported")
 }
 
+/// The default hosts.toml directory: read when it exists.
+pub const DEFAULT_REGISTRY_CONFIG: &str = "/etc/berth/certs.d";
+
+/// The registry configuration directory: the default one only if it exists, a configured
+/// one must exist (a typo would silently drop every mirror), and "" means none.
+fn registry_config(configured: Option<PathBuf>) -> Result<Option<PathBuf>> {
+    match configured {
+        None => {
+            let default = PathBuf::from(DEFAULT_REGISTRY_CONFIG);
+            Ok(default.is_dir().then_some(default))
+        }
+        Some(p) if p.as_os_str().is_empty() => Ok(None),
+        Some(p) if p.is_dir() => Ok(Some(p)),
+        Some(p) => bail!(
+            "registry-config {}: not a directory (it holds <registry>/hosts.toml files)",
+            p.display()
+        ),
+    }
+}
+
 impl Config {
     pub fn load(flags: Flags) -> Result<Config> {
         let file = read_file(&flags)?;
@@ -297,6 +324,11 @@ impl Config {
             file.insecure_registries,
         )?
         .unwrap_or_default();
+        let registry_config = registry_config(one_of(
+            "registry-config",
+            flags.registry_config,
+            file.registry_config,
+        )?)?;
         let storage_driver = one_of("storage-driver", flags.storage_driver, file.storage_driver)?
             .unwrap_or_else(|| "overlay2".into());
         if storage_driver != "overlay2" {
@@ -383,6 +415,7 @@ impl Config {
             pidfile,
             log_level,
             insecure_registries,
+            registry_config,
             default_runtime,
             runtimes,
             storage_driver,

@@ -89,6 +89,20 @@ fn helper_paths(config: &config::Config) -> Option<berth_engine::containers::Pat
     })
 }
 
+/// The registry client, with the mirrors and endpoints of `registry-config`.
+fn registry_client(config: &config::Config) -> Result<berth_registry::Client> {
+    let hosts = match &config.registry_config {
+        Some(dir) => berth_registry::mirrors::RegistryHosts::load(dir)?,
+        None => berth_registry::mirrors::RegistryHosts::default(),
+    };
+    if !hosts.is_empty() {
+        tracing::info!(dir = ?config.registry_config, "registry hosts configured");
+    }
+    berth_registry::Client::new(&config.insecure_registries)
+        .and_then(|c| c.with_registry_hosts(hosts))
+        .context("set up the registry client")
+}
+
 fn hostname() -> String {
     nix::unistd::gethostname()
         .map(|h| h.to_string_lossy().into_owned())
@@ -96,6 +110,9 @@ fn hostname() -> String {
 }
 
 async fn run(config: config::Config) -> Result<()> {
+    // First: a bad hosts.toml or CA file is a configuration error, reported before anything
+    // is touched.
+    let registry = registry_client(&config)?;
     roots::prepare(
         &config.data_root,
         &config.exec_root,
@@ -147,8 +164,6 @@ async fn run(config: config::Config) -> Result<()> {
     .context("open the engine")?
     .with_context(|| format!("open the stores under {}", config.data_root.display()))?;
     let shutdown = shutdown_signal()?;
-    let registry = berth_registry::Client::new(&config.insecure_registries)
-        .context("set up the registry client")?;
     let mut listeners = Vec::new();
     let mut sockets = Vec::new();
     for path in &config.sockets {

@@ -3,6 +3,7 @@
 //! knows its registry's scheme and how to authorize against it.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -10,7 +11,8 @@ use reqwest::{header, Method, RequestBuilder, Response, StatusCode, Url};
 
 use crate::auth::{parse_challenge, Challenge, Credentials, TokenResponse};
 use crate::error::{Error, Result};
-use crate::hosts::{api_host, Insecure};
+use crate::hosts::Insecure;
+use crate::mirrors::{Endpoint, Need, RegistryHosts, Scheme};
 
 /// Tokens without an `expires_in` live this long (the token spec's default).
 const DEFAULT_TOKEN_LIFE: Duration = Duration::from_secs(60);
@@ -37,17 +39,44 @@ pub struct Client {
     verified: reqwest::Client,
     unverified: reqwest::Client,
     insecure: Insecure,
+    /// Per-registry mirrors and endpoints (hosts.toml files).
+    hosts: RegistryHosts,
+    /// Connections trusting extra CAs, by (CA files, skip_verify) of the endpoints asking.
+    with_ca: HashMap<(Vec<PathBuf>, bool), reqwest::Client>,
     tokens: Mutex<HashMap<String, Token>>,
 }
 
-fn build_http(accept_invalid_certs: bool) -> Result<reqwest::Client> {
+fn builder(accept_invalid_certs: bool) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .user_agent(USER_AGENT)
         .connect_timeout(Duration::from_secs(30))
         .read_timeout(Duration::from_secs(120))
         .danger_accept_invalid_certs(accept_invalid_certs)
+}
+
+fn build_http(accept_invalid_certs: bool) -> Result<reqwest::Client> {
+    builder(accept_invalid_certs)
         .build()
         .map_err(|e| Error::http("client", &e))
+}
+
+/// A connection that also trusts the certificates in the `ca` files (PEM bundles).
+fn build_http_with_ca(ca: &[PathBuf], accept_invalid_certs: bool) -> Result<reqwest::Client> {
+    let mut b = builder(accept_invalid_certs);
+    for path in ca {
+        let invalid =
+            |why: String| Error::InvalidArgument(format!("CA file {}: {why}", path.display()));
+        let pem = std::fs::read(path).map_err(|e| invalid(e.to_string()))?;
+        let certs =
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| invalid(e.to_string()))?;
+        if certs.is_empty() {
+            return Err(invalid("no PEM certificate in it".into()));
+        }
+        for cert in certs {
+            b = b.add_root_certificate(cert);
+        }
+    }
+    b.build().map_err(|e| Error::http("client", &e))
 }
 
 impl Client {
@@ -56,8 +85,42 @@ impl Client {
             verified: build_http(false)?,
             unverified: build_http(true)?,
             insecure: Insecure::new(insecure_registries),
+            hosts: RegistryHosts::default(),
+            with_ca: HashMap::new(),
             tokens: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Reach registries through `hosts` (mirrors, endpoints, CAs): every CA file is read
+    /// now, so a bad one stops the daemon's start rather than a later pull.
+    pub fn with_registry_hosts(mut self, hosts: RegistryHosts) -> Result<Client> {
+        for e in hosts.all().filter(|e| !e.ca.is_empty()) {
+            if let std::collections::hash_map::Entry::Vacant(slot) =
+                self.with_ca.entry((e.ca.clone(), e.skip_verify))
+            {
+                slot.insert(build_http_with_ca(&e.ca, e.skip_verify)?);
+            }
+        }
+        self.hosts = hosts;
+        Ok(self)
+    }
+
+    /// Where to send `need` for the registry `domain`, in the order to try them.
+    pub fn endpoints(&self, domain: &str, need: Need) -> Vec<Endpoint> {
+        self.hosts.endpoints(domain, need)
+    }
+
+    /// The connection for `e`: its own CAs, unverified TLS when it says `skip_verify` or
+    /// its host is an insecure registry, the system's roots otherwise.
+    fn http_for_endpoint(&self, e: &Endpoint) -> reqwest::Client {
+        if let Some(c) = self.with_ca.get(&(e.ca.clone(), e.skip_verify)) {
+            return c.clone();
+        }
+        if e.skip_verify || self.insecure.allows(&e.host) {
+            self.unverified.clone()
+        } else {
+            self.verified.clone()
+        }
     }
 
     /// Whether `domain` may be reached over plain HTTP or unverified TLS.
@@ -65,16 +128,8 @@ impl Client {
         self.insecure.allows(domain)
     }
 
-    fn http_for(&self, host: &str) -> &reqwest::Client {
-        if self.insecure.allows(host) {
-            &self.unverified
-        } else {
-            &self.verified
-        }
-    }
-
-    /// Open a session on `path` of the registry `domain`: find its scheme, learn how it
-    /// authenticates, and fetch a token for `access` if it wants one.
+    /// Open a session on `path` of the registry `domain` at the first of its endpoints that
+    /// answers (mirrors first, for a pull; see [`Client::endpoints`]).
     pub async fn repository(
         self: &Arc<Self>,
         domain: &str,
@@ -82,12 +137,44 @@ impl Client {
         credentials: Credentials,
         access: Access,
     ) -> Result<Repository> {
-        let host = api_host(domain).to_string();
-        let (base, challenge) = self.ping(&host).await?;
+        let need = match access {
+            Access::Pull => Need::Resolve,
+            Access::Push { .. } => Need::Push,
+        };
+        let mut last = None;
+        for endpoint in self.endpoints(domain, need) {
+            match self
+                .open(&endpoint, path, credentials.clone(), access.clone())
+                .await
+            {
+                Ok(repo) => return Ok(repo),
+                Err(e) => {
+                    tracing::warn!(registry = domain, endpoint = %endpoint.origin(), "{e}");
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| no_endpoint(domain, need)))
+    }
+
+    /// Open a session on `path` at `endpoint`: find its scheme, learn how it
+    /// authenticates, and fetch a token for `access` if it wants one.
+    pub async fn open(
+        self: &Arc<Self>,
+        endpoint: &Endpoint,
+        path: &str,
+        credentials: Credentials,
+        access: Access,
+    ) -> Result<Repository> {
+        let http = self.http_for_endpoint(endpoint);
+        let (origin, challenge) = self.ping(endpoint, &http).await?;
         let repo = Repository {
             client: self.clone(),
-            base,
-            host,
+            origin,
+            root: endpoint.root.clone(),
+            host: endpoint.host.clone(),
+            headers: endpoint.headers.clone(),
+            http,
             path: path.to_string(),
             credentials,
             challenge,
@@ -98,17 +185,22 @@ impl Client {
         Ok(repo)
     }
 
-    /// Check `credentials` against the registry `domain` (what `docker login` asks).
+    /// Check `credentials` against the registry `domain` (what `docker login` asks): at
+    /// its server, never at a mirror.
     pub async fn login(self: &Arc<Self>, domain: &str, credentials: &Credentials) -> Result<()> {
-        let host = api_host(domain).to_string();
-        let (base, challenge) = self.ping(&host).await?;
-        let url = format!("{base}/v2/");
+        let endpoint = self
+            .endpoints(domain, Need::Pull)
+            .into_iter()
+            .find(|e| !e.mirror)
+            .unwrap_or_else(|| Endpoint::implicit(domain));
+        let http = self.http_for_endpoint(&endpoint);
+        let (origin, challenge) = self.ping(&endpoint, &http).await?;
+        let url = format!("{origin}{}/", endpoint.root);
+        let host = endpoint.host;
         match challenge {
             None => Ok(()),
             Some(Challenge::Basic) => {
-                let resp = self
-                    .http_for(&host)
-                    .get(&url)
+                let resp = with_headers(http.get(&url), &endpoint.headers)
                     .basic_auth(&credentials.username, Some(&credentials.password))
                     .send()
                     .await
@@ -123,32 +215,43 @@ impl Client {
                 }
             }
             Some(Challenge::Bearer { realm, service }) => self
-                .fetch_token(&host, &realm, service.as_deref(), &[], credentials)
+                .fetch_token(&http, &host, &realm, service.as_deref(), &[], credentials)
                 .await
                 .map(|_| ()),
         }
     }
 
-    /// `GET /v2/`: which scheme answers (HTTPS, or HTTP for an insecure registry whose
-    /// HTTPS fails) and the challenge a 401 carries.
-    async fn ping(&self, host: &str) -> Result<(String, Option<Challenge>)> {
-        let https = format!("https://{host}");
-        match self.ping_at(host, &https).await {
-            Ok(challenge) => Ok((https, challenge)),
-            Err(Error::Http { .. }) if self.insecure.allows(host) => {
-                let http = format!("http://{host}");
-                let challenge = self.ping_at(host, &http).await?;
-                Ok((http, challenge))
+    /// `GET /v2/` (the endpoint's API root): which scheme answers (the endpoint's; for an
+    /// HTTPS one on an insecure registry whose HTTPS fails, HTTP) and the challenge a 401
+    /// carries. Returns `scheme://host`.
+    async fn ping(
+        &self,
+        e: &Endpoint,
+        http: &reqwest::Client,
+    ) -> Result<(String, Option<Challenge>)> {
+        let origin = e.origin();
+        match self.ping_at(e, http, &origin).await {
+            Ok(challenge) => Ok((origin, challenge)),
+            Err(Error::Http { .. })
+                if e.scheme == Scheme::Https && self.insecure.allows(&e.host) =>
+            {
+                let plain = format!("http://{}", e.host);
+                let challenge = self.ping_at(e, http, &plain).await?;
+                Ok((plain, challenge))
             }
-            Err(e) => Err(e),
+            Err(err) => Err(err),
         }
     }
 
-    async fn ping_at(&self, host: &str, base: &str) -> Result<Option<Challenge>> {
-        let url = format!("{base}/v2/");
-        let resp = self
-            .http_for(host)
-            .get(&url)
+    async fn ping_at(
+        &self,
+        e: &Endpoint,
+        http: &reqwest::Client,
+        origin: &str,
+    ) -> Result<Option<Challenge>> {
+        let url = format!("{origin}{}/", e.root);
+        let host = &e.host;
+        let resp = with_headers(http.get(&url), &e.headers)
             .send()
             .await
             .map_err(|e| Error::http(&url, &e))?;
@@ -177,6 +280,7 @@ impl Client {
     /// A Bearer token from `realm` for `scopes`, from the cache while it lasts.
     async fn fetch_token(
         &self,
+        http: &reqwest::Client,
         host: &str,
         realm: &str,
         service: Option<&str>,
@@ -206,7 +310,7 @@ impl Client {
                 q.append_pair("scope", s);
             }
         }
-        let mut req = self.http_for(host).get(url.clone());
+        let mut req = http.get(url.clone());
         if !credentials.username.is_empty() {
             req = req.basic_auth(&credentials.username, Some(&credentials.password));
         }
@@ -287,12 +391,36 @@ pub(crate) fn error_message(body: &[u8]) -> Option<String> {
         .find_map(|k| v[*k].as_str().map(String::from))
 }
 
-/// A session on one repository of one registry.
+/// No endpoint of `domain` may do `need` (its hosts.toml leaves every one out).
+fn no_endpoint(domain: &str, need: Need) -> Error {
+    let what = match need {
+        Need::Pull => "pull",
+        Need::Resolve => "pull and resolve",
+        Need::Push => "push",
+    };
+    Error::InvalidArgument(format!(
+        "no host configured for {domain} may {what} (see its hosts.toml)"
+    ))
+}
+
+/// `headers` (a hosts.toml's `[header]`) added to a request.
+fn with_headers(mut req: RequestBuilder, headers: &[(String, String)]) -> RequestBuilder {
+    for (k, v) in headers {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    req
+}
+
+/// A session on one repository of one registry (or of one of its mirrors).
 pub struct Repository {
     client: Arc<Client>,
     /// `https://host` or `http://host`.
-    base: String,
+    origin: String,
+    /// The API root's path, `/v2` for a compliant registry.
+    root: String,
     host: String,
+    headers: Vec<(String, String)>,
+    http: reqwest::Client,
     pub path: String,
     credentials: Credentials,
     challenge: Option<Challenge>,
@@ -323,6 +451,7 @@ impl Repository {
         let token = self
             .client
             .fetch_token(
+                &self.http,
                 &self.host,
                 realm,
                 service.as_deref(),
@@ -338,12 +467,12 @@ impl Repository {
 
     /// `https://host/v2/<path>/<suffix>`.
     pub fn url(&self, suffix: &str) -> String {
-        format!("{}/v2/{}/{suffix}", self.base, self.path)
+        format!("{}{}/{}/{suffix}", self.origin, self.root, self.path)
     }
 
     /// A Location header resolved against the registry.
     pub(crate) fn resolve(&self, location: &str) -> Result<Url> {
-        Url::parse(&self.base)
+        Url::parse(&self.origin)
             .and_then(|b| b.join(location))
             .map_err(|e| Error::Http {
                 url: location.to_string(),
@@ -352,7 +481,7 @@ impl Repository {
     }
 
     pub(crate) fn request(&self, method: Method, url: impl reqwest::IntoUrl) -> RequestBuilder {
-        let req = self.client.http_for(&self.host).request(method, url);
+        let req = with_headers(self.http.request(method, url), &self.headers);
         match &self.challenge {
             Some(Challenge::Basic) if !self.credentials.username.is_empty() => {
                 req.basic_auth(&self.credentials.username, Some(&self.credentials.password))

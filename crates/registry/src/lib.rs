@@ -7,6 +7,7 @@ mod client;
 mod error;
 pub mod hosts;
 pub mod manifest;
+pub mod mirrors;
 pub mod progress;
 pub mod pull;
 pub mod push;

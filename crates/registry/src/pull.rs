@@ -19,6 +19,7 @@ use crate::blob;
 use crate::client::{check, Access, Repository};
 use crate::error::{Error, Result};
 use crate::manifest::{self, Descriptor, ImageManifest, Kind, Platform};
+use crate::mirrors::Need;
 use crate::progress::{byte_reporter, LayerState, Progress, Sink};
 use crate::transfer::Transfer;
 
@@ -52,17 +53,7 @@ impl Transfer {
             (None, Some(t)) => t.clone(),
             (None, None) => berth_image::reference::DEFAULT_TAG.to_string(),
         };
-        let repo = Arc::new(
-            self.client
-                .repository(
-                    reference.domain(),
-                    reference.path(),
-                    self.credentials.clone(),
-                    Access::Pull,
-                )
-                .await?,
-        );
-        let top = manifest::fetch(&repo, &wanted, &what).await?;
+        let (repo, top) = self.resolve(reference, &wanted, &what).await?;
         (self.progress)(Progress::Pulling {
             repository: reference.path().to_string(),
             tag: wanted.clone(),
@@ -105,6 +96,60 @@ impl Transfer {
             id: record.id,
             digest: top.digest,
         })
+    }
+
+    /// The top manifest of `reference` (`wanted` is its tag or digest), from the first of
+    /// the registry's endpoints (mirrors, then its server) that has it, and a session on
+    /// that endpoint for the rest of the pull. A tag is only resolved by hosts trusted to
+    /// (`resolve`); a digest checks itself, so any host that may `pull` serves it.
+    async fn resolve(
+        &self,
+        reference: &Reference,
+        wanted: &str,
+        what: &str,
+    ) -> Result<(Arc<Repository>, manifest::Fetched)> {
+        let need = if reference.digest.is_some() {
+            Need::Pull
+        } else {
+            Need::Resolve
+        };
+        let domain = reference.domain();
+        let endpoints = self.client.endpoints(domain, need);
+        let mut last = None;
+        for endpoint in &endpoints {
+            let attempt = async {
+                let repo = self
+                    .client
+                    .open(
+                        endpoint,
+                        reference.path(),
+                        self.credentials.clone(),
+                        Access::Pull,
+                    )
+                    .await?;
+                let top = manifest::fetch(&repo, wanted, what).await?;
+                Ok::<_, Error>((Arc::new(repo), top))
+            };
+            match attempt.await {
+                Ok(found) => return Ok(found),
+                Err(e) => {
+                    if endpoints.len() > 1 {
+                        tracing::warn!(image = what, endpoint = %endpoint.origin(), "{e}; trying the next host");
+                    }
+                    // A host that answered says more than one that could not be reached
+                    // (an offline upstream after a mirror without the image).
+                    let unreachable = matches!(e, Error::Http { .. });
+                    if !(unreachable && last.is_some()) {
+                        last = Some(e);
+                    }
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            Error::InvalidArgument(format!(
+                "{what}: no host configured for {domain} may pull it (see its hosts.toml)"
+            ))
+        }))
     }
 
     /// Every layer in place: present ones skipped, the rest fetched (and unpacked) at most
