@@ -96,7 +96,7 @@ impl Daemon {
     /// As `start_for_containers`, with extra berthd flags.
     pub fn start_for_containers_with(extra: &[&str]) -> Daemon {
         let dir = std::path::Path::new(BERTHD).parent().expect("target dir");
-        if ["berth-shim", "berth-runtime", "berth"]
+        if ["berth-shim", "berth-runtime", "berth", "berth-pause"]
             .iter()
             .any(|b| !dir.join(b).exists())
         {
@@ -110,6 +110,8 @@ impl Daemon {
                     "berth-runtime-cli",
                     "-p",
                     "berth",
+                    "-p",
+                    "berth-pause",
                 ])
                 .status()
                 .expect("cargo build");

@@ -1,0 +1,358 @@
+//! The Kubernetes CRI through cri-tools' own client, crictl 1.29 (built from
+//! ../shared/peers by scripts/critest.sh --build-only): pods on a private CNI bridge, their
+//! containers, logs in the kubelet's format, exec, the pod's shared namespaces, berthd
+//! restarts, bad requests, and the wall between CRI and Docker objects.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{busybox_image, wait_for, Daemon, Out};
+
+/// crictl, built once per checkout.
+fn crictl_binary() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            if let Some(path) = std::env::var_os("BERTH_CRICTL") {
+                return PathBuf::from(path);
+            }
+            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+            let out = Command::new(root.join("scripts/critest.sh"))
+                .arg("--build-only")
+                .output()
+                .expect("scripts/critest.sh");
+            let text = String::from_utf8_lossy(&out.stdout);
+            let path = text
+                .lines()
+                .find_map(|l| l.strip_prefix("crictl "))
+                .unwrap_or_else(|| {
+                    panic!(
+                        "critest.sh --build-only gave no crictl: {text}{}",
+                        String::from_utf8_lossy(&out.stderr)
+                    )
+                });
+            PathBuf::from(path.trim())
+        })
+        .clone()
+}
+
+/// A berthd with its CRI socket and a CNI bridge network of its own.
+struct Cri {
+    d: Daemon,
+    cni: tempfile::TempDir,
+    bridge: String,
+    subnet: String,
+}
+
+fn next_net() -> (String, String) {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let pid = std::process::id();
+    (
+        format!("cr{n}x{}", pid % 100_000),
+        format!("10.212.{}.0/24", (pid % 50) * 5 + n),
+    )
+}
+
+fn write_conflist(dir: &Path, bridge: &str, subnet: &str, first_plugin: &str) {
+    let conf = serde_json::json!({
+        "cniVersion": "1.0.0",
+        "name": "crit",
+        "plugins": [
+            {"type": first_plugin, "bridge": bridge, "isGateway": true, "ipMasq": false,
+             "ipam": {"type": "host-local", "ranges": [[{"subnet": subnet}]],
+                      "dataDir": dir.join("ipam")}},
+            {"type": "portmap", "capabilities": {"portMappings": true}},
+        ],
+    });
+    std::fs::write(dir.join("10-crit.conflist"), conf.to_string()).expect("conflist");
+}
+
+impl Cri {
+    fn start() -> Cri {
+        Cri::start_with_plugin("bridge")
+    }
+
+    /// `first_plugin`: the CNI plugin type of the network (a missing one makes pods fail).
+    fn start_with_plugin(first_plugin: &str) -> Cri {
+        let cni = tempfile::tempdir().expect("cni dir");
+        let (bridge, subnet) = next_net();
+        write_conflist(cni.path(), &bridge, &subnet, first_plugin);
+        let conf = cni.path().to_string_lossy().into_owned();
+        let d = Daemon::start_for_containers_with(&[
+            "--cni-conf-dir",
+            &conf,
+            "--cni-bin-dir",
+            "/usr/lib/cni",
+        ]);
+        busybox_image(&d);
+        Cri {
+            d,
+            cni,
+            bridge,
+            subnet,
+        }
+    }
+
+    fn socket(&self) -> String {
+        format!("unix://{}", self.d.exec_root().join("cri.sock").display())
+    }
+
+    fn crictl(&self, args: &[&str]) -> Out {
+        let out = Command::new(crictl_binary())
+            .args([
+                "-r",
+                &self.socket(),
+                "-i",
+                &self.socket(),
+                "--timeout",
+                "30s",
+            ])
+            .args(args)
+            .output()
+            .expect("crictl");
+        Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// A JSON config file for crictl.
+    fn file(&self, name: &str, v: serde_json::Value) -> String {
+        let path = self.cni.path().join(name);
+        std::fs::write(&path, v.to_string()).expect("config");
+        path.to_string_lossy().into_owned()
+    }
+
+    fn pod_config(&self, name: &str) -> String {
+        let logs = self.cni.path().join("logs").join(name);
+        self.file(
+            &format!("pod-{name}.json"),
+            serde_json::json!({
+                "metadata": {"name": name, "namespace": "default", "uid": format!("uid-{name}"), "attempt": 0},
+                "hostname": format!("{name}-host"),
+                "log_directory": logs,
+                "linux": {},
+            }),
+        )
+    }
+
+    fn container_config(&self, name: &str, command: &str) -> String {
+        self.file(
+            &format!("ctr-{name}.json"),
+            serde_json::json!({
+                "metadata": {"name": name},
+                "image": {"image": "bb:1"},
+                "command": ["sh", "-c", command],
+                "log_path": format!("{name}.log"),
+                "linux": {},
+            }),
+        )
+    }
+
+    fn run_pod(&self, name: &str) -> String {
+        let pod = self.pod_config(name);
+        self.crictl(&["runp", &pod]).ok().stdout.trim().to_string()
+    }
+
+    /// A started container in `pod`.
+    fn run(&self, pod: &str, pod_name: &str, name: &str, command: &str) -> String {
+        let ctr = self.container_config(name, command);
+        let pod_config = self.pod_config(pod_name);
+        let id = self
+            .crictl(&["create", pod, &ctr, &pod_config])
+            .ok()
+            .stdout
+            .trim()
+            .to_string();
+        self.crictl(&["start", &id]).ok();
+        id
+    }
+
+    fn log_of(&self, pod_name: &str, name: &str) -> String {
+        let path = self
+            .cni
+            .path()
+            .join("logs")
+            .join(pod_name)
+            .join(format!("{name}.log"));
+        std::fs::read_to_string(path).unwrap_or_default()
+    }
+}
+
+impl Drop for Cri {
+    fn drop(&mut self) {
+        // Pods first: their containers are not the Docker API's to remove.
+        let _ = self.crictl(&["rmp", "--all", "--force"]);
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .output();
+    }
+}
+
+#[test]
+fn crictl_runs_a_pod_with_a_container_and_cleans_up() {
+    let c = Cri::start();
+    let pod = c.run_pod("web");
+    let status: serde_json::Value =
+        serde_json::from_str(&c.crictl(&["inspectp", &pod]).ok().stdout).expect("inspectp");
+    assert_eq!(status["status"]["state"], "SANDBOX_READY");
+    let ip = status["status"]["network"]["ip"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let prefix = c.subnet.trim_end_matches("0/24");
+    assert!(ip.starts_with(prefix), "{ip} not in {}", c.subnet);
+
+    let id = c.run(&pod, "web", "app", "echo hello; hostname; sleep 1000");
+    assert!(wait_for(|| c.log_of("web", "app").contains("web-host")));
+    let log = c.log_of("web", "app");
+    let first = log.lines().next().unwrap_or_default();
+    let fields: Vec<&str> = first.splitn(4, ' ').collect();
+    assert_eq!(fields[1..], ["stdout", "F", "hello"], "{log}");
+    assert!(c.crictl(&["logs", &id]).ok().stdout.contains("hello"));
+
+    // crictl reports the exit code and standard error of a failed command.
+    c.crictl(&["exec", "-s", &id, "sh", "-c", "echo err >&2; exit 3"])
+        .failed_with("exited with 3: err");
+    let out = c.crictl(&["exec", "-s", &id, "sh", "-c", "echo out"]);
+    assert_eq!(out.ok().stdout.trim(), "out");
+    let addr = c.crictl(&["exec", "-s", &id, "ip", "-4", "addr", "show", "eth0"]);
+    assert!(addr.ok().stdout.contains(&ip), "{}", addr.stdout);
+
+    let listed = c.crictl(&["ps", "-q"]).ok().stdout.clone();
+    assert!(listed.contains(&id));
+    // Docker's side does not see it, unless asked by a Kubernetes label, nor reaches it by
+    // its name or short id.
+    assert!(!c
+        .d
+        .docker(&["ps", "-aq", "--no-trunc"])
+        .ok()
+        .stdout
+        .contains(&id));
+    assert!(c
+        .d
+        .docker(&[
+            "ps",
+            "-aq",
+            "--no-trunc",
+            "--filter",
+            "label=io.kubernetes.pod.name=web"
+        ])
+        .ok()
+        .stdout
+        .contains(&id));
+    c.d.docker(&["stop", "k8s_app_web_default_uid-web_0"])
+        .failed_with("No such container");
+    c.d.docker(&["stop", &id[..12]])
+        .failed_with("No such container");
+
+    c.crictl(&["stop", &id]).ok();
+    let state: serde_json::Value =
+        serde_json::from_str(&c.crictl(&["inspect", &id]).ok().stdout).expect("inspect");
+    assert_eq!(state["status"]["state"], "CONTAINER_EXITED");
+    c.crictl(&["rm", &id]).ok();
+    c.crictl(&["stopp", &pod]).ok();
+    c.crictl(&["rmp", &pod]).ok();
+    assert!(c.crictl(&["pods", "-q"]).ok().stdout.trim().is_empty());
+    let pods_dir = c.d.exec_root().join("cri/pods");
+    let left: Vec<_> = std::fs::read_dir(&pods_dir)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+#[test]
+fn a_pods_containers_share_its_network_ipc_uts_and_pid_namespaces() {
+    let c = Cri::start();
+    let pod = c.run_pod("shared");
+    let a = c.run(&pod, "shared", "a", "echo x > /dev/null; sleep 1001");
+    let b = c.run(&pod, "shared", "b", "sleep 1002");
+    // b sees a's process: one pid namespace, whose pid 1 is the pod's holder.
+    let ps = c.crictl(&["exec", "-s", &b, "ps"]).ok().stdout.clone();
+    assert!(ps.contains("sleep 1001"), "{ps}");
+    assert!(
+        ps.lines()
+            .any(|l| l.trim_start().starts_with("1 ") && l.contains("berth-pause")),
+        "{ps}"
+    );
+    for (what, cmd) in [
+        ("network", "readlink /proc/self/ns/net"),
+        ("ipc", "readlink /proc/self/ns/ipc"),
+        ("uts", "readlink /proc/self/ns/uts"),
+    ] {
+        let of = |id: &str| {
+            c.crictl(&["exec", "-s", id, "sh", "-c", cmd])
+                .ok()
+                .stdout
+                .clone()
+        };
+        assert_eq!(of(&a), of(&b), "{what}");
+    }
+    assert_eq!(
+        c.crictl(&["exec", "-s", &a, "hostname"]).ok().stdout.trim(),
+        "shared-host"
+    );
+}
+
+#[test]
+fn pods_and_their_containers_survive_a_berthd_kill() {
+    let mut c = Cri::start();
+    let pod = c.run_pod("kept");
+    let id = c.run(&pod, "kept", "app", "sleep 1003");
+    c.d.kill();
+    c.d.spawn(&[
+        "--cni-conf-dir",
+        &c.cni.path().to_string_lossy(),
+        "--cni-bin-dir",
+        "/usr/lib/cni",
+    ]);
+    let pods = c
+        .crictl(&["pods", "-q", "--state", "ready"])
+        .ok()
+        .stdout
+        .clone();
+    assert!(pods.contains(&pod), "{pods}");
+    let state: serde_json::Value =
+        serde_json::from_str(&c.crictl(&["inspect", &id]).ok().stdout).expect("inspect");
+    assert_eq!(state["status"]["state"], "CONTAINER_RUNNING");
+    c.crictl(&["exec", "-s", &id, "true"]).ok();
+}
+
+#[test]
+fn bad_requests_get_clear_errors_and_leave_nothing() {
+    let c = Cri::start();
+    let ctr = c.container_config("x", "true");
+    let pod_config = c.pod_config("p");
+    c.crictl(&["create", "0123456789ab", &ctr, &pod_config])
+        .failed_with("not found");
+    let pod = c.run_pod("p");
+    // The same pod (name, namespace, uid, attempt) twice.
+    c.crictl(&["runp", &pod_config]).failed_with("reserved");
+    let missing = c.file(
+        "ctr-missing.json",
+        serde_json::json!({"metadata": {"name": "m"}, "image": {"image": "nosuch:1"}, "linux": {}}),
+    );
+    c.crictl(&["create", &pod, &missing, &pod_config])
+        .failed_with("not found");
+    let other = c.pod_config("h");
+    c.crictl(&["runp", "--runtime", "nosuchruntime", &other])
+        .failed_with("nosuchruntime");
+    assert_eq!(c.crictl(&["pods", "-q"]).ok().stdout.trim(), pod);
+}
+
+#[test]
+fn a_failing_cni_plugin_fails_the_pod_and_leaves_nothing() {
+    let c = Cri::start_with_plugin("nosuchplugin");
+    let pod_config = c.pod_config("broken");
+    c.crictl(&["runp", &pod_config]).failed_with("nosuchplugin");
+    assert!(c.crictl(&["pods", "-q"]).ok().stdout.trim().is_empty());
+    let pods_dir = c.d.exec_root().join("cri/pods");
+    let left: Vec<_> = std::fs::read_dir(&pods_dir)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
