@@ -60,7 +60,9 @@ pub type BackendFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, BackendErr
 ///
 /// Each call owns its streams: when the future resolves, everything it wrote must have been
 /// written and its `Output`s dropped, since the server reports the result only after the
-/// client has received all output.
+/// client has received all output. The future is dropped unfinished when the client goes
+/// away (the kubelet cancels the request's context then): it must clean up on drop (an exec
+/// keeps running in the container, as it does under the kubelet, unless the backend kills it).
 pub trait Backend: Send + Sync + 'static {
     /// Runs `cmd` in the container and returns its exit code (0 to 255; 0 is success).
     fn exec(
