@@ -232,7 +232,10 @@ async fn serve_http(tcp: tokio::net::TcpStream, inner: Arc<Inner>) {
         let inner = inner.clone();
         async move { Ok::<_, Infallible>(route(req, inner)) }
     });
+    // The timer makes hyper's header read timeout (30 s) apply: a client that connects and
+    // never sends its request does not hold a task forever.
     if let Err(e) = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
         .serve_connection(TokioIo::new(tcp), service)
         .with_upgrades()
         .await
