@@ -8,9 +8,9 @@
 
 mod backend;
 mod handshake;
-pub mod portforward;
+mod portforward;
 mod pump;
-pub mod remotecommand;
+mod remotecommand;
 mod server;
 pub mod spdy;
 mod tokens;

@@ -422,6 +422,65 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spdy::testpeer::Peer;
+    use crate::spdy::Frame;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    #[tokio::test]
+    async fn collect_replies_to_every_stream_and_counts_the_known_ones() -> TestResult {
+        let (ours, theirs) = tokio::io::duplex(64 * 1024);
+        let (_session, mut incoming) = Session::start(ours, None);
+        let mut peer = Peer::new(theirs)?;
+        let opts = StreamOptions {
+            stdin: false,
+            stdout: true,
+            stderr: true,
+            tty: false,
+        };
+        let collecting = tokio::spawn(async move {
+            collect(&mut incoming, Protocol::V4, opts, Duration::from_secs(600)).await
+        });
+        peer.open(1, &[("streamType", "error")]).await?;
+        // Replied to but not counted, as the kubelet does with unknown types.
+        peer.open(3, &[("streamType", "bogus")]).await?;
+        peer.open(5, &[("streamType", "stdout")]).await?;
+        peer.open(7, &[("streamType", "stderr")]).await?;
+        let collected = collecting.await??;
+        assert!(
+            collected.error.is_some() && collected.stdout.is_some() && collected.stderr.is_some()
+        );
+        assert!(collected.stdin.is_none() && collected.resize.is_none());
+        for id in [1, 3, 5, 7] {
+            assert!(
+                matches!(peer.recv().await?, Some(Frame::SynReply { stream_id, .. }) if stream_id == id)
+            );
+        }
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn collect_fails_when_the_client_goes_or_takes_too_long() -> TestResult {
+        let opts = StreamOptions {
+            stdin: true,
+            stdout: true,
+            stderr: false,
+            tty: false,
+        };
+        let (ours, theirs) = tokio::io::duplex(64 * 1024);
+        let (_session, mut incoming) = Session::start(ours, None);
+        let mut peer = Peer::new(theirs)?;
+        peer.open(1, &[("streamType", "error")]).await?;
+        drop(peer);
+        let r = collect(&mut incoming, Protocol::V4, opts, Duration::from_secs(600)).await;
+        assert!(matches!(r, Err(StreamsError::Closed)));
+
+        let (ours, _theirs) = tokio::io::duplex(64 * 1024);
+        let (_session, mut incoming) = Session::start(ours, None);
+        let r = collect(&mut incoming, Protocol::V4, opts, Duration::ZERO).await;
+        assert!(matches!(r, Err(StreamsError::Timeout)));
+        Ok(())
+    }
 
     #[test]
     fn the_streams_to_wait_for_depend_on_options_and_protocol() {

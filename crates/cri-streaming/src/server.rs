@@ -33,6 +33,9 @@ pub struct Config {
     pub addr: SocketAddr,
     /// How long a client has to open its streams after the upgrade.
     pub stream_creation_timeout: Duration,
+    /// An upgraded connection with no frame either way for this long is closed (the
+    /// kubelet's default is 4 hours); None keeps it open.
+    pub stream_idle_timeout: Option<Duration>,
     /// How long a URL stays valid.
     pub token_ttl: Duration,
     /// URLs handed out and not yet used, at most.
@@ -44,6 +47,7 @@ impl Default for Config {
         Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             stream_creation_timeout: Duration::from_secs(30),
+            stream_idle_timeout: Some(Duration::from_secs(4 * 60 * 60)),
             token_ttl: TOKEN_TTL,
             max_in_flight: MAX_IN_FLIGHT,
         }
@@ -228,7 +232,10 @@ async fn serve_http(tcp: tokio::net::TcpStream, inner: Arc<Inner>) {
         let inner = inner.clone();
         async move { Ok::<_, Infallible>(route(req, inner)) }
     });
+    // The timer makes hyper's header read timeout (30 s) apply: a client that connects and
+    // never sends its request does not hold a task forever.
     if let Err(e) = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
         .serve_connection(TokioIo::new(tcp), service)
         .with_upgrades()
         .await
@@ -382,6 +389,7 @@ where
 {
     let on_upgrade = hyper::upgrade::on(&mut req);
     let shutdown = inner.shutdown.clone();
+    let idle_timeout = inner.config.stream_idle_timeout;
     tokio::spawn(async move {
         let upgraded = match on_upgrade.await {
             Ok(u) => u,
@@ -390,7 +398,7 @@ where
                 return;
             }
         };
-        let (session, incoming) = Session::start(TokioIo::new(upgraded));
+        let (session, incoming) = Session::start(TokioIo::new(upgraded), idle_timeout);
         tokio::select! {
             _ = then(session, incoming) => {}
             _ = shutdown.cancelled() => {}

@@ -86,14 +86,22 @@ fn build_probe() -> Result<PathBuf, String> {
     std::fs::create_dir_all(&cmd_dir).map_err(|e| e.to_string())?;
     std::fs::write(cmd_dir.join("main.go"), PROBE_SOURCE).map_err(|e| e.to_string())?;
     let building = tmp.join(format!("streamprobe.building.{}", std::process::id()));
-    run(Command::new("go")
-        .args(["build", "-mod=vendor", "-o"])
+    let mut go = Command::new("go");
+    go.args(["build", "-mod=vendor", "-o"])
         .arg(&building)
         .arg("./cmd/streamprobe")
         .current_dir(&module)
         .env("GOPROXY", "off")
         .env("GOFLAGS", "-mod=vendor")
-        .env("GOTOOLCHAIN", "local"))?;
+        .env("GOTOOLCHAIN", "local");
+    // Go needs a build cache; CI runners may have no HOME to put it under.
+    if ["GOCACHE", "XDG_CACHE_HOME", "HOME"]
+        .iter()
+        .all(|v| std::env::var_os(v).is_none())
+    {
+        go.env("GOCACHE", tmp.join("go-build-cache"));
+    }
+    run(&mut go)?;
     std::fs::rename(&building, &bin).map_err(|e| e.to_string())?;
     Ok(bin)
 }

@@ -8,8 +8,9 @@
 //! for it, as spdystream's frame workers wait on their streams.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -57,6 +58,46 @@ struct State {
 
 type Shared = Arc<Mutex<State>>;
 
+/// When a frame last went either way, for the idle timeout (spdystream's idleAwareFramer).
+struct Activity {
+    start: Instant,
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Activity {
+            start: Instant::now(),
+            last_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        let now = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(now, Ordering::Relaxed);
+    }
+
+    fn idle_until(&self, timeout: Duration) -> Instant {
+        self.start + Duration::from_millis(self.last_ms.load(Ordering::Relaxed)) + timeout
+    }
+}
+
+/// Ends the connection once no frame has gone either way for `timeout`.
+async fn watchdog(activity: Arc<Activity>, timeout: Duration, closed: CancellationToken) {
+    loop {
+        let deadline = activity.idle_until(timeout);
+        if Instant::now() >= deadline {
+            tracing::info!(?timeout, "closing an idle streaming connection");
+            closed.cancel();
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline.into()) => {}
+            _ = closed.cancelled() => return,
+        }
+    }
+}
+
 fn lock(shared: &Shared) -> MutexGuard<'_, State> {
     // A panic elsewhere cannot leave the map half-updated in a way that matters here.
     shared.lock().unwrap_or_else(|p| p.into_inner())
@@ -88,8 +129,12 @@ pub struct StreamSink {
 
 impl Session {
     /// Serves SPDY on `io`; the streams the client opens arrive on the returned receiver,
-    /// which closes when the client goes away or sends GOAWAY.
-    pub fn start<T>(io: T) -> (Session, mpsc::Receiver<IncomingStream>)
+    /// which closes when the client goes away or sends GOAWAY. With `idle_timeout`, the
+    /// connection ends after that long without a frame either way.
+    pub fn start<T>(
+        io: T,
+        idle_timeout: Option<Duration>,
+    ) -> (Session, mpsc::Receiver<IncomingStream>)
     where
         T: AsyncRead + AsyncWrite + Send + 'static,
     {
@@ -98,14 +143,19 @@ impl Session {
         let (incoming_tx, incoming) = mpsc::channel(8);
         let closed = CancellationToken::new();
         let shared: Shared = Arc::default();
+        let activity = Arc::new(Activity::new());
+        if let Some(timeout) = idle_timeout {
+            tokio::spawn(watchdog(activity.clone(), timeout, closed.clone()));
+        }
         let reader = tokio::spawn(read_loop(
             rd,
             shared.clone(),
             out.clone(),
             incoming_tx,
             closed.clone(),
+            activity.clone(),
         ));
-        let writer = tokio::spawn(write_loop(wr, out_rx, shared, closed.clone()));
+        let writer = tokio::spawn(write_loop(wr, out_rx, shared, closed.clone(), activity));
         let session = Session {
             out,
             closed,
@@ -254,6 +304,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
     out: mpsc::Sender<Outbound>,
     incoming: mpsc::Sender<IncomingStream>,
     closed: CancellationToken,
+    activity: Arc<Activity>,
 ) {
     let mut decoder = FrameDecoder::new();
     let mut buf = BytesMut::with_capacity(16 * 1024);
@@ -261,7 +312,10 @@ async fn read_loop<R: AsyncRead + Unpin>(
     loop {
         let frame = match decoder.decode(&mut buf) {
             Ok(Some(frame)) => frame,
-            Ok(None) => match rd.read_buf(&mut buf).await {
+            Ok(None) => match tokio::select! {
+                n = rd.read_buf(&mut buf) => n,
+                _ = closed.cancelled() => break,
+            } {
                 Ok(0) => break,
                 Ok(_) => continue,
                 Err(e) => {
@@ -275,6 +329,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 break;
             }
         };
+        activity.touch();
         on_frame(frame, &shared, &out, &mut incoming).await;
     }
     // The peer is gone: readers see EOF, writers stop.
@@ -410,6 +465,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     mut rx: mpsc::Receiver<Outbound>,
     shared: Shared,
     closed: CancellationToken,
+    activity: Arc<Activity>,
 ) {
     let mut encoder = match FrameEncoder::new() {
         Ok(e) => e,
@@ -459,6 +515,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             closed.cancel();
             return;
         }
+        activity.touch();
         buf.clear();
         if going_away.is_some() {
             let _ = wr.shutdown().await;
@@ -475,90 +532,14 @@ async fn write_out<W: AsyncWrite + Unpin>(wr: &mut W, buf: &[u8]) -> std::io::Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spdy::frame::FrameError;
-    use tokio::io::DuplexStream;
-
-    /// The client's end of a connection, speaking frames.
-    pub(crate) struct Peer {
-        io: DuplexStream,
-        enc: FrameEncoder,
-        dec: FrameDecoder,
-        buf: BytesMut,
-    }
-
-    impl Peer {
-        pub(crate) fn new(io: DuplexStream) -> Result<Self, FrameError> {
-            Ok(Peer {
-                io,
-                enc: FrameEncoder::new()?,
-                dec: FrameDecoder::new(),
-                buf: BytesMut::new(),
-            })
-        }
-
-        pub(crate) async fn send(
-            &mut self,
-            frame: Frame,
-        ) -> Result<(), Box<dyn std::error::Error>> {
-            let mut out = BytesMut::new();
-            self.enc.encode(&frame, &mut out)?;
-            self.io.write_all(&out).await?;
-            Ok(())
-        }
-
-        /// The next frame, or None at EOF.
-        pub(crate) async fn recv(&mut self) -> Result<Option<Frame>, Box<dyn std::error::Error>> {
-            loop {
-                if let Some(f) = self.dec.decode(&mut self.buf)? {
-                    return Ok(Some(f));
-                }
-                if self.io.read_buf(&mut self.buf).await? == 0 {
-                    return Ok(None);
-                }
-            }
-        }
-
-        pub(crate) async fn open(
-            &mut self,
-            id: StreamId,
-            pairs: &[(&str, &str)],
-        ) -> Result<(), Box<dyn std::error::Error>> {
-            let mut headers = Headers::new();
-            for (n, v) in pairs {
-                headers.set(n, v);
-            }
-            self.send(Frame::SynStream {
-                stream_id: id,
-                associated_to: 0,
-                priority: 0,
-                fin: false,
-                unidirectional: false,
-                headers,
-            })
-            .await
-        }
-
-        pub(crate) async fn data(
-            &mut self,
-            id: StreamId,
-            data: &[u8],
-            fin: bool,
-        ) -> Result<(), Box<dyn std::error::Error>> {
-            self.send(Frame::Data {
-                stream_id: id,
-                fin,
-                data: Bytes::copy_from_slice(data),
-            })
-            .await
-        }
-    }
+    use crate::spdy::testpeer::Peer;
 
     type TestResult = Result<(), Box<dyn std::error::Error>>;
 
     #[tokio::test]
     async fn a_stream_is_replied_its_data_delivered_and_answered() -> TestResult {
         let (ours, theirs) = tokio::io::duplex(64 * 1024);
-        let (session, mut incoming) = Session::start(ours);
+        let (session, mut incoming) = Session::start(ours, None);
         let mut peer = Peer::new(theirs)?;
         peer.open(1, &[("streamType", "stdin")]).await?;
         let stream = incoming.recv().await.ok_or("no stream")?;
@@ -604,7 +585,7 @@ mod tests {
     #[tokio::test]
     async fn big_writes_are_split_into_frames_of_32k() -> TestResult {
         let (ours, theirs) = tokio::io::duplex(1024 * 1024);
-        let (_session, mut incoming) = Session::start(ours);
+        let (_session, mut incoming) = Session::start(ours, None);
         let mut peer = Peer::new(theirs)?;
         peer.open(1, &[("streamType", "stdout")]).await?;
         let (_inbound, sink) = incoming.recv().await.ok_or("no stream")?.accept().await?;
@@ -628,7 +609,7 @@ mod tests {
     #[tokio::test]
     async fn reset_by_the_client_ends_inbound_and_fails_writes() -> TestResult {
         let (ours, theirs) = tokio::io::duplex(64 * 1024);
-        let (_session, mut incoming) = Session::start(ours);
+        let (_session, mut incoming) = Session::start(ours, None);
         let mut peer = Peer::new(theirs)?;
         peer.open(1, &[("streamType", "data")]).await?;
         let (mut inbound, sink) = incoming.recv().await.ok_or("no stream")?.accept().await?;
@@ -646,7 +627,7 @@ mod tests {
     #[tokio::test]
     async fn stream_ids_must_increase() -> TestResult {
         let (ours, theirs) = tokio::io::duplex(64 * 1024);
-        let (_session, mut incoming) = Session::start(ours);
+        let (_session, mut incoming) = Session::start(ours, None);
         let mut peer = Peer::new(theirs)?;
         peer.open(5, &[]).await?;
         let _ = incoming.recv().await.ok_or("no stream")?;
@@ -664,7 +645,7 @@ mod tests {
     #[tokio::test]
     async fn garbage_gets_a_protocol_error_goaway_and_the_end() -> TestResult {
         let (ours, mut theirs) = tokio::io::duplex(64 * 1024);
-        let (session, mut incoming) = Session::start(ours);
+        let (session, mut incoming) = Session::start(ours, None);
         // A control frame of SPDY version 2.
         theirs.write_all(&[0x80, 0x02, 0, 1, 0, 0, 0, 0]).await?;
         let mut peer = Peer::new(theirs)?;
@@ -681,9 +662,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_idle_connection_is_closed() -> TestResult {
+        let (ours, theirs) = tokio::io::duplex(64 * 1024);
+        let (session, mut incoming) = Session::start(ours, Some(Duration::from_millis(50)));
+        let mut peer = Peer::new(theirs)?;
+        peer.open(1, &[("streamType", "data")]).await?;
+        let (mut inbound, sink) = incoming.recv().await.ok_or("no stream")?.accept().await?;
+        session.closed().cancelled().await;
+        assert_eq!(inbound.recv().await, None);
+        sink.reset_token().cancelled().await;
+        assert!(matches!(peer.recv().await?, Some(Frame::SynReply { .. })));
+        assert_eq!(peer.recv().await?, None, "the connection ends");
+        drop(session);
+        Ok(())
+    }
+
+    #[tokio::test]
     async fn after_the_clients_goaway_new_streams_are_refused() -> TestResult {
         let (ours, theirs) = tokio::io::duplex(64 * 1024);
-        let (_session, mut incoming) = Session::start(ours);
+        let (_session, mut incoming) = Session::start(ours, None);
         let mut peer = Peer::new(theirs)?;
         peer.send(Frame::GoAway {
             last_good: 0,

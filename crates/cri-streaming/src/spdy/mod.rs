@@ -5,6 +5,8 @@
 pub mod connection;
 pub(crate) mod dictionary;
 pub mod frame;
+#[cfg(test)]
+pub(crate) mod testpeer;
 pub mod zlib;
 
 pub use connection::{IncomingStream, Session, StreamSink};
