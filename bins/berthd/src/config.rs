@@ -70,6 +70,9 @@ pub struct Flags {
     /// Where the CNI plugins are, colon-separated (default /usr/lib/cni:/opt/cni/bin).
     #[arg(long)]
     pub cni_bin_dir: Option<String>,
+    /// Where the CRI's streaming server (exec, attach, port-forward) listens.
+    #[arg(long)]
+    pub cri_stream_address: Option<String>,
     /// The containers' log driver (json-file only).
     #[arg(long)]
     pub log_driver: Option<String>,
@@ -131,6 +134,7 @@ struct File {
     cri_socket: Option<String>,
     cni_conf_dir: Option<PathBuf>,
     cni_bin_dir: Option<String>,
+    cri_stream_address: Option<String>,
 }
 
 /// daemon.json's `default-address-pools` entry.
@@ -172,6 +176,7 @@ pub struct Config {
     pub cri_socket: Option<PathBuf>,
     pub cni_conf_dir: PathBuf,
     pub cni_bin_dirs: Vec<PathBuf>,
+    pub cri_stream_address: std::net::SocketAddr,
 }
 
 /// Containers' seccomp profile when they do not ask for one.
@@ -401,7 +406,17 @@ impl Config {
             .filter(|d| !d.is_empty())
             .map(PathBuf::from)
             .collect();
+        let stream = one_of(
+            "cri-stream-address",
+            flags.cri_stream_address,
+            file.cri_stream_address,
+        )?
+        .unwrap_or_else(|| "127.0.0.1:0".into());
+        let cri_stream_address = stream
+            .parse()
+            .with_context(|| format!("cri-stream-address {stream:?}: expected IP:PORT"))?;
         Ok(Config {
+            cri_stream_address,
             cri_socket,
             cni_conf_dir,
             cni_bin_dirs,

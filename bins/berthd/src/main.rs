@@ -238,6 +238,7 @@ fn start_cri(
             cni_bin_dirs: config.cni_bin_dirs.clone(),
             state_dir: config.exec_root.join("cri"),
             data_dir: config.data_root.join("cri"),
+            stream_address: config.cri_stream_address,
         },
     )
     .context("set up the CRI")?;

@@ -356,3 +356,89 @@ fn a_failing_cni_plugin_fails_the_pod_and_leaves_nothing() {
         .unwrap_or_default();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+#[test]
+fn exec_attach_and_port_forward_stream_through_crictl() {
+    let c = Cri::start();
+    let pod = c.run_pod("stream");
+    let web = c.run(
+        &pod,
+        "stream",
+        "web",
+        "mkdir -p /www; echo page > /www/index.html; httpd -f -p 8080 -h /www",
+    );
+    let tick = c.run(
+        &pod,
+        "stream",
+        "tick",
+        "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done",
+    );
+    // exec: output, standard input to its end, the exit code.
+    let out = c.crictl(&["exec", &web, "sh", "-c", "echo streamed; exit 4"]);
+    out.failed_with("exit code 4");
+    assert!(out.stdout.contains("streamed"), "{}", out.stdout);
+    let typed = Command::new(crictl_binary())
+        .args([
+            "-r",
+            &c.socket(),
+            "-i",
+            &c.socket(),
+            "exec",
+            "-i",
+            &web,
+            "cat",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(b"typed input\n")?;
+            child.wait_with_output()
+        })
+        .expect("crictl exec -i");
+    assert_eq!(String::from_utf8_lossy(&typed.stdout), "typed input\n");
+    // attach: the running process's output as it comes.
+    let attach = Command::new("timeout")
+        .args(["3"])
+        .arg(crictl_binary())
+        .args(["-r", &c.socket(), "-i", &c.socket(), "attach", &tick])
+        .output()
+        .expect("attach");
+    assert!(
+        String::from_utf8_lossy(&attach.stdout).contains("tick"),
+        "{}",
+        String::from_utf8_lossy(&attach.stderr)
+    );
+    // port-forward: a local port reaches the pod's loopback.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+        l.local_addr().expect("addr").port()
+    };
+    let mut forward = Command::new(crictl_binary())
+        .args(["-r", &c.socket(), "-i", &c.socket(), "port-forward", &pod])
+        .arg(format!("{port}:8080"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("port-forward");
+    let mut page = String::new();
+    let fetched = wait_for(|| {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+            return false;
+        };
+        // The response ends with the pod's side closing (a hang here is a lost FIN).
+        let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+        let _ = s.write_all(b"GET /index.html HTTP/1.0\r\n\r\n");
+        page.clear();
+        s.read_to_string(&mut page).is_ok() && page.contains("page")
+    });
+    let _ = forward.kill();
+    let _ = forward.wait();
+    assert!(fetched, "{page}");
+}

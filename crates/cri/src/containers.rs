@@ -312,6 +312,50 @@ impl Cri {
         Ok(record.id)
     }
 
+    /// A container that runs (exec and attach need one), by id or prefix.
+    pub(crate) fn running(&self, id: &str) -> Result<()> {
+        let (c, r) = self.container(id)?;
+        if r.state.status != EngineStatus::Running {
+            return Err(CriError::FailedPrecondition(format!(
+                "container {} is not running",
+                c.id
+            )));
+        }
+        Ok(())
+    }
+
+    /// The full id of a ready pod.
+    pub(crate) fn ready_pod(&self, id: &str) -> Result<String> {
+        let pod = self.pods.get(id)?;
+        if !pod.ready {
+            return Err(CriError::FailedPrecondition(format!(
+                "pod sandbox {} is not ready",
+                pod.id
+            )));
+        }
+        Ok(pod.id)
+    }
+
+    /// The engine's id of a CRI container (by id or prefix).
+    pub(crate) fn engine_id(&self, id: &str) -> Result<String> {
+        Ok(self.containers.get(id)?.id)
+    }
+
+    /// A TCP connection to `port` on a ready pod's loopback, made inside its network.
+    pub(crate) fn connect_in_pod(&self, pod: &str, port: u16) -> Result<std::net::TcpStream> {
+        let pod = self.pods.get(pod)?;
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        match &pod.net {
+            Some(netns) => berth_network::netns::tcp_connect_in(netns, addr)
+                .map_err(|e| CriError::Network(e.to_string())),
+            // The node's network: its loopback is ours.
+            None => std::net::TcpStream::connect(addr).map_err(|source| CriError::Io {
+                what: format!("connect to {addr}"),
+                source,
+            }),
+        }
+    }
+
     /// The CRI record and the engine's of a container by id or prefix.
     fn container(&self, id: &str) -> Result<(CriContainer, ContainerRecord)> {
         let c = self.containers.get(id)?;

@@ -9,6 +9,7 @@ mod error;
 mod images;
 mod pods;
 mod runtime;
+mod streaming;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -32,6 +33,8 @@ pub struct Config {
     pub state_dir: PathBuf,
     /// Pod records, under the data root.
     pub data_dir: PathBuf,
+    /// Where the streaming server (exec, attach, port-forward URLs) listens; port 0: any.
+    pub stream_address: std::net::SocketAddr,
 }
 
 /// The CRI's state: the engine and registry it shares with the Docker API.
@@ -42,6 +45,8 @@ pub struct Cri {
     pods: pods::Pods,
     containers: containers::CriContainers,
     cni: berth_network::cni::Cni,
+    /// Set once `serve` has bound it.
+    stream: std::sync::OnceLock<berth_cri_streaming::StreamServer>,
 }
 
 impl Cri {
@@ -60,6 +65,7 @@ impl Cri {
             pods: pods::Pods::open(&config.data_dir.join("pods"))?,
             containers: containers::CriContainers::open(&config.data_dir.join("containers"))?,
             cni: berth_network::cni::Cni::new(&config.cni_conf_dir, &config.cni_bin_dirs),
+            stream: std::sync::OnceLock::new(),
             engine,
             registry,
             config,
@@ -72,18 +78,39 @@ impl Cri {
 #[derive(Clone)]
 pub(crate) struct Service(pub(crate) Arc<Cri>);
 
-/// Serve the RuntimeService and ImageService on `listener` until `shutdown` completes.
+/// Why the CRI could not be served.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("the CRI streaming server: {0}")]
+    Streaming(#[from] berth_cri_streaming::Error),
+    #[error("the CRI gRPC server: {0}")]
+    Grpc(#[from] tonic::transport::Error),
+}
+
+/// Serve the RuntimeService and ImageService on `listener`, and the streaming server, until
+/// `shutdown` completes.
 pub async fn serve(
     listener: UnixListener,
     cri: Arc<Cri>,
     shutdown: impl std::future::Future<Output = ()> + Send,
-) -> Result<(), tonic::transport::Error> {
-    tonic::transport::Server::builder()
+) -> Result<(), ServeError> {
+    let config = berth_cri_streaming::Config {
+        addr: cri.config.stream_address,
+        ..Default::default()
+    };
+    let backend = Arc::new(streaming::StreamBackend(cri.clone()));
+    let server = berth_cri_streaming::StreamServer::bind(config, backend).await?;
+    let _ = cri.stream.set(server);
+    let served = tonic::transport::Server::builder()
         .add_service(RuntimeServiceServer::new(Service(cri.clone())))
-        .add_service(ImageServiceServer::new(Service(cri)))
+        .add_service(ImageServiceServer::new(Service(cri.clone())))
         .serve_with_incoming_shutdown(
             UnixListenerStream::new(listener).map(|conn| conn.map(authority::relay)),
             shutdown,
         )
-        .await
+        .await;
+    if let Some(server) = cri.stream.get() {
+        server.shutdown();
+    }
+    Ok(served?)
 }

@@ -47,6 +47,23 @@ impl Cri {
     }
 }
 
+/// The streaming server's refusals: bad requests, or too many URLs in flight.
+fn stream_error(e: berth_cri_streaming::Error) -> crate::error::CriError {
+    if e.is_invalid_argument() {
+        crate::error::CriError::InvalidArgument(e.to_string())
+    } else {
+        crate::error::CriError::FailedPrecondition(e.to_string())
+    }
+}
+
+impl Cri {
+    fn stream_server(&self) -> crate::error::Result<&berth_cri_streaming::StreamServer> {
+        self.stream.get().ok_or_else(|| {
+            crate::error::CriError::FailedPrecondition("the streaming server is not up".into())
+        })
+    }
+}
+
 fn unsupported(what: &str) -> Status {
     Status::unimplemented(format!("{what} is not supported by berth's CRI yet"))
 }
@@ -251,22 +268,62 @@ impl RuntimeService for crate::Service {
         }))
     }
 
-    async fn exec(&self, _request: Request<ExecRequest>) -> Result<Response<ExecResponse>, Status> {
-        Err(unsupported("Exec (streaming)"))
+    async fn exec(&self, request: Request<ExecRequest>) -> Result<Response<ExecResponse>, Status> {
+        let r = request.into_inner();
+        let url = blocking(&self.0, move |cri| {
+            cri.running(&r.container_id)?;
+            cri.stream_server()?
+                .get_exec(berth_cri_streaming::ExecRequest {
+                    container_id: r.container_id,
+                    cmd: r.cmd,
+                    tty: r.tty,
+                    stdin: r.stdin,
+                    stdout: r.stdout,
+                    stderr: r.stderr,
+                })
+                .map_err(stream_error)
+        })
+        .await?;
+        Ok(Response::new(ExecResponse { url }))
     }
 
     async fn attach(
         &self,
-        _request: Request<AttachRequest>,
+        request: Request<AttachRequest>,
     ) -> Result<Response<AttachResponse>, Status> {
-        Err(unsupported("Attach (streaming)"))
+        let r = request.into_inner();
+        let url = blocking(&self.0, move |cri| {
+            cri.running(&r.container_id)?;
+            cri.stream_server()?
+                .get_attach(berth_cri_streaming::AttachRequest {
+                    container_id: r.container_id,
+                    tty: r.tty,
+                    stdin: r.stdin,
+                    stdout: r.stdout,
+                    stderr: r.stderr,
+                })
+                .map_err(stream_error)
+        })
+        .await?;
+        Ok(Response::new(AttachResponse { url }))
     }
 
     async fn port_forward(
         &self,
-        _request: Request<PortForwardRequest>,
+        request: Request<PortForwardRequest>,
     ) -> Result<Response<PortForwardResponse>, Status> {
-        Err(unsupported("PortForward (streaming)"))
+        let r = request.into_inner();
+        let url = blocking(&self.0, move |cri| {
+            let pod = cri.ready_pod(&r.pod_sandbox_id)?;
+            cri.stream_server()?
+                .get_port_forward(berth_cri_streaming::PortForwardRequest {
+                    pod_sandbox_id: pod,
+                    ports: r.port,
+                })
+                .map_err(stream_error)
+        })
+        .await?;
+        Ok(Response::new(PortForwardResponse { url }))
     }
 
     async fn container_stats(

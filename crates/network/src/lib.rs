@@ -9,7 +9,7 @@ pub mod dns;
 pub mod endpoint;
 pub mod etc;
 mod loopback;
-mod netns;
+pub mod netns;
 pub mod nft;
 pub mod pin;
 pub mod ports;
@@ -56,6 +56,12 @@ pub enum Error {
     },
     #[error("{0}")]
     Config(String),
+    #[error("connect to {addr} in the network namespace {path}: {source}")]
+    Connect {
+        addr: std::net::SocketAddr,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Nft(#[from] nft::NftError),
     #[error(transparent)]

@@ -51,3 +51,16 @@ pub(crate) fn in_own_thread<T: Send + 'static>(
             message: "it panicked".into(),
         })?
 }
+
+/// A TCP connection to `addr` made from inside the network namespace at `netns` (a
+/// forwarded port of a pod: its loopback is reachable only from inside). The socket stays
+/// in that namespace; the calling thread does not move.
+pub fn tcp_connect_in(netns: &Path, addr: std::net::SocketAddr) -> Result<std::net::TcpStream> {
+    run_in(netns, "netns-connect", move |inside| {
+        std::net::TcpStream::connect(addr).map_err(|source| Error::Connect {
+            addr,
+            path: inside.to_path_buf(),
+            source,
+        })
+    })
+}
