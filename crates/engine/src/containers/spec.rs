@@ -109,7 +109,7 @@ fn namespaces(record: &ContainerRecord, sources: &Sources) -> Vec<Value> {
     if !modes.uts_host {
         out.push(json!({"type": "uts"}));
     }
-    match (record.network_mode(), &record.endpoint) {
+    match (record.network_mode(), record.endpoint()) {
         ("none", _) => out.push(json!({"type": "network"})),
         // Made and set up by berthd before the runtime runs (net.rs): joined by path.
         (_, Some(ep)) => out.push(json!({"type": "network", "path": ep.netns})),
@@ -253,7 +253,7 @@ pub fn oci_config(
     if !record.host.rlimits.is_empty() {
         config["process"]["rlimits"] = json!(record.host.rlimits);
     }
-    let etc_dir = match (&record.endpoint, &sources.net) {
+    let etc_dir = match (record.endpoint(), &sources.net) {
         (Some(ep), _) => Some(&ep.files),
         (None, Some(donor)) => Some(&donor.files),
         _ => None,
