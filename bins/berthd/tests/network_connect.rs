@@ -372,9 +372,18 @@ fn several_networks_at_create_and_on_a_stopped_container() {
     assert_eq!(n.inspect("st", "{{len .NetworkSettings.Networks}}"), "1");
     assert!(!n.get("st", "web-c").contains("on-c"));
     assert!(n.reaches("st", "web-d", "on-d"));
-    // All endpoints go at exit: no veth of multi or st stays on either bridge.
+    // All endpoints go at exit: no veth of multi or st stays on either bridge; each
+    // network told of the start and the exit, as dockerd tells them.
+    let multi = n.inspect("multi", "{{.Id}}");
     n.d.docker(&["rm", "-f", "multi", "st"]).ok();
     assert!(wait_for(|| n.veths(44).len() == 1 && n.veths(45).len() == 1));
+    for net in ["net-c", "net-d"] {
+        assert!(
+            wait_for(|| network_events(&n, net, &multi) == ["connect", "disconnect"]),
+            "{net}: {:?}",
+            network_events(&n, net, &multi)
+        );
+    }
 }
 
 #[test]

@@ -425,6 +425,9 @@ impl Networks {
             self.disconnect(containers, &record.id);
             return Err(e);
         }
+        for join in &joins {
+            self.endpoint_event(containers, "connect", &join.network, &record.id);
+        }
         Ok(containers.resolve(&record.id)?.endpoints)
     }
 
@@ -489,6 +492,7 @@ impl Networks {
                 Some(net) => net.disconnect(containers, id, false),
                 None => drop_endpoint(containers, id, &ep.network),
             }
+            self.endpoint_event(containers, "disconnect", &ep.network, &r.id);
         }
         let netns = r
             .endpoint()
@@ -596,6 +600,22 @@ fn network_event(
         e = e.with("container", c);
     }
     containers.events.publish(e);
+}
+
+impl Networks {
+    /// A connect or disconnect event of container `id` on the network with key `key`
+    /// (dockerd sends them at each start and exit too, per network).
+    fn endpoint_event(&self, containers: &Containers, action: &str, key: &str, id: &str) {
+        if key == "bridge" {
+            let e = crate::events::Event::new("network", action, &super::net::network_id("bridge"))
+                .with("name", "bridge")
+                .with("type", "bridge")
+                .with("container", id);
+            containers.events.publish(e);
+        } else if let Some(rec) = self.find(key) {
+            network_event(containers, action, &rec, Some(id));
+        }
+    }
 }
 
 /// dockerd's refusals (runconfig's errors).
@@ -770,9 +790,7 @@ impl crate::Engine {
                 return Err(e);
             }
         }
-        if let Some(rec) = networks.find(&target.key) {
-            network_event(&self.containers, "connect", &rec, Some(&r.id));
-        }
+        networks.endpoint_event(&self.containers, "connect", &target.key, &r.id);
         Ok(())
     }
 
@@ -812,9 +830,7 @@ impl crate::Engine {
         if running {
             networks.disconnect_running(&self.containers, &r.id, &target.key)?;
         }
-        if let Some(rec) = networks.find(&target.key) {
-            network_event(&self.containers, "disconnect", &rec, Some(&r.id));
-        }
+        networks.endpoint_event(&self.containers, "disconnect", &target.key, &r.id);
         Ok(())
     }
 }
