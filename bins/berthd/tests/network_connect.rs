@@ -451,9 +451,34 @@ fn endpoints_and_addresses_survive_a_restart_of_berthd() {
 
 #[test]
 fn connect_and_disconnect_refuse_as_dockerd_does() {
-    // One /24 for this test: the default bridge on its lower half, a network on the upper.
-    let n = NetDaemon::start(49, "10.213.49.1/25");
+    // One /24 for this test: the default bridge on its first quarter, networks on the rest.
+    let n = NetDaemon::start(49, "10.213.49.1/26");
     n.network("net-g", 50, "10.213.49.128/25");
+    n.network("net-h", 51, "10.213.49.64/26");
+    // A network removed while a stopped container is on it: left with -f only.
+    n.d.docker(&[
+        "create",
+        "--name",
+        "orphan",
+        "--network",
+        "net-g",
+        "bb:1",
+        "true",
+    ])
+    .ok();
+    n.d.docker(&["network", "connect", "net-h", "orphan"]).ok();
+    n.d.docker(&["network", "rm", "net-h"]).ok();
+    n.d.docker(&["network", "disconnect", "net-h", "orphan"])
+        .failed_with("network net-h not found");
+    n.d.docker(&["network", "disconnect", "-f", "net-h", "orphan"])
+        .ok();
+    assert_eq!(
+        n.inspect(
+            "orphan",
+            "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}"
+        ),
+        "net-g"
+    );
     n.d.docker(&[
         "run",
         "-d",

@@ -797,7 +797,6 @@ impl crate::Engine {
     /// `docker network disconnect [-f]`: the container leaves `network` (a running one
     /// loses its interface there now).
     pub fn network_disconnect(&self, network: &str, container: &str, force: bool) -> Result<()> {
-        let _ = force; // Forced or not, berth's endpoints are the records': nothing stale.
         let r = self.containers.resolve(container)?;
         let running = r.state.status == Status::Running;
         let mode = r.network_mode().to_string();
@@ -821,7 +820,26 @@ impl crate::Engine {
         let networks = self
             .networks()
             .ok_or_else(|| Error::NotFound(format!("network {network} not found")))?;
-        let target = networks.target(network)?;
+        let target = match networks.target(network) {
+            Ok(t) => t,
+            // `-f`: a network removed since the container joined it (while it did not
+            // run) is left all the same, as dockerd does.
+            Err(Error::NotFound(m)) if force => {
+                let gone = r
+                    .joins()
+                    .into_iter()
+                    .find(|j| j.name == network || j.network.starts_with(network));
+                match gone {
+                    Some(j) => Target {
+                        name: j.name,
+                        key: j.network,
+                        range: None,
+                    },
+                    None => return Err(Error::NotFound(m)),
+                }
+            }
+            Err(e) => return Err(e),
+        };
         if !r.joins().iter().any(|j| j.network == target.key) {
             return Err(not_connected(&target.name));
         }
