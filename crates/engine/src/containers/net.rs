@@ -309,9 +309,12 @@ pub(crate) fn endpoint_options(
 ) -> Result<()> {
     let on_bridge_network = !matches!(mode, "none" | "host") && !mode.starts_with("container:");
     for (name, e) in &req.networking_config.endpoints_config {
+        // The container's own network, by the name the client gave (`container:X` is
+        // recorded by X's id).
         let primary = name == mode
             || (!network_id.is_empty() && name == network_id)
-            || (mode == "bridge" && matches!(name.as_str(), "bridge" | "default"));
+            || (mode == "bridge" && matches!(name.as_str(), "bridge" | "default"))
+            || (mode.starts_with("container:") && name.starts_with("container:"));
         if primary {
             let known = match network_id {
                 "" => Known {
@@ -1158,6 +1161,65 @@ pub(crate) fn check_container_mode(req: &CreateBody) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn body(v: serde_json::Value) -> CreateBody {
+        serde_json::from_value(v).expect("create body")
+    }
+
+    /// Networks `net-a` (id `aaa`, 10.1.0.0/24) and `net-b` (id `bbb`, 10.2.0.0/24).
+    fn find(name: &str) -> Option<Known> {
+        let (name, id, range) = match name {
+            "net-a" | "aaa" => ("net-a", "aaa", "10.1.0.0/24"),
+            "net-b" | "bbb" => ("net-b", "bbb", "10.2.0.0/24"),
+            "bridge" | "default" => ("bridge", "", "172.17.0.0/16"),
+            _ => return None,
+        };
+        Some(Known {
+            name: name.into(),
+            id: id.into(),
+            range: range.parse().ok(),
+        })
+    }
+
+    #[test]
+    fn a_create_body_naming_several_networks_joins_each() {
+        let req = body(serde_json::json!({"NetworkingConfig": {"EndpointsConfig": {
+            "net-a": {"Aliases": ["a1"]},
+            "net-b": {"Aliases": ["b1"], "IPAMConfig": {"IPv4Address": "10.2.0.9"}},
+        }}}));
+        let mut net = NetOptions::default();
+        endpoint_options(&req, "net-a", "aaa", &mut net, &find).expect("ok");
+        assert_eq!(net.aliases, ["a1"]);
+        assert_eq!(
+            net.more,
+            [Join {
+                name: "net-b".into(),
+                network: "bbb".into(),
+                aliases: vec!["b1".into()],
+                ip: Some(Ipv4Addr::new(10, 2, 0, 9)),
+            }]
+        );
+        // An address outside the network's subnet, another network beside `none` or
+        // `container:X`, an unknown network: dockerd's refusals.
+        let outside = body(serde_json::json!({"NetworkingConfig": {"EndpointsConfig": {
+            "net-b": {"IPAMConfig": {"IPv4Address": "10.1.0.9"}}}}}));
+        let e = endpoint_options(&outside, "net-a", "aaa", &mut NetOptions::default(), &find);
+        assert!(e.is_err_and(|e| e.to_string().contains("no configured subnet")));
+        for mode in ["none", "container:abc"] {
+            let e = endpoint_options(&req, mode, "", &mut NetOptions::default(), &find);
+            assert!(e.is_err(), "{mode}");
+        }
+        let unknown = body(serde_json::json!({"NetworkingConfig": {"EndpointsConfig": {
+            "nosuch": {}}}}));
+        let e = endpoint_options(&unknown, "net-a", "aaa", &mut NetOptions::default(), &find);
+        assert!(e.is_err_and(|e| e.to_string() == "network nosuch not found"));
+        // The container's own network under the name the client used is no other one.
+        let own = body(serde_json::json!({"NetworkingConfig": {"EndpointsConfig": {
+            "container:web": {}}}}));
+        let mut net = NetOptions::default();
+        endpoint_options(&own, "container:0123", "", &mut net, &find).expect("ok");
+        assert!(net.more.is_empty());
+    }
 
     #[test]
     fn port_specs_are_checked_as_moby_checks_them() {
