@@ -245,6 +245,9 @@ fn a_running_container_joins_and_leaves_a_second_network() {
         members.stdout
     );
     assert_eq!(n.veths(42).len(), 2, "web-b's and client's");
+    let ps =
+        n.d.docker(&["ps", "--filter", "name=client", "--format", "{{.Networks}}"]);
+    assert_eq!(ps.stdout.trim(), "net-a,net-b");
 
     n.d.docker(&["network", "disconnect", "net-b", "client"])
         .ok();

@@ -53,6 +53,9 @@ pub struct Networks {
     user: Mutex<BTreeMap<String, (NetworkRecord, Arc<Net>)>>,
     /// The embedded resolver all user-defined networks share.
     dns: super::net::SharedResolver,
+    /// Held while a running container gains or loses a network (two at once would pick
+    /// the same interface name, or move its default route past each other).
+    hotplug: Mutex<()>,
 }
 
 /// Names dockerd keeps for its predefined networks.
@@ -92,6 +95,7 @@ impl Networks {
             dir,
             user: Mutex::new(user),
             dns,
+            hotplug: Mutex::new(()),
         }
     }
 
@@ -416,13 +420,13 @@ impl Networks {
             match made {
                 Ok((_, s)) => socket = socket.or(s),
                 Err(e) => {
-                    self.disconnect(containers, &record.id);
+                    self.leave_all(containers, &record.id, false);
                     return Err(e);
                 }
             }
         }
         if let Err(e) = self.settle(containers, &record.id, &netns, socket) {
-            self.disconnect(containers, &record.id);
+            self.leave_all(containers, &record.id, false);
             return Err(e);
         }
         for join in &joins {
@@ -435,6 +439,7 @@ impl Networks {
     /// a new interface in its namespace, the default route moved when the new network
     /// comes first, its /etc/hosts and resolver told.
     fn connect_running(&self, containers: &Containers, id: &str, join: &Join) -> Result<()> {
+        let _one = self.hotplug.lock().unwrap_or_else(|p| p.into_inner());
         let r = containers.resolve(id)?;
         let net = self
             .get(&join.network)
@@ -463,6 +468,7 @@ impl Networks {
     /// `docker network disconnect` of a running container from network `key`: its
     /// interface there goes, the default route moves to the next network in dockerd's order.
     fn disconnect_running(&self, containers: &Containers, id: &str, key: &str) -> Result<()> {
+        let _one = self.hotplug.lock().unwrap_or_else(|p| p.into_inner());
         let r = containers.resolve(id)?;
         let netns = super::net::namespace_of(&r);
         let gateway = self.gateway_of(r.endpoints.iter().map(|e| e.network.as_str()));
@@ -484,6 +490,12 @@ impl Networks {
     /// Take container `id` off every network it is on (at its exit, or a start that
     /// failed): its endpoints, namespace file and resolver socket go.
     pub(crate) fn disconnect(&self, containers: &Containers, id: &str) {
+        self.leave_all(containers, id, true);
+    }
+
+    /// [`Self::disconnect`]; `events`: a disconnect event per network (not for a start
+    /// that failed half-way, which sent no connect).
+    fn leave_all(&self, containers: &Containers, id: &str, events: bool) {
         let Ok(r) = containers.resolve(id) else {
             return;
         };
@@ -492,7 +504,9 @@ impl Networks {
                 Some(net) => net.disconnect(containers, id, false),
                 None => drop_endpoint(containers, id, &ep.network),
             }
-            self.endpoint_event(containers, "disconnect", &ep.network, &r.id);
+            if events {
+                self.endpoint_event(containers, "disconnect", &ep.network, &r.id);
+            }
         }
         let netns = r
             .endpoint()
