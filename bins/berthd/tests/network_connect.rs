@@ -293,6 +293,30 @@ fn a_running_container_joins_and_leaves_a_second_network() {
     );
     assert!(n.reaches("client", "web-b", "on-b"));
     assert!(!n.get("client", "web-a").contains("on-a"));
+    // A gateway priority outranks the name order: back on net-a with a priority below
+    // net-b's, the default route stays through net-b.
+    n.d.docker(&[
+        "network",
+        "connect",
+        "--gw-priority",
+        "-1",
+        "net-a",
+        "client",
+    ])
+    .ok();
+    let routes = n.exec("client", "ip route");
+    assert!(
+        routes.contains("default via 10.213.42.1 dev eth1"),
+        "{routes}"
+    );
+    assert_eq!(
+        n.inspect(
+            "client",
+            "{{(index .NetworkSettings.Networks \"net-a\").GwPriority}}"
+        ),
+        "-1"
+    );
+    assert!(n.reaches("client", "web-a", "on-a"));
 }
 
 #[test]

@@ -429,6 +429,7 @@ fn networks(r: &ContainerRecord) -> Value {
                 "GlobalIPv6Address": "",
                 "GlobalIPv6PrefixLen": 0,
                 "DNSNames": null,
+                "GwPriority": join.gw_priority,
             }),
         );
     }

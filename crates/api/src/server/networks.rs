@@ -382,6 +382,8 @@ struct ConnectBody {
 #[serde(rename_all = "PascalCase", default)]
 struct EndpointConfig {
     aliases: Option<Vec<String>>,
+    /// `--gw-priority`.
+    gw_priority: i64,
     #[serde(rename = "IPAMConfig")]
     ipam_config: Option<EndpointIpam>,
 }
@@ -415,8 +417,11 @@ pub(super) async fn connect(
         None => None,
     };
     let aliases = endpoint.aliases.unwrap_or_default();
-    ctx.blocking(move |e| Ok(e.network_connect(&network, &req.container, aliases, ip)?))
-        .await?;
+    let priority = endpoint.gw_priority;
+    ctx.blocking(move |e| {
+        Ok(e.network_connect(&network, &req.container, aliases, ip, priority)?)
+    })
+    .await?;
     Ok(body::empty(StatusCode::OK))
 }
 

@@ -297,6 +297,7 @@ impl ContainerRecord {
                 network: self.network_key().to_string(),
                 aliases: self.net.aliases.clone(),
                 ip: self.net.ip,
+                gw_priority: self.net.gw_priority,
             });
         }
         out.extend(self.net.more.iter().cloned());

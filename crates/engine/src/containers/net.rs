@@ -68,6 +68,9 @@ pub struct NetOptions {
     /// `--ip`: the address asked for on a user-defined network.
     #[serde(default)]
     pub ip: Option<Ipv4Addr>,
+    /// `--gw-priority` on its first network.
+    #[serde(default)]
+    pub gw_priority: i64,
     /// The networks it is on besides its first one (`docker network connect`, or a create
     /// body naming several).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -85,6 +88,9 @@ pub struct Join {
     pub aliases: Vec<String>,
     #[serde(default)]
     pub ip: Option<Ipv4Addr>,
+    /// `--gw-priority`: the network with the highest gives the default route.
+    #[serde(default)]
+    pub gw_priority: i64,
 }
 
 /// A published port as it was made.
@@ -240,6 +246,7 @@ pub(crate) fn options(req: &CreateBody, image: &Value) -> Result<NetOptions> {
         network_id: String::new(),
         aliases: Vec::new(),
         ip: None,
+        gw_priority: 0,
         more: Vec::new(),
     })
 }
@@ -340,6 +347,7 @@ pub(crate) fn endpoint_options(
             if ip.is_some() {
                 net.ip = ip;
             }
+            net.gw_priority = e.gw_priority;
             continue;
         }
         match mode {
@@ -387,6 +395,7 @@ pub(crate) fn endpoint_options(
             network: key,
             aliases,
             ip,
+            gw_priority: e.gw_priority,
         });
     }
     Ok(())
@@ -1197,6 +1206,7 @@ mod tests {
                 network: "bbb".into(),
                 aliases: vec!["b1".into()],
                 ip: Some(Ipv4Addr::new(10, 2, 0, 9)),
+                gw_priority: 0,
             }]
         );
         // An address outside the network's subnet, another network beside `none` or

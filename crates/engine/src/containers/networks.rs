@@ -358,13 +358,17 @@ impl Networks {
             .unwrap_or_else(|| (key.to_string(), false))
     }
 
-    /// Which of `keys` (networks of endpoints) gives the container its default route:
-    /// dockerd's order (libnetwork's Endpoint.Less without gateway priorities: networks
-    /// with a way out before internal ones, then by name).
-    fn gateway_of<'a>(&self, keys: impl Iterator<Item = &'a str>) -> Option<String> {
-        keys.map(|k| (self.describe(k), k))
-            .min_by(|((na, ia), _), ((nb, ib), _)| ia.cmp(ib).then_with(|| na.cmp(nb)))
-            .map(|(_, k)| k.to_string())
+    /// Which of `joins` gives the container its default route: dockerd's order
+    /// (libnetwork's Endpoint.Less: the highest gateway priority, then networks with a way
+    /// out before internal ones, then by name).
+    fn gateway_of<'a>(&self, joins: impl Iterator<Item = &'a Join>) -> Option<String> {
+        joins
+            .map(|j| {
+                let (name, internal) = self.describe(&j.network);
+                ((std::cmp::Reverse(j.gw_priority), internal, name), j)
+            })
+            .min_by(|(a, _), (b, _)| a.cmp(b))
+            .map(|(_, j)| j.network.clone())
     }
 
     /// The user-defined networks (with names resolved) among `endpoints`.
@@ -401,7 +405,7 @@ impl Networks {
         record: &ContainerRecord,
     ) -> Result<Vec<Endpoint>> {
         let joins = record.joins();
-        let gateway = self.gateway_of(joins.iter().map(|j| j.network.as_str()));
+        let gateway = self.gateway_of(joins.iter());
         let netns = self.base.netns_dir.join(&record.id);
         let mut socket = None;
         for (i, join) in joins.iter().enumerate() {
@@ -448,11 +452,12 @@ impl Networks {
             .map(|i| format!("eth{i}"))
             .find(|n| !r.endpoints.iter().any(|e| e.ifname == *n))
             .unwrap_or_default();
+        // The record names the new network already.
+        let joins = r.joins();
         let gateway = self.gateway_of(
-            r.endpoints
+            joins
                 .iter()
-                .map(|e| e.network.as_str())
-                .chain([join.network.as_str()]),
+                .filter(|j| j.network == join.network || r.endpoint_on(&j.network).is_some()),
         );
         let netns = super::net::namespace_of(&r);
         let place = Placement {
@@ -471,18 +476,18 @@ impl Networks {
         let _one = self.hotplug.lock().unwrap_or_else(|p| p.into_inner());
         let r = containers.resolve(id)?;
         let netns = super::net::namespace_of(&r);
-        let gateway = self.gateway_of(r.endpoints.iter().map(|e| e.network.as_str()));
         match self.get(key) {
             Some(net) => net.disconnect(containers, id, false),
             None => drop_endpoint(containers, id, key),
         }
+        // The route through the network left went with its interface; the one dockerd
+        // would choose among those left is set (again, when it was not that one).
         let r = containers.resolve(id)?;
-        if gateway.as_deref() == Some(key) {
-            let next = self.gateway_of(r.endpoints.iter().map(|e| e.network.as_str()));
-            if let Some(ep) = next.and_then(|k| r.endpoint_on(&k).cloned()) {
-                berth_network::endpoint::set_default_route(&netns, ep.gateway, &ep.ifname)
-                    .map_err(|e| Error::Io(e.to_string()))?;
-            }
+        let joins = r.joins();
+        let next = self.gateway_of(joins.iter().filter(|j| r.endpoint_on(&j.network).is_some()));
+        if let Some(ep) = next.and_then(|k| r.endpoint_on(&k).cloned()) {
+            berth_network::endpoint::set_default_route(&netns, ep.gateway, &ep.ifname)
+                .map_err(|e| Error::Io(e.to_string()))?;
         }
         self.settle(containers, id, &netns, None)
     }
@@ -699,12 +704,14 @@ fn leave(r: &mut ContainerRecord, key: &str) {
                 };
                 r.net.aliases = next.aliases;
                 r.net.ip = next.ip;
+                r.net.gw_priority = next.gw_priority;
             }
             None => {
                 r.network_mode = "none".into();
                 r.net.network_id.clear();
                 r.net.aliases.clear();
                 r.net.ip = None;
+                r.net.gw_priority = 0;
             }
         }
     } else {
@@ -725,6 +732,7 @@ fn enter(r: &mut ContainerRecord, join: Join) {
         };
         r.net.aliases = join.aliases;
         r.net.ip = join.ip;
+        r.net.gw_priority = join.gw_priority;
     }
 }
 
@@ -737,6 +745,7 @@ impl crate::Engine {
         container: &str,
         aliases: Vec<String>,
         ip: Option<std::net::Ipv4Addr>,
+        gw_priority: i64,
     ) -> Result<()> {
         let networks = self
             .networks()
@@ -795,6 +804,7 @@ impl crate::Engine {
             network: target.key.clone(),
             aliases,
             ip,
+            gw_priority,
         };
         let recorded = join.clone();
         self.containers.update(&r.id, move |r| enter(r, recorded))?;
