@@ -232,6 +232,11 @@ fn a_running_container_joins_and_leaves_a_second_network() {
         "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}={{$v.IPAddress}} {{end}}",
     );
     assert_eq!(nets, format!("net-a={on_a} net-b={on_b}"));
+    let names = n.inspect(
+        "client",
+        "{{join (index .NetworkSettings.Networks \"net-b\").DNSNames \",\"}}",
+    );
+    assert_eq!(names, format!("client,cli-b,{}", &client_id[..12]));
     let members = n.d.docker(&[
         "network",
         "inspect",

@@ -412,6 +412,9 @@ fn networks(r: &ContainerRecord) -> Value {
         let ep = r.endpoint_on(&join.network);
         let aliases = (!join.aliases.is_empty()).then(|| join.aliases.clone());
         let ipam = join.ip.map(|ip| json!({"IPv4Address": ip.to_string()}));
+        // Names are answered on user-defined networks only (as dockerd's DNSNames).
+        let dns_names = (join.network != "bridge")
+            .then(|| berth_engine::containers::net::dns_names(r, &join.aliases));
         out.insert(
             join.name.clone(),
             json!({
@@ -428,7 +431,7 @@ fn networks(r: &ContainerRecord) -> Value {
                 "IPv6Gateway": "",
                 "GlobalIPv6Address": "",
                 "GlobalIPv6PrefixLen": 0,
-                "DNSNames": null,
+                "DNSNames": dns_names,
                 "GwPriority": join.gw_priority,
             }),
         );

@@ -1060,11 +1060,16 @@ pub(crate) fn write_files(
     Ok(())
 }
 
-/// The names a container answers to on a user-defined network: its name, short id and
-/// its aliases there.
-fn dns_names(r: &ContainerRecord, aliases: &[String]) -> Vec<String> {
-    let mut names = vec![r.name.clone(), r.id[..12.min(r.id.len())].to_string()];
+/// The names a container answers to on a user-defined network, as moby's
+/// buildEndpointDNSNames lists them (inspect's DNSNames): its name, its aliases there, its
+/// short id, and the hostname it was given.
+pub fn dns_names(r: &ContainerRecord, aliases: &[String]) -> Vec<String> {
+    let mut names = vec![r.name.clone()];
     names.extend(aliases.iter().cloned());
+    names.push(r.id[..12.min(r.id.len())].to_string());
+    names.extend(r.config.hostname.clone().filter(|h| !h.is_empty()));
+    let mut seen = HashSet::new();
+    names.retain(|n| seen.insert(n.clone()));
     names
 }
 
