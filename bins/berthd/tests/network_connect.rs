@@ -404,10 +404,28 @@ fn several_networks_at_create_and_on_a_stopped_container() {
     assert_eq!(n.inspect("st", "{{len .NetworkSettings.Networks}}"), "1");
     assert!(!n.get("st", "web-c").contains("on-c"));
     assert!(n.reaches("st", "web-d", "on-d"));
+    // A container on the default bridge (no names there) connected to net-c asks the
+    // embedded resolver from then on, and keeps its default route through the bridge.
+    n.d.docker(&["run", "-d", "--name", "onbridge", "bb:1", "sleep", "300"])
+        .ok();
+    assert!(!n
+        .exec("onbridge", "cat /etc/resolv.conf")
+        .contains("127.0.0.11"));
+    n.d.docker(&["network", "connect", "net-c", "onbridge"])
+        .ok();
+    assert!(n
+        .exec("onbridge", "cat /etc/resolv.conf")
+        .contains("nameserver 127.0.0.11"));
+    assert!(n.reaches("onbridge", "web-c", "on-c"));
+    let routes = n.exec("onbridge", "ip route");
+    assert!(
+        routes.contains("default via 10.213.43.1 dev eth0"),
+        "{routes}"
+    );
     // All endpoints go at exit: no veth of multi or st stays on either bridge; each
     // network told of the start and the exit, as dockerd tells them.
     let multi = n.inspect("multi", "{{.Id}}");
-    n.d.docker(&["rm", "-f", "multi", "st"]).ok();
+    n.d.docker(&["rm", "-f", "multi", "st", "onbridge"]).ok();
     assert!(wait_for(|| n.veths(44).len() == 1 && n.veths(45).len() == 1));
     for net in ["net-c", "net-d"] {
         assert!(

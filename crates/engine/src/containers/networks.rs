@@ -467,7 +467,11 @@ impl Networks {
             ports: r.endpoints.is_empty(),
         };
         net.connect(containers, &r, join, &place)?;
-        self.settle(containers, id, &netns, None)
+        let settled = self.settle(containers, id, &netns, None);
+        if settled.is_err() {
+            net.disconnect(containers, id, false);
+        }
+        settled
     }
 
     /// `docker network disconnect` of a running container from network `key`: its
