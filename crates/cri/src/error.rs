@@ -42,6 +42,7 @@ impl From<CriError> for Status {
                 Kind::NotFound => Code::NotFound,
                 Kind::InvalidArgument => Code::InvalidArgument,
                 Kind::Conflict => Code::FailedPrecondition,
+                Kind::Forbidden => Code::PermissionDenied,
                 Kind::Internal => Code::Internal,
             },
             CriError::Registry(_) => Code::Unknown,

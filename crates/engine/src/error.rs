@@ -9,6 +9,9 @@ pub enum Error {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// A request dockerd refuses with a 403 (an endpoint that exists already).
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     Io(String),
 }
@@ -21,6 +24,7 @@ pub enum Kind {
     NotFound,
     InvalidArgument,
     Conflict,
+    Forbidden,
     Internal,
 }
 
@@ -31,6 +35,7 @@ impl Error {
             Error::InvalidArgument(_) => Kind::InvalidArgument,
             Error::NotFound(_) => Kind::NotFound,
             Error::Conflict(_) => Kind::Conflict,
+            Error::Forbidden(_) => Kind::Forbidden,
             Error::Io(_) => Kind::Internal,
             Error::Image(e) => match e {
                 I::ImageNotFound(_) => Kind::NotFound,

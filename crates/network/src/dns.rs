@@ -26,7 +26,9 @@ pub fn bind_here() -> std::io::Result<OwnedFd> {
 
 struct Listener {
     sock: Arc<UdpSocket>,
-    network: String,
+    /// The networks whose names the container asking here is answered from (a container
+    /// on several networks has one socket: its namespace has one 127.0.0.11).
+    networks: Vec<String>,
     upstream: Vec<SocketAddr>,
 }
 
@@ -65,11 +67,12 @@ impl Resolver {
         Ok(r)
     }
 
-    /// Answer on `sock` (bound in a container's namespace) for `network`; its token.
+    /// Answer on `sock` (bound in a container's namespace) with the names of `networks`;
+    /// its token.
     pub fn add(
         &self,
         sock: OwnedFd,
-        network: &str,
+        networks: Vec<String>,
         upstream: Vec<SocketAddr>,
     ) -> std::io::Result<u64> {
         let sock = UdpSocket::from(sock);
@@ -84,11 +87,23 @@ impl Resolver {
                 token,
                 Listener {
                     sock: Arc::new(sock),
-                    network: network.to_string(),
+                    networks,
                     upstream,
                 },
             );
         Ok(token)
+    }
+
+    /// The container answered on `token` is now on `networks`.
+    pub fn set_networks(&self, token: u64, networks: Vec<String>) {
+        if let Some(l) = self
+            .listeners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(&token)
+        {
+            l.networks = networks;
+        }
     }
 
     pub fn remove(&self, token: u64) {
@@ -110,13 +125,16 @@ impl Resolver {
             .insert(network.to_string(), entries);
     }
 
-    fn lookup(&self, network: &str, name: &str) -> Option<Ipv4Addr> {
+    /// `name` on the first of `networks` that has it.
+    fn lookup(&self, networks: &[String], name: &str) -> Option<Ipv4Addr> {
         let names = self.names.lock().unwrap_or_else(|p| p.into_inner());
-        names.get(network)?.iter().find_map(|(names, ip)| {
-            names
-                .iter()
-                .any(|n| n.eq_ignore_ascii_case(name))
-                .then_some(*ip)
+        networks.iter().find_map(|network| {
+            names.get(network)?.iter().find_map(|(names, ip)| {
+                names
+                    .iter()
+                    .any(|n| n.eq_ignore_ascii_case(name))
+                    .then_some(*ip)
+            })
         })
     }
 
@@ -139,12 +157,12 @@ impl Resolver {
 
     /// Every query waiting on the socket of `token`.
     fn readable(&self, token: u64) {
-        let Some((sock, network, upstream)) = self
+        let Some((sock, networks, upstream)) = self
             .listeners
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&token)
-            .map(|l| (l.sock.clone(), l.network.clone(), l.upstream.clone()))
+            .map(|l| (l.sock.clone(), l.networks.clone(), l.upstream.clone()))
         else {
             return;
         };
@@ -154,7 +172,7 @@ impl Resolver {
             let Some(q) = Question::parse(query) else {
                 continue;
             };
-            match self.lookup(&network, &q.name) {
+            match self.lookup(&networks, &q.name) {
                 Some(ip) => {
                     let _ = sock.send_to(&answer(query, &q, Some(ip)), from);
                 }

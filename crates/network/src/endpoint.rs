@@ -14,23 +14,33 @@ use nix::sched::CloneFlags;
 use crate::rtnl::{Rtnl, VethRequest, LOOPBACK_INDEX};
 use crate::{Error, Result};
 
-/// The container's end of the veth pair.
+/// The container's end of the veth pair of its first network (eth1, eth2... for the
+/// others, as Docker names them).
 pub const CONTAINER_IFNAME: &str = "eth0";
 
 /// What one container gets on a bridge.
 #[derive(Debug, Clone)]
 pub struct Attachment {
-    /// Where the namespace is held (a file that does not exist yet).
+    /// Where the namespace is held (a file that does not exist yet), or the namespace to
+    /// join (`join`).
     pub netns: PathBuf,
+    /// The namespace exists (the container is on another network already): the link is
+    /// added to it.
+    pub join: bool,
     pub bridge: String,
     /// The host's end of the veth pair (on the bridge).
     pub host_ifname: String,
+    /// The container's end (`eth0`, `eth1`...).
+    pub ifname: String,
     pub mac: [u8; 6],
     /// The container's address, with the subnet's prefix.
     pub address: Ipv4Net,
     pub gateway: Ipv4Addr,
+    /// The container's default route goes through this network's gateway.
+    pub default_route: bool,
     pub mtu: u32,
-    /// A socket for the embedded DNS resolver (127.0.0.11:53) inside, for berthd to hold.
+    /// A socket for the embedded DNS resolver (127.0.0.11:53) inside, for berthd to hold
+    /// (only with a new namespace).
     pub dns: bool,
 }
 
@@ -55,8 +65,8 @@ pub fn mac_string(mac: &[u8; 6]) -> String {
         .join(":")
 }
 
-/// Make the namespace and put the container on the bridge. On failure, what was made is
-/// undone with [`detach`] by the caller (it knows the names).
+/// Make the namespace (or join it, with `join`) and put the container on the bridge. On
+/// failure, what was made is undone with [`detach`] by the caller (it knows the names).
 ///
 /// One thread of its own does it all: it unshares a new namespace (only this thread moves),
 /// binds it to `netns`, goes back to the host's to create the veth pair with the peer born
@@ -75,22 +85,27 @@ fn attach_here(a: &Attachment) -> Result<Option<std::os::fd::OwnedFd>> {
             source,
         })
     };
-    let open_ns = || {
-        File::open("/proc/thread-self/ns/net").map_err(|source| Error::OpenNamespace {
+    let open_ns = |path: &Path| {
+        File::open(path).map_err(|source| Error::OpenNamespace {
             path: a.netns.clone(),
             source,
         })
     };
-    let host_ns = open_ns()?;
-    nix::sched::unshare(CloneFlags::CLONE_NEWNET).map_err(|source| Error::EnterNamespace {
-        path: a.netns.clone(),
-        source,
-    })?;
-    bind_namespace(&a.netns)?;
-    let ns = open_ns()?;
-    // Back in the host's namespace to make the pair (a netlink socket answers only in the
-    // namespace it was opened in, and the kernel refuses requests from another one).
-    enter(&host_ns)?;
+    let ns = if a.join {
+        open_ns(&a.netns)?
+    } else {
+        let host_ns = open_ns(Path::new("/proc/thread-self/ns/net"))?;
+        nix::sched::unshare(CloneFlags::CLONE_NEWNET).map_err(|source| Error::EnterNamespace {
+            path: a.netns.clone(),
+            source,
+        })?;
+        bind_namespace(&a.netns)?;
+        let ns = open_ns(Path::new("/proc/thread-self/ns/net"))?;
+        // Back in the host's namespace to make the pair (a netlink socket answers only in
+        // the namespace it was opened in, and the kernel refuses requests from another one).
+        enter(&host_ns)?;
+        ns
+    };
     let host = Rtnl::open().map_err(link_error("open rtnetlink for", &a.bridge))?;
     let bridge = host
         .link(&a.bridge)
@@ -100,7 +115,7 @@ fn attach_here(a: &Attachment) -> Result<Option<std::os::fd::OwnedFd>> {
         host_name: &a.host_ifname,
         bridge_index: bridge.header.index,
         mtu: a.mtu,
-        peer_name: CONTAINER_IFNAME,
+        peer_name: &a.ifname,
         peer_mac: a.mac,
         peer_netns: ns.as_raw_fd(),
     })
@@ -112,29 +127,28 @@ fn attach_here(a: &Attachment) -> Result<Option<std::os::fd::OwnedFd>> {
     host.set_up(host_end.header.index)
         .map_err(link_error("bring up", &a.host_ifname))?;
     enter(&ns)?;
-    let inside = Rtnl::open().map_err(link_error("open rtnetlink for", CONTAINER_IFNAME))?;
+    let inside = Rtnl::open().map_err(link_error("open rtnetlink for", &a.ifname))?;
     inside
         .set_up(LOOPBACK_INDEX)
         .map_err(link_error("bring up", "lo"))?;
     let eth = inside
-        .link(CONTAINER_IFNAME)
-        .map_err(link_error("look up", CONTAINER_IFNAME))?
-        .ok_or_else(|| Error::Config(format!("{CONTAINER_IFNAME} did not arrive")))?
+        .link(&a.ifname)
+        .map_err(link_error("look up", &a.ifname))?
+        .ok_or_else(|| Error::Config(format!("{} did not arrive", a.ifname)))?
         .header
         .index;
     inside
         .set_up(eth)
-        .map_err(link_error("bring up", CONTAINER_IFNAME))?;
+        .map_err(link_error("bring up", &a.ifname))?;
     inside
         .add_ipv4(eth, a.address)
-        .map_err(link_error("add the address of", CONTAINER_IFNAME))?;
-    inside
-        .add_default_route(a.gateway, eth)
-        .map_err(link_error(
-            "add the default route through",
-            CONTAINER_IFNAME,
-        ))?;
-    if !a.dns {
+        .map_err(link_error("add the address of", &a.ifname))?;
+    if a.default_route {
+        inside
+            .set_default_route(a.gateway, eth)
+            .map_err(link_error("add the default route through", &a.ifname))?;
+    }
+    if !a.dns || a.join {
         return Ok(None);
     }
     crate::dns::bind_here()
@@ -143,6 +157,24 @@ fn attach_here(a: &Attachment) -> Result<Option<std::os::fd::OwnedFd>> {
             path: a.netns.clone(),
             source,
         })
+}
+
+/// Point the default route of the namespace at `netns` through `gateway` on `ifname` (the
+/// network that gives it changed: one was connected or disconnected).
+pub fn set_default_route(netns: &Path, gateway: Ipv4Addr, ifname: &str) -> Result<()> {
+    let ifname = ifname.to_string();
+    crate::netns::run_in(netns, "netns-route", move |_| {
+        let inside = Rtnl::open().map_err(link_error("open rtnetlink for", &ifname))?;
+        let eth = inside
+            .link(&ifname)
+            .map_err(link_error("look up", &ifname))?
+            .ok_or_else(|| Error::Config(format!("{ifname} is not in the container")))?
+            .header
+            .index;
+        inside
+            .set_default_route(gateway, eth)
+            .map_err(link_error("set the default route through", &ifname))
+    })
 }
 
 /// A resolver socket in the namespace held at `netns` (a restarted berthd's, for the

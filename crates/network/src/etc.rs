@@ -12,11 +12,11 @@ ff02::2\tip6-allrouters
 ";
 
 /// /etc/hosts: the defaults, the `--add-host` entries (name, address), then the container's
-/// own address under its name (the FQDN first when there is a domain, then the short name),
-/// as libnetwork's buildHostsFile and updateHostsFile write it.
+/// own addresses (one per network it is on) under its name (the FQDN first when there is a
+/// domain, then the short name), as libnetwork's buildHostsFile and updateHostsFile write it.
 pub fn hosts(
     extra: &[(String, String)],
-    own: Option<IpAddr>,
+    own: &[IpAddr],
     hostname: &str,
     domainname: &str,
 ) -> String {
@@ -24,7 +24,7 @@ pub fn hosts(
     for (name, ip) in extra {
         out.push_str(&format!("{ip}\t{name}\n"));
     }
-    if let Some(ip) = own {
+    for ip in own {
         let fqdn = if domainname.is_empty() {
             hostname.to_string()
         } else {
@@ -190,13 +190,18 @@ mod tests {
     fn hosts_end_with_the_container() {
         let h = hosts(
             &[("db".into(), "10.1.2.3".into())],
-            Some("172.17.0.2".parse().expect("ip")),
+            &[
+                "172.17.0.2".parse().expect("ip"),
+                "10.5.0.3".parse().expect("ip"),
+            ],
             "web",
             "example.com",
         );
         assert!(h.starts_with("127.0.0.1\tlocalhost\n"));
         assert!(
-            h.ends_with("10.1.2.3\tdb\n172.17.0.2\tweb.example.com web\n"),
+            h.ends_with(
+                "10.1.2.3\tdb\n172.17.0.2\tweb.example.com web\n10.5.0.3\tweb.example.com web\n"
+            ),
             "{h}"
         );
     }

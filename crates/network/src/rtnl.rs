@@ -8,7 +8,7 @@ use std::os::fd::RawFd;
 use ipnet::Ipv4Net;
 use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
-    NLM_F_REQUEST,
+    NLM_F_REPLACE, NLM_F_REQUEST,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::link::{
@@ -247,7 +247,9 @@ impl Rtnl {
         }
     }
 
-    pub(crate) fn add_default_route(&self, gateway: Ipv4Addr, oif: u32) -> nix::Result<()> {
+    /// The default route through `gateway` on link `oif`, in place of any other (a
+    /// container on several networks has one, through the network chosen for it).
+    pub(crate) fn set_default_route(&self, gateway: Ipv4Addr, oif: u32) -> nix::Result<()> {
         let mut msg = RouteMessage::default();
         msg.header.address_family = AddressFamily::Inet;
         msg.header.table = RouteHeader::RT_TABLE_MAIN;
@@ -258,7 +260,7 @@ impl Rtnl {
             .push(RouteAttribute::Gateway(RouteAddress::Inet(gateway)));
         msg.attributes.push(RouteAttribute::Oif(oif));
         self.ack(
-            NLM_F_CREATE | NLM_F_EXCL,
+            NLM_F_CREATE | NLM_F_REPLACE,
             RouteNetlinkMessage::NewRoute(msg),
         )
     }

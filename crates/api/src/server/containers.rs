@@ -409,8 +409,8 @@ fn etc_path(r: &ContainerRecord, dir: &std::path::Path, name: &str) -> String {
     }
 }
 
-/// NetworkSettings.Networks: the default bridge's endpoint, as dockerd shows it (empty
-/// addresses while the container does not run).
+/// NetworkSettings.Networks: each network the container is on, with its endpoint there
+/// as dockerd shows it (empty addresses while the container does not run).
 fn networks(r: &ContainerRecord) -> Value {
     if r.network_mode().starts_with("container:") {
         return json!({});
@@ -418,42 +418,53 @@ fn networks(r: &ContainerRecord) -> Value {
     if !r.on_network() {
         return json!({ r.network_mode(): {"NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "MacAddress": ""} });
     }
-    let id = match r.network_key() {
-        "bridge" => berth_engine::containers::net::network_id("bridge"),
-        user => user.to_string(),
-    };
-    let ep = r.endpoint.as_ref();
-    let aliases = (!r.net.aliases.is_empty()).then(|| r.net.aliases.clone());
-    let ipam = r.net.ip.map(|ip| json!({"IPv4Address": ip.to_string()}));
-    json!({ r.network_mode(): {
-        "IPAMConfig": ipam,
-        "Links": null,
-        "Aliases": aliases,
-        "MacAddress": ep.map(|e| e.mac.clone()).unwrap_or_default(),
-        "DriverOpts": null,
-        "NetworkID": id,
-        "EndpointID": ep.map(|e| e.endpoint_id.clone()).unwrap_or_default(),
-        "Gateway": ep.map(|e| e.gateway.to_string()).unwrap_or_default(),
-        "IPAddress": ep.map(|e| e.ip.to_string()).unwrap_or_default(),
-        "IPPrefixLen": ep.map(|e| e.prefix).unwrap_or(0),
-        "IPv6Gateway": "",
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
-        "DNSNames": null,
-    }})
+    let mut out = serde_json::Map::new();
+    for join in r.joins() {
+        let id = match join.network.as_str() {
+            "bridge" => berth_engine::containers::net::network_id("bridge"),
+            user => user.to_string(),
+        };
+        let ep = r.endpoint_on(&join.network);
+        let aliases = (!join.aliases.is_empty()).then(|| join.aliases.clone());
+        let ipam = join.ip.map(|ip| json!({"IPv4Address": ip.to_string()}));
+        // Names are answered on user-defined networks only (as dockerd's DNSNames).
+        let dns_names = (join.network != "bridge")
+            .then(|| berth_engine::containers::net::dns_names(r, &join.aliases));
+        out.insert(
+            join.name.clone(),
+            json!({
+                "IPAMConfig": ipam,
+                "Links": null,
+                "Aliases": aliases,
+                "MacAddress": ep.map(|e| e.mac.clone()).unwrap_or_default(),
+                "DriverOpts": null,
+                "NetworkID": id,
+                "EndpointID": ep.map(|e| e.endpoint_id.clone()).unwrap_or_default(),
+                "Gateway": ep.map(|e| e.gateway.to_string()).unwrap_or_default(),
+                "IPAddress": ep.map(|e| e.ip.to_string()).unwrap_or_default(),
+                "IPPrefixLen": ep.map(|e| e.prefix).unwrap_or(0),
+                "IPv6Gateway": "",
+                "GlobalIPv6Address": "",
+                "GlobalIPv6PrefixLen": 0,
+                "DNSNames": dns_names,
+                "GwPriority": join.gw_priority,
+            }),
+        );
+    }
+    Value::Object(out)
 }
 
 /// NetworkSettings.Ports: each exposed port with its host bindings (null: not published),
 /// while the container runs.
 fn ports_map(r: &ContainerRecord) -> Value {
-    let Some(ep) = &r.endpoint else {
+    if r.endpoints.is_empty() {
         return json!({});
-    };
+    }
     let mut out = serde_json::Map::new();
     for key in &r.net.exposed {
         out.insert(key.clone(), Value::Null);
     }
-    for p in &ep.ports {
+    for p in r.endpoints.iter().flat_map(|e| &e.ports) {
         let key = format!("{}/{}", p.port, p.proto);
         let entry = json!({"HostIp": p.host_ip, "HostPort": p.host_port.to_string()});
         match out.get_mut(&key) {
@@ -469,18 +480,16 @@ fn ports_map(r: &ContainerRecord) -> Value {
 /// The list's Ports (`docker ps`): published ports, then exposed ones.
 fn port_list(r: &ContainerRecord) -> Value {
     let mut out = Vec::new();
-    if let Some(ep) = &r.endpoint {
-        for p in &ep.ports {
-            out.push(json!({"IP": p.host_ip, "PrivatePort": p.port, "PublicPort": p.host_port, "Type": p.proto}));
-        }
+    for p in r.endpoints.iter().flat_map(|e| &e.ports) {
+        out.push(json!({"IP": p.host_ip, "PrivatePort": p.port, "PublicPort": p.host_port, "Type": p.proto}));
     }
     for key in &r.net.exposed {
         let (port, proto) = key.split_once('/').unwrap_or((key, "tcp"));
-        let published = r.endpoint.as_ref().is_some_and(|e| {
-            e.ports
-                .iter()
-                .any(|p| p.port.to_string() == port && p.proto == proto)
-        });
+        let published = r
+            .endpoints
+            .iter()
+            .flat_map(|e| &e.ports)
+            .any(|p| p.port.to_string() == port && p.proto == proto);
         if !published {
             out.push(json!({"PrivatePort": port.parse::<u16>().unwrap_or(0), "Type": proto}));
         }
@@ -489,7 +498,7 @@ fn port_list(r: &ContainerRecord) -> Value {
 }
 
 fn network_settings(r: &ContainerRecord) -> Value {
-    let ep = r.endpoint.as_ref();
+    let ep = r.endpoint();
     json!({
         "Bridge": "",
         "SandboxID": ep.map(|e| e.endpoint_id.clone()).unwrap_or_default(),

@@ -33,6 +33,7 @@ impl From<berth_engine::Error> for ApiError {
             Kind::NotFound => StatusCode::NOT_FOUND,
             Kind::InvalidArgument => StatusCode::BAD_REQUEST,
             Kind::Conflict => StatusCode::CONFLICT,
+            Kind::Forbidden => StatusCode::FORBIDDEN,
             Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, e.to_string())

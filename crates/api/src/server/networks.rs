@@ -63,7 +63,7 @@ fn network(
                 continue;
             }
             let on_it = match name {
-                "bridge" => r.endpoint.as_ref(),
+                "bridge" => r.endpoint_on("bridge"),
                 other if r.network_mode() == other => None,
                 _ => continue,
             };
@@ -114,7 +114,7 @@ fn user_network(rec: &NetworkRecord, containers: Option<&[ContainerRecord]>) -> 
     if let Some(list) = containers {
         let mut out = serde_json::Map::new();
         for r in list {
-            let Some(e) = r.endpoint.as_ref().filter(|e| e.network == rec.id) else {
+            let Some(e) = r.endpoint_on(&rec.id) else {
                 continue;
             };
             if r.state.status != Status::Running {
@@ -337,7 +337,7 @@ pub(super) async fn prune(ctx: &Ctx) -> ApiResult<Response<Body>> {
                 .containers()
                 .list()
                 .into_iter()
-                .map(|r| r.network_key().to_string())
+                .flat_map(|r| r.joins().into_iter().map(|j| j.network))
                 .collect();
             let mut deleted = Vec::new();
             for rec in networks.list() {
@@ -374,12 +374,16 @@ pub(super) async fn prune(ctx: &Ctx) -> ApiResult<Response<Body>> {
 struct ConnectBody {
     container: String,
     endpoint_config: Option<EndpointConfig>,
+    /// disconnect's `-f`.
+    force: bool,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 struct EndpointConfig {
     aliases: Option<Vec<String>>,
+    /// `--gw-priority`.
+    gw_priority: i64,
     #[serde(rename = "IPAMConfig")]
     ipam_config: Option<EndpointIpam>,
 }
@@ -391,7 +395,7 @@ struct EndpointIpam {
     ipv4_address: String,
 }
 
-/// POST /networks/{id}/connect (of a container that does not run).
+/// POST /networks/{id}/connect (of a running container or one that does not run).
 pub(super) async fn connect(
     ctx: &Ctx,
     network: String,
@@ -413,12 +417,15 @@ pub(super) async fn connect(
         None => None,
     };
     let aliases = endpoint.aliases.unwrap_or_default();
-    ctx.blocking(move |e| Ok(e.network_connect(&network, &req.container, aliases, ip)?))
-        .await?;
+    let priority = endpoint.gw_priority;
+    ctx.blocking(move |e| {
+        Ok(e.network_connect(&network, &req.container, aliases, ip, priority)?)
+    })
+    .await?;
     Ok(body::empty(StatusCode::OK))
 }
 
-/// POST /networks/{id}/disconnect (of a container that does not run).
+/// POST /networks/{id}/disconnect (of a running container or one that does not run).
 pub(super) async fn disconnect(
     ctx: &Ctx,
     network: String,
@@ -427,7 +434,7 @@ pub(super) async fn disconnect(
     let value = body::read_json(body_in, 1 << 20).await?;
     let req: ConnectBody = serde_json::from_value(without_nulls(value))
         .map_err(|e| ApiError::bad_request(format!("invalid disconnect request: {e}")))?;
-    ctx.blocking(move |e| Ok(e.network_disconnect(&network, &req.container)?))
+    ctx.blocking(move |e| Ok(e.network_disconnect(&network, &req.container, req.force)?))
         .await?;
     Ok(body::empty(StatusCode::OK))
 }

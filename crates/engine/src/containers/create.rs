@@ -264,7 +264,8 @@ impl Engine {
         let volume_plan = self.plan_volumes(&req, ic, &destinations)?;
         host_options.mounts.extend(volume_plan.oci);
         let mut net = super::net::options(&req, ic)?;
-        super::net::endpoint_options(&req, &network_mode, &network_id, &mut net)?;
+        let find = |name: &str| self.containers.net.get().and_then(|n| n.known(name));
+        super::net::endpoint_options(&req, &network_mode, &network_id, &mut net, &find)?;
         net.network_id = network_id;
         let (entrypoint, cmd) = command(&req, ic);
         let mut labels = super::label_map(&ic["Labels"]);
@@ -332,7 +333,8 @@ impl Engine {
                 health: None,
             },
             net,
-            endpoint: None,
+            endpoints: Vec::new(),
+            legacy_endpoint: None,
             pod,
         };
         super::spec::args(&record)?;

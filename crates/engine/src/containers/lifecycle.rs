@@ -150,28 +150,20 @@ impl Engine {
             .map_err(|e| Error::Io(format!("create {}: {e}", bundle.display())))?;
         let sources = super::host::joins::prepare(&self.containers, record)?;
         let connected;
-        let network = match (record.on_network(), self.containers.net.get()) {
+        let record = match (record.on_network(), self.containers.net.get()) {
             (true, Some(networks)) => {
-                Some(networks.get(record.network_key()).ok_or_else(|| {
-                    Error::NotFound(format!("network {} not found", record.network_mode()))
-                })?)
+                let endpoints = networks.connect_all(&self.containers, record)?;
+                connected = ContainerRecord {
+                    endpoints,
+                    ..record.clone()
+                };
+                &connected
             }
             (true, None) => {
                 return Err(Error::NotFound(format!(
                     "network {} not found",
                     record.network_mode()
                 )))
-            }
-            _ => None,
-        };
-        let record = match network {
-            Some(net) => {
-                let endpoint = net.connect(&self.containers, record)?;
-                connected = ContainerRecord {
-                    endpoint: Some(endpoint),
-                    ..record.clone()
-                };
-                &connected
             }
             _ => record,
         };

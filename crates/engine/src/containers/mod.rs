@@ -236,12 +236,17 @@ pub struct ContainerRecord {
     #[serde(default)]
     pub log: LogLimits,
     pub state: State,
-    /// Published ports, DNS and hosts options (the default bridge's).
+    /// Published ports, DNS and hosts options, and the networks it is on.
     #[serde(default)]
     pub net: net::NetOptions,
-    /// Its place on the default bridge while it runs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub endpoint: Option<net::Endpoint>,
+    /// Its place on each of its networks while it runs (the first: the one made first,
+    /// which holds the published ports).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<net::Endpoint>,
+    /// The one endpoint of records written before containers had several (read, moved
+    /// into `endpoints` when the record is loaded, never written).
+    #[serde(default, rename = "endpoint", skip_serializing)]
+    pub legacy_endpoint: Option<net::Endpoint>,
     /// The Kubernetes pod it belongs to (made through the CRI).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod: Option<pod::PodLink>,
@@ -275,6 +280,32 @@ impl ContainerRecord {
     pub fn on_network(&self) -> bool {
         let mode = self.network_mode.as_str();
         !matches!(mode, "none" | "host") && !mode.starts_with("container:")
+    }
+
+    /// Its endpoint that holds the published ports and the namespace (the first made).
+    pub fn endpoint(&self) -> Option<&net::Endpoint> {
+        self.endpoints.first()
+    }
+
+    /// Its endpoint on network `key` (`bridge` or a user-defined network's id).
+    pub fn endpoint_on(&self, key: &str) -> Option<&net::Endpoint> {
+        self.endpoints.iter().find(|e| e.network == key)
+    }
+
+    /// The networks it is on, its first one (the network mode's) first.
+    pub fn joins(&self) -> Vec<net::Join> {
+        let mut out = Vec::new();
+        if self.on_network() {
+            out.push(net::Join {
+                name: self.network_mode.clone(),
+                network: self.network_key().to_string(),
+                aliases: self.net.aliases.clone(),
+                ip: self.net.ip,
+                gw_priority: self.net.gw_priority,
+            });
+        }
+        out.extend(self.net.more.iter().cloned());
+        out
     }
 
     /// The id of its network in endpoints (`bridge`: the default network).
@@ -483,7 +514,10 @@ impl Containers {
                 continue;
             };
             match serde_json::from_slice::<ContainerRecord>(&bytes) {
-                Ok(r) => {
+                Ok(mut r) => {
+                    if let Some(ep) = r.legacy_endpoint.take() {
+                        r.endpoints.insert(0, ep);
+                    }
                     map.insert(r.id.clone(), r);
                 }
                 Err(e) => tracing::warn!("skipping {}: {e}", path.display()),
@@ -853,5 +887,40 @@ mod tests {
         let containers = Containers::open(&root, &dir.path().join("bundles")).expect("open");
         assert!(containers.list().is_empty());
         assert!(!left.exists(), "the interrupted removal was not finished");
+    }
+
+    /// A record written when a container had one endpoint (`endpoint`) loads with it as
+    /// its first one, and is written back in the new form only.
+    #[test]
+    fn records_with_one_endpoint_still_load() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let root = dir.path().join("containers");
+        let id = "a".repeat(64);
+        std::fs::create_dir_all(root.join(&id)).expect("mkdir");
+        let old = serde_json::json!({
+            "id": id, "name": "old", "created": "", "image": "sha256:x", "config": {},
+            "network_mode": "bridge",
+            "state": {"status": "running", "pid": 1, "exit_code": 0, "error": "",
+                      "started_at": null, "finished_at": null},
+            "endpoint": {"ip": "10.9.0.2", "prefix": 24, "gateway": "10.9.0.1",
+                         "mac": "02:42:0a:09:00:02", "host_ifname": "vbx", "netns": "/n",
+                         "files": "/f", "ports": [], "endpoint_id": "e"},
+        });
+        std::fs::write(
+            root.join(&id).join("config.v2.json"),
+            serde_json::to_vec(&old).expect("json"),
+        )
+        .expect("write");
+        let containers = Containers::open(&root, &dir.path().join("bundles")).expect("open");
+        let r = containers.resolve("old").expect("loaded");
+        assert_eq!(r.endpoints.len(), 1);
+        let ep = r.endpoint().expect("endpoint");
+        assert_eq!(
+            (ep.network.as_str(), ep.ifname.as_str()),
+            ("bridge", "eth0")
+        );
+        assert_eq!(ep.ip, std::net::Ipv4Addr::new(10, 9, 0, 2));
+        let written = serde_json::to_value(&r).expect("json");
+        assert!(written.get("endpoint").is_none() && written["endpoints"].is_array());
     }
 }

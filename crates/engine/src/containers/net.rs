@@ -68,6 +68,29 @@ pub struct NetOptions {
     /// `--ip`: the address asked for on a user-defined network.
     #[serde(default)]
     pub ip: Option<Ipv4Addr>,
+    /// `--gw-priority` on its first network.
+    #[serde(default)]
+    pub gw_priority: i64,
+    /// The networks it is on besides its first one (`docker network connect`, or a create
+    /// body naming several).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more: Vec<Join>,
+}
+
+/// One network a container is on, as asked.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Join {
+    /// The network's name (`bridge`, or a user-defined network's).
+    pub name: String,
+    /// Its key in endpoints: `bridge`, or the user-defined network's id.
+    pub network: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(default)]
+    pub ip: Option<Ipv4Addr>,
+    /// `--gw-priority`: the network with the highest gives the default route.
+    #[serde(default)]
+    pub gw_priority: i64,
 }
 
 /// A published port as it was made.
@@ -97,10 +120,17 @@ pub struct Endpoint {
     /// The network's id (`bridge`: the default network).
     #[serde(default = "default_network")]
     pub network: String,
+    /// The container's end of the veth pair (eth0 for its first network).
+    #[serde(default = "default_ifname")]
+    pub ifname: String,
 }
 
 fn default_network() -> String {
     "bridge".into()
+}
+
+fn default_ifname() -> String {
+    endpoint::CONTAINER_IFNAME.into()
 }
 
 /// `80/tcp` (or `80`): the port and protocol, as moby's nat.NewPort reads them.
@@ -216,46 +246,157 @@ pub(crate) fn options(req: &CreateBody, image: &Value) -> Result<NetOptions> {
         network_id: String::new(),
         aliases: Vec::new(),
         ip: None,
+        gw_priority: 0,
+        more: Vec::new(),
     })
 }
 
-/// `--network-alias` and `--ip` (NetworkingConfig's endpoint for the container's network):
-/// only on a user-defined network, as dockerd says.
+/// A network a create body's EndpointsConfig names, as the engine finds it.
+pub(crate) struct Known {
+    pub name: String,
+    /// The user-defined network's id (empty: the default bridge).
+    pub id: String,
+    /// Where its addresses come from (`--ip-range`, else the subnet).
+    pub range: Option<Ipv4Net>,
+}
+
+/// dockerd's refusal of an address outside a network's subnet (or range).
+pub(crate) fn check_ip_in(ip: Ipv4Addr, range: Option<Ipv4Net>) -> Result<()> {
+    match range {
+        Some(r) if !r.contains(&ip) => Err(Error::InvalidArgument(format!(
+            "invalid endpoint settings:\nno configured subnet or ip-range contain the IP address {ip}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// An endpoint's `--ip` and `--network-alias`, checked for the network `known`.
+fn endpoint_settings(
+    e: &super::request::EndpointSettings,
+    known: &Known,
+) -> Result<(Vec<String>, Option<Ipv4Addr>)> {
+    let ip = e
+        .ipam_config
+        .as_ref()
+        .map(|c| c.ipv4_address.as_str())
+        .filter(|a| !a.is_empty());
+    if known.id.is_empty() && ip.is_some() {
+        return Err(Error::InvalidArgument(
+            "user specified IP address is supported on user defined networks only".into(),
+        ));
+    }
+    if known.id.is_empty() && !e.aliases.is_empty() {
+        return Err(Error::InvalidArgument(
+            "network-scoped alias is supported only for containers in user defined networks".into(),
+        ));
+    }
+    let ip = match ip {
+        Some(ip) => {
+            let ip: Ipv4Addr = ip
+                .parse()
+                .map_err(|_| Error::InvalidArgument(format!("invalid IPv4 address: {ip}")))?;
+            check_ip_in(ip, known.range)?;
+            Some(ip)
+        }
+        None => None,
+    };
+    Ok((e.aliases.clone(), ip))
+}
+
+/// NetworkingConfig's endpoints: `--network-alias` and `--ip` of the container's network
+/// (only on a user-defined network, as dockerd says), and the other networks it names
+/// (API 1.44 and later: `docker run --network A --network B`, compose v2, SDKs), which
+/// become joins of their own. `find` looks a network up by name or id.
 pub(crate) fn endpoint_options(
     req: &CreateBody,
     mode: &str,
     network_id: &str,
     net: &mut NetOptions,
+    find: &dyn Fn(&str) -> Option<Known>,
 ) -> Result<()> {
+    let on_bridge_network = !matches!(mode, "none" | "host") && !mode.starts_with("container:");
     for (name, e) in &req.networking_config.endpoints_config {
-        let ip = e
-            .ipam_config
-            .as_ref()
-            .map(|c| c.ipv4_address.as_str())
-            .filter(|a| !a.is_empty());
-        if e.aliases.is_empty() && ip.is_none() {
+        // The container's own network, by the name the client gave (`container:X` is
+        // recorded by X's id).
+        let primary = name == mode
+            || (!network_id.is_empty() && name == network_id)
+            || (mode == "bridge" && matches!(name.as_str(), "bridge" | "default"))
+            || (mode.starts_with("container:") && name.starts_with("container:"));
+        if primary {
+            let known = match network_id {
+                "" => Known {
+                    name: mode.to_string(),
+                    id: String::new(),
+                    range: None,
+                },
+                id => find(id)
+                    .ok_or_else(|| Error::InvalidArgument(format!("network {name} not found")))?,
+            };
+            if known.id.is_empty() && !on_bridge_network {
+                // host, none: nothing of an endpoint to set, as before.
+                if e.aliases.is_empty()
+                    && e.ipam_config
+                        .as_ref()
+                        .is_none_or(|c| c.ipv4_address.is_empty())
+                {
+                    continue;
+                }
+            }
+            let (aliases, ip) = endpoint_settings(e, &known)?;
+            net.aliases.extend(aliases);
+            if ip.is_some() {
+                net.ip = ip;
+            }
+            net.gw_priority = e.gw_priority;
             continue;
         }
-        if network_id.is_empty() {
-            return Err(Error::InvalidArgument(if ip.is_some() {
-                "user specified IP address is supported on user defined networks only".into()
-            } else {
-                "network-scoped alias is supported only for containers in user defined networks"
-                    .into()
-            }));
+        match mode {
+            "none" => {
+                return Err(Error::InvalidArgument(
+                    "container cannot be connected to multiple networks with one of the networks in private (none) mode".into(),
+                ))
+            }
+            m if m == "host" || m.starts_with("container:") => {
+                return Err(Error::InvalidArgument(
+                    "container sharing network namespace with another container or host cannot be connected to any other network".into(),
+                ))
+            }
+            _ => {}
         }
-        if name != mode && name != network_id {
-            return Err(Error::InvalidArgument(format!(
-                "the container is not on network {name}"
-            )));
+        match name.as_str() {
+            "host" => {
+                return Err(Error::InvalidArgument(
+                    "container cannot be disconnected from host network or connected to host network".into(),
+                ))
+            }
+            "none" => {
+                return Err(Error::InvalidArgument(
+                    "container cannot be connected to multiple networks with one of the networks in private (none) mode".into(),
+                ))
+            }
+            _ => {}
         }
-        net.aliases.extend(e.aliases.iter().cloned());
-        if let Some(ip) = ip {
-            net.ip = Some(
-                ip.parse()
-                    .map_err(|_| Error::InvalidArgument(format!("invalid IPv4 address: {ip}")))?,
-            );
+        let known = find(name)
+            .ok_or_else(|| Error::InvalidArgument(format!("network {name} not found")))?;
+        let key = if known.id.is_empty() {
+            "bridge".to_string()
+        } else {
+            known.id.clone()
+        };
+        if key == network_id || (key == "bridge" && mode == "bridge") {
+            continue;
         }
+        if net.more.iter().any(|j| j.network == key) {
+            continue;
+        }
+        let (aliases, ip) = endpoint_settings(e, &known)?;
+        net.more.push(Join {
+            name: known.name,
+            network: key,
+            aliases,
+            ip,
+            gw_priority: e.gw_priority,
+        });
     }
     Ok(())
 }
@@ -277,7 +418,7 @@ pub struct BridgeView {
     pub ip_masq: bool,
 }
 
-/// The default network of one daemon.
+/// One network of one daemon (the default bridge, or a user-defined network).
 pub struct Net {
     pub config: NetConfig,
     /// The bridge once made or checked (made at the first container that needs it).
@@ -290,12 +431,94 @@ pub struct Net {
     isolated: Mutex<Vec<Ipv4Net>>,
     /// The embedded resolver (user-defined networks only; started with the first use).
     dns: Option<SharedResolver>,
-    /// Each container's resolver socket, by container id.
-    dns_tokens: Mutex<HashMap<String, u64>>,
 }
 
-/// The one resolver of all user-defined networks, started when first needed.
-pub(crate) type SharedResolver = Arc<Mutex<Option<Arc<dns::Resolver>>>>;
+/// The one resolver of all user-defined networks, started when first needed, and each
+/// container's socket on it (by container id: one per container, whatever its networks).
+#[derive(Default)]
+pub(crate) struct DnsState {
+    resolver: Option<Arc<dns::Resolver>>,
+    tokens: HashMap<String, u64>,
+}
+
+pub(crate) type SharedResolver = Arc<Mutex<DnsState>>;
+
+/// The resolver, started the first time it is needed.
+pub(crate) fn resolver(shared: &SharedResolver) -> Option<Arc<dns::Resolver>> {
+    let mut state = shared.lock().unwrap_or_else(|p| p.into_inner());
+    if state.resolver.is_none() {
+        match dns::Resolver::start() {
+            Ok(started) => state.resolver = Some(started),
+            Err(e) => tracing::error!("the embedded DNS resolver: {e}"),
+        }
+    }
+    state.resolver.clone()
+}
+
+/// Container `record` is answered with the names of `networks` (its user-defined ones;
+/// none: its socket goes). `socket`: a socket just made in its namespace, if any; else one
+/// is made in `netns` when it has none yet.
+pub(crate) fn serve_dns(
+    shared: &SharedResolver,
+    record: &ContainerRecord,
+    networks: Vec<String>,
+    socket: Option<OwnedFd>,
+    netns: &Path,
+) {
+    if networks.is_empty() {
+        let mut state = shared.lock().unwrap_or_else(|p| p.into_inner());
+        let token = state.tokens.remove(&record.id);
+        if let (Some(token), Some(r)) = (token, state.resolver.as_ref()) {
+            r.remove(token);
+        }
+        return;
+    }
+    let Some(resolver) = resolver(shared) else {
+        return;
+    };
+    let mut state = shared.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(token) = state.tokens.get(&record.id) {
+        resolver.set_networks(*token, networks);
+        return;
+    }
+    let socket = match socket {
+        Some(fd) => Ok(fd),
+        None => endpoint::dns_socket_in(netns).map_err(|e| e.to_string()),
+    };
+    let added = socket.and_then(|fd| {
+        resolver
+            .add(fd, networks, upstream(record))
+            .map_err(|e| e.to_string())
+    });
+    match added {
+        Ok(token) => {
+            state.tokens.insert(record.id.clone(), token);
+        }
+        Err(e) => tracing::warn!("container {}: the DNS socket: {e}", record.id),
+    }
+}
+
+/// The network namespace of a container with endpoints: its init's while it runs (a
+/// berthd started in a mount namespace of its own, as the tests start it, no longer sees
+/// the file's mount after a restart), else the file that holds it.
+pub(crate) fn namespace_of(record: &ContainerRecord) -> PathBuf {
+    let by_pid = PathBuf::from(format!("/proc/{}/ns/net", record.state.pid));
+    if record.state.status == Status::Running && record.state.pid > 0 && by_pid.exists() {
+        return by_pid;
+    }
+    record.endpoint().map(|e| e.netns.clone()).unwrap_or(by_pid)
+}
+
+/// How an endpoint is made: in a new namespace or one the container has, with or without
+/// the default route, with or without the published ports.
+pub(crate) struct Placement {
+    /// The namespace to join (None: a new one, held at `netns_dir/<id>`).
+    pub join: Option<PathBuf>,
+    pub ifname: String,
+    pub default_route: bool,
+    /// The container's published ports go on this endpoint.
+    pub ports: bool,
+}
 
 /// One binding to make: container port, protocol, host IP and ports.
 struct Wanted {
@@ -347,7 +570,6 @@ impl Net {
             applied: Mutex::new(None),
             isolated: Mutex::new(Vec::new()),
             dns: None,
-            dns_tokens: Mutex::new(HashMap::new()),
         }
     }
 
@@ -357,53 +579,37 @@ impl Net {
         self
     }
 
-    fn resolver(&self) -> Option<Arc<dns::Resolver>> {
-        let shared = self.dns.as_ref()?;
-        let mut r = shared.lock().unwrap_or_else(|p| p.into_inner());
-        if r.is_none() {
-            match dns::Resolver::start() {
-                Ok(started) => *r = Some(started),
-                Err(e) => tracing::error!("the embedded DNS resolver: {e}"),
-            }
-        }
-        r.clone()
-    }
-
-    /// Serve the resolver socket `fd` of container `record`.
-    fn serve_dns(&self, record: &ContainerRecord, fd: std::os::fd::OwnedFd) {
-        let Some(resolver) = self.resolver() else {
-            return;
-        };
-        match resolver.add(fd, &self.config.id, upstream(record)) {
-            Ok(token) => {
-                self.dns_tokens
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(record.id.clone(), token);
-            }
-            Err(e) => tracing::warn!("container {}: the DNS socket: {e}", record.id),
-        }
+    /// Its containers' names are answered by the embedded resolver.
+    pub(crate) fn has_dns(&self) -> bool {
+        self.dns.is_some()
     }
 
     /// The resolver's names of this network: each running container's name, short id and
-    /// aliases (`extra`: one being connected).
-    fn refresh_names(&self, containers: &Containers, extra: Option<(&ContainerRecord, &Endpoint)>) {
-        let Some(resolver) = self.dns.as_ref().and_then(|_| self.resolver()) else {
+    /// aliases on it (`extra`: one being connected).
+    fn refresh_names(
+        &self,
+        containers: &Containers,
+        extra: Option<(&ContainerRecord, &[String], &Endpoint)>,
+    ) {
+        let Some(resolver) = self.dns.as_ref().and_then(resolver) else {
             return;
         };
+        let id = &self.config.id;
         let mut entries: Vec<(Vec<String>, Ipv4Addr)> = containers
             .list()
             .into_iter()
-            .filter(|r| extra.is_none_or(|(x, _)| x.id != r.id))
+            .filter(|r| extra.is_none_or(|(x, _, _)| x.id != r.id))
             .filter_map(|r| {
-                let ep = r.endpoint.clone()?;
-                (ep.network == self.config.id).then(|| (dns_names(&r), ep.ip))
+                let ep = r.endpoint_on(id)?;
+                let join = r.joins().into_iter().find(|j| j.network == *id);
+                let aliases = join.map(|j| j.aliases).unwrap_or_default();
+                Some((dns_names(&r, &aliases), ep.ip))
             })
             .collect();
-        if let Some((r, ep)) = extra {
-            entries.push((dns_names(r), ep.ip));
+        if let Some((r, aliases, ep)) = extra {
+            entries.push((dns_names(r, aliases), ep.ip));
         }
-        resolver.set_names(&self.config.id, entries);
+        resolver.set_names(id, entries);
     }
 
     /// The default bridge (None: `bridge: none`).
@@ -441,20 +647,28 @@ impl Net {
         Ok(b)
     }
 
-    /// Put container `record` on the bridge: host ports held first (a port in use fails the
-    /// start before anything is made), then the address (saved in the record), namespace,
-    /// veth, /etc files and NAT rules. Undone entirely when a step fails.
+    /// Put container `record` on this network as `join` asks: host ports held first (a
+    /// port in use fails before anything is made), then the address (saved in the record),
+    /// veth (and namespace, for a container's first network) and NAT rules. Undone entirely
+    /// when a step fails. The resolver socket made with a new namespace is returned.
     pub(crate) fn connect(
         &self,
         containers: &Containers,
         record: &ContainerRecord,
-    ) -> Result<Endpoint> {
+        join: &Join,
+        place: &Placement,
+    ) -> Result<(Endpoint, Option<OwnedFd>)> {
         let bridge = self.bridge()?;
         let config = self.bridge_config()?;
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         let mut fds = Vec::new();
         let mut published = Vec::new();
-        for w in wanted(&record.net)? {
+        let asked = if place.ports {
+            wanted(&record.net)?
+        } else {
+            Vec::new()
+        };
+        for w in asked {
             let (host_port, fd) =
                 ports::reserve(w.host_ip, w.host_ports, w.proto).map_err(|e| {
                     Error::Conflict(format!(
@@ -470,8 +684,7 @@ impl Net {
                 host_port,
             });
         }
-        let ip = allocate(containers, bridge, record, &self.config.id)?;
-        let files = containers.dir(&record.id);
+        let ip = allocate(containers, bridge, record, &self.config.id, join.ip)?;
         let ep = Endpoint {
             ip,
             prefix: bridge.address.prefix_len(),
@@ -479,73 +692,72 @@ impl Net {
             mac: endpoint::mac_string(&endpoint::mac_for(ip)),
             host_ifname: host_ifname(&record.id)?,
             netns: self.config.netns_dir.join(&record.id),
-            files,
+            files: containers.dir(&record.id),
             ports: published,
             endpoint_id: berth_image::Digest::of(format!("{}:{ip}", record.id).as_bytes())
                 .hex()
                 .to_string(),
             network: self.config.id.clone(),
+            ifname: place.ifname.clone(),
         };
         let saved = ep.clone();
-        containers.update(&record.id, move |r| r.endpoint = Some(saved))?;
-        let made = self.attach(&bridge, config, record, &ep).and_then(|()| {
+        containers.update(&record.id, move |r| {
+            r.endpoints.retain(|e| e.network != saved.network);
+            r.endpoints.push(saved);
+        })?;
+        let made = self.attach(&bridge, config, &ep, place).and_then(|socket| {
             held.insert(record.id.clone(), fds);
-            self.apply_rules(containers, Some(&ep))
+            self.apply_rules(containers, Some(&ep)).map(|()| socket)
         });
-        if made.is_ok() {
-            self.refresh_names(containers, Some((record, &ep)));
+        match made {
+            Ok(socket) => {
+                self.refresh_names(containers, Some((record, &join.aliases, &ep)));
+                Ok((ep, socket))
+            }
+            Err(e) => {
+                held.remove(&record.id);
+                self.undo(containers, &record.id, &ep, place.join.is_none());
+                self.rules_or_warn(containers);
+                Err(e)
+            }
         }
-        if let Err(e) = made {
-            held.remove(&record.id);
-            self.undo(containers, &record.id, &ep);
-            self.rules_or_warn(containers);
-            return Err(e);
-        }
-        Ok(ep)
     }
 
     fn attach(
         &self,
         bridge: &bridge::Bridge,
         config: &bridge::BridgeConfig,
-        record: &ContainerRecord,
         ep: &Endpoint,
-    ) -> Result<()> {
-        write_files(record, ep, self.dns.is_some())?;
+        place: &Placement,
+    ) -> Result<Option<OwnedFd>> {
         let address = Ipv4Net::new(ep.ip, ep.prefix).map_err(|e| Error::Io(e.to_string()))?;
-        let dns = endpoint::attach(&endpoint::Attachment {
-            netns: ep.netns.clone(),
+        endpoint::attach(&endpoint::Attachment {
+            netns: place.join.clone().unwrap_or_else(|| ep.netns.clone()),
+            join: place.join.is_some(),
             bridge: config.name.clone(),
             host_ifname: ep.host_ifname.clone(),
+            ifname: ep.ifname.clone(),
             mac: endpoint::mac_for(ep.ip),
             address,
             gateway: ep.gateway,
+            default_route: place.default_route,
             mtu: bridge.mtu,
             dns: self.dns.is_some(),
         })
-        .map_err(net_error)?;
-        if let Some(fd) = dns {
-            self.serve_dns(record, fd);
-        }
-        Ok(())
+        .map_err(net_error)
     }
 
-    /// The veth, namespace and record's endpoint of container `id` go.
-    fn undo(&self, containers: &Containers, id: &str, ep: &Endpoint) {
-        let token = self
-            .dns_tokens
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
-        if let (Some(token), Some(resolver)) = (token, self.resolver()) {
-            resolver.remove(token);
-        }
+    /// The veth and the record's endpoint on this network of container `id` go (and the
+    /// namespace's file, with `release`: the container leaves its last network at exit).
+    fn undo(&self, containers: &Containers, id: &str, ep: &Endpoint, release: bool) {
         // The namespace file goes now; the veth pair in the background: deleting a link
         // waits for an RCU grace period (10-20 ms here), which would delay every exit.
         // The kernel deletes the pair itself when the namespace ends; this is for the case
-        // where something still holds the namespace.
-        if let Err(e) = endpoint::release_namespace(&ep.netns) {
-            tracing::warn!("container {id}: {e}");
+        // where something still holds the namespace (and for a disconnect while it runs).
+        if release {
+            if let Err(e) = endpoint::release_namespace(&ep.netns) {
+                tracing::warn!("container {id}: {e}");
+            }
         }
         let veth = ep.host_ifname.clone();
         std::thread::spawn(move || {
@@ -553,24 +765,41 @@ impl Net {
                 tracing::warn!("{e}");
             }
         });
-        let _ = containers.update(id, |r| r.endpoint = None);
+        let network = ep.network.clone();
+        let _ = containers.update(id, |r| r.endpoints.retain(|e| e.network != network));
         self.refresh_names(containers, None);
     }
 
-    /// Take container `id` off the bridge (at its exit, or a start that failed).
-    pub(crate) fn disconnect(&self, containers: &Containers, id: &str) {
+    /// Take container `id` off this network (at its exit, a start that failed, or a
+    /// disconnect while it runs); `release`: its namespace's file goes too.
+    pub(crate) fn disconnect(&self, containers: &Containers, id: &str, release: bool) {
         let Some(ep) = containers
             .resolve(id)
             .ok()
-            .and_then(|r| r.endpoint)
-            .filter(|e| e.network == self.config.id)
+            .and_then(|r| r.endpoint_on(&self.config.id).cloned())
         else {
             return;
         };
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         held.remove(id);
-        self.undo(containers, id, &ep);
+        self.undo(containers, id, &ep, release);
         self.rules_or_warn(containers);
+    }
+
+    /// The endpoints on this network, from the records (`extra`: one being made, in case
+    /// its record is not readable yet).
+    fn endpoints(&self, containers: &Containers, extra: Option<&Endpoint>) -> Vec<Endpoint> {
+        let mut endpoints: Vec<Endpoint> = containers
+            .list()
+            .into_iter()
+            .filter_map(|r| r.endpoint_on(&self.config.id).cloned())
+            .collect();
+        if let Some(e) = extra {
+            if !endpoints.contains(e) {
+                endpoints.push(e.clone());
+            }
+        }
+        endpoints
     }
 
     /// berth's nftables table from the endpoints the records hold (`extra`: one being made,
@@ -584,18 +813,7 @@ impl Net {
         };
         let config = self.bridge_config()?;
         let mut forwards = Vec::new();
-        let mut endpoints: Vec<Endpoint> = containers
-            .list()
-            .into_iter()
-            .filter_map(|r| r.endpoint)
-            .filter(|e| e.network == self.config.id)
-            .collect();
-        if let Some(e) = extra {
-            if !endpoints.contains(e) {
-                endpoints.push(e.clone());
-            }
-        }
-        for ep in &endpoints {
+        for ep in &self.endpoints(containers, extra) {
             for p in &ep.ports {
                 let host_ip: Ipv4Addr = p.host_ip.parse().unwrap_or(Ipv4Addr::UNSPECIFIED);
                 forwards.push(Forward {
@@ -677,16 +895,15 @@ impl Net {
         }
     }
 
-    /// At berthd's start, once the running containers are known: endpoints of containers
-    /// that no longer run go (with their veth and namespace), namespaces and veths no record
-    /// holds go, live containers' host ports are held again and the table is rebuilt.
+    /// At berthd's start, once the running containers are known (those that no longer run
+    /// have left every network already): live containers' host ports are held again, their
+    /// names answered, and the table is rebuilt.
     pub(crate) fn reconcile(&self, containers: &Containers) {
-        let live: Vec<Endpoint> = containers
+        let live: Vec<(String, Endpoint)> = containers
             .list()
             .into_iter()
             .filter(|r| r.state.status == Status::Running)
-            .filter_map(|r| r.endpoint)
-            .filter(|e| e.network == self.config.id)
+            .filter_map(|r| r.endpoint_on(&self.config.id).cloned().map(|e| (r.id, e)))
             .collect();
         let Some(config) = &self.config.bridge else {
             return;
@@ -701,35 +918,9 @@ impl Net {
             tracing::error!("the bridge {}: {e}", config.name);
             return;
         }
-        if self.dns.is_some() {
-            for r in containers.list() {
-                let Some(ep) = r.endpoint.as_ref().filter(|e| e.network == self.config.id) else {
-                    continue;
-                };
-                if r.state.status != Status::Running {
-                    continue;
-                }
-                // The namespace file, else the init's namespace (a berthd started in a mount
-                // namespace of its own, as the tests start it, no longer sees the file's mount).
-                let by_pid = PathBuf::from(format!("/proc/{}/ns/net", r.state.pid));
-                let socket = endpoint::dns_socket_in(&ep.netns)
-                    .or_else(|_| endpoint::dns_socket_in(&by_pid));
-                match socket {
-                    Ok(fd) => self.serve_dns(&r, fd),
-                    Err(e) => tracing::warn!("container {}: the DNS socket: {e}", r.id),
-                }
-            }
-            self.refresh_names(containers, None);
-        }
+        self.refresh_names(containers, None);
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        let ids: Vec<(String, Endpoint)> = containers
-            .list()
-            .into_iter()
-            .filter(|r| r.state.status == Status::Running)
-            .filter_map(|r| r.endpoint.map(|e| (r.id, e)))
-            .filter(|(_, e)| e.network == self.config.id)
-            .collect();
-        for (id, ep) in ids {
+        for (id, ep) in live {
             let mut fds = Vec::new();
             for p in &ep.ports {
                 let ip = p.host_ip.parse().unwrap_or(Ipv4Addr::UNSPECIFIED);
@@ -744,6 +935,7 @@ impl Net {
             }
             held.insert(id, fds);
         }
+        drop(held);
         self.rules_or_warn(containers);
     }
 }
@@ -762,17 +954,16 @@ fn allocate(
     bridge: bridge::Bridge,
     record: &ContainerRecord,
     network: &str,
+    asked: Option<Ipv4Addr>,
 ) -> Result<Ipv4Addr> {
     let used: HashSet<Ipv4Addr> = containers
         .list()
         .into_iter()
         .filter(|r| r.id != record.id)
-        .filter_map(|r| r.endpoint)
-        .filter(|e| e.network == network)
-        .map(|e| e.ip)
+        .filter_map(|r| r.endpoint_on(network).map(|e| e.ip))
         .collect();
     let subnet = bridge.subnet();
-    if let Some(ip) = record.net.ip {
+    if let Some(ip) = asked {
         if !subnet.contains(&ip) || ip == bridge.gateway() || ip == subnet.broadcast() {
             return Err(Error::InvalidArgument(format!(
                 "invalid address {ip}: it does not belong to the network's subnet {subnet}"
@@ -800,14 +991,15 @@ fn allocate(
         })
 }
 
-/// Namespace files of containers that do not run are unmounted and removed.
-pub(crate) fn sweep_namespaces(dir: &Path, live: &[Endpoint]) {
+/// Namespace files of containers that do not run are unmounted and removed (`live`: the
+/// files of those that run).
+pub(crate) fn sweep_namespaces(dir: &Path, live: &[PathBuf]) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
         let path = entry.path();
-        if !live.iter().any(|e| e.netns == path) {
+        if !live.contains(&path) {
             if let Err(e) = endpoint::release_namespace(&path) {
                 tracing::warn!("{e}");
             }
@@ -815,28 +1007,31 @@ pub(crate) fn sweep_namespaces(dir: &Path, live: &[Endpoint]) {
     }
 }
 
-/// The container's /etc/hosts, /etc/hostname and /etc/resolv.conf, in its directory.
-fn write_files(record: &ContainerRecord, ep: &Endpoint, embedded_dns: bool) -> Result<()> {
+/// The container's /etc/hosts, /etc/hostname and /etc/resolv.conf, in its directory
+/// `dir`, for its endpoints (`embedded_dns`: it is on a user-defined network, and asks the
+/// embedded resolver). Written in place: a running container's bind mounts see the change.
+pub(crate) fn write_files(
+    record: &ContainerRecord,
+    dir: &Path,
+    endpoints: &[Endpoint],
+    embedded_dns: bool,
+) -> Result<()> {
     let hostname = record.hostname();
+    let gateway = endpoints.first().map(|e| e.gateway.to_string());
     let extra: Vec<(String, String)> = record
         .net
         .extra_hosts
         .iter()
         .map(|(name, ip)| {
-            let ip = if ip == "host-gateway" {
-                ep.gateway.to_string()
-            } else {
-                ip.clone()
+            let ip = match (ip.as_str(), &gateway) {
+                ("host-gateway", Some(g)) => g.clone(),
+                _ => ip.clone(),
             };
             (name.clone(), ip)
         })
         .collect();
-    let hosts = etc::hosts(
-        &extra,
-        Some(IpAddr::V4(ep.ip)),
-        &hostname,
-        &record.net.domainname,
-    );
+    let own: Vec<IpAddr> = endpoints.iter().map(|e| IpAddr::V4(e.ip)).collect();
+    let hosts = etc::hosts(&extra, &own, &hostname, &record.net.domainname);
     let resolv = if embedded_dns {
         etc::embedded_resolv_conf(
             &etc::host_resolv_conf(),
@@ -858,18 +1053,23 @@ fn write_files(record: &ContainerRecord, ep: &Endpoint, embedded_dns: bool) -> R
         ("hostname", format!("{hostname}\n")),
         ("resolv.conf", resolv),
     ] {
-        let path = ep.files.join(name);
+        let path = dir.join(name);
         std::fs::write(&path, text)
             .map_err(|e| Error::Io(format!("write {}: {e}", path.display())))?;
     }
     Ok(())
 }
 
-/// The names a container answers to on a user-defined network: its name, short id and
-/// aliases.
-fn dns_names(r: &ContainerRecord) -> Vec<String> {
-    let mut names = vec![r.name.clone(), r.id[..12.min(r.id.len())].to_string()];
-    names.extend(r.net.aliases.iter().cloned());
+/// The names a container answers to on a user-defined network, as moby's
+/// buildEndpointDNSNames lists them (inspect's DNSNames): its name, its aliases there, its
+/// short id, and the hostname it was given.
+pub fn dns_names(r: &ContainerRecord, aliases: &[String]) -> Vec<String> {
+    let mut names = vec![r.name.clone()];
+    names.extend(aliases.iter().cloned());
+    names.push(r.id[..12.min(r.id.len())].to_string());
+    names.extend(r.config.hostname.clone().filter(|h| !h.is_empty()));
+    let mut seen = HashSet::new();
+    names.retain(|n| seen.insert(n.clone()));
     names
 }
 
@@ -975,6 +1175,66 @@ pub(crate) fn check_container_mode(req: &CreateBody) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn body(v: serde_json::Value) -> CreateBody {
+        serde_json::from_value(v).expect("create body")
+    }
+
+    /// Networks `net-a` (id `aaa`, 10.1.0.0/24) and `net-b` (id `bbb`, 10.2.0.0/24).
+    fn find(name: &str) -> Option<Known> {
+        let (name, id, range) = match name {
+            "net-a" | "aaa" => ("net-a", "aaa", "10.1.0.0/24"),
+            "net-b" | "bbb" => ("net-b", "bbb", "10.2.0.0/24"),
+            "bridge" | "default" => ("bridge", "", "172.17.0.0/16"),
+            _ => return None,
+        };
+        Some(Known {
+            name: name.into(),
+            id: id.into(),
+            range: range.parse().ok(),
+        })
+    }
+
+    #[test]
+    fn a_create_body_naming_several_networks_joins_each() {
+        let req = body(serde_json::json!({"NetworkingConfig": {"EndpointsConfig": {
+            "net-a": {"Aliases": ["a1"]},
+            "net-b": {"Aliases": ["b1"], "IPAMConfig": {"IPv4Address": "10.2.0.9"}},
+        }}}));
+        let mut net = NetOptions::default();
+        endpoint_options(&req, "net-a", "aaa", &mut net, &find).expect("ok");
+        assert_eq!(net.aliases, ["a1"]);
+        assert_eq!(
+            net.more,
+            [Join {
+                name: "net-b".into(),
+                network: "bbb".into(),
+                aliases: vec!["b1".into()],
+                ip: Some(Ipv4Addr::new(10, 2, 0, 9)),
+                gw_priority: 0,
+            }]
+        );
+        // An address outside the network's subnet, another network beside `none` or
+        // `container:X`, an unknown network: dockerd's refusals.
+        let outside = body(serde_json::json!({"NetworkingConfig": {"EndpointsConfig": {
+            "net-b": {"IPAMConfig": {"IPv4Address": "10.1.0.9"}}}}}));
+        let e = endpoint_options(&outside, "net-a", "aaa", &mut NetOptions::default(), &find);
+        assert!(e.is_err_and(|e| e.to_string().contains("no configured subnet")));
+        for mode in ["none", "container:abc"] {
+            let e = endpoint_options(&req, mode, "", &mut NetOptions::default(), &find);
+            assert!(e.is_err(), "{mode}");
+        }
+        let unknown = body(serde_json::json!({"NetworkingConfig": {"EndpointsConfig": {
+            "nosuch": {}}}}));
+        let e = endpoint_options(&unknown, "net-a", "aaa", &mut NetOptions::default(), &find);
+        assert!(e.is_err_and(|e| e.to_string() == "network nosuch not found"));
+        // The container's own network under the name the client used is no other one.
+        let own = body(serde_json::json!({"NetworkingConfig": {"EndpointsConfig": {
+            "container:web": {}}}}));
+        let mut net = NetOptions::default();
+        endpoint_options(&own, "container:0123", "", &mut net, &find).expect("ok");
+        assert!(net.more.is_empty());
+    }
 
     #[test]
     fn port_specs_are_checked_as_moby_checks_them() {

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use berth_network::{bridge, Ipv4Net};
 use serde::{Deserialize, Serialize};
 
-use super::net::{Net, NetConfig};
-use super::{Containers, Status};
+use super::net::{Endpoint, Join, Net, NetConfig, Placement};
+use super::{ContainerRecord, Containers, Status};
 use crate::error::{Error, Result};
 
 /// A user-defined network as it is kept.
@@ -53,6 +53,9 @@ pub struct Networks {
     user: Mutex<BTreeMap<String, (NetworkRecord, Arc<Net>)>>,
     /// The embedded resolver all user-defined networks share.
     dns: super::net::SharedResolver,
+    /// Held while a running container gains or loses a network (two at once would pick
+    /// the same interface name, or move its default route past each other).
+    hotplug: Mutex<()>,
 }
 
 /// Names dockerd keeps for its predefined networks.
@@ -92,6 +95,7 @@ impl Networks {
             dir,
             user: Mutex::new(user),
             dns,
+            hotplug: Mutex::new(()),
         }
     }
 
@@ -319,14 +323,18 @@ impl Networks {
         let rec = self
             .find(wanted)
             .ok_or_else(|| Error::NotFound(format!("network {wanted} not found")))?;
-        let active = containers.list().into_iter().any(|r| {
-            r.state.status == Status::Running
-                && r.endpoint.as_ref().is_some_and(|e| e.network == rec.id)
-        });
-        if active {
+        let active: Vec<String> = containers
+            .list()
+            .into_iter()
+            .filter(|r| r.state.status == Status::Running && r.endpoint_on(&rec.id).is_some())
+            .map(|r| format!("name:{:?} id:{:?}", r.name, &r.id[..12.min(r.id.len())]))
+            .collect();
+        if !active.is_empty() {
+            // moby 28's words.
             return Err(Error::Conflict(format!(
-                "error while removing network: network {} id {} has active endpoints",
-                rec.name, rec.id
+                "error while removing network: network {} has active endpoints ({})",
+                rec.name,
+                active.join(", ")
             )));
         }
         let removed = self.lock().remove(&rec.id);
@@ -339,31 +347,202 @@ impl Networks {
         Ok(rec)
     }
 
-    /// Take container `id` off whichever network its endpoint is on.
-    pub(crate) fn disconnect(&self, containers: &Containers, id: &str) {
-        let network = containers
-            .resolve(id)
-            .ok()
-            .and_then(|r| r.endpoint)
-            .map(|e| e.network);
-        if let Some(net) = network.and_then(|n| self.get(&n)) {
-            net.disconnect(containers, id);
+    /// The name and internal flag of the network of endpoints with key `key`.
+    fn describe(&self, key: &str) -> (String, bool) {
+        if key == "bridge" {
+            return ("bridge".into(), false);
         }
+        self.lock()
+            .get(key)
+            .map(|(r, _)| (r.name.clone(), r.internal))
+            .unwrap_or_else(|| (key.to_string(), false))
+    }
+
+    /// Which of `joins` gives the container its default route: dockerd's order
+    /// (libnetwork's Endpoint.Less: the highest gateway priority, then networks with a way
+    /// out before internal ones, then by name).
+    fn gateway_of<'a>(&self, joins: impl Iterator<Item = &'a Join>) -> Option<String> {
+        joins
+            .map(|j| {
+                let (name, internal) = self.describe(&j.network);
+                ((std::cmp::Reverse(j.gw_priority), internal, name), j)
+            })
+            .min_by(|(a, _), (b, _)| a.cmp(b))
+            .map(|(_, j)| j.network.clone())
+    }
+
+    /// The user-defined networks (with names resolved) among `endpoints`.
+    fn dns_networks(&self, endpoints: &[Endpoint]) -> Vec<String> {
+        endpoints
+            .iter()
+            .filter(|e| self.get(&e.network).is_some_and(|n| n.has_dns()))
+            .map(|e| e.network.clone())
+            .collect()
+    }
+
+    /// The container's /etc files and resolver socket for the endpoints its record holds
+    /// (`socket`: one just made in its namespace; `netns`: where to make one otherwise).
+    fn settle(
+        &self,
+        containers: &Containers,
+        id: &str,
+        netns: &std::path::Path,
+        socket: Option<std::os::fd::OwnedFd>,
+    ) -> Result<()> {
+        let r = containers.resolve(id)?;
+        let dns = self.dns_networks(&r.endpoints);
+        super::net::write_files(&r, &containers.dir(&r.id), &r.endpoints, !dns.is_empty())?;
+        super::net::serve_dns(&self.dns, &r, dns, socket, netns);
+        Ok(())
+    }
+
+    /// At the container's start: it is put on each of its networks, its first network's
+    /// endpoint making its namespace (and holding its published ports), the default route
+    /// through the network dockerd would choose. All undone when one fails.
+    pub(crate) fn connect_all(
+        &self,
+        containers: &Containers,
+        record: &ContainerRecord,
+    ) -> Result<Vec<Endpoint>> {
+        let joins = record.joins();
+        let gateway = self.gateway_of(joins.iter());
+        let netns = self.base.netns_dir.join(&record.id);
+        let mut socket = None;
+        for (i, join) in joins.iter().enumerate() {
+            let made = self
+                .get(&join.network)
+                .ok_or_else(|| Error::NotFound(format!("network {} not found", join.name)))
+                .and_then(|net| {
+                    let place = Placement {
+                        join: (i > 0).then(|| netns.clone()),
+                        ifname: format!("eth{i}"),
+                        default_route: gateway.as_deref() == Some(join.network.as_str()),
+                        ports: i == 0,
+                    };
+                    net.connect(containers, record, join, &place)
+                });
+            match made {
+                Ok((_, s)) => socket = socket.or(s),
+                Err(e) => {
+                    self.leave_all(containers, &record.id, false);
+                    return Err(e);
+                }
+            }
+        }
+        if let Err(e) = self.settle(containers, &record.id, &netns, socket) {
+            self.leave_all(containers, &record.id, false);
+            return Err(e);
+        }
+        for join in &joins {
+            self.endpoint_event(containers, "connect", &join.network, &record.id);
+        }
+        Ok(containers.resolve(&record.id)?.endpoints)
+    }
+
+    /// `docker network connect` of a running container (its record names `join` already):
+    /// a new interface in its namespace, the default route moved when the new network
+    /// comes first, its /etc/hosts and resolver told.
+    fn connect_running(&self, containers: &Containers, id: &str, join: &Join) -> Result<()> {
+        let _one = self.hotplug.lock().unwrap_or_else(|p| p.into_inner());
+        let r = containers.resolve(id)?;
+        let net = self
+            .get(&join.network)
+            .ok_or_else(|| Error::NotFound(format!("network {} not found", join.name)))?;
+        let ifname = (0..)
+            .map(|i| format!("eth{i}"))
+            .find(|n| !r.endpoints.iter().any(|e| e.ifname == *n))
+            .unwrap_or_default();
+        // The record names the new network already.
+        let joins = r.joins();
+        let gateway = self.gateway_of(
+            joins
+                .iter()
+                .filter(|j| j.network == join.network || r.endpoint_on(&j.network).is_some()),
+        );
+        let netns = super::net::namespace_of(&r);
+        let place = Placement {
+            join: Some(netns.clone()),
+            ifname,
+            default_route: gateway.as_deref() == Some(join.network.as_str()),
+            ports: r.endpoints.is_empty(),
+        };
+        net.connect(containers, &r, join, &place)?;
+        let settled = self.settle(containers, id, &netns, None);
+        if settled.is_err() {
+            net.disconnect(containers, id, false);
+        }
+        settled
+    }
+
+    /// `docker network disconnect` of a running container from network `key`: its
+    /// interface there goes, the default route moves to the next network in dockerd's order.
+    fn disconnect_running(&self, containers: &Containers, id: &str, key: &str) -> Result<()> {
+        let _one = self.hotplug.lock().unwrap_or_else(|p| p.into_inner());
+        let r = containers.resolve(id)?;
+        let netns = super::net::namespace_of(&r);
+        match self.get(key) {
+            Some(net) => net.disconnect(containers, id, false),
+            None => drop_endpoint(containers, id, key),
+        }
+        // The route through the network left went with its interface; the one dockerd
+        // would choose among those left is set (again, when it was not that one).
+        let r = containers.resolve(id)?;
+        let joins = r.joins();
+        let next = self.gateway_of(joins.iter().filter(|j| r.endpoint_on(&j.network).is_some()));
+        if let Some(ep) = next.and_then(|k| r.endpoint_on(&k).cloned()) {
+            berth_network::endpoint::set_default_route(&netns, ep.gateway, &ep.ifname)
+                .map_err(|e| Error::Io(e.to_string()))?;
+        }
+        self.settle(containers, id, &netns, None)
+    }
+
+    /// Take container `id` off every network it is on (at its exit, or a start that
+    /// failed): its endpoints, namespace file and resolver socket go.
+    pub(crate) fn disconnect(&self, containers: &Containers, id: &str) {
+        self.leave_all(containers, id, true);
+    }
+
+    /// [`Self::disconnect`]; `events`: a disconnect event per network (not for a start
+    /// that failed half-way, which sent no connect).
+    fn leave_all(&self, containers: &Containers, id: &str, events: bool) {
+        let Ok(r) = containers.resolve(id) else {
+            return;
+        };
+        for ep in &r.endpoints {
+            match self.get(&ep.network) {
+                Some(net) => net.disconnect(containers, id, false),
+                None => drop_endpoint(containers, id, &ep.network),
+            }
+            if events {
+                self.endpoint_event(containers, "disconnect", &ep.network, &r.id);
+            }
+        }
+        let netns = r
+            .endpoint()
+            .map(|e| e.netns.clone())
+            .unwrap_or_else(|| self.base.netns_dir.join(&r.id));
+        if let Err(e) = berth_network::endpoint::release_namespace(&netns) {
+            tracing::warn!("container {id}: {e}");
+        }
+        super::net::serve_dns(&self.dns, &r, Vec::new(), None, &netns);
     }
 
     /// At berthd's start: endpoints of containers that no longer run go, then each network
-    /// sets its bridge, ports and table right.
+    /// sets its bridge, ports and table right, and live containers' names are answered.
     pub(crate) fn reconcile(&self, containers: &Containers) {
         for r in containers.list() {
-            if r.endpoint.is_some() && r.state.status != Status::Running {
+            if !r.endpoints.is_empty() && r.state.status != Status::Running {
                 self.disconnect(containers, &r.id);
             }
         }
-        let live: Vec<super::net::Endpoint> = containers
+        let running: Vec<ContainerRecord> = containers
             .list()
             .into_iter()
             .filter(|r| r.state.status == Status::Running)
-            .filter_map(|r| r.endpoint)
+            .collect();
+        let live: Vec<std::path::PathBuf> = running
+            .iter()
+            .map(|r| self.base.netns_dir.join(&r.id))
             .collect();
         super::net::sweep_namespaces(&self.base.netns_dir, &live);
         let user: Vec<Arc<Net>> = self.lock().values().map(|(_, n)| n.clone()).collect();
@@ -377,7 +556,30 @@ impl Networks {
             }
         }
         self.isolate(containers);
+        for r in running {
+            let dns = self.dns_networks(&r.endpoints);
+            if !dns.is_empty() {
+                let netns = super::net::namespace_of(&r);
+                super::net::serve_dns(&self.dns, &r, dns, None, &netns);
+            }
+        }
     }
+}
+
+/// The endpoint on `key` of container `id`, whose network is gone: its veth and record
+/// entry go.
+fn drop_endpoint(containers: &Containers, id: &str, key: &str) {
+    let Some(ep) = containers
+        .resolve(id)
+        .ok()
+        .and_then(|r| r.endpoint_on(key).cloned())
+    else {
+        return;
+    };
+    if let Err(e) = berth_network::endpoint::delete_veth(&ep.host_ifname) {
+        tracing::warn!("{e}");
+    }
+    let _ = containers.update(id, |r| r.endpoints.retain(|e| e.network != key));
 }
 
 /// The settings of a user-defined network's own bridge and table.
@@ -423,96 +625,258 @@ fn network_event(
     containers.events.publish(e);
 }
 
+impl Networks {
+    /// A connect or disconnect event of container `id` on the network with key `key`
+    /// (dockerd sends them at each start and exit too, per network).
+    fn endpoint_event(&self, containers: &Containers, action: &str, key: &str, id: &str) {
+        if key == "bridge" {
+            let e = crate::events::Event::new("network", action, &super::net::network_id("bridge"))
+                .with("name", "bridge")
+                .with("type", "bridge")
+                .with("container", id);
+            containers.events.publish(e);
+        } else if let Some(rec) = self.find(key) {
+            network_event(containers, action, &rec, Some(id));
+        }
+    }
+}
+
+/// dockerd's refusals (runconfig's errors).
+const CONFLICT_HOST: &str =
+    "container cannot be disconnected from host network or connected to host network";
+const CONFLICT_NONE: &str =
+    "container cannot be connected to multiple networks with one of the networks in private (none) mode";
+const CONFLICT_SHARED: &str = "container sharing network namespace with another container or host cannot be connected to any other network";
+
+/// A network as connect and disconnect name it: its name, key in endpoints, and range.
+struct Target {
+    name: String,
+    key: String,
+    range: Option<Ipv4Net>,
+}
+
+impl Networks {
+    /// The default bridge (`bridge`) or a user-defined network by name, id or id prefix.
+    fn target(&self, wanted: &str) -> Result<Target> {
+        if wanted == "bridge" && self.default.is_some() {
+            return Ok(Target {
+                name: "bridge".into(),
+                key: "bridge".into(),
+                range: None,
+            });
+        }
+        let rec = self
+            .find(wanted)
+            .ok_or_else(|| Error::NotFound(format!("network {wanted} not found")))?;
+        Ok(Target {
+            range: Some(rec.ip_range.unwrap_or(rec.address.trunc())),
+            name: rec.name,
+            key: rec.id,
+        })
+    }
+
+    /// The network a create body names, for [`super::net::endpoint_options`].
+    pub(crate) fn known(&self, wanted: &str) -> Option<super::net::Known> {
+        let wanted = if wanted == "default" {
+            "bridge"
+        } else {
+            wanted
+        };
+        self.target(wanted).ok().map(|t| super::net::Known {
+            name: t.name,
+            id: if t.key == "bridge" {
+                String::new()
+            } else {
+                t.key
+            },
+            range: t.range,
+        })
+    }
+}
+
+/// The record of a container that leaves the network with key `key`: a join of its own
+/// goes; its first network's is taken by the next one (none left: `none`).
+fn leave(r: &mut ContainerRecord, key: &str) {
+    if r.on_network() && r.network_key() == key {
+        match (!r.net.more.is_empty()).then(|| r.net.more.remove(0)) {
+            Some(next) => {
+                r.network_mode = next.name;
+                r.net.network_id = if next.network == "bridge" {
+                    String::new()
+                } else {
+                    next.network
+                };
+                r.net.aliases = next.aliases;
+                r.net.ip = next.ip;
+                r.net.gw_priority = next.gw_priority;
+            }
+            None => {
+                r.network_mode = "none".into();
+                r.net.network_id.clear();
+                r.net.aliases.clear();
+                r.net.ip = None;
+                r.net.gw_priority = 0;
+            }
+        }
+    } else {
+        r.net.more.retain(|j| j.network != key);
+    }
+}
+
+/// The record of a container that joins: as its first network when it has none.
+fn enter(r: &mut ContainerRecord, join: Join) {
+    if r.on_network() {
+        r.net.more.push(join);
+    } else {
+        r.network_mode = join.name;
+        r.net.network_id = if join.network == "bridge" {
+            String::new()
+        } else {
+            join.network
+        };
+        r.net.aliases = join.aliases;
+        r.net.ip = join.ip;
+        r.net.gw_priority = join.gw_priority;
+    }
+}
+
 impl crate::Engine {
-    /// `docker network connect` of a container that does not run: it is put on `network`
-    /// (berth keeps a container on one network, so only one without a network of its own,
-    /// or already on this one, can be). A running container is refused by name.
+    /// `docker network connect`: a container that does not run is recorded on `network`
+    /// (it gets its endpoint at start); a running one gets it now, beside those it has.
     pub fn network_connect(
         &self,
         network: &str,
         container: &str,
         aliases: Vec<String>,
         ip: Option<std::net::Ipv4Addr>,
+        gw_priority: i64,
     ) -> Result<()> {
         let networks = self
             .networks()
             .ok_or_else(|| Error::NotFound(format!("network {network} not found")))?;
-        let (name, id) = match network {
-            "bridge" if networks.default.is_some() => ("bridge".to_string(), String::new()),
-            other => {
-                let rec = networks
-                    .find(other)
-                    .ok_or_else(|| Error::NotFound(format!("network {other} not found")))?;
-                (rec.name, rec.id)
+        let r = self.containers.resolve(container)?;
+        let mode = r.network_mode().to_string();
+        let running = r.state.status == Status::Running;
+        match network {
+            "host" if mode == "host" => {
+                return Err(Error::Forbidden(format!(
+                    "endpoint with name {} already exists in network host",
+                    r.name
+                )))
             }
-        };
-        if id.is_empty() && (!aliases.is_empty() || ip.is_some()) {
+            "host" => return Err(Error::InvalidArgument(CONFLICT_HOST.into())),
+            "none" if mode == "none" && !running => return Ok(()),
+            "none" => return Err(Error::InvalidArgument(CONFLICT_NONE.into())),
+            _ => {}
+        }
+        let target = networks.target(network)?;
+        if mode == "host" || mode.starts_with("container:") {
+            return Err(Error::InvalidArgument(CONFLICT_SHARED.into()));
+        }
+        // A container started on `none` has no namespace of berth's to add to (one that
+        // left all its networks while it runs still has).
+        let detached = self
+            .containers
+            .net
+            .get()
+            .is_some_and(|n| n.base.netns_dir.join(&r.id).exists());
+        if running && mode == "none" && !detached {
+            return Err(Error::InvalidArgument(CONFLICT_NONE.into()));
+        }
+        if r.joins().iter().any(|j| j.network == target.key) {
+            return Err(Error::Forbidden(format!(
+                "endpoint with name {} already exists in network {}",
+                r.name, target.name
+            )));
+        }
+        if target.key == "bridge" && ip.is_some() {
+            return Err(Error::InvalidArgument(
+                "user specified IP address is supported on user defined networks only".into(),
+            ));
+        }
+        if target.key == "bridge" && !aliases.is_empty() {
             return Err(Error::InvalidArgument(
                 "network-scoped alias is supported only for containers in user defined networks"
                     .into(),
             ));
         }
-        let r = self.containers.resolve(container)?;
-        if r.state.status == Status::Running {
-            return Err(Error::Conflict(format!(
-                "connecting the running container {} to a network is not supported by berth yet",
-                r.name
-            )));
+        if let Some(ip) = ip {
+            super::net::check_ip_in(ip, target.range)?;
         }
-        let mode = r.network_mode().to_string();
-        if mode != "none" && mode != name {
-            return Err(Error::Conflict(format!(
-                "container {} is on network {mode}: berth keeps a container on one network (disconnect it first)",
-                r.name
-            )));
+        let join = Join {
+            name: target.name.clone(),
+            network: target.key.clone(),
+            aliases,
+            ip,
+            gw_priority,
+        };
+        let recorded = join.clone();
+        self.containers.update(&r.id, move |r| enter(r, recorded))?;
+        if running {
+            if let Err(e) = networks.connect_running(&self.containers, &r.id, &join) {
+                let _ = self.containers.update(&r.id, |r| leave(r, &join.network));
+                return Err(e);
+            }
         }
-        let rec = (!id.is_empty()).then(|| networks.find(&id)).flatten();
-        self.containers.update(&r.id, move |r| {
-            r.network_mode = name;
-            r.net.network_id = id;
-            r.net.aliases = aliases;
-            r.net.ip = ip;
-        })?;
-        if let Some(rec) = rec {
-            network_event(&self.containers, "connect", &rec, Some(&r.id));
-        }
+        networks.endpoint_event(&self.containers, "connect", &target.key, &r.id);
         Ok(())
     }
 
-    /// `docker network disconnect` of a container that does not run: it is left with no
-    /// network (`none`) until it is connected again.
-    pub fn network_disconnect(&self, network: &str, container: &str) -> Result<()> {
+    /// `docker network disconnect [-f]`: the container leaves `network` (a running one
+    /// loses its interface there now).
+    pub fn network_disconnect(&self, network: &str, container: &str, force: bool) -> Result<()> {
         let r = self.containers.resolve(container)?;
-        let on_it = r.on_network()
-            && (r.network_mode() == network
-                || (!r.net.network_id.is_empty() && r.net.network_id.starts_with(network))
-                || (network == "bridge" && r.net.network_id.is_empty()));
-        if !on_it {
-            return Err(Error::Conflict(format!(
-                "container {} is not connected to network {network}",
-                r.name
-            )));
+        let running = r.state.status == Status::Running;
+        let mode = r.network_mode().to_string();
+        let not_connected = |name: &str| {
+            let the = if running { "" } else { "the " };
+            Error::Io(format!(
+                "container {} is not connected to {the}network {name}",
+                r.id
+            ))
+        };
+        if network == "host" || network == "none" {
+            return Err(match (network, mode.as_str()) {
+                ("host", "host") => Error::InvalidArgument(CONFLICT_HOST.into()),
+                (n, m) if n == m => Error::InvalidArgument(format!(
+                    "container {} is on network {n}, which it cannot leave",
+                    r.name
+                )),
+                (n, _) => not_connected(n),
+            });
         }
-        if r.state.status == Status::Running {
-            return Err(Error::Conflict(format!(
-                "disconnecting the running container {} from a network is not supported by berth yet",
-                r.name
-            )));
+        let networks = self
+            .networks()
+            .ok_or_else(|| Error::NotFound(format!("network {network} not found")))?;
+        let target = match networks.target(network) {
+            Ok(t) => t,
+            // `-f`: a network removed since the container joined it (while it did not
+            // run) is left all the same, as dockerd does.
+            Err(Error::NotFound(m)) if force => {
+                let gone = r
+                    .joins()
+                    .into_iter()
+                    .find(|j| j.name == network || j.network.starts_with(network));
+                match gone {
+                    Some(j) => Target {
+                        name: j.name,
+                        key: j.network,
+                        range: None,
+                    },
+                    None => return Err(Error::NotFound(m)),
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        if !r.joins().iter().any(|j| j.network == target.key) {
+            return Err(not_connected(&target.name));
         }
-        let rec = self.networks().and_then(|n| {
-            (!r.net.network_id.is_empty())
-                .then(|| n.find(&r.net.network_id))
-                .flatten()
-        });
-        self.containers.update(&r.id, |r| {
-            r.network_mode = "none".into();
-            r.net.network_id.clear();
-            r.net.aliases.clear();
-            r.net.ip = None;
-        })?;
-        if let Some(rec) = rec {
-            network_event(&self.containers, "disconnect", &rec, Some(&r.id));
+        let key = target.key.clone();
+        self.containers.update(&r.id, |r| leave(r, &key))?;
+        if running {
+            networks.disconnect_running(&self.containers, &r.id, &target.key)?;
         }
+        networks.endpoint_event(&self.containers, "disconnect", &target.key, &r.id);
         Ok(())
     }
 }

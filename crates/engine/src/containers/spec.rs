@@ -120,7 +120,7 @@ fn namespaces(record: &ContainerRecord, sources: &Sources) -> Vec<Value> {
     if !modes.uts_host {
         out.push(json!({"type": "uts"}));
     }
-    match (record.network_mode(), &record.endpoint) {
+    match (record.network_mode(), record.endpoint()) {
         ("none", _) => out.push(json!({"type": "network"})),
         // Made and set up by berthd before the runtime runs (net.rs): joined by path.
         (_, Some(ep)) => out.push(json!({"type": "network", "path": ep.netns})),
@@ -264,7 +264,7 @@ pub fn oci_config(
     if !record.host.rlimits.is_empty() {
         config["process"]["rlimits"] = json!(record.host.rlimits);
     }
-    let etc_dir = match (&record.endpoint, &sources.net, &record.pod) {
+    let etc_dir = match (record.endpoint(), &sources.net, &record.pod) {
         (_, _, Some(pod)) => pod.etc_dir.as_ref(),
         (Some(ep), _, _) => Some(&ep.files),
         (None, Some(donor), _) => Some(&donor.files),

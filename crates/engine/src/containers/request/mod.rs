@@ -83,6 +83,8 @@ pub struct EndpointSettings {
     /// `--ip`.
     #[serde(rename = "IPAMConfig")]
     pub ipam_config: Option<IpamConfig>,
+    /// `--gw-priority` (API 1.48): the network with the highest gives the default route.
+    pub gw_priority: i64,
 }
 
 #[derive(Debug, Default, Deserialize)]
