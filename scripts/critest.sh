@@ -324,7 +324,14 @@ start_runtime() { # LOG COMMAND...
     pids+=($!)
 }
 
-socket_up() { [ -S "$1" ]; }
+# The runtime's socket is there; the runtime dying first ends the wait with its log.
+socket_up() {
+    if ! kill -0 "${pids[-1]}" 2>/dev/null; then
+        tail -5 "$runtime_log" >&2
+        die "the runtime exited (log: $runtime_log)"
+    fi
+    [ -S "$1" ]
+}
 
 runtime_log=$out.runtime.log
 case "$mode" in
