@@ -81,6 +81,13 @@ fn a_gcr_io_pull_is_served_by_the_configured_mirror_and_tagged_with_the_name_ask
         3,
         "the config and both layers came from the mirror"
     );
+    // Told which registry the pull is for, as containerd tells mirrors.
+    assert!(
+        reg.log()
+            .contains("GET /v2/some/image/manifests/tag?ns=gcr.io"),
+        "{}",
+        reg.log()
+    );
     // The mirror serves pulls by digest too.
     let digest = repo_digests.trim_matches(['[', ']', '"']).to_string();
     let down = format!("127.0.0.1:{}", free_port());
