@@ -94,7 +94,12 @@ build_tools() {
     chmod -R u+w "$cache/gopath" 2>/dev/null || true
     rm -rf "$cache/src" "$cache/gocache" "$cache/gopath"
 }
+# One build at a time per cache (tests may ask for the tools in parallel).
+mkdir -p "$cache"
+exec 9>"$cache/.lock"
+flock 9
 build_tools
+flock -u 9
 if [ -n "$build_only" ]; then
     echo "critest $critest"
     echo "crictl $crictl"
@@ -237,6 +242,7 @@ gcc -static -O2 -o "$work/nnp" "$work/nnp.c"
 # Debian's dynamic busybox for the images, unpacked from its package (apt-get download, kept
 # in the cache): busybox-static's shell runs applets without exec (see critest-images.py).
 busybox=$cache/busybox/bin/busybox
+flock 9
 if [ ! -x "$busybox" ]; then
     rm -rf "$cache/busybox" "$cache"/busybox_*.deb
     if (cd "$cache" && apt-get download busybox >/dev/null 2>&1) &&
@@ -247,6 +253,8 @@ if [ ! -x "$busybox" ]; then
         busybox=/bin/busybox
     fi
 fi
+flock -u 9
+exec 9>&-
 log "building the image stand-ins and pushing them to $registry"
 CRITEST_BUSYBOX=$busybox python3 "$repo/scripts/critest-images.py" "$work/oci" "$work/pause" "$work/nnp" >"$work/images.txt"
 while read -r layout reference path; do
@@ -430,6 +438,10 @@ set +e
 critest_status=$?
 set -e
 
+if [ ! -s "$out" ]; then
+    tail -20 "$out.log" >&2
+    die "critest wrote no report (exit $critest_status): see $out.log"
+fi
 python3 - "$out" <<'EOF'
 import sys
 import xml.etree.ElementTree as ET
