@@ -5,7 +5,10 @@ binaries (with their shared libraries) that Debian's busybox lacks. scripts/crit
 pushes each with skopeo to a private registry, where hosts.toml mirrors send
 registry.k8s.io and gcr.io. Deterministic: the same host files give the same digests.
 
-Usage: critest-images.py OUT [PAUSE_BINARY]
+Usage: critest-images.py OUT [PAUSE_BINARY [NNP_BINARY]]
+  PAUSE_BINARY  a static pause program: makes registry.k8s.io/pause:3.6 and :3.9
+  NNP_BINARY    a static program printing "Effective uid: N": made setuid root, it is the
+                entrypoint of registry.k8s.io/e2e-test-images/nonewprivs:1.3
 Prints one line per image reference: <OUT>:<ref name> <reference as critest names it>
 <its path in the private registry>.
 """
@@ -19,7 +22,10 @@ import subprocess
 import sys
 import tarfile
 
-BUSYBOX = "/bin/busybox"
+# Debian's busybox package (dynamic, unpacked by critest.sh) when given: busybox-static's
+# shell runs applets without exec'ing them, so a masked /bin/ls would still run (the
+# MaskedPaths spec expects "/bin/sh: ls: Permission denied", as the real image gives).
+BUSYBOX = os.environ.get("CRITEST_BUSYBOX", "/bin/busybox")
 # Debian's busybox has no ipcs (the IPC namespace specs run `ipcs -m`) and no pgrep
 # (checkSleepCmd): the host's, with the libraries they load.
 HOST_BINARIES = ["/usr/bin/ipcs", "/usr/bin/pgrep"]
@@ -77,6 +83,17 @@ class Layer:
         self.seen.add(path.strip("/"))
         self.tar.addfile(info, io.BytesIO(data))
 
+    def hardlink(self, path, target):
+        """`path` another name of the file `target` (as the busybox image's applets are: a
+        masked /bin/ls must not mask /bin/sh)."""
+        if path.strip("/") in self.seen:
+            return
+        self.dir(os.path.dirname(path.strip("/")))
+        info = self._info(path, tarfile.LNKTYPE, 0o755)
+        info.linkname = target.lstrip("/")
+        self.seen.add(path.strip("/"))
+        self.tar.addfile(info)
+
     def symlink(self, path, target):
         if path.strip("/") in self.seen:
             return
@@ -118,6 +135,18 @@ def libraries(binary):
     return libs
 
 
+def add_libraries(layer, binary):
+    """The shared libraries `binary` loads, at the paths it asks for them by."""
+    if subprocess.run(["ldd", binary], capture_output=True).returncode != 0:
+        return  # static
+    for lib in libraries(binary):
+        real = os.path.realpath(lib)
+        if real.strip("/") not in layer.seen:
+            layer.host_file(real, 0o755)
+        if real != lib:
+            layer.symlink(lib, real)
+
+
 def base_layer():
     """busybox-static with every applet linked, users and groups, the usual directories,
     and ipcs and pgrep from the host."""
@@ -127,19 +156,17 @@ def base_layer():
                     ("var/run", 0o755), ("var/www", 0o755), ("proc", 0o555), ("sys", 0o555),
                     ("dev", 0o755), ("home", 0o755)]:
         layer.dir(d, mode)
-    layer.host_file(BUSYBOX, 0o755)
+    with open(BUSYBOX, "rb") as f:
+        layer.file("bin/busybox", f.read(), 0o755)
+    add_libraries(layer, BUSYBOX)
     applets = subprocess.run([BUSYBOX, "--list-full"], capture_output=True, text=True,
                              check=True).stdout.split()
     host_names = {os.path.basename(b) for b in HOST_BINARIES}
     for applet in applets:
         if applet != "bin/busybox" and os.path.basename(applet) not in host_names:
-            layer.symlink(applet, "/bin/busybox")
+            layer.hardlink(applet, "/bin/busybox")
     for binary in HOST_BINARIES:
-        for lib in libraries(binary):
-            real = os.path.realpath(lib)
-            layer.host_file(real, 0o755)
-            if real != lib:
-                layer.symlink(lib, real)
+        add_libraries(layer, binary)
         layer.host_file(binary, 0o755)
     layer.file("etc/passwd", PASSWD)
     layer.file("etc/group", GROUP)
@@ -167,6 +194,19 @@ def nginx_layer(port):
                f"exec -a sh /usr/sbin/nginx -c \"{script}\" 'nginx: master process nginx -g daemon off;'\n",
                0o755)
     return layer.finish(), ["/docker-entrypoint.sh"]
+
+
+def httpd_layer():
+    """Apache httpd's stand-in (the multi-container specs): busybox httpd on port 80, which
+    first logs the command line Apache's image logs (the specs look for
+    "httpd -D FOREGROUND")."""
+    layer = Layer()
+    layer.file("usr/local/apache2/htdocs/index.html", "<html><body><h1>It works!</h1></body></html>\n")
+    layer.file("usr/local/bin/httpd-foreground",
+               "#!/bin/sh\n# A stand-in for Apache httpd (see critest-images.py).\n"
+               "echo \"[core:notice] [pid $$] AH00094: Command line: 'httpd -D FOREGROUND'\" >&2\n"
+               "exec httpd -f -p 80 -h /usr/local/apache2/htdocs\n", 0o755)
+    return layer.finish()
 
 
 def files_layer(files):
@@ -215,10 +255,11 @@ def write_image(root, name, layers, config):
 
 
 def main():
-    if len(sys.argv) not in (2, 3):
+    if len(sys.argv) not in (2, 3, 4):
         sys.exit(__doc__)
     out = sys.argv[1]
-    pause = sys.argv[2] if len(sys.argv) == 3 else None
+    pause = sys.argv[2] if len(sys.argv) >= 3 else None
+    nnp = sys.argv[3] if len(sys.argv) >= 4 else None
     base = base_layer()
     path_env = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
     images = []  # (layout name, layers, config, [(critest reference, registry path)])
@@ -265,6 +306,14 @@ def main():
     same = files_layer([("same-image", b"", 0o644)])
     add("test-image-tags", [base, same], {},
         [both(CRI_TOOLS + f"test-image-tags:{t}") for t in (1, 2, 3)])
+    add("httpd", [base, httpd_layer()], {"Cmd": ["httpd-foreground"],
+                                         "ExposedPorts": {"80/tcp": {}}},
+        [both(E2E + "httpd:2.4.39-4")])
+    if nnp:
+        with open(nnp, "rb") as f:
+            data = f.read()
+        add("nonewprivs", [base, files_layer([("nnp", data, 0o4755)])],
+            {"Entrypoint": ["/nnp"], "Cmd": None}, [both(E2E + "nonewprivs:1.3")])
     if pause:
         with open(pause, "rb") as f:
             data = f.read()

@@ -9,8 +9,8 @@
 #
 # Usage: scripts/critest.sh [options] [-- CRITEST-ARGS...]
 #   --runtime-endpoint EP  test this running runtime (unix:///path/cri.sock); it must reach
-#                          the private registry by itself: give it --hosts-dir's layout (the
-#                          script prints the mirror directory it wrote)
+#                          the private registry by itself: configure its mirrors for
+#                          registry.k8s.io and gcr.io to http://ADDR and give --registry-addr
 #   --image-endpoint EP    default: the runtime endpoint
 #   --berth                start a private berthd (target/debug, or target/release with
 #                          --release) with its own roots, sockets, CNI conf dir and mirrors
@@ -19,6 +19,7 @@
 #   --containerd-runtime R runc (default) or crun, for --containerd
 #   --private-cgroup-ns    start the runtime in a private mount namespace without
 #                          /sys/fs/cgroup/unified (crun 1.8 refuses this host's hybrid layout)
+#   --registry-addr ADDR   serve the images on ADDR (127.0.0.1:PORT; default a free port)
 #   --out FILE             the JUnit report (default target/critest/<runtime>.xml); critest's
 #                          verbose text goes to FILE.log, the runtime's log to FILE.runtime.log
 #   --focus RE, --skip RE  ginkgo's --ginkgo.focus / --ginkgo.skip
@@ -37,6 +38,7 @@ mode=
 containerd_runtime=runc
 private_cgroup_ns=
 out=
+registry_addr=
 focus=
 skip=
 build_only=
@@ -53,6 +55,7 @@ while [ $# -gt 0 ]; do
         --private-cgroup-ns) private_cgroup_ns=1; shift ;;
         --release) release=1; shift ;;
         --out) out=${2:?}; shift 2 ;;
+        --registry-addr) registry_addr=${2:?}; shift 2 ;;
         --focus) focus=${2:?}; shift 2 ;;
         --skip) skip=${2:?}; shift 2 ;;
         --build-only) build_only=1; shift ;;
@@ -91,7 +94,12 @@ build_tools() {
     chmod -R u+w "$cache/gopath" 2>/dev/null || true
     rm -rf "$cache/src" "$cache/gocache" "$cache/gopath"
 }
+# One build at a time per cache (tests may ask for the tools in parallel).
+mkdir -p "$cache"
+exec 9>"$cache/.lock"
+flock 9
 build_tools
+flock -u 9
 if [ -n "$build_only" ]; then
     echo "critest $critest"
     echo "crictl $crictl"
@@ -192,8 +200,7 @@ wait_for() { # SECONDS WHAT COMMAND...
 }
 
 # 2. The private registry and the image stand-ins.
-reg_port=$(free_port)
-registry=127.0.0.1:$reg_port
+registry=${registry_addr:-127.0.0.1:$(free_port)}
 mkdir -p "$work/registry"
 cat >"$work/registry/config.yml" <<EOF
 version: 0.1
@@ -224,9 +231,32 @@ int main(void) {
     for (;;) pause();
 }
 EOF
+# The nonewprivs image's program: setuid root in the image, it prints the effective uid.
+cat >"$work/nnp.c" <<'EOF'
+#include <stdio.h>
+#include <unistd.h>
+int main(void) { printf("Effective uid: %d\n", (int)geteuid()); return 0; }
+EOF
 gcc -static -O2 -o "$work/pause" "$work/pause.c"
+gcc -static -O2 -o "$work/nnp" "$work/nnp.c"
+# Debian's dynamic busybox for the images, unpacked from its package (apt-get download, kept
+# in the cache): busybox-static's shell runs applets without exec (see critest-images.py).
+busybox=$cache/busybox/bin/busybox
+flock 9
+if [ ! -x "$busybox" ]; then
+    rm -rf "$cache/busybox" "$cache"/busybox_*.deb
+    if (cd "$cache" && apt-get download busybox >/dev/null 2>&1) &&
+        dpkg-deb -x "$(ls "$cache"/busybox_*.deb | head -1)" "$cache/busybox"; then
+        rm -f "$cache"/busybox_*.deb
+    else
+        log "apt-get download busybox failed: the images use busybox-static (the MaskedPaths spec then fails)"
+        busybox=/bin/busybox
+    fi
+fi
+flock -u 9
+exec 9>&-
 log "building the image stand-ins and pushing them to $registry"
-python3 "$repo/scripts/critest-images.py" "$work/oci" "$work/pause" >"$work/images.txt"
+CRITEST_BUSYBOX=$busybox python3 "$repo/scripts/critest-images.py" "$work/oci" "$work/pause" "$work/nnp" >"$work/images.txt"
 while read -r layout reference path; do
     skopeo copy --quiet --dest-tls-verify=false "oci:$layout" "docker://$registry/$path" ||
         die "pushing $reference failed"
@@ -302,7 +332,14 @@ start_runtime() { # LOG COMMAND...
     pids+=($!)
 }
 
-socket_up() { [ -S "$1" ]; }
+# The runtime's socket is there; the runtime dying first ends the wait with its log.
+socket_up() {
+    if ! kill -0 "${pids[-1]}" 2>/dev/null; then
+        tail -5 "$runtime_log" >&2
+        die "the runtime exited (log: $runtime_log)"
+    fi
+    [ -S "$1" ]
+}
 
 runtime_log=$out.runtime.log
 case "$mode" in
@@ -401,6 +438,10 @@ set +e
 critest_status=$?
 set -e
 
+if [ ! -s "$out" ]; then
+    tail -20 "$out.log" >&2
+    die "critest wrote no report (exit $critest_status): see $out.log"
+fi
 python3 - "$out" <<'EOF'
 import sys
 import xml.etree.ElementTree as ET

@@ -578,6 +578,23 @@ mod tests {
     }
 
     #[test]
+    fn the_registry_config_directory() {
+        // "" turns mirrors off; a configured directory must exist.
+        assert_eq!(registry_config(Some(PathBuf::new())).expect("none"), None);
+        let dir = tempfile::tempdir().expect("tmp");
+        assert_eq!(
+            registry_config(Some(dir.path().into())).expect("dir"),
+            Some(dir.path().to_path_buf())
+        );
+        let missing = dir.path().join("certs.d");
+        let err = registry_config(Some(missing.clone())).expect_err("missing");
+        assert!(
+            err.to_string().contains(&missing.display().to_string()),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn the_network_settings_as_dockerd_reads_them() {
         let run = std::path::Path::new("/run/berth");
         let default = network(settings(), settings(), run).expect("defaults");

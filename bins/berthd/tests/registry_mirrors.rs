@@ -1,10 +1,11 @@
 //! Per-registry mirrors (`--registry-config DIR`, containerd's hosts.toml files): pulls of
 //! a registry that cannot be reached here (gcr.io) served by a private docker-registry on
-//! loopback, the order mirrors are tried in, and a bad hosts.toml refused at start.
+//! loopback, the order mirrors are tried in, a TLS mirror trusted through its CA file, and a
+//! bad hosts.toml refused at start.
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use common::registry::{free_port, Registry};
@@ -79,6 +80,13 @@ fn a_gcr_io_pull_is_served_by_the_configured_mirror_and_tagged_with_the_name_ask
         reg.blob_gets().len(),
         3,
         "the config and both layers came from the mirror"
+    );
+    // Told which registry the pull is for, as containerd tells mirrors.
+    assert!(
+        reg.log()
+            .contains("GET /v2/some/image/manifests/tag?ns=gcr.io"),
+        "{}",
+        reg.log()
     );
     // The mirror serves pulls by digest too.
     let digest = repo_digests.trim_matches(['[', ']', '"']).to_string();
@@ -244,4 +252,168 @@ fn daemon_json_names_the_registry_config_directory() {
     d.spawn(&[]);
     d.docker(&["pull", "gcr.io/some/image:tag"]).ok();
     assert_eq!(inspect(&d, "gcr.io/some/image:tag", "{{.Id}}"), id);
+}
+
+/// A network namespace of the test's own with a non-loopback address on its loopback device
+/// (an address berth does not take as insecure).
+struct Netns(String);
+
+impl Netns {
+    fn create(addr: &str) -> Netns {
+        let name = format!("berth-mirror-{}-{}", std::process::id(), free_port());
+        let ip = |args: &[&str]| {
+            let st = Command::new("ip").args(args).status().expect("ip");
+            assert!(st.success(), "ip {args:?}");
+        };
+        ip(&["netns", "add", &name]);
+        let ns = Netns(name);
+        ip(&["-n", &ns.0, "link", "set", "lo", "up"]);
+        ip(&[
+            "-n",
+            &ns.0,
+            "addr",
+            "add",
+            &format!("{addr}/32"),
+            "dev",
+            "lo",
+        ]);
+        ns
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "delete", &self.0])
+            .status();
+    }
+}
+
+fn openssl(args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A CA and a server certificate it signed for `ip` (rustls refuses a self-signed CA
+/// certificate as the server's own): (CA certificate, server certificate, server key).
+fn ca_and_server_cert(dir: &Path, ip: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let p = |name: &str| dir.join(name);
+    let s = |path: &PathBuf| path.to_str().expect("utf8").to_string();
+    let (ca, ca_key) = (p("ca.pem"), p("ca-key.pem"));
+    let (cert, key, csr, ext) = (p("cert.pem"), p("key.pem"), p("req.csr"), p("ext.cnf"));
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=berth-test-ca",
+        "-keyout",
+        &s(&ca_key),
+        "-out",
+        &s(&ca),
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=berth-test-registry",
+        "-keyout",
+        &s(&key),
+        "-out",
+        &s(&csr),
+    ]);
+    std::fs::write(
+        &ext,
+        format!("basicConstraints=CA:FALSE\nsubjectAltName=IP:{ip}\n"),
+    )
+    .expect("ext");
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &s(&csr),
+        "-CA",
+        &s(&ca),
+        "-CAkey",
+        &s(&ca_key),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        &s(&ext),
+        "-out",
+        &s(&cert),
+    ]);
+    (ca, cert, key)
+}
+
+#[test]
+fn a_tls_mirror_is_trusted_through_the_ca_file_its_hosts_toml_names() {
+    // 192.0.2.3 (TEST-NET) is not loopback: its self-signed certificate is refused unless
+    // a CA says otherwise.
+    let ns = Netns::create("192.0.2.3");
+    let dir = tempfile::tempdir().expect("tmp");
+    let (ca, cert, key) = ca_and_server_cert(dir.path(), "192.0.2.3");
+    let mut reg = Registry::start_with(common::registry::Options {
+        tls: Some((cert, key)),
+        addr: Some("192.0.2.3:5443".into()),
+        netns: Some(ns.0.clone()),
+        ..Default::default()
+    });
+    // The image goes in through a daemon that takes the registry as insecure.
+    let mut pusher = Daemon::start_unspawned();
+    pusher.netns = Some(ns.0.clone());
+    pusher.spawn(&["--insecure-registry", "192.0.2.3:5443"]);
+    let name = "192.0.2.3:5443/some/image:tag";
+    let archive = pusher.dir.path().join("image.tar");
+    classic_archive(
+        &archive,
+        name,
+        &[layer(&[("tls.txt", b"over TLS")])],
+        serde_json::json!({}),
+    );
+    pusher
+        .docker(&["load", "-i", archive.to_str().expect("utf8")])
+        .ok();
+    pusher.docker(&["push", name]).ok();
+    let id = inspect(&pusher, name, "{{.Id}}");
+    pusher.kill();
+
+    let mut d = Daemon::start_unspawned();
+    d.netns = Some(ns.0.clone());
+    let mirror = "[host.\"https://192.0.2.3:5443\"]\n  capabilities = [\"pull\", \"resolve\"]\n";
+    let certs = hosts_dir(
+        d.dir.path(),
+        "gcr.io",
+        &format!("server = \"https://192.0.2.3:1\"\n{mirror}"),
+    );
+    d.spawn(&["--registry-config", &certs]);
+    d.docker(&["pull", "gcr.io/some/image:tag"])
+        .failed_with("certificate");
+    d.kill();
+    // The CA file, relative to the hosts.toml.
+    std::fs::copy(&ca, Path::new(&certs).join("gcr.io/registry-ca.pem")).expect("copy");
+    hosts_dir(
+        d.dir.path(),
+        "gcr.io",
+        &format!("server = \"https://192.0.2.3:1\"\n{mirror}  ca = \"registry-ca.pem\"\n"),
+    );
+    d.spawn(&["--registry-config", &certs]);
+    d.docker(&["pull", "gcr.io/some/image:tag"]).ok();
+    assert_eq!(inspect(&d, "gcr.io/some/image:tag", "{{.Id}}"), id);
+    d.kill();
+    reg.stop();
 }

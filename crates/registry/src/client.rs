@@ -174,6 +174,12 @@ impl Client {
             root: endpoint.root.clone(),
             host: endpoint.host.clone(),
             headers: endpoint.headers.clone(),
+            // Only pulls: a push builds query strings of its own on its URLs.
+            ns: endpoint
+                .ns
+                .as_deref()
+                .filter(|_| access == Access::Pull)
+                .map(|ns| form_urlencoded::byte_serialize(ns.as_bytes()).collect()),
             http,
             path: path.to_string(),
             credentials,
@@ -420,6 +426,8 @@ pub struct Repository {
     root: String,
     host: String,
     headers: Vec<(String, String)>,
+    /// `ns=<registry>` for every request to a mirror (URL-encoded registry name).
+    ns: Option<String>,
     http: reqwest::Client,
     pub path: String,
     credentials: Credentials,
@@ -465,9 +473,13 @@ impl Repository {
         Ok(())
     }
 
-    /// `https://host/v2/<path>/<suffix>`.
+    /// `https://host/v2/<path>/<suffix>` (`?ns=<registry>` at a mirror).
     pub fn url(&self, suffix: &str) -> String {
-        format!("{}{}/{}/{suffix}", self.origin, self.root, self.path)
+        let url = format!("{}{}/{}/{suffix}", self.origin, self.root, self.path);
+        match &self.ns {
+            Some(ns) => format!("{url}?ns={ns}"),
+            None => url,
+        }
     }
 
     /// A Location header resolved against the registry.

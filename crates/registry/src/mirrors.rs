@@ -73,6 +73,9 @@ pub struct Endpoint {
     /// Named by no hosts.toml: the registry host as Docker reaches it (HTTPS, and plain HTTP
     /// when that fails and the host is insecure).
     pub implicit: bool,
+    /// The registry asked for, when this endpoint is another host (a mirror): pulls tell it
+    /// in an `ns` query parameter, as containerd's do, for mirrors that serve several.
+    pub ns: Option<String>,
 }
 
 impl Endpoint {
@@ -88,6 +91,7 @@ impl Endpoint {
             headers: Vec::new(),
             mirror: false,
             implicit: true,
+            ns: None,
         }
     }
 
@@ -267,8 +271,12 @@ impl RegistryHosts {
                 .map(|e| {
                     // `_default`'s server, when it names none, is the registry asked for.
                     let mut e = e.clone();
+                    let registry = api_host(domain);
                     if !e.mirror && e.host.is_empty() {
-                        e.host = api_host(domain).to_string();
+                        e.host = registry.to_string();
+                    }
+                    if e.host != registry {
+                        e.ns = Some(domain.to_string());
                     }
                     e
                 })
@@ -422,6 +430,7 @@ fn endpoint(url: &str, s: HostToml, base: &Path, mirror: bool) -> Result<Endpoin
         headers,
         mirror,
         implicit: false,
+        ns: None,
     })
 }
 
@@ -496,6 +505,8 @@ server = "https://gcr.io"
             ]
         );
         assert!(!list[3].mirror);
+        assert_eq!(list[0].ns.as_deref(), Some("gcr.io"));
+        assert_eq!(list[3].ns, None, "the registry itself needs no ns");
         // Other registries are untouched.
         assert_eq!(
             urls(&h.endpoints("quay.io", Need::Resolve)),
