@@ -42,15 +42,11 @@ pub fn new_at(kind: Kind, path: &Path, hostname: Option<&str>) -> Result<()> {
     let path_owned = path.to_path_buf();
     let hostname = hostname.map(str::to_string);
     crate::netns::in_own_thread(path, "pin-namespace", move || {
-        nix::sched::unshare(kind.flag()).map_err(|source| Error::EnterNamespace {
-            path: path_owned.clone(),
-            source,
-        })?;
+        nix::sched::unshare(kind.flag())
+            .map_err(|e| Error::Config(format!("a new {} namespace: {e}", kind.proc_name())))?;
         if let Some(name) = &hostname {
-            nix::unistd::sethostname(name).map_err(|source| Error::EnterNamespace {
-                path: path_owned.clone(),
-                source,
-            })?;
+            nix::unistd::sethostname(name)
+                .map_err(|e| Error::Config(format!("set the hostname {name:?}: {e}")))?;
         }
         if kind == Kind::Net {
             crate::loopback::loopback_up_here(&path_owned)?;

@@ -155,12 +155,13 @@ impl Cri {
         let ns = namespace_options(&pod.config);
         let dir = self.pod_dir(&pod.id);
         let node_net = is_node(ns.network);
+        // The node's name on the node's network, or when the kubelet gives none (as
+        // containerd does).
         let hostname = match (node_net, pod.config.hostname.as_str()) {
-            (true, _) => nix::unistd::gethostname()
+            (false, given) if !given.is_empty() => given.to_string(),
+            _ => nix::unistd::gethostname()
                 .map(|h| h.to_string_lossy().into_owned())
                 .unwrap_or_default(),
-            (false, "") => pod.config.metadata.clone().unwrap_or_default().name,
-            (false, given) => given.to_string(),
         };
         let pinned = |kind, name: &str, host: Option<&str>| -> Result<PathBuf> {
             let path = dir.join(name);
