@@ -68,6 +68,17 @@ impl Writer {
         }
     }
 
+    /// Open the log's path again, a new file if it was moved away (the kubelet rotates a
+    /// CRI log by renaming it, then asks for this).
+    pub fn reopen(&mut self) -> Result<(), String> {
+        if self.file.is_none() {
+            return Err("the container keeps no log".into());
+        }
+        *self = Writer::open(&self.path, self.format, self.max_size, self.max_files)
+            .map_err(|e| format!("{e:#}"))?;
+        Ok(())
+    }
+
     /// Where the log ends now: the live file's inode and size (None without a log), so
     /// that a reader can replay exactly what came before a given moment.
     pub fn position(&self) -> Option<(u64, u64)> {
@@ -259,6 +270,23 @@ mod tests {
             .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
             .collect();
         assert_eq!(parsed, expected);
+    }
+
+    #[test]
+    fn reopen_starts_a_new_file_where_the_old_one_was_moved_from() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("0.log");
+        let mut log = Writer::open(&path, Format::Cri, 0, 1).expect("open");
+        log.line("stdout", b"before\n");
+        std::fs::rename(&path, dir.path().join("0.log.1")).expect("rotate");
+        log.reopen().expect("reopen");
+        log.line("stdout", b"after\n");
+        let new = std::fs::read_to_string(&path).expect("new log");
+        assert!(
+            new.ends_with(" stdout F after\n") && !new.contains("before"),
+            "{new}"
+        );
+        assert!(Writer::none().reopen().is_err());
     }
 
     #[test]

@@ -587,6 +587,7 @@ impl<'a> Shim<'a> {
                 Ok(String::new())
             }
             Request::Start => self.start(),
+            Request::ReopenLog => self.log.reopen().map(|()| String::new()),
             Request::Resize {
                 exec,
                 height,

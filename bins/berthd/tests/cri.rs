@@ -223,6 +223,26 @@ fn crictl_runs_a_pod_with_a_container_and_cleans_up() {
     let addr = c.crictl(&["exec", "-s", &id, "ip", "-4", "addr", "show", "eth0"]);
     assert!(addr.ok().stdout.contains(&ip), "{}", addr.stdout);
 
+    let stats: serde_json::Value =
+        serde_json::from_str(&c.crictl(&["stats", "-o", "json", &id]).ok().stdout).expect("stats");
+    let sample = &stats["stats"][0];
+    assert_eq!(sample["attributes"]["id"], id.as_str());
+    let working_set = sample["memory"]["workingSetBytes"]["value"]
+        .as_str()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(working_set > 0, "{stats}");
+
+    // UpdateContainerResources, seen by the Docker API through the full id.
+    c.crictl(&["update", "--memory", "67108864", &id]).ok();
+    let memory =
+        c.d.docker(&["inspect", "-f", "{{.HostConfig.Memory}}", &id])
+            .ok()
+            .stdout
+            .trim()
+            .to_string();
+    assert_eq!(memory, "67108864");
+
     let listed = c.crictl(&["ps", "-q"]).ok().stdout.clone();
     assert!(listed.contains(&id));
     // Docker's side does not see it, unless asked by a Kubernetes label, nor reaches it by

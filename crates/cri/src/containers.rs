@@ -52,6 +52,16 @@ fn rfc3339_nanos(s: Option<&str>) -> i64 {
         .map_or(0, |d| d.as_nanos() as i64)
 }
 
+/// A group without a user is refused, as containerd refuses it.
+fn check_user(sc: &LinuxContainerSecurityContext) -> Result<()> {
+    if sc.run_as_group.is_some() && sc.run_as_user.is_none() && sc.run_as_username.is_empty() {
+        return Err(CriError::InvalidArgument(
+            "user group is specified without user".into(),
+        ));
+    }
+    Ok(())
+}
+
 fn user_of(sc: &LinuxContainerSecurityContext) -> String {
     let user = match (&sc.run_as_user, sc.run_as_username.as_str()) {
         (Some(uid), _) => uid.value.to_string(),
@@ -64,9 +74,11 @@ fn user_of(sc: &LinuxContainerSecurityContext) -> String {
 }
 
 /// SecurityOpt entries for seccomp: the runtime's default, none, or a profile on the node.
-fn seccomp_opts(profile: Option<&SecurityProfile>) -> Result<Vec<String>> {
-    let Some(p) = profile else {
-        return Ok(Vec::new());
+/// No profile at all is unconfined in the CRI (the kubelet asks for RuntimeDefault by name),
+/// unlike Docker, as containerd reads it; so is a privileged container.
+fn seccomp_opts(profile: Option<&SecurityProfile>, privileged: bool) -> Result<Vec<String>> {
+    let Some(p) = profile.filter(|_| !privileged) else {
+        return Ok(vec!["seccomp=unconfined".into()]);
     };
     match ProfileType::try_from(p.profile_type) {
         Ok(ProfileType::RuntimeDefault) => Ok(Vec::new()),
@@ -147,7 +159,8 @@ fn create_body(pod: &Pod, config: &ContainerConfig, image_id: &str) -> Result<Va
         .unwrap_or_default();
     let pod_ns = namespace_options(&pod.config);
     let node_net = pod_ns.network == NamespaceMode::Node as i32;
-    let mut security_opt = seccomp_opts(sc.seccomp.as_ref())?;
+    check_user(&sc)?;
+    let mut security_opt = seccomp_opts(sc.seccomp.as_ref(), sc.privileged)?;
     check_apparmor(sc.apparmor.as_ref())?;
     if sc.no_new_privs {
         security_opt.push("no-new-privileges:true".into());
@@ -261,6 +274,13 @@ impl Cri {
             _ => None,
         };
         let ns = namespace_options(&pod.config);
+        // The kubelet's lists when it sends some (an empty list is protobuf's "unset": the
+        // defaults stay, as containerd keeps them); a privileged container has none.
+        let security = config
+            .linux
+            .as_ref()
+            .and_then(|l| l.security_context.clone())
+            .filter(|sc| !sc.privileged);
         let link = PodLink {
             sandbox: pod.id.clone(),
             net: pod.net.clone(),
@@ -276,6 +296,14 @@ impl Cri {
                 .as_ref()
                 .map(|l| l.cgroup_parent.clone())
                 .unwrap_or_default(),
+            masked_paths: security
+                .as_ref()
+                .map(|sc| sc.masked_paths.clone())
+                .filter(|p| !p.is_empty()),
+            readonly_paths: security
+                .as_ref()
+                .map(|sc| sc.readonly_paths.clone())
+                .filter(|p| !p.is_empty()),
             log_path: log_path.clone(),
         };
         let probe = CriContainer {
@@ -310,6 +338,32 @@ impl Cri {
             return Err(e);
         }
         Ok(record.id)
+    }
+
+    /// UpdateContainerResources: the Linux resources, as `docker update` changes them (the
+    /// ones the kubelet leaves at zero keep their values).
+    pub(crate) fn update_resources(
+        &self,
+        id: &str,
+        linux: Option<LinuxContainerResources>,
+    ) -> Result<()> {
+        let c = self.containers.get(id)?;
+        let Some(r) = linux else {
+            return Ok(());
+        };
+        let mut body = json!({});
+        resources(&r, &mut body)?;
+        if let Some(map) = body.as_object_mut() {
+            // Not a `docker update` field: set at create only; a change is refused by name.
+            let current = self.engine.containers().resolve(&c.id)?.host.oom_score_adj;
+            if map.remove("OomScoreAdj").is_some() && r.oom_score_adj != current {
+                return Err(CriError::InvalidArgument(format!(
+                    "oom_score_adj cannot be changed on a created container by berth (it is {current})"
+                )));
+            }
+        }
+        self.engine.update_container(&c.id, &body)?;
+        Ok(())
     }
 
     /// A container that runs (exec and attach need one), by id or prefix.

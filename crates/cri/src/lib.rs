@@ -9,6 +9,7 @@ mod error;
 mod images;
 mod pods;
 mod runtime;
+mod stats;
 mod streaming;
 
 use std::path::PathBuf;

@@ -240,16 +240,27 @@ impl RuntimeService for crate::Service {
 
     async fn update_container_resources(
         &self,
-        _request: Request<UpdateContainerResourcesRequest>,
+        request: Request<UpdateContainerResourcesRequest>,
     ) -> Result<Response<UpdateContainerResourcesResponse>, Status> {
-        Err(unsupported("UpdateContainerResources"))
+        let r = request.into_inner();
+        blocking(&self.0, move |cri| {
+            cri.update_resources(&r.container_id, r.linux)
+        })
+        .await?;
+        Ok(Response::new(UpdateContainerResourcesResponse {}))
     }
 
     async fn reopen_container_log(
         &self,
-        _request: Request<ReopenContainerLogRequest>,
+        request: Request<ReopenContainerLogRequest>,
     ) -> Result<Response<ReopenContainerLogResponse>, Status> {
-        Err(unsupported("ReopenContainerLog"))
+        let id = request.into_inner().container_id;
+        blocking(&self.0, move |cri| {
+            let engine_id = cri.engine_id(&id)?;
+            Ok(cri.engine.reopen_log(&engine_id)?)
+        })
+        .await?;
+        Ok(Response::new(ReopenContainerLogResponse {}))
     }
 
     async fn exec_sync(
@@ -328,16 +339,20 @@ impl RuntimeService for crate::Service {
 
     async fn container_stats(
         &self,
-        _request: Request<ContainerStatsRequest>,
+        request: Request<ContainerStatsRequest>,
     ) -> Result<Response<ContainerStatsResponse>, Status> {
-        Err(unsupported("ContainerStats"))
+        let id = request.into_inner().container_id;
+        let stats = blocking(&self.0, move |cri| cri.container_stats(&id)).await?;
+        Ok(Response::new(ContainerStatsResponse { stats: Some(stats) }))
     }
 
     async fn list_container_stats(
         &self,
-        _request: Request<ListContainerStatsRequest>,
+        request: Request<ListContainerStatsRequest>,
     ) -> Result<Response<ListContainerStatsResponse>, Status> {
-        Err(unsupported("ListContainerStats"))
+        let filter = request.into_inner().filter;
+        let stats = blocking(&self.0, move |cri| cri.list_container_stats(filter)).await?;
+        Ok(Response::new(ListContainerStatsResponse { stats }))
     }
 
     async fn pod_sandbox_stats(

@@ -61,6 +61,8 @@ pub enum Request {
     },
     /// Hold the connection until the container ends.
     Wait,
+    /// Close the log and open its path again (a kubelet rotated the file away).
+    ReopenLog,
 }
 
 /// Where the live json log ended when an attach with `logs` began: its inode and size.

@@ -32,6 +32,10 @@ pub struct PodLink {
     pub hostname: String,
     /// The pod's cgroup (the kubelet's, e.g. `/kubepods/burstable/pod<uid>`); empty: none.
     pub cgroup_parent: String,
+    /// The kubelet's masked and read-only paths (None: Docker's defaults; empty: none, as
+    /// for a privileged container or procMount Unmasked).
+    pub masked_paths: Option<Vec<String>>,
+    pub readonly_paths: Option<Vec<String>>,
     /// The CRI-format log the kubelet reads (None: not kept).
     pub log_path: Option<PathBuf>,
 }

@@ -172,6 +172,27 @@ fn dev_shm(shm: &Shm) -> Option<Value> {
     }
 }
 
+/// The root's propagation that lets a shared or slave bind propagate (moby's WithMounts): a
+/// mount made under an rshared bind inside the container reaches the host only when the
+/// root itself is shared.
+fn rootfs_propagation(mounts: &[Value]) -> Option<&'static str> {
+    let has = |wanted: &[&str]| {
+        mounts.iter().any(|m| {
+            m["options"].as_array().is_some_and(|o| {
+                o.iter()
+                    .any(|v| v.as_str().is_some_and(|v| wanted.contains(&v)))
+            })
+        })
+    };
+    if has(&["shared", "rshared"]) {
+        Some("rshared")
+    } else if has(&["slave", "rslave"]) {
+        Some("rslave")
+    } else {
+        None
+    }
+}
+
 /// The OCI config; `rootfs` is mounted (the user is looked up in its /etc/passwd); `init`
 /// is the host's init binary, for --init; `sources` say which namespaces are joined and
 /// where /dev/shm comes from.
@@ -271,6 +292,12 @@ pub fn oci_config(
         _ => None,
     };
     if let Some(pod) = &record.pod {
+        if let Some(paths) = &pod.masked_paths {
+            config["linux"]["maskedPaths"] = json!(paths);
+        }
+        if let Some(paths) = &pod.readonly_paths {
+            config["linux"]["readonlyPaths"] = json!(paths);
+        }
         // The pod's name; none in the node's UTS namespace (the runtime refuses one).
         match (&pod.uts, config.as_object_mut()) {
             (Some(_), _) => config["hostname"] = json!(pod.hostname),
@@ -292,6 +319,9 @@ pub fn oci_config(
     if let Some(mounts) = config["mounts"].as_array_mut() {
         mounts.extend(record.host.mounts.iter().cloned());
     }
+    if let Some(propagation) = rootfs_propagation(&record.host.mounts) {
+        config["linux"]["rootfsPropagation"] = json!(propagation);
+    }
     // As dockerd: an init only in a pid namespace of the container's own (the host's or the
     // joined one has an init already).
     if record.host.init && record.host.namespaces.pid == PidMode::Private {
@@ -308,4 +338,20 @@ pub fn oci_config(
         make_privileged(&mut config);
     }
     Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_or_slave_binds_set_the_roots_propagation_as_moby() {
+        let bind = |opt: &str| json!({"destination": "/d", "type": "bind", "source": "/s", "options": ["rbind", opt]});
+        assert_eq!(rootfs_propagation(&[bind("rprivate")]), None);
+        assert_eq!(rootfs_propagation(&[bind("rslave")]), Some("rslave"));
+        assert_eq!(
+            rootfs_propagation(&[bind("rslave"), bind("rshared")]),
+            Some("rshared")
+        );
+    }
 }

@@ -133,6 +133,23 @@ impl Engine {
         }
     }
 
+    /// The shim opens the container's log file again (the CRI's ReopenContainerLog).
+    pub fn reopen_log(&self, id: &str) -> Result<()> {
+        let record = self.containers.resolve(id)?;
+        if record.state.status != Status::Running {
+            return Err(Error::Conflict(format!(
+                "container {} is not running",
+                record.id
+            )));
+        }
+        request_or_stopped(
+            &self.containers.bundle(&record.id),
+            &Request::ReopenLog,
+            &record,
+        )
+        .map(drop)
+    }
+
     /// `POST /containers/{id}/resize`.
     pub fn resize_container(&self, name: &str, height: u16, width: u16) -> Result<()> {
         let record = self.containers.resolve(name)?;

@@ -1,0 +1,133 @@
+//! ContainerStats and ListContainerStats: the engine's cgroup sample of each container as
+//! the CRI reports it (as containerd computes its figures from the same cgroup files).
+
+use berth_cgroups::Stats;
+use k8s_cri::v1::{
+    ContainerAttributes, ContainerStats, ContainerStatsFilter, CpuUsage, FilesystemIdentifier,
+    FilesystemUsage, MemoryUsage, UInt64Value,
+};
+
+use crate::containers::CriContainer;
+use crate::error::Result;
+use crate::pods::now_nanos;
+use crate::Cri;
+
+fn value(v: u64) -> Option<UInt64Value> {
+    Some(UInt64Value { value: v })
+}
+
+/// A memory.stat counter under its cgroup v1 (`total_`) or v2 name.
+fn counter(stats: &Stats, v1: &str, v2: &str) -> u64 {
+    let raw = &stats.memory.raw;
+    raw.get(v1).or_else(|| raw.get(v2)).copied().unwrap_or(0)
+}
+
+fn memory(stats: Option<&Stats>, at: i64) -> MemoryUsage {
+    let Some(s) = stats else {
+        return MemoryUsage {
+            timestamp: at,
+            ..Default::default()
+        };
+    };
+    let usage = s.memory.usage.usage;
+    // The kubelet's working set: usage without the inactive page cache.
+    let inactive = counter(s, "total_inactive_file", "inactive_file");
+    let working_set = usage.saturating_sub(inactive);
+    let limit = s.memory.usage.limit;
+    MemoryUsage {
+        timestamp: at,
+        working_set_bytes: value(working_set),
+        available_bytes: (limit != u64::MAX && limit > 0)
+            .then(|| value(limit.saturating_sub(working_set)))
+            .flatten(),
+        usage_bytes: value(usage),
+        rss_bytes: value(counter(s, "total_rss", "anon")),
+        page_faults: value(counter(s, "total_pgfault", "pgfault")),
+        major_page_faults: value(counter(s, "total_pgmajfault", "pgmajfault")),
+    }
+}
+
+impl Cri {
+    fn stats_of(&self, c: &CriContainer) -> Result<ContainerStats> {
+        let sample = self.engine.container_stats(&c.id)?;
+        let at = now_nanos();
+        let cgroup = sample.usage.as_ref().map(|u| &u.cgroup);
+        let upper = self.engine.containers().dir(&c.id).join("upper");
+        Ok(ContainerStats {
+            attributes: Some(ContainerAttributes {
+                id: c.id.clone(),
+                metadata: c.config.metadata.clone(),
+                labels: c.config.labels.clone(),
+                annotations: c.config.annotations.clone(),
+            }),
+            cpu: Some(CpuUsage {
+                timestamp: at,
+                usage_core_nano_seconds: cgroup.and_then(|s| value(s.cpu.usage.total)),
+                usage_nano_cores: None,
+            }),
+            memory: Some(memory(cgroup, at)),
+            writable_layer: Some(FilesystemUsage {
+                timestamp: at,
+                fs_id: Some(FilesystemIdentifier {
+                    mountpoint: upper.display().to_string(),
+                }),
+                used_bytes: value(self.engine.container_size(&c.id)),
+                inodes_used: None,
+            }),
+            swap: None,
+        })
+    }
+
+    pub(crate) fn container_stats(&self, id: &str) -> Result<ContainerStats> {
+        let c = self.containers.get(id)?;
+        self.stats_of(&c)
+    }
+
+    pub(crate) fn list_container_stats(
+        &self,
+        filter: Option<ContainerStatsFilter>,
+    ) -> Result<Vec<ContainerStats>> {
+        let f = filter.unwrap_or_default();
+        let mut out = Vec::new();
+        for c in self.containers.list() {
+            let wanted = (f.id.is_empty() || c.id.starts_with(&f.id))
+                && (f.pod_sandbox_id.is_empty() || c.sandbox.starts_with(&f.pod_sandbox_id))
+                && f.label_selector
+                    .iter()
+                    .all(|(k, v)| c.config.labels.get(k) == Some(v));
+            if wanted {
+                match self.stats_of(&c) {
+                    Ok(s) => out.push(s),
+                    // Removed meanwhile: not listed.
+                    Err(crate::error::CriError::Engine(berth_engine::Error::NotFound(_))) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_working_set_leaves_out_inactive_cache() {
+        let mut s = Stats::default();
+        s.memory.usage.usage = 100;
+        s.memory.usage.limit = u64::MAX;
+        s.memory.raw.insert("total_inactive_file".into(), 30);
+        s.memory.raw.insert("total_rss".into(), 50);
+        let m = memory(Some(&s), 1);
+        assert_eq!(m.working_set_bytes.map(|v| v.value), Some(70));
+        assert_eq!(m.rss_bytes.map(|v| v.value), Some(50));
+        assert_eq!(m.available_bytes, None, "no limit");
+        s.memory.usage.limit = 200;
+        assert_eq!(
+            memory(Some(&s), 1).available_bytes.map(|v| v.value),
+            Some(130)
+        );
+        assert_eq!(memory(None, 5).timestamp, 5);
+    }
+}
