@@ -233,6 +233,20 @@ fn crictl_runs_a_pod_with_a_container_and_cleans_up() {
         .unwrap_or(0);
     assert!(working_set > 0, "{stats}");
 
+    let pod_stats: serde_json::Value =
+        serde_json::from_str(&c.crictl(&["statsp", "-o", "json", &pod]).ok().stdout)
+            .expect("statsp");
+    let pod_sample = &pod_stats["stats"][0];
+    assert_eq!(pod_sample["attributes"]["id"], pod.as_str(), "{pod_stats}");
+    assert_eq!(
+        pod_sample["linux"]["containers"][0]["attributes"]["id"],
+        id.as_str()
+    );
+    assert_eq!(
+        pod_sample["linux"]["network"]["defaultInterface"]["name"],
+        "eth0"
+    );
+
     // UpdateContainerResources, seen by the Docker API through the full id.
     c.crictl(&["update", "--memory", "67108864", &id]).ok();
     let memory =

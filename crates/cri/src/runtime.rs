@@ -357,16 +357,22 @@ impl RuntimeService for crate::Service {
 
     async fn pod_sandbox_stats(
         &self,
-        _request: Request<PodSandboxStatsRequest>,
+        request: Request<PodSandboxStatsRequest>,
     ) -> Result<Response<PodSandboxStatsResponse>, Status> {
-        Err(unsupported("PodSandboxStats"))
+        let id = request.into_inner().pod_sandbox_id;
+        let stats = blocking(&self.0, move |cri| cri.pod_stats(&id)).await?;
+        Ok(Response::new(PodSandboxStatsResponse {
+            stats: Some(stats),
+        }))
     }
 
     async fn list_pod_sandbox_stats(
         &self,
-        _request: Request<ListPodSandboxStatsRequest>,
+        request: Request<ListPodSandboxStatsRequest>,
     ) -> Result<Response<ListPodSandboxStatsResponse>, Status> {
-        Err(unsupported("ListPodSandboxStats"))
+        let filter = request.into_inner().filter;
+        let stats = blocking(&self.0, move |cri| cri.list_pod_stats(filter)).await?;
+        Ok(Response::new(ListPodSandboxStatsResponse { stats }))
     }
 
     async fn update_runtime_config(

@@ -4,7 +4,8 @@
 use berth_cgroups::Stats;
 use k8s_cri::v1::{
     ContainerAttributes, ContainerStats, ContainerStatsFilter, CpuUsage, FilesystemIdentifier,
-    FilesystemUsage, MemoryUsage, UInt64Value,
+    FilesystemUsage, LinuxPodSandboxStats, MemoryUsage, NetworkInterfaceUsage, NetworkUsage,
+    PodSandboxAttributes, PodSandboxStats, PodSandboxStatsFilter, ProcessUsage, UInt64Value,
 };
 
 use crate::containers::CriContainer;
@@ -47,6 +48,27 @@ fn memory(stats: Option<&Stats>, at: i64) -> MemoryUsage {
     }
 }
 
+fn network_usage(
+    interfaces: &std::collections::BTreeMap<String, berth_engine::containers::stats::NetCounters>,
+    at: i64,
+) -> NetworkUsage {
+    let usage = |(name, n): (&String, &berth_engine::containers::stats::NetCounters)| {
+        NetworkInterfaceUsage {
+            name: name.clone(),
+            rx_bytes: value(n.rx_bytes),
+            rx_errors: value(n.rx_errors),
+            tx_bytes: value(n.tx_bytes),
+            tx_errors: value(n.tx_errors),
+        }
+    };
+    let all: Vec<NetworkInterfaceUsage> = interfaces.iter().map(usage).collect();
+    NetworkUsage {
+        timestamp: at,
+        default_interface: all.iter().find(|i| i.name == "eth0").cloned(),
+        interfaces: all,
+    }
+}
+
 impl Cri {
     fn stats_of(&self, c: &CriContainer) -> Result<ContainerStats> {
         let sample = self.engine.container_stats(&c.id)?;
@@ -76,6 +98,89 @@ impl Cri {
             }),
             swap: None,
         })
+    }
+
+    /// A pod's figures: its containers' summed, the pod network's interfaces (seen from
+    /// any of its running containers: they share the namespace).
+    fn pod_stats_of(&self, pod: &crate::pods::Pod) -> Result<PodSandboxStats> {
+        let at = now_nanos();
+        let mut containers = Vec::new();
+        let (mut cpu, mut usage, mut working_set, mut processes) = (0u64, 0u64, 0u64, 0u64);
+        let mut network = None;
+        for c in self
+            .containers
+            .list()
+            .iter()
+            .filter(|c| c.sandbox == pod.id)
+        {
+            let sample = self.engine.container_stats(&c.id)?;
+            if let Some(u) = &sample.usage {
+                cpu += u.cgroup.cpu.usage.total;
+                usage += u.cgroup.memory.usage.usage;
+                working_set += u.cgroup.memory.usage.usage.saturating_sub(counter(
+                    &u.cgroup,
+                    "total_inactive_file",
+                    "inactive_file",
+                ));
+                processes += u.cgroup.pids.current;
+                if network.is_none() && !u.networks.is_empty() {
+                    network = Some(network_usage(&u.networks, at));
+                }
+            }
+            containers.push(self.stats_of(c)?);
+        }
+        Ok(PodSandboxStats {
+            attributes: Some(PodSandboxAttributes {
+                id: pod.id.clone(),
+                metadata: pod.config.metadata.clone(),
+                labels: pod.config.labels.clone(),
+                annotations: pod.config.annotations.clone(),
+            }),
+            linux: Some(LinuxPodSandboxStats {
+                cpu: Some(CpuUsage {
+                    timestamp: at,
+                    usage_core_nano_seconds: value(cpu),
+                    usage_nano_cores: None,
+                }),
+                memory: Some(MemoryUsage {
+                    timestamp: at,
+                    working_set_bytes: value(working_set),
+                    usage_bytes: value(usage),
+                    ..Default::default()
+                }),
+                network,
+                process: Some(ProcessUsage {
+                    timestamp: at,
+                    process_count: value(processes),
+                }),
+                containers,
+            }),
+            windows: None,
+        })
+    }
+
+    pub(crate) fn pod_stats(&self, id: &str) -> Result<PodSandboxStats> {
+        let pod = self.pods.get(id)?;
+        self.pod_stats_of(&pod)
+    }
+
+    pub(crate) fn list_pod_stats(
+        &self,
+        filter: Option<PodSandboxStatsFilter>,
+    ) -> Result<Vec<PodSandboxStats>> {
+        let f = filter.unwrap_or_default();
+        self.pods
+            .list()
+            .iter()
+            .filter(|p| p.ready)
+            .filter(|p| f.id.is_empty() || p.id.starts_with(&f.id))
+            .filter(|p| {
+                f.label_selector
+                    .iter()
+                    .all(|(k, v)| p.config.labels.get(k) == Some(v))
+            })
+            .map(|p| self.pod_stats_of(p))
+            .collect()
     }
 
     pub(crate) fn container_stats(&self, id: &str) -> Result<ContainerStats> {
