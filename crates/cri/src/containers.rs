@@ -125,6 +125,10 @@ fn resources(r: &LinuxContainerResources, host: &mut Value) -> Result<()> {
             host[key] = json!(v);
         }
     }
+    if r.memory_limit_in_bytes != 0 && r.memory_swap_limit_in_bytes == 0 {
+        // No swap unless asked for, as containerd sets it (swap limit = memory limit).
+        host["MemorySwap"] = json!(r.memory_limit_in_bytes);
+    }
     if !r.cpuset_cpus.is_empty() {
         host["CpusetCpus"] = json!(r.cpuset_cpus);
     }
@@ -655,6 +659,9 @@ mod tests {
         };
         let mut host = json!({});
         resources(&r, &mut host).expect("ok");
-        assert_eq!(host, json!({"CpuShares": 512, "Memory": 64 << 20}));
+        assert_eq!(
+            host,
+            json!({"CpuShares": 512, "Memory": 64 << 20, "MemorySwap": 64 << 20})
+        );
     }
 }
