@@ -17,7 +17,7 @@ status=0
         build-essential pkg-config libseccomp-dev ca-certificates busybox-static runc crun podman \
         skopeo umoci hyperfine jq util-linux bsdutils procps iptables iproute2 tini curl openssl \
         docker-registry apache2-utils debootstrap golang-go nftables python3 docker-compose \
-        containernetworking-plugins containerd \
+        containernetworking-plugins containerd protobuf-compiler \
         >/dev/null &&
     # The tests drive the real docker CLI against berthd (these machines have docker 28 in
     # /usr/local/bin), and exchange archives with a private dockerd: Debian's docker.io.
