@@ -29,7 +29,7 @@ pub(super) struct Before {
 }
 
 /// mountinfo escapes space, tab, newline and backslash as \ooo.
-fn unescape(field: &str) -> PathBuf {
+pub(crate) fn unescape(field: &str) -> PathBuf {
     use std::os::unix::ffi::OsStringExt;
     let bytes = field.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());

@@ -5,7 +5,7 @@ mod create;
 mod delete;
 mod events;
 mod exec;
-mod host_mounts;
+pub(crate) mod host_mounts;
 mod init;
 mod kill;
 mod pause;

@@ -57,13 +57,21 @@ impl RootfsConfig<'_> {
 /// Mount everything the config asks for under the rootfs. Returns a handle on the rootfs.
 pub(crate) fn prepare(cfg: &RootfsConfig<'_>) -> Result<OwnedFd> {
     let requested = cfg.rootfs_propagation()?;
-    // Nothing we mount may propagate back to the host. A shared root is applied at the end.
+    // Nothing we mount may propagate back to the host, unless the config asks for a shared
+    // root: then, as runc, the namespace stays shared (so that a bind of a shared host
+    // directory joins its peer group and mounts made under it in the container reach the
+    // host) and only the mount holding the rootfs is made private.
+    let shared = requested.is_some_and(|f| f.contains(MsFlags::MS_SHARED));
     let initial = match requested {
+        Some(f) if shared => f,
         Some(f) if f.contains(MsFlags::MS_PRIVATE) => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
         _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
     };
     if cfg.new_mount_ns {
-        m::set_propagation(Path::new("/"), initial).ctx(|| "make / a slave mount".into())?;
+        m::set_propagation(Path::new("/"), initial).ctx(|| "set the propagation of /".into())?;
+        if shared {
+            parent_mount_private(cfg.rootfs)?;
+        }
     }
     m::mount_path(
         Some(cfg.rootfs),
@@ -92,6 +100,25 @@ pub(crate) fn prepare(cfg: &RootfsConfig<'_>) -> Result<OwnedFd> {
         devices::setup(cfg, root.as_fd())?;
     }
     Ok(root)
+}
+
+/// runc's rootfsParentMountPrivate: the mount holding the rootfs (the longest mount point
+/// that is a prefix of it) made private, so that the rootfs bind and pivot_root reach no
+/// peer (and pivot_root accepts the new root).
+fn parent_mount_private(rootfs: &Path) -> Result<()> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| crate::error::Error::io("read", "/proc/self/mountinfo", e))?;
+    let parent = text
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(crate::container::host_mounts::unescape)
+        .filter(|point| rootfs.starts_with(point))
+        .max_by_key(|point| point.as_os_str().len());
+    match parent {
+        Some(point) => m::set_propagation(&point, MsFlags::MS_PRIVATE)
+            .ctx(|| format!("make {} private", point.display())),
+        None => Ok(()),
+    }
 }
 
 /// Make the rootfs the root of the mount namespace.
