@@ -476,3 +476,26 @@ fn exec_attach_and_port_forward_stream_through_crictl() {
     let _ = forward.wait();
     assert!(fetched, "{page}");
 }
+
+#[test]
+fn what_a_pod_without_a_record_left_is_removed_at_start() {
+    let mut c = Cri::start();
+    let pod = c.run_pod("kept");
+    c.d.stop();
+    // As a crash between pinning a pod's namespaces and saving its record leaves it.
+    let orphan = c.d.exec_root().join("cri/pods").join("0".repeat(64));
+    std::fs::create_dir_all(orphan.join("etc")).expect("orphan dir");
+    std::fs::write(orphan.join("net"), b"").expect("net file");
+    c.d.spawn(&[
+        "--cni-conf-dir",
+        &c.cni.path().to_string_lossy(),
+        "--cni-bin-dir",
+        "/usr/lib/cni",
+    ]);
+    assert!(wait_for(|| !orphan.exists()), "the orphan stays");
+    assert!(
+        c.d.exec_root().join("cri/pods").join(&pod).exists(),
+        "a recorded pod went"
+    );
+    assert!(c.crictl(&["pods", "-q"]).ok().stdout.contains(&pod));
+}

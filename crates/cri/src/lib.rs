@@ -62,7 +62,7 @@ impl Cri {
                 source: e,
             })?;
         }
-        Ok(Cri {
+        let cri = Cri {
             pods: pods::Pods::open(&config.data_dir.join("pods"))?,
             containers: containers::CriContainers::open(&config.data_dir.join("containers"))?,
             cni: berth_network::cni::Cni::new(&config.cni_conf_dir, &config.cni_bin_dirs),
@@ -70,7 +70,9 @@ impl Cri {
             engine,
             registry,
             config,
-        })
+        };
+        cri.sweep_orphan_pods();
+        Ok(cri)
     }
 }
 

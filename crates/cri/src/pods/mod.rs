@@ -249,6 +249,27 @@ impl Cri {
         let _ = std::fs::remove_dir_all(self.pod_dir(&pod.id));
     }
 
+    /// At start: pod directories no record names (a crash between pinning a pod's
+    /// namespaces and saving its record) are let go, namespace files first.
+    pub(crate) fn sweep_orphan_pods(&self) {
+        let Ok(entries) = std::fs::read_dir(self.config.state_dir.join("pods")) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let id = entry.file_name().to_string_lossy().into_owned();
+            if self.pods.get(&id).is_ok_and(|p| p.id == id) {
+                continue;
+            }
+            for name in ["net", "ipc", "uts"] {
+                if let Err(e) = pin::release(&entry.path().join(name)) {
+                    tracing::warn!(pod = %id, error = %e, "release an orphaned namespace");
+                }
+            }
+            let _ = std::fs::remove_dir_all(entry.path());
+            tracing::info!(pod = %id, "removed what a pod without a record left");
+        }
+    }
+
     /// The engine's containers of a pod.
     pub(crate) fn pod_containers(
         &self,
