@@ -499,3 +499,33 @@ fn what_a_pod_without_a_record_left_is_removed_at_start() {
     );
     assert!(c.crictl(&["pods", "-q"]).ok().stdout.contains(&pod));
 }
+
+#[test]
+fn container_events_stream_as_the_evented_pleg_reads_them() {
+    let c = Cri::start();
+    let pod = c.run_pod("evented");
+    let mut events = Command::new(crictl_binary())
+        .args(["-r", &c.socket(), "-i", &c.socket(), "events", "-o", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("crictl events");
+    // Give the subscription a moment to be made before the container's life begins.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let id = c.run(&pod, "evented", "app", "sleep 1004");
+    c.crictl(&["stop", "-t", "0", &id]).ok();
+    c.crictl(&["rm", &id]).ok();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let _ = events.kill();
+    let out = events.wait_with_output().expect("events output");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for kind in [
+        "CONTAINER_CREATED_EVENT",
+        "CONTAINER_STARTED_EVENT",
+        "CONTAINER_STOPPED_EVENT",
+        "CONTAINER_DELETED_EVENT",
+    ] {
+        assert!(text.contains(kind), "no {kind} in {text}");
+    }
+    assert!(text.contains(&id) && text.contains(&pod), "{text}");
+}

@@ -6,6 +6,7 @@
 mod authority;
 mod containers;
 mod error;
+mod events;
 mod images;
 mod pods;
 mod runtime;

@@ -408,7 +408,10 @@ impl RuntimeService for crate::Service {
         &self,
         _request: Request<GetEventsRequest>,
     ) -> Result<Response<Self::GetContainerEventsStream>, Status> {
-        Err(unsupported("GetContainerEvents"))
+        let events = crate::events::subscribe(self.0.clone());
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(events),
+        )))
     }
 
     async fn list_metric_descriptors(
