@@ -303,7 +303,12 @@ fn crictl_runs_a_pod_with_a_container_and_cleans_up() {
 fn a_pods_containers_share_its_network_ipc_uts_and_pid_namespaces() {
     let c = Cri::start();
     let pod = c.run_pod("shared");
-    let a = c.run(&pod, "shared", "a", "echo x > /dev/null; sleep 1001");
+    let a = c.run(
+        &pod,
+        "shared",
+        "a",
+        "echo shared > /dev/shm/note; sleep 1001",
+    );
     let b = c.run(&pod, "shared", "b", "sleep 1002");
     // b sees a's process: one pid namespace, whose pid 1 is the pod's holder.
     let ps = c.crictl(&["exec", "-s", &b, "ps"]).ok().stdout.clone();
@@ -330,6 +335,11 @@ fn a_pods_containers_share_its_network_ipc_uts_and_pid_namespaces() {
         c.crictl(&["exec", "-s", &a, "hostname"]).ok().stdout.trim(),
         "shared-host"
     );
+    // One /dev/shm for the pod, as its IPC namespace is one.
+    assert!(wait_for(|| c
+        .crictl(&["exec", "-s", &b, "cat", "/dev/shm/note"])
+        .stdout
+        .contains("shared")));
 }
 
 #[test]

@@ -293,6 +293,7 @@ impl Cri {
             pid_host: ns.pid == NamespaceMode::Node as i32,
             pid: pod.pid_holder.map(crate::pods::holder_namespace),
             etc_dir: Some(pod.etc_dir.clone()),
+            shm: pod.shm.clone(),
             hostname: pod.config.hostname.clone(),
             cgroup_parent: pod
                 .config

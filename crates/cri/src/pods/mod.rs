@@ -133,6 +133,7 @@ impl Cri {
             cni_result: None,
             ips: Vec::new(),
             etc_dir: dir.join("etc"),
+            shm: None,
             config,
         };
         self.pods.insert(pod.clone())?;
@@ -178,6 +179,9 @@ impl Cri {
         if !is_node(ns.ipc) {
             let ipc = pinned(pin::Kind::Ipc, "ipc", None)?;
             self.pods.update(&pod.id, |p| p.ipc = Some(ipc))?;
+            let shm = dir.join("shm");
+            berth_engine::containers::pod::mount_pod_shm(&shm)?;
+            self.pods.update(&pod.id, |p| p.shm = Some(shm))?;
         }
         if ns.pid == NamespaceMode::Pod as i32 {
             let pid = holder::start(self)?;
@@ -239,8 +243,13 @@ impl Cri {
         }
     }
 
-    /// Let go of the rest: the IPC and UTS namespaces and the pod's directory.
+    /// Let go of the rest: the IPC and UTS namespaces, /dev/shm and the pod's directory.
     fn release(&self, pod: &Pod) {
+        if let Some(shm) = &pod.shm {
+            if let Err(e) = berth_engine::containers::pod::unmount_pod_shm(shm) {
+                tracing::warn!(pod = %pod.id, error = %e, "unmount the pod's /dev/shm");
+            }
+        }
         for path in [&pod.ipc, &pod.uts].into_iter().flatten() {
             if let Err(e) = pin::release(path) {
                 tracing::warn!(pod = %pod.id, error = %e, "release a namespace");
@@ -265,6 +274,7 @@ impl Cri {
                     tracing::warn!(pod = %id, error = %e, "release an orphaned namespace");
                 }
             }
+            let _ = berth_engine::containers::pod::unmount_pod_shm(&entry.path().join("shm"));
             let _ = std::fs::remove_dir_all(entry.path());
             tracing::info!(pod = %id, "removed what a pod without a record left");
         }

@@ -29,6 +29,9 @@ pub struct Pod {
     pub ips: Vec<String>,
     /// The pod's hosts, hostname and resolv.conf.
     pub etc_dir: PathBuf,
+    /// The pod's /dev/shm tmpfs (with an IPC namespace of its own).
+    #[serde(default)]
+    pub shm: Option<PathBuf>,
 }
 
 impl Pod {

@@ -30,6 +30,10 @@ pub struct PodLink {
     pub etc_dir: Option<PathBuf>,
     /// The pod's hostname.
     pub hostname: String,
+    /// The pod's /dev/shm, shared by its containers (None: each container's own, or the
+    /// node's with the node's IPC).
+    #[serde(default)]
+    pub shm: Option<PathBuf>,
     /// The pod's cgroup (the kubelet's, e.g. `/kubepods/burstable/pod<uid>`); empty: none.
     pub cgroup_parent: String,
     /// The kubelet's masked and read-only paths (None: Docker's defaults; empty: none, as
@@ -69,6 +73,16 @@ impl PodLink {
         }
         out
     }
+}
+
+/// The tmpfs a pod's containers share as /dev/shm (Docker's default size), at `dir`.
+pub fn mount_pod_shm(dir: &std::path::Path) -> Result<()> {
+    super::rootfs::mount_shm(dir, super::host::namespaces::DEFAULT_SHM_SIZE)
+}
+
+/// Let go of a pod's /dev/shm (absent is fine).
+pub fn unmount_pod_shm(dir: &std::path::Path) -> Result<()> {
+    super::rootfs::umount_quiet(dir)
 }
 
 impl Engine {

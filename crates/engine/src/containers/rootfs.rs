@@ -36,7 +36,7 @@ pub fn mount_shm(target: &Path, size: i64) -> Result<()> {
     .map_err(|e| Error::Io(format!("mounting shm tmpfs on {}: {e}", target.display())))
 }
 
-fn umount_quiet(target: &Path) -> Result<()> {
+pub(crate) fn umount_quiet(target: &Path) -> Result<()> {
     match umount2(target, MntFlags::MNT_DETACH) {
         Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => Ok(()),
         Err(e) => Err(Error::Io(format!("unmount {}: {e}", target.display()))),

@@ -261,7 +261,12 @@ pub fn oci_config(
             c.remove("hostname");
         }
     }
-    if let (Some(mounts), Some(shm)) = (config["mounts"].as_array_mut(), dev_shm(&sources.shm)) {
+    // A pod's containers share the pod's /dev/shm (its IPC namespace is shared too).
+    let shm = match record.pod.as_ref().and_then(|p| p.shm.clone()) {
+        Some(dir) => Shm::Bind(dir),
+        None => sources.shm.clone(),
+    };
+    if let (Some(mounts), Some(shm)) = (config["mounts"].as_array_mut(), dev_shm(&shm)) {
         mounts.push(shm);
     }
     if let (true, Some((height, width))) = (record.config.tty, record.console_size) {
