@@ -172,6 +172,22 @@ impl Cri {
         id
     }
 
+    /// Start berthd again (after a kill or stop) with the same CNI configuration.
+    fn respawn(&mut self) {
+        let conf = self.cni.path().to_string_lossy().into_owned();
+        self.d
+            .spawn(&["--cni-conf-dir", &conf, "--cni-bin-dir", "/usr/lib/cni"]);
+    }
+
+    /// No pod directory (namespace files, /etc files, /dev/shm) is left in the exec root.
+    fn assert_no_pod_state_left(&self) {
+        let pods_dir = self.d.exec_root().join("cri/pods");
+        let left: Vec<_> = std::fs::read_dir(&pods_dir)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "left behind: {left:?}");
+    }
+
     fn log_of(&self, pod_name: &str, name: &str) -> String {
         let path = self
             .cni
@@ -292,11 +308,7 @@ fn crictl_runs_a_pod_with_a_container_and_cleans_up() {
     c.crictl(&["stopp", &pod]).ok();
     c.crictl(&["rmp", &pod]).ok();
     assert!(c.crictl(&["pods", "-q"]).ok().stdout.trim().is_empty());
-    let pods_dir = c.d.exec_root().join("cri/pods");
-    let left: Vec<_> = std::fs::read_dir(&pods_dir)
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    assert!(left.is_empty(), "left behind: {left:?}");
+    c.assert_no_pod_state_left();
 }
 
 #[test]
@@ -348,12 +360,7 @@ fn pods_and_their_containers_survive_a_berthd_kill() {
     let pod = c.run_pod("kept");
     let id = c.run(&pod, "kept", "app", "sleep 1003");
     c.d.kill();
-    c.d.spawn(&[
-        "--cni-conf-dir",
-        &c.cni.path().to_string_lossy(),
-        "--cni-bin-dir",
-        "/usr/lib/cni",
-    ]);
+    c.respawn();
     let pods = c
         .crictl(&["pods", "-q", "--state", "ready"])
         .ok()
@@ -394,11 +401,7 @@ fn a_failing_cni_plugin_fails_the_pod_and_leaves_nothing() {
     let pod_config = c.pod_config("broken");
     c.crictl(&["runp", &pod_config]).failed_with("nosuchplugin");
     assert!(c.crictl(&["pods", "-q"]).ok().stdout.trim().is_empty());
-    let pods_dir = c.d.exec_root().join("cri/pods");
-    let left: Vec<_> = std::fs::read_dir(&pods_dir)
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    assert!(left.is_empty(), "left behind: {left:?}");
+    c.assert_no_pod_state_left();
 }
 
 #[test]
@@ -496,12 +499,7 @@ fn what_a_pod_without_a_record_left_is_removed_at_start() {
     let orphan = c.d.exec_root().join("cri/pods").join("0".repeat(64));
     std::fs::create_dir_all(orphan.join("etc")).expect("orphan dir");
     std::fs::write(orphan.join("net"), b"").expect("net file");
-    c.d.spawn(&[
-        "--cni-conf-dir",
-        &c.cni.path().to_string_lossy(),
-        "--cni-bin-dir",
-        "/usr/lib/cni",
-    ]);
+    c.respawn();
     assert!(wait_for(|| !orphan.exists()), "the orphan stays");
     assert!(
         c.d.exec_root().join("cri/pods").join(&pod).exists(),
