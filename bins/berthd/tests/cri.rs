@@ -537,3 +537,86 @@ fn container_events_stream_as_the_evented_pleg_reads_them() {
     }
     assert!(text.contains(&id) && text.contains(&pod), "{text}");
 }
+
+#[test]
+fn a_container_can_target_another_ones_pid_namespace() {
+    let c = Cri::start();
+    // Pid namespaces per container (CONTAINER = 1), as the kubelet asks by default.
+    let pod_config = c.file(
+        "pod-target.json",
+        serde_json::json!({
+            "metadata": {"name": "target", "namespace": "default", "uid": "uid-target", "attempt": 0},
+            "linux": {"security_context": {"namespace_options": {"pid": 1}}},
+        }),
+    );
+    let pod = c
+        .crictl(&["runp", &pod_config])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let start = |name: &str, command: &str, options: serde_json::Value| {
+        let ctr = c.file(
+            &format!("ctr-{name}.json"),
+            serde_json::json!({
+                "metadata": {"name": name},
+                "image": {"image": "bb:1"},
+                "command": ["sh", "-c", command],
+                "linux": {"security_context": {"namespace_options": options}},
+            }),
+        );
+        let id = c
+            .crictl(&["create", &pod, &ctr, &pod_config])
+            .ok()
+            .stdout
+            .trim()
+            .to_string();
+        c.crictl(&["start", &id]).ok();
+        id
+    };
+    let a = start("a", "sleep 1005", serde_json::json!({"pid": 1}));
+    let own = start("own", "sleep 1006", serde_json::json!({"pid": 1}));
+    // TARGET = 3: a's pid namespace.
+    let b = start(
+        "b",
+        "sleep 1007",
+        serde_json::json!({"pid": 3, "target_id": a}),
+    );
+    let ps = c.crictl(&["exec", "-s", &b, "ps"]).ok().stdout.clone();
+    assert!(
+        ps.contains("sleep 1005") && ps.contains("sleep 1007"),
+        "{ps}"
+    );
+    let ps = c.crictl(&["exec", "-s", &own, "ps"]).ok().stdout.clone();
+    assert!(!ps.contains("sleep 1005"), "{ps}");
+    // A target that does not exist.
+    let ctr = c.file(
+        "ctr-lost.json",
+        serde_json::json!({
+            "metadata": {"name": "lost"},
+            "image": {"image": "bb:1"},
+            "linux": {"security_context": {"namespace_options": {"pid": 3, "target_id": "0123456789ab"}}},
+        }),
+    );
+    c.crictl(&["create", &pod, &ctr, &pod_config])
+        .failed_with("target container");
+}
+
+#[test]
+fn removing_a_pod_with_running_containers_removes_them_all() {
+    let c = Cri::start();
+    let pod = c.run_pod("busy");
+    c.run(&pod, "busy", "a", "sleep 1008");
+    c.run(&pod, "busy", "b", "sleep 1009");
+    c.crictl(&["rmp", "-f", &pod]).ok();
+    assert!(c.crictl(&["ps", "-aq"]).ok().stdout.trim().is_empty());
+    assert!(c.crictl(&["pods", "-q"]).ok().stdout.trim().is_empty());
+    c.assert_no_pod_state_left();
+    // Nothing of them is left for the Docker API either.
+    let all =
+        c.d.docker(&["ps", "-aq", "--filter", "label=io.kubernetes.pod.name=busy"])
+            .ok()
+            .stdout
+            .clone();
+    assert!(all.trim().is_empty(), "{all}");
+}

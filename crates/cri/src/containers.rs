@@ -107,12 +107,26 @@ fn check_apparmor(profile: Option<&SecurityProfile>) -> Result<()> {
     }
 }
 
-fn resources(r: &LinuxContainerResources, host: &mut Value) -> Result<()> {
-    if !r.hugepage_limits.is_empty() || !r.unified.is_empty() {
-        return Err(CriError::InvalidArgument(
-            "hugepage_limits and unified resources are not supported by berth yet".into(),
-        ));
+/// What Docker's HostConfig cannot say: hugepage limits and cgroup v2 `unified` entries,
+/// as OCI resources (the OCI runtime applies or refuses them, e.g. `unified` on a host
+/// without cgroup v2).
+fn oci_resources(r: &LinuxContainerResources) -> serde_json::Map<String, Value> {
+    let mut out = serde_json::Map::new();
+    if !r.hugepage_limits.is_empty() {
+        let limits: Vec<Value> = r
+            .hugepage_limits
+            .iter()
+            .map(|h| json!({"pageSize": h.page_size, "limit": h.limit}))
+            .collect();
+        out.insert("hugepageLimits".into(), Value::Array(limits));
     }
+    if !r.unified.is_empty() {
+        out.insert("unified".into(), json!(r.unified));
+    }
+    out
+}
+
+fn resources(r: &LinuxContainerResources, host: &mut Value) -> Result<()> {
     for (key, v) in [
         ("CpuPeriod", r.cpu_period),
         ("CpuQuota", r.cpu_quota),
@@ -277,7 +291,17 @@ impl Cri {
             }
             _ => None,
         };
-        let ns = namespace_options(&pod.config);
+        // The container's own pid mode when it gives namespace options (the kubelet copies
+        // the pod's there, TARGET only ever there), else the pod's.
+        let container_ns = config
+            .linux
+            .as_ref()
+            .and_then(|l| l.security_context.as_ref())
+            .and_then(|sc| sc.namespace_options.clone());
+        let (pid_mode, target) = match container_ns {
+            Some(n) => (n.pid, n.target_id),
+            None => (namespace_options(&pod.config).pid, String::new()),
+        };
         // The kubelet's lists when it sends some (an empty list is protobuf's "unset": the
         // defaults stay, as containerd keeps them); a privileged container has none.
         let security = config
@@ -290,8 +314,8 @@ impl Cri {
             net: pod.net.clone(),
             ipc: pod.ipc.clone(),
             uts: pod.uts.clone(),
-            pid_host: ns.pid == NamespaceMode::Node as i32,
-            pid: pod.pid_holder.map(crate::pods::holder_namespace),
+            pid_host: pid_mode == NamespaceMode::Node as i32,
+            pid: self.pid_namespace(&pod, pid_mode, &target)?,
             etc_dir: Some(pod.etc_dir.clone()),
             shm: pod.shm.clone(),
             hostname: pod.config.hostname.clone(),
@@ -300,6 +324,12 @@ impl Cri {
                 .linux
                 .as_ref()
                 .map(|l| l.cgroup_parent.clone())
+                .unwrap_or_default(),
+            resources: config
+                .linux
+                .as_ref()
+                .and_then(|l| l.resources.as_ref())
+                .map(oci_resources)
                 .unwrap_or_default(),
             masked_paths: security
                 .as_ref()
@@ -356,6 +386,12 @@ impl Cri {
         let Some(r) = linux else {
             return Ok(());
         };
+        if !oci_resources(&r).is_empty() {
+            return Err(CriError::InvalidArgument(
+                "hugepage_limits and unified cannot be changed on a created container by berth"
+                    .into(),
+            ));
+        }
         let mut body = json!({});
         resources(&r, &mut body)?;
         if let Some(map) = body.as_object_mut() {
@@ -369,6 +405,33 @@ impl Cri {
         }
         self.engine.update_container(&c.id, &body)?;
         Ok(())
+    }
+
+    /// The pid namespace a new container of `pod` joins: the pod's (its holder's), a target
+    /// container's (it must run), or none to join (its own, or the node's).
+    fn pid_namespace(&self, pod: &Pod, mode: i32, target: &str) -> Result<Option<PathBuf>> {
+        match NamespaceMode::try_from(mode) {
+            Ok(NamespaceMode::Pod) => Ok(pod.pid_holder.map(crate::pods::holder_namespace)),
+            Ok(NamespaceMode::Target) => {
+                let (c, r) = self.container(target).map_err(|_| {
+                    CriError::NotFound(format!("the target container {target:?} was not found"))
+                })?;
+                if c.sandbox != pod.id {
+                    return Err(CriError::InvalidArgument(format!(
+                        "the target container {} is in another pod",
+                        c.id
+                    )));
+                }
+                if r.state.status != EngineStatus::Running || r.state.pid <= 0 {
+                    return Err(CriError::FailedPrecondition(format!(
+                        "the target container {} is not running",
+                        c.id
+                    )));
+                }
+                Ok(Some(PathBuf::from(format!("/proc/{}/ns/pid", r.state.pid))))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// A container that runs (exec and attach need one), by id or prefix.
@@ -646,13 +709,21 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_resources_are_refused_by_name() {
+    fn resources_become_host_config_fields_and_oci_entries() {
         let r = LinuxContainerResources {
             unified: [("memory.high".to_string(), "1M".to_string())].into(),
+            hugepage_limits: vec![k8s_cri::v1::HugepageLimit {
+                page_size: "2MB".into(),
+                limit: 4 << 20,
+            }],
             ..Default::default()
         };
-        let err = resources(&r, &mut json!({})).expect_err("refused");
-        assert!(err.to_string().contains("unified"));
+        let oci = oci_resources(&r);
+        assert_eq!(oci["unified"], json!({"memory.high": "1M"}));
+        assert_eq!(
+            oci["hugepageLimits"],
+            json!([{"pageSize": "2MB", "limit": 4 << 20}])
+        );
         let r = LinuxContainerResources {
             cpu_shares: 512,
             memory_limit_in_bytes: 64 << 20,

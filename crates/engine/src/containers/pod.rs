@@ -40,6 +40,10 @@ pub struct PodLink {
     /// for a privileged container or procMount Unmasked).
     pub masked_paths: Option<Vec<String>>,
     pub readonly_paths: Option<Vec<String>>,
+    /// OCI `linux.resources` entries Docker's HostConfig has no field for (the CRI's
+    /// `hugepageLimits` and `unified`), merged into the container's resources.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub resources: serde_json::Map<String, serde_json::Value>,
     /// The CRI-format log the kubelet reads (None: not kept).
     pub log_path: Option<PathBuf>,
 }

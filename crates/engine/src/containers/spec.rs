@@ -285,6 +285,9 @@ pub fn oci_config(
     if let Some(blkio) = record.host.blkio.for_container()? {
         resources["blockIO"] = blkio;
     }
+    if let (Some(pod), Some(r)) = (&record.pod, resources.as_object_mut()) {
+        r.extend(pod.resources.clone());
+    }
     config["linux"]["resources"] = resources;
     config["linux"]["devices"] = Value::Array(devices.nodes);
     if !record.host.rlimits.is_empty() {
