@@ -11,6 +11,7 @@ pub mod cache;
 pub mod context;
 pub mod copy;
 pub mod fs;
+pub mod tree;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
@@ -390,14 +391,17 @@ impl Builder {
     ) -> Result<Digest> {
         let scratch = tempfile::tempdir_in(self.root.join("tmp"))
             .map_err(|e| Error::io("create scratch in", self.root.join("tmp"), e))?;
-        let ctx_dir = scratch.path().join("context");
-        std::fs::create_dir(&ctx_dir).map_err(|e| Error::io("create", &ctx_dir, e))?;
         let dockerfile = if opts.dockerfile.is_empty() {
             "Dockerfile"
         } else {
             opts.dockerfile.as_str()
         };
-        let ctx = context::Context::unpack(input, &ctx_dir, dockerfile)?;
+        let started = Instant::now();
+        let ctx = context::Context::read(input, scratch.path(), dockerfile)?;
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "build context read"
+        );
         let df = parser::parse(&ctx.dockerfile, dockerfile)?;
         if let Some(s) = &df.directives.syntax {
             out(Message::Stream(format!(
@@ -818,9 +822,15 @@ impl<'a> Build<'a> {
         }
         for c in &stage.commands {
             self.announce(&c.node.original)?;
+            let started = Instant::now();
             state = self
                 .command(&state, &c.node, &c.instruction)
                 .map_err(|e| self.at(&c.node, e))?;
+            tracing::debug!(
+                step = self.step,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "build step done"
+            );
         }
         Ok(state)
     }
@@ -1433,25 +1443,27 @@ impl<'a> Build<'a> {
         // Sources come from the context, or from a stage or image.
         let from = c.from.as_deref().map(x).transpose()?;
         let mut from_mount = None;
-        let (sources, content) = match &from {
-            None => {
-                let mut s = copy::find_sources(&self.ctx.root, &paths, true)?;
-                let digest = copy::content_digest(&[data.clone(), s.clone()].concat(), &exclude)?;
-                s.splice(0..0, data);
-                (s, digest)
-            }
+        // The key takes what the sources hold (their owners too when the copy keeps them),
+        // from a stage or an image as from the context, as moby's legacy builder does: a
+        // stage rebuilt with the same files still hits.
+        let owners = chown.is_none();
+        let host_tree;
+        let tree: &dyn tree::Tree = match &from {
+            None => self.ctx,
             Some(f) => {
-                let (id, lowers) = self.root_of(f)?;
+                let (_, lowers) = self.root_of(f)?;
                 let work = tempfile::tempdir_in(&self.scratch)
                     .map_err(|e| Error::io("create scratch in", &self.scratch, e))?;
                 let ov = fs::Overlay::mount(&lowers, work.path())?;
-                let mut s = copy::find_sources(&ov.merged, &paths, false)?;
-                let digest = format!("{id} {}", copy::content_digest(&data, &exclude)?);
-                s.splice(0..0, data);
+                let root = ov.merged.clone();
                 from_mount = Some((ov, work));
-                (s, digest)
+                host_tree = tree::HostTree { root };
+                &host_tree
             }
         };
+        let mut sources = copy::find_sources(tree, &paths, from.is_none())?;
+        sources.splice(0..0, data);
+        let content = copy::content_digest(tree, &sources, &exclude, owners)?;
         let created_by = format!(
             "/bin/sh -c #(nop) {what} {}{} in {dest} ",
             node.flags
@@ -1487,7 +1499,7 @@ impl<'a> Build<'a> {
             parents: c.parents,
             extract: c.add && c.unpack != Some(false),
         };
-        copy::copy_into(&ov.merged, &sources, &opts, &exclude)?;
+        copy::copy_into(&ov.merged, tree, &sources, &opts, &exclude)?;
         ov.unmount()?;
         drop(from_mount);
         let layer = self.layer_of(&ov.upper, state, Vec::new())?;
@@ -1732,15 +1744,11 @@ impl<'a> Build<'a> {
                     );
                     let (root, content) = match get("from")? {
                         None => {
-                            let s = copy::find_sources(
-                                &self.ctx.root,
-                                std::slice::from_ref(&source),
-                                true,
-                            )?;
-                            (
-                                self.ctx.root.clone(),
-                                copy::content_digest(&s, &Ignore::default())?,
-                            )
+                            let s =
+                                copy::find_sources(self.ctx, std::slice::from_ref(&source), true)?;
+                            let digest =
+                                copy::content_digest(self.ctx, &s, &Ignore::default(), true)?;
+                            (self.ctx.unpacked()?.to_path_buf(), digest)
                         }
                         Some(f) => {
                             let (id, lowers) = self.root_of(&f)?;
