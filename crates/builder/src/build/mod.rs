@@ -1532,6 +1532,9 @@ impl<'a> Build<'a> {
                 }
             },
         };
+        if state.chains.is_empty() {
+            return Err(no_files_to_run(&argv));
+        }
         // Build args reach the command's environment (not the image's); ENV wins.
         let env_names: HashSet<String> = state
             .env_list()
@@ -1809,6 +1812,16 @@ impl<'a> Build<'a> {
             _leases: leases,
         })
     }
+}
+
+/// A RUN in a stage without a single file (FROM scratch, nothing copied in yet): there is
+/// nothing to run, said as Docker's runtime says it (`exec: "/bin/sh": stat /bin/sh: no
+/// such file or directory`) and why, before any container is made.
+fn no_files_to_run(argv: &[String]) -> Error {
+    let program = argv.first().map(String::as_str).unwrap_or_default();
+    Error::Step(format!(
+        "exec: {program:?}: stat {program}: no such file or directory: the stage is FROM scratch and has no files yet; COPY in the shell or program that RUN runs first"
+    ))
 }
 
 /// What a RUN container's upper directory holds that is not the step's doing: the mount
