@@ -180,7 +180,8 @@ fn each_change_under_a_copy_source_misses_and_nothing_else_does() {
     let text = run.ok().stdout.clone();
     assert!(text.starts_with("a1\n"), "{text}");
     assert!(
-        text.lines().any(|l| l.starts_with("-rwxr-x--x") && l.ends_with(" a")),
+        text.lines()
+            .any(|l| l.starts_with("-rwxr-x--x") && l.ends_with(" a")),
         "{text}"
     );
     assert!(text.lines().any(|l| l.ends_with(" c")), "{text}");
@@ -323,4 +324,35 @@ fn a_remote_context_is_refused_by_name() {
             "{body}"
         );
     }
+}
+
+/// `RUN --mount=type=bind` of the context (the one step that needs it on disk): the files
+/// as sent, without what .dockerignore drops; its key follows what it binds.
+#[test]
+fn a_bind_mount_of_the_context_sees_it_and_keys_on_it() {
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    let ctx = d.dir.path().join("bind");
+    write(
+        &ctx,
+        "Dockerfile",
+        "FROM bb:1\nRUN --mount=type=bind,source=src,target=/s ls /s > /seen && cat /s/a >> /seen\nCMD [\"cat\", \"/seen\"]\n",
+    );
+    write(&ctx, "src/a", "a1\n");
+    write(&ctx, "src/skip.log", "x\n");
+    write(&ctx, ".dockerignore", "**/*.log\n");
+    let build = || {
+        let out = d.docker(&["build", "-t", "bound", path(&ctx)]);
+        out.ok();
+        out
+    };
+    build();
+    let run = d.docker(&["run", "--rm", "--network", "none", "bound"]);
+    assert_eq!(run.ok().stdout, "a\na1\n");
+    assert_eq!(cached_steps(&build()), [2, 3]);
+    write(&ctx, "src/a", "a2\n");
+    let out = build();
+    assert_eq!(cached_steps(&out), Vec::<usize>::new(), "{}", out.stdout);
+    let run = d.docker(&["run", "--rm", "--network", "none", "bound"]);
+    assert_eq!(run.ok().stdout, "a\na2\n");
 }

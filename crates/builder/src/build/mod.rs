@@ -1328,7 +1328,7 @@ impl<'a> Build<'a> {
         let layer = if exists {
             None
         } else {
-            Some(self.layer_of(&ov.upper, state, Vec::new())?)
+            Some(self.layer_moving(&ov.upper, state)?)
         };
         self.commit(next, created_by, layer, &key)
     }
@@ -1342,17 +1342,17 @@ impl<'a> Build<'a> {
             .collect()
     }
 
-    fn layer_of(
+    /// The layer of a COPY's or WORKDIR's upper directory (unmounted, used by nothing
+    /// after): moved in as the snapshot rather than unpacked again from its tar.
+    fn layer_moving(
         &self,
         upper: &Path,
         state: &State,
-        skip_empty: Vec<PathBuf>,
     ) -> Result<berth_image::layer_from_dir::DirLayer> {
-        Ok(berth_image::layer_from_dir::store_layer_from_dir(
+        Ok(berth_image::layer_from_dir::store_layer_moving_dir(
             &self.b.store,
             upper,
             state.chains.last(),
-            skip_empty,
         )?)
     }
 
@@ -1502,7 +1502,7 @@ impl<'a> Build<'a> {
         copy::copy_into(&ov.merged, tree, &sources, &opts, &exclude)?;
         ov.unmount()?;
         drop(from_mount);
-        let layer = self.layer_of(&ov.upper, state, Vec::new())?;
+        let layer = self.layer_moving(&ov.upper, state)?;
         let next = state.clone();
         self.commit(next, created_by, Some(layer), &key)
     }
