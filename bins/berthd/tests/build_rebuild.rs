@@ -356,3 +356,60 @@ fn a_bind_mount_of_the_context_sees_it_and_keys_on_it() {
     let run = d.docker(&["run", "--rm", "--network", "none", "bound"]);
     assert_eq!(run.ok().stdout, "a\na2\n");
 }
+
+/// A COPY that makes a new directory tree writes it into its layer directly, and a rebuild
+/// after a change links the files that did not change from the earlier layer instead of
+/// making new ones (their inode is the same in both images); two identical files of one
+/// COPY still get an inode each, and a file under a directory the image has is copied
+/// through the overlay as before.
+#[test]
+fn a_rebuilt_copy_links_its_unchanged_files() {
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    let ctx = d.dir.path().join("pool");
+    write(
+        &ctx,
+        "Dockerfile",
+        "FROM bb:1\nCOPY src/ /src/\nCOPY src/ /etc/copied/\n",
+    );
+    write(&ctx, "src/a", "same\n");
+    write(&ctx, "src/b", "same\n");
+    write(&ctx, "src/c", "c1\n");
+    let t = nix::sys::time::TimeSpec::new(1_000_000, 0);
+    for f in ["src/a", "src/b"] {
+        nix::sys::stat::utimensat(
+            nix::fcntl::AT_FDCWD,
+            &ctx.join(f),
+            &t,
+            &t,
+            nix::sys::stat::UtimensatFlags::FollowSymlink,
+        )
+        .expect("utimensat");
+    }
+    let inodes = |image: &str| -> Vec<String> {
+        let out = d.docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            image,
+            "sh",
+            "-c",
+            "stat -c %i /src/a /src/b /src/c; cat /src/a /src/b /src/c /etc/copied/c",
+        ]);
+        out.ok().stdout.lines().map(String::from).collect()
+    };
+    d.docker(&["build", "-t", "pool:1", path(&ctx)]).ok();
+    let first = inodes("pool:1");
+    assert_eq!(first[3..], ["same", "same", "c1", "c1"], "{first:?}");
+    assert_ne!(first[0], first[1], "identical files, one inode each");
+    write(&ctx, "src/c", "c2\n");
+    d.docker(&["build", "-t", "pool:2", path(&ctx)]).ok();
+    let second = inodes("pool:2");
+    assert_eq!(second[3..], ["same", "same", "c2", "c2"], "{second:?}");
+    assert_eq!(second[0], first[0], "unchanged: linked");
+    assert_eq!(second[1], first[1], "unchanged: linked");
+    assert_ne!(second[2], first[2], "changed: a new file");
+    // The first image is intact.
+    assert_eq!(inodes("pool:1")[3..], ["same", "same", "c1", "c1"]);
+}

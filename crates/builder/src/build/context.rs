@@ -568,6 +568,13 @@ impl Tree for Context {
         Ok(())
     }
 
+    fn content_id(&self, rel: &str) -> Option<[u8; 32]> {
+        self.entries
+            .get(rel)
+            .filter(|e| e.meta.kind == Kind::File)
+            .map(|e| e.digest)
+    }
+
     fn copy_file(&self, rel: &str, to: &Path) -> Result<()> {
         let mut from = self.reader(rel)?;
         let mut f = std::fs::File::create(to).map_err(|e| Error::io("create", to, e))?;

@@ -6,7 +6,7 @@
 //! Every destination path is resolved inside the image's root.
 
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
 
@@ -39,6 +39,60 @@ pub struct CopyOptions<'a> {
     pub parents: bool,
     /// Extract local tar archives (ADD).
     pub extract: bool,
+    /// Where files already copied by earlier builds are kept, to be hard-linked instead of
+    /// written again (only when copying into a plain directory, never through an overlay).
+    pub pool: Option<&'a Pool>,
+}
+
+/// Files a COPY from the context wrote, kept by what makes them what they are in a layer
+/// (content digest, mode, owner, mtime): a later COPY that takes the same file links it
+/// instead of making a new inode. Layers never change in place (overlayfs copies a lower
+/// file up before any change), so they can share these inodes.
+pub struct Pool {
+    pub dir: PathBuf,
+    /// How many files of each key this COPY took: the n-th file of the same content
+    /// takes the n-th entry (one inode twice in a layer would be a hard link in its tar).
+    used: std::cell::RefCell<std::collections::HashMap<String, usize>>,
+}
+
+impl Pool {
+    pub fn new(dir: PathBuf) -> Pool {
+        Pool {
+            dir,
+            used: Default::default(),
+        }
+    }
+
+    /// The pool entry of a file: what makes it what it is in a layer, and how many files
+    /// of the same this COPY took before it.
+    fn entry(&self, content: &[u8; 32], mode: u32, owner: (u32, u32), mtime: (i64, i64)) -> String {
+        let mut h = Sha256::new();
+        h.update(content);
+        h.update(format!(
+            "{mode:o} {}:{} {}.{}",
+            owner.0, owner.1, mtime.0, mtime.1
+        ));
+        let key = format!("{:x}", h.finalize());
+        let mut used = self.used.borrow_mut();
+        let n = used.entry(key.clone()).or_insert(0);
+        *n += 1;
+        if *n == 1 {
+            key
+        } else {
+            format!("{key}-{n}")
+        }
+    }
+
+    /// Link the pooled file `key` at `host`; whether it was there to link.
+    fn place(&self, key: &str, host: &Path) -> bool {
+        std::fs::hard_link(self.dir.join(key), host).is_ok()
+    }
+
+    /// Keep `host` (just written) as `key`, unless another build did first.
+    fn keep(&self, key: &str, host: &Path) {
+        let _ = std::fs::create_dir_all(&self.dir);
+        let _ = std::fs::hard_link(host, self.dir.join(key));
+    }
 }
 
 fn has_wildcard(s: &str) -> bool {
@@ -433,8 +487,20 @@ fn copy_entry(
             lchown(&host, owner.0, owner.1)?;
         }
         Kind::File => {
+            let pooled = opts
+                .pool
+                .zip(tree.content_id(src))
+                .map(|(p, id)| (p, p.entry(&id, mode, owner, meta.mtime)));
+            if let Some((pool, key)) = &pooled {
+                if pool.place(key, &host) {
+                    return Ok(false);
+                }
+            }
             tree.copy_file(src, &host)?;
             set_attrs(&host, mode, owner, mtime)?;
+            if let Some((pool, key)) = &pooled {
+                pool.keep(key, &host);
+            }
         }
         Kind::Fifo => {
             nix::unistd::mkfifo(&host, nix::sys::stat::Mode::from_bits_truncate(meta.mode))
@@ -627,6 +693,7 @@ mod tests {
             chmod: None,
             parents: false,
             extract: false,
+            pool: None,
         };
         copy_into(image, &tree, &sources, &opts, &Ignore::default())
     }

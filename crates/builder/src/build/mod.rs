@@ -358,6 +358,11 @@ impl Builder {
     /// `docker builder prune`: forget the cache; the keys of the entries dropped.
     pub fn prune(&self) -> Result<Vec<String>> {
         let mut dropped = self.cache.clear()?;
+        // The pool of copied files goes with the cache (layers keep their own links).
+        let files = self.root.join("files");
+        if files.exists() {
+            std::fs::remove_dir_all(&files).map_err(|e| Error::io("remove", &files, e))?;
+        }
         // The cache mounts of RUN --mount=type=cache go too (BuildKit prunes them), but
         // not one a running step holds.
         let mounts = self.root.join("mounts");
@@ -1491,16 +1496,36 @@ impl<'a> Build<'a> {
             .as_deref()
             .map(|c| fs::parse_chown(&ov.merged, c))
             .transpose()?;
-        let opts = copy::CopyOptions {
+        let workdir = state.workdir();
+        let mut opts = copy::CopyOptions {
             dest,
-            workdir: &state.workdir(),
+            workdir: &workdir,
             owner,
             chmod,
             parents: c.parents,
             extract: c.add && c.unpack != Some(false),
+            pool: None,
         };
-        copy::copy_into(&ov.merged, tree, &sources, &opts, &exclude)?;
-        ov.unmount()?;
+        let pool = copy::Pool::new(self.b.root.join("files"));
+        let new_tree = match from {
+            None => new_tree_dest(&ov.merged, tree, &sources, &opts)?,
+            Some(_) => None,
+        };
+        match new_tree {
+            // A directory the image does not have: written into the upper directory itself
+            // (the overlay unmounted), its files linked from the pool when an earlier build
+            // wrote them, so that a rebuild after a small change makes few inodes.
+            Some(resolved) => {
+                ov.unmount()?;
+                opts.dest = resolved;
+                opts.pool = Some(&pool);
+                copy::copy_into(&ov.upper, tree, &sources, &opts, &exclude)?;
+            }
+            None => {
+                copy::copy_into(&ov.merged, tree, &sources, &opts, &exclude)?;
+                ov.unmount()?;
+            }
+        }
         drop(from_mount);
         let layer = self.layer_moving(&ov.upper, state)?;
         let next = state.clone();
@@ -1812,6 +1837,47 @@ impl<'a> Build<'a> {
             _leases: leases,
         })
     }
+}
+
+/// Where a COPY of one directory of the context makes a directory the image (mounted at
+/// `merged`) does not have yet: that path, resolved in the image, once its parent is made
+/// or copied up through the overlay (with the attributes it has), so that the new tree can
+/// be written into the upper directory alone. None for any other COPY.
+fn new_tree_dest(
+    merged: &Path,
+    tree: &dyn tree::Tree,
+    sources: &[copy::Source],
+    opts: &copy::CopyOptions,
+) -> Result<Option<String>> {
+    use std::os::unix::fs::MetadataExt;
+    let [copy::Source::Path { path, .. }] = sources else {
+        return Ok(None);
+    };
+    if opts.parents || !tree.stat(path).is_some_and(|m| m.is_dir()) {
+        return Ok(None);
+    }
+    let dest = if opts.dest.starts_with('/') {
+        opts.dest.clone()
+    } else {
+        format!("{}/{}", opts.workdir.trim_end_matches('/'), opts.dest)
+    };
+    let host = fs::resolve_in_root(merged, &crate::ignore::clean(&dest), true)?;
+    let Ok(rel) = host.strip_prefix(merged) else {
+        return Ok(None);
+    };
+    let rel = rel.to_string_lossy().into_owned();
+    if rel.is_empty() || std::fs::symlink_metadata(&host).is_ok() {
+        return Ok(None);
+    }
+    let parent = match rel.rsplit_once('/') {
+        Some((p, _)) => format!("/{p}"),
+        None => "/".to_string(),
+    };
+    let made = fs::mkdir_all(merged, &parent, opts.owner)?;
+    // A change of owner to the same owner copies the directory (and those above it) up.
+    let m = std::fs::symlink_metadata(&made).map_err(|e| Error::io("stat", &made, e))?;
+    fs::lchown(&made, m.uid(), m.gid())?;
+    Ok(Some(format!("/{rel}")))
 }
 
 /// A RUN in a stage without a single file (FROM scratch, nothing copied in yet): there is

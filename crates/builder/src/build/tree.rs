@@ -52,6 +52,10 @@ pub trait Tree: Sync {
     fn open(&self, rel: &str) -> Result<Box<dyn Read + '_>>;
     /// Add what identifies a regular file's content to `h`.
     fn hash_content(&self, rel: &str, h: &mut Sha256) -> Result<()>;
+    /// A regular file's content digest, when the tree knows it without reading the file.
+    fn content_id(&self, _rel: &str) -> Option<[u8; 32]> {
+        None
+    }
     /// Write a regular file's content to a new file at `to` (on the host).
     fn copy_file(&self, rel: &str, to: &Path) -> Result<()>;
 }
