@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest as _, Sha256};
 
 use super::fs::{lchown, mkdir_all, resolve_in_root};
+use super::tree::{resolve, Kind, Tree};
 use crate::error::{Error, Result};
 use crate::ignore::{clean, Ignore};
 use crate::parser::Heredoc;
@@ -18,9 +19,9 @@ use crate::parser::Heredoc;
 /// One source of a COPY, found.
 #[derive(Debug, Clone)]
 pub enum Source {
-    /// A file or directory on the host (in the context or a stage's root); `rel` is its
-    /// path relative to that root (for `--parents`).
-    Path { host: PathBuf, rel: String },
+    /// A file or directory of the tree the COPY reads: `path` resolved in it (symlinks
+    /// followed), `rel` as the Dockerfile matched it (for `--parents` and a file's name).
+    Path { path: String, rel: String },
     /// A heredoc's text, or a downloaded URL's body: a file to write.
     Data {
         name: String,
@@ -38,6 +39,60 @@ pub struct CopyOptions<'a> {
     pub parents: bool,
     /// Extract local tar archives (ADD).
     pub extract: bool,
+    /// Where files already copied by earlier builds are kept, to be hard-linked instead of
+    /// written again (only when copying into a plain directory, never through an overlay).
+    pub pool: Option<&'a Pool>,
+}
+
+/// Files a COPY from the context wrote, kept by what makes them what they are in a layer
+/// (content digest, mode, owner, mtime): a later COPY that takes the same file links it
+/// instead of making a new inode. Layers never change in place (overlayfs copies a lower
+/// file up before any change), so they can share these inodes.
+pub struct Pool {
+    pub dir: PathBuf,
+    /// How many files of each key this COPY took: the n-th file of the same content
+    /// takes the n-th entry (one inode twice in a layer would be a hard link in its tar).
+    used: std::cell::RefCell<std::collections::HashMap<String, usize>>,
+}
+
+impl Pool {
+    pub fn new(dir: PathBuf) -> Pool {
+        Pool {
+            dir,
+            used: Default::default(),
+        }
+    }
+
+    /// The pool entry of a file: what makes it what it is in a layer, and how many files
+    /// of the same this COPY took before it.
+    fn entry(&self, content: &[u8; 32], mode: u32, owner: (u32, u32), mtime: (i64, i64)) -> String {
+        let mut h = Sha256::new();
+        h.update(content);
+        h.update(format!(
+            "{mode:o} {}:{} {}.{}",
+            owner.0, owner.1, mtime.0, mtime.1
+        ));
+        let key = format!("{:x}", h.finalize());
+        let mut used = self.used.borrow_mut();
+        let n = used.entry(key.clone()).or_insert(0);
+        *n += 1;
+        if *n == 1 {
+            key
+        } else {
+            format!("{key}-{n}")
+        }
+    }
+
+    /// Link the pooled file `key` at `host`; whether it was there to link.
+    fn place(&self, key: &str, host: &Path) -> bool {
+        std::fs::hard_link(self.dir.join(key), host).is_ok()
+    }
+
+    /// Keep `host` (just written) as `key`, unless another build did first.
+    fn keep(&self, key: &str, host: &Path) {
+        let _ = std::fs::create_dir_all(&self.dir);
+        let _ = std::fs::hard_link(host, self.dir.join(key));
+    }
 }
 
 fn has_wildcard(s: &str) -> bool {
@@ -83,9 +138,9 @@ fn segment_matches(pattern: &str, name: &str) -> bool {
     go(&p, &n)
 }
 
-/// The sources a COPY names, in the root `root` (the context, or a stage's filesystem):
-/// wildcards expanded, paths kept inside, what `.dockerignore` removed reported missing.
-pub fn find_sources(root: &Path, patterns: &[String], in_context: bool) -> Result<Vec<Source>> {
+/// The sources a COPY names in `tree` (the context, or a stage's filesystem): wildcards
+/// expanded, paths kept inside, what `.dockerignore` removed reported missing.
+pub fn find_sources(tree: &dyn Tree, patterns: &[String], in_context: bool) -> Result<Vec<Source>> {
     let mut out = Vec::new();
     for pattern in patterns {
         let cleaned = clean(pattern.trim_start_matches('/'));
@@ -97,38 +152,39 @@ pub fn find_sources(root: &Path, patterns: &[String], in_context: bool) -> Resul
         let cleaned = clean(&format!("/{cleaned}"));
         let rel = cleaned.trim_start_matches('/').to_string();
         if !has_wildcard(&rel) {
-            let host = resolve_in_root(root, &cleaned, true)?;
-            if std::fs::symlink_metadata(&host).is_err() {
+            let path = resolve(tree, &cleaned, true)?;
+            if tree.stat(&path).is_none() {
                 return Err(Error::Step(if in_context {
                     format!("file not found in build context or excluded by .dockerignore: stat {rel}: file does not exist")
                 } else {
                     format!("{cleaned}: no such file or directory")
                 }));
             }
-            out.push(Source::Path { host, rel });
+            out.push(Source::Path { path, rel });
             continue;
         }
-        let mut found = vec![(PathBuf::new(), String::new())];
+        // (the path in the tree, resolved; the path as matched)
+        let mut found = vec![(String::new(), String::new())];
         for seg in rel.split('/') {
             let mut next = Vec::new();
             for (dir, r) in &found {
-                let full = root.join(dir);
+                let dir = resolve(tree, dir, true)?;
                 if !has_wildcard(seg) {
-                    if full.join(seg).symlink_metadata().is_ok() {
-                        next.push((dir.join(seg), join_rel(r, seg)));
+                    let child = join_rel(&dir, seg);
+                    if tree.stat(&child).is_some() {
+                        next.push((child, join_rel(r, seg)));
                     }
                     continue;
                 }
-                let Ok(entries) = std::fs::read_dir(&full) else {
+                if !tree.stat(&dir).is_some_and(|m| m.is_dir()) {
                     continue;
-                };
-                let mut names: Vec<String> = entries
-                    .flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect();
-                names.sort();
-                for name in names.into_iter().filter(|n| segment_matches(seg, n)) {
-                    next.push((dir.join(&name), join_rel(r, &name)));
+                }
+                for name in tree
+                    .list(&dir)?
+                    .into_iter()
+                    .filter(|n| segment_matches(seg, n))
+                {
+                    next.push((join_rel(&dir, &name), join_rel(r, &name)));
                 }
             }
             found = next;
@@ -140,7 +196,7 @@ pub fn find_sources(root: &Path, patterns: &[String], in_context: bool) -> Resul
         }
         for (p, r) in found {
             out.push(Source::Path {
-                host: root.join(p),
+                path: resolve(tree, &p, true)?,
                 rel: r,
             });
         }
@@ -187,9 +243,14 @@ pub fn heredoc_sources(
     Ok((data, paths))
 }
 
-/// A digest of what the sources hold (paths, types, modes, contents, link targets; not
-/// mtimes), for the cache key.
-pub fn content_digest(sources: &[Source], exclude: &Ignore) -> Result<String> {
+/// A digest of what the sources hold (paths, types, modes, contents, link targets, and
+/// owners when the COPY keeps them (no `--chown`); not mtimes), for the cache key.
+pub fn content_digest(
+    tree: &dyn Tree,
+    sources: &[Source],
+    exclude: &Ignore,
+    owners: bool,
+) -> Result<String> {
     let mut h = Sha256::new();
     for s in sources {
         match s {
@@ -197,12 +258,12 @@ pub fn content_digest(sources: &[Source], exclude: &Ignore) -> Result<String> {
                 h.update(format!("data {name} {mode:o} {}\n", bytes.len()));
                 h.update(bytes);
             }
-            Source::Path { host, rel } => {
+            Source::Path { path, rel } => {
                 h.update(format!("source {rel}\n"));
-                if is_excluded_file(host, rel, exclude) {
+                if is_excluded_file(tree, path, rel, exclude) {
                     continue;
                 }
-                hash_tree(&mut h, host, "", exclude)?;
+                hash_tree(tree, &mut h, path, "", exclude, owners)?;
             }
         }
     }
@@ -211,47 +272,54 @@ pub fn content_digest(sources: &[Source], exclude: &Ignore) -> Result<String> {
 
 /// `--exclude` patterns are relative to what a source copies: a directory's contents by
 /// their path inside it, a file by its name.
-fn is_excluded_file(host: &Path, rel: &str, exclude: &Ignore) -> bool {
-    !exclude.is_empty() && !host.is_dir() && exclude.excludes(rel.rsplit('/').next().unwrap_or(rel))
+fn is_excluded_file(tree: &dyn Tree, path: &str, rel: &str, exclude: &Ignore) -> bool {
+    !exclude.is_empty()
+        && !tree.stat(path).is_some_and(|m| m.is_dir())
+        && exclude.excludes(rel.rsplit('/').next().unwrap_or(rel))
 }
 
-fn hash_tree(h: &mut Sha256, path: &Path, rel: &str, exclude: &Ignore) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = if rel.is_empty() {
-        std::fs::metadata(path)
-    } else {
-        std::fs::symlink_metadata(path)
-    }
-    .map_err(|e| Error::io("stat", path, e))?;
+fn hash_tree(
+    tree: &dyn Tree,
+    h: &mut Sha256,
+    path: &str,
+    rel: &str,
+    exclude: &Ignore,
+    owners: bool,
+) -> Result<()> {
     if !rel.is_empty() && exclude.excludes(rel) {
         return Ok(());
     }
-    h.update(format!("{rel} {:o}\n", meta.mode()));
-    let ft = meta.file_type();
-    if ft.is_symlink() {
-        let t = std::fs::read_link(path).map_err(|e| Error::io("readlink", path, e))?;
-        h.update(t.as_os_str().as_encoded_bytes());
-    } else if ft.is_file() {
-        let mut f = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
-        std::io::copy(&mut f, h).map_err(|e| Error::io("read", path, e))?;
-    } else if ft.is_dir() {
-        let mut names: Vec<_> = std::fs::read_dir(path)
-            .map_err(|e| Error::io("read", path, e))?
-            .flatten()
-            .map(|e| e.file_name())
-            .collect();
-        names.sort();
-        for n in names {
-            let child = join_rel(rel, &n.to_string_lossy());
-            hash_tree(h, &path.join(&n), &child, exclude)?;
+    let meta = tree
+        .stat(path)
+        .ok_or_else(|| Error::Step(format!("{path}: no such file or directory")))?;
+    h.update(format!("{rel} {:?} {:o}\n", meta.kind, meta.mode));
+    if owners {
+        h.update(format!("owner {}:{}\n", meta.uid, meta.gid));
+    }
+    match meta.kind {
+        Kind::Symlink => h.update(tree.read_link(path)?.as_bytes()),
+        Kind::File => tree.hash_content(path, h)?,
+        Kind::Dir => {
+            for n in tree.list(path)? {
+                hash_tree(
+                    tree,
+                    h,
+                    &join_rel(path, &n),
+                    &join_rel(rel, &n),
+                    exclude,
+                    owners,
+                )?;
+            }
         }
+        Kind::Fifo | Kind::Other => {}
     }
     Ok(())
 }
 
-/// Copy `sources` into the image mounted at `root`.
+/// Copy `sources` (of `tree`) into the image mounted at `root`.
 pub fn copy_into(
     root: &Path,
+    tree: &dyn Tree,
     sources: &[Source],
     opts: &CopyOptions,
     exclude: &Ignore,
@@ -293,11 +361,13 @@ pub fn copy_into(
                     None,
                 )?;
             }
-            Source::Path { host, rel } => {
-                if is_excluded_file(host, rel, exclude) {
+            Source::Path { path, rel } => {
+                if is_excluded_file(tree, path, rel, exclude) {
                     continue;
                 }
-                let meta = std::fs::metadata(host).map_err(|e| Error::io("stat", host, e))?;
+                let meta = tree
+                    .stat(path)
+                    .ok_or_else(|| Error::Step(format!("{rel}: no such file or directory")))?;
                 let base_dest = if opts.parents {
                     let parent = parent_of(&format!("/{rel}"));
                     clean(&format!("{dest}/{parent}"))
@@ -311,12 +381,12 @@ pub fn copy_into(
                         base_dest
                     };
                     mkdir_all(root, &target, opts.owner)?;
-                    copy_dir_contents(root, host, &target, "", opts, exclude)?;
+                    copy_dir_contents(root, tree, path, &target, "", opts, exclude)?;
                     continue;
                 }
-                if opts.extract && is_archive(host) {
+                if opts.extract && is_archive(tree, path) {
                     let target = mkdir_all(root, &base_dest, opts.owner)?;
-                    extract(host, &target)?;
+                    extract(tree, path, &target)?;
                     continue;
                 }
                 let name = Path::new(rel)
@@ -329,7 +399,7 @@ pub fn copy_into(
                     base_dest
                 };
                 mkdir_all(root, &parent_of(&target), opts.owner)?;
-                copy_entry(root, host, &target, opts, true)?;
+                copy_entry(root, tree, path, &target, opts)?;
             }
         }
     }
@@ -354,54 +424,44 @@ fn remove_non_dir(host: &Path) -> Result<()> {
 
 fn copy_dir_contents(
     root: &Path,
-    src: &Path,
+    tree: &dyn Tree,
+    src: &str,
     dest: &str,
     rel: &str,
     opts: &CopyOptions,
     exclude: &Ignore,
 ) -> Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(src)
-        .map_err(|e| Error::io("read", src, e))?
-        .flatten()
-        .collect();
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let name = e.file_name().to_string_lossy().into_owned();
+    for name in tree.list(src)? {
         let child_rel = join_rel(rel, &name);
         if !exclude.is_empty() && exclude.excludes(&child_rel) {
             continue;
         }
+        let child = join_rel(src, &name);
         let target = format!("{}/{name}", dest.trim_end_matches('/'));
-        let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
-        copy_entry(root, &e.path(), &target, opts, false)?;
-        if is_dir {
-            copy_dir_contents(root, &e.path(), &target, &child_rel, opts, exclude)?;
+        if copy_entry(root, tree, &child, &target, opts)? {
+            copy_dir_contents(root, tree, &child, &target, &child_rel, opts, exclude)?;
         }
     }
     Ok(())
 }
 
-/// One file, symlink, directory (itself only) or special file at `target` in the image.
+/// One file, symlink, directory (itself only) or fifo of `tree` at `target` in the image;
+/// whether it was a directory.
 fn copy_entry(
     root: &Path,
-    src: &Path,
+    tree: &dyn Tree,
+    src: &str,
     target: &str,
     opts: &CopyOptions,
-    follow: bool,
-) -> Result<()> {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    let meta = if follow {
-        std::fs::metadata(src)
-    } else {
-        std::fs::symlink_metadata(src)
-    }
-    .map_err(|e| Error::io("stat", src, e))?;
+) -> Result<bool> {
+    let meta = tree
+        .stat(src)
+        .ok_or_else(|| Error::Step(format!("{src}: no such file or directory")))?;
     let host = resolve_in_root(root, target, false)?;
     let owner = opts.owner.unwrap_or((0, 0));
-    let ft = meta.file_type();
-    let mode = meta.mode() & 0o7777;
-    let mtime = Some((meta.mtime(), meta.mtime_nsec()));
-    if ft.is_dir() {
+    let mode = opts.chmod.unwrap_or(meta.mode);
+    let mtime = Some(meta.mtime);
+    if meta.kind == Kind::Dir {
         match std::fs::symlink_metadata(&host) {
             Ok(m) if m.is_dir() => {}
             Ok(_) => {
@@ -410,7 +470,8 @@ fn copy_entry(
             }
             Err(_) => std::fs::create_dir(&host).map_err(|e| Error::io("create", &host, e))?,
         }
-        return set_attrs(&host, opts.chmod.unwrap_or(mode), owner, mtime);
+        set_attrs(&host, mode, owner, mtime)?;
+        return Ok(true);
     }
     if let Ok(m) = std::fs::symlink_metadata(&host) {
         if m.is_dir() {
@@ -419,22 +480,37 @@ fn copy_entry(
             std::fs::remove_file(&host).map_err(|e| Error::io("replace", &host, e))?;
         }
     }
-    if ft.is_symlink() {
-        let t = std::fs::read_link(src).map_err(|e| Error::io("readlink", src, e))?;
-        std::os::unix::fs::symlink(&t, &host).map_err(|e| Error::io("symlink", &host, e))?;
-        return lchown(&host, owner.0, owner.1);
+    match meta.kind {
+        Kind::Symlink => {
+            let t = tree.read_link(src)?;
+            std::os::unix::fs::symlink(&t, &host).map_err(|e| Error::io("symlink", &host, e))?;
+            lchown(&host, owner.0, owner.1)?;
+        }
+        Kind::File => {
+            let pooled = opts
+                .pool
+                .zip(tree.content_id(src))
+                .map(|(p, id)| (p, p.entry(&id, mode, owner, meta.mtime)));
+            if let Some((pool, key)) = &pooled {
+                if pool.place(key, &host) {
+                    return Ok(false);
+                }
+            }
+            tree.copy_file(src, &host)?;
+            set_attrs(&host, mode, owner, mtime)?;
+            if let Some((pool, key)) = &pooled {
+                pool.keep(key, &host);
+            }
+        }
+        Kind::Fifo => {
+            nix::unistd::mkfifo(&host, nix::sys::stat::Mode::from_bits_truncate(meta.mode))
+                .map_err(|e| Error::io("mkfifo", &host, e.into()))?;
+            set_attrs(&host, mode, owner, mtime)?;
+        }
+        // Sockets and devices are not copied (the context drops devices already).
+        Kind::Dir | Kind::Other => {}
     }
-    if ft.is_file() {
-        std::fs::copy(src, &host).map_err(|e| Error::io("copy to", &host, e))?;
-        return set_attrs(&host, opts.chmod.unwrap_or(mode), owner, mtime);
-    }
-    if ft.is_fifo() {
-        nix::unistd::mkfifo(&host, nix::sys::stat::Mode::from_bits_truncate(mode))
-            .map_err(|e| Error::io("mkfifo", &host, e.into()))?;
-        return set_attrs(&host, opts.chmod.unwrap_or(mode), owner, mtime);
-    }
-    // Sockets and devices are not copied (the context drops devices already).
-    Ok(())
+    Ok(false)
 }
 
 fn set_attrs(host: &Path, mode: u32, owner: (u32, u32), mtime: Option<(i64, i64)>) -> Result<()> {
@@ -455,8 +531,8 @@ fn set_attrs(host: &Path, mode: u32, owner: (u32, u32), mtime: Option<(i64, i64)
 }
 
 /// A tar archive, plain or gzip (what ADD extracts).
-fn is_archive(path: &Path) -> bool {
-    let Ok(mut f) = std::fs::File::open(path) else {
+fn is_archive(tree: &dyn Tree, path: &str) -> bool {
+    let Ok(mut f) = tree.open(path) else {
         return false;
     };
     let mut head = [0u8; 512];
@@ -486,12 +562,12 @@ fn chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-fn extract(archive: &Path, dest: &Path) -> Result<()> {
-    let f = std::fs::File::open(archive).map_err(|e| Error::io("open", archive, e))?;
-    let mut head = [0u8; 2];
-    let _ = (&f).read(&mut head);
-    let f = std::fs::File::open(archive).map_err(|e| Error::io("open", archive, e))?;
-    let reader: Box<dyn Read> = if head == [0x1f, 0x8b] {
+fn extract(tree: &dyn Tree, archive: &str, dest: &Path) -> Result<()> {
+    let mut f = std::io::BufReader::new(tree.open(archive)?);
+    let gzip = std::io::BufRead::fill_buf(&mut f)
+        .map_err(|e| Error::Step(format!("ADD: reading {archive}: {e}")))?
+        .starts_with(&[0x1f, 0x8b]);
+    let reader: Box<dyn Read> = if gzip {
         Box::new(flate2::read::GzDecoder::new(f))
     } else {
         Box::new(f)
@@ -502,21 +578,16 @@ fn extract(archive: &Path, dest: &Path) -> Result<()> {
     ar.set_overwrite(true);
     let entries = ar
         .entries()
-        .map_err(|e| Error::Step(format!("ADD: reading {}: {e}", archive.display())))?;
+        .map_err(|e| Error::Step(format!("ADD: reading {}: {e}", archive)))?;
     for entry in entries {
-        let mut entry =
-            entry.map_err(|e| Error::Step(format!("ADD: reading {}: {e}", archive.display())))?;
-        let ok = entry.unpack_in(dest).map_err(|e| {
-            Error::Step(format!(
-                "ADD: extracting {}: {}",
-                archive.display(),
-                chain(&e)
-            ))
-        })?;
+        let mut entry = entry.map_err(|e| Error::Step(format!("ADD: reading {}: {e}", archive)))?;
+        let ok = entry
+            .unpack_in(dest)
+            .map_err(|e| Error::Step(format!("ADD: extracting {}: {}", archive, chain(&e))))?;
         if !ok {
             return Err(Error::Step(format!(
                 "ADD: {} has an entry outside its destination",
-                archive.display()
+                archive
             )));
         }
     }
@@ -585,6 +656,7 @@ pub fn fetch_url(url: &str) -> Result<(String, Vec<u8>)> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tree::HostTree;
     use super::*;
 
     #[test]
@@ -610,7 +682,10 @@ mod tests {
 
     fn copy(ctx: &Path, image: &Path, srcs: &[&str], dest: &str) -> Result<()> {
         let s: Vec<String> = srcs.iter().map(|s| s.to_string()).collect();
-        let sources = find_sources(ctx, &s, true)?;
+        let tree = HostTree {
+            root: ctx.to_path_buf(),
+        };
+        let sources = find_sources(&tree, &s, true)?;
         let opts = CopyOptions {
             dest: dest.into(),
             workdir: "/work",
@@ -618,8 +693,9 @@ mod tests {
             chmod: None,
             parents: false,
             extract: false,
+            pool: None,
         };
-        copy_into(image, &sources, &opts, &Ignore::default())
+        copy_into(image, &tree, &sources, &opts, &Ignore::default())
     }
 
     #[test]
@@ -664,8 +740,12 @@ mod tests {
     #[test]
     fn digest_ignores_mtime_not_content() {
         let c = ctx();
-        let srcs = find_sources(c.path(), &["dir".to_string()], true).expect("sources");
-        let d1 = content_digest(&srcs, &Ignore::default()).expect("digest");
+        let tree = HostTree {
+            root: c.path().to_path_buf(),
+        };
+        let srcs = find_sources(&tree, &["dir".to_string()], true).expect("sources");
+        let digest = || content_digest(&tree, &srcs, &Ignore::default(), true).expect("digest");
+        let d1 = digest();
         let t = nix::sys::time::TimeSpec::new(1000, 0);
         nix::sys::stat::utimensat(
             nix::fcntl::AT_FDCWD,
@@ -675,14 +755,8 @@ mod tests {
             nix::sys::stat::UtimensatFlags::FollowSymlink,
         )
         .expect("utime");
-        assert_eq!(
-            content_digest(&srcs, &Ignore::default()).expect("digest"),
-            d1
-        );
+        assert_eq!(digest(), d1);
         std::fs::write(c.path().join("dir/one"), "changed").expect("w");
-        assert_ne!(
-            content_digest(&srcs, &Ignore::default()).expect("digest"),
-            d1
-        );
+        assert_ne!(digest(), d1);
     }
 }

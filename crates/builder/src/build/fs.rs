@@ -79,6 +79,26 @@ pub fn unmount_below(dir: &Path) {
 /// container would see them, and never lead out of `root`. With `follow_last` false, a
 /// final symlink is left as is.
 pub fn resolve_in_root(root: &Path, path: &str, follow_last: bool) -> Result<PathBuf> {
+    let readlink = |rel: &str| -> Result<Option<String>> {
+        let candidate = root.join(rel);
+        match std::fs::symlink_metadata(&candidate) {
+            Ok(m) if m.file_type().is_symlink() => std::fs::read_link(&candidate)
+                .map(|t| Some(t.to_string_lossy().into_owned()))
+                .map_err(|e| Error::io("readlink", &candidate, e)),
+            _ => Ok(None),
+        }
+    };
+    Ok(root.join(resolve_rel(path, follow_last, &readlink)?))
+}
+
+/// `path` resolved in a tree whose symlinks `readlink` gives (Some(target) for a symlink at
+/// a relative path, None for anything else): the relative path it leads to, never above
+/// the tree's root ("" is the root).
+pub fn resolve_rel(
+    path: &str,
+    follow_last: bool,
+    readlink: &dyn Fn(&str) -> Result<Option<String>>,
+) -> Result<String> {
     let mut parts: Vec<String> = Vec::new();
     let mut pending: Vec<String> = split(path);
     pending.reverse();
@@ -92,30 +112,28 @@ pub fn resolve_in_root(root: &Path, path: &str, follow_last: bool) -> Result<Pat
             }
             _ => {}
         }
-        let candidate = root.join(parts.join("/")).join(&part);
+        parts.push(part);
         let is_last = pending.is_empty();
-        match std::fs::symlink_metadata(&candidate) {
-            Ok(m) if m.file_type().is_symlink() && (follow_last || !is_last) => {
-                hops += 1;
-                if hops > 40 {
-                    return Err(Error::Step(format!(
-                        "too many levels of symbolic links in {path}"
-                    )));
-                }
-                let target = std::fs::read_link(&candidate)
-                    .map_err(|e| Error::io("readlink", &candidate, e))?;
-                let target = target.to_string_lossy().into_owned();
-                if target.starts_with('/') {
-                    parts.clear();
-                }
-                let mut more = split(&target);
-                more.reverse();
-                pending.extend(more);
+        if is_last && !follow_last {
+            continue;
+        }
+        if let Some(target) = readlink(&parts.join("/"))? {
+            hops += 1;
+            if hops > 40 {
+                return Err(Error::Step(format!(
+                    "too many levels of symbolic links in {path}"
+                )));
             }
-            _ => parts.push(part),
+            parts.pop();
+            if target.starts_with('/') {
+                parts.clear();
+            }
+            let mut more = split(&target);
+            more.reverse();
+            pending.extend(more);
         }
     }
-    Ok(root.join(parts.join("/")))
+    Ok(parts.join("/"))
 }
 
 fn split(p: &str) -> Vec<String> {

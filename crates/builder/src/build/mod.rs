@@ -11,6 +11,7 @@ pub mod cache;
 pub mod context;
 pub mod copy;
 pub mod fs;
+pub mod tree;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
@@ -357,6 +358,11 @@ impl Builder {
     /// `docker builder prune`: forget the cache; the keys of the entries dropped.
     pub fn prune(&self) -> Result<Vec<String>> {
         let mut dropped = self.cache.clear()?;
+        // The pool of copied files goes with the cache (layers keep their own links).
+        let files = self.root.join("files");
+        if files.exists() {
+            std::fs::remove_dir_all(&files).map_err(|e| Error::io("remove", &files, e))?;
+        }
         // The cache mounts of RUN --mount=type=cache go too (BuildKit prunes them), but
         // not one a running step holds.
         let mounts = self.root.join("mounts");
@@ -390,14 +396,17 @@ impl Builder {
     ) -> Result<Digest> {
         let scratch = tempfile::tempdir_in(self.root.join("tmp"))
             .map_err(|e| Error::io("create scratch in", self.root.join("tmp"), e))?;
-        let ctx_dir = scratch.path().join("context");
-        std::fs::create_dir(&ctx_dir).map_err(|e| Error::io("create", &ctx_dir, e))?;
         let dockerfile = if opts.dockerfile.is_empty() {
             "Dockerfile"
         } else {
             opts.dockerfile.as_str()
         };
-        let ctx = context::Context::unpack(input, &ctx_dir, dockerfile)?;
+        let started = Instant::now();
+        let ctx = context::Context::read(input, scratch.path(), dockerfile)?;
+        tracing::debug!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "build context read"
+        );
         let df = parser::parse(&ctx.dockerfile, dockerfile)?;
         if let Some(s) = &df.directives.syntax {
             out(Message::Stream(format!(
@@ -818,9 +827,15 @@ impl<'a> Build<'a> {
         }
         for c in &stage.commands {
             self.announce(&c.node.original)?;
+            let started = Instant::now();
             state = self
                 .command(&state, &c.node, &c.instruction)
                 .map_err(|e| self.at(&c.node, e))?;
+            tracing::debug!(
+                step = self.step,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "build step done"
+            );
         }
         Ok(state)
     }
@@ -1318,7 +1333,7 @@ impl<'a> Build<'a> {
         let layer = if exists {
             None
         } else {
-            Some(self.layer_of(&ov.upper, state, Vec::new())?)
+            Some(self.layer_moving(&ov.upper, state)?)
         };
         self.commit(next, created_by, layer, &key)
     }
@@ -1332,17 +1347,17 @@ impl<'a> Build<'a> {
             .collect()
     }
 
-    fn layer_of(
+    /// The layer of a COPY's or WORKDIR's upper directory (unmounted, used by nothing
+    /// after): moved in as the snapshot rather than unpacked again from its tar.
+    fn layer_moving(
         &self,
         upper: &Path,
         state: &State,
-        skip_empty: Vec<PathBuf>,
     ) -> Result<berth_image::layer_from_dir::DirLayer> {
-        Ok(berth_image::layer_from_dir::store_layer_from_dir(
+        Ok(berth_image::layer_from_dir::store_layer_moving_dir(
             &self.b.store,
             upper,
             state.chains.last(),
-            skip_empty,
         )?)
     }
 
@@ -1433,25 +1448,27 @@ impl<'a> Build<'a> {
         // Sources come from the context, or from a stage or image.
         let from = c.from.as_deref().map(x).transpose()?;
         let mut from_mount = None;
-        let (sources, content) = match &from {
-            None => {
-                let mut s = copy::find_sources(&self.ctx.root, &paths, true)?;
-                let digest = copy::content_digest(&[data.clone(), s.clone()].concat(), &exclude)?;
-                s.splice(0..0, data);
-                (s, digest)
-            }
+        // The key takes what the sources hold (their owners too when the copy keeps them),
+        // from a stage or an image as from the context, as moby's legacy builder does: a
+        // stage rebuilt with the same files still hits.
+        let owners = chown.is_none();
+        let host_tree;
+        let tree: &dyn tree::Tree = match &from {
+            None => self.ctx,
             Some(f) => {
-                let (id, lowers) = self.root_of(f)?;
+                let (_, lowers) = self.root_of(f)?;
                 let work = tempfile::tempdir_in(&self.scratch)
                     .map_err(|e| Error::io("create scratch in", &self.scratch, e))?;
                 let ov = fs::Overlay::mount(&lowers, work.path())?;
-                let mut s = copy::find_sources(&ov.merged, &paths, false)?;
-                let digest = format!("{id} {}", copy::content_digest(&data, &exclude)?);
-                s.splice(0..0, data);
+                let root = ov.merged.clone();
                 from_mount = Some((ov, work));
-                (s, digest)
+                host_tree = tree::HostTree { root };
+                &host_tree
             }
         };
+        let mut sources = copy::find_sources(tree, &paths, from.is_none())?;
+        sources.splice(0..0, data);
+        let content = copy::content_digest(tree, &sources, &exclude, owners)?;
         let created_by = format!(
             "/bin/sh -c #(nop) {what} {}{} in {dest} ",
             node.flags
@@ -1479,18 +1496,38 @@ impl<'a> Build<'a> {
             .as_deref()
             .map(|c| fs::parse_chown(&ov.merged, c))
             .transpose()?;
-        let opts = copy::CopyOptions {
+        let workdir = state.workdir();
+        let mut opts = copy::CopyOptions {
             dest,
-            workdir: &state.workdir(),
+            workdir: &workdir,
             owner,
             chmod,
             parents: c.parents,
             extract: c.add && c.unpack != Some(false),
+            pool: None,
         };
-        copy::copy_into(&ov.merged, &sources, &opts, &exclude)?;
-        ov.unmount()?;
+        let pool = copy::Pool::new(self.b.root.join("files"));
+        let new_tree = match from {
+            None => new_tree_dest(&ov.merged, tree, &sources, &opts)?,
+            Some(_) => None,
+        };
+        match new_tree {
+            // A directory the image does not have: written into the upper directory itself
+            // (the overlay unmounted), its files linked from the pool when an earlier build
+            // wrote them, so that a rebuild after a small change makes few inodes.
+            Some(resolved) => {
+                ov.unmount()?;
+                opts.dest = resolved;
+                opts.pool = Some(&pool);
+                copy::copy_into(&ov.upper, tree, &sources, &opts, &exclude)?;
+            }
+            None => {
+                copy::copy_into(&ov.merged, tree, &sources, &opts, &exclude)?;
+                ov.unmount()?;
+            }
+        }
         drop(from_mount);
-        let layer = self.layer_of(&ov.upper, state, Vec::new())?;
+        let layer = self.layer_moving(&ov.upper, state)?;
         let next = state.clone();
         self.commit(next, created_by, Some(layer), &key)
     }
@@ -1520,6 +1557,9 @@ impl<'a> Build<'a> {
                 }
             },
         };
+        if state.chains.is_empty() {
+            return Err(no_files_to_run(&argv));
+        }
         // Build args reach the command's environment (not the image's); ENV wins.
         let env_names: HashSet<String> = state
             .env_list()
@@ -1732,15 +1772,11 @@ impl<'a> Build<'a> {
                     );
                     let (root, content) = match get("from")? {
                         None => {
-                            let s = copy::find_sources(
-                                &self.ctx.root,
-                                std::slice::from_ref(&source),
-                                true,
-                            )?;
-                            (
-                                self.ctx.root.clone(),
-                                copy::content_digest(&s, &Ignore::default())?,
-                            )
+                            let s =
+                                copy::find_sources(self.ctx, std::slice::from_ref(&source), true)?;
+                            let digest =
+                                copy::content_digest(self.ctx, &s, &Ignore::default(), true)?;
+                            (self.ctx.unpacked()?.to_path_buf(), digest)
                         }
                         Some(f) => {
                             let (id, lowers) = self.root_of(&f)?;
@@ -1801,6 +1837,57 @@ impl<'a> Build<'a> {
             _leases: leases,
         })
     }
+}
+
+/// Where a COPY of one directory of the context makes a directory the image (mounted at
+/// `merged`) does not have yet: that path, resolved in the image, once its parent is made
+/// or copied up through the overlay (with the attributes it has), so that the new tree can
+/// be written into the upper directory alone. None for any other COPY.
+fn new_tree_dest(
+    merged: &Path,
+    tree: &dyn tree::Tree,
+    sources: &[copy::Source],
+    opts: &copy::CopyOptions,
+) -> Result<Option<String>> {
+    use std::os::unix::fs::MetadataExt;
+    let [copy::Source::Path { path, .. }] = sources else {
+        return Ok(None);
+    };
+    if opts.parents || !tree.stat(path).is_some_and(|m| m.is_dir()) {
+        return Ok(None);
+    }
+    let dest = if opts.dest.starts_with('/') {
+        opts.dest.clone()
+    } else {
+        format!("{}/{}", opts.workdir.trim_end_matches('/'), opts.dest)
+    };
+    let host = fs::resolve_in_root(merged, &crate::ignore::clean(&dest), true)?;
+    let Ok(rel) = host.strip_prefix(merged) else {
+        return Ok(None);
+    };
+    let rel = rel.to_string_lossy().into_owned();
+    if rel.is_empty() || std::fs::symlink_metadata(&host).is_ok() {
+        return Ok(None);
+    }
+    let parent = match rel.rsplit_once('/') {
+        Some((p, _)) => format!("/{p}"),
+        None => "/".to_string(),
+    };
+    let made = fs::mkdir_all(merged, &parent, opts.owner)?;
+    // A change of owner to the same owner copies the directory (and those above it) up.
+    let m = std::fs::symlink_metadata(&made).map_err(|e| Error::io("stat", &made, e))?;
+    fs::lchown(&made, m.uid(), m.gid())?;
+    Ok(Some(format!("/{rel}")))
+}
+
+/// A RUN in a stage without a single file (FROM scratch, nothing copied in yet): there is
+/// nothing to run, said as Docker's runtime says it (`exec: "/bin/sh": stat /bin/sh: no
+/// such file or directory`) and why, before any container is made.
+fn no_files_to_run(argv: &[String]) -> Error {
+    let program = argv.first().map(String::as_str).unwrap_or_default();
+    Error::Step(format!(
+        "exec: {program:?}: stat {program}: no such file or directory: the stage is FROM scratch and has no files yet; COPY in the shell or program that RUN runs first"
+    ))
 }
 
 /// What a RUN container's upper directory holds that is not the step's doing: the mount
