@@ -442,3 +442,48 @@ fn exec_attach_and_port_forward_stream_through_crictl() {
     let _ = forward.wait();
     assert!(fetched, "{page}");
 }
+
+/// A pod given no hostname is named after the pod, cut to the 63 bytes a hostname may have
+/// (as the kubelet cuts it): critest's benchmark pods have 77-character names, which
+/// sethostname refused ("the pod's uts namespace: ... EINVAL").
+#[test]
+fn a_pod_with_a_long_name_and_no_hostname_gets_a_cut_hostname() {
+    let c = Cri::start();
+    let name = format!(
+        "create-PodSandbox-for-container-{}",
+        "0123456789-".repeat(4)
+    );
+    assert!(name.len() > 64);
+    let logs = c.cni.path().join("logs").join("long");
+    let pod_config = c.file(
+        "pod-long.json",
+        serde_json::json!({
+            "metadata": {"name": name, "namespace": "default", "uid": "uid-long", "attempt": 0},
+            "log_directory": logs,
+            "linux": {},
+        }),
+    );
+    let pod = c
+        .crictl(&["runp", &pod_config])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let ctr = c.container_config("h", "hostname; sleep 1000");
+    let id = c
+        .crictl(&["create", &pod, &ctr, &pod_config])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    c.crictl(&["start", &id]).ok();
+    // 63 bytes end in "0123456789-012345678"; a cut ending in '-' loses it.
+    let expected = &name[..63];
+    assert!(!expected.ends_with('-'));
+    let host = c
+        .crictl(&["exec", "-s", &id, "hostname"])
+        .ok()
+        .stdout
+        .clone();
+    assert_eq!(host.trim(), expected);
+}

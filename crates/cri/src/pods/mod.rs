@@ -75,6 +75,17 @@ fn check_metadata(config: &PodSandboxConfig) -> Result<()> {
     Ok(())
 }
 
+/// The hostname of a pod given none: its name cut to the 63 bytes a hostname may have, less
+/// trailing '-' and '.', as the kubelet cuts it (a longer one fails sethostname).
+fn hostname_of_pod(name: &str) -> String {
+    const MAX: usize = 63;
+    let mut end = name.len().min(MAX);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    name[..end].trim_end_matches(['-', '.']).to_string()
+}
+
 fn port_mappings(config: &PodSandboxConfig) -> Vec<PortMapping> {
     config
         .port_mappings
@@ -159,7 +170,7 @@ impl Cri {
             (true, _) => nix::unistd::gethostname()
                 .map(|h| h.to_string_lossy().into_owned())
                 .unwrap_or_default(),
-            (false, "") => pod.config.metadata.clone().unwrap_or_default().name,
+            (false, "") => hostname_of_pod(&pod.config.metadata.clone().unwrap_or_default().name),
             (false, given) => given.to_string(),
         };
         let pinned = |kind, name: &str, host: Option<&str>| -> Result<PathBuf> {
