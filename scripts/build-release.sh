@@ -9,5 +9,5 @@ host=$(rustc -vV | sed -n 's/^host: //p')
 libdir=$(pkg-config --variable=libdir libseccomp 2>/dev/null || echo /usr/lib)
 LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH="$libdir" \
 RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
-    cargo build --quiet --release --locked --target "$host" -p berth-runtime-cli -p berthd -p berth-shim -p berth >&2
+    cargo build --quiet --release --locked --target "$host" -p berth-runtime-cli -p berthd -p berth-shim -p berth-pause -p berth >&2
 echo "$PWD/target/$host/release"

@@ -620,3 +620,50 @@ fn removing_a_pod_with_running_containers_removes_them_all() {
             .clone();
     assert!(all.trim().is_empty(), "{all}");
 }
+
+#[test]
+fn a_pod_with_a_long_name_and_no_hostname_gets_the_nodes_name() {
+    let c = Cri::start();
+    // critest's pods have names longer than a hostname may be (64 bytes), and no hostname.
+    let name = format!(
+        "create-PodSandbox-for-container-{}",
+        "0123456789-".repeat(4)
+    );
+    assert!(name.len() > 64);
+    let pod_config = c.file(
+        "pod-long.json",
+        serde_json::json!({
+            "metadata": {"name": name, "namespace": "default", "uid": "uid-long", "attempt": 0},
+            "log_directory": c.cni.path().join("logs").join("long"),
+            "linux": {},
+        }),
+    );
+    let pod = c
+        .crictl(&["runp", &pod_config])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let ctr = c.container_config("h", "sleep 1010");
+    let id = c
+        .crictl(&["create", &pod, &ctr, &pod_config])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    c.crictl(&["start", &id]).ok();
+    let node = nix::unistd::gethostname()
+        .expect("hostname")
+        .to_string_lossy()
+        .into_owned();
+    let host = c
+        .crictl(&["exec", "-s", &id, "hostname"])
+        .ok()
+        .stdout
+        .clone();
+    assert_eq!(
+        host.trim(),
+        node,
+        "as containerd names a pod given no hostname"
+    );
+}
