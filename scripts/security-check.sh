@@ -36,6 +36,9 @@ work=$(mktemp -d /tmp/berth-security.XXXXXX)
 chmod 755 "$work"
 image=berth-security/busybox:1
 berthd_pid=
+# A default bridge of its own (the host's berth0 is not this check's to make or remove).
+bridge=bsec$$
+bip=10.211.$(( $$ % 250 )).1/24
 cleanup() {
     status=$?
     if [ -n "${DOCKER_HOST:-}" ] && [ -S "${DOCKER_HOST#unix://}" ]; then
@@ -46,6 +49,10 @@ cleanup() {
     if [ -n "$berthd_pid" ]; then
         kill -TERM "$berthd_pid" 2>/dev/null || true
         wait "$berthd_pid" 2>/dev/null || true
+        # Its default bridge and nftables table (berthd keeps both across restarts, as
+        # dockerd keeps docker0): this run's own, by name.
+        ip link del "$bridge" 2>/dev/null || true
+        nft delete table ip "berth-$bridge" 2>/dev/null || true
     fi
     rm -rf "$work"
     exit "$status"
@@ -66,7 +73,7 @@ if [ -z "$host" ]; then
     # In a mount namespace of its own (as the tests run it): the containers' mounts go with it.
     unshare --mount --propagation private "$bin/berthd" --config-file "$work/daemon.json" \
         -H "unix://$work/berth.sock" --data-root "$data_root" --exec-root "$exec_root" \
-        2> "$work/berthd.log" &
+        --bridge "$bridge" --bip "$bip" 2> "$work/berthd.log" &
     berthd_pid=$!
     host=unix://$work/berth.sock
     tries=0
