@@ -21,6 +21,8 @@ pub struct Daemon {
     /// `--bridge`): each daemon has a bridge of its own, made only if a container uses it,
     /// removed with its nftables table when the daemon goes.
     pub bridge: (String, String),
+    /// Extra environment for berthd (e.g. SSL_CERT_FILE).
+    pub env: Vec<(String, String)>,
 }
 
 /// A bridge name (at most 15 bytes) and a /24 for a new test daemon, unique within this
@@ -84,6 +86,7 @@ impl Daemon {
             private_mounts: false,
             netns: None,
             bridge: own_bridge(),
+            env: Vec::new(),
         }
     }
 
@@ -95,6 +98,11 @@ impl Daemon {
 
     /// As `start_for_containers`, with extra berthd flags.
     pub fn start_for_containers_with(extra: &[&str]) -> Daemon {
+        Self::start_for_containers_env(extra, &[])
+    }
+
+    /// As `start_for_containers_with`, with extra environment for berthd.
+    pub fn start_for_containers_env(extra: &[&str], env: &[(&str, &str)]) -> Daemon {
         let dir = std::path::Path::new(BERTHD).parent().expect("target dir");
         if ["berth-shim", "berth-runtime", "berth", "berth-pause"]
             .iter()
@@ -125,6 +133,10 @@ impl Daemon {
             private_mounts: true,
             netns: None,
             bridge: own_bridge(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         d.spawn(extra);
         d
@@ -180,6 +192,7 @@ impl Daemon {
             .arg(self.exec_root())
             .args(self.bridge_flags(extra))
             .args(extra)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

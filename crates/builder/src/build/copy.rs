@@ -594,64 +594,44 @@ fn extract(tree: &dyn Tree, archive: &str, dest: &Path) -> Result<()> {
     Ok(())
 }
 
-/// ADD of an `http://` URL: a plain HTTP/1.0 GET (no chunked bodies to decode), 30 s at
-/// most to connect. HTTPS needs a TLS client berth's builder does not carry yet.
+/// ADD of an `http://` or `https://` URL, through the workspace's HTTP client (TLS with
+/// the system's CAs, SSL_CERT_FILE honoured; redirects followed; the daemon's proxy
+/// variables). The file is named after the URL's last path segment, as Docker names it.
 pub fn fetch_url(url: &str) -> Result<(String, Vec<u8>)> {
-    use std::net::ToSocketAddrs;
     let fail = |why: String| Error::Step(format!("ADD {url}: {why}"));
-    let Some(rest) = url.strip_prefix("http://") else {
-        return Err(fail(
-            "only http:// URLs can be fetched by berth's builder (https needs TLS, which it does not have yet); download the file into the context and COPY it".into(),
-        ));
-    };
-    let (hostport, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let addr_text = if hostport.contains(':') {
-        hostport.to_string()
-    } else {
-        format!("{hostport}:80")
-    };
-    let addr = addr_text
-        .to_socket_addrs()
-        .map_err(|e| {
-            fail(format!(
-                "cannot resolve {hostport}: {e} (is the network reachable?)"
-            ))
-        })?
-        .next()
-        .ok_or_else(|| fail(format!("cannot resolve {hostport}")))?;
-    let mut stream =
-        std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(30))
-            .map_err(|e| fail(format!("cannot connect to {addr}: {e}")))?;
-    let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(300)));
-    write!(
-        stream,
-        "GET {path} HTTP/1.0\r\nHost: {hostport}\r\nUser-Agent: berth-builder\r\n\r\n"
-    )
-    .map_err(|e| fail(e.to_string()))?;
-    let mut buf = Vec::new();
-    stream
-        .read_to_end(&mut buf)
+    let parsed = reqwest::Url::parse(url).map_err(|e| fail(format!("not a URL: {e}")))?;
+    let client = reqwest::blocking::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(30))
+        .timeout(std::time::Duration::from_secs(300))
+        .user_agent("berth-builder")
+        .build()
         .map_err(|e| fail(e.to_string()))?;
-    let split = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| fail("malformed HTTP response".into()))?;
-    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
-    let status = head.lines().next().unwrap_or_default();
-    if status.split_whitespace().nth(1) != Some("200") {
-        return Err(fail(format!("server answered {status:?}")));
+    let response = client.get(parsed.clone()).send().map_err(|e| {
+        let place = format!(
+            "{}:{}",
+            parsed.host_str().unwrap_or_default(),
+            parsed.port_or_known_default().unwrap_or_default()
+        );
+        if e.is_connect() {
+            fail(format!(
+                "cannot connect to {place}: {} (is the network reachable?)",
+                chain(&e)
+            ))
+        } else {
+            fail(chain(&e))
+        }
+    })?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(fail(format!("server answered {status}")));
     }
-    let name = path
-        .split(['?', '#'])
-        .next()
-        .and_then(|p| p.rsplit('/').next())
+    let bytes = response.bytes().map_err(|e| fail(chain(&e)))?;
+    let name = parsed
+        .path_segments()
+        .and_then(|mut s| s.next_back().map(str::to_string))
         .filter(|n| !n.is_empty())
-        .unwrap_or("index.html")
-        .to_string();
-    Ok((name, buf[split + 4..].to_vec()))
+        .unwrap_or_else(|| "index.html".to_string());
+    Ok((name, bytes.to_vec()))
 }
 
 #[cfg(test)]
