@@ -46,6 +46,34 @@ pub fn reexec_sealed() -> std::io::Error {
     }
 }
 
+/// Copy with read and write: `std::io::copy` splices, and pages still referenced by a pipe
+/// make F_SEAL_WRITE fail with EBUSY (the kernel refuses to seal while pages are pinned).
+fn copy_through_buffer(from: &mut File, to: &mut File) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        match from.read(&mut buf)? {
+            0 => return Ok(()),
+            n => to.write_all(&buf[..n])?,
+        }
+    }
+}
+
+/// Seal the copy. F_SEAL_WRITE waits a little for pinned pages and then fails with EBUSY
+/// (seen under load): a few tries before giving up.
+fn add_seals(copy: &File) -> std::io::Result<()> {
+    let mut tries = 0;
+    loop {
+        match fcntl(copy.as_fd(), FcntlArg::F_ADD_SEALS(SEALS)) {
+            Err(Errno::EBUSY) if tries < 20 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            other => return other.map(drop).map_err(Into::into),
+        }
+    }
+}
+
 fn try_reexec() -> std::io::Result<Infallible> {
     let mut exe = File::open("/proc/self/exe")?;
     let flags = MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING;
@@ -56,8 +84,8 @@ fn try_reexec() -> std::io::Result<Infallible> {
     )
     .or_else(|_| memfd_create(c"berth-runtime", flags))?;
     let mut copy = File::from(memfd);
-    std::io::copy(&mut exe, &mut copy)?;
-    fcntl(copy.as_fd(), FcntlArg::F_ADD_SEALS(SEALS))?;
+    copy_through_buffer(&mut exe, &mut copy)?;
+    add_seals(&copy)?;
     let invalid = |_| std::io::Error::from(Errno::EINVAL);
     let args: Vec<CString> = std::env::args_os()
         .map(|a| CString::new(a.into_vec()))
