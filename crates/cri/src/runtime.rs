@@ -12,12 +12,7 @@ const KUBE_API_VERSION: &str = "0.1.0";
 
 impl Cri {
     fn conditions(&self) -> Vec<RuntimeCondition> {
-        let network = match berth_network::cni::Cni::new(
-            &self.config.cni_conf_dir,
-            &self.config.cni_bin_dirs,
-        )
-        .network()
-        {
+        let network = match self.cni.network() {
             Ok(_) => RuntimeCondition {
                 r#type: "NetworkReady".into(),
                 status: true,

@@ -72,10 +72,20 @@ fn network_usage(
 impl Cri {
     fn stats_of(&self, c: &CriContainer) -> Result<ContainerStats> {
         let sample = self.engine.container_stats(&c.id)?;
+        Ok(self.stats_from(c, &sample))
+    }
+
+    /// A container's figures from a sample already taken (a pod's stats read each
+    /// container's cgroup once).
+    fn stats_from(
+        &self,
+        c: &CriContainer,
+        sample: &berth_engine::containers::stats::Sample,
+    ) -> ContainerStats {
         let at = now_nanos();
         let cgroup = sample.usage.as_ref().map(|u| &u.cgroup);
         let upper = self.engine.containers().dir(&c.id).join("upper");
-        Ok(ContainerStats {
+        ContainerStats {
             attributes: Some(ContainerAttributes {
                 id: c.id.clone(),
                 metadata: c.config.metadata.clone(),
@@ -97,7 +107,7 @@ impl Cri {
                 inodes_used: None,
             }),
             swap: None,
-        })
+        }
     }
 
     /// A pod's figures: its containers' summed, the pod network's interfaces (seen from
@@ -127,7 +137,7 @@ impl Cri {
                     network = Some(network_usage(&u.networks, at));
                 }
             }
-            containers.push(self.stats_of(c)?);
+            containers.push(self.stats_from(c, &sample));
         }
         Ok(PodSandboxStats {
             attributes: Some(PodSandboxAttributes {

@@ -17,16 +17,15 @@ fn failed(e: impl std::fmt::Display) -> BackendError {
     BackendError::new(e)
 }
 
-/// A blocking engine call off the async workers.
+/// A blocking engine call off the async workers (the gRPC services' helper), its failure
+/// as the text the client gets.
 async fn blocking<T: Send + 'static>(
     cri: &Arc<Cri>,
     work: impl FnOnce(&Cri) -> crate::error::Result<T> + Send + 'static,
 ) -> Result<T, BackendError> {
-    let cri = cri.clone();
-    tokio::task::spawn_blocking(move || work(&cri))
+    crate::images::blocking(cri, work)
         .await
-        .map_err(failed)?
-        .map_err(failed)
+        .map_err(|status| BackendError::new(status.message()))
 }
 
 /// What came of a shim stream: the process's exit code (None: the stream ended without).
