@@ -15,6 +15,7 @@ use hyper::{Response, StatusCode};
 use serde_json::{json, Value};
 
 use super::body::{self, Body};
+use super::compat;
 use super::error::{ApiError, ApiResult};
 use super::Ctx;
 use crate::humanize::now_unix;
@@ -78,12 +79,7 @@ fn summary(r: &ContainerRecord) -> Value {
 
 pub(super) async fn create(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<Body>> {
     let mut value = body::read_json(body_in, MAX_BODY).await?;
-    // StartInterval came with API 1.44: older clients' is ignored, as dockerd ignores it.
-    if ctx.version < crate::version::ApiVersion(1, 44) {
-        if let Some(check) = value.get_mut("Healthcheck").and_then(Value::as_object_mut) {
-            check.remove("StartInterval");
-        }
-    }
+    compat::create_request(&mut value, ctx.version);
     let name = ctx.query.get("name").map(String::from);
     let platform = ctx.query.platform()?;
     let (record, warnings) = ctx

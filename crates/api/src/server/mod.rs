@@ -4,6 +4,7 @@
 
 mod body;
 mod build;
+mod compat;
 mod containers;
 mod distribution;
 mod error;
