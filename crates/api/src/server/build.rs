@@ -10,18 +10,27 @@ use std::sync::Arc;
 
 use hyper::body::Incoming;
 use hyper::{Response, StatusCode};
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::body::{self, Body};
 use super::error::{ApiError, ApiResult};
 use super::Ctx;
+use berth_api_types::image::{Aux, BuildResult, JsonMessage};
+use berth_api_types::system::{BuildCache, BuildCachePruneReport};
 use berth_builder::{Message, Options};
 use berth_image::Reference;
 
 enum Event {
-    Message(Value),
+    Message(Box<JsonMessage>),
     Failed(ApiError, Option<i32>),
+}
+
+impl Event {
+    /// A message (boxed: it is far larger than a failure).
+    fn message(m: JsonMessage) -> Event {
+        Event::Message(Box::new(m))
+    }
 }
 
 /// A JSON object of strings in a query parameter (`buildargs`, `labels`).
@@ -180,7 +189,7 @@ fn puller(
             progress: Arc::new(move |p: berth_registry::Progress| {
                 if !quiet {
                     let _ =
-                        progress_tx.send(Event::Message(super::distribution::progress_message(&p)));
+                        progress_tx.send(Event::message(super::distribution::progress_message(&p)));
                 }
             }),
         };
@@ -188,9 +197,10 @@ fn puller(
             .block_on(transfer.pull(&reference, &berth_registry::Platform::host()))
             .map_err(|e| step(format!("pulling {name}: {e}")))?;
         if !quiet {
-            let _ = tx.send(Event::Message(
-                json!({"status": format!("Digest: {}", pulled.digest)}),
-            ));
+            let _ = tx.send(Event::message(JsonMessage::status(format!(
+                "Digest: {}",
+                pulled.digest
+            ))));
         }
         let shown = reference.familiar_string();
         state.engine.image_event("pull", &shown, &shown);
@@ -208,20 +218,23 @@ pub(super) async fn build(ctx: &Ctx, req: hyper::Request<Incoming>) -> ApiResult
     let reader = body::reader(req.into_body());
     let engine = ctx.state.engine.clone();
     tokio::task::spawn_blocking(move || {
-        let send = |v: Value| {
-            let _ = tx.send(Event::Message(v));
+        let send = |v: JsonMessage| {
+            let _ = tx.send(Event::message(v));
         };
         // With -q the output is held back, and given only with a failure (moby's rule).
         let mut held = Vec::new();
         let mut out = |m: Message| match m {
             Message::Stream(s) if quiet => held.push(s),
-            Message::Stream(s) => send(json!({"stream": s})),
-            Message::Aux(id) => send(json!({"aux": {"ID": id.to_string()}})),
+            Message::Stream(s) => send(JsonMessage::stream(s)),
+            Message::Aux(id) => send(JsonMessage {
+                aux: Some(Aux::Build(BuildResult { id: id.to_string() })),
+                ..JsonMessage::default()
+            }),
         };
         match engine.build(reader, &opts, &mut out) {
             Ok(id) => {
                 if quiet {
-                    send(json!({"stream": format!("{id}\n")}));
+                    send(JsonMessage::stream(format!("{id}\n")));
                 }
             }
             Err(e) => {
@@ -235,7 +248,7 @@ pub(super) async fn build(ctx: &Ctx, req: hyper::Request<Incoming>) -> ApiResult
                     code,
                 ));
                 for s in held {
-                    send(json!({"stream": s}));
+                    send(JsonMessage::stream(s));
                 }
             }
         }
@@ -243,12 +256,8 @@ pub(super) async fn build(ctx: &Ctx, req: hyper::Request<Incoming>) -> ApiResult
     respond(rx, cancel).await
 }
 
-fn error_line(e: &ApiError, code: Option<i32>) -> Value {
-    let mut detail = json!({"message": e.message});
-    if let Some(c) = code {
-        detail["code"] = json!(c);
-    }
-    json!({"errorDetail": detail, "error": e.message})
+fn error_line(e: &ApiError, code: Option<i32>) -> JsonMessage {
+    JsonMessage::failure(e.message.as_str(), code)
 }
 
 /// A failure before the first message is the response's status (moby's
@@ -261,7 +270,7 @@ async fn respond(
     let first = match rx.recv().await {
         Some(Event::Failed(e, None)) => return Err(e),
         Some(Event::Failed(e, code)) => error_line(&e, code),
-        Some(Event::Message(m)) => m,
+        Some(Event::Message(m)) => *m,
         None => return Err(ApiError::internal("the build ended without a result")),
     };
     let (resp, out) = body::streamed_async("application/json");
@@ -274,7 +283,7 @@ async fn respond(
             };
             let Some(event) = event else { break };
             let line = match event {
-                Event::Message(m) => m,
+                Event::Message(m) => *m,
                 Event::Failed(e, code) => error_line(&e, code),
             };
             if out.send(Ok(body::message_line(&line))).await.is_err() {
@@ -297,20 +306,16 @@ pub(super) async fn prune(ctx: &Ctx) -> ApiResult<Response<Body>> {
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
         .map_err(|e| ApiError::internal(e.to_string()))?;
-    let deleted: Value = if dropped.is_empty() {
-        Value::Null
-    } else {
-        json!(dropped)
+    let report = BuildCachePruneReport {
+        caches_deleted: (!dropped.is_empty()).then_some(dropped),
+        space_reclaimed: 0,
     };
-    Ok(body::json(
-        StatusCode::OK,
-        &json!({"CachesDeleted": deleted, "SpaceReclaimed": 0}),
-    ))
+    Ok(body::json(StatusCode::OK, &report))
 }
 
 /// The build cache as `system df` lists it (moby's BuildCache records): a step's image and
 /// the bytes its layer added.
-pub(super) fn df_entries(engine: &berth_engine::Engine) -> Vec<Value> {
+pub(super) fn df_entries(engine: &berth_engine::Engine) -> Vec<BuildCache> {
     let time = |t: Option<std::time::SystemTime>| {
         t.map(|t| humantime::format_rfc3339_seconds(t).to_string())
     };
@@ -318,17 +323,15 @@ pub(super) fn df_entries(engine: &berth_engine::Engine) -> Vec<Value> {
         .builder
         .cache_entries()
         .into_iter()
-        .map(|e| {
-            json!({
-                "ID": e.key,
-                "Parents": e.parent.map(|p| vec![p.to_string()]),
-                "Type": "regular",
-                "Description": format!("step of a build: image {}", e.image),
-                "InUse": false,
-                "Shared": false,
-                "Size": e.size,
-                "CreatedAt": time(e.created),
-            })
+        .map(|e| BuildCache {
+            parents: e.parent.map(|p| vec![p.to_string()]).unwrap_or_default(),
+            r#type: "regular".into(),
+            description: format!("step of a build: image {}", e.image),
+            in_use: false,
+            shared: false,
+            size: e.size,
+            created_at: time(e.created),
+            id: e.key,
         })
         .collect()
 }

@@ -20,6 +20,31 @@ pub(crate) fn create_request(body: &mut Value, v: ApiVersion) {
 
 // ---- images and system ------------------------------------------------------------------
 
+/// An image summary (GET /images/json, GET /system/df) for an older client: VirtualSize,
+/// the same as Size, until API 1.44 (moby's image and system routers).
+pub(crate) fn image_summary(s: &mut berth_api_types::image::Summary, v: ApiVersion) {
+    if !at_least(v, 1, 44) {
+        s.virtual_size = Some(s.size);
+    }
+}
+
+/// Image inspect for an older client: VirtualSize until API 1.44; Container (berth keeps
+/// none: empty) and the image config's `container_config` until API 1.45, as moby's
+/// getImagesByName.
+pub(crate) fn image_inspect(
+    i: &mut berth_api_types::image::InspectResponse,
+    v: ApiVersion,
+    container_config: impl FnOnce() -> Value,
+) {
+    if !at_least(v, 1, 44) {
+        i.virtual_size = Some(i.size);
+    }
+    if !at_least(v, 1, 45) {
+        i.container = Some(String::new());
+        i.container_config = Some(container_config());
+    }
+}
+
 // ---- networks and volumes ---------------------------------------------------------------
 
 /// Whether a client speaks at least `major.minor`.

@@ -5,12 +5,14 @@ use std::sync::Arc;
 
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::{alphabet, Engine as _};
+use berth_api_types::image::{Aux, JsonMessage, JsonProgress, PushResult};
+use berth_api_types::system::AuthenticateOkBody;
 use berth_image::Reference;
 use berth_registry::{Credentials, LayerState, Platform, Progress};
 use hyper::body::Incoming;
 use hyper::header::HeaderMap;
 use hyper::{Response, StatusCode};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::body::{self, Body};
 use super::error::{ApiError, ApiResult};
@@ -114,17 +116,21 @@ fn pull_reference(from_image: &str, tag: Option<&str>) -> ApiResult<Reference> {
     Ok(Reference::parse(&name)?)
 }
 
-fn message(status: impl Into<String>, id: Option<&str>) -> Value {
-    let mut m = json!({"status": status.into()});
-    if let Some(id) = id {
-        m["id"] = json!(id);
-        m["progressDetail"] = json!({});
+/// A status line; one about a layer or tag (`id`) carries an empty progressDetail, as
+/// moby's progress output.
+fn message(status: impl Into<String>, id: Option<&str>) -> JsonMessage {
+    match id {
+        Some(id) => JsonMessage {
+            id: id.to_string(),
+            progress: Some(JsonProgress::default()),
+            ..JsonMessage::status(status)
+        },
+        None => JsonMessage::status(status),
     }
-    m
 }
 
 /// Docker's words for a layer's state.
-fn layer_message(id: &str, state: &LayerState) -> Value {
+fn layer_message(id: &str, state: &LayerState) -> JsonMessage {
     let (status, detail) = match state {
         LayerState::Waiting => ("Pulling fs layer".to_string(), None),
         LayerState::AlreadyExists => ("Already exists".to_string(), None),
@@ -141,12 +147,17 @@ fn layer_message(id: &str, state: &LayerState) -> Value {
     };
     let mut m = message(status, Some(id));
     if let Some((current, total)) = detail {
-        m["progressDetail"] = json!({"current": current, "total": total});
+        let bytes = |n: &u64| i64::try_from(*n).unwrap_or(i64::MAX);
+        m.progress = Some(JsonProgress {
+            current: bytes(current),
+            total: bytes(total),
+            ..JsonProgress::default()
+        });
     }
     m
 }
 
-pub(super) fn progress_message(p: &Progress) -> Value {
+pub(super) fn progress_message(p: &Progress) -> JsonMessage {
     match p {
         Progress::Pulling { repository, tag } => {
             message(format!("Pulling from {repository}"), Some(tag))
@@ -162,7 +173,7 @@ pub(super) fn progress_message(p: &Progress) -> Value {
 fn sink(tx: &Sender) -> berth_registry::Sink {
     let tx = tx.clone();
     Arc::new(move |p: Progress| {
-        let _ = tx.send(Event::Message(progress_message(&p)));
+        let _ = tx.send(Event::message(progress_message(&p)));
     })
 }
 
@@ -220,7 +231,7 @@ async fn pull_all(
             .pull(r, platform)
             .await
             .map_err(|e| denied(e, "pull", r))?;
-        let _ = tx.send(Event::Message(message(
+        let _ = tx.send(Event::message(message(
             format!("Digest: {}", pulled.digest),
             None,
         )));
@@ -238,7 +249,7 @@ async fn pull_all(
     } else {
         format!("Status: Image is up to date for {name}")
     };
-    let _ = tx.send(Event::Message(message(status, None)));
+    let _ = tx.send(Event::message(message(status, None)));
     Ok(())
 }
 
@@ -272,7 +283,7 @@ pub(super) async fn push(
         Ok(tags) => tags,
         Err(e) => {
             let refers = format!("The push refers to repository [{}]", reference.repository);
-            let _ = tx.send(Event::Message(message(refers, None)));
+            let _ = tx.send(Event::message(message(refers, None)));
             let _ = tx.send(Event::Failed(e));
             return progress::respond(rx, progress::Rule::StatusBeforeFirstMessage).await;
         }
@@ -293,9 +304,17 @@ pub(super) async fn push(
             match transfer.push(t).await {
                 Ok(p) => {
                     let line = format!("{}: digest: {} size: {}", p.tag, p.digest, p.size);
-                    let _ = tx.send(Event::Message(message(line, None)));
-                    let aux = json!({"progressDetail": {}, "aux": {"Tag": p.tag, "Digest": p.digest, "Size": p.size}});
-                    let _ = tx.send(Event::Message(aux));
+                    let _ = tx.send(Event::message(message(line, None)));
+                    let aux = JsonMessage {
+                        progress: Some(JsonProgress::default()),
+                        aux: Some(Aux::Push(PushResult {
+                            tag: p.tag.clone(),
+                            digest: p.digest.to_string(),
+                            size: u64::try_from(p.size).unwrap_or(u64::MAX),
+                        })),
+                        ..JsonMessage::default()
+                    };
+                    let _ = tx.send(Event::message(aux));
                     let name = shown(t);
                     engine.image_event("push", &name, &name);
                 }
@@ -360,10 +379,11 @@ pub(super) async fn login(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<Bo
     let server = v["serveraddress"].as_str().unwrap_or_default();
     let registry = berth_registry::hosts::registry_of(server);
     ctx.state.registry.login(&registry, &credentials).await?;
-    Ok(body::json(
-        StatusCode::OK,
-        &json!({"Status": "Login Succeeded", "IdentityToken": ""}),
-    ))
+    let ok = AuthenticateOkBody {
+        identity_token: String::new(),
+        status: "Login Succeeded".into(),
+    };
+    Ok(body::json(StatusCode::OK, &ok))
 }
 
 /// GET /images/search: only Docker Hub has a search API, and berth does not speak it.

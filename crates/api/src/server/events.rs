@@ -2,10 +2,10 @@
 //! ones until `until` (or until the client goes), filtered by type, event, container, image
 //! and label.
 
+use berth_api_types::events::{Actor, Message};
 use berth_engine::events::Event;
 use berth_engine::filters::Filters;
 use hyper::{Response, StatusCode};
-use serde_json::json;
 
 use super::body::{self, Body};
 use super::error::ApiResult;
@@ -42,22 +42,22 @@ fn matches(filters: &Filters, e: &Event) -> bool {
         && filters.labels_match(&e.attributes)
 }
 
-fn message(e: &Event) -> serde_json::Value {
-    let mut m = json!({
-        "Type": e.kind,
-        "Action": e.action,
-        "Actor": {"ID": e.id, "Attributes": e.attributes},
-        "scope": "local",
-        "time": e.time_nano / 1_000_000_000,
-        "timeNano": e.time_nano,
-    });
-    // The fields of older API versions, which the docker CLI still reads.
-    m["status"] = json!(e.action);
-    m["id"] = json!(e.id);
-    if let Some(image) = e.attributes.get("image") {
-        m["from"] = json!(image);
+fn message(e: &Event) -> Message {
+    Message {
+        // The members of older API versions, which the docker CLI still reads.
+        status: e.action.clone(),
+        id: e.id.clone(),
+        from: e.attributes.get("image").cloned().unwrap_or_default(),
+        r#type: e.kind.to_string(),
+        action: e.action.clone(),
+        actor: Actor {
+            id: e.id.clone(),
+            attributes: e.attributes.clone(),
+        },
+        scope: "local".into(),
+        time: e.time_nano / 1_000_000_000,
+        time_nano: e.time_nano,
     }
-    m
 }
 
 pub(super) async fn events(ctx: &Ctx) -> ApiResult<Response<Body>> {

@@ -1,16 +1,19 @@
 //! The image routes: list, inspect, history, tag, remove, prune, load, save, import.
 
+use berth_api_types::image::{
+    DeleteResponse, GraphDriverData, HistoryResponseItem, InspectResponse, JsonMessage,
+    JsonProgress, Metadata, PruneReport, RootFs, Summary,
+};
 use berth_engine::filters::Filters;
 use berth_engine::images::{ImageView, LIST_FILTERS, PRUNE_FILTERS};
 use berth_image::{Reference, Removal};
 use hyper::body::Incoming;
 use hyper::{Response, StatusCode};
-use serde_json::{json, Value};
 
 use super::body::{self, Body};
 use super::error::{ApiError, ApiResult};
 use super::progress::{self, Event};
-use super::Ctx;
+use super::{compat, Ctx};
 use crate::version::ApiVersion;
 
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
@@ -21,21 +24,20 @@ fn rfc3339(unix: i64) -> String {
 }
 
 /// One entry of GET /images/json.
-pub(super) fn summary(v: &ImageView, version: ApiVersion) -> Value {
-    let mut s = json!({
-        "Id": v.image.record.id,
-        "ParentId": "",
-        "RepoTags": v.image.familiar_tags(),
-        "RepoDigests": v.image.familiar_repo_digests(),
-        "Created": v.created_unix,
-        "Size": v.image.record.size,
-        "SharedSize": -1,
-        "Labels": if v.labels.is_empty() { Value::Null } else { json!(v.labels) },
-        "Containers": -1,
-    });
-    if version < ApiVersion(1, 44) {
-        s["VirtualSize"] = json!(v.image.record.size);
-    }
+pub(super) fn summary(v: &ImageView, version: ApiVersion) -> Summary {
+    let mut s = Summary {
+        containers: -1,
+        created: v.created_unix,
+        id: v.image.record.id.to_string(),
+        labels: (!v.labels.is_empty()).then(|| v.labels.clone()),
+        parent_id: String::new(),
+        repo_digests: v.image.familiar_repo_digests(),
+        repo_tags: v.image.familiar_tags(),
+        shared_size: -1,
+        size: v.image.record.size,
+        virtual_size: None,
+    };
+    compat::image_summary(&mut s, version);
     s
 }
 
@@ -54,8 +56,8 @@ pub(super) async fn list(ctx: &Ctx) -> ApiResult<Response<Body>> {
             Ok(views)
         })
         .await?;
-    let list: Vec<Value> = views.iter().map(|v| summary(v, version)).collect();
-    Ok(body::json(StatusCode::OK, &Value::Array(list)))
+    let list: Vec<Summary> = views.iter().map(|v| summary(v, version)).collect();
+    Ok(body::json(StatusCode::OK, &list))
 }
 
 pub(super) async fn inspect(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
@@ -73,31 +75,42 @@ pub(super) async fn inspect(ctx: &Ctx, name: String) -> ApiResult<Response<Body>
                 .map(|l| e.images.snapshot_dir(&l.chain_id).display().to_string())
                 .collect();
             let rec = &view.image.record;
-            let mut v = json!({
-                "Id": rec.id,
-                "RepoTags": view.image.familiar_tags(),
-                "RepoDigests": view.image.familiar_repo_digests(),
-                "Parent": "",
-                "Comment": config["history"].as_array().and_then(|h| h.last()).and_then(|h| h["comment"].as_str()).unwrap_or_default(),
-                "Created": view.created.clone().unwrap_or_else(|| ZERO_TIME.into()),
-                "DockerVersion": config["docker_version"].as_str().unwrap_or_default(),
-                "Author": config["author"].as_str().unwrap_or_default(),
-                "Config": config["config"].clone(),
-                "Architecture": config["architecture"].as_str().unwrap_or_default(),
-                "Os": config["os"].as_str().unwrap_or_default(),
-                "Size": rec.size,
-                "GraphDriver": {"Name": "overlay2", "Data": {"LowerDir": lower.join(":")}},
-                "RootFS": {"Type": "layers", "Layers": rec.layers.iter().map(|l| l.diff_id.to_string()).collect::<Vec<_>>()},
-                "Metadata": {"LastTagTime": rec.last_tag_time.map_or_else(|| ZERO_TIME.to_string(), rfc3339)},
-            });
-            if let Some(variant) = config["variant"].as_str() {
-                v["Variant"] = json!(variant);
-            }
-            if version < ApiVersion(1, 44) {
-                v["VirtualSize"] = json!(rec.size);
-                v["Container"] = json!("");
-                v["ContainerConfig"] = config["container_config"].clone();
-            }
+            let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+            let mut v = InspectResponse {
+                id: rec.id.to_string(),
+                repo_tags: view.image.familiar_tags(),
+                repo_digests: view.image.familiar_repo_digests(),
+                parent: String::new(),
+                comment: text(
+                    config["history"]
+                        .as_array()
+                        .and_then(|h| h.last())
+                        .map_or(&serde_json::Value::Null, |h| &h["comment"]),
+                ),
+                created: Some(view.created.clone().unwrap_or_else(|| ZERO_TIME.into())),
+                docker_version: text(&config["docker_version"]),
+                author: text(&config["author"]),
+                config: config["config"].clone(),
+                architecture: text(&config["architecture"]),
+                variant: config["variant"].as_str().map(String::from),
+                os: text(&config["os"]),
+                size: rec.size,
+                graph_driver: GraphDriverData {
+                    data: [("LowerDir".to_string(), lower.join(":"))].into(),
+                    name: "overlay2".into(),
+                },
+                root_fs: RootFs {
+                    r#type: "layers".into(),
+                    layers: rec.layers.iter().map(|l| l.diff_id.to_string()).collect(),
+                },
+                metadata: Metadata {
+                    last_tag_time: rec
+                        .last_tag_time
+                        .map_or_else(|| ZERO_TIME.to_string(), rfc3339),
+                },
+                ..InspectResponse::default()
+            };
+            compat::image_inspect(&mut v, version, || config["container_config"].clone());
             Ok(v)
         })
         .await?;
@@ -111,20 +124,20 @@ pub(super) async fn history(ctx: &Ctx, name: String) -> ApiResult<Response<Body>
             Ok(e.images.history(&image)?)
         })
         .await?;
-    let list: Vec<Value> = entries
+    let list: Vec<HistoryResponseItem> = entries
         .into_iter()
-        .map(|h| {
-            json!({
-                "Id": h.id.map_or_else(|| "<missing>".to_string(), |d| d.to_string()),
-                "Created": berth_engine::images::unix_time(h.created.as_deref()),
-                "CreatedBy": h.created_by,
-                "Tags": if h.tags.is_empty() { Value::Null } else { json!(h.tags) },
-                "Size": h.size,
-                "Comment": h.comment,
-            })
+        .map(|h| HistoryResponseItem {
+            comment: h.comment,
+            created: berth_engine::images::unix_time(h.created.as_deref()),
+            created_by: h.created_by,
+            id: h
+                .id
+                .map_or_else(|| "<missing>".to_string(), |d| d.to_string()),
+            size: h.size,
+            tags: (!h.tags.is_empty()).then_some(h.tags),
         })
         .collect();
-    Ok(body::json(StatusCode::OK, &Value::Array(list)))
+    Ok(body::json(StatusCode::OK, &list))
 }
 
 pub(super) async fn tag(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
@@ -177,15 +190,13 @@ fn publish_removals(engine: &berth_engine::Engine, list: &[Removal]) {
     }
 }
 
-fn removals(list: &[Removal]) -> Value {
-    Value::Array(
-        list.iter()
-            .map(|r| match r {
-                Removal::Untagged(t) => json!({"Untagged": t}),
-                Removal::Deleted(d) => json!({"Deleted": d}),
-            })
-            .collect(),
-    )
+fn removals(list: &[Removal]) -> Vec<DeleteResponse> {
+    list.iter()
+        .map(|r| match r {
+            Removal::Untagged(t) => DeleteResponse::untagged(t.as_str()),
+            Removal::Deleted(d) => DeleteResponse::deleted(d.to_string()),
+        })
+        .collect()
 }
 
 pub(super) async fn prune(ctx: &Ctx) -> ApiResult<Response<Body>> {
@@ -199,10 +210,11 @@ pub(super) async fn prune(ctx: &Ctx) -> ApiResult<Response<Body>> {
             })
         })
         .await?;
-    Ok(body::json(
-        StatusCode::OK,
-        &json!({"ImagesDeleted": if removed.is_empty() { Value::Null } else { removals(&removed) }, "SpaceReclaimed": space}),
-    ))
+    let report = PruneReport {
+        images_deleted: (!removed.is_empty()).then(|| removals(&removed)),
+        space_reclaimed: space,
+    };
+    Ok(body::json(StatusCode::OK, &report))
 }
 
 pub(super) async fn load(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<Body>> {
@@ -212,8 +224,8 @@ pub(super) async fn load(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<Bod
     let (tx, rx) = progress::channel();
     let engine = ctx.state.engine.clone();
     tokio::task::spawn_blocking(move || {
-        let send = |m: Value| {
-            let _ = tx.send(Event::Message(m));
+        let send = |m: JsonMessage| {
+            let _ = tx.send(Event::message(m));
         };
         let mut progress = |p: Progress| match p {
             Progress::Layer {
@@ -226,9 +238,16 @@ pub(super) async fn load(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<Bod
                 } else {
                     "Loading layer"
                 };
-                send(
-                    json!({"status": status, "progressDetail": {"current": bytes, "total": bytes}, "id": diff_id.short()}),
-                );
+                let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
+                send(JsonMessage {
+                    progress: Some(JsonProgress {
+                        current: bytes,
+                        total: bytes,
+                        ..JsonProgress::default()
+                    }),
+                    id: diff_id.short().to_string(),
+                    ..JsonMessage::status(status)
+                });
             }
             Progress::Loaded { name, tagged } => {
                 engine.image_event("load", &name, &name);
@@ -237,7 +256,7 @@ pub(super) async fn load(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<Bod
                 } else {
                     format!("Loaded image ID: {name}\n")
                 };
-                send(json!({"stream": text}));
+                send(JsonMessage::stream(text));
             }
             _ => {}
         };
@@ -315,5 +334,6 @@ pub(super) async fn create(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<B
             Ok(record)
         })
         .await?;
-    Ok(body::json(StatusCode::OK, &json!({"status": record.id})))
+    let done = JsonMessage::status(record.id.to_string());
+    Ok(body::json(StatusCode::OK, &done))
 }

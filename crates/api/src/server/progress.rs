@@ -1,16 +1,23 @@
 //! moby's JSON progress streams (load, pull, push) and when a failure is the response's
 //! status rather than the stream's last message (see [`Rule`]).
 
+use berth_api_types::image::JsonMessage;
 use hyper::Response;
-use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::body::{self, Body};
 use super::error::{ApiError, ApiResult};
 
 pub(super) enum Event {
-    Message(Value),
+    Message(Box<JsonMessage>),
     Failed(ApiError),
+}
+
+impl Event {
+    /// A message (boxed: it is far larger than a failure).
+    pub(super) fn message(m: JsonMessage) -> Event {
+        Event::Message(Box::new(m))
+    }
 }
 
 pub(super) type Sender = mpsc::UnboundedSender<Event>;
@@ -32,8 +39,8 @@ pub(super) enum Rule {
 }
 
 /// moby's error message in a stream (streamformatter.FormatError).
-fn error_line(e: &ApiError) -> Value {
-    json!({"errorDetail": {"message": e.message}, "error": e.message})
+fn error_line(e: &ApiError) -> JsonMessage {
+    JsonMessage::failure(e.message.as_str(), None)
 }
 
 /// The response for the events `rx` will carry; it begins with the first of them, as
@@ -45,7 +52,7 @@ pub(super) async fn respond(
     let first = match rx.recv().await {
         Some(Event::Failed(e)) if rule == Rule::StatusBeforeFirstMessage => return Err(e),
         Some(Event::Failed(e)) => error_line(&e),
-        Some(Event::Message(m)) => m,
+        Some(Event::Message(m)) => *m,
         None => return Err(ApiError::internal("the operation ended without a result")),
     };
     let (resp, out) = body::streamed_async("application/json");
@@ -53,7 +60,7 @@ pub(super) async fn respond(
         let _ = out.send(Ok(body::message_line(&first))).await;
         while let Some(event) = rx.recv().await {
             let line = match event {
-                Event::Message(m) => m,
+                Event::Message(m) => *m,
                 Event::Failed(e) => error_line(&e),
             };
             if out.send(Ok(body::message_line(&line))).await.is_err() {

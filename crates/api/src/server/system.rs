@@ -1,7 +1,12 @@
 //! /_ping, /version, /info and /system/df.
 
+use std::collections::BTreeMap;
+
+use berth_api_types::system::{
+    ComponentVersion, DiskUsage, IndexInfo, Info, Platform, PluginsInfo, Runtime, ServiceConfig,
+    SwarmInfo, Version,
+};
 use hyper::{Method, Response, StatusCode};
-use serde_json::{json, Value};
 
 use super::body::{self, Body};
 use super::error::ApiResult;
@@ -47,25 +52,42 @@ fn arch() -> String {
 pub(super) fn version(ctx: &Ctx) -> Response<Body> {
     let (kernel, _) = uname();
     let v = &ctx.state.info.server_version;
-    body::json(
-        StatusCode::OK,
-        &json!({
-            "Platform": {"Name": "berth"},
-            "Components": [{"Name": "Engine", "Version": v, "Details": {
-                "ApiVersion": version::MAX.to_string(), "MinAPIVersion": version::MIN.to_string(),
-                "Os": "linux", "Arch": arch(), "KernelVersion": kernel, "GitCommit": "", "GoVersion": "", "BuildTime": "", "Experimental": "false"
-            }}],
-            "Version": v,
-            "ApiVersion": version::MAX.to_string(),
-            "MinAPIVersion": version::MIN.to_string(),
-            "GitCommit": "",
-            "GoVersion": "",
-            "Os": "linux",
-            "Arch": arch(),
-            "KernelVersion": kernel,
-            "BuildTime": "",
-        }),
-    )
+    let details = [
+        ("ApiVersion", version::MAX.to_string()),
+        ("MinAPIVersion", version::MIN.to_string()),
+        ("Os", "linux".into()),
+        ("Arch", arch()),
+        ("KernelVersion", kernel.clone()),
+        ("GitCommit", String::new()),
+        ("GoVersion", String::new()),
+        ("BuildTime", String::new()),
+        ("Experimental", "false".into()),
+    ];
+    let out = Version {
+        platform: Platform {
+            name: "berth".into(),
+        },
+        components: vec![ComponentVersion {
+            name: "Engine".into(),
+            version: v.clone(),
+            details: details
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+        }],
+        version: v.clone(),
+        api_version: version::MAX.to_string(),
+        min_api_version: version::MIN.to_string(),
+        git_commit: String::new(),
+        go_version: String::new(),
+        os: "linux".into(),
+        arch: arch(),
+        kernel_version: kernel,
+        experimental: false,
+        // berth records no build time (dockerd omits an empty one).
+        build_time: String::new(),
+    };
+    body::json(StatusCode::OK, &out)
 }
 
 fn mem_total() -> u64 {
@@ -97,10 +119,10 @@ pub(super) async fn info(ctx: &Ctx) -> ApiResult<Response<Body>> {
     let running = count(berth_engine::containers::Status::Running);
     let info = &ctx.state.info;
     let (kernel, _) = uname();
-    let runtimes: serde_json::Map<String, Value> = info
+    let runtimes: BTreeMap<String, Runtime> = info
         .runtimes
         .iter()
-        .map(|(name, path)| (name.clone(), json!({"path": path})))
+        .map(|(name, path)| (name.clone(), Runtime { path: path.clone() }))
         .collect();
     let os = std::fs::read_to_string("/etc/os-release")
         .ok()
@@ -111,48 +133,67 @@ pub(super) async fn info(ctx: &Ctx) -> ApiResult<Response<Body>> {
         })
         .unwrap_or_else(|| "Linux".into());
     let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
-    Ok(body::json(
-        StatusCode::OK,
-        &json!({
-            "ID": info.id,
-            "Containers": containers.len(), "ContainersRunning": running, "ContainersPaused": 0,
-            "ContainersStopped": containers.len() - running,
-            "Images": images,
-            "Driver": info.storage_driver,
-            "DriverStatus": [["Backing Filesystem", "extfs"]],
-            "Plugins": {"Volume": [], "Network": [], "Authorization": null, "Log": ["json-file"]},
-            "MemoryLimit": true, "SwapLimit": true, "CpuCfsPeriod": true, "CpuCfsQuota": true,
-            "CPUShares": true, "CPUSet": true, "PidsLimit": true, "IPv4Forwarding": false,
-            "Debug": false, "NFd": 0, "OomKillDisable": true, "NGoroutines": 0,
-            "SystemTime": humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
-            "LoggingDriver": "json-file",
-            "CgroupDriver": "cgroupfs",
-            "CgroupVersion": cgroup_version(),
-            "KernelVersion": kernel,
-            "OperatingSystem": os,
-            "OSVersion": "",
-            "OSType": "linux",
-            "Architecture": uname().1,
-            "NCPU": ncpu,
-            "MemTotal": mem_total(),
-            "IndexServerAddress": "https://index.docker.io/v1/",
-            "RegistryConfig": registry_config(&info.insecure_registries),
-            "DockerRootDir": info.data_root,
-            "HttpProxy": "", "HttpsProxy": "", "NoProxy": "",
-            "Name": info.name,
-            "Labels": [],
-            "ExperimentalBuild": false,
-            "ServerVersion": info.server_version,
-            "Runtimes": runtimes,
-            "DefaultRuntime": info.default_runtime,
-            "Swarm": {"LocalNodeState": "inactive", "NodeID": "", "NodeAddr": "", "ControlAvailable": false, "Error": "", "RemoteManagers": null},
-            "LiveRestoreEnabled": false,
-            "Isolation": "",
-            "InitBinary": "",
-            "SecurityOptions": info.security_options,
-            "Warnings": null,
-        }),
-    ))
+    let out = Info {
+        id: info.id.clone(),
+        containers: containers.len(),
+        containers_running: running,
+        containers_paused: 0,
+        containers_stopped: containers.len() - running,
+        images,
+        driver: info.storage_driver.clone(),
+        driver_status: vec![["Backing Filesystem".into(), "extfs".into()]],
+        plugins: PluginsInfo {
+            volume: Some(vec![]),
+            network: Some(vec![]),
+            authorization: None,
+            log: Some(vec!["json-file".into()]),
+        },
+        memory_limit: true,
+        swap_limit: true,
+        cpu_cfs_period: true,
+        cpu_cfs_quota: true,
+        cpu_shares: true,
+        cpu_set: true,
+        pids_limit: true,
+        ipv4_forwarding: false,
+        debug: false,
+        nfd: 0,
+        oom_kill_disable: true,
+        ngoroutines: 0,
+        system_time: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
+        logging_driver: "json-file".into(),
+        cgroup_driver: "cgroupfs".into(),
+        cgroup_version: cgroup_version().into(),
+        kernel_version: kernel,
+        operating_system: os,
+        os_version: String::new(),
+        os_type: "linux".into(),
+        architecture: uname().1,
+        index_server_address: "https://index.docker.io/v1/".into(),
+        registry_config: Some(registry_config(&info.insecure_registries)),
+        ncpu,
+        mem_total: mem_total(),
+        docker_root_dir: info.data_root.clone(),
+        http_proxy: String::new(),
+        https_proxy: String::new(),
+        no_proxy: String::new(),
+        name: info.name.clone(),
+        labels: vec![],
+        experimental_build: false,
+        server_version: info.server_version.clone(),
+        runtimes,
+        default_runtime: info.default_runtime.clone(),
+        swarm: SwarmInfo {
+            local_node_state: "inactive".into(),
+            ..SwarmInfo::default()
+        },
+        live_restore_enabled: false,
+        isolation: String::new(),
+        init_binary: String::new(),
+        security_options: info.security_options.clone(),
+        warnings: None,
+    };
+    Ok(body::json(StatusCode::OK, &out))
 }
 
 pub(super) async fn df(ctx: &Ctx) -> ApiResult<Response<Body>> {
@@ -160,7 +201,7 @@ pub(super) async fn df(ctx: &Ctx) -> ApiResult<Response<Body>> {
     let (images, layers_size, volumes, cache) = ctx
         .blocking(move |e| {
             let views = e.list_images(&berth_engine::filters::Filters::default())?;
-            let summaries: Vec<Value> = views.iter().map(|v| images::summary(v, version)).collect();
+            let summaries = views.iter().map(|v| images::summary(v, version)).collect();
             Ok((
                 summaries,
                 e.images.disk_usage()?,
@@ -169,15 +210,20 @@ pub(super) async fn df(ctx: &Ctx) -> ApiResult<Response<Body>> {
             ))
         })
         .await?;
-    Ok(body::json(
-        StatusCode::OK,
-        &json!({"LayersSize": layers_size, "Images": images, "Containers": [], "Volumes": volumes, "BuildCache": cache}),
-    ))
+    let usage = DiskUsage {
+        layers_size,
+        images,
+        // Not computed: berth lists no containers here (as `docker system df` shows 0).
+        containers: Vec::<serde_json::Value>::new(),
+        volumes,
+        build_cache: cache,
+    };
+    Ok(body::json(StatusCode::OK, &usage))
 }
 
 /// The registries berth reaches without verified TLS, as `docker info` lists them:
 /// networks as CIDRs (loopback always), hosts as index configs.
-fn registry_config(insecure: &[String]) -> Value {
+fn registry_config(insecure: &[String]) -> ServiceConfig {
     let (cidrs, hosts): (Vec<&String>, Vec<&String>) = insecure.iter().partition(|e| {
         e.contains('/')
             && e.split('/')
@@ -186,16 +232,20 @@ fn registry_config(insecure: &[String]) -> Value {
     });
     let mut cidr_list = vec!["::1/128".to_string(), "127.0.0.0/8".to_string()];
     cidr_list.extend(cidrs.into_iter().cloned());
-    let mut index = serde_json::Map::new();
-    index.insert(
-        "docker.io".into(),
-        json!({"Name": "docker.io", "Mirrors": [], "Secure": true, "Official": true}),
-    );
+    let index_info = |name: &str, official: bool| IndexInfo {
+        name: name.to_string(),
+        mirrors: vec![],
+        secure: official,
+        official,
+    };
+    let mut index = BTreeMap::new();
+    index.insert("docker.io".into(), index_info("docker.io", true));
     for h in hosts {
-        index.insert(
-            h.clone(),
-            json!({"Name": h, "Mirrors": [], "Secure": false, "Official": false}),
-        );
+        index.insert(h.clone(), index_info(h, false));
     }
-    json!({"InsecureRegistryCIDRs": cidr_list, "IndexConfigs": index, "Mirrors": []})
+    ServiceConfig {
+        insecure_registry_cidrs: cidr_list,
+        index_configs: index,
+        mirrors: vec![],
+    }
 }
