@@ -337,3 +337,29 @@ pub(super) async fn create(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<B
     let done = JsonMessage::status(record.id.to_string());
     Ok(body::json(StatusCode::OK, &done))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// moby 26.1 sends Container and ContainerConfig to clients below API 1.45, and
+    /// VirtualSize below 1.44.
+    #[test]
+    fn inspect_members_by_version() {
+        let shaped = |v: ApiVersion| {
+            let mut i = InspectResponse {
+                size: 7,
+                ..InspectResponse::default()
+            };
+            compat::image_inspect(&mut i, v, || serde_json::json!({"Cmd": ["sh"]}));
+            serde_json::to_value(&i).unwrap_or_default()
+        };
+        let v144 = shaped(ApiVersion(1, 44));
+        assert_eq!(v144["Container"], "");
+        assert_eq!(v144["ContainerConfig"]["Cmd"][0], "sh");
+        assert!(v144.get("VirtualSize").is_none());
+        let v145 = shaped(ApiVersion(1, 45));
+        assert!(v145.get("Container").is_none() && v145.get("ContainerConfig").is_none());
+        assert_eq!(shaped(ApiVersion(1, 43))["VirtualSize"], 7);
+    }
+}
