@@ -236,6 +236,68 @@ pub struct AuthenticateOkBody {
     pub status: String,
 }
 
+/// A login (moby's registry.AuthConfig): the body of `POST /auth`, `X-Registry-Auth`, and
+/// each entry of `X-Registry-Config`. As moby's decoder: a null member is empty, unknown
+/// members are ignored.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AuthConfig {
+    #[serde(
+        default,
+        deserialize_with = "null_is_empty",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub username: String,
+    #[serde(
+        default,
+        deserialize_with = "null_is_empty",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub password: String,
+    /// base64 of `username:password`.
+    #[serde(
+        default,
+        deserialize_with = "null_is_empty",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub auth: String,
+    /// Deprecated by moby, ignored.
+    #[serde(
+        default,
+        deserialize_with = "null_is_empty",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub email: String,
+    /// The registry (`https://index.docker.io/v1/`, `localhost:5000`).
+    #[serde(
+        rename = "serveraddress",
+        default,
+        deserialize_with = "null_is_empty",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub server_address: String,
+    /// A token the registry issued instead of a password.
+    #[serde(
+        rename = "identitytoken",
+        default,
+        deserialize_with = "null_is_empty",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub identity_token: String,
+    /// A bearer token for the registry.
+    #[serde(
+        rename = "registrytoken",
+        default,
+        deserialize_with = "null_is_empty",
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub registry_token: String,
+}
+
+/// A JSON null as an empty string (Go's decoder leaves the field at its zero value).
+fn null_is_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,6 +435,34 @@ mod tests {
             ..BuildCache::default()
         });
         assert_eq!(with_parent["Parents"], json!(["sha256:1"]));
+    }
+
+    /// registry.AuthConfig's lower-case names; null members are empty, unknown ones ignored,
+    /// a member of the wrong type refused.
+    #[test]
+    fn auth_config_as_dockerd() {
+        let a: AuthConfig = serde_json::from_value(json!({
+            "username": "u", "password": null, "serveraddress": "localhost:5000",
+            "identitytoken": "", "unknown": 1
+        }))
+        .expect("decodes");
+        assert_eq!(
+            (
+                a.username.as_str(),
+                a.password.as_str(),
+                a.server_address.as_str()
+            ),
+            ("u", "", "localhost:5000")
+        );
+        assert!(serde_json::from_value::<AuthConfig>(json!({"username": 5})).is_err());
+        assert_eq!(
+            to_value(&AuthConfig {
+                username: "u".into(),
+                server_address: "s".into(),
+                ..AuthConfig::default()
+            }),
+            json!({"username": "u", "serveraddress": "s"})
+        );
     }
 
     #[test]

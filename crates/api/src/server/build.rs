@@ -10,14 +10,13 @@ use std::sync::Arc;
 
 use hyper::body::Incoming;
 use hyper::{Response, StatusCode};
-use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::body::{self, Body};
 use super::error::{ApiError, ApiResult};
 use super::Ctx;
 use berth_api_types::image::{Aux, BuildResult, JsonMessage};
-use berth_api_types::system::{BuildCache, BuildCachePruneReport};
+use berth_api_types::system::{AuthConfig, BuildCache, BuildCachePruneReport};
 use berth_builder::{Message, Options};
 use berth_image::Reference;
 
@@ -136,7 +135,7 @@ fn status_of(e: &berth_builder::Error) -> StatusCode {
 /// The credentials of `X-Registry-Config` (the docker CLI's logins, by server) for the
 /// registry of `reference`.
 fn credentials_for(
-    logins: &serde_json::Map<String, Value>,
+    logins: &BTreeMap<String, AuthConfig>,
     reference: &Reference,
 ) -> berth_registry::Credentials {
     let domain = reference.domain();
@@ -164,12 +163,12 @@ fn puller(
     tx: mpsc::UnboundedSender<Event>,
     quiet: bool,
 ) -> ApiResult<berth_builder::build::Puller> {
-    let logins: serde_json::Map<String, Value> = match headers
+    let logins: BTreeMap<String, AuthConfig> = match headers
         .get("x-registry-config")
         .and_then(|h| h.to_str().ok())
         .filter(|h| !h.is_empty())
     {
-        None => serde_json::Map::new(),
+        None => BTreeMap::new(),
         Some(text) => super::distribution::decode_base64(text)
             .and_then(|b| serde_json::from_slice(&b).ok())
             .ok_or_else(|| ApiError::bad_request("X-Registry-Config is not base64 JSON"))?,

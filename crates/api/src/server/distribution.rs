@@ -6,13 +6,12 @@ use std::sync::Arc;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::{alphabet, Engine as _};
 use berth_api_types::image::{Aux, JsonMessage, JsonProgress, PushResult};
-use berth_api_types::system::AuthenticateOkBody;
+use berth_api_types::system::{AuthConfig, AuthenticateOkBody};
 use berth_image::Reference;
 use berth_registry::{Credentials, LayerState, Platform, Progress};
 use hyper::body::Incoming;
 use hyper::header::HeaderMap;
 use hyper::{Response, StatusCode};
-use serde_json::Value;
 
 use super::body::{self, Body};
 use super::error::{ApiError, ApiResult};
@@ -60,15 +59,13 @@ pub(super) fn decode_base64(s: &str) -> Option<Vec<u8>> {
 }
 
 /// The JSON of a login: `X-Registry-Auth` and the body of `POST /auth`.
-pub(super) fn credentials_of(v: &Value) -> ApiResult<Credentials> {
-    let field = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+pub(super) fn credentials_of(v: &AuthConfig) -> ApiResult<Credentials> {
     let mut creds = Credentials {
-        username: field("username"),
-        password: field("password"),
+        username: v.username.clone(),
+        password: v.password.clone(),
     };
     if creds.username.is_empty() {
-        let auth = field("auth");
-        if let Some((user, pass)) = decode_base64(&auth)
+        if let Some((user, pass)) = decode_base64(&v.auth)
             .and_then(|b| String::from_utf8(b).ok())
             .and_then(|s| {
                 s.split_once(':')
@@ -81,7 +78,7 @@ pub(super) fn credentials_of(v: &Value) -> ApiResult<Credentials> {
             };
         }
     }
-    if creds.username.is_empty() && !field("identitytoken").is_empty() {
+    if creds.username.is_empty() && !v.identity_token.is_empty() {
         return Err(ApiError::bad_request(
             "identity tokens are not supported by berth: log in with a username and password",
         ));
@@ -100,8 +97,9 @@ fn registry_auth(headers: &HeaderMap) -> ApiResult<Credentials> {
     }
     let json = decode_base64(text)
         .ok_or_else(|| ApiError::bad_request("X-Registry-Auth is not base64"))?;
-    let v: Value = serde_json::from_slice(&json)
-        .map_err(|e| ApiError::bad_request(format!("X-Registry-Auth is not JSON: {e}")))?;
+    // As moby's DecodeAuthConfig: JSON that is not a login is a 400.
+    let v: AuthConfig = serde_json::from_slice(&json)
+        .map_err(|e| ApiError::bad_request(format!("invalid X-Registry-Auth header: {e}")))?;
     credentials_of(&v)
 }
 
@@ -374,10 +372,11 @@ async fn local_tags(ctx: &Ctx, reference: &Reference) -> ApiResult<Vec<Reference
 
 /// POST /auth: check credentials against the registry (the CLI stores them).
 pub(super) async fn login(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<Body>> {
-    let v: Value = body::read_json(body_in, 64 * 1024).await?;
+    let v: Option<AuthConfig> = serde_json::from_value(body::read_json(body_in, 64 * 1024).await?)
+        .map_err(|e| ApiError::bad_request(format!("invalid login: {e}")))?;
+    let v = v.unwrap_or_default();
     let credentials = credentials_of(&v)?;
-    let server = v["serveraddress"].as_str().unwrap_or_default();
-    let registry = berth_registry::hosts::registry_of(server);
+    let registry = berth_registry::hosts::registry_of(&v.server_address);
     ctx.state.registry.login(&registry, &credentials).await?;
     let ok = AuthenticateOkBody {
         identity_token: String::new(),
@@ -411,6 +410,13 @@ mod tests {
         assert_eq!(registry_auth(&h).expect("empty"), Credentials::default());
         h.insert("x-registry-auth", "!!".parse().expect("header"));
         assert!(registry_auth(&h).is_err());
+        // As moby's DecodeAuthConfig: a member of the wrong type is refused, not ignored.
+        let wrong = general_purpose::URL_SAFE.encode(br#"{"username":5}"#);
+        h.insert("x-registry-auth", wrong.parse().expect("header"));
+        assert!(registry_auth(&h).is_err());
+        let nulls = general_purpose::URL_SAFE.encode(br#"{"username":null,"auth":null}"#);
+        h.insert("x-registry-auth", nulls.parse().expect("header"));
+        assert_eq!(registry_auth(&h).expect("nulls"), Credentials::default());
     }
 
     #[test]
