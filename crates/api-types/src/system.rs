@@ -80,6 +80,10 @@ pub struct Info {
     pub pids_limit: bool,
     #[serde(rename = "IPv4Forwarding")]
     pub ipv4_forwarding: bool,
+    /// Whether bridged traffic goes through iptables (the br_netfilter sysctls).
+    pub bridge_nf_iptables: bool,
+    #[serde(rename = "BridgeNfIp6tables")]
+    pub bridge_nf_ip6tables: bool,
     pub debug: bool,
     #[serde(rename = "NFd")]
     pub nfd: usize,
@@ -105,6 +109,8 @@ pub struct Info {
     #[serde(rename = "NCPU")]
     pub ncpu: usize,
     pub mem_total: u64,
+    /// Swarm's generic resources of the node (never any: null).
+    pub generic_resources: Option<Vec<GenericResource>>,
     pub docker_root_dir: String,
     #[serde(rename = "HttpProxy")]
     pub http_proxy: String,
@@ -122,6 +128,9 @@ pub struct Info {
     pub isolation: String,
     pub init_binary: String,
     pub security_options: Vec<String>,
+    /// Where CDI device specs are read from ([] when none, as dockerd's promoteNil).
+    #[serde(rename = "CDISpecDirs")]
+    pub cdi_spec_dirs: Vec<String>,
     pub warnings: Option<Vec<String>>,
 }
 
@@ -186,6 +195,32 @@ pub struct Peer {
     #[serde(rename = "NodeID")]
     pub node_id: String,
     pub addr: String,
+}
+
+/// A user-defined resource of a swarm node (moby's swarm.GenericResource): one of the two.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GenericResource {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub named_resource_spec: Option<NamedGenericResource>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discrete_resource_spec: Option<DiscreteGenericResource>,
+}
+
+/// A resource known by name (a GPU's UUID).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NamedGenericResource {
+    pub kind: String,
+    pub value: String,
+}
+
+/// A resource known by count.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DiscreteGenericResource {
+    pub kind: String,
+    pub value: i64,
 }
 
 /// `GET /system/df`. Containers and Volumes are their areas' types (container and volume
@@ -377,11 +412,15 @@ mod tests {
             "DockerRootDir",
             "IndexServerAddress",
             "LiveRestoreEnabled",
+            "BridgeNfIptables",
+            "BridgeNfIp6tables",
         ] {
             assert!(v.get(name).is_some(), "{name} missing: {v}");
         }
         assert!(v.get("CgroupVersion").is_none(), "omitempty");
         assert_eq!(v["Warnings"], Value::Null);
+        assert_eq!(v["GenericResources"], Value::Null);
+        assert_eq!(v["CDISpecDirs"], json!([]));
         assert_eq!(v["RegistryConfig"], Value::Null);
         assert_eq!(v["DriverStatus"], json!([["Backing Filesystem", "extfs"]]));
         assert_eq!(

@@ -101,6 +101,13 @@ fn mem_total() -> u64 {
         .map_or(0, |kb| kb * 1024)
 }
 
+/// Whether a boolean sysctl is 1 (false when it is absent: br_netfilter not loaded), as
+/// dockerd's sysinfo reads it.
+fn sysctl_on(name: &str) -> bool {
+    std::fs::read_to_string(std::path::Path::new("/proc/sys").join(name))
+        .is_ok_and(|v| v.trim() == "1")
+}
+
 fn cgroup_version() -> &'static str {
     if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
         "2"
@@ -156,6 +163,8 @@ pub(super) async fn info(ctx: &Ctx) -> ApiResult<Response<Body>> {
         cpu_set: true,
         pids_limit: true,
         ipv4_forwarding: false,
+        bridge_nf_iptables: sysctl_on("net/bridge/bridge-nf-call-iptables"),
+        bridge_nf_ip6tables: sysctl_on("net/bridge/bridge-nf-call-ip6tables"),
         debug: false,
         nfd: 0,
         oom_kill_disable: true,
@@ -173,6 +182,7 @@ pub(super) async fn info(ctx: &Ctx) -> ApiResult<Response<Body>> {
         registry_config: Some(registry_config(&info.insecure_registries)),
         ncpu,
         mem_total: mem_total(),
+        generic_resources: None,
         docker_root_dir: info.data_root.clone(),
         http_proxy: String::new(),
         https_proxy: String::new(),
@@ -191,6 +201,8 @@ pub(super) async fn info(ctx: &Ctx) -> ApiResult<Response<Body>> {
         isolation: String::new(),
         init_binary: String::new(),
         security_options: info.security_options.clone(),
+        // berth reads no CDI device specs.
+        cdi_spec_dirs: vec![],
         warnings: None,
     };
     Ok(body::json(StatusCode::OK, &out))
