@@ -47,6 +47,27 @@ pub(crate) fn image_inspect(
 
 // ---- networks and volumes ---------------------------------------------------------------
 
+/// `GET /networks`: before API 1.28 each network came with its containers (dockerd's
+/// "detailed" list); from 1.28 on a list's entries have no Containers member.
+pub(crate) fn network_list(list: &mut [berth_api_types::network::NetworkResource], v: ApiVersion) {
+    if at_least(v, 1, 28) {
+        for n in list {
+            n.containers = None;
+        }
+    }
+}
+
+/// A volume create body: cluster volumes came with API 1.42, and an older client's
+/// ClusterVolumeSpec is ignored (the volume is a local one), as dockerd ignores it.
+pub(crate) fn volume_create_request(
+    req: &mut berth_api_types::volume::CreateOptions,
+    v: ApiVersion,
+) {
+    if !at_least(v, 1, 42) {
+        req.cluster_volume_spec = None;
+    }
+}
+
 /// Whether a client speaks at least `major.minor`.
 pub(crate) fn at_least(v: ApiVersion, major: u32, minor: u32) -> bool {
     v >= ApiVersion(major, minor)

@@ -3,137 +3,149 @@
 
 use std::collections::BTreeMap;
 
-use berth_engine::containers::net::{network_id, BridgeView};
+use berth_api_types::network::{
+    self as types, ConnectRequest, CreateResponse, DisconnectRequest, EndpointResource, Ipam,
+    IpamConfig, NetworkResource, PruneReport,
+};
+use berth_engine::containers::net::{network_id, BridgeView, Endpoint};
 use berth_engine::containers::networks::{CreateNetwork, NetworkRecord};
 use berth_engine::containers::{ContainerRecord, Status};
 use berth_engine::filters::Filters;
 use hyper::body::Incoming;
 use hyper::{Response, StatusCode};
-use serde_json::{json, Value};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use super::body::{self, Body};
+use super::compat;
 use super::error::{ApiError, ApiResult};
 use super::Ctx;
 
 const FILTERS: &[&str] = &["name", "id", "driver", "type", "scope", "label"];
 
-/// One predefined network; `containers`: its endpoints (inspect), or None (list).
+/// The creation time of the predefined networks (Go's zero time, as dockerd shows it).
+const PREDEFINED_CREATED: &str = "0001-01-01T00:00:00Z";
+
+/// A network with what every network of berth's has: local, IPv4 only, default IPAM.
+fn resource(name: &str, id: String, created: String, driver: &str, ipam: Ipam) -> NetworkResource {
+    NetworkResource {
+        name: name.to_string(),
+        id,
+        created,
+        scope: "local".into(),
+        driver: driver.to_string(),
+        enable_ipv4: true,
+        ipam,
+        ..Default::default()
+    }
+}
+
+/// One predefined network; `containers`: its endpoints (for inspect), or None (a list's).
 fn network(
     name: &str,
     bridge: Option<&BridgeView>,
     containers: Option<&[ContainerRecord]>,
-) -> Value {
-    // Each predefined network's driver has its name.
-    let driver = name;
-    let mut v = json!({
-        "Name": name,
-        "Id": network_id(name),
-        "Created": "0001-01-01T00:00:00Z",
-        "Scope": "local",
-        "Driver": driver,
-        "EnableIPv4": true,
-        "EnableIPv6": false,
-        "IPAM": {"Driver": "default", "Options": null, "Config": []},
-        "Internal": false,
-        "Attachable": false,
-        "Ingress": false,
-        "ConfigFrom": {"Network": ""},
-        "ConfigOnly": false,
-        "Containers": {},
-        "Options": {},
-        "Labels": {},
-    });
+) -> NetworkResource {
+    // Each predefined network's driver has its name; no IPAM options (a nil map in moby).
+    let ipam = Ipam {
+        driver: "default".into(),
+        options: None,
+        config: Vec::new(),
+    };
+    let mut n = resource(
+        name,
+        network_id(name),
+        PREDEFINED_CREATED.into(),
+        name,
+        ipam,
+    );
     if let Some(b) = bridge {
         if let Some(address) = b.address {
-            v["IPAM"]["Config"] = json!([{"Subnet": address.trunc().to_string(), "Gateway": address.addr().to_string()}]);
+            n.ipam.config = vec![IpamConfig {
+                subnet: address.trunc().to_string(),
+                gateway: address.addr().to_string(),
+                ..Default::default()
+            }];
         }
-        v["Options"] = json!({
-            "com.docker.network.bridge.default_bridge": "true",
-            "com.docker.network.bridge.enable_icc": "true",
-            "com.docker.network.bridge.enable_ip_masquerade": b.ip_masq.to_string(),
-            "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
-            "com.docker.network.bridge.name": b.name,
-            "com.docker.network.driver.mtu": b.mtu.to_string(),
-        });
+        n.options = BTreeMap::from([
+            (
+                "com.docker.network.bridge.default_bridge".into(),
+                "true".into(),
+            ),
+            ("com.docker.network.bridge.enable_icc".into(), "true".into()),
+            (
+                "com.docker.network.bridge.enable_ip_masquerade".into(),
+                b.ip_masq.to_string(),
+            ),
+            (
+                "com.docker.network.bridge.host_binding_ipv4".into(),
+                "0.0.0.0".into(),
+            ),
+            ("com.docker.network.bridge.name".into(), b.name.clone()),
+            ("com.docker.network.driver.mtu".into(), b.mtu.to_string()),
+        ]);
     }
-    if let Some(list) = containers {
-        let mut out = serde_json::Map::new();
-        for r in list {
-            if r.state.status != Status::Running {
-                continue;
-            }
-            let on_it = match name {
-                "bridge" => r.endpoint_on("bridge"),
-                other if r.network_mode() == other => None,
-                _ => continue,
-            };
-            if name == "bridge" && on_it.is_none() {
-                continue;
-            }
-            out.insert(
-                r.id.clone(),
-                json!({
-                    "Name": r.name,
-                    "EndpointID": on_it.map(|e| e.endpoint_id.clone()).unwrap_or_default(),
-                    "MacAddress": on_it.map(|e| e.mac.clone()).unwrap_or_default(),
-                    "IPv4Address": on_it.map(|e| format!("{}/{}", e.ip, e.prefix)).unwrap_or_default(),
-                    "IPv6Address": "",
-                }),
-            );
-        }
-        v["Containers"] = Value::Object(out);
-    } else {
-        v.as_object_mut().map(|o| o.remove("Containers"));
-    }
-    v
+    n.containers = containers.map(|list| {
+        list.iter()
+            .filter(|r| r.state.status == Status::Running)
+            .filter_map(|r| {
+                let on_it = match name {
+                    "bridge" => Some(r.endpoint_on("bridge")?),
+                    // host and none: the containers in that mode, which have no endpoint.
+                    other if r.network_mode() == other => None,
+                    _ => return None,
+                };
+                Some((r.id.clone(), endpoint(r, on_it)))
+            })
+            .collect()
+    });
+    n
 }
 
-/// A user-defined network; `containers`: for inspect.
-fn user_network(rec: &NetworkRecord, containers: Option<&[ContainerRecord]>) -> Value {
-    let mut config = json!({"Subnet": rec.address.trunc().to_string(), "Gateway": rec.address.addr().to_string()});
-    if let Some(r) = rec.ip_range {
-        config["IPRange"] = json!(r.to_string());
+/// A container's endpoint as a network shows it (empty members: no endpoint of its own).
+fn endpoint(r: &ContainerRecord, e: Option<&Endpoint>) -> EndpointResource {
+    EndpointResource {
+        name: r.name.clone(),
+        endpoint_id: e.map(|e| e.endpoint_id.clone()).unwrap_or_default(),
+        mac_address: e.map(|e| e.mac.clone()).unwrap_or_default(),
+        ipv4_address: e
+            .map(|e| format!("{}/{}", e.ip, e.prefix))
+            .unwrap_or_default(),
+        ipv6_address: String::new(),
     }
-    let mut v = json!({
-        "Name": rec.name,
-        "Id": rec.id,
-        "Created": rec.created,
-        "Scope": "local",
-        "Driver": "bridge",
-        "EnableIPv4": true,
-        "EnableIPv6": false,
-        "IPAM": {"Driver": "default", "Options": {}, "Config": [config]},
-        "Internal": rec.internal,
-        "Attachable": rec.attachable,
-        "Ingress": false,
-        "ConfigFrom": {"Network": ""},
-        "ConfigOnly": false,
-        "Options": rec.options,
-        "Labels": rec.labels,
+}
+
+/// A user-defined network; `containers`: its endpoints (for inspect), or None (a list's).
+fn user_network(rec: &NetworkRecord, containers: Option<&[ContainerRecord]>) -> NetworkResource {
+    let config = IpamConfig {
+        subnet: rec.address.trunc().to_string(),
+        ip_range: rec.ip_range.map(|r| r.to_string()).unwrap_or_default(),
+        gateway: rec.address.addr().to_string(),
+        ..Default::default()
+    };
+    let ipam = Ipam {
+        driver: "default".into(),
+        options: Some(BTreeMap::new()),
+        config: vec![config],
+    };
+    let mut n = resource(
+        &rec.name,
+        rec.id.clone(),
+        rec.created.clone(),
+        "bridge",
+        ipam,
+    );
+    n.internal = rec.internal;
+    n.attachable = rec.attachable;
+    n.options = rec.options.clone();
+    n.labels = rec.labels.clone();
+    n.containers = containers.map(|list| {
+        list.iter()
+            .filter(|r| r.state.status == Status::Running)
+            .filter_map(|r| Some((r.id.clone(), endpoint(r, Some(r.endpoint_on(&rec.id)?)))))
+            .collect()
     });
-    if let Some(list) = containers {
-        let mut out = serde_json::Map::new();
-        for r in list {
-            let Some(e) = r.endpoint_on(&rec.id) else {
-                continue;
-            };
-            if r.state.status != Status::Running {
-                continue;
-            }
-            out.insert(
-                r.id.clone(),
-                json!({
-                    "Name": r.name,
-                    "EndpointID": e.endpoint_id,
-                    "MacAddress": e.mac,
-                    "IPv4Address": format!("{}/{}", e.ip, e.prefix),
-                    "IPv6Address": "",
-                }),
-            );
-        }
-        v["Containers"] = Value::Object(out);
-    }
-    v
+    n
 }
 
 fn names(bridge: &Option<BridgeView>) -> Vec<&'static str> {
@@ -145,27 +157,24 @@ fn names(bridge: &Option<BridgeView>) -> Vec<&'static str> {
     out
 }
 
-fn matches(filters: &Filters, name: &str, v: &Value) -> bool {
-    let id = v["Id"].as_str().unwrap_or_default();
-    // The predefined networks are the ones without a creation time.
-    let builtin = v["Created"] == "0001-01-01T00:00:00Z";
-    let labels = v["Labels"].as_object().cloned().unwrap_or_default();
+fn matches(filters: &Filters, n: &NetworkResource) -> bool {
+    let builtin = n.created == PREDEFINED_CREATED;
     let label_ok = filters
         .get("label")
         .iter()
         .all(|l| match l.split_once('=') {
-            Some((k, val)) => labels.get(k).and_then(Value::as_str) == Some(val),
-            None => labels.contains_key(l.as_str()),
+            Some((k, val)) => n.labels.get(k).map(String::as_str) == Some(val),
+            None => n.labels.contains_key(l.as_str()),
         });
     filters
         .get("name")
         .iter()
-        .all(|n| name.contains(n.as_str()))
-        && filters.get("id").iter().all(|i| id.starts_with(i.as_str()))
+        .all(|f| n.name.contains(f.as_str()))
         && filters
-            .get("driver")
+            .get("id")
             .iter()
-            .all(|d| v["Driver"].as_str() == Some(d.as_str()))
+            .all(|i| n.id.starts_with(i.as_str()))
+        && filters.get("driver").iter().all(|d| n.driver == *d)
         && filters
             .get("type")
             .iter()
@@ -174,26 +183,37 @@ fn matches(filters: &Filters, name: &str, v: &Value) -> bool {
         && label_ok
 }
 
+/// A typed answer as JSON.
+fn reply(status: StatusCode, value: &impl Serialize) -> Response<Body> {
+    let mut bytes = serde_json::to_vec(value).unwrap_or_default();
+    bytes.push(b'\n');
+    body::full(status, "application/json", bytes)
+}
+
+/// A request body as moby's decoder reads it; `what` starts the 400's message.
+async fn request<T: DeserializeOwned>(body_in: Incoming, what: &str) -> ApiResult<T> {
+    let value = body::read_json(body_in, 1 << 20).await?;
+    types::decode(value).map_err(|e| ApiError::bad_request(format!("invalid {what}: {e}")))
+}
+
 /// GET /networks
 pub(super) async fn list(ctx: &Ctx) -> ApiResult<Response<Body>> {
     let filters = Filters::parse(ctx.query.get("filters"), FILTERS)?;
-    let (bridge, user) = ctx
+    let (bridge, user, records) = ctx
         .blocking(|e| {
             let user = e.networks().map(|n| n.list()).unwrap_or_default();
-            Ok((e.default_bridge(), user))
+            Ok((e.default_bridge(), user, e.containers().list()))
         })
         .await?;
-    let out: Vec<Value> = names(&bridge)
+    // Built with their containers, as the oldest clients get them; compat drops them.
+    let mut out: Vec<NetworkResource> = names(&bridge)
         .into_iter()
-        .map(|n| {
-            let v = network(n, bridge.as_ref().filter(|_| n == "bridge"), None);
-            (n.to_string(), v)
-        })
-        .chain(user.iter().map(|r| (r.name.clone(), user_network(r, None))))
-        .filter(|(n, v)| matches(&filters, n, v))
-        .map(|(_, v)| v)
+        .map(|n| network(n, bridge.as_ref().filter(|_| n == "bridge"), Some(&records)))
+        .chain(user.iter().map(|r| user_network(r, Some(&records))))
+        .filter(|n| matches(&filters, n))
         .collect();
-    Ok(body::json(StatusCode::OK, &Value::Array(out)))
+    compat::network_list(&mut out, ctx.version);
+    Ok(reply(StatusCode::OK, &out))
 }
 
 /// GET /networks/{id or name}
@@ -206,16 +226,13 @@ pub(super) async fn inspect(ctx: &Ctx, wanted: String) -> ApiResult<Response<Bod
         })
         .await?;
     if let Some(rec) = user {
-        return Ok(body::json(
-            StatusCode::OK,
-            &user_network(&rec, Some(&records)),
-        ));
+        return Ok(reply(StatusCode::OK, &user_network(&rec, Some(&records))));
     }
     let found = names(&bridge).into_iter().find(|n| {
         *n == wanted || (wanted.len() >= 3 && network_id(n).starts_with(wanted.as_str()))
     });
     match found {
-        Some(n) => Ok(body::json(
+        Some(n) => Ok(reply(
             StatusCode::OK,
             &network(n, bridge.as_ref().filter(|_| n == "bridge"), Some(&records)),
         )),
@@ -223,81 +240,87 @@ pub(super) async fn inspect(ctx: &Ctx, wanted: String) -> ApiResult<Response<Bod
     }
 }
 
-/// moby's NetworkCreateRequest, the keys berth reads.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-struct CreateBody {
-    name: String,
-    driver: String,
-    internal: bool,
-    attachable: bool,
-    #[serde(rename = "EnableIPv6")]
-    enable_ipv6: Option<bool>,
-    #[serde(rename = "IPAM")]
-    ipam: Option<Ipam>,
-    options: Option<BTreeMap<String, String>>,
-    labels: Option<BTreeMap<String, String>>,
-}
-
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-struct Ipam {
-    config: Option<Vec<IpamConfig>>,
-}
-
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-struct IpamConfig {
-    subnet: String,
-    #[serde(rename = "IPRange")]
-    ip_range: String,
-    gateway: String,
-}
-
-/// `v` without null members: clients (docker-compose) send nulls for what they leave unset,
-/// which Go's decoder reads as zero values.
-fn without_nulls(v: Value) -> Value {
-    match v {
-        Value::Object(m) => Value::Object(
-            m.into_iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (k, without_nulls(v)))
-                .collect(),
+/// Members of a create body that ask for what berth's networks cannot be (dockerd's
+/// decoder would take them, so they are refused by name rather than ignored).
+fn refuse_unsupported(req: &types::CreateRequest) -> ApiResult<()> {
+    if req.enable_ipv6 {
+        return Err(ApiError::bad_request(
+            "IPv6 networks are not supported by berth yet",
+        ));
+    }
+    if !matches!(req.scope.as_str(), "" | "local") {
+        return Err(ApiError::bad_request(format!(
+            "network scope {:?} is not supported by berth (local is)",
+            req.scope
+        )));
+    }
+    let refused = [
+        ("Ingress", req.ingress),
+        ("ConfigOnly", req.config_only),
+        (
+            "ConfigFrom",
+            req.config_from
+                .as_ref()
+                .is_some_and(|c| !c.network.is_empty()),
         ),
-        Value::Array(a) => Value::Array(a.into_iter().map(without_nulls).collect()),
-        other => other,
+    ];
+    if let Some((name, _)) = refused.iter().find(|(_, asks)| *asks) {
+        return Err(ApiError::bad_request(format!(
+            "{name} is not supported by berth yet"
+        )));
+    }
+    let Some(ipam) = &req.ipam else {
+        return Ok(());
+    };
+    if !matches!(ipam.driver.as_str(), "" | "default") {
+        return Err(ApiError::bad_request(format!(
+            "IPAM driver {:?} is not supported by berth (default is)",
+            ipam.driver
+        )));
+    }
+    if ipam.config.len() > 1 {
+        return Err(ApiError::bad_request(
+            "berth takes one IPAM config (one IPv4 subnet) per network",
+        ));
+    }
+    if ipam.config.iter().any(|c| !c.aux_address.is_empty()) {
+        return Err(ApiError::bad_request(
+            "IPAM.Config.AuxiliaryAddresses is not supported by berth yet",
+        ));
+    }
+    Ok(())
+}
+
+/// The engine's create options from the wire's.
+fn create_options(req: types::CreateRequest) -> CreateNetwork {
+    let nonempty = |s: String| (!s.is_empty()).then_some(s);
+    let first = req.ipam.and_then(|i| i.config.into_iter().next());
+    let (subnet, ip_range, gateway) = match first {
+        Some(c) => (
+            nonempty(c.subnet),
+            nonempty(c.ip_range),
+            nonempty(c.gateway),
+        ),
+        None => (None, None, None),
+    };
+    CreateNetwork {
+        name: req.name,
+        driver: req.driver,
+        subnet,
+        ip_range,
+        gateway,
+        internal: req.internal,
+        attachable: req.attachable,
+        labels: req.labels,
+        options: req.options,
     }
 }
 
 /// POST /networks/create
 pub(super) async fn create(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<Body>> {
-    let value = body::read_json(body_in, 1 << 20).await?;
-    let req: CreateBody = serde_json::from_value(without_nulls(value))
-        .map_err(|e| ApiError::bad_request(format!("invalid network config: {e}")))?;
-    if req.enable_ipv6 == Some(true) {
-        return Err(ApiError::bad_request(
-            "IPv6 networks are not supported by berth yet",
-        ));
-    }
-    let configs = req.ipam.and_then(|i| i.config).unwrap_or_default();
-    if configs.len() > 1 {
-        return Err(ApiError::bad_request(
-            "berth takes one IPAM config (one IPv4 subnet) per network",
-        ));
-    }
-    let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_string());
-    let first = configs.first();
-    let create = CreateNetwork {
-        name: req.name,
-        driver: req.driver,
-        subnet: first.and_then(|c| nonempty(&c.subnet)),
-        ip_range: first.and_then(|c| nonempty(&c.ip_range)),
-        gateway: first.and_then(|c| nonempty(&c.gateway)),
-        internal: req.internal,
-        attachable: req.attachable,
-        labels: req.labels.unwrap_or_default(),
-        options: req.options.unwrap_or_default(),
-    };
+    let req: types::CreateRequest = request(body_in, "network config").await?;
+    refuse_unsupported(&req)?;
+    let create = create_options(req);
     let rec = ctx
         .blocking(move |e| {
             let networks = e
@@ -306,10 +329,11 @@ pub(super) async fn create(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<B
             Ok(networks.create(e.containers(), &create)?)
         })
         .await?;
-    Ok(body::json(
-        StatusCode::CREATED,
-        &json!({"Id": rec.id, "Warning": ""}),
-    ))
+    let created = CreateResponse {
+        id: rec.id,
+        warning: String::new(),
+    };
+    Ok(reply(StatusCode::CREATED, &created))
 }
 
 /// DELETE /networks/{id}
@@ -358,41 +382,31 @@ pub(super) async fn prune(ctx: &Ctx) -> ApiResult<Response<Body>> {
             Ok(deleted)
         })
         .await?;
-    let deleted = if deleted.is_empty() {
-        Value::Null
-    } else {
-        json!(deleted)
+    let report = PruneReport {
+        networks_deleted: (!deleted.is_empty()).then_some(deleted),
     };
-    Ok(body::json(
-        StatusCode::OK,
-        &json!({"NetworksDeleted": deleted}),
-    ))
+    Ok(reply(StatusCode::OK, &report))
 }
 
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-struct ConnectBody {
-    container: String,
-    endpoint_config: Option<EndpointConfig>,
-    /// disconnect's `-f`.
-    force: bool,
-}
-
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-struct EndpointConfig {
-    aliases: Option<Vec<String>>,
-    /// `--gw-priority`.
-    gw_priority: i64,
-    #[serde(rename = "IPAMConfig")]
-    ipam_config: Option<EndpointIpam>,
-}
-
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-struct EndpointIpam {
-    #[serde(rename = "IPv4Address")]
-    ipv4_address: String,
+/// Members of a connect body's EndpointConfig that ask for what berth does not do.
+fn refuse_unsupported_endpoint(e: &types::EndpointSettings) -> ApiResult<()> {
+    let ipam = e.ipam_config.clone().unwrap_or_default();
+    let refused = [
+        ("IPAMConfig.IPv6Address", !ipam.ipv6_address.is_empty()),
+        ("IPAMConfig.LinkLocalIPs", !ipam.link_local_ips.is_empty()),
+        ("Links", e.links.as_ref().is_some_and(|l| !l.is_empty())),
+        ("MacAddress", !e.mac_address.is_empty()),
+        (
+            "DriverOpts",
+            e.driver_opts.as_ref().is_some_and(|o| !o.is_empty()),
+        ),
+    ];
+    match refused.iter().find(|(_, asks)| *asks) {
+        Some((name, _)) => Err(ApiError::bad_request(format!(
+            "EndpointConfig.{name} is not supported by berth yet"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// POST /networks/{id}/connect (of a running container or one that does not run).
@@ -401,10 +415,9 @@ pub(super) async fn connect(
     network: String,
     body_in: Incoming,
 ) -> ApiResult<Response<Body>> {
-    let value = body::read_json(body_in, 1 << 20).await?;
-    let req: ConnectBody = serde_json::from_value(without_nulls(value))
-        .map_err(|e| ApiError::bad_request(format!("invalid connect request: {e}")))?;
+    let req: ConnectRequest = request(body_in, "connect request").await?;
     let endpoint = req.endpoint_config.unwrap_or_default();
+    refuse_unsupported_endpoint(&endpoint)?;
     let ip = match endpoint
         .ipam_config
         .map(|c| c.ipv4_address)
@@ -431,9 +444,7 @@ pub(super) async fn disconnect(
     network: String,
     body_in: Incoming,
 ) -> ApiResult<Response<Body>> {
-    let value = body::read_json(body_in, 1 << 20).await?;
-    let req: ConnectBody = serde_json::from_value(without_nulls(value))
-        .map_err(|e| ApiError::bad_request(format!("invalid disconnect request: {e}")))?;
+    let req: DisconnectRequest = request(body_in, "disconnect request").await?;
     ctx.blocking(move |e| Ok(e.network_disconnect(&network, &req.container, req.force)?))
         .await?;
     Ok(body::empty(StatusCode::OK))

@@ -1,15 +1,15 @@
 //! The volume routes: create, list, inspect, remove, prune (the `local` driver only).
 
-use std::collections::BTreeMap;
-
+use berth_api_types::volume::{self as types, CreateOptions, ListResponse, PruneReport, UsageData};
 use berth_engine::filters::Filters;
 use berth_engine::volumes::{Volume, VolumeRequest};
 use hyper::body::Incoming;
 use hyper::{Response, StatusCode};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::body::{self, Body};
+use super::compat;
 use super::error::{ApiError, ApiResult};
 use super::Ctx;
 
@@ -20,38 +20,48 @@ pub(super) const PRUNE_FILTERS: &[&str] = &["label", "label!", "all"];
 /// A volume create body is small.
 const MAX_BODY: usize = 1024 * 1024;
 
-/// moby's volume.CreateOptions.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-struct CreateBody {
-    name: String,
-    driver: String,
-    driver_opts: BTreeMap<String, String>,
-    labels: BTreeMap<String, String>,
+/// A volume as moby's API shows it; `usage` for `system df` (Size, RefCount).
+pub(super) fn view(
+    e: &berth_engine::Engine,
+    v: &Volume,
+    usage: Option<(u64, usize)>,
+) -> types::Volume {
+    // null when empty, as moby's (a Go map left nil).
+    let map = |m: &std::collections::BTreeMap<String, String>| (!m.is_empty()).then(|| m.clone());
+    types::Volume {
+        created_at: v.created_at.clone(),
+        driver: v.driver.clone(),
+        labels: map(&v.labels),
+        mountpoint: e.volumes().data_path(&v.name).display().to_string(),
+        name: v.name.clone(),
+        options: map(&v.options),
+        scope: "local".into(),
+        usage_data: usage.map(|(size, refs)| UsageData {
+            ref_count: i64::try_from(refs).unwrap_or(i64::MAX),
+            size: i64::try_from(size).unwrap_or(i64::MAX),
+        }),
+    }
 }
 
-/// A volume as moby's API shows it; `usage` for `system df` (Size, RefCount).
-pub(super) fn view(e: &berth_engine::Engine, v: &Volume, usage: Option<(u64, usize)>) -> Value {
-    let mut out = json!({
-        "Name": v.name,
-        "Driver": v.driver,
-        "Mountpoint": e.volumes().data_path(&v.name),
-        "CreatedAt": v.created_at,
-        // null when empty, as moby's (a Go map left nil).
-        "Labels": if v.labels.is_empty() { Value::Null } else { json!(v.labels) },
-        "Options": if v.options.is_empty() { Value::Null } else { json!(v.options) },
-        "Scope": "local",
-    });
-    if let Some((size, refs)) = usage {
-        out["UsageData"] = json!({"Size": size, "RefCount": refs});
-    }
-    out
+/// A typed answer as JSON.
+fn reply(status: StatusCode, value: &impl Serialize) -> Response<Body> {
+    let mut bytes = serde_json::to_vec(value).unwrap_or_default();
+    bytes.push(b'\n');
+    body::full(status, "application/json", bytes)
 }
 
 pub(super) async fn create(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<Body>> {
     let value = body::read_json(body_in, MAX_BODY).await?;
-    let req: CreateBody = serde_json::from_value(value)
+    let mut req: CreateOptions = types::decode(value)
         .map_err(|e| ApiError::bad_request(format!("invalid volume create body: {e}")))?;
+    compat::volume_create_request(&mut req, ctx.version);
+    // A cluster volume is a swarm manager's; dockerd's decoder takes the member, so it is
+    // refused by name rather than a local volume made in its place.
+    if req.asks_for_cluster_volume() {
+        return Err(ApiError::bad_request(
+            "ClusterVolumeSpec is not supported by berth (cluster volumes need a swarm)",
+        ));
+    }
     let out = ctx
         .blocking(move |e| {
             let v = e.create_volume(&VolumeRequest {
@@ -63,28 +73,29 @@ pub(super) async fn create(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<B
             Ok(view(e, &v, None))
         })
         .await?;
-    Ok(body::json(StatusCode::CREATED, &out))
+    Ok(reply(StatusCode::CREATED, &out))
 }
 
 pub(super) async fn list(ctx: &Ctx) -> ApiResult<Response<Body>> {
     let filters = Filters::parse(ctx.query.get("filters"), LIST_FILTERS)?;
-    let out = ctx
+    let volumes = ctx
         .blocking(move |e| {
             let list = e.list_volumes(&filters)?;
             Ok(list.iter().map(|v| view(e, v, None)).collect::<Vec<_>>())
         })
         .await?;
-    Ok(body::json(
-        StatusCode::OK,
-        &json!({"Volumes": out, "Warnings": null}),
-    ))
+    let out = ListResponse {
+        volumes,
+        warnings: None,
+    };
+    Ok(reply(StatusCode::OK, &out))
 }
 
 pub(super) async fn inspect(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
     let out = ctx
         .blocking(move |e| Ok(view(e, &e.volume(&name)?, None)))
         .await?;
-    Ok(body::json(StatusCode::OK, &out))
+    Ok(reply(StatusCode::OK, &out))
 }
 
 pub(super) async fn remove(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
@@ -99,16 +110,19 @@ pub(super) async fn prune(ctx: &Ctx) -> ApiResult<Response<Body>> {
     let (names, bytes) = ctx
         .blocking(move |e| Ok(e.prune_volumes(&filters)?))
         .await?;
-    Ok(body::json(
-        StatusCode::OK,
-        &json!({"VolumesDeleted": if names.is_empty() { Value::Null } else { json!(names) }, "SpaceReclaimed": bytes}),
-    ))
+    let report = PruneReport {
+        volumes_deleted: (!names.is_empty()).then_some(names),
+        space_reclaimed: bytes,
+    };
+    Ok(reply(StatusCode::OK, &report))
 }
 
-/// The volumes of `system df`: each with its size and how many containers use it.
+/// The volumes of `system df`: each with its size and how many containers use it (as JSON
+/// values for system.rs's df, which builds its answer from values).
 pub(super) fn usage(e: &berth_engine::Engine) -> Vec<Value> {
     e.volume_usage()
         .iter()
         .map(|u| view(e, &u.volume, Some((u.size, u.ref_count))))
+        .filter_map(|v| serde_json::to_value(v).ok())
         .collect()
 }
