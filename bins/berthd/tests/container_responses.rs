@@ -151,3 +151,87 @@ fn inspect_members_come_in_moby_s_order() {
     ];
     assert_eq!(top_level_keys(&body), want, "{body}");
 }
+
+/// Removes this test's containers and user-defined networks (their bridges and nftables
+/// tables go with them) before the daemon stops.
+struct Networks<'a>(&'a Daemon);
+
+impl Drop for Networks<'_> {
+    fn drop(&mut self) {
+        for id in self.0.docker(&["ps", "-aq"]).stdout.split_whitespace() {
+            let _ = self.0.docker(&["rm", "-f", id]);
+        }
+        let _ = self.0.docker(&["network", "prune", "-f"]);
+    }
+}
+
+/// dockerd 26 adds the short id and the hostname to a user-defined network's Aliases for
+/// a client older than API 1.45 only (compat.rs); the default bridge gets none.
+#[test]
+fn an_older_client_sees_the_short_id_and_hostname_as_aliases() {
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    let _networks = Networks(&d);
+    let pid = std::process::id() % 100_000;
+    let opt = format!("com.docker.network.bridge.name=cr{pid}");
+    let subnet = format!("10.247.{}.0/24", pid % 250);
+    d.docker(&[
+        "network", "create", "--subnet", &subnet, "-o", &opt, "crnet",
+    ])
+    .ok();
+    d.docker(&[
+        "create",
+        "--name",
+        "aliased",
+        "--hostname",
+        "box",
+        "--network",
+        "crnet",
+        "--network-alias",
+        "one",
+        "bb:1",
+    ])
+    .ok();
+    let id = d
+        .docker(&["inspect", "-f", "{{.Id}}", "aliased"])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let aliases = |version: &str| {
+        let (status, body) = d.http("GET", &format!("/{version}/containers/aliased/json"), b"");
+        assert_eq!(status, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).expect("json");
+        v["NetworkSettings"]["Networks"]["crnet"]["Aliases"].clone()
+    };
+    assert_eq!(aliases("v1.45"), json!(["one"]));
+    assert_eq!(aliases("v1.44"), json!(["one", &id[..12], "box"]));
+}
+
+/// `one-shot` came with API 1.41: an older client's `stream=0&one-shot=1` gets a primed
+/// sample (a previous read time), as dockerd ignores the parameter before 1.41.
+#[test]
+fn one_shot_is_ignored_before_api_1_41() {
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "busy",
+        "--network",
+        "none",
+        "bb:1",
+        "sleep",
+        "1000",
+    ])
+    .ok();
+    let preread = |version: &str| {
+        let path = format!("/{version}/containers/busy/stats?stream=0&one-shot=1");
+        let (status, body) = d.http("GET", &path, b"");
+        assert_eq!(status, 200, "{body}");
+        message(&body)["preread"].clone()
+    };
+    assert_eq!(preread("v1.41"), "0001-01-01T00:00:00Z");
+    assert_ne!(preread("v1.40"), "0001-01-01T00:00:00Z");
+}

@@ -251,10 +251,9 @@ pub(super) async fn inspect(ctx: &Ctx, name: String) -> ApiResult<Response<Body>
         })
         .await?;
     let exec_ids = (!execs.is_empty()).then_some(execs);
-    Ok(typed_json(
-        StatusCode::OK,
-        &inspect_response(&r, &dir, exec_ids),
-    ))
+    let mut resp = inspect_response(&r, &dir, exec_ids);
+    compat::inspect_response(&mut resp, ctx.version);
+    Ok(typed_json(StatusCode::OK, &resp))
 }
 
 fn inspect_response(

@@ -141,7 +141,7 @@ fn networks(counters: &BTreeMap<String, NetCounters>) -> BTreeMap<String, Networ
 /// GET /containers/{id}/stats?stream=&one-shot=
 pub(super) async fn stats(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
     let stream = ctx.query.get("stream").is_none() || ctx.query.bool("stream");
-    let one_shot = ctx.query.bool("one-shot");
+    let one_shot = super::compat::stats_one_shot(ctx.query.bool("one-shot"), ctx.version);
     let first = {
         let name = name.clone();
         ctx.blocking(move |e| Ok(e.container_stats(&name)?)).await?
