@@ -2,6 +2,7 @@
 //! (API 1.45) from the typed models, and the functions here adapt it for an older client
 //! (moby's routers do the same per route, in `adjustForAPIVersion`-style helpers).
 
+use berth_api_types::container;
 use serde_json::Value;
 
 use crate::version::ApiVersion;
@@ -16,6 +17,46 @@ pub(crate) fn create_request(body: &mut Value, v: ApiVersion) {
             check.remove("StartInterval");
         }
     }
+}
+
+/// Inspect for a client before API 1.45: on each user-defined network, Aliases also hold
+/// the container's short id and its hostname, deduplicated (dockerd 26 no longer stores
+/// them as aliases, and adds them back for older clients only).
+pub(crate) fn inspect_response(resp: &mut container::InspectResponse, v: ApiVersion) {
+    if at_least(v, 1, 45) {
+        return;
+    }
+    let short_id: String = resp.id.chars().take(12).collect();
+    let hostname = resp.config["Hostname"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    for (network, endpoint) in &mut resp.network_settings.networks {
+        if !user_defined(network) {
+            continue;
+        }
+        let given = endpoint.aliases.take().unwrap_or_default();
+        let mut aliases: Vec<String> = Vec::new();
+        for alias in given
+            .into_iter()
+            .chain([short_id.clone(), hostname.clone()])
+        {
+            if !aliases.contains(&alias) {
+                aliases.push(alias);
+            }
+        }
+        endpoint.aliases = Some(aliases);
+    }
+}
+
+/// moby's NetworkMode.IsUserDefined: not default, bridge, host, none or container:ID.
+fn user_defined(network: &str) -> bool {
+    !matches!(network, "default" | "bridge" | "host" | "none") && !network.starts_with("container:")
+}
+
+/// Stats' `one-shot` came with API 1.41; an older client's is ignored, as dockerd does.
+pub(crate) fn stats_one_shot(asked: bool, v: ApiVersion) -> bool {
+    asked && at_least(v, 1, 41)
 }
 
 // ---- images and system ------------------------------------------------------------------

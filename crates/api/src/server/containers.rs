@@ -1,9 +1,15 @@
 //! The container routes: create, start, list, inspect, logs, wait, stop, kill, restart,
 //! remove, attach and resize (exec has its own module).
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use berth_api_types::container;
+use berth_api_types::container::inspect::{
+    EndpointIpamConfig, EndpointSettings, MountPoint, PortBinding, PortMap,
+};
+use berth_api_types::container::summary::{Port, SummaryHostConfig, SummaryNetworkSettings};
 use berth_engine::containers::health::HealthStatus;
 use berth_engine::containers::host::LogDriver;
 use berth_engine::containers::logs::{Entry, LogOptions};
@@ -59,22 +65,34 @@ fn command(r: &ContainerRecord) -> String {
     args.join(" ")
 }
 
-fn summary(r: &ContainerRecord) -> Value {
-    json!({
-        "Id": r.id,
-        "Names": [format!("/{}", r.name)],
-        "Image": r.config.image,
-        "ImageID": r.image,
-        "Command": command(r),
-        "Created": unix_of(Some(&r.created)),
-        "Ports": port_list(r),
-        "Labels": r.config.labels.clone().unwrap_or_default(),
-        "State": r.status_word(),
-        "Status": status_text(r),
-        "HostConfig": {"NetworkMode": r.network_mode},
-        "NetworkSettings": {"Networks": networks(r)},
-        "Mounts": mounts(r),
-    })
+fn summary(r: &ContainerRecord, sizes: Option<(u64, u64)>) -> container::Summary {
+    let (size_rw, size_root_fs) = sizes.map_or((0, 0), |(rw, image)| (rw, rw + image));
+    container::Summary {
+        id: r.id.clone(),
+        names: vec![format!("/{}", r.name)],
+        image: r.config.image.clone(),
+        image_id: r.image.clone(),
+        command: command(r),
+        created: unix_of(Some(&r.created)),
+        ports: port_list(r),
+        size_rw: i64::try_from(size_rw).unwrap_or(i64::MAX),
+        size_root_fs: i64::try_from(size_root_fs).unwrap_or(i64::MAX),
+        labels: r.config.labels.clone().unwrap_or_default(),
+        state: r.status_word().to_string(),
+        status: status_text(r),
+        host_config: SummaryHostConfig {
+            network_mode: r.network_mode.clone(),
+        },
+        network_settings: SummaryNetworkSettings {
+            networks: networks(r),
+        },
+        mounts: mounts(r),
+    }
+}
+
+/// A typed body as dockerd writes it (its JSON and a newline).
+pub(super) fn typed_json(status: StatusCode, v: &impl serde::Serialize) -> Response<Body> {
+    body::full(status, "application/json", body::message_line(v))
 }
 
 pub(super) async fn create(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<Body>> {
@@ -215,17 +233,12 @@ pub(super) async fn list(ctx: &Ctx) -> ApiResult<Response<Body>> {
         if !matches(&filters, &r) {
             continue;
         }
-        let mut item = summary(&r);
-        if let Some((rw, image)) = sizes {
-            item["SizeRw"] = json!(rw);
-            item["SizeRootFs"] = json!(rw + image);
-        }
-        out.push(item);
+        out.push(summary(&r, sizes));
         if limit.is_some_and(|l| out.len() >= l) {
             break;
         }
     }
-    Ok(body::json(StatusCode::OK, &Value::Array(out)))
+    Ok(typed_json(StatusCode::OK, &out))
 }
 
 pub(super) async fn inspect(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
@@ -238,62 +251,117 @@ pub(super) async fn inspect(ctx: &Ctx, name: String) -> ApiResult<Response<Body>
         })
         .await?;
     let exec_ids = (!execs.is_empty()).then_some(execs);
-    let args = {
-        let mut a = r.config.entrypoint.clone().unwrap_or_default();
-        a.extend(r.config.cmd.clone().unwrap_or_default());
-        a
+    let mut resp = inspect_response(&r, &dir, exec_ids);
+    compat::inspect_response(&mut resp, ctx.version);
+    Ok(typed_json(StatusCode::OK, &resp))
+}
+
+fn inspect_response(
+    r: &ContainerRecord,
+    dir: &std::path::Path,
+    exec_ids: Option<Vec<String>>,
+) -> container::InspectResponse {
+    let mut args = r.config.entrypoint.clone().unwrap_or_default();
+    args.extend(r.config.cmd.clone().unwrap_or_default());
+    let path = if args.is_empty() {
+        String::new()
+    } else {
+        args.remove(0)
     };
-    let zero = "0001-01-01T00:00:00Z".to_string();
+    let data = [
+        ("UpperDir", "upper"),
+        ("WorkDir", "work"),
+        ("MergedDir", "rootfs"),
+    ]
+    .into_iter()
+    .map(|(key, sub)| (key.to_string(), dir.join(sub).display().to_string()))
+    .collect();
+    container::InspectResponse {
+        id: r.id.clone(),
+        created: r.created.clone(),
+        path,
+        args,
+        state: state(r),
+        image: r.image.clone(),
+        resolv_conf_path: etc_path(r, dir, "resolv.conf"),
+        hostname_path: etc_path(r, dir, "hostname"),
+        hosts_path: etc_path(r, dir, "hosts"),
+        log_path: log_path(r, dir),
+        name: format!("/{}", r.name),
+        restart_count: r.restart_count,
+        driver: "overlay2".into(),
+        platform: "linux".into(),
+        mount_label: String::new(),
+        process_label: String::new(),
+        app_armor_profile: String::new(),
+        exec_ids,
+        host_config: host_config(r),
+        graph_driver: container::GraphDriverData {
+            data,
+            name: "overlay2".into(),
+        },
+        size_rw: None,
+        size_root_fs: None,
+        mounts: mounts(r),
+        config: config(r),
+        network_settings: network_settings(r),
+    }
+}
+
+/// Go's zero time, which dockerd shows for a time not reached yet.
+const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+fn state(r: &ContainerRecord) -> container::State {
+    let s = &r.state;
+    container::State {
+        status: r.status_word().to_string(),
+        running: s.status == Status::Running || s.restarting,
+        paused: s.paused,
+        restarting: s.restarting,
+        oom_killed: s.oom_killed,
+        dead: false,
+        pid: s.pid,
+        exit_code: s.exit_code,
+        error: s.error.clone(),
+        started_at: s.started_at.clone().unwrap_or_else(|| ZERO_TIME.into()),
+        finished_at: s.finished_at.clone().unwrap_or_else(|| ZERO_TIME.into()),
+        health: s.health.as_ref().map(health),
+    }
+}
+
+fn health(h: &berth_engine::containers::health::Health) -> container::Health {
+    container::Health {
+        status: h.status.as_str().to_string(),
+        failing_streak: h.failing_streak,
+        log: h
+            .log
+            .iter()
+            .map(|l| container::HealthcheckResult {
+                start: l.start.clone(),
+                end: l.end.clone(),
+                exit_code: l.exit_code,
+                output: l.output.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// Inspect's Config: the create request's, as berthd keeps it.
+fn config(r: &ContainerRecord) -> Value {
     let mut v = json!({
-        "Id": r.id,
-        "Created": r.created,
-        "Path": args.first().cloned().unwrap_or_default(),
-        "Args": args.iter().skip(1).collect::<Vec<_>>(),
-        "State": {
-            "Status": r.status_word(),
-            "Running": r.state.status == Status::Running || r.state.restarting,
-            "Paused": r.state.paused,
-            "Restarting": r.state.restarting,
-            "OOMKilled": r.state.oom_killed,
-            "Dead": false,
-            "Pid": r.state.pid,
-            "ExitCode": r.state.exit_code,
-            "Error": r.state.error,
-            "StartedAt": r.state.started_at.clone().unwrap_or_else(|| zero.clone()),
-            "FinishedAt": r.state.finished_at.clone().unwrap_or(zero),
-        },
-        "Image": r.image,
-        "ResolvConfPath": etc_path(&r, &dir, "resolv.conf"),
-        "HostnamePath": etc_path(&r, &dir, "hostname"),
-        "HostsPath": etc_path(&r, &dir, "hosts"),
-        "LogPath": log_path(&r, &dir),
-        "Name": format!("/{}", r.name),
-        "RestartCount": r.restart_count,
-        "Driver": "overlay2",
-        "Platform": "linux",
-        "MountLabel": "",
-        "ProcessLabel": "",
-        "AppArmorProfile": "",
-        "ExecIDs": exec_ids,
-        "HostConfig": host_config(&r),
-        "GraphDriver": {"Name": "overlay2", "Data": {"UpperDir": dir.join("upper"), "WorkDir": dir.join("work"), "MergedDir": dir.join("rootfs")}},
-        "Mounts": mounts(&r),
-        "Config": {
-            "Hostname": r.hostname(),
-            "User": r.config.user.clone().unwrap_or_default(),
-            "Env": r.config.env,
-            "Cmd": r.config.cmd,
-            "Entrypoint": r.config.entrypoint,
-            "Image": r.config.image,
-            "WorkingDir": r.config.working_dir.clone().unwrap_or_default(),
-            "Labels": r.config.labels,
-            "Tty": r.config.tty,
-            "OpenStdin": r.config.open_stdin,
-            "StdinOnce": r.config.stdin_once,
-            "StopSignal": r.config.stop_signal,
-            "StopTimeout": r.config.stop_timeout,
-        },
-        "NetworkSettings": network_settings(&r),
+        "Hostname": r.hostname(),
+        "User": r.config.user.clone().unwrap_or_default(),
+        "Env": r.config.env,
+        "Cmd": r.config.cmd,
+        "Entrypoint": r.config.entrypoint,
+        "Image": r.config.image,
+        "WorkingDir": r.config.working_dir.clone().unwrap_or_default(),
+        "Labels": r.config.labels,
+        "Tty": r.config.tty,
+        "OpenStdin": r.config.open_stdin,
+        "StdinOnce": r.config.stdin_once,
+        "StopSignal": r.config.stop_signal,
+        "StopTimeout": r.config.stop_timeout,
     });
     if !r.net.exposed.is_empty() {
         let exposed: serde_json::Map<String, Value> = r
@@ -302,19 +370,16 @@ pub(super) async fn inspect(ctx: &Ctx, name: String) -> ApiResult<Response<Body>
             .iter()
             .map(|k| (k.clone(), json!({})))
             .collect();
-        v["Config"]["ExposedPorts"] = Value::Object(exposed);
+        v["ExposedPorts"] = Value::Object(exposed);
     }
     if !r.net.domainname.is_empty() {
-        v["Config"]["Domainname"] = json!(r.net.domainname);
+        v["Domainname"] = json!(r.net.domainname);
     }
     // Present only once set, as moby's omitempty fields.
-    if let Some(health) = &r.state.health {
-        v["State"]["Health"] = json!(health);
-    }
     if let Some(check) = &r.config.healthcheck {
-        v["Config"]["Healthcheck"] = json!(check);
+        v["Healthcheck"] = json!(check);
     }
-    Ok(body::json(StatusCode::OK, &v))
+    v
 }
 
 /// Where the log is (none without one, as dockerd shows it).
@@ -407,171 +472,170 @@ fn etc_path(r: &ContainerRecord, dir: &std::path::Path, name: &str) -> String {
 
 /// NetworkSettings.Networks: each network the container is on, with its endpoint there
 /// as dockerd shows it (empty addresses while the container does not run).
-fn networks(r: &ContainerRecord) -> Value {
+fn networks(r: &ContainerRecord) -> BTreeMap<String, EndpointSettings> {
+    let mut out = BTreeMap::new();
     if r.network_mode().starts_with("container:") {
-        return json!({});
+        return out;
     }
     if !r.on_network() {
-        return json!({ r.network_mode(): {"NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "MacAddress": ""} });
+        // host or none: an endpoint with nothing set, as dockerd's.
+        out.insert(r.network_mode().to_string(), EndpointSettings::default());
+        return out;
     }
-    let mut out = serde_json::Map::new();
     for join in r.joins() {
-        let id = match join.network.as_str() {
+        let network_id = match join.network.as_str() {
             "bridge" => berth_engine::containers::net::network_id("bridge"),
             user => user.to_string(),
         };
         let ep = r.endpoint_on(&join.network);
-        let aliases = (!join.aliases.is_empty()).then(|| join.aliases.clone());
-        let ipam = join.ip.map(|ip| json!({"IPv4Address": ip.to_string()}));
         // Names are answered on user-defined networks only (as dockerd's DNSNames).
         let dns_names = (join.network != "bridge")
             .then(|| berth_engine::containers::net::dns_names(r, &join.aliases));
-        out.insert(
-            join.name.clone(),
-            json!({
-                "IPAMConfig": ipam,
-                "Links": null,
-                "Aliases": aliases,
-                "MacAddress": ep.map(|e| e.mac.clone()).unwrap_or_default(),
-                "DriverOpts": null,
-                "NetworkID": id,
-                "EndpointID": ep.map(|e| e.endpoint_id.clone()).unwrap_or_default(),
-                "Gateway": ep.map(|e| e.gateway.to_string()).unwrap_or_default(),
-                "IPAddress": ep.map(|e| e.ip.to_string()).unwrap_or_default(),
-                "IPPrefixLen": ep.map(|e| e.prefix).unwrap_or(0),
-                "IPv6Gateway": "",
-                "GlobalIPv6Address": "",
-                "GlobalIPv6PrefixLen": 0,
-                "DNSNames": dns_names,
-                "GwPriority": join.gw_priority,
+        let settings = EndpointSettings {
+            ipam_config: join.ip.map(|ip| EndpointIpamConfig {
+                ipv4_address: ip.to_string(),
+                ..EndpointIpamConfig::default()
             }),
-        );
+            aliases: (!join.aliases.is_empty()).then(|| join.aliases.clone()),
+            mac_address: ep.map(|e| e.mac.clone()).unwrap_or_default(),
+            network_id,
+            endpoint_id: ep.map(|e| e.endpoint_id.clone()).unwrap_or_default(),
+            gateway: ep.map(|e| e.gateway.to_string()).unwrap_or_default(),
+            ip_address: ep.map(|e| e.ip.to_string()).unwrap_or_default(),
+            ip_prefix_len: ep.map_or(0, |e| e.prefix),
+            dns_names,
+            gw_priority: join.gw_priority,
+            ..EndpointSettings::default()
+        };
+        out.insert(join.name.clone(), settings);
     }
-    Value::Object(out)
+    out
 }
 
 /// NetworkSettings.Ports: each exposed port with its host bindings (null: not published),
 /// while the container runs.
-fn ports_map(r: &ContainerRecord) -> Value {
+fn ports_map(r: &ContainerRecord) -> PortMap {
+    let mut out = PortMap::new();
     if r.endpoints.is_empty() {
-        return json!({});
+        return out;
     }
-    let mut out = serde_json::Map::new();
     for key in &r.net.exposed {
-        out.insert(key.clone(), Value::Null);
+        out.insert(key.clone(), None);
     }
     for p in r.endpoints.iter().flat_map(|e| &e.ports) {
-        let key = format!("{}/{}", p.port, p.proto);
-        let entry = json!({"HostIp": p.host_ip, "HostPort": p.host_port.to_string()});
-        match out.get_mut(&key) {
-            Some(Value::Array(list)) => list.push(entry),
-            _ => {
-                out.insert(key, json!([entry]));
-            }
-        }
+        let binding = PortBinding {
+            host_ip: p.host_ip.clone(),
+            host_port: p.host_port.to_string(),
+        };
+        out.entry(format!("{}/{}", p.port, p.proto))
+            .or_insert(None)
+            .get_or_insert_with(Vec::new)
+            .push(binding);
     }
-    Value::Object(out)
+    out
 }
 
 /// The list's Ports (`docker ps`): published ports, then exposed ones.
-fn port_list(r: &ContainerRecord) -> Value {
-    let mut out = Vec::new();
-    for p in r.endpoints.iter().flat_map(|e| &e.ports) {
-        out.push(json!({"IP": p.host_ip, "PrivatePort": p.port, "PublicPort": p.host_port, "Type": p.proto}));
-    }
+fn port_list(r: &ContainerRecord) -> Vec<Port> {
+    let published = r.endpoints.iter().flat_map(|e| &e.ports);
+    let mut out: Vec<Port> = published
+        .clone()
+        .map(|p| Port {
+            ip: p.host_ip.clone(),
+            private_port: p.port,
+            public_port: p.host_port,
+            r#type: p.proto.clone(),
+        })
+        .collect();
     for key in &r.net.exposed {
         let (port, proto) = key.split_once('/').unwrap_or((key, "tcp"));
-        let published = r
-            .endpoints
-            .iter()
-            .flat_map(|e| &e.ports)
+        let is_published = published
+            .clone()
             .any(|p| p.port.to_string() == port && p.proto == proto);
-        if !published {
-            out.push(json!({"PrivatePort": port.parse::<u16>().unwrap_or(0), "Type": proto}));
+        if !is_published {
+            out.push(Port {
+                private_port: port.parse().unwrap_or(0),
+                r#type: proto.to_string(),
+                ..Port::default()
+            });
         }
     }
-    Value::Array(out)
+    out
 }
 
-fn network_settings(r: &ContainerRecord) -> Value {
+fn network_settings(r: &ContainerRecord) -> container::NetworkSettings {
     let ep = r.endpoint();
-    json!({
-        "Bridge": "",
-        "SandboxID": ep.map(|e| e.endpoint_id.clone()).unwrap_or_default(),
-        "SandboxKey": ep.map(|e| e.netns.display().to_string()).unwrap_or_default(),
-        "Ports": ports_map(r),
-        "HairpinMode": false,
-        "LinkLocalIPv6Address": "",
-        "LinkLocalIPv6PrefixLen": 0,
-        "SecondaryIPAddresses": null,
-        "SecondaryIPv6Addresses": null,
-        "EndpointID": ep.map(|e| e.endpoint_id.clone()).unwrap_or_default(),
-        "Gateway": ep.map(|e| e.gateway.to_string()).unwrap_or_default(),
-        "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0,
-        "IPAddress": ep.map(|e| e.ip.to_string()).unwrap_or_default(),
-        "IPPrefixLen": ep.map(|e| e.prefix).unwrap_or(0),
-        "IPv6Gateway": "",
-        "MacAddress": ep.map(|e| e.mac.clone()).unwrap_or_default(),
-        "Networks": networks(r),
-    })
+    container::NetworkSettings {
+        sandbox_id: ep.map(|e| e.endpoint_id.clone()).unwrap_or_default(),
+        sandbox_key: ep
+            .map(|e| e.netns.display().to_string())
+            .unwrap_or_default(),
+        ports: ports_map(r),
+        endpoint_id: ep.map(|e| e.endpoint_id.clone()).unwrap_or_default(),
+        gateway: ep.map(|e| e.gateway.to_string()).unwrap_or_default(),
+        ip_address: ep.map(|e| e.ip.to_string()).unwrap_or_default(),
+        ip_prefix_len: ep.map_or(0, |e| e.prefix),
+        mac_address: ep.map(|e| e.mac.clone()).unwrap_or_default(),
+        networks: networks(r),
+        ..container::NetworkSettings::default()
+    }
 }
 
-fn mounts(r: &ContainerRecord) -> Value {
-    let binds: Vec<Value> = r
+/// Inspect's and the list's Mounts: binds, then volumes, then `--mount type=tmpfs` (not
+/// `--tmpfs`, which moby does not list either).
+fn mounts(r: &ContainerRecord) -> Vec<MountPoint> {
+    let binds = r
         .host
         .mounts
         .iter()
         .filter(|m| m["type"] == "bind")
-        .map(|m| {
-            let options = m["options"].as_array().cloned().unwrap_or_default();
-            let read_only = options.iter().any(|o| o == "ro" || o == "rro");
-            let propagation = options
-                .iter()
-                .filter_map(Value::as_str)
-                .find(|o| o.ends_with("shared") || o.ends_with("slave") || o.ends_with("private"))
-                .unwrap_or("rprivate");
-            json!({
-                "Type": "bind",
-                "Source": m["source"],
-                "Destination": m["destination"],
-                "Mode": if read_only { "ro" } else { "" },
-                "RW": !read_only,
-                "Propagation": propagation,
-            })
-        })
-        .chain(r.host.volumes.iter().map(|v| {
-            json!({
-                "Type": "volume",
-                "Name": v.name,
-                "Source": v.source,
-                "Destination": v.destination,
-                "Driver": "local",
-                "Mode": v.mode,
-                "RW": !v.read_only,
-                "Propagation": "",
-            })
-        }))
-        // `--mount type=tmpfs` (not `--tmpfs`, which moby does not list either).
-        .chain(
-            r.host_config["Mounts"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|m| m["Type"] == "tmpfs")
-                .map(|m| {
-                    json!({
-                        "Type": "tmpfs",
-                        "Source": "",
-                        "Destination": m["Target"],
-                        "Mode": "",
-                        "RW": m["ReadOnly"] != true,
-                        "Propagation": "",
-                    })
-                }),
-        )
+        .map(bind_mount);
+    let volumes = r.host.volumes.iter().map(|v| MountPoint {
+        r#type: "volume".into(),
+        name: v.name.clone(),
+        source: v.source.display().to_string(),
+        destination: v.destination.clone(),
+        driver: "local".into(),
+        mode: v.mode.clone(),
+        rw: !v.read_only,
+        propagation: String::new(),
+    });
+    let tmpfs = r.host_config["Mounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["Type"] == "tmpfs")
+        .map(|m| MountPoint {
+            r#type: "tmpfs".into(),
+            destination: m["Target"].as_str().unwrap_or_default().to_string(),
+            rw: m["ReadOnly"] != true,
+            ..MountPoint::default()
+        });
+    binds.chain(volumes).chain(tmpfs).collect()
+}
+
+/// A bind mount from its OCI mount: read-only and its propagation from the options.
+fn bind_mount(m: &Value) -> MountPoint {
+    let options: Vec<&str> = m["options"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
         .collect();
-    Value::Array(binds)
+    let read_only = options.iter().any(|o| *o == "ro" || *o == "rro");
+    let propagation = options
+        .iter()
+        .find(|o| o.ends_with("shared") || o.ends_with("slave") || o.ends_with("private"))
+        .unwrap_or(&"rprivate");
+    MountPoint {
+        r#type: "bind".into(),
+        source: m["source"].as_str().unwrap_or_default().to_string(),
+        destination: m["destination"].as_str().unwrap_or_default().to_string(),
+        mode: if read_only { "ro" } else { "" }.into(),
+        rw: !read_only,
+        propagation: propagation.to_string(),
+        ..MountPoint::default()
+    }
 }
 
 pub(super) async fn wait(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
@@ -609,13 +673,21 @@ pub(super) async fn wait(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
             }
         };
         let v = match result {
-            Ok(Ok(code)) => json!({"StatusCode": code, "Error": null}),
-            Ok(Err(e)) => json!({"StatusCode": -1, "Error": {"Message": e.to_string()}}),
-            Err(e) => json!({"StatusCode": -1, "Error": {"Message": e.to_string()}}),
+            Ok(Ok(code)) => wait_response(code.into(), None),
+            Ok(Err(e)) => wait_response(-1, Some(e.to_string())),
+            Err(e) => wait_response(-1, Some(e.to_string())),
         };
         let _ = out.send(Ok(body::message_line(&v))).await;
     });
     Ok(resp)
+}
+
+/// The wait's answer: an Error only when waiting failed (omitempty in moby).
+fn wait_response(status_code: i64, error: Option<String>) -> container::WaitResponse {
+    container::WaitResponse {
+        error: error.map(|message| container::WaitExitError { message }),
+        status_code,
+    }
 }
 
 fn stop_timeout(ctx: &Ctx) -> ApiResult<Option<i64>> {
@@ -896,9 +968,12 @@ pub(super) async fn top(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
     let top = ctx
         .blocking(move |e| Ok(e.top_container(&name, &args)?))
         .await?;
-    Ok(body::json(
+    Ok(typed_json(
         StatusCode::OK,
-        &json!({"Titles": top.titles, "Processes": top.processes}),
+        &container::TopResponse {
+            processes: top.processes,
+            titles: top.titles,
+        },
     ))
 }
 
@@ -924,8 +999,12 @@ pub(super) async fn prune(ctx: &Ctx) -> ApiResult<Response<Body>> {
     let (removed, reclaimed) = ctx
         .blocking(move |e| Ok(e.prune_containers(&filters)?))
         .await?;
-    Ok(body::json(
+    Ok(typed_json(
         StatusCode::OK,
-        &json!({"ContainersDeleted": removed, "SpaceReclaimed": reclaimed}),
+        &container::PruneReport {
+            // null when none went, as dockerd's nil slice.
+            containers_deleted: (!removed.is_empty()).then_some(removed),
+            space_reclaimed: reclaimed,
+        },
     ))
 }

@@ -2,11 +2,13 @@
 //! `/containers/{id}/changes` (`docker diff`), `/containers/{id}/export` and `/commit`.
 
 use base64::Engine as _;
+use berth_api_types::container;
 use hyper::body::Incoming;
 use hyper::{Response, StatusCode};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::body::{self, Body};
+use super::containers::typed_json;
 use super::error::{ApiError, ApiResult};
 use super::Ctx;
 use berth_engine::containers::files::{CommitOptions, PathStat};
@@ -23,8 +25,15 @@ fn path_param(ctx: &Ctx) -> ApiResult<String> {
 
 /// The stat as moby sends it: base64 of its JSON.
 fn with_stat(mut resp: Response<Body>, stat: &PathStat) -> Response<Body> {
+    let stat = container::PathStat {
+        name: stat.name.clone(),
+        size: stat.size,
+        mode: stat.mode,
+        mtime: stat.mtime.clone(),
+        link_target: stat.link_target.clone(),
+    };
     let encoded = base64::engine::general_purpose::STANDARD
-        .encode(serde_json::to_vec(stat).unwrap_or_default());
+        .encode(serde_json::to_vec(&stat).unwrap_or_default());
     if let Ok(v) = encoded.parse() {
         resp.headers_mut().insert(STAT_HEADER, v);
     }
@@ -74,8 +83,16 @@ pub(super) async fn changes(ctx: &Ctx, name: String) -> ApiResult<Response<Body>
     let changes = ctx
         .blocking(move |e| Ok(e.container_changes(&name)?))
         .await?;
-    let list: Vec<Value> = changes.iter().map(|c| c.to_json()).collect();
-    Ok(body::json(StatusCode::OK, &Value::Array(list)))
+    let list: Vec<container::FilesystemChange> = changes
+        .into_iter()
+        .map(|c| container::FilesystemChange {
+            kind: c.kind as u8,
+            path: c.path,
+        })
+        .collect();
+    // null when nothing changed, as dockerd's nil slice.
+    let list = (!list.is_empty()).then_some(list);
+    Ok(typed_json(StatusCode::OK, &list))
 }
 
 /// GET /containers/{id}/export.
@@ -134,8 +151,10 @@ pub(super) async fn commit(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<B
     let record = ctx
         .blocking(move |e| Ok(e.commit_container(&container, &opts)?))
         .await?;
-    Ok(body::json(
+    Ok(typed_json(
         StatusCode::CREATED,
-        &json!({"Id": record.id.to_string()}),
+        &container::CommitResponse {
+            id: record.id.to_string(),
+        },
     ))
 }

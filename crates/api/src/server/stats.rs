@@ -8,9 +8,12 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
+use berth_api_types::container::stats::{
+    BlkioStatEntry, BlkioStats, CpuStats, CpuUsage, MemoryStats, NetworkStats, PidsStats,
+    StatsResponse, StorageStats, ThrottlingData,
+};
 use berth_engine::containers::stats::{BlkioEntry, NetCounters, Sample};
 use hyper::{Response, StatusCode};
-use serde::Serialize;
 
 use super::body::{self, Body};
 use super::error::ApiResult;
@@ -20,102 +23,6 @@ use super::Ctx;
 const STREAM_INTERVAL: Duration = Duration::from_secs(1);
 /// The window `stream=false` measures CPU use over.
 const PRIME_WINDOW: Duration = Duration::from_millis(200);
-
-#[derive(Debug, Default, Serialize)]
-pub struct StatsResponse {
-    name: String,
-    id: String,
-    read: String,
-    preread: String,
-    pids_stats: PidsStats,
-    blkio_stats: BlkioStats,
-    num_procs: u32,
-    storage_stats: StorageStats,
-    cpu_stats: CpuStats,
-    precpu_stats: CpuStats,
-    memory_stats: MemoryStats,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    networks: Option<BTreeMap<String, NetCounters>>,
-}
-
-#[derive(Debug, Default, Serialize)]
-struct PidsStats {
-    #[serde(skip_serializing_if = "is_zero")]
-    current: u64,
-    #[serde(skip_serializing_if = "is_zero")]
-    limit: u64,
-}
-
-#[derive(Debug, Default, Serialize)]
-struct BlkioStats {
-    io_service_bytes_recursive: Option<Vec<BlkioStatEntry>>,
-    io_serviced_recursive: Option<Vec<BlkioStatEntry>>,
-    io_queue_recursive: Option<Vec<BlkioStatEntry>>,
-    io_service_time_recursive: Option<Vec<BlkioStatEntry>>,
-    io_wait_time_recursive: Option<Vec<BlkioStatEntry>>,
-    io_merged_recursive: Option<Vec<BlkioStatEntry>>,
-    io_time_recursive: Option<Vec<BlkioStatEntry>>,
-    sectors_recursive: Option<Vec<BlkioStatEntry>>,
-}
-
-#[derive(Debug, Serialize)]
-struct BlkioStatEntry {
-    major: u64,
-    minor: u64,
-    op: String,
-    value: u64,
-}
-
-#[derive(Debug, Default, Serialize)]
-struct StorageStats {}
-
-#[derive(Debug, Default, Clone, Serialize)]
-struct CpuStats {
-    cpu_usage: CpuUsage,
-    #[serde(skip_serializing_if = "is_zero")]
-    system_cpu_usage: u64,
-    #[serde(skip_serializing_if = "is_zero_u32")]
-    online_cpus: u32,
-    throttling_data: ThrottlingData,
-}
-
-#[derive(Debug, Default, Clone, Serialize)]
-struct CpuUsage {
-    total_usage: u64,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    percpu_usage: Vec<u64>,
-    usage_in_kernelmode: u64,
-    usage_in_usermode: u64,
-}
-
-#[derive(Debug, Default, Clone, Serialize)]
-struct ThrottlingData {
-    periods: u64,
-    throttled_periods: u64,
-    throttled_time: u64,
-}
-
-#[derive(Debug, Default, Serialize)]
-struct MemoryStats {
-    #[serde(skip_serializing_if = "is_zero")]
-    usage: u64,
-    #[serde(skip_serializing_if = "is_zero")]
-    max_usage: u64,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    stats: BTreeMap<String, u64>,
-    #[serde(skip_serializing_if = "is_zero")]
-    failcnt: u64,
-    #[serde(skip_serializing_if = "is_zero")]
-    limit: u64,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
-
-fn is_zero_u32(n: &u32) -> bool {
-    *n == 0
-}
 
 /// Go's zero time, which dockerd sends for a sample it does not have.
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
@@ -165,6 +72,7 @@ fn memory_stats(s: &Sample) -> MemoryStats {
         stats: m.raw.clone(),
         failcnt: m.usage.failcnt,
         limit,
+        ..MemoryStats::default()
     }
 }
 
@@ -200,20 +108,40 @@ pub fn response(now: &Sample, before: Option<&Sample>) -> StatsResponse {
             ..BlkioStats::default()
         }),
         num_procs: 0,
-        storage_stats: StorageStats {},
+        storage_stats: StorageStats::default(),
         cpu_stats: cpu_stats(now),
         precpu_stats: before.map(cpu_stats).unwrap_or_default(),
         memory_stats: memory_stats(now),
         networks: usage
             .filter(|u| !u.networks.is_empty())
-            .map(|u| u.networks.clone()),
+            .map(|u| networks(&u.networks)),
     }
+}
+
+fn networks(counters: &BTreeMap<String, NetCounters>) -> BTreeMap<String, NetworkStats> {
+    counters
+        .iter()
+        .map(|(name, c)| {
+            let stats = NetworkStats {
+                rx_bytes: c.rx_bytes,
+                rx_packets: c.rx_packets,
+                rx_errors: c.rx_errors,
+                rx_dropped: c.rx_dropped,
+                tx_bytes: c.tx_bytes,
+                tx_packets: c.tx_packets,
+                tx_errors: c.tx_errors,
+                tx_dropped: c.tx_dropped,
+                ..NetworkStats::default()
+            };
+            (name.clone(), stats)
+        })
+        .collect()
 }
 
 /// GET /containers/{id}/stats?stream=&one-shot=
 pub(super) async fn stats(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
     let stream = ctx.query.get("stream").is_none() || ctx.query.bool("stream");
-    let one_shot = ctx.query.bool("one-shot");
+    let one_shot = super::compat::stats_one_shot(ctx.query.bool("one-shot"), ctx.version);
     let first = {
         let name = name.clone();
         ctx.blocking(move |e| Ok(e.container_stats(&name)?)).await?
