@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::storage::GraphDriverData;
+
 /// One entry of `GET /images/json` (and of `/system/df`'s Images).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -64,14 +66,6 @@ pub struct InspectResponse {
     #[serde(rename = "RootFS")]
     pub root_fs: RootFs,
     pub metadata: Metadata,
-}
-
-/// The storage driver's name and facts about the image's or container's layers.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct GraphDriverData {
-    pub data: BTreeMap<String, String>,
-    pub name: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

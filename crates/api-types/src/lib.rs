@@ -9,5 +9,6 @@ pub mod events;
 pub mod exec;
 pub mod image;
 pub mod network;
+pub mod storage;
 pub mod system;
 pub mod volume;

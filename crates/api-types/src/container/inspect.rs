@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::storage::GraphDriverData;
+
 /// The inspect response (moby's ContainerJSON, whose embedded ContainerJSONBase comes
 /// first, in its order).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -92,14 +94,6 @@ pub struct HealthcheckResult {
     /// 0: healthy, 1: unhealthy, else an error running the probe.
     pub exit_code: i64,
     pub output: String,
-}
-
-/// The storage driver and its directories (moby's GraphDriverData).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct GraphDriverData {
-    pub data: BTreeMap<String, String>,
-    pub name: String,
 }
 
 /// A mount as inspect and the list report it (moby's MountPoint).
