@@ -26,7 +26,7 @@ pub fn full(status: StatusCode, content_type: &str, bytes: impl Into<Bytes>) -> 
     r
 }
 
-pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+pub fn json(status: StatusCode, value: &impl serde::Serialize) -> Response<Body> {
     let mut bytes = serde_json::to_vec(value).unwrap_or_default();
     bytes.push(b'\n');
     full(status, "application/json", bytes)

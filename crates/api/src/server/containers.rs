@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use berth_api_types::container;
 use berth_engine::containers::health::HealthStatus;
 use berth_engine::containers::host::LogDriver;
 use berth_engine::containers::logs::{Entry, LogOptions};
@@ -80,10 +81,11 @@ fn summary(r: &ContainerRecord) -> Value {
 pub(super) async fn create(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<Body>> {
     let mut value = body::read_json(body_in, MAX_BODY).await?;
     compat::create_request(&mut value, ctx.version);
+    let req = container::decode::create_request(&value).map_err(berth_engine::Error::from)?;
     let name = ctx.query.get("name").map(String::from);
     let platform = ctx.query.platform()?;
     let (record, warnings) = ctx
-        .blocking(move |e| Ok(e.create(&value, name.as_deref(), platform.as_ref())?))
+        .blocking(move |e| Ok(e.create(&req, name.as_deref(), platform.as_ref())?))
         .await?;
     Ok(body::json(
         StatusCode::CREATED,
@@ -328,8 +330,8 @@ fn log_path(r: &ContainerRecord, dir: &std::path::Path) -> String {
 /// The HostConfig the client sent, with what berthd decided filled in (dockerd's defaults
 /// for the namespace modes, /dev/shm and the OOM killer; `container:NAME` with the id).
 fn host_config(r: &ContainerRecord) -> Value {
-    let mut host = match &r.host_config {
-        Value::Object(m) => m.clone(),
+    let mut host = match serde_json::to_value(&r.host_config) {
+        Ok(Value::Object(m)) => m,
         _ => serde_json::Map::new(),
     };
     let restart = if r.restart.is_none() {
@@ -554,18 +556,17 @@ fn mounts(r: &ContainerRecord) -> Value {
         }))
         // `--mount type=tmpfs` (not `--tmpfs`, which moby does not list either).
         .chain(
-            r.host_config["Mounts"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter(|m| m["Type"] == "tmpfs")
+            r.host_config
+                .mounts
+                .iter()
+                .filter(|m| m.kind == "tmpfs")
                 .map(|m| {
                     json!({
                         "Type": "tmpfs",
                         "Source": "",
-                        "Destination": m["Target"],
+                        "Destination": m.target,
                         "Mode": "",
-                        "RW": m["ReadOnly"] != true,
+                        "RW": !m.read_only,
                         "Propagation": "",
                     })
                 }),
@@ -909,10 +910,14 @@ pub(super) async fn update(
     body_in: Incoming,
 ) -> ApiResult<Response<Body>> {
     let value = body::read_json(body_in, MAX_BODY).await?;
+    let update = container::decode::update_config(&value).map_err(berth_engine::Error::from)?;
     let warnings = ctx
-        .blocking(move |e| Ok(e.update_container(&name, &value)?))
+        .blocking(move |e| Ok(e.update_container(&name, &update)?))
         .await?;
-    Ok(body::json(StatusCode::OK, &json!({"Warnings": warnings})))
+    Ok(body::json(
+        StatusCode::OK,
+        &container::UpdateResponse { warnings },
+    ))
 }
 
 /// POST /containers/prune

@@ -209,9 +209,14 @@ pub struct ContainerRecord {
     pub config: Config,
     /// `none` or `host`.
     pub network_mode: String,
-    /// The HostConfig as the client sent it (what inspect shows back).
-    #[serde(default)]
-    pub host_config: serde_json::Value,
+    /// The HostConfig as the client sent it, typed (what inspect shows back). Records of
+    /// berthd before typed models hold the client's JSON, nulls included: decoded by Go's
+    /// rules, as the body was.
+    #[serde(
+        default,
+        deserialize_with = "berth_api_types::container::decode::with_nulls"
+    )]
+    pub host_config: request::HostConfig,
     /// The OCI runtime by name (empty in records older than --runtime: the default).
     #[serde(default)]
     pub runtime: String,
@@ -319,7 +324,7 @@ impl ContainerRecord {
 
     /// `--rm`: removed once it has ended.
     pub fn auto_remove(&self) -> bool {
-        self.host_config["AutoRemove"].as_bool() == Some(true)
+        self.host_config.auto_remove
     }
 }
 
