@@ -19,7 +19,7 @@ use k8s_cri::v1::{
     SecurityProfile,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::error::{CriError, Result};
 use crate::pods::{namespace_options, now_nanos, Pod, Record, Store};
@@ -120,12 +120,22 @@ fn oci_resources(r: &LinuxContainerResources) -> serde_json::Map<String, Value> 
         let limits: Vec<Value> = r
             .hugepage_limits
             .iter()
-            .map(|h| json!({"pageSize": h.page_size, "limit": h.limit}))
+            .map(|h| {
+                let limit = [
+                    ("pageSize", Value::from(h.page_size.as_str())),
+                    ("limit", Value::from(h.limit)),
+                ];
+                Value::Object(limit.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+            })
             .collect();
         out.insert("hugepageLimits".into(), Value::Array(limits));
     }
     if !r.unified.is_empty() {
-        out.insert("unified".into(), json!(r.unified));
+        let unified = r
+            .unified
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::from(v.as_str())));
+        out.insert("unified".into(), Value::Object(unified.collect()));
     }
     out
 }
@@ -706,6 +716,7 @@ fn matches(c: &Container, f: &ContainerFilter) -> bool {
 mod tests {
     use super::*;
     use k8s_cri::v1::{Int64Value, Mount};
+    use serde_json::json;
 
     #[test]
     fn users_from_the_security_context() {

@@ -928,4 +928,44 @@ mod tests {
         let written = serde_json::to_value(&r).expect("json");
         assert!(written.get("endpoint").is_none() && written["endpoints"].is_array());
     }
+
+    /// A record written before HostConfig was typed holds the client's JSON as sent (nulls,
+    /// keys moby does not have): it loads, typed as the body was decoded, and `--rm` and
+    /// the restart policy read from it still hold.
+    #[test]
+    fn records_with_the_clients_host_config_still_load() {
+        let old = serde_json::json!({
+            "id": "b".repeat(64), "name": "old", "created": "", "image": "sha256:x",
+            "config": {}, "network_mode": "none",
+            "host_config": {"NetworkMode": "none", "AutoRemove": true, "Binds": null,
+                "Memory": 67108864, "PidsLimit": null, "MemorySwappiness": -1,
+                "KernelMemory": 0, "SomethingNew": {"x": 1}, "ConsoleSize": [24, 80],
+                "RestartPolicy": {"Name": "", "MaximumRetryCount": 0},
+                "BlkioWeightDevice": [], "Init": null,
+                "Mounts": [{"Type": "tmpfs", "Target": "/t", "TmpfsOptions": null}]},
+            "state": {"status": "exited", "pid": 0, "exit_code": 0, "error": "",
+                      "started_at": null, "finished_at": null},
+        });
+        let r: ContainerRecord = serde_json::from_value(old).expect("old record");
+        assert!(r.auto_remove());
+        let h = &r.host_config;
+        assert_eq!(
+            (h.memory, h.pids_limit, h.memory_swappiness),
+            (67108864, None, Some(-1))
+        );
+        assert_eq!(h.console_size, [24, 80]);
+        assert_eq!(h.mounts[0].target, "/t");
+        assert!(h.blkio_weight_device.as_ref().is_some_and(Vec::is_empty));
+        let again: ContainerRecord =
+            serde_json::from_value(serde_json::to_value(&r).expect("json")).expect("new record");
+        assert_eq!(again, r);
+        let none: ContainerRecord = serde_json::from_value(serde_json::json!({
+            "id": "c", "name": "older", "created": "", "image": "sha256:x", "config": {},
+            "network_mode": "none", "host_config": null,
+            "state": {"status": "exited", "pid": 0, "exit_code": 0, "error": "",
+                      "started_at": null, "finished_at": null},
+        }))
+        .expect("record without a HostConfig");
+        assert!(!none.auto_remove());
+    }
 }
