@@ -2,18 +2,18 @@
 //! (API 1.45) from the typed models, and the functions here adapt it for an older client
 //! (moby's routers do the same per route, in `adjustForAPIVersion`-style helpers).
 
-use serde_json::Value;
+use berth_api_types::container;
 
 use crate::version::ApiVersion;
 
 // ---- containers -------------------------------------------------------------------------
 
-/// A create body from an older client: StartInterval came with API 1.44, and an older
-/// client's is ignored, as dockerd ignores it.
-pub(crate) fn create_request(body: &mut Value, v: ApiVersion) {
+/// A create request from an older client: StartInterval came with API 1.44, and an older
+/// client's is ignored, as dockerd ignores it (after decoding it: a wrong type is still a 400).
+pub(crate) fn create_request(req: &mut container::Config, v: ApiVersion) {
     if !at_least(v, 1, 44) {
-        if let Some(check) = body.get_mut("Healthcheck").and_then(Value::as_object_mut) {
-            check.remove("StartInterval");
+        if let Some(check) = req.healthcheck.as_mut() {
+            check.start_interval = 0;
         }
     }
 }

@@ -79,9 +79,9 @@ fn summary(r: &ContainerRecord) -> Value {
 }
 
 pub(super) async fn create(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<Body>> {
-    let mut value = body::read_json(body_in, MAX_BODY).await?;
-    compat::create_request(&mut value, ctx.version);
-    let req = container::decode::create_request(&value).map_err(berth_engine::Error::from)?;
+    let value = body::read_json(body_in, MAX_BODY).await?;
+    let mut req = container::decode::create_request(&value).map_err(berth_engine::Error::from)?;
+    compat::create_request(&mut req, ctx.version);
     let name = ctx.query.get("name").map(String::from);
     let platform = ctx.query.platform()?;
     let (record, warnings) = ctx
