@@ -89,15 +89,31 @@ pub fn host_config(stored: &Value) -> Result<HostConfig, DecodeError> {
 
 /// A serde `deserialize_with` for stored copies of these types (records written by older
 /// versions hold the body as the client sent it, nulls included): Go's null rule applies,
-/// to the whole value too.
+/// to the whole value too. A member the older version kept untyped and that does not
+/// decode (a zero of the wrong type, which it let through) is dropped rather than losing
+/// the record.
 pub fn with_nulls<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
     T: DeserializeOwned + Default,
 {
-    match Value::deserialize(d)? {
-        Value::Null => Ok(T::default()),
-        v => serde_json::from_value(without_nulls(&v)).map_err(serde::de::Error::custom),
+    let mut v = match Value::deserialize(d)? {
+        Value::Null => return Ok(T::default()),
+        v => without_nulls(&v),
+    };
+    loop {
+        let e = match serde_path_to_error::deserialize::<_, T>(&v) {
+            Ok(t) => return Ok(t),
+            Err(e) => e,
+        };
+        let key = match e.path().iter().next() {
+            Some(serde_path_to_error::Segment::Map { key }) => key.clone(),
+            _ => return Err(serde::de::Error::custom(e.inner())),
+        };
+        match v.as_object_mut().and_then(|o| o.remove(&key)) {
+            Some(_) => {}
+            None => return Err(serde::de::Error::custom(e.inner())),
+        }
     }
 }
 
@@ -208,7 +224,8 @@ mod tests {
             "MemorySwappiness": -1, "KernelMemory": 0, "SomethingNew": {"x": 1},
             "RestartPolicy": {"Name": "always", "MaximumRetryCount": 0},
             "BlkioWeightDevice": [], "ConsoleSize": [0, 0], "Init": null,
-            "Mounts": [{"Type": "tmpfs", "Target": "/t", "TmpfsOptions": null}]}}"#;
+            "Mounts": [{"Type": "tmpfs", "Target": "/t", "TmpfsOptions": null}],
+            "Links": 0, "Cgroup": false}}"#;
         let r: Record = serde_json::from_str(old).expect("old record");
         let h = r.host_config;
         assert_eq!(h.memory, 67108864);
