@@ -269,7 +269,10 @@ fn start() -> Result<Server, TestCaseError> {
     .map_err(fail)?;
     let running = engine
         .create_container(
-            &json!({"Image": "fuzz:latest", "HostConfig": {"NetworkMode": "none"}}),
+            &berth_api_types::container::decode::create_request(
+                &json!({"Image": "fuzz:latest", "HostConfig": {"NetworkMode": "none"}}),
+            )
+            .map_err(fail)?,
             Some("running"),
             None,
         )

@@ -517,7 +517,8 @@ fn setup() -> Result<Setup, TestCaseError> {
     .map_err(fail)?;
     let record = engine
         .create_container(
-            &json!({"Image": "fuzz:latest", "Cmd": ["sh"], "HostConfig": {"NetworkMode": "none"}}),
+            &decoded(&json!({"Image": "fuzz:latest", "Cmd": ["sh"], "HostConfig": {"NetworkMode": "none"}}))
+                .map_err(fail)?,
             Some("running"),
             None,
         )
@@ -594,10 +595,11 @@ fn runtime_parses(r: &ContainerRecord) -> Result<(), TestCaseError> {
     }
     // A profile the user gave goes through as written, as Docker's does (its runtime
     // refuses a bad one at start); the default profile's conversion is berth's own.
-    let own_profile = r.host_config["SecurityOpt"].as_array().is_some_and(|o| {
-        o.iter()
-            .any(|o| o.as_str().is_some_and(|o| o.starts_with("seccomp")))
-    });
+    let own_profile = r
+        .host_config
+        .security_opt
+        .iter()
+        .any(|o| o.starts_with("seccomp"));
     if let Some(s) = r.seccomp.as_ref().filter(|_| !own_profile) {
         parse::<oci_spec::runtime::LinuxSeccomp>("seccomp filter", s)?;
     }
@@ -654,7 +656,8 @@ fn create(mut c: CreateCase) -> Result<(), TestCaseError> {
             Some(p) => Some(Platform::parse(p).map_err(fail)?),
             None => None,
         };
-        let result = engine.create_container(&c.body, c.name, platform.as_ref());
+        let result = decoded(&c.body)
+            .and_then(|req| engine.create_container(&req, c.name, platform.as_ref()));
         let Ok(record) = result else {
             if engine.containers.list().len() != count || listing(&root) != before {
                 return Err(fail("a refused create left a container behind"));
@@ -696,10 +699,19 @@ fn create(mut c: CreateCase) -> Result<(), TestCaseError> {
     })
 }
 
+/// A create body decoded as berthd's API decodes it before the engine sees it.
+fn decoded(body: &Value) -> Result<berth_api_types::container::Config, berth_engine::Error> {
+    Ok(berth_api_types::container::decode::create_request(body)?)
+}
+
 fn exec(body: Value) -> Result<(), TestCaseError> {
     with_setup(|s| {
         let engine = &s.engine;
-        let Ok(id) = engine.create_exec(&s.running, &body) else {
+        let decoded = berth_api_types::exec::ExecConfig::decode(&body);
+        let Ok(id) = decoded
+            .map_err(berth_engine::Error::from)
+            .and_then(|b| engine.create_exec(&s.running, b))
+        else {
             return Ok(());
         };
         EXECS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

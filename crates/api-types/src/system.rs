@@ -10,6 +10,13 @@ use serde::{Deserialize, Serialize};
 use crate::image;
 
 /// `GET /version`.
+/// The body of every error answer (moby's types.ErrorResponse): the docker CLI prints the
+/// message as the error.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ErrorResponse {
+    pub message: String,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Version {

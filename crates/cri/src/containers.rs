@@ -6,6 +6,10 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use berth_api_types::container::{
+    Config, DeviceMapping, HostConfig, LogConfig, StrSlice, UpdateConfig,
+};
+use berth_api_types::exec::ExecConfig;
 use berth_engine::containers::pod::PodLink;
 use berth_engine::containers::{ContainerRecord, Status as EngineStatus};
 use k8s_cri::v1::security_profile::ProfileType;
@@ -15,7 +19,7 @@ use k8s_cri::v1::{
     SecurityProfile,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::error::{CriError, Result};
 use crate::pods::{namespace_options, now_nanos, Pod, Record, Store};
@@ -116,40 +120,50 @@ fn oci_resources(r: &LinuxContainerResources) -> serde_json::Map<String, Value> 
         let limits: Vec<Value> = r
             .hugepage_limits
             .iter()
-            .map(|h| json!({"pageSize": h.page_size, "limit": h.limit}))
+            .map(|h| {
+                let limit = [
+                    ("pageSize", Value::from(h.page_size.as_str())),
+                    ("limit", Value::from(h.limit)),
+                ];
+                Value::Object(limit.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+            })
             .collect();
         out.insert("hugepageLimits".into(), Value::Array(limits));
     }
     if !r.unified.is_empty() {
-        out.insert("unified".into(), json!(r.unified));
+        let unified = r
+            .unified
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::from(v.as_str())));
+        out.insert("unified".into(), Value::Object(unified.collect()));
     }
     out
 }
 
-fn resources(r: &LinuxContainerResources, host: &mut Value) -> Result<()> {
-    for (key, v) in [
-        ("CpuPeriod", r.cpu_period),
-        ("CpuQuota", r.cpu_quota),
-        ("CpuShares", r.cpu_shares),
-        ("Memory", r.memory_limit_in_bytes),
-        ("MemorySwap", r.memory_swap_limit_in_bytes),
-        ("OomScoreAdj", r.oom_score_adj),
+/// The kubelet's resources as a HostConfig's (a zero: not given).
+fn resources(r: &LinuxContainerResources, host: &mut HostConfig) {
+    for (field, v) in [
+        (&mut host.cpu_period, r.cpu_period),
+        (&mut host.cpu_quota, r.cpu_quota),
+        (&mut host.cpu_shares, r.cpu_shares),
+        (&mut host.memory, r.memory_limit_in_bytes),
+        (&mut host.memory_swap, r.memory_swap_limit_in_bytes),
+        (&mut host.oom_score_adj, r.oom_score_adj),
     ] {
         if v != 0 {
-            host[key] = json!(v);
+            *field = v;
         }
     }
     if r.memory_limit_in_bytes != 0 && r.memory_swap_limit_in_bytes == 0 {
         // No swap unless asked for, as containerd sets it (swap limit = memory limit).
-        host["MemorySwap"] = json!(r.memory_limit_in_bytes);
+        host.memory_swap = r.memory_limit_in_bytes;
     }
     if !r.cpuset_cpus.is_empty() {
-        host["CpusetCpus"] = json!(r.cpuset_cpus);
+        host.cpuset_cpus.clone_from(&r.cpuset_cpus);
     }
     if !r.cpuset_mems.is_empty() {
-        host["CpusetMems"] = json!(r.cpuset_mems);
+        host.cpuset_mems.clone_from(&r.cpuset_mems);
     }
-    Ok(())
 }
 
 fn binds(config: &ContainerConfig) -> Vec<String> {
@@ -168,8 +182,8 @@ fn binds(config: &ContainerConfig) -> Vec<String> {
         .collect()
 }
 
-/// The engine's create body for a pod's container.
-fn create_body(pod: &Pod, config: &ContainerConfig, image_id: &str) -> Result<Value> {
+/// The engine's create request for a pod's container.
+fn create_body(pod: &Pod, config: &ContainerConfig, image_id: &str) -> Result<Config> {
     let sc = config
         .linux
         .as_ref()
@@ -184,61 +198,83 @@ fn create_body(pod: &Pod, config: &ContainerConfig, image_id: &str) -> Result<Va
         security_opt.push("no-new-privileges:true".into());
     }
     let caps = sc.capabilities.clone().unwrap_or_default();
-    let mut host = json!({
-        "NetworkMode": if node_net { "host" } else { "none" },
-        "IpcMode": if pod.ipc.is_some() { "" } else { "host" },
-        "Privileged": sc.privileged,
-        "ReadonlyRootfs": sc.readonly_rootfs,
-        "CapAdd": caps.add_capabilities,
-        "CapDrop": caps.drop_capabilities,
-        "GroupAdd": sc.supplemental_groups.iter().map(|g| g.to_string()).collect::<Vec<_>>(),
-        "SecurityOpt": security_opt,
-        "Binds": binds(config),
-        "Devices": config.devices.iter().map(|d| json!({
-            "PathOnHost": d.host_path,
-            "PathInContainer": d.container_path,
-            "CgroupPermissions": if d.permissions.is_empty() { "rwm" } else { d.permissions.as_str() },
-        })).collect::<Vec<_>>(),
-        "LogConfig": {"Type": "none"},
-        "Runtime": pod.runtime_handler,
-    });
+    let devices = config
+        .devices
+        .iter()
+        .map(|d| DeviceMapping {
+            path_on_host: d.host_path.clone(),
+            path_in_container: d.container_path.clone(),
+            cgroup_permissions: if d.permissions.is_empty() {
+                "rwm".into()
+            } else {
+                d.permissions.clone()
+            },
+        })
+        .collect();
+    let mut host = HostConfig {
+        network_mode: if node_net { "host" } else { "none" }.into(),
+        ipc_mode: if pod.ipc.is_some() { "" } else { "host" }.into(),
+        privileged: sc.privileged,
+        readonly_rootfs: sc.readonly_rootfs,
+        cap_add: StrSlice(caps.add_capabilities),
+        cap_drop: StrSlice(caps.drop_capabilities),
+        group_add: sc
+            .supplemental_groups
+            .iter()
+            .map(|g| g.to_string())
+            .collect(),
+        security_opt,
+        binds: binds(config),
+        devices,
+        log_config: LogConfig {
+            driver: "none".into(),
+            ..LogConfig::default()
+        },
+        runtime: pod.runtime_handler.clone(),
+        ..HostConfig::default()
+    };
     if let Some(r) = config.linux.as_ref().and_then(|l| l.resources.as_ref()) {
-        resources(r, &mut host)?;
+        resources(r, &mut host);
     }
     if let Some(sysctls) = pod.config.linux.as_ref().map(|l| &l.sysctls) {
-        if !sysctls.is_empty() {
-            host["Sysctls"] = json!(sysctls);
-        }
+        host.sysctls = sysctls
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
     }
     let m = config.metadata.clone().unwrap_or_default();
     let p = pod.config.metadata.clone().unwrap_or_default();
     // dockershim's labels: what `docker ps --filter label=io.kubernetes...` finds.
-    let labels = json!({
-        "io.kubernetes.pod.name": p.name,
-        "io.kubernetes.pod.namespace": p.namespace,
-        "io.kubernetes.pod.uid": p.uid,
-        "io.kubernetes.container.name": m.name,
-        "io.kubernetes.sandbox.id": pod.id,
-    });
-    let mut body = json!({
-        "Image": image_id,
-        "Labels": labels,
-        "Env": config.envs.iter().map(|e| format!("{}={}", e.key, e.value)).collect::<Vec<_>>(),
-        "WorkingDir": config.working_dir,
-        "Tty": config.tty,
-        "OpenStdin": config.stdin,
-        "StdinOnce": config.stdin_once,
-        "Hostname": pod.config.hostname,
-        "User": user_of(&sc),
-        "HostConfig": host,
-    });
-    if !config.command.is_empty() {
-        body["Entrypoint"] = json!(config.command);
-    }
-    if !config.args.is_empty() {
-        body["Cmd"] = json!(config.args);
-    }
-    Ok(body)
+    let labels = [
+        ("io.kubernetes.pod.name", p.name),
+        ("io.kubernetes.pod.namespace", p.namespace),
+        ("io.kubernetes.pod.uid", p.uid),
+        ("io.kubernetes.container.name", m.name),
+        ("io.kubernetes.sandbox.id", pod.id.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let given = |list: &[String]| (!list.is_empty()).then(|| StrSlice(list.to_vec()));
+    Ok(Config {
+        image: image_id.to_string(),
+        labels,
+        env: config
+            .envs
+            .iter()
+            .map(|e| format!("{}={}", e.key, e.value))
+            .collect(),
+        working_dir: config.working_dir.clone(),
+        tty: config.tty,
+        open_stdin: config.stdin,
+        stdin_once: config.stdin_once,
+        hostname: pod.config.hostname.clone(),
+        user: user_of(&sc),
+        entrypoint: given(&config.command),
+        cmd: given(&config.args),
+        host_config: host,
+        ..Config::default()
+    })
 }
 
 fn engine_name(pod: &Pod, config: &ContainerConfig) -> String {
@@ -392,18 +428,17 @@ impl Cri {
                     .into(),
             ));
         }
-        let mut body = json!({});
-        resources(&r, &mut body)?;
-        if let Some(map) = body.as_object_mut() {
-            // Not a `docker update` field: set at create only; a change is refused by name.
-            let current = self.engine.containers().resolve(&c.id)?.host.oom_score_adj;
-            if map.remove("OomScoreAdj").is_some() && r.oom_score_adj != current {
-                return Err(CriError::InvalidArgument(format!(
-                    "oom_score_adj cannot be changed on a created container by berth (it is {current})"
-                )));
-            }
+        let mut update = UpdateConfig::default();
+        resources(&r, &mut update);
+        // Not a `docker update` field: set at create only; a change is refused by name.
+        let current = self.engine.containers().resolve(&c.id)?.host.oom_score_adj;
+        if r.oom_score_adj != 0 && r.oom_score_adj != current {
+            return Err(CriError::InvalidArgument(format!(
+                "oom_score_adj cannot be changed on a created container by berth (it is {current})"
+            )));
         }
-        self.engine.update_container(&c.id, &body)?;
+        update.oom_score_adj = 0;
+        self.engine.update_container(&c.id, &update)?;
         Ok(())
     }
 
@@ -598,8 +633,13 @@ impl Cri {
         timeout: i64,
     ) -> Result<(Vec<u8>, Vec<u8>, i32)> {
         let (c, _) = self.container(id)?;
-        let body = json!({"Cmd": cmd, "AttachStdout": true, "AttachStderr": true});
-        let exec_id = self.engine.create_exec(&c.id, &body)?;
+        let exec = ExecConfig {
+            cmd: cmd.clone(),
+            attach_stdout: true,
+            attach_stderr: true,
+            ..ExecConfig::default()
+        };
+        let exec_id = self.engine.create_exec(&c.id, exec)?;
         let (_, stream) = self.engine.start_exec(&exec_id, false)?;
         let mut stream = stream
             .ok_or_else(|| CriError::FailedPrecondition("the exec gave no output stream".into()))?;
@@ -676,6 +716,7 @@ fn matches(c: &Container, f: &ContainerFilter) -> bool {
 mod tests {
     use super::*;
     use k8s_cri::v1::{Int64Value, Mount};
+    use serde_json::json;
 
     #[test]
     fn users_from_the_security_context() {
@@ -729,11 +770,16 @@ mod tests {
             memory_limit_in_bytes: 64 << 20,
             ..Default::default()
         };
-        let mut host = json!({});
-        resources(&r, &mut host).expect("ok");
+        let mut host = HostConfig::default();
+        resources(&r, &mut host);
         assert_eq!(
-            host,
-            json!({"CpuShares": 512, "Memory": 64 << 20, "MemorySwap": 64 << 20})
+            (
+                host.cpu_shares,
+                host.memory,
+                host.memory_swap,
+                host.cpu_quota
+            ),
+            (512, 64 << 20, 64 << 20, 0)
         );
     }
 }

@@ -140,16 +140,17 @@ impl Backend for StreamBackend {
         streams: Streams,
     ) -> BackendFuture<'_, i32> {
         Box::pin(async move {
-            let body = serde_json::json!({
-                "Cmd": cmd,
-                "Tty": streams.tty,
-                "AttachStdin": streams.stdin.is_some(),
-                "AttachStdout": streams.stdout.is_some(),
-                "AttachStderr": streams.stderr.is_some(),
-            });
+            let body = berth_api_types::exec::ExecConfig {
+                cmd,
+                tty: streams.tty,
+                attach_stdin: streams.stdin.is_some(),
+                attach_stdout: streams.stdout.is_some(),
+                attach_stderr: streams.stderr.is_some(),
+                ..Default::default()
+            };
             let (exec_id, shim) = blocking(&self.0, move |cri| {
                 let id = cri.engine_id(&container_id)?;
-                let exec_id = cri.engine.create_exec(&id, &body)?;
+                let exec_id = cri.engine.create_exec(&id, body)?;
                 let (_, stream) = cri.engine.start_exec(&exec_id, false)?;
                 let stream = stream.ok_or_else(|| {
                     crate::error::CriError::FailedPrecondition("the exec gave no stream".into())

@@ -8,8 +8,7 @@ use std::io::Read;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use serde_json::{json, Map, Value};
-
+use crate::containers::request::{CreateBody, HealthConfig, HostConfig, StrSlice};
 use crate::containers::stream::{read_frame, AttachOptions, Attached};
 use crate::containers::WaitCondition;
 use crate::Engine;
@@ -39,23 +38,31 @@ impl Runner for Containers<'_> {
                 format!("{}:{}{mode}", b.source.display(), b.target)
             })
             .collect();
-        let tmpfs: Map<String, Value> = spec.tmpfs.iter().map(|t| (t.clone(), json!(""))).collect();
-        let body = json!({
-            "Image": spec.image,
-            "Entrypoint": spec.argv,
-            "Env": spec.env,
-            "User": spec.user,
-            "WorkingDir": spec.workdir,
-            "AttachStdout": true,
-            "AttachStderr": true,
+        let body = CreateBody {
+            image: spec.image.clone(),
+            entrypoint: Some(StrSlice(spec.argv.clone())),
+            env: spec.env.clone(),
+            user: spec.user.clone(),
+            working_dir: spec.workdir.clone(),
+            attach_stdout: true,
+            attach_stderr: true,
             // A step's container is no service: no probes.
-            "Healthcheck": {"Test": ["NONE"]},
-            "HostConfig": {
-                "NetworkMode": spec.network,
-                "Binds": binds,
-                "Tmpfs": tmpfs,
+            healthcheck: Some(HealthConfig {
+                test: vec!["NONE".into()],
+                ..HealthConfig::default()
+            }),
+            host_config: HostConfig {
+                network_mode: spec.network.clone(),
+                binds,
+                tmpfs: spec
+                    .tmpfs
+                    .iter()
+                    .map(|t| (t.clone(), String::new()))
+                    .collect(),
+                ..HostConfig::default()
             },
-        });
+            ..CreateBody::default()
+        };
         let record = engine
             .create_container(&body, None, None)
             .map_err(step_error)?;

@@ -16,6 +16,13 @@ pub enum Error {
     Io(String),
 }
 
+/// A request body refused by its decoder is a bad parameter (a 400).
+impl From<berth_api_types::container::DecodeError> for Error {
+    fn from(e: berth_api_types::container::DecodeError) -> Error {
+        Error::InvalidArgument(e.to_string())
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// What kind of failure, for status codes.

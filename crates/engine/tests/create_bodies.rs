@@ -21,7 +21,8 @@ fn refusal(host_config: Value) -> String {
     host_config["NetworkMode"] = json!("none");
     let body = json!({"Image": "missing:1", "HostConfig": host_config});
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        engine.create_container(&body, None, None).map(|r| r.id)
+        let req = berth_api_types::container::decode::create_request(&body)?;
+        engine.create_container(&req, None, None).map(|r| r.id)
     }));
     match outcome {
         Ok(Ok(id)) => panic!("created {id} from {body}"),

@@ -37,8 +37,7 @@ pub struct InspectResponse {
     /// null when no exec was made.
     #[serde(rename = "ExecIDs")]
     pub exec_ids: Option<Vec<String>>,
-    // typed by the request models
-    pub host_config: serde_json::Value,
+    pub host_config: super::HostConfig,
     pub graph_driver: GraphDriverData,
     /// Only with `?size=1`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -46,8 +45,7 @@ pub struct InspectResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub size_root_fs: Option<i64>,
     pub mounts: Vec<MountPoint>,
-    // typed by the request models
-    pub config: serde_json::Value,
+    pub config: super::Config,
     pub network_settings: NetworkSettings,
 }
 

@@ -27,9 +27,7 @@ pub fn full(status: StatusCode, content_type: &str, bytes: impl Into<Bytes>) -> 
 }
 
 pub fn json(status: StatusCode, value: &impl serde::Serialize) -> Response<Body> {
-    let mut bytes = serde_json::to_vec(value).unwrap_or_default();
-    bytes.push(b'\n');
-    full(status, "application/json", bytes)
+    full(status, "application/json", message_line(value))
 }
 
 pub fn empty(status: StatusCode) -> Response<Body> {

@@ -9,12 +9,12 @@ use crate::version::ApiVersion;
 
 // ---- containers -------------------------------------------------------------------------
 
-/// A create body from an older client: StartInterval came with API 1.44, and an older
-/// client's is ignored, as dockerd ignores it.
-pub(crate) fn create_request(body: &mut Value, v: ApiVersion) {
+/// A create request from an older client: StartInterval came with API 1.44, and an older
+/// client's is ignored, as dockerd ignores it (after decoding it: a wrong type is still a 400).
+pub(crate) fn create_request(req: &mut container::Config, v: ApiVersion) {
     if !at_least(v, 1, 44) {
-        if let Some(check) = body.get_mut("Healthcheck").and_then(Value::as_object_mut) {
-            check.remove("StartInterval");
+        if let Some(check) = req.healthcheck.as_mut() {
+            check.start_interval = 0;
         }
     }
 }
@@ -27,10 +27,7 @@ pub(crate) fn inspect_response(resp: &mut container::InspectResponse, v: ApiVers
         return;
     }
     let short_id: String = resp.id.chars().take(12).collect();
-    let hostname = resp.config["Hostname"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let hostname = resp.config.hostname.clone();
     for (network, endpoint) in &mut resp.network_settings.networks {
         if !user_defined(network) {
             continue;

@@ -18,7 +18,7 @@ use berth_engine::containers::{ContainerRecord, Status, WaitCondition};
 use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::{Response, StatusCode};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::body::{self, Body};
 use super::compat;
@@ -90,22 +90,21 @@ fn summary(r: &ContainerRecord, sizes: Option<(u64, u64)>) -> container::Summary
     }
 }
 
-/// A typed body as dockerd writes it (its JSON and a newline).
-pub(super) fn typed_json(status: StatusCode, v: &impl serde::Serialize) -> Response<Body> {
-    body::full(status, "application/json", body::message_line(v))
-}
-
 pub(super) async fn create(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<Body>> {
-    let mut value = body::read_json(body_in, MAX_BODY).await?;
-    compat::create_request(&mut value, ctx.version);
+    let value = body::read_json(body_in, MAX_BODY).await?;
+    let mut req = container::decode::create_request(&value).map_err(berth_engine::Error::from)?;
+    compat::create_request(&mut req, ctx.version);
     let name = ctx.query.get("name").map(String::from);
     let platform = ctx.query.platform()?;
     let (record, warnings) = ctx
-        .blocking(move |e| Ok(e.create(&value, name.as_deref(), platform.as_ref())?))
+        .blocking(move |e| Ok(e.create(&req, name.as_deref(), platform.as_ref())?))
         .await?;
     Ok(body::json(
         StatusCode::CREATED,
-        &json!({"Id": record.id, "Warnings": warnings}),
+        &container::CreateResponse {
+            id: record.id,
+            warnings,
+        },
     ))
 }
 
@@ -238,7 +237,7 @@ pub(super) async fn list(ctx: &Ctx) -> ApiResult<Response<Body>> {
             break;
         }
     }
-    Ok(typed_json(StatusCode::OK, &out))
+    Ok(body::json(StatusCode::OK, &out))
 }
 
 pub(super) async fn inspect(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
@@ -253,7 +252,7 @@ pub(super) async fn inspect(ctx: &Ctx, name: String) -> ApiResult<Response<Body>
     let exec_ids = (!execs.is_empty()).then_some(execs);
     let mut resp = inspect_response(&r, &dir, exec_ids);
     compat::inspect_response(&mut resp, ctx.version);
-    Ok(typed_json(StatusCode::OK, &resp))
+    Ok(body::json(StatusCode::OK, &resp))
 }
 
 fn inspect_response(
@@ -296,7 +295,7 @@ fn inspect_response(
         app_armor_profile: String::new(),
         exec_ids,
         host_config: host_config(r),
-        graph_driver: container::GraphDriverData {
+        graph_driver: berth_api_types::storage::GraphDriverData {
             data,
             name: "overlay2".into(),
         },
@@ -346,40 +345,39 @@ fn health(h: &berth_engine::containers::health::Health) -> container::Health {
     }
 }
 
-/// Inspect's Config: the create request's, as berthd keeps it.
-fn config(r: &ContainerRecord) -> Value {
-    let mut v = json!({
-        "Hostname": r.hostname(),
-        "User": r.config.user.clone().unwrap_or_default(),
-        "Env": r.config.env,
-        "Cmd": r.config.cmd,
-        "Entrypoint": r.config.entrypoint,
-        "Image": r.config.image,
-        "WorkingDir": r.config.working_dir.clone().unwrap_or_default(),
-        "Labels": r.config.labels,
-        "Tty": r.config.tty,
-        "OpenStdin": r.config.open_stdin,
-        "StdinOnce": r.config.stdin_once,
-        "StopSignal": r.config.stop_signal,
-        "StopTimeout": r.config.stop_timeout,
-    });
-    if !r.net.exposed.is_empty() {
-        let exposed: serde_json::Map<String, Value> = r
+/// Inspect's Config: the create request merged with the image's, as berthd keeps it.
+fn config(r: &ContainerRecord) -> container::Config {
+    let anonymous_volumes = r
+        .host
+        .volumes
+        .iter()
+        .filter(|v| !v.named)
+        .map(|v| (v.destination.clone(), Value::Object(Default::default())));
+    container::Config {
+        hostname: r.hostname(),
+        domainname: r.net.domainname.clone(),
+        user: r.config.user.clone().unwrap_or_default(),
+        exposed_ports: r
             .net
             .exposed
             .iter()
-            .map(|k| (k.clone(), json!({})))
-            .collect();
-        v["ExposedPorts"] = Value::Object(exposed);
+            .map(|k| (k.clone(), Value::Object(Default::default())))
+            .collect(),
+        tty: r.config.tty,
+        open_stdin: r.config.open_stdin,
+        stdin_once: r.config.stdin_once,
+        env: r.config.env.clone().unwrap_or_default(),
+        cmd: r.config.cmd.clone().map(container::StrSlice),
+        healthcheck: r.config.healthcheck.clone(),
+        image: r.config.image.clone(),
+        volumes: anonymous_volumes.collect(),
+        working_dir: r.config.working_dir.clone().unwrap_or_default(),
+        entrypoint: r.config.entrypoint.clone().map(container::StrSlice),
+        labels: r.config.labels.clone().unwrap_or_default(),
+        stop_signal: r.config.stop_signal.clone().unwrap_or_default(),
+        stop_timeout: r.config.stop_timeout,
+        ..container::Config::default()
     }
-    if !r.net.domainname.is_empty() {
-        v["Domainname"] = json!(r.net.domainname);
-    }
-    // Present only once set, as moby's omitempty fields.
-    if let Some(check) = &r.config.healthcheck {
-        v["Healthcheck"] = json!(check);
-    }
-    v
 }
 
 /// Where the log is (none without one, as dockerd shows it).
@@ -392,70 +390,51 @@ fn log_path(r: &ContainerRecord, dir: &std::path::Path) -> String {
 
 /// The HostConfig the client sent, with what berthd decided filled in (dockerd's defaults
 /// for the namespace modes, /dev/shm and the OOM killer; `container:NAME` with the id).
-fn host_config(r: &ContainerRecord) -> Value {
-    let mut host = match &r.host_config {
-        Value::Object(m) => m.clone(),
-        _ => serde_json::Map::new(),
-    };
-    let restart = if r.restart.is_none() {
-        "no"
-    } else {
-        r.restart.name.as_str()
-    };
+fn host_config(r: &ContainerRecord) -> container::HostConfig {
     let ns = &r.host.namespaces;
-    let memory = r
-        .host
-        .resources
-        .as_ref()
-        .map(|res| res["memory"].clone())
-        .unwrap_or_default();
-    let oom_kill_disable = memory["disableOOMKiller"].as_bool().unwrap_or(false);
-    for (key, value) in [
-        ("NetworkMode", json!(r.network_mode)),
-        ("Runtime", json!(r.runtime)),
-        ("Privileged", json!(r.host.privileged)),
-        ("Init", json!(r.host.init)),
-        ("ReadonlyRootfs", json!(r.host.readonly_rootfs)),
-        ("AutoRemove", json!(r.auto_remove())),
-        (
-            "LogConfig",
-            json!({"Type": r.host.log_driver.name(), "Config": r.log.options()}),
-        ),
-        ("PidMode", json!(ns.pid_mode())),
-        ("IpcMode", json!(ns.ipc_mode())),
-        ("UTSMode", json!(if ns.uts_host { "host" } else { "" })),
-        (
-            "CgroupnsMode",
-            json!(if ns.cgroupns_private {
-                "private"
-            } else {
-                "host"
-            }),
-        ),
-        ("ShmSize", json!(ns.shm_bytes())),
-        ("GroupAdd", json!(r.host.group_add)),
-        ("OomScoreAdj", json!(r.host.oom_score_adj)),
-        ("OomKillDisable", json!(oom_kill_disable)),
-        (
-            "MemoryReservation",
-            json!(memory["reservation"].as_i64().unwrap_or(0)),
-        ),
-        ("MemorySwappiness", memory["swappiness"].clone()),
-        ("BlkioWeight", json!(r.host.blkio.weight)),
-        (
-            "RestartPolicy",
-            json!({"Name": restart, "MaximumRetryCount": r.restart.max_retries}),
-        ),
-    ] {
-        host.insert(key.to_string(), value);
-    }
-    // omitempty in moby's HostConfig.
-    if r.host.sysctls.is_empty() {
-        host.remove("Sysctls");
+    let memory = r.host.resources.as_ref().map(|res| &res["memory"]);
+    let memory_i64 = |key: &str| memory.and_then(|m| m[key].as_i64());
+    let mut host = r.host_config.clone();
+    host.network_mode = r.network_mode.clone();
+    host.runtime = r.runtime.clone();
+    host.privileged = r.host.privileged;
+    host.init = Some(r.host.init);
+    host.readonly_rootfs = r.host.readonly_rootfs;
+    host.auto_remove = r.auto_remove();
+    host.log_config = container::LogConfig {
+        driver: r.host.log_driver.name().to_string(),
+        config: r.log.options(),
+    };
+    host.pid_mode = ns.pid_mode();
+    host.ipc_mode = ns.ipc_mode();
+    host.uts_mode = if ns.uts_host { "host" } else { "" }.into();
+    host.cgroupns_mode = if ns.cgroupns_private {
+        "private"
     } else {
-        host.insert("Sysctls".into(), json!(r.host.sysctls));
+        "host"
     }
-    Value::Object(host)
+    .into();
+    host.shm_size = ns.shm_bytes();
+    host.group_add = r.host.group_add.clone();
+    host.oom_score_adj = r.host.oom_score_adj;
+    host.oom_kill_disable = Some(
+        memory
+            .and_then(|m| m["disableOOMKiller"].as_bool())
+            .unwrap_or(false),
+    );
+    host.memory_reservation = memory_i64("reservation").unwrap_or(0);
+    host.memory_swappiness = memory_i64("swappiness");
+    host.blkio_weight = r.host.blkio.weight;
+    host.restart_policy = container::RestartPolicy {
+        name: if r.restart.is_none() {
+            "no".into()
+        } else {
+            r.restart.name.clone()
+        },
+        maximum_retry_count: i64::from(r.restart.max_retries),
+    };
+    host.sysctls = r.host.sysctls.clone();
+    host
 }
 
 /// Inspect's Mounts: the bind mounts, as Docker lists them.
@@ -600,15 +579,16 @@ fn mounts(r: &ContainerRecord) -> Vec<MountPoint> {
         rw: !v.read_only,
         propagation: String::new(),
     });
-    let tmpfs = r.host_config["Mounts"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|m| m["Type"] == "tmpfs")
+    // `--mount type=tmpfs` (not `--tmpfs`, which moby does not list either).
+    let tmpfs = r
+        .host_config
+        .mounts
+        .iter()
+        .filter(|m| m.kind == "tmpfs")
         .map(|m| MountPoint {
             r#type: "tmpfs".into(),
-            destination: m["Target"].as_str().unwrap_or_default().to_string(),
-            rw: m["ReadOnly"] != true,
+            destination: m.target.clone(),
+            rw: !m.read_only,
             ..MountPoint::default()
         });
     binds.chain(volumes).chain(tmpfs).collect()
@@ -968,7 +948,7 @@ pub(super) async fn top(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
     let top = ctx
         .blocking(move |e| Ok(e.top_container(&name, &args)?))
         .await?;
-    Ok(typed_json(
+    Ok(body::json(
         StatusCode::OK,
         &container::TopResponse {
             processes: top.processes,
@@ -984,10 +964,14 @@ pub(super) async fn update(
     body_in: Incoming,
 ) -> ApiResult<Response<Body>> {
     let value = body::read_json(body_in, MAX_BODY).await?;
+    let update = container::decode::update_config(&value).map_err(berth_engine::Error::from)?;
     let warnings = ctx
-        .blocking(move |e| Ok(e.update_container(&name, &value)?))
+        .blocking(move |e| Ok(e.update_container(&name, &update)?))
         .await?;
-    Ok(body::json(StatusCode::OK, &json!({"Warnings": warnings})))
+    Ok(body::json(
+        StatusCode::OK,
+        &container::UpdateResponse { warnings },
+    ))
 }
 
 /// POST /containers/prune
@@ -999,7 +983,7 @@ pub(super) async fn prune(ctx: &Ctx) -> ApiResult<Response<Body>> {
     let (removed, reclaimed) = ctx
         .blocking(move |e| Ok(e.prune_containers(&filters)?))
         .await?;
-    Ok(typed_json(
+    Ok(body::json(
         StatusCode::OK,
         &container::PruneReport {
             // null when none went, as dockerd's nil slice.

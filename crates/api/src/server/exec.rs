@@ -1,10 +1,12 @@
 //! `docker exec`: POST /containers/{id}/exec, POST /exec/{id}/start (hijacked, or
 //! detached), GET /exec/{id}/json, POST /exec/{id}/resize.
 
+use berth_api_types::exec::{
+    ExecConfig, ExecInspect, ExecProcessConfig, ExecStartConfig, IdResponse,
+};
 use berth_engine::containers::exec::ExecRecord;
 use hyper::body::Incoming;
 use hyper::{Response, StatusCode};
-use serde_json::{json, Value};
 
 use super::body::{self, Body};
 use super::error::{ApiError, ApiResult};
@@ -19,10 +21,11 @@ pub(super) async fn create(
     body_in: Incoming,
 ) -> ApiResult<Response<Body>> {
     let value = body::read_json(body_in, MAX_BODY).await?;
+    let config = ExecConfig::decode(&value).map_err(berth_engine::Error::from)?;
     let id = ctx
-        .blocking(move |e| Ok(e.create_exec(&name, &value)?))
+        .blocking(move |e| Ok(e.create_exec(&name, config)?))
         .await?;
-    Ok(body::json(StatusCode::CREATED, &json!({"Id": id})))
+    Ok(body::json(StatusCode::CREATED, &IdResponse { id }))
 }
 
 pub(super) async fn start(
@@ -33,21 +36,16 @@ pub(super) async fn start(
     let upgrade_asked = req.headers().contains_key(hyper::header::UPGRADE);
     let (parts, body_in) = req.into_parts();
     let value = body::read_json(body_in, MAX_BODY).await?;
-    let detach = value["Detach"].as_bool().unwrap_or(false);
+    let start = ExecStartConfig::decode(&value).map_err(berth_engine::Error::from)?;
+    let detach = start.detach;
     if !detach && !upgrade_asked {
         return Err(ApiError::bad_request(
             "an attached exec start needs a hijacked connection (Upgrade: tcp)",
         ));
     }
-    let size = value["ConsoleSize"]
-        .as_array()
-        .filter(|s| s.len() == 2)
-        .and_then(|s| {
-            Some((
-                u16::try_from(s[0].as_u64()?).ok()?,
-                u16::try_from(s[1].as_u64()?).ok()?,
-            ))
-        })
+    let size = start
+        .console_size
+        .and_then(|[h, w]| Some((u16::try_from(h).ok()?, u16::try_from(w).ok()?)))
         .filter(|(h, w)| *h > 0 && *w > 0);
     if detach {
         ctx.blocking(move |e| Ok(e.start_exec(&id, true).map(drop)?))
@@ -63,7 +61,7 @@ pub(super) async fn start(
     let upgrade = hyper::upgrade::on(hyper::Request::from_parts(parts, ()));
     // The stream is framed as the start request says, whatever terminal the process has
     // (dockerd's rule: SDKs start a terminal exec with {"Tty": false} to get frames).
-    let tty = value["Tty"].as_bool().unwrap_or(false);
+    let tty = start.tty;
     tokio::spawn(async move {
         let exec_id = id.clone();
         let starter = engine.clone();
@@ -117,33 +115,39 @@ pub(super) async fn start(
     Ok(super::hijack::switching_protocols(tty))
 }
 
-fn inspect_json(e: &ExecRecord) -> Value {
-    let args: Vec<String> =
+/// dockerd's ExecInspect of `e`.
+fn inspect_of(e: &ExecRecord) -> ExecInspect {
+    let mut args: Vec<String> =
         berth_engine::containers::string_list(&e.process["args"]).unwrap_or_default();
-    json!({
-        "ID": e.id,
-        "Running": e.running,
-        "ExitCode": e.exit_code,
-        "ProcessConfig": {
-            "tty": e.tty,
-            "entrypoint": args.first().cloned().unwrap_or_default(),
-            "arguments": args.iter().skip(1).collect::<Vec<_>>(),
-            "privileged": e.privileged,
-            "user": e.user,
+    let entrypoint = if args.is_empty() {
+        String::new()
+    } else {
+        args.remove(0)
+    };
+    ExecInspect {
+        id: e.id.clone(),
+        running: e.running,
+        exit_code: e.exit_code,
+        process_config: ExecProcessConfig {
+            tty: e.tty,
+            entrypoint,
+            arguments: args,
+            privileged: Some(e.privileged),
+            user: e.user.clone(),
         },
-        "OpenStdin": e.open_stdin,
-        "OpenStderr": e.open_stderr,
-        "OpenStdout": e.open_stdout,
-        "CanRemove": false,
-        "ContainerID": e.container_id,
-        "DetachKeys": e.detach_keys.clone().unwrap_or_default(),
-        "Pid": e.pid,
-    })
+        open_stdin: e.open_stdin,
+        open_stderr: e.open_stderr,
+        open_stdout: e.open_stdout,
+        can_remove: false,
+        container_id: e.container_id.clone(),
+        detach_keys: e.detach_keys.clone().unwrap_or_default(),
+        pid: e.pid,
+    }
 }
 
 pub(super) async fn inspect(ctx: &Ctx, id: String) -> ApiResult<Response<Body>> {
     let exec = ctx.blocking(move |e| Ok(e.execs.get(&id)?)).await?;
-    Ok(body::json(StatusCode::OK, &inspect_json(&exec)))
+    Ok(body::json(StatusCode::OK, &inspect_of(&exec)))
 }
 
 pub(super) async fn resize(ctx: &Ctx, id: String) -> ApiResult<Response<Body>> {

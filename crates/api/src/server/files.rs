@@ -8,7 +8,6 @@ use hyper::{Response, StatusCode};
 use serde_json::Value;
 
 use super::body::{self, Body};
-use super::containers::typed_json;
 use super::error::{ApiError, ApiResult};
 use super::Ctx;
 use berth_engine::containers::files::{CommitOptions, PathStat};
@@ -92,7 +91,7 @@ pub(super) async fn changes(ctx: &Ctx, name: String) -> ApiResult<Response<Body>
         .collect();
     // null when nothing changed, as dockerd's nil slice.
     let list = (!list.is_empty()).then_some(list);
-    Ok(typed_json(StatusCode::OK, &list))
+    Ok(body::json(StatusCode::OK, &list))
 }
 
 /// GET /containers/{id}/export.
@@ -151,7 +150,7 @@ pub(super) async fn commit(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<B
     let record = ctx
         .blocking(move |e| Ok(e.commit_container(&container, &opts)?))
         .await?;
-    Ok(typed_json(
+    Ok(body::json(
         StatusCode::CREATED,
         &container::CommitResponse {
             id: record.id.to_string(),

@@ -151,7 +151,8 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
             if e.status.is_server_error() {
                 tracing::error!(%method, %path, status = e.status.as_u16(), "{}", e.message);
             }
-            body::json(e.status, &serde_json::json!({"message": e.message}))
+            let error = berth_api_types::system::ErrorResponse { message: e.message };
+            body::json(e.status, &error)
         }
     };
     let headers = resp.headers_mut();

@@ -5,7 +5,7 @@
 use berth_image::Platform;
 use serde_json::Value;
 
-use super::health::HealthConfig;
+use super::health::{HealthConfig, HealthRules};
 use super::request::{CreateBody, HostConfig};
 use super::{Config, ContainerRecord, State, Status};
 use crate::error::{Error, Result};
@@ -151,41 +151,41 @@ impl Engine {
     /// POST /containers/create, without its warnings (see [`Engine::create`]).
     pub fn create_container(
         &self,
-        body: &Value,
+        req: &CreateBody,
         name: Option<&str>,
         platform: Option<&Platform>,
     ) -> Result<ContainerRecord> {
-        self.create(body, name, platform).map(|(record, _)| record)
+        self.create(req, name, platform).map(|(record, _)| record)
     }
 
-    /// POST /containers/create: the request body (Docker's Config with HostConfig inside);
-    /// the record and dockerd's warnings (options this host discards).
+    /// POST /containers/create: the decoded request (Docker's Config with HostConfig
+    /// inside); the record and dockerd's warnings (options this host discards).
     /// `platform`: the image must be built for it (`docker run --platform`); a mismatch is
     /// moby's not-found, on which the docker CLI pulls that platform and tries again.
     pub fn create(
         &self,
-        body: &Value,
+        req: &CreateBody,
         name: Option<&str>,
         platform: Option<&Platform>,
     ) -> Result<(ContainerRecord, Vec<String>)> {
-        self.create_with(body, name, platform, None)
+        self.create_with(req, name, platform, None)
     }
 
     /// [`Engine::create`], for a pod's container when `pod` is given.
     pub(crate) fn create_with(
         &self,
-        body: &Value,
+        req: &CreateBody,
         name: Option<&str>,
         platform: Option<&Platform>,
         pod: Option<super::pod::PodLink>,
     ) -> Result<(ContainerRecord, Vec<String>)> {
-        let req = super::request::create_body(body)?;
         let host = &req.host_config;
         check_env(&req.env)?;
         if !req.stop_signal.is_empty() {
             check_signal(&req.stop_signal)?;
         }
-        if let Some(check) = &req.healthcheck {
+        let healthcheck = req.healthcheck.clone();
+        if let Some(check) = &healthcheck {
             check.validate()?;
         }
         // A container to join that does not exist is a bad parameter (a 400), as dockerd's.
@@ -204,11 +204,11 @@ impl Engine {
             resolve: &resolve,
         };
         let (mut host_options, warnings) = super::host::parse(host, &cx)?;
-        let (network_mode, network_warnings, network_id) = self.network_mode(&req)?;
+        let (network_mode, network_warnings, network_id) = self.network_mode(req)?;
         let mut warnings = warnings;
         warnings.extend(network_warnings);
         if network_mode != "bridge" {
-            check_mac_address(&req)?;
+            check_mac_address(req)?;
         } else if !req.mac_address.is_empty()
             || req
                 .networking_config
@@ -240,8 +240,7 @@ impl Engine {
         let runtime = self.requested_runtime(host)?;
         let (log_driver, log) = log_config(host, self.default_log)?;
         host_options.log_driver = log_driver;
-        let console_size = host
-            .console_size
+        let console_size = Some(host.console_size)
             .filter(|[h, w]| *h > 0 && *w > 0)
             .map(|[h, w]| (h.min(u16::MAX.into()) as u16, w.min(u16::MAX.into()) as u16));
         if req.image.is_empty() {
@@ -261,13 +260,13 @@ impl Engine {
             .iter()
             .filter_map(|m| m["destination"].as_str().map(String::from))
             .collect();
-        let volume_plan = self.plan_volumes(&req, ic, &destinations)?;
+        let volume_plan = self.plan_volumes(req, ic, &destinations)?;
         host_options.mounts.extend(volume_plan.oci);
-        let mut net = super::net::options(&req, ic)?;
+        let mut net = super::net::options(req, ic)?;
         let find = |name: &str| self.containers.net.get().and_then(|n| n.known(name));
-        super::net::endpoint_options(&req, &network_mode, &network_id, &mut net, &find)?;
+        super::net::endpoint_options(req, &network_mode, &network_id, &mut net, &find)?;
         net.network_id = network_id;
-        let (entrypoint, cmd) = command(&req, ic);
+        let (entrypoint, cmd) = command(req, ic);
         let mut labels = super::label_map(&ic["Labels"]);
         labels.extend(req.labels.clone());
         let or_image = |given: &str, key: &str| {
@@ -301,7 +300,7 @@ impl Engine {
             tty: req.tty,
             open_stdin: req.open_stdin,
             stdin_once: req.stdin_once,
-            healthcheck: HealthConfig::merge(req.healthcheck.clone(), image_healthcheck(ic)?),
+            healthcheck: super::health::merge(healthcheck, image_healthcheck(ic)?),
         };
         let mut record = ContainerRecord {
             id: String::new(),
@@ -310,7 +309,7 @@ impl Engine {
             image: image.record.id.to_string(),
             config,
             network_mode,
-            host_config: body.get("HostConfig").cloned().unwrap_or_default(),
+            host_config: req.host_config.clone(),
             runtime,
             seccomp,
             no_new_privileges,
@@ -463,7 +462,7 @@ mod tests {
     }
 
     fn body(v: Value) -> CreateBody {
-        super::super::request::create_body(&v).expect("body")
+        berth_api_types::container::decode::create_request(&v).expect("body")
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use berth_shim_protocol::{Request, EXIT};
 use serde_json::Value;
 
+use super::request::ExecConfig;
 use super::stream::{read_frame, request, ShimStream};
 use super::Status;
 use crate::error::{Error, Result};
@@ -109,8 +110,7 @@ pub fn exit_code_of(stream: &mut ShimStream) -> i32 {
 impl Engine {
     /// `POST /containers/{id}/exec`: the process is built from the container's own (its
     /// capabilities, seccomp, environment) with the request on top.
-    pub fn create_exec(&self, name: &str, body: &Value) -> Result<String> {
-        let req = super::request::exec_body(body)?;
+    pub fn create_exec(&self, name: &str, req: ExecConfig) -> Result<String> {
         super::create::check_env(&req.env)?;
         let record = self.containers.resolve(name)?;
         if record.state.status != Status::Running {
@@ -137,7 +137,11 @@ impl Engine {
         process["terminal"] = Value::Bool(tty);
         match req.console_size {
             Some([height, width]) if tty && height > 0 && width > 0 => {
-                process["consoleSize"] = serde_json::json!({"height": height, "width": width});
+                let size = [("height", height), ("width", width)]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), Value::from(v)))
+                    .collect();
+                process["consoleSize"] = Value::Object(size);
             }
             _ => {
                 if let Some(p) = process.as_object_mut() {
@@ -169,10 +173,12 @@ impl Engine {
         }
         let privileged = req.privileged;
         if privileged {
-            let all = super::host::all_caps();
-            process["capabilities"] = serde_json::json!({
-                "bounding": all, "effective": all, "permitted": all,
-            });
+            let all = Value::from(super::host::all_caps());
+            let caps = ["bounding", "effective", "permitted"]
+                .into_iter()
+                .map(|set| (set.to_string(), all.clone()))
+                .collect();
+            process["capabilities"] = Value::Object(caps);
         }
         let id = super::random_id()?;
         let exec = ExecRecord {

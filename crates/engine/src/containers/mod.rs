@@ -209,9 +209,14 @@ pub struct ContainerRecord {
     pub config: Config,
     /// `none` or `host`.
     pub network_mode: String,
-    /// The HostConfig as the client sent it (what inspect shows back).
-    #[serde(default)]
-    pub host_config: serde_json::Value,
+    /// The HostConfig as the client sent it, typed (what inspect shows back). Records of
+    /// berthd before typed models hold the client's JSON, nulls included: decoded by Go's
+    /// rules, as the body was.
+    #[serde(
+        default,
+        deserialize_with = "berth_api_types::container::decode::with_nulls"
+    )]
+    pub host_config: request::HostConfig,
     /// The OCI runtime by name (empty in records older than --runtime: the default).
     #[serde(default)]
     pub runtime: String,
@@ -319,7 +324,7 @@ impl ContainerRecord {
 
     /// `--rm`: removed once it has ended.
     pub fn auto_remove(&self) -> bool {
-        self.host_config["AutoRemove"].as_bool() == Some(true)
+        self.host_config.auto_remove
     }
 }
 
@@ -922,5 +927,45 @@ mod tests {
         assert_eq!(ep.ip, std::net::Ipv4Addr::new(10, 9, 0, 2));
         let written = serde_json::to_value(&r).expect("json");
         assert!(written.get("endpoint").is_none() && written["endpoints"].is_array());
+    }
+
+    /// A record written before HostConfig was typed holds the client's JSON as sent (nulls,
+    /// keys moby does not have): it loads, typed as the body was decoded, and `--rm` and
+    /// the restart policy read from it still hold.
+    #[test]
+    fn records_with_the_clients_host_config_still_load() {
+        let old = serde_json::json!({
+            "id": "b".repeat(64), "name": "old", "created": "", "image": "sha256:x",
+            "config": {}, "network_mode": "none",
+            "host_config": {"NetworkMode": "none", "AutoRemove": true, "Binds": null,
+                "Memory": 67108864, "PidsLimit": null, "MemorySwappiness": -1,
+                "KernelMemory": 0, "SomethingNew": {"x": 1}, "ConsoleSize": [24, 80],
+                "RestartPolicy": {"Name": "", "MaximumRetryCount": 0},
+                "BlkioWeightDevice": [], "Init": null,
+                "Mounts": [{"Type": "tmpfs", "Target": "/t", "TmpfsOptions": null}]},
+            "state": {"status": "exited", "pid": 0, "exit_code": 0, "error": "",
+                      "started_at": null, "finished_at": null},
+        });
+        let r: ContainerRecord = serde_json::from_value(old).expect("old record");
+        assert!(r.auto_remove());
+        let h = &r.host_config;
+        assert_eq!(
+            (h.memory, h.pids_limit, h.memory_swappiness),
+            (67108864, None, Some(-1))
+        );
+        assert_eq!(h.console_size, [24, 80]);
+        assert_eq!(h.mounts[0].target, "/t");
+        assert!(h.blkio_weight_device.as_ref().is_some_and(Vec::is_empty));
+        let again: ContainerRecord =
+            serde_json::from_value(serde_json::to_value(&r).expect("json")).expect("new record");
+        assert_eq!(again, r);
+        let none: ContainerRecord = serde_json::from_value(serde_json::json!({
+            "id": "c", "name": "older", "created": "", "image": "sha256:x", "config": {},
+            "network_mode": "none", "host_config": null,
+            "state": {"status": "exited", "pid": 0, "exit_code": 0, "error": "",
+                      "started_at": null, "finished_at": null},
+        }))
+        .expect("record without a HostConfig");
+        assert!(!none.auto_remove());
     }
 }

@@ -94,7 +94,7 @@ impl Engine {
     /// network mode `none` or `host`), the pod's namespaces and files from `pod`.
     pub fn create_in_pod(
         &self,
-        body: &serde_json::Value,
+        body: &super::request::CreateBody,
         name: &str,
         pod: PodLink,
     ) -> Result<ContainerRecord> {

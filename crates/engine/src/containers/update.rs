@@ -5,7 +5,9 @@
 
 use serde_json::{Map, Value};
 
-use super::request::{self, HostConfig};
+use berth_api_types::container::decode::is_zero;
+
+use super::request::{HostConfig, UpdateConfig};
 use super::{host, restart::RestartPolicy, ContainerRecord, Status};
 use crate::error::{Error, Result};
 use crate::Engine;
@@ -81,66 +83,89 @@ fn check_against(current: &HostConfig, update: &HostConfig, auto_remove: bool) -
     Ok(())
 }
 
-/// The stored HostConfig with the update's fields merged in.
-fn merge(stored: &Map<String, Value>, update: &Map<String, Value>) -> Map<String, Value> {
-    let mut merged = stored.clone();
-    for key in SET_WHEN_NOT_ZERO {
-        if let Some(v) = update.get(key).filter(|v| !request::is_zero(v)) {
-            merged.insert(key.to_string(), v.clone());
+/// `current` with the update's fields merged in (SET_WHEN_NOT_ZERO, SET_WHEN_PRESENT).
+fn merge(current: &HostConfig, update: &UpdateConfig) -> HostConfig {
+    fn set<T: Clone + PartialEq + Default>(mine: &mut T, theirs: &T) {
+        if *theirs != T::default() {
+            *mine = theirs.clone();
         }
     }
-    for key in SET_WHEN_PRESENT {
-        if let Some(v) = update.get(key).filter(|v| !v.is_null()) {
-            merged.insert(key.to_string(), v.clone());
+    fn given<T: Clone>(mine: &mut Option<T>, theirs: &Option<T>) {
+        if theirs.is_some() {
+            mine.clone_from(theirs);
         }
     }
-    merged
+    let mut m = current.clone();
+    let u = update;
+    set(&mut m.blkio_weight, &u.blkio_weight);
+    set(&mut m.cpu_shares, &u.cpu_shares);
+    set(&mut m.nano_cpus, &u.nano_cpus);
+    set(&mut m.cpu_period, &u.cpu_period);
+    set(&mut m.cpu_quota, &u.cpu_quota);
+    set(&mut m.cpuset_cpus, &u.cpuset_cpus);
+    set(&mut m.cpuset_mems, &u.cpuset_mems);
+    set(&mut m.memory, &u.memory);
+    set(&mut m.memory_swap, &u.memory_swap);
+    set(&mut m.memory_reservation, &u.memory_reservation);
+    set(&mut m.cpu_realtime_period, &u.cpu_realtime_period);
+    set(&mut m.cpu_realtime_runtime, &u.cpu_realtime_runtime);
+    given(&mut m.blkio_weight_device, &u.blkio_weight_device);
+    given(&mut m.blkio_device_read_bps, &u.blkio_device_read_bps);
+    given(&mut m.blkio_device_write_bps, &u.blkio_device_write_bps);
+    given(&mut m.blkio_device_read_iops, &u.blkio_device_read_iops);
+    given(&mut m.blkio_device_write_iops, &u.blkio_device_write_iops);
+    given(&mut m.pids_limit, &u.pids_limit);
+    m
 }
 
 /// The stored HostConfig as dockerd keeps it: a memory limit without a swap limit has
 /// twice the limit as its swap limit (moby's adaptContainerSettings).
-fn adapted(stored: &Value) -> Map<String, Value> {
-    let mut map = stored.as_object().cloned().unwrap_or_default();
-    let memory = map.get("Memory").and_then(Value::as_i64).unwrap_or(0);
-    let swap = map.get("MemorySwap").and_then(Value::as_i64).unwrap_or(0);
-    if memory > 0 && swap == 0 {
-        map.insert("MemorySwap".into(), Value::from(memory.saturating_mul(2)));
+fn adapted(stored: &HostConfig) -> HostConfig {
+    let mut host = stored.clone();
+    if host.memory > 0 && host.memory_swap == 0 {
+        host.memory_swap = host.memory.saturating_mul(2);
     }
-    map
+    host
+}
+
+/// The members of `update` an update does not change, given at a value that is not zero.
+fn ignored_members(update: &UpdateConfig) -> Vec<String> {
+    let Ok(Value::Object(members)) = serde_json::to_value(update) else {
+        return Vec::new();
+    };
+    members
+        .into_iter()
+        .filter(|(key, value)| ignored_by_update(key) && !is_zero(value))
+        .map(|(key, _)| key)
+        .collect()
 }
 
 impl Engine {
     /// POST /containers/{id}/update: dockerd's warnings (what this host discards, and the
     /// fields an update cannot change).
-    pub fn update_container(&self, name: &str, body: &Value) -> Result<Vec<String>> {
-        let update = request::update_body(body)?;
-        let update_map = body.as_object().cloned().unwrap_or_default();
+    pub fn update_container(&self, name: &str, update: &UpdateConfig) -> Result<Vec<String>> {
         let record = self.containers.resolve(name)?;
-        let stored = adapted(&record.host_config);
-        let current = request::host_config(&Value::Object(stored.clone()))?;
-        check_against(&current, &update, record.auto_remove())
+        let current = adapted(&record.host_config);
+        check_against(&current, update, record.auto_remove())
             .map_err(|e| cannot_update(&record.id, e))?;
-        let merged_map = merge(&stored, &update_map);
-        let merged = request::host_config(&Value::Object(merged_map.clone()))?;
+        let mut merged = merge(&current, update);
         let mut warnings = Vec::new();
         let sys = host::sysinfo::SysInfo::host();
         let (blkio, resources) = host::limits(&merged, sys, &mut warnings)?;
-        for (key, value) in &update_map {
-            if ignored_by_update(key) && !request::is_zero(value) {
-                warnings.push(format!(
-                    "{key} cannot be changed by an update: ignored, as dockerd ignores it"
-                ));
-            }
+        for key in ignored_members(update) {
+            warnings.push(format!(
+                "{key} cannot be changed by an update: ignored, as dockerd ignores it"
+            ));
         }
         let restart = (!update.restart_policy.name.is_empty())
             .then(|| RestartPolicy::parse(&update.restart_policy))
             .transpose()?;
         let mut changed = record.clone();
-        changed.host_config = Value::Object(merged_map);
         if let Some(policy) = &restart {
-            changed.host_config["RestartPolicy"] = body["RestartPolicy"].clone();
+            merged.restart_policy = update.restart_policy.clone();
             changed.restart = policy.clone();
         }
+        changed.host_config = merged;
         changed.host.blkio = blkio;
         changed.host.resources = resources;
         if record.state.status == Status::Running && !record.state.restarting {
@@ -196,23 +221,40 @@ mod tests {
     use serde_json::json;
 
     fn typed(v: Value) -> HostConfig {
-        request::host_config(&v).expect("typed")
+        berth_api_types::container::decode::update_config(&v).expect("typed")
     }
 
     #[test]
     fn zero_fields_keep_the_containers_own_and_null_pids_limit_too() {
-        let stored = adapted(&json!({"Memory": 67108864, "CpuShares": 512, "PidsLimit": 10}));
-        let update = json!({"Memory": 0, "CpuShares": 256, "PidsLimit": null, "CpusetCpus": ""});
-        let merged = merge(&stored, update.as_object().expect("object"));
-        assert_eq!(merged["Memory"], 67108864);
-        assert_eq!(merged["MemorySwap"], 134217728);
-        assert_eq!(merged["CpuShares"], 256);
-        assert_eq!(merged["PidsLimit"], 10);
-        let merged = merge(
+        let stored = adapted(&typed(
+            json!({"Memory": 67108864, "CpuShares": 512, "PidsLimit": 10}),
+        ));
+        let update =
+            typed(json!({"Memory": 0, "CpuShares": 256, "PidsLimit": null, "CpusetCpus": ""}));
+        let merged = merge(&stored, &update);
+        assert_eq!(merged.memory, 67108864);
+        assert_eq!(merged.memory_swap, 134217728);
+        assert_eq!(merged.cpu_shares, 256);
+        assert_eq!(merged.pids_limit, Some(10));
+        let merged = merge(&stored, &typed(json!({"PidsLimit": 0})));
+        assert_eq!(merged.pids_limit, Some(0));
+        let with_devices = merge(
             &stored,
-            json!({"PidsLimit": 0}).as_object().expect("object"),
+            &typed(json!({"BlkioWeightDevice": [{"Path": "/dev/sda", "Weight": 300}]})),
         );
-        assert_eq!(merged["PidsLimit"], 0);
+        let kept = merge(&with_devices, &typed(json!({"BlkioWeightDevice": null})));
+        assert_eq!(kept.blkio_weight_device.map(|d| d.len()), Some(1));
+        let cleared = merge(&with_devices, &typed(json!({"BlkioWeightDevice": []})));
+        assert_eq!(cleared.blkio_weight_device.map(|d| d.len()), Some(0));
+    }
+
+    #[test]
+    fn members_an_update_cannot_change_are_named() {
+        let update = typed(
+            json!({"Memory": 1048576, "Ulimits": [{"Name": "nofile", "Soft": 1, "Hard": 1}],
+            "KernelMemory": 1048576, "Privileged": false, "RestartPolicy": {"Name": "always"}}),
+        );
+        assert_eq!(ignored_members(&update), ["KernelMemory", "Ulimits"]);
     }
 
     #[test]

@@ -53,54 +53,10 @@ pub struct Plan {
     pub oci: Vec<Value>,
 }
 
-/// moby's mount.Mount (the create body's `HostConfig.Mounts`).
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct MountSpec {
-    #[serde(rename = "Type")]
-    pub kind: String,
-    pub source: String,
-    pub target: String,
-    pub read_only: bool,
-    pub consistency: String,
-    pub bind_options: Option<BindOptions>,
-    pub volume_options: Option<VolumeOptions>,
-    pub tmpfs_options: Option<TmpfsOptions>,
-}
-
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct BindOptions {
-    pub propagation: String,
-    pub non_recursive: bool,
-    pub create_mountpoint: bool,
-    pub read_only_non_recursive: bool,
-    pub read_only_force_recursive: bool,
-}
-
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct VolumeOptions {
-    pub no_copy: bool,
-    pub labels: BTreeMap<String, String>,
-    pub subpath: String,
-    pub driver_config: Option<DriverConfig>,
-}
-
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct DriverConfig {
-    pub name: String,
-    pub options: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct TmpfsOptions {
-    pub size_bytes: i64,
-    pub mode: u32,
-    pub options: Vec<Vec<String>>,
-}
+/// moby's mount.Mount (the create body's `HostConfig.Mounts`), typed in berth-api-types.
+pub use berth_api_types::container::{
+    BindOptions, DriverConfig, Mount as MountSpec, TmpfsOptions, VolumeOptions,
+};
 
 fn invalid(m: String) -> Error {
     Error::InvalidArgument(m)

@@ -34,33 +34,30 @@ const DEFAULT_RETRIES: i64 = 3;
 /// moby's MinimumDuration for every duration of a health check.
 const MINIMUM: i64 = 1_000_000;
 
-fn is_zero(n: &i64) -> bool {
-    *n == 0
-}
-
 /// moby's HealthConfig: the create body's `Config.Healthcheck`, the image's, and the merged
-/// one a container keeps (durations in nanoseconds; zero: the default).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct HealthConfig {
-    /// `["NONE"]`, `["CMD", args...]` or `["CMD-SHELL", command]`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub test: Vec<String>,
-    #[serde(skip_serializing_if = "is_zero")]
-    pub interval: i64,
-    #[serde(skip_serializing_if = "is_zero")]
-    pub timeout: i64,
-    #[serde(skip_serializing_if = "is_zero")]
-    pub start_period: i64,
-    #[serde(skip_serializing_if = "is_zero")]
-    pub start_interval: i64,
-    #[serde(skip_serializing_if = "is_zero")]
-    pub retries: i64,
+/// one a container keeps (the API's type; the rules the engine applies to it are
+/// [`HealthRules`]).
+pub use berth_api_types::container::HealthConfig;
+
+/// What a health check means to the engine: moby's validation, its merge with the image's,
+/// and the defaults of its zero durations.
+pub trait HealthRules {
+    /// moby's validateHealthCheck (the request's, before the merge with the image's).
+    fn validate(&self) -> Result<()>;
+    /// Whether the container runs health checks.
+    fn probes(&self) -> bool;
+    /// The probe this check runs: Some(shell?) for CMD and CMD-SHELL; None for NONE, no
+    /// test, or a type moby does not know (which it only warns about).
+    fn probe(&self) -> Option<bool>;
+    fn interval(&self) -> Duration;
+    fn timeout(&self) -> Duration;
+    fn start_period(&self) -> Duration;
+    fn start_interval(&self) -> Duration;
+    fn retries(&self) -> i64;
 }
 
-impl HealthConfig {
-    /// moby's validateHealthCheck (the request's, before the merge with the image's).
-    pub fn validate(&self) -> Result<()> {
+impl HealthRules for HealthConfig {
+    fn validate(&self) -> Result<()> {
         let at_least_minimum = |name: &str, value: i64| {
             if value != 0 && value < MINIMUM {
                 return Err(Error::InvalidArgument(format!(
@@ -81,32 +78,6 @@ impl HealthConfig {
         at_least_minimum("StartInterval", self.start_interval)
     }
 
-    /// moby's merge: the container's health check over the image's; a field the
-    /// container leaves at zero comes from the image.
-    pub fn merge(user: Option<HealthConfig>, image: Option<HealthConfig>) -> Option<HealthConfig> {
-        let Some(image) = image else { return user };
-        let Some(mut user) = user else {
-            return Some(image);
-        };
-        if user.test.is_empty() {
-            user.test = image.test;
-        }
-        for (mine, theirs) in [
-            (&mut user.interval, image.interval),
-            (&mut user.timeout, image.timeout),
-            (&mut user.start_period, image.start_period),
-            (&mut user.start_interval, image.start_interval),
-            (&mut user.retries, image.retries),
-        ] {
-            if *mine == 0 {
-                *mine = theirs;
-            }
-        }
-        Some(user)
-    }
-
-    /// The probe this check runs: Some(shell?) for CMD and CMD-SHELL; None for NONE, no
-    /// test, or a type moby does not know (which it only warns about).
     fn probe(&self) -> Option<bool> {
         match self.test.first().map(String::as_str) {
             Some("CMD") => Some(false),
@@ -115,8 +86,7 @@ impl HealthConfig {
         }
     }
 
-    /// Whether the container runs health checks.
-    pub fn probes(&self) -> bool {
+    fn probes(&self) -> bool {
         self.probe().is_some()
     }
 
@@ -143,6 +113,30 @@ impl HealthConfig {
             self.retries
         }
     }
+}
+
+/// moby's merge: the container's health check over the image's; a field the
+/// container leaves at zero comes from the image.
+pub fn merge(user: Option<HealthConfig>, image: Option<HealthConfig>) -> Option<HealthConfig> {
+    let Some(image) = image else { return user };
+    let Some(mut user) = user else {
+        return Some(image);
+    };
+    if user.test.is_empty() {
+        user.test = image.test;
+    }
+    for (mine, theirs) in [
+        (&mut user.interval, image.interval),
+        (&mut user.timeout, image.timeout),
+        (&mut user.start_period, image.start_period),
+        (&mut user.start_interval, image.start_interval),
+        (&mut user.retries, image.retries),
+    ] {
+        if *mine == 0 {
+            *mine = theirs;
+        }
+    }
+    Some(user)
 }
 
 /// moby's timeoutWithDefault: zero is the default; a negative value (only an image can
@@ -730,7 +724,7 @@ mod tests {
             retries: 1,
             ..HealthConfig::default()
         };
-        let merged = HealthConfig::merge(Some(user), Some(image.clone())).expect("merged");
+        let merged = merge(Some(user), Some(image.clone())).expect("merged");
         assert_eq!(merged.test, image.test);
         assert_eq!((merged.interval, merged.retries), (50, 1));
         assert_eq!((merged.timeout, merged.start_period), (6, 7));
@@ -739,10 +733,10 @@ mod tests {
             test: vec!["NONE".into()],
             ..HealthConfig::default()
         };
-        let merged = HealthConfig::merge(Some(none), Some(image.clone())).expect("merged");
+        let merged = merge(Some(none), Some(image.clone())).expect("merged");
         assert!(!merged.probes());
-        assert_eq!(HealthConfig::merge(None, Some(image.clone())), Some(image));
-        assert_eq!(HealthConfig::merge(None, None), None);
+        assert_eq!(merge(None, Some(image.clone())), Some(image));
+        assert_eq!(merge(None, None), None);
     }
 
     fn result(code: i64) -> HealthResult {

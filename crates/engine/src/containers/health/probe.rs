@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use berth_shim_protocol::{Request, EXIT};
 use serde_json::Value;
 
-use super::{go_duration, HealthConfig, MAX_OUTPUT};
+use super::{go_duration, HealthConfig, HealthRules, MAX_OUTPUT};
 use crate::containers::Containers;
 
 /// How a probe ended.

@@ -128,27 +128,27 @@ pub fn parse(h: &HostConfig, sys: &SysInfo, warnings: &mut Vec<String>) -> Resul
     }
     Ok(Blkio {
         weight,
-        weight_devices: weight_devices(&h.blkio_weight_device, sys, warnings)?,
+        weight_devices: weight_devices(h.blkio_weight_device.as_deref().unwrap_or_default(), sys, warnings)?,
         read_bps: throttles(
-            &h.blkio_device_read_bps,
+            h.blkio_device_read_bps.as_deref().unwrap_or_default(),
             sys.blkio_read_bps,
             "Your kernel does not support BPS Block I/O read limit or the cgroup is not mounted. Block I/O BPS read limit discarded.",
             warnings,
         )?,
         write_bps: throttles(
-            &h.blkio_device_write_bps,
+            h.blkio_device_write_bps.as_deref().unwrap_or_default(),
             sys.blkio_write_bps,
             "Your kernel does not support BPS Block I/O write limit or the cgroup is not mounted. Block I/O BPS write limit discarded.",
             warnings,
         )?,
         read_iops: throttles(
-            &h.blkio_device_read_iops,
+            h.blkio_device_read_iops.as_deref().unwrap_or_default(),
             sys.blkio_read_iops,
             "Your kernel does not support IOPS Block read limit or the cgroup is not mounted. Block I/O IOPS read limit discarded.",
             warnings,
         )?,
         write_iops: throttles(
-            &h.blkio_device_write_iops,
+            h.blkio_device_write_iops.as_deref().unwrap_or_default(),
             sys.blkio_write_iops,
             "Your kernel does not support IOPS Block write limit or the cgroup is not mounted. Block I/O IOPS write limit discarded.",
             warnings,

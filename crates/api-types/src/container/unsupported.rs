@@ -5,10 +5,10 @@
 
 use serde_json::{Map, Value};
 
-use crate::error::{Error, Result};
+use super::decode::DecodeError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Section {
+pub(crate) enum Section {
     Config,
     HostConfig,
 }
@@ -45,7 +45,7 @@ impl Section {
 const KEYED_MAPS: [&str; 2] = ["StorageOpt", "Annotations"];
 
 /// A JSON value that says nothing (what the docker CLI sends for options left alone).
-pub(crate) fn is_zero(v: &Value) -> bool {
+pub fn is_zero(v: &Value) -> bool {
     match v {
         Value::Null => true,
         Value::Bool(b) => !b,
@@ -74,11 +74,11 @@ fn asks_nothing(key: &str, value: &Value) -> bool {
 }
 
 /// Refuse every field of `section` that berth does not honour and that asks for something.
-pub(super) fn refuse(section: Section, obj: &Map<String, Value>) -> Result<()> {
+pub(crate) fn refuse(section: Section, obj: &Map<String, Value>) -> Result<(), DecodeError> {
     for (key, value) in obj {
         if section.unsupported().contains(&key.as_str()) && !asks_nothing(key, value) {
-            return Err(Error::InvalidArgument(format!(
-                "{}.{key} is not supported by berth yet",
+            return Err(DecodeError::Unsupported(format!(
+                "{}.{key}",
                 section.name()
             )));
         }
