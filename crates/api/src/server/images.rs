@@ -78,25 +78,25 @@ pub(super) async fn inspect(ctx: &Ctx, name: String) -> ApiResult<Response<Body>
                 "RepoTags": view.image.familiar_tags(),
                 "RepoDigests": view.image.familiar_repo_digests(),
                 "Parent": "",
-                "Comment": config["history"].as_array().and_then(|h| h.last()).and_then(|h| h["comment"].as_str()).unwrap_or_default(),
+                "Comment": config.history_entries().last().and_then(|h| h.comment().clone()).unwrap_or_default(),
                 "Created": view.created.clone().unwrap_or_else(|| ZERO_TIME.into()),
-                "DockerVersion": config["docker_version"].as_str().unwrap_or_default(),
-                "Author": config["author"].as_str().unwrap_or_default(),
-                "Config": config["config"].clone(),
-                "Architecture": config["architecture"].as_str().unwrap_or_default(),
-                "Os": config["os"].as_str().unwrap_or_default(),
+                "DockerVersion": config.extra.get("docker_version").and_then(Value::as_str).unwrap_or_default(),
+                "Author": config.author.clone().unwrap_or_default(),
+                "Config": config.config_value(),
+                "Architecture": config.architecture.to_string(),
+                "Os": config.os.to_string(),
                 "Size": rec.size,
                 "GraphDriver": {"Name": "overlay2", "Data": {"LowerDir": lower.join(":")}},
                 "RootFS": {"Type": "layers", "Layers": rec.layers.iter().map(|l| l.diff_id.to_string()).collect::<Vec<_>>()},
                 "Metadata": {"LastTagTime": rec.last_tag_time.map_or_else(|| ZERO_TIME.to_string(), rfc3339)},
             });
-            if let Some(variant) = config["variant"].as_str() {
+            if let Some(variant) = &config.variant {
                 v["Variant"] = json!(variant);
             }
             if version < ApiVersion(1, 44) {
                 v["VirtualSize"] = json!(rec.size);
                 v["Container"] = json!("");
-                v["ContainerConfig"] = config["container_config"].clone();
+                v["ContainerConfig"] = config.extra.get("container_config").cloned().unwrap_or_default();
             }
             Ok(v)
         })
