@@ -80,6 +80,17 @@ impl Platform {
     }
 }
 
+impl From<&crate::oci::Platform> for Platform {
+    /// An index entry's platform.
+    fn from(p: &crate::oci::Platform) -> Platform {
+        Platform {
+            os: p.os().to_string(),
+            architecture: p.architecture().to_string(),
+            variant: p.variant().clone().filter(|v| !v.is_empty()),
+        }
+    }
+}
+
 impl std::fmt::Display for Platform {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", self.os, self.architecture)?;

@@ -337,7 +337,7 @@ impl ImageStore {
                 chain_id: chain.clone(),
             });
         }
-        let manifest = crate::manifest::oci_manifest(&id, config.len() as u64, &records);
+        let manifest = crate::manifest::oci_manifest(&id, config.len() as u64, &records)?;
         let manifest_digest = self.content.write_bytes(&manifest, "image manifest")?;
         written.push(manifest_digest.clone());
         let _guard = self.lock();
