@@ -16,17 +16,6 @@ fn command(args: &str) -> Vec<String> {
         .unwrap_or_else(|_| vec!["/bin/sh".into(), "-c".into(), args.into()])
 }
 
-/// Add `items` to a set-like member (`ExposedPorts`, `Volumes`).
-fn add_to_set(set: Option<Vec<String>>, items: impl IntoIterator<Item = String>) -> Vec<String> {
-    let mut set = set.unwrap_or_default();
-    for item in items {
-        if !set.contains(&item) {
-            set.push(item);
-        }
-    }
-    set
-}
-
 /// `k=v k2="v 2"` or the legacy `k v`.
 fn pairs(line: &str, args: &str) -> Result<Vec<(String, String)>> {
     if !args.contains('=') {
@@ -159,17 +148,18 @@ pub fn apply_changes(config: &mut DockerOCIImageConfig, changes: &[String]) -> R
                 oci.labels_mut().get_or_insert_with(Default::default).extend(pairs);
             }
             "EXPOSE" => {
-                let ports = args.split_whitespace().map(|p| {
-                    if p.contains('/') { p.to_string() } else { format!("{p}/tcp") }
-                });
-                let ports = add_to_set(oci.exposed_ports().clone(), ports);
-                oci.set_exposed_ports(Some(ports));
+                config.expose(args.split_whitespace().map(|p| {
+                    if p.contains('/') {
+                        p.to_string()
+                    } else {
+                        format!("{p}/tcp")
+                    }
+                }));
             }
             "VOLUME" => {
                 let list = serde_json::from_str::<Vec<String>>(args)
                     .unwrap_or_else(|_| args.split_whitespace().map(String::from).collect());
-                let volumes = add_to_set(oci.volumes().clone(), list);
-                oci.set_volumes(Some(volumes));
+                config.add_volumes(list);
             }
             "HEALTHCHECK" => {
                 let check = healthcheck(args).map_err(|why| invalid(line, &why))?;

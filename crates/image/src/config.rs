@@ -166,6 +166,30 @@ impl DockerOCIImage {
     }
 }
 
+impl DockerOCIImageConfig {
+    /// Add ports to `ExposedPorts` (a set: each once).
+    pub fn expose(&mut self, ports: impl IntoIterator<Item = String>) {
+        let set = add_to_set(self.oci.exposed_ports().clone(), ports);
+        self.oci.set_exposed_ports(Some(set));
+    }
+
+    /// Add paths to `Volumes` (a set: each once).
+    pub fn add_volumes(&mut self, paths: impl IntoIterator<Item = String>) {
+        let set = add_to_set(self.oci.volumes().clone(), paths);
+        self.oci.set_volumes(Some(set));
+    }
+}
+
+fn add_to_set(set: Option<Vec<String>>, items: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut set = set.unwrap_or_default();
+    for item in items {
+        if !set.contains(&item) {
+            set.push(item);
+        }
+    }
+    set
+}
+
 /// A history entry as Docker writes them (`empty_layer` only when true).
 pub fn history_entry(
     created: &str,

@@ -230,16 +230,6 @@ impl State {
         }
     }
 
-    /// Add `items` to a set-like member (`ExposedPorts`, `Volumes`).
-    fn add_to_set(set: &mut Option<Vec<String>>, items: Vec<String>) {
-        let set = set.get_or_insert_with(Vec::new);
-        for item in items {
-            if !set.contains(&item) {
-                set.push(item);
-            }
-        }
-    }
-
     fn env_list(&self) -> Vec<String> {
         self.cfg.oci.env().clone().unwrap_or_default()
     }
@@ -1184,9 +1174,7 @@ impl<'a> Build<'a> {
                     list.extend(expand_ports(&x(p)?)?);
                 }
                 self.meta(state, format!("EXPOSE {}", list.join(" ")), |s| {
-                    let mut ports = s.cfg.oci.exposed_ports().clone();
-                    State::add_to_set(&mut ports, list);
-                    s.cfg.oci.set_exposed_ports(ports);
+                    s.cfg.expose(list);
                     Ok(())
                 })
             }
@@ -1200,9 +1188,7 @@ impl<'a> Build<'a> {
             Instruction::Volume(vols) => {
                 let list = vols.iter().map(|v| x(v)).collect::<Result<Vec<_>>>()?;
                 self.meta(state, format!("VOLUME {}", json_text(&list)), |s| {
-                    let mut volumes = s.cfg.oci.volumes().clone();
-                    State::add_to_set(&mut volumes, list);
-                    s.cfg.oci.set_volumes(volumes);
+                    s.cfg.add_volumes(list);
                     Ok(())
                 })
             }
