@@ -137,6 +137,10 @@ fn a_loaded_config_keeps_its_bytes_and_its_members_through_build_and_commit() {
     assert_eq!(c["ArgsEscaped"], json!(true));
     assert_eq!(c["X-Custom"], json!({"n": 1}));
     assert_eq!(inspect[0]["DockerVersion"], "26.1.3");
+    // A member dockerd wrote null (Go's nil) is null, not left out.
+    let members = c.as_object().expect("Config");
+    assert_eq!(members.get("Entrypoint"), Some(&Value::Null), "{c}");
+    assert_eq!(members.get("OnBuild"), Some(&Value::Null), "{c}");
 
     // A build on top: the step's change, and every other member as the base had it.
     let ctx = d.dir.path().join("ctx");
@@ -166,6 +170,8 @@ fn a_loaded_config_keeps_its_bytes_and_its_members_through_build_and_commit() {
     ] {
         assert_eq!(c[k], v, "{k} of the built image's config");
     }
+    let members = c.as_object().expect("config");
+    assert_eq!(members.get("Volumes"), Some(&Value::Null), "{c}");
     assert_eq!(built["x-vendor"], json!({"kept": true}));
     assert_eq!(built["docker_version"], "26.1.3");
     assert_eq!(built["history"].as_array().map(Vec::len), Some(2));

@@ -61,32 +61,97 @@ fn no_os() -> Os {
 }
 
 /// The config's `config`: the OCI execution parameters plus Docker's.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+///
+/// A member that is null where it is read (Go's nil slice or map: dockerd writes
+/// `"Entrypoint": null`) is kept in `extra` as null, and written again while its typed field
+/// is unset, so a config read and written back (inspect, a commit or build on top) keeps
+/// null and absent apart as dockerd wrote them. A set field wins over such a null.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct DockerOCIImageConfig {
-    #[serde(flatten)]
     pub oci: Config,
     /// Deprecated in the OCI spec (Windows only), still written by Docker's builders.
+    pub args_escaped: bool,
+    pub healthcheck: Option<HealthcheckConfig>,
+    /// Dockerfile lines run when an image is built FROM this one.
+    pub on_build: Option<Vec<String>>,
+    pub shell: Option<Vec<String>>,
+    /// Members of moby's container.Config that Docker writes into image configs
+    /// (`Hostname`, `Domainname`, `AttachStdin`, `Image`...), other unknown members, and the
+    /// null ones.
+    pub extra: Map<String, Value>,
+}
+
+/// DockerOCIImageConfig as it is on the wire.
+#[derive(Serialize, Deserialize)]
+struct ConfigWire<O, X> {
+    #[serde(flatten)]
+    oci: O,
     #[serde(
         rename = "ArgsEscaped",
         default,
         skip_serializing_if = "std::ops::Not::not"
     )]
-    pub args_escaped: bool,
+    args_escaped: bool,
     #[serde(
         rename = "Healthcheck",
         default,
         skip_serializing_if = "Option::is_none"
     )]
-    pub healthcheck: Option<HealthcheckConfig>,
-    /// Dockerfile lines run when an image is built FROM this one.
+    healthcheck: Option<HealthcheckConfig>,
     #[serde(rename = "OnBuild", default, skip_serializing_if = "Option::is_none")]
-    pub on_build: Option<Vec<String>>,
+    on_build: Option<Vec<String>>,
     #[serde(rename = "Shell", default, skip_serializing_if = "Option::is_none")]
-    pub shell: Option<Vec<String>>,
-    /// Members of moby's container.Config that Docker writes into image configs
-    /// (`Hostname`, `Domainname`, `AttachStdin`, `Image`...).
+    shell: Option<Vec<String>>,
     #[serde(flatten)]
-    pub extra: Map<String, Value>,
+    extra: X,
+}
+
+impl Serialize for DockerOCIImageConfig {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::Error as _;
+        let typed = ConfigWire {
+            oci: &self.oci,
+            args_escaped: self.args_escaped,
+            healthcheck: self.healthcheck.clone(),
+            on_build: self.on_build.clone(),
+            shell: self.shell.clone(),
+            extra: Map::new(),
+        };
+        let mut map = match serde_json::to_value(&typed).map_err(S::Error::custom)? {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        };
+        for (k, v) in &self.extra {
+            map.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        map.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for DockerOCIImageConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let map = Map::<String, Value>::deserialize(d)?;
+        let nulls: Vec<String> = map
+            .iter()
+            .filter(|(_, v)| v.is_null())
+            .map(|(k, _)| k.clone())
+            .collect();
+        let wire: ConfigWire<Config, Map<String, Value>> =
+            serde_json::from_value(Value::Object(map)).map_err(D::Error::custom)?;
+        let mut extra = wire.extra;
+        for k in nulls {
+            extra.insert(k, Value::Null);
+        }
+        Ok(DockerOCIImageConfig {
+            oci: wire.oci,
+            args_escaped: wire.args_escaped,
+            healthcheck: wire.healthcheck,
+            on_build: wire.on_build,
+            shell: wire.shell,
+            extra,
+        })
+    }
 }
 
 /// moby's HealthcheckConfig (durations in nanoseconds; zero: the default).
@@ -167,6 +232,12 @@ impl DockerOCIImage {
 }
 
 impl DockerOCIImageConfig {
+    /// Write `member` as null while its field is unset (Go's nil: what dockerd's builder
+    /// writes for a Cmd an ENTRYPOINT reset, or the OnBuild a child consumed).
+    pub fn null(&mut self, member: &str) {
+        self.extra.insert(member.to_string(), Value::Null);
+    }
+
     /// Add ports to `ExposedPorts` (a set: each once).
     pub fn expose(&mut self, ports: impl IntoIterator<Item = String>) {
         let set = add_to_set(self.oci.exposed_ports().clone(), ports);
@@ -279,15 +350,23 @@ mod tests {
         );
         assert_eq!(image.extra["docker_version"], json!("26.1.3"));
 
-        // Serialized again, every member is there with its value; the only difference is
-        // a known member that was null (Go's nil slice), which is left out.
+        // Serialized again, every member is there with its value, nulls as nulls.
         let again: Value = serde_json::to_value(&image).expect("serialize");
-        let mut want = docker_config();
-        want["config"]
-            .as_object_mut()
-            .expect("config")
-            .remove("Entrypoint");
-        assert_eq!(again, want);
+        assert_eq!(again, docker_config());
+
+        // A field set wins over the null it had; unset again, it is null again.
+        let mut c = image.exec_config();
+        c.oci.set_entrypoint(Some(vec!["/run".into()]));
+        let v = serde_json::to_value(&c).expect("serialize");
+        assert_eq!(v["Entrypoint"], json!(["/run"]));
+        c.oci.set_entrypoint(None);
+        let v = serde_json::to_value(&c).expect("serialize");
+        assert_eq!(v.get("Entrypoint"), Some(&Value::Null));
+        c.oci.set_cmd(None);
+        c.on_build = None;
+        c.null("OnBuild");
+        let v = serde_json::to_value(&c).expect("serialize");
+        assert_eq!((v.get("Cmd"), v.get("OnBuild")), (None, Some(&Value::Null)));
     }
 
     #[test]

@@ -792,8 +792,11 @@ impl<'a> Build<'a> {
     fn stage(&mut self, stage: &Stage) -> Result<State> {
         self.announce(&stage.from.original)?;
         let mut state = self.from(stage).map_err(|e| self.at(&stage.from, e))?;
-        let triggers = state.cfg.on_build.take().unwrap_or_default();
+        let triggers = state.cfg.on_build.clone().unwrap_or_default();
         if !triggers.is_empty() {
+            // Consumed: the child's config has them null, as dockerd writes it.
+            state.cfg.on_build = None;
+            state.cfg.null("OnBuild");
             let n = triggers.len();
             self.say(format!(
                 "# Executing {n} build trigger{}\n",
@@ -1164,6 +1167,7 @@ impl<'a> Build<'a> {
                     s.cfg.oci.set_entrypoint(Some(ep));
                     if !s.cmd_set {
                         s.cfg.oci.set_cmd(None);
+                        s.cfg.null("Cmd");
                     }
                     Ok(())
                 })
