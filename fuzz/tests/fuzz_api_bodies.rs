@@ -258,8 +258,8 @@ fn start() -> Result<Server, TestCaseError> {
         &engine.images,
         berth_fuzz::tar::image_rootfs().as_slice(),
         |d| {
-            serde_json::to_vec(
-                &json!({"architecture": arch, "os": "linux", "config": {"Cmd": ["sh"]},
+            serde_json::from_value(
+                json!({"architecture": arch, "os": "linux", "config": {"Cmd": ["sh"]},
                 "rootfs": {"type": "layers", "diff_ids": [d.to_string()]}}),
             )
             .unwrap_or_default()

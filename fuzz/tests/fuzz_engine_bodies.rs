@@ -504,7 +504,7 @@ fn setup() -> Result<Setup, TestCaseError> {
         &engine.images,
         berth_fuzz::tar::image_rootfs().as_slice(),
         |diff_id| {
-            serde_json::to_vec(&json!({
+            serde_json::from_value(json!({
                 "architecture": platform.architecture, "os": "linux",
                 "config": {"Env": ["PATH=/bin", "HOME=/"], "Cmd": ["sh"], "WorkingDir": "/",
                            "Labels": {"from": "image"}},

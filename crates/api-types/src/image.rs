@@ -52,7 +52,9 @@ pub struct InspectResponse {
     pub container_config: Option<serde_json::Value>,
     pub docker_version: String,
     pub author: String,
-    // typed by the OCI image models
+    /// The image's config as stored, with its nulls and the members only Docker writes
+    /// (berth_image's DockerOCIImageConfig, which this crate, below the image store, does
+    /// not know).
     pub config: serde_json::Value,
     pub architecture: String,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use base64::Engine as _;
-use berth_image::{Image as StoredImage, Platform, Reference};
+use berth_image::{DockerOCIImage, Image as StoredImage, Platform, Reference};
 use berth_registry::{Credentials, Transfer};
 use k8s_cri::v1::image_service_server::ImageService;
 use k8s_cri::v1::{
@@ -19,9 +19,22 @@ use tonic::{Request, Response, Status};
 use crate::error::{CriError, Result};
 use crate::Cri;
 
+/// ImageStatus's verbose `info` (the image's config as containerd shows it).
+#[derive(serde::Serialize)]
+struct VerboseInfo<'a> {
+    #[serde(rename = "imageConfig")]
+    image_config: &'a DockerOCIImage,
+    #[serde(rename = "chainIDs")]
+    chain_ids: usize,
+}
+
 /// The image's USER as the CRI reports it: a numeric uid, or a name.
-fn user_of(config: &serde_json::Value) -> (Option<Int64Value>, String) {
-    let user = config["config"]["User"].as_str().unwrap_or_default();
+fn user_of(config: &DockerOCIImage) -> (Option<Int64Value>, String) {
+    let user = config
+        .config
+        .as_ref()
+        .and_then(|c| c.oci.user().as_deref())
+        .unwrap_or_default();
     let name = user.split(':').next().unwrap_or_default();
     match name.parse::<i64>() {
         Ok(uid) => (Some(Int64Value { value: uid }), String::new()),
@@ -226,11 +239,13 @@ impl ImageService for crate::Service {
             let mut info = std::collections::HashMap::new();
             if req.verbose {
                 let config = cri.engine.images.config(&image.record)?;
-                info.insert(
-                    "info".to_string(),
-                    serde_json::json!({"imageConfig": config, "chainIDs": image.record.layers.len()})
-                        .to_string(),
-                );
+                let verbose = VerboseInfo {
+                    image_config: &config,
+                    chain_ids: image.record.layers.len(),
+                };
+                let text = serde_json::to_string(&verbose)
+                    .map_err(|e| berth_image::Error::Meta(format!("image info: {e}")))?;
+                info.insert("info".to_string(), text);
             }
             Ok(ImageStatusResponse {
                 image: Some(image_of(cri, &image)?),
@@ -276,11 +291,15 @@ mod tests {
 
     #[test]
     fn image_users_are_uids_or_names() {
-        let (uid, name) = user_of(&serde_json::json!({"config": {"User": "1000:1000"}}));
+        let config =
+            |v: serde_json::Value| -> DockerOCIImage { serde_json::from_value(v).expect("config") };
+        let (uid, name) = user_of(&config(
+            serde_json::json!({"config": {"User": "1000:1000"}}),
+        ));
         assert_eq!((uid.map(|u| u.value), name.as_str()), (Some(1000), ""));
-        let (uid, name) = user_of(&serde_json::json!({"config": {"User": "www-data"}}));
+        let (uid, name) = user_of(&config(serde_json::json!({"config": {"User": "www-data"}})));
         assert_eq!((uid, name.as_str()), (None, "www-data"));
-        let (uid, name) = user_of(&serde_json::json!({}));
+        let (uid, name) = user_of(&config(serde_json::json!({})));
         assert_eq!((uid, name.as_str()), (None, ""));
     }
 

@@ -1,9 +1,9 @@
 //! `--change` instructions of `docker import` (and later `commit`): a Dockerfile line each,
 //! applied to an image config's `config` object.
 
-use serde_json::{json, Map, Value};
+use berth_image::{DockerOCIImageConfig, HealthcheckConfig as HealthConfig};
 
-use crate::containers::health::{parse_go_duration, HealthConfig};
+use crate::containers::health::parse_go_duration;
 use crate::error::{Error, Result};
 
 fn invalid(line: &str, why: &str) -> Error {
@@ -11,11 +11,9 @@ fn invalid(line: &str, why: &str) -> Error {
 }
 
 /// `["a", "b"]` as given, or the shell form wrapped in `/bin/sh -c`.
-fn command(args: &str) -> Value {
-    match serde_json::from_str::<Vec<String>>(args) {
-        Ok(list) => json!(list),
-        Err(_) => json!(["/bin/sh", "-c", args]),
-    }
+fn command(args: &str) -> Vec<String> {
+    serde_json::from_str::<Vec<String>>(args)
+        .unwrap_or_else(|_| vec!["/bin/sh".into(), "-c".into(), args.into()])
 }
 
 /// `k=v k2="v 2"` or the legacy `k v`.
@@ -112,7 +110,7 @@ fn healthcheck(args: &str) -> std::result::Result<HealthConfig, String> {
 }
 
 /// Apply each change line to `config` (the image config's `config` object).
-pub fn apply_changes(config: &mut Map<String, Value>, changes: &[String]) -> Result<()> {
+pub fn apply_changes(config: &mut DockerOCIImageConfig, changes: &[String]) -> Result<()> {
     for line in changes {
         let line = line.trim();
         let (instr, args) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
@@ -120,57 +118,52 @@ pub fn apply_changes(config: &mut Map<String, Value>, changes: &[String]) -> Res
         if args.is_empty() {
             return Err(invalid(line, "missing arguments"));
         }
+        let oci = &mut config.oci;
         match instr.to_ascii_uppercase().as_str() {
             "CMD" => {
-                config.insert("Cmd".into(), command(args));
+                oci.set_cmd(Some(command(args)));
             }
             "ENTRYPOINT" => {
-                config.insert("Entrypoint".into(), command(args));
+                oci.set_entrypoint(Some(command(args)));
             }
             "WORKDIR" => {
-                config.insert("WorkingDir".into(), json!(args));
+                oci.set_working_dir(Some(args.into()));
             }
             "USER" => {
-                config.insert("User".into(), json!(args));
+                oci.set_user(Some(args.into()));
             }
             "STOPSIGNAL" => {
-                config.insert("StopSignal".into(), json!(args));
+                oci.set_stop_signal(Some(args.into()));
             }
             "ENV" => {
-                let env = config.entry("Env").or_insert_with(|| json!([]));
-                let list = env.as_array_mut().ok_or_else(|| invalid(line, "Env is not a list"))?;
+                let mut env = oci.env().clone().unwrap_or_default();
                 for (k, v) in pairs(line, args)? {
-                    list.retain(|e| e.as_str().is_none_or(|s| s.split_once('=').map(|p| p.0) != Some(k.as_str())));
-                    list.push(json!(format!("{k}={v}")));
+                    env.retain(|e| e.split_once('=').map(|p| p.0) != Some(k.as_str()));
+                    env.push(format!("{k}={v}"));
                 }
+                oci.set_env(Some(env));
             }
             "LABEL" => {
-                let labels = config.entry("Labels").or_insert_with(|| json!({}));
-                let map = labels.as_object_mut().ok_or_else(|| invalid(line, "Labels is not a map"))?;
-                for (k, v) in pairs(line, args)? {
-                    map.insert(k, json!(v));
-                }
+                let pairs = pairs(line, args)?;
+                oci.labels_mut().get_or_insert_with(Default::default).extend(pairs);
             }
             "EXPOSE" => {
-                let ports = config.entry("ExposedPorts").or_insert_with(|| json!({}));
-                let map = ports.as_object_mut().ok_or_else(|| invalid(line, "ExposedPorts is not a map"))?;
-                for p in args.split_whitespace() {
-                    let p = if p.contains('/') { p.to_string() } else { format!("{p}/tcp") };
-                    map.insert(p, json!({}));
-                }
+                config.expose(args.split_whitespace().map(|p| {
+                    if p.contains('/') {
+                        p.to_string()
+                    } else {
+                        format!("{p}/tcp")
+                    }
+                }));
             }
             "VOLUME" => {
-                let vols = config.entry("Volumes").or_insert_with(|| json!({}));
-                let map = vols.as_object_mut().ok_or_else(|| invalid(line, "Volumes is not a map"))?;
                 let list = serde_json::from_str::<Vec<String>>(args)
                     .unwrap_or_else(|_| args.split_whitespace().map(String::from).collect());
-                for v in list {
-                    map.insert(v, json!({}));
-                }
+                config.add_volumes(list);
             }
             "HEALTHCHECK" => {
                 let check = healthcheck(args).map_err(|why| invalid(line, &why))?;
-                config.insert("Healthcheck".into(), json!(check));
+                config.healthcheck = Some(check);
             }
             other => {
                 return Err(invalid(
@@ -186,12 +179,14 @@ pub fn apply_changes(config: &mut Map<String, Value>, changes: &[String]) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn dockerfile_forms() {
-        let mut c = Map::new();
+        let mut config = DockerOCIImageConfig::default();
+        let c = &mut config;
         apply_changes(
-            &mut c,
+            c,
             &[
                 "CMD [\"/bin/sh\", \"-c\", \"echo hi\"]".into(),
                 "ENTRYPOINT /bin/run".into(),
@@ -205,30 +200,33 @@ mod tests {
             ],
         )
         .expect("changes");
-        assert_eq!(c["Cmd"], json!(["/bin/sh", "-c", "echo hi"]));
-        assert_eq!(c["Entrypoint"], json!(["/bin/sh", "-c", "/bin/run"]));
-        assert_eq!(c["Env"], json!(["B=two words", "C=3", "A=9"]));
-        assert_eq!(c["WorkingDir"], "/srv");
-        assert_eq!(c["ExposedPorts"], json!({"80/tcp": {}, "53/udp": {}}));
-        assert_eq!(c["Labels"], json!({"org.x": "y"}));
-        assert!(apply_changes(&mut c, &["RUN make".into()]).is_err());
+        let v = serde_json::to_value(&*c).expect("config");
+        assert_eq!(v["Cmd"], json!(["/bin/sh", "-c", "echo hi"]));
+        assert_eq!(v["Entrypoint"], json!(["/bin/sh", "-c", "/bin/run"]));
+        assert_eq!(v["Env"], json!(["B=two words", "C=3", "A=9"]));
+        assert_eq!(v["WorkingDir"], "/srv");
+        assert_eq!(v["ExposedPorts"], json!({"80/tcp": {}, "53/udp": {}}));
+        assert_eq!(v["Labels"], json!({"org.x": "y"}));
+        assert!(apply_changes(c, &["RUN make".into()]).is_err());
         apply_changes(
-            &mut c,
+            c,
             &["HEALTHCHECK --interval=100ms --retries=2 CMD curl -f http://x/ || exit 1".into()],
         )
         .expect("healthcheck");
         assert_eq!(
-            c["Healthcheck"],
+            serde_json::to_value(&c.healthcheck).expect("check"),
             json!({"Test": ["CMD-SHELL", "curl -f http://x/ || exit 1"], "Interval": 100_000_000, "Retries": 2})
         );
-        apply_changes(&mut c, &["healthcheck cmd [\"/bin/check\", \"-q\"]".into()])
-            .expect("json form");
+        apply_changes(c, &["healthcheck cmd [\"/bin/check\", \"-q\"]".into()]).expect("json form");
         assert_eq!(
-            c["Healthcheck"],
+            serde_json::to_value(&c.healthcheck).expect("check"),
             json!({"Test": ["CMD", "/bin/check", "-q"]})
         );
-        apply_changes(&mut c, &["HEALTHCHECK NONE".into()]).expect("none");
-        assert_eq!(c["Healthcheck"], json!({"Test": ["NONE"]}));
+        apply_changes(c, &["HEALTHCHECK NONE".into()]).expect("none");
+        assert_eq!(
+            serde_json::to_value(&c.healthcheck).expect("check"),
+            json!({"Test": ["NONE"]})
+        );
         for (bad, why) in [
             (
                 "HEALTHCHECK --interval=10us CMD true",
@@ -251,11 +249,9 @@ mod tests {
             ),
             ("HEALTHCHECK --interval=5 CMD true", "missing unit"),
         ] {
-            let err = apply_changes(&mut c, &[bad.into()])
-                .expect_err(bad)
-                .to_string();
+            let err = apply_changes(c, &[bad.into()]).expect_err(bad).to_string();
             assert!(err.contains(why), "{bad}: {err}");
         }
-        assert!(apply_changes(&mut c, &["CMD".into()]).is_err());
+        assert!(apply_changes(c, &["CMD".into()]).is_err());
     }
 }

@@ -3,8 +3,11 @@
 use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
 
-use berth_image::{reference::familiar, Digest, Image, ImageRecord, Reference, Removal};
-use serde_json::{json, Map, Value};
+use berth_image::config::{history_entry, rootfs};
+use berth_image::{
+    reference::familiar, Digest, DockerOCIImage, DockerOCIImageConfig, Image, ImageRecord,
+    Reference, Removal,
+};
 
 use crate::error::{Error, Result};
 use crate::filters::{glob_match, Filters};
@@ -98,22 +101,23 @@ impl Engine {
         message: &str,
         platform: &berth_image::Platform,
     ) -> Result<ImageRecord> {
-        let mut config = Map::new();
+        let mut config = DockerOCIImageConfig::default();
         crate::changes::apply_changes(&mut config, changes)?;
         let created = humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string();
-        let make = |diff_id: &Digest| {
-            let mut v = json!({
-                "architecture": platform.architecture,
-                "os": platform.os,
-                "created": created,
-                "config": Value::Object(config),
-                "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-                "history": [{"created": created, "created_by": "", "comment": if message.is_empty() { "Imported from -" } else { message }}],
-            });
-            if let Some(variant) = &platform.variant {
-                v["variant"] = json!(variant);
-            }
-            serde_json::to_vec(&v).unwrap_or_default()
+        let comment = if message.is_empty() {
+            "Imported from -"
+        } else {
+            message
+        };
+        let make = |diff_id: &Digest| DockerOCIImage {
+            created: Some(created.clone()),
+            architecture: platform.architecture.as_str().into(),
+            variant: platform.variant.clone(),
+            os: platform.os.as_str().into(),
+            config: Some(config),
+            rootfs: rootfs(vec![diff_id.to_string()]),
+            history: Some(vec![history_entry(&created, "", "", comment, false)]),
+            ..DockerOCIImage::default()
         };
         let tags: Vec<Reference> = tag.into_iter().collect();
         Ok(berth_image::archive::import(

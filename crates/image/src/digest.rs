@@ -46,6 +46,18 @@ impl Digest {
     pub fn short(&self) -> &str {
         &self.hex()[..12]
     }
+
+    /// As oci-spec's digest (for a descriptor).
+    pub fn to_oci(&self) -> Result<crate::oci::Digest> {
+        self.0
+            .parse()
+            .map_err(|_| Error::InvalidDigest(self.0.clone()))
+    }
+
+    /// From oci-spec's digest (a descriptor's); berth takes sha256 only.
+    pub fn from_oci(d: &crate::oci::Digest) -> Result<Digest> {
+        Digest::parse(d.as_ref())
+    }
 }
 
 impl fmt::Display for Digest {

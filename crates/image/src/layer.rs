@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::sync::mpsc;
 
+use crate::config::DockerOCIImage;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::reference::Reference;
@@ -24,7 +25,7 @@ pub fn commit_layer(
     store: &ImageStore,
     parent: &[LayerRecord],
     write: impl FnOnce(&mut dyn Write) -> Result<()>,
-    config_for: impl FnOnce(&Digest) -> Vec<u8>,
+    config_for: impl FnOnce(&Digest) -> DockerOCIImage,
     tags: &[Reference],
 ) -> Result<ImageRecord> {
     let staging = store.staging_dir()?;
@@ -78,7 +79,7 @@ pub fn commit_layer(
         diff_id: unpacked.diff_id.clone(),
     });
     let sizes = HashMap::from([(chain, unpacked.size)]);
-    let config = config_for(&unpacked.diff_id);
+    let config = config_for(&unpacked.diff_id).to_vec()?;
     store.commit(&config, &layers, &sizes, tags, None)
 }
 

@@ -2,6 +2,7 @@
 //! store with its archive formats.
 
 pub mod archive;
+pub mod config;
 pub mod content;
 pub mod digest;
 mod error;
@@ -16,9 +17,12 @@ pub mod store;
 pub mod tarball;
 pub mod unpack;
 
+pub use config::{DockerOCIImage, DockerOCIImageConfig, HealthcheckConfig};
 pub use digest::Digest;
 pub use error::{Error, Result};
 pub use meta::{ImageRecord, LayerRecord};
+/// oci-spec's image types (manifests, indexes, descriptors, the OCI parts of configs).
+pub use oci_spec::image as oci;
 pub use platform::Platform;
 pub use reference::Reference;
 pub use store::{Image, ImageStore, Removal};

@@ -43,19 +43,6 @@ impl Platform {
         }
     }
 
-    /// The platform an image config (`os`, `architecture`, `variant`) was built for.
-    pub fn of_config(config: &serde_json::Value) -> Platform {
-        let text = |key: &str| config[key].as_str().unwrap_or_default().to_string();
-        Platform {
-            os: text("os"),
-            architecture: text("architecture"),
-            variant: config["variant"]
-                .as_str()
-                .filter(|v| !v.is_empty())
-                .map(String::from),
-        }
-    }
-
     /// Whether an image or index entry built for `other` serves this platform (asking for
     /// no variant accepts any).
     pub fn served_by(&self, other: &Platform) -> bool {
@@ -89,6 +76,17 @@ impl Platform {
             os: self.os.clone(),
             architecture: architecture.to_string(),
             variant,
+        }
+    }
+}
+
+impl From<&crate::oci::Platform> for Platform {
+    /// An index entry's platform.
+    fn from(p: &crate::oci::Platform) -> Platform {
+        Platform {
+            os: p.os().to_string(),
+            architecture: p.architecture().to_string(),
+            variant: p.variant().clone().filter(|v| !v.is_empty()),
         }
     }
 }
@@ -127,10 +125,20 @@ mod tests {
     #[test]
     fn an_image_config_names_its_platform() {
         let config = json!({"os": "linux", "architecture": "arm", "variant": "v7"});
-        assert_eq!(Platform::of_config(&config).to_string(), "linux/arm/v7");
+        let of = |v: serde_json::Value| {
+            serde_json::from_value::<crate::DockerOCIImage>(v)
+                .expect("config")
+                .platform()
+                .to_string()
+        };
+        assert_eq!(of(config), "linux/arm/v7");
         assert_eq!(
-            Platform::of_config(&json!({"architecture": "amd64", "os": "linux"})).to_string(),
+            of(json!({"architecture": "amd64", "os": "linux"})),
             "linux/amd64"
+        );
+        assert_eq!(
+            of(json!({"architecture": "386", "os": "linux", "variant": ""})),
+            "linux/386"
         );
     }
 }

@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use redb::{Database, ReadableTable};
-use serde_json::Value;
 
+use crate::config::DockerOCIImage;
 use crate::content::ContentStore;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
@@ -337,7 +337,7 @@ impl ImageStore {
                 chain_id: chain.clone(),
             });
         }
-        let manifest = crate::manifest::oci_manifest(&id, config.len() as u64, &records);
+        let manifest = crate::manifest::oci_manifest(&id, config.len() as u64, &records)?;
         let manifest_digest = self.content.write_bytes(&manifest, "image manifest")?;
         written.push(manifest_digest.clone());
         let _guard = self.lock();
@@ -507,8 +507,8 @@ impl ImageStore {
         Err(not_found())
     }
 
-    /// The image's config JSON.
-    pub fn config(&self, image: &ImageRecord) -> Result<Value> {
+    /// The image's config.
+    pub fn config(&self, image: &ImageRecord) -> Result<DockerOCIImage> {
         let bytes = self.content.read(&image.id)?;
         serde_json::from_slice(&bytes)
             .map_err(|e| Error::Meta(format!("config of {}: {e}", image.id)))
@@ -750,12 +750,12 @@ impl ImageStore {
             }
         }
         let mut entries = Vec::new();
-        let history = config["history"].as_array().cloned().unwrap_or_default();
+        let history = config.history_entries();
         let mut sizes = layer_sizes.into_iter();
         if history.is_empty() {
             for size in sizes {
                 entries.push(HistoryEntry {
-                    created: config["created"].as_str().map(String::from),
+                    created: config.created.clone(),
                     created_by: String::new(),
                     comment: String::new(),
                     size,
@@ -764,11 +764,11 @@ impl ImageStore {
             }
         } else {
             for h in history {
-                let empty = h["empty_layer"].as_bool().unwrap_or(false);
+                let empty = h.empty_layer().unwrap_or(false);
                 entries.push(HistoryEntry {
-                    created: h["created"].as_str().map(String::from),
-                    created_by: h["created_by"].as_str().unwrap_or_default().to_string(),
-                    comment: h["comment"].as_str().unwrap_or_default().to_string(),
+                    created: h.created().clone(),
+                    created_by: h.created_by().clone().unwrap_or_default(),
+                    comment: h.comment().clone().unwrap_or_default(),
                     size: if empty { 0 } else { sizes.next().unwrap_or(0) },
                     ..HistoryEntry::default()
                 });
@@ -788,15 +788,7 @@ impl ImageStore {
         image: &ImageRecord,
     ) -> Result<(Option<String>, BTreeMap<String, String>)> {
         let config = self.config(image)?;
-        let labels = config["config"]["Labels"]
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok((config["created"].as_str().map(String::from), labels))
+        Ok((config.created.clone(), config.labels()))
     }
 }
 

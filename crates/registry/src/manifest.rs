@@ -2,6 +2,7 @@
 //! with a size limit and checked against their digests; platform choice from an index.
 
 use berth_image::manifest as mt;
+pub use berth_image::oci::{Descriptor, ImageIndex as Index, ImageManifest};
 use berth_image::Digest;
 pub use berth_image::Platform;
 use reqwest::{header, Method};
@@ -21,25 +22,15 @@ const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
     application/vnd.oci.image.manifest.v1+json, \
     application/vnd.docker.distribution.manifest.v2+json";
 
-#[derive(Debug, Clone, Deserialize)]
-pub struct Descriptor {
+/// What a manifest body says it is, read before it is parsed as one kind.
+#[derive(Deserialize)]
+struct Probe {
+    #[serde(rename = "schemaVersion", default)]
+    schema_version: Option<u64>,
     #[serde(rename = "mediaType", default)]
-    pub media_type: String,
-    pub digest: Digest,
-    pub size: u64,
+    media_type: Option<String>,
     #[serde(default)]
-    pub platform: Option<Platform>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct ImageManifest {
-    pub config: Descriptor,
-    pub layers: Vec<Descriptor>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Index {
-    pub manifests: Vec<Descriptor>,
+    manifests: Option<serde::de::IgnoredAny>,
 }
 
 /// A manifest as fetched: its bytes, digest and what it is.
@@ -52,8 +43,9 @@ pub struct Fetched {
 
 #[derive(Debug, Clone)]
 pub enum Kind {
-    Index(Index),
-    Image(ImageManifest),
+    /// Both boxed: oci-spec's manifest and index are hundreds of bytes each.
+    Index(Box<Index>),
+    Image(Box<ImageManifest>),
 }
 
 /// GET a manifest by tag or digest. The bytes must hash to the digest asked for, and to
@@ -130,17 +122,16 @@ pub fn parse(bytes: &[u8], content_type: &str, what: &str) -> Result<Kind> {
         what: format!("manifest for {what}"),
         why,
     };
-    let value: serde_json::Value =
+    let probe: Probe =
         serde_json::from_slice(bytes).map_err(|e| invalid(format!("not JSON: {e}")))?;
-    let media_type = value["mediaType"]
-        .as_str()
+    let media_type = probe
+        .media_type
         .filter(|m| !m.is_empty())
-        .unwrap_or(content_type)
-        .to_string();
+        .unwrap_or_else(|| content_type.to_string());
     let is_index = match media_type.as_str() {
         mt::OCI_INDEX | mt::DOCKER_MANIFEST_LIST => true,
         mt::OCI_MANIFEST | mt::DOCKER_MANIFEST => false,
-        "" | "application/json" => value.get("manifests").is_some(),
+        "" | "application/json" => probe.manifests.is_some(),
         DOCKER_SCHEMA1 => {
             return Err(Error::UnsupportedMediaType {
                 what: format!("manifest for {what} (Docker schema 1 is deprecated)"),
@@ -154,33 +145,35 @@ pub fn parse(bytes: &[u8], content_type: &str, what: &str) -> Result<Kind> {
             })
         }
     };
-    if value["schemaVersion"].as_i64() != Some(2) {
+    if probe.schema_version != Some(2) {
         return Err(invalid("schemaVersion is not 2".into()));
     }
     if is_index {
-        serde_json::from_value(value)
-            .map(Kind::Index)
+        serde_json::from_slice(bytes)
+            .map(|i| Kind::Index(Box::new(i)))
             .map_err(|e| invalid(format!("invalid index: {e}")))
     } else {
         let m: ImageManifest =
-            serde_json::from_value(value).map_err(|e| invalid(format!("invalid manifest: {e}")))?;
+            serde_json::from_slice(bytes).map_err(|e| invalid(format!("invalid manifest: {e}")))?;
         check_image_media_types(&m, what)?;
-        Ok(Kind::Image(m))
+        Ok(Kind::Image(Box::new(m)))
     }
 }
 
 /// Only container images: an image config and tar layers berth can unpack.
 fn check_image_media_types(m: &ImageManifest, what: &str) -> Result<()> {
-    if !matches!(m.config.media_type.as_str(), mt::OCI_CONFIG | DOCKER_CONFIG) {
+    let config_type = m.config().media_type().to_string();
+    if !matches!(config_type.as_str(), mt::OCI_CONFIG | DOCKER_CONFIG) {
         return Err(Error::UnsupportedMediaType {
             what: format!("config of {what} (not a container image)"),
-            media_type: m.config.media_type.clone(),
+            media_type: config_type,
         });
     }
-    for l in &m.layers {
-        layer_media_type(&l.media_type).ok_or_else(|| Error::UnsupportedMediaType {
-            what: format!("layer {} of {what}", l.digest),
-            media_type: l.media_type.clone(),
+    for l in m.layers() {
+        let media_type = l.media_type().to_string();
+        layer_media_type(&media_type).ok_or_else(|| Error::UnsupportedMediaType {
+            what: format!("layer {} of {what}", l.digest()),
+            media_type: media_type.clone(),
         })?;
     }
     Ok(())
@@ -199,9 +192,13 @@ pub fn layer_media_type(media_type: &str) -> Option<&'static str> {
 /// The entry of `index` for `platform`.
 pub fn choose<'a>(index: &'a Index, platform: &Platform, what: &str) -> Result<&'a Descriptor> {
     index
-        .manifests
+        .manifests()
         .iter()
-        .find(|d| d.platform.as_ref().is_some_and(|p| platform.served_by(p)))
+        .find(|d| {
+            d.platform()
+                .as_ref()
+                .is_some_and(|p| platform.served_by(&p.into()))
+        })
         .ok_or_else(|| {
             Error::NotFound(format!(
                 "no matching manifest for {platform} in the manifest list entries of {what}"
@@ -214,7 +211,7 @@ mod tests {
     use super::*;
 
     fn index() -> Index {
-        let json = serde_json::json!({"manifests": [
+        let json = serde_json::json!({"schemaVersion": 2, "manifests": [
             {"mediaType": mt::OCI_MANIFEST, "digest": Digest::of(b"a"), "size": 1,
              "platform": {"os": "linux", "architecture": "arm64", "variant": "v8"}},
             {"mediaType": mt::OCI_MANIFEST, "digest": Digest::of(b"b"), "size": 1,
@@ -227,9 +224,15 @@ mod tests {
     fn platform_choice() {
         let i = index();
         let amd = Platform::parse("linux/amd64").expect("p");
-        assert_eq!(choose(&i, &amd, "x").expect("c").digest, Digest::of(b"b"));
+        assert_eq!(
+            choose(&i, &amd, "x").expect("c").digest().to_string(),
+            Digest::of(b"b").to_string()
+        );
         let arm = Platform::parse("linux/arm64").expect("p");
-        assert_eq!(choose(&i, &arm, "x").expect("c").digest, Digest::of(b"a"));
+        assert_eq!(
+            choose(&i, &arm, "x").expect("c").digest().to_string(),
+            Digest::of(b"a").to_string()
+        );
         let arm7 = Platform::parse("linux/arm64/v7").expect("p");
         assert!(choose(&i, &arm7, "x").is_err());
         assert!(Platform::parse("linux").is_err());

@@ -9,7 +9,7 @@ use std::io::{self, Read, Write};
 use std::sync::Arc;
 
 use berth_image::store::NewLayer;
-use berth_image::{Digest, ImageStore, Reference};
+use berth_image::{Digest, DockerOCIImage, ImageStore, Reference};
 use bytes::{Buf, Bytes};
 use reqwest::Method;
 use tokio::sync::{mpsc, Semaphore};
@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 use crate::blob;
 use crate::client::{check, Access, Repository};
 use crate::error::{Error, Result};
-use crate::manifest::{self, Descriptor, ImageManifest, Kind, Platform};
+use crate::manifest::{self, ImageManifest, Kind, Platform};
 use crate::mirrors::Need;
 use crate::progress::{byte_reporter, LayerState, Progress, Sink};
 use crate::transfer::Transfer;
@@ -59,14 +59,14 @@ impl Transfer {
             tag: wanted.clone(),
         });
         let image = match top.kind {
-            Kind::Image(m) => m,
+            Kind::Image(m) => *m,
             Kind::Index(index) => {
                 let entry = manifest::choose(&index, platform, &what)?;
-                match manifest::fetch(&repo, entry.digest.as_str(), &what)
+                match manifest::fetch(&repo, entry.digest().as_ref(), &what)
                     .await?
                     .kind
                 {
-                    Kind::Image(m) => m,
+                    Kind::Image(m) => *m,
                     Kind::Index(_) => {
                         return Err(Error::InvalidManifest {
                             what: format!("manifest for {what}"),
@@ -76,9 +76,10 @@ impl Transfer {
                 }
             }
         };
-        let config = match self.store.content().read(&image.config.digest) {
+        let config_digest = Digest::from_oci(image.config().digest())?;
+        let config = match self.store.content().read(&config_digest) {
             Ok(stored) => stored,
-            Err(_) => fetch_config(&repo, &image.config).await?,
+            Err(_) => fetch_config(&repo, &config_digest, image.config().size()).await?,
         };
         let diff_ids = diff_ids(&config, &image, &what)?;
         let before = self.store.resolve(&what).ok().map(|i| i.record.id);
@@ -163,13 +164,15 @@ impl Transfer {
         let chains = Arc::new(ImageStore::chain_ids(diff_ids));
         let limit = Arc::new(Semaphore::new(PARALLEL_DOWNLOADS));
         let mut tasks = JoinSet::new();
-        for (index, (desc, diff_id)) in image.layers.iter().zip(diff_ids).enumerate() {
+        for (index, (desc, diff_id)) in image.layers().iter().zip(diff_ids).enumerate() {
             let job = LayerJob {
                 index,
-                desc: desc.clone(),
+                digest: Digest::from_oci(desc.digest())?,
+                size: desc.size(),
                 diff_id: diff_id.clone(),
                 chains: chains.clone(),
-                media_type: manifest::layer_media_type(&desc.media_type).unwrap_or_default(),
+                media_type: manifest::layer_media_type(desc.media_type().as_ref())
+                    .unwrap_or_default(),
             };
             let (repo, store, sink, limit) = (
                 repo.clone(),
@@ -182,7 +185,7 @@ impl Transfer {
                 (index, result)
             });
         }
-        let mut done: Vec<Option<(NewLayer, Option<u64>)>> = vec![None; image.layers.len()];
+        let mut done: Vec<Option<(NewLayer, Option<u64>)>> = vec![None; image.layers().len()];
         while let Some(joined) = tasks.join_next().await {
             let (index, result) = joined
                 .map_err(|e| Error::InvalidArgument(format!("a layer download failed: {e}")))?;
@@ -204,22 +207,22 @@ impl Transfer {
 }
 
 /// GET the image config (small, so in memory) and check its digest.
-async fn fetch_config(repo: &Repository, desc: &Descriptor) -> Result<Vec<u8>> {
-    let what = format!("config {} of {}", desc.digest, repo.name());
-    if desc.size > MAX_CONFIG {
+async fn fetch_config(repo: &Repository, digest: &Digest, size: u64) -> Result<Vec<u8>> {
+    let what = format!("config {digest} of {}", repo.name());
+    if size > MAX_CONFIG {
         return Err(Error::InvalidManifest {
             what,
-            why: format!("the config is {} bytes, more than allowed", desc.size),
+            why: format!("the config is {size} bytes, more than allowed"),
         });
     }
-    let url = repo.url(&format!("blobs/{}", desc.digest));
+    let url = repo.url(&format!("blobs/{digest}"));
     let resp = check(repo.send(&url, |r| r, Method::GET).await?, &what).await?;
     let bytes = resp.bytes().await.map_err(|e| Error::http(&url, &e))?;
     let actual = Digest::of(&bytes);
-    if actual != desc.digest {
+    if actual != *digest {
         return Err(Error::DigestMismatch {
             what,
-            expected: desc.digest.to_string(),
+            expected: digest.to_string(),
             actual: actual.to_string(),
         });
     }
@@ -231,19 +234,19 @@ fn diff_ids(config: &[u8], image: &ImageManifest, what: &str) -> Result<Vec<Dige
         what: format!("image config of {what}"),
         why,
     };
-    let v: serde_json::Value =
-        serde_json::from_slice(config).map_err(|e| invalid(format!("not JSON: {e}")))?;
-    let ids = v["rootfs"]["diff_ids"]
-        .as_array()
-        .ok_or_else(|| invalid("no rootfs.diff_ids".into()))?
+    let config: DockerOCIImage =
+        serde_json::from_slice(config).map_err(|e| invalid(format!("not an image config: {e}")))?;
+    let ids = config
+        .rootfs
+        .diff_ids()
         .iter()
-        .map(|d| Digest::parse(d.as_str().unwrap_or_default()))
+        .map(|d| Digest::parse(d))
         .collect::<Result<Vec<_>, _>>()?;
-    if ids.len() != image.layers.len() {
+    if ids.len() != image.layers().len() {
         return Err(invalid(format!(
             "it lists {} layers, the manifest {}",
             ids.len(),
-            image.layers.len()
+            image.layers().len()
         )));
     }
     Ok(ids)
@@ -252,7 +255,9 @@ fn diff_ids(config: &[u8], image: &ImageManifest, what: &str) -> Result<Vec<Dige
 /// One layer of a pull.
 struct LayerJob {
     index: usize,
-    desc: Descriptor,
+    /// The layer blob's digest and size (its descriptor's).
+    digest: Digest,
+    size: u64,
     diff_id: Digest,
     chains: Arc<Vec<Digest>>,
     media_type: &'static str,
@@ -265,14 +270,14 @@ impl LayerJob {
 
     fn new_layer(&self) -> NewLayer {
         NewLayer {
-            blob: self.desc.digest.clone(),
+            blob: self.digest.clone(),
             media_type: self.media_type.to_string(),
             diff_id: self.diff_id.clone(),
         }
     }
 
     fn what(&self) -> String {
-        format!("layer {}", self.desc.digest)
+        format!("layer {}", self.digest)
     }
 
     async fn run(
@@ -282,7 +287,7 @@ impl LayerJob {
         sink: &Sink,
         limit: &Semaphore,
     ) -> Result<(NewLayer, Option<u64>)> {
-        let id = short(&self.desc.digest);
+        let id = short(&self.digest);
         let report = |state| {
             sink(Progress::Layer {
                 id: id.clone(),
@@ -290,7 +295,7 @@ impl LayerJob {
             })
         };
         let has_snapshot = store.has_snapshot(self.chain())?;
-        let has_blob = store.content().contains(&self.desc.digest);
+        let has_blob = store.content().contains(&self.digest);
         if has_snapshot && has_blob {
             report(LayerState::AlreadyExists);
             return Ok((self.new_layer(), None));
@@ -313,11 +318,10 @@ impl LayerJob {
                 })
             };
             let mut on_bytes =
-                byte_reporter(sink.clone(), id.clone(), job.desc.size, |current, total| {
+                byte_reporter(sink.clone(), id.clone(), job.size, |current, total| {
                     LayerState::Downloading { current, total }
                 });
-            let downloaded =
-                blob::download(repo, &job.desc.digest, job.desc.size, &tx, &mut on_bytes).await;
+            let downloaded = blob::download(repo, &job.digest, job.size, &tx, &mut on_bytes).await;
             drop(tx);
             let received = receiver
                 .await
@@ -366,7 +370,7 @@ impl LayerJob {
                 .map_err(|e| berth_image::Error::io("download", self.what(), e))?;
         }
         self.verify(&tee.ingest.digest())?;
-        let blob = tee.ingest.commit(Some(&self.desc.digest), &self.what())?;
+        let blob = tee.ingest.commit(Some(&self.digest), &self.what())?;
         let Some((staging, unpacked)) = unpacked else {
             return Ok(None);
         };
@@ -387,20 +391,20 @@ impl LayerJob {
         let staging = store.staging_dir()?;
         let fs_dir = staging.path().join("fs");
         std::fs::create_dir(&fs_dir).map_err(|e| berth_image::Error::io("create", &fs_dir, e))?;
-        let reader = store.content().open_blob(&self.desc.digest)?;
+        let reader = store.content().open_blob(&self.digest)?;
         let unpacked = berth_image::unpack::unpack(reader, &fs_dir)?;
         self.check_diff_id(&unpacked.diff_id)?;
         store.install_snapshot(staging, self.chain())?;
-        let blob = &self.desc.digest;
+        let blob = &self.digest;
         store.keep_layer(&self.chains, self.index, &self.diff_id, unpacked.size, blob)?;
         Ok(Some(unpacked.size))
     }
 
     fn verify(&self, actual: &Digest) -> Result<()> {
-        if *actual != self.desc.digest {
+        if *actual != self.digest {
             return Err(Error::DigestMismatch {
                 what: self.what(),
-                expected: self.desc.digest.to_string(),
+                expected: self.digest.to_string(),
                 actual: actual.to_string(),
             });
         }

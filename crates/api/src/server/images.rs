@@ -75,25 +75,28 @@ pub(super) async fn inspect(ctx: &Ctx, name: String) -> ApiResult<Response<Body>
                 .map(|l| e.images.snapshot_dir(&l.chain_id).display().to_string())
                 .collect();
             let rec = &view.image.record;
-            let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
             let mut v = InspectResponse {
                 id: rec.id.to_string(),
                 repo_tags: view.image.familiar_tags(),
                 repo_digests: view.image.familiar_repo_digests(),
                 parent: String::new(),
-                comment: text(
-                    config["history"]
-                        .as_array()
-                        .and_then(|h| h.last())
-                        .map_or(&serde_json::Value::Null, |h| &h["comment"]),
-                ),
+                comment: config
+                    .history_entries()
+                    .last()
+                    .and_then(|h| h.comment().clone())
+                    .unwrap_or_default(),
                 created: Some(view.created.clone().unwrap_or_else(|| ZERO_TIME.into())),
-                docker_version: text(&config["docker_version"]),
-                author: text(&config["author"]),
-                config: config["config"].clone(),
-                architecture: text(&config["architecture"]),
-                variant: config["variant"].as_str().map(String::from),
-                os: text(&config["os"]),
+                docker_version: config
+                    .extra
+                    .get("docker_version")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                author: config.author.clone().unwrap_or_default(),
+                config: config.config_value(),
+                architecture: config.architecture.to_string(),
+                variant: config.variant.clone(),
+                os: config.os.to_string(),
                 size: rec.size,
                 graph_driver: GraphDriverData {
                     data: [("LowerDir".to_string(), lower.join(":"))].into(),
@@ -110,7 +113,13 @@ pub(super) async fn inspect(ctx: &Ctx, name: String) -> ApiResult<Response<Body>
                 },
                 ..InspectResponse::default()
             };
-            compat::image_inspect(&mut v, version, || config["container_config"].clone());
+            compat::image_inspect(&mut v, version, || {
+                config
+                    .extra
+                    .get("container_config")
+                    .cloned()
+                    .unwrap_or_default()
+            });
             Ok(v)
         })
         .await?;

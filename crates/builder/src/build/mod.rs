@@ -20,15 +20,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde_json::{json, Map, Value};
-
 use crate::error::{Error, Result};
 use crate::ignore::Ignore;
 use crate::instructions::{self, CommandLine, Copy, Instruction, Plan, Stage};
 use crate::parser::{self, Heredoc, Node};
 use crate::shell::{self, Env};
+use berth_image::config::{history_entry, rootfs};
+use berth_image::oci::History;
 use berth_image::store::NewLayer;
-use berth_image::{Digest, ImageStore, Platform, Reference};
+use berth_image::{
+    Digest, DockerOCIImage, DockerOCIImageConfig, HealthcheckConfig, ImageStore, Platform,
+    Reference,
+};
 
 /// What the build tells the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -197,9 +200,9 @@ impl Builder {
 #[derive(Clone)]
 struct State {
     id: Digest,
-    /// The image config without its container config (`cfg`).
-    config: Value,
-    cfg: Map<String, Value>,
+    /// The image config without its execution parameters (`cfg`).
+    config: DockerOCIImage,
+    cfg: DockerOCIImageConfig,
     layers: Vec<NewLayer>,
     chains: Vec<Digest>,
     /// ARGs declared in this stage, with their values.
@@ -211,18 +214,12 @@ struct State {
 impl State {
     fn new(
         id: Digest,
-        mut config: Value,
+        mut config: DockerOCIImage,
         layers: Vec<NewLayer>,
         chains: Vec<Digest>,
-    ) -> Result<State> {
-        if !config.is_object() {
-            return Err(Error::Step(format!(
-                "image {id} has a config that is not a JSON object"
-            )));
-        }
-        let cfg = config["config"].as_object().cloned().unwrap_or_default();
-        config["config"] = Value::Null;
-        Ok(State {
+    ) -> State {
+        let cfg = config.config.take().unwrap_or_default();
+        State {
             id,
             config,
             cfg,
@@ -230,38 +227,25 @@ impl State {
             chains,
             args: BTreeMap::new(),
             cmd_set: false,
-        })
-    }
-
-    fn get(&self, key: &str) -> &Value {
-        self.cfg.get(key).unwrap_or(&Value::Null)
-    }
-
-    /// Add `items` to the config's set-like map `key` (`{"80/tcp": {}}`, `{"/data": {}}`).
-    fn add_to_set(&mut self, key: &str, items: Vec<String>) {
-        let mut m = self.get(key).as_object().cloned().unwrap_or_default();
-        for item in items {
-            m.insert(item, json!({}));
         }
-        self.cfg.insert(key.into(), Value::Object(m));
     }
 
     fn env_list(&self) -> Vec<String> {
-        crate::build::strings(self.get("Env"))
+        self.cfg.oci.env().clone().unwrap_or_default()
     }
 
     fn shell(&self) -> Vec<String> {
-        let s = crate::build::strings(self.get("Shell"));
-        if s.is_empty() {
-            DEFAULT_SHELL.iter().map(|s| s.to_string()).collect()
-        } else {
-            s
+        match &self.cfg.shell {
+            Some(s) if !s.is_empty() => s.clone(),
+            _ => DEFAULT_SHELL.iter().map(|s| s.to_string()).collect(),
         }
     }
 
     fn workdir(&self) -> String {
-        self.get("WorkingDir")
-            .as_str()
+        self.cfg
+            .oci
+            .working_dir()
+            .as_deref()
             .filter(|w| !w.is_empty())
             .unwrap_or("/")
             .to_string()
@@ -282,22 +266,25 @@ impl State {
         env
     }
 
-    /// The whole config, the container config put back in.
-    fn full_config(&self) -> Value {
+    /// The whole config, the execution parameters put back in.
+    fn full_config(&self) -> DockerOCIImage {
         let mut c = self.config.clone();
-        c["config"] = Value::Object(self.cfg.clone());
+        c.config = Some(self.cfg.clone());
         c
+    }
+
+    /// The execution parameters as the cache keys a config-only step by (JSON with its
+    /// keys sorted, so that the same parameters make the same key).
+    fn cfg_key(&self) -> String {
+        serde_json::to_value(&self.cfg)
+            .map(|v| v.to_string())
+            .unwrap_or_default()
     }
 }
 
-pub(crate) fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
+/// `v` as compact JSON (a command line in a step's history text).
+fn json_text<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_default()
 }
 
 fn now() -> String {
@@ -805,9 +792,11 @@ impl<'a> Build<'a> {
     fn stage(&mut self, stage: &Stage) -> Result<State> {
         self.announce(&stage.from.original)?;
         let mut state = self.from(stage).map_err(|e| self.at(&stage.from, e))?;
-        let triggers = crate::build::strings(state.get("OnBuild"));
+        let triggers = state.cfg.on_build.clone().unwrap_or_default();
         if !triggers.is_empty() {
-            state.cfg.insert("OnBuild".into(), Value::Null);
+            // Consumed: the child's config has them null, as dockerd writes it.
+            state.cfg.on_build = None;
+            state.cfg.null("OnBuild");
             let n = triggers.len();
             self.say(format!(
                 "# Executing {n} build trigger{}\n",
@@ -871,13 +860,13 @@ impl<'a> Build<'a> {
             let image = self.base_image(&base)?;
             let config = self.b.store.config(&image.record)?;
             let wanted = Platform::host();
-            let actual = Platform::of_config(&config);
+            let actual = config.platform();
             if !wanted.served_by(&actual) {
                 return Err(Error::Step(format!(
                     "image {base} is for {actual}, not this host's platform {wanted}"
                 )));
             }
-            self.image_state(&image, config)?
+            self.image_state(&image, config)
         };
         state.args = BTreeMap::new();
         state.cmd_set = false;
@@ -904,7 +893,7 @@ impl<'a> Build<'a> {
         })
     }
 
-    fn image_state(&self, image: &berth_image::Image, config: Value) -> Result<State> {
+    fn image_state(&self, image: &berth_image::Image, config: DockerOCIImage) -> State {
         let r = &image.record;
         State::new(
             r.id.clone(),
@@ -924,23 +913,26 @@ impl<'a> Build<'a> {
     /// An image with no layers (`FROM scratch`).
     fn scratch_state(&mut self) -> Result<State> {
         let p = Platform::host();
-        let mut config = json!({
-            "architecture": p.architecture,
-            "os": p.os,
-            "created": "1970-01-01T00:00:00Z",
-            "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]},
-            "rootfs": {"type": "layers", "diff_ids": []},
-            "history": [],
-        });
-        if let Some(v) = &p.variant {
-            config["variant"] = json!(v);
-        }
-        let bytes = serde_json::to_vec(&config).map_err(|e| Error::Step(e.to_string()))?;
+        let mut cfg = DockerOCIImageConfig::default();
+        cfg.oci.set_env(Some(vec![
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        ]));
+        let config = DockerOCIImage {
+            created: Some("1970-01-01T00:00:00Z".into()),
+            architecture: p.architecture.as_str().into(),
+            variant: p.variant,
+            os: p.os.as_str().into(),
+            config: Some(cfg),
+            rootfs: rootfs(Vec::new()),
+            history: Some(Vec::new()),
+            ..DockerOCIImage::default()
+        };
+        let bytes = config.to_vec()?;
         let record = self
             .b
             .store
             .commit(&bytes, &[], &HashMap::new(), &[], None)?;
-        State::new(record.id, config, Vec::new(), Vec::new())
+        Ok(State::new(record.id, config, Vec::new(), Vec::new()))
     }
 
     /// Commit `state` (its config changed, maybe a new layer) as the step's image.
@@ -960,25 +952,14 @@ impl<'a> Build<'a> {
             state.chains.push(l.chain_id);
         }
         let created = now();
-        state.config["created"] = json!(created);
-        state.config["rootfs"] = json!({
-            "type": "layers",
-            "diff_ids": state.layers.iter().map(|l| l.diff_id.to_string()).collect::<Vec<_>>(),
-        });
-        let mut entry = json!({"created": created, "created_by": created_by});
-        if empty {
-            entry["empty_layer"] = json!(true);
-        }
-        match state
+        state.config.created = Some(created.clone());
+        state.config.rootfs = rootfs(state.layers.iter().map(|l| l.diff_id.to_string()).collect());
+        state
             .config
-            .get_mut("history")
-            .and_then(Value::as_array_mut)
-        {
-            Some(h) => h.push(entry),
-            None => state.config["history"] = json!([entry]),
-        }
-        let bytes =
-            serde_json::to_vec(&state.full_config()).map_err(|e| Error::Step(e.to_string()))?;
+            .history
+            .get_or_insert_with(Vec::new)
+            .push(history_entry(&created, &created_by, "", "", empty));
+        let bytes = state.full_config().to_vec()?;
         let record = self
             .b
             .store
@@ -1003,7 +984,7 @@ impl<'a> Build<'a> {
         let image = self.b.store.resolve(id.as_str())?;
         let config = self.b.store.config(&image.record)?;
         self.say(format!(" ---> Using cache\n ---> {}\n", id.short()));
-        let mut next = self.image_state(&image, config)?;
+        let mut next = self.image_state(&image, config);
         next.args = state.args.clone();
         next.cmd_set = state.cmd_set;
         Ok(Some(next))
@@ -1018,31 +999,28 @@ impl<'a> Build<'a> {
         next: &State,
         created_by: &str,
     ) -> Result<Option<State>> {
-        let history = next.config["history"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
+        let history = next.config.history_entries();
         let n = history.len();
         let m = next.layers.len();
-        let empty = |h: &Value| h["empty_layer"].as_bool().unwrap_or(false);
+        let empty = |h: &History| h.empty_layer().unwrap_or(false);
         for source in &self.opts.cache_from {
             let Ok(image) = self.b.store.resolve(source) else {
                 continue;
             };
             let config = self.b.store.config(&image.record)?;
-            let theirs = config["history"].as_array().cloned().unwrap_or_default();
+            let theirs = config.history_entries();
             let layers = &image.record.layers;
             let Some(step) = theirs.get(n) else { continue };
             let same_past = theirs[..n]
                 .iter()
-                .zip(&history)
-                .all(|(a, b)| a["created_by"] == b["created_by"] && empty(a) == empty(b));
+                .zip(history)
+                .all(|(a, b)| a.created_by() == b.created_by() && empty(a) == empty(b));
             let same_layers = layers.len() >= m
                 && layers[..m]
                     .iter()
                     .zip(&next.layers)
                     .all(|(a, b)| a.diff_id == b.diff_id);
-            if !same_past || !same_layers || step["created_by"].as_str() != Some(created_by) {
+            if !same_past || !same_layers || step.created_by().as_deref() != Some(created_by) {
                 continue;
             }
             let mut result = next.clone();
@@ -1055,16 +1033,18 @@ impl<'a> Build<'a> {
                 });
                 result.chains.push(l.chain_id.clone());
             }
-            result.config["created"] = step["created"].clone();
-            result.config["rootfs"] = json!({
-                "type": "layers",
-                "diff_ids": result.layers.iter().map(|l| l.diff_id.to_string()).collect::<Vec<_>>(),
-            });
-            let mut h = history.clone();
+            result.config.created = step.created().clone();
+            result.config.rootfs = rootfs(
+                result
+                    .layers
+                    .iter()
+                    .map(|l| l.diff_id.to_string())
+                    .collect(),
+            );
+            let mut h = history.to_vec();
             h.push(step.clone());
-            result.config["history"] = Value::Array(h);
-            let bytes = serde_json::to_vec(&result.full_config())
-                .map_err(|e| Error::Step(e.to_string()))?;
+            result.config.history = Some(h);
+            let bytes = result.full_config().to_vec()?;
             let record = self
                 .b
                 .store
@@ -1087,11 +1067,7 @@ impl<'a> Build<'a> {
         let mut next = state.clone();
         change(&mut next)?;
         let created_by = format!("/bin/sh -c #(nop)  {created_by}");
-        let key = cache::key(
-            &state.id,
-            &format!("{created_by}\n{}", Value::Object(next.cfg.clone())),
-            "",
-        );
+        let key = cache::key(&state.id, &format!("{created_by}\n{}", next.cfg_key()), "");
         if let Some(hit) = self.cached(&key, &next, &created_by)? {
             return Ok(hit);
         }
@@ -1131,7 +1107,7 @@ impl<'a> Build<'a> {
                             None => env.push(entry),
                         }
                     }
-                    s.cfg.insert("Env".into(), json!(env));
+                    s.cfg.oci.set_env(Some(env));
                     Ok(())
                 })
             }
@@ -1146,11 +1122,8 @@ impl<'a> Build<'a> {
                     .collect::<Vec<_>>()
                     .join(" ");
                 self.meta(state, format!("LABEL {text}"), |s| {
-                    let mut labels = s.get("Labels").as_object().cloned().unwrap_or_default();
-                    for (k, v) in expanded {
-                        labels.insert(k, json!(v));
-                    }
-                    s.cfg.insert("Labels".into(), Value::Object(labels));
+                    let labels = s.cfg.oci.labels_mut().get_or_insert_with(HashMap::new);
+                    labels.extend(expanded);
                     Ok(())
                 })
             }
@@ -1182,18 +1155,19 @@ impl<'a> Build<'a> {
             }
             Instruction::Cmd(line) => {
                 let cmd = self.command_line(state, line, &vars)?;
-                self.meta(state, format!("CMD {}", json!(cmd)), |s| {
-                    s.cfg.insert("Cmd".into(), json!(cmd));
+                self.meta(state, format!("CMD {}", json_text(&cmd)), |s| {
+                    s.cfg.oci.set_cmd(Some(cmd));
                     s.cmd_set = true;
                     Ok(())
                 })
             }
             Instruction::Entrypoint(line) => {
                 let ep = self.command_line(state, line, &vars)?;
-                self.meta(state, format!("ENTRYPOINT {}", json!(ep)), |s| {
-                    s.cfg.insert("Entrypoint".into(), json!(ep));
+                self.meta(state, format!("ENTRYPOINT {}", json_text(&ep)), |s| {
+                    s.cfg.oci.set_entrypoint(Some(ep));
                     if !s.cmd_set {
-                        s.cfg.insert("Cmd".into(), Value::Null);
+                        s.cfg.oci.set_cmd(None);
+                        s.cfg.null("Cmd");
                     }
                     Ok(())
                 })
@@ -1204,79 +1178,80 @@ impl<'a> Build<'a> {
                     list.extend(expand_ports(&x(p)?)?);
                 }
                 self.meta(state, format!("EXPOSE {}", list.join(" ")), |s| {
-                    s.add_to_set("ExposedPorts", list);
+                    s.cfg.expose(list);
                     Ok(())
                 })
             }
             Instruction::User(u) => {
                 let u = x(u)?;
                 self.meta(state, format!("USER {u}"), |s| {
-                    s.cfg.insert("User".into(), json!(u));
+                    s.cfg.oci.set_user(Some(u));
                     Ok(())
                 })
             }
             Instruction::Volume(vols) => {
                 let list = vols.iter().map(|v| x(v)).collect::<Result<Vec<_>>>()?;
-                self.meta(state, format!("VOLUME {}", json!(list)), |s| {
-                    s.add_to_set("Volumes", list);
+                self.meta(state, format!("VOLUME {}", json_text(&list)), |s| {
+                    s.cfg.add_volumes(list);
                     Ok(())
                 })
             }
             Instruction::StopSignal(sig) => {
                 let sig = x(sig)?;
                 self.meta(state, format!("STOPSIGNAL {sig}"), |s| {
-                    s.cfg.insert("StopSignal".into(), json!(sig));
+                    s.cfg.oci.set_stop_signal(Some(sig));
                     Ok(())
                 })
             }
             Instruction::Shell(sh) => {
                 let sh = sh.clone();
-                self.meta(state, format!("SHELL {}", json!(sh)), |s| {
-                    s.cfg.insert("Shell".into(), json!(sh));
+                self.meta(state, format!("SHELL {}", json_text(&sh)), |s| {
+                    s.cfg.shell = Some(sh);
                     Ok(())
                 })
             }
             Instruction::Maintainer(m) => {
                 let m = x(m)?;
                 self.meta(state, format!("MAINTAINER {m}"), |s| {
-                    s.config["author"] = json!(m);
+                    s.config.author = Some(m);
                     Ok(())
                 })
             }
             Instruction::Onbuild(trigger) => {
                 let t = trigger.clone();
                 self.meta(state, format!("ONBUILD {t}"), |s| {
-                    let mut list = crate::build::strings(s.get("OnBuild"));
-                    list.push(t);
-                    s.cfg.insert("OnBuild".into(), json!(list));
+                    s.cfg.on_build.get_or_insert_with(Vec::new).push(t);
                     Ok(())
                 })
             }
             Instruction::Healthcheck(h) => {
-                let value = match h {
-                    None => json!({"Test": ["NONE"]}),
+                let check = match h {
+                    None => HealthcheckConfig {
+                        test: vec!["NONE".into()],
+                        ..HealthcheckConfig::default()
+                    },
                     Some(h) => {
-                        let ns =
-                            |d: Option<std::time::Duration>| d.map_or(0, |d| d.as_nanos() as u64);
-                        let mut v = json!({"Test": h.test});
-                        for (k, d) in [
-                            ("Interval", h.interval),
-                            ("Timeout", h.timeout),
-                            ("StartPeriod", h.start_period),
-                            ("StartInterval", h.start_interval),
-                        ] {
-                            if d.is_some() {
-                                v[k] = json!(ns(d));
-                            }
+                        let ns = |d: Option<std::time::Duration>| {
+                            d.map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+                        };
+                        HealthcheckConfig {
+                            test: h.test.clone(),
+                            interval: ns(h.interval),
+                            timeout: ns(h.timeout),
+                            start_period: ns(h.start_period),
+                            start_interval: ns(h.start_interval),
+                            retries: h
+                                .retries
+                                .map_or(0, |r| i64::try_from(r).unwrap_or(i64::MAX)),
                         }
-                        if let Some(r) = h.retries {
-                            v["Retries"] = json!(r);
-                        }
-                        v
                     }
                 };
-                self.meta(state, format!("HEALTHCHECK {}", value), |s| {
-                    s.cfg.insert("Healthcheck".into(), value);
+                // The history text shows the check as JSON with sorted keys.
+                let text = serde_json::to_value(&check)
+                    .map(|v| v.to_string())
+                    .unwrap_or_default();
+                self.meta(state, format!("HEALTHCHECK {text}"), |s| {
+                    s.cfg.healthcheck = Some(check);
                     Ok(())
                 })
             }
@@ -1310,13 +1285,9 @@ impl<'a> Build<'a> {
             crate::ignore::clean(&format!("{}/{dir}", state.workdir()))
         };
         let mut next = state.clone();
-        next.cfg.insert("WorkingDir".into(), json!(dir));
+        next.cfg.oci.set_working_dir(Some(dir.clone()));
         let created_by = format!("/bin/sh -c #(nop) WORKDIR {dir}");
-        let key = cache::key(
-            &state.id,
-            &format!("{created_by}\n{}", Value::Object(next.cfg.clone())),
-            "",
-        );
+        let key = cache::key(&state.id, &format!("{created_by}\n{}", next.cfg_key()), "");
         if let Some(hit) = self.cached(&key, &next, &created_by)? {
             return Ok(hit);
         }
@@ -1625,7 +1596,7 @@ impl<'a> Build<'a> {
         }
         let key = cache::key(
             &state.id,
-            &format!("RUN {}\n{env:?}\n{network}\n{mounts_key}", json!(argv)),
+            &format!("RUN {}\n{env:?}\n{network}\n{mounts_key}", json_text(&argv)),
             "",
         );
         if let Some(hit) = self.cached(&key, state, &created_by)? {
@@ -1635,7 +1606,7 @@ impl<'a> Build<'a> {
             image: state.id.to_string(),
             argv: argv.clone(),
             env,
-            user: state.get("User").as_str().unwrap_or_default().to_string(),
+            user: state.cfg.oci.user().clone().unwrap_or_default(),
             workdir: state.workdir(),
             network,
             binds,

@@ -249,12 +249,12 @@ impl Engine {
         let image = self.images.resolve(&req.image)?;
         let image_config = self.images.config(&image.record)?;
         if let Some(wanted) = platform {
-            let actual = Platform::of_config(&image_config);
+            let actual = image_config.platform();
             if !wanted.served_by(&actual) {
                 return Err(Error::NotFound(format!("image with reference {} was found but does not match the specified platform: wanted {wanted}, actual: {actual}", req.image)));
             }
         }
-        let ic = &image_config["config"];
+        let ic = &image_config.config_value();
         let destinations: Vec<String> = host_options
             .mounts
             .iter()

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::io::Read;
 
+use crate::config::DockerOCIImage;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::reference::Reference;
@@ -13,7 +14,7 @@ use crate::ImageRecord;
 pub fn import(
     store: &ImageStore,
     mut input: impl Read,
-    config_for: impl FnOnce(&Digest) -> Vec<u8>,
+    config_for: impl FnOnce(&Digest) -> DockerOCIImage,
     tags: &[Reference],
 ) -> Result<ImageRecord> {
     let scratch = store.scratch()?;
@@ -37,7 +38,7 @@ pub fn import(
     };
     let chain = unpacked.diff_id.clone();
     store.install_snapshot(staging, &chain)?;
-    let config = config_for(&unpacked.diff_id);
+    let config = config_for(&unpacked.diff_id).to_vec()?;
     let layer = NewLayer {
         blob,
         media_type,

@@ -7,12 +7,14 @@ use std::io::Read;
 use std::path::Path;
 
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::spool::Spool;
+use super::ArchiveManifest;
+use crate::config::DockerOCIImage;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::manifest;
+use crate::oci::{Descriptor, ImageIndex, ImageManifest};
 use crate::platform::Platform;
 use crate::reference::Reference;
 use crate::store::{ImageStore, NewLayer};
@@ -30,35 +32,11 @@ pub enum Progress {
     Loaded { name: String, tagged: bool },
 }
 
+/// Whether a manifest blob is an index (has `manifests`), whatever its media type says.
 #[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct ArchiveManifest {
-    config: String,
+struct Probe {
     #[serde(default)]
-    repo_tags: Option<Vec<String>>,
-    layers: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct Descriptor {
-    #[serde(rename = "mediaType", default)]
-    media_type: String,
-    digest: String,
-    #[serde(default)]
-    annotations: HashMap<String, String>,
-    #[serde(default)]
-    platform: Option<Platform>,
-}
-
-#[derive(Deserialize)]
-struct Index {
-    manifests: Vec<Descriptor>,
-}
-
-#[derive(Deserialize)]
-struct Manifest {
-    config: Descriptor,
-    layers: Vec<Descriptor>,
+    manifests: Option<serde::de::IgnoredAny>,
 }
 
 /// One image to add: config bytes and each layer's archive path (with the digest the
@@ -135,17 +113,17 @@ fn docker_archive(spool: &Spool) -> Result<Vec<Pending>> {
 
 /// The image manifests an OCI index leads to on this platform, with their names.
 fn oci_layout(spool: &Spool) -> Result<Vec<Pending>> {
-    let index: Index = spool.json("index.json")?;
+    let index: ImageIndex = spool.json("index.json")?;
     let mut out = Vec::new();
-    for desc in index.manifests {
-        let name = desc
-            .annotations
+    for desc in index.manifests() {
+        let annotations = desc.annotations().clone().unwrap_or_default();
+        let name = annotations
             .get("io.containerd.image.name")
-            .or_else(|| desc.annotations.get("org.opencontainers.image.ref.name"))
+            .or_else(|| annotations.get("org.opencontainers.image.ref.name"))
             .and_then(|n| Reference::parse(n).ok())
             .filter(|r| r.tag.is_some());
         let tags: Vec<Reference> = name.into_iter().collect();
-        out.push(oci_image(spool, &desc, tags, 0)?);
+        out.push(oci_image(spool, desc, tags, 0)?);
     }
     Ok(out)
 }
@@ -159,27 +137,32 @@ fn oci_image(
     if depth > 2 {
         return Err(Error::archive("index nesting is too deep"));
     }
-    let digest = Digest::parse(&desc.digest)?;
+    let digest = Digest::from_oci(desc.digest())?;
     let bytes = read_verified(spool, &blob_path(&digest), Some(&digest), "manifest")?;
-    let value: Value = serde_json::from_slice(&bytes)
+    let probe: Probe = serde_json::from_slice(&bytes)
         .map_err(|e| Error::archive(format!("manifest {digest}: {e}")))?;
-    let is_index = value.get("manifests").is_some()
-        || desc.media_type == manifest::OCI_INDEX
-        || desc.media_type == manifest::DOCKER_MANIFEST_LIST;
+    let media_type = desc.media_type().to_string();
+    let is_index = probe.manifests.is_some()
+        || media_type == manifest::OCI_INDEX
+        || media_type == manifest::DOCKER_MANIFEST_LIST;
     if is_index {
-        let index: Index = serde_json::from_value(value)
+        let index: ImageIndex = serde_json::from_slice(&bytes)
             .map_err(|e| Error::archive(format!("index {digest}: {e}")))?;
         let host = Platform::host();
         let chosen = index
-            .manifests
+            .manifests()
             .iter()
-            .find(|m| m.platform.as_ref().is_some_and(|p| host.served_by(p)))
+            .find(|m| {
+                m.platform()
+                    .as_ref()
+                    .is_some_and(|p| host.served_by(&p.into()))
+            })
             .ok_or_else(|| Error::archive(format!("index {digest} has no image for {host}")))?;
         return oci_image(spool, chosen, tags, depth + 1);
     }
-    let m: Manifest = serde_json::from_value(value)
+    let m: ImageManifest = serde_json::from_slice(&bytes)
         .map_err(|e| Error::archive(format!("manifest {digest}: {e}")))?;
-    let config_digest = Digest::parse(&m.config.digest)?;
+    let config_digest = Digest::from_oci(m.config().digest())?;
     let config = read_verified(
         spool,
         &blob_path(&config_digest),
@@ -187,8 +170,8 @@ fn oci_image(
         "config",
     )?;
     let mut layers = Vec::new();
-    for l in m.layers {
-        let d = Digest::parse(&l.digest)?;
+    for l in m.layers() {
+        let d = Digest::from_oci(l.digest())?;
         layers.push((blob_path(&d), Some(d)));
     }
     Ok(Pending {
@@ -226,13 +209,13 @@ pub fn load(
 }
 
 fn diff_ids_of(config: &[u8]) -> Result<Vec<Digest>> {
-    let v: Value =
+    let config: DockerOCIImage =
         serde_json::from_slice(config).map_err(|e| Error::archive(format!("image config: {e}")))?;
-    let ids = v["rootfs"]["diff_ids"]
-        .as_array()
-        .ok_or_else(|| Error::archive("image config has no rootfs.diff_ids"))?;
-    ids.iter()
-        .map(|d| Digest::parse(d.as_str().unwrap_or_default()))
+    config
+        .rootfs
+        .diff_ids()
+        .iter()
+        .map(|d| Digest::parse(d))
         .collect()
 }
 

@@ -2,14 +2,14 @@
 //! `docker-archive:` read: docker 25's layout, which is an OCI image layout (`oci-layout`,
 //! `index.json`, `blobs/sha256/`) plus docker's `manifest.json` and `repositories`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
 
-use serde_json::{json, Value};
-
+use super::ArchiveManifest;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::manifest;
+use crate::manifest::{self, sorted_json};
+use crate::oci::{ImageIndexBuilder, MediaType, OciLayoutBuilder};
 use crate::reference::Reference;
 use crate::store::{Image, ImageStore};
 
@@ -95,16 +95,20 @@ pub fn save(store: &ImageStore, names: &[String], out: impl Write) -> Result<()>
         }
         blob(&mut tar, &rec.manifest)?;
         let manifest_size = store.content().size(&rec.manifest)?;
-        let descriptor = |annotations: Value| json!({"mediaType": manifest::OCI_MANIFEST, "digest": rec.manifest, "size": manifest_size, "annotations": annotations});
+        let descriptor = |annotations: HashMap<String, String>| -> Result<_> {
+            let mut d = manifest::descriptor(manifest::OCI_MANIFEST, &rec.manifest, manifest_size)?;
+            d.set_annotations(Some(annotations));
+            Ok(d)
+        };
         if s.tags.is_empty() {
-            index.push(descriptor(json!({})));
+            index.push(descriptor(HashMap::new())?);
         }
         for t in &s.tags {
             let tag = t.tag.clone().unwrap_or_default();
-            index.push(descriptor(json!({
-                "io.containerd.image.name": t.to_string(),
-                "org.opencontainers.image.ref.name": tag,
-            })));
+            index.push(descriptor(HashMap::from([
+                ("io.containerd.image.name".to_string(), t.to_string()),
+                ("org.opencontainers.image.ref.name".to_string(), tag.clone()),
+            ]))?);
             if let Some(top) = rec.layers.last() {
                 repositories
                     .entry(t.familiar_repository())
@@ -112,26 +116,42 @@ pub fn save(store: &ImageStore, names: &[String], out: impl Write) -> Result<()>
                     .insert(tag.clone(), top.blob.hex().to_string());
             }
         }
-        docker_manifest.push(json!({
-            "Config": format!("blobs/sha256/{}", rec.id.hex()),
-            "RepoTags": s.tags.iter().map(|t| format!("{}:{}", t.familiar_repository(), t.tag.clone().unwrap_or_default())).collect::<Vec<_>>(),
-            "Layers": rec.layers.iter().map(|l| format!("blobs/sha256/{}", l.blob.hex())).collect::<Vec<_>>(),
-        }));
+        docker_manifest.push(ArchiveManifest {
+            config: format!("blobs/sha256/{}", rec.id.hex()),
+            repo_tags: Some(
+                s.tags
+                    .iter()
+                    .map(|t| {
+                        let tag = t.tag.clone().unwrap_or_default();
+                        format!("{}:{tag}", t.familiar_repository())
+                    })
+                    .collect(),
+            ),
+            layers: rec
+                .layers
+                .iter()
+                .map(|l| format!("blobs/sha256/{}", l.blob.hex()))
+                .collect(),
+        });
     }
+    let layout = OciLayoutBuilder::default()
+        .image_layout_version("1.0.0")
+        .build()
+        .map_err(|e| Error::archive(e.to_string()))?;
+    let index = ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageIndex)
+        .manifests(index)
+        .build()
+        .map_err(|e| Error::archive(e.to_string()))?;
+    // Sorted keys: the same images make the same archive.
     let files = [
-        ("oci-layout", json!({"imageLayoutVersion": "1.0.0"})),
-        (
-            "index.json",
-            json!({"schemaVersion": 2, "mediaType": manifest::OCI_INDEX, "manifests": index}),
-        ),
-        ("manifest.json", Value::Array(docker_manifest)),
-        (
-            "repositories",
-            serde_json::to_value(&repositories).unwrap_or_default(),
-        ),
+        ("oci-layout", sorted_json(&layout)?),
+        ("index.json", sorted_json(&index)?),
+        ("manifest.json", sorted_json(&docker_manifest)?),
+        ("repositories", sorted_json(&repositories)?),
     ];
-    for (name, value) in files {
-        let bytes = serde_json::to_vec(&value).map_err(|e| Error::archive(e.to_string()))?;
+    for (name, bytes) in files {
         tar.append(&header(name, bytes.len() as u64, false)?, &bytes[..])
             .map_err(io_err)?;
     }

@@ -4,13 +4,14 @@
 
 use std::path::Path;
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use crate::containers::{ContainerRecord, Status};
 use crate::error::{Error, Result};
 use crate::Engine;
+use berth_image::config::{history_entry, rootfs};
 use berth_image::reference::Reference;
-use berth_image::{Digest, ImageRecord};
+use berth_image::{Digest, DockerOCIImage, DockerOCIImageConfig, ImageRecord};
 
 /// What `POST /commit` asks for.
 #[derive(Debug, Clone, Default)]
@@ -29,22 +30,26 @@ pub struct CommitOptions {
 }
 
 /// The image config's `config`: the parent's, the container's over it, the request's
-/// over that, then the change lines.
+/// over that, then the change lines. The container's config and the request's are JSON
+/// objects of moby's container.Config: merged member by member as objects (members the image
+/// config does not know stay as its extras), then read as the typed config.
 fn new_config(
-    parent: &Value,
+    parent: &DockerOCIImage,
     record: &ContainerRecord,
     opts: &CommitOptions,
-) -> Result<Map<String, Value>> {
-    let mut config = parent["config"].as_object().cloned().unwrap_or_default();
-    let mut own = serde_json::to_value(&record.config)
-        .map_err(|e| Error::Io(format!("container config: {e}")))?;
-    if let Some(own) = own.as_object_mut() {
-        own.insert("Hostname".into(), json!(record.hostname()));
-        own.remove("StopTimeout");
-        for (k, v) in std::mem::take(own) {
-            if !v.is_null() {
-                config.insert(k, v);
-            }
+) -> Result<DockerOCIImageConfig> {
+    let as_object = |v: std::result::Result<Value, serde_json::Error>, what: &str| match v {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Ok(Map::new()),
+        Err(e) => Err(Error::Io(format!("{what}: {e}"))),
+    };
+    let mut config = as_object(serde_json::to_value(parent.exec_config()), "image config")?;
+    let mut own = as_object(serde_json::to_value(&record.config), "container config")?;
+    own.insert("Hostname".into(), Value::String(record.hostname()));
+    own.remove("StopTimeout");
+    for (k, v) in own {
+        if !v.is_null() {
+            config.insert(k, v);
         }
     }
     for (k, v) in opts.config.iter().flatten() {
@@ -52,26 +57,25 @@ fn new_config(
             config.insert(k.clone(), v.clone());
         }
     }
-    config.insert("Image".into(), json!(record.image));
+    config.insert("Image".into(), Value::String(record.image.clone()));
+    let mut config: DockerOCIImageConfig = serde_json::from_value(Value::Object(config))
+        .map_err(|e| Error::InvalidArgument(format!("commit config: {e}")))?;
     crate::changes::apply_changes(&mut config, &opts.changes)?;
     Ok(config)
 }
 
 /// The image config for the new layer `diff_id`.
 fn image_config(
-    parent: &Value,
+    parent: &DockerOCIImage,
     record: &ContainerRecord,
     opts: &CommitOptions,
-    config: Map<String, Value>,
+    config: DockerOCIImageConfig,
     diff_id: &Digest,
-) -> Vec<u8> {
+) -> DockerOCIImage {
     let created = humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string();
-    let mut diff_ids = parent["rootfs"]["diff_ids"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    diff_ids.push(json!(diff_id));
-    let mut history = parent["history"].as_array().cloned().unwrap_or_default();
+    let mut diff_ids = parent.rootfs.diff_ids().clone();
+    diff_ids.push(diff_id.to_string());
+    let mut history = parent.history_entries().to_vec();
     let created_by = record
         .config
         .entrypoint
@@ -81,34 +85,34 @@ fn image_config(
         .cloned()
         .collect::<Vec<_>>()
         .join(" ");
-    let mut entry = json!({"created": created, "created_by": created_by});
-    if !opts.author.is_empty() {
-        entry["author"] = json!(opts.author);
-    }
+    history.push(history_entry(
+        &created,
+        &created_by,
+        &opts.author,
+        &opts.comment,
+        false,
+    ));
+    let mut extra = Map::new();
+    extra.insert("container".into(), Value::String(record.id.clone()));
+    extra.insert(
+        "container_config".into(),
+        serde_json::to_value(&record.config).unwrap_or_default(),
+    );
     if !opts.comment.is_empty() {
-        entry["comment"] = json!(opts.comment);
+        extra.insert("comment".into(), Value::String(opts.comment.clone()));
     }
-    history.push(entry);
-    let mut v = json!({
-        "architecture": parent["architecture"],
-        "os": parent["os"],
-        "created": created,
-        "container": record.id,
-        "container_config": serde_json::to_value(&record.config).unwrap_or_default(),
-        "config": Value::Object(config),
-        "rootfs": {"type": "layers", "diff_ids": diff_ids},
-        "history": history,
-    });
-    if !parent["variant"].is_null() {
-        v["variant"] = parent["variant"].clone();
+    DockerOCIImage {
+        created: Some(created),
+        author: Some(opts.author.clone()).filter(|a| !a.is_empty()),
+        architecture: parent.architecture.clone(),
+        variant: parent.variant.clone(),
+        os: parent.os.clone(),
+        config: Some(config),
+        rootfs: rootfs(diff_ids),
+        history: Some(history),
+        extra,
+        ..DockerOCIImage::default()
     }
-    if !opts.author.is_empty() {
-        v["author"] = json!(opts.author);
-    }
-    if !opts.comment.is_empty() {
-        v["comment"] = json!(opts.comment);
-    }
-    serde_json::to_vec(&v).unwrap_or_default()
 }
 
 impl Engine {
