@@ -154,28 +154,10 @@ impl<'de> Deserialize<'de> for DockerOCIImageConfig {
     }
 }
 
-/// moby's HealthcheckConfig (durations in nanoseconds; zero: the default).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct HealthcheckConfig {
-    /// `["NONE"]`, `["CMD", args...]` or `["CMD-SHELL", command]`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub test: Vec<String>,
-    #[serde(skip_serializing_if = "is_zero")]
-    pub interval: i64,
-    #[serde(skip_serializing_if = "is_zero")]
-    pub timeout: i64,
-    #[serde(skip_serializing_if = "is_zero")]
-    pub start_period: i64,
-    #[serde(skip_serializing_if = "is_zero")]
-    pub start_interval: i64,
-    #[serde(skip_serializing_if = "is_zero")]
-    pub retries: i64,
-}
-
-fn is_zero(n: &i64) -> bool {
-    *n == 0
-}
+/// moby's HealthcheckConfig: the same type as a container's HealthConfig (moby's
+/// container.HealthConfig is an alias of the image spec's), so the image's check and the
+/// request's merge without a conversion.
+pub use berth_api_types::container::HealthConfig as HealthcheckConfig;
 
 impl DockerOCIImage {
     /// Parse a config blob.

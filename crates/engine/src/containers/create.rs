@@ -2,10 +2,10 @@
 //! the image's config as moby merges them, and recorded. Nothing is created (no record, no
 //! bind source) unless the whole request is valid.
 
-use berth_image::Platform;
+use berth_image::{DockerOCIImageConfig as ImageConfig, Platform};
 use serde_json::Value;
 
-use super::health::{HealthConfig, HealthRules};
+use super::health::HealthRules;
 use super::request::{CreateBody, HostConfig};
 use super::{Config, ContainerRecord, State, Status};
 use crate::error::{Error, Result};
@@ -120,29 +120,16 @@ fn check_mac_address(req: &CreateBody) -> Result<()> {
     Ok(())
 }
 
-/// The image's health check (`HEALTHCHECK`), if it has one.
-fn image_healthcheck(image: &Value) -> Result<Option<HealthConfig>> {
-    match &image["Healthcheck"] {
-        Value::Null => Ok(None),
-        v => serde_json::from_value(v.clone()).map(Some).map_err(|e| {
-            Error::InvalidArgument(format!(
-                "the image's config has an invalid Healthcheck: {e}"
-            ))
-        }),
-    }
-}
-
 /// Entrypoint and Cmd as moby merges them with the image's: an Entrypoint given (even an
 /// empty one, the CLI's `--entrypoint ""`) replaces the image's and drops its Cmd; a Cmd
 /// given replaces the image's.
-fn command(body: &CreateBody, image: &Value) -> (Option<Vec<String>>, Option<Vec<String>>) {
+fn command(body: &CreateBody, image: &ImageConfig) -> (Option<Vec<String>>, Option<Vec<String>>) {
     let user_cmd = body.cmd.clone().map(|c| c.0).filter(|c| !c.is_empty());
-    let image_list = |key: &str| super::string_list(&image[key]);
     match body.entrypoint.clone().map(|e| e.0) {
         Some(e) if !e.is_empty() => (Some(e), user_cmd),
         given => (
-            given.or_else(|| image_list("Entrypoint")),
-            user_cmd.or_else(|| image_list("Cmd")),
+            given.or_else(|| image.oci.entrypoint().clone()),
+            user_cmd.or_else(|| image.oci.cmd().clone()),
         ),
     }
 }
@@ -254,7 +241,7 @@ impl Engine {
                 return Err(Error::NotFound(format!("image with reference {} was found but does not match the specified platform: wanted {wanted}, actual: {actual}", req.image)));
             }
         }
-        let ic = &image_config.config_value();
+        let ic = &image_config.exec_config();
         let destinations: Vec<String> = host_options
             .mounts
             .iter()
@@ -267,12 +254,12 @@ impl Engine {
         super::net::endpoint_options(req, &network_mode, &network_id, &mut net, &find)?;
         net.network_id = network_id;
         let (entrypoint, cmd) = command(req, ic);
-        let mut labels = super::label_map(&ic["Labels"]);
+        let mut labels = image_config.labels();
         labels.extend(req.labels.clone());
-        let or_image = |given: &str, key: &str| {
+        let or_image = |given: &str, image: &Option<String>| {
             Some(given)
                 .filter(|s| !s.is_empty())
-                .or_else(|| ic[key].as_str().filter(|s| !s.is_empty()))
+                .or_else(|| image.as_deref().filter(|s| !s.is_empty()))
                 .map(String::from)
         };
         // A container on the host's network has the host's name, as in Docker.
@@ -285,22 +272,22 @@ impl Engine {
         };
         let config = Config {
             hostname,
-            user: or_image(&req.user, "User"),
+            user: or_image(&req.user, ic.oci.user()),
             env: Some(merge_env(
-                super::string_list(&ic["Env"]).unwrap_or_default(),
+                ic.oci.env().clone().unwrap_or_default(),
                 req.env.clone(),
             )),
             cmd,
             entrypoint,
-            working_dir: or_image(&req.working_dir, "WorkingDir"),
+            working_dir: or_image(&req.working_dir, ic.oci.working_dir()),
             labels: Some(labels),
-            stop_signal: or_image(&req.stop_signal, "StopSignal"),
+            stop_signal: or_image(&req.stop_signal, ic.oci.stop_signal()),
             stop_timeout: req.stop_timeout,
             image: req.image.clone(),
             tty: req.tty,
             open_stdin: req.open_stdin,
             stdin_once: req.stdin_once,
-            healthcheck: super::health::merge(healthcheck, image_healthcheck(ic)?),
+            healthcheck: super::health::merge(healthcheck, ic.healthcheck.clone()),
         };
         let mut record = ContainerRecord {
             id: String::new(),
@@ -467,7 +454,9 @@ mod tests {
 
     #[test]
     fn entrypoint_and_cmd_merge_as_moby() {
-        let image = json!({"Entrypoint": ["/init"], "Cmd": ["serve"]});
+        let image: ImageConfig =
+            serde_json::from_value(json!({"Entrypoint": ["/init"], "Cmd": ["serve"]}))
+                .expect("image config");
         let cases = [
             (json!({}), (Some(vec!["/init"]), Some(vec!["serve"]))),
             (

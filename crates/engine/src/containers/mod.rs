@@ -427,17 +427,6 @@ pub fn string_list(v: &serde_json::Value) -> Option<Vec<String>> {
     })
 }
 
-/// A JSON object of string values, as labels are.
-pub(crate) fn label_map(v: &serde_json::Value) -> BTreeMap<String, String> {
-    v.as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Write a file only root may read (records and configs hold the containers' environment).
 pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;

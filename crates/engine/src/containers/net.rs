@@ -9,6 +9,7 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use berth_image::DockerOCIImageConfig;
 use berth_network::nft::{Forward, Proto};
 use berth_network::{bridge, dns, endpoint, etc, nft, ports, Ipv4Net};
 use serde::{Deserialize, Serialize};
@@ -189,14 +190,11 @@ fn check_ip(what: &str, s: &str) -> Result<()> {
 
 /// The network options of a create request, checked (`image`: the image's config, for its
 /// ExposedPorts).
-pub(crate) fn options(req: &CreateBody, image: &Value) -> Result<NetOptions> {
+pub(crate) fn options(req: &CreateBody, image: &DockerOCIImageConfig) -> Result<NetOptions> {
     let host = &req.host_config;
     let mut exposed = BTreeSet::new();
-    let image_ports = image["ExposedPorts"]
-        .as_object()
-        .cloned()
-        .unwrap_or_default();
-    for key in image_ports.keys().chain(req.exposed_ports.keys()) {
+    let image_ports = image.oci.exposed_ports().clone().unwrap_or_default();
+    for key in image_ports.iter().chain(req.exposed_ports.keys()) {
         let (port, proto) = parse_port_key(key)?;
         exposed.insert(format!("{port}/{}", proto.as_str()));
     }

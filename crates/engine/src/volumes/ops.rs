@@ -8,6 +8,8 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use berth_image::DockerOCIImageConfig;
+
 use super::mounts::{Plan, VolumeMount, Wanted};
 use super::{Volume, VolumeRequest, Volumes, ANONYMOUS_LABEL};
 use crate::containers::request::CreateBody;
@@ -86,11 +88,9 @@ impl Containers {
 }
 
 /// The image's `VOLUME`s and the request's `Config.Volumes`, by destination.
-fn config_volumes(req: &CreateBody, image_config: &Value) -> BTreeSet<String> {
+fn config_volumes(req: &CreateBody, image_config: &DockerOCIImageConfig) -> BTreeSet<String> {
     let mut out: BTreeSet<String> = req.volumes.keys().cloned().collect();
-    if let Some(image) = image_config["Volumes"].as_object() {
-        out.extend(image.keys().cloned());
-    }
+    out.extend(image_config.oci.volumes().clone().unwrap_or_default());
     out
 }
 
@@ -217,7 +217,7 @@ impl Engine {
     pub(crate) fn plan_volumes(
         &self,
         req: &CreateBody,
-        image_config: &Value,
+        image_config: &DockerOCIImageConfig,
         host_destinations: &[String],
     ) -> Result<Plan> {
         let host = &req.host_config;
