@@ -24,6 +24,7 @@ const RESOLVER: (Ipv4Addr, u16) = (Ipv4Addr::new(127, 0, 0, 11), 53);
 struct DnsDaemon {
     d: Daemon,
     bridges: [String; 2],
+    bip: String,
 }
 
 impl DnsDaemon {
@@ -39,7 +40,14 @@ impl DnsDaemon {
             "network", "create", "--subnet", &subnet, "-o", &opt, "dnsnet",
         ])
         .ok();
-        DnsDaemon { d, bridges }
+        DnsDaemon { d, bridges, bip }
+    }
+
+    /// SIGKILL berthd and start it again on the same data root (containers keep running).
+    fn kill_and_restart(&mut self) {
+        self.d.kill();
+        let (bridge, bip) = (self.bridges[0].clone(), self.bip.clone());
+        self.d.spawn(&["--bridge", &bridge, "--bip", &bip]);
     }
 
     /// A container sleeping on `dnsnet`; its init's pid.
@@ -409,7 +417,7 @@ impl Drop for Upstream {
 #[test]
 fn forwarded_names_go_upstream_over_tcp_and_a_large_udp_answer_comes_cut_with_tc() {
     let upstream = Upstream::start(Ipv4Addr::new(127, 213, 62, 1));
-    let n = DnsDaemon::start(62);
+    let mut n = DnsDaemon::start(62);
     let dns = upstream.addr.to_string();
     let client = n.run("client", &["--dns", &dns]);
 
@@ -435,4 +443,21 @@ fn forwarded_names_go_upstream_over_tcp_and_a_large_udp_answer_comes_cut_with_tc
     assert!(upstream.asked("small.test", "tcp"));
     // A name the upstream does not know: its NXDOMAIN, passed on.
     assert_eq!(ask_tcp(client, &query(15, "nowhere.test", None)).rcode, 3);
+
+    // A restarted berthd listens again in the running container's namespace.
+    let ip: Ipv4Addr = n
+        .inspect(
+            "client",
+            "{{(index .NetworkSettings.Networks \"dnsnet\").IPAddress}}",
+        )
+        .parse()
+        .expect("the client's address");
+    n.kill_and_restart();
+    assert!(wait_for(|| connect_in(client).is_ok()));
+    assert_eq!(
+        ask_tcp(client, &query(16, "client", None)).addresses,
+        vec![ip]
+    );
+    let reply = ask_tcp(client, &query(17, "small.test", None));
+    assert_eq!(reply.addresses, vec![Ipv4Addr::new(192, 0, 2, 7)]);
 }
