@@ -39,8 +39,8 @@ pub struct Attachment {
     /// The container's default route goes through this network's gateway.
     pub default_route: bool,
     pub mtu: u32,
-    /// A socket for the embedded DNS resolver (127.0.0.11:53) inside, for berthd to hold
-    /// (only with a new namespace).
+    /// Sockets for the embedded DNS resolver (127.0.0.11:53, UDP and TCP) inside, for
+    /// berthd to hold (only with a new namespace).
     pub dns: bool,
 }
 
@@ -72,13 +72,13 @@ pub fn mac_string(mac: &[u8; 6]) -> String {
 /// binds it to `netns`, goes back to the host's to create the veth pair with the peer born
 /// inside, then enters the new one to set it up. The thread then ends; the caller's threads
 /// never leave the host's namespace.
-pub fn attach(a: &Attachment) -> Result<Option<std::os::fd::OwnedFd>> {
+pub fn attach(a: &Attachment) -> Result<Option<crate::dns::Sockets>> {
     let a = a.clone();
     let path = a.netns.clone();
     crate::netns::in_own_thread(&path, "netns-attach", move || attach_here(&a))
 }
 
-fn attach_here(a: &Attachment) -> Result<Option<std::os::fd::OwnedFd>> {
+fn attach_here(a: &Attachment) -> Result<Option<crate::dns::Sockets>> {
     let enter = |ns: &File| {
         nix::sched::setns(ns, CloneFlags::CLONE_NEWNET).map_err(|source| Error::EnterNamespace {
             path: a.netns.clone(),
@@ -177,9 +177,9 @@ pub fn set_default_route(netns: &Path, gateway: Ipv4Addr, ifname: &str) -> Resul
     })
 }
 
-/// A resolver socket in the namespace held at `netns` (a restarted berthd's, for the
+/// The resolver's sockets in the namespace held at `netns` (a restarted berthd's, for the
 /// containers that kept running), made by a thread of its own that enters it.
-pub fn dns_socket_in(netns: &Path) -> Result<std::os::fd::OwnedFd> {
+pub fn dns_socket_in(netns: &Path) -> Result<crate::dns::Sockets> {
     crate::netns::run_in(netns, "netns-dns", |inside| {
         crate::dns::bind_here().map_err(|source| Error::NamespaceFile {
             path: inside.to_path_buf(),

@@ -454,13 +454,13 @@ pub(crate) fn resolver(shared: &SharedResolver) -> Option<Arc<dns::Resolver>> {
 }
 
 /// Container `record` is answered with the names of `networks` (its user-defined ones;
-/// none: its socket goes). `socket`: a socket just made in its namespace, if any; else one
-/// is made in `netns` when it has none yet.
+/// none: its sockets go). `socket`: the sockets just made in its namespace, if any; else
+/// they are made in `netns` when it has none yet.
 pub(crate) fn serve_dns(
     shared: &SharedResolver,
     record: &ContainerRecord,
     networks: Vec<String>,
-    socket: Option<OwnedFd>,
+    socket: Option<dns::Sockets>,
     netns: &Path,
 ) {
     if networks.is_empty() {
@@ -655,7 +655,7 @@ impl Net {
         record: &ContainerRecord,
         join: &Join,
         place: &Placement,
-    ) -> Result<(Endpoint, Option<OwnedFd>)> {
+    ) -> Result<(Endpoint, Option<dns::Sockets>)> {
         let bridge = self.bridge()?;
         let config = self.bridge_config()?;
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
@@ -727,7 +727,7 @@ impl Net {
         config: &bridge::BridgeConfig,
         ep: &Endpoint,
         place: &Placement,
-    ) -> Result<Option<OwnedFd>> {
+    ) -> Result<Option<dns::Sockets>> {
         let address = Ipv4Net::new(ep.ip, ep.prefix).map_err(|e| Error::Io(e.to_string()))?;
         endpoint::attach(&endpoint::Attachment {
             netns: place.join.clone().unwrap_or_else(|| ep.netns.clone()),

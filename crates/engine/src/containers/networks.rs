@@ -387,7 +387,7 @@ impl Networks {
         containers: &Containers,
         id: &str,
         netns: &std::path::Path,
-        socket: Option<std::os::fd::OwnedFd>,
+        socket: Option<berth_network::dns::Sockets>,
     ) -> Result<()> {
         let r = containers.resolve(id)?;
         let dns = self.dns_networks(&r.endpoints);
