@@ -1,8 +1,8 @@
 //! The CRI's streaming URLs over WebSocket, end to end: a berthd with a pod on a private CNI
-//! bridge, URLs from the Exec and PortForward RPCs (called over the CRI socket with tonic),
-//! followed with a WebSocket client as the kubelet's newer clients do (crictl 1.29 has no
-//! WebSocket transport): exec's stdout, stderr and exit code in v4, stdin ended by v5's
-//! close signal, and port forwarding to a server in the pod.
+//! bridge, URLs from the Exec, Attach and PortForward RPCs (called over the CRI socket with
+//! tonic), followed with a WebSocket client as the kubelet's newer clients do (crictl 1.29
+//! has no WebSocket transport): exec's stdout, stderr and exit code in v4, stdin ended by
+//! v5's close signal, a terminal's resize, attach, and port forwarding to a server in the pod.
 
 mod common;
 
@@ -282,6 +282,83 @@ async fn drive(
     let channels = read_to_close(&mut ws).await?;
     assert_eq!(text(&channels, 1), "typed input\nend\n");
     assert_eq!(text(&channels, 3), r#"{"metadata":{},"status":"Success"}"#);
+
+    // A terminal: sizes on channel 4 reach the pty (`stty size` prints rows and columns).
+    let url = rt
+        .exec(cri::ExecRequest {
+            container_id: web.clone(),
+            cmd: vec![
+                "sh".into(),
+                "-c".into(),
+                "while read x; do stty size; done".into(),
+            ],
+            tty: true,
+            stdin: true,
+            stdout: true,
+            stderr: false,
+        })
+        .await?
+        .into_inner()
+        .url;
+    let mut ws = connect(&url, "v4.channel.k8s.io").await?;
+    ws.send(Message::binary(
+        b"\x04{\"Width\":100,\"Height\":42}".to_vec(),
+    ))
+    .await?;
+    let mut shown = String::new();
+    // The size and the newline travel apart: ask again until the new size shows.
+    for _ in 0..50 {
+        ws.send(Message::binary(b"\x00\n".to_vec())).await?;
+        if let Ok(Some(message)) = tokio::time::timeout(Duration::from_millis(200), ws.next()).await
+        {
+            if let Message::Binary(b) = message? {
+                if let Some((1, d)) = b.split_first() {
+                    shown.push_str(&String::from_utf8_lossy(d));
+                }
+            }
+        }
+        if shown.contains("42 100") {
+            break;
+        }
+    }
+    let _ = ws.close(None).await;
+    assert!(shown.contains("42 100"), "{shown:?}");
+
+    // Attach: the main process's output as it comes.
+    let tick = run_container(
+        rt,
+        pod,
+        config,
+        "tick",
+        "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.2; done",
+    )
+    .await?;
+    let url = rt
+        .attach(cri::AttachRequest {
+            container_id: tick,
+            stdin: false,
+            tty: false,
+            stdout: true,
+            stderr: true,
+        })
+        .await?
+        .into_inner()
+        .url;
+    let mut ws = connect(&url, "v4.channel.k8s.io").await?;
+    let mut attached = String::new();
+    while !attached.contains("tick") {
+        let Ok(Some(message)) = tokio::time::timeout(Duration::from_secs(10), ws.next()).await
+        else {
+            break;
+        };
+        if let Message::Binary(b) = message? {
+            if let Some((1, d)) = b.split_first() {
+                attached.push_str(&String::from_utf8_lossy(d));
+            }
+        }
+    }
+    let _ = ws.close(None).await;
+    assert!(attached.contains("tick"), "{attached:?}");
 
     // Port forwarding to the pod's httpd (retried until it listens).
     let mut page = String::new();
