@@ -54,7 +54,7 @@ fn decode(message: &Message, base64: bool) -> Option<(u8, Vec<u8>)> {
         let data = base64::engine::general_purpose::STANDARD
             .decode(rest)
             .ok()?;
-        Some((first - b'0', data))
+        Some((first.wrapping_sub(b'0'), data))
     } else {
         Some((first, rest.to_vec()))
     }
