@@ -72,10 +72,42 @@ impl CriDaemon {
 
 impl Drop for CriDaemon {
     fn drop(&mut self) {
-        // The pod is removed by the test; the bridge the CNI plugin made is not berthd's.
+        // Pods first, failed assertion or not: their containers are not the Docker API's to
+        // remove when the daemon goes. Then the bridge the CNI plugin made.
+        if let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            runtime.block_on(remove_all_pods(&self.socket()));
+        }
         let _ = std::process::Command::new("ip")
             .args(["link", "del", &self.bridge])
             .output();
+    }
+}
+
+async fn remove_all_pods(socket: &Path) {
+    let Ok(mut rt) = client(socket).await else {
+        return;
+    };
+    let pods = match rt
+        .list_pod_sandbox(cri::ListPodSandboxRequest::default())
+        .await
+    {
+        Ok(r) => r.into_inner().items,
+        Err(_) => return,
+    };
+    for pod in pods {
+        let _ = rt
+            .stop_pod_sandbox(cri::StopPodSandboxRequest {
+                pod_sandbox_id: pod.id.clone(),
+            })
+            .await;
+        let _ = rt
+            .remove_pod_sandbox(cri::RemovePodSandboxRequest {
+                pod_sandbox_id: pod.id,
+            })
+            .await;
     }
 }
 
@@ -226,18 +258,16 @@ async fn exec_and_port_forward(c: &CriDaemon) -> TestResult {
         .await?
         .into_inner()
         .pod_sandbox_id;
-    let result = drive(&mut rt, &pod, &config).await;
-    // The pod goes whatever happened, so berthd's drop finds nothing of it.
-    let _ = rt
-        .stop_pod_sandbox(cri::StopPodSandboxRequest {
-            pod_sandbox_id: pod.clone(),
-        })
-        .await;
+    drive(&mut rt, &pod, &config).await?;
+    rt.stop_pod_sandbox(cri::StopPodSandboxRequest {
+        pod_sandbox_id: pod.clone(),
+    })
+    .await?;
     rt.remove_pod_sandbox(cri::RemovePodSandboxRequest {
         pod_sandbox_id: pod,
     })
     .await?;
-    result
+    Ok(())
 }
 
 async fn drive(
