@@ -1,6 +1,7 @@
 //! The kubelet-style streaming server the CRI's Exec, Attach and PortForward RPCs hand out
 //! URLs for (k8s.io/kubelet/pkg/cri/streaming), speaking what crictl and critest speak:
-//! an HTTP upgrade to SPDY/3.1, then client-go's remotecommand or portforward protocol.
+//! an HTTP upgrade to SPDY/3.1 or to WebSocket (the `channel.k8s.io` subprotocols), then
+//! client-go's remotecommand or portforward protocol.
 //!
 //! The CRI service binds a `StreamServer` with its `Backend`, and answers Exec, Attach and
 //! PortForward with `get_exec`, `get_attach` and `get_port_forward`: one-time URLs
@@ -14,6 +15,7 @@ mod remotecommand;
 mod server;
 pub mod spdy;
 mod tokens;
+pub mod websocket;
 
 pub use backend::{
     Backend, BackendError, BackendFuture, Input, Output, PortStream, Streams, TerminalSize,

@@ -299,7 +299,10 @@ impl ResizeDecoder {
 
 /// Forwards decoded sizes to the backend; a backend that does not keep up loses sizes
 /// rather than stalling the connection.
-fn resize_pump(mut from: mpsc::Receiver<Bytes>, to: mpsc::Sender<TerminalSize>) -> JoinHandle<()> {
+pub(crate) fn resize_pump(
+    mut from: mpsc::Receiver<Bytes>,
+    to: mpsc::Sender<TerminalSize>,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut decoder = ResizeDecoder::default();
         while let Some(chunk) = from.recv().await {
@@ -362,7 +365,7 @@ fn wire(
     (streams, outputs, collected.error.map(|(_, sink)| sink))
 }
 
-async fn run(backend: &dyn Backend, command: Command, streams: Streams) -> Outcome {
+pub(crate) async fn run(backend: &dyn Backend, command: Command, streams: Streams) -> Outcome {
     match command {
         Command::Exec { container_id, cmd } => {
             match backend.exec(container_id, cmd.clone(), streams).await {

@@ -1,7 +1,8 @@
 //! The HTTP side: a TCP listener, one-time URLs (`/exec/TOKEN`, `/attach/TOKEN`,
 //! `/portforward/TOKEN`, GET or POST, as the kubelet's streaming server routes them), the
-//! protocol handshake and the upgrade to SPDY/3.1, after which remotecommand.rs or
-//! portforward.rs takes the connection.
+//! protocol handshake and the upgrade to SPDY/3.1 or WebSocket (chosen by the Upgrade
+//! header), after which remotecommand.rs or portforward.rs (SPDY), or their twins in
+//! websocket/, take the connection.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -15,6 +16,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
+use tokio_tungstenite::WebSocketStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::backend::Backend;
@@ -22,6 +24,7 @@ use crate::handshake::{self, ACCEPTED_HEADER, PROTOCOL_HEADER};
 use crate::remotecommand::{self, Command, Protocol, StreamOptions};
 use crate::spdy::Session;
 use crate::tokens::{RequestCache, TokenError, MAX_IN_FLIGHT, TOKEN_TTL};
+use crate::websocket;
 use crate::{portforward, AttachRequest, ExecRequest, PortForwardRequest};
 
 const SPDY_31: &str = "SPDY/3.1";
@@ -244,7 +247,7 @@ async fn serve_http(tcp: tokio::net::TcpStream, inner: Arc<Inner>) {
     }
 }
 
-fn text(status: StatusCode, body: impl Into<String>) -> Response<Full<Bytes>> {
+pub(crate) fn text(status: StatusCode, body: impl Into<String>) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(Bytes::from(body.into())));
     *resp.status_mut() = status;
     resp.headers_mut().insert(
@@ -311,12 +314,6 @@ fn negotiate<B>(
     req: &Request<B>,
     server: &[&'static str],
 ) -> Result<&'static str, Box<Response<Full<Bytes>>>> {
-    if is_websocket(req) {
-        return Err(Box::new(text(
-            StatusCode::BAD_REQUEST,
-            "unable to upgrade: WebSocket streaming is not supported by this server; use SPDY/3.1",
-        )));
-    }
     let offered = handshake::client_protocols(
         req.headers()
             .get_all(PROTOCOL_HEADER)
@@ -413,6 +410,9 @@ fn upgrade_remotecommand(
     opts: StreamOptions,
     command: Command,
 ) -> Response<Full<Bytes>> {
+    if is_websocket(&req) {
+        return upgrade_remotecommand_ws(req, inner, opts, command);
+    }
     let name = match negotiate(&req, &remotecommand::SUPPORTED) {
         Ok(p) => p,
         Err(resp) => return *resp,
@@ -435,6 +435,9 @@ fn upgrade_portforward(
     inner: Arc<Inner>,
     pod_sandbox_id: String,
 ) -> Response<Full<Bytes>> {
+    if is_websocket(&req) {
+        return upgrade_portforward_ws(req, inner, pod_sandbox_id);
+    }
     let name = match negotiate(&req, &portforward::SUPPORTED) {
         Ok(p) => p,
         Err(resp) => return *resp,
@@ -443,6 +446,75 @@ fn upgrade_portforward(
     let timeout = inner.config.stream_creation_timeout;
     upgrade(req, &inner, name, move |session, incoming| {
         portforward::serve(session, incoming, pod_sandbox_id, backend, timeout)
+    })
+}
+
+/// Answers 101 to a WebSocket upgrade and runs `then` on the framed connection (until it
+/// ends or the server shuts down).
+fn upgrade_ws<F, Fut>(
+    mut req: Request<hyper::body::Incoming>,
+    inner: &Arc<Inner>,
+    protocol: websocket::Subprotocol,
+    accept: &str,
+    then: F,
+) -> Response<Full<Bytes>>
+where
+    F: FnOnce(WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let shutdown = inner.shutdown.clone();
+    tokio::spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::warn!(error = %e, "upgrading a streaming connection to WebSocket");
+                return;
+            }
+        };
+        let ws = websocket::server_stream(TokioIo::new(upgraded)).await;
+        tokio::select! {
+            _ = then(ws) => {}
+            _ = shutdown.cancelled() => {}
+        }
+    });
+    websocket::switching_protocols(protocol, accept)
+}
+
+fn upgrade_remotecommand_ws(
+    req: Request<hyper::body::Incoming>,
+    inner: Arc<Inner>,
+    opts: StreamOptions,
+    command: Command,
+) -> Response<Full<Bytes>> {
+    let (protocol, accept) = match websocket::negotiate(&req, &websocket::REMOTECOMMAND) {
+        Ok(p) => p,
+        Err(resp) => return *resp,
+    };
+    let backend = inner.backend.clone();
+    let idle = inner.config.stream_idle_timeout;
+    upgrade_ws(req, &inner, protocol, &accept, move |ws| {
+        websocket::remotecommand::serve(ws, protocol, opts, command, backend, idle)
+    })
+}
+
+fn upgrade_portforward_ws(
+    req: Request<hyper::body::Incoming>,
+    inner: Arc<Inner>,
+    pod_sandbox_id: String,
+) -> Response<Full<Bytes>> {
+    let ports = match websocket::portforward::ports_from_query(req.uri().query()) {
+        Ok(p) => p,
+        Err(e) => return text(StatusCode::BAD_REQUEST, format!("{e}\n")),
+    };
+    let (protocol, accept) = match websocket::negotiate(&req, &websocket::PORTFORWARD) {
+        Ok(p) => p,
+        Err(resp) => return *resp,
+    };
+    let backend = inner.backend.clone();
+    let idle = inner.config.stream_idle_timeout;
+    upgrade_ws(req, &inner, protocol, &accept, move |ws| {
+        websocket::portforward::serve(ws, protocol, ports, pod_sandbox_id, backend, idle)
     })
 }
 

@@ -105,6 +105,7 @@ async fn requests_that_cannot_upgrade_get_the_kubelets_answers() -> TestResult {
     .await?;
     assert!(head.starts_with("HTTP/1.1 400"), "not an upgrade: {head}");
 
+    // A WebSocket upgrade without its key and version (tests/websocket.rs has the real ones).
     let url = exec_url(&server, &["true"]);
     let (head, ..) = request(
         &url,
