@@ -29,6 +29,7 @@ pub fn layer_from_dir(dir: &Path, skip_empty: Vec<PathBuf>, out: impl Write) -> 
     let opts = TreeOptions {
         whiteouts: true,
         skip_empty,
+        pseudo_fs_empty: false,
     };
     let mut tree = TreeWriter::new(out, opts);
     if dir.is_dir() {

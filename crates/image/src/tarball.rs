@@ -41,6 +41,9 @@ pub struct TreeOptions {
     /// Entries (archive paths) left out when they are an empty directory or an empty
     /// file: the mount points a runtime created in a container's tree.
     pub skip_empty: Vec<PathBuf>,
+    /// A directory on a kernel pseudo filesystem (a live container's /proc, /sys...) is
+    /// written empty: its content is the kernel's, not the container's files.
+    pub pseudo_fs_empty: bool,
 }
 
 /// Writes entries of trees into one tar stream.
@@ -54,6 +57,32 @@ pub struct TreeWriter<W: Write> {
     /// Regular files written and their bytes.
     pub files: u64,
     pub bytes: u64,
+}
+
+/// The name of the kernel pseudo filesystem `fd` is on (procfs, sysfs, cgroupfs...), if it
+/// is on one: a live container's tree has them mounted, and they are no files of its own.
+pub fn pseudo_fs(fd: impl AsFd) -> Option<&'static str> {
+    const KINDS: [(i64, &str); 17] = [
+        (0x9fa0, "proc"),
+        (0x6265_6572, "sysfs"),
+        (0x0027_e0eb, "cgroup"),
+        (0x6367_7270, "cgroup2"),
+        (0x1cd1, "devpts"),
+        (0x1980_0202, "mqueue"),
+        (0x7363_6673, "securityfs"),
+        (0x6462_6720, "debugfs"),
+        (0x7472_6163, "tracefs"),
+        (0xcafe_4a11, "bpf"),
+        (0x6265_6570, "configfs"),
+        (0x6165_676c, "pstore"),
+        (0x6573_5543, "fusectl"),
+        (0x4249_4e4d, "binfmt_misc"),
+        (0xf97c_ff8c, "selinuxfs"),
+        (0xde5e_81e4, "efivarfs"),
+        (0x6e73_6673, "nsfs"),
+    ];
+    let magic = nix::sys::statfs::fstatfs(fd).ok()?.filesystem_type().0 as i64;
+    KINDS.iter().find(|(m, _)| *m == magic).map(|(_, n)| *n)
 }
 
 fn io_err(op: &'static str, path: &Path, e: Errno) -> Error {
@@ -259,6 +288,9 @@ impl<W: Write> TreeWriter<W> {
             h.set_mode(0o600);
             self.put(&mut h, tar_path.join(OPAQUE_MARKER), None, std::io::empty())
                 .map_err(|e| Error::io("write", tar_path, e))?;
+        }
+        if self.opts.pseudo_fs_empty && pseudo_fs(&dir).is_some() {
+            return Ok(());
         }
         self.append_children(&dir, tar_path)
     }
@@ -484,6 +516,15 @@ impl<R: Read> Read for Buffered<'_, R> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn pseudo_filesystems_by_magic() {
+        let proc = open_dir(Path::new("/proc"));
+        assert_eq!(pseudo_fs(&proc), Some("proc"));
+        let dir = tempfile::tempdir().expect("tmp");
+        assert_eq!(pseudo_fs(open_dir(dir.path())), None);
+    }
+
     use super::*;
 
     fn open_dir(path: &Path) -> OwnedFd {
@@ -576,6 +617,7 @@ mod tests {
             TreeOptions {
                 whiteouts: true,
                 skip_empty: Vec::new(),
+                pseudo_fs_empty: false,
             },
         );
         w.append_children(&open_dir(root), Path::new(""))

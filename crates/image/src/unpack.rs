@@ -190,6 +190,14 @@ fn walk(root: &OwnedFd, parents: &[OsString], entry: &Path, create: bool) -> Res
             }
             Err(e) => return Err(sys("open", entry, e)),
         };
+        // A live container's tree has the kernel's filesystems mounted (its /proc, /sys):
+        // no archive entry goes there.
+        if crate::tarball::pseudo_fs(&next).is_some() {
+            return Err(unsafe_entry(
+                entry,
+                "a parent is on a kernel filesystem (proc, sysfs...)",
+            ));
+        }
         dir = next;
     }
     Ok(dir)

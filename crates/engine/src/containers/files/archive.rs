@@ -74,7 +74,11 @@ impl Archive {
     /// Write the tar stream of the path (its entries named after the path's base name, or
     /// without a prefix for `/`).
     pub fn write_to(self, out: impl Write) -> Result<()> {
-        let mut w = berth_image::tarball::TreeWriter::new(out, Default::default());
+        let opts = berth_image::tarball::TreeOptions {
+            pseudo_fs_empty: true,
+            ..Default::default()
+        };
+        let mut w = berth_image::tarball::TreeWriter::new(out, opts);
         if self.name == "/" {
             w.append_children(&self.entry.entry, Path::new(""))?;
         } else {
@@ -112,14 +116,14 @@ impl Engine {
     /// `HEAD /containers/{id}/archive`: the stat of `path` (a symlink is not followed; its
     /// target resolved in the container is `link_target`).
     pub fn container_stat_path(&self, name: &str, path: &str) -> Result<PathStat> {
-        let (_, root) = self.container_root(name)?;
+        let (_, root) = self.container_root(name, true)?;
         let found = root.resolve(path, false)?;
         stat_of(&root, path, &found)
     }
 
     /// `GET /containers/{id}/archive`: `path` found, to be streamed.
     pub fn container_archive(&self, name: &str, path: &str) -> Result<Archive> {
-        let (_, root) = self.container_root(name)?;
+        let (_, root) = self.container_root(name, true)?;
         let entry = root.resolve(path, false)?;
         let stat = stat_of(&root, path, &entry)?;
         Ok(Archive {
@@ -141,7 +145,7 @@ impl Engine {
         copy_uid_gid: bool,
         input: impl Read,
     ) -> Result<()> {
-        let (record, root) = self.container_root(name)?;
+        let (record, root) = self.container_root(name, true)?;
         let dest = match root.lookup(path, true)? {
             Lookup::Found(r) => r,
             Lookup::Missing => return Err(root.not_found(path)),
@@ -153,6 +157,7 @@ impl Engine {
             ));
         }
         root.check_writable(&dest)?;
+        root.refuse_pseudo(&dest.entry, path)?;
         let user = record.config.user.clone().unwrap_or_default();
         let owner = if copy_uid_gid && !user.is_empty() {
             let u = crate::containers::user::resolve_user(&root.proc_path(), &user, &[])?;
@@ -171,7 +176,7 @@ impl Engine {
     /// `GET /containers/{id}/export`: the container's tree (its overlay, without its
     /// mounts) as a tar stream.
     pub fn container_export(&self, name: &str) -> Result<Archive> {
-        let (_, root) = self.container_root(name)?;
+        let (_, root) = self.container_root(name, false)?;
         let entry = root.resolve("/", false)?;
         let stat = stat_of(&root, "/", &entry)?;
         Ok(Archive {

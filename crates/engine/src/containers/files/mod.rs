@@ -36,11 +36,16 @@ impl Engine {
             .collect())
     }
 
-    /// Open the tree of container `name` (which must exist).
-    fn container_root(&self, name: &str) -> Result<(ContainerRecord, root::ContainerRoot)> {
+    /// Open the tree of container `name` (which must exist); `live`: as a running
+    /// container sees it, with its mounts (`docker cp`), else its overlay and binds.
+    fn container_root(
+        &self,
+        name: &str,
+        live: bool,
+    ) -> Result<(ContainerRecord, root::ContainerRoot)> {
         let record = self.containers.resolve(name)?;
         let lower = self.lower_dirs(&record)?;
-        let root = root::ContainerRoot::open(&self.containers, &record, &lower)?;
+        let root = root::ContainerRoot::open(&self.containers, &record, &lower, live)?;
         Ok((record, root))
     }
 }

@@ -1,10 +1,19 @@
 //! A container's file tree as berthd reaches it, and paths resolved inside it.
 //!
-//! The tree is the container's overlay (already mounted while it runs; mounted privately
-//! and detached at once when it does not, so only our descriptor holds it and nothing is
-//! left mounted if berthd dies), plus the bind mounts of its spec (`-v`, `--mount`,
-//! volumes) at their destinations, found by their container paths as resolution reaches
-//! them.
+//! For `docker cp` of a running container (a *live* root), the tree is the container's
+//! own: its root directory opened through its init's `/proc/<pid>/root`, checked to be the
+//! container's overlay. A descriptor keeps the mount it was opened on, so every walk from
+//! it crosses the mounts of the container's mount namespace as the container sees them
+//! (tmpfs content, binds nested below a copied directory), without berthd entering that
+//! namespace or running anything there; the kernel's pseudo filesystems mounted in it
+//! (/proc, /sys...) are not walked into.
+//!
+//! Otherwise (a stopped container; `export`) the tree is the container's overlay (mounted
+//! privately and detached at once when it does not run, so only our descriptor holds it
+//! and nothing is left mounted if berthd dies), plus the bind mounts of its spec (`-v`,
+//! `--mount`, volumes) at their destinations, found by their container paths as
+//! resolution reaches them. A tmpfs has no content then: its path is the overlay's, as
+//! in moby's view of a container's files.
 //!
 //! Resolution never goes through a path string on the host: it walks one component at a
 //! time from descriptors it holds, each step an `openat(O_PATH | O_NOFOLLOW)` relative to
@@ -95,6 +104,8 @@ pub(crate) struct ContainerRoot {
     _private: Option<PrivateMount>,
     mounts: Vec<MountPoint>,
     read_only_root: bool,
+    /// `root` is the running container's own root: its mounts are crossed by the kernel.
+    live: bool,
     /// The container's name, for messages.
     pub name: String,
 }
@@ -151,13 +162,18 @@ fn kind_of(st: &nix::sys::stat::FileStat) -> SFlag {
 impl ContainerRoot {
     /// Open the tree of container `record`; Docker's rule: any container, running or not.
     /// `lower` are the image's snapshots, top first.
+    /// `live`: a running container's tree as the container sees it (see the module's text).
     pub fn open(
         containers: &Containers,
         record: &ContainerRecord,
         lower: &[PathBuf],
+        live: bool,
     ) -> Result<ContainerRoot> {
         let rootfs = containers.rootfs(&record.id);
-        let (root, private) = if record.state.status == Status::Running {
+        let running = record.state.status == Status::Running;
+        let (root, private) = if running && live {
+            (open_live(&rootfs, record.state.pid, &record.name)?, None)
+        } else if running {
             (open_mounted(&rootfs)?, None)
         } else {
             let dir = containers.dir(&record.id);
@@ -178,6 +194,7 @@ impl ContainerRoot {
             _private: private,
             mounts: mount_points(&record.host.mounts, &record.host.volumes),
             read_only_root: record.host.readonly_rootfs,
+            live: running && live,
             name: record.name.clone(),
         })
     }
@@ -212,28 +229,28 @@ impl ContainerRoot {
                 .map(|f| f.name.as_os_str())
                 .chain(std::iter::once(name.as_os_str()))
                 .collect();
-            if let Some(m) = self.mount_at(&logical) {
-                let fd = match &m.kind {
-                    MountKind::Bind(source) => nix::fcntl::open(
+            let mount = self.mount_at(&logical);
+            // A live root reaches every mount through the kernel: only the flag is taken.
+            if let (Some(m), false) = (mount, self.live) {
+                if let MountKind::Bind(source) = &m.kind {
+                    let fd = nix::fcntl::open(
                         source.as_path(),
                         OFlag::O_PATH | OFlag::O_CLOEXEC,
                         Mode::empty(),
                     )
-                    .map_err(|e| errno("open the mount source", &source.display().to_string(), e))?,
-                    MountKind::Tmpfs => {
-                        return Err(Error::InvalidArgument(format!(
-                            "{} is on a tmpfs mount of container {}, which berth cannot reach from outside it",
-                            path, self.name
-                        )))
-                    }
-                };
-                stack.push(Frame {
-                    fd,
-                    name,
-                    read_only: m.read_only,
-                });
-                continue;
+                    .map_err(|e| {
+                        errno("open the mount source", &source.display().to_string(), e)
+                    })?;
+                    stack.push(Frame {
+                        fd,
+                        name,
+                        read_only: m.read_only,
+                    });
+                    continue;
+                }
+                // A tmpfs of a container that does not run: its path is the overlay's.
             }
+            let read_only = mount.map_or(read_only, |m| m.read_only);
             let fd = match open_path(dir, &name) {
                 Ok(fd) => fd,
                 Err(Errno::ENOENT) if last => return Ok(Lookup::Missing),
@@ -260,11 +277,16 @@ impl ContainerRoot {
                     }
                     // A link to "." or "/" ends at the directory reached: nothing to push.
                 }
-                SFlag::S_IFDIR => stack.push(Frame {
-                    fd,
-                    name,
-                    read_only,
-                }),
+                SFlag::S_IFDIR => {
+                    if !last && self.live {
+                        self.refuse_pseudo(&fd, path)?;
+                    }
+                    stack.push(Frame {
+                        fd,
+                        name,
+                        read_only,
+                    })
+                }
                 _ if last => stack.push(Frame {
                     fd,
                     name,
@@ -281,6 +303,19 @@ impl ContainerRoot {
         match self.lookup(path, follow_last)? {
             Lookup::Found(r) => Ok(r),
             Lookup::Missing => Err(self.not_found(path)),
+        }
+    }
+
+    /// A path below one of the kernel's filesystems mounted in a live container (its
+    /// /proc, /sys...) is refused: those are no files of the container, and some of them
+    /// act on the host when written.
+    pub fn refuse_pseudo(&self, fd: &OwnedFd, path: &str) -> Result<()> {
+        match berth_image::tarball::pseudo_fs(fd) {
+            Some(fs) => Err(Error::InvalidArgument(format!(
+                "{path} is on the {fs} filesystem of container {}, which cp does not reach",
+                self.name
+            ))),
+            None => Ok(()),
         }
     }
 
@@ -412,6 +447,35 @@ fn open_mounted(rootfs: &Path) -> Result<OwnedFd> {
     Ok(fd)
 }
 
+/// The root of the running container whose overlay is mounted at `rootfs`, as its init
+/// `pid` sees it. The same directory as the overlay's root, or the pid is no longer the
+/// container's (it exited and the number was reused): then refused, not followed.
+fn open_live(rootfs: &Path, pid: i32, name: &str) -> Result<OwnedFd> {
+    let mounted = open_mounted(rootfs)?;
+    let gone = || Error::Conflict(format!("container {name} is not running"));
+    if pid <= 0 {
+        return Err(gone());
+    }
+    let proc_root = format!("/proc/{pid}/root");
+    let fd = nix::fcntl::open(
+        proc_root.as_str(),
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| match e {
+        Errno::ENOENT | Errno::ESRCH => gone(),
+        e => errno("open", &proc_root, e),
+    })?;
+    let (a, b) = (
+        fstat(&mounted).map_err(|e| errno("stat", &rootfs.display().to_string(), e))?,
+        fstat(&fd).map_err(|e| errno("stat", &proc_root, e))?,
+    );
+    if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino) {
+        return Err(gone());
+    }
+    Ok(fd)
+}
+
 /// Mount the overlay of a container that does not run at a private place, open it, and
 /// detach it at once: the descriptor keeps it alive, nothing else sees it, and nothing
 /// stays mounted whatever happens next.
@@ -461,6 +525,7 @@ mod tests {
             _private: None,
             mounts,
             read_only_root: false,
+            live: false,
             name: "c".into(),
         }
     }
@@ -491,6 +556,38 @@ mod tests {
             Lookup::Missing
         ));
         assert!(root.resolve("/etc/hostname/x", false).is_err());
+    }
+
+    /// A tmpfs of a container that does not run has no content: its path is the tree's
+    /// own directory, as in moby's view (it was refused by name before).
+    #[test]
+    fn a_tmpfs_path_is_the_trees_when_not_live() {
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::create_dir_all(dir.path().join("scratch")).expect("mkdir");
+        std::fs::write(dir.path().join("scratch/f"), b"x").expect("write");
+        let root = root_at(
+            dir.path(),
+            vec![MountPoint {
+                dest: components(b"/scratch"),
+                kind: MountKind::Tmpfs,
+                read_only: false,
+            }],
+        );
+        let f = root.resolve("/scratch/f", false).expect("on the tree");
+        assert_eq!(f.path, "/scratch/f");
+    }
+
+    /// Below the kernel's filesystems of a live tree nothing is resolved.
+    #[test]
+    fn live_roots_refuse_paths_below_procfs() {
+        let mut root = root_at(Path::new("/"), Vec::new());
+        root.live = true;
+        assert!(root.resolve("/proc", false).is_ok());
+        let e = root
+            .resolve("/proc/self/environ", false)
+            .err()
+            .expect("refused");
+        assert!(e.to_string().contains("proc filesystem"), "{e}");
     }
 
     /// A path reaching a bind's destination continues in the bind's source.
