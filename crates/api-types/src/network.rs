@@ -170,16 +170,16 @@ pub struct DisconnectRequest {
     pub force: bool,
 }
 
-/// A container's endpoint on one network: what a client asks for (connect, create's
-/// NetworkingConfig) and, from `NetworkID` on, what the daemon reports once it is made.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// A container's endpoint on one network (moby's network.EndpointSettings): what a client
+/// asks for (connect, create's NetworkingConfig) and, from `NetworkID` on, what inspect and
+/// the list report once it is made.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct EndpointSettings {
     #[serde(rename = "IPAMConfig")]
     pub ipam_config: Option<EndpointIpamConfig>,
-    /// Legacy links (`name:alias`).
     pub links: Option<Vec<String>>,
-    /// Extra DNS names of the container on this network.
+    /// The names the user gave the container on this network.
     pub aliases: Option<Vec<String>>,
     pub mac_address: String,
     #[serde(rename = "NetworkID")]
@@ -190,24 +190,25 @@ pub struct EndpointSettings {
     #[serde(rename = "IPAddress")]
     pub ip_address: String,
     #[serde(rename = "IPPrefixLen")]
-    pub ip_prefix_len: i64,
+    pub ip_prefix_len: u8,
     #[serde(rename = "IPv6Gateway")]
     pub ipv6_gateway: String,
     #[serde(rename = "GlobalIPv6Address")]
     pub global_ipv6_address: String,
     #[serde(rename = "GlobalIPv6PrefixLen")]
-    pub global_ipv6_prefix_len: i64,
+    pub global_ipv6_prefix_len: u8,
     pub driver_opts: Option<BTreeMap<String, String>>,
-    /// API 1.48's `--gw-priority`: the endpoint with the highest gives the default route.
-    pub gw_priority: i64,
-    /// The container's names on this network, the first for reverse lookups.
+    /// Every name the network's DNS answers for the container (user-defined networks).
     #[serde(rename = "DNSNames")]
     pub dns_names: Option<Vec<String>>,
+    /// Which endpoint gives the default route (highest wins): API 1.48's member, which
+    /// berthd's `--network name=...,gw-priority=` sets and so reports.
+    pub gw_priority: i64,
 }
 
-/// The addresses a client asks for on one network (`--ip`, `--ip6`, `--link-local-ip`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
+/// The addresses asked for on a network (moby's EndpointIPAMConfig).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct EndpointIpamConfig {
     #[serde(rename = "IPv4Address", skip_serializing_if = "String::is_empty")]
     pub ipv4_address: String,

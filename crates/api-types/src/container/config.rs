@@ -12,6 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 use super::mount::Mount;
+use crate::network::EndpointSettings;
 
 /// Docker's StrSlice: a list of strings, or one string (a list of one).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -150,41 +151,13 @@ pub struct Config {
     pub networking_config: NetworkingConfig,
 }
 
-/// moby's NetworkingConfig: the endpoint to make on each network at create.
+/// moby's NetworkingConfig: the endpoint to make on each network at create (the same
+/// EndpointSettings inspect reports, of which a client sets IPAMConfig, Links, Aliases,
+/// MacAddress, DriverOpts and GwPriority).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct NetworkingConfig {
     pub endpoints_config: BTreeMap<String, EndpointSettings>,
-}
-
-/// moby's network.EndpointSettings, its request members (what a client asks for on a
-/// network at create).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct EndpointSettings {
-    /// `--ip`.
-    #[serde(rename = "IPAMConfig")]
-    pub ipam_config: Option<IpamConfig>,
-    pub links: Option<Vec<String>>,
-    /// `--network-alias`.
-    pub aliases: Vec<String>,
-    pub mac_address: String,
-    pub driver_opts: Option<BTreeMap<String, String>>,
-    /// `--gw-priority` (API 1.48): the network with the highest gives the default route.
-    #[serde(skip_serializing_if = "is_zero_i64")]
-    pub gw_priority: i64,
-}
-
-/// moby's network.EndpointIPAMConfig.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct IpamConfig {
-    #[serde(rename = "IPv4Address", skip_serializing_if = "String::is_empty")]
-    pub ipv4_address: String,
-    #[serde(rename = "IPv6Address", skip_serializing_if = "String::is_empty")]
-    pub ipv6_address: String,
-    #[serde(rename = "LinkLocalIPs", skip_serializing_if = "Vec::is_empty")]
-    pub link_local_ips: Vec<String>,
 }
 
 /// moby's HostConfig with its embedded Resources inline (the JSON has them at one level).

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::network::{EndpointIpamConfig, EndpointSettings};
 pub use crate::storage::GraphDriverData;
 
 /// The inspect response (moby's ContainerJSON, whose embedded ContainerJSONBase comes
@@ -171,52 +172,6 @@ pub struct PortBinding {
     pub host_ip: String,
     #[serde(rename = "HostPort")]
     pub host_port: String,
-}
-
-/// The container's endpoint on one network, as inspect and the list show it (moby's
-/// network.EndpointSettings).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct EndpointSettings {
-    #[serde(rename = "IPAMConfig")]
-    pub ipam_config: Option<EndpointIpamConfig>,
-    pub links: Option<Vec<String>>,
-    /// The names the user gave the container on this network.
-    pub aliases: Option<Vec<String>>,
-    pub mac_address: String,
-    #[serde(rename = "NetworkID")]
-    pub network_id: String,
-    #[serde(rename = "EndpointID")]
-    pub endpoint_id: String,
-    pub gateway: String,
-    #[serde(rename = "IPAddress")]
-    pub ip_address: String,
-    #[serde(rename = "IPPrefixLen")]
-    pub ip_prefix_len: u8,
-    #[serde(rename = "IPv6Gateway")]
-    pub ipv6_gateway: String,
-    #[serde(rename = "GlobalIPv6Address")]
-    pub global_ipv6_address: String,
-    #[serde(rename = "GlobalIPv6PrefixLen")]
-    pub global_ipv6_prefix_len: u8,
-    pub driver_opts: Option<BTreeMap<String, String>>,
-    /// Every name the network's DNS answers for the container (user-defined networks).
-    #[serde(rename = "DNSNames")]
-    pub dns_names: Option<Vec<String>>,
-    /// Which endpoint gives the default route (highest wins): API 1.48's member, which
-    /// berthd's `--network name=...,gw-priority=` sets and so reports.
-    pub gw_priority: i64,
-}
-
-/// The addresses asked for on a network (moby's EndpointIPAMConfig).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct EndpointIpamConfig {
-    #[serde(rename = "IPv4Address", skip_serializing_if = "String::is_empty")]
-    pub ipv4_address: String,
-    #[serde(rename = "IPv6Address", skip_serializing_if = "String::is_empty")]
-    pub ipv6_address: String,
-    #[serde(rename = "LinkLocalIPs", skip_serializing_if = "Vec::is_empty")]
-    pub link_local_ips: Vec<String>,
 }
 
 #[cfg(test)]

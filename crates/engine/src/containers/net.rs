@@ -283,7 +283,8 @@ fn endpoint_settings(
             "user specified IP address is supported on user defined networks only".into(),
         ));
     }
-    if known.id.is_empty() && !e.aliases.is_empty() {
+    let aliases = e.aliases.clone().unwrap_or_default();
+    if known.id.is_empty() && !aliases.is_empty() {
         return Err(Error::InvalidArgument(
             "network-scoped alias is supported only for containers in user defined networks".into(),
         ));
@@ -298,7 +299,7 @@ fn endpoint_settings(
         }
         None => None,
     };
-    Ok((e.aliases.clone(), ip))
+    Ok((aliases, ip))
 }
 
 /// NetworkingConfig's endpoints: `--network-alias` and `--ip` of the container's network
@@ -332,7 +333,7 @@ pub(crate) fn endpoint_options(
             };
             if known.id.is_empty() && !on_bridge_network {
                 // host, none: nothing of an endpoint to set, as before.
-                if e.aliases.is_empty()
+                if e.aliases.as_ref().is_none_or(Vec::is_empty)
                     && e.ipam_config
                         .as_ref()
                         .is_none_or(|c| c.ipv4_address.is_empty())

@@ -4,8 +4,9 @@
 //! decoded. Named here as the engine's modules know them.
 
 pub use berth_api_types::container::{
-    Config as CreateBody, DeviceMapping, EndpointSettings, HealthConfig, HostConfig, IpamConfig,
-    LogConfig, PortBinding, RestartPolicy as RestartPolicyConfig, StrSlice, ThrottleDevice, Ulimit,
-    UpdateConfig, WeightDevice,
+    Config as CreateBody, DeviceMapping, HealthConfig, HostConfig, LogConfig, PortBinding,
+    RestartPolicy as RestartPolicyConfig, StrSlice, ThrottleDevice, Ulimit, UpdateConfig,
+    WeightDevice,
 };
 pub use berth_api_types::exec::ExecConfig;
+pub use berth_api_types::network::EndpointSettings;
