@@ -24,15 +24,8 @@ fn path_param(ctx: &Ctx) -> ApiResult<String> {
 
 /// The stat as moby sends it: base64 of its JSON.
 fn with_stat(mut resp: Response<Body>, stat: &PathStat) -> Response<Body> {
-    let stat = container::PathStat {
-        name: stat.name.clone(),
-        size: stat.size,
-        mode: stat.mode,
-        mtime: stat.mtime.clone(),
-        link_target: stat.link_target.clone(),
-    };
     let encoded = base64::engine::general_purpose::STANDARD
-        .encode(serde_json::to_vec(&stat).unwrap_or_default());
+        .encode(serde_json::to_vec(stat).unwrap_or_default());
     if let Ok(v) = encoded.parse() {
         resp.headers_mut().insert(STAT_HEADER, v);
     }

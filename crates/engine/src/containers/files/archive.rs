@@ -5,23 +5,13 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use nix::sys::stat::{fstat, SFlag};
-use serde::Serialize;
 
 use super::root::{ContainerRoot, Lookup, Resolved};
 use crate::error::{Error, Result};
 use crate::Engine;
 
 /// moby's ContainerPathStat (the `X-Docker-Container-Path-Stat` header, base64 JSON).
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct PathStat {
-    pub name: String,
-    pub size: i64,
-    /// Go's os.FileMode bits.
-    pub mode: u32,
-    pub mtime: String,
-    #[serde(rename = "linkTarget")]
-    pub link_target: String,
-}
+pub use berth_api_types::container::PathStat;
 
 /// Go's os.FileMode of a stat mode.
 pub fn go_file_mode(st_mode: u32) -> u32 {
