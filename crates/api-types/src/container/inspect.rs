@@ -99,14 +99,14 @@ pub struct HealthcheckResult {
 #[serde(rename_all = "PascalCase")]
 pub struct MountPoint {
     /// bind, volume or tmpfs.
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub r#type: String,
     /// The volume's name.
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
     pub source: String,
     pub destination: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub driver: String,
     /// The options the user gave (`ro`...).
     pub mode: String,
@@ -211,11 +211,23 @@ pub struct EndpointSettings {
 /// The addresses asked for on a network (moby's EndpointIPAMConfig).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct EndpointIpamConfig {
-    #[serde(rename = "IPv4Address", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "IPv4Address",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub ipv4_address: String,
-    #[serde(rename = "IPv6Address", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "IPv6Address",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub ipv6_address: String,
-    #[serde(rename = "LinkLocalIPs", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "LinkLocalIPs",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub link_local_ips: Vec<String>,
 }
 
@@ -396,5 +408,13 @@ mod tests {
             json!({"Type": "bind", "Source": "/srv", "Destination": "/data", "Mode": "ro",
                    "RW": false, "Propagation": "rprivate"})
         );
+    }
+
+    /// A client reads an endpoint's IPAMConfig as dockerd sends it when no address was
+    /// asked for: every member omitted.
+    #[test]
+    fn an_empty_ipam_config_decodes() {
+        let c: EndpointIpamConfig = serde_json::from_value(json!({})).expect("decodes");
+        assert!(c.ipv4_address.is_empty() && c.link_local_ips.is_empty());
     }
 }
