@@ -285,7 +285,7 @@ impl UpdateArgs {
             put("BlkioWeight", json!(w));
         }
         if let Some(r) = &self.restart {
-            put("RestartPolicy", parse_restart(r)?);
+            put("RestartPolicy", serde_json::to_value(parse_restart(r)?)?);
         }
         if body.is_empty() {
             anyhow::bail!("you must provide one or more flags when using this command");
