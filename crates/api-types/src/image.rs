@@ -73,10 +73,10 @@ pub struct InspectResponse {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct RootFs {
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub r#type: String,
     /// The layers' diff IDs, bottom first.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub layers: Vec<String>,
 }
 
@@ -441,5 +441,12 @@ mod tests {
             to_value(&JsonMessage::stream("x\n")),
             json!({"stream": "x\n"})
         );
+    }
+
+    /// A client reads RootFS as dockerd sends it for an image without layers: `{}`.
+    #[test]
+    fn an_empty_root_fs_decodes() {
+        let r: RootFs = serde_json::from_value(json!({})).expect("decodes");
+        assert!(r.r#type.is_empty() && r.layers.is_empty());
     }
 }

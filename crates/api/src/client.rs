@@ -9,6 +9,7 @@ use hyper::body::{Frame, Incoming};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::Value;
 use tokio::io::AsyncRead;
 
@@ -150,12 +151,12 @@ impl Client {
 
     /// POST that takes over the connection as moby's attach and exec start do (`Upgrade:
     /// tcp`, 101): the raw stream to the container, both ways.
-    pub async fn hijack(&self, path: &str, body: &Value) -> Result<Hijacked> {
+    pub async fn hijack<B: Serialize + ?Sized>(&self, path: &str, body: &B) -> Result<Hijacked> {
         let req = self
             .request(Method::POST, path, Some("application/json"))?
             .header("Connection", "Upgrade")
             .header("Upgrade", "tcp")
-            .body(full(serde_json::to_vec(body).unwrap_or_default()))
+            .body(full(to_json(body)?))
             .map_err(|e| ClientError::Invalid(e.to_string()))?;
         let mut sender = self.connection().await?;
         let resp = sender.send_request(req).await?;
@@ -182,9 +183,14 @@ impl Client {
         Err(error_of(resp).await)
     }
 
-    /// POST a JSON body, expecting a JSON answer (or none: Null).
-    pub async fn post_body<T: DeserializeOwned>(&self, path: &str, body: &Value) -> Result<T> {
-        let body = full(serde_json::to_vec(body).unwrap_or_default());
+    /// POST a JSON body (a typed request, or a Value), expecting a JSON answer (or none:
+    /// Null).
+    pub async fn post_body<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T> {
+        let body = full(to_json(body)?);
         let resp = self
             .send(Method::POST, path, Some("application/json"), body)
             .await?;
@@ -297,6 +303,11 @@ async fn error_of(resp: Response<Incoming>) -> ClientError {
 
 /// The stream of a hijacked connection.
 pub type Hijacked = TokioIo<hyper::upgrade::Upgraded>;
+
+/// A request body as JSON (a map with non-string keys is the one way this fails).
+fn to_json<B: Serialize + ?Sized>(body: &B) -> Result<Vec<u8>> {
+    serde_json::to_vec(body).map_err(|e| ClientError::Invalid(format!("request body: {e}")))
+}
 
 fn full(bytes: Vec<u8>) -> ReqBody {
     Full::new(Bytes::from(bytes))

@@ -10,8 +10,8 @@ use std::time::Instant;
 
 use anyhow::{bail, Context as _, Result};
 use berth_api::client::{query, Client};
+use berth_api_types::image::{Aux, JsonMessage};
 use berth_builder::ignore::Ignore;
-use serde_json::Value;
 
 #[derive(clap::Args, Debug)]
 pub struct BuildArgs {
@@ -316,16 +316,18 @@ pub async fn build(client: &Client, args: BuildArgs) -> Result<()> {
     let mut partial = String::new();
     let mut failure: Option<(String, i64)> = None;
     super::for_each_message(resp, |line| {
-        let m: Value = serde_json::from_slice(line).context("a build message")?;
-        if let Some(id) = m["aux"]["ID"].as_str() {
-            display.id = Some(id.to_string());
+        let m: JsonMessage = serde_json::from_slice(line).context("a build message")?;
+        if let Some(Aux::Build(built)) = m.aux {
+            display.id = Some(built.id);
         }
-        if let Some(err) = m["error"].as_str() {
-            let code = m["errorDetail"]["code"].as_i64().unwrap_or(1);
-            failure = Some((err.to_string(), code));
+        if !m.error_message.is_empty() {
+            // errorDetail.code is omitted when zero: a failure without one exits 1.
+            let code = m.error.map_or(0, |e| e.code);
+            let code = if code == 0 { 1 } else { i64::from(code) };
+            failure = Some((m.error_message, code));
         }
-        if let Some(s) = m["stream"].as_str() {
-            partial.push_str(s);
+        if !m.stream.is_empty() {
+            partial.push_str(&m.stream);
             while let Some(end) = partial.find('\n') {
                 let text: String = partial.drain(..=end).collect();
                 display.line(text.trim_end_matches('\n'));

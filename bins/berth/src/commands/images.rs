@@ -4,6 +4,7 @@ use std::io::{IsTerminal, Write};
 
 use anyhow::{bail, Context, Result};
 use berth_api::client::{for_each_chunk, query, Client};
+use berth_api_types::image::{self, DeleteResponse, HistoryResponseItem, JsonMessage};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
@@ -140,30 +141,19 @@ pub struct TagArgs {
     target: String,
 }
 
-/// A JSON list of strings (null or anything else: empty).
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// The fields `docker images --format` offers, per (image, tag) row.
-fn image_rows(list: &[Value], args: &ListArgs) -> Vec<Value> {
+fn image_rows(list: &[image::Summary], args: &ListArgs) -> Vec<Value> {
     let mut rows = Vec::new();
     for img in list {
-        let id = img["Id"].as_str().unwrap_or_default();
+        let id = &img.id;
         let short = if args.no_trunc {
             id.to_string()
         } else {
             id.trim_start_matches("sha256:").chars().take(12).collect()
         };
-        let (tags, digests) = (strings(&img["RepoTags"]), strings(&img["RepoDigests"]));
-        let created = img["Created"].as_i64().unwrap_or(0);
-        let size = human_size(img["Size"].as_u64().unwrap_or(0));
+        let (tags, digests) = (&img.repo_tags, &img.repo_digests);
+        let created = img.created;
+        let size = human_size(img.size);
         let pairs: Vec<(String, String)> = if tags.is_empty() {
             vec![("<none>".into(), "<none>".into())]
         } else {
@@ -219,7 +209,7 @@ pub async fn list(client: &Client, mut args: ListArgs) -> Result<()> {
     if args.all {
         q.push(("all", "1"));
     }
-    let list: Vec<Value> = client
+    let list: Vec<image::Summary> = client
         .get_json(&format!("/images/json?{}", query(&q)))
         .await?;
     let rows = image_rows(&list, &args);
@@ -257,22 +247,20 @@ pub async fn image(client: &Client, cmd: ImageCommand) -> Result<()> {
 
 /// One message of a JSON stream (load, import), printed as docker does; an error fails.
 fn print_message(line: &[u8], quiet: bool) -> Result<()> {
-    let m: Value = serde_json::from_slice(line)
+    let m: JsonMessage = serde_json::from_slice(line)
         .with_context(|| format!("bad message {:?}", String::from_utf8_lossy(line)))?;
-    if let Some(err) = m["error"]
-        .as_str()
-        .or_else(|| m["errorDetail"]["message"].as_str())
-    {
-        bail!("{err}");
+    if !m.error_message.is_empty() {
+        bail!("{}", m.error_message);
     }
-    if let Some(s) = m["stream"].as_str() {
-        print!("{s}");
-    } else if !quiet {
-        if let Some(status) = m["status"].as_str() {
-            match m["id"].as_str() {
-                Some(id) => println!("{id}: {status}"),
-                None => println!("{status}"),
-            }
+    if let Some(err) = m.error {
+        bail!("{}", err.message);
+    }
+    if !m.stream.is_empty() {
+        print!("{}", m.stream);
+    } else if !quiet && !m.status.is_empty() {
+        match m.id.as_str() {
+            "" => println!("{}", m.status),
+            id => println!("{id}: {}", m.status),
         }
     }
     Ok(())
@@ -372,16 +360,16 @@ pub async fn remove(client: &Client, args: RemoveArgs) -> Result<()> {
     for name in &args.images {
         let q = query(&[("force", if args.force { "1" } else { "0" })]);
         match client
-            .delete_json::<Vec<Value>>(&format!("{}?{q}", Client::image_path(name, "")))
+            .delete_json::<Vec<DeleteResponse>>(&format!("{}?{q}", Client::image_path(name, "")))
             .await
         {
             Ok(list) => {
                 for r in list {
-                    if let Some(t) = r["Untagged"].as_str() {
-                        println!("Untagged: {t}");
+                    if !r.untagged.is_empty() {
+                        println!("Untagged: {}", r.untagged);
                     }
-                    if let Some(d) = r["Deleted"].as_str() {
-                        println!("Deleted: {d}");
+                    if !r.deleted.is_empty() {
+                        println!("Deleted: {}", r.deleted);
                     }
                 }
             }
@@ -407,7 +395,7 @@ pub async fn inspect(client: &Client, args: InspectArgs) -> Result<()> {
 }
 
 pub async fn history(client: &Client, args: HistoryArgs) -> Result<()> {
-    let list: Vec<Value> = client
+    let list: Vec<HistoryResponseItem> = client
         .get_json(&Client::image_path(&args.image, "/history"))
         .await?;
     let mut t = Table::new();
@@ -415,7 +403,7 @@ pub async fn history(client: &Client, args: HistoryArgs) -> Result<()> {
         t.push_line("IMAGE\tCREATED\tCREATED BY\tSIZE\tCOMMENT");
     }
     for h in list {
-        let id = h["Id"].as_str().unwrap_or_default();
+        let id = &h.id;
         let id = if id == "<missing>" || args.no_trunc {
             id.to_string()
         } else {
@@ -425,15 +413,15 @@ pub async fn history(client: &Client, args: HistoryArgs) -> Result<()> {
             t.push_line(&id);
             continue;
         }
-        let mut by = h["CreatedBy"].as_str().unwrap_or_default().to_string();
+        let mut by = h.created_by;
         if !args.no_trunc && by.chars().count() > 45 {
             by = format!("{}…", by.chars().take(44).collect::<String>());
         }
         t.push_line(&format!(
             "{id}\t{}\t{by}\t{}\t{}",
-            since(h["Created"].as_i64().unwrap_or(0)),
-            human_size(h["Size"].as_u64().unwrap_or(0)),
-            h["Comment"].as_str().unwrap_or_default()
+            since(h.created),
+            human_size(h.size),
+            h.comment
         ));
     }
     print!("{}", t.render());
@@ -452,23 +440,20 @@ pub async fn prune(client: &Client, args: PruneArgs) -> Result<()> {
         Some(f) => query(&[("filters", &f)]),
         None => String::new(),
     };
-    let r: Value = client.post_json(&format!("/images/prune?{q}")).await?;
-    let deleted = r["ImagesDeleted"].as_array().cloned().unwrap_or_default();
+    let r: image::PruneReport = client.post_json(&format!("/images/prune?{q}")).await?;
+    let deleted = r.images_deleted.unwrap_or_default();
     if !deleted.is_empty() {
         println!("Deleted Images:");
         for d in deleted {
-            if let Some(t) = d["Untagged"].as_str() {
-                println!("untagged: {t}");
+            if !d.untagged.is_empty() {
+                println!("untagged: {}", d.untagged);
             }
-            if let Some(x) = d["Deleted"].as_str() {
-                println!("deleted: {x}");
+            if !d.deleted.is_empty() {
+                println!("deleted: {}", d.deleted);
             }
         }
         println!();
     }
-    println!(
-        "Total reclaimed space: {}",
-        human_size(r["SpaceReclaimed"].as_u64().unwrap_or(0))
-    );
+    println!("Total reclaimed space: {}", human_size(r.space_reclaimed));
     Ok(())
 }

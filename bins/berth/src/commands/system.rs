@@ -2,8 +2,9 @@
 
 use anyhow::Result;
 use berth_api::client::Client;
+use berth_api_types::system::{DiskUsage, Info, Version};
+use berth_api_types::{container, volume};
 use clap::Subcommand;
-use serde_json::Value;
 
 use crate::format::{human_size, Table};
 
@@ -16,7 +17,7 @@ pub enum SystemCommand {
 }
 
 pub async fn version(client: &Client) -> Result<()> {
-    let v: Value = client.get_json("/version").await?;
+    let v: Version = client.get_json("/version").await?;
     println!(
         "Client:\n Version:      {}\n API version:  {}",
         env!("CARGO_PKG_VERSION"),
@@ -24,41 +25,36 @@ pub async fn version(client: &Client) -> Result<()> {
     );
     println!(
         "\nServer: {}\n Version:      {}\n API version:  {} (minimum version {})\n OS/Arch:      {}/{}\n Kernel:       {}",
-        v["Platform"]["Name"].as_str().unwrap_or_default(),
-        v["Version"].as_str().unwrap_or_default(),
-        v["ApiVersion"].as_str().unwrap_or_default(),
-        v["MinAPIVersion"].as_str().unwrap_or_default(),
-        v["Os"].as_str().unwrap_or_default(),
-        v["Arch"].as_str().unwrap_or_default(),
-        v["KernelVersion"].as_str().unwrap_or_default(),
+        v.platform.name,
+        v.version,
+        v.api_version,
+        v.min_api_version,
+        v.os,
+        v.arch,
+        v.kernel_version,
     );
     Ok(())
 }
 
 pub async fn info(client: &Client) -> Result<()> {
-    let i: Value = client.get_json("/info").await?;
-    let s = |k: &str| i[k].as_str().map_or_else(|| i[k].to_string(), String::from);
-    for (label, key) in [
-        ("Server Version", "ServerVersion"),
-        ("Images", "Images"),
-        ("Storage Driver", "Driver"),
-        ("Cgroup Driver", "CgroupDriver"),
-        ("Cgroup Version", "CgroupVersion"),
-        ("Default Runtime", "DefaultRuntime"),
-        ("Kernel Version", "KernelVersion"),
-        ("Operating System", "OperatingSystem"),
-        ("Architecture", "Architecture"),
-        ("CPUs", "NCPU"),
-        ("Total Memory", "MemTotal"),
-        ("Name", "Name"),
-        ("ID", "ID"),
-        ("Root Dir", "DockerRootDir"),
-    ] {
-        let value = if key == "MemTotal" {
-            human_size(i[key].as_u64().unwrap_or(0))
-        } else {
-            s(key)
-        };
+    let i: Info = client.get_json("/info").await?;
+    let lines = [
+        ("Server Version", i.server_version),
+        ("Images", i.images.to_string()),
+        ("Storage Driver", i.driver),
+        ("Cgroup Driver", i.cgroup_driver),
+        ("Cgroup Version", i.cgroup_version),
+        ("Default Runtime", i.default_runtime),
+        ("Kernel Version", i.kernel_version),
+        ("Operating System", i.operating_system),
+        ("Architecture", i.architecture),
+        ("CPUs", i.ncpu.to_string()),
+        ("Total Memory", human_size(i.mem_total)),
+        ("Name", i.name),
+        ("ID", i.id),
+        ("Root Dir", i.docker_root_dir),
+    ];
+    for (label, value) in lines {
         println!("{label}: {value}");
     }
     Ok(())
@@ -68,11 +64,12 @@ pub async fn system(client: &Client, cmd: SystemCommand) -> Result<()> {
     match cmd {
         SystemCommand::Info => info(client).await,
         SystemCommand::Df => {
-            let df: Value = client.get_json("/system/df").await?;
-            let images = df["Images"].as_array().cloned().unwrap_or_default();
+            let df: DiskUsage<container::Summary, volume::Volume> =
+                client.get_json("/system/df").await?;
+            let images = df.images;
             let mut t = Table::new();
             t.push_line("TYPE\tTOTAL\tACTIVE\tSIZE\tRECLAIMABLE");
-            let size = df["LayersSize"].as_u64().unwrap_or(0);
+            let size = df.layers_size;
             t.push_line(&format!(
                 "Images\t{}\t0\t{}\t{}",
                 images.len(),
@@ -80,9 +77,14 @@ pub async fn system(client: &Client, cmd: SystemCommand) -> Result<()> {
                 human_size(size)
             ));
             t.push_line("Containers\t0\t0\t0B\t0B");
-            let volumes = df["Volumes"].as_array().cloned().unwrap_or_default();
-            let size_of = |v: &Value| v["UsageData"]["Size"].as_u64().unwrap_or(0);
-            let used = |v: &&Value| v["UsageData"]["RefCount"].as_u64().unwrap_or(0) > 0;
+            let volumes = df.volumes;
+            // -1 (not computed) counts as nothing, as before.
+            let size_of = |v: &volume::Volume| {
+                v.usage_data
+                    .as_ref()
+                    .map_or(0, |u| u.size.max(0).unsigned_abs())
+            };
+            let used = |v: &&volume::Volume| v.usage_data.as_ref().is_some_and(|u| u.ref_count > 0);
             let total: u64 = volumes.iter().map(size_of).sum();
             let unused: u64 = volumes.iter().filter(|v| !used(v)).map(size_of).sum();
             t.push_line(&format!(

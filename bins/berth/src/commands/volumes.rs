@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Result};
 use berth_api::client::{path_name, query, Client};
+use berth_api_types::volume::{CreateOptions, ListResponse, PruneReport, Volume};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
@@ -110,32 +111,31 @@ fn header_name(field: &str) -> Option<&'static str> {
     })
 }
 
-/// The fields `docker volume ls --format` offers (Labels as `k=v,...`).
-fn row(v: &Value) -> Value {
-    let labels: Vec<String> = v["Labels"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, x)| format!("{k}={}", x.as_str().unwrap_or_default()))
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut r = v.clone();
+/// The fields `docker volume ls --format` offers: the volume's (Labels as `k=v,...`).
+fn row(v: &Volume) -> Result<Value> {
+    let labels: Vec<String> = v
+        .labels
+        .iter()
+        .flatten()
+        .map(|(k, x)| format!("{k}={x}"))
+        .collect();
+    let mut r = serde_json::to_value(v)?;
     r["Labels"] = json!(labels.join(","));
-    r
+    Ok(r)
 }
 
 pub async fn volume(client: &Client, cmd: VolumeCommand) -> Result<()> {
     match cmd {
         VolumeCommand::Create(a) => {
-            let body = json!({
-                "Name": a.name.unwrap_or_default(),
-                "Driver": a.driver,
-                "DriverOpts": pairs(&a.opt),
-                "Labels": pairs(&a.label),
-            });
-            let v: Value = client.post_body("/volumes/create", &body).await?;
-            println!("{}", v["Name"].as_str().unwrap_or_default());
+            let body = CreateOptions {
+                name: a.name.unwrap_or_default(),
+                driver: a.driver,
+                driver_opts: pairs(&a.opt),
+                labels: pairs(&a.label),
+                ..CreateOptions::default()
+            };
+            let v: Volume = client.post_body("/volumes/create", &body).await?;
+            println!("{}", v.name);
             Ok(())
         }
         VolumeCommand::Ls(a) => {
@@ -143,17 +143,14 @@ pub async fn volume(client: &Client, cmd: VolumeCommand) -> Result<()> {
                 Some(f) => format!("?{}", query(&[("filters", &f)])),
                 None => String::new(),
             };
-            let list: Value = client.get_json(&format!("/volumes{q}")).await?;
-            let rows: Vec<Value> = list["Volumes"]
-                .as_array()
-                .map(|l| l.iter().map(row).collect())
-                .unwrap_or_default();
+            let list: ListResponse = client.get_json(&format!("/volumes{q}")).await?;
             if a.quiet {
-                for r in &rows {
-                    println!("{}", r["Name"].as_str().unwrap_or_default());
+                for v in &list.volumes {
+                    println!("{}", v.name);
                 }
                 return Ok(());
             }
+            let rows: Vec<Value> = list.volumes.iter().map(row).collect::<Result<_>>()?;
             print_rows(
                 &rows,
                 a.format.as_deref(),
@@ -202,19 +199,16 @@ pub async fn volume(client: &Client, cmd: VolumeCommand) -> Result<()> {
                 Some(f) => format!("?{}", query(&[("filters", &f)])),
                 None => String::new(),
             };
-            let r: Value = client.post_json(&format!("/volumes/prune{q}")).await?;
-            let deleted = r["VolumesDeleted"].as_array().cloned().unwrap_or_default();
+            let r: PruneReport = client.post_json(&format!("/volumes/prune{q}")).await?;
+            let deleted = r.volumes_deleted.unwrap_or_default();
             if !deleted.is_empty() {
                 println!("Deleted Volumes:");
                 for d in deleted {
-                    println!("{}", d.as_str().unwrap_or_default());
+                    println!("{d}");
                 }
                 println!();
             }
-            println!(
-                "Total reclaimed space: {}",
-                human_size(r["SpaceReclaimed"].as_u64().unwrap_or(0))
-            );
+            println!("Total reclaimed space: {}", human_size(r.space_reclaimed));
             Ok(())
         }
     }

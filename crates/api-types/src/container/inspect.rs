@@ -38,6 +38,9 @@ pub struct InspectResponse {
     /// null when no exec was made.
     #[serde(rename = "ExecIDs")]
     pub exec_ids: Option<Vec<String>>,
+    /// HostConfig and Config are the request types, which encode empty lists as null (as
+    /// dockerd does): a client decodes them with Go's null rule, as a Go client does.
+    #[serde(deserialize_with = "super::decode::with_nulls")]
     pub host_config: super::HostConfig,
     pub graph_driver: GraphDriverData,
     /// Only with `?size=1`.
@@ -46,6 +49,7 @@ pub struct InspectResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub size_root_fs: Option<i64>,
     pub mounts: Vec<MountPoint>,
+    #[serde(deserialize_with = "super::decode::with_nulls")]
     pub config: super::Config,
     pub network_settings: NetworkSettings,
 }
@@ -100,14 +104,14 @@ pub struct HealthcheckResult {
 #[serde(rename_all = "PascalCase")]
 pub struct MountPoint {
     /// bind, volume or tmpfs.
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub r#type: String,
     /// The volume's name.
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
     pub source: String,
     pub destination: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub driver: String,
     /// The options the user gave (`ro`...).
     pub mode: String,
@@ -351,5 +355,23 @@ mod tests {
             json!({"Type": "bind", "Source": "/srv", "Destination": "/data", "Mode": "ro",
                    "RW": false, "Propagation": "rprivate"})
         );
+    }
+
+    /// A client reads an endpoint's IPAMConfig as dockerd sends it when no address was
+    /// asked for: every member omitted.
+    #[test]
+    fn an_empty_ipam_config_decodes() {
+        let c: EndpointIpamConfig = serde_json::from_value(json!({})).expect("decodes");
+        assert!(c.ipv4_address.is_empty() && c.link_local_ips.is_empty());
+    }
+
+    /// A client reads inspect as berthd (and dockerd) sends it: Binds, Env, CapAdd... are
+    /// null when empty.
+    #[test]
+    fn inspect_decodes_with_its_null_lists() {
+        let sent = encode(&InspectResponse::default());
+        assert!(sent["HostConfig"]["Binds"].is_null() && sent["Config"]["Env"].is_null());
+        let read: InspectResponse = serde_json::from_value(sent).expect("decodes");
+        assert!(read.host_config.binds.is_empty() && read.config.env.is_empty());
     }
 }

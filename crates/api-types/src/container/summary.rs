@@ -22,10 +22,10 @@ pub struct Summary {
     pub created: i64,
     pub ports: Vec<Port>,
     /// The writable layer's size (`?size=1`).
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub size_rw: i64,
     /// The writable layer's and the image's (`?size=1`).
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub size_root_fs: i64,
     pub labels: BTreeMap<String, String>,
     /// created, running, paused, restarting, exited...
@@ -40,7 +40,7 @@ pub struct Summary {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct SummaryHostConfig {
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub network_mode: String,
 }
 
@@ -53,11 +53,11 @@ pub struct SummaryNetworkSettings {
 /// A published or exposed port (moby's Port): an exposed one has no IP and no PublicPort.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Port {
-    #[serde(rename = "IP", skip_serializing_if = "String::is_empty")]
+    #[serde(rename = "IP", default, skip_serializing_if = "String::is_empty")]
     pub ip: String,
     #[serde(rename = "PrivatePort")]
     pub private_port: u16,
-    #[serde(rename = "PublicPort", skip_serializing_if = "is_zero_port")]
+    #[serde(rename = "PublicPort", default, skip_serializing_if = "is_zero_port")]
     pub public_port: u16,
     /// tcp, udp or sctp.
     #[serde(rename = "Type")]
@@ -148,5 +148,28 @@ mod tests {
             ..Port::default()
         };
         assert_eq!(encode(&exposed), json!({"PrivatePort": 53, "Type": "udp"}));
+    }
+
+    /// A client reads the list as dockerd sends it: without `?size=1` no sizes, a bind
+    /// mount without Name and Driver, an exposed port without IP and PublicPort, and
+    /// HostConfig without NetworkMode (all omitempty).
+    #[test]
+    fn a_summary_without_its_omitempty_members_decodes() {
+        let listed = json!({
+            "Id": "8dfafdbc3a40", "Names": ["/boring_feynman"], "Image": "ubuntu",
+            "ImageID": "sha256:d74508fb6632", "Command": "echo 1", "Created": 1367854155,
+            "Ports": [{"PrivatePort": 53, "Type": "udp"}], "Labels": {}, "State": "exited",
+            "Status": "Exit 0", "HostConfig": {}, "NetworkSettings": {"Networks": {}},
+            "Mounts": [{"Type": "bind", "Source": "/srv", "Destination": "/data",
+                        "Mode": "ro", "RW": false, "Propagation": "rprivate"}],
+        });
+        let s: Summary = serde_json::from_value(listed).expect("a summary");
+        assert_eq!((s.size_rw, s.size_root_fs), (0, 0));
+        assert_eq!(s.host_config.network_mode, "");
+        assert_eq!((s.ports[0].ip.as_str(), s.ports[0].public_port), ("", 0));
+        assert_eq!(
+            (s.mounts[0].name.as_str(), s.mounts[0].driver.as_str()),
+            ("", "")
+        );
     }
 }

@@ -2,8 +2,9 @@
 
 use anyhow::{Context, Result};
 use berth_api::client::Client;
+use berth_api_types::exec::{ExecConfig, ExecInspect, ExecStartConfig, IdResponse};
 use clap::Args;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::stream::{self, Ended, Session};
 use crate::exit;
@@ -45,46 +46,44 @@ pub async fn exec(client: &Client, args: ExecArgs) -> Result<()> {
         .container_and_command
         .split_first()
         .context("no container given")?;
-    let mut body = json!({
-        "AttachStdin": attached && args.interactive,
-        "AttachStdout": attached,
-        "AttachStderr": attached,
-        "Tty": args.tty,
-        "Cmd": command,
-        "Env": args.env,
-        "Privileged": args.privileged,
-    });
-    if let Some(w) = &args.workdir {
-        body["WorkingDir"] = json!(w);
-    }
-    if let Some(u) = &args.user {
-        body["User"] = json!(u);
-    }
-    if let Some(k) = &args.detach_keys {
-        body["DetachKeys"] = json!(k);
-    }
-    if args.tty {
-        if let Some((h, w)) = crate::terminal::size() {
-            body["ConsoleSize"] = json!([h, w]);
-        }
-    }
-    let created: Value = client
+    let body = ExecConfig {
+        attach_stdin: attached && args.interactive,
+        attach_stdout: attached,
+        attach_stderr: attached,
+        tty: args.tty,
+        cmd: command.to_vec(),
+        env: args.env.clone(),
+        privileged: args.privileged,
+        working_dir: args.workdir.clone().unwrap_or_default(),
+        user: args.user.clone().unwrap_or_default(),
+        detach_keys: args.detach_keys.clone().unwrap_or_default(),
+        console_size: args
+            .tty
+            .then(crate::terminal::size)
+            .flatten()
+            .map(|(h, w)| [h.into(), w.into()]),
+        ..ExecConfig::default()
+    };
+    let created: IdResponse = client
         .post_body(&super::run::container_path(container, "/exec"), &body)
         .await?;
-    let id = created["Id"]
-        .as_str()
-        .context("the daemon sent no exec id")?
-        .to_string();
+    if created.id.is_empty() {
+        anyhow::bail!("the daemon sent no exec id");
+    }
+    let id = created.id;
     let start = format!("/exec/{id}/start");
+    let start_config = |detach| ExecStartConfig {
+        detach,
+        tty: args.tty,
+        console_size: None,
+    };
     if args.detach {
         client
-            .post_body::<Value>(&start, &json!({"Detach": true, "Tty": args.tty}))
+            .post_body::<_, Value>(&start, &start_config(true))
             .await?;
         return Ok(());
     }
-    let conn = client
-        .hijack(&start, &json!({"Detach": false, "Tty": args.tty}))
-        .await?;
+    let conn = client.hijack(&start, &start_config(false)).await?;
     let session = Session {
         tty: args.tty,
         stdin: args.interactive,
@@ -111,9 +110,9 @@ pub async fn exec(client: &Client, args: ExecArgs) -> Result<()> {
         eprintln!("read escape sequence");
         return Err(exit::with_code(1));
     }
-    let inspected: Value = client.get_json(&format!("/exec/{id}/json")).await?;
-    match inspected["ExitCode"].as_i64().unwrap_or(0) {
+    let inspected: ExecInspect = client.get_json(&format!("/exec/{id}/json")).await?;
+    match inspected.exit_code.unwrap_or(0) {
         0 => Ok(()),
-        code => Err(exit::with_code(code)),
+        code => Err(exit::with_code(code.into())),
     }
 }

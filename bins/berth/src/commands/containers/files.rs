@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use base64::Engine as _;
 use berth_api::client::{for_each_chunk, query, Client, ClientError};
+use berth_api_types::container::{CommitResponse, FilesystemChange, PathStat};
 use clap::Args;
-use serde_json::Value;
 
 #[derive(Debug, Args)]
 pub struct CpArgs {
@@ -80,12 +80,11 @@ fn parse_stat(resp: &hyper::Response<hyper::body::Incoming>) -> Result<Stat> {
         .get("X-Docker-Container-Path-Stat")
         .context("the daemon sent no path stat")?;
     let json = base64::engine::general_purpose::STANDARD.decode(header.as_bytes())?;
-    let v: Value = serde_json::from_slice(&json)?;
-    let mode = v["mode"].as_u64().unwrap_or(0);
+    let stat: PathStat = serde_json::from_slice(&json)?;
     Ok(Stat {
-        is_dir: mode & (1 << 31) != 0,
-        is_link: mode & (1 << 27) != 0,
-        link_target: v["linkTarget"].as_str().unwrap_or_default().to_string(),
+        is_dir: stat.mode & (1 << 31) != 0,
+        is_link: stat.mode & (1 << 27) != 0,
+        link_target: stat.link_target,
     })
 }
 
@@ -332,18 +331,19 @@ async fn copy_to(client: &Client, args: &CpArgs, container: &str, path: &str) ->
 }
 
 pub async fn diff(client: &Client, args: DiffArgs) -> Result<()> {
-    let changes: Value = client
+    // null when nothing changed.
+    let changes: Option<Vec<FilesystemChange>> = client
         .get_json(&format!("/containers/{}/changes", args.container))
         .await?;
     let mut out = std::io::stdout().lock();
-    for c in changes.as_array().into_iter().flatten() {
-        let kind = match c["Kind"].as_u64() {
-            Some(0) => 'C',
-            Some(1) => 'A',
-            Some(2) => 'D',
+    for c in changes.into_iter().flatten() {
+        let kind = match c.kind {
+            0 => 'C',
+            1 => 'A',
+            2 => 'D',
             _ => '?',
         };
-        writeln!(out, "{kind} {}", c["Path"].as_str().unwrap_or_default())?;
+        writeln!(out, "{kind} {}", c.path)?;
     }
     Ok(())
 }
@@ -395,9 +395,9 @@ pub async fn commit(client: &Client, args: CommitArgs) -> Result<()> {
     if !args.pause {
         q.push(("pause", "0"));
     }
-    let answer: Value = client
-        .post_body(&format!("/commit?{}", query(&q)), &Value::Null)
+    let answer: CommitResponse = client
+        .post_body(&format!("/commit?{}", query(&q)), &())
         .await?;
-    println!("{}", answer["Id"].as_str().unwrap_or_default());
+    println!("{}", answer.id);
     Ok(())
 }

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use anyhow::{bail, Result};
+use berth_api_types::container::{HostConfig, NetworkingConfig, ThrottleDevice, WeightDevice};
 use clap::Args;
-use serde_json::{json, Value};
 
 use super::options::parse_bytes;
 
@@ -78,7 +78,7 @@ pub struct HostFlags {
 }
 
 /// Reads one `DEVICE:VALUE` flag into its API object.
-type DeviceParser = fn(&str) -> Result<Value>;
+type DeviceParser = fn(&str) -> Result<ThrottleDevice>;
 
 /// `DEVICE:VALUE` with a device path under /dev (the docker CLI's checks and messages).
 fn device_pair(val: &str) -> Result<(&str, &str)> {
@@ -94,32 +94,42 @@ fn device_pair(val: &str) -> Result<(&str, &str)> {
 }
 
 /// `--device-read-bps /dev/sda:1mb` as moby's ThrottleDevice.
-fn throttle_bps(val: &str) -> Result<Value> {
+fn throttle_bps(val: &str) -> Result<ThrottleDevice> {
     let (path, rate) = device_pair(val)?;
     let rate = parse_bytes(rate).ok().filter(|r| *r >= 0).ok_or_else(|| {
         anyhow::anyhow!("invalid rate for device: {val}. The correct format is <device-path>:<number>[<unit>]. Number must be a positive integer. Unit is optional and can be kb, mb, or gb")
     })?;
-    Ok(json!({"Path": path, "Rate": rate}))
+    Ok(ThrottleDevice {
+        path: path.to_string(),
+        // Not negative: checked above.
+        rate: rate.unsigned_abs(),
+    })
 }
 
 /// `--device-read-iops /dev/sda:100`.
-fn throttle_iops(val: &str) -> Result<Value> {
+fn throttle_iops(val: &str) -> Result<ThrottleDevice> {
     let (path, rate) = device_pair(val)?;
     let rate: u64 = rate.parse().map_err(|_| {
         anyhow::anyhow!("invalid rate for device: {val}. The correct format is <device-path>:<number>. Number must be a positive integer")
     })?;
-    Ok(json!({"Path": path, "Rate": rate}))
+    Ok(ThrottleDevice {
+        path: path.to_string(),
+        rate,
+    })
 }
 
 /// `--blkio-weight-device /dev/sda:300`.
-fn weight_device(val: &str) -> Result<Value> {
+fn weight_device(val: &str) -> Result<WeightDevice> {
     let (path, weight) = device_pair(val)?;
     let weight: u16 = weight
         .parse()
         .ok()
         .filter(|w| *w == 0 || (10..=1000).contains(w))
         .ok_or_else(|| anyhow::anyhow!("invalid weight for device: {val}"))?;
-    Ok(json!({"Path": path, "Weight": weight}))
+    Ok(WeightDevice {
+        path: path.to_string(),
+        weight,
+    })
 }
 
 /// `--sysctl NAME=VALUE`: only the namespaced ones (the docker CLI's ValidateSysctl).
@@ -189,81 +199,94 @@ impl HostFlags {
 
     /// Put the flags into `host` (the HostConfig); the MAC address goes to the endpoint of
     /// `network` in `networking` (NetworkingConfig), as the docker CLI sends it.
-    pub fn apply(&self, host: &mut Value, networking: &mut Value, network: &str) -> Result<()> {
+    pub fn apply(
+        &self,
+        host: &mut HostConfig,
+        networking: &mut NetworkingConfig,
+        network: &str,
+    ) -> Result<()> {
         self.check_modes()?;
         let strings = [
-            ("PidMode", &self.pid),
-            ("IpcMode", &self.ipc),
-            ("UTSMode", &self.uts),
-            ("CgroupnsMode", &self.cgroupns),
+            (&mut host.pid_mode, &self.pid),
+            (&mut host.ipc_mode, &self.ipc),
+            (&mut host.uts_mode, &self.uts),
+            (&mut host.cgroupns_mode, &self.cgroupns),
         ];
-        for (key, value) in strings {
+        for (field, value) in strings {
             if let Some(v) = value {
-                host[key] = json!(v);
+                field.clone_from(v);
             }
         }
-        if !self.group_add.is_empty() {
-            host["GroupAdd"] = json!(self.group_add);
+        host.group_add.clone_from(&self.group_add);
+        host.sysctls = self
+            .sysctl
+            .iter()
+            .map(|s| sysctl(s))
+            .collect::<Result<BTreeMap<_, _>>>()?;
+        if let Some(s) = &self.shm_size {
+            host.shm_size = parse_bytes(s)?;
         }
-        if !self.sysctl.is_empty() {
-            let map: BTreeMap<String, String> = self
-                .sysctl
-                .iter()
-                .map(|s| sysctl(s))
-                .collect::<Result<_>>()?;
-            host["Sysctls"] = json!(map);
-        }
-        for (key, size) in [
-            ("ShmSize", &self.shm_size),
-            ("MemoryReservation", &self.memory_reservation),
-        ] {
-            if let Some(s) = size {
-                host[key] = json!(parse_bytes(s)?);
-            }
+        if let Some(s) = &self.memory_reservation {
+            host.memory_reservation = parse_bytes(s)?;
         }
         if self.oom_kill_disable {
-            host["OomKillDisable"] = json!(true);
+            host.oom_kill_disable = Some(true);
         }
-        host["MemorySwappiness"] = json!(self.memory_swappiness);
-        for (key, value) in [
-            ("OomScoreAdj", self.oom_score_adj),
-            ("CpuRealtimePeriod", self.cpu_rt_period),
-            ("CpuRealtimeRuntime", self.cpu_rt_runtime),
-            ("BlkioWeight", self.blkio_weight.map(i64::from)),
-        ] {
-            if let Some(v) = value {
-                host[key] = json!(v);
-            }
-        }
-        let lists: [(&str, &Vec<String>, DeviceParser); 5] = [
+        host.memory_swappiness = Some(self.memory_swappiness);
+        host.oom_score_adj = self.oom_score_adj.unwrap_or(0);
+        host.cpu_realtime_period = self.cpu_rt_period.unwrap_or(0);
+        host.cpu_realtime_runtime = self.cpu_rt_runtime.unwrap_or(0);
+        host.blkio_weight = self.blkio_weight.unwrap_or(0);
+        host.blkio_weight_device = devices(&self.blkio_weight_device, weight_device)?;
+        let throttles: [(_, &Vec<String>, DeviceParser); 4] = [
             (
-                "BlkioWeightDevice",
-                &self.blkio_weight_device,
-                weight_device,
+                &mut host.blkio_device_read_bps,
+                &self.device_read_bps,
+                throttle_bps,
             ),
-            ("BlkioDeviceReadBps", &self.device_read_bps, throttle_bps),
-            ("BlkioDeviceWriteBps", &self.device_write_bps, throttle_bps),
-            ("BlkioDeviceReadIOps", &self.device_read_iops, throttle_iops),
             (
-                "BlkioDeviceWriteIOps",
+                &mut host.blkio_device_write_bps,
+                &self.device_write_bps,
+                throttle_bps,
+            ),
+            (
+                &mut host.blkio_device_read_iops,
+                &self.device_read_iops,
+                throttle_iops,
+            ),
+            (
+                &mut host.blkio_device_write_iops,
                 &self.device_write_iops,
                 throttle_iops,
             ),
         ];
-        for (key, values, parse) in lists {
-            if !values.is_empty() {
-                let parsed: Vec<Value> = values.iter().map(|v| parse(v)).collect::<Result<_>>()?;
-                host[key] = Value::Array(parsed);
-            }
+        for (field, values, parse) in throttles {
+            *field = devices(values, parse)?;
         }
         if let Some(path) = &self.cidfile {
-            host["ContainerIDFile"] = json!(path);
+            host.container_id_file = path.to_string_lossy().into_owned();
         }
         if let Some(mac) = &self.mac_address {
-            networking["EndpointsConfig"][network]["MacAddress"] = json!(mac_address(mac)?);
+            networking
+                .endpoints_config
+                .entry(network.to_string())
+                .or_default()
+                .mac_address = mac_address(mac)?;
         }
         Ok(())
     }
+}
+
+/// A device list flag, parsed; None (null, as the docker CLI sends it) when not given.
+fn devices<T>(values: &[String], parse: fn(&str) -> Result<T>) -> Result<Option<Vec<T>>> {
+    if values.is_empty() {
+        return Ok(None);
+    }
+    values
+        .iter()
+        .map(|v| parse(v))
+        .collect::<Result<_>>()
+        .map(Some)
 }
 
 /// `--cidfile`: created before the create request (an existing file is refused, as the
@@ -325,7 +348,10 @@ mod tests {
     fn device_values_as_the_docker_cli_reads_them() {
         assert_eq!(
             throttle_bps("/dev/sda:1mb").ok(),
-            Some(json!({"Path": "/dev/sda", "Rate": 1048576}))
+            Some(ThrottleDevice {
+                path: "/dev/sda".into(),
+                rate: 1048576
+            })
         );
         assert!(throttle_bps("sda:1mb")
             .is_err_and(|e| e.to_string().starts_with("bad format for device path")));
@@ -334,7 +360,10 @@ mod tests {
             .is_err_and(|e| e.to_string().starts_with("invalid rate for device")));
         assert_eq!(
             weight_device("/dev/sda:300").ok(),
-            Some(json!({"Path": "/dev/sda", "Weight": 300}))
+            Some(WeightDevice {
+                path: "/dev/sda".into(),
+                weight: 300
+            })
         );
         assert!(weight_device("/dev/sda:5").is_err());
     }

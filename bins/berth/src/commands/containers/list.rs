@@ -2,6 +2,7 @@
 
 use anyhow::Result;
 use berth_api::client::{query, Client};
+use berth_api_types::container::Summary;
 use clap::Args;
 use serde_json::{json, Value};
 
@@ -55,53 +56,48 @@ fn short_id(id: &str, no_trunc: bool) -> String {
 }
 
 /// The fields `docker ps --format` offers.
-fn row(c: &Value, args: &PsArgs) -> Value {
-    let names: Vec<&str> = c["Names"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(|n| n.trim_start_matches('/'))
-        .collect();
-    let command = c["Command"].as_str().unwrap_or_default();
+fn row(c: &Summary, args: &PsArgs) -> Value {
+    let names: Vec<&str> = c.names.iter().map(|n| n.trim_start_matches('/')).collect();
+    let command = &c.command;
     let command = if args.no_trunc {
         format!("\"{command}\"")
     } else {
         format!("\"{}\"", ellipsis(command, 20))
     };
-    let image = c["Image"].as_str().unwrap_or_default();
-    let image = if image.starts_with("sha256:") {
-        short_id(image, args.no_trunc)
+    let image = if c.image.starts_with("sha256:") {
+        short_id(&c.image, args.no_trunc)
     } else {
-        image.to_string()
+        c.image.clone()
     };
-    let created = c["Created"].as_i64().unwrap_or(0);
-    let labels: Vec<String> = c["Labels"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-        .collect();
-    let size = format!(
-        "{} (virtual {})",
-        human_size(c["SizeRw"].as_u64().unwrap_or(0)),
-        human_size(c["SizeRootFs"].as_u64().unwrap_or(0))
-    );
+    let created = c.created;
+    let labels: Vec<String> = c.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    // Negative sizes are not sent; were one, it would show as none.
+    let bytes = |n: i64| human_size(u64::try_from(n).unwrap_or(0));
+    let size = format!("{} (virtual {})", bytes(c.size_rw), bytes(c.size_root_fs));
     json!({
-        "ID": short_id(c["Id"].as_str().unwrap_or_default(), args.no_trunc),
+        "ID": short_id(&c.id, args.no_trunc),
         "Image": image,
         "Command": command,
         "CreatedAt": humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(created.max(0) as u64)).to_string(),
         "RunningFor": since(created),
         "Ports": "",
-        "State": c["State"],
-        "Status": c["Status"],
+        "State": c.state,
+        "Status": c.status,
         "Size": size,
         "Names": names.join(","),
         "Labels": labels.join(","),
         "Mounts": "",
-        "Networks": c["HostConfig"]["NetworkMode"],
+        "Networks": networks(c),
     })
+}
+
+/// The Networks column as before the types: HostConfig.NetworkMode, null when the daemon
+/// left it out (an empty mode).
+fn networks(c: &Summary) -> Value {
+    match c.host_config.network_mode.as_str() {
+        "" => Value::Null,
+        mode => json!(mode),
+    }
 }
 
 fn header_name(field: &str) -> Option<&'static str> {
@@ -140,15 +136,12 @@ pub async fn ps(client: &Client, args: PsArgs) -> Result<()> {
         q.push(("filters", f));
     }
     let pairs: Vec<(&str, &str)> = q.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let list: Vec<Value> = client
+    let list: Vec<Summary> = client
         .get_json(&format!("/containers/json?{}", query(&pairs)))
         .await?;
     if args.quiet {
         for c in &list {
-            println!(
-                "{}",
-                short_id(c["Id"].as_str().unwrap_or_default(), args.no_trunc)
-            );
+            println!("{}", short_id(&c.id, args.no_trunc));
         }
         return Ok(());
     }

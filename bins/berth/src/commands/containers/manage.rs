@@ -3,6 +3,7 @@
 
 use anyhow::{bail, Result};
 use berth_api::client::{query, Client, ClientError};
+use berth_api_types::container::{InspectResponse, PruneReport, TopResponse, WaitResponse};
 use clap::Args;
 use serde_json::Value;
 
@@ -209,8 +210,8 @@ pub async fn rename(client: &Client, args: RenameArgs) -> Result<()> {
 /// Each container's exit code, once it is not running.
 pub async fn wait(client: &Client, args: ContainersArgs) -> Result<()> {
     for_each_container(&args.containers, |name| async move {
-        let v: Value = client.post_json(&container_path(&name, "/wait")).await?;
-        println!("{}", v["StatusCode"].as_i64().unwrap_or(-1));
+        let v: WaitResponse = client.post_json(&container_path(&name, "/wait")).await?;
+        println!("{}", v.status_code);
         Ok(())
     })
     .await
@@ -222,18 +223,11 @@ pub async fn top(client: &Client, args: TopArgs) -> Result<()> {
         path.push('?');
         path.push_str(&query(&[("ps_args", &args.ps_args.join(" "))]));
     }
-    let top: Value = client.get_json(&path).await?;
-    let cells = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .into_iter()
-            .flatten()
-            .map(|c| c.as_str().unwrap_or_default().to_string())
-            .collect()
-    };
+    let top: TopResponse = client.get_json(&path).await?;
     let mut t = Table::new();
-    t.push_line(&cells(&top["Titles"]).join("\t"));
-    for p in top["Processes"].as_array().into_iter().flatten() {
-        t.push_line(&cells(p).join("\t"));
+    t.push_line(&top.titles.join("\t"));
+    for p in &top.processes {
+        t.push_line(&p.join("\t"));
     }
     print!("{}", t.render());
     Ok(())
@@ -241,15 +235,11 @@ pub async fn top(client: &Client, args: TopArgs) -> Result<()> {
 
 /// The published ports (none until bridge networking exists).
 pub async fn port(client: &Client, args: PortArgs) -> Result<()> {
-    let c: Value = client
+    let c: InspectResponse = client
         .get_json(&container_path(&args.container, "/json"))
         .await?;
-    let ports = c["NetworkSettings"]["Ports"]
-        .as_object()
-        .cloned()
-        .unwrap_or_default();
     let mut printed = false;
-    for (private, bindings) in &ports {
+    for (private, bindings) in &c.network_settings.ports {
         if let Some(want) = &args.port {
             let want = if want.contains('/') {
                 want.clone()
@@ -260,9 +250,8 @@ pub async fn port(client: &Client, args: PortArgs) -> Result<()> {
                 continue;
             }
         }
-        for b in bindings.as_array().into_iter().flatten() {
-            let ip = b["HostIp"].as_str().unwrap_or("0.0.0.0");
-            let port = b["HostPort"].as_str().unwrap_or_default();
+        for b in bindings.iter().flatten() {
+            let (ip, port) = (&b.host_ip, &b.host_port);
             match &args.port {
                 Some(_) => println!("{ip}:{port}"),
                 None => println!("{private} -> {ip}:{port}"),
@@ -287,22 +276,16 @@ pub async fn prune(client: &Client, args: PruneArgs) -> Result<()> {
         Some(f) => query(&[("filters", &f)]),
         None => String::new(),
     };
-    let r: Value = client.post_json(&format!("/containers/prune?{q}")).await?;
-    let deleted = r["ContainersDeleted"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let r: PruneReport = client.post_json(&format!("/containers/prune?{q}")).await?;
+    let deleted = r.containers_deleted.unwrap_or_default();
     if !deleted.is_empty() {
         println!("Deleted Containers:");
         for id in deleted {
-            println!("{}", id.as_str().unwrap_or_default());
+            println!("{id}");
         }
         println!();
     }
-    println!(
-        "Total reclaimed space: {}",
-        human_size(r["SpaceReclaimed"].as_u64().unwrap_or(0))
-    );
+    println!("Total reclaimed space: {}", human_size(r.space_reclaimed));
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 //! mount.Mount (HostConfig.Mounts).
 
 use anyhow::{bail, Context, Result};
-use serde_json::{json, Map, Value};
+use berth_api_types::container::{BindOptions, DriverConfig, Mount, TmpfsOptions, VolumeOptions};
 
 /// A boolean option: alone it is true, else true/1/false/0.
 fn boolean(key: &str, value: Option<&str>) -> Result<bool> {
@@ -30,11 +30,13 @@ fn size(value: &str) -> Result<i64> {
 }
 
 /// One `--mount` value.
-pub fn parse(spec: &str) -> Result<Value> {
-    let mut m = Map::new();
-    m.insert("Type".into(), json!("volume"));
-    let (mut bind, mut volume, mut tmpfs) = (Map::new(), Map::new(), Map::new());
-    let (mut labels, mut driver, mut driver_opts) = (Map::new(), Map::new(), Map::new());
+pub fn parse(spec: &str) -> Result<Mount> {
+    let mut m = Mount {
+        kind: "volume".into(),
+        ..Mount::default()
+    };
+    let (mut bind, mut volume) = (BindOptions::default(), VolumeOptions::default());
+    let (mut tmpfs, mut driver) = (TmpfsOptions::default(), DriverConfig::default());
     for field in spec.split(',').filter(|f| !f.is_empty()) {
         let (key, value) = match field.split_once('=') {
             Some((k, v)) => (k.trim().to_ascii_lowercase(), Some(v.trim())),
@@ -43,98 +45,58 @@ pub fn parse(spec: &str) -> Result<Value> {
         let need =
             || value.with_context(|| format!("invalid field '{field}' must be a key=value pair"));
         match key.as_str() {
-            "type" => {
-                m.insert("Type".into(), json!(need()?));
-            }
-            "source" | "src" => {
-                m.insert("Source".into(), json!(need()?));
-            }
-            "target" | "dst" | "destination" => {
-                m.insert("Target".into(), json!(need()?));
-            }
-            "readonly" | "ro" => {
-                m.insert("ReadOnly".into(), json!(boolean(&key, value)?));
-            }
-            "consistency" => {
-                m.insert("Consistency".into(), json!(need()?));
-            }
-            "bind-propagation" => {
-                bind.insert("Propagation".into(), json!(need()?));
-            }
-            "bind-nonrecursive" => {
-                bind.insert("NonRecursive".into(), json!(boolean(&key, value)?));
-            }
-            "bind-recursive" => {
-                let b = &mut bind;
-                match need()? {
-                    "enabled" => {}
-                    "disabled" => {
-                        b.insert("NonRecursive".into(), json!(true));
-                    }
-                    "writable" => {
-                        b.insert("ReadOnlyNonRecursive".into(), json!(true));
-                    }
-                    "readonly" => {
-                        b.insert("ReadOnlyForceRecursive".into(), json!(true));
-                    }
-                    other => bail!("invalid value for {key}: {other} (must be \"enabled\", \"disabled\", \"writable\", or \"readonly\")"),
-                }
-            }
-            "volume-nocopy" => {
-                volume.insert("NoCopy".into(), json!(boolean(&key, value)?));
-            }
-            "volume-subpath" => {
-                volume.insert("Subpath".into(), json!(need()?));
-            }
+            "type" => m.kind = need()?.into(),
+            "source" | "src" => m.source = need()?.into(),
+            "target" | "dst" | "destination" => m.target = need()?.into(),
+            "readonly" | "ro" => m.read_only = boolean(&key, value)?,
+            "consistency" => m.consistency = need()?.into(),
+            "bind-propagation" => bind.propagation = need()?.into(),
+            "bind-nonrecursive" => bind.non_recursive = boolean(&key, value)?,
+            "bind-recursive" => match need()? {
+                "enabled" => {}
+                "disabled" => bind.non_recursive = true,
+                "writable" => bind.read_only_non_recursive = true,
+                "readonly" => bind.read_only_force_recursive = true,
+                other => bail!("invalid value for {key}: {other} (must be \"enabled\", \"disabled\", \"writable\", or \"readonly\")"),
+            },
+            "volume-nocopy" => volume.no_copy = boolean(&key, value)?,
+            "volume-subpath" => volume.subpath = need()?.into(),
             "volume-label" => {
                 let (k, v) = need()?.split_once('=').unwrap_or((need()?, ""));
-                labels.insert(k.into(), json!(v));
+                volume.labels.insert(k.into(), v.into());
             }
-            "volume-driver" => {
-                driver.insert("Name".into(), json!(need()?));
-            }
+            "volume-driver" => driver.name = need()?.into(),
             "volume-opt" => {
                 let (k, v) = need()?.split_once('=').with_context(|| {
                     format!("invalid value for {key}: {}", need().unwrap_or_default())
                 })?;
-                driver_opts.insert(k.into(), json!(v));
+                driver.options.insert(k.into(), v.into());
             }
-            "tmpfs-size" => {
-                tmpfs.insert("SizeBytes".into(), json!(size(need()?)?));
-            }
+            "tmpfs-size" => tmpfs.size_bytes = size(need()?)?,
             "tmpfs-mode" => {
-                let mode = u32::from_str_radix(need()?, 8).with_context(|| {
+                tmpfs.mode = u32::from_str_radix(need()?, 8).with_context(|| {
                     format!("invalid value for {key}: {}", need().unwrap_or_default())
                 })?;
-                tmpfs.insert("Mode".into(), json!(mode));
             }
             _ => bail!("unexpected key '{key}' in '{field}'"),
         }
     }
-    if !driver_opts.is_empty() {
-        driver.insert("Options".into(), Value::Object(driver_opts));
+    if driver != DriverConfig::default() {
+        volume.driver_config = Some(driver);
     }
-    if !labels.is_empty() {
-        volume.insert("Labels".into(), Value::Object(labels));
-    }
-    if !driver.is_empty() {
-        volume.insert("DriverConfig".into(), Value::Object(driver));
-    }
-    for (key, section) in [
-        ("BindOptions", bind),
-        ("VolumeOptions", volume),
-        ("TmpfsOptions", tmpfs),
-    ] {
-        if !section.is_empty() {
-            m.insert(key.into(), Value::Object(section));
-        }
-    }
-    if m.get("Target")
-        .is_none_or(|t| t.as_str().is_none_or(str::is_empty))
-    {
+    // An options section is sent only when one of its flags was given (as before the types).
+    m.bind_options = given(bind);
+    m.volume_options = given(volume);
+    m.tmpfs_options = given(tmpfs);
+    if m.target.is_empty() {
         bail!("target is required");
     }
-    Ok(Value::Object(m))
+    Ok(m)
+}
+
+/// `section` unless nothing in it was set.
+fn given<T: Default + PartialEq>(section: T) -> Option<T> {
+    (section != T::default()).then_some(section)
 }
 
 #[cfg(test)]
@@ -147,6 +109,7 @@ mod tests {
             "type=volume,src=data,dst=/d,ro,volume-nocopy,volume-label=a=b,volume-opt=type=tmpfs",
         )
         .expect("volume");
+        let v = serde_json::to_value(v).expect("json");
         assert_eq!(v["Source"], "data");
         assert_eq!(v["ReadOnly"], true);
         assert_eq!(v["VolumeOptions"]["NoCopy"], true);
@@ -156,10 +119,12 @@ mod tests {
             "tmpfs"
         );
         let t = parse("type=tmpfs,target=/t,tmpfs-size=1m,tmpfs-mode=1770").expect("tmpfs");
+        let t = serde_json::to_value(t).expect("json");
         assert_eq!(t["TmpfsOptions"]["SizeBytes"], 1 << 20);
         assert_eq!(t["TmpfsOptions"]["Mode"], 0o1770);
         let b = parse("type=bind,src=/x,dst=/y,bind-propagation=rslave,bind-recursive=disabled")
             .expect("bind");
+        let b = serde_json::to_value(b).expect("json");
         assert_eq!(b["BindOptions"]["NonRecursive"], true);
         assert!(parse("type=volume,dst=/a,bogus=1")
             .is_err_and(|e| e.to_string().contains("unexpected key 'bogus'")));

@@ -5,8 +5,10 @@
 use std::collections::BTreeMap;
 
 use anyhow::{bail, Context, Result};
+use berth_api_types::container::{
+    Config, HealthConfig, HostConfig, LogConfig, NetworkingConfig, RestartPolicy, StrSlice, Ulimit,
+};
 use clap::{ArgAction, Args};
-use serde_json::{json, Map, Value};
 
 /// `--pull`: docker's image pull policy for run and create.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -205,7 +207,7 @@ pub fn parse_cpus(s: &str) -> Result<i64> {
 }
 
 /// `--ulimit nofile=1024:2048` as the API's {Name, Soft, Hard}.
-fn parse_ulimit(s: &str) -> Result<Value> {
+fn parse_ulimit(s: &str) -> Result<Ulimit> {
     let bad = || anyhow::anyhow!("invalid ulimit argument: {s}");
     let (name, limits) = s.split_once('=').ok_or_else(bad)?;
     let (soft, hard) = limits.split_once(':').unwrap_or((limits, limits));
@@ -214,11 +216,15 @@ fn parse_ulimit(s: &str) -> Result<Value> {
     if soft > hard {
         bail!("ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}");
     }
-    Ok(json!({"Name": name, "Soft": soft, "Hard": hard}))
+    Ok(Ulimit {
+        name: name.to_string(),
+        soft,
+        hard,
+    })
 }
 
 /// `--restart on-failure:3` as the API's {Name, MaximumRetryCount}.
-pub fn parse_restart(s: &str) -> Result<Value> {
+pub fn parse_restart(s: &str) -> Result<RestartPolicy> {
     let (name, count) = match s.split_once(':') {
         Some((name, count)) => {
             let count: i64 = count
@@ -228,7 +234,10 @@ pub fn parse_restart(s: &str) -> Result<Value> {
         }
         None => (s, 0),
     };
-    Ok(json!({"Name": name, "MaximumRetryCount": count}))
+    Ok(RestartPolicy {
+        name: name.to_string(),
+        maximum_retry_count: count,
+    })
 }
 
 /// A `--health-*` duration: not negative (the docker CLI's check).
@@ -274,75 +283,59 @@ fn security_opt(opt: &str) -> Result<String> {
     }
 }
 
-fn key_values(items: &[String]) -> Map<String, Value> {
+fn key_values(items: &[String]) -> BTreeMap<String, String> {
     items
         .iter()
         .map(|l| match l.split_once('=') {
-            Some((k, v)) => (k.to_string(), json!(v)),
-            None => (l.to_string(), json!("")),
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (l.to_string(), String::new()),
         })
         .collect()
 }
 
 impl CreateArgs {
     /// The body of POST /containers/create.
-    pub fn body(&self) -> Result<Value> {
+    pub fn body(&self) -> Result<Config> {
         let mut env = Vec::new();
         for file in &self.env_file {
             env.extend(env_file(file)?);
         }
         env.extend(self.env.iter().filter_map(|e| env_entry(e)));
-        let attach_stdin = self.interactive;
         let (image, command) = self
             .image_and_command
             .split_first()
             .context("no image given")?;
-        let mut config = json!({
-            "Image": image,
-            "Tty": self.tty,
-            "OpenStdin": self.interactive,
-            "StdinOnce": self.interactive,
-            "AttachStdin": attach_stdin,
-            "AttachStdout": true,
-            "AttachStderr": true,
-            "Env": env,
-            "Labels": key_values(&self.label),
-        });
-        if !command.is_empty() {
-            config["Cmd"] = json!(command);
-        }
-        let fields = [
-            ("Entrypoint", self.entrypoint.as_ref().map(|e| json!([e]))),
-            ("WorkingDir", self.workdir.as_ref().map(|w| json!(w))),
-            ("User", self.user.as_ref().map(|u| json!(u))),
-            ("Hostname", self.hostname.as_ref().map(|h| json!(h))),
-            ("StopSignal", self.stop_signal.as_ref().map(|s| json!(s))),
-            ("StopTimeout", self.stop_timeout.map(|t| json!(t))),
-        ];
-        for (key, value) in fields {
-            if let Some(v) = value {
-                config[key] = v;
-            }
-        }
-        if let Some(check) = self.healthcheck()? {
-            config["Healthcheck"] = check;
-        }
-        config["HostConfig"] = self.host_config()?;
-        let mut networking = json!({"EndpointsConfig": {}});
+        let mut config = Config {
+            image: image.clone(),
+            tty: self.tty,
+            open_stdin: self.interactive,
+            stdin_once: self.interactive,
+            attach_stdin: self.interactive,
+            attach_stdout: true,
+            attach_stderr: true,
+            env,
+            labels: key_values(&self.label),
+            cmd: (!command.is_empty()).then(|| StrSlice(command.to_vec())),
+            entrypoint: self.entrypoint.as_ref().map(|e| StrSlice(vec![e.clone()])),
+            working_dir: self.workdir.clone().unwrap_or_default(),
+            user: self.user.clone().unwrap_or_default(),
+            hostname: self.hostname.clone().unwrap_or_default(),
+            stop_signal: self.stop_signal.clone().unwrap_or_default(),
+            stop_timeout: self.stop_timeout,
+            healthcheck: self.healthcheck()?,
+            host_config: self.host_config()?,
+            ..Config::default()
+        };
+        let mut networking = NetworkingConfig::default();
         let network = self.network.as_deref().unwrap_or("default");
         self.host_flags
-            .apply(&mut config["HostConfig"], &mut networking, network)?;
-        if networking["EndpointsConfig"]
-            .as_object()
-            .is_some_and(|e| !e.is_empty())
-        {
-            config["NetworkingConfig"] = networking;
-        }
+            .apply(&mut config.host_config, &mut networking, network)?;
+        config.networking_config = networking;
         Ok(config)
     }
 
     /// `--health-*` and `--no-healthcheck` as Config.Healthcheck, as the docker CLI builds it.
-    fn healthcheck(&self) -> Result<Option<Value>> {
+    fn healthcheck(&self) -> Result<Option<HealthConfig>> {
         let interval = health_duration("health-interval", self.health_interval.as_ref())?;
         let timeout = health_duration("health-timeout", self.health_timeout.as_ref())?;
         let start_period =
@@ -361,7 +354,10 @@ impl CreateArgs {
             if any {
                 bail!("--no-healthcheck conflicts with --health-* options");
             }
-            return Ok(Some(json!({"Test": ["NONE"]})));
+            return Ok(Some(HealthConfig {
+                test: vec!["NONE".into()],
+                ..HealthConfig::default()
+            }));
         }
         if !any {
             return Ok(None);
@@ -369,91 +365,80 @@ impl CreateArgs {
         if retries < 0 {
             bail!("--health-retries cannot be negative");
         }
-        let test: Vec<&str> = if cmd.is_empty() {
+        let test = if cmd.is_empty() {
             Vec::new()
         } else {
-            vec!["CMD-SHELL", cmd]
+            vec!["CMD-SHELL".into(), cmd.to_string()]
         };
-        Ok(Some(json!({
-            "Test": test,
-            "Interval": interval,
-            "Timeout": timeout,
-            "StartPeriod": start_period,
-            "StartInterval": start_interval,
-            "Retries": retries,
-        })))
+        Ok(Some(HealthConfig {
+            test,
+            interval,
+            timeout,
+            start_period,
+            start_interval,
+            retries,
+        }))
     }
 
-    fn host_config(&self) -> Result<Value> {
-        let mut host = json!({
-            "NetworkMode": self.network.clone().unwrap_or_else(|| "default".into()),
-            "AutoRemove": self.rm,
-            "Privileged": self.privileged,
-            "ReadonlyRootfs": self.read_only,
-            "Binds": self.volume,
-            "CapAdd": self.cap_add,
-            "CapDrop": self.cap_drop,
-            "Ulimits": self.ulimit.iter().map(|u| parse_ulimit(u)).collect::<Result<Vec<_>>>()?,
-            "SecurityOpt": self.security_opt.iter().map(|o| security_opt(o)).collect::<Result<Vec<_>>>()?,
-        });
-        if self.init {
-            host["Init"] = json!(true);
-        }
-        if !self.mount.is_empty() {
-            let mounts = self
+    fn host_config(&self) -> Result<HostConfig> {
+        let mut host = HostConfig {
+            network_mode: self.network.clone().unwrap_or_else(|| "default".into()),
+            auto_remove: self.rm,
+            privileged: self.privileged,
+            readonly_rootfs: self.read_only,
+            binds: self.volume.clone(),
+            cap_add: StrSlice(self.cap_add.clone()),
+            cap_drop: StrSlice(self.cap_drop.clone()),
+            ulimits: self
+                .ulimit
+                .iter()
+                .map(|u| parse_ulimit(u))
+                .collect::<Result<_>>()?,
+            security_opt: self
+                .security_opt
+                .iter()
+                .map(|o| security_opt(o))
+                .collect::<Result<_>>()?,
+            init: self.init.then_some(true),
+            mounts: self
                 .mount
                 .iter()
                 .map(|m| super::mounts::parse(m))
-                .collect::<Result<Vec<_>>>()?;
-            host["Mounts"] = json!(mounts);
-        }
-        if !self.volumes_from.is_empty() {
-            host["VolumesFrom"] = json!(self.volumes_from);
-        }
-        if !self.tmpfs.is_empty() {
-            let mounts: BTreeMap<&str, &str> = self
+                .collect::<Result<_>>()?,
+            volumes_from: self.volumes_from.clone(),
+            tmpfs: self
                 .tmpfs
                 .iter()
                 .map(|t| t.split_once(':').unwrap_or((t.as_str(), "")))
-                .collect();
-            host["Tmpfs"] = json!(mounts);
-        }
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            cpu_shares: self.cpu_shares.unwrap_or(0),
+            pids_limit: self.pids_limit,
+            cpuset_cpus: self.cpuset_cpus.clone().unwrap_or_default(),
+            runtime: self.runtime.clone().unwrap_or_default(),
+            ..HostConfig::default()
+        };
         if let Some(m) = &self.memory {
-            host["Memory"] = json!(parse_bytes(m)?);
+            host.memory = parse_bytes(m)?;
         }
         if let Some(s) = &self.memory_swap {
-            host["MemorySwap"] = json!(if s == "-1" { -1 } else { parse_bytes(s)? });
+            host.memory_swap = if s == "-1" { -1 } else { parse_bytes(s)? };
         }
         if let Some(c) = &self.cpus {
-            host["NanoCpus"] = json!(parse_cpus(c)?);
-        }
-        let numbers = [
-            ("CpuShares", self.cpu_shares),
-            ("PidsLimit", self.pids_limit),
-        ];
-        for (key, value) in numbers {
-            if let Some(v) = value {
-                host[key] = json!(v);
-            }
-        }
-        if let Some(c) = &self.cpuset_cpus {
-            host["CpusetCpus"] = json!(c);
+            host.nano_cpus = parse_cpus(c)?;
         }
         if let Some(r) = &self.restart {
-            host["RestartPolicy"] = parse_restart(r)?;
-        }
-        if let Some(r) = &self.runtime {
-            host["Runtime"] = json!(r);
+            host.restart_policy = parse_restart(r)?;
         }
         if self.log_driver.is_some() || !self.log_opt.is_empty() {
-            host["LogConfig"] = json!({
-                "Type": self.log_driver.clone().unwrap_or_default(),
-                "Config": key_values(&self.log_opt),
-            });
+            host.log_config = LogConfig {
+                driver: self.log_driver.clone().unwrap_or_default(),
+                config: key_values(&self.log_opt),
+            };
         }
         if self.tty {
             if let Some((h, w)) = crate::terminal::size() {
-                host["ConsoleSize"] = json!([h, w]);
+                host.console_size = [h.into(), w.into()];
             }
         }
         Ok(host)
@@ -480,12 +465,19 @@ mod tests {
         assert!(parse_cpus("-1").is_err());
         assert_eq!(
             parse_ulimit("nofile=512:1024").ok(),
-            Some(json!({"Name": "nofile", "Soft": 512, "Hard": 1024}))
+            Some(Ulimit {
+                name: "nofile".into(),
+                soft: 512,
+                hard: 1024
+            })
         );
         assert!(parse_ulimit("nofile=2:1").is_err());
         assert_eq!(
             parse_restart("on-failure:3").ok(),
-            Some(json!({"Name": "on-failure", "MaximumRetryCount": 3}))
+            Some(RestartPolicy {
+                name: "on-failure".into(),
+                maximum_retry_count: 3
+            })
         );
         assert!(parse_restart("on-failure:x").is_err());
     }
@@ -498,5 +490,185 @@ mod tests {
             Some(1_500_000_000)
         );
         assert!(health_duration("health-timeout", Some(&"10".to_string())).is_err());
+    }
+}
+
+#[cfg(test)]
+mod body_tests {
+    use super::*;
+    use berth_api_types::container::decode::create_request;
+    use berth_api_types::container::Mount;
+    use berth_api_types::network::EndpointSettings;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    #[command(disable_help_flag = true)]
+    struct Line {
+        #[command(flatten)]
+        create: CreateArgs,
+    }
+
+    /// The body for `args`, as berthd decodes it.
+    fn decoded(args: &[&str]) -> Config {
+        let line = Line::try_parse_from(std::iter::once("run").chain(args.iter().copied()))
+            .expect("a valid command line");
+        let body = serde_json::to_value(line.create.body().expect("a body")).expect("json");
+        create_request(&body).expect("the daemon takes the body")
+    }
+
+    #[test]
+    fn a_plain_run_body_asks_for_nothing_berth_refuses() {
+        // Every member goes out, zero ones too: none may trip the refusal of unsupported keys.
+        let config = decoded(&["busybox"]);
+        assert_eq!(config.image, "busybox");
+        assert_eq!(config.cmd, None);
+        assert!(config.attach_stdout && config.attach_stderr && !config.attach_stdin);
+        assert_eq!(config.host_config.network_mode, "default");
+        assert_eq!(config.host_config.memory_swappiness, Some(-1));
+        assert_eq!(config.host_config.pids_limit, None);
+        assert_eq!(config.host_config.oom_kill_disable, None);
+        assert_eq!(config.host_config.init, None);
+        assert_eq!(config.networking_config, NetworkingConfig::default());
+    }
+
+    #[test]
+    fn a_run_body_decodes_at_the_daemon_to_the_config_asked_for() {
+        let config = decoded(&[
+            "-i",
+            "--name",
+            "web",
+            "-e",
+            "A=1",
+            "-w",
+            "/srv",
+            "-u",
+            "1000:1000",
+            "--entrypoint",
+            "/bin/sh",
+            "-h",
+            "box",
+            "-l",
+            "tier=front",
+            "--restart",
+            "on-failure:3",
+            "--init",
+            "--read-only",
+            "--tmpfs",
+            "/run:size=1m",
+            "-m",
+            "64m",
+            "--memory-swap",
+            "-1",
+            "--cpus",
+            "0.5",
+            "--pids-limit",
+            "0",
+            "--ulimit",
+            "nofile=512:1024",
+            "--cap-add",
+            "NET_ADMIN",
+            "--stop-signal",
+            "SIGINT",
+            "--stop-timeout",
+            "5",
+            "--network",
+            "none",
+            "-v",
+            "/tmp:/host:ro",
+            "--mount",
+            "type=tmpfs,target=/t,tmpfs-size=1m",
+            "--log-driver",
+            "json-file",
+            "--log-opt",
+            "max-size=1m",
+            "--health-cmd",
+            "true",
+            "--health-retries",
+            "2",
+            "--oom-score-adj",
+            "-5",
+            "--device-read-bps",
+            "/dev/sda:1mb",
+            "--mac-address",
+            "02:42:ac:11:00:02",
+            "busybox",
+            "sh",
+            "-c",
+            "exit 0",
+        ]);
+        let expected = Config {
+            hostname: "box".into(),
+            user: "1000:1000".into(),
+            attach_stdin: true,
+            attach_stdout: true,
+            attach_stderr: true,
+            open_stdin: true,
+            stdin_once: true,
+            env: vec!["A=1".into()],
+            cmd: Some(StrSlice(vec!["sh".into(), "-c".into(), "exit 0".into()])),
+            healthcheck: Some(HealthConfig {
+                test: vec!["CMD-SHELL".into(), "true".into()],
+                retries: 2,
+                ..HealthConfig::default()
+            }),
+            image: "busybox".into(),
+            working_dir: "/srv".into(),
+            entrypoint: Some(StrSlice(vec!["/bin/sh".into()])),
+            labels: BTreeMap::from([("tier".into(), "front".into())]),
+            stop_signal: "SIGINT".into(),
+            stop_timeout: Some(5),
+            host_config: HostConfig {
+                binds: vec!["/tmp:/host:ro".into()],
+                log_config: LogConfig {
+                    driver: "json-file".into(),
+                    config: BTreeMap::from([("max-size".into(), "1m".into())]),
+                },
+                network_mode: "none".into(),
+                restart_policy: RestartPolicy {
+                    name: "on-failure".into(),
+                    maximum_retry_count: 3,
+                },
+                cap_add: StrSlice(vec!["NET_ADMIN".into()]),
+                oom_score_adj: -5,
+                readonly_rootfs: true,
+                tmpfs: BTreeMap::from([("/run".into(), "size=1m".into())]),
+                memory: 64 << 20,
+                nano_cpus: 500_000_000,
+                blkio_device_read_bps: Some(vec![berth_api_types::container::ThrottleDevice {
+                    path: "/dev/sda".into(),
+                    rate: 1 << 20,
+                }]),
+                memory_swap: -1,
+                memory_swappiness: Some(-1),
+                pids_limit: Some(0),
+                ulimits: vec![Ulimit {
+                    name: "nofile".into(),
+                    soft: 512,
+                    hard: 1024,
+                }],
+                mounts: vec![Mount {
+                    kind: "tmpfs".into(),
+                    target: "/t".into(),
+                    tmpfs_options: Some(berth_api_types::container::TmpfsOptions {
+                        size_bytes: 1 << 20,
+                        ..Default::default()
+                    }),
+                    ..Mount::default()
+                }],
+                init: Some(true),
+                ..HostConfig::default()
+            },
+            networking_config: NetworkingConfig {
+                endpoints_config: BTreeMap::from([(
+                    "none".into(),
+                    EndpointSettings {
+                        mac_address: "02:42:ac:11:00:02".into(),
+                        ..EndpointSettings::default()
+                    },
+                )]),
+            },
+            ..Config::default()
+        };
+        assert_eq!(config, expected);
     }
 }

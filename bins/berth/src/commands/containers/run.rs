@@ -2,8 +2,9 @@
 //! them, as the docker CLI does it (attach and wait are asked for before start, so that no
 //! output and no exit is missed).
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Result};
 use berth_api::client::{query, read_json, Client, ClientError};
+use berth_api_types::container::{CreateResponse, InspectResponse, WaitResponse};
 use clap::{ArgAction, Args};
 use serde_json::Value;
 
@@ -82,11 +83,11 @@ async fn create_container(client: &Client, args: &CreateArgs) -> Result<String> 
         q.push(("platform", p));
     }
     let path = format!("/containers/create?{}", query(&q));
-    let image = body["Image"].as_str().unwrap_or_default();
+    let image = body.image.as_str();
     if args.pull == PullPolicy::Always {
         pull_image(client, &with_tag(image), platform, Shown::Stderr).await?;
     }
-    let created: Value = match client.post_body(&path, &body).await {
+    let created: CreateResponse = match client.post_body(&path, &body).await {
         // Missing, or present for another platform than asked: pull (as the docker CLI).
         Err(ClientError::Daemon {
             status: 404,
@@ -101,15 +102,14 @@ async fn create_container(client: &Client, args: &CreateArgs) -> Result<String> 
         }
         other => other?,
     };
-    for warning in created["Warnings"].as_array().into_iter().flatten() {
-        eprintln!("WARNING: {}", warning.as_str().unwrap_or_default());
+    for warning in &created.warnings {
+        eprintln!("WARNING: {warning}");
     }
-    let id = created["Id"]
-        .as_str()
-        .map(String::from)
-        .context("the daemon sent no container id")?;
-    cidfile.write(&id)?;
-    Ok(id)
+    if created.id.is_empty() {
+        bail!("the daemon sent no container id");
+    }
+    cidfile.write(&created.id)?;
+    Ok(created.id)
 }
 
 /// `busybox` as docker names it when pulling: `busybox:latest` (the daemon's create
@@ -146,7 +146,7 @@ impl Attach<'_> {
             q.push(("detachKeys", keys));
         }
         let path = container_path(self.id, &format!("/attach?{}", query(&q)));
-        Ok(client.hijack(&path, &Value::Null).await?)
+        Ok(client.hijack(&path, &()).await?)
     }
 
     /// Stream in raw mode (for a TTY), resizing and proxying signals meanwhile.
@@ -218,16 +218,16 @@ pub async fn run(client: &Client, args: RunArgs) -> Result<()> {
     if attach.stream(client, conn).await? == Ended::Detached {
         return Ok(());
     }
-    let status: Value = read_json(waited).await?;
+    let status: WaitResponse = read_json(waited).await?;
     exit_with(&status)
 }
 
 /// A wait answer as this command's end: the container's code, or its error.
-fn exit_with(status: &Value) -> Result<()> {
-    if let Some(message) = status["Error"]["Message"].as_str() {
-        return Err(exit::failed(125, anyhow::anyhow!("{message}")));
+fn exit_with(status: &WaitResponse) -> Result<()> {
+    if let Some(error) = &status.error {
+        return Err(exit::failed(125, anyhow::anyhow!("{}", error.message)));
     }
-    match status["StatusCode"].as_i64().unwrap_or(0) {
+    match status.status_code {
         0 => Ok(()),
         code => Err(exit::with_code(code)),
     }
@@ -235,11 +235,8 @@ fn exit_with(status: &Value) -> Result<()> {
 
 /// The container's id, Tty and OpenStdin: how to attach to it or read its log.
 pub(super) async fn tty_and_stdin(client: &Client, name: &str) -> Result<(String, bool, bool)> {
-    let c: Value = client.get_json(&container_path(name, "/json")).await?;
-    let id = c["Id"].as_str().unwrap_or(name).to_string();
-    let tty = c["Config"]["Tty"].as_bool().unwrap_or(false);
-    let open_stdin = c["Config"]["OpenStdin"].as_bool().unwrap_or(false);
-    Ok((id, tty, open_stdin))
+    let c: InspectResponse = client.get_json(&container_path(name, "/json")).await?;
+    Ok((c.id, c.config.tty, c.config.open_stdin))
 }
 
 pub async fn start(client: &Client, args: StartArgs) -> Result<()> {
@@ -286,7 +283,7 @@ pub async fn attach(client: &Client, args: AttachArgs) -> Result<()> {
         return Ok(());
     }
     // The stream ended with the container: its exit code, as docker attach returns it.
-    let status: Value = client.post_json(&container_path(&id, "/wait")).await?;
+    let status: WaitResponse = client.post_json(&container_path(&id, "/wait")).await?;
     exit_with(&status)
 }
 

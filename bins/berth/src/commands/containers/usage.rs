@@ -2,6 +2,7 @@
 
 use anyhow::Result;
 use berth_api::client::{query, Client};
+use berth_api_types::container::{Summary, UpdateResponse};
 use clap::Args;
 use serde_json::{json, Map, Value};
 
@@ -80,11 +81,8 @@ async fn chosen(client: &Client, args: &StatsArgs) -> Result<Vec<String>> {
         return Ok(args.containers.clone());
     }
     let q = if args.all { "?all=1" } else { "" };
-    let list: Vec<Value> = client.get_json(&format!("/containers/json{q}")).await?;
-    Ok(list
-        .iter()
-        .filter_map(|c| c["Id"].as_str().map(String::from))
-        .collect())
+    let list: Vec<Summary> = client.get_json(&format!("/containers/json{q}")).await?;
+    Ok(list.into_iter().map(|c| c.id).collect())
 }
 
 fn number(v: &Value) -> f64 {
@@ -285,7 +283,7 @@ impl UpdateArgs {
             put("BlkioWeight", json!(w));
         }
         if let Some(r) = &self.restart {
-            put("RestartPolicy", parse_restart(r)?);
+            put("RestartPolicy", serde_json::to_value(parse_restart(r)?)?);
         }
         if body.is_empty() {
             anyhow::bail!("you must provide one or more flags when using this command");
@@ -300,9 +298,9 @@ pub async fn update(client: &Client, args: UpdateArgs) -> Result<()> {
         let path = container_path(&name, "/update");
         let body = &body;
         async move {
-            let answer: Value = client.post_body(&path, body).await?;
-            for w in answer["Warnings"].as_array().into_iter().flatten() {
-                eprintln!("{}", w.as_str().unwrap_or_default());
+            let answer: UpdateResponse = client.post_body(&path, body).await?;
+            for w in &answer.warnings {
+                eprintln!("{w}");
             }
             Ok(())
         }
