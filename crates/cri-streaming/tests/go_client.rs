@@ -335,10 +335,12 @@ async fn a_port_forward_failure_reaches_the_client_on_the_error_stream() {
         b"",
     )
     .await;
-    assert_eq!(
-        text(&out.stdout),
-        "\n",
-        "no reply from a port nobody listens on"
+    // No reply: an empty one, or, when client-go closes the local connection before the
+    // probe has read it, a reset that ends the probe before it prints (timing decides which).
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout == "\n" || stdout.is_empty(),
+        "no reply from a port nobody listens on: {stdout:?}"
     );
     let stderr = text(&out.stderr);
     assert!(

@@ -259,11 +259,13 @@ fn create_body(pod: &Pod, config: &ContainerConfig, image_id: &str) -> Result<Co
     Ok(Config {
         image: image_id.to_string(),
         labels,
-        env: config
-            .envs
-            .iter()
-            .map(|e| format!("{}={}", e.key, e.value))
-            .collect(),
+        env: Some(
+            config
+                .envs
+                .iter()
+                .map(|e| format!("{}={}", e.key, e.value))
+                .collect(),
+        ),
         working_dir: config.working_dir.clone(),
         tty: config.tty,
         open_stdin: config.stdin,

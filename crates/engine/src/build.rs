@@ -41,7 +41,7 @@ impl Runner for Containers<'_> {
         let body = CreateBody {
             image: spec.image.clone(),
             entrypoint: Some(StrSlice(spec.argv.clone())),
-            env: spec.env.clone(),
+            env: Some(spec.env.clone()),
             user: spec.user.clone(),
             working_dir: spec.workdir.clone(),
             attach_stdout: true,

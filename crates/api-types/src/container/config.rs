@@ -117,8 +117,9 @@ pub struct Config {
     pub tty: bool,
     pub open_stdin: bool,
     pub stdin_once: bool,
-    #[serde(serialize_with = "null_if_empty")]
-    pub env: Vec<String>,
+    /// None (null) when not given; the engine's merge with the image's always makes a
+    /// list, even an empty one (an `Env: ["PATH"]` unsetting the image's only variable).
+    pub env: Option<Vec<String>>,
     pub cmd: Option<StrSlice>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub healthcheck: Option<HealthConfig>,

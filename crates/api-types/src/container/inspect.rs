@@ -372,6 +372,6 @@ mod tests {
         let sent = encode(&InspectResponse::default());
         assert!(sent["HostConfig"]["Binds"].is_null() && sent["Config"]["Env"].is_null());
         let read: InspectResponse = serde_json::from_value(sent).expect("decodes");
-        assert!(read.host_config.binds.is_empty() && read.config.env.is_empty());
+        assert!(read.host_config.binds.is_empty() && read.config.env.is_none());
     }
 }

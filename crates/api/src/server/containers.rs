@@ -366,7 +366,7 @@ fn config(r: &ContainerRecord) -> container::Config {
         tty: r.config.tty,
         open_stdin: r.config.open_stdin,
         stdin_once: r.config.stdin_once,
-        env: r.config.env.clone().unwrap_or_default(),
+        env: r.config.env.clone(),
         cmd: r.config.cmd.clone().map(container::StrSlice),
         healthcheck: r.config.healthcheck.clone(),
         image: r.config.image.clone(),

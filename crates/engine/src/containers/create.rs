@@ -167,7 +167,7 @@ impl Engine {
         pod: Option<super::pod::PodLink>,
     ) -> Result<(ContainerRecord, Vec<String>)> {
         let host = &req.host_config;
-        check_env(&req.env)?;
+        check_env(req.env.as_deref().unwrap_or_default())?;
         if !req.stop_signal.is_empty() {
             check_signal(&req.stop_signal)?;
         }
@@ -275,7 +275,7 @@ impl Engine {
             user: or_image(&req.user, ic.oci.user()),
             env: Some(merge_env(
                 ic.oci.env().clone().unwrap_or_default(),
-                req.env.clone(),
+                req.env.clone().unwrap_or_default(),
             )),
             cmd,
             entrypoint,

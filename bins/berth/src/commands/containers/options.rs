@@ -313,7 +313,7 @@ impl CreateArgs {
             attach_stdin: self.interactive,
             attach_stdout: true,
             attach_stderr: true,
-            env,
+            env: Some(env),
             labels: key_values(&self.label),
             cmd: (!command.is_empty()).then(|| StrSlice(command.to_vec())),
             entrypoint: self.entrypoint.as_ref().map(|e| StrSlice(vec![e.clone()])),
@@ -604,7 +604,7 @@ mod body_tests {
             attach_stderr: true,
             open_stdin: true,
             stdin_once: true,
-            env: vec!["A=1".into()],
+            env: Some(vec!["A=1".into()]),
             cmd: Some(StrSlice(vec!["sh".into(), "-c".into(), "exit 0".into()])),
             healthcheck: Some(HealthConfig {
                 test: vec!["CMD-SHELL".into(), "true".into()],
