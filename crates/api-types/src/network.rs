@@ -245,28 +245,8 @@ pub fn decode<T: DeserializeOwned>(body: Value) -> Result<T, DecodeError> {
             })
         }
     };
-    serde_path_to_error::deserialize(without_nulls(body)).map_err(|e| {
-        let path = e.path().to_string();
-        DecodeError {
-            path: if path == "." { String::new() } else { path },
-            message: e.into_inner().to_string(),
-        }
-    })
-}
-
-/// `v` without its null object members: serde's `default` then gives the zero value Go's
-/// decoder leaves for a null.
-fn without_nulls(v: Value) -> Value {
-    match v {
-        Value::Object(m) => Value::Object(
-            m.into_iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (k, without_nulls(v)))
-                .collect(),
-        ),
-        Value::Array(a) => Value::Array(a.into_iter().map(without_nulls).collect()),
-        other => other,
-    }
+    crate::container::decode::go_decode(&body)
+        .map_err(|(path, message)| DecodeError { path, message })
 }
 
 #[cfg(test)]

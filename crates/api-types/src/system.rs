@@ -230,16 +230,15 @@ pub struct DiscreteGenericResource {
     pub value: i64,
 }
 
-/// `GET /system/df`. Containers and Volumes are their areas' types (container and volume
-/// summaries), generic here so that this type does not depend on them.
+/// `GET /system/df`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct DiskUsage<C, V> {
+pub struct DiskUsage {
     /// Bytes of every image layer.
     pub layers_size: u64,
     pub images: Vec<image::Summary>,
-    pub containers: Vec<C>,
-    pub volumes: Vec<V>,
+    pub containers: Vec<crate::container::Summary>,
+    pub volumes: Vec<crate::volume::Volume>,
     pub build_cache: Vec<BuildCache>,
 }
 
@@ -461,7 +460,7 @@ mod tests {
     /// types.DiskUsage's members and types.BuildCache's (Parents omitempty).
     #[test]
     fn disk_usage_as_dockerd() {
-        let du: DiskUsage<Value, Value> = DiskUsage {
+        let du = DiskUsage {
             build_cache: vec![BuildCache {
                 id: "k".into(),
                 r#type: "regular".into(),

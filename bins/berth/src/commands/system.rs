@@ -3,7 +3,7 @@
 use anyhow::Result;
 use berth_api::client::Client;
 use berth_api_types::system::{DiskUsage, Info, Version};
-use berth_api_types::{container, volume};
+use berth_api_types::volume;
 use clap::Subcommand;
 
 use crate::format::{human_size, Table};
@@ -64,8 +64,7 @@ pub async fn system(client: &Client, cmd: SystemCommand) -> Result<()> {
     match cmd {
         SystemCommand::Info => info(client).await,
         SystemCommand::Df => {
-            let df: DiskUsage<container::Summary, volume::Volume> =
-                client.get_json("/system/df").await?;
+            let df: DiskUsage = client.get_json("/system/df").await?;
             let images = df.images;
             let mut t = Table::new();
             t.push_line("TYPE\tTOTAL\tACTIVE\tSIZE\tRECLAIMABLE");

@@ -39,19 +39,25 @@ fn without_nulls(v: &Value) -> Value {
     }
 }
 
-/// Decode `v` as `T` with Go's null rule; a mismatch names the field's path under `section`.
-pub fn typed<T: DeserializeOwned>(section: &str, v: &Value) -> Result<T, DecodeError> {
+/// Decode `v` as `T` with Go's null rule; a mismatch is the member's path (empty for `v`
+/// itself) and what was wrong. Every request body of the API is decoded through this.
+pub(crate) fn go_decode<T: DeserializeOwned>(v: &Value) -> Result<T, (String, String)> {
     serde_path_to_error::deserialize(&without_nulls(v)).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." {
+        let path = if path == "." { String::new() } else { path };
+        (path, e.inner().to_string())
+    })
+}
+
+/// Decode `v` as `T` with Go's null rule; a mismatch names the field's path under `section`.
+pub fn typed<T: DeserializeOwned>(section: &str, v: &Value) -> Result<T, DecodeError> {
+    go_decode(v).map_err(|(path, message)| DecodeError::Invalid {
+        field: if path.is_empty() {
             section.to_string()
         } else {
             format!("{section}.{path}")
-        };
-        DecodeError::Invalid {
-            field,
-            message: e.inner().to_string(),
-        }
+        },
+        message,
     })
 }
 

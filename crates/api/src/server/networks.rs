@@ -14,7 +14,6 @@ use berth_engine::filters::Filters;
 use hyper::body::Incoming;
 use hyper::{Response, StatusCode};
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 
 use super::body::{self, Body};
 use super::compat;
@@ -183,13 +182,6 @@ fn matches(filters: &Filters, n: &NetworkResource) -> bool {
         && label_ok
 }
 
-/// A typed answer as JSON.
-fn reply(status: StatusCode, value: &impl Serialize) -> Response<Body> {
-    let mut bytes = serde_json::to_vec(value).unwrap_or_default();
-    bytes.push(b'\n');
-    body::full(status, "application/json", bytes)
-}
-
 /// A request body as moby's decoder reads it; `what` starts the 400's message.
 async fn request<T: DeserializeOwned>(body_in: Incoming, what: &str) -> ApiResult<T> {
     let value = body::read_json(body_in, 1 << 20).await?;
@@ -213,7 +205,7 @@ pub(super) async fn list(ctx: &Ctx) -> ApiResult<Response<Body>> {
         .filter(|n| matches(&filters, n))
         .collect();
     compat::network_list(&mut out, ctx.version);
-    Ok(reply(StatusCode::OK, &out))
+    Ok(body::json(StatusCode::OK, &out))
 }
 
 /// GET /networks/{id or name}
@@ -226,13 +218,16 @@ pub(super) async fn inspect(ctx: &Ctx, wanted: String) -> ApiResult<Response<Bod
         })
         .await?;
     if let Some(rec) = user {
-        return Ok(reply(StatusCode::OK, &user_network(&rec, Some(&records))));
+        return Ok(body::json(
+            StatusCode::OK,
+            &user_network(&rec, Some(&records)),
+        ));
     }
     let found = names(&bridge).into_iter().find(|n| {
         *n == wanted || (wanted.len() >= 3 && network_id(n).starts_with(wanted.as_str()))
     });
     match found {
-        Some(n) => Ok(reply(
+        Some(n) => Ok(body::json(
             StatusCode::OK,
             &network(n, bridge.as_ref().filter(|_| n == "bridge"), Some(&records)),
         )),
@@ -333,7 +328,7 @@ pub(super) async fn create(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<B
         id: rec.id,
         warning: String::new(),
     };
-    Ok(reply(StatusCode::CREATED, &created))
+    Ok(body::json(StatusCode::CREATED, &created))
 }
 
 /// DELETE /networks/{id}
@@ -385,7 +380,7 @@ pub(super) async fn prune(ctx: &Ctx) -> ApiResult<Response<Body>> {
     let report = PruneReport {
         networks_deleted: (!deleted.is_empty()).then_some(deleted),
     };
-    Ok(reply(StatusCode::OK, &report))
+    Ok(body::json(StatusCode::OK, &report))
 }
 
 /// Members of a connect body's EndpointConfig that ask for what berth does not do.

@@ -226,7 +226,7 @@ pub(super) async fn df(ctx: &Ctx) -> ApiResult<Response<Body>> {
         layers_size,
         images,
         // Not computed: berth lists no containers here (as `docker system df` shows 0).
-        containers: Vec::<serde_json::Value>::new(),
+        containers: Vec::new(),
         volumes,
         build_cache: cache,
     };

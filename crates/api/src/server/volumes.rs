@@ -5,8 +5,6 @@ use berth_engine::filters::Filters;
 use berth_engine::volumes::{Volume, VolumeRequest};
 use hyper::body::Incoming;
 use hyper::{Response, StatusCode};
-use serde::Serialize;
-use serde_json::Value;
 
 use super::body::{self, Body};
 use super::compat;
@@ -43,13 +41,6 @@ pub(super) fn view(
     }
 }
 
-/// A typed answer as JSON.
-fn reply(status: StatusCode, value: &impl Serialize) -> Response<Body> {
-    let mut bytes = serde_json::to_vec(value).unwrap_or_default();
-    bytes.push(b'\n');
-    body::full(status, "application/json", bytes)
-}
-
 pub(super) async fn create(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<Body>> {
     let value = body::read_json(body_in, MAX_BODY).await?;
     let mut req: CreateOptions = types::decode(value)
@@ -73,7 +64,7 @@ pub(super) async fn create(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<B
             Ok(view(e, &v, None))
         })
         .await?;
-    Ok(reply(StatusCode::CREATED, &out))
+    Ok(body::json(StatusCode::CREATED, &out))
 }
 
 pub(super) async fn list(ctx: &Ctx) -> ApiResult<Response<Body>> {
@@ -88,14 +79,14 @@ pub(super) async fn list(ctx: &Ctx) -> ApiResult<Response<Body>> {
         volumes,
         warnings: None,
     };
-    Ok(reply(StatusCode::OK, &out))
+    Ok(body::json(StatusCode::OK, &out))
 }
 
 pub(super) async fn inspect(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
     let out = ctx
         .blocking(move |e| Ok(view(e, &e.volume(&name)?, None)))
         .await?;
-    Ok(reply(StatusCode::OK, &out))
+    Ok(body::json(StatusCode::OK, &out))
 }
 
 pub(super) async fn remove(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
@@ -114,15 +105,13 @@ pub(super) async fn prune(ctx: &Ctx) -> ApiResult<Response<Body>> {
         volumes_deleted: (!names.is_empty()).then_some(names),
         space_reclaimed: bytes,
     };
-    Ok(reply(StatusCode::OK, &report))
+    Ok(body::json(StatusCode::OK, &report))
 }
 
-/// The volumes of `system df`: each with its size and how many containers use it (as JSON
-/// values for system.rs's df, which builds its answer from values).
-pub(super) fn usage(e: &berth_engine::Engine) -> Vec<Value> {
+/// The volumes of `system df`: each with its size and how many containers use it.
+pub(super) fn usage(e: &berth_engine::Engine) -> Vec<types::Volume> {
     e.volume_usage()
         .iter()
         .map(|u| view(e, &u.volume, Some((u.size, u.ref_count))))
-        .filter_map(|v| serde_json::to_value(v).ok())
         .collect()
 }
