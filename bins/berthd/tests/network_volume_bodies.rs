@@ -233,3 +233,35 @@ fn a_network_list_before_api_1_28_has_each_networks_containers() {
         "Containers":{},"Options":{},"Labels":{}}"#;
     assert_eq!(host, json(dockerd));
 }
+
+#[test]
+fn a_volume_shows_its_labels_and_options_as_they_were_sent() {
+    let mut d = Daemon::start();
+    // Clients that send `{}` (older docker CLIs, SDKs) get `{}` back from dockerd, and null
+    // when they send nothing (the docker CLI 28 omits both when empty).
+    let (status, body) = post(
+        &d,
+        "/volumes/create",
+        r#"{"Name": "empty", "Labels": {}, "DriverOpts": {}}"#,
+    );
+    assert_eq!(status, 201, "{body}");
+    d.docker(&["volume", "create", "cli"]).ok();
+    let shown = |d: &Daemon, name: &str| {
+        let out = d.docker(&[
+            "volume",
+            "inspect",
+            "-f",
+            "{{json .Labels}} {{json .Options}}",
+            name,
+        ]);
+        out.ok();
+        out.stdout.trim().to_string()
+    };
+    assert_eq!(shown(&d, "empty"), "{} {}");
+    assert_eq!(shown(&d, "cli"), "null null");
+    // The difference is part of the record: a restarted daemon shows the same.
+    d.stop();
+    d.spawn(&[]);
+    assert_eq!(shown(&d, "empty"), "{} {}");
+    assert_eq!(shown(&d, "cli"), "null null");
+}

@@ -61,10 +61,11 @@ pub struct CreateOptions {
     /// Empty: `local`.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub driver: String,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub driver_opts: BTreeMap<String, String>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub labels: BTreeMap<String, String>,
+    /// None (null or absent) is kept apart from `{}`: the volume shows what was sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub driver_opts: Option<BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
     /// Empty: a generated name.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub name: String,
@@ -167,8 +168,14 @@ mod tests {
         }))
         .expect("decodes");
         assert_eq!(req.name, "v");
-        assert!(req.labels.is_empty() && !req.asks_for_cluster_volume());
-        assert_eq!(req.driver_opts["type"], "tmpfs");
+        assert!(req.labels.is_none() && !req.asks_for_cluster_volume());
+        assert_eq!(
+            req.driver_opts
+                .as_ref()
+                .map(|o| o["type"].as_str())
+                .unwrap_or_default(),
+            "tmpfs"
+        );
         let err = decode::<CreateOptions>(json!({"Labels": {"a": 1}})).expect_err("refused");
         assert_eq!(err.path, "Labels.a");
     }

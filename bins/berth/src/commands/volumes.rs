@@ -130,8 +130,9 @@ pub async fn volume(client: &Client, cmd: VolumeCommand) -> Result<()> {
             let body = CreateOptions {
                 name: a.name.unwrap_or_default(),
                 driver: a.driver,
-                driver_opts: pairs(&a.opt),
-                labels: pairs(&a.label),
+                // Left out when empty, as the docker CLI 28 leaves them (shown as null).
+                driver_opts: Some(pairs(&a.opt)).filter(|m| !m.is_empty()),
+                labels: Some(pairs(&a.label)).filter(|m| !m.is_empty()),
                 ..CreateOptions::default()
             };
             let v: Volume = client.post_body("/volumes/create", &body).await?;

@@ -24,15 +24,14 @@ pub(super) fn view(
     v: &Volume,
     usage: Option<(u64, usize)>,
 ) -> types::Volume {
-    // null when empty, as moby's (a Go map left nil).
-    let map = |m: &std::collections::BTreeMap<String, String>| (!m.is_empty()).then(|| m.clone());
     types::Volume {
         created_at: v.created_at.clone(),
         driver: v.driver.clone(),
-        labels: map(&v.labels),
+        // null when the request gave none, `{}` when it gave an empty set, as moby's.
+        labels: v.labels.clone(),
         mountpoint: e.volumes().data_path(&v.name).display().to_string(),
         name: v.name.clone(),
-        options: map(&v.options),
+        options: v.options.clone(),
         scope: "local".into(),
         usage_data: usage.map(|(size, refs)| UsageData {
             ref_count: i64::try_from(refs).unwrap_or(i64::MAX),

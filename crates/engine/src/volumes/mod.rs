@@ -48,21 +48,34 @@ pub struct Volume {
     pub driver: String,
     /// RFC 3339, seconds (as moby's local driver reports it).
     pub created_at: String,
+    /// None when the request gave none (a Go nil map, shown as `null`), as moby keeps the
+    /// difference between no labels and an empty set of them.
     #[serde(default)]
-    pub labels: BTreeMap<String, String>,
-    /// The local driver's options: `type`, `device`, `o`.
+    pub labels: Option<BTreeMap<String, String>>,
+    /// The local driver's options: `type`, `device`, `o`; None as `labels`.
     #[serde(default)]
-    pub options: BTreeMap<String, String>,
+    pub options: Option<BTreeMap<String, String>>,
 }
 
+/// What an absent map reads as.
+static NONE: BTreeMap<String, String> = BTreeMap::new();
+
 impl Volume {
+    pub fn labels(&self) -> &BTreeMap<String, String> {
+        self.labels.as_ref().unwrap_or(&NONE)
+    }
+
+    pub fn options(&self) -> &BTreeMap<String, String> {
+        self.options.as_ref().unwrap_or(&NONE)
+    }
+
     pub fn anonymous(&self) -> bool {
-        self.labels.contains_key(ANONYMOUS_LABEL)
+        self.labels().contains_key(ANONYMOUS_LABEL)
     }
 
     /// Mounted while used (a tmpfs, a device, a bind of a host directory).
     pub fn needs_mount(&self) -> bool {
-        self.options.contains_key("device") || self.options.contains_key("type")
+        self.options().contains_key("device") || self.options().contains_key("type")
     }
 }
 
@@ -73,8 +86,9 @@ pub struct VolumeRequest {
     pub name: String,
     /// Empty: `local`.
     pub driver: String,
-    pub options: BTreeMap<String, String>,
-    pub labels: BTreeMap<String, String>,
+    /// None: not given (see [`Volume::labels`]).
+    pub options: Option<BTreeMap<String, String>>,
+    pub labels: Option<BTreeMap<String, String>>,
 }
 
 /// moby's local driver's rule for names (`[a-zA-Z0-9][a-zA-Z0-9_.-]+`): no `/`, no `..`
@@ -114,7 +128,8 @@ pub fn check_request(req: &VolumeRequest) -> Result<()> {
         check_name(&req.name).map_err(|e| prefixed("create", &req.name, e))?;
     }
     check_driver(&req.driver).map_err(|e| prefixed("create", &req.name, e))?;
-    check_options(&req.options).map_err(|e| prefixed("create", &req.name, e))
+    check_options(req.options.as_ref().unwrap_or(&NONE))
+        .map_err(|e| prefixed("create", &req.name, e))
 }
 
 /// moby's OpErr shape: `create NAME: why`.
@@ -341,7 +356,7 @@ impl Volumes {
         let users = active.entry(name.to_string()).or_default();
         let data = self.data_path(name);
         if users.is_empty() || !tree::is_mount_point(&data) {
-            options::mount(&volume.options, &data).map_err(|e| {
+            options::mount(volume.options(), &data).map_err(|e| {
                 prefixed(
                     "error while mounting volume",
                     &data.display().to_string(),
@@ -455,7 +470,7 @@ mod tests {
         let (v, created) = store
             .create(&VolumeRequest {
                 name: "data".into(),
-                labels: BTreeMap::from([("a".into(), "1".into())]),
+                labels: Some(BTreeMap::from([("a".into(), "1".into())])),
                 ..Default::default()
             })
             .expect("create");

@@ -39,8 +39,9 @@ pub struct Wanted {
     pub nocopy: bool,
     pub mode: String,
     /// For a volume made now (`--mount volume-opt=`, `volume-label=`).
-    pub options: BTreeMap<String, String>,
-    pub labels: BTreeMap<String, String>,
+    /// None when not given (a volume made for it shows null, as dockerd's).
+    pub options: Option<BTreeMap<String, String>>,
+    pub labels: Option<BTreeMap<String, String>>,
     /// Already recorded by another container (`--volumes-from`): the volume must exist.
     pub existing: bool,
 }
@@ -165,8 +166,8 @@ pub fn bind_volume(spec: &str) -> Result<Option<Wanted>> {
             mode
         }
         .to_string(),
-        options: BTreeMap::new(),
-        labels: BTreeMap::new(),
+        options: None,
+        labels: None,
         existing: false,
     }))
 }
@@ -290,8 +291,8 @@ fn from_mount(m: &MountSpec, plan: &mut Plan) -> Result<()> {
                 read_only: m.read_only,
                 nocopy: v.no_copy,
                 mode: String::new(),
-                options,
-                labels: v.labels,
+                options: (!options.is_empty()).then_some(options),
+                labels: (!v.labels.is_empty()).then_some(v.labels),
                 existing: false,
             });
         }
@@ -402,8 +403,8 @@ pub fn plan(
                     read_only: v.read_only,
                     nocopy: v.nocopy,
                     mode: v.mode,
-                    options: BTreeMap::new(),
-                    labels: BTreeMap::new(),
+                    options: None,
+                    labels: None,
                     existing: true,
                 });
             }
@@ -425,8 +426,8 @@ pub fn plan(
                 read_only: false,
                 nocopy: false,
                 mode: String::new(),
-                options: BTreeMap::new(),
-                labels: BTreeMap::new(),
+                options: None,
+                labels: None,
                 existing: false,
             });
         }

@@ -135,7 +135,7 @@ impl Engine {
                     .all(|n| v.name.contains(n.as_str()))
             })
             .filter(|v| filters.get("driver").iter().all(|d| *d == v.driver))
-            .filter(|v| filters.labels_match(&v.labels))
+            .filter(|v| filters.labels_match(v.labels()))
             .collect())
     }
 
@@ -172,7 +172,7 @@ impl Engine {
         let mut reclaimed = 0;
         for v in volumes.list() {
             if (!all && !v.anonymous())
-                || !filters.labels_match(&v.labels)
+                || !filters.labels_match(v.labels())
                 || !self.containers.volume_users(&v.name).is_empty()
             {
                 continue;
@@ -260,7 +260,9 @@ impl Engine {
             } else {
                 let mut labels = w.labels.clone();
                 if w.name.is_empty() {
-                    labels.insert(ANONYMOUS_LABEL.to_string(), String::new());
+                    labels
+                        .get_or_insert_with(Default::default)
+                        .insert(ANONYMOUS_LABEL.to_string(), String::new());
                 }
                 volumes.create(&VolumeRequest {
                     name: w.name.clone(),
