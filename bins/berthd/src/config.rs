@@ -61,6 +61,9 @@ pub struct Flags {
     /// The static init binary for --init (default: docker-init or tini-static on PATH).
     #[arg(long)]
     pub init_path: Option<PathBuf>,
+    /// The cgroup containers go under unless they name one (default: the root).
+    #[arg(long)]
+    pub cgroup_parent: Option<String>,
     /// The Kubernetes CRI socket (default: cri.sock in the exec root; "" disables the CRI).
     #[arg(long)]
     pub cri_socket: Option<String>,
@@ -123,6 +126,7 @@ struct File {
     log_driver: Option<String>,
     log_opts: Option<BTreeMap<String, String>>,
     init_path: Option<PathBuf>,
+    cgroup_parent: Option<String>,
     bridge: Option<String>,
     bip: Option<String>,
     fixed_cidr: Option<String>,
@@ -169,6 +173,8 @@ pub struct Config {
     pub storage_driver: String,
     pub seccomp_profile: SeccompDefault,
     pub init_path: Option<PathBuf>,
+    /// Containers' default cgroup parent, absolute ("" for the root).
+    pub cgroup_parent: String,
     /// The json-file driver's options (validated by the engine).
     pub log_opts: serde_json::Map<String, serde_json::Value>,
     pub network: NetConfig,
@@ -392,6 +398,10 @@ impl Config {
             .map(|(k, v)| (k, serde_json::Value::String(v)))
             .collect();
         let init_path = one_of("init-path", flags.init_path, file.init_path)?;
+        let cgroup_parent =
+            one_of("cgroup-parent", flags.cgroup_parent, file.cgroup_parent)?.unwrap_or_default();
+        let cgroup_parent = berth_engine::containers::host::cgroup_parent(&cgroup_parent)
+            .context("cgroup-parent")?;
         let network = network(net_flags, net_file, &exec_root)?;
         let cri_socket = match one_of("cri-socket", flags.cri_socket, file.cri_socket)? {
             None => Some(exec_root.join("cri.sock")),
@@ -422,6 +432,7 @@ impl Config {
             cni_bin_dirs,
             network,
             init_path,
+            cgroup_parent,
             log_opts,
             data_root,
             seccomp_profile,

@@ -152,10 +152,12 @@ async fn run(config: config::Config) -> Result<()> {
     )
     .context("daemon log-opts")?;
     let network = config.network.clone();
+    let cgroup_parent = config.cgroup_parent.clone();
     let engine = tokio::task::spawn_blocking(move || {
         let mut engine = berth_engine::Engine::open(&data_root, &exec_root, paths)?;
         engine.default_seccomp = seccomp;
         engine.default_log = log_limits;
+        engine.default_cgroup_parent = cgroup_parent;
         engine.set_network(network);
         engine.restore_containers();
         Ok::<_, berth_engine::Error>(engine)

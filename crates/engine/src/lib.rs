@@ -31,6 +31,8 @@ pub struct Engine {
     pub default_seccomp: Option<serde_json::Value>,
     /// daemon.json's `log-opts` for the json-file driver.
     pub default_log: containers::LogLimits,
+    /// daemon.json's `cgroup-parent`: where containers that name none get their cgroup.
+    pub default_cgroup_parent: String,
     /// Exec instances (in memory, as Docker keeps them).
     pub execs: std::sync::Arc<containers::exec::Execs>,
     /// The Dockerfile builder (its cache and scratch space under `<data-root>/builder`).
@@ -75,6 +77,7 @@ impl Engine {
             paths,
             default_seccomp: None,
             default_log: containers::LogLimits::default(),
+            default_cgroup_parent: String::new(),
         })
     }
 }

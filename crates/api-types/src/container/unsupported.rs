@@ -34,7 +34,6 @@ impl Section {
                 "Isolation",
                 "MaskedPaths",
                 "ReadonlyPaths",
-                "CgroupParent",
                 "DeviceRequests",
             ],
         }

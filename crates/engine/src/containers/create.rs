@@ -189,6 +189,7 @@ impl Engine {
             default_caps: &super::spec::DEFAULT_CAPS,
             sys: super::host::sysinfo::SysInfo::host(),
             resolve: &resolve,
+            default_cgroup_parent: &self.default_cgroup_parent,
         };
         let (mut host_options, warnings) = super::host::parse(host, &cx)?;
         let (network_mode, network_warnings, network_id) = self.network_mode(req)?;

@@ -85,18 +85,15 @@ fn make_privileged(config: &mut Value) {
 }
 
 /// The container's cgroup, named in its config rather than left to each runtime's default:
-/// the shim reads the OOM count there, whichever runtime created it. One level, so that
-/// delete leaves nothing behind.
+/// the shim reads the OOM count there, whichever runtime created it. One level below its
+/// parent, so that delete leaves nothing of its own behind (a parent stays, as dockerd's).
 pub fn cgroups_path(record: &ContainerRecord) -> String {
-    match record
-        .pod
-        .as_ref()
-        .map(|p| p.cgroup_parent.trim_end_matches('/'))
-    {
+    let parent = match &record.pod {
         // Under the pod's cgroup, where the kubelet accounts for the pod.
-        Some(parent) if !parent.is_empty() => format!("{parent}/berth-{}", record.id),
-        _ => format!("/berth-{}", record.id),
-    }
+        Some(pod) => pod.cgroup_parent.trim_end_matches('/'),
+        None => record.host.cgroup_parent.as_str(),
+    };
+    format!("{parent}/berth-{}", record.id)
 }
 
 /// The namespaces of the config, as dockerd's WithNamespaces sets them: each mode's own, the

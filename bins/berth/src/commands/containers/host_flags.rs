@@ -27,6 +27,9 @@ pub struct HostFlags {
     /// Cgroup namespace to use (host, private).
     #[arg(long)]
     pub cgroupns: Option<String>,
+    /// Optional parent cgroup for the container.
+    #[arg(long)]
+    pub cgroup_parent: Option<String>,
     /// Size of /dev/shm (e.g. 64m).
     #[arg(long)]
     pub shm_size: Option<String>,
@@ -211,6 +214,7 @@ impl HostFlags {
             (&mut host.ipc_mode, &self.ipc),
             (&mut host.uts_mode, &self.uts),
             (&mut host.cgroupns_mode, &self.cgroupns),
+            (&mut host.cgroup_parent, &self.cgroup_parent),
         ];
         for (field, value) in strings {
             if let Some(v) = value {

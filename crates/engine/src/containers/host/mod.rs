@@ -89,6 +89,9 @@ pub struct HostOptions {
     /// The volumes mounted in the container (made at create).
     #[serde(default)]
     pub volumes: Vec<crate::volumes::mounts::VolumeMount>,
+    /// `--cgroup-parent` or the daemon's: an absolute cgroup path ("" for the root).
+    #[serde(default)]
+    pub cgroup_parent: String,
 }
 
 /// What `parse` needs besides the HostConfig.
@@ -101,6 +104,8 @@ pub struct Context<'a> {
     pub sys: &'a sysinfo::SysInfo,
     /// A container's id by name or id (for `container:NAME` modes).
     pub resolve: &'a dyn Fn(&str) -> Result<String>,
+    /// The daemon's `cgroup-parent`, for a request that names none.
+    pub default_cgroup_parent: &'a str,
 }
 
 fn invalid(what: String) -> Error {
@@ -120,6 +125,26 @@ pub fn limits(
         blkio,
         (!resources.is_empty()).then_some(Value::Object(resources)),
     ))
+}
+
+/// A cgroup parent as an absolute, clean path ("" for the root). A relative one is taken
+/// from the hierarchies' root, for every runtime alike (runc would take it from its own
+/// cgroup); one that climbs out with `..` is refused.
+pub fn cgroup_parent(parent: &str) -> Result<String> {
+    let parts: Vec<&str> = parent
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    if parts.contains(&"..") {
+        return Err(invalid(format!(
+            "invalid cgroup parent {parent:?}: it may not contain \"..\""
+        )));
+    }
+    Ok(if parts.is_empty() {
+        String::new()
+    } else {
+        format!("/{}", parts.join("/"))
+    })
 }
 
 /// The options of `host`, checked, and dockerd's warnings for what this host discards.
@@ -158,6 +183,11 @@ pub fn parse(host: &HostConfig, cx: &Context) -> Result<(HostOptions, Vec<String
         blkio,
         log_driver: LogDriver::default(),
         volumes: Vec::new(),
+        cgroup_parent: cgroup_parent(if host.cgroup_parent.is_empty() {
+            cx.default_cgroup_parent
+        } else {
+            &host.cgroup_parent
+        })?,
     };
     Ok((options, warnings))
 }
@@ -166,6 +196,15 @@ pub fn parse(host: &HostConfig, cx: &Context) -> Result<(HostOptions, Vec<String
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn cgroup_parents_are_absolute_and_clean() {
+        assert_eq!(cgroup_parent("").expect("root"), "");
+        assert_eq!(cgroup_parent("/").expect("root"), "");
+        assert_eq!(cgroup_parent("a//b/./").expect("relative"), "/a/b");
+        assert_eq!(cgroup_parent("/docker").expect("absolute"), "/docker");
+        assert!(cgroup_parent("a/../../b").is_err());
+    }
 
     #[test]
     fn options_of_a_host_config() {
@@ -181,6 +220,7 @@ mod tests {
             default_caps: &["CAP_CHOWN", "CAP_KILL"],
             sys: &sysinfo::SysInfo::all_v1(),
             resolve: &|n: &str| Err(Error::NotFound(format!("No such container: {n}"))),
+            default_cgroup_parent: "",
         };
         let (o, warnings) = parse(&h, &cx).expect("parse");
         assert!(warnings.is_empty());
