@@ -216,12 +216,12 @@ fn what_is_not_supported_yet_is_refused_by_name() {
                 "-d",
                 "--network",
                 "none",
-                "--cgroup-parent",
-                "elsewhere",
+                "--storage-opt",
+                "size=1G",
                 "bb:1",
                 "true",
             ],
-            "HostConfig.CgroupParent is not supported",
+            "HostConfig.StorageOpt is not supported",
         ),
         (
             vec![
