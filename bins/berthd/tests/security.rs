@@ -475,3 +475,60 @@ fn binds_onto_proc_are_refused_naming_the_bind() {
         );
     }
 }
+
+/// The masked (`/proc/keys`...) and read-only (`/proc/sys`...) paths: Docker's by default,
+/// shown by inspect as dockerd fills them; none with `--security-opt systempaths=unconfined`
+/// (an empty list); a body's own list instead of the defaults; none for --privileged.
+#[test]
+fn masked_and_readonly_paths_follow_the_host_config() {
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    // Which of the probes is a mount in the container (a masked or read-only path is one).
+    let probe = "for p in /proc/keys /proc/sys /proc/cpuinfo; do \
+                 grep -q \" $p \" /proc/self/mountinfo && echo -n \"$p \"; done; echo";
+    let mounts = |args: &[&str]| {
+        let mut all = vec!["run", "--rm", "--network", "none"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["bb:1", "sh", "-c", probe]);
+        let out = d.docker(&all);
+        out.ok();
+        out.stdout.trim().to_string()
+    };
+    assert_eq!(mounts(&[]), "/proc/keys /proc/sys");
+    assert_eq!(mounts(&["--security-opt", "systempaths=unconfined"]), "");
+    assert_eq!(mounts(&["--privileged"]), "");
+
+    d.docker(&["create", "--name", "defaults", "bb:1"]).ok();
+    let shown = d.docker(&[
+        "inspect",
+        "-f",
+        "{{json .HostConfig.MaskedPaths}} {{json .HostConfig.ReadonlyPaths}}",
+        "defaults",
+    ]);
+    shown.ok();
+    assert!(
+        shown.stdout.contains("\"/proc/keys\"") && shown.stdout.contains("\"/proc/sys\""),
+        "{}",
+        shown.stdout
+    );
+
+    // A body's own lists replace the defaults: /proc/cpuinfo masked (it reads empty),
+    // nothing read-only.
+    let body = serde_json::json!({
+        "Image": "bb:1",
+        "Cmd": ["sh", "-c", format!("cat /proc/cpuinfo | wc -c; {probe}")],
+        "HostConfig": {"NetworkMode": "none", "MaskedPaths": ["/proc/cpuinfo"], "ReadonlyPaths": []},
+    });
+    let (status, body) = d.http(
+        "POST",
+        "/containers/create?name=own",
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(status, 201, "{body}");
+    let out = d.docker(&["start", "-a", "own"]);
+    out.ok();
+    assert_eq!(
+        out.stdout.split_whitespace().collect::<Vec<_>>(),
+        ["0", "/proc/cpuinfo"]
+    );
+}

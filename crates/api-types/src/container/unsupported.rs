@@ -32,8 +32,6 @@ impl Section {
                 "StorageOpt",
                 "UsernsMode",
                 "Isolation",
-                "MaskedPaths",
-                "ReadonlyPaths",
                 "DeviceRequests",
             ],
         }

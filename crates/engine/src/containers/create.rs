@@ -297,7 +297,7 @@ impl Engine {
             image: image.record.id.to_string(),
             config,
             network_mode,
-            host_config: req.host_config.clone(),
+            host_config: super::spec::with_default_paths(req.host_config.clone()),
             runtime,
             seccomp,
             no_new_privileges,

@@ -48,6 +48,21 @@ const READONLY: [&str; 5] = [
     "/proc/sysrq-trigger",
 ];
 
+/// The host config as kept: masked and read-only paths not given are Docker's defaults
+/// (none for a privileged container), as dockerd fills them at create and inspect shows
+/// them. `[]` (`--security-opt systempaths=unconfined`) stays: nothing masked.
+pub(super) fn with_default_paths(
+    mut host: super::request::HostConfig,
+) -> super::request::HostConfig {
+    if !host.privileged {
+        let defaults = |paths: &[&str]| paths.iter().map(|p| p.to_string()).collect();
+        host.masked_paths.get_or_insert_with(|| defaults(&MASKED));
+        host.readonly_paths
+            .get_or_insert_with(|| defaults(&READONLY));
+    }
+    host
+}
+
 /// The process arguments: Entrypoint then Cmd, as Docker combines them.
 pub fn args(record: &ContainerRecord) -> Result<Vec<String>> {
     let mut args: Vec<String> = record.config.entrypoint.clone().unwrap_or_default();
@@ -341,6 +356,16 @@ pub fn oci_config(
     }
     if record.host.privileged {
         make_privileged(&mut config);
+    }
+    // The paths the container was created with (after --privileged's clearing, as dockerd
+    // applies them); a pod's come from its security context above.
+    if record.pod.is_none() {
+        if let Some(paths) = &record.host_config.masked_paths {
+            config["linux"]["maskedPaths"] = json!(paths);
+        }
+        if let Some(paths) = &record.host_config.readonly_paths {
+            config["linux"]["readonlyPaths"] = json!(paths);
+        }
     }
     Ok(config)
 }
