@@ -992,3 +992,68 @@ fn system_prune() {
         assert!(body.contains("invalid filter 'bogus'"), "{body}");
     }
 }
+
+/// `--annotation` (HostConfig.Annotations, API 1.43+) reaches the runtime's config, and
+/// inspect shows it; an empty key is refused as dockerd refuses it; an older client's are
+/// ignored, as dockerd ignores them.
+#[test]
+fn annotations_reach_the_runtime() {
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "ann",
+        "--network",
+        "none",
+        "--annotation",
+        "com.example.team=storage",
+        "bb:1",
+        "sleep",
+        "300",
+    ])
+    .ok();
+    let id = d
+        .docker(&["inspect", "-f", "{{.Id}}", "ann"])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let config = d
+        .exec_root()
+        .join("containers")
+        .join(&id)
+        .join("config.json");
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config).expect("bundle config")).expect("json");
+    assert_eq!(
+        config["annotations"]["com.example.team"], "storage",
+        "{config}"
+    );
+    let shown = d.docker(&["inspect", "-f", "{{json .HostConfig.Annotations}}", "ann"]);
+    assert_eq!(
+        shown.ok().stdout.trim(),
+        r#"{"com.example.team":"storage"}"#
+    );
+    d.docker(&["rm", "-f", "ann"]).ok();
+
+    let (status, body) = d.http(
+        "POST",
+        "/containers/create?name=empty-key",
+        br#"{"Image": "bb:1", "HostConfig": {"Annotations": {"": "x"}}}"#,
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("the empty string is not permitted as an annotation key"),
+        "{body}"
+    );
+    let (status, body) = d.http(
+        "POST",
+        "/v1.42/containers/create?name=old",
+        br#"{"Image": "bb:1", "HostConfig": {"Annotations": {"a": "b"}}}"#,
+    );
+    assert_eq!(status, 201, "{body}");
+    let shown = d.docker(&["inspect", "-f", "{{json .HostConfig.Annotations}}", "old"]);
+    assert_eq!(shown.ok().stdout.trim(), "null");
+}

@@ -26,7 +26,6 @@ impl Section {
         match self {
             Section::Config => &["NetworkDisabled"],
             Section::HostConfig => &[
-                "Annotations",
                 "Cgroup",
                 "Links",
                 "StorageOpt",
@@ -39,7 +38,7 @@ impl Section {
 }
 
 /// Fields that are maps keyed by what they ask for (`{"/data": {}}` asks for a volume).
-const KEYED_MAPS: [&str; 2] = ["StorageOpt", "Annotations"];
+const KEYED_MAPS: [&str; 1] = ["StorageOpt"];
 
 /// A JSON value that says nothing (what the docker CLI sends for options left alone).
 pub fn is_zero(v: &Value) -> bool {

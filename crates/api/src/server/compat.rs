@@ -9,9 +9,14 @@ use crate::version::ApiVersion;
 
 // ---- containers -------------------------------------------------------------------------
 
-/// A create request from an older client: StartInterval came with API 1.44, and an older
-/// client's is ignored, as dockerd ignores it (after decoding it: a wrong type is still a 400).
+/// A create request from an older client: Annotations came with API 1.43, StartInterval
+/// with 1.44, and an older client's are ignored, as dockerd ignores them (after decoding
+/// them: a wrong type is still a 400).
 pub(crate) fn create_request(req: &mut container::Config, v: ApiVersion) {
+    // HostConfig.Annotations came with API 1.43.
+    if !at_least(v, 1, 43) {
+        req.host_config.annotations.clear();
+    }
     if !at_least(v, 1, 44) {
         if let Some(check) = req.healthcheck.as_mut() {
             check.start_interval = 0;

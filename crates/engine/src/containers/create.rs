@@ -168,6 +168,12 @@ impl Engine {
     ) -> Result<(ContainerRecord, Vec<String>)> {
         let host = &req.host_config;
         check_env(req.env.as_deref().unwrap_or_default())?;
+        if host.annotations.contains_key("") {
+            return Err(Error::InvalidArgument(
+                "invalid Annotations: the empty string is not permitted as an annotation key"
+                    .into(),
+            ));
+        }
         if !req.stop_signal.is_empty() {
             check_signal(&req.stop_signal)?;
         }

@@ -357,6 +357,10 @@ pub fn oci_config(
     if record.host.privileged {
         make_privileged(&mut config);
     }
+    // HostConfig.Annotations, for the runtime (as dockerd's WithAnnotations sets them).
+    if !record.host_config.annotations.is_empty() {
+        config["annotations"] = json!(record.host_config.annotations);
+    }
     // The paths the container was created with (after --privileged's clearing, as dockerd
     // applies them); a pod's come from its security context above.
     if record.pod.is_none() {
