@@ -5,54 +5,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::{busybox_image, Daemon};
-
-/// The test's cgroup parents (relative to each hierarchy's root), removed at drop, once the
-/// daemon and its containers are gone: declare it before the daemon.
-struct Parents(Vec<String>);
-
-impl Drop for Parents {
-    fn drop(&mut self) {
-        for parent in &self.0 {
-            let top = parent
-                .trim_start_matches('/')
-                .split('/')
-                .next()
-                .unwrap_or("");
-            if top.is_empty() {
-                continue;
-            }
-            for dir in hierarchy_dirs(top) {
-                remove_tree(&dir);
-            }
-        }
-    }
-}
-
-/// `rel` in each cgroup hierarchy mounted under /sys/fs/cgroup (v1 and unified).
-fn hierarchy_dirs(rel: &str) -> Vec<PathBuf> {
-    let mut dirs = vec![Path::new("/sys/fs/cgroup").join(rel)];
-    if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
-        for e in entries.flatten() {
-            dirs.push(e.path().join(rel));
-        }
-    }
-    dirs.into_iter().filter(|d| d.is_dir()).collect()
-}
-
-/// Empty cgroups are removed with rmdir, innermost first.
-fn remove_tree(dir: &Path) {
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                remove_tree(&e.path());
-            }
-        }
-    }
-    let _ = std::fs::remove_dir(dir);
-}
+use common::{busybox_image, hierarchy_dirs, CgroupParents, Daemon};
 
 /// The memory controller's cgroup of `pid` (v1's memory line, else the unified one).
 fn memory_cgroup(pid: &str) -> String {
@@ -96,7 +51,7 @@ fn containers_go_below_their_own_or_the_daemons_cgroup_parent() {
     let daemon_parent = format!("/{tag}-daemon");
     // Relative, as users write it: taken from the hierarchies' root.
     let own_parent = format!("{tag}-own/sub");
-    let _parents = Parents(vec![daemon_parent.clone(), own_parent.clone()]);
+    let _parents = CgroupParents(vec![daemon_parent.clone(), own_parent.clone()]);
     let d = Daemon::start_for_containers_with(&["--cgroup-parent", &daemon_parent]);
     busybox_image(&d);
 

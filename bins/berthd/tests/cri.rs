@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{busybox_image, wait_for, Daemon, Out};
+use common::{busybox_image, wait_for, CgroupParents, Daemon, Out};
 
 /// crictl, built once per checkout.
 fn crictl_binary() -> PathBuf {
@@ -44,6 +44,8 @@ struct Cri {
     cni: tempfile::TempDir,
     bridge: String,
     subnet: String,
+    /// The daemon's cgroup parent, where pods that name none go (removed after the daemon).
+    cgroups: CgroupParents,
 }
 
 fn next_net() -> (String, String) {
@@ -81,11 +83,14 @@ impl Cri {
         let (bridge, subnet) = next_net();
         write_conflist(cni.path(), &bridge, &subnet, first_plugin);
         let conf = cni.path().to_string_lossy().into_owned();
+        let cgroups = CgroupParents(vec![format!("/berth-test-{bridge}")]);
         let d = Daemon::start_for_containers_with(&[
             "--cni-conf-dir",
             &conf,
             "--cni-bin-dir",
             "/usr/lib/cni",
+            "--cgroup-parent",
+            &cgroups.0[0],
         ]);
         busybox_image(&d);
         Cri {
@@ -93,6 +98,7 @@ impl Cri {
             cni,
             bridge,
             subnet,
+            cgroups,
         }
     }
 
@@ -175,8 +181,14 @@ impl Cri {
     /// Start berthd again (after a kill or stop) with the same CNI configuration.
     fn respawn(&mut self) {
         let conf = self.cni.path().to_string_lossy().into_owned();
-        self.d
-            .spawn(&["--cni-conf-dir", &conf, "--cni-bin-dir", "/usr/lib/cni"]);
+        self.d.spawn(&[
+            "--cni-conf-dir",
+            &conf,
+            "--cni-bin-dir",
+            "/usr/lib/cni",
+            "--cgroup-parent",
+            &self.cgroups.0[0],
+        ]);
     }
 
     /// No pod directory (namespace files, /etc files, /dev/shm) is left in the exec root.

@@ -688,3 +688,49 @@ pub fn busybox_image_with(d: &Daemon, tag: &str, setup: impl FnOnce(&Path), chan
     args.extend([tar.to_str().expect("utf8"), tag]);
     d.docker(&args).ok();
 }
+
+/// A test's cgroup parents (`--cgroup-parent`, relative to each hierarchy's root), removed
+/// from every hierarchy at drop, once the daemon and its containers are gone: declare it
+/// before the daemon (or after it among a struct's fields).
+pub struct CgroupParents(pub Vec<String>);
+
+impl Drop for CgroupParents {
+    fn drop(&mut self) {
+        for parent in &self.0 {
+            let top = parent
+                .trim_start_matches('/')
+                .split('/')
+                .next()
+                .unwrap_or("");
+            if top.is_empty() {
+                continue;
+            }
+            for dir in hierarchy_dirs(top) {
+                remove_tree(&dir);
+            }
+        }
+    }
+}
+
+/// `rel` in each cgroup hierarchy mounted under /sys/fs/cgroup (v1 and unified).
+pub fn hierarchy_dirs(rel: &str) -> Vec<PathBuf> {
+    let mut dirs = vec![Path::new("/sys/fs/cgroup").join(rel)];
+    if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
+        for e in entries.flatten() {
+            dirs.push(e.path().join(rel));
+        }
+    }
+    dirs.into_iter().filter(|d| d.is_dir()).collect()
+}
+
+/// Empty cgroups are removed with rmdir, innermost first.
+fn remove_tree(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_tree(&e.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
+}

@@ -104,9 +104,10 @@ fn make_privileged(config: &mut Value) {
 /// parent, so that delete leaves nothing of its own behind (a parent stays, as dockerd's).
 pub fn cgroups_path(record: &ContainerRecord) -> String {
     let parent = match &record.pod {
-        // Under the pod's cgroup, where the kubelet accounts for the pod.
-        Some(pod) => pod.cgroup_parent.trim_end_matches('/'),
-        None => record.host.cgroup_parent.as_str(),
+        // Under the pod's cgroup, where the kubelet accounts for the pod; a pod without one
+        // goes under the daemon's, as containerd's go under its own cgroup.
+        Some(pod) if !pod.cgroup_parent.is_empty() => pod.cgroup_parent.trim_end_matches('/'),
+        _ => record.host.cgroup_parent.as_str(),
     };
     format!("{parent}/berth-{}", record.id)
 }
