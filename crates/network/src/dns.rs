@@ -53,6 +53,16 @@ struct Listener {
     upstream: Vec<SocketAddr>,
 }
 
+/// The descriptor [`Resolver`] keeps in reserve.
+fn spare_descriptor() -> std::io::Result<std::fs::File> {
+    std::fs::File::open("/dev/null")
+}
+
+/// The process or the system has no descriptor left for an accept.
+fn out_of_descriptors(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
 /// A container's names and its address.
 pub type Entry = (Vec<String>, Ipv4Addr);
 
@@ -85,6 +95,10 @@ pub struct Resolver {
     /// (which alone writes to connections).
     forwarded: mpsc::Sender<Forwarded>,
     wake: Arc<EventFd>,
+    /// A descriptor held in reserve: when berthd has none left, a listener's pending
+    /// connection is accepted with it and closed, so that the listener does not stay
+    /// readable and spin the resolver's thread (None while it could not be reopened).
+    spare: Mutex<Option<std::fs::File>>,
 }
 
 /// At most this many forwarded queries at once: beyond, a container flooding the resolver
@@ -116,6 +130,7 @@ impl Resolver {
             connections: AtomicUsize::new(0),
             forwarded,
             wake: Arc::new(wake),
+            spare: Mutex::new(Some(spare_descriptor()?)),
         });
         let serving = r.clone();
         std::thread::Builder::new()
@@ -306,7 +321,19 @@ impl Resolver {
         let Some(l) = listeners.get_mut(&container) else {
             return;
         };
-        while let Ok((stream, _)) = l.tcp.accept() {
+        loop {
+            let stream = match l.tcp.accept() {
+                Ok((stream, _)) => stream,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) if out_of_descriptors(&e) => {
+                    if !self.shed_one(&l.tcp) {
+                        return;
+                    }
+                    continue;
+                }
+                // A connection reset before it was taken, a signal: try the next.
+                Err(_) => continue,
+            };
             if l.conns.len() >= MAX_CONNECTIONS_PER_CONTAINER
                 || self.connections.load(Ordering::Acquire) >= MAX_CONNECTIONS
             {
@@ -328,6 +355,22 @@ impl Resolver {
             l.conns.insert(id, tcp::Conn::new(stream, Instant::now()));
             self.connections.fetch_add(1, Ordering::AcqRel);
         }
+    }
+
+    /// With no descriptor left, close the oldest pending connection of `listener` through
+    /// the spare one (its client sees the connection closed and may retry); false when
+    /// there is no spare to do it with, or it cannot be taken back.
+    fn shed_one(&self, listener: &TcpListener) -> bool {
+        let mut spare = self.spare.lock().unwrap_or_else(|p| p.into_inner());
+        if spare.take().is_none() {
+            // Lost at the last shedding: taken back if a descriptor has been freed since.
+            *spare = spare_descriptor().ok();
+            return false;
+        }
+        tracing::warn!("the DNS resolver is out of file descriptors: a TCP connection closed");
+        let shed = listener.accept().is_ok();
+        *spare = spare_descriptor().ok();
+        shed && spare.is_some()
     }
 
     /// Connection `id` of `container` can be read or written (or has failed).
