@@ -556,6 +556,28 @@ fn wanted(opts: &NetOptions) -> Result<Vec<Wanted>> {
     Ok(out)
 }
 
+/// The host ports of `record`'s published ports, held (a port in use is dockerd's error).
+fn reserve_ports(record: &ContainerRecord) -> Result<(Vec<OwnedFd>, Vec<Published>)> {
+    let mut fds = Vec::new();
+    let mut published = Vec::new();
+    for w in wanted(&record.net)? {
+        let (host_port, fd) = ports::reserve(w.host_ip, w.host_ports, w.proto).map_err(|e| {
+            Error::Conflict(format!(
+                "driver failed programming external connectivity on endpoint {} ({}): {e}",
+                record.name, record.id
+            ))
+        })?;
+        fds.extend(fd);
+        published.push(Published {
+            port: w.port,
+            proto: w.proto.as_str().to_string(),
+            host_ip: w.host_ip.to_string(),
+            host_port,
+        });
+    }
+    Ok((fds, published))
+}
+
 fn net_error(e: berth_network::Error) -> Error {
     Error::Io(e.to_string())
 }
@@ -660,29 +682,11 @@ impl Net {
         let bridge = self.bridge()?;
         let config = self.bridge_config()?;
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        let mut fds = Vec::new();
-        let mut published = Vec::new();
-        let asked = if place.ports {
-            wanted(&record.net)?
+        let (fds, published) = if place.ports {
+            reserve_ports(record)?
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
-        for w in asked {
-            let (host_port, fd) =
-                ports::reserve(w.host_ip, w.host_ports, w.proto).map_err(|e| {
-                    Error::Conflict(format!(
-                        "driver failed programming external connectivity on endpoint {} ({}): {e}",
-                        record.name, record.id
-                    ))
-                })?;
-            fds.extend(fd);
-            published.push(Published {
-                port: w.port,
-                proto: w.proto.as_str().to_string(),
-                host_ip: w.host_ip.to_string(),
-                host_port,
-            });
-        }
         let ip = allocate(containers, bridge, record, &self.config.id, join.ip)?;
         let ep = Endpoint {
             ip,
@@ -783,6 +787,46 @@ impl Net {
         held.remove(id);
         self.undo(containers, id, &ep, release);
         self.rules_or_warn(containers);
+    }
+
+    /// The container's published ports leave its endpoint on this network (the default
+    /// route moved to another network): host ports let go, rules and record updated.
+    pub(crate) fn withdraw_ports(&self, containers: &Containers, id: &str) -> Result<()> {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        held.remove(id);
+        let network = self.config.id.clone();
+        containers.update(id, move |r| {
+            r.endpoints
+                .iter_mut()
+                .filter(|e| e.network == network)
+                .for_each(|e| e.ports.clear());
+        })?;
+        self.apply_rules(containers, None)
+    }
+
+    /// The container's published ports come to its endpoint on this network (it gives
+    /// the default route now), as at its start: host ports held, record and rules updated.
+    pub(crate) fn publish_ports(
+        &self,
+        containers: &Containers,
+        record: &ContainerRecord,
+    ) -> Result<()> {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let (fds, published) = reserve_ports(record)?;
+        let network = self.config.id.clone();
+        containers.update(&record.id, move |r| {
+            r.endpoints
+                .iter_mut()
+                .filter(|e| e.network == network)
+                .for_each(|e| e.ports = published.clone());
+        })?;
+        held.insert(record.id.clone(), fds);
+        let applied = self.apply_rules(containers, None);
+        if applied.is_err() {
+            drop(held);
+            let _ = self.withdraw_ports(containers, &record.id);
+        }
+        applied
     }
 
     /// The endpoints on this network, from the records (`extra`: one being made, in case

@@ -371,6 +371,13 @@ impl Networks {
             .map(|(_, j)| j.network.clone())
     }
 
+    /// Which of `joins` holds the published ports: the one giving the default route
+    /// among those with a way out (libnetwork's getGatewayEndpoint; an internal network
+    /// gives no gateway, so a container only on internal ones publishes nothing).
+    fn ports_of<'a>(&self, joins: impl Iterator<Item = &'a Join>) -> Option<String> {
+        self.gateway_of(joins.filter(|j| !self.describe(&j.network).1))
+    }
+
     /// The user-defined networks (with names resolved) among `endpoints`.
     fn dns_networks(&self, endpoints: &[Endpoint]) -> Vec<String> {
         endpoints
@@ -406,6 +413,7 @@ impl Networks {
     ) -> Result<Vec<Endpoint>> {
         let joins = record.joins();
         let gateway = self.gateway_of(joins.iter());
+        let ports = self.ports_of(joins.iter());
         let netns = self.base.netns_dir.join(&record.id);
         let mut socket = None;
         for (i, join) in joins.iter().enumerate() {
@@ -417,7 +425,7 @@ impl Networks {
                         join: (i > 0).then(|| netns.clone()),
                         ifname: format!("eth{i}"),
                         default_route: gateway.as_deref() == Some(join.network.as_str()),
-                        ports: i == 0,
+                        ports: ports.as_deref() == Some(join.network.as_str()),
                     };
                     net.connect(containers, record, join, &place)
                 });
@@ -460,18 +468,46 @@ impl Networks {
                 .filter(|j| j.network == join.network || r.endpoint_on(&j.network).is_some()),
         );
         let netns = super::net::namespace_of(&r);
+        // The published ports follow the default route, as dockerd moves them: off the
+        // endpoint that held them (first, so fixed host ports can be held again) when the
+        // new network takes the route.
+        let ports = self.ports_of(
+            joins
+                .iter()
+                .filter(|j| j.network == join.network || r.endpoint_on(&j.network).is_some()),
+        );
+        let before = self.ports_of(joins.iter().filter(|j| r.endpoint_on(&j.network).is_some()));
+        let moving = ports.as_deref() == Some(join.network.as_str());
+        let from = before
+            .filter(|_| moving)
+            .and_then(|k| self.get(&k).map(|n| (k, n)));
+        if let Some((_, old)) = &from {
+            old.withdraw_ports(containers, id)?;
+        }
         let place = Placement {
             join: Some(netns.clone()),
             ifname,
             default_route: gateway.as_deref() == Some(join.network.as_str()),
-            ports: r.endpoints.is_empty(),
+            ports: moving,
         };
-        net.connect(containers, &r, join, &place)?;
-        let settled = self.settle(containers, id, &netns, None);
-        if settled.is_err() {
-            net.disconnect(containers, id, false);
+        let made = net.connect(containers, &r, join, &place).and_then(|_| {
+            let settled = self.settle(containers, id, &netns, None);
+            if settled.is_err() {
+                net.disconnect(containers, id, false);
+            }
+            settled
+        });
+        if made.is_err() {
+            if let Some((key, old)) = &from {
+                let restored = containers
+                    .resolve(id)
+                    .and_then(|r| old.publish_ports(containers, &r));
+                if let Err(e) = restored {
+                    tracing::warn!("container {id}: its published ports back on {key}: {e}");
+                }
+            }
         }
-        settled
+        made
     }
 
     /// `docker network disconnect` of a running container from network `key`: its
@@ -480,6 +516,8 @@ impl Networks {
         let _one = self.hotplug.lock().unwrap_or_else(|p| p.into_inner());
         let r = containers.resolve(id)?;
         let netns = super::net::namespace_of(&r);
+        // (Its record has left `key` already: the endpoint tells whether it held ports.)
+        let held_ports = r.endpoint_on(key).is_some_and(|e| !e.ports.is_empty());
         match self.get(key) {
             Some(net) => net.disconnect(containers, id, false),
             None => drop_endpoint(containers, id, key),
@@ -492,6 +530,14 @@ impl Networks {
         if let Some(ep) = next.and_then(|k| r.endpoint_on(&k).cloned()) {
             berth_network::endpoint::set_default_route(&netns, ep.gateway, &ep.ifname)
                 .map_err(|e| Error::Io(e.to_string()))?;
+        }
+        // The published ports left with the endpoint that held them: they go to the
+        // network that gives the default route now, as dockerd moves them.
+        if held_ports {
+            let to = self.ports_of(joins.iter().filter(|j| r.endpoint_on(&j.network).is_some()));
+            if let Some(net) = to.and_then(|k| self.get(&k)) {
+                net.publish_ports(containers, &r)?;
+            }
         }
         self.settle(containers, id, &netns, None)
     }
