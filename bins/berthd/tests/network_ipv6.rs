@@ -28,7 +28,10 @@ fn ip(args: &[&str]) {
 impl NsDaemon {
     fn start(n: u8, extra: &[&str]) -> NsDaemon {
         let ns = format!("b6{n}x{}", std::process::id() % 100_000);
-        let _ = Command::new("ip").args(["netns", "del", &ns]).status();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &ns])
+            .stderr(std::process::Stdio::null())
+            .status();
         ip(&["netns", "add", &ns]);
         ip(&["-n", &ns, "link", "set", "lo", "up"]);
         let mut d = Daemon::start_unspawned();
@@ -181,4 +184,288 @@ fn published_ports_follow_the_default_route() {
     assert!(n.serves("127.0.0.1:8080", "moved"));
     let port = n.d.docker(&["port", "web", "80"]);
     assert!(port.stdout.contains("0.0.0.0:8080"), "{}", port.stdout);
+}
+
+/// `docker network create --ipv6`: dual stack, a v6 address, route and AAAA for each
+/// container, inspect as dockerd shows it, traffic over IPv6 between containers, and the
+/// addresses kept by the records across a SIGKILL of berthd.
+#[test]
+fn an_ipv6_network_gives_containers_addresses_routes_and_names() {
+    let mut n = NsDaemon::start(2, &[]);
+    n.network(
+        "v6net",
+        3,
+        &[
+            "--ipv6",
+            "--subnet",
+            "10.66.3.0/24",
+            "--subnet",
+            "fd42:b0e7:3::/64",
+        ],
+    );
+    let net = n.d.docker(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{.EnableIPv6}} {{json .IPAM.Config}}",
+        "v6net",
+    ]);
+    net.ok();
+    assert!(net.stdout.starts_with("true "), "{}", net.stdout);
+    assert!(
+        net.stdout
+            .contains(r#"{"Subnet":"fd42:b0e7:3::/64","Gateway":"fd42:b0e7:3::1"}"#),
+        "{}",
+        net.stdout
+    );
+    n.httpd("web", &["--network", "v6net"], "over-six");
+    assert_eq!(
+        n.inspect(
+            "web",
+            "{{with index .NetworkSettings.Networks \"v6net\"}}{{.GlobalIPv6Address}}/{{.GlobalIPv6PrefixLen}} {{.IPv6Gateway}}{{end}}"
+        ),
+        "fd42:b0e7:3::2/64 fd42:b0e7:3::1"
+    );
+    n.d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "client",
+        "--network",
+        "v6net",
+        "--ip6",
+        "fd42:b0e7:3::99",
+        "bb:1",
+        "sleep",
+        "300",
+    ])
+    .ok();
+    assert_eq!(
+        n.inspect(
+            "client",
+            "{{(index .NetworkSettings.Networks \"v6net\").IPAMConfig.IPv6Address}} {{(index .NetworkSettings.Networks \"v6net\").GlobalIPv6Address}}"
+        ),
+        "fd42:b0e7:3::99 fd42:b0e7:3::99"
+    );
+    let exec = |cmd: &str| {
+        let out = n.d.docker(&["exec", "client", "sh", "-c", cmd]);
+        format!("{}{}", out.stdout, out.stderr)
+    };
+    let routes = exec("ip -6 route");
+    assert!(
+        routes.contains("default via fd42:b0e7:3::1 dev eth0"),
+        "{routes}"
+    );
+    assert!(
+        exec("cat /etc/hosts").contains("fd42:b0e7:3::99\t"),
+        "{}",
+        exec("cat /etc/hosts")
+    );
+    // The embedded resolver answers AAAA with the v6 address, A with the v4 one.
+    let aaaa = exec("nslookup -type=AAAA web 127.0.0.11");
+    assert!(aaaa.contains("fd42:b0e7:3::2"), "{aaaa}");
+    let a = exec("nslookup -type=A web 127.0.0.11");
+    assert!(a.contains("10.66.3.2") && !a.contains("fd42"), "{a}");
+    // Real traffic over IPv6, to the address the name has.
+    let mut page = String::new();
+    for _ in 0..20 {
+        page = exec("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 fd42:b0e7:3::2 80 2>&1");
+        if page.contains("over-six") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(page.contains("over-six"), "{page}");
+    let members = n.d.docker(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range .Containers}}{{.IPv6Address}} {{end}}",
+        "v6net",
+    ]);
+    assert!(
+        members.stdout.contains("fd42:b0e7:3::2/64"),
+        "{}",
+        members.stdout
+    );
+    // SIGKILL berthd: the records keep the addresses; none is handed out twice.
+    n.d.kill();
+    n.spawn(&[]);
+    n.d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "third",
+        "--network",
+        "v6net",
+        "bb:1",
+        "sleep",
+        "300",
+    ])
+    .ok();
+    let third = n.inspect(
+        "third",
+        "{{(index .NetworkSettings.Networks \"v6net\").GlobalIPv6Address}}",
+    );
+    assert_eq!(third, "fd42:b0e7:3::3");
+    assert_eq!(
+        n.inspect(
+            "web",
+            "{{(index .NetworkSettings.Networks \"v6net\").GlobalIPv6Address}}"
+        ),
+        "fd42:b0e7:3::2"
+    );
+    n.d.docker(&["rm", "-f", "third"]).ok();
+    n.d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "fourth",
+        "--network",
+        "v6net",
+        "bb:1",
+        "sleep",
+        "300",
+    ])
+    .ok();
+    assert_eq!(
+        n.inspect(
+            "fourth",
+            "{{(index .NetworkSettings.Networks \"v6net\").GlobalIPv6Address}}"
+        ),
+        "fd42:b0e7:3::3"
+    );
+}
+
+/// Bad IPv6 input gets dockerd's answers, and nothing is left half-made.
+#[test]
+fn bad_ipv6_input_is_refused_and_nothing_is_half_made() {
+    let n = NsDaemon::start(3, &[]);
+    // --ipv6 with only an IPv4 subnet: as dockerd 27+, a /64 from the ULA pool derived
+    // from the daemon's id.
+    n.network("auto6", 4, &["--ipv6", "--subnet", "10.66.4.0/24"]);
+    let auto = n.d.docker(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range .IPAM.Config}}{{.Subnet}} {{end}}",
+        "auto6",
+    ]);
+    let subnets: Vec<&str> = auto.stdout.split_whitespace().collect();
+    assert_eq!(subnets.len(), 2, "{}", auto.stdout);
+    assert!(
+        subnets[1].starts_with("fd") && subnets[1].ends_with("::/64"),
+        "{}",
+        auto.stdout
+    );
+    // A second one takes the next /64.
+    n.network("auto6b", 5, &["--ipv6", "--subnet", "10.66.5.0/24"]);
+    let next = n.d.docker(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range .IPAM.Config}}{{.Subnet}} {{end}}",
+        "auto6b",
+    ]);
+    assert!(!next.stdout.contains(subnets[1]), "{}", next.stdout);
+    let count = || n.d.docker(&["network", "ls", "-q"]).stdout.lines().count();
+    let before = count();
+    n.d.docker(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "fd42:b0e7:zz::/64",
+        "-o",
+        "com.docker.network.bridge.name=b6n6",
+        "bad1",
+    ])
+    .failed_with("invalid CIDR address");
+    n.d.docker(&[
+        "network",
+        "create",
+        "--subnet",
+        "fd42:b0e7:6::/64",
+        "-o",
+        "com.docker.network.bridge.name=b6n6",
+        "bad2",
+    ])
+    .failed_with("IPv6 is not enabled");
+    n.network("v6a", 7, &["--ipv6", "--subnet", "fd42:b0e7:7::/64"]);
+    let before_overlap = count();
+    n.d.docker(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "fd42:b0e7:7:0:1::/80",
+        "-o",
+        "com.docker.network.bridge.name=b6n8",
+        "bad3",
+    ])
+    .failed_with("Pool overlaps");
+    assert_eq!(count(), before_overlap);
+    assert_eq!(before + 1, before_overlap);
+    let links = Command::new("ip")
+        .args(["-n", &n.ns, "-o", "link", "show"])
+        .output()
+        .expect("ip");
+    let links = String::from_utf8_lossy(&links.stdout);
+    assert!(
+        !links.contains("b6n6") && !links.contains("b6n8"),
+        "{links}"
+    );
+    // --ip6 outside the subnet, or on a network without IPv6: refused, nothing created.
+    n.d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "out",
+        "--network",
+        "v6a",
+        "--ip6",
+        "fd42:b0e7:9::5",
+        "bb:1",
+        "true",
+    ])
+    .failed_with("no configured subnet or ip-range contain the IP address fd42:b0e7:9::5");
+    n.network("v4only", 9, &["--subnet", "10.66.9.0/24"]);
+    n.d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "out",
+        "--network",
+        "v4only",
+        "--ip6",
+        "fd42:b0e7:9::5",
+        "bb:1",
+        "true",
+    ])
+    .failed_with("IPv6 disabled");
+    assert_eq!(n.d.docker(&["ps", "-aq"]).stdout.trim(), "");
+    // connect --ip6 the same way.
+    n.d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "cc",
+        "--network",
+        "v4only",
+        "bb:1",
+        "sleep",
+        "300",
+    ])
+    .ok();
+    n.d.docker(&["network", "connect", "--ip6", "fd42:b0e7:9::5", "v6a", "cc"])
+        .failed_with("no configured subnet or ip-range contain the IP address");
+    n.d.docker(&["network", "connect", "--ip6", "fd42:b0e7:7::5", "v6a", "cc"])
+        .ok();
+    assert_eq!(
+        n.inspect(
+            "cc",
+            "{{(index .NetworkSettings.Networks \"v6a\").GlobalIPv6Address}}"
+        ),
+        "fd42:b0e7:7::5"
+    );
 }

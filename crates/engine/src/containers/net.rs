@@ -4,14 +4,14 @@
 //! all of it when berthd starts.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use berth_image::DockerOCIImageConfig;
 use berth_network::nft::{Forward, Proto};
-use berth_network::{bridge, dns, endpoint, etc, nft, ports, Ipv4Net};
+use berth_network::{bridge, dns, endpoint, etc, nft, ports, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -69,6 +69,9 @@ pub struct NetOptions {
     /// `--ip`: the address asked for on a user-defined network.
     #[serde(default)]
     pub ip: Option<Ipv4Addr>,
+    /// `--ip6`: the IPv6 address asked for on an IPv6 user-defined network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip6: Option<Ipv6Addr>,
     /// `--gw-priority` on its first network.
     #[serde(default)]
     pub gw_priority: i64,
@@ -89,6 +92,8 @@ pub struct Join {
     pub aliases: Vec<String>,
     #[serde(default)]
     pub ip: Option<Ipv4Addr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip6: Option<Ipv6Addr>,
     /// `--gw-priority`: the network with the highest gives the default route.
     #[serde(default)]
     pub gw_priority: i64,
@@ -124,6 +129,17 @@ pub struct Endpoint {
     /// The container's end of the veth pair (eth0 for its first network).
     #[serde(default = "default_ifname")]
     pub ifname: String,
+    /// Its IPv6 address, prefix and gateway (an IPv6 network's endpoint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip6: Option<Ipv6Addr>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub prefix6: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway6: Option<Ipv6Addr>,
+}
+
+fn is_zero(n: &u8) -> bool {
+    *n == 0
 }
 
 fn default_network() -> String {
@@ -244,6 +260,7 @@ pub(crate) fn options(req: &CreateBody, image: &DockerOCIImageConfig) -> Result<
         network_id: String::new(),
         aliases: Vec::new(),
         ip: None,
+        ip6: None,
         gw_priority: 0,
         more: Vec::new(),
     })
@@ -256,6 +273,22 @@ pub(crate) struct Known {
     pub id: String,
     /// Where its addresses come from (`--ip-range`, else the subnet).
     pub range: Option<Ipv4Net>,
+    /// Where its IPv6 addresses come from (None: not an IPv6 network).
+    pub range6: Option<Ipv6Net>,
+}
+
+/// dockerd's refusal of an IPv6 address on a network without IPv6, or outside its subnet
+/// (or range).
+pub(crate) fn check_ip6_in(ip: Ipv6Addr, range: Option<Ipv6Net>) -> Result<()> {
+    match range {
+        Some(r) if r.contains(&ip) => Ok(()),
+        Some(_) => Err(Error::InvalidArgument(format!(
+            "invalid endpoint settings:\nno configured subnet or ip-range contain the IP address {ip}"
+        ))),
+        None => Err(Error::InvalidArgument(format!(
+            "invalid endpoint settings:\nuser specified IP address {ip} on a network with IPv6 disabled"
+        ))),
+    }
 }
 
 /// dockerd's refusal of an address outside a network's subnet (or range).
@@ -266,6 +299,29 @@ pub(crate) fn check_ip_in(ip: Ipv4Addr, range: Option<Ipv4Net>) -> Result<()> {
         ))),
         _ => Ok(()),
     }
+}
+
+/// An endpoint's `--ip6`, checked for the network `known` (as dockerd: on a user-defined
+/// network with IPv6, within its subnet).
+fn endpoint_ip6(e: &super::request::EndpointSettings, known: &Known) -> Result<Option<Ipv6Addr>> {
+    let Some(ip) = e
+        .ipam_config
+        .as_ref()
+        .map(|c| c.ipv6_address.as_str())
+        .filter(|a| !a.is_empty())
+    else {
+        return Ok(None);
+    };
+    if known.id.is_empty() {
+        return Err(Error::InvalidArgument(
+            "user specified IP address is supported on user defined networks only".into(),
+        ));
+    }
+    let ip: Ipv6Addr = ip
+        .parse()
+        .map_err(|_| Error::InvalidArgument(format!("invalid IPv6 address: {ip}")))?;
+    check_ip6_in(ip, known.range6)?;
+    Ok(Some(ip))
 }
 
 /// An endpoint's `--ip` and `--network-alias`, checked for the network `known`.
@@ -327,6 +383,7 @@ pub(crate) fn endpoint_options(
                     name: mode.to_string(),
                     id: String::new(),
                     range: None,
+                    range6: None,
                 },
                 id => find(id)
                     .ok_or_else(|| Error::InvalidArgument(format!("network {name} not found")))?,
@@ -336,15 +393,19 @@ pub(crate) fn endpoint_options(
                 if e.aliases.as_ref().is_none_or(Vec::is_empty)
                     && e.ipam_config
                         .as_ref()
-                        .is_none_or(|c| c.ipv4_address.is_empty())
+                        .is_none_or(|c| c.ipv4_address.is_empty() && c.ipv6_address.is_empty())
                 {
                     continue;
                 }
             }
             let (aliases, ip) = endpoint_settings(e, &known)?;
+            let ip6 = endpoint_ip6(e, &known)?;
             net.aliases.extend(aliases);
             if ip.is_some() {
                 net.ip = ip;
+            }
+            if ip6.is_some() {
+                net.ip6 = ip6;
             }
             net.gw_priority = e.gw_priority;
             continue;
@@ -389,11 +450,13 @@ pub(crate) fn endpoint_options(
             continue;
         }
         let (aliases, ip) = endpoint_settings(e, &known)?;
+        let ip6 = endpoint_ip6(e, &known)?;
         net.more.push(Join {
             name: known.name,
             network: key,
             aliases,
             ip,
+            ip6,
             gw_priority: e.gw_priority,
         });
     }
@@ -430,6 +493,8 @@ pub struct Net {
     isolated: Mutex<Vec<Ipv4Net>>,
     /// The embedded resolver (user-defined networks only; started with the first use).
     dns: Option<SharedResolver>,
+    /// An IPv6 network's gateway (with the subnet's prefix) and range.
+    v6: Option<(Ipv6Net, Ipv6Net)>,
 }
 
 /// The one resolver of all user-defined networks, started when first needed, and each
@@ -591,7 +656,15 @@ impl Net {
             applied: Mutex::new(None),
             isolated: Mutex::new(Vec::new()),
             dns: None,
+            v6: None,
         }
+    }
+
+    /// An IPv6 network: the bridge's IPv6 `gateway` (with the subnet's prefix), addresses
+    /// from `range`.
+    pub(crate) fn with_ipv6(mut self, gateway: Ipv6Net, range: Ipv6Net) -> Net {
+        self.v6 = Some((gateway, range));
+        self
     }
 
     /// A user-defined network: with the embedded resolver.
@@ -630,6 +703,25 @@ impl Net {
         if let Some((r, aliases, ep)) = extra {
             entries.push((dns_names(r, aliases), ep.ip));
         }
+        if self.v6.is_some() {
+            let mut entries6: Vec<(Vec<String>, Ipv6Addr)> = containers
+                .list()
+                .into_iter()
+                .filter(|r| extra.is_none_or(|(x, _, _)| x.id != r.id))
+                .filter_map(|r| {
+                    let ip6 = r.endpoint_on(id)?.ip6?;
+                    let join = r.joins().into_iter().find(|j| j.network == *id);
+                    Some((
+                        dns_names(&r, &join.map(|j| j.aliases).unwrap_or_default()),
+                        ip6,
+                    ))
+                })
+                .collect();
+            if let Some((r, aliases, ep)) = extra {
+                entries6.extend(ep.ip6.map(|ip6| (dns_names(r, aliases), ip6)));
+            }
+            resolver.set_names6(id, entries6);
+        }
         resolver.set_names(id, entries);
     }
 
@@ -663,6 +755,9 @@ impl Net {
             bridge::enable_forwarding().map_err(net_error)?;
         }
         let b = bridge::ensure(config).map_err(net_error)?;
+        if let Some((gateway, _)) = self.v6 {
+            bridge::ensure_ipv6(&config.name, gateway).map_err(net_error)?;
+        }
         tracing::info!(bridge = %config.name, address = %b.address, "bridge ready");
         *known = Some(b);
         Ok(b)
@@ -688,6 +783,18 @@ impl Net {
             (Vec::new(), Vec::new())
         };
         let ip = allocate(containers, bridge, record, &self.config.id, join.ip)?;
+        let ip6 = match self.v6 {
+            Some(v6) => Some(allocate6(
+                containers,
+                v6,
+                record,
+                &self.config.id,
+                join.ip6,
+            )?),
+            None => join
+                .ip6
+                .map_or(Ok(None), |ip| check_ip6_in(ip, None).map(|()| None))?,
+        };
         let ep = Endpoint {
             ip,
             prefix: bridge.address.prefix_len(),
@@ -702,6 +809,9 @@ impl Net {
                 .to_string(),
             network: self.config.id.clone(),
             ifname: place.ifname.clone(),
+            ip6,
+            prefix6: self.v6.map_or(0, |(g, _)| g.prefix_len()),
+            gateway6: self.v6.map(|(g, _)| g.addr()),
         };
         let saved = ep.clone();
         containers.update(&record.id, move |r| {
@@ -743,6 +853,13 @@ impl Net {
             mac: endpoint::mac_for(ep.ip),
             address,
             gateway: ep.gateway,
+            address6: match (ep.ip6, ep.gateway6) {
+                (Some(ip), Some(gateway)) => Some((
+                    Ipv6Net::new(ip, ep.prefix6).map_err(|e| Error::Io(e.to_string()))?,
+                    gateway,
+                )),
+                _ => None,
+            },
             default_route: place.default_route,
             mtu: bridge.mtu,
             dns: self.dns.is_some(),
@@ -1034,6 +1151,46 @@ fn allocate(
         })
 }
 
+/// The first free IPv6 address of an IPv6 network's range (`v6`: its gateway and range),
+/// or the one `asked` (`--ip6`): free means no record holds it. The subnet's first
+/// address (the subnet-router anycast) and the gateway are never handed out.
+fn allocate6(
+    containers: &Containers,
+    v6: (Ipv6Net, Ipv6Net),
+    record: &ContainerRecord,
+    network: &str,
+    asked: Option<Ipv6Addr>,
+) -> Result<Ipv6Addr> {
+    let (gateway, range) = v6;
+    let used: HashSet<Ipv6Addr> = containers
+        .list()
+        .into_iter()
+        .filter(|r| r.id != record.id)
+        .filter_map(|r| r.endpoint_on(network).and_then(|e| e.ip6))
+        .chain([gateway.addr(), gateway.network()])
+        .collect();
+    if let Some(ip) = asked {
+        check_ip6_in(ip, Some(range))?;
+        if used.contains(&ip) {
+            return Err(Error::Conflict(format!("Address already in use: {ip}")));
+        }
+        return Ok(ip);
+    }
+    // The range can be huge (a /64): addresses are tried in order, and at most one more
+    // than there are holders is ever needed.
+    let first = u128::from(range.network());
+    let last = u128::from(range.broadcast());
+    (0..=used.len() as u128)
+        .filter_map(|i| first.checked_add(i).filter(|a| *a <= last))
+        .map(Ipv6Addr::from)
+        .find(|ip| !used.contains(ip))
+        .ok_or_else(|| {
+            Error::Conflict(format!(
+                "no available IPv6 address on the network ({range})"
+            ))
+        })
+}
+
 /// Namespace files of containers that do not run are unmounted and removed (`live`: the
 /// files of those that run).
 pub(crate) fn sweep_namespaces(dir: &Path, live: &[PathBuf]) {
@@ -1073,7 +1230,11 @@ pub(crate) fn write_files(
             (name.clone(), ip)
         })
         .collect();
-    let own: Vec<IpAddr> = endpoints.iter().map(|e| IpAddr::V4(e.ip)).collect();
+    let own: Vec<IpAddr> = endpoints
+        .iter()
+        .map(|e| IpAddr::V4(e.ip))
+        .chain(endpoints.iter().filter_map(|e| e.ip6.map(IpAddr::V6)))
+        .collect();
     let hosts = etc::hosts(&extra, &own, &hostname, &record.net.domainname);
     let resolv = if embedded_dns {
         etc::embedded_resolv_conf(
@@ -1235,7 +1396,27 @@ mod tests {
             name: name.into(),
             id: id.into(),
             range: range.parse().ok(),
+            range6: (id == "bbb")
+                .then(|| "fd42:b0e7:2::/64".parse().ok())
+                .flatten(),
         })
+    }
+
+    #[test]
+    fn an_ipv6_address_is_taken_on_an_ipv6_network_only() {
+        let req = body(serde_json::json!({"NetworkingConfig": {"EndpointsConfig": {
+            "net-b": {"IPAMConfig": {"IPv6Address": "fd42:b0e7:2::9"}}}}}));
+        let mut net = NetOptions::default();
+        endpoint_options(&req, "net-b", "bbb", &mut net, &find).expect("ok");
+        assert_eq!(net.ip6, "fd42:b0e7:2::9".parse().ok());
+        let outside = body(serde_json::json!({"NetworkingConfig": {"EndpointsConfig": {
+            "net-b": {"IPAMConfig": {"IPv6Address": "fd42:b0e7:3::9"}}}}}));
+        let e = endpoint_options(&outside, "net-b", "bbb", &mut NetOptions::default(), &find);
+        assert!(format!("{e:?}").contains("no configured subnet"), "{e:?}");
+        let no_v6 = body(serde_json::json!({"NetworkingConfig": {"EndpointsConfig": {
+            "net-a": {"IPAMConfig": {"IPv6Address": "fd42:b0e7:2::9"}}}}}));
+        let e = endpoint_options(&no_v6, "net-a", "aaa", &mut NetOptions::default(), &find);
+        assert!(format!("{e:?}").contains("IPv6 disabled"), "{e:?}");
     }
 
     #[test]
@@ -1254,6 +1435,7 @@ mod tests {
                 network: "bbb".into(),
                 aliases: vec!["b1".into()],
                 ip: Some(Ipv4Addr::new(10, 2, 0, 9)),
+                ip6: None,
                 gw_priority: 0,
             }]
         );

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use berth_network::{bridge, Ipv4Net};
+use berth_network::{bridge, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
 use super::net::{Endpoint, Join, Net, NetConfig, Placement};
@@ -28,6 +28,18 @@ pub struct NetworkRecord {
     pub options: BTreeMap<String, String>,
     /// The bridge's name (`com.docker.network.bridge.name`, else `br-` and the id's start).
     pub bridge: String,
+    /// `--ipv6`: the IPv6 gateway with the subnet's prefix, and the IPv6 range.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address6: Option<Ipv6Net>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_range6: Option<Ipv6Net>,
+}
+
+impl NetworkRecord {
+    /// Where its IPv6 addresses come from (None: no IPv6).
+    pub fn range6(&self) -> Option<Ipv6Net> {
+        self.address6.map(|a| self.ip_range6.unwrap_or(a.trunc()))
+    }
 }
 
 /// `docker network create`'s request, as the engine takes it.
@@ -42,6 +54,12 @@ pub struct CreateNetwork {
     pub attachable: bool,
     pub labels: BTreeMap<String, String>,
     pub options: BTreeMap<String, String>,
+    /// `--ipv6`, and the IPv6 entry of the IPAM config (`--subnet`, `--gateway`,
+    /// `--ip-range` given with an IPv6 subnet).
+    pub enable_ipv6: bool,
+    pub subnet6: Option<String>,
+    pub ip_range6: Option<String>,
+    pub gateway6: Option<String>,
 }
 
 /// The daemon's networks.
@@ -81,8 +99,7 @@ impl Networks {
                     .and_then(|b| serde_json::from_slice::<NetworkRecord>(&b).ok())
                 {
                     Some(rec) => {
-                        let net =
-                            Arc::new(Net::new(user_config(&base, &rec)).with_dns(dns.clone()));
+                        let net = Arc::new(user_net(&base, &rec).with_dns(dns.clone()));
                         user.insert(rec.id.clone(), (rec, net));
                     }
                     None => tracing::warn!("skipping the network record {}", path.display()),
@@ -202,6 +219,7 @@ impl Networks {
             }
             None => None,
         };
+        let (address6, ip_range6) = self.address6(req)?;
         let id = super::random_id()?;
         let bridge = match req.options.get("com.docker.network.bridge.name") {
             Some(b) if b.is_empty() || b.len() > 15 || b.contains(['/', ' ']) => {
@@ -228,8 +246,10 @@ impl Networks {
             labels: req.labels.clone(),
             options: req.options.clone(),
             bridge,
+            address6,
+            ip_range6,
         };
-        let net = Arc::new(Net::new(user_config(&self.base, &rec)).with_dns(self.dns.clone()));
+        let net = Arc::new(user_net(&self.base, &rec).with_dns(self.dns.clone()));
         if let Err(e) = net.materialize(containers) {
             net.dismantle();
             return Err(e);
@@ -301,6 +321,101 @@ impl Networks {
         };
         Ipv4Net::new(gateway, subnet.prefix_len())
             .map_err(|e| Error::InvalidArgument(e.to_string()))
+    }
+
+    /// The IPv6 gateway/prefix and range of a new network: None without `--ipv6`; the
+    /// IPv6 subnet asked (checked against the other networks'), else, as dockerd 27+, the
+    /// first free /64 of a ULA /48 derived from the daemon's id.
+    fn address6(&self, req: &CreateNetwork) -> Result<(Option<Ipv6Net>, Option<Ipv6Net>)> {
+        if !req.enable_ipv6 {
+            if let Some(s) = &req.subnet6 {
+                // moby's words (daemon/network.go, validateIpamConfig).
+                return Err(Error::InvalidArgument(format!(
+                    "invalid network config:\nIPv6 subnet {s} is set but IPv6 is not enabled"
+                )));
+            }
+            return Ok((None, None));
+        }
+        let taken: Vec<Ipv6Net> = self
+            .lock()
+            .values()
+            .filter_map(|(r, _)| r.address6.map(|a| a.trunc()))
+            .collect();
+        let overlaps = |s: &Ipv6Net| taken.iter().any(|t| t.contains(s) || s.contains(t));
+        let parse = |what: &str, s: &str| -> Result<Ipv6Net> {
+            s.parse::<Ipv6Net>()
+                .map(|n| n.trunc())
+                .map_err(|_| Error::InvalidArgument(format!("invalid {what}: {s}")))
+        };
+        let subnet = match &req.subnet6 {
+            Some(s) => {
+                let s = parse("CIDR address", s)?;
+                if overlaps(&s) {
+                    return Err(Error::Conflict(format!(
+                        "invalid pool request: Pool overlaps with other one on this address space ({s})"
+                    )));
+                }
+                s
+            }
+            None => {
+                if req.gateway6.is_some() || req.ip_range6.is_some() {
+                    return Err(Error::InvalidArgument(
+                        "an IPv6 gateway or IP range needs an IPv6 --subnet".into(),
+                    ));
+                }
+                let base = ula_base(&self.engine_id()?);
+                base.subnets(64)
+                    .map_err(|e| Error::Io(e.to_string()))?
+                    .find(|s| !overlaps(s))
+                    .ok_or_else(|| {
+                        Error::Conflict(format!(
+                            "could not find an available, non-overlapping IPv6 address pool in {base}"
+                        ))
+                    })?
+            }
+        };
+        let gateway = match &req.gateway6 {
+            Some(g) => {
+                let g: std::net::Ipv6Addr = g
+                    .parse()
+                    .map_err(|_| Error::InvalidArgument(format!("invalid gateway address: {g}")))?;
+                if !subnet.contains(&g) || g == subnet.network() {
+                    return Err(Error::InvalidArgument(format!(
+                        "gateway {g} is not within the subnet {subnet}"
+                    )));
+                }
+                g
+            }
+            // The subnet's first address is its subnet-router anycast: the one after it.
+            None => std::net::Ipv6Addr::from(u128::from(subnet.network()).saturating_add(1)),
+        };
+        let range = match &req.ip_range6 {
+            Some(r) => {
+                let r = parse("CIDR address", r)?;
+                if !subnet.contains(&r) {
+                    return Err(Error::InvalidArgument(format!(
+                        "IP range {r} is not within the subnet {subnet}"
+                    )));
+                }
+                Some(r)
+            }
+            None => None,
+        };
+        let address = Ipv6Net::new(gateway, subnet.prefix_len())
+            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        Ok((Some(address), range))
+    }
+
+    /// The daemon's id (`<data-root>/engine-id`, beside the networks' directory).
+    fn engine_id(&self) -> Result<String> {
+        let path = self
+            .dir
+            .parent()
+            .map(|root| root.join("engine-id"))
+            .ok_or_else(|| Error::Io("the data root has no engine-id".into()))?;
+        std::fs::read_to_string(&path)
+            .map(|s| s.trim().to_string())
+            .map_err(|e| Error::Io(format!("read {}: {e}", path.display())))
     }
 
     fn save(&self, rec: &NetworkRecord) -> Result<()> {
@@ -530,6 +645,10 @@ impl Networks {
         if let Some(ep) = next.and_then(|k| r.endpoint_on(&k).cloned()) {
             berth_network::endpoint::set_default_route(&netns, ep.gateway, &ep.ifname)
                 .map_err(|e| Error::Io(e.to_string()))?;
+            if let Some(gateway6) = ep.gateway6 {
+                berth_network::endpoint::set_default_route6(&netns, gateway6, &ep.ifname)
+                    .map_err(|e| Error::Io(e.to_string()))?;
+            }
         }
         // The published ports left with the endpoint that held them: they go to the
         // network that gives the default route now, as dockerd moves them.
@@ -628,6 +747,26 @@ fn drop_endpoint(containers: &Containers, id: &str, key: &str) {
     let _ = containers.update(id, |r| r.endpoints.retain(|e| e.network != key));
 }
 
+/// dockerd's default IPv6 pool (daemon.go, deriveULABaseNetwork): fd00::/8 with the 40
+/// low bits of the first 8 bytes of the sha256 of the daemon's id as global id, a /48.
+fn ula_base(engine_id: &str) -> Ipv6Net {
+    let digest = berth_image::Digest::of(engine_id.as_bytes());
+    let hex = digest.hex();
+    let first = u64::from_str_radix(&hex[..16.min(hex.len())], 16).unwrap_or(0);
+    let gid = u128::from(first & ((1 << 40) - 1));
+    let addr = u128::from(std::net::Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 0)) | (gid << 80);
+    Ipv6Net::new(std::net::Ipv6Addr::from(addr), 48).unwrap_or_default()
+}
+
+/// A user-defined network (with IPv6 when it has it).
+fn user_net(base: &NetConfig, rec: &NetworkRecord) -> Net {
+    let net = Net::new(user_config(base, rec));
+    match (rec.address6, rec.range6()) {
+        (Some(gateway), Some(range)) => net.with_ipv6(gateway, range),
+        _ => net,
+    }
+}
+
 /// The settings of a user-defined network's own bridge and table.
 fn user_config(base: &NetConfig, rec: &NetworkRecord) -> NetConfig {
     let mtu = rec
@@ -699,6 +838,7 @@ struct Target {
     name: String,
     key: String,
     range: Option<Ipv4Net>,
+    range6: Option<Ipv6Net>,
 }
 
 impl Networks {
@@ -709,6 +849,7 @@ impl Networks {
                 name: "bridge".into(),
                 key: "bridge".into(),
                 range: None,
+                range6: None,
             });
         }
         let rec = self
@@ -716,6 +857,7 @@ impl Networks {
             .ok_or_else(|| Error::NotFound(format!("network {wanted} not found")))?;
         Ok(Target {
             range: Some(rec.ip_range.unwrap_or(rec.address.trunc())),
+            range6: rec.range6(),
             name: rec.name,
             key: rec.id,
         })
@@ -736,6 +878,7 @@ impl Networks {
                 t.key
             },
             range: t.range,
+            range6: t.range6,
         })
     }
 }
@@ -754,6 +897,7 @@ fn leave(r: &mut ContainerRecord, key: &str) {
                 };
                 r.net.aliases = next.aliases;
                 r.net.ip = next.ip;
+                r.net.ip6 = next.ip6;
                 r.net.gw_priority = next.gw_priority;
             }
             None => {
@@ -761,6 +905,7 @@ fn leave(r: &mut ContainerRecord, key: &str) {
                 r.net.network_id.clear();
                 r.net.aliases.clear();
                 r.net.ip = None;
+                r.net.ip6 = None;
                 r.net.gw_priority = 0;
             }
         }
@@ -782,6 +927,7 @@ fn enter(r: &mut ContainerRecord, join: Join) {
         };
         r.net.aliases = join.aliases;
         r.net.ip = join.ip;
+        r.net.ip6 = join.ip6;
         r.net.gw_priority = join.gw_priority;
     }
 }
@@ -795,6 +941,7 @@ impl crate::Engine {
         container: &str,
         aliases: Vec<String>,
         ip: Option<std::net::Ipv4Addr>,
+        ip6: Option<std::net::Ipv6Addr>,
         gw_priority: i64,
     ) -> Result<()> {
         let networks = self
@@ -835,7 +982,7 @@ impl crate::Engine {
                 r.name, target.name
             )));
         }
-        if target.key == "bridge" && ip.is_some() {
+        if target.key == "bridge" && (ip.is_some() || ip6.is_some()) {
             return Err(Error::InvalidArgument(
                 "user specified IP address is supported on user defined networks only".into(),
             ));
@@ -849,11 +996,15 @@ impl crate::Engine {
         if let Some(ip) = ip {
             super::net::check_ip_in(ip, target.range)?;
         }
+        if let Some(ip6) = ip6 {
+            super::net::check_ip6_in(ip6, target.range6)?;
+        }
         let join = Join {
             name: target.name.clone(),
             network: target.key.clone(),
             aliases,
             ip,
+            ip6,
             gw_priority,
         };
         let recorded = join.clone();
@@ -908,6 +1059,7 @@ impl crate::Engine {
                         name: j.name,
                         key: j.network,
                         range: None,
+                        range6: None,
                     },
                     None => return Err(Error::NotFound(m)),
                 }
