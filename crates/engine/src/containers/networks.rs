@@ -329,7 +329,8 @@ impl Networks {
     fn address6(&self, req: &CreateNetwork) -> Result<(Option<Ipv6Net>, Option<Ipv6Net>)> {
         if !req.enable_ipv6 {
             if let Some(s) = &req.subnet6 {
-                // moby's words (daemon/network.go, validateIpamConfig).
+                // dockerd skips such an entry (validateIpamConfig) and makes an IPv4 network
+                // whose inspect still lists it; refused here rather than kept unused.
                 return Err(Error::InvalidArgument(format!(
                     "invalid network config:\nIPv6 subnet {s} is set but IPv6 is not enabled"
                 )));
