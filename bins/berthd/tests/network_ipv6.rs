@@ -469,3 +469,121 @@ fn bad_ipv6_input_is_refused_and_nothing_is_half_made() {
         "fd42:b0e7:7::5"
     );
 }
+
+/// Published ports on an IPv6 network: a port without a host IP is published on 0.0.0.0
+/// and [::] with the same host port (as dockerd), an IPv6 host address works through
+/// berth's `ip6` table, [::1] (which only a proxy could serve) and an IPv6 host address
+/// for a container without IPv6 are clear errors; IPv6 networks do not reach each other.
+#[test]
+fn ipv6_published_ports_and_isolation() {
+    let n = NsDaemon::start(4, &[]);
+    ip(&[
+        "-n",
+        &n.ns,
+        "addr",
+        "add",
+        "fd42:b0e7:ff::1/128",
+        "dev",
+        "lo",
+    ]);
+    n.network(
+        "pv6",
+        10,
+        &[
+            "--ipv6",
+            "--subnet",
+            "10.66.10.0/24",
+            "--subnet",
+            "fd42:b0e7:10::/64",
+        ],
+    );
+    n.httpd(
+        "web",
+        &[
+            "--network",
+            "pv6",
+            "-p",
+            "8090:80",
+            "-p",
+            "[fd42:b0e7:ff::1]:8091:80",
+        ],
+        "six-port",
+    );
+    assert!(n.serves("[fd42:b0e7:ff::1]:8090", "six-port"));
+    assert!(n.serves("127.0.0.1:8090", "six-port"));
+    assert!(n.serves("[fd42:b0e7:ff::1]:8091", "six-port"));
+    let port = n.d.docker(&["port", "web", "80"]);
+    for needle in ["0.0.0.0:8090", "[::]:8090", "[fd42:b0e7:ff::1]:8091"] {
+        assert!(port.stdout.contains(needle), "{needle}: {}", port.stdout);
+    }
+    let rules = n.rules("ip6", "berth-b6n10");
+    assert!(rules.contains("dnat to [fd42:b0e7:10::2]:80"), "{rules}");
+    assert!(
+        rules.contains("ip6 saddr fd42:b0e7:10::/64 oifname != \"b6n10\" masquerade"),
+        "{rules}"
+    );
+    n.d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "lo6",
+        "--network",
+        "pv6",
+        "-p",
+        "[::1]:8092:80",
+        "bb:1",
+        "true",
+    ])
+    .failed_with("IPv6 loopback");
+    n.network("only4", 11, &["--subnet", "10.66.11.0/24"]);
+    n.d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "v4c",
+        "--network",
+        "only4",
+        "-p",
+        "[fd42:b0e7:ff::1]:8093:80",
+        "bb:1",
+        "sleep",
+        "300",
+    ])
+    .failed_with("no IPv6 address");
+    let v4c = n.inspect("v4c", "{{.State.Running}}");
+    assert_eq!(v4c, "false");
+    // Another IPv6 network's container does not reach this one's over IPv6.
+    n.network(
+        "other6",
+        12,
+        &[
+            "--ipv6",
+            "--subnet",
+            "10.66.12.0/24",
+            "--subnet",
+            "fd42:b0e7:12::/64",
+        ],
+    );
+    n.d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "peer",
+        "--network",
+        "other6",
+        "bb:1",
+        "sleep",
+        "300",
+    ])
+    .ok();
+    let out = n.d.docker(&[
+        "exec",
+        "peer",
+        "sh",
+        "-c",
+        "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 fd42:b0e7:10::2 80 2>&1; true",
+    ]);
+    assert!(!out.stdout.contains("six-port"), "{}", out.stdout);
+    n.d.docker(&["rm", "-f", "web"]).ok();
+    assert!(!n.rules("ip6", "berth-b6n10").contains("dnat to"));
+}

@@ -199,6 +199,22 @@ pub fn write_sysctl(key: &str, value: &str) -> Result<()> {
     std::fs::write(&path, value).map_err(|source| Error::Sysctl { path, source })
 }
 
+/// `ip-forward` with an IPv6 network: dockerd turns IPv6 forwarding on (`all` and
+/// `default`) when one is made; so does berthd, only where it is off.
+pub fn enable_forwarding6() -> Result<()> {
+    for key in [
+        "net/ipv6/conf/default/forwarding",
+        "net/ipv6/conf/all/forwarding",
+    ] {
+        let current = std::fs::read_to_string(std::path::Path::new("/proc/sys").join(key))
+            .unwrap_or_default();
+        if current.trim() != "1" {
+            write_sysctl(key, "1")?;
+        }
+    }
+    Ok(())
+}
+
 /// `ip-forward`: dockerd turns IPv4 forwarding on when it starts; so does berthd, only if
 /// it is off (the host's setting is left as it is otherwise).
 pub fn enable_forwarding() -> Result<()> {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use berth_image::DockerOCIImageConfig;
-use berth_network::nft::{Forward, Proto};
+use berth_network::nft::{Forward, Forward6, Proto};
 use berth_network::{bridge, dns, endpoint, etc, nft, ports, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -185,14 +185,16 @@ fn parse_host_port(s: &str) -> Result<ports::HostPorts> {
     }
 }
 
-fn parse_host_ip(s: &str) -> Result<Ipv4Addr> {
+fn parse_host_ip(s: &str) -> Result<IpAddr> {
     match s {
-        "" => Ok(Ipv4Addr::UNSPECIFIED),
-        s => match s.parse::<IpAddr>() {
-            Ok(IpAddr::V4(ip)) => Ok(ip),
-            Ok(IpAddr::V6(_)) => Err(Error::InvalidArgument(format!(
-                "host IP {s}: IPv6 published ports are not supported by berth yet"
+        "" => Ok(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        s => match s.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+            // IPv6 has no route_localnet: a packet from ::1 never leaves the loopback, so
+            // only a proxy (dockerd's docker-proxy) could serve it; berth runs none.
+            Ok(IpAddr::V6(ip)) if ip.is_loopback() => Err(Error::InvalidArgument(format!(
+                "host IP {s}: a port on the IPv6 loopback needs a userland proxy, which berth does not run (use [::] or another address)"
             ))),
+            Ok(ip) => Ok(ip),
             Err(_) => Err(Error::InvalidArgument(format!("invalid host IP: {s}"))),
         },
     }
@@ -495,6 +497,10 @@ pub struct Net {
     dns: Option<SharedResolver>,
     /// An IPv6 network's gateway (with the subnet's prefix) and range.
     v6: Option<(Ipv6Net, Ipv6Net)>,
+    /// The IPv6 forwards berth's `ip6` table holds (None: to be built).
+    applied6: Mutex<Option<Vec<Forward6>>>,
+    /// The IPv6 subnets of berth's other networks.
+    isolated6: Mutex<Vec<Ipv6Net>>,
 }
 
 /// The one resolver of all user-defined networks, started when first needed, and each
@@ -588,7 +594,7 @@ pub(crate) struct Placement {
 struct Wanted {
     port: u16,
     proto: Proto,
-    host_ip: Ipv4Addr,
+    host_ip: IpAddr,
     host_ports: ports::HostPorts,
 }
 
@@ -613,7 +619,7 @@ fn wanted(opts: &NetOptions) -> Result<Vec<Wanted>> {
             out.push(Wanted {
                 port,
                 proto,
-                host_ip: Ipv4Addr::UNSPECIFIED,
+                host_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
                 host_ports: ports::HostPorts { first: 0, last: 0 },
             });
         }
@@ -622,23 +628,45 @@ fn wanted(opts: &NetOptions) -> Result<Vec<Wanted>> {
 }
 
 /// The host ports of `record`'s published ports, held (a port in use is dockerd's error).
-fn reserve_ports(record: &ContainerRecord) -> Result<(Vec<OwnedFd>, Vec<Published>)> {
+/// `ipv6`: the endpoint has an IPv6 address, so a port without a host IP is published on
+/// `[::]` too, with the same host port (as dockerd does); without one, an IPv6 host IP is
+/// refused (dockerd needs its proxy for that).
+fn reserve_ports(record: &ContainerRecord, ipv6: bool) -> Result<(Vec<OwnedFd>, Vec<Published>)> {
     let mut fds = Vec::new();
     let mut published = Vec::new();
+    let failed = |e: ports::PortError| {
+        Error::Conflict(format!(
+            "driver failed programming external connectivity on endpoint {} ({}): {e}",
+            record.name, record.id
+        ))
+    };
     for w in wanted(&record.net)? {
-        let (host_port, fd) = ports::reserve(w.host_ip, w.host_ports, w.proto).map_err(|e| {
-            Error::Conflict(format!(
-                "driver failed programming external connectivity on endpoint {} ({}): {e}",
-                record.name, record.id
-            ))
-        })?;
+        if w.host_ip.is_ipv6() && !ipv6 {
+            return Err(Error::InvalidArgument(format!(
+                "host IP {}: the container has no IPv6 address on the network publishing its ports",
+                w.host_ip
+            )));
+        }
+        let (host_port, fd) =
+            ports::reserve_ip(w.host_ip, w.host_ports, w.proto).map_err(failed)?;
         fds.extend(fd);
-        published.push(Published {
+        let mut made = vec![(w.host_ip, host_port)];
+        if ipv6 && w.host_ip == IpAddr::V4(Ipv4Addr::UNSPECIFIED) {
+            let same = ports::HostPorts {
+                first: host_port,
+                last: host_port,
+            };
+            let any6 = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
+            let (_, fd) = ports::reserve_ip(any6, same, w.proto).map_err(failed)?;
+            fds.extend(fd);
+            made.push((any6, host_port));
+        }
+        published.extend(made.into_iter().map(|(ip, host_port)| Published {
             port: w.port,
             proto: w.proto.as_str().to_string(),
-            host_ip: w.host_ip.to_string(),
+            host_ip: ip.to_string(),
             host_port,
-        });
+        }));
     }
     Ok((fds, published))
 }
@@ -657,6 +685,8 @@ impl Net {
             isolated: Mutex::new(Vec::new()),
             dns: None,
             v6: None,
+            applied6: Mutex::new(None),
+            isolated6: Mutex::new(Vec::new()),
         }
     }
 
@@ -757,6 +787,9 @@ impl Net {
         let b = bridge::ensure(config).map_err(net_error)?;
         if let Some((gateway, _)) = self.v6 {
             bridge::ensure_ipv6(&config.name, gateway).map_err(net_error)?;
+            if self.config.ip_forward {
+                bridge::enable_forwarding6().map_err(net_error)?;
+            }
         }
         tracing::info!(bridge = %config.name, address = %b.address, "bridge ready");
         *known = Some(b);
@@ -778,7 +811,7 @@ impl Net {
         let config = self.bridge_config()?;
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
         let (fds, published) = if place.ports {
-            reserve_ports(record)?
+            reserve_ports(record, self.v6.is_some())?
         } else {
             (Vec::new(), Vec::new())
         };
@@ -929,7 +962,7 @@ impl Net {
         record: &ContainerRecord,
     ) -> Result<()> {
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        let (fds, published) = reserve_ports(record)?;
+        let (fds, published) = reserve_ports(record, self.v6.is_some())?;
         let network = self.config.id.clone();
         containers.update(&record.id, move |r| {
             r.endpoints
@@ -975,6 +1008,9 @@ impl Net {
         let mut forwards = Vec::new();
         for ep in &self.endpoints(containers, extra) {
             for p in &ep.ports {
+                if p.host_ip.contains(':') {
+                    continue;
+                }
                 let host_ip: Ipv4Addr = p.host_ip.parse().unwrap_or(Ipv4Addr::UNSPECIFIED);
                 forwards.push(Forward {
                     host_ip: (!host_ip.is_unspecified()).then_some(host_ip),
@@ -985,6 +1021,7 @@ impl Net {
                 });
             }
         }
+        self.apply_rules6(containers, extra)?;
         let mut applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
         if applied.as_ref() == Some(&forwards) {
             return Ok(());
@@ -1016,6 +1053,63 @@ impl Net {
         Ok(())
     }
 
+    /// berth's `ip6` table of an IPv6 network, from the endpoints' IPv6 published ports.
+    fn apply_rules6(&self, containers: &Containers, extra: Option<&Endpoint>) -> Result<()> {
+        let (Some((gateway, _)), Some(config)) = (self.v6, self.config.bridge.as_ref()) else {
+            return Ok(());
+        };
+        let mut forwards = Vec::new();
+        for ep in &self.endpoints(containers, extra) {
+            let Some(addr) = ep.ip6 else { continue };
+            for p in ep.ports.iter().filter(|p| p.host_ip.contains(':')) {
+                let host_ip: Ipv6Addr = p.host_ip.parse().unwrap_or(Ipv6Addr::UNSPECIFIED);
+                forwards.push(Forward6 {
+                    host_ip: (!host_ip.is_unspecified()).then_some(host_ip),
+                    host_port: p.host_port,
+                    proto: Proto::parse(&p.proto).unwrap_or(Proto::Tcp),
+                    addr,
+                    port: p.port,
+                });
+            }
+        }
+        let mut applied = self.applied6.lock().unwrap_or_else(|p| p.into_inner());
+        if applied.as_ref() == Some(&forwards) {
+            return Ok(());
+        }
+        let isolated = self
+            .isolated6
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        nft::apply6(&nft::Ruleset6 {
+            table: &self.config.table,
+            bridge: &config.name,
+            subnet: gateway.trunc(),
+            masquerade: self.config.ip_masq,
+            internal: self.config.internal,
+            isolated: &isolated,
+            forwards: &forwards,
+        })
+        .map_err(|e| {
+            *applied = None;
+            Error::Io(e.to_string())
+        })?;
+        *applied = Some(forwards);
+        Ok(())
+    }
+
+    /// The other networks' IPv6 subnets changed: the `ip6` table is built anew with them.
+    pub(crate) fn isolate_from6(&self, containers: &Containers, others: Vec<Ipv6Net>) {
+        *self.isolated6.lock().unwrap_or_else(|p| p.into_inner()) = others;
+        *self.applied6.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.rules_or_warn(containers);
+    }
+
+    /// Its IPv6 subnet (an IPv6 network's).
+    pub(crate) fn subnet6(&self) -> Option<Ipv6Net> {
+        self.v6.map(|(gateway, _)| gateway.trunc())
+    }
+
     /// The other networks' subnets changed: the table is built anew with them.
     pub(crate) fn isolate_from(&self, containers: &Containers, others: Vec<Ipv4Net>) {
         *self.isolated.lock().unwrap_or_else(|p| p.into_inner()) = others;
@@ -1045,6 +1139,11 @@ impl Net {
         if self.config.iptables {
             if let Err(e) = nft::remove(&self.config.table) {
                 tracing::warn!("{e}");
+            }
+            if self.v6.is_some() {
+                if let Err(e) = nft::remove6(&self.config.table) {
+                    tracing::warn!("{e}");
+                }
             }
         }
     }
@@ -1083,12 +1182,15 @@ impl Net {
         for (id, ep) in live {
             let mut fds = Vec::new();
             for p in &ep.ports {
-                let ip = p.host_ip.parse().unwrap_or(Ipv4Addr::UNSPECIFIED);
+                let ip = p
+                    .host_ip
+                    .parse()
+                    .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
                 let port = ports::HostPorts {
                     first: p.host_port,
                     last: p.host_port,
                 };
-                match ports::reserve(ip, port, Proto::parse(&p.proto).unwrap_or(Proto::Tcp)) {
+                match ports::reserve_ip(ip, port, Proto::parse(&p.proto).unwrap_or(Proto::Tcp)) {
                     Ok((_, fd)) => fds.extend(fd),
                     Err(e) => tracing::warn!("container {id}: {e}"),
                 }

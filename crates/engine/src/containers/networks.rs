@@ -173,12 +173,24 @@ impl Networks {
                     .map(|n| ("bridge".to_string(), n.clone())),
             )
             .collect();
+        let all6: Vec<(String, Ipv6Net)> = nets
+            .iter()
+            .filter_map(|(id, n)| n.subnet6().map(|s| (id.clone(), s)))
+            .collect();
         for (id, net) in nets {
             let others = all
                 .iter()
                 .filter(|(other, _)| *other != id)
                 .map(|(_, s)| *s)
                 .collect();
+            if net.subnet6().is_some() {
+                let others6 = all6
+                    .iter()
+                    .filter(|(other, _)| *other != id)
+                    .map(|(_, s)| *s)
+                    .collect();
+                net.isolate_from6(containers, others6);
+            }
             net.isolate_from(containers, others);
         }
     }
