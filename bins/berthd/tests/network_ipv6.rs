@@ -587,3 +587,48 @@ fn ipv6_published_ports_and_isolation() {
     n.d.docker(&["rm", "-f", "web"]).ok();
     assert!(!n.rules("ip6", "berth-b6n10").contains("dnat to"));
 }
+
+/// The daemon options `ipv6` and `fixed-cidr-v6` (dockerd's names): containers on the
+/// default bridge get an IPv6 address from that subnet, bridge's inspect shows it.
+#[test]
+fn the_default_bridge_with_ipv6_and_fixed_cidr_v6() {
+    let n = NsDaemon::start(5, &["--ipv6", "--fixed-cidr-v6", "fd42:b0e7:20::/64"]);
+    n.d.docker(&["run", "-d", "--name", "one", "bb:1", "sleep", "300"])
+        .ok();
+    assert_eq!(
+        n.inspect("one", "{{.NetworkSettings.GlobalIPv6Address}}/{{.NetworkSettings.GlobalIPv6PrefixLen}} {{.NetworkSettings.IPv6Gateway}}"),
+        "fd42:b0e7:20::2/64 fd42:b0e7:20::1"
+    );
+    let net = n.d.docker(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{.EnableIPv6}} {{json .IPAM.Config}}",
+        "bridge",
+    ]);
+    assert!(net.stdout.starts_with("true "), "{}", net.stdout);
+    assert!(
+        net.stdout
+            .contains(r#"{"Subnet":"fd42:b0e7:20::/64","Gateway":"fd42:b0e7:20::1"}"#),
+        "{}",
+        net.stdout
+    );
+    let routes = n.d.docker(&["exec", "one", "ip", "-6", "route"]);
+    assert!(
+        routes.stdout.contains("default via fd42:b0e7:20::1"),
+        "{}",
+        routes.stdout
+    );
+    // --ip6 is for user-defined networks only, as dockerd says.
+    n.d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "two",
+        "--ip6",
+        "fd42:b0e7:20::9",
+        "bb:1",
+        "true",
+    ])
+    .failed_with("user defined networks only");
+}

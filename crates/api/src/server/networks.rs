@@ -66,6 +66,14 @@ fn network(
                 ..Default::default()
             }];
         }
+        if let Some(a) = b.address6 {
+            n.enable_ipv6 = true;
+            n.ipam.config.push(IpamConfig {
+                subnet: a.trunc().to_string(),
+                gateway: a.addr().to_string(),
+                ..Default::default()
+            });
+        }
         n.options = BTreeMap::from([
             (
                 "com.docker.network.bridge.default_bridge".into(),

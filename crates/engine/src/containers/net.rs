@@ -36,6 +36,8 @@ pub struct NetConfig {
     pub id: String,
     /// No traffic between the bridge and anything else (`docker network create --internal`).
     pub internal: bool,
+    /// The default bridge's IPv6 subnet (daemon options `ipv6` and `fixed-cidr-v6`).
+    pub ipv6: Option<Ipv6Net>,
 }
 
 /// What a container asked of its network at create.
@@ -476,6 +478,8 @@ pub fn network_id(bridge: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct BridgeView {
     pub name: String,
+    /// Its IPv6 gateway with the subnet's prefix (`ipv6`).
+    pub address6: Option<Ipv6Net>,
     /// The gateway with the subnet's prefix (None: the bridge is not made yet, and no bip).
     pub address: Option<Ipv4Net>,
     pub mtu: u32,
@@ -761,6 +765,7 @@ impl Net {
         let made = *self.bridge.lock().unwrap_or_else(|p| p.into_inner());
         Some(BridgeView {
             name: config.name.clone(),
+            address6: self.v6.map(|(gateway, _)| gateway),
             address: made.map(|b| b.address).or(config.bip),
             mtu: config.mtu,
             ip_masq: self.config.ip_masq,

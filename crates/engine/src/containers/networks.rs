@@ -3,6 +3,7 @@
 //! records under `<data-root>/networks/`.
 
 use std::collections::BTreeMap;
+use std::net::Ipv6Addr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -82,10 +83,21 @@ const PREDEFINED: [&str; 4] = ["bridge", "host", "none", "default"];
 impl Networks {
     /// The default network from `base`, and the user-defined networks kept in `dir`.
     pub fn open(base: NetConfig, dir: PathBuf) -> Networks {
-        let default = base
-            .bridge
-            .is_some()
-            .then(|| Arc::new(Net::new(base.clone())));
+        let default = base.bridge.is_some().then(|| {
+            let net = Net::new(base.clone());
+            // `fixed-cidr-v6`: the gateway is the subnet's first address after its
+            // subnet-router anycast, as dockerd's.
+            let v6 = base.ipv6.and_then(|subnet| {
+                let gateway = Ipv6Addr::from(u128::from(subnet.network()).saturating_add(1));
+                Ipv6Net::new(gateway, subnet.prefix_len())
+                    .ok()
+                    .map(|g| (g, subnet))
+            });
+            Arc::new(match v6 {
+                Some((gateway, range)) => net.with_ipv6(gateway, range),
+                None => net,
+            })
+        });
         let dns = super::net::SharedResolver::default();
         let mut user = BTreeMap::new();
         if let Ok(entries) = std::fs::read_dir(&dir) {
@@ -353,6 +365,7 @@ impl Networks {
             .lock()
             .values()
             .filter_map(|(r, _)| r.address6.map(|a| a.trunc()))
+            .chain(self.default.as_ref().and_then(|d| d.subnet6()))
             .collect();
         let overlaps = |s: &Ipv6Net| taken.iter().any(|t| t.contains(s) || s.contains(t));
         let parse = |what: &str, s: &str| -> Result<Ipv6Net> {
@@ -803,6 +816,7 @@ fn user_config(base: &NetConfig, rec: &NetworkRecord) -> NetConfig {
         netns_dir: base.netns_dir.clone(),
         id: rec.id.clone(),
         internal: rec.internal,
+        ipv6: None,
     }
 }
 
