@@ -632,3 +632,72 @@ fn the_default_bridge_with_ipv6_and_fixed_cidr_v6() {
     ])
     .failed_with("user defined networks only");
 }
+
+/// The IPv6 default route goes through the first of a container's networks with IPv6 in
+/// dockerd's order, apart from the IPv4 one (libnetwork's separate IPv4 and IPv6 gateway
+/// endpoints): at start, on connect and on disconnect.
+#[test]
+fn the_ipv6_default_route_follows_the_first_ipv6_network() {
+    let n = NsDaemon::start(6, &[]);
+    n.network("four", 30, &["--subnet", "10.66.30.0/24"]);
+    n.network(
+        "six",
+        31,
+        &[
+            "--ipv6",
+            "--subnet",
+            "10.66.31.0/24",
+            "--subnet",
+            "fd42:b0e7:31::/64",
+        ],
+    );
+    let routes = |name: &str| {
+        let out = n.d.docker(&["exec", name, "ip", "-6", "route"]);
+        out.stdout
+    };
+    // Started on both, the IPv4-only one first in dockerd's order (by name).
+    n.d.docker(&[
+        "create",
+        "--name",
+        "both",
+        "--network",
+        "four",
+        "bb:1",
+        "sleep",
+        "300",
+    ])
+    .ok();
+    n.d.docker(&["network", "connect", "six", "both"]).ok();
+    n.d.docker(&["start", "both"]).ok();
+    assert!(
+        routes("both").contains("default via fd42:b0e7:31::1 dev eth1"),
+        "{}",
+        routes("both")
+    );
+    let v4 = n.d.docker(&["exec", "both", "ip", "route"]);
+    assert!(
+        v4.stdout.contains("default via 10.66.30.1 dev eth0"),
+        "{}",
+        v4.stdout
+    );
+    // Connected while it runs: an IPv4-only container gains the IPv6 route.
+    n.d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "late",
+        "--network",
+        "four",
+        "bb:1",
+        "sleep",
+        "300",
+    ])
+    .ok();
+    assert!(!routes("late").contains("default"), "{}", routes("late"));
+    n.d.docker(&["network", "connect", "six", "late"]).ok();
+    assert!(
+        routes("late").contains("default via fd42:b0e7:31::1 dev eth1"),
+        "{}",
+        routes("late")
+    );
+}

@@ -578,7 +578,10 @@ impl Networks {
                 }
             }
         }
-        if let Err(e) = self.settle(containers, &record.id, &netns, socket) {
+        let settled = self
+            .route6(containers, &record.id, &netns)
+            .and_then(|()| self.settle(containers, &record.id, &netns, socket));
+        if let Err(e) = settled {
             self.leave_all(containers, &record.id, false);
             return Err(e);
         }
@@ -632,6 +635,7 @@ impl Networks {
             ports: moving,
         };
         let made = net.connect(containers, &r, join, &place).and_then(|_| {
+            self.route6(containers, id, &netns)?;
             let settled = self.settle(containers, id, &netns, None);
             if settled.is_err() {
                 net.disconnect(containers, id, false);
@@ -671,10 +675,6 @@ impl Networks {
         if let Some(ep) = next.and_then(|k| r.endpoint_on(&k).cloned()) {
             berth_network::endpoint::set_default_route(&netns, ep.gateway, &ep.ifname)
                 .map_err(|e| Error::Io(e.to_string()))?;
-            if let Some(gateway6) = ep.gateway6 {
-                berth_network::endpoint::set_default_route6(&netns, gateway6, &ep.ifname)
-                    .map_err(|e| Error::Io(e.to_string()))?;
-            }
         }
         // The published ports left with the endpoint that held them: they go to the
         // network that gives the default route now, as dockerd moves them.
@@ -684,7 +684,31 @@ impl Networks {
                 net.publish_ports(containers, &r)?;
             }
         }
+        self.route6(containers, id, &netns)?;
         self.settle(containers, id, &netns, None)
+    }
+
+    /// The IPv6 default route of running container `id` through its IPv6 gateway
+    /// network: the first of its networks with IPv6 in dockerd's order (libnetwork's
+    /// getGatewayEndpoint picks the IPv4 and IPv6 gateways apart), whichever gives the
+    /// IPv4 route.
+    fn route6(&self, containers: &Containers, id: &str, netns: &std::path::Path) -> Result<()> {
+        let r = containers.resolve(id)?;
+        let joins = r.joins();
+        let gw6 = self.gateway_of(joins.iter().filter(|j| {
+            r.endpoint_on(&j.network)
+                .is_some_and(|e| e.gateway6.is_some())
+        }));
+        let Some(ep) = gw6.and_then(|k| r.endpoint_on(&k).cloned()) else {
+            return Ok(());
+        };
+        match ep.gateway6 {
+            Some(gateway6) => {
+                berth_network::endpoint::set_default_route6(netns, gateway6, &ep.ifname)
+                    .map_err(|e| Error::Io(e.to_string()))
+            }
+            None => Ok(()),
+        }
     }
 
     /// Take container `id` off every network it is on (at its exit, or a start that
