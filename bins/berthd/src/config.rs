@@ -91,6 +91,12 @@ pub struct Flags {
     /// Where containers' addresses come from, within the bridge's subnet.
     #[arg(long)]
     pub fixed_cidr: Option<String>,
+    /// IPv6 on the default bridge (with --fixed-cidr-v6).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub ipv6: Option<bool>,
+    /// The default bridge's IPv6 subnet (with --ipv6).
+    #[arg(long)]
+    pub fixed_cidr_v6: Option<String>,
     /// The MTU of the bridge and the containers' interfaces.
     #[arg(long)]
     pub mtu: Option<u32>,
@@ -130,6 +136,8 @@ struct File {
     bridge: Option<String>,
     bip: Option<String>,
     fixed_cidr: Option<String>,
+    ipv6: Option<bool>,
+    fixed_cidr_v6: Option<String>,
     mtu: Option<u32>,
     default_address_pools: Option<Vec<AddressPool>>,
     ip_forward: Option<bool>,
@@ -454,6 +462,8 @@ struct NetSettings {
     bridge: Option<String>,
     bip: Option<String>,
     fixed_cidr: Option<String>,
+    ipv6: Option<bool>,
+    fixed_cidr_v6: Option<String>,
     mtu: Option<u32>,
     pools: Option<Vec<(String, u8)>>,
     ip_forward: Option<bool>,
@@ -482,6 +492,8 @@ fn flags_net(flags: &Flags) -> Result<NetSettings> {
         bridge: flags.bridge.clone(),
         bip: flags.bip.clone(),
         fixed_cidr: flags.fixed_cidr.clone(),
+        ipv6: flags.ipv6,
+        fixed_cidr_v6: flags.fixed_cidr_v6.clone(),
         mtu: flags.mtu,
         pools: nonempty(pools),
         ip_forward: flags.ip_forward,
@@ -495,6 +507,8 @@ fn file_net(file: &File) -> NetSettings {
         bridge: file.bridge.clone(),
         bip: file.bip.clone(),
         fixed_cidr: file.fixed_cidr.clone(),
+        ipv6: file.ipv6,
+        fixed_cidr_v6: file.fixed_cidr_v6.clone(),
         mtu: file.mtu,
         pools: file
             .default_address_pools
@@ -525,6 +539,21 @@ fn network(
     let fixed_cidr = one_of("fixed-cidr", flags.fixed_cidr.clone(), file.fixed_cidr)?
         .map(|b| cidr("fixed-cidr", &b).map(|n| n.trunc()))
         .transpose()?;
+    let ipv6 = one_of("ipv6", flags.ipv6, file.ipv6)?.unwrap_or(false);
+    let fixed_cidr_v6 = one_of("fixed-cidr-v6", flags.fixed_cidr_v6, file.fixed_cidr_v6)?
+        .map(|s| {
+            s.parse::<berth_network::Ipv6Net>()
+                .map(|n| n.trunc())
+                .with_context(|| format!("fixed-cidr-v6 {s:?}: expected an IPv6 ADDRESS/PREFIX"))
+        })
+        .transpose()?;
+    // dockerd 27+ takes a subnet from its ULA pool for `ipv6` alone; berth needs it given.
+    let ipv6 = match (ipv6, fixed_cidr_v6) {
+        (true, Some(subnet)) => Some(subnet),
+        (true, None) => bail!("ipv6 without fixed-cidr-v6 is not supported by berth yet: give the default bridge's IPv6 subnet with fixed-cidr-v6"),
+        (false, Some(_)) => bail!("fixed-cidr-v6 needs ipv6 (true)"),
+        (false, None) => None,
+    };
     let mtu = one_of("mtu", flags.mtu, file.mtu)?.unwrap_or(1500);
     if !(68..=65535).contains(&mtu) {
         bail!("mtu {mtu}: expected 68 to 65535");
@@ -565,6 +594,7 @@ fn network(
         netns_dir: exec_root.join("netns"),
         id: "bridge".into(),
         internal: false,
+        ipv6,
     })
 }
 
@@ -580,6 +610,8 @@ mod tests {
             bridge: None,
             bip: None,
             fixed_cidr: None,
+            ipv6: None,
+            fixed_cidr_v6: None,
             mtu: None,
             pools: None,
             ip_forward: None,
@@ -602,6 +634,38 @@ mod tests {
         assert!(
             err.to_string().contains(&missing.display().to_string()),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn ipv6_on_the_default_bridge_needs_its_subnet() {
+        let run = std::path::Path::new("/run/berth");
+        let on = NetSettings {
+            ipv6: Some(true),
+            ..settings()
+        };
+        let file = NetSettings {
+            fixed_cidr_v6: Some("fd42:b0e7:20::/64".into()),
+            ..settings()
+        };
+        let c = network(on, file, run).expect("ipv6");
+        assert_eq!(c.ipv6, "fd42:b0e7:20::/64".parse().ok());
+        for (ipv6, cidr, needle) in [
+            (Some(true), None, "fixed-cidr-v6"),
+            (None, Some("fd42:b0e7:20::/64"), "needs ipv6"),
+            (Some(true), Some("10.0.0.0/8"), "expected an IPv6"),
+        ] {
+            let bad = NetSettings {
+                ipv6,
+                fixed_cidr_v6: cidr.map(String::from),
+                ..settings()
+            };
+            let e = network(bad, settings(), run).expect_err("refused");
+            assert!(format!("{e:#}").contains(needle), "{e:#}");
+        }
+        assert_eq!(
+            network(settings(), settings(), run).expect("off").ipv6,
+            None
         );
     }
 

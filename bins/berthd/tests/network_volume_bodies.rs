@@ -149,10 +149,6 @@ fn members_berth_cannot_honour_are_refused_by_name() {
             "EndpointConfig.MacAddress",
         ),
         (r#""Links": ["db:db"]"#, "EndpointConfig.Links"),
-        (
-            r#""IPAMConfig": {"IPv6Address": "fd00::9"}"#,
-            "EndpointConfig.IPAMConfig.IPv6Address",
-        ),
         (r#""DriverOpts": {"k": "v"}"#, "EndpointConfig.DriverOpts"),
     ] {
         let (status, body) = post(

@@ -73,6 +73,26 @@ fn free_subnet(pools: &[(Ipv4Net, u8)], routes: &[Ipv4Net]) -> Option<Ipv4Net> {
     })
 }
 
+/// Give bridge `name` (made by [`ensure`]) its IPv6 gateway address (an IPv6 network's),
+/// unless it has it.
+pub fn ensure_ipv6(name: &str, address: ipnet::Ipv6Net) -> Result<()> {
+    let rtnl = Rtnl::open().map_err(fail("open rtnetlink for", name))?;
+    let index = rtnl
+        .link(name)
+        .map_err(fail("look up", name))?
+        .ok_or_else(|| Error::Config(format!("the bridge {name} does not exist")))?
+        .header
+        .index;
+    let have = rtnl
+        .ipv6_addresses(index)
+        .map_err(fail("read the IPv6 addresses of", name))?;
+    if !have.contains(&address) {
+        rtnl.add_ipv6(index, address)
+            .map_err(fail("add the IPv6 address of", name))?;
+    }
+    Ok(())
+}
+
 /// Make the bridge as `config` says, or set an existing one right (reused when its address
 /// fits): up, its MTU, route_localnet (so that published ports answer on 127.0.0.1).
 pub fn ensure(config: &BridgeConfig) -> Result<Bridge> {
@@ -177,6 +197,22 @@ pub fn remove(name: &str) -> Result<bool> {
 pub fn write_sysctl(key: &str, value: &str) -> Result<()> {
     let path = std::path::Path::new("/proc/sys").join(key);
     std::fs::write(&path, value).map_err(|source| Error::Sysctl { path, source })
+}
+
+/// `ip-forward` with an IPv6 network: dockerd turns IPv6 forwarding on (`all` and
+/// `default`) when one is made; so does berthd, only where it is off.
+pub fn enable_forwarding6() -> Result<()> {
+    for key in [
+        "net/ipv6/conf/default/forwarding",
+        "net/ipv6/conf/all/forwarding",
+    ] {
+        let current = std::fs::read_to_string(std::path::Path::new("/proc/sys").join(key))
+            .unwrap_or_default();
+        if current.trim() != "1" {
+            write_sysctl(key, "1")?;
+        }
+    }
+    Ok(())
 }
 
 /// `ip-forward`: dockerd turns IPv4 forwarding on when it starts; so does berthd, only if

@@ -12,7 +12,7 @@
 mod tcp;
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, UdpSocket};
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -66,6 +66,9 @@ fn out_of_descriptors(e: &std::io::Error) -> bool {
 /// A container's names and its address.
 pub type Entry = (Vec<String>, Ipv4Addr);
 
+/// A container's names and its IPv6 address.
+pub type Entry6 = (Vec<String>, Ipv6Addr);
+
 /// Epoll tokens: a container's token in the high 32 bits, which of its sockets in the low
 /// ones (the UDP socket, the TCP listener, then its connections); token 0 (no container's)
 /// is the wake-up of answers forwarded over TCP.
@@ -86,6 +89,8 @@ pub struct Resolver {
     epoll: Epoll,
     listeners: Mutex<HashMap<u64, Listener>>,
     names: Mutex<HashMap<String, Vec<Entry>>>,
+    /// The IPv6 addresses of the containers on IPv6 networks (AAAA answers).
+    names6: Mutex<HashMap<String, Vec<Entry6>>>,
     next: AtomicU64,
     /// Forwarded queries under way (each holds a thread until its upstream answers).
     forwarding: Arc<AtomicUsize>,
@@ -125,6 +130,7 @@ impl Resolver {
             epoll,
             listeners: Mutex::new(HashMap::new()),
             names: Mutex::new(HashMap::new()),
+            names6: Mutex::new(HashMap::new()),
             next: AtomicU64::new(1),
             forwarding: Arc::new(AtomicUsize::new(0)),
             connections: AtomicUsize::new(0),
@@ -214,6 +220,40 @@ impl Resolver {
             .insert(network.to_string(), entries);
     }
 
+    /// The IPv6 addresses on `network` (an IPv6 network): each container's names and
+    /// address.
+    pub fn set_names6(&self, network: &str, entries: Vec<Entry6>) {
+        self.names6
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(network.to_string(), entries);
+    }
+
+    /// `name`'s IPv6 address on the first of `networks` where the name has one.
+    fn lookup6(&self, networks: &[String], name: &str) -> Option<Ipv6Addr> {
+        let names = self.names6.lock().unwrap_or_else(|p| p.into_inner());
+        networks.iter().find_map(|network| {
+            names.get(network)?.iter().find_map(|(names, ip)| {
+                names
+                    .iter()
+                    .any(|n| n.eq_ignore_ascii_case(name))
+                    .then_some(*ip)
+            })
+        })
+    }
+
+    /// The answer for a known `name`: its IPv6 address for an AAAA question, else its
+    /// IPv4 one (None: an unknown name, forwarded).
+    fn known(&self, networks: &[String], q: &Question) -> Option<IpAddr> {
+        let v4 = self.lookup(networks, &q.name)?;
+        if q.qtype == TYPE_AAAA {
+            if let Some(v6) = self.lookup6(networks, &q.name) {
+                return Some(IpAddr::V6(v6));
+            }
+        }
+        Some(IpAddr::V4(v4))
+    }
+
     /// `name` on the first of `networks` that has it.
     fn lookup(&self, networks: &[String], name: &str) -> Option<Ipv4Addr> {
         let names = self.names.lock().unwrap_or_else(|p| p.into_inner());
@@ -277,7 +317,7 @@ impl Resolver {
             let Some(q) = Question::parse(query) else {
                 continue;
             };
-            match self.lookup(&networks, &q.name) {
+            match self.known(&networks, &q) {
                 Some(ip) => {
                     let _ = sock.send_to(&answer(query, &q, Some(ip)), from);
                 }
@@ -420,7 +460,7 @@ impl Resolver {
             }
             return;
         };
-        if let Some(ip) = self.lookup(networks, &q.name) {
+        if let Some(ip) = self.known(networks, &q) {
             conn.queue(&answer(query, &q, Some(ip)), now);
             return;
         }
@@ -567,25 +607,32 @@ impl Question {
 
 const TYPE_A: u16 = 1;
 const TYPE_ANY: u16 = 255;
+const TYPE_AAAA: u16 = 28;
 
 /// The reply to `query`: the address for an A (or ANY) question, no record for another
 /// type of a known name.
-fn answer(query: &[u8], q: &Question, ip: Option<Ipv4Addr>) -> Vec<u8> {
+fn answer(query: &[u8], q: &Question, ip: Option<IpAddr>) -> Vec<u8> {
     let mut out = query[..q.end].to_vec();
     // QR, the query's opcode and RD, RA; no error.
     out[2] = 0x80 | (query[2] & 0x79);
     out[3] = 0x80;
-    let with_address = ip.filter(|_| q.qtype == TYPE_A || q.qtype == TYPE_ANY);
+    let with_address = ip.filter(|ip| match ip {
+        IpAddr::V4(_) => q.qtype == TYPE_A || q.qtype == TYPE_ANY,
+        IpAddr::V6(_) => q.qtype == TYPE_AAAA,
+    });
     out[6..8].copy_from_slice(&(with_address.is_some() as u16).to_be_bytes());
     out[8..12].copy_from_slice(&[0, 0, 0, 0]);
-    if let Some(ip) = with_address {
-        out.extend_from_slice(&[0xc0, 0x0c]);
-        out.extend_from_slice(&TYPE_A.to_be_bytes());
-        out.extend_from_slice(&1u16.to_be_bytes());
-        out.extend_from_slice(&600u32.to_be_bytes());
-        out.extend_from_slice(&4u16.to_be_bytes());
-        out.extend_from_slice(&ip.octets());
-    }
+    let (rtype, data) = match with_address {
+        Some(IpAddr::V4(ip)) => (TYPE_A, ip.octets().to_vec()),
+        Some(IpAddr::V6(ip)) => (TYPE_AAAA, ip.octets().to_vec()),
+        None => return out,
+    };
+    out.extend_from_slice(&[0xc0, 0x0c]);
+    out.extend_from_slice(&rtype.to_be_bytes());
+    out.extend_from_slice(&1u16.to_be_bytes());
+    out.extend_from_slice(&600u32.to_be_bytes());
+    out.extend_from_slice(&(data.len() as u16).to_be_bytes());
+    out.extend_from_slice(&data);
     out
 }
 
@@ -717,7 +764,7 @@ mod tests {
         let q = query("web", TYPE_A);
         let parsed = Question::parse(&q).expect("question");
         assert_eq!(parsed.name, "web");
-        let a = answer(&q, &parsed, Some(Ipv4Addr::new(10, 0, 0, 2)));
+        let a = answer(&q, &parsed, Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2))));
         assert_eq!(&a[..2], &[0x12, 0x34]);
         assert_eq!(a[2] & 0x80, 0x80);
         assert_eq!(&a[6..8], &[0, 1]);
@@ -725,10 +772,25 @@ mod tests {
         let aaaa = query("web", 28);
         let parsed = Question::parse(&aaaa).expect("question");
         assert_eq!(
-            &answer(&aaaa, &parsed, Some(Ipv4Addr::new(10, 0, 0, 2)))[6..8],
+            &answer(&aaaa, &parsed, Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2))))[6..8],
             &[0, 0]
         );
         assert!(Question::parse(&[0; 5]).is_none());
+    }
+
+    #[test]
+    fn an_aaaa_question_gets_the_ipv6_address() {
+        let aaaa = query("web", TYPE_AAAA);
+        let parsed = Question::parse(&aaaa).expect("question");
+        let ip: Ipv6Addr = "fd42:b0e7:1::2".parse().expect("address");
+        let a = answer(&aaaa, &parsed, Some(IpAddr::V6(ip)));
+        assert_eq!(&a[6..8], &[0, 1]);
+        assert_eq!(&a[a.len() - 18..a.len() - 16], &[0, 16]);
+        assert_eq!(&a[a.len() - 16..], &ip.octets());
+        // An A question is not answered with an IPv6 address.
+        let q = query("web", TYPE_A);
+        let parsed = Question::parse(&q).expect("question");
+        assert_eq!(&answer(&q, &parsed, Some(IpAddr::V6(ip)))[6..8], &[0, 0]);
     }
 
     #[test]
@@ -742,7 +804,7 @@ mod tests {
         edns.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0]);
         let eq = Question::parse(&edns).expect("question");
         assert_eq!(udp_limit(&edns, &eq), 1232);
-        let mut reply = answer(&plain, &q, Some(Ipv4Addr::new(10, 0, 0, 2)));
+        let mut reply = answer(&plain, &q, Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2))));
         let record = reply[q.end..].to_vec();
         while reply.len() <= 600 {
             reply.extend_from_slice(&record);

@@ -3,11 +3,11 @@
 //! is already set up; a veth pair between it and the bridge; the address and the route.
 
 use std::fs::File;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use nix::mount::MntFlags;
 use nix::sched::CloneFlags;
 
@@ -36,6 +36,8 @@ pub struct Attachment {
     /// The container's address, with the subnet's prefix.
     pub address: Ipv4Net,
     pub gateway: Ipv4Addr,
+    /// The container's IPv6 address and its network's IPv6 gateway (an IPv6 network).
+    pub address6: Option<(Ipv6Net, Ipv6Addr)>,
     /// The container's default route goes through this network's gateway.
     pub default_route: bool,
     pub mtu: u32,
@@ -143,10 +145,20 @@ fn attach_here(a: &Attachment) -> Result<Option<crate::dns::Sockets>> {
     inside
         .add_ipv4(eth, a.address)
         .map_err(link_error("add the address of", &a.ifname))?;
+    if let Some((address, _)) = a.address6 {
+        inside
+            .add_ipv6(eth, address)
+            .map_err(link_error("add the IPv6 address of", &a.ifname))?;
+    }
     if a.default_route {
         inside
             .set_default_route(a.gateway, eth)
             .map_err(link_error("add the default route through", &a.ifname))?;
+        if let Some((_, gateway)) = a.address6 {
+            inside
+                .set_default_route6(gateway, eth)
+                .map_err(link_error("add the IPv6 default route through", &a.ifname))?;
+        }
     }
     if !a.dns || a.join {
         return Ok(None);
@@ -174,6 +186,23 @@ pub fn set_default_route(netns: &Path, gateway: Ipv4Addr, ifname: &str) -> Resul
         inside
             .set_default_route(gateway, eth)
             .map_err(link_error("set the default route through", &ifname))
+    })
+}
+
+/// Point the IPv6 default route of the namespace at `netns` through `gateway` on `ifname`.
+pub fn set_default_route6(netns: &Path, gateway: Ipv6Addr, ifname: &str) -> Result<()> {
+    let ifname = ifname.to_string();
+    crate::netns::run_in(netns, "netns-route6", move |_| {
+        let inside = Rtnl::open().map_err(link_error("open rtnetlink for", &ifname))?;
+        let eth = inside
+            .link(&ifname)
+            .map_err(link_error("look up", &ifname))?
+            .ok_or_else(|| Error::Config(format!("{ifname} is not in the container")))?
+            .header
+            .index;
+        inside
+            .set_default_route6(gateway, eth)
+            .map_err(link_error("set the IPv6 default route through", &ifname))
     })
 }
 

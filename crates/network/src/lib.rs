@@ -15,7 +15,7 @@ pub mod pin;
 pub mod ports;
 mod rtnl;
 
-pub use ipnet::Ipv4Net;
+pub use ipnet::{Ipv4Net, Ipv6Net};
 pub use loopback::loopback_up;
 
 use std::path::PathBuf;

@@ -6,9 +6,9 @@
 //! rustables lacks the `fib` expression that `fib daddr type local` needs, and
 //! netlink-packet-netfilter has no typed nat, masq, fib or ct expressions either.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use netlink_sys::{protocols::NETLINK_NETFILTER, Socket, SocketAddr};
 use nix::errno::Errno;
 
@@ -57,6 +57,10 @@ const NFT_FIB_RESULT_ADDRTYPE: u32 = 3;
 const NFTA_FIB_F_DADDR: u32 = 2;
 const RTN_LOCAL: u32 = 2;
 const NFPROTO_IPV4: u8 = 2;
+const NFPROTO_IPV6: u8 = 10;
+/// The offset of saddr and daddr in an IPv6 header.
+const IPV6_SADDR: u32 = 8;
+const IPV6_DADDR: u32 = 24;
 const NF_ACCEPT: u32 = 1;
 const NF_DROP: u32 = 0;
 const NF_INET_FORWARD: u32 = 2;
@@ -119,6 +123,30 @@ pub struct Forward {
     pub proto: Proto,
     pub addr: Ipv4Addr,
     pub port: u16,
+}
+
+/// One published port on IPv6: traffic to a local IPv6 address (or `host_ip` only) on
+/// `host_port` goes to `[addr]:port` in a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forward6 {
+    pub host_ip: Option<Ipv6Addr>,
+    pub host_port: u16,
+    pub proto: Proto,
+    pub addr: Ipv6Addr,
+    pub port: u16,
+}
+
+/// What berth's `ip6` table holds for an IPv6 network's bridge.
+#[derive(Debug, Clone)]
+pub struct Ruleset6<'a> {
+    pub table: &'a str,
+    pub bridge: &'a str,
+    pub subnet: Ipv6Net,
+    pub masquerade: bool,
+    pub internal: bool,
+    /// The IPv6 subnets of berth's other networks.
+    pub isolated: &'a [Ipv6Net],
+    pub forwards: &'a [Forward6],
 }
 
 /// What berth's table holds for one bridge.
@@ -255,6 +283,45 @@ impl Rule {
         self.cmp(NFT_CMP_EQ, &net.network().octets())
     }
 
+    /// `ip6 saddr|daddr` within `net`.
+    fn ip6_in(&mut self, offset: u32, net: Ipv6Net) -> &mut Self {
+        self.payload(NFT_PAYLOAD_NETWORK_HEADER, offset, 16);
+        if net.prefix_len() < 128 {
+            let mask = net.netmask().octets();
+            self.expr("bitwise", |m| {
+                m.be32(1, NFT_REG_1).be32(2, NFT_REG_1).be32(3, 16).begin(4);
+                m.attr(NFTA_DATA_VALUE, &mask).end().begin(5);
+                m.attr(NFTA_DATA_VALUE, &[0; 16]).end();
+            });
+        }
+        self.cmp(NFT_CMP_EQ, &net.network().octets())
+    }
+
+    /// `meta l4proto P th dport HP [ip6 daddr H] dnat to [A]:P`.
+    fn dnat6(&mut self, f: &Forward6) -> &mut Self {
+        if let Some(ip) = f.host_ip {
+            self.ip6_in(IPV6_DADDR, Ipv6Net::from(ip));
+        }
+        self.meta(NFT_META_L4PROTO)
+            .cmp(NFT_CMP_EQ, &[f.proto.number()]);
+        self.payload(NFT_PAYLOAD_TRANSPORT_HEADER, DPORT, 2)
+            .cmp(NFT_CMP_EQ, &f.host_port.to_be_bytes());
+        self.expr("immediate", |m| {
+            m.be32(1, NFT_REG_1).begin(2);
+            m.attr(NFTA_DATA_VALUE, &f.addr.octets()).end();
+        });
+        self.expr("immediate", |m| {
+            m.be32(1, NFT_REG_2).begin(2);
+            m.attr(NFTA_DATA_VALUE, &f.port.to_be_bytes()).end();
+        });
+        self.expr("nat", |m| {
+            m.be32(1, NFT_NAT_DNAT)
+                .be32(2, NFPROTO_IPV6.into())
+                .be32(3, NFT_REG_1)
+                .be32(5, NFT_REG_2);
+        })
+    }
+
     /// `oifname [!=] NAME`: the name as the kernel holds it, NUL-padded to IFNAMSIZ.
     fn oifname(&mut self, op: u32, name: &str) -> &mut Self {
         self.ifname(NFT_META_OIFNAME, op, name)
@@ -345,14 +412,21 @@ struct Batch {
     buf: Vec<u8>,
     seq: u32,
     acked: u32,
+    /// The tables' family (`ip`, or `ip6` for an IPv6 network's).
+    family: u8,
 }
 
 impl Batch {
     fn new() -> Batch {
+        Batch::of(NFPROTO_IPV4)
+    }
+
+    fn of(family: u8) -> Batch {
         let mut b = Batch {
             buf: Vec::with_capacity(4096),
             seq: 0,
             acked: 0,
+            family,
         };
         b.message(NFNL_MSG_BATCH_BEGIN, 0, 0, &[]);
         b
@@ -393,7 +467,7 @@ impl Batch {
         } else {
             0
         };
-        self.message(kind, flags, NFPROTO_IPV4, &m.buf);
+        self.message(kind, flags, self.family, &m.buf);
     }
 
     /// A chain; a base chain of type nat with `hook` (hook number, priority).
@@ -409,7 +483,7 @@ impl Batch {
             m.be32(NFTA_CHAIN_POLICY, NF_ACCEPT)
                 .str(NFTA_CHAIN_TYPE, kind);
         }
-        self.message(NFT_MSG_NEWCHAIN, NLM_F_CREATE, NFPROTO_IPV4, &m.buf);
+        self.message(NFT_MSG_NEWCHAIN, NLM_F_CREATE, self.family, &m.buf);
     }
 
     fn rule(&mut self, table: &str, chain: &str, rule: &Rule) {
@@ -421,7 +495,7 @@ impl Batch {
         self.message(
             NFT_MSG_NEWRULE,
             NLM_F_CREATE | NLM_F_APPEND,
-            NFPROTO_IPV4,
+            self.family,
             &m.buf,
         );
     }
@@ -430,7 +504,7 @@ impl Batch {
     fn flush(&mut self, table: &str, chain: &str) {
         let mut m = Msg::new();
         m.str(NFTA_RULE_TABLE, table).str(NFTA_RULE_CHAIN, chain);
-        self.message(NFT_MSG_DELRULE, 0, NFPROTO_IPV4, &m.buf);
+        self.message(NFT_MSG_DELRULE, 0, self.family, &m.buf);
     }
 
     /// Send the transaction; the first error the kernel reports (it applies all or none).
@@ -581,6 +655,87 @@ pub fn apply(rules: &Ruleset) -> Result<(), NftError> {
     })
 }
 
+/// Replace berth's `ip6` table of an IPv6 network with `rules`, atomically: as [`apply`]'s
+/// table without what loopback needs (IPv6 has no route_localnet: a packet from ::1 never
+/// leaves the host's loopback, so ports on ::1 cannot be NAT and are refused earlier).
+pub fn apply6(rules: &Ruleset6) -> Result<(), NftError> {
+    let table = rules.table;
+    let mut b = Batch::of(NFPROTO_IPV6);
+    b.table(NFT_MSG_NEWTABLE, table);
+    b.table(NFT_MSG_DELTABLE, table);
+    b.table(NFT_MSG_NEWTABLE, table);
+    b.chain(
+        table,
+        "prerouting",
+        Some((NF_INET_PRE_ROUTING, -100, "nat")),
+    );
+    b.chain(table, "output", Some((NF_INET_LOCAL_OUT, -100, "nat")));
+    b.chain(
+        table,
+        "postrouting",
+        Some((NF_INET_POST_ROUTING, 100, "nat")),
+    );
+    b.chain(table, "ports", None);
+    b.chain(table, "forward", Some((NF_INET_FORWARD, 0, "filter")));
+    for other in rules.isolated {
+        let mut r = Rule::new();
+        r.ifname(NFT_META_IIFNAME, NFT_CMP_EQ, rules.bridge)
+            .ip6_in(IPV6_DADDR, *other)
+            .drop();
+        b.rule(table, "forward", &r);
+    }
+    if rules.internal {
+        for (key, other) in [
+            (NFT_META_IIFNAME, NFT_META_OIFNAME),
+            (NFT_META_OIFNAME, NFT_META_IIFNAME),
+        ] {
+            let mut r = Rule::new();
+            r.ifname(key, NFT_CMP_EQ, rules.bridge)
+                .ifname(other, NFT_CMP_NEQ, rules.bridge)
+                .drop();
+            b.rule(table, "forward", &r);
+        }
+    }
+    for chain in ["prerouting", "output"] {
+        let mut r = Rule::new();
+        r.daddr_local().jump("ports");
+        b.rule(table, chain, &r);
+    }
+    for f in rules.forwards {
+        let mut r = Rule::new();
+        r.dnat6(f);
+        b.rule(table, "ports", &r);
+    }
+    if rules.masquerade {
+        let mut r = Rule::new();
+        r.ip6_in(IPV6_SADDR, rules.subnet)
+            .oifname(NFT_CMP_NEQ, rules.bridge)
+            .masquerade();
+        b.rule(table, "postrouting", &r);
+    }
+    let mut r = Rule::new();
+    r.ip6_in(IPV6_SADDR, rules.subnet)
+        .oifname(NFT_CMP_EQ, rules.bridge)
+        .ct_dnat()
+        .masquerade();
+    b.rule(table, "postrouting", &r);
+    b.commit().map_err(|errno| NftError::Refused {
+        table: table.to_string(),
+        errno,
+    })
+}
+
+/// Delete berth's `ip6` table `table`, if it exists.
+pub fn remove6(table: &str) -> Result<(), NftError> {
+    let mut b = Batch::of(NFPROTO_IPV6);
+    b.table(NFT_MSG_NEWTABLE, table);
+    b.table(NFT_MSG_DELTABLE, table);
+    b.commit().map_err(|errno| NftError::Refused {
+        table: table.to_string(),
+        errno,
+    })
+}
+
 /// Replace the published ports of berth's table (made by [`apply`]) in one transaction.
 pub fn set_forwards(table: &str, forwards: &[Forward]) -> Result<(), NftError> {
     let mut b = Batch::new();
@@ -610,6 +765,44 @@ pub fn remove(table: &str) -> Result<(), NftError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The kernel takes an IPv6 network's `ip6` table, and `nft` reads it back as meant.
+    #[test]
+    fn the_kernel_takes_the_ipv6_table() {
+        let table = format!("berth-unit6-{}", std::process::id());
+        let forwards = [Forward6 {
+            host_ip: None,
+            host_port: 18081,
+            proto: Proto::Tcp,
+            addr: "fd42:b0e7:250::2".parse().expect("address"),
+            port: 80,
+        }];
+        let rules = Ruleset6 {
+            table: &table,
+            bridge: "btunit6",
+            subnet: "fd42:b0e7:250::/64".parse().expect("net"),
+            masquerade: true,
+            internal: false,
+            isolated: &["fd42:b0e7:249::/64".parse().expect("net")],
+            forwards: &forwards,
+        };
+        apply6(&rules).expect("apply");
+        let listed = std::process::Command::new("nft")
+            .args(["list", "table", "ip6", &table])
+            .output()
+            .expect("nft");
+        remove6(&table).expect("remove");
+        let text = String::from_utf8_lossy(&listed.stdout);
+        for needle in [
+            "fib daddr type local jump ports",
+            "tcp dport 18081 dnat to [fd42:b0e7:250::2]:80",
+            "ip6 saddr fd42:b0e7:250::/64 oifname != \"btunit6\" masquerade",
+            "ct status dnat masquerade",
+            "iifname \"btunit6\" ip6 daddr fd42:b0e7:249::/64 drop",
+        ] {
+            assert!(text.contains(needle), "{needle} not in {text}");
+        }
+    }
 
     /// The kernel takes the table (root: the tests run as root), `nft` reads it back as
     /// meant, and it goes again.

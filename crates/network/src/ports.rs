@@ -2,10 +2,12 @@
 //! keeps any other program, and any other container, from the port while the container
 //! runs, as dockerd's port reservations do. The kernel's NAT (see `nft`) carries the traffic.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::OwnedFd;
 
-use nix::sys::socket::{bind, socket, AddressFamily, SockFlag, SockProtocol, SockType, SockaddrIn};
+use nix::sys::socket::{
+    bind, socket, AddressFamily, SockFlag, SockProtocol, SockType, SockaddrIn, SockaddrIn6,
+};
 
 use crate::nft::Proto;
 
@@ -21,14 +23,14 @@ pub struct HostPorts {
 pub enum PortError {
     #[error("failed to bind host port {ip}:{port}/{proto}: {}", lower(errno.desc()))]
     Bind {
-        ip: Ipv4Addr,
+        ip: IpAddr,
         port: u16,
         proto: &'static str,
         errno: nix::Error,
     },
     #[error("no free host port in {ip}:{first}-{last}/{proto}")]
     RangeFull {
-        ip: Ipv4Addr,
+        ip: IpAddr,
         first: u16,
         last: u16,
         proto: &'static str,
@@ -66,7 +68,7 @@ pub fn reserve(
     proto: Proto,
 ) -> Result<(u16, Option<OwnedFd>), PortError> {
     let fail = |port, errno| PortError::Bind {
-        ip,
+        ip: ip.into(),
         port,
         proto: proto.as_str(),
         errno,
@@ -97,7 +99,76 @@ pub fn reserve(
         }
     }
     Err(PortError::RangeFull {
-        ip,
+        ip: ip.into(),
+        first: ports.first,
+        last: ports.last,
+        proto: proto.as_str(),
+    })
+}
+
+/// [`reserve`] on an address of either family (an IPv6 one: the socket is IPv6-only, so
+/// that `[::]:P` and `0.0.0.0:P` are held side by side, as dockerd holds them).
+pub fn reserve_ip(
+    ip: IpAddr,
+    ports: HostPorts,
+    proto: Proto,
+) -> Result<(u16, Option<OwnedFd>), PortError> {
+    match ip {
+        IpAddr::V4(ip) => reserve(ip, ports, proto),
+        IpAddr::V6(ip) => reserve6(ip, ports, proto),
+    }
+}
+
+fn open6(proto: Proto) -> nix::Result<OwnedFd> {
+    let (kind, protocol) = match proto {
+        Proto::Tcp => (SockType::Stream, SockProtocol::Tcp),
+        Proto::Udp => (SockType::Datagram, SockProtocol::Udp),
+        Proto::Sctp => (SockType::Stream, SockProtocol::Sctp),
+    };
+    let fd = socket(AddressFamily::Inet6, kind, SockFlag::SOCK_CLOEXEC, protocol)?;
+    nix::sys::socket::setsockopt(&fd, nix::sys::socket::sockopt::Ipv6V6Only, &true)?;
+    Ok(fd)
+}
+
+fn reserve6(
+    ip: Ipv6Addr,
+    ports: HostPorts,
+    proto: Proto,
+) -> Result<(u16, Option<OwnedFd>), PortError> {
+    let fail = |port, errno| PortError::Bind {
+        ip: ip.into(),
+        port,
+        proto: proto.as_str(),
+        errno,
+    };
+    let try_port = |port: u16| -> Result<(u16, Option<OwnedFd>), nix::Error> {
+        let fd = match open6(proto) {
+            Ok(fd) => fd,
+            Err(nix::errno::Errno::EPROTONOSUPPORT) if proto == Proto::Sctp => {
+                return Ok((port, None))
+            }
+            Err(e) => return Err(e),
+        };
+        bind(
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            &SockaddrIn6::from(SocketAddrV6::new(ip, port, 0, 0)),
+        )?;
+        let addr: SockaddrIn6 =
+            nix::sys::socket::getsockname(std::os::fd::AsRawFd::as_raw_fd(&fd))?;
+        Ok((addr.port(), Some(fd)))
+    };
+    if ports.first == ports.last {
+        return try_port(ports.first).map_err(|e| fail(ports.first, e));
+    }
+    for port in ports.first..=ports.last {
+        match try_port(port) {
+            Ok(held) => return Ok(held),
+            Err(nix::errno::Errno::EADDRINUSE) => continue,
+            Err(e) => return Err(fail(port, e)),
+        }
+    }
+    Err(PortError::RangeFull {
+        ip: ip.into(),
         first: ports.first,
         last: ports.last,
         proto: proto.as_str(),

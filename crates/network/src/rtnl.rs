@@ -2,15 +2,15 @@
 //! messages), over a plain blocking socket. The socket belongs to the network namespace of
 //! the thread that opened it, whichever thread uses it later.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::RawFd;
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
     NLM_F_REPLACE, NLM_F_REQUEST,
 };
-use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
 use netlink_packet_route::link::{
     InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
@@ -249,6 +249,61 @@ impl Rtnl {
 
     /// The default route through `gateway` on link `oif`, in place of any other (a
     /// container on several networks has one, through the network chosen for it).
+    /// An IPv6 address, without duplicate address detection: the IPAM made it unique on
+    /// its bridge, and a tentative address could not be used for the first second.
+    pub(crate) fn add_ipv6(&self, index: u32, net: Ipv6Net) -> nix::Result<()> {
+        let mut msg = AddressMessage::default();
+        msg.header.family = AddressFamily::Inet6;
+        msg.header.prefix_len = net.prefix_len();
+        msg.header.index = index;
+        msg.attributes
+            .push(AddressAttribute::Address(IpAddr::V6(net.addr())));
+        msg.attributes
+            .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        self.ack(
+            NLM_F_CREATE | NLM_F_EXCL,
+            RouteNetlinkMessage::NewAddress(msg),
+        )
+    }
+
+    /// The IPv6 addresses of link `index`.
+    pub(crate) fn ipv6_addresses(&self, index: u32) -> nix::Result<Vec<Ipv6Net>> {
+        let mut query = AddressMessage::default();
+        query.header.family = AddressFamily::Inet6;
+        let answer = self.request(NLM_F_DUMP, RouteNetlinkMessage::GetAddress(query))?;
+        Ok(answer
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewAddress(a) if a.header.index == index => Some(a),
+                _ => None,
+            })
+            .filter_map(|a| {
+                let prefix = a.header.prefix_len;
+                a.attributes.into_iter().find_map(|attr| match attr {
+                    AddressAttribute::Address(IpAddr::V6(ip)) => Ipv6Net::new(ip, prefix).ok(),
+                    _ => None,
+                })
+            })
+            .collect())
+    }
+
+    /// The IPv6 default route through `gateway` on link `oif` (replacing one there is).
+    pub(crate) fn set_default_route6(&self, gateway: Ipv6Addr, oif: u32) -> nix::Result<()> {
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = AddressFamily::Inet6;
+        msg.header.table = RouteHeader::RT_TABLE_MAIN;
+        msg.header.protocol = RouteProtocol::Boot;
+        msg.header.scope = RouteScope::Universe;
+        msg.header.kind = RouteType::Unicast;
+        msg.attributes
+            .push(RouteAttribute::Gateway(RouteAddress::Inet6(gateway)));
+        msg.attributes.push(RouteAttribute::Oif(oif));
+        self.ack(
+            NLM_F_CREATE | NLM_F_REPLACE,
+            RouteNetlinkMessage::NewRoute(msg),
+        )
+    }
+
     pub(crate) fn set_default_route(&self, gateway: Ipv4Addr, oif: u32) -> nix::Result<()> {
         let mut msg = RouteMessage::default();
         msg.header.address_family = AddressFamily::Inet;

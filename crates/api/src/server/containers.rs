@@ -471,8 +471,9 @@ fn networks(r: &ContainerRecord) -> BTreeMap<String, EndpointSettings> {
         let dns_names = (join.network != "bridge")
             .then(|| berth_engine::containers::net::dns_names(r, &join.aliases));
         let settings = EndpointSettings {
-            ipam_config: join.ip.map(|ip| EndpointIpamConfig {
-                ipv4_address: ip.to_string(),
+            ipam_config: (join.ip.is_some() || join.ip6.is_some()).then(|| EndpointIpamConfig {
+                ipv4_address: join.ip.map(|ip| ip.to_string()).unwrap_or_default(),
+                ipv6_address: join.ip6.map(|ip| ip.to_string()).unwrap_or_default(),
                 ..EndpointIpamConfig::default()
             }),
             aliases: (!join.aliases.is_empty()).then(|| join.aliases.clone()),
@@ -482,6 +483,13 @@ fn networks(r: &ContainerRecord) -> BTreeMap<String, EndpointSettings> {
             gateway: ep.map(|e| e.gateway.to_string()).unwrap_or_default(),
             ip_address: ep.map(|e| e.ip.to_string()).unwrap_or_default(),
             ip_prefix_len: ep.map_or(0, |e| e.prefix),
+            ipv6_gateway: ep
+                .and_then(|e| e.gateway6.map(|g| g.to_string()))
+                .unwrap_or_default(),
+            global_ipv6_address: ep
+                .and_then(|e| e.ip6.map(|ip| ip.to_string()))
+                .unwrap_or_default(),
+            global_ipv6_prefix_len: ep.filter(|e| e.ip6.is_some()).map_or(0, |e| e.prefix6),
             dns_names,
             gw_priority: join.gw_priority,
             ..EndpointSettings::default()
@@ -554,6 +562,13 @@ fn network_settings(r: &ContainerRecord) -> container::NetworkSettings {
         gateway: ep.map(|e| e.gateway.to_string()).unwrap_or_default(),
         ip_address: ep.map(|e| e.ip.to_string()).unwrap_or_default(),
         ip_prefix_len: ep.map_or(0, |e| e.prefix),
+        ipv6_gateway: ep
+            .and_then(|e| e.gateway6.map(|g| g.to_string()))
+            .unwrap_or_default(),
+        global_ipv6_address: ep
+            .and_then(|e| e.ip6.map(|ip| ip.to_string()))
+            .unwrap_or_default(),
+        global_ipv6_prefix_len: ep.filter(|e| e.ip6.is_some()).map_or(0, |e| e.prefix6),
         mac_address: ep.map(|e| e.mac.clone()).unwrap_or_default(),
         networks: networks(r),
         ..container::NetworkSettings::default()

@@ -66,6 +66,14 @@ fn network(
                 ..Default::default()
             }];
         }
+        if let Some(a) = b.address6 {
+            n.enable_ipv6 = true;
+            n.ipam.config.push(IpamConfig {
+                subnet: a.trunc().to_string(),
+                gateway: a.addr().to_string(),
+                ..Default::default()
+            });
+        }
         n.options = BTreeMap::from([
             (
                 "com.docker.network.bridge.default_bridge".into(),
@@ -110,7 +118,9 @@ fn endpoint(r: &ContainerRecord, e: Option<&Endpoint>) -> EndpointResource {
         ipv4_address: e
             .map(|e| format!("{}/{}", e.ip, e.prefix))
             .unwrap_or_default(),
-        ipv6_address: String::new(),
+        ipv6_address: e
+            .and_then(|e| e.ip6.map(|ip| format!("{ip}/{}", e.prefix6)))
+            .unwrap_or_default(),
     }
 }
 
@@ -122,10 +132,16 @@ fn user_network(rec: &NetworkRecord, containers: Option<&[ContainerRecord]>) -> 
         gateway: rec.address.addr().to_string(),
         ..Default::default()
     };
+    let config6 = rec.address6.map(|a| IpamConfig {
+        subnet: a.trunc().to_string(),
+        ip_range: rec.ip_range6.map(|r| r.to_string()).unwrap_or_default(),
+        gateway: a.addr().to_string(),
+        ..Default::default()
+    });
     let ipam = Ipam {
         driver: "default".into(),
         options: Some(BTreeMap::new()),
-        config: vec![config],
+        config: std::iter::once(config).chain(config6).collect(),
     };
     let mut n = resource(
         &rec.name,
@@ -135,6 +151,7 @@ fn user_network(rec: &NetworkRecord, containers: Option<&[ContainerRecord]>) -> 
         ipam,
     );
     n.internal = rec.internal;
+    n.enable_ipv6 = rec.address6.is_some();
     n.attachable = rec.attachable;
     n.options = rec.options.clone();
     n.labels = rec.labels.clone();
@@ -238,11 +255,6 @@ pub(super) async fn inspect(ctx: &Ctx, wanted: String) -> ApiResult<Response<Bod
 /// Members of a create body that ask for what berth's networks cannot be (dockerd's
 /// decoder would take them, so they are refused by name rather than ignored).
 fn refuse_unsupported(req: &types::CreateRequest) -> ApiResult<()> {
-    if req.enable_ipv6 {
-        return Err(ApiError::bad_request(
-            "IPv6 networks are not supported by berth yet",
-        ));
-    }
     if !matches!(req.scope.as_str(), "" | "local") {
         return Err(ApiError::bad_request(format!(
             "network scope {:?} is not supported by berth (local is)",
@@ -273,9 +285,12 @@ fn refuse_unsupported(req: &types::CreateRequest) -> ApiResult<()> {
             ipam.driver
         )));
     }
-    if ipam.config.len() > 1 {
+    let v6 = |c: &&IpamConfig| c.subnet.contains(':');
+    if ipam.config.iter().filter(v6).count() > 1
+        || ipam.config.iter().filter(|c| !v6(c)).count() > 1
+    {
         return Err(ApiError::bad_request(
-            "berth takes one IPAM config (one IPv4 subnet) per network",
+            "berth takes one IPv4 and one IPv6 IPAM config per network",
         ));
     }
     if ipam.config.iter().any(|c| !c.aux_address.is_empty()) {
@@ -289,7 +304,19 @@ fn refuse_unsupported(req: &types::CreateRequest) -> ApiResult<()> {
 /// The engine's create options from the wire's.
 fn create_options(req: types::CreateRequest) -> CreateNetwork {
     let nonempty = |s: String| (!s.is_empty()).then_some(s);
-    let first = req.ipam.and_then(|i| i.config.into_iter().next());
+    let configs = req.ipam.map(|i| i.config).unwrap_or_default();
+    // An entry is IPv6 by its subnet (one without a subnet: IPv4, as berth had it).
+    let (v6, v4): (Vec<IpamConfig>, Vec<IpamConfig>) =
+        configs.into_iter().partition(|c| c.subnet.contains(':'));
+    let (subnet6, ip_range6, gateway6) = match v6.into_iter().next() {
+        Some(c) => (
+            nonempty(c.subnet),
+            nonempty(c.ip_range),
+            nonempty(c.gateway),
+        ),
+        None => (None, None, None),
+    };
+    let first = v4.into_iter().next();
     let (subnet, ip_range, gateway) = match first {
         Some(c) => (
             nonempty(c.subnet),
@@ -308,6 +335,10 @@ fn create_options(req: types::CreateRequest) -> CreateNetwork {
         attachable: req.attachable,
         labels: req.labels,
         options: req.options,
+        enable_ipv6: req.enable_ipv6,
+        subnet6,
+        ip_range6,
+        gateway6,
     }
 }
 
@@ -387,7 +418,6 @@ pub(super) async fn prune(ctx: &Ctx) -> ApiResult<Response<Body>> {
 fn refuse_unsupported_endpoint(e: &types::EndpointSettings) -> ApiResult<()> {
     let ipam = e.ipam_config.clone().unwrap_or_default();
     let refused = [
-        ("IPAMConfig.IPv6Address", !ipam.ipv6_address.is_empty()),
         ("IPAMConfig.LinkLocalIPs", !ipam.link_local_ips.is_empty()),
         ("Links", e.links.as_ref().is_some_and(|l| !l.is_empty())),
         ("MacAddress", !e.mac_address.is_empty()),
@@ -413,6 +443,18 @@ pub(super) async fn connect(
     let req: ConnectRequest = request(body_in, "connect request").await?;
     let endpoint = req.endpoint_config.unwrap_or_default();
     refuse_unsupported_endpoint(&endpoint)?;
+    let ip6 = match endpoint
+        .ipam_config
+        .as_ref()
+        .map(|c| c.ipv6_address.as_str())
+        .filter(|a| !a.is_empty())
+    {
+        Some(a) => Some(
+            a.parse()
+                .map_err(|_| ApiError::bad_request(format!("invalid IPv6 address: {a}")))?,
+        ),
+        None => None,
+    };
     let ip = match endpoint
         .ipam_config
         .map(|c| c.ipv4_address)
@@ -427,7 +469,7 @@ pub(super) async fn connect(
     let aliases = endpoint.aliases.unwrap_or_default();
     let priority = endpoint.gw_priority;
     ctx.blocking(move |e| {
-        Ok(e.network_connect(&network, &req.container, aliases, ip, priority)?)
+        Ok(e.network_connect(&network, &req.container, aliases, ip, ip6, priority)?)
     })
     .await?;
     Ok(body::empty(StatusCode::OK))

@@ -306,6 +306,7 @@ impl ContainerRecord {
                 network: self.network_key().to_string(),
                 aliases: self.net.aliases.clone(),
                 ip: self.net.ip,
+                ip6: self.net.ip6,
                 gw_priority: self.net.gw_priority,
             });
         }

@@ -4,14 +4,14 @@
 //! all of it when berthd starts.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use berth_image::DockerOCIImageConfig;
-use berth_network::nft::{Forward, Proto};
-use berth_network::{bridge, dns, endpoint, etc, nft, ports, Ipv4Net};
+use berth_network::nft::{Forward, Forward6, Proto};
+use berth_network::{bridge, dns, endpoint, etc, nft, ports, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -36,6 +36,8 @@ pub struct NetConfig {
     pub id: String,
     /// No traffic between the bridge and anything else (`docker network create --internal`).
     pub internal: bool,
+    /// The default bridge's IPv6 subnet (daemon options `ipv6` and `fixed-cidr-v6`).
+    pub ipv6: Option<Ipv6Net>,
 }
 
 /// What a container asked of its network at create.
@@ -69,6 +71,9 @@ pub struct NetOptions {
     /// `--ip`: the address asked for on a user-defined network.
     #[serde(default)]
     pub ip: Option<Ipv4Addr>,
+    /// `--ip6`: the IPv6 address asked for on an IPv6 user-defined network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip6: Option<Ipv6Addr>,
     /// `--gw-priority` on its first network.
     #[serde(default)]
     pub gw_priority: i64,
@@ -89,6 +94,8 @@ pub struct Join {
     pub aliases: Vec<String>,
     #[serde(default)]
     pub ip: Option<Ipv4Addr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip6: Option<Ipv6Addr>,
     /// `--gw-priority`: the network with the highest gives the default route.
     #[serde(default)]
     pub gw_priority: i64,
@@ -124,6 +131,17 @@ pub struct Endpoint {
     /// The container's end of the veth pair (eth0 for its first network).
     #[serde(default = "default_ifname")]
     pub ifname: String,
+    /// Its IPv6 address, prefix and gateway (an IPv6 network's endpoint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip6: Option<Ipv6Addr>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub prefix6: u8,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway6: Option<Ipv6Addr>,
+}
+
+fn is_zero(n: &u8) -> bool {
+    *n == 0
 }
 
 fn default_network() -> String {
@@ -169,14 +187,16 @@ fn parse_host_port(s: &str) -> Result<ports::HostPorts> {
     }
 }
 
-fn parse_host_ip(s: &str) -> Result<Ipv4Addr> {
+fn parse_host_ip(s: &str) -> Result<IpAddr> {
     match s {
-        "" => Ok(Ipv4Addr::UNSPECIFIED),
-        s => match s.parse::<IpAddr>() {
-            Ok(IpAddr::V4(ip)) => Ok(ip),
-            Ok(IpAddr::V6(_)) => Err(Error::InvalidArgument(format!(
-                "host IP {s}: IPv6 published ports are not supported by berth yet"
+        "" => Ok(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        s => match s.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+            // IPv6 has no route_localnet: a packet from ::1 never leaves the loopback, so
+            // only a proxy (dockerd's docker-proxy) could serve it; berth runs none.
+            Ok(IpAddr::V6(ip)) if ip.is_loopback() => Err(Error::InvalidArgument(format!(
+                "host IP {s}: a port on the IPv6 loopback needs a userland proxy, which berth does not run (use [::] or another address)"
             ))),
+            Ok(ip) => Ok(ip),
             Err(_) => Err(Error::InvalidArgument(format!("invalid host IP: {s}"))),
         },
     }
@@ -244,6 +264,7 @@ pub(crate) fn options(req: &CreateBody, image: &DockerOCIImageConfig) -> Result<
         network_id: String::new(),
         aliases: Vec::new(),
         ip: None,
+        ip6: None,
         gw_priority: 0,
         more: Vec::new(),
     })
@@ -256,6 +277,22 @@ pub(crate) struct Known {
     pub id: String,
     /// Where its addresses come from (`--ip-range`, else the subnet).
     pub range: Option<Ipv4Net>,
+    /// Where its IPv6 addresses come from (None: not an IPv6 network).
+    pub range6: Option<Ipv6Net>,
+}
+
+/// dockerd's refusal of an IPv6 address on a network without IPv6, or outside its subnet
+/// (or range).
+pub(crate) fn check_ip6_in(ip: Ipv6Addr, range: Option<Ipv6Net>) -> Result<()> {
+    match range {
+        Some(r) if r.contains(&ip) => Ok(()),
+        Some(_) => Err(Error::InvalidArgument(format!(
+            "invalid endpoint settings:\nno configured subnet or ip-range contain the IP address {ip}"
+        ))),
+        None => Err(Error::InvalidArgument(format!(
+            "invalid endpoint settings:\nuser specified IP address {ip} on a network with IPv6 disabled"
+        ))),
+    }
 }
 
 /// dockerd's refusal of an address outside a network's subnet (or range).
@@ -266,6 +303,29 @@ pub(crate) fn check_ip_in(ip: Ipv4Addr, range: Option<Ipv4Net>) -> Result<()> {
         ))),
         _ => Ok(()),
     }
+}
+
+/// An endpoint's `--ip6`, checked for the network `known` (as dockerd: on a user-defined
+/// network with IPv6, within its subnet).
+fn endpoint_ip6(e: &super::request::EndpointSettings, known: &Known) -> Result<Option<Ipv6Addr>> {
+    let Some(ip) = e
+        .ipam_config
+        .as_ref()
+        .map(|c| c.ipv6_address.as_str())
+        .filter(|a| !a.is_empty())
+    else {
+        return Ok(None);
+    };
+    if known.id.is_empty() {
+        return Err(Error::InvalidArgument(
+            "user specified IP address is supported on user defined networks only".into(),
+        ));
+    }
+    let ip: Ipv6Addr = ip
+        .parse()
+        .map_err(|_| Error::InvalidArgument(format!("invalid IPv6 address: {ip}")))?;
+    check_ip6_in(ip, known.range6)?;
+    Ok(Some(ip))
 }
 
 /// An endpoint's `--ip` and `--network-alias`, checked for the network `known`.
@@ -327,6 +387,7 @@ pub(crate) fn endpoint_options(
                     name: mode.to_string(),
                     id: String::new(),
                     range: None,
+                    range6: None,
                 },
                 id => find(id)
                     .ok_or_else(|| Error::InvalidArgument(format!("network {name} not found")))?,
@@ -336,15 +397,19 @@ pub(crate) fn endpoint_options(
                 if e.aliases.as_ref().is_none_or(Vec::is_empty)
                     && e.ipam_config
                         .as_ref()
-                        .is_none_or(|c| c.ipv4_address.is_empty())
+                        .is_none_or(|c| c.ipv4_address.is_empty() && c.ipv6_address.is_empty())
                 {
                     continue;
                 }
             }
             let (aliases, ip) = endpoint_settings(e, &known)?;
+            let ip6 = endpoint_ip6(e, &known)?;
             net.aliases.extend(aliases);
             if ip.is_some() {
                 net.ip = ip;
+            }
+            if ip6.is_some() {
+                net.ip6 = ip6;
             }
             net.gw_priority = e.gw_priority;
             continue;
@@ -389,11 +454,13 @@ pub(crate) fn endpoint_options(
             continue;
         }
         let (aliases, ip) = endpoint_settings(e, &known)?;
+        let ip6 = endpoint_ip6(e, &known)?;
         net.more.push(Join {
             name: known.name,
             network: key,
             aliases,
             ip,
+            ip6,
             gw_priority: e.gw_priority,
         });
     }
@@ -411,6 +478,8 @@ pub fn network_id(bridge: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct BridgeView {
     pub name: String,
+    /// Its IPv6 gateway with the subnet's prefix (`ipv6`).
+    pub address6: Option<Ipv6Net>,
     /// The gateway with the subnet's prefix (None: the bridge is not made yet, and no bip).
     pub address: Option<Ipv4Net>,
     pub mtu: u32,
@@ -430,6 +499,12 @@ pub struct Net {
     isolated: Mutex<Vec<Ipv4Net>>,
     /// The embedded resolver (user-defined networks only; started with the first use).
     dns: Option<SharedResolver>,
+    /// An IPv6 network's gateway (with the subnet's prefix) and range.
+    v6: Option<(Ipv6Net, Ipv6Net)>,
+    /// The IPv6 forwards berth's `ip6` table holds (None: to be built).
+    applied6: Mutex<Option<Vec<Forward6>>>,
+    /// The IPv6 subnets of berth's other networks.
+    isolated6: Mutex<Vec<Ipv6Net>>,
 }
 
 /// The one resolver of all user-defined networks, started when first needed, and each
@@ -523,7 +598,7 @@ pub(crate) struct Placement {
 struct Wanted {
     port: u16,
     proto: Proto,
-    host_ip: Ipv4Addr,
+    host_ip: IpAddr,
     host_ports: ports::HostPorts,
 }
 
@@ -548,12 +623,56 @@ fn wanted(opts: &NetOptions) -> Result<Vec<Wanted>> {
             out.push(Wanted {
                 port,
                 proto,
-                host_ip: Ipv4Addr::UNSPECIFIED,
+                host_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
                 host_ports: ports::HostPorts { first: 0, last: 0 },
             });
         }
     }
     Ok(out)
+}
+
+/// The host ports of `record`'s published ports, held (a port in use is dockerd's error).
+/// `ipv6`: the endpoint has an IPv6 address, so a port without a host IP is published on
+/// `[::]` too, with the same host port (as dockerd does); without one, an IPv6 host IP is
+/// refused (dockerd needs its proxy for that).
+fn reserve_ports(record: &ContainerRecord, ipv6: bool) -> Result<(Vec<OwnedFd>, Vec<Published>)> {
+    let mut fds = Vec::new();
+    let mut published = Vec::new();
+    let failed = |e: ports::PortError| {
+        Error::Conflict(format!(
+            "driver failed programming external connectivity on endpoint {} ({}): {e}",
+            record.name, record.id
+        ))
+    };
+    for w in wanted(&record.net)? {
+        if w.host_ip.is_ipv6() && !ipv6 {
+            return Err(Error::InvalidArgument(format!(
+                "host IP {}: the container has no IPv6 address on the network publishing its ports",
+                w.host_ip
+            )));
+        }
+        let (host_port, fd) =
+            ports::reserve_ip(w.host_ip, w.host_ports, w.proto).map_err(failed)?;
+        fds.extend(fd);
+        let mut made = vec![(w.host_ip, host_port)];
+        if ipv6 && w.host_ip == IpAddr::V4(Ipv4Addr::UNSPECIFIED) {
+            let same = ports::HostPorts {
+                first: host_port,
+                last: host_port,
+            };
+            let any6 = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
+            let (_, fd) = ports::reserve_ip(any6, same, w.proto).map_err(failed)?;
+            fds.extend(fd);
+            made.push((any6, host_port));
+        }
+        published.extend(made.into_iter().map(|(ip, host_port)| Published {
+            port: w.port,
+            proto: w.proto.as_str().to_string(),
+            host_ip: ip.to_string(),
+            host_port,
+        }));
+    }
+    Ok((fds, published))
 }
 
 fn net_error(e: berth_network::Error) -> Error {
@@ -569,7 +688,17 @@ impl Net {
             applied: Mutex::new(None),
             isolated: Mutex::new(Vec::new()),
             dns: None,
+            v6: None,
+            applied6: Mutex::new(None),
+            isolated6: Mutex::new(Vec::new()),
         }
+    }
+
+    /// An IPv6 network: the bridge's IPv6 `gateway` (with the subnet's prefix), addresses
+    /// from `range`.
+    pub(crate) fn with_ipv6(mut self, gateway: Ipv6Net, range: Ipv6Net) -> Net {
+        self.v6 = Some((gateway, range));
+        self
     }
 
     /// A user-defined network: with the embedded resolver.
@@ -608,6 +737,25 @@ impl Net {
         if let Some((r, aliases, ep)) = extra {
             entries.push((dns_names(r, aliases), ep.ip));
         }
+        if self.v6.is_some() {
+            let mut entries6: Vec<(Vec<String>, Ipv6Addr)> = containers
+                .list()
+                .into_iter()
+                .filter(|r| extra.is_none_or(|(x, _, _)| x.id != r.id))
+                .filter_map(|r| {
+                    let ip6 = r.endpoint_on(id)?.ip6?;
+                    let join = r.joins().into_iter().find(|j| j.network == *id);
+                    Some((
+                        dns_names(&r, &join.map(|j| j.aliases).unwrap_or_default()),
+                        ip6,
+                    ))
+                })
+                .collect();
+            if let Some((r, aliases, ep)) = extra {
+                entries6.extend(ep.ip6.map(|ip6| (dns_names(r, aliases), ip6)));
+            }
+            resolver.set_names6(id, entries6);
+        }
         resolver.set_names(id, entries);
     }
 
@@ -617,6 +765,7 @@ impl Net {
         let made = *self.bridge.lock().unwrap_or_else(|p| p.into_inner());
         Some(BridgeView {
             name: config.name.clone(),
+            address6: self.v6.map(|(gateway, _)| gateway),
             address: made.map(|b| b.address).or(config.bip),
             mtu: config.mtu,
             ip_masq: self.config.ip_masq,
@@ -641,6 +790,12 @@ impl Net {
             bridge::enable_forwarding().map_err(net_error)?;
         }
         let b = bridge::ensure(config).map_err(net_error)?;
+        if let Some((gateway, _)) = self.v6 {
+            bridge::ensure_ipv6(&config.name, gateway).map_err(net_error)?;
+            if self.config.ip_forward {
+                bridge::enable_forwarding6().map_err(net_error)?;
+            }
+        }
         tracing::info!(bridge = %config.name, address = %b.address, "bridge ready");
         *known = Some(b);
         Ok(b)
@@ -660,30 +815,24 @@ impl Net {
         let bridge = self.bridge()?;
         let config = self.bridge_config()?;
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        let mut fds = Vec::new();
-        let mut published = Vec::new();
-        let asked = if place.ports {
-            wanted(&record.net)?
+        let (fds, published) = if place.ports {
+            reserve_ports(record, self.v6.is_some())?
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
-        for w in asked {
-            let (host_port, fd) =
-                ports::reserve(w.host_ip, w.host_ports, w.proto).map_err(|e| {
-                    Error::Conflict(format!(
-                        "driver failed programming external connectivity on endpoint {} ({}): {e}",
-                        record.name, record.id
-                    ))
-                })?;
-            fds.extend(fd);
-            published.push(Published {
-                port: w.port,
-                proto: w.proto.as_str().to_string(),
-                host_ip: w.host_ip.to_string(),
-                host_port,
-            });
-        }
         let ip = allocate(containers, bridge, record, &self.config.id, join.ip)?;
+        let ip6 = match self.v6 {
+            Some(v6) => Some(allocate6(
+                containers,
+                v6,
+                record,
+                &self.config.id,
+                join.ip6,
+            )?),
+            None => join
+                .ip6
+                .map_or(Ok(None), |ip| check_ip6_in(ip, None).map(|()| None))?,
+        };
         let ep = Endpoint {
             ip,
             prefix: bridge.address.prefix_len(),
@@ -698,6 +847,9 @@ impl Net {
                 .to_string(),
             network: self.config.id.clone(),
             ifname: place.ifname.clone(),
+            ip6,
+            prefix6: self.v6.map_or(0, |(g, _)| g.prefix_len()),
+            gateway6: self.v6.map(|(g, _)| g.addr()),
         };
         let saved = ep.clone();
         containers.update(&record.id, move |r| {
@@ -739,6 +891,13 @@ impl Net {
             mac: endpoint::mac_for(ep.ip),
             address,
             gateway: ep.gateway,
+            address6: match (ep.ip6, ep.gateway6) {
+                (Some(ip), Some(gateway)) => Some((
+                    Ipv6Net::new(ip, ep.prefix6).map_err(|e| Error::Io(e.to_string()))?,
+                    gateway,
+                )),
+                _ => None,
+            },
             default_route: place.default_route,
             mtu: bridge.mtu,
             dns: self.dns.is_some(),
@@ -785,6 +944,46 @@ impl Net {
         self.rules_or_warn(containers);
     }
 
+    /// The container's published ports leave its endpoint on this network (the default
+    /// route moved to another network): host ports let go, rules and record updated.
+    pub(crate) fn withdraw_ports(&self, containers: &Containers, id: &str) -> Result<()> {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        held.remove(id);
+        let network = self.config.id.clone();
+        containers.update(id, move |r| {
+            r.endpoints
+                .iter_mut()
+                .filter(|e| e.network == network)
+                .for_each(|e| e.ports.clear());
+        })?;
+        self.apply_rules(containers, None)
+    }
+
+    /// The container's published ports come to its endpoint on this network (it gives
+    /// the default route now), as at its start: host ports held, record and rules updated.
+    pub(crate) fn publish_ports(
+        &self,
+        containers: &Containers,
+        record: &ContainerRecord,
+    ) -> Result<()> {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let (fds, published) = reserve_ports(record, self.v6.is_some())?;
+        let network = self.config.id.clone();
+        containers.update(&record.id, move |r| {
+            r.endpoints
+                .iter_mut()
+                .filter(|e| e.network == network)
+                .for_each(|e| e.ports = published.clone());
+        })?;
+        held.insert(record.id.clone(), fds);
+        let applied = self.apply_rules(containers, None);
+        if applied.is_err() {
+            drop(held);
+            let _ = self.withdraw_ports(containers, &record.id);
+        }
+        applied
+    }
+
     /// The endpoints on this network, from the records (`extra`: one being made, in case
     /// its record is not readable yet).
     fn endpoints(&self, containers: &Containers, extra: Option<&Endpoint>) -> Vec<Endpoint> {
@@ -814,6 +1013,9 @@ impl Net {
         let mut forwards = Vec::new();
         for ep in &self.endpoints(containers, extra) {
             for p in &ep.ports {
+                if p.host_ip.contains(':') {
+                    continue;
+                }
                 let host_ip: Ipv4Addr = p.host_ip.parse().unwrap_or(Ipv4Addr::UNSPECIFIED);
                 forwards.push(Forward {
                     host_ip: (!host_ip.is_unspecified()).then_some(host_ip),
@@ -824,6 +1026,7 @@ impl Net {
                 });
             }
         }
+        self.apply_rules6(containers, extra)?;
         let mut applied = self.applied.lock().unwrap_or_else(|p| p.into_inner());
         if applied.as_ref() == Some(&forwards) {
             return Ok(());
@@ -855,6 +1058,63 @@ impl Net {
         Ok(())
     }
 
+    /// berth's `ip6` table of an IPv6 network, from the endpoints' IPv6 published ports.
+    fn apply_rules6(&self, containers: &Containers, extra: Option<&Endpoint>) -> Result<()> {
+        let (Some((gateway, _)), Some(config)) = (self.v6, self.config.bridge.as_ref()) else {
+            return Ok(());
+        };
+        let mut forwards = Vec::new();
+        for ep in &self.endpoints(containers, extra) {
+            let Some(addr) = ep.ip6 else { continue };
+            for p in ep.ports.iter().filter(|p| p.host_ip.contains(':')) {
+                let host_ip: Ipv6Addr = p.host_ip.parse().unwrap_or(Ipv6Addr::UNSPECIFIED);
+                forwards.push(Forward6 {
+                    host_ip: (!host_ip.is_unspecified()).then_some(host_ip),
+                    host_port: p.host_port,
+                    proto: Proto::parse(&p.proto).unwrap_or(Proto::Tcp),
+                    addr,
+                    port: p.port,
+                });
+            }
+        }
+        let mut applied = self.applied6.lock().unwrap_or_else(|p| p.into_inner());
+        if applied.as_ref() == Some(&forwards) {
+            return Ok(());
+        }
+        let isolated = self
+            .isolated6
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        nft::apply6(&nft::Ruleset6 {
+            table: &self.config.table,
+            bridge: &config.name,
+            subnet: gateway.trunc(),
+            masquerade: self.config.ip_masq,
+            internal: self.config.internal,
+            isolated: &isolated,
+            forwards: &forwards,
+        })
+        .map_err(|e| {
+            *applied = None;
+            Error::Io(e.to_string())
+        })?;
+        *applied = Some(forwards);
+        Ok(())
+    }
+
+    /// The other networks' IPv6 subnets changed: the `ip6` table is built anew with them.
+    pub(crate) fn isolate_from6(&self, containers: &Containers, others: Vec<Ipv6Net>) {
+        *self.isolated6.lock().unwrap_or_else(|p| p.into_inner()) = others;
+        *self.applied6.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.rules_or_warn(containers);
+    }
+
+    /// Its IPv6 subnet (an IPv6 network's).
+    pub(crate) fn subnet6(&self) -> Option<Ipv6Net> {
+        self.v6.map(|(gateway, _)| gateway.trunc())
+    }
+
     /// The other networks' subnets changed: the table is built anew with them.
     pub(crate) fn isolate_from(&self, containers: &Containers, others: Vec<Ipv4Net>) {
         *self.isolated.lock().unwrap_or_else(|p| p.into_inner()) = others;
@@ -884,6 +1144,11 @@ impl Net {
         if self.config.iptables {
             if let Err(e) = nft::remove(&self.config.table) {
                 tracing::warn!("{e}");
+            }
+            if self.v6.is_some() {
+                if let Err(e) = nft::remove6(&self.config.table) {
+                    tracing::warn!("{e}");
+                }
             }
         }
     }
@@ -922,12 +1187,15 @@ impl Net {
         for (id, ep) in live {
             let mut fds = Vec::new();
             for p in &ep.ports {
-                let ip = p.host_ip.parse().unwrap_or(Ipv4Addr::UNSPECIFIED);
+                let ip = p
+                    .host_ip
+                    .parse()
+                    .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
                 let port = ports::HostPorts {
                     first: p.host_port,
                     last: p.host_port,
                 };
-                match ports::reserve(ip, port, Proto::parse(&p.proto).unwrap_or(Proto::Tcp)) {
+                match ports::reserve_ip(ip, port, Proto::parse(&p.proto).unwrap_or(Proto::Tcp)) {
                     Ok((_, fd)) => fds.extend(fd),
                     Err(e) => tracing::warn!("container {id}: {e}"),
                 }
@@ -990,6 +1258,46 @@ fn allocate(
         })
 }
 
+/// The first free IPv6 address of an IPv6 network's range (`v6`: its gateway and range),
+/// or the one `asked` (`--ip6`): free means no record holds it. The subnet's first
+/// address (the subnet-router anycast) and the gateway are never handed out.
+fn allocate6(
+    containers: &Containers,
+    v6: (Ipv6Net, Ipv6Net),
+    record: &ContainerRecord,
+    network: &str,
+    asked: Option<Ipv6Addr>,
+) -> Result<Ipv6Addr> {
+    let (gateway, range) = v6;
+    let used: HashSet<Ipv6Addr> = containers
+        .list()
+        .into_iter()
+        .filter(|r| r.id != record.id)
+        .filter_map(|r| r.endpoint_on(network).and_then(|e| e.ip6))
+        .chain([gateway.addr(), gateway.network()])
+        .collect();
+    if let Some(ip) = asked {
+        check_ip6_in(ip, Some(range))?;
+        if used.contains(&ip) {
+            return Err(Error::Conflict(format!("Address already in use: {ip}")));
+        }
+        return Ok(ip);
+    }
+    // The range can be huge (a /64): addresses are tried in order, and at most one more
+    // than there are holders is ever needed.
+    let first = u128::from(range.network());
+    let last = u128::from(range.broadcast());
+    (0..=used.len() as u128)
+        .filter_map(|i| first.checked_add(i).filter(|a| *a <= last))
+        .map(Ipv6Addr::from)
+        .find(|ip| !used.contains(ip))
+        .ok_or_else(|| {
+            Error::Conflict(format!(
+                "no available IPv6 address on the network ({range})"
+            ))
+        })
+}
+
 /// Namespace files of containers that do not run are unmounted and removed (`live`: the
 /// files of those that run).
 pub(crate) fn sweep_namespaces(dir: &Path, live: &[PathBuf]) {
@@ -1029,7 +1337,11 @@ pub(crate) fn write_files(
             (name.clone(), ip)
         })
         .collect();
-    let own: Vec<IpAddr> = endpoints.iter().map(|e| IpAddr::V4(e.ip)).collect();
+    let own: Vec<IpAddr> = endpoints
+        .iter()
+        .map(|e| IpAddr::V4(e.ip))
+        .chain(endpoints.iter().filter_map(|e| e.ip6.map(IpAddr::V6)))
+        .collect();
     let hosts = etc::hosts(&extra, &own, &hostname, &record.net.domainname);
     let resolv = if embedded_dns {
         etc::embedded_resolv_conf(
@@ -1191,7 +1503,27 @@ mod tests {
             name: name.into(),
             id: id.into(),
             range: range.parse().ok(),
+            range6: (id == "bbb")
+                .then(|| "fd42:b0e7:2::/64".parse().ok())
+                .flatten(),
         })
+    }
+
+    #[test]
+    fn an_ipv6_address_is_taken_on_an_ipv6_network_only() {
+        let req = body(serde_json::json!({"NetworkingConfig": {"EndpointsConfig": {
+            "net-b": {"IPAMConfig": {"IPv6Address": "fd42:b0e7:2::9"}}}}}));
+        let mut net = NetOptions::default();
+        endpoint_options(&req, "net-b", "bbb", &mut net, &find).expect("ok");
+        assert_eq!(net.ip6, "fd42:b0e7:2::9".parse().ok());
+        let outside = body(serde_json::json!({"NetworkingConfig": {"EndpointsConfig": {
+            "net-b": {"IPAMConfig": {"IPv6Address": "fd42:b0e7:3::9"}}}}}));
+        let e = endpoint_options(&outside, "net-b", "bbb", &mut NetOptions::default(), &find);
+        assert!(format!("{e:?}").contains("no configured subnet"), "{e:?}");
+        let no_v6 = body(serde_json::json!({"NetworkingConfig": {"EndpointsConfig": {
+            "net-a": {"IPAMConfig": {"IPv6Address": "fd42:b0e7:2::9"}}}}}));
+        let e = endpoint_options(&no_v6, "net-a", "aaa", &mut NetOptions::default(), &find);
+        assert!(format!("{e:?}").contains("IPv6 disabled"), "{e:?}");
     }
 
     #[test]
@@ -1210,6 +1542,7 @@ mod tests {
                 network: "bbb".into(),
                 aliases: vec!["b1".into()],
                 ip: Some(Ipv4Addr::new(10, 2, 0, 9)),
+                ip6: None,
                 gw_priority: 0,
             }]
         );

@@ -3,10 +3,11 @@
 //! records under `<data-root>/networks/`.
 
 use std::collections::BTreeMap;
+use std::net::Ipv6Addr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use berth_network::{bridge, Ipv4Net};
+use berth_network::{bridge, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
 use super::net::{Endpoint, Join, Net, NetConfig, Placement};
@@ -28,6 +29,18 @@ pub struct NetworkRecord {
     pub options: BTreeMap<String, String>,
     /// The bridge's name (`com.docker.network.bridge.name`, else `br-` and the id's start).
     pub bridge: String,
+    /// `--ipv6`: the IPv6 gateway with the subnet's prefix, and the IPv6 range.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address6: Option<Ipv6Net>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_range6: Option<Ipv6Net>,
+}
+
+impl NetworkRecord {
+    /// Where its IPv6 addresses come from (None: no IPv6).
+    pub fn range6(&self) -> Option<Ipv6Net> {
+        self.address6.map(|a| self.ip_range6.unwrap_or(a.trunc()))
+    }
 }
 
 /// `docker network create`'s request, as the engine takes it.
@@ -42,6 +55,12 @@ pub struct CreateNetwork {
     pub attachable: bool,
     pub labels: BTreeMap<String, String>,
     pub options: BTreeMap<String, String>,
+    /// `--ipv6`, and the IPv6 entry of the IPAM config (`--subnet`, `--gateway`,
+    /// `--ip-range` given with an IPv6 subnet).
+    pub enable_ipv6: bool,
+    pub subnet6: Option<String>,
+    pub ip_range6: Option<String>,
+    pub gateway6: Option<String>,
 }
 
 /// The daemon's networks.
@@ -64,10 +83,21 @@ const PREDEFINED: [&str; 4] = ["bridge", "host", "none", "default"];
 impl Networks {
     /// The default network from `base`, and the user-defined networks kept in `dir`.
     pub fn open(base: NetConfig, dir: PathBuf) -> Networks {
-        let default = base
-            .bridge
-            .is_some()
-            .then(|| Arc::new(Net::new(base.clone())));
+        let default = base.bridge.is_some().then(|| {
+            let net = Net::new(base.clone());
+            // `fixed-cidr-v6`: the gateway is the subnet's first address after its
+            // subnet-router anycast, as dockerd's.
+            let v6 = base.ipv6.and_then(|subnet| {
+                let gateway = Ipv6Addr::from(u128::from(subnet.network()).saturating_add(1));
+                Ipv6Net::new(gateway, subnet.prefix_len())
+                    .ok()
+                    .map(|g| (g, subnet))
+            });
+            Arc::new(match v6 {
+                Some((gateway, range)) => net.with_ipv6(gateway, range),
+                None => net,
+            })
+        });
         let dns = super::net::SharedResolver::default();
         let mut user = BTreeMap::new();
         if let Ok(entries) = std::fs::read_dir(&dir) {
@@ -81,8 +111,7 @@ impl Networks {
                     .and_then(|b| serde_json::from_slice::<NetworkRecord>(&b).ok())
                 {
                     Some(rec) => {
-                        let net =
-                            Arc::new(Net::new(user_config(&base, &rec)).with_dns(dns.clone()));
+                        let net = Arc::new(user_net(&base, &rec).with_dns(dns.clone()));
                         user.insert(rec.id.clone(), (rec, net));
                     }
                     None => tracing::warn!("skipping the network record {}", path.display()),
@@ -156,12 +185,24 @@ impl Networks {
                     .map(|n| ("bridge".to_string(), n.clone())),
             )
             .collect();
+        let all6: Vec<(String, Ipv6Net)> = nets
+            .iter()
+            .filter_map(|(id, n)| n.subnet6().map(|s| (id.clone(), s)))
+            .collect();
         for (id, net) in nets {
             let others = all
                 .iter()
                 .filter(|(other, _)| *other != id)
                 .map(|(_, s)| *s)
                 .collect();
+            if net.subnet6().is_some() {
+                let others6 = all6
+                    .iter()
+                    .filter(|(other, _)| *other != id)
+                    .map(|(_, s)| *s)
+                    .collect();
+                net.isolate_from6(containers, others6);
+            }
             net.isolate_from(containers, others);
         }
     }
@@ -202,6 +243,7 @@ impl Networks {
             }
             None => None,
         };
+        let (address6, ip_range6) = self.address6(req)?;
         let id = super::random_id()?;
         let bridge = match req.options.get("com.docker.network.bridge.name") {
             Some(b) if b.is_empty() || b.len() > 15 || b.contains(['/', ' ']) => {
@@ -228,8 +270,10 @@ impl Networks {
             labels: req.labels.clone(),
             options: req.options.clone(),
             bridge,
+            address6,
+            ip_range6,
         };
-        let net = Arc::new(Net::new(user_config(&self.base, &rec)).with_dns(self.dns.clone()));
+        let net = Arc::new(user_net(&self.base, &rec).with_dns(self.dns.clone()));
         if let Err(e) = net.materialize(containers) {
             net.dismantle();
             return Err(e);
@@ -303,6 +347,103 @@ impl Networks {
             .map_err(|e| Error::InvalidArgument(e.to_string()))
     }
 
+    /// The IPv6 gateway/prefix and range of a new network: None without `--ipv6`; the
+    /// IPv6 subnet asked (checked against the other networks'), else, as dockerd 27+, the
+    /// first free /64 of a ULA /48 derived from the daemon's id.
+    fn address6(&self, req: &CreateNetwork) -> Result<(Option<Ipv6Net>, Option<Ipv6Net>)> {
+        if !req.enable_ipv6 {
+            if let Some(s) = &req.subnet6 {
+                // dockerd skips such an entry (validateIpamConfig) and makes an IPv4 network
+                // whose inspect still lists it; refused here rather than kept unused.
+                return Err(Error::InvalidArgument(format!(
+                    "invalid network config:\nIPv6 subnet {s} is set but IPv6 is not enabled"
+                )));
+            }
+            return Ok((None, None));
+        }
+        let taken: Vec<Ipv6Net> = self
+            .lock()
+            .values()
+            .filter_map(|(r, _)| r.address6.map(|a| a.trunc()))
+            .chain(self.default.as_ref().and_then(|d| d.subnet6()))
+            .collect();
+        let overlaps = |s: &Ipv6Net| taken.iter().any(|t| t.contains(s) || s.contains(t));
+        let parse = |what: &str, s: &str| -> Result<Ipv6Net> {
+            s.parse::<Ipv6Net>()
+                .map(|n| n.trunc())
+                .map_err(|_| Error::InvalidArgument(format!("invalid {what}: {s}")))
+        };
+        let subnet = match &req.subnet6 {
+            Some(s) => {
+                let s = parse("CIDR address", s)?;
+                if overlaps(&s) {
+                    return Err(Error::Conflict(format!(
+                        "invalid pool request: Pool overlaps with other one on this address space ({s})"
+                    )));
+                }
+                s
+            }
+            None => {
+                if req.gateway6.is_some() || req.ip_range6.is_some() {
+                    return Err(Error::InvalidArgument(
+                        "an IPv6 gateway or IP range needs an IPv6 --subnet".into(),
+                    ));
+                }
+                let base = ula_base(&self.engine_id()?);
+                base.subnets(64)
+                    .map_err(|e| Error::Io(e.to_string()))?
+                    .find(|s| !overlaps(s))
+                    .ok_or_else(|| {
+                        Error::Conflict(format!(
+                            "could not find an available, non-overlapping IPv6 address pool in {base}"
+                        ))
+                    })?
+            }
+        };
+        let gateway = match &req.gateway6 {
+            Some(g) => {
+                let g: std::net::Ipv6Addr = g
+                    .parse()
+                    .map_err(|_| Error::InvalidArgument(format!("invalid gateway address: {g}")))?;
+                if !subnet.contains(&g) || g == subnet.network() {
+                    return Err(Error::InvalidArgument(format!(
+                        "gateway {g} is not within the subnet {subnet}"
+                    )));
+                }
+                g
+            }
+            // The subnet's first address is its subnet-router anycast: the one after it.
+            None => std::net::Ipv6Addr::from(u128::from(subnet.network()).saturating_add(1)),
+        };
+        let range = match &req.ip_range6 {
+            Some(r) => {
+                let r = parse("CIDR address", r)?;
+                if !subnet.contains(&r) {
+                    return Err(Error::InvalidArgument(format!(
+                        "IP range {r} is not within the subnet {subnet}"
+                    )));
+                }
+                Some(r)
+            }
+            None => None,
+        };
+        let address = Ipv6Net::new(gateway, subnet.prefix_len())
+            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        Ok((Some(address), range))
+    }
+
+    /// The daemon's id (`<data-root>/engine-id`, beside the networks' directory).
+    fn engine_id(&self) -> Result<String> {
+        let path = self
+            .dir
+            .parent()
+            .map(|root| root.join("engine-id"))
+            .ok_or_else(|| Error::Io("the data root has no engine-id".into()))?;
+        std::fs::read_to_string(&path)
+            .map(|s| s.trim().to_string())
+            .map_err(|e| Error::Io(format!("read {}: {e}", path.display())))
+    }
+
     fn save(&self, rec: &NetworkRecord) -> Result<()> {
         std::fs::create_dir_all(&self.dir)
             .map_err(|e| Error::Io(format!("create {}: {e}", self.dir.display())))?;
@@ -371,6 +512,13 @@ impl Networks {
             .map(|(_, j)| j.network.clone())
     }
 
+    /// Which of `joins` holds the published ports: the one giving the default route
+    /// among those with a way out (libnetwork's getGatewayEndpoint; an internal network
+    /// gives no gateway, so a container only on internal ones publishes nothing).
+    fn ports_of<'a>(&self, joins: impl Iterator<Item = &'a Join>) -> Option<String> {
+        self.gateway_of(joins.filter(|j| !self.describe(&j.network).1))
+    }
+
     /// The user-defined networks (with names resolved) among `endpoints`.
     fn dns_networks(&self, endpoints: &[Endpoint]) -> Vec<String> {
         endpoints
@@ -406,6 +554,7 @@ impl Networks {
     ) -> Result<Vec<Endpoint>> {
         let joins = record.joins();
         let gateway = self.gateway_of(joins.iter());
+        let ports = self.ports_of(joins.iter());
         let netns = self.base.netns_dir.join(&record.id);
         let mut socket = None;
         for (i, join) in joins.iter().enumerate() {
@@ -417,7 +566,7 @@ impl Networks {
                         join: (i > 0).then(|| netns.clone()),
                         ifname: format!("eth{i}"),
                         default_route: gateway.as_deref() == Some(join.network.as_str()),
-                        ports: i == 0,
+                        ports: ports.as_deref() == Some(join.network.as_str()),
                     };
                     net.connect(containers, record, join, &place)
                 });
@@ -429,7 +578,10 @@ impl Networks {
                 }
             }
         }
-        if let Err(e) = self.settle(containers, &record.id, &netns, socket) {
+        let settled = self
+            .route6(containers, &record.id, &netns)
+            .and_then(|()| self.settle(containers, &record.id, &netns, socket));
+        if let Err(e) = settled {
             self.leave_all(containers, &record.id, false);
             return Err(e);
         }
@@ -460,18 +612,47 @@ impl Networks {
                 .filter(|j| j.network == join.network || r.endpoint_on(&j.network).is_some()),
         );
         let netns = super::net::namespace_of(&r);
+        // The published ports follow the default route, as dockerd moves them: off the
+        // endpoint that held them (first, so fixed host ports can be held again) when the
+        // new network takes the route.
+        let ports = self.ports_of(
+            joins
+                .iter()
+                .filter(|j| j.network == join.network || r.endpoint_on(&j.network).is_some()),
+        );
+        let before = self.ports_of(joins.iter().filter(|j| r.endpoint_on(&j.network).is_some()));
+        let moving = ports.as_deref() == Some(join.network.as_str());
+        let from = before
+            .filter(|_| moving)
+            .and_then(|k| self.get(&k).map(|n| (k, n)));
+        if let Some((_, old)) = &from {
+            old.withdraw_ports(containers, id)?;
+        }
         let place = Placement {
             join: Some(netns.clone()),
             ifname,
             default_route: gateway.as_deref() == Some(join.network.as_str()),
-            ports: r.endpoints.is_empty(),
+            ports: moving,
         };
-        net.connect(containers, &r, join, &place)?;
-        let settled = self.settle(containers, id, &netns, None);
-        if settled.is_err() {
-            net.disconnect(containers, id, false);
+        let made = net.connect(containers, &r, join, &place).and_then(|_| {
+            self.route6(containers, id, &netns)?;
+            let settled = self.settle(containers, id, &netns, None);
+            if settled.is_err() {
+                net.disconnect(containers, id, false);
+            }
+            settled
+        });
+        if made.is_err() {
+            if let Some((key, old)) = &from {
+                let restored = containers
+                    .resolve(id)
+                    .and_then(|r| old.publish_ports(containers, &r));
+                if let Err(e) = restored {
+                    tracing::warn!("container {id}: its published ports back on {key}: {e}");
+                }
+            }
         }
-        settled
+        made
     }
 
     /// `docker network disconnect` of a running container from network `key`: its
@@ -480,6 +661,8 @@ impl Networks {
         let _one = self.hotplug.lock().unwrap_or_else(|p| p.into_inner());
         let r = containers.resolve(id)?;
         let netns = super::net::namespace_of(&r);
+        // (Its record has left `key` already: the endpoint tells whether it held ports.)
+        let held_ports = r.endpoint_on(key).is_some_and(|e| !e.ports.is_empty());
         match self.get(key) {
             Some(net) => net.disconnect(containers, id, false),
             None => drop_endpoint(containers, id, key),
@@ -493,7 +676,39 @@ impl Networks {
             berth_network::endpoint::set_default_route(&netns, ep.gateway, &ep.ifname)
                 .map_err(|e| Error::Io(e.to_string()))?;
         }
+        // The published ports left with the endpoint that held them: they go to the
+        // network that gives the default route now, as dockerd moves them.
+        if held_ports {
+            let to = self.ports_of(joins.iter().filter(|j| r.endpoint_on(&j.network).is_some()));
+            if let Some(net) = to.and_then(|k| self.get(&k)) {
+                net.publish_ports(containers, &r)?;
+            }
+        }
+        self.route6(containers, id, &netns)?;
         self.settle(containers, id, &netns, None)
+    }
+
+    /// The IPv6 default route of running container `id` through its IPv6 gateway
+    /// network: the first of its networks with IPv6 in dockerd's order (libnetwork's
+    /// getGatewayEndpoint picks the IPv4 and IPv6 gateways apart), whichever gives the
+    /// IPv4 route.
+    fn route6(&self, containers: &Containers, id: &str, netns: &std::path::Path) -> Result<()> {
+        let r = containers.resolve(id)?;
+        let joins = r.joins();
+        let gw6 = self.gateway_of(joins.iter().filter(|j| {
+            r.endpoint_on(&j.network)
+                .is_some_and(|e| e.gateway6.is_some())
+        }));
+        let Some(ep) = gw6.and_then(|k| r.endpoint_on(&k).cloned()) else {
+            return Ok(());
+        };
+        match ep.gateway6 {
+            Some(gateway6) => {
+                berth_network::endpoint::set_default_route6(netns, gateway6, &ep.ifname)
+                    .map_err(|e| Error::Io(e.to_string()))
+            }
+            None => Ok(()),
+        }
     }
 
     /// Take container `id` off every network it is on (at its exit, or a start that
@@ -582,6 +797,26 @@ fn drop_endpoint(containers: &Containers, id: &str, key: &str) {
     let _ = containers.update(id, |r| r.endpoints.retain(|e| e.network != key));
 }
 
+/// dockerd's default IPv6 pool (daemon.go, deriveULABaseNetwork): fd00::/8 with the 40
+/// low bits of the first 8 bytes of the sha256 of the daemon's id as global id, a /48.
+fn ula_base(engine_id: &str) -> Ipv6Net {
+    let digest = berth_image::Digest::of(engine_id.as_bytes());
+    let hex = digest.hex();
+    let first = u64::from_str_radix(&hex[..16.min(hex.len())], 16).unwrap_or(0);
+    let gid = u128::from(first & ((1 << 40) - 1));
+    let addr = u128::from(std::net::Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 0)) | (gid << 80);
+    Ipv6Net::new(std::net::Ipv6Addr::from(addr), 48).unwrap_or_default()
+}
+
+/// A user-defined network (with IPv6 when it has it).
+fn user_net(base: &NetConfig, rec: &NetworkRecord) -> Net {
+    let net = Net::new(user_config(base, rec));
+    match (rec.address6, rec.range6()) {
+        (Some(gateway), Some(range)) => net.with_ipv6(gateway, range),
+        _ => net,
+    }
+}
+
 /// The settings of a user-defined network's own bridge and table.
 fn user_config(base: &NetConfig, rec: &NetworkRecord) -> NetConfig {
     let mtu = rec
@@ -605,6 +840,7 @@ fn user_config(base: &NetConfig, rec: &NetworkRecord) -> NetConfig {
         netns_dir: base.netns_dir.clone(),
         id: rec.id.clone(),
         internal: rec.internal,
+        ipv6: None,
     }
 }
 
@@ -653,6 +889,7 @@ struct Target {
     name: String,
     key: String,
     range: Option<Ipv4Net>,
+    range6: Option<Ipv6Net>,
 }
 
 impl Networks {
@@ -663,6 +900,7 @@ impl Networks {
                 name: "bridge".into(),
                 key: "bridge".into(),
                 range: None,
+                range6: None,
             });
         }
         let rec = self
@@ -670,6 +908,7 @@ impl Networks {
             .ok_or_else(|| Error::NotFound(format!("network {wanted} not found")))?;
         Ok(Target {
             range: Some(rec.ip_range.unwrap_or(rec.address.trunc())),
+            range6: rec.range6(),
             name: rec.name,
             key: rec.id,
         })
@@ -690,6 +929,7 @@ impl Networks {
                 t.key
             },
             range: t.range,
+            range6: t.range6,
         })
     }
 }
@@ -708,6 +948,7 @@ fn leave(r: &mut ContainerRecord, key: &str) {
                 };
                 r.net.aliases = next.aliases;
                 r.net.ip = next.ip;
+                r.net.ip6 = next.ip6;
                 r.net.gw_priority = next.gw_priority;
             }
             None => {
@@ -715,6 +956,7 @@ fn leave(r: &mut ContainerRecord, key: &str) {
                 r.net.network_id.clear();
                 r.net.aliases.clear();
                 r.net.ip = None;
+                r.net.ip6 = None;
                 r.net.gw_priority = 0;
             }
         }
@@ -736,6 +978,7 @@ fn enter(r: &mut ContainerRecord, join: Join) {
         };
         r.net.aliases = join.aliases;
         r.net.ip = join.ip;
+        r.net.ip6 = join.ip6;
         r.net.gw_priority = join.gw_priority;
     }
 }
@@ -749,6 +992,7 @@ impl crate::Engine {
         container: &str,
         aliases: Vec<String>,
         ip: Option<std::net::Ipv4Addr>,
+        ip6: Option<std::net::Ipv6Addr>,
         gw_priority: i64,
     ) -> Result<()> {
         let networks = self
@@ -789,7 +1033,7 @@ impl crate::Engine {
                 r.name, target.name
             )));
         }
-        if target.key == "bridge" && ip.is_some() {
+        if target.key == "bridge" && (ip.is_some() || ip6.is_some()) {
             return Err(Error::InvalidArgument(
                 "user specified IP address is supported on user defined networks only".into(),
             ));
@@ -803,11 +1047,15 @@ impl crate::Engine {
         if let Some(ip) = ip {
             super::net::check_ip_in(ip, target.range)?;
         }
+        if let Some(ip6) = ip6 {
+            super::net::check_ip6_in(ip6, target.range6)?;
+        }
         let join = Join {
             name: target.name.clone(),
             network: target.key.clone(),
             aliases,
             ip,
+            ip6,
             gw_priority,
         };
         let recorded = join.clone();
@@ -862,6 +1110,7 @@ impl crate::Engine {
                         name: j.name,
                         key: j.network,
                         range: None,
+                        range6: None,
                     },
                     None => return Err(Error::NotFound(m)),
                 }
