@@ -24,6 +24,9 @@ use k8s_cri::v1::{
 use crate::error::{CriError, Result};
 use crate::Cri;
 
+/// How many restored pods are checked at once at start.
+const RESTORE_CHECKS_AT_ONCE: usize = 4;
+
 /// The pod's namespace modes (the proto's defaults, POD, when the kubelet sends none).
 pub(crate) fn namespace_options(config: &PodSandboxConfig) -> NamespaceOption {
     config
@@ -280,6 +283,57 @@ impl Cri {
         }
     }
 
+    /// At start, with the pods of the previous run kept: each ready pod's network is
+    /// checked as its plugins see it (CNI CHECK). A pod whose check fails (its veth deleted
+    /// behind berthd's back, the IPAM state lost) is NotReady from then on, so the kubelet
+    /// stops it and makes a new one, rather than running containers cut off the network.
+    pub(crate) fn check_restored_networks(&self) {
+        let pods: Vec<Pod> = self
+            .pods
+            .list()
+            .into_iter()
+            .filter(|p| p.ready && p.net.is_some())
+            .collect();
+        if pods.is_empty() {
+            return;
+        }
+        let net = match self.cni.network() {
+            Ok(net) => net,
+            Err(e) => {
+                tracing::warn!(error = %e, "no CNI network to check the restored pods against");
+                return;
+            }
+        };
+        // Each CHECK runs every plugin of the list: a few pods at a time.
+        for group in pods.chunks(RESTORE_CHECKS_AT_ONCE) {
+            std::thread::scope(|s| {
+                for pod in group {
+                    let net = &net;
+                    s.spawn(move || self.check_restored(net, pod));
+                }
+            });
+        }
+    }
+
+    fn check_restored(&self, net: &berth_network::cni::NetworkList, pod: &Pod) {
+        let (Some(netns), Some(result)) = (&pod.net, &pod.cni_result) else {
+            return;
+        };
+        let failure = if netns.exists() {
+            let a = attachment(pod, netns.clone());
+            self.cni.check(net, &a, result).err().map(|e| e.to_string())
+        } else {
+            Some(format!("its network namespace {} is gone", netns.display()))
+        };
+        let Some(why) = failure else {
+            return;
+        };
+        tracing::warn!(pod = %pod.id, error = %why, "the restored pod's network failed its check: NotReady");
+        if let Err(e) = self.pods.update(&pod.id, |p| p.ready = false) {
+            tracing::warn!(pod = %pod.id, error = %e, "record the pod NotReady");
+        }
+    }
+
     /// The engine's containers of a pod.
     pub(crate) fn pod_containers(
         &self,
@@ -324,7 +378,9 @@ impl Cri {
         self.stop_pod(&pod.id)?;
         for c in self.pod_containers(&pod.id) {
             self.engine.remove_container(&c.id, true)?;
+            self.cpu_rates.forget(&c.id);
         }
+        self.cpu_rates.forget(&crate::stats::pod_key(&pod.id));
         self.release(&pod);
         self.pods.remove(&pod.id)
     }
