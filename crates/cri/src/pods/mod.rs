@@ -269,6 +269,7 @@ impl Cri {
     fn tear_down(&self, pod: &Pod) {
         if let Some(netns) = &pod.net {
             if let Ok(net) = self.cni.network() {
+                let started = Instant::now();
                 if let Err(e) = self.cni.del(
                     &net,
                     &attachment(pod, netns.clone()),
@@ -276,6 +277,7 @@ impl Cri {
                 ) {
                     tracing::warn!(pod = %pod.id, error = %e, "CNI DEL");
                 }
+                tracing::debug!(pod = %pod.id, ms = started.elapsed().as_secs_f64() * 1e3, "pod network torn down (CNI DEL)");
             }
             if let Err(e) = pin::release(netns) {
                 tracing::warn!(pod = %pod.id, error = %e, "release the network namespace");
