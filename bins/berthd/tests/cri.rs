@@ -79,19 +79,37 @@ impl Cri {
 
     /// `first_plugin`: the CNI plugin type of the network (a missing one makes pods fail).
     fn start_with_plugin(first_plugin: &str) -> Cri {
+        Cri::start_with(first_plugin, false)
+    }
+
+    /// berthd in the host's mount namespace (as under systemd), not a private one: the pods'
+    /// namespace files (bind mounts) outlive a killed berthd only there, and berthd checks
+    /// a restored pod's network (CNI CHECK) in its namespace file.
+    fn start_in_host_mounts() -> Cri {
+        Cri::start_with("bridge", true)
+    }
+
+    fn start_with(first_plugin: &str, host_mounts: bool) -> Cri {
         let cni = tempfile::tempdir().expect("cni dir");
         let (bridge, subnet) = next_net();
         write_conflist(cni.path(), &bridge, &subnet, first_plugin);
         let conf = cni.path().to_string_lossy().into_owned();
         let cgroups = CgroupParents(vec![format!("/berth-test-{bridge}")]);
-        let d = Daemon::start_for_containers_with(&[
+        let flags = [
             "--cni-conf-dir",
             &conf,
             "--cni-bin-dir",
             "/usr/lib/cni",
             "--cgroup-parent",
             &cgroups.0[0],
-        ]);
+        ];
+        let d = if host_mounts {
+            let mut d = Daemon::start_unspawned();
+            d.spawn(&flags);
+            d
+        } else {
+            Daemon::start_for_containers_with(&flags)
+        };
         busybox_image(&d);
         Cri {
             d,
@@ -189,6 +207,12 @@ impl Cri {
             "--cgroup-parent",
             &self.cgroups.0[0],
         ]);
+        // The CRI socket comes up after the restored pods' network checks.
+        assert!(
+            wait_for(|| self.crictl(&["version"]).code == 0),
+            "no CRI socket: {}",
+            self.d.log()
+        );
     }
 
     /// No pod directory (namespace files, /etc files, /dev/shm) is left in the exec root.
@@ -368,7 +392,7 @@ fn a_pods_containers_share_its_network_ipc_uts_and_pid_namespaces() {
 
 #[test]
 fn pods_and_their_containers_survive_a_berthd_kill() {
-    let mut c = Cri::start();
+    let mut c = Cri::start_in_host_mounts();
     let pod = c.run_pod("kept");
     let id = c.run(&pod, "kept", "app", "sleep 1003");
     c.d.kill();

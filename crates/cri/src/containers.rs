@@ -548,6 +548,7 @@ impl Cri {
             Ok(()) | Err(berth_engine::Error::NotFound(_)) => {}
             Err(e) => return Err(e.into()),
         }
+        self.cpu_rates.forget(&c.id);
         self.containers.remove(&c.id)
     }
 

@@ -47,6 +47,8 @@ pub struct Cri {
     pods: pods::Pods,
     containers: containers::CriContainers,
     cni: berth_network::cni::Cni,
+    /// The previous CPU reading of each container and pod (`usage_nano_cores`).
+    cpu_rates: stats::CpuRates,
     /// Set once `serve` has bound it.
     stream: std::sync::OnceLock<berth_cri_streaming::StreamServer>,
 }
@@ -67,12 +69,14 @@ impl Cri {
             pods: pods::Pods::open(&config.data_dir.join("pods"))?,
             containers: containers::CriContainers::open(&config.data_dir.join("containers"))?,
             cni: berth_network::cni::Cni::new(&config.cni_conf_dir, &config.cni_bin_dirs),
+            cpu_rates: stats::CpuRates::default(),
             stream: std::sync::OnceLock::new(),
             engine,
             registry,
             config,
         };
         cri.sweep_orphan_pods();
+        cri.check_restored_networks();
         Ok(cri)
     }
 }

@@ -1,6 +1,9 @@
 //! ContainerStats and ListContainerStats: the engine's cgroup sample of each container as
 //! the CRI reports it (as containerd computes its figures from the same cgroup files).
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use berth_cgroups::Stats;
 use k8s_cri::v1::{
     ContainerAttributes, ContainerStats, ContainerStatsFilter, CpuUsage, FilesystemIdentifier,
@@ -69,6 +72,54 @@ fn network_usage(
     }
 }
 
+/// One cumulative CPU usage reading and when it was taken (Unix nanoseconds).
+#[derive(Debug, Clone, Copy)]
+struct CpuSample {
+    usage: u64,
+    at: i64,
+}
+
+/// The last CPU reading of each container and pod: `usage_nano_cores` is the rate since the
+/// previous stats call, as containerd computes it (the cgroup has only the cumulative sum).
+#[derive(Debug, Default)]
+pub(crate) struct CpuRates(Mutex<HashMap<String, CpuSample>>);
+
+impl CpuRates {
+    /// The rate since the previous reading of `key`, recording this one; 0 for the first
+    /// reading, or when no time passed (as containerd gives).
+    fn nano_cores(&self, key: &str, usage: u64, at: i64) -> u64 {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let now = CpuSample { usage, at };
+        let previous = map.get(key).copied();
+        if previous.is_some_and(|p| at <= p.at) {
+            return 0;
+        }
+        map.insert(key.to_string(), now);
+        previous.map_or(0, |p| rate(p, now))
+    }
+
+    /// A removed container's or pod's reading.
+    pub(crate) fn forget(&self, key: &str) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(key);
+    }
+}
+
+/// Nanoseconds of CPU per second between two readings; a counter that went back (a pod's
+/// sum after a container left) counts as no use.
+fn rate(previous: CpuSample, now: CpuSample) -> u64 {
+    let elapsed = now.at.saturating_sub(previous.at);
+    if elapsed <= 0 {
+        return 0;
+    }
+    let used = u128::from(now.usage.saturating_sub(previous.usage));
+    u64::try_from(used * 1_000_000_000 / elapsed as u128).unwrap_or(u64::MAX)
+}
+
+/// A pod's key among the containers' in `CpuRates`.
+pub(crate) fn pod_key(id: &str) -> String {
+    format!("pod/{id}")
+}
+
 impl Cri {
     fn stats_of(&self, c: &CriContainer) -> Result<ContainerStats> {
         let sample = self.engine.container_stats(&c.id)?;
@@ -95,7 +146,8 @@ impl Cri {
             cpu: Some(CpuUsage {
                 timestamp: at,
                 usage_core_nano_seconds: cgroup.and_then(|s| value(s.cpu.usage.total)),
-                usage_nano_cores: None,
+                usage_nano_cores: cgroup
+                    .and_then(|s| value(self.cpu_rates.nano_cores(&c.id, s.cpu.usage.total, at))),
             }),
             memory: Some(memory(cgroup, at)),
             writable_layer: Some(FilesystemUsage {
@@ -150,7 +202,7 @@ impl Cri {
                 cpu: Some(CpuUsage {
                     timestamp: at,
                     usage_core_nano_seconds: value(cpu),
-                    usage_nano_cores: None,
+                    usage_nano_cores: value(self.cpu_rates.nano_cores(&pod_key(&pod.id), cpu, at)),
                 }),
                 memory: Some(MemoryUsage {
                     timestamp: at,
@@ -226,6 +278,47 @@ impl Cri {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nano_cores_are_the_rate_since_the_previous_reading() {
+        let rates = CpuRates::default();
+        assert_eq!(
+            rates.nano_cores("c", 5_000_000, 1_000_000_000),
+            0,
+            "first reading"
+        );
+        // Half a core for two seconds.
+        assert_eq!(
+            rates.nano_cores("c", 1_005_000_000, 3_000_000_000),
+            500_000_000
+        );
+        assert_eq!(
+            rates.nano_cores("c", 2_000_000_000, 3_000_000_000),
+            0,
+            "no time passed"
+        );
+        assert_eq!(
+            rates.nano_cores("c", 1_005_000_000, 4_000_000_000),
+            0,
+            "went back"
+        );
+        assert_eq!(
+            rates.nano_cores("other", 9, 4_000_000_000),
+            0,
+            "its own first reading"
+        );
+        rates.forget("c");
+        assert_eq!(
+            rates.nano_cores("c", 3_000_000_000, 5_000_000_000),
+            0,
+            "forgotten"
+        );
+        assert_eq!(
+            rates.nano_cores("c", 3_000_000_000 + 2_000_000_000, 6_000_000_000),
+            2_000_000_000,
+            "two cores"
+        );
+    }
 
     #[test]
     fn the_working_set_leaves_out_inactive_cache() {

@@ -12,6 +12,7 @@ pub use store::{Pod, Pods, Record, Store};
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::time::Instant;
 
 use berth_network::cni::{Attachment, PortMapping};
 use berth_network::pin;
@@ -23,6 +24,9 @@ use k8s_cri::v1::{
 
 use crate::error::{CriError, Result};
 use crate::Cri;
+
+/// How many restored pods are checked at once at start.
+const RESTORE_CHECKS_AT_ONCE: usize = 4;
 
 /// The pod's namespace modes (the proto's defaults, POD, when the kubelet sends none).
 pub(crate) fn namespace_options(config: &PodSandboxConfig) -> NamespaceOption {
@@ -151,10 +155,11 @@ impl Cri {
     }
 
     /// The namespaces, the network and the files of a new pod; recorded as they are made
-    /// so that a failure undoes exactly what was done.
+    /// so that a failure undoes exactly what was done. CNI ADD (the plugins' processes, most
+    /// of the time) needs only the network namespace: it runs while the rest is made.
     fn set_up_pod(&self, pod: Pod) -> Result<()> {
+        let started = Instant::now();
         let ns = namespace_options(&pod.config);
-        let dir = self.pod_dir(&pod.id);
         let node_net = is_node(ns.network);
         // The node's name on the node's network, or when the kubelet gives none (as
         // containerd does).
@@ -164,22 +169,75 @@ impl Cri {
                 .map(|h| h.to_string_lossy().into_owned())
                 .unwrap_or_default(),
         };
-        let pinned = |kind, name: &str, host: Option<&str>| -> Result<PathBuf> {
-            let path = dir.join(name);
-            pin::new_at(kind, &path, host)
-                .map_err(|e| CriError::Network(format!("the pod's {name} namespace: {e}")))?;
-            Ok(path)
-        };
         if !node_net {
-            let net = pinned(pin::Kind::Net, "net", None)?;
+            let net = self.pin(&pod.id, pin::Kind::Net, "net", None)?;
             self.pods.update(&pod.id, |p| p.net = Some(net))?;
-            let uts = pinned(pin::Kind::Uts, "uts", Some(&hostname))?;
+        }
+        let pod = self.pods.get(&pod.id)?;
+        let (network, local) = std::thread::scope(|s| {
+            let network = pod
+                .net
+                .clone()
+                .map(|netns| s.spawn(|| self.set_up_network(&pod, netns)));
+            let local = self.set_up_local(&pod, &ns, node_net, &hostname);
+            let network = network.map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(CriError::Network("CNI ADD panicked".into())))
+            });
+            (network, local)
+        });
+        network.transpose()?;
+        local?;
+        self.pods.update(&pod.id, |p| {
+            p.ready = true;
+            p.config.hostname = hostname;
+        })?;
+        tracing::debug!(pod = %pod.id, ms = started.elapsed().as_secs_f64() * 1e3, "pod set up");
+        Ok(())
+    }
+
+    /// A namespace of the pod, pinned to a file in its directory.
+    fn pin(&self, id: &str, kind: pin::Kind, name: &str, host: Option<&str>) -> Result<PathBuf> {
+        let path = self.pod_dir(id).join(name);
+        pin::new_at(kind, &path, host)
+            .map_err(|e| CriError::Network(format!("the pod's {name} namespace: {e}")))?;
+        Ok(path)
+    }
+
+    /// CNI ADD in the pod's network namespace; its result and addresses recorded.
+    fn set_up_network(&self, pod: &Pod, netns: PathBuf) -> Result<()> {
+        let started = Instant::now();
+        let result = self.cni_add(pod, netns)?;
+        let ips = berth_network::cni::ips_of(&result)
+            .iter()
+            .map(|ip| ip.to_string())
+            .collect();
+        self.pods.update(&pod.id, |p| {
+            p.cni_result = Some(result);
+            p.ips = ips;
+        })?;
+        tracing::debug!(pod = %pod.id, ms = started.elapsed().as_secs_f64() * 1e3, "pod network (CNI ADD)");
+        Ok(())
+    }
+
+    /// What the pod needs beside its network: UTS and IPC namespaces, /dev/shm, the pid
+    /// namespace's holder, the /etc files.
+    fn set_up_local(
+        &self,
+        pod: &Pod,
+        ns: &NamespaceOption,
+        node_net: bool,
+        hostname: &str,
+    ) -> Result<()> {
+        let started = Instant::now();
+        if !node_net {
+            let uts = self.pin(&pod.id, pin::Kind::Uts, "uts", Some(hostname))?;
             self.pods.update(&pod.id, |p| p.uts = Some(uts))?;
         }
         if !is_node(ns.ipc) {
-            let ipc = pinned(pin::Kind::Ipc, "ipc", None)?;
+            let ipc = self.pin(&pod.id, pin::Kind::Ipc, "ipc", None)?;
             self.pods.update(&pod.id, |p| p.ipc = Some(ipc))?;
-            let shm = dir.join("shm");
+            let shm = self.pod_dir(&pod.id).join("shm");
             berth_engine::containers::pod::mount_pod_shm(&shm)?;
             self.pods.update(&pod.id, |p| p.shm = Some(shm))?;
         }
@@ -187,24 +245,9 @@ impl Cri {
             let pid = holder::start(self)?;
             self.pods.update(&pod.id, |p| p.pid_holder = Some(pid))?;
         }
-        let pod = self.pods.get(&pod.id)?;
-        if let Some(netns) = pod.net.clone() {
-            let result = self.cni_add(&pod, netns)?;
-            let ips = berth_network::cni::ips_of(&result)
-                .iter()
-                .map(|ip| ip.to_string())
-                .collect();
-            self.pods.update(&pod.id, |p| {
-                p.cni_result = Some(result);
-                p.ips = ips;
-            })?;
-        }
         let dns = pod.config.dns_config.as_ref();
-        files::write(&pod.etc_dir, &hostname, dns, node_net)?;
-        self.pods.update(&pod.id, |p| {
-            p.ready = true;
-            p.config.hostname = hostname;
-        })?;
+        files::write(&pod.etc_dir, hostname, dns, node_net)?;
+        tracing::debug!(pod = %pod.id, ms = started.elapsed().as_secs_f64() * 1e3, "pod namespaces and files");
         Ok(())
     }
 
@@ -226,6 +269,7 @@ impl Cri {
     fn tear_down(&self, pod: &Pod) {
         if let Some(netns) = &pod.net {
             if let Ok(net) = self.cni.network() {
+                let started = Instant::now();
                 if let Err(e) = self.cni.del(
                     &net,
                     &attachment(pod, netns.clone()),
@@ -233,6 +277,7 @@ impl Cri {
                 ) {
                     tracing::warn!(pod = %pod.id, error = %e, "CNI DEL");
                 }
+                tracing::debug!(pod = %pod.id, ms = started.elapsed().as_secs_f64() * 1e3, "pod network torn down (CNI DEL)");
             }
             if let Err(e) = pin::release(netns) {
                 tracing::warn!(pod = %pod.id, error = %e, "release the network namespace");
@@ -280,6 +325,57 @@ impl Cri {
         }
     }
 
+    /// At start, with the pods of the previous run kept: each ready pod's network is
+    /// checked as its plugins see it (CNI CHECK). A pod whose check fails (its veth deleted
+    /// behind berthd's back, the IPAM state lost) is NotReady from then on, so the kubelet
+    /// stops it and makes a new one, rather than running containers cut off the network.
+    pub(crate) fn check_restored_networks(&self) {
+        let pods: Vec<Pod> = self
+            .pods
+            .list()
+            .into_iter()
+            .filter(|p| p.ready && p.net.is_some())
+            .collect();
+        if pods.is_empty() {
+            return;
+        }
+        let net = match self.cni.network() {
+            Ok(net) => net,
+            Err(e) => {
+                tracing::warn!(error = %e, "no CNI network to check the restored pods against");
+                return;
+            }
+        };
+        // Each CHECK runs every plugin of the list: a few pods at a time.
+        for group in pods.chunks(RESTORE_CHECKS_AT_ONCE) {
+            std::thread::scope(|s| {
+                for pod in group {
+                    let net = &net;
+                    s.spawn(move || self.check_restored(net, pod));
+                }
+            });
+        }
+    }
+
+    fn check_restored(&self, net: &berth_network::cni::NetworkList, pod: &Pod) {
+        let (Some(netns), Some(result)) = (&pod.net, &pod.cni_result) else {
+            return;
+        };
+        let failure = if netns.exists() {
+            let a = attachment(pod, netns.clone());
+            self.cni.check(net, &a, result).err().map(|e| e.to_string())
+        } else {
+            Some(format!("its network namespace {} is gone", netns.display()))
+        };
+        let Some(why) = failure else {
+            return;
+        };
+        tracing::warn!(pod = %pod.id, error = %why, "the restored pod's network failed its check: NotReady");
+        if let Err(e) = self.pods.update(&pod.id, |p| p.ready = false) {
+            tracing::warn!(pod = %pod.id, error = %e, "record the pod NotReady");
+        }
+    }
+
     /// The engine's containers of a pod.
     pub(crate) fn pod_containers(
         &self,
@@ -324,7 +420,9 @@ impl Cri {
         self.stop_pod(&pod.id)?;
         for c in self.pod_containers(&pod.id) {
             self.engine.remove_container(&c.id, true)?;
+            self.cpu_rates.forget(&c.id);
         }
+        self.cpu_rates.forget(&crate::stats::pod_key(&pod.id));
         self.release(&pod);
         self.pods.remove(&pod.id)
     }

@@ -11,6 +11,8 @@ use super::{CniError, Result};
 pub struct NetworkList {
     pub name: String,
     pub cni_version: String,
+    /// The list's `disableCheck`: the runtime must not run CHECK on it.
+    pub disable_check: bool,
     /// Each plugin's configuration object (with its `type`).
     pub plugins: Vec<Value>,
 }
@@ -57,6 +59,7 @@ fn read(path: &Path) -> Result<NetworkList> {
         .ok_or_else(|| bad("no \"name\"".into()))?
         .to_string();
     let cni_version = v["cniVersion"].as_str().unwrap_or("0.2.0").to_string();
+    let disable_check = disable_check(&v["disableCheck"]);
     let is_list = path.extension().and_then(|e| e.to_str()) == Some("conflist");
     let plugins = if is_list {
         v["plugins"]
@@ -73,8 +76,18 @@ fn read(path: &Path) -> Result<NetworkList> {
     Ok(NetworkList {
         name,
         cni_version,
+        disable_check,
         plugins,
     })
+}
+
+/// libcni takes `disableCheck` as a boolean or a string that parses as one.
+fn disable_check(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => *b,
+        Value::String(s) => s.eq_ignore_ascii_case("true"),
+        _ => false,
+    }
 }
 
 /// CHECK came with CNI 0.4.0.
@@ -118,6 +131,29 @@ mod tests {
             load(&dir.path().join("absent")),
             Err(CniError::NoNetwork(_))
         ));
+    }
+
+    #[test]
+    fn disable_check_is_read_as_libcni_reads_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("10-pods.conflist");
+        for (value, disabled) in [("true", true), ("\"true\"", true), ("false", false)] {
+            let text = format!(
+                r#"{{"cniVersion":"1.0.0","name":"p","disableCheck":{value},"plugins":[{{"type":"bridge"}}]}}"#
+            );
+            std::fs::write(&path, text).expect("write");
+            assert_eq!(
+                load(dir.path()).expect("load").disable_check,
+                disabled,
+                "{value}"
+            );
+        }
+        std::fs::write(
+            &path,
+            r#"{"cniVersion":"1.0.0","name":"p","plugins":[{"type":"bridge"}]}"#,
+        )
+        .expect("write");
+        assert!(!load(dir.path()).expect("load").disable_check);
     }
 
     #[test]

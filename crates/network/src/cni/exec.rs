@@ -147,6 +147,7 @@ mod tests {
         let net = NetworkList {
             name: "pods".into(),
             cni_version: "1.0.0".into(),
+            disable_check: false,
             plugins: vec![],
         };
         let portmap = json!({"type": "portmap", "capabilities": {"portMappings": true}});

@@ -108,9 +108,16 @@ impl Cni {
         first_error.map_or(Ok(()), Err)
     }
 
-    /// CHECK (CNI 0.4.0 and later): every plugin in order, with the result ADD gave.
+    /// CHECK (CNI 0.4.0 and later): every plugin in order, with the result ADD gave. A list
+    /// older than 0.4.0 or with `disableCheck` is not checked (as libcni skips it): Ok.
     pub fn check(&self, net: &NetworkList, a: &Attachment, result: &Value) -> Result<()> {
         if !conf::supports_check(&net.cni_version) {
+            tracing::info!(network = %net.name, version = %net.cni_version,
+                "CNI CHECK skipped: the network's cniVersion predates CHECK (0.4.0)");
+            return Ok(());
+        }
+        if net.disable_check {
+            tracing::info!(network = %net.name, "CNI CHECK skipped: the network sets disableCheck");
             return Ok(());
         }
         for plugin in &net.plugins {
