@@ -34,6 +34,8 @@ use nix::errno::Errno;
 use nix::fcntl::{openat, readlinkat, OFlag};
 use nix::sys::stat::{fstat, Mode, SFlag};
 
+use berth_image::graft::{Graft, Grafts};
+
 use crate::containers::{ContainerRecord, Containers, Status};
 use crate::error::{Error, Result};
 
@@ -119,6 +121,8 @@ pub(crate) struct Resolved {
     pub path: String,
     /// The entry is on a read-only mount (or the read-only root).
     pub read_only: bool,
+    /// `path`'s components, as the container's mount destinations are matched.
+    logical: Vec<OsString>,
 }
 
 /// Where a resolution ended.
@@ -344,7 +348,44 @@ impl ContainerRoot {
             entry: fd.try_clone().map_err(|e| Error::Io(format!("dup: {e}")))?,
             path,
             read_only,
+            logical: stack.iter().map(|f| f.name.clone()).collect(),
         })
+    }
+
+    /// The binds and volumes of a container that does not run mounted strictly below
+    /// `at`, as grafts for a copy of it: their paths relative to `at`, under `prefix` (the
+    /// archive's top name, or none), and descriptors of their sources. A live root has
+    /// none: the kernel crosses its mounts.
+    pub fn grafts_below(&self, at: &Resolved, prefix: Option<&OsStr>) -> Result<Grafts> {
+        if self.live {
+            return Ok(Grafts::default());
+        }
+        let mut list = Vec::new();
+        for m in &self.mounts {
+            let MountKind::Bind(source) = &m.kind else {
+                continue;
+            };
+            if m.dest.len() <= at.logical.len() || !m.dest.starts_with(&at.logical) {
+                continue;
+            }
+            let fd = nix::fcntl::open(
+                source.as_path(),
+                OFlag::O_PATH | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| errno("open the mount source", &source.display().to_string(), e))?;
+            let path = prefix
+                .map(OsStr::to_os_string)
+                .into_iter()
+                .chain(m.dest[at.logical.len()..].iter().cloned())
+                .collect();
+            list.push(Graft {
+                path,
+                source: fd,
+                read_only: m.read_only,
+            });
+        }
+        Ok(Grafts::new(list))
     }
 
     /// The mount whose destination is `logical` (the last one listed wins, as it is
