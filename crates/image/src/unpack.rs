@@ -430,7 +430,9 @@ fn reopen_readable(dir: &impl AsFd, path: &Path) -> Result<OwnedFd> {
     .map_err(|e| sys("open", path, e))
 }
 
-/// Copy an entry's content into `file` through `buf`; the bytes copied.
+/// Copy an entry's content into `file` through `buf`; the bytes copied. The buffer is
+/// filled before each write: a request body arrives in chunks of a few KiB, and writing
+/// each as it comes costs a syscall per chunk (a 100 KB file in one write instead of ~10).
 fn copy_content(
     entry: &mut impl Read,
     file: &mut std::fs::File,
@@ -438,14 +440,23 @@ fn copy_content(
 ) -> std::io::Result<u64> {
     let mut total = 0u64;
     loop {
-        let n = match entry.read(buf) {
-            Ok(0) => return Ok(total),
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        file.write_all(&buf[..n])?;
-        total += n as u64;
+        let mut filled = 0;
+        while filled < buf.len() {
+            match entry.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        if filled == 0 {
+            return Ok(total);
+        }
+        file.write_all(&buf[..filled])?;
+        total += filled as u64;
+        if filled < buf.len() {
+            return Ok(total);
+        }
     }
 }
 
@@ -916,4 +927,37 @@ fn owner_and_time_nofollow(
     let t = TimeSpec::new(meta.mtime, 0);
     utimensat(parent, name, &t, &t, UtimensatFlags::NoFollowSymlink)
         .map_err(|e| sys("set times of", path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that hands out a few bytes at a time, as a request body's chunks come.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let n = out.len().min(self.0.len()).min(4093);
+            out[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    /// Content gathered from small reads into whole buffers arrives intact, past several
+    /// buffers and with a partial last one.
+    #[test]
+    fn content_from_small_reads_is_written_whole() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let data: Vec<u8> = (0..(COPY_BUFFER * 2 + 12_345))
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let path = dir.path().join("f");
+        let mut file = std::fs::File::create(&path).expect("create");
+        let mut buf = vec![0u8; COPY_BUFFER];
+        let n = copy_content(&mut Trickle(&data), &mut file, &mut buf).expect("copy");
+        assert_eq!(n, data.len() as u64);
+        assert_eq!(std::fs::read(&path).expect("read"), data);
+    }
 }
