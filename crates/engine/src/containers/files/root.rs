@@ -654,4 +654,40 @@ mod tests {
         assert!(f.read_only);
         assert!(root.check_writable(&f).is_err());
     }
+
+    /// The mounts strictly below a resolved directory become grafts relative to it, under
+    /// the archive's top name; a live root has none (the kernel crosses its mounts).
+    #[test]
+    fn grafts_are_the_binds_below_the_copied_directory() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let r = dir.path().join("root");
+        let src = dir.path().join("src");
+        std::fs::create_dir_all(r.join("data")).expect("mkdir");
+        std::fs::create_dir_all(&src).expect("mkdir");
+        let bind = |dest: &[u8], read_only| MountPoint {
+            dest: components(dest),
+            kind: MountKind::Bind(src.clone()),
+            read_only,
+        };
+        let mut root = root_at(
+            &r,
+            vec![
+                bind(b"/data", false),
+                bind(b"/data/sub/deep", true),
+                bind(b"/other", false),
+            ],
+        );
+        let at = root.resolve("/data", false).expect("data");
+        let grafts = root
+            .grafts_below(&at, Some(OsStr::new("data")))
+            .expect("grafts");
+        let g = grafts
+            .at(&components(b"data/sub/deep"))
+            .expect("the nested bind");
+        assert!(g.read_only);
+        assert!(grafts.at(&components(b"data")).is_none());
+        assert!(grafts.at(&components(b"other")).is_none());
+        root.live = true;
+        assert!(root.grafts_below(&at, None).expect("live").is_empty());
+    }
 }
