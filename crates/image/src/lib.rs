@@ -6,6 +6,7 @@ pub mod config;
 pub mod content;
 pub mod digest;
 mod error;
+pub mod graft;
 pub mod layer;
 pub mod layer_from_dir;
 pub mod manifest;

@@ -54,6 +54,8 @@ pub struct TreeWriter<W: Write> {
     /// hard links to the first, as tar and Docker write them.
     links: HashMap<(u64, u64), PathBuf>,
     buf: Vec<u8>,
+    /// Mounts of a stopped container below the archived path, walked from their sources.
+    grafts: crate::graft::Grafts,
     /// Regular files written and their bytes.
     pub files: u64,
     pub bytes: u64,
@@ -98,14 +100,29 @@ impl<W: Write> TreeWriter<W> {
             opts,
             links: HashMap::new(),
             buf: vec![0u8; COPY_BUFFER],
+            grafts: crate::graft::Grafts::default(),
             files: 0,
             bytes: 0,
         }
     }
 
+    /// Archive the content of these mount sources at their paths (archive paths) instead
+    /// of what the walked tree has there.
+    pub fn with_grafts(mut self, grafts: crate::graft::Grafts) -> TreeWriter<W> {
+        self.grafts = grafts;
+        self
+    }
+
     /// The entry `name` of directory `parent`, archived as `tar_path`, and everything below
     /// it when it is a directory. Symlinks are archived as links, never followed.
     pub fn append(&mut self, parent: BorrowedFd<'_>, name: &OsStr, tar_path: &Path) -> Result<()> {
+        if let Some(graft) = self.grafts.at_path(tar_path) {
+            let source = graft
+                .source
+                .try_clone()
+                .map_err(|e| Error::io("dup", tar_path, e))?;
+            return self.append_fd(&source, tar_path);
+        }
         let st = match fstatat(parent, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
             Ok(st) => st,
             // Removed since its directory was listed: a live tree changes.
@@ -171,7 +188,21 @@ impl<W: Write> TreeWriter<W> {
     /// Every entry of the directory `dir` (not the directory itself), named below `prefix`
     /// (empty: at the top of the archive).
     pub fn append_children(&mut self, dir: &OwnedFd, prefix: &Path) -> Result<()> {
-        for name in list_dir(dir, prefix)? {
+        let mut names = list_dir(dir, prefix)?;
+        // A mount point the tree does not have (a container never started): the runtime
+        // would create it, and the mount's content is there.
+        let missing: Vec<OsString> = self
+            .grafts
+            .children_of(prefix)
+            .into_iter()
+            .filter(|g| !names.contains(g))
+            .collect();
+        if !missing.is_empty() {
+            names.extend(missing);
+            names.sort();
+            names.dedup();
+        }
+        for name in names {
             let path = prefix.join(&name);
             self.append(dir.as_fd(), &name, &path)?;
         }

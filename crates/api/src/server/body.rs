@@ -41,7 +41,7 @@ pub fn streamed(content_type: &str) -> (Response<Body>, ChannelWriter) {
         resp,
         ChannelWriter {
             tx,
-            buf: Vec::new(),
+            buf: Vec::with_capacity(CHANNEL_CHUNK_CAPACITY),
         },
     )
 }
@@ -67,7 +67,13 @@ pub fn message_line(v: &impl serde::Serialize) -> Bytes {
     Bytes::from(bytes)
 }
 
-/// Bytes written here become the response body (in chunks of up to 64 KiB).
+/// A streamed body's chunk is sent once it holds this much.
+const CHANNEL_CHUNK: usize = 64 * 1024;
+/// Room for a chunk and the write that fills it (a tar writer's are 8 KiB): no chunk grows
+/// its buffer by doubling, copying what it held each time.
+const CHANNEL_CHUNK_CAPACITY: usize = CHANNEL_CHUNK + 16 * 1024;
+
+/// Bytes written here become the response body (in chunks of about 64 KiB).
 pub struct ChannelWriter {
     tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
     buf: Vec<u8>,
@@ -78,7 +84,10 @@ impl ChannelWriter {
         if self.buf.is_empty() {
             return Ok(());
         }
-        let chunk = Bytes::from(std::mem::take(&mut self.buf));
+        let chunk = Bytes::from(std::mem::replace(
+            &mut self.buf,
+            Vec::with_capacity(CHANNEL_CHUNK_CAPACITY),
+        ));
         self.tx
             .blocking_send(Ok(chunk))
             .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "client went away"))
@@ -88,7 +97,7 @@ impl ChannelWriter {
 impl Write for ChannelWriter {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
         self.buf.extend_from_slice(data);
-        if self.buf.len() >= 64 * 1024 {
+        if self.buf.len() >= CHANNEL_CHUNK {
             self.send()?;
         }
         Ok(data.len())

@@ -1,9 +1,11 @@
 //! `/containers/{id}/archive` (HEAD: stat, GET: a tar of a path, PUT: extract a tar into a
 //! directory) and `/containers/{id}/export` (the whole tree as a tar).
 
+use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::path::Path;
 
+use berth_image::graft::Grafts;
 use nix::sys::stat::{fstat, SFlag};
 
 use super::root::{ContainerRoot, Lookup, Resolved};
@@ -57,6 +59,8 @@ pub struct Archive {
     root: ContainerRoot,
     entry: Resolved,
     name: String,
+    /// A stopped container's binds and volumes below the path, archived from their sources.
+    grafts: Grafts,
     pub stat: PathStat,
 }
 
@@ -68,7 +72,7 @@ impl Archive {
             pseudo_fs_empty: true,
             ..Default::default()
         };
-        let mut w = berth_image::tarball::TreeWriter::new(out, opts);
+        let mut w = berth_image::tarball::TreeWriter::new(out, opts).with_grafts(self.grafts);
         if self.name == "/" {
             w.append_children(&self.entry.entry, Path::new(""))?;
         } else {
@@ -116,11 +120,16 @@ impl Engine {
         let (_, root) = self.container_root(name, true)?;
         let entry = root.resolve(path, false)?;
         let stat = stat_of(&root, path, &entry)?;
+        let name = base_name(path);
+        // Tar paths begin with the base name, but for `/` and `dir/.` (the content only).
+        let prefix = (name != "/" && name != ".").then(|| OsStr::new(name.as_str()));
+        let grafts = root.grafts_below(&entry, prefix)?;
         Ok(Archive {
-            name: base_name(path),
+            name,
             root,
             entry,
             stat,
+            grafts,
         })
     }
 
@@ -159,7 +168,11 @@ impl Engine {
             no_overwrite_dir_non_dir,
             owner,
         };
-        berth_image::unpack::extract(input, &dest.entry, &opts).map_err(super::copy_error)?;
+        // A stopped container's binds and volumes below `dest` take their entries, as
+        // dockerd's view with the container's mounts does.
+        let grafts = root.grafts_below(&dest, None)?;
+        berth_image::unpack::extract_grafted(input, &dest.entry, &opts, &grafts)
+            .map_err(super::copy_error)?;
         Ok(())
     }
 
@@ -169,11 +182,13 @@ impl Engine {
         let (_, root) = self.container_root(name, false)?;
         let entry = root.resolve("/", false)?;
         let stat = stat_of(&root, "/", &entry)?;
+        // Without the container's binds and volumes, as dockerd's export.
         Ok(Archive {
             name: "/".into(),
             root,
             entry,
             stat,
+            grafts: Grafts::default(),
         })
     }
 }

@@ -34,6 +34,8 @@ use nix::errno::Errno;
 use nix::fcntl::{openat, readlinkat, OFlag};
 use nix::sys::stat::{fstat, Mode, SFlag};
 
+use berth_image::graft::{Graft, Grafts};
+
 use crate::containers::{ContainerRecord, Containers, Status};
 use crate::error::{Error, Result};
 
@@ -119,6 +121,8 @@ pub(crate) struct Resolved {
     pub path: String,
     /// The entry is on a read-only mount (or the read-only root).
     pub read_only: bool,
+    /// `path`'s components, as the container's mount destinations are matched.
+    logical: Vec<OsString>,
 }
 
 /// Where a resolution ended.
@@ -344,7 +348,44 @@ impl ContainerRoot {
             entry: fd.try_clone().map_err(|e| Error::Io(format!("dup: {e}")))?,
             path,
             read_only,
+            logical: stack.iter().map(|f| f.name.clone()).collect(),
         })
+    }
+
+    /// The binds and volumes of a container that does not run mounted strictly below
+    /// `at`, as grafts for a copy of it: their paths relative to `at`, under `prefix` (the
+    /// archive's top name, or none), and descriptors of their sources. A live root has
+    /// none: the kernel crosses its mounts.
+    pub fn grafts_below(&self, at: &Resolved, prefix: Option<&OsStr>) -> Result<Grafts> {
+        if self.live {
+            return Ok(Grafts::default());
+        }
+        let mut list = Vec::new();
+        for m in &self.mounts {
+            let MountKind::Bind(source) = &m.kind else {
+                continue;
+            };
+            if m.dest.len() <= at.logical.len() || !m.dest.starts_with(&at.logical) {
+                continue;
+            }
+            let fd = nix::fcntl::open(
+                source.as_path(),
+                OFlag::O_PATH | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| errno("open the mount source", &source.display().to_string(), e))?;
+            let path = prefix
+                .map(OsStr::to_os_string)
+                .into_iter()
+                .chain(m.dest[at.logical.len()..].iter().cloned())
+                .collect();
+            list.push(Graft {
+                path,
+                source: fd,
+                read_only: m.read_only,
+            });
+        }
+        Ok(Grafts::new(list))
     }
 
     /// The mount whose destination is `logical` (the last one listed wins, as it is
@@ -612,5 +653,41 @@ mod tests {
         assert_eq!(f.path, "/data/f");
         assert!(f.read_only);
         assert!(root.check_writable(&f).is_err());
+    }
+
+    /// The mounts strictly below a resolved directory become grafts relative to it, under
+    /// the archive's top name; a live root has none (the kernel crosses its mounts).
+    #[test]
+    fn grafts_are_the_binds_below_the_copied_directory() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let r = dir.path().join("root");
+        let src = dir.path().join("src");
+        std::fs::create_dir_all(r.join("data")).expect("mkdir");
+        std::fs::create_dir_all(&src).expect("mkdir");
+        let bind = |dest: &[u8], read_only| MountPoint {
+            dest: components(dest),
+            kind: MountKind::Bind(src.clone()),
+            read_only,
+        };
+        let mut root = root_at(
+            &r,
+            vec![
+                bind(b"/data", false),
+                bind(b"/data/sub/deep", true),
+                bind(b"/other", false),
+            ],
+        );
+        let at = root.resolve("/data", false).expect("data");
+        let grafts = root
+            .grafts_below(&at, Some(OsStr::new("data")))
+            .expect("grafts");
+        let g = grafts
+            .at(&components(b"data/sub/deep"))
+            .expect("the nested bind");
+        assert!(g.read_only);
+        assert!(grafts.at(&components(b"data")).is_none());
+        assert!(grafts.at(&components(b"other")).is_none());
+        root.live = true;
+        assert!(root.grafts_below(&at, None).expect("live").is_empty());
     }
 }
