@@ -57,9 +57,12 @@ impl Cgroup {
             if h.version == Version::V2 {
                 enable_v2_controllers(&h.mountpoint, &dir);
             }
-            fs::create_dir_all(&dir).map_err(|e| Error::io("create cgroup", &dir, e))?;
+            let fresh = create_dir(&dir)?;
             if h.has("cpuset") {
-                inherit_cpuset(&h.mountpoint, &dir)?;
+                let parent = dir.parent().filter(|_| fresh);
+                if !parent.is_some_and(|p| copy_cpuset(p, &dir).unwrap_or(false)) {
+                    inherit_cpuset(&h.mountpoint, &dir)?;
+                }
             }
         }
         Ok(())
@@ -298,6 +301,38 @@ fn remove_dir(dir: &Path) -> Result<()> {
             Err(e) => return Err(Error::io("remove cgroup", dir, e)),
         }
     }
+}
+
+/// Create a cgroup directory and its missing ancestors. Returns whether only the last
+/// level was missing, the usual case: then the caller knows what the new directory holds.
+fn create_dir(dir: &Path) -> Result<bool> {
+    match fs::create_dir(dir) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(false),
+        Err(_) => fs::create_dir_all(dir)
+            .map(|()| false)
+            .map_err(|e| Error::io("create cgroup", dir, e)),
+    }
+}
+
+/// v1 cpuset of a cgroup just created under `parent`: its cpus and mems start empty (or,
+/// with clone_children, as the parent's), so they are set from the parent without being
+/// read first. Returns false, having changed nothing, when the parent has none to give
+/// (an ancestor left unset: `inherit_cpuset` fills the whole path then).
+fn copy_cpuset(parent: &Path, dir: &Path) -> Result<bool> {
+    let mut values = Vec::with_capacity(2);
+    for file in ["cpuset.cpus", "cpuset.mems"] {
+        let from = fs::read_to_string(parent.join(file))
+            .map_err(|e| Error::io("read", parent.join(file), e))?;
+        if from.trim().is_empty() {
+            return Ok(false);
+        }
+        values.push((file, from));
+    }
+    for (file, value) in values {
+        write_file(&dir.join(file), value.trim())?;
+    }
+    Ok(true)
 }
 
 /// v1 cpuset: a new cgroup starts with empty cpus and mems, which refuses every task. Fill

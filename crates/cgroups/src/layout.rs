@@ -49,10 +49,8 @@ pub struct Layout {
 
 impl Layout {
     pub fn detect() -> Result<Self> {
-        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
-            .map_err(|e| Error::io("read", "/proc/self/mountinfo", e))?;
-        let cgroup = std::fs::read_to_string("/proc/self/cgroup")
-            .map_err(|e| Error::io("read", "/proc/self/cgroup", e))?;
+        let mountinfo = read_proc("/proc/self/mountinfo")?;
+        let cgroup = read_proc("/proc/self/cgroup")?;
         Ok(Self::parse(&mountinfo, &cgroup))
     }
 
@@ -115,6 +113,18 @@ impl Layout {
         }
         out
     }
+}
+
+/// A /proc file, read into a buffer big enough for a typical one at once: procfs reports
+/// no size, and std's reads of a file without one start at 32 bytes and double (nine reads
+/// for this host's mountinfo instead of one or two).
+fn read_proc(path: &str) -> Result<String> {
+    use std::io::Read;
+    let mut out = String::with_capacity(16 * 1024);
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_to_string(&mut out))
+        .map_err(|e| Error::io("read", path, e))?;
+    Ok(out)
 }
 
 fn is_controller(opt: &str) -> bool {

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
@@ -202,6 +202,13 @@ impl Container {
         }
     }
 
+    /// A container whose cgroup the caller already holds (`create` for `run`'s delete), so
+    /// its layout is not read from /proc again.
+    pub fn with_cgroup(self, cgroup: berth_cgroups::Cgroup) -> Self {
+        let _ = self.cgroup.set(Some(cgroup));
+        self
+    }
+
     fn read(id: String, dir: PathBuf) -> Result<Self> {
         let file = dir.join(STATE_FILE);
         let stored = match fs::read(&file) {
@@ -327,7 +334,12 @@ fn owner_of(dir: &Path) -> String {
 
 /// State letter and start time of a process, from /proc/<pid>/stat.
 pub fn process_stat(pid: i32) -> Option<(char, u64)> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Room for the whole file: procfs reports no size, and std's reads of a file without
+    // one start at 32 bytes (six reads for this one).
+    let mut stat = String::with_capacity(1024);
+    File::open(format!("/proc/{pid}/stat"))
+        .and_then(|mut f| f.read_to_string(&mut stat))
+        .ok()?;
     // The command name may contain spaces and parentheses: parse after the last ')'.
     let rest = &stat[stat.rfind(')')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();

@@ -226,7 +226,7 @@ pub fn create(root: &StateRoot, opts: CreateOptions) -> Result<Created> {
     guard.disarm();
     Ok(Created {
         pid: init_pid.as_raw(),
-        container: Container::new(opts.id, dir, Some(stored)),
+        container: Container::new(opts.id, dir, Some(stored)).with_cgroup(checked.cgroup),
     })
 }
 

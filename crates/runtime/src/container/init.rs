@@ -207,8 +207,10 @@ fn setup(ctx: &InitContext<'_>) -> Result<Prepared> {
     };
     let root = rootfs::prepare(&cfg)?;
 
-    ctx.channel.send(&ChildMsg::RunRuntimeHooks)?;
-    expect(ctx.channel, ParentMsg::HooksDone)?;
+    if needs_runtime_steps(ctx.spec) {
+        ctx.channel.send(&ChildMsg::RunRuntimeHooks)?;
+        expect(ctx.channel, ParentMsg::HooksDone)?;
+    }
     // After the environment was created (lifecycle step 2): runtime-spec's `created`.
     let state = spec_state(ctx, Status::Created, host_pid);
     hooks::run_all(
@@ -250,6 +252,20 @@ fn setup(ctx: &InitContext<'_>) -> Result<Prepared> {
     process::become_user(process, cwd)?;
     seccomp.load_listener(ctx.channel)?;
     Ok(Prepared { exec, seccomp, pid })
+}
+
+/// Whether the runtime has work to do between the mounts and the pivot: prestart and
+/// createRuntime hooks, or host interfaces to move in. Without any, init does not ask (the
+/// round trip would be two process switches for nothing).
+fn needs_runtime_steps(spec: &Spec) -> bool {
+    let h = spec.hooks().as_ref();
+    !hooks::of_kind(h, HookKind::Prestart).is_empty()
+        || !hooks::of_kind(h, HookKind::CreateRuntime).is_empty()
+        || spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.net_devices().as_ref())
+            .is_some_and(|d| !d.is_empty())
 }
 
 /// After `start`: the startContainer hooks, then exec. Returns only the failure.

@@ -2,14 +2,22 @@
 //! runc does); capabilities the running kernel does not know are skipped, also as runc does.
 
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use caps::{CapSet, Capability, CapsHashSet};
 use oci_spec::runtime::{Capabilities, LinuxCapabilities};
 
 use crate::error::{Error, Result};
 
+/// The capabilities the running kernel knows. Probing them takes one prctl per capability
+/// the library knows (41), so it is done once per process, not once per set.
+fn supported() -> &'static CapsHashSet {
+    static SUPPORTED: OnceLock<CapsHashSet> = OnceLock::new();
+    SUPPORTED.get_or_init(caps::runtime::thread_all_supported)
+}
+
 fn to_set(list: Option<&Capabilities>) -> Result<CapsHashSet> {
-    let supported = caps::runtime::thread_all_supported();
+    let supported = supported();
     let mut out = CapsHashSet::new();
     for cap in list.into_iter().flatten() {
         let name = format!("CAP_{cap}");
@@ -31,7 +39,7 @@ fn caps_err(op: &str) -> impl FnOnce(caps::errors::CapsError) -> Error + '_ {
 /// Drop from the bounding set what the config does not list (needs CAP_SETPCAP: do it first).
 pub(super) fn drop_bounding(c: &LinuxCapabilities) -> Result<()> {
     let keep = to_set(c.bounding().as_ref())?;
-    for cap in caps::runtime::thread_all_supported() {
+    for &cap in supported() {
         if !keep.contains(&cap) {
             caps::drop(None, CapSet::Bounding, cap)
                 .map_err(caps_err("drop bounding capability"))?;

@@ -31,6 +31,7 @@ pub use options::{propagation_flags, MountOptions};
 pub(crate) struct RootfsConfig<'a> {
     pub spec: &'a Spec,
     pub bundle: &'a Path,
+    /// Canonical (create resolved it), so resolved mount points compare with it as is.
     pub rootfs: &'a Path,
     pub in_user_ns: bool,
     /// The container has a mount namespace of its own. Without one (joined by path, or the

@@ -135,10 +135,9 @@ fn check_proc(
     is_procfs: bool,
 ) -> Result<()> {
     let resolved = std::fs::read_link(fd_path(target)).ok();
-    let rootfs = std::fs::canonicalize(cfg.rootfs).unwrap_or_else(|_| cfg.rootfs.into());
     let inside = match resolved
         .as_deref()
-        .and_then(|r| r.strip_prefix(&rootfs).ok())
+        .and_then(|r| r.strip_prefix(cfg.rootfs).ok())
     {
         Some(rel) => Path::new("/").join(rel),
         None => mount.destination().clone(),

@@ -217,6 +217,52 @@ impl MountOptions {
     }
 }
 
+/// The mount_setattr(2) form of a bind remount with `flags`: the mount ends with exactly
+/// the per-mount flags given (its atime mode kept unless one is given), as
+/// `MS_BIND | MS_REMOUNT` leaves it. In a user namespace the kernel locks the flags the
+/// source mount had, which a remount must repeat: here they are simply not cleared.
+pub fn bind_remount_attrs(flags: MsFlags, in_user_ns: bool) -> RecursiveAttrs {
+    const LOCKABLE: [(MsFlags, u64); 4] = [
+        (MsFlags::MS_RDONLY, ATTR_RDONLY),
+        (MsFlags::MS_NOSUID, ATTR_NOSUID),
+        (MsFlags::MS_NODEV, ATTR_NODEV),
+        (MsFlags::MS_NOEXEC, ATTR_NOEXEC),
+    ];
+    // No mount option sets nosymfollow (only rnosymfollow), so a remount always drops it.
+    let mut out = RecursiveAttrs {
+        set: 0,
+        clear: ATTR_NOSYMFOLLOW,
+    };
+    for (flag, attr) in LOCKABLE {
+        match flags.contains(flag) {
+            true => out.set |= attr,
+            false if in_user_ns => {}
+            false => out.clear |= attr,
+        }
+    }
+    // The kernel keeps the atime mode and nodiratime on a remount that names none of the
+    // four; one that names any gets relatime unless noatime or strictatime (which wins).
+    let atime_flags = MsFlags::MS_NOATIME
+        | MsFlags::MS_NODIRATIME
+        | MsFlags::MS_RELATIME
+        | MsFlags::MS_STRICTATIME;
+    if flags.intersects(atime_flags) {
+        out.clear |= ATTR_ATIME_MASK | ATTR_NODIRATIME;
+        out.set |= if flags.contains(MsFlags::MS_STRICTATIME) {
+            ATTR_STRICTATIME
+        } else if flags.contains(MsFlags::MS_NOATIME) {
+            ATTR_NOATIME
+        } else {
+            0
+        };
+        if flags.contains(MsFlags::MS_NODIRATIME) {
+            out.set |= ATTR_NODIRATIME;
+            out.clear &= !ATTR_NODIRATIME;
+        }
+    }
+    out
+}
+
 /// The flags for `linux.rootfsPropagation`.
 pub fn propagation_flags(name: &str) -> Result<MsFlags> {
     match lookup(name) {
@@ -294,5 +340,36 @@ mod tests {
             Some(MsFlags::MS_PRIVATE | MsFlags::MS_REC)
         );
         assert!(propagation_flags("bogus").is_err());
+    }
+
+    #[test]
+    fn bind_remount_attrs_leave_what_a_bind_remount_leaves() {
+        let base = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        // ro, and the flags not asked for cleared; no atime flag: the atime mode is kept.
+        let ro = bind_remount_attrs(base | MsFlags::MS_RDONLY, false);
+        assert_eq!(ro.set, ATTR_RDONLY | ATTR_NOSUID | ATTR_NODEV | ATTR_NOEXEC);
+        assert_eq!(ro.clear, ATTR_NOSYMFOLLOW);
+        let rw = bind_remount_attrs(base, false);
+        assert_eq!(rw.clear, ATTR_RDONLY | ATTR_NOSYMFOLLOW);
+        // An atime flag replaces the mode (relatime is 0) and nodiratime unless given.
+        let relatime = bind_remount_attrs(base | MsFlags::MS_RELATIME, false);
+        assert_eq!(relatime.set & ATTR_ATIME_MASK, 0);
+        assert_eq!(
+            relatime.clear & (ATTR_ATIME_MASK | ATTR_NODIRATIME),
+            ATTR_ATIME_MASK | ATTR_NODIRATIME
+        );
+        let noatime =
+            bind_remount_attrs(base | MsFlags::MS_NOATIME | MsFlags::MS_NODIRATIME, false);
+        assert_eq!(
+            noatime.set & (ATTR_ATIME_MASK | ATTR_NODIRATIME),
+            ATTR_NOATIME | ATTR_NODIRATIME
+        );
+        assert_eq!(noatime.clear & ATTR_NODIRATIME, 0);
+        let strict = bind_remount_attrs(MsFlags::MS_NOATIME | MsFlags::MS_STRICTATIME, false);
+        assert_eq!(strict.set & ATTR_ATIME_MASK, ATTR_STRICTATIME);
+        // In a user namespace the locked flags are never cleared (a remount repeats them).
+        let userns = bind_remount_attrs(MsFlags::empty(), true);
+        assert_eq!(userns.set, 0);
+        assert_eq!(userns.clear, ATTR_NOSYMFOLLOW);
     }
 }

@@ -114,6 +114,12 @@ pub fn entry_without_symlinks(root: BorrowedFd<'_>, path: &Path) -> nix::Result<
 /// securejoin does.
 pub fn create_in_root(root: BorrowedFd<'_>, path: &Path, leaf: Leaf) -> nix::Result<OwnedFd> {
     const MAX_LINKS: usize = 40;
+    // Most mount points and device directories exist: one resolution of the whole path is
+    // what the walk below would end with, without opening every prefix first.
+    match open_in_root(root, path, OFlag::O_PATH) {
+        Err(Errno::ENOENT) => {}
+        existing => return existing,
+    }
     let mut todo: VecDeque<OsString> = relative_components(path)
         .into_iter()
         .map(OsStr::to_os_string)
