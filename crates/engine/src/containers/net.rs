@@ -19,6 +19,8 @@ use super::request::CreateBody;
 use super::{ContainerRecord, Containers, Status};
 use crate::error::{Error, Result};
 
+mod spares;
+
 /// The daemon's network settings (daemon.json's `bridge`, `bip`, `iptables`...).
 #[derive(Debug, Clone)]
 pub struct NetConfig {
@@ -430,6 +432,8 @@ pub struct Net {
     isolated: Mutex<Vec<Ipv4Net>>,
     /// The embedded resolver (user-defined networks only; started with the first use).
     dns: Option<SharedResolver>,
+    /// Namespaces with their veth made ahead of time (the default bridge: `spares.rs`).
+    spares: Option<Arc<berth_network::pool::Pool>>,
 }
 
 /// The one resolver of all user-defined networks, started when first needed, and each
@@ -569,6 +573,7 @@ impl Net {
             applied: Mutex::new(None),
             isolated: Mutex::new(Vec::new()),
             dns: None,
+            spares: None,
         }
     }
 
@@ -683,13 +688,26 @@ impl Net {
                 host_port,
             });
         }
-        let ip = allocate(containers, bridge, record, &self.config.id, join.ip)?;
+        let spare = self.take_spare(place, join);
+        let asked = join.ip.or(spare.as_ref().map(|s| s.ip));
+        let ip = allocate(
+            containers,
+            bridge,
+            record,
+            &self.config.id,
+            asked,
+            &self.reserved(),
+        )
+        .inspect_err(|_| spares::discard(spare.as_ref()))?;
         let ep = Endpoint {
             ip,
             prefix: bridge.address.prefix_len(),
             gateway: bridge.gateway(),
             mac: endpoint::mac_string(&endpoint::mac_for(ip)),
-            host_ifname: host_ifname(&record.id)?,
+            host_ifname: match &spare {
+                Some(s) => s.host_ifname.clone(),
+                None => host_ifname(&record.id).inspect_err(|_| spares::discard(spare.as_ref()))?,
+            },
             netns: self.config.netns_dir.join(&record.id),
             files: containers.dir(&record.id),
             ports: published,
@@ -704,12 +722,15 @@ impl Net {
             r.endpoints.retain(|e| e.network != saved.network);
             r.endpoints.push(saved);
         })?;
-        let made = self.attach(&bridge, config, &ep, place).and_then(|socket| {
-            held.insert(record.id.clone(), fds);
-            self.apply_rules(containers, Some(&ep)).map(|()| socket)
-        });
+        let made = self
+            .place(&bridge, config, &ep, place, spare.as_ref())
+            .and_then(|socket| {
+                held.insert(record.id.clone(), fds);
+                self.apply_rules(containers, Some(&ep)).map(|()| socket)
+            });
         match made {
             Ok(socket) => {
+                self.refill(containers, &bridge, config);
                 self.refresh_names(containers, Some((record, &join.aliases, &ep)));
                 Ok((ep, socket))
             }
@@ -954,12 +975,14 @@ fn allocate(
     record: &ContainerRecord,
     network: &str,
     asked: Option<Ipv4Addr>,
+    spares: &[Ipv4Addr],
 ) -> Result<Ipv4Addr> {
     let used: HashSet<Ipv4Addr> = containers
         .list()
         .into_iter()
         .filter(|r| r.id != record.id)
         .filter_map(|r| r.endpoint_on(network).map(|e| e.ip))
+        .chain(spares.iter().copied())
         .collect();
     let subnet = bridge.subnet();
     if let Some(ip) = asked {

@@ -67,7 +67,7 @@ impl Networks {
         let default = base
             .bridge
             .is_some()
-            .then(|| Arc::new(Net::new(base.clone())));
+            .then(|| Arc::new(Net::new(base.clone()).with_spares()));
         let dns = super::net::SharedResolver::default();
         let mut user = BTreeMap::new();
         if let Ok(entries) = std::fs::read_dir(&dir) {
@@ -527,6 +527,13 @@ impl Networks {
         super::net::serve_dns(&self.dns, &r, Vec::new(), None, &netns);
     }
 
+    /// At berthd's stop: the default bridge's spare namespaces are destroyed.
+    pub fn drain_spares(&self) {
+        if let Some(net) = &self.default {
+            net.drain_spares();
+        }
+    }
+
     /// At berthd's start: endpoints of containers that no longer run go, then each network
     /// sets its bridge, ports and table right, and live containers' names are answered.
     pub(crate) fn reconcile(&self, containers: &Containers) {
@@ -545,6 +552,9 @@ impl Networks {
             .map(|r| self.base.netns_dir.join(&r.id))
             .collect();
         super::net::sweep_namespaces(&self.base.netns_dir, &live);
+        if let Some(net) = &self.default {
+            net.sweep_spares();
+        }
         let user: Vec<Arc<Net>> = self.lock().values().map(|(_, n)| n.clone()).collect();
         for net in user.iter().chain(self.default.iter()) {
             net.reconcile(containers);
