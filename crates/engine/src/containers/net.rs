@@ -706,7 +706,7 @@ impl Net {
             mac: endpoint::mac_string(&endpoint::mac_for(ip)),
             host_ifname: match &spare {
                 Some(s) => s.host_ifname.clone(),
-                None => host_ifname(&record.id).inspect_err(|_| spares::discard(spare.as_ref()))?,
+                None => host_ifname(&record.id)?,
             },
             netns: self.config.netns_dir.join(&record.id),
             files: containers.dir(&record.id),
@@ -718,10 +718,12 @@ impl Net {
             ifname: place.ifname.clone(),
         };
         let saved = ep.clone();
-        containers.update(&record.id, move |r| {
-            r.endpoints.retain(|e| e.network != saved.network);
-            r.endpoints.push(saved);
-        })?;
+        containers
+            .update(&record.id, move |r| {
+                r.endpoints.retain(|e| e.network != saved.network);
+                r.endpoints.push(saved);
+            })
+            .inspect_err(|_| spares::discard(spare.as_ref()))?;
         let made = self
             .place(&bridge, config, &ep, place, spare.as_ref())
             .and_then(|socket| {
