@@ -196,6 +196,7 @@ async fn run(config: config::Config) -> Result<()> {
     };
     let engine = Arc::new(engine);
     let restarts = engine.clone();
+    let stopped = engine.clone();
     tokio::task::spawn_blocking(move || berth_engine::Engine::enable_restarts(&restarts))
         .await
         .context("apply restart policies")?;
@@ -216,6 +217,8 @@ async fn run(config: config::Config) -> Result<()> {
         let _ = task.await;
     }
     drop(sockets);
+    // Nothing of the spare network namespaces is left behind (containers live on).
+    let _ = tokio::task::spawn_blocking(move || stopped.containers.drain_network_spares()).await;
     tracing::info!("berthd stopped");
     Ok(())
 }

@@ -54,8 +54,16 @@ impl NetDaemon {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// The host ends of veths on this daemon's bridge.
+    /// The host ends of containers' veths on this daemon's bridge (not the spares' ones,
+    /// made ahead of time and named by their files: network_pool.rs tests those).
     fn veths(&self) -> Vec<String> {
+        let spares: Vec<String> = std::fs::read_dir(self.d.exec_root().join("netns-spares"))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
         let out = Command::new("ip")
             .args(["-o", "link", "show", "master", &self.bridge])
             .output()
@@ -64,6 +72,7 @@ impl NetDaemon {
             .lines()
             .filter_map(|l| l.split(": ").nth(1))
             .map(|n| n.split('@').next().unwrap_or(n).to_string())
+            .filter(|n| !spares.contains(n))
             .collect()
     }
 

@@ -12,6 +12,7 @@ mod loopback;
 pub mod netns;
 pub mod nft;
 pub mod pin;
+pub mod pool;
 pub mod ports;
 mod rtnl;
 

@@ -19,6 +19,8 @@ use super::request::CreateBody;
 use super::{ContainerRecord, Containers, Status};
 use crate::error::{Error, Result};
 
+mod spares;
+
 /// The daemon's network settings (daemon.json's `bridge`, `bip`, `iptables`...).
 #[derive(Debug, Clone)]
 pub struct NetConfig {
@@ -505,6 +507,8 @@ pub struct Net {
     applied6: Mutex<Option<Vec<Forward6>>>,
     /// The IPv6 subnets of berth's other networks.
     isolated6: Mutex<Vec<Ipv6Net>>,
+    /// Namespaces with their veth made ahead of time (the default bridge: `spares.rs`).
+    spares: Option<Arc<berth_network::pool::Pool>>,
 }
 
 /// The one resolver of all user-defined networks, started when first needed, and each
@@ -691,6 +695,7 @@ impl Net {
             v6: None,
             applied6: Mutex::new(None),
             isolated6: Mutex::new(Vec::new()),
+            spares: None,
         }
     }
 
@@ -820,7 +825,17 @@ impl Net {
         } else {
             (Vec::new(), Vec::new())
         };
-        let ip = allocate(containers, bridge, record, &self.config.id, join.ip)?;
+        let spare = self.take_spare(place, join);
+        let asked = join.ip.or(spare.as_ref().map(|s| s.ip));
+        let ip = allocate(
+            containers,
+            bridge,
+            record,
+            &self.config.id,
+            asked,
+            &self.reserved(),
+        )
+        .inspect_err(|_| spares::discard(spare.as_ref()))?;
         let ip6 = match self.v6 {
             Some(v6) => Some(allocate6(
                 containers,
@@ -831,14 +846,18 @@ impl Net {
             )?),
             None => join
                 .ip6
-                .map_or(Ok(None), |ip| check_ip6_in(ip, None).map(|()| None))?,
+                .map_or(Ok(None), |ip| check_ip6_in(ip, None).map(|()| None))
+                .inspect_err(|_| spares::discard(spare.as_ref()))?,
         };
         let ep = Endpoint {
             ip,
             prefix: bridge.address.prefix_len(),
             gateway: bridge.gateway(),
             mac: endpoint::mac_string(&endpoint::mac_for(ip)),
-            host_ifname: host_ifname(&record.id)?,
+            host_ifname: match &spare {
+                Some(s) => s.host_ifname.clone(),
+                None => host_ifname(&record.id)?,
+            },
             netns: self.config.netns_dir.join(&record.id),
             files: containers.dir(&record.id),
             ports: published,
@@ -852,16 +871,21 @@ impl Net {
             gateway6: self.v6.map(|(g, _)| g.addr()),
         };
         let saved = ep.clone();
-        containers.update(&record.id, move |r| {
-            r.endpoints.retain(|e| e.network != saved.network);
-            r.endpoints.push(saved);
-        })?;
-        let made = self.attach(&bridge, config, &ep, place).and_then(|socket| {
-            held.insert(record.id.clone(), fds);
-            self.apply_rules(containers, Some(&ep)).map(|()| socket)
-        });
+        containers
+            .update(&record.id, move |r| {
+                r.endpoints.retain(|e| e.network != saved.network);
+                r.endpoints.push(saved);
+            })
+            .inspect_err(|_| spares::discard(spare.as_ref()))?;
+        let made = self
+            .place(&bridge, config, &ep, place, spare.as_ref())
+            .and_then(|socket| {
+                held.insert(record.id.clone(), fds);
+                self.apply_rules(containers, Some(&ep)).map(|()| socket)
+            });
         match made {
             Ok(socket) => {
+                self.refill(containers, &bridge, config);
                 self.refresh_names(containers, Some((record, &join.aliases, &ep)));
                 Ok((ep, socket))
             }
@@ -1222,12 +1246,14 @@ fn allocate(
     record: &ContainerRecord,
     network: &str,
     asked: Option<Ipv4Addr>,
+    spares: &[Ipv4Addr],
 ) -> Result<Ipv4Addr> {
     let used: HashSet<Ipv4Addr> = containers
         .list()
         .into_iter()
         .filter(|r| r.id != record.id)
         .filter_map(|r| r.endpoint_on(network).map(|e| e.ip))
+        .chain(spares.iter().copied())
         .collect();
     let subnet = bridge.subnet();
     if let Some(ip) = asked {

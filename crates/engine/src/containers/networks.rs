@@ -95,7 +95,8 @@ impl Networks {
             });
             Arc::new(match v6 {
                 Some((gateway, range)) => net.with_ipv6(gateway, range),
-                None => net,
+                // Spares are made with an IPv4 endpoint only: an IPv4-only bridge has them.
+                None => net.with_spares(),
             })
         });
         let dns = super::net::SharedResolver::default();
@@ -742,6 +743,13 @@ impl Networks {
         super::net::serve_dns(&self.dns, &r, Vec::new(), None, &netns);
     }
 
+    /// At berthd's stop: the default bridge's spare namespaces are destroyed.
+    pub fn drain_spares(&self) {
+        if let Some(net) = &self.default {
+            net.drain_spares();
+        }
+    }
+
     /// At berthd's start: endpoints of containers that no longer run go, then each network
     /// sets its bridge, ports and table right, and live containers' names are answered.
     pub(crate) fn reconcile(&self, containers: &Containers) {
@@ -760,6 +768,9 @@ impl Networks {
             .map(|r| self.base.netns_dir.join(&r.id))
             .collect();
         super::net::sweep_namespaces(&self.base.netns_dir, &live);
+        if let Some(net) = &self.default {
+            net.sweep_spares();
+        }
         let user: Vec<Arc<Net>> = self.lock().values().map(|(_, n)| n.clone()).collect();
         for net in user.iter().chain(self.default.iter()) {
             net.reconcile(containers);
