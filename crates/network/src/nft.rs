@@ -560,11 +560,9 @@ fn errno(e: std::io::Error) -> Errno {
     Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
 }
 
-/// Replace berth's table with `rules`, atomically: packets see the old table or the new one.
-pub fn apply(rules: &Ruleset) -> Result<(), NftError> {
-    let table = rules.table;
-    let mut b = Batch::new();
-    // Created if absent, so that the delete cannot fail, then built anew.
+/// A table `table` built anew in `b` (created if absent, so that the delete cannot fail),
+/// with the chains both families' tables have.
+fn begin_table(b: &mut Batch, table: &str) {
     b.table(NFT_MSG_NEWTABLE, table);
     b.table(NFT_MSG_DELTABLE, table);
     b.table(NFT_MSG_NEWTABLE, table);
@@ -581,6 +579,37 @@ pub fn apply(rules: &Ruleset) -> Result<(), NftError> {
     );
     b.chain(table, "ports", None);
     b.chain(table, "forward", Some((NF_INET_FORWARD, 0, "filter")));
+}
+
+/// An internal network reaches nothing but itself, and nothing else reaches it.
+fn internal_only(b: &mut Batch, table: &str, bridge: &str) {
+    for (key, other) in [
+        (NFT_META_IIFNAME, NFT_META_OIFNAME),
+        (NFT_META_OIFNAME, NFT_META_IIFNAME),
+    ] {
+        let mut r = Rule::new();
+        r.ifname(key, NFT_CMP_EQ, bridge)
+            .ifname(other, NFT_CMP_NEQ, bridge)
+            .drop();
+        b.rule(table, "forward", &r);
+    }
+}
+
+/// Published ports answer on the host's own addresses, from outside, from the host
+/// itself (127.0.0.1 included) and from containers (hairpin).
+fn jump_to_ports(b: &mut Batch, table: &str) {
+    for chain in ["prerouting", "output"] {
+        let mut r = Rule::new();
+        r.daddr_local().jump("ports");
+        b.rule(table, chain, &r);
+    }
+}
+
+/// Replace berth's table with `rules`, atomically: packets see the old table or the new one.
+pub fn apply(rules: &Ruleset) -> Result<(), NftError> {
+    let table = rules.table;
+    let mut b = Batch::new();
+    begin_table(&mut b, table);
     b.chain(table, "guard", Some((NF_INET_PRE_ROUTING, -300, "filter")));
     // route_localnet (for published ports on 127.0.0.1) would otherwise let containers
     // reach the host's loopback-only services through the bridge (CVE-2020-8558): packets
@@ -603,24 +632,9 @@ pub fn apply(rules: &Ruleset) -> Result<(), NftError> {
         b.rule(table, "forward", &r);
     }
     if rules.internal {
-        for (key, other) in [
-            (NFT_META_IIFNAME, NFT_META_OIFNAME),
-            (NFT_META_OIFNAME, NFT_META_IIFNAME),
-        ] {
-            let mut r = Rule::new();
-            r.ifname(key, NFT_CMP_EQ, rules.bridge)
-                .ifname(other, NFT_CMP_NEQ, rules.bridge)
-                .drop();
-            b.rule(table, "forward", &r);
-        }
+        internal_only(&mut b, table, rules.bridge);
     }
-    // Published ports answer on the host's own addresses, from outside, from the host
-    // itself (127.0.0.1 included) and from containers (hairpin).
-    for chain in ["prerouting", "output"] {
-        let mut r = Rule::new();
-        r.daddr_local().jump("ports");
-        b.rule(table, chain, &r);
-    }
+    jump_to_ports(&mut b, table);
     for f in rules.forwards {
         let mut r = Rule::new();
         r.dnat(f);
@@ -661,22 +675,7 @@ pub fn apply(rules: &Ruleset) -> Result<(), NftError> {
 pub fn apply6(rules: &Ruleset6) -> Result<(), NftError> {
     let table = rules.table;
     let mut b = Batch::of(NFPROTO_IPV6);
-    b.table(NFT_MSG_NEWTABLE, table);
-    b.table(NFT_MSG_DELTABLE, table);
-    b.table(NFT_MSG_NEWTABLE, table);
-    b.chain(
-        table,
-        "prerouting",
-        Some((NF_INET_PRE_ROUTING, -100, "nat")),
-    );
-    b.chain(table, "output", Some((NF_INET_LOCAL_OUT, -100, "nat")));
-    b.chain(
-        table,
-        "postrouting",
-        Some((NF_INET_POST_ROUTING, 100, "nat")),
-    );
-    b.chain(table, "ports", None);
-    b.chain(table, "forward", Some((NF_INET_FORWARD, 0, "filter")));
+    begin_table(&mut b, table);
     for other in rules.isolated {
         let mut r = Rule::new();
         r.ifname(NFT_META_IIFNAME, NFT_CMP_EQ, rules.bridge)
@@ -685,22 +684,9 @@ pub fn apply6(rules: &Ruleset6) -> Result<(), NftError> {
         b.rule(table, "forward", &r);
     }
     if rules.internal {
-        for (key, other) in [
-            (NFT_META_IIFNAME, NFT_META_OIFNAME),
-            (NFT_META_OIFNAME, NFT_META_IIFNAME),
-        ] {
-            let mut r = Rule::new();
-            r.ifname(key, NFT_CMP_EQ, rules.bridge)
-                .ifname(other, NFT_CMP_NEQ, rules.bridge)
-                .drop();
-            b.rule(table, "forward", &r);
-        }
+        internal_only(&mut b, table, rules.bridge);
     }
-    for chain in ["prerouting", "output"] {
-        let mut r = Rule::new();
-        r.daddr_local().jump("ports");
-        b.rule(table, chain, &r);
-    }
+    jump_to_ports(&mut b, table);
     for f in rules.forwards {
         let mut r = Rule::new();
         r.dnat6(f);
