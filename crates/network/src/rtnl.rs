@@ -145,8 +145,22 @@ impl Rtnl {
 
     /// The IPv4 addresses of link `index`, with their prefix lengths.
     pub(crate) fn ipv4_addresses(&self, index: u32) -> nix::Result<Vec<Ipv4Net>> {
+        self.addresses(index, AddressFamily::Inet, |attr, prefix| match attr {
+            AddressAttribute::Local(IpAddr::V4(ip)) => Ipv4Net::new(ip, prefix).ok(),
+            _ => None,
+        })
+    }
+
+    /// The addresses of `family` on link `index`: what `pick` makes of each address's
+    /// attributes and prefix length (the first attribute it takes).
+    fn addresses<T>(
+        &self,
+        index: u32,
+        family: AddressFamily,
+        pick: impl Fn(AddressAttribute, u8) -> Option<T>,
+    ) -> nix::Result<Vec<T>> {
         let mut query = AddressMessage::default();
-        query.header.family = AddressFamily::Inet;
+        query.header.family = family;
         let answer = self.request(NLM_F_DUMP, RouteNetlinkMessage::GetAddress(query))?;
         Ok(answer
             .into_iter()
@@ -156,10 +170,7 @@ impl Rtnl {
             })
             .filter_map(|a| {
                 let prefix = a.header.prefix_len;
-                a.attributes.into_iter().find_map(|attr| match attr {
-                    AddressAttribute::Local(IpAddr::V4(ip)) => Ipv4Net::new(ip, prefix).ok(),
-                    _ => None,
-                })
+                a.attributes.into_iter().find_map(|attr| pick(attr, prefix))
             })
             .collect())
     }
@@ -268,23 +279,10 @@ impl Rtnl {
 
     /// The IPv6 addresses of link `index`.
     pub(crate) fn ipv6_addresses(&self, index: u32) -> nix::Result<Vec<Ipv6Net>> {
-        let mut query = AddressMessage::default();
-        query.header.family = AddressFamily::Inet6;
-        let answer = self.request(NLM_F_DUMP, RouteNetlinkMessage::GetAddress(query))?;
-        Ok(answer
-            .into_iter()
-            .filter_map(|m| match m {
-                RouteNetlinkMessage::NewAddress(a) if a.header.index == index => Some(a),
-                _ => None,
-            })
-            .filter_map(|a| {
-                let prefix = a.header.prefix_len;
-                a.attributes.into_iter().find_map(|attr| match attr {
-                    AddressAttribute::Address(IpAddr::V6(ip)) => Ipv6Net::new(ip, prefix).ok(),
-                    _ => None,
-                })
-            })
-            .collect())
+        self.addresses(index, AddressFamily::Inet6, |attr, prefix| match attr {
+            AddressAttribute::Address(IpAddr::V6(ip)) => Ipv6Net::new(ip, prefix).ok(),
+            _ => None,
+        })
     }
 
     /// The IPv6 default route through `gateway` on link `oif` (replacing one there is).
