@@ -2,11 +2,12 @@
 //! keeps any other program, and any other container, from the port while the container
 //! runs, as dockerd's port reservations do. The kernel's NAT (see `nft`) carries the traffic.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
-use std::os::fd::OwnedFd;
+use std::net::{IpAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use nix::sys::socket::{
-    bind, socket, AddressFamily, SockFlag, SockProtocol, SockType, SockaddrIn, SockaddrIn6,
+    bind, getsockname, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockProtocol,
+    SockType, SockaddrIn, SockaddrIn6,
 };
 
 use crate::nft::Proto;
@@ -45,47 +46,63 @@ fn lower(s: &str) -> String {
         .unwrap_or_default()
 }
 
-fn open(proto: Proto) -> nix::Result<OwnedFd> {
+/// A socket of `proto` for `ip`'s family; an IPv6 one is IPv6-only, so that `[::]:P` and
+/// `0.0.0.0:P` are held side by side, as dockerd holds them.
+fn open(ip: IpAddr, proto: Proto) -> nix::Result<OwnedFd> {
     let (kind, protocol) = match proto {
         Proto::Tcp => (SockType::Stream, SockProtocol::Tcp),
         Proto::Udp => (SockType::Datagram, SockProtocol::Udp),
         Proto::Sctp => (SockType::Stream, SockProtocol::Sctp),
     };
-    socket(AddressFamily::Inet, kind, SockFlag::SOCK_CLOEXEC, protocol)
+    let family = match ip {
+        IpAddr::V4(_) => AddressFamily::Inet,
+        IpAddr::V6(_) => AddressFamily::Inet6,
+    };
+    let fd = socket(family, kind, SockFlag::SOCK_CLOEXEC, protocol)?;
+    if ip.is_ipv6() {
+        setsockopt(&fd, sockopt::Ipv6V6Only, &true)?;
+    }
+    Ok(fd)
 }
 
-fn bound_port(fd: &OwnedFd) -> nix::Result<u16> {
-    let addr: SockaddrIn = nix::sys::socket::getsockname(std::os::fd::AsRawFd::as_raw_fd(fd))?;
-    Ok(addr.port())
+/// Bind `fd` to `ip:port`; the port it holds (the kernel's choice for 0).
+fn bind_port(fd: &OwnedFd, ip: IpAddr, port: u16) -> nix::Result<u16> {
+    let raw = fd.as_raw_fd();
+    match ip {
+        IpAddr::V4(ip) => {
+            bind(raw, &SockaddrIn::from(SocketAddrV4::new(ip, port)))?;
+            Ok(getsockname::<SockaddrIn>(raw)?.port())
+        }
+        IpAddr::V6(ip) => {
+            bind(raw, &SockaddrIn6::from(SocketAddrV6::new(ip, port, 0, 0)))?;
+            Ok(getsockname::<SockaddrIn6>(raw)?.port())
+        }
+    }
 }
 
-/// Reserve a port of `ports` on `ip` for `proto`; the port and the socket that holds it.
-/// An SCTP port is not held where the kernel has no SCTP (the module is not loaded): the
-/// NAT rule alone serves it then.
-pub fn reserve(
-    ip: Ipv4Addr,
+/// Reserve a port of `ports` on `ip` (either family) for `proto`; the port and the socket
+/// that holds it. An SCTP port is not held where the kernel has no SCTP (the module is not
+/// loaded): the NAT rule alone serves it then.
+pub fn reserve_ip(
+    ip: IpAddr,
     ports: HostPorts,
     proto: Proto,
 ) -> Result<(u16, Option<OwnedFd>), PortError> {
     let fail = |port, errno| PortError::Bind {
-        ip: ip.into(),
+        ip,
         port,
         proto: proto.as_str(),
         errno,
     };
     let try_port = |port: u16| -> Result<(u16, Option<OwnedFd>), nix::Error> {
-        let fd = match open(proto) {
+        let fd = match open(ip, proto) {
             Ok(fd) => fd,
             Err(nix::errno::Errno::EPROTONOSUPPORT) if proto == Proto::Sctp => {
                 return Ok((port, None))
             }
             Err(e) => return Err(e),
         };
-        bind(
-            std::os::fd::AsRawFd::as_raw_fd(&fd),
-            &SockaddrIn::from(SocketAddrV4::new(ip, port)),
-        )?;
-        let port = bound_port(&fd)?;
+        let port = bind_port(&fd, ip, port)?;
         Ok((port, Some(fd)))
     };
     if ports.first == ports.last {
@@ -99,76 +116,7 @@ pub fn reserve(
         }
     }
     Err(PortError::RangeFull {
-        ip: ip.into(),
-        first: ports.first,
-        last: ports.last,
-        proto: proto.as_str(),
-    })
-}
-
-/// [`reserve`] on an address of either family (an IPv6 one: the socket is IPv6-only, so
-/// that `[::]:P` and `0.0.0.0:P` are held side by side, as dockerd holds them).
-pub fn reserve_ip(
-    ip: IpAddr,
-    ports: HostPorts,
-    proto: Proto,
-) -> Result<(u16, Option<OwnedFd>), PortError> {
-    match ip {
-        IpAddr::V4(ip) => reserve(ip, ports, proto),
-        IpAddr::V6(ip) => reserve6(ip, ports, proto),
-    }
-}
-
-fn open6(proto: Proto) -> nix::Result<OwnedFd> {
-    let (kind, protocol) = match proto {
-        Proto::Tcp => (SockType::Stream, SockProtocol::Tcp),
-        Proto::Udp => (SockType::Datagram, SockProtocol::Udp),
-        Proto::Sctp => (SockType::Stream, SockProtocol::Sctp),
-    };
-    let fd = socket(AddressFamily::Inet6, kind, SockFlag::SOCK_CLOEXEC, protocol)?;
-    nix::sys::socket::setsockopt(&fd, nix::sys::socket::sockopt::Ipv6V6Only, &true)?;
-    Ok(fd)
-}
-
-fn reserve6(
-    ip: Ipv6Addr,
-    ports: HostPorts,
-    proto: Proto,
-) -> Result<(u16, Option<OwnedFd>), PortError> {
-    let fail = |port, errno| PortError::Bind {
-        ip: ip.into(),
-        port,
-        proto: proto.as_str(),
-        errno,
-    };
-    let try_port = |port: u16| -> Result<(u16, Option<OwnedFd>), nix::Error> {
-        let fd = match open6(proto) {
-            Ok(fd) => fd,
-            Err(nix::errno::Errno::EPROTONOSUPPORT) if proto == Proto::Sctp => {
-                return Ok((port, None))
-            }
-            Err(e) => return Err(e),
-        };
-        bind(
-            std::os::fd::AsRawFd::as_raw_fd(&fd),
-            &SockaddrIn6::from(SocketAddrV6::new(ip, port, 0, 0)),
-        )?;
-        let addr: SockaddrIn6 =
-            nix::sys::socket::getsockname(std::os::fd::AsRawFd::as_raw_fd(&fd))?;
-        Ok((addr.port(), Some(fd)))
-    };
-    if ports.first == ports.last {
-        return try_port(ports.first).map_err(|e| fail(ports.first, e));
-    }
-    for port in ports.first..=ports.last {
-        match try_port(port) {
-            Ok(held) => return Ok(held),
-            Err(nix::errno::Errno::EADDRINUSE) => continue,
-            Err(e) => return Err(fail(port, e)),
-        }
-    }
-    Err(PortError::RangeFull {
-        ip: ip.into(),
+        ip,
         first: ports.first,
         last: ports.last,
         proto: proto.as_str(),
