@@ -174,6 +174,31 @@ fn attach_here(a: &Attachment) -> Result<Option<crate::dns::Sockets>> {
 /// Point the default route of the namespace at `netns` through `gateway` on `ifname` (the
 /// network that gives it changed: one was connected or disconnected).
 pub fn set_default_route(netns: &Path, gateway: Ipv4Addr, ifname: &str) -> Result<()> {
+    route_in(
+        netns,
+        ifname,
+        "set the default route through",
+        move |rtnl, eth| rtnl.set_default_route(gateway, eth),
+    )
+}
+
+/// Point the IPv6 default route of the namespace at `netns` through `gateway` on `ifname`.
+pub fn set_default_route6(netns: &Path, gateway: Ipv6Addr, ifname: &str) -> Result<()> {
+    route_in(
+        netns,
+        ifname,
+        "set the IPv6 default route through",
+        move |rtnl, eth| rtnl.set_default_route6(gateway, eth),
+    )
+}
+
+/// `set` (`what` in its error) with link `ifname`'s index, inside the namespace at `netns`.
+fn route_in(
+    netns: &Path,
+    ifname: &str,
+    what: &'static str,
+    set: impl FnOnce(&Rtnl, u32) -> nix::Result<()> + Send + 'static,
+) -> Result<()> {
     let ifname = ifname.to_string();
     crate::netns::run_in(netns, "netns-route", move |_| {
         let inside = Rtnl::open().map_err(link_error("open rtnetlink for", &ifname))?;
@@ -183,26 +208,7 @@ pub fn set_default_route(netns: &Path, gateway: Ipv4Addr, ifname: &str) -> Resul
             .ok_or_else(|| Error::Config(format!("{ifname} is not in the container")))?
             .header
             .index;
-        inside
-            .set_default_route(gateway, eth)
-            .map_err(link_error("set the default route through", &ifname))
-    })
-}
-
-/// Point the IPv6 default route of the namespace at `netns` through `gateway` on `ifname`.
-pub fn set_default_route6(netns: &Path, gateway: Ipv6Addr, ifname: &str) -> Result<()> {
-    let ifname = ifname.to_string();
-    crate::netns::run_in(netns, "netns-route6", move |_| {
-        let inside = Rtnl::open().map_err(link_error("open rtnetlink for", &ifname))?;
-        let eth = inside
-            .link(&ifname)
-            .map_err(link_error("look up", &ifname))?
-            .ok_or_else(|| Error::Config(format!("{ifname} is not in the container")))?
-            .header
-            .index;
-        inside
-            .set_default_route6(gateway, eth)
-            .map_err(link_error("set the IPv6 default route through", &ifname))
+        set(&inside, eth).map_err(link_error(what, &ifname))
     })
 }
 
