@@ -756,6 +756,69 @@ fn mac_address_needs_a_network_of_its_own() {
     assert!(answer.contains("conflicting options: mac-address and the network mode"));
 }
 
+/// --mac-address on the default bridge and on a user-defined network: the container's
+/// interface has it, inspect shows it; an older client's Config.MacAddress is its first
+/// network's; a malformed one is refused with dockerd's message.
+#[test]
+fn mac_address_is_the_interfaces() {
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    let subnet = format!("10.214.{}.0/24", std::process::id() % 200);
+    d.docker(&["network", "create", "--subnet", &subnet, "macnet"])
+        .ok();
+    for (network, mac) in [
+        ("bridge", "92:d0:c6:0a:29:33"),
+        ("macnet", "92:d0:c6:0a:29:34"),
+    ] {
+        let out = d.docker(&[
+            "run",
+            "--rm",
+            "--network",
+            network,
+            "--mac-address",
+            &mac.to_uppercase(),
+            "bb:1",
+            "cat",
+            "/sys/class/net/eth0/address",
+        ]);
+        assert_eq!(out.ok().stdout.trim(), mac, "on {network}");
+    }
+    d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "shown",
+        "--mac-address",
+        "92:d0:c6:0a:29:35",
+        "bb:1",
+        "sleep",
+        "300",
+    ])
+    .ok();
+    let shown = d.docker(&["inspect", "-f", "{{.NetworkSettings.MacAddress}}", "shown"]);
+    assert_eq!(shown.ok().stdout.trim(), "92:d0:c6:0a:29:35");
+    d.docker(&["rm", "-f", "shown"]).ok();
+
+    let body = br#"{"Image":"bb:1","Cmd":["cat","/sys/class/net/eth0/address"],"MacAddress":"92:d0:c6:0a:29:36"}"#;
+    let (status, answer) = d.http("POST", "/v1.43/containers/create?name=old", body);
+    assert_eq!(status, 201, "{answer}");
+    assert_eq!(
+        d.docker(&["start", "-a", "old"]).ok().stdout.trim(),
+        "92:d0:c6:0a:29:36"
+    );
+
+    // The docker CLI checks the form itself; a body's is checked by berthd.
+    let body = br#"{"Image":"bb:1","NetworkingConfig":{"EndpointsConfig":{"bridge":{"MacAddress":"92:d0:c6:0a:29"}}}}"#;
+    let (status, answer) = d.http("POST", "/containers/create", body);
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer.contains("invalid MAC address 92:d0:c6:0a:29"),
+        "{answer}"
+    );
+    d.docker(&["rm", "-f", "old"]).ok();
+    d.docker(&["network", "rm", "macnet"]).ok();
+}
+
 /// A raw hijacked attach to `name`: what the stream carries in `for_how_long` (or until
 /// it ends), unframed.
 fn attach_raw(d: &Daemon, name: &str, query: &str, for_how_long: Duration) -> String {

@@ -201,18 +201,10 @@ impl Engine {
         let (network_mode, network_warnings, network_id) = self.network_mode(req)?;
         let mut warnings = warnings;
         warnings.extend(network_warnings);
-        if network_mode != "bridge" {
-            check_mac_address(req)?;
-        } else if !req.mac_address.is_empty()
-            || req
-                .networking_config
-                .endpoints_config
-                .values()
-                .any(|e| !e.mac_address.is_empty())
+        if matches!(network_mode.as_str(), "none" | "host")
+            || network_mode.starts_with("container:")
         {
-            return Err(Error::InvalidArgument(
-                "--mac-address is not supported by berth yet (containers get Docker's MAC address for their IP)".into(),
-            ));
+            check_mac_address(req)?;
         }
         let restart = super::restart::RestartPolicy::parse(&host.restart_policy)?;
         if !restart.is_none() && host.auto_remove {

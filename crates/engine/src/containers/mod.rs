@@ -308,6 +308,7 @@ impl ContainerRecord {
                 ip: self.net.ip,
                 ip6: self.net.ip6,
                 gw_priority: self.net.gw_priority,
+                mac: self.net.mac.clone(),
             });
         }
         out.extend(self.net.more.iter().cloned());

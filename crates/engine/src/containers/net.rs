@@ -79,6 +79,9 @@ pub struct NetOptions {
     /// `--gw-priority` on its first network.
     #[serde(default)]
     pub gw_priority: i64,
+    /// `--mac-address` on its first network (`aa:bb:...`; None: Docker's, from its IPv4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
     /// The networks it is on besides its first one (`docker network connect`, or a create
     /// body naming several).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -101,6 +104,9 @@ pub struct Join {
     /// `--gw-priority`: the network with the highest gives the default route.
     #[serde(default)]
     pub gw_priority: i64,
+    /// The MAC address asked for (None: Docker's, from its IPv4 address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
 }
 
 /// A published port as it was made.
@@ -268,6 +274,7 @@ pub(crate) fn options(req: &CreateBody, image: &DockerOCIImageConfig) -> Result<
         ip: None,
         ip6: None,
         gw_priority: 0,
+        mac: None,
         more: Vec::new(),
     })
 }
@@ -328,6 +335,16 @@ fn endpoint_ip6(e: &super::request::EndpointSettings, known: &Known) -> Result<O
         .map_err(|_| Error::InvalidArgument(format!("invalid IPv6 address: {ip}")))?;
     check_ip6_in(ip, known.range6)?;
     Ok(Some(ip))
+}
+
+/// An endpoint's MAC address (`--mac-address`), checked and written as dockerd shows it.
+fn endpoint_mac(asked: &str) -> Result<Option<String>> {
+    if asked.is_empty() {
+        return Ok(None);
+    }
+    endpoint::parse_mac(asked)
+        .map(|mac| Some(endpoint::mac_string(&mac)))
+        .ok_or_else(|| Error::InvalidArgument(format!("invalid MAC address {asked}")))
 }
 
 /// An endpoint's `--ip` and `--network-alias`, checked for the network `known`.
@@ -414,6 +431,9 @@ pub(crate) fn endpoint_options(
                 net.ip6 = ip6;
             }
             net.gw_priority = e.gw_priority;
+            if let Some(mac) = endpoint_mac(&e.mac_address)? {
+                net.mac = Some(mac);
+            }
             continue;
         }
         match mode {
@@ -464,7 +484,13 @@ pub(crate) fn endpoint_options(
             ip,
             ip6,
             gw_priority: e.gw_priority,
+            mac: endpoint_mac(&e.mac_address)?,
         });
+    }
+    // Config.MacAddress (deprecated since API 1.44) is the first network's, as dockerd
+    // moves it there when that endpoint names none.
+    if on_bridge_network && net.mac.is_none() {
+        net.mac = endpoint_mac(&req.mac_address)?;
     }
     Ok(())
 }
@@ -853,7 +879,10 @@ impl Net {
             ip,
             prefix: bridge.address.prefix_len(),
             gateway: bridge.gateway(),
-            mac: endpoint::mac_string(&endpoint::mac_for(ip)),
+            mac: join
+                .mac
+                .clone()
+                .unwrap_or_else(|| endpoint::mac_string(&endpoint::mac_for(ip))),
             host_ifname: match &spare {
                 Some(s) => s.host_ifname.clone(),
                 None => host_ifname(&record.id)?,
@@ -912,7 +941,7 @@ impl Net {
             bridge: config.name.clone(),
             host_ifname: ep.host_ifname.clone(),
             ifname: ep.ifname.clone(),
-            mac: endpoint::mac_for(ep.ip),
+            mac: endpoint::parse_mac(&ep.mac).unwrap_or_else(|| endpoint::mac_for(ep.ip)),
             address,
             gateway: ep.gateway,
             address6: match (ep.ip6, ep.gateway6) {
@@ -1570,8 +1599,25 @@ mod tests {
                 ip: Some(Ipv4Addr::new(10, 2, 0, 9)),
                 ip6: None,
                 gw_priority: 0,
+                mac: None,
             }]
         );
+        assert_eq!(
+            endpoint_mac("92:D0:c6:0a:29:33").expect("colons"),
+            Some("92:d0:c6:0a:29:33".to_string())
+        );
+        assert_eq!(
+            endpoint_mac("92-d0-c6-0a-29-33").expect("dashes"),
+            Some("92:d0:c6:0a:29:33".to_string())
+        );
+        for bad in [
+            "92:d0:c6:0a:29",
+            "92:d0:c6:0a:29:33:44",
+            "zz:d0:c6:0a:29:33",
+            "92d0c60a2933",
+        ] {
+            assert!(endpoint_mac(bad).is_err(), "{bad}");
+        }
         // An address outside the network's subnet, another network beside `none` or
         // `container:X`, an unknown network: dockerd's refusals.
         let outside = body(serde_json::json!({"NetworkingConfig": {"EndpointsConfig": {

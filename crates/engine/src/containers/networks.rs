@@ -961,6 +961,7 @@ fn leave(r: &mut ContainerRecord, key: &str) {
                 r.net.ip = next.ip;
                 r.net.ip6 = next.ip6;
                 r.net.gw_priority = next.gw_priority;
+                r.net.mac = next.mac;
             }
             None => {
                 r.network_mode = "none".into();
@@ -969,6 +970,7 @@ fn leave(r: &mut ContainerRecord, key: &str) {
                 r.net.ip = None;
                 r.net.ip6 = None;
                 r.net.gw_priority = 0;
+                r.net.mac = None;
             }
         }
     } else {
@@ -991,6 +993,7 @@ fn enter(r: &mut ContainerRecord, join: Join) {
         r.net.ip = join.ip;
         r.net.ip6 = join.ip6;
         r.net.gw_priority = join.gw_priority;
+        r.net.mac = join.mac;
     }
 }
 
@@ -1068,6 +1071,7 @@ impl crate::Engine {
             ip,
             ip6,
             gw_priority,
+            mac: None,
         };
         let recorded = join.clone();
         self.containers.update(&r.id, move |r| enter(r, recorded))?;

@@ -57,6 +57,10 @@ impl Net {
     /// spare holding an address the container asks for gives it up.
     pub(super) fn take_spare(&self, place: &Placement, join: &Join) -> Option<Spare> {
         let pool = self.spares.as_ref()?;
+        if join.mac.is_some() {
+            // A spare's MAC is Docker's for its address.
+            return None;
+        }
         if let Some(ip) = join.ip {
             discard(pool.take_ip(ip).as_ref());
             return None;
