@@ -67,13 +67,9 @@ cri_init_work() { # PREFIX
     cri_subnets=()       # their subnets (a bridge shows its route only once a pod runs)
     cri_cgroups=()       # cgroup parents (names under each hierarchy) removed when empty
     cri_had_test_slice=
-    # The portmap plugin makes `table ip nat`/`ip6 nat` and its CNI-HOSTPORT-* chains and never
-    # removes them: tables this run made are removed at cleanup.
-    cri_nat_tables=()
-    local family
-    for family in ip ip6; do
-        nft list table "$family" nat >/dev/null 2>&1 || cri_nat_tables+=("$family")
-    done
+    # The nat tables the portmap plugin will make (removed at cleanup: cni-nat-tables.sh).
+    # shellcheck disable=SC2207 # family names are words
+    cri_nat_tables=($("$cri_repo/scripts/cni-nat-tables.sh" absent))
     local cg
     for cg in /sys/fs/cgroup/*/test.slice; do
         [ -d "$cg" ] && cri_had_test_slice=1
@@ -159,29 +155,13 @@ cri_cleanup() {
             [ -d "$cg" ] && find "$cg" -depth -type d -exec rmdir {} \; 2>/dev/null
         done
     done
-    cri_remove_portmap_tables
+    "$cri_repo/scripts/cni-nat-tables.sh" remove "${cri_nat_tables[@]}"
     if [ -n "$keep" ]; then
         log "kept $work"
     else
         rm -rf "$work"
     fi
     exit "$status"
-}
-
-# The nat tables this run's portmap plugin made, if every rule left in them is one of the
-# plugin's shared ones (the jumps to its chains, its mark and masquerade) and no mapping is
-# left: a table holding anything else is someone else's too, and is kept.
-cri_remove_portmap_tables() {
-    local family others
-    for family in "${cri_nat_tables[@]}"; do
-        others=$(nft list table "$family" nat 2>/dev/null | awk '
-            $1 == "table" || $1 == "chain" || $1 == "type" || $1 == "}" || NF == 0 { next }
-            /jump CNI-HOSTPORT-(MASQ|DNAT)$/ || /mark set mark or 0x2000$/ ||
-                /mark & 0x00002000 == 0x00002000 .*masquerade$/ { next }
-            { print }')
-        [ -z "$others" ] && nft delete table "$family" nat 2>/dev/null
-    done
-    return 0
 }
 
 free_port() {

@@ -386,6 +386,17 @@ impl Drop for Daemon {
                     }
                 }
             }
+            // User-defined networks' bridges and tables are the host's until removed (a
+            // test that failed before its own `network rm` would leave them).
+            let (_, list) = self.http("GET", "/networks", b"");
+            if let Ok(serde_json::Value::Array(list)) = serde_json::from_str(&list) {
+                for n in list {
+                    let predefined = matches!(n["Name"].as_str(), Some("bridge" | "host" | "none"));
+                    if let (false, Some(id)) = (predefined, n["Id"].as_str()) {
+                        let _ = self.http("DELETE", &format!("/networks/{id}"), b"");
+                    }
+                }
+            }
         }
         if let Some(mut c) = self.child.take() {
             let _ = nix::sys::signal::kill(
