@@ -17,7 +17,7 @@ mod sub;
 
 pub use cgroup::Cgroup;
 pub use error::{Error, Result};
-pub use layout::{Hierarchy, Layout, Version};
+pub use layout::{container_path, Hierarchy, Layout, Version};
 pub use oom::OomWatch;
 pub use stats::Stats;
 pub use sub::SubCgroups;

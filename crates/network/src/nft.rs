@@ -560,6 +560,14 @@ fn errno(e: std::io::Error) -> Errno {
     Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
 }
 
+/// Send `b`; a refusal names `table`.
+fn commit(b: Batch, table: &str) -> Result<(), NftError> {
+    b.commit().map_err(|errno| NftError::Refused {
+        table: table.to_string(),
+        errno,
+    })
+}
+
 /// A table `table` built anew in `b` (created if absent, so that the delete cannot fail),
 /// with the chains both families' tables have.
 fn begin_table(b: &mut Batch, table: &str) {
@@ -663,10 +671,7 @@ pub fn apply(rules: &Ruleset) -> Result<(), NftError> {
         .ct_dnat()
         .masquerade();
     b.rule(table, "postrouting", &r);
-    b.commit().map_err(|errno| NftError::Refused {
-        table: table.to_string(),
-        errno,
-    })
+    commit(b, table)
 }
 
 /// Replace berth's `ip6` table of an IPv6 network with `rules`, atomically: as [`apply`]'s
@@ -705,10 +710,7 @@ pub fn apply6(rules: &Ruleset6) -> Result<(), NftError> {
         .ct_dnat()
         .masquerade();
     b.rule(table, "postrouting", &r);
-    b.commit().map_err(|errno| NftError::Refused {
-        table: table.to_string(),
-        errno,
-    })
+    commit(b, table)
 }
 
 /// Delete berth's `ip6` table `table`, if it exists.
@@ -716,10 +718,7 @@ pub fn remove6(table: &str) -> Result<(), NftError> {
     let mut b = Batch::of(NFPROTO_IPV6);
     b.table(NFT_MSG_NEWTABLE, table);
     b.table(NFT_MSG_DELTABLE, table);
-    b.commit().map_err(|errno| NftError::Refused {
-        table: table.to_string(),
-        errno,
-    })
+    commit(b, table)
 }
 
 /// Replace the published ports of berth's table (made by [`apply`]) in one transaction.
@@ -731,10 +730,7 @@ pub fn set_forwards(table: &str, forwards: &[Forward]) -> Result<(), NftError> {
         r.dnat(f);
         b.rule(table, "ports", &r);
     }
-    b.commit().map_err(|errno| NftError::Refused {
-        table: table.to_string(),
-        errno,
-    })
+    commit(b, table)
 }
 
 /// Delete berth's table (and its chains and rules), if it exists.
@@ -742,10 +738,7 @@ pub fn remove(table: &str) -> Result<(), NftError> {
     let mut b = Batch::new();
     b.table(NFT_MSG_NEWTABLE, table);
     b.table(NFT_MSG_DELTABLE, table);
-    b.commit().map_err(|errno| NftError::Refused {
-        table: table.to_string(),
-        errno,
-    })
+    commit(b, table)
 }
 
 #[cfg(test)]

@@ -287,30 +287,26 @@ impl Rtnl {
 
     /// The IPv6 default route through `gateway` on link `oif` (replacing one there is).
     pub(crate) fn set_default_route6(&self, gateway: Ipv6Addr, oif: u32) -> nix::Result<()> {
-        let mut msg = RouteMessage::default();
-        msg.header.address_family = AddressFamily::Inet6;
-        msg.header.table = RouteHeader::RT_TABLE_MAIN;
-        msg.header.protocol = RouteProtocol::Boot;
-        msg.header.scope = RouteScope::Universe;
-        msg.header.kind = RouteType::Unicast;
-        msg.attributes
-            .push(RouteAttribute::Gateway(RouteAddress::Inet6(gateway)));
-        msg.attributes.push(RouteAttribute::Oif(oif));
-        self.ack(
-            NLM_F_CREATE | NLM_F_REPLACE,
-            RouteNetlinkMessage::NewRoute(msg),
-        )
+        self.set_default_route_via(AddressFamily::Inet6, RouteAddress::Inet6(gateway), oif)
     }
 
     pub(crate) fn set_default_route(&self, gateway: Ipv4Addr, oif: u32) -> nix::Result<()> {
+        self.set_default_route_via(AddressFamily::Inet, RouteAddress::Inet(gateway), oif)
+    }
+
+    fn set_default_route_via(
+        &self,
+        family: AddressFamily,
+        gateway: RouteAddress,
+        oif: u32,
+    ) -> nix::Result<()> {
         let mut msg = RouteMessage::default();
-        msg.header.address_family = AddressFamily::Inet;
+        msg.header.address_family = family;
         msg.header.table = RouteHeader::RT_TABLE_MAIN;
         msg.header.protocol = RouteProtocol::Boot;
         msg.header.scope = RouteScope::Universe;
         msg.header.kind = RouteType::Unicast;
-        msg.attributes
-            .push(RouteAttribute::Gateway(RouteAddress::Inet(gateway)));
+        msg.attributes.push(RouteAttribute::Gateway(gateway));
         msg.attributes.push(RouteAttribute::Oif(oif));
         self.ack(
             NLM_F_CREATE | NLM_F_REPLACE,

@@ -131,20 +131,14 @@ pub fn limits(
 /// from the hierarchies' root, for every runtime alike (runc would take it from its own
 /// cgroup); one that climbs out with `..` is refused.
 pub fn cgroup_parent(parent: &str) -> Result<String> {
-    let parts: Vec<&str> = parent
-        .split('/')
-        .filter(|c| !c.is_empty() && *c != ".")
-        .collect();
-    if parts.contains(&"..") {
-        return Err(invalid(format!(
-            "invalid cgroup parent {parent:?}: it may not contain \"..\""
-        )));
-    }
-    Ok(if parts.is_empty() {
-        String::new()
-    } else {
-        format!("/{}", parts.join("/"))
-    })
+    // Cleaned as the runtime cleans a cgroups path ("" stands for the root here).
+    let clean =
+        berth_cgroups::container_path(Some(std::path::Path::new(parent)), "").map_err(|_| {
+            invalid(format!(
+                "invalid cgroup parent {parent:?}: it may not contain \"..\""
+            ))
+        })?;
+    Ok(if clean == "/" { String::new() } else { clean })
 }
 
 /// The options of `host`, checked, and dockerd's warnings for what this host discards.
