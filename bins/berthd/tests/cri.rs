@@ -5,38 +5,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use common::{busybox_image, wait_for, CgroupParents, Daemon, Out};
-
-/// crictl, built once per checkout.
-fn crictl_binary() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            if let Some(path) = std::env::var_os("BERTH_CRICTL") {
-                return PathBuf::from(path);
-            }
-            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-            let out = Command::new(root.join("scripts/critest.sh"))
-                .arg("--build-only")
-                .output()
-                .expect("scripts/critest.sh");
-            let text = String::from_utf8_lossy(&out.stdout);
-            let path = text
-                .lines()
-                .find_map(|l| l.strip_prefix("crictl "))
-                .unwrap_or_else(|| {
-                    panic!(
-                        "critest.sh --build-only gave no crictl: {text}{}",
-                        String::from_utf8_lossy(&out.stderr)
-                    )
-                });
-            PathBuf::from(path.trim())
-        })
-        .clone()
-}
+use common::{busybox_image, crictl_binary, wait_for, CgroupParents, Daemon, Out};
 
 /// A berthd with its CRI socket and a CNI bridge network of its own.
 struct Cri {

@@ -745,3 +745,32 @@ fn remove_tree(dir: &Path) {
     }
     let _ = std::fs::remove_dir(dir);
 }
+
+/// crictl 1.29, built from ../shared/peers by scripts/critest.sh --build-only (once per
+/// test process), or `BERTH_CRICTL`.
+pub fn crictl_binary() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            if let Some(path) = std::env::var_os("BERTH_CRICTL") {
+                return PathBuf::from(path);
+            }
+            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+            let out = Command::new(root.join("scripts/critest.sh"))
+                .arg("--build-only")
+                .output()
+                .expect("scripts/critest.sh");
+            let text = String::from_utf8_lossy(&out.stdout);
+            let path = text
+                .lines()
+                .find_map(|l| l.strip_prefix("crictl "))
+                .unwrap_or_else(|| {
+                    panic!(
+                        "critest.sh --build-only gave no crictl: {text}{}",
+                        String::from_utf8_lossy(&out.stderr)
+                    )
+                });
+            PathBuf::from(path.trim())
+        })
+        .clone()
+}
