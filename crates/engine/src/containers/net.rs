@@ -1277,13 +1277,7 @@ fn allocate(
     asked: Option<Ipv4Addr>,
     spares: &[Ipv4Addr],
 ) -> Result<Ipv4Addr> {
-    let used: HashSet<Ipv4Addr> = containers
-        .list()
-        .into_iter()
-        .filter(|r| r.id != record.id)
-        .filter_map(|r| r.endpoint_on(network).map(|e| e.ip))
-        .chain(spares.iter().copied())
-        .collect();
+    let used = held_addresses(containers, network, &record.id, spares);
     let subnet = bridge.subnet();
     if let Some(ip) = asked {
         if !subnet.contains(&ip) || ip == bridge.gateway() || ip == subnet.broadcast() {
@@ -1296,21 +1290,43 @@ fn allocate(
         }
         return Ok(ip);
     }
+    let first = free_addresses(&bridge, &used).next();
+    first.ok_or_else(|| {
+        Error::Conflict(format!(
+            "no available IPv4 address on the default bridge ({})",
+            bridge.range
+        ))
+    })
+}
+
+/// The addresses on `network` that the records (but `except`'s) and the `spares` hold.
+pub(super) fn held_addresses(
+    containers: &Containers,
+    network: &str,
+    except: &str,
+    spares: &[Ipv4Addr],
+) -> HashSet<Ipv4Addr> {
+    containers
+        .list()
+        .into_iter()
+        .filter(|r| r.id != except)
+        .filter_map(|r| r.endpoint_on(network).map(|e| e.ip))
+        .chain(spares.iter().copied())
+        .collect()
+}
+
+/// `bridge`'s range in order, without its gateway, network and broadcast addresses and
+/// those in `used`.
+pub(super) fn free_addresses<'a>(
+    bridge: &'a bridge::Bridge,
+    used: &'a HashSet<Ipv4Addr>,
+) -> impl Iterator<Item = Ipv4Addr> + 'a {
+    let subnet = bridge.subnet();
+    let reserved = [bridge.gateway(), subnet.network(), subnet.broadcast()];
     bridge
         .range
         .hosts()
-        .find(|ip| {
-            *ip != bridge.gateway()
-                && *ip != subnet.network()
-                && *ip != subnet.broadcast()
-                && !used.contains(ip)
-        })
-        .ok_or_else(|| {
-            Error::Conflict(format!(
-                "no available IPv4 address on the default bridge ({})",
-                bridge.range
-            ))
-        })
+        .filter(move |ip| !reserved.contains(ip) && !used.contains(ip))
 }
 
 /// The first free IPv6 address of an IPv6 network's range (`v6`: its gateway and range),

@@ -3,7 +3,6 @@
 //! route were made ahead of time; the pool is refilled in the background after each start.
 //! The spares' addresses are held from the IPAM as the records' are.
 
-use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -102,20 +101,8 @@ impl Net {
         if wanted == 0 {
             return;
         }
-        let mut used: HashSet<Ipv4Addr> = containers
-            .list()
-            .into_iter()
-            .filter_map(|r| r.endpoint_on(&self.config.id).map(|e| e.ip))
-            .chain(pool.reserved())
-            .collect();
-        let subnet = bridge.subnet();
-        used.extend([bridge.gateway(), subnet.network(), subnet.broadcast()]);
-        let ips: Vec<Ipv4Addr> = bridge
-            .range
-            .hosts()
-            .filter(|ip| !used.contains(ip))
-            .take(wanted)
-            .collect();
+        let used = super::held_addresses(containers, &self.config.id, "", &pool.reserved());
+        let ips: Vec<Ipv4Addr> = super::free_addresses(bridge, &used).take(wanted).collect();
         let shape = Shape {
             bridge: config.name.clone(),
             mtu: bridge.mtu,
