@@ -631,3 +631,41 @@ fn connect_and_disconnect_refuse_as_dockerd_does() {
     ])
     .failed_with("no configured subnet or ip-range contain the IP address 10.213.40.9");
 }
+
+/// A connect body's EndpointConfig.MacAddress (the SDKs and compose send it): the interface
+/// has it, for a running container at once and for one that does not run at its start.
+#[test]
+fn a_connect_body_gives_the_endpoint_its_mac_address() {
+    let n = NetDaemon::start(66, "10.213.66.1/24");
+    n.network("net-m", 67, "10.213.67.0/24");
+    n.d.docker(&["run", "-d", "--name", "live", "bb:1", "sleep", "300"])
+        .ok();
+    n.d.docker(&["create", "--name", "later", "bb:1", "sleep", "300"])
+        .ok();
+    for (container, mac) in [("live", "92:d0:c6:0a:29:33"), ("later", "92-D0-C6-0A-29-34")] {
+        let body = format!(
+            r#"{{"Container": "{container}", "EndpointConfig": {{"MacAddress": "{mac}"}}}}"#
+        );
+        let (status, reply) = n.d.http("POST", "/networks/net-m/connect", body.as_bytes());
+        assert_eq!(status, 200, "{reply}");
+    }
+    n.d.docker(&["start", "later"]).ok();
+    for (container, mac) in [("live", "92:d0:c6:0a:29:33"), ("later", "92:d0:c6:0a:29:34")] {
+        assert_eq!(
+            n.inspect(
+                container,
+                "{{(index .NetworkSettings.Networks \"net-m\").MacAddress}}"
+            ),
+            mac
+        );
+        let macs = n.exec(container, "cat /sys/class/net/eth*/address");
+        assert!(macs.lines().any(|l| l == mac), "{container}: {macs}");
+    }
+    let (status, reply) = n.d.http(
+        "POST",
+        "/networks/bridge/connect",
+        br#"{"Container": "later", "EndpointConfig": {"MacAddress": "92:d0:c6"}}"#,
+    );
+    assert_eq!(status, 400, "{reply}");
+    assert!(reply.contains("invalid MAC address 92:d0:c6"), "{reply}");
+}

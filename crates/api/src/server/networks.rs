@@ -8,7 +8,7 @@ use berth_api_types::network::{
     IpamConfig, NetworkResource, PruneReport,
 };
 use berth_engine::containers::net::{network_id, BridgeView, Endpoint};
-use berth_engine::containers::networks::{CreateNetwork, NetworkRecord};
+use berth_engine::containers::networks::{ConnectOptions, CreateNetwork, NetworkRecord};
 use berth_engine::containers::{ContainerRecord, Status};
 use berth_engine::filters::Filters;
 use hyper::body::Incoming;
@@ -420,7 +420,6 @@ fn refuse_unsupported_endpoint(e: &types::EndpointSettings) -> ApiResult<()> {
     let refused = [
         ("IPAMConfig.LinkLocalIPs", !ipam.link_local_ips.is_empty()),
         ("Links", e.links.as_ref().is_some_and(|l| !l.is_empty())),
-        ("MacAddress", !e.mac_address.is_empty()),
         (
             "DriverOpts",
             e.driver_opts.as_ref().is_some_and(|o| !o.is_empty()),
@@ -466,12 +465,15 @@ pub(super) async fn connect(
         ),
         None => None,
     };
-    let aliases = endpoint.aliases.unwrap_or_default();
-    let priority = endpoint.gw_priority;
-    ctx.blocking(move |e| {
-        Ok(e.network_connect(&network, &req.container, aliases, ip, ip6, priority)?)
-    })
-    .await?;
+    let asked = ConnectOptions {
+        aliases: endpoint.aliases.unwrap_or_default(),
+        ip,
+        ip6,
+        gw_priority: endpoint.gw_priority,
+        mac_address: endpoint.mac_address,
+    };
+    ctx.blocking(move |e| Ok(e.network_connect(&network, &req.container, asked)?))
+        .await?;
     Ok(body::empty(StatusCode::OK))
 }
 

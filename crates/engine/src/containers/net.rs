@@ -338,7 +338,7 @@ fn endpoint_ip6(e: &super::request::EndpointSettings, known: &Known) -> Result<O
 }
 
 /// An endpoint's MAC address (`--mac-address`), checked and written as dockerd shows it.
-fn endpoint_mac(asked: &str) -> Result<Option<String>> {
+pub(crate) fn endpoint_mac(asked: &str) -> Result<Option<String>> {
     if asked.is_empty() {
         return Ok(None);
     }

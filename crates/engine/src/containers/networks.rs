@@ -63,6 +63,18 @@ pub struct CreateNetwork {
     pub gateway6: Option<String>,
 }
 
+/// `docker network connect`'s endpoint settings, as the engine takes them.
+#[derive(Debug, Default, Clone)]
+pub struct ConnectOptions {
+    pub aliases: Vec<String>,
+    pub ip: Option<std::net::Ipv4Addr>,
+    pub ip6: Option<std::net::Ipv6Addr>,
+    /// `--gw-priority`: the network with the highest gives the default route.
+    pub gw_priority: i64,
+    /// The endpoint's MAC address as asked (`aa:bb:...`; empty: Docker's, from its IPv4).
+    pub mac_address: String,
+}
+
 /// The daemon's networks.
 pub struct Networks {
     /// The default bridge (None: `bridge: none`).
@@ -1004,11 +1016,16 @@ impl crate::Engine {
         &self,
         network: &str,
         container: &str,
-        aliases: Vec<String>,
-        ip: Option<std::net::Ipv4Addr>,
-        ip6: Option<std::net::Ipv6Addr>,
-        gw_priority: i64,
+        asked: ConnectOptions,
     ) -> Result<()> {
+        let ConnectOptions {
+            aliases,
+            ip,
+            ip6,
+            gw_priority,
+            mac_address,
+        } = asked;
+        let mac = super::net::endpoint_mac(&mac_address)?;
         let networks = self
             .networks()
             .ok_or_else(|| Error::NotFound(format!("network {network} not found")))?;
@@ -1071,7 +1088,7 @@ impl crate::Engine {
             ip,
             ip6,
             gw_priority,
-            mac: None,
+            mac,
         };
         let recorded = join.clone();
         self.containers.update(&r.id, move |r| enter(r, recorded))?;
