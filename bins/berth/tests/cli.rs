@@ -202,7 +202,7 @@ fn image_commands_end_to_end() {
         .lines()
         .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()));
     env.fails(&["images", "--filter", "nope"], "bad format of filter");
-    env.fails(&["images", "--format", "{{range .X}}"], "not supported");
+    env.fails(&["images", "--format", "{{range .X}}"], "unexpected EOF");
 
     assert_eq!(
         env.ok(&[

@@ -29,7 +29,7 @@ pub fn print_rows(
     let mut out = String::new();
     if t.table {
         let mut table = Table::new();
-        table.push_line(&t.header(header_name));
+        table.push_line(&t.header(header_name)?);
         for r in rows {
             table.push_line(&t.render(r)?);
         }
