@@ -121,6 +121,9 @@ enum Command {
     /// Manage volumes.
     #[command(subcommand)]
     Volume(commands::volumes::VolumeCommand),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(commands::networks::NetworkCommand),
 }
 
 /// The daemon's socket: -H, else $BERTH_HOST (berth's own), else $DOCKER_HOST (as the
@@ -193,6 +196,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Search(a) => reg::search(&client, a).await,
         Command::System(c) => commands::system::system(&client, c).await,
         Command::Volume(c) => commands::volumes::volume(&client, c).await,
+        Command::Network(c) => commands::networks::network(&client, c).await,
     }
 }
 

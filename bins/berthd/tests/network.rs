@@ -276,7 +276,7 @@ fn a_published_port_answers_from_the_host_another_machine_and_a_container() {
     let ls =
         n.d.docker(&["network", "ls", "--format", "{{.Name}} {{.Driver}}"]);
     ls.ok();
-    assert_eq!(ls.stdout, "bridge bridge\nhost host\nnone none\n");
+    assert_eq!(ls.stdout, "bridge bridge\nhost host\nnone null\n");
     let net = n.d.docker(&[
         "network",
         "inspect",

@@ -642,7 +642,10 @@ fn a_connect_body_gives_the_endpoint_its_mac_address() {
         .ok();
     n.d.docker(&["create", "--name", "later", "bb:1", "sleep", "300"])
         .ok();
-    for (container, mac) in [("live", "92:d0:c6:0a:29:33"), ("later", "92-D0-C6-0A-29-34")] {
+    for (container, mac) in [
+        ("live", "92:d0:c6:0a:29:33"),
+        ("later", "92-D0-C6-0A-29-34"),
+    ] {
         let body = format!(
             r#"{{"Container": "{container}", "EndpointConfig": {{"MacAddress": "{mac}"}}}}"#
         );
@@ -650,7 +653,10 @@ fn a_connect_body_gives_the_endpoint_its_mac_address() {
         assert_eq!(status, 200, "{reply}");
     }
     n.d.docker(&["start", "later"]).ok();
-    for (container, mac) in [("live", "92:d0:c6:0a:29:33"), ("later", "92:d0:c6:0a:29:34")] {
+    for (container, mac) in [
+        ("live", "92:d0:c6:0a:29:33"),
+        ("later", "92:d0:c6:0a:29:34"),
+    ] {
         assert_eq!(
             n.inspect(
                 container,

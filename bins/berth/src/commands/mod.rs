@@ -3,6 +3,7 @@
 pub mod build;
 pub mod containers;
 pub mod images;
+pub mod networks;
 pub mod registry;
 pub mod system;
 pub mod volumes;

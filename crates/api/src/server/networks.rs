@@ -45,17 +45,19 @@ fn network(
     bridge: Option<&BridgeView>,
     containers: Option<&[ContainerRecord]>,
 ) -> NetworkResource {
-    // Each predefined network's driver has its name; no IPAM options (a nil map in moby).
+    // Each predefined network's driver has its name, but none's is `null` (libnetwork's
+    // null driver); no IPAM options (a nil map in moby).
     let ipam = Ipam {
         driver: "default".into(),
         options: None,
         config: Vec::new(),
     };
+    let driver = if name == "none" { "null" } else { name };
     let mut n = resource(
         name,
         network_id(name),
         PREDEFINED_CREATED.into(),
-        name,
+        driver,
         ipam,
     );
     if let Some(b) = bridge {

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{bail, Result};
-use berth_api_types::container::{HostConfig, NetworkingConfig, ThrottleDevice, WeightDevice};
+use berth_api_types::container::{HostConfig, ThrottleDevice, WeightDevice};
 use clap::Args;
 
 use super::options::parse_bytes;
@@ -75,9 +75,6 @@ pub struct HostFlags {
     /// Write the container's id to this file.
     #[arg(long)]
     pub cidfile: Option<std::path::PathBuf>,
-    /// Container MAC address (e.g. 92:d0:c6:0a:29:33).
-    #[arg(long)]
-    pub mac_address: Option<String>,
 }
 
 /// Reads one `DEVICE:VALUE` flag into its API object.
@@ -159,19 +156,6 @@ fn sysctl(val: &str) -> Result<(String, String)> {
     Err(refused())
 }
 
-/// A MAC address as Go's net.ParseMAC reads the usual form (six hex pairs).
-fn mac_address(val: &str) -> Result<String> {
-    let parts: Vec<&str> = val.split([':', '-']).collect();
-    let valid = parts.len() == 6
-        && parts
-            .iter()
-            .all(|p| p.len() == 2 && p.bytes().all(|b| b.is_ascii_hexdigit()));
-    if !valid {
-        bail!("invalid argument \"{val}\" for \"--mac-address\" flag: {val} is not a valid mac address");
-    }
-    Ok(val.to_string())
-}
-
 impl HostFlags {
     /// The docker CLI's checks of the namespace modes.
     fn check_modes(&self) -> Result<()> {
@@ -200,14 +184,8 @@ impl HostFlags {
         Ok(())
     }
 
-    /// Put the flags into `host` (the HostConfig); the MAC address goes to the endpoint of
-    /// `network` in `networking` (NetworkingConfig), as the docker CLI sends it.
-    pub fn apply(
-        &self,
-        host: &mut HostConfig,
-        networking: &mut NetworkingConfig,
-        network: &str,
-    ) -> Result<()> {
+    /// Put the flags into `host` (the HostConfig).
+    pub fn apply(&self, host: &mut HostConfig) -> Result<()> {
         self.check_modes()?;
         let strings = [
             (&mut host.pid_mode, &self.pid),
@@ -269,13 +247,6 @@ impl HostFlags {
         }
         if let Some(path) = &self.cidfile {
             host.container_id_file = path.to_string_lossy().into_owned();
-        }
-        if let Some(mac) = &self.mac_address {
-            networking
-                .endpoints_config
-                .entry(network.to_string())
-                .or_default()
-                .mac_address = mac_address(mac)?;
         }
         Ok(())
     }
@@ -373,7 +344,7 @@ mod tests {
     }
 
     #[test]
-    fn sysctls_and_macs() {
+    fn sysctls() {
         assert_eq!(
             sysctl("net.ipv4.ip_forward=1").ok(),
             Some(("net.ipv4.ip_forward".into(), "1".into()))
@@ -382,7 +353,5 @@ mod tests {
         assert!(sysctl("vm.swappiness=1").is_err_and(|e| e
             .to_string()
             .contains("sysctl 'vm.swappiness=1' is not allowed")));
-        assert!(mac_address("02:42:ac:11:00:02").is_ok());
-        assert!(mac_address("02:42:ac").is_err());
     }
 }

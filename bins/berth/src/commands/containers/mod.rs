@@ -8,6 +8,7 @@ pub mod list;
 pub mod logs;
 pub mod manage;
 mod mounts;
+mod net_flags;
 pub mod options;
 pub mod run;
 pub mod stream;

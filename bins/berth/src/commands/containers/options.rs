@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Context, Result};
 use berth_api_types::container::{
-    Config, HealthConfig, HostConfig, LogConfig, NetworkingConfig, RestartPolicy, StrSlice, Ulimit,
+    Config, HealthConfig, HostConfig, LogConfig, RestartPolicy, StrSlice, Ulimit,
 };
 use clap::{ArgAction, Args};
 
@@ -113,9 +113,6 @@ pub struct CreateArgs {
     /// Seconds to wait for the container to stop before killing it.
     #[arg(long, allow_hyphen_values = true)]
     pub stop_timeout: Option<i64>,
-    /// Network mode: none or host (bridge networking comes later).
-    #[arg(long, alias = "net")]
-    pub network: Option<String>,
     /// A volume or a bind mount (NAME:PATH, /HOST:PATH or PATH, then [:ro|rw|nocopy|z|Z]).
     #[arg(short, long)]
     pub volume: Vec<String>,
@@ -136,6 +133,8 @@ pub struct CreateArgs {
     pub log_opt: Vec<String>,
     #[command(flatten)]
     pub host_flags: super::host_flags::HostFlags,
+    #[command(flatten)]
+    pub net_flags: super::net_flags::NetFlags,
     /// Command to run to check health (through /bin/sh -c).
     #[arg(long)]
     pub health_cmd: Option<String>,
@@ -326,11 +325,8 @@ impl CreateArgs {
             host_config: self.host_config()?,
             ..Config::default()
         };
-        let mut networking = NetworkingConfig::default();
-        let network = self.network.as_deref().unwrap_or("default");
-        self.host_flags
-            .apply(&mut config.host_config, &mut networking, network)?;
-        config.networking_config = networking;
+        self.host_flags.apply(&mut config.host_config)?;
+        self.net_flags.apply(&mut config)?;
         Ok(config)
     }
 
@@ -382,7 +378,6 @@ impl CreateArgs {
 
     fn host_config(&self) -> Result<HostConfig> {
         let mut host = HostConfig {
-            network_mode: self.network.clone().unwrap_or_else(|| "default".into()),
             auto_remove: self.rm,
             privileged: self.privileged,
             readonly_rootfs: self.read_only,
@@ -498,6 +493,7 @@ mod body_tests {
     use super::*;
     use berth_api_types::container::decode::create_request;
     use berth_api_types::container::Mount;
+    use berth_api_types::container::NetworkingConfig;
     use berth_api_types::network::EndpointSettings;
     use clap::Parser;
 
