@@ -124,6 +124,11 @@ enum Command {
     /// Manage networks.
     #[command(subcommand)]
     Network(commands::networks::NetworkCommand),
+    /// Show the daemon's events as they happen.
+    Events(commands::events::EventsArgs),
+    /// Manage the build cache.
+    #[command(subcommand)]
+    Builder(commands::system::BuilderCommand),
 }
 
 /// The daemon's socket: -H, else $BERTH_HOST (berth's own), else $DOCKER_HOST (as the
@@ -197,6 +202,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::System(c) => commands::system::system(&client, c).await,
         Command::Volume(c) => commands::volumes::volume(&client, c).await,
         Command::Network(c) => commands::networks::network(&client, c).await,
+        Command::Events(a) => commands::events::events(&client, a).await,
+        Command::Builder(c) => commands::system::builder(&client, c).await,
     }
 }
 

@@ -665,6 +665,16 @@ impl ImageStore {
         Ok((out, before.saturating_sub(self.disk_usage()?)))
     }
 
+    /// Each snapshot's bytes, by chain id (for the shared sizes `system df` shows).
+    pub fn snapshot_sizes(&self) -> Result<HashMap<String, u64>> {
+        Ok(
+            meta::all::<SnapshotRecord>(&self.db, SNAPSHOTS, "snapshot")?
+                .into_iter()
+                .map(|(chain, s)| (chain, s.size))
+                .collect(),
+        )
+    }
+
     /// Bytes held by snapshots.
     pub fn disk_usage(&self) -> Result<u64> {
         Ok(

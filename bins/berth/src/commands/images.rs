@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
 use super::filters_json;
-use crate::format::{human_size, print_inspected, print_rows, since, Table};
+use crate::format::{human_size, human_size_4, print_inspected, print_rows, since, Table};
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
@@ -454,6 +454,6 @@ pub async fn prune(client: &Client, args: PruneArgs) -> Result<()> {
         }
         println!();
     }
-    println!("Total reclaimed space: {}", human_size(r.space_reclaimed));
+    println!("Total reclaimed space: {}", human_size_4(r.space_reclaimed));
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod containers;
+pub mod events;
 pub mod images;
 pub mod networks;
 pub mod registry;

@@ -1,12 +1,13 @@
-//! version, info, system df.
+//! version, info, system df/prune/events, builder prune.
 
-use anyhow::Result;
-use berth_api::client::Client;
-use berth_api_types::system::{DiskUsage, Info, Version};
-use berth_api_types::volume;
-use clap::Subcommand;
+use anyhow::{bail, Result};
+use berth_api::client::{query, Client};
+use berth_api_types::system::{BuildCachePruneReport, DiskUsage, Info, Version};
+use berth_api_types::{container, image, network, volume};
+use clap::{Args, Subcommand};
 
-use crate::format::{human_size, Table};
+use super::filters_json;
+use crate::format::{bytes_size, human_size_4, Table};
 
 #[derive(Debug, Subcommand)]
 pub enum SystemCommand {
@@ -14,6 +15,10 @@ pub enum SystemCommand {
     Df,
     /// Show system-wide information.
     Info,
+    /// Remove stopped containers, unused networks, dangling images and the build cache.
+    Prune(PruneArgs),
+    /// Show the daemon's events as they happen.
+    Events(super::events::EventsArgs),
 }
 
 pub async fn version(client: &Client) -> Result<()> {
@@ -49,7 +54,7 @@ pub async fn info(client: &Client) -> Result<()> {
         ("Operating System", i.operating_system),
         ("Architecture", i.architecture),
         ("CPUs", i.ncpu.to_string()),
-        ("Total Memory", human_size(i.mem_total)),
+        ("Total Memory", bytes_size(i.mem_total)),
         ("Name", i.name),
         ("ID", i.id),
         ("Root Dir", i.docker_root_dir),
@@ -63,38 +68,224 @@ pub async fn info(client: &Client) -> Result<()> {
 pub async fn system(client: &Client, cmd: SystemCommand) -> Result<()> {
     match cmd {
         SystemCommand::Info => info(client).await,
-        SystemCommand::Df => {
-            let df: DiskUsage = client.get_json("/system/df").await?;
-            let images = df.images;
-            let mut t = Table::new();
-            t.push_line("TYPE\tTOTAL\tACTIVE\tSIZE\tRECLAIMABLE");
-            let size = df.layers_size;
-            t.push_line(&format!(
-                "Images\t{}\t0\t{}\t{}",
-                images.len(),
-                human_size(size),
-                human_size(size)
-            ));
-            t.push_line("Containers\t0\t0\t0B\t0B");
-            let volumes = df.volumes;
-            // -1 (not computed) counts as nothing, as before.
-            let size_of = |v: &volume::Volume| {
-                v.usage_data
-                    .as_ref()
-                    .map_or(0, |u| u.size.max(0).unsigned_abs())
-            };
-            let used = |v: &&volume::Volume| v.usage_data.as_ref().is_some_and(|u| u.ref_count > 0);
-            let total: u64 = volumes.iter().map(size_of).sum();
-            let unused: u64 = volumes.iter().filter(|v| !used(v)).map(size_of).sum();
-            t.push_line(&format!(
-                "Local Volumes\t{}\t{}\t{}\t{}",
-                volumes.len(),
-                volumes.iter().filter(used).count(),
-                human_size(total),
-                human_size(unused)
-            ));
-            t.push_line("Build Cache\t0\t0\t0B\t0B");
-            print!("{}", t.render());
+        SystemCommand::Df => df(client).await,
+        SystemCommand::Prune(a) => prune(client, a).await,
+        SystemCommand::Events(a) => super::events::events(client, a).await,
+    }
+}
+
+/// `docker system df`'s table, with the docker CLI's figures (formatter/disk_usage.go).
+async fn df(client: &Client) -> Result<()> {
+    let df: DiskUsage = client.get_json("/system/df").await?;
+    let mut t = Table::new();
+    t.push_line("TYPE\tTOTAL\tACTIVE\tSIZE\tRECLAIMABLE");
+    let images_used: u64 = df
+        .images
+        .iter()
+        .filter(|i| i.containers > 0 && i.shared_size >= 0)
+        .map(|i| i.size.saturating_sub(i.shared_size.unsigned_abs()))
+        .sum();
+    let active_images = df.images.iter().filter(|i| i.containers > 0).count();
+    t.push_line(&row(
+        "Images",
+        df.images.len(),
+        active_images,
+        df.layers_size,
+        df.layers_size.saturating_sub(images_used),
+    ));
+    let running =
+        |c: &&container::Summary| matches!(c.state.as_str(), "running" | "paused" | "restarting");
+    let rw = |c: &container::Summary| c.size_rw.max(0).unsigned_abs();
+    let containers_size: u64 = df.containers.iter().map(rw).sum();
+    let idle_size: u64 = df.containers.iter().filter(|c| !running(c)).map(rw).sum();
+    t.push_line(&row(
+        "Containers",
+        df.containers.len(),
+        df.containers.iter().filter(running).count(),
+        containers_size,
+        idle_size,
+    ));
+    // -1 (not computed) counts as nothing.
+    let size_of = |v: &volume::Volume| {
+        v.usage_data
+            .as_ref()
+            .map_or(0, |u| u.size.max(0).unsigned_abs())
+    };
+    let used = |v: &&volume::Volume| v.usage_data.as_ref().is_some_and(|u| u.ref_count > 0);
+    let volumes = &df.volumes;
+    let total: u64 = volumes.iter().map(size_of).sum();
+    let unused: u64 = volumes.iter().filter(|v| !used(v)).map(size_of).sum();
+    t.push_line(&row(
+        "Local Volumes",
+        volumes.len(),
+        volumes.iter().filter(used).count(),
+        total,
+        unused,
+    ));
+    let cache = &df.build_cache;
+    let cache_size: u64 = cache.iter().filter(|c| !c.shared).map(|c| c.size).sum();
+    let cache_idle: u64 = cache
+        .iter()
+        .filter(|c| !c.shared && !c.in_use)
+        .map(|c| c.size)
+        .sum();
+    t.push_line(&row(
+        "Build Cache",
+        cache.len(),
+        cache.iter().filter(|c| c.in_use).count(),
+        cache_size,
+        cache_idle,
+    ));
+    print!("{}", t.render());
+    Ok(())
+}
+
+/// One row of `system df`: the reclaimable bytes with their share of the total, as docker.
+fn row(kind: &str, total: usize, active: usize, size: u64, reclaimable: u64) -> String {
+    let share = match size {
+        0 => String::new(),
+        size => format!(" ({}%)", u128::from(reclaimable) * 100 / u128::from(size)),
+    };
+    format!(
+        "{kind}\t{total}\t{active}\t{}\t{}{share}",
+        human_size_4(size),
+        human_size_4(reclaimable)
+    )
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Remove every unused image, not only dangling ones, and the whole build cache.
+    #[arg(short, long)]
+    all: bool,
+    /// Prune anonymous volumes too.
+    #[arg(long)]
+    volumes: bool,
+    /// Filter (until=DURATION, label=K[=V], label!=K[=V]).
+    #[arg(long)]
+    filter: Vec<String>,
+    /// Do not ask (berth never prompts: required).
+    #[arg(short, long)]
+    force: bool,
+}
+
+/// `?filters=...` for `extra` filters beside the flags'.
+fn filters_query(flags: &[String], extra: &[&str]) -> Result<String> {
+    let mut all: Vec<String> = flags.to_vec();
+    all.extend(extra.iter().map(|e| e.to_string()));
+    Ok(match filters_json(&all)? {
+        Some(f) => format!("?{}", query(&[("filters", &f)])),
+        None => String::new(),
+    })
+}
+
+fn section(title: &str, items: &[String]) {
+    if items.is_empty() {
+        return;
+    }
+    println!("{title}:");
+    for i in items {
+        println!("{i}");
+    }
+    println!();
+}
+
+/// `docker system prune`: stopped containers, unused networks, (anonymous volumes), dangling
+/// (or all unused) images and the build cache, in the docker CLI's order and words.
+async fn prune(client: &Client, a: PruneArgs) -> Result<()> {
+    if !a.force {
+        bail!("system prune removes stopped containers, unused networks, images and the build cache: confirm with --force (berth does not prompt)");
+    }
+    let mut reclaimed = 0u64;
+    let q = filters_query(&a.filter, &[])?;
+    let c: container::PruneReport = client.post_json(&format!("/containers/prune{q}")).await?;
+    reclaimed += c.space_reclaimed;
+    section(
+        "Deleted Containers",
+        &c.containers_deleted.unwrap_or_default(),
+    );
+    let n: network::PruneReport = client.post_json(&format!("/networks/prune{q}")).await?;
+    section("Deleted Networks", &n.networks_deleted.unwrap_or_default());
+    if a.volumes {
+        let v: volume::PruneReport = client.post_json(&format!("/volumes/prune{q}")).await?;
+        reclaimed += v.space_reclaimed;
+        section("Deleted Volumes", &v.volumes_deleted.unwrap_or_default());
+    }
+    let dangling: &[&str] = if a.all { &["dangling=false"] } else { &[] };
+    let iq = filters_query(&a.filter, dangling)?;
+    let i: image::PruneReport = client.post_json(&format!("/images/prune{iq}")).await?;
+    reclaimed += i.space_reclaimed;
+    let images: Vec<String> = i
+        .images_deleted
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|d| {
+            let untagged = (!d.untagged.is_empty()).then(|| format!("untagged: {}", d.untagged));
+            let deleted = (!d.deleted.is_empty()).then(|| format!("deleted: {}", d.deleted));
+            untagged.into_iter().chain(deleted)
+        })
+        .collect();
+    section("Deleted Images", &images);
+    let b = build_prune(client, a.all, &a.filter).await?;
+    reclaimed += b.space_reclaimed;
+    section(
+        "Deleted build cache objects",
+        &b.caches_deleted.unwrap_or_default(),
+    );
+    println!("Total reclaimed space: {}", human_size_4(reclaimed));
+    Ok(())
+}
+
+async fn build_prune(
+    client: &Client,
+    all: bool,
+    filter: &[String],
+) -> Result<BuildCachePruneReport> {
+    let mut pairs: Vec<(&str, String)> = Vec::new();
+    if all {
+        pairs.push(("all", "1".into()));
+    }
+    if let Some(f) = filters_json(filter)? {
+        pairs.push(("filters", f));
+    }
+    let borrowed: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Ok(client
+        .post_json(&format!("/build/prune?{}", query(&borrowed)))
+        .await?)
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BuilderCommand {
+    /// Remove the build cache.
+    Prune(BuilderPruneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BuilderPruneArgs {
+    /// Remove all of the build cache, not only dangling entries.
+    #[arg(short, long)]
+    all: bool,
+    /// Filter (until=DURATION, label=K[=V]).
+    #[arg(long)]
+    filter: Vec<String>,
+    /// Do not ask (berth never prompts: required).
+    #[arg(short, long)]
+    force: bool,
+}
+
+/// `docker builder prune`.
+pub async fn builder(client: &Client, cmd: BuilderCommand) -> Result<()> {
+    match cmd {
+        BuilderCommand::Prune(a) => {
+            if !a.force {
+                bail!("builder prune removes the build cache: confirm with --force (berth does not prompt)");
+            }
+            let b = build_prune(client, a.all, &a.filter).await?;
+            section(
+                "Deleted build cache objects",
+                &b.caches_deleted.unwrap_or_default(),
+            );
+            println!("Total reclaimed space: {}", human_size_4(b.space_reclaimed));
             Ok(())
         }
     }

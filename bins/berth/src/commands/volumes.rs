@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use super::containers::run::daemon_message;
 use super::filters_json;
 use crate::exit;
-use crate::format::{human_size, print_inspected, print_rows};
+use crate::format::{human_size_4, print_inspected, print_rows};
 
 #[derive(Debug, Subcommand)]
 pub enum VolumeCommand {
@@ -209,7 +209,7 @@ pub async fn volume(client: &Client, cmd: VolumeCommand) -> Result<()> {
                 }
                 println!();
             }
-            println!("Total reclaimed space: {}", human_size(r.space_reclaimed));
+            println!("Total reclaimed space: {}", human_size_4(r.space_reclaimed));
             Ok(())
         }
     }

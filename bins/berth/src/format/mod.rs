@@ -58,22 +58,49 @@ pub fn print_inspected(all: &[Value], format: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-/// docker's HumanSize: decimal units, three significant digits ("1.98MB", "175MB").
+/// The docker CLI's size columns (`images`, `ps -s`): go-units' HumanSizeWithPrecision with
+/// three significant digits ("1.98MB", "175MB").
 pub fn human_size(bytes: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB", "PB"];
+    human_size_precision(bytes, 3)
+}
+
+/// go-units' HumanSize, four significant digits ("1.982MB"): `system df` and the
+/// "Total reclaimed space" of the prune commands.
+pub fn human_size_4(bytes: u64) -> String {
+    human_size_precision(bytes, 4)
+}
+
+/// go-units' BytesSize (`docker info`'s Total Memory): binary units, four significant
+/// digits ("7.775GiB").
+pub fn bytes_size(bytes: u64) -> String {
+    scaled(bytes, 1024.0, &["B", "KiB", "MiB", "GiB", "TiB", "PiB"], 4)
+}
+
+/// Decimal units and `precision` significant digits, trailing zeros dropped (Go's `%.*g`).
+fn human_size_precision(bytes: u64, precision: usize) -> String {
+    scaled(
+        bytes,
+        1000.0,
+        &["B", "kB", "MB", "GB", "TB", "PB"],
+        precision,
+    )
+}
+
+/// `bytes` in the largest of `units` (each `base` times the last) that keeps it at or above
+/// one, with `precision` significant digits as Go's `%.*g` prints them.
+fn scaled(bytes: u64, base: f64, units: &[&str], precision: usize) -> String {
     let mut v = bytes as f64;
     let mut i = 0;
-    while v >= 1000.0 && i < units.len() - 1 {
-        v /= 1000.0;
+    while v >= base && i < units.len() - 1 {
+        v /= base;
         i += 1;
     }
-    let digits = if v >= 100.0 {
-        0
-    } else if v >= 10.0 {
+    let int_digits = if v < 1.0 {
         1
     } else {
-        2
+        v.log10().floor() as usize + 1
     };
+    let digits = precision.saturating_sub(int_digits);
     let s = format!("{v:.digits$}");
     let s = if s.contains('.') {
         s.trim_end_matches('0').trim_end_matches('.').to_string()
@@ -99,5 +126,10 @@ mod tests {
         assert_eq!(human_size(1_980_000), "1.98MB");
         assert_eq!(human_size(175_400_000), "175MB");
         assert_eq!(human_size(12_345), "12.3kB");
+        assert_eq!(human_size_4(1_982_464), "1.982MB");
+        assert_eq!(human_size_4(300_000), "300kB");
+        assert_eq!(human_size_4(999), "999B");
+        assert_eq!(bytes_size(8_348_655_616), "7.775GiB");
+        assert_eq!(bytes_size(512), "512B");
     }
 }

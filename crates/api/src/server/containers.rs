@@ -65,6 +65,17 @@ fn command(r: &ContainerRecord) -> String {
     args.join(" ")
 }
 
+/// The writable layer's size, and the image's below it (ps -s, system df).
+fn sizes_of(e: &berth_engine::Engine, r: &ContainerRecord) -> (u64, u64) {
+    let image = e.images.resolve(&r.image).map_or(0, |i| i.record.size);
+    (e.container_size(&r.id), image)
+}
+
+/// A container as `system df` lists it: with its sizes.
+pub(super) fn sized_summary(e: &berth_engine::Engine, r: &ContainerRecord) -> container::Summary {
+    summary(r, Some(sizes_of(e, r)))
+}
+
 fn summary(r: &ContainerRecord, sizes: Option<(u64, u64)>) -> container::Summary {
     let (size_rw, size_root_fs) = sizes.map_or((0, 0), |(rw, image)| (rw, rw + image));
     container::Summary {
@@ -205,16 +216,8 @@ pub(super) async fn list(ctx: &Ctx) -> ApiResult<Response<Body>> {
                 .into_iter()
                 .filter(|r| pods_asked || !r.in_pod())
                 .collect();
-            // The writable layer's size, and the image's below it (ps -s).
-            let sizes: Vec<Option<(u64, u64)>> = list
-                .iter()
-                .map(|r| {
-                    size.then(|| {
-                        let image = e.images.resolve(&r.image).map_or(0, |i| i.record.size);
-                        (e.container_size(&r.id), image)
-                    })
-                })
-                .collect();
+            let sizes: Vec<Option<(u64, u64)>> =
+                list.iter().map(|r| size.then(|| sizes_of(e, r))).collect();
             Ok(list.into_iter().zip(sizes).collect::<Vec<_>>())
         })
         .await?;

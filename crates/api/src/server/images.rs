@@ -41,6 +41,40 @@ pub(super) fn summary(v: &ImageView, version: ApiVersion) -> Summary {
     s
 }
 
+/// `system df`'s per-image figures, as dockerd computes them: Containers (how many
+/// containers use the image) and SharedSize (the bytes of its layers that another image
+/// has too).
+pub(super) fn count_usage(
+    summaries: &mut [Summary],
+    views: &[ImageView],
+    containers: &[berth_engine::containers::ContainerRecord],
+    snapshot_sizes: &std::collections::HashMap<String, u64>,
+) {
+    let mut images_per_layer: std::collections::HashMap<&str, usize> = Default::default();
+    for v in views {
+        for l in &v.image.record.layers {
+            *images_per_layer.entry(l.chain_id.as_str()).or_default() += 1;
+        }
+    }
+    for (s, v) in summaries.iter_mut().zip(views) {
+        let id = v.image.record.id.as_str();
+        s.containers = containers.iter().filter(|r| r.image == id).count() as i64;
+        let shared: u64 = v
+            .image
+            .record
+            .layers
+            .iter()
+            .filter(|l| {
+                images_per_layer
+                    .get(l.chain_id.as_str())
+                    .is_some_and(|n| *n > 1)
+            })
+            .filter_map(|l| snapshot_sizes.get(l.chain_id.as_str()))
+            .sum();
+        s.shared_size = i64::try_from(shared).unwrap_or(i64::MAX);
+    }
+}
+
 pub(super) async fn list(ctx: &Ctx) -> ApiResult<Response<Body>> {
     let filters = Filters::parse(ctx.query.get("filters"), LIST_FILTERS)?;
     let version = ctx.version;

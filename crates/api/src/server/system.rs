@@ -210,26 +210,35 @@ pub(super) async fn info(ctx: &Ctx) -> ApiResult<Response<Body>> {
 
 pub(super) async fn df(ctx: &Ctx) -> ApiResult<Response<Body>> {
     let version = ctx.version;
-    let (images, layers_size, volumes, cache) = ctx
+    let usage = ctx
         .blocking(move |e| {
             let views = e.list_images(&berth_engine::filters::Filters::default())?;
-            let summaries = views.iter().map(|v| images::summary(v, version)).collect();
-            Ok((
-                summaries,
-                e.images.disk_usage()?,
-                super::volumes::usage(e),
-                super::build::df_entries(e),
-            ))
+            // Docker's objects only: pods' containers are the CRI's.
+            let records: Vec<_> = e
+                .containers()
+                .list()
+                .into_iter()
+                .filter(|r| !r.in_pod())
+                .collect();
+            let mut summaries: Vec<_> = views.iter().map(|v| images::summary(v, version)).collect();
+            images::count_usage(
+                &mut summaries,
+                &views,
+                &records,
+                &e.images.snapshot_sizes()?,
+            );
+            Ok(DiskUsage {
+                layers_size: e.images.disk_usage()?,
+                images: summaries,
+                containers: records
+                    .iter()
+                    .map(|r| super::containers::sized_summary(e, r))
+                    .collect(),
+                volumes: super::volumes::usage(e),
+                build_cache: super::build::df_entries(e),
+            })
         })
         .await?;
-    let usage = DiskUsage {
-        layers_size,
-        images,
-        // Not computed: berth lists no containers here (as `docker system df` shows 0).
-        containers: Vec::new(),
-        volumes,
-        build_cache: cache,
-    };
     Ok(body::json(StatusCode::OK, &usage))
 }
 

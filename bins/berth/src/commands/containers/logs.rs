@@ -30,9 +30,12 @@ pub struct LogsArgs {
 }
 
 /// docker's GetTimestamp: a duration ago ("10m", "1h30m"), else the time as given (RFC 3339
-/// or unix seconds, which the daemon reads).
+/// or unix seconds, which the daemon reads). "0" is the epoch, not a duration, as there.
 pub fn timestamp(value: &str) -> Result<String> {
-    if let Ok(ago) = humantime::parse_duration(value) {
+    let ago = (value != "0")
+        .then(|| humantime::parse_duration(value).ok())
+        .flatten();
+    if let Some(ago) = ago {
         let at = std::time::SystemTime::now()
             .checked_sub(ago)
             .context("duration too long")?;

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::run::{container_path, daemon_message};
 use crate::commands::filters_json;
 use crate::exit;
-use crate::format::{human_size, print_inspected, Table};
+use crate::format::{human_size_4, print_inspected, Table};
 
 #[derive(Debug, Args)]
 pub struct StopArgs {
@@ -285,7 +285,7 @@ pub async fn prune(client: &Client, args: PruneArgs) -> Result<()> {
         }
         println!();
     }
-    println!("Total reclaimed space: {}", human_size(r.space_reclaimed));
+    println!("Total reclaimed space: {}", human_size_4(r.space_reclaimed));
     Ok(())
 }
 
