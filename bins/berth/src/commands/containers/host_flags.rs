@@ -48,6 +48,21 @@ pub struct HostFlags {
     /// Tune the container's memory swappiness (0 to 100, -1: the default).
     #[arg(long, allow_hyphen_values = true, default_value_t = -1)]
     pub memory_swappiness: i64,
+    /// Limit the CPU CFS period in microseconds.
+    #[arg(long)]
+    pub cpu_period: Option<i64>,
+    /// Limit the CPU CFS quota in microseconds (-1: none).
+    #[arg(long, allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    /// Memory nodes in which to allow execution (0-3, 0,1).
+    #[arg(long)]
+    pub cpuset_mems: Option<String>,
+    /// User namespace to use (host).
+    #[arg(long)]
+    pub userns: Option<String>,
+    /// Storage driver options for the container (KEY=VALUE).
+    #[arg(long)]
+    pub storage_opt: Vec<String>,
     /// Limit the CPU real-time period in microseconds.
     #[arg(long)]
     pub cpu_rt_period: Option<i64>,
@@ -216,6 +231,18 @@ impl HostFlags {
         }
         host.memory_swappiness = Some(self.memory_swappiness);
         host.oom_score_adj = self.oom_score_adj.unwrap_or(0);
+        host.cpu_period = self.cpu_period.unwrap_or(0);
+        host.cpu_quota = self.cpu_quota.unwrap_or(0);
+        host.cpuset_mems = self.cpuset_mems.clone().unwrap_or_default();
+        host.userns_mode = self.userns.clone().unwrap_or_default();
+        host.storage_opt = self
+            .storage_opt
+            .iter()
+            .map(|o| match o.split_once('=') {
+                Some((k, v)) => Ok((k.to_string(), v.to_string())),
+                None => bail!("invalid storage option {o:?}: expected KEY=VALUE"),
+            })
+            .collect::<Result<_>>()?;
         host.cpu_realtime_period = self.cpu_rt_period.unwrap_or(0);
         host.cpu_realtime_runtime = self.cpu_rt_runtime.unwrap_or(0);
         host.blkio_weight = self.blkio_weight.unwrap_or(0);

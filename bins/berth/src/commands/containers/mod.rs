@@ -1,6 +1,7 @@
 //! The container commands: create and run (options, run), streams to and from them
 //! (stream, exec, logs), listing (list) and the one-request commands (manage).
 
+mod device_flags;
 pub mod exec;
 pub mod files;
 pub mod host_flags;

@@ -27,6 +27,9 @@ pub struct NetFlags {
     /// IPv6 address on the first network (e.g. 2001:db8::33).
     #[arg(long)]
     pub ip6: Option<String>,
+    /// A link-local address on the first network.
+    #[arg(long)]
+    pub link_local_ip: Vec<String>,
     /// Container MAC address on the first network (e.g. 92:d0:c6:0a:29:33).
     #[arg(long)]
     pub mac_address: Option<String>,
@@ -162,6 +165,15 @@ impl NetFlags {
                 bail!("conflicting options: cannot specify both {flag} and per-network {family} address");
             }
             field.clone_from(value);
+        }
+        if !self.link_local_ip.is_empty() {
+            let config = ep
+                .ipam_config
+                .get_or_insert_with(EndpointIpamConfig::default);
+            if !config.link_local_ips.is_empty() {
+                bail!("conflicting options: cannot specify both --link-local-ip and per-network link-local IP addresses");
+            }
+            config.link_local_ips.clone_from(&self.link_local_ip);
         }
         if let Some(mac) = &self.mac_address {
             if !ep.mac_address.is_empty() {

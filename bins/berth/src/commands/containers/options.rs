@@ -62,6 +62,18 @@ pub struct CreateArgs {
     /// Set metadata (KEY=VALUE).
     #[arg(short, long)]
     pub label: Vec<String>,
+    /// Read labels from a file (KEY=VALUE lines).
+    #[arg(long)]
+    pub label_file: Vec<std::path::PathBuf>,
+    /// An annotation for the OCI runtime (KEY=VALUE).
+    #[arg(long)]
+    pub annotation: Vec<String>,
+    /// The volume driver for the container's volumes (local).
+    #[arg(long)]
+    pub volume_driver: Option<String>,
+    /// Print nothing while pulling the image.
+    #[arg(short, long)]
+    pub quiet: bool,
     /// Restart policy: no, always, unless-stopped, on-failure[:max-retries].
     #[arg(long)]
     pub restart: Option<String>,
@@ -135,6 +147,8 @@ pub struct CreateArgs {
     pub host_flags: super::host_flags::HostFlags,
     #[command(flatten)]
     pub net_flags: super::net_flags::NetFlags,
+    #[command(flatten)]
+    pub device_flags: super::device_flags::DeviceFlags,
     /// Command to run to check health (through /bin/sh -c).
     #[arg(long)]
     pub health_cmd: Option<String>,
@@ -270,6 +284,25 @@ fn env_file(path: &std::path::Path) -> Result<Vec<String>> {
         .collect())
 }
 
+impl CreateArgs {
+    /// `--label-file` lines, then `--label` flags (which win), as the docker CLI reads them.
+    fn labels(&self) -> Result<BTreeMap<String, String>> {
+        let mut lines = Vec::new();
+        for file in &self.label_file {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("open {}", file.display()))?;
+            lines.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(String::from),
+            );
+        }
+        lines.extend(self.label.iter().cloned());
+        Ok(key_values(&lines))
+    }
+}
+
 /// `--security-opt seccomp=FILE`: docker's CLI sends the profile itself.
 fn security_opt(opt: &str) -> Result<String> {
     match opt.split_once(['=', ':']) {
@@ -313,7 +346,7 @@ impl CreateArgs {
             attach_stdout: true,
             attach_stderr: true,
             env: Some(env),
-            labels: key_values(&self.label),
+            labels: self.labels()?,
             cmd: (!command.is_empty()).then(|| StrSlice(command.to_vec())),
             entrypoint: self.entrypoint.as_ref().map(|e| StrSlice(vec![e.clone()])),
             working_dir: self.workdir.clone().unwrap_or_default(),
@@ -326,6 +359,9 @@ impl CreateArgs {
             ..Config::default()
         };
         self.host_flags.apply(&mut config.host_config)?;
+        self.device_flags.apply(&mut config.host_config)?;
+        config.host_config.annotations = key_values(&self.annotation);
+        config.host_config.volume_driver = self.volume_driver.clone().unwrap_or_default();
         self.net_flags.apply(&mut config)?;
         Ok(config)
     }

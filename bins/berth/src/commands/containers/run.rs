@@ -84,8 +84,13 @@ async fn create_container(client: &Client, args: &CreateArgs) -> Result<String> 
     }
     let path = format!("/containers/create?{}", query(&q));
     let image = body.image.as_str();
+    let shown = if args.quiet {
+        Shown::Quiet
+    } else {
+        Shown::Stderr
+    };
     if args.pull == PullPolicy::Always {
-        pull_image(client, &with_tag(image), platform, Shown::Stderr).await?;
+        pull_image(client, &with_tag(image), platform, shown).await?;
     }
     let created: CreateResponse = match client.post_body(&path, &body).await {
         // Missing, or present for another platform than asked: pull (as the docker CLI).
@@ -96,8 +101,10 @@ async fn create_container(client: &Client, args: &CreateArgs) -> Result<String> 
             && (message.starts_with("No such image")
                 || message.contains("does not match the specified platform")) =>
         {
-            eprintln!("Unable to find image '{}' locally", with_tag(image));
-            pull_image(client, &with_tag(image), platform, Shown::Stderr).await?;
+            if !args.quiet {
+                eprintln!("Unable to find image '{}' locally", with_tag(image));
+            }
+            pull_image(client, &with_tag(image), platform, shown).await?;
             client.post_body(&path, &body).await?
         }
         other => other?,
