@@ -15,8 +15,13 @@ use crate::Engine;
 use berth_builder::{Message, Options, RunEvent, RunSpec, Runner};
 use berth_image::{Digest, Removal};
 
-/// The engine as the builder's runner.
-struct Containers<'a>(&'a Engine);
+/// The engine as the builder's runner; `host`: the HostConfig every RUN container starts
+/// from (the build's resources, extra hosts, cgroup parent, as moby's
+/// hostConfigFromOptions).
+struct Containers<'a> {
+    engine: &'a Engine,
+    host: &'a HostConfig,
+}
 
 fn step_error(e: crate::Error) -> berth_builder::Error {
     berth_builder::Error::Step(e.to_string())
@@ -29,7 +34,7 @@ impl Runner for Containers<'_> {
         event: &mut dyn FnMut(RunEvent),
         upper: &mut dyn FnMut(&Path) -> berth_builder::Result<()>,
     ) -> berth_builder::Result<i32> {
-        let engine = self.0;
+        let engine = self.engine;
         let binds: Vec<String> = spec
             .binds
             .iter()
@@ -59,7 +64,7 @@ impl Runner for Containers<'_> {
                     .iter()
                     .map(|t| (t.clone(), String::new()))
                     .collect(),
-                ..HostConfig::default()
+                ..self.host.clone()
             },
             ..CreateBody::default()
         };
@@ -139,14 +144,20 @@ fn run_created(
 }
 
 impl Engine {
-    /// Build the context `input` with `opts`; the builder's messages go to `out`.
+    /// Build the context `input` with `opts`, each RUN step's container made from
+    /// `step_host` (its network and mounts set per step); the builder's messages go to `out`.
     pub fn build(
         &self,
         input: impl Read,
         opts: &Options,
+        step_host: &HostConfig,
         out: &mut dyn FnMut(Message),
     ) -> berth_builder::Result<Digest> {
-        let id = self.builder.build(input, opts, &Containers(self), out)?;
+        let runner = Containers {
+            engine: self,
+            host: step_host,
+        };
+        let id = self.builder.build(input, opts, &runner, out)?;
         for tag in &opts.tags {
             self.image_event(
                 "tag",

@@ -109,6 +109,71 @@ pub fn resolv_conf(host: &str, given: &Resolv) -> String {
     out
 }
 
+/// The resolv.conf of a container on the host's network: the host's file as it is, or with
+/// `--dns`, `--dns-search` and `--dns-option` replacing its lines (its loopback servers are
+/// reachable from there and stay, as under dockerd).
+pub fn host_network_resolv_conf(host: &str, given: &Resolv) -> String {
+    if given.servers.is_empty() && given.search.is_empty() && given.options.is_empty() {
+        return host.to_string();
+    }
+    let mut out = String::new();
+    let mut written = (false, false, false);
+    for line in host.lines() {
+        match line.split_whitespace().next() {
+            Some("nameserver") if !given.servers.is_empty() => {
+                if !written.0 {
+                    for s in &given.servers {
+                        out.push_str(&format!("nameserver {s}\n"));
+                    }
+                    written.0 = true;
+                }
+            }
+            Some("search" | "domain") if !given.search.is_empty() => {
+                if !written.1 {
+                    out.push_str(&search_line(&given.search));
+                    written.1 = true;
+                }
+            }
+            Some("options") if !given.options.is_empty() => {
+                if !written.2 {
+                    out.push_str(&format!("options {}\n", given.options.join(" ")));
+                    written.2 = true;
+                }
+            }
+            _ => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    if !written.0 {
+        for s in &given.servers {
+            out.push_str(&format!("nameserver {s}\n"));
+        }
+    }
+    if !written.1 && !given.search.is_empty() {
+        out.push_str(&search_line(&given.search));
+    }
+    if !written.2 && !given.options.is_empty() {
+        out.push_str(&format!("options {}\n", given.options.join(" ")));
+    }
+    out
+}
+
+/// `search` with the domains given (`.` alone: none, so no line).
+fn search_line(search: &[String]) -> String {
+    let domains: Vec<&str> = search
+        .iter()
+        .map(String::as_str)
+        .filter(|s| *s != ".")
+        .collect();
+    if domains.is_empty() {
+        String::new()
+    } else {
+        format!("search {}\n", domains.join(" "))
+    }
+}
+
 /// The resolv.conf of a container on a user-defined network: the embedded resolver, the
 /// host's search domains unless `--dns-search` replaces them, `ndots:0` unless
 /// `--dns-option` says otherwise, and the servers it forwards to named in a comment, as
@@ -157,6 +222,21 @@ pub fn host_resolv_conf() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_host_networks_file_is_the_hosts_with_the_flags_lines() {
+        let host = "# comment\nnameserver 127.0.0.53\nsearch lan\noptions edns0\n";
+        assert_eq!(host_network_resolv_conf(host, &Resolv::default()), host);
+        let given = Resolv {
+            servers: vec!["10.0.0.53".into()],
+            search: vec![],
+            options: vec!["ndots:2".into()],
+        };
+        assert_eq!(
+            host_network_resolv_conf(host, &given),
+            "# comment\nnameserver 10.0.0.53\nsearch lan\noptions ndots:2\n"
+        );
+    }
 
     #[test]
     fn loopback_servers_are_replaced_and_flags_win() {

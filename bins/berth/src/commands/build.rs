@@ -57,8 +57,111 @@ pub struct BuildArgs {
     /// Images to consider as cache sources.
     #[arg(long = "cache-from")]
     pub cache_from: Vec<String>,
+    #[command(flatten)]
+    pub resources: StepResources,
     /// The context directory, or `-` for a tar on standard input.
     pub path: String,
+}
+
+/// What each RUN step's container gets (dockerd's legacy builder's options).
+#[derive(clap::Args, Debug)]
+pub struct StepResources {
+    /// Always pull the base images, even those present.
+    #[arg(long)]
+    pub pull: bool,
+    /// A line for the steps' /etc/hosts: HOST:IP.
+    #[arg(long)]
+    pub add_host: Vec<String>,
+    /// The parent cgroup of the steps' containers.
+    #[arg(long)]
+    pub cgroup_parent: Option<String>,
+    /// Memory limit (e.g. 512m).
+    #[arg(short, long)]
+    pub memory: Option<String>,
+    /// Memory plus swap limit; -1 for unlimited swap.
+    #[arg(long, allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// CPU shares (relative weight).
+    #[arg(short = 'c', long)]
+    pub cpu_shares: Option<i64>,
+    /// Limit the CPU CFS period in microseconds.
+    #[arg(long)]
+    pub cpu_period: Option<i64>,
+    /// Limit the CPU CFS quota in microseconds.
+    #[arg(long, allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    /// CPUs in which to allow execution (0-3, 0,1).
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    /// Memory nodes in which to allow execution (0-3, 0,1).
+    #[arg(long)]
+    pub cpuset_mems: Option<String>,
+    /// Size of /dev/shm (e.g. 64m).
+    #[arg(long)]
+    pub shm_size: Option<String>,
+    /// Ulimit options (NAME=SOFT[:HARD]).
+    #[arg(long)]
+    pub ulimit: Vec<String>,
+    /// Security options (dockerd refuses them on Linux builds; so does berthd).
+    #[arg(long)]
+    pub security_opt: Vec<String>,
+}
+
+impl StepResources {
+    /// The query members, as the docker CLI's imageBuildOptionsToQuery sends them.
+    fn query(&self) -> Result<Vec<(&'static str, String)>> {
+        use super::containers::options::{parse_bytes, parse_ulimit};
+        let mut q: Vec<(&'static str, String)> = Vec::new();
+        if self.pull {
+            q.push(("pull", "1".into()));
+        }
+        for h in &self.add_host {
+            q.push(("extrahosts", h.replacen('=', ":", 1)));
+        }
+        for o in &self.security_opt {
+            q.push(("securityopt", o.clone()));
+        }
+        let sizes = [
+            ("memory", &self.memory),
+            ("memswap", &self.memory_swap),
+            ("shmsize", &self.shm_size),
+        ];
+        for (key, value) in sizes {
+            if let Some(v) = value {
+                let bytes = if v == "-1" { -1 } else { parse_bytes(v)? };
+                q.push((key, bytes.to_string()));
+            }
+        }
+        let numbers = [
+            ("cpushares", self.cpu_shares),
+            ("cpuperiod", self.cpu_period),
+            ("cpuquota", self.cpu_quota),
+        ];
+        for (key, value) in numbers {
+            if let Some(n) = value {
+                q.push((key, n.to_string()));
+            }
+        }
+        let texts = [
+            ("cgroupparent", &self.cgroup_parent),
+            ("cpusetcpus", &self.cpuset_cpus),
+            ("cpusetmems", &self.cpuset_mems),
+        ];
+        for (key, value) in texts {
+            if let Some(v) = value {
+                q.push((key, v.clone()));
+            }
+        }
+        if !self.ulimit.is_empty() {
+            let limits = self
+                .ulimit
+                .iter()
+                .map(|u| parse_ulimit(u))
+                .collect::<Result<Vec<_>>>()?;
+            q.push(("ulimits", serde_json::to_string(&limits)?));
+        }
+        Ok(q)
+    }
 }
 
 /// Walk `dir` into `tar`, leaving out what `.dockerignore` excludes.
@@ -297,6 +400,7 @@ pub async fn build(client: &Client, args: BuildArgs) -> Result<()> {
     if !args.cache_from.is_empty() {
         pairs.push(("cachefrom", serde_json::to_string(&args.cache_from)?));
     }
+    pairs.extend(args.resources.query()?);
     let secrets = secrets(&args.secret)?;
     if !secrets.is_empty() {
         pairs.push(("berth-secrets", serde_json::to_string(&secrets)?));

@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use super::body::{self, Body};
 use super::error::{ApiError, ApiResult};
 use super::Ctx;
+use berth_api_types::container::{HostConfig, Ulimit};
 use berth_api_types::image::{Aux, BuildResult, JsonMessage};
 use berth_api_types::system::{AuthConfig, BuildCache, BuildCachePruneReport};
 use berth_builder::{Message, Options};
@@ -123,6 +124,57 @@ fn options(ctx: &Ctx) -> ApiResult<(Options, bool)> {
     Ok((opts, q.bool("q")))
 }
 
+/// An integer member of the query (absent or empty: 0, as moby's Int64ValueOrZero).
+fn int(ctx: &Ctx, key: &str) -> ApiResult<i64> {
+    match ctx.query.get(key).filter(|v| !v.is_empty()) {
+        None => Ok(0),
+        Some(v) => v.parse().map_err(|_| {
+            ApiError::bad_request(format!("invalid {key} value {v:?}: not an integer"))
+        }),
+    }
+}
+
+/// The HostConfig every RUN container of the build starts from: the build's resources,
+/// shm size, ulimits, cgroup parent and extra hosts, as moby's hostConfigFromOptions.
+fn step_host(ctx: &Ctx) -> ApiResult<HostConfig> {
+    let q = &ctx.query;
+    if !q.all("securityopt").iter().all(|o| o.is_empty()) {
+        // moby's own answer on Linux (security options on build are Windows' credentials).
+        return Err(ApiError::bad_request(
+            "The daemon on this platform does not support setting security options on build",
+        ));
+    }
+    if let Some(i) = q.get("isolation").filter(|i| !matches!(*i, "" | "default")) {
+        return Err(ApiError::bad_request(format!(
+            "Unsupported isolation: {i:?}"
+        )));
+    }
+    let ulimits: Vec<Ulimit> = match q.get("ulimits").filter(|u| !u.is_empty()) {
+        None => Vec::new(),
+        Some(text) => serde_json::from_str(text)
+            .map_err(|e| ApiError::bad_request(format!("ulimits: {e}")))?,
+    };
+    let text = |key: &str| q.get(key).unwrap_or_default().to_string();
+    Ok(HostConfig {
+        memory: int(ctx, "memory")?,
+        memory_swap: int(ctx, "memswap")?,
+        cpu_shares: int(ctx, "cpushares")?,
+        cpu_period: int(ctx, "cpuperiod")?,
+        cpu_quota: int(ctx, "cpuquota")?,
+        cpuset_cpus: text("cpusetcpus"),
+        cpuset_mems: text("cpusetmems"),
+        cgroup_parent: text("cgroupparent"),
+        shm_size: int(ctx, "shmsize")?,
+        ulimits,
+        extra_hosts: q
+            .all("extrahosts")
+            .into_iter()
+            .filter(|h| !h.is_empty())
+            .collect(),
+        ..HostConfig::default()
+    })
+}
+
 fn status_of(e: &berth_builder::Error) -> StatusCode {
     use berth_builder::Error as E;
     match e {
@@ -210,6 +262,7 @@ fn puller(
 /// POST /build.
 pub(super) async fn build(ctx: &Ctx, req: hyper::Request<Incoming>) -> ApiResult<Response<Body>> {
     let (mut opts, quiet) = options(ctx)?;
+    let step_host = step_host(ctx)?;
     let cancel = opts.cancel.clone();
     let (tx, rx) = mpsc::unbounded_channel();
     opts.puller = Some(puller(ctx, req.headers(), tx.clone(), quiet)?);
@@ -230,7 +283,7 @@ pub(super) async fn build(ctx: &Ctx, req: hyper::Request<Incoming>) -> ApiResult
                 ..JsonMessage::default()
             }),
         };
-        match engine.build(reader, &opts, &mut out) {
+        match engine.build(reader, &opts, &step_host, &mut out) {
             Ok(id) => {
                 if quiet {
                     send(JsonMessage::stream(format!("{id}\n")));

@@ -19,6 +19,7 @@ use super::request::CreateBody;
 use super::{ContainerRecord, Containers, Status};
 use crate::error::{Error, Result};
 
+pub(crate) mod own_files;
 mod spares;
 
 /// The daemon's network settings (daemon.json's `bridge`, `bip`, `iptables`...).

@@ -310,7 +310,7 @@ pub fn oci_config(
         (_, _, Some(pod)) => pod.etc_dir.as_ref(),
         (Some(ep), _, _) => Some(&ep.files),
         (None, Some(donor), _) => Some(&donor.files),
-        _ => None,
+        (None, None, None) => sources.etc_files.as_ref(),
     };
     if let Some(pod) = &record.pod {
         if let Some(paths) = &pod.masked_paths {

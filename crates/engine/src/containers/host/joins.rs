@@ -29,6 +29,8 @@ pub struct Sources {
     pub shm: Shm,
     /// `--network container:X`: X's network (see `net::donor`).
     pub net: Option<crate::containers::net::Donor>,
+    /// `--network none` or `host`: the directory of the /etc files written for it.
+    pub etc_files: Option<PathBuf>,
 }
 
 /// Where a shareable container's /dev/shm tmpfs is mounted (beside its root filesystem,
@@ -39,7 +41,20 @@ pub fn shm_dir(containers: &Containers, id: &str) -> PathBuf {
 
 /// Before a start: the sources, with a shareable container's /dev/shm mounted.
 pub fn prepare(containers: &Containers, record: &ContainerRecord) -> Result<Sources> {
-    let sources = sources(containers, record)?;
+    let mut sources = sources(containers, record)?;
+    // The default bridge's address stands for `host-gateway`, as dockerd's default.
+    let host_gateway = containers
+        .net
+        .get()
+        .and_then(|n| n.default.as_ref())
+        .and_then(|n| n.view())
+        .and_then(|v| v.address)
+        .map(|a| std::net::IpAddr::V4(a.addr()));
+    sources.etc_files = crate::containers::net::own_files::write(
+        record,
+        &containers.dir(&record.id),
+        host_gateway,
+    )?;
     if record.host.namespaces.ipc == IpcMode::Shareable {
         crate::containers::rootfs::mount_shm(
             &shm_dir(containers, &record.id),
@@ -113,5 +128,11 @@ pub fn sources(containers: &Containers, record: &ContainerRecord) -> Result<Sour
         }
     };
     let net = crate::containers::net::donor(containers, record)?;
-    Ok(Sources { pid, ipc, shm, net })
+    Ok(Sources {
+        pid,
+        ipc,
+        shm,
+        net,
+        etc_files: None,
+    })
 }

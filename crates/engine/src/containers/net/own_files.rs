@@ -1,0 +1,93 @@
+//! The /etc/hosts, /etc/hostname and /etc/resolv.conf of a container with no endpoint of its
+//! own (`--network none` or `host`), as dockerd writes them, so that `--add-host`, `--dns*`,
+//! `--hostname` and `--domainname` hold there too: `none` gets the default hosts lines and
+//! the resolv.conf a bridge container gets (the host's loopback servers dropped); `host` gets
+//! copies of the host's hosts and resolv.conf (its loopback servers are reachable there) and
+//! the host's name.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use berth_network::etc;
+
+use crate::containers::ContainerRecord;
+use crate::error::{Error, Result};
+
+/// Write the files into `dir` for a container on `none` or `host`; the directory to mount
+/// them from (None: another mode, whose files come from its endpoint, donor or pod).
+/// `host_gateway`: what `host-gateway` in `--add-host` stands for (the default bridge's
+/// address, as dockerd's default host-gateway-ip).
+pub(crate) fn write(
+    record: &ContainerRecord,
+    dir: &Path,
+    host_gateway: Option<IpAddr>,
+) -> Result<Option<PathBuf>> {
+    let on_host = match record.network_mode() {
+        "host" => true,
+        "none" => false,
+        _ => return Ok(None),
+    };
+    let extra = extra_hosts(record, host_gateway)?;
+    let given = etc::Resolv {
+        servers: record.net.dns.clone(),
+        search: record.net.dns_search.clone(),
+        options: record.net.dns_options.clone(),
+    };
+    let (hosts, hostname, resolv) = if on_host {
+        let mut hosts = read("/etc/hosts")?;
+        if !hosts.is_empty() && !hosts.ends_with('\n') {
+            hosts.push('\n');
+        }
+        for (name, ip) in &extra {
+            hosts.push_str(&format!("{ip}\t{name}\n"));
+        }
+        let name = read("/proc/sys/kernel/hostname")?.trim().to_string();
+        (
+            hosts,
+            name,
+            etc::host_network_resolv_conf(&etc::host_resolv_conf(), &given),
+        )
+    } else {
+        let hosts = etc::hosts(&extra, &[], &record.hostname(), &record.net.domainname);
+        (
+            hosts,
+            record.hostname(),
+            etc::resolv_conf(&etc::host_resolv_conf(), &given),
+        )
+    };
+    for (name, text) in [
+        ("hosts", hosts),
+        ("hostname", format!("{hostname}\n")),
+        ("resolv.conf", resolv),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, text)
+            .map_err(|e| Error::Io(format!("write {}: {e}", path.display())))?;
+    }
+    Ok(Some(dir.to_path_buf()))
+}
+
+fn read(path: &str) -> Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(Error::Io(format!("read {path}: {e}"))),
+    }
+}
+
+/// `--add-host` entries, `host-gateway` resolved.
+fn extra_hosts(record: &ContainerRecord, gateway: Option<IpAddr>) -> Result<Vec<(String, String)>> {
+    record
+        .net
+        .extra_hosts
+        .iter()
+        .map(|(name, ip)| match (ip.as_str(), gateway) {
+            ("host-gateway", Some(g)) => Ok((name.clone(), g.to_string())),
+            ("host-gateway", None) => Err(Error::InvalidArgument(
+                "unable to derive the IP value for host-gateway: berthd has no default bridge"
+                    .into(),
+            )),
+            _ => Ok((name.clone(), ip.clone())),
+        })
+        .collect()
+}
