@@ -81,9 +81,9 @@ enum Command {
     #[command(subcommand)]
     Container(containers::ContainerCommand),
     /// Show the client and daemon versions.
-    Version,
+    Version(commands::system::FormatArgs),
     /// Show system-wide information.
-    Info,
+    Info(commands::system::FormatArgs),
     /// List images.
     Images(commands::images::ListArgs),
     /// Manage images.
@@ -183,8 +183,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Export(a) => container(C::Export(a)).await,
         Command::Commit(a) => container(C::Commit(a)).await,
         Command::Container(c) => container(c).await,
-        Command::Version => commands::system::version(&client).await,
-        Command::Info => commands::system::info(&client).await,
+        Command::Version(a) => commands::system::version(&client, a).await,
+        Command::Info(a) => commands::system::info(&client, a).await,
         Command::Images(a) => img::list(&client, a).await,
         Command::Image(c) => img::image(&client, c).await,
         Command::Build(a) => commands::build::build(&client, a).await,

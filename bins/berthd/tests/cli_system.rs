@@ -58,6 +58,59 @@ fn system_df_prune_and_events_as_the_docker_cli() {
     assert_eq!(containers[1..3], ["2", "1"], "{containers:?}");
     assert!(containers[3].ends_with("kB"), "{containers:?}");
 
+    // --format of df, version, info and history: the same text as the docker CLI's.
+    for args in [
+        &[
+            "system",
+            "df",
+            "--format",
+            "{{.Type}}={{.TotalCount}}/{{.Active}} {{.Size}} {{.Reclaimable}}",
+        ][..],
+        &[
+            "version",
+            "--format",
+            "{{.Server.Version}} {{.Server.APIVersion}} {{.Server.MinAPIVersion}} {{.Server.Os}}",
+        ][..],
+        &[
+            "info",
+            "--format",
+            "{{.ServerVersion}} {{.Driver}} {{.Containers}} {{json .Images}}",
+        ][..],
+        &[
+            "history",
+            "--format",
+            "{{.ID}}|{{.CreatedBy}}|{{.Size}}|{{.Comment}}",
+            "bb:1",
+        ][..],
+        &[
+            "history",
+            "--human=false",
+            "--format",
+            "{{.Size}} {{.CreatedAt}}",
+            "bb:1",
+        ][..],
+        &["history", "-q", "--no-trunc", "bb:1"][..],
+    ] {
+        let ours = d.berth(args);
+        let theirs = d.docker(args);
+        assert_eq!(ours.ok().stdout, theirs.ok().stdout, "{args:?}");
+    }
+    // exec --env-file, then -e.
+    let env = d.data_root().join("../exec.env");
+    std::fs::write(&env, "# a comment\nA=from-file\nB=file\n").expect("env file");
+    let out = d.berth(&[
+        "exec",
+        "--env-file",
+        &env.to_string_lossy(),
+        "-e",
+        "B=flag",
+        "up",
+        "sh",
+        "-c",
+        "echo $A $B",
+    ]);
+    assert_eq!(out.ok().stdout, "from-file flag\n");
+
     // events: the container's lifecycle, in order, through filters and a template.
     let actions = d.berth(&[
         "events",

@@ -9,11 +9,11 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
 use super::filters_json;
-use crate::format::{human_size, human_size_4, print_inspected, print_rows, since, Table};
+use crate::format::{human_size, human_size_4, print_inspected, print_rows, since};
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// Show all images (berth keeps no intermediate images: the same as without).
+    /// Show all images (the intermediate images of builds too).
     #[arg(short, long)]
     all: bool,
     /// Only show image IDs.
@@ -82,6 +82,13 @@ pub struct HistoryArgs {
     /// Do not truncate output.
     #[arg(long)]
     no_trunc: bool,
+    /// Sizes and dates for people (--human=false: bytes and RFC 3339 times; no -H, which
+    /// names the daemon's socket in berth).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    human: bool,
+    /// Go template ('{{.ID}} {{.CreatedBy}}', 'table ...') or json.
+    #[arg(long)]
+    format: Option<String>,
     /// Only show image IDs.
     #[arg(short, long)]
     quiet: bool,
@@ -394,38 +401,59 @@ pub async fn inspect(client: &Client, args: InspectArgs) -> Result<()> {
     print_inspected(&all, args.format.as_deref())
 }
 
+fn history_header(field: &str) -> Option<&'static str> {
+    Some(match field {
+        "ID" => "IMAGE",
+        "CreatedSince" => "CREATED",
+        "CreatedAt" => "CREATED AT",
+        "CreatedBy" => "CREATED BY",
+        "Size" => "SIZE",
+        "Comment" => "COMMENT",
+        _ => return None,
+    })
+}
+
+/// One layer of `history` with the fields its `--format` offers (`-H=false`: raw times and
+/// byte counts, as the docker CLI prints them).
+fn history_row(h: &HistoryResponseItem, args: &HistoryArgs) -> Value {
+    let id = if h.id == "<missing>" || args.no_trunc {
+        h.id.clone()
+    } else {
+        h.id.trim_start_matches("sha256:")
+            .chars()
+            .take(12)
+            .collect()
+    };
+    let mut by = h.created_by.clone();
+    if !args.no_trunc && by.chars().count() > 45 {
+        by = format!("{}…", by.chars().take(44).collect::<String>());
+    }
+    let at =
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(h.created.max(0).unsigned_abs());
+    let created_at = humantime::format_rfc3339_seconds(at).to_string();
+    let (created, size) = if args.human {
+        (since(h.created), human_size(h.size))
+    } else {
+        (created_at.clone(), h.size.to_string())
+    };
+    json!({
+        "ID": id, "CreatedSince": created, "CreatedAt": created_at, "CreatedBy": by,
+        "Size": size, "Comment": h.comment,
+    })
+}
+
 pub async fn history(client: &Client, args: HistoryArgs) -> Result<()> {
     let list: Vec<HistoryResponseItem> = client
         .get_json(&Client::image_path(&args.image, "/history"))
         .await?;
-    let mut t = Table::new();
-    if !args.quiet {
-        t.push_line("IMAGE\tCREATED\tCREATED BY\tSIZE\tCOMMENT");
-    }
-    for h in list {
-        let id = &h.id;
-        let id = if id == "<missing>" || args.no_trunc {
-            id.to_string()
-        } else {
-            id.trim_start_matches("sha256:").chars().take(12).collect()
-        };
-        if args.quiet {
-            t.push_line(&id);
-            continue;
-        }
-        let mut by = h.created_by;
-        if !args.no_trunc && by.chars().count() > 45 {
-            by = format!("{}…", by.chars().take(44).collect::<String>());
-        }
-        t.push_line(&format!(
-            "{id}\t{}\t{by}\t{}\t{}",
-            since(h.created),
-            human_size(h.size),
-            h.comment
-        ));
-    }
-    print!("{}", t.render());
-    Ok(())
+    let rows: Vec<Value> = list.iter().map(|h| history_row(h, &args)).collect();
+    let quiet = args.quiet.then_some("{{.ID}}");
+    print_rows(
+        &rows,
+        quiet.or(args.format.as_deref()),
+        "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}",
+        &history_header,
+    )
 }
 
 pub async fn prune(client: &Client, args: PruneArgs) -> Result<()> {

@@ -7,22 +7,59 @@ use berth_api_types::{container, image, network, volume};
 use clap::{Args, Subcommand};
 
 use super::filters_json;
-use crate::format::{bytes_size, human_size_4, Table};
+use crate::format::{bytes_size, human_size_4, print_rows, Template};
 
 #[derive(Debug, Subcommand)]
 pub enum SystemCommand {
     /// Show disk usage.
-    Df,
+    Df(FormatArgs),
     /// Show system-wide information.
-    Info,
+    Info(FormatArgs),
     /// Remove stopped containers, unused networks, dangling images and the build cache.
     Prune(PruneArgs),
     /// Show the daemon's events as they happen.
     Events(super::events::EventsArgs),
 }
 
-pub async fn version(client: &Client) -> Result<()> {
+#[derive(Debug, Args)]
+pub struct FormatArgs {
+    /// Go template ('{{.Server.Version}}', '{{json .}}') or json.
+    #[arg(short, long)]
+    format: Option<String>,
+}
+
+/// `--format`: the value through the template (json: one line of JSON).
+fn print_formatted(value: &serde_json::Value, format: &str) -> Result<()> {
+    if format == "json" {
+        println!("{}", serde_json::to_string(value)?);
+    } else {
+        println!("{}", Template::parse(format)?.render(value)?);
+    }
+    Ok(())
+}
+
+pub async fn version(client: &Client, args: FormatArgs) -> Result<()> {
     let v: Version = client.get_json("/version").await?;
+    if let Some(format) = &args.format {
+        // The docker CLI's VersionInfo, by its Go field names: the client's figures and
+        // the daemon's answer (whose JSON says ApiVersion for the field APIVersion).
+        let mut server = serde_json::to_value(&v)?;
+        if let Some(map) = server.as_object_mut() {
+            if let Some(api) = map.remove("ApiVersion") {
+                map.insert("APIVersion".into(), api);
+            }
+        }
+        let value = serde_json::json!({
+            "Client": {
+                "Version": env!("CARGO_PKG_VERSION"),
+                "APIVersion": client.version().to_string(),
+                "Os": std::env::consts::OS,
+                "Arch": std::env::consts::ARCH,
+            },
+            "Server": server,
+        });
+        return print_formatted(&value, format);
+    }
     println!(
         "Client:\n Version:      {}\n API version:  {}",
         env!("CARGO_PKG_VERSION"),
@@ -41,7 +78,11 @@ pub async fn version(client: &Client) -> Result<()> {
     Ok(())
 }
 
-pub async fn info(client: &Client) -> Result<()> {
+pub async fn info(client: &Client, args: FormatArgs) -> Result<()> {
+    if let Some(format) = &args.format {
+        let value: serde_json::Value = client.get_json("/info").await?;
+        return print_formatted(&value, format);
+    }
     let i: Info = client.get_json("/info").await?;
     let lines = [
         ("Server Version", i.server_version),
@@ -67,18 +108,27 @@ pub async fn info(client: &Client) -> Result<()> {
 
 pub async fn system(client: &Client, cmd: SystemCommand) -> Result<()> {
     match cmd {
-        SystemCommand::Info => info(client).await,
-        SystemCommand::Df => df(client).await,
+        SystemCommand::Info(a) => info(client, a).await,
+        SystemCommand::Df(a) => df(client, a).await,
         SystemCommand::Prune(a) => prune(client, a).await,
         SystemCommand::Events(a) => super::events::events(client, a).await,
     }
 }
 
-/// `docker system df`'s table, with the docker CLI's figures (formatter/disk_usage.go).
-async fn df(client: &Client) -> Result<()> {
+fn df_header(field: &str) -> Option<&'static str> {
+    Some(match field {
+        "Type" => "TYPE",
+        "TotalCount" => "TOTAL",
+        "Active" => "ACTIVE",
+        "Size" => "SIZE",
+        "Reclaimable" => "RECLAIMABLE",
+        _ => return None,
+    })
+}
+
+/// `docker system df`, with the docker CLI's figures (formatter/disk_usage.go).
+async fn df(client: &Client, args: FormatArgs) -> Result<()> {
     let df: DiskUsage = client.get_json("/system/df").await?;
-    let mut t = Table::new();
-    t.push_line("TYPE\tTOTAL\tACTIVE\tSIZE\tRECLAIMABLE");
     let images_used: u64 = df
         .images
         .iter()
@@ -86,25 +136,9 @@ async fn df(client: &Client) -> Result<()> {
         .map(|i| i.size.saturating_sub(i.shared_size.unsigned_abs()))
         .sum();
     let active_images = df.images.iter().filter(|i| i.containers > 0).count();
-    t.push_line(&row(
-        "Images",
-        df.images.len(),
-        active_images,
-        df.layers_size,
-        df.layers_size.saturating_sub(images_used),
-    ));
     let running =
         |c: &&container::Summary| matches!(c.state.as_str(), "running" | "paused" | "restarting");
     let rw = |c: &container::Summary| c.size_rw.max(0).unsigned_abs();
-    let containers_size: u64 = df.containers.iter().map(rw).sum();
-    let idle_size: u64 = df.containers.iter().filter(|c| !running(c)).map(rw).sum();
-    t.push_line(&row(
-        "Containers",
-        df.containers.len(),
-        df.containers.iter().filter(running).count(),
-        containers_size,
-        idle_size,
-    ));
     // -1 (not computed) counts as nothing.
     let size_of = |v: &volume::Volume| {
         v.usage_data
@@ -112,45 +146,62 @@ async fn df(client: &Client) -> Result<()> {
             .map_or(0, |u| u.size.max(0).unsigned_abs())
     };
     let used = |v: &&volume::Volume| v.usage_data.as_ref().is_some_and(|u| u.ref_count > 0);
-    let volumes = &df.volumes;
-    let total: u64 = volumes.iter().map(size_of).sum();
-    let unused: u64 = volumes.iter().filter(|v| !used(v)).map(size_of).sum();
-    t.push_line(&row(
-        "Local Volumes",
-        volumes.len(),
-        volumes.iter().filter(used).count(),
-        total,
-        unused,
-    ));
-    let cache = &df.build_cache;
-    let cache_size: u64 = cache.iter().filter(|c| !c.shared).map(|c| c.size).sum();
-    let cache_idle: u64 = cache
-        .iter()
-        .filter(|c| !c.shared && !c.in_use)
-        .map(|c| c.size)
-        .sum();
-    t.push_line(&row(
-        "Build Cache",
-        cache.len(),
-        cache.iter().filter(|c| c.in_use).count(),
-        cache_size,
-        cache_idle,
-    ));
-    print!("{}", t.render());
-    Ok(())
+    let (volumes, cache) = (&df.volumes, &df.build_cache);
+    let rows = [
+        row(
+            "Images",
+            df.images.len(),
+            active_images,
+            df.layers_size,
+            df.layers_size.saturating_sub(images_used),
+        ),
+        row(
+            "Containers",
+            df.containers.len(),
+            df.containers.iter().filter(running).count(),
+            df.containers.iter().map(rw).sum(),
+            df.containers.iter().filter(|c| !running(c)).map(rw).sum(),
+        ),
+        row(
+            "Local Volumes",
+            volumes.len(),
+            volumes.iter().filter(used).count(),
+            volumes.iter().map(size_of).sum(),
+            volumes.iter().filter(|v| !used(v)).map(size_of).sum(),
+        ),
+        row(
+            "Build Cache",
+            cache.len(),
+            cache.iter().filter(|c| c.in_use).count(),
+            cache.iter().filter(|c| !c.shared).map(|c| c.size).sum(),
+            cache
+                .iter()
+                .filter(|c| !c.shared && !c.in_use)
+                .map(|c| c.size)
+                .sum(),
+        ),
+    ];
+    print_rows(
+        &rows,
+        args.format.as_deref(),
+        "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}",
+        &df_header,
+    )
 }
 
 /// One row of `system df`: the reclaimable bytes with their share of the total, as docker.
-fn row(kind: &str, total: usize, active: usize, size: u64, reclaimable: u64) -> String {
+fn row(kind: &str, total: usize, active: usize, size: u64, reclaimable: u64) -> serde_json::Value {
     let share = match size {
         0 => String::new(),
         size => format!(" ({}%)", u128::from(reclaimable) * 100 / u128::from(size)),
     };
-    format!(
-        "{kind}\t{total}\t{active}\t{}\t{}{share}",
-        human_size_4(size),
-        human_size_4(reclaimable)
-    )
+    serde_json::json!({
+        "Type": kind,
+        "TotalCount": total.to_string(),
+        "Active": active.to_string(),
+        "Size": human_size_4(size),
+        "Reclaimable": format!("{}{share}", human_size_4(reclaimable)),
+    })
 }
 
 #[derive(Debug, Args)]

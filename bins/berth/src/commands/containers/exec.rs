@@ -23,6 +23,9 @@ pub struct ExecArgs {
     /// Set environment variables.
     #[arg(short, long = "env")]
     env: Vec<String>,
+    /// Read environment variables from a file.
+    #[arg(long)]
+    env_file: Vec<std::path::PathBuf>,
     /// Working directory inside the container.
     #[arg(short, long)]
     workdir: Option<String>,
@@ -52,7 +55,7 @@ pub async fn exec(client: &Client, args: ExecArgs) -> Result<()> {
         attach_stderr: attached,
         tty: args.tty,
         cmd: command.to_vec(),
-        env: args.env.clone(),
+        env: super::options::environment(&args.env_file, &args.env)?,
         privileged: args.privileged,
         working_dir: args.workdir.clone().unwrap_or_default(),
         user: args.user.clone().unwrap_or_default(),

@@ -220,7 +220,7 @@ pub fn parse_cpus(s: &str) -> Result<i64> {
 }
 
 /// `--ulimit nofile=1024:2048` as the API's {Name, Soft, Hard}.
-fn parse_ulimit(s: &str) -> Result<Ulimit> {
+pub fn parse_ulimit(s: &str) -> Result<Ulimit> {
     let bad = || anyhow::anyhow!("invalid ulimit argument: {s}");
     let (name, limits) = s.split_once('=').ok_or_else(bad)?;
     let (soft, hard) = limits.split_once(':').unwrap_or((limits, limits));
@@ -274,6 +274,17 @@ fn env_entry(entry: &str) -> Option<String> {
 }
 
 /// The lines of an --env-file: comments and blank lines skipped.
+/// The environment of `--env-file` lines, then `-e` flags (`KEY` alone: its value here),
+/// as the docker CLI reads them for run, create and exec.
+pub fn environment(files: &[std::path::PathBuf], flags: &[String]) -> Result<Vec<String>> {
+    let mut env = Vec::new();
+    for file in files {
+        env.extend(env_file(file)?);
+    }
+    env.extend(flags.iter().filter_map(|e| env_entry(e)));
+    Ok(env)
+}
+
 fn env_file(path: &std::path::Path) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("open {}", path.display()))?;
     Ok(text
@@ -328,11 +339,7 @@ fn key_values(items: &[String]) -> BTreeMap<String, String> {
 impl CreateArgs {
     /// The body of POST /containers/create.
     pub fn body(&self) -> Result<Config> {
-        let mut env = Vec::new();
-        for file in &self.env_file {
-            env.extend(env_file(file)?);
-        }
-        env.extend(self.env.iter().filter_map(|e| env_entry(e)));
+        let env = environment(&self.env_file, &self.env)?;
         let (image, command) = self
             .image_and_command
             .split_first()
