@@ -1041,6 +1041,37 @@ fn rmi_of_a_built_image_deletes_its_untagged_parents() {
     assert_eq!(left.ok().stdout, "bb:1\n");
 }
 
+/// `rmi --no-prune`: the image goes, its untagged build parents stay (both CLIs).
+#[test]
+fn rmi_no_prune_keeps_the_untagged_parents() {
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    let ctx = context(
+        &d,
+        "noprune",
+        &[("Dockerfile", "FROM bb:1\nENV B=2\nCMD [\"true\"]\n")],
+    );
+    for (client, name) in [("docker", "kept-d"), ("berth", "kept-b")] {
+        d.docker(&["build", "--no-cache", "-t", name, path(&ctx)])
+            .ok();
+        let before = d.docker(&["images", "-aq"]).ok().stdout.lines().count();
+        let args = ["rmi", "--no-prune", name];
+        let out = if client == "docker" {
+            d.docker(&args)
+        } else {
+            d.berth(&args)
+        };
+        assert_eq!(
+            out.ok().stdout.matches("Deleted: ").count(),
+            1,
+            "{}",
+            out.stdout
+        );
+        let after = d.docker(&["images", "-aq"]).ok().stdout.lines().count();
+        assert_eq!(before - after, 1, "{client}");
+    }
+}
+
 #[test]
 fn run_heredocs_are_left_to_the_shell_and_shebangs_executed() {
     let d = Daemon::start_for_containers();

@@ -138,8 +138,9 @@ impl Engine {
     }
 
     /// `docker rmi`. An image a container uses is not deleted: without `force` that is a
-    /// conflict (when the name given is its last); with it, only its names go.
-    pub fn remove_image(&self, name: &str, force: bool) -> Result<Vec<Removal>> {
+    /// conflict (when the name given is its last); with it, only its names go. `prune`: its
+    /// untagged build parents go with it (`--no-prune` keeps them).
+    pub fn remove_image(&self, name: &str, force: bool, prune: bool) -> Result<Vec<Removal>> {
         let image = self.images.resolve(name)?;
         let user = self
             .containers
@@ -148,8 +149,10 @@ impl Engine {
             .find(|c| c.image == image.record.id.as_str());
         let Some(user) = user else {
             let mut removed = self.images.remove(name, force)?;
-            let parents = self.remove_build_parents(&removed);
-            removed.extend(parents);
+            if prune {
+                let parents = self.remove_build_parents(&removed);
+                removed.extend(parents);
+            }
             return Ok(removed);
         };
         let by_tag = Reference::parse(name)

@@ -64,6 +64,9 @@ pub struct RemoveArgs {
     /// Remove even if the image has several repositories.
     #[arg(short, long)]
     force: bool,
+    /// Keep the untagged parents (a build's intermediate images).
+    #[arg(long)]
+    no_prune: bool,
     #[arg(required = true)]
     images: Vec<String>,
 }
@@ -365,7 +368,11 @@ pub async fn tag(client: &Client, args: TagArgs) -> Result<()> {
 pub async fn remove(client: &Client, args: RemoveArgs) -> Result<()> {
     let mut failed = false;
     for name in &args.images {
-        let q = query(&[("force", if args.force { "1" } else { "0" })]);
+        let flag = |on: bool| if on { "1" } else { "0" };
+        let q = query(&[
+            ("force", flag(args.force)),
+            ("noprune", flag(args.no_prune)),
+        ]);
         match client
             .delete_json::<Vec<DeleteResponse>>(&format!("{}?{q}", Client::image_path(name, "")))
             .await

@@ -213,9 +213,10 @@ pub(super) async fn tag(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
 
 pub(super) async fn remove(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
     let force = ctx.query.bool("force");
+    let prune = !ctx.query.bool("noprune");
     let removed = ctx
         .blocking(move |e| {
-            let removed = e.remove_image(&name, force)?;
+            let removed = e.remove_image(&name, force, prune)?;
             publish_removals(e, &removed);
             Ok(removed)
         })
