@@ -75,5 +75,8 @@ fn devices_cpu_tuning_annotations_and_label_files() {
         quiet.stderr
     );
     assert_eq!(d.berth(&["ps", "-aq"]).ok().stdout.lines().count(), 1);
+    // rm --link of a container's own name: dockerd's refusal; the container stays.
+    d.docker(&["rm", "--link", "tuned"])
+        .failed_with("cannot remove the default link name");
     d.berth(&["rm", "tuned"]).ok();
 }

@@ -717,6 +717,13 @@ pub(super) async fn kill(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
 }
 
 pub(super) async fn remove(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
+    if ctx.query.bool("link") {
+        // `docker rm --link NAME`: a container's own name is its default link name, which
+        // dockerd refuses to remove (a link's `/parent/name` never reaches this route).
+        return Err(ApiError::bad_request(
+            "Conflict, cannot remove the default link name of the container",
+        ));
+    }
     // -v: its anonymous volumes go too.
     let force = ctx.query.bool("force");
     let volumes = ctx.query.bool("v");
