@@ -58,6 +58,26 @@ fn system_df_prune_and_events_as_the_docker_cli() {
     assert_eq!(containers[1..3], ["2", "1"], "{containers:?}");
     assert!(containers[3].ends_with("kB"), "{containers:?}");
 
+    // GET /images/json?shared-size=1: the bytes an image shares with another (-1 unasked).
+    d.docker(&["commit", "up", "child:1"]).ok();
+    let shared = |query: &str| -> Vec<i64> {
+        let (status, body) = d.http("GET", &format!("/images/json{query}"), b"");
+        assert_eq!(status, 200, "{body}");
+        let list: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        let mut sizes: Vec<i64> = list
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|i| i["SharedSize"].as_i64().expect("SharedSize"))
+            .collect();
+        sizes.sort();
+        sizes
+    };
+    assert_eq!(shared(""), [-1, -1]);
+    let sizes = shared("?shared-size=1");
+    assert!(sizes[0] > 0 && sizes[0] == sizes[1], "{sizes:?}");
+    d.docker(&["rmi", "child:1"]).ok();
+
     // --format of df, version, info and history: the same text as the docker CLI's.
     for args in [
         &[

@@ -1,5 +1,7 @@
 //! The image routes: list, inspect, history, tag, remove, prune, load, save, import.
 
+use std::collections::HashMap;
+
 use berth_api_types::image::{
     DeleteResponse, GraphDriverData, HistoryResponseItem, InspectResponse, JsonMessage,
     JsonProgress, Metadata, PruneReport, RootFs, Summary,
@@ -42,23 +44,33 @@ pub(super) fn summary(v: &ImageView, version: ApiVersion) -> Summary {
 }
 
 /// `system df`'s per-image figures, as dockerd computes them: Containers (how many
-/// containers use the image) and SharedSize (the bytes of its layers that another image
-/// has too).
+/// containers use the image) and SharedSize.
 pub(super) fn count_usage(
     summaries: &mut [Summary],
     views: &[ImageView],
     containers: &[berth_engine::containers::ContainerRecord],
-    snapshot_sizes: &std::collections::HashMap<String, u64>,
+    snapshot_sizes: &HashMap<String, u64>,
 ) {
-    let mut images_per_layer: std::collections::HashMap<&str, usize> = Default::default();
+    for (s, v) in summaries.iter_mut().zip(views) {
+        let id = v.image.record.id.as_str();
+        s.containers = containers.iter().filter(|r| r.image == id).count() as i64;
+    }
+    shared_sizes(summaries, views, snapshot_sizes);
+}
+
+/// Each image's SharedSize: the bytes of its layers that another image has too.
+fn shared_sizes(
+    summaries: &mut [Summary],
+    views: &[ImageView],
+    snapshot_sizes: &HashMap<String, u64>,
+) {
+    let mut images_per_layer: HashMap<&str, usize> = HashMap::new();
     for v in views {
         for l in &v.image.record.layers {
             *images_per_layer.entry(l.chain_id.as_str()).or_default() += 1;
         }
     }
     for (s, v) in summaries.iter_mut().zip(views) {
-        let id = v.image.record.id.as_str();
-        s.containers = containers.iter().filter(|r| r.image == id).count() as i64;
         let shared: u64 = v
             .image
             .record
@@ -79,7 +91,9 @@ pub(super) async fn list(ctx: &Ctx) -> ApiResult<Response<Body>> {
     let filters = Filters::parse(ctx.query.get("filters"), LIST_FILTERS)?;
     let version = ctx.version;
     let all = ctx.query.bool("all");
-    let views = ctx
+    // `shared-size=1`: SharedSize computed (-1 otherwise, as dockerd).
+    let shared = ctx.query.bool("shared-size");
+    let list = ctx
         .blocking(move |e| {
             let mut views = e.list_images(&filters)?;
             if !all {
@@ -87,10 +101,13 @@ pub(super) async fn list(ctx: &Ctx) -> ApiResult<Response<Body>> {
                 let hidden = e.builder.intermediate_images();
                 views.retain(|v| !v.image.tags.is_empty() || !hidden.contains(&v.image.record.id));
             }
-            Ok(views)
+            let mut list: Vec<Summary> = views.iter().map(|v| summary(v, version)).collect();
+            if shared {
+                shared_sizes(&mut list, &views, &e.images.snapshot_sizes()?);
+            }
+            Ok(list)
         })
         .await?;
-    let list: Vec<Summary> = views.iter().map(|v| summary(v, version)).collect();
     Ok(body::json(StatusCode::OK, &list))
 }
 
