@@ -701,3 +701,51 @@ fn the_ipv6_default_route_follows_the_first_ipv6_network() {
         routes("late")
     );
 }
+
+/// IPv6 published ports across a SIGKILL of berthd: a container that lives on keeps its
+/// ports on IPv6 (and IPv4) after the restart; the rules of one that died meanwhile go.
+#[test]
+fn ipv6_ports_survive_a_restart_and_a_dead_containers_go() {
+    let mut n = NsDaemon::start(7, &[]);
+    ip(&[
+        "-n",
+        &n.ns,
+        "addr",
+        "add",
+        "fd42:b0e7:ff::7/128",
+        "dev",
+        "lo",
+    ]);
+    n.network(
+        "rv6",
+        40,
+        &[
+            "--ipv6",
+            "--subnet",
+            "10.66.40.0/24",
+            "--subnet",
+            "fd42:b0e7:40::/64",
+        ],
+    );
+    n.httpd("keep", &["--network", "rv6", "-p", "8100:80"], "kept");
+    n.httpd("dies", &["--network", "rv6", "-p", "8101:80"], "gone");
+    assert!(n.serves("[fd42:b0e7:ff::7]:8100", "kept"));
+    assert!(n.serves("[fd42:b0e7:ff::7]:8101", "gone"));
+    let pid: i32 = n.inspect("dies", "{{.State.Pid}}").parse().expect("pid");
+    n.d.kill();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill the container's init");
+    n.spawn(&[]);
+    assert!(n.serves("[fd42:b0e7:ff::7]:8100", "kept"));
+    assert!(n.serves("127.0.0.1:8100", "kept"));
+    assert!(
+        wait_for(|| !n.rules("ip6", "berth-b6n40").contains("dport 8101")),
+        "{}",
+        n.rules("ip6", "berth-b6n40")
+    );
+    assert!(n.rules("ip6", "berth-b6n40").contains("dport 8100"));
+    assert_eq!(n.inspect("dies", "{{.State.Running}}"), "false");
+}
