@@ -7,9 +7,8 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::Command;
 
-use common::{busybox_image, wait_for, Daemon};
+use common::{busybox_image, remove_bridge, wait_for, Daemon};
 
 /// A daemon on its own bridge `bn68x<pid>`, removed with its table at the end.
 struct NetDaemon {
@@ -42,12 +41,7 @@ impl Drop for NetDaemon {
             let _ = self.d.berth(&["rm", "-f", id]);
         }
         let _ = self.d.berth(&["network", "prune", "-f"]);
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.bridge])
-            .output();
-        let _ = Command::new("nft")
-            .args(["delete", "table", "ip", &format!("berth-{}", self.bridge)])
-            .output();
+        remove_bridge(&self.bridge);
     }
 }
 

@@ -44,9 +44,8 @@ fn none_and_host_containers_get_their_etc_files() {
         "-c",
         SHOW,
     ]);
-    let text = out.ok().stdout.clone();
-    let parts: Vec<&str> = text.split("---\n").collect();
-    assert_eq!(parts.len(), 3, "{text}");
+    let parts = files_of(&out.ok().stdout);
+    let text = parts.join("---\n");
     assert!(parts[0].starts_with("127.0.0.1\tlocalhost\n"), "{text}");
     assert!(parts[0].contains("10.1.2.3\tdb\n"), "{text}");
     assert!(parts[0].contains(&format!("{gateway}\tgw\n")), "{text}");
@@ -69,9 +68,8 @@ fn none_and_host_containers_get_their_etc_files() {
         "-c",
         SHOW,
     ]);
-    let text = out.ok().stdout.clone();
-    let parts: Vec<&str> = text.split("---\n").collect();
-    assert_eq!(parts.len(), 3, "{text}");
+    let parts = files_of(&out.ok().stdout);
+    let text = parts.join("---\n");
     let host_hosts = std::fs::read_to_string("/etc/hosts").expect("host's hosts");
     assert!(parts[0].starts_with(host_hosts.trim_end()), "{text}");
     assert!(parts[0].ends_with("10.1.2.3\tdb\n"), "{text}");
@@ -79,6 +77,13 @@ fn none_and_host_containers_get_their_etc_files() {
     assert_eq!(parts[2], host_name);
     let resolv = hosts_resolv_conf();
     assert_eq!(parts[1], resolv);
+}
+
+/// SHOW's output: hosts, resolv.conf, hostname.
+fn files_of(output: &str) -> Vec<String> {
+    let parts: Vec<String> = output.split("---\n").map(String::from).collect();
+    assert_eq!(parts.len(), 3, "{output}");
+    parts
 }
 
 /// The host's resolv.conf as a host-network container sees it (systemd-resolved's real

@@ -13,6 +13,17 @@ use std::collections::BTreeMap;
 
 use anyhow::{bail, Result};
 
+/// `key=value` flags as a map (a key alone has an empty value, as the docker CLI's).
+pub fn key_value_map(flags: &[String]) -> BTreeMap<String, String> {
+    flags
+        .iter()
+        .map(|f| match f.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (f.clone(), String::new()),
+        })
+        .collect()
+}
+
 /// `--filter key=value` flags as the API's `filters` JSON.
 pub fn filters_json(flags: &[String]) -> Result<Option<String>> {
     if flags.is_empty() {

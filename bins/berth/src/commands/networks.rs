@@ -1,6 +1,5 @@
 //! `berth network create|ls|inspect|rm|prune|connect|disconnect`, as the docker CLI's.
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use anyhow::{bail, Result};
@@ -14,7 +13,7 @@ use ipnet::IpNet;
 use serde_json::{json, Value};
 
 use super::containers::run::daemon_message;
-use super::filters_json;
+use super::{filters_json, key_value_map};
 use crate::exit;
 use crate::format::{print_inspected, print_rows};
 
@@ -159,17 +158,6 @@ pub struct DisconnectArgs {
     container: String,
 }
 
-/// `key=value` flags as a map (a key alone has an empty value, as the docker CLI's).
-fn pairs(flags: &[String]) -> BTreeMap<String, String> {
-    flags
-        .iter()
-        .map(|f| match f.split_once('=') {
-            Some((k, v)) => (k.to_string(), v.to_string()),
-            None => (f.clone(), String::new()),
-        })
-        .collect()
-}
-
 /// Whether `data` (an address, or a CIDR's address) lies in `subnet`.
 fn subnet_holds(subnet: &str, data: &str) -> Result<bool> {
     let Ok(net) = subnet.parse::<IpNet>() else {
@@ -228,7 +216,7 @@ fn ipam_configs(a: &CreateArgs) -> Result<Vec<IpamConfig>> {
             field.clone_from(v);
         }
     }
-    for (key, addr) in pairs(&a.aux_address) {
+    for (key, addr) in key_value_map(&a.aux_address) {
         let config = &mut configs[index(holder(&a.subnet, &addr, "aux-address")?)];
         config.aux_address.insert(key, addr);
     }
@@ -243,13 +231,13 @@ fn create_request(a: &CreateArgs) -> Result<CreateRequest> {
         enable_ipv6: a.ipv6,
         ipam: Some(Ipam {
             driver: a.ipam_driver.clone(),
-            options: Some(pairs(&a.ipam_opt)),
+            options: Some(key_value_map(&a.ipam_opt)),
             config: ipam_configs(a)?,
         }),
         internal: a.internal,
         attachable: a.attachable,
-        options: pairs(&a.opt),
-        labels: pairs(&a.label),
+        options: key_value_map(&a.opt),
+        labels: key_value_map(&a.label),
         ..CreateRequest::default()
     })
 }
@@ -265,7 +253,7 @@ fn connect_request(a: &ConnectArgs) -> ConnectRequest {
         endpoint_config: Some(EndpointSettings {
             ipam_config: Some(ipam),
             aliases: Some(a.alias.clone()).filter(|x| !x.is_empty()),
-            driver_opts: Some(pairs(&a.driver_opt)).filter(|o| !o.is_empty()),
+            driver_opts: Some(key_value_map(&a.driver_opt)).filter(|o| !o.is_empty()),
             gw_priority: a.gw_priority,
             ..EndpointSettings::default()
         }),

@@ -1,7 +1,5 @@
 //! `berth volume create|ls|inspect|rm|prune`, as the docker CLI's.
 
-use std::collections::BTreeMap;
-
 use anyhow::{bail, Result};
 use berth_api::client::{path_name, query, Client};
 use berth_api_types::volume::{CreateOptions, ListResponse, PruneReport, Volume};
@@ -9,7 +7,7 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
 use super::containers::run::daemon_message;
-use super::filters_json;
+use super::{filters_json, key_value_map};
 use crate::exit;
 use crate::format::{human_size_4, print_inspected, print_rows};
 
@@ -88,17 +86,6 @@ pub struct PruneArgs {
     force: bool,
 }
 
-/// `key=value` flags as a map (a key alone has an empty value, as the docker CLI's).
-fn pairs(flags: &[String]) -> BTreeMap<String, String> {
-    flags
-        .iter()
-        .map(|f| match f.split_once('=') {
-            Some((k, v)) => (k.to_string(), v.to_string()),
-            None => (f.clone(), String::new()),
-        })
-        .collect()
-}
-
 fn header_name(field: &str) -> Option<&'static str> {
     Some(match field {
         "Driver" => "DRIVER",
@@ -131,8 +118,8 @@ pub async fn volume(client: &Client, cmd: VolumeCommand) -> Result<()> {
                 name: a.name.unwrap_or_default(),
                 driver: a.driver,
                 // Left out when empty, as the docker CLI 28 leaves them (shown as null).
-                driver_opts: Some(pairs(&a.opt)).filter(|m| !m.is_empty()),
-                labels: Some(pairs(&a.label)).filter(|m| !m.is_empty()),
+                driver_opts: Some(key_value_map(&a.opt)).filter(|m| !m.is_empty()),
+                labels: Some(key_value_map(&a.label)).filter(|m| !m.is_empty()),
                 ..CreateOptions::default()
             };
             let v: Volume = client.post_body("/volumes/create", &body).await?;

@@ -774,3 +774,13 @@ pub fn crictl_binary() -> PathBuf {
         })
         .clone()
 }
+
+/// Remove a test daemon's bridge `name` and berth's nftables table for it (what a daemon
+/// killed before its cleanup leaves).
+#[allow(dead_code)]
+pub fn remove_bridge(name: &str) {
+    let _ = Command::new("ip").args(["link", "del", name]).output();
+    let _ = Command::new("nft")
+        .args(["delete", "table", "ip", &format!("berth-{name}")])
+        .output();
+}

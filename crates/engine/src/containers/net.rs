@@ -1431,10 +1431,16 @@ pub(crate) fn write_files(
             },
         )
     };
+    write_etc(dir, &hosts, &hostname, &resolv)
+}
+
+/// hosts, hostname and resolv.conf into `dir` (in place: a running container's bind
+/// mounts see the change).
+pub(crate) fn write_etc(dir: &Path, hosts: &str, hostname: &str, resolv: &str) -> Result<()> {
     for (name, text) in [
-        ("hosts", hosts),
+        ("hosts", hosts.to_string()),
         ("hostname", format!("{hostname}\n")),
-        ("resolv.conf", resolv),
+        ("resolv.conf", resolv.to_string()),
     ] {
         let path = dir.join(name);
         std::fs::write(&path, text)

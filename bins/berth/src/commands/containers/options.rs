@@ -10,6 +10,8 @@ use berth_api_types::container::{
 };
 use clap::{ArgAction, Args};
 
+use crate::commands::key_value_map;
+
 /// `--pull`: docker's image pull policy for run and create.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum PullPolicy {
@@ -310,7 +312,7 @@ impl CreateArgs {
             );
         }
         lines.extend(self.label.iter().cloned());
-        Ok(key_values(&lines))
+        Ok(key_value_map(&lines))
     }
 }
 
@@ -324,16 +326,6 @@ fn security_opt(opt: &str) -> Result<String> {
         }
         _ => Ok(opt.to_string()),
     }
-}
-
-fn key_values(items: &[String]) -> BTreeMap<String, String> {
-    items
-        .iter()
-        .map(|l| match l.split_once('=') {
-            Some((k, v)) => (k.to_string(), v.to_string()),
-            None => (l.to_string(), String::new()),
-        })
-        .collect()
 }
 
 impl CreateArgs {
@@ -367,7 +359,7 @@ impl CreateArgs {
         };
         self.host_flags.apply(&mut config.host_config)?;
         self.device_flags.apply(&mut config.host_config)?;
-        config.host_config.annotations = key_values(&self.annotation);
+        config.host_config.annotations = key_value_map(&self.annotation);
         config.host_config.volume_driver = self.volume_driver.clone().unwrap_or_default();
         self.net_flags.apply(&mut config)?;
         Ok(config)
@@ -471,7 +463,7 @@ impl CreateArgs {
         if self.log_driver.is_some() || !self.log_opt.is_empty() {
             host.log_config = LogConfig {
                 driver: self.log_driver.clone().unwrap_or_default(),
-                config: key_values(&self.log_opt),
+                config: key_value_map(&self.log_opt),
             };
         }
         if self.tty {

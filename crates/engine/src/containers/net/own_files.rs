@@ -55,15 +55,7 @@ pub(crate) fn write(
             etc::resolv_conf(&etc::host_resolv_conf(), &given),
         )
     };
-    for (name, text) in [
-        ("hosts", hosts),
-        ("hostname", format!("{hostname}\n")),
-        ("resolv.conf", resolv),
-    ] {
-        let path = dir.join(name);
-        std::fs::write(&path, text)
-            .map_err(|e| Error::Io(format!("write {}: {e}", path.display())))?;
-    }
+    super::write_etc(dir, &hosts, &hostname, &resolv)?;
     Ok(Some(dir.to_path_buf()))
 }
 
