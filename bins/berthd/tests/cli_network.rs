@@ -209,6 +209,30 @@ fn berth_network_commands_and_run_flags_carry_real_traffic() {
     d.berth(&["network", "disconnect", "front", "pub"])
         .failed_with("is not connected to network front");
 
+    // docker ps's network, publish, expose, before, since and is-task filters.
+    let host_port = addr.rsplit(':').next().unwrap_or_default().to_string();
+    let publish = format!("publish={host_port}");
+    for (filter, want) in [
+        ("network=front", "web"),
+        ("network=bridge", "pub"),
+        (publish.as_str(), "pub"),
+        ("expose=80", "pub"),
+        ("expose=81-82/udp", "pub"),
+        ("before=pub", "web"),
+        ("since=web", "pub"),
+        ("is-task=false", "pub web"),
+        ("is-task=true", ""),
+    ] {
+        let names = d.docker(&["ps", "--filter", filter, "--format", "{{.Names}}"]);
+        let mut got: Vec<&str> = names.ok().stdout.lines().collect();
+        got.sort();
+        assert_eq!(got.join(" "), want, "{filter}");
+    }
+    d.docker(&["ps", "--filter", "publish=1:2"])
+        .failed_with("should not contain ':'");
+    d.docker(&["ps", "--filter", "before=nosuch"])
+        .failed_with("No such container: nosuch");
+
     // resolv.conf, hosts and the domain name from the flags.
     let files = d.berth(&[
         "run",

@@ -128,76 +128,12 @@ pub(super) async fn start(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> 
     }))
 }
 
-/// The health `docker ps --filter health=` compares: none without a health check.
-fn health_word(r: &ContainerRecord) -> &'static str {
-    r.state
-        .health
-        .as_ref()
-        .map_or("none", |h| h.status.as_str())
-}
-
-/// `--filter health=` takes moby's words only.
-fn check_health_filter(filters: &berth_engine::filters::Filters) -> ApiResult<()> {
-    const VALID: [&str; 4] = ["none", "starting", "healthy", "unhealthy"];
-    match filters
-        .get("health")
-        .iter()
-        .find(|v| !VALID.contains(&v.as_str()))
-    {
-        Some(bad) => Err(ApiError::bad_request(format!(
-            "invalid filter 'health={bad}': invalid value for health ({bad}): must be one of {}",
-            VALID.join(", ")
-        ))),
-        None => Ok(()),
-    }
-}
-
-/// `docker ps --filter`: every given key must match (any of its values).
-fn matches(filters: &berth_engine::filters::Filters, r: &ContainerRecord) -> bool {
-    let any = |key: &str, f: &dyn Fn(&String) -> bool| {
-        let values = filters.get(key);
-        values.is_empty() || values.iter().any(f)
-    };
-    any("status", &|s| s == r.status_word())
-        && any("health", &|h| h == health_word(r))
-        && any("name", &|n| r.name.contains(n.trim_start_matches('/')))
-        && any("id", &|i| r.id.starts_with(i.as_str()))
-        && any("exited", &|c| {
-            r.state.status == Status::Exited
-                && !r.state.restarting
-                && c.parse() == Ok(r.state.exit_code)
-        })
-        && any("ancestor", &|a| {
-            a == &r.config.image
-                || r.image.starts_with(a.trim_start_matches("sha256:"))
-                || r.image == *a
-        })
-        && any("volume", &|v| {
-            r.host
-                .volumes
-                .iter()
-                .any(|m| m.name == *v || m.destination == *v)
-        })
-        && filters.labels_match(&r.config.labels.clone().unwrap_or_default())
-}
-
-/// A `label` filter on a Kubernetes label (`io.kubernetes.pod.namespace=default`...).
-fn kubernetes_asked(filters: &berth_engine::filters::Filters) -> bool {
-    filters
-        .get("label")
-        .iter()
-        .any(|l| l.starts_with("io.kubernetes."))
-}
-
 pub(super) async fn list(ctx: &Ctx) -> ApiResult<Response<Body>> {
     let all = ctx.query.bool("all");
     let filters = berth_engine::filters::Filters::parse(
         ctx.query.get("filters"),
-        &[
-            "status", "name", "id", "label", "exited", "ancestor", "health", "volume",
-        ],
+        super::list_filters::ACCEPTED,
     )?;
-    check_health_filter(&filters)?;
     let limit: Option<usize> = ctx
         .query
         .get("limit")
@@ -206,19 +142,17 @@ pub(super) async fn list(ctx: &Ctx) -> ApiResult<Response<Body>> {
     // -n/-l (a limit) include stopped containers, as moby does.
     let all = all || limit.is_some();
     let size = ctx.query.bool("size");
-    // Pods' containers (the CRI's) only when a Kubernetes label is asked for.
-    let pods_asked = kubernetes_asked(&filters);
-    let records = ctx
+    let (records, filter) = ctx
         .blocking(move |e| {
-            let list: Vec<_> = e
-                .containers()
-                .list()
+            let all_records = e.containers().list();
+            let filter = super::list_filters::ListFilter::new(filters, &all_records)?;
+            let list: Vec<_> = all_records
                 .into_iter()
-                .filter(|r| pods_asked || !r.in_pod())
+                .filter(|r| filter.pods_asked() || !r.in_pod())
                 .collect();
             let sizes: Vec<Option<(u64, u64)>> =
                 list.iter().map(|r| size.then(|| sizes_of(e, r))).collect();
-            Ok(list.into_iter().zip(sizes).collect::<Vec<_>>())
+            Ok((list.into_iter().zip(sizes).collect::<Vec<_>>(), filter))
         })
         .await?;
     let mut out = Vec::new();
@@ -227,12 +161,11 @@ pub(super) async fn list(ctx: &Ctx) -> ApiResult<Response<Body>> {
         if !all
             && r.state.status != Status::Running
             && !r.state.restarting
-            && !filters.has("status")
-            && !filters.has("exited")
+            && !filter.asks_for_stopped()
         {
             continue;
         }
-        if !matches(&filters, &r) {
+        if !filter.matches(&r, &port_list(&r)) {
             continue;
         }
         out.push(summary(&r, sizes));
@@ -526,7 +459,7 @@ fn ports_map(r: &ContainerRecord) -> PortMap {
 }
 
 /// The list's Ports (`docker ps`): published ports, then exposed ones.
-fn port_list(r: &ContainerRecord) -> Vec<Port> {
+pub(super) fn port_list(r: &ContainerRecord) -> Vec<Port> {
     let published = r.endpoints.iter().flat_map(|e| &e.ports);
     let mut out: Vec<Port> = published
         .clone()

@@ -13,6 +13,7 @@ mod exec;
 mod files;
 mod hijack;
 mod images;
+mod list_filters;
 mod networks;
 mod progress;
 mod prune;
