@@ -328,6 +328,25 @@ fn berth_network_commands_and_run_flags_carry_real_traffic() {
         "spare",
     ])
     .ok();
+    for (filters, want) in [
+        (&["dangling=true"][..], "spare"),
+        (&["dangling=false"][..], "bridge host none"),
+        (&["name=spare", "name=none"][..], "none spare"),
+        (&["type=custom"][..], "spare"),
+    ] {
+        let mut args = vec!["network", "ls", "--format", "{{.Name}}"];
+        for f in filters {
+            args.extend(["--filter", f]);
+        }
+        let names = d.berth(&args);
+        let mut got: Vec<&str> = names.ok().stdout.lines().collect();
+        got.sort();
+        assert_eq!(got.join(" "), want, "{filters:?}");
+    }
+    d.berth(&["network", "ls", "--filter", "dangling=maybe"])
+        .failed_with("invalid value for filter 'dangling'");
+    d.berth(&["network", "ls", "--filter", "type=bogus"])
+        .failed_with("invalid filter: 'type'='bogus'");
     let pruned = d.berth(&["network", "prune", "-f"]);
     assert_eq!(pruned.ok().stdout, "Deleted Networks:\nspare\n");
 }

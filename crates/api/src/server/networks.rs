@@ -20,7 +20,7 @@ use super::compat;
 use super::error::{ApiError, ApiResult};
 use super::Ctx;
 
-const FILTERS: &[&str] = &["name", "id", "driver", "type", "scope", "label"];
+const FILTERS: &[&str] = &["name", "id", "driver", "type", "scope", "label", "dangling"];
 
 /// The creation time of the predefined networks (Go's zero time, as dockerd shows it).
 const PREDEFINED_CREATED: &str = "0001-01-01T00:00:00Z";
@@ -175,8 +175,14 @@ fn names(bridge: &Option<BridgeView>) -> Vec<&'static str> {
     out
 }
 
-fn matches(filters: &Filters, n: &NetworkResource) -> bool {
+/// moby's network filters: each key's values are alternatives (labels must all hold);
+/// `dangling`: user-defined networks no running container is on (false: the others).
+fn matches(filters: &Filters, n: &NetworkResource, dangling: Option<bool>) -> bool {
     let builtin = n.created == PREDEFINED_CREATED;
+    let any = |key: &str, test: &dyn Fn(&String) -> bool| {
+        let values = filters.get(key);
+        values.is_empty() || values.iter().any(test)
+    };
     let label_ok = filters
         .get("label")
         .iter()
@@ -184,21 +190,40 @@ fn matches(filters: &Filters, n: &NetworkResource) -> bool {
             Some((k, val)) => n.labels.get(k).map(String::as_str) == Some(val),
             None => n.labels.contains_key(l.as_str()),
         });
-    filters
-        .get("name")
-        .iter()
-        .all(|f| n.name.contains(f.as_str()))
-        && filters
-            .get("id")
-            .iter()
-            .all(|i| n.id.starts_with(i.as_str()))
-        && filters.get("driver").iter().all(|d| n.driver == *d)
-        && filters
-            .get("type")
-            .iter()
-            .all(|t| (t == "builtin") == builtin)
-        && filters.get("scope").iter().all(|s| s == "local")
+    let in_use = n.containers.as_ref().is_some_and(|c| !c.is_empty());
+    any("name", &|f| n.name.contains(f.as_str()))
+        && any("id", &|i| n.id.starts_with(i.as_str()))
+        && any("driver", &|d| n.driver == *d)
+        && any("type", &|t| (t == "builtin") == builtin)
+        && any("scope", &|s| s == "local")
+        && dangling.is_none_or(|only| only == (!builtin && !in_use))
         && label_ok
+}
+
+/// The `dangling` and `type` filters' values, checked as dockerd checks them.
+fn check_filters(filters: &Filters) -> ApiResult<Option<bool>> {
+    if let Some(t) = filters
+        .get("type")
+        .iter()
+        .find(|t| !matches!(t.as_str(), "custom" | "builtin"))
+    {
+        return Err(ApiError::bad_request(format!(
+            "invalid filter: 'type'='{t}'"
+        )));
+    }
+    match filters.get("dangling") {
+        [] => Ok(None),
+        [one] => match one.as_str() {
+            "1" | "true" => Ok(Some(true)),
+            "0" | "false" => Ok(Some(false)),
+            _ => Err(ApiError::bad_request(
+                "invalid value for filter 'dangling', must be \"true\" (or \"1\"), or \"false\" (or \"0\")",
+            )),
+        },
+        _ => Err(ApiError::bad_request(
+            "got more than one value for filter key \"dangling\"",
+        )),
+    }
 }
 
 /// A request body as moby's decoder reads it; `what` starts the 400's message.
@@ -210,6 +235,7 @@ async fn request<T: DeserializeOwned>(body_in: Incoming, what: &str) -> ApiResul
 /// GET /networks
 pub(super) async fn list(ctx: &Ctx) -> ApiResult<Response<Body>> {
     let filters = Filters::parse(ctx.query.get("filters"), FILTERS)?;
+    let dangling = check_filters(&filters)?;
     let (bridge, user, records) = ctx
         .blocking(|e| {
             let user = e.networks().map(|n| n.list()).unwrap_or_default();
@@ -221,7 +247,7 @@ pub(super) async fn list(ctx: &Ctx) -> ApiResult<Response<Body>> {
         .into_iter()
         .map(|n| network(n, bridge.as_ref().filter(|_| n == "bridge"), Some(&records)))
         .chain(user.iter().map(|r| user_network(r, Some(&records))))
-        .filter(|n| matches(&filters, n))
+        .filter(|n| matches(&filters, n, dangling))
         .collect();
     compat::network_list(&mut out, ctx.version);
     Ok(body::json(StatusCode::OK, &out))
