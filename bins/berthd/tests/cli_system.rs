@@ -189,6 +189,18 @@ fn system_df_prune_and_events_as_the_docker_cli() {
     );
     assert_eq!(d.berth(&["ps", "-aq"]).ok().stdout.lines().count(), 1);
     d.berth(&["volume", "inspect", "spare"]).ok();
+    // A filter key given twice: either value (moby's filters).
+    d.berth(&["volume", "create", "other"]).ok();
+    let both = d.berth(&[
+        "volume",
+        "ls",
+        "-q",
+        "--filter",
+        "name=spare",
+        "--filter",
+        "name=other",
+    ]);
+    assert_eq!(both.ok().stdout, "other\nspare\n");
     d.berth(&["system", "prune"]).failed_with("--force");
     let builder = d.berth(&["builder", "prune", "-f"]);
     assert!(

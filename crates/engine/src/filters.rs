@@ -46,6 +46,13 @@ impl Filters {
         self.0.contains_key(key)
     }
 
+    /// Whether one of `key`'s values passes `test` (none given: everything does): a key's
+    /// values are alternatives, as moby's filters match them.
+    pub fn any_of(&self, key: &str, test: impl Fn(&str) -> bool) -> bool {
+        let values = self.get(key);
+        values.is_empty() || values.iter().any(|v| test(v))
+    }
+
     /// The single boolean of a key like `dangling`.
     pub fn bool(&self, key: &str) -> Result<Option<bool>> {
         match self.get(key) {

@@ -91,35 +91,31 @@ impl ListFilter {
     /// Whether `r`, with `ports` (as the list shows them), passes every filter.
     pub(super) fn matches(&self, r: &ContainerRecord, ports: &[Port]) -> bool {
         let f = &self.filters;
-        let any = |key: &str, test: &dyn Fn(&String) -> bool| {
-            let values = f.get(key);
-            values.is_empty() || values.iter().any(test)
-        };
         let created = humantime::parse_rfc3339(&r.created).ok();
-        any("status", &|s| s == r.status_word())
-            && any("health", &|h| h == health_word(r))
-            && any("name", &|n| r.name.contains(n.trim_start_matches('/')))
-            && any("id", &|i| r.id.starts_with(i.as_str()))
-            && any("exited", &|c| {
+        f.any_of("status", |s| s == r.status_word())
+            && f.any_of("health", |h| h == health_word(r))
+            && f.any_of("name", |n| r.name.contains(n.trim_start_matches('/')))
+            && f.any_of("id", |i| r.id.starts_with(i))
+            && f.any_of("exited", |c| {
                 r.state.status == Status::Exited
                     && !r.state.restarting
                     && c.parse() == Ok(r.state.exit_code)
             })
-            && any("ancestor", &|a| {
-                a == &r.config.image
+            && f.any_of("ancestor", |a| {
+                a == r.config.image
                     || r.image.starts_with(a.trim_start_matches("sha256:"))
-                    || r.image == *a
+                    || r.image == a
             })
-            && any("volume", &|v| {
+            && f.any_of("volume", |v| {
                 r.host
                     .volumes
                     .iter()
-                    .any(|m| m.name == *v || m.destination == *v)
+                    .any(|m| m.name == v || m.destination == v)
             })
-            && any("network", &|n| on_network(r, n))
+            && f.any_of("network", |n| on_network(r, n))
             // No container of berth's is a swarm task; every one has the default isolation.
-            && any("is-task", &|t| t == "false")
-            && any("isolation", &|i| i == "default")
+            && f.any_of("is-task", |t| t == "false")
+            && f.any_of("isolation", |i| i == "default")
             && self.before.is_none_or(|b| created.is_some_and(|c| c < b))
             && self.since.is_none_or(|s| created.is_some_and(|c| c > s))
             && self.ports_match(ports)

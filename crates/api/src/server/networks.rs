@@ -179,10 +179,6 @@ fn names(bridge: &Option<BridgeView>) -> Vec<&'static str> {
 /// `dangling`: user-defined networks no running container is on (false: the others).
 fn matches(filters: &Filters, n: &NetworkResource, dangling: Option<bool>) -> bool {
     let builtin = n.created == PREDEFINED_CREATED;
-    let any = |key: &str, test: &dyn Fn(&String) -> bool| {
-        let values = filters.get(key);
-        values.is_empty() || values.iter().any(test)
-    };
     let label_ok = filters
         .get("label")
         .iter()
@@ -191,11 +187,11 @@ fn matches(filters: &Filters, n: &NetworkResource, dangling: Option<bool>) -> bo
             None => n.labels.contains_key(l.as_str()),
         });
     let in_use = n.containers.as_ref().is_some_and(|c| !c.is_empty());
-    any("name", &|f| n.name.contains(f.as_str()))
-        && any("id", &|i| n.id.starts_with(i.as_str()))
-        && any("driver", &|d| n.driver == *d)
-        && any("type", &|t| (t == "builtin") == builtin)
-        && any("scope", &|s| s == "local")
+    filters.any_of("name", |f| n.name.contains(f))
+        && filters.any_of("id", |i| n.id.starts_with(i))
+        && filters.any_of("driver", |d| n.driver == d)
+        && filters.any_of("type", |t| (t == "builtin") == builtin)
+        && filters.any_of("scope", |s| s == "local")
         && dangling.is_none_or(|only| only == (!builtin && !in_use))
         && label_ok
 }

@@ -128,13 +128,8 @@ impl Engine {
             .list()
             .into_iter()
             .filter(|v| dangling.is_none_or(|d| d != used.contains(&v.name)))
-            .filter(|v| {
-                filters
-                    .get("name")
-                    .iter()
-                    .all(|n| v.name.contains(n.as_str()))
-            })
-            .filter(|v| filters.get("driver").iter().all(|d| *d == v.driver))
+            .filter(|v| filters.any_of("name", |n| v.name.contains(n)))
+            .filter(|v| filters.any_of("driver", |d| d == v.driver))
             .filter(|v| filters.labels_match(v.labels()))
             .collect())
     }
