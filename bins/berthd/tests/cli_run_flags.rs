@@ -75,6 +75,45 @@ fn devices_cpu_tuning_annotations_and_label_files() {
         quiet.stderr
     );
     assert_eq!(d.berth(&["ps", "-aq"]).ok().stdout.lines().count(), 1);
+    // -a: only the streams named reach this command.
+    let script = "echo out; echo err >&2";
+    let only_out = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-a",
+        "stdout",
+        "bb:1",
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert_eq!(
+        (only_out.ok().stdout.as_str(), only_out.stderr.as_str()),
+        ("out\n", "")
+    );
+    let only_err = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-a",
+        "STDERR",
+        "bb:1",
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert_eq!(
+        (only_err.ok().stdout.as_str(), only_err.stderr.as_str()),
+        ("", "err\n")
+    );
+    d.berth(&["run", "-d", "-a", "stdout", "bb:1", "true"])
+        .failed_with("cannot specify both --attach and --detach");
+    d.berth(&["run", "-a", "stdlog", "bb:1", "true"])
+        .failed_with("valid streams are STDIN, STDOUT and STDERR");
+
     // rm --link of a container's own name: dockerd's refusal; the container stays.
     d.docker(&["rm", "--link", "tuned"])
         .failed_with("cannot remove the default link name");

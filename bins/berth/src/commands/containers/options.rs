@@ -34,6 +34,10 @@ pub struct CreateArgs {
     /// Keep standard input open.
     #[arg(short, long)]
     pub interactive: bool,
+    /// Attach to STDIN, STDOUT or STDERR (given again for several; default: output and
+    /// error).
+    #[arg(short, long)]
+    pub attach: Vec<String>,
     /// Allocate a pseudo-TTY.
     #[arg(short, long)]
     pub tty: bool,
@@ -297,7 +301,34 @@ fn env_file(path: &std::path::Path) -> Result<Vec<String>> {
         .collect())
 }
 
+/// The streams a run attaches to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Streams {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
 impl CreateArgs {
+    /// `-a` (case aside, as the docker CLI's ValidateAttach), `-i` adding standard input;
+    /// without `-a`: output and error.
+    pub fn streams(&self) -> Result<Streams> {
+        let mut streams = Streams {
+            stdin: self.interactive,
+            stdout: self.attach.is_empty(),
+            stderr: self.attach.is_empty(),
+        };
+        for a in &self.attach {
+            match a.to_ascii_lowercase().as_str() {
+                "stdin" => streams.stdin = true,
+                "stdout" => streams.stdout = true,
+                "stderr" => streams.stderr = true,
+                _ => bail!("invalid argument \"{a}\" for \"-a, --attach\" flag: valid streams are STDIN, STDOUT and STDERR"),
+            }
+        }
+        Ok(streams)
+    }
+
     /// `--label-file` lines, then `--label` flags (which win), as the docker CLI reads them.
     fn labels(&self) -> Result<BTreeMap<String, String>> {
         let mut lines = Vec::new();
@@ -332,6 +363,7 @@ impl CreateArgs {
     /// The body of POST /containers/create.
     pub fn body(&self) -> Result<Config> {
         let env = environment(&self.env_file, &self.env)?;
+        let streams = self.streams()?;
         let (image, command) = self
             .image_and_command
             .split_first()
@@ -341,9 +373,9 @@ impl CreateArgs {
             tty: self.tty,
             open_stdin: self.interactive,
             stdin_once: self.interactive,
-            attach_stdin: self.interactive,
-            attach_stdout: true,
-            attach_stderr: true,
+            attach_stdin: streams.stdin,
+            attach_stdout: streams.stdout,
+            attach_stderr: streams.stderr,
             env: Some(env),
             labels: self.labels()?,
             cmd: (!command.is_empty()).then(|| StrSlice(command.to_vec())),

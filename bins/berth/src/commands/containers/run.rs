@@ -138,16 +138,19 @@ pub async fn create(client: &Client, args: CreateOnlyArgs) -> Result<()> {
 struct Attach<'a> {
     id: &'a str,
     session: Session,
+    /// Standard output and error wanted (`-a`; both unless it names others).
+    output: (bool, bool),
     sig_proxy: bool,
 }
 
 impl Attach<'_> {
     async fn connect(&self, client: &Client) -> Result<berth_api::client::Hijacked> {
+        let flag = |on: bool| if on { "1" } else { "0" };
         let mut q = vec![
             ("stream", "1"),
-            ("stdout", "1"),
-            ("stderr", "1"),
-            ("stdin", if self.session.stdin { "1" } else { "0" }),
+            ("stdout", flag(self.output.0)),
+            ("stderr", flag(self.output.1)),
+            ("stdin", flag(self.session.stdin)),
         ];
         if let Some(keys) = &self.session.detach_keys {
             q.push(("detachKeys", keys));
@@ -181,6 +184,13 @@ impl Attach<'_> {
 
 pub async fn run(client: &Client, args: RunArgs) -> Result<()> {
     let c = &args.create;
+    if args.detach && !c.attach.is_empty() {
+        return Err(exit::failed(
+            125,
+            anyhow::anyhow!("conflicting options: cannot specify both --attach and --detach"),
+        ));
+    }
+    let streams = c.streams().map_err(|e| exit::failed(125, e))?;
     let id = create_container(client, c)
         .await
         .map_err(|e| exit::failed(125, e))?;
@@ -197,9 +207,10 @@ pub async fn run(client: &Client, args: RunArgs) -> Result<()> {
         id: &id,
         session: Session {
             tty: c.tty,
-            stdin: c.interactive,
+            stdin: streams.stdin,
             detach_keys: args.detach_keys.clone(),
         },
+        output: (streams.stdout, streams.stderr),
         sig_proxy: args.sig_proxy,
     };
     let conn = attach
@@ -261,6 +272,7 @@ pub async fn start(client: &Client, args: StartArgs) -> Result<()> {
             stdin: args.interactive && open_stdin,
             detach_keys: args.detach_keys,
         },
+        output: (true, true),
         sig_proxy: true,
     };
     let conn = attach.connect(client).await?;
@@ -283,6 +295,7 @@ pub async fn attach(client: &Client, args: AttachArgs) -> Result<()> {
             stdin: open_stdin && !args.no_stdin,
             detach_keys: args.detach_keys,
         },
+        output: (true, true),
         sig_proxy: args.sig_proxy,
     };
     let conn = attach.connect(client).await?;
