@@ -1163,52 +1163,6 @@ fn what_a_run_writes_under_a_volume_is_discarded_and_no_volume_is_left() {
     );
 }
 
-/// A TLS file server on 127.0.0.1 (python3's http.server), serving `dir` with `cert`/`key`.
-struct HttpsServer {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl HttpsServer {
-    fn start(dir: &std::path::Path, cert: &std::path::Path, key: &std::path::Path) -> HttpsServer {
-        use std::io::BufRead;
-        let script = r#"
-import functools, http.server, ssl, sys
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-ctx.load_cert_chain(sys.argv[2], sys.argv[3])
-handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])
-srv = http.server.HTTPServer(("127.0.0.1", 0), handler)
-srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-print(srv.server_address[1], flush=True)
-srv.serve_forever()
-"#;
-        let mut child = std::process::Command::new("python3")
-            .arg("-c")
-            .arg(script)
-            .arg(dir)
-            .arg(cert)
-            .arg(key)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("python3");
-        let mut line = String::new();
-        let out = child.stdout.take().expect("stdout");
-        std::io::BufReader::new(out)
-            .read_line(&mut line)
-            .expect("port");
-        let port = line.trim().parse().expect("a port");
-        HttpsServer { child, port }
-    }
-}
-
-impl Drop for HttpsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn openssl(dir: &std::path::Path, args: &[&str]) {
     let ok = std::process::Command::new("openssl")
         .current_dir(dir)
@@ -1302,8 +1256,8 @@ fn add_of_an_https_url_fetches_it_over_tls_and_refuses_an_untrusted_server() {
     let files = t.join("www");
     std::fs::create_dir_all(&files).expect("www");
     std::fs::write(files.join("payload.txt"), "over tls\n").expect("payload");
-    let trusted = HttpsServer::start(&files, &t.join("srv.pem"), &t.join("srv.key"));
-    let untrusted = HttpsServer::start(&files, &t.join("self.pem"), &t.join("self.key"));
+    let trusted = FileServer::start(&files, Some((&t.join("srv.pem"), &t.join("srv.key"))));
+    let untrusted = FileServer::start(&files, Some((&t.join("self.pem"), &t.join("self.key"))));
 
     let ca = t.join("ca.pem").to_string_lossy().into_owned();
     let d = Daemon::start_for_containers_env(&[], &[("SSL_CERT_FILE", &ca)]);

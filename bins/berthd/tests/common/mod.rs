@@ -784,3 +784,53 @@ pub fn remove_bridge(name: &str) {
         .args(["delete", "table", "ip", &format!("berth-{name}")])
         .output();
 }
+
+/// A file server on 127.0.0.1 (python3's http.server) serving `dir`, over TLS with
+/// `tls` (certificate, key) when given; stopped (by its PID) when dropped.
+#[allow(dead_code)]
+pub struct FileServer {
+    child: Child,
+    pub port: u16,
+}
+
+#[allow(dead_code)]
+impl FileServer {
+    pub fn start(dir: &Path, tls: Option<(&Path, &Path)>) -> FileServer {
+        use std::io::BufRead;
+        let script = r#"
+import functools, http.server, ssl, sys
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])
+srv = http.server.HTTPServer(("127.0.0.1", 0), handler)
+if len(sys.argv) > 2:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+    srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+print(srv.server_address[1], flush=True)
+srv.serve_forever()
+"#;
+        let mut cmd = Command::new("python3");
+        cmd.arg("-c").arg(script).arg(dir);
+        if let Some((cert, key)) = tls {
+            cmd.arg(cert).arg(key);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3");
+        let mut line = String::new();
+        let out = child.stdout.take().expect("stdout");
+        std::io::BufReader::new(out)
+            .read_line(&mut line)
+            .expect("port");
+        let port = line.trim().parse().expect("a port");
+        FileServer { child, port }
+    }
+}
+
+impl Drop for FileServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -59,11 +59,6 @@ fn options(ctx: &Ctx) -> ApiResult<(Options, bool)> {
             "BuildKit sessions (version=2) are not supported by berth; its builder serves the classic endpoint (DOCKER_BUILDKIT=0)",
         ));
     }
-    if let Some(remote) = q.get("remote").filter(|r| !r.is_empty()) {
-        return Err(ApiError::bad_request(format!(
-            "remote build contexts ({remote}) are not supported by berth: build from a local directory or a tar on standard input"
-        )));
-    }
     if q.bool("squash") {
         return Err(ApiError::bad_request("--squash is not supported by berth"));
     }
@@ -267,9 +262,28 @@ pub(super) async fn build(ctx: &Ctx, req: hyper::Request<Incoming>) -> ApiResult
     let (tx, rx) = mpsc::unbounded_channel();
     opts.puller = Some(puller(ctx, req.headers(), tx.clone(), quiet)?);
     opts.always_pull = ctx.query.bool("pull");
+    // `remote=URL`: the daemon fetches the context (the request's body is not read).
+    let remote = ctx
+        .query
+        .get("remote")
+        .filter(|r| !r.is_empty())
+        .map(String::from);
     let reader = body::reader(req.into_body());
     let engine = ctx.state.engine.clone();
     tokio::task::spawn_blocking(move || {
+        let input: Box<dyn std::io::Read> = match remote {
+            None => Box::new(reader),
+            Some(url) => match berth_builder::build::remote::fetch(&url, &opts.dockerfile) {
+                Ok(tar) => Box::new(std::io::Cursor::new(tar)),
+                Err(e) => {
+                    let _ = tx.send(Event::Failed(
+                        ApiError::new(status_of(&e), e.to_string()),
+                        None,
+                    ));
+                    return;
+                }
+            },
+        };
         let send = |v: JsonMessage| {
             let _ = tx.send(Event::message(v));
         };
@@ -283,7 +297,7 @@ pub(super) async fn build(ctx: &Ctx, req: hyper::Request<Incoming>) -> ApiResult
                 ..JsonMessage::default()
             }),
         };
-        match engine.build(reader, &opts, &step_host, &mut out) {
+        match engine.build(input, &opts, &step_host, &mut out) {
             Ok(id) => {
                 if quiet {
                     send(JsonMessage::stream(format!("{id}\n")));

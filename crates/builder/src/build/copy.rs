@@ -594,11 +594,19 @@ fn extract(tree: &dyn Tree, archive: &str, dest: &Path) -> Result<()> {
     Ok(())
 }
 
-/// ADD of an `http://` or `https://` URL, through the workspace's HTTP client (TLS with
+/// What an HTTP GET brought: the URL's last path segment (`index.html` when it has none,
+/// as Docker names it), the Content-Type, the body.
+pub struct Download {
+    pub name: String,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// GET of an `http://` or `https://` URL, through the workspace's HTTP client (TLS with
 /// the system's CAs, SSL_CERT_FILE honoured; redirects followed; the daemon's proxy
-/// variables). The file is named after the URL's last path segment, as Docker names it.
-pub fn fetch_url(url: &str) -> Result<(String, Vec<u8>)> {
-    let fail = |why: String| Error::Step(format!("ADD {url}: {why}"));
+/// variables). `what` starts the errors (`ADD URL`, `remote build context URL`).
+pub fn http_get(url: &str, what: &str) -> Result<Download> {
+    let fail = |why: String| Error::Step(format!("{what}: {why}"));
     let parsed = reqwest::Url::parse(url).map_err(|e| fail(format!("not a URL: {e}")))?;
     let client = reqwest::blocking::Client::builder()
         .connect_timeout(std::time::Duration::from_secs(30))
@@ -625,13 +633,29 @@ pub fn fetch_url(url: &str) -> Result<(String, Vec<u8>)> {
     if !status.is_success() {
         return Err(fail(format!("server answered {status}")));
     }
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
     let bytes = response.bytes().map_err(|e| fail(chain(&e)))?;
     let name = parsed
         .path_segments()
         .and_then(|mut s| s.next_back().map(str::to_string))
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "index.html".to_string());
-    Ok((name, bytes.to_vec()))
+    Ok(Download {
+        name,
+        content_type,
+        bytes: bytes.to_vec(),
+    })
+}
+
+/// ADD of an `http://` or `https://` URL: the file's name and content.
+pub fn fetch_url(url: &str) -> Result<(String, Vec<u8>)> {
+    let d = http_get(url, &format!("ADD {url}"))?;
+    Ok((d.name, d.bytes))
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod cache;
 pub mod context;
 pub mod copy;
 pub mod fs;
+pub mod remote;
 pub mod tree;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
