@@ -37,6 +37,9 @@ pub struct ImageStore {
     write: Mutex<()>,
     /// One lock per layer being unpacked after its image was recorded (see `lazy`).
     unpacking: Mutex<HashMap<Digest, Arc<Mutex<()>>>>,
+    /// Held by the background unpacker at work: one background unpack at a time, so that
+    /// several commits in a row do not create their layers' inodes all at once.
+    background: Mutex<()>,
 }
 
 /// An image with the names that point at it.
@@ -114,6 +117,7 @@ impl ImageStore {
             snapshots,
             write: Mutex::new(()),
             unpacking: Mutex::new(HashMap::new()),
+            background: Mutex::new(()),
         };
         store.collect_garbage()?;
         Ok(store)

@@ -60,6 +60,9 @@ impl ImageStore {
         let spawned = std::thread::Builder::new()
             .name("berth-unpack".into())
             .spawn(move || {
+                // A consumer needing a layer meanwhile does not wait for this: it unpacks
+                // the layer itself under the layer's own lock.
+                let _one = store.background.lock().unwrap_or_else(|e| e.into_inner());
                 for layer in &layers {
                     match store.ensure_snapshot(layer) {
                         Ok(_) => tracing::debug!("layer {} unpacked", layer.chain_id),
