@@ -66,6 +66,8 @@ impl Engine {
             &exec_root.join("containers"),
         )?);
         let images = std::sync::Arc::new(berth_image::ImageStore::open(&data_root.join("image"))?);
+        // Layers a crash (or a stop) left to be unpacked after their commit.
+        images.unpack_in_background(images.missing_snapshots()?);
         let builder = berth_builder::Builder::open(images.clone(), &data_root.join("builder"))
             .map_err(|e| Error::Io(format!("the builder: {e}")))?;
         Ok(Engine {

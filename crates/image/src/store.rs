@@ -4,6 +4,7 @@
 //! - `content/`                 blobs by digest (configs, manifests, layer blobs as received)
 //! - `snapshots/<chain>/fs`     one unpacked layer each, an overlayfs lower directory
 //! - `snapshots/tmp-*`          a layer being unpacked (removed at start if a crash left it)
+//!   (a committed layer's snapshot is unpacked after its image is recorded: see `lazy`)
 //! - `meta.redb`                images, tags, snapshot refcounts (see `meta`)
 //!
 //! A layer is unpacked once per ChainID and shared by every image whose chain includes it;
@@ -13,7 +14,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use redb::{Database, ReadableTable};
 
@@ -24,6 +25,8 @@ use crate::error::{Error, Result};
 use crate::meta::{self, ImageRecord, LayerRecord, SnapshotRecord, IMAGES, SNAPSHOTS, TAGS};
 use crate::reference::{familiar, Reference};
 
+mod lazy;
+
 pub struct ImageStore {
     root: PathBuf,
     content: ContentStore,
@@ -32,6 +35,11 @@ pub struct ImageStore {
     /// Serializes changes to tags and refcounts (redb serializes transactions, but a
     /// remove must decide and act on one view).
     write: Mutex<()>,
+    /// One lock per layer being unpacked after its image was recorded (see `lazy`).
+    unpacking: Mutex<HashMap<Digest, Arc<Mutex<()>>>>,
+    /// Held by the background unpacker at work: one background unpack at a time, so that
+    /// several commits in a row do not create their layers' inodes all at once.
+    background: Mutex<()>,
 }
 
 /// An image with the names that point at it.
@@ -108,6 +116,8 @@ impl ImageStore {
             db: meta::open(&root.join("meta.redb"))?,
             snapshots,
             write: Mutex::new(()),
+            unpacking: Mutex::new(HashMap::new()),
+            background: Mutex::new(()),
         };
         store.collect_garbage()?;
         Ok(store)
@@ -342,9 +352,10 @@ impl ImageStore {
         written.push(manifest_digest.clone());
         let _guard = self.lock();
         // A remove running alongside may have freed a layer this image shares: fail
-        // clearly rather than record an image without its files.
-        for (l, chain) in layers.iter().zip(&chains) {
-            if !self.content.contains(&l.blob) || !self.snapshot_dir(chain).is_dir() {
+        // clearly rather than record an image without its files. A layer's blob is
+        // enough: a snapshot not (or no longer) there is unpacked from it at first use.
+        for l in layers {
+            if !self.content.contains(&l.blob) {
                 return Err(Error::Conflict(format!(
                     "layer {} was removed while the image was being added; try again",
                     l.diff_id

@@ -867,7 +867,7 @@ impl<'a> Build<'a> {
                     "image {base} is for {actual}, not this host's platform {wanted}"
                 )));
             }
-            self.image_state(&image, config)
+            self.image_state(&image, config)?
         };
         state.args = BTreeMap::new();
         state.cmd_set = false;
@@ -894,9 +894,11 @@ impl<'a> Build<'a> {
         })
     }
 
-    fn image_state(&self, image: &berth_image::Image, config: DockerOCIImage) -> State {
+    fn image_state(&self, image: &berth_image::Image, config: DockerOCIImage) -> Result<State> {
         let r = &image.record;
-        State::new(
+        // Its steps mount the layers' snapshots: a committed image's may not be unpacked yet.
+        self.b.store.lower_dirs(&r.layers)?;
+        Ok(State::new(
             r.id.clone(),
             config,
             r.layers
@@ -908,7 +910,7 @@ impl<'a> Build<'a> {
                 })
                 .collect(),
             r.layers.iter().map(|l| l.chain_id.clone()).collect(),
-        )
+        ))
     }
 
     /// An image with no layers (`FROM scratch`).
@@ -985,7 +987,7 @@ impl<'a> Build<'a> {
         let image = self.b.store.resolve(id.as_str())?;
         let config = self.b.store.config(&image.record)?;
         self.say(format!(" ---> Using cache\n ---> {}\n", id.short()));
-        let mut next = self.image_state(&image, config);
+        let mut next = self.image_state(&image, config)?;
         next.args = state.args.clone();
         next.cmd_set = state.cmd_set;
         Ok(Some(next))
@@ -1357,13 +1359,7 @@ impl<'a> Build<'a> {
                 "invalid from flag value {from}: no stage or image of that name (berth's builder does not pull)"
             ))
         })?;
-        let lowers = image
-            .record
-            .layers
-            .iter()
-            .rev()
-            .map(|l| self.b.store.snapshot_dir(&l.chain_id))
-            .collect();
+        let lowers = self.b.store.lower_dirs(&image.record.layers)?;
         Ok((image.record.id, lowers))
     }
 

@@ -133,13 +133,8 @@ impl Engine {
     fn prepare_start(&self, record: &ContainerRecord, paths: &Paths) -> Result<PathBuf> {
         let dir = self.containers.dir(&record.id);
         let image = self.images.resolve(&record.image)?;
-        let lower: Vec<PathBuf> = image
-            .record
-            .layers
-            .iter()
-            .rev()
-            .map(|l| self.images.snapshot_dir(&l.chain_id))
-            .collect();
+        // A committed image's top layer may still be being unpacked: this waits for it.
+        let lower: Vec<PathBuf> = self.images.lower_dirs(&image.record.layers)?;
         let rootfs = self.rootfs(&record.id);
         // Never beside a copy's private mount of the same upper directory (files/).
         let _copies = super::files::wait_for_copies(&dir);

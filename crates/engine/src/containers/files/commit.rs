@@ -156,12 +156,12 @@ impl Engine {
 }
 
 /// The tar stream of the upper directory at `upper` in the layer's form (a container
-/// that never started has none: an empty layer).
+/// that never started has none: an empty layer); its bytes of file content.
 fn write_upper(
     upper: &Path,
     skip_empty: Vec<std::path::PathBuf>,
     out: &mut dyn std::io::Write,
-) -> berth_image::Result<()> {
+) -> berth_image::Result<u64> {
     let out = std::io::BufWriter::with_capacity(256 * 1024, out);
-    berth_image::layer_from_dir::layer_from_dir(upper, skip_empty, out).map(drop)
+    berth_image::layer_from_dir::layer_from_dir(upper, skip_empty, out)
 }

@@ -24,16 +24,11 @@ use crate::error::{Error, Result};
 use crate::Engine;
 
 impl Engine {
-    /// The image's snapshots under a container, top first (its overlay's lowerdirs).
+    /// The image's snapshots under a container, top first (its overlay's lowerdirs),
+    /// unpacked first where a commit left them to be.
     fn lower_dirs(&self, record: &ContainerRecord) -> Result<Vec<PathBuf>> {
         let image = self.images.resolve(&record.image)?;
-        Ok(image
-            .record
-            .layers
-            .iter()
-            .rev()
-            .map(|l| self.images.snapshot_dir(&l.chain_id))
-            .collect())
+        Ok(self.images.lower_dirs(&image.record.layers)?)
     }
 
     /// Open the tree of container `name` (which must exist); `live`: as a running
