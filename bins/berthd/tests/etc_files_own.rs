@@ -75,6 +75,15 @@ fn none_and_host_containers_get_their_etc_files() {
     assert!(parts[0].ends_with("10.1.2.3\tdb\n"), "{text}");
     let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname");
     assert_eq!(parts[2], host_name);
+    // The mounted files are the init layer's, as dockerd's: no diff, nothing committed.
+    for network in ["none", "host", "bridge"] {
+        let name = format!("quiet-{network}");
+        d.docker(&["run", "--name", &name, "--network", network, "bb:1", "true"])
+            .ok();
+        let diff = d.docker(&["diff", &name]);
+        assert_eq!(diff.ok().stdout, "", "{network}");
+        d.docker(&["rm", &name]).ok();
+    }
     let resolv = hosts_resolv_conf();
     assert_eq!(parts[1], resolv);
 }

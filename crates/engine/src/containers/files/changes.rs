@@ -130,6 +130,7 @@ impl Walk<'_> {
                 return Ok(());
             }
         }
+        let reported = self.out.len();
         self.out.push(Change { path, kind });
         if st.st_mode & SFlag::S_IFMT.bits() == SFlag::S_IFDIR.bits() {
             let sub = match openat(
@@ -147,6 +148,15 @@ impl Walk<'_> {
                 || berth_image::tarball::xattr(&sub, "trusted.overlay.opaque").as_deref()
                     == Some(b"y");
             self.dir(&sub, rel, hides)?;
+            // A directory in the upper layer only because mount points were made in it
+            // (/etc for /etc/hosts) is dockerd's init layer's, not the container's change.
+            let holds_mount_points = self
+                .mount_points
+                .iter()
+                .any(|p| p.starts_with(rel) && p != rel);
+            if holds_mount_points && self.out.len() == reported + 1 {
+                self.out.truncate(reported);
+            }
         }
         Ok(())
     }

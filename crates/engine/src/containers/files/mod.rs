@@ -49,7 +49,18 @@ impl Engine {
 /// binds and tmpfs mounts, the init binary), relative to the root: what dockerd keeps in
 /// a separate init layer, and so leaves out of `diff` and `commit` while they are empty.
 fn mount_points(record: &ContainerRecord) -> Vec<PathBuf> {
-    let mut dests: Vec<String> = ["/proc", "/dev", "/sys"].map(String::from).to_vec();
+    // The /etc files every container gets mounted (its endpoint's, a donor's, a pod's, or
+    // those of `none` and `host`).
+    let mut dests: Vec<String> = [
+        "/proc",
+        "/dev",
+        "/sys",
+        "/etc/hosts",
+        "/etc/hostname",
+        "/etc/resolv.conf",
+    ]
+    .map(String::from)
+    .to_vec();
     dests.extend(
         record
             .host
