@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use berth_engine::containers::net::NetConfig;
+use berth_engine::containers::net::{NetConfig, Subnet6};
 use clap::Parser;
 use serde::Deserialize;
 
@@ -91,7 +91,7 @@ pub struct Flags {
     /// Where containers' addresses come from, within the bridge's subnet.
     #[arg(long)]
     pub fixed_cidr: Option<String>,
-    /// IPv6 on the default bridge (with --fixed-cidr-v6).
+    /// IPv6 on the default bridge (its subnet: --fixed-cidr-v6, else one of the IPv6 pools).
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub ipv6: Option<bool>,
     /// The default bridge's IPv6 subnet (with --ipv6).
@@ -547,10 +547,10 @@ fn network(
                 .with_context(|| format!("fixed-cidr-v6 {s:?}: expected an IPv6 ADDRESS/PREFIX"))
         })
         .transpose()?;
-    // dockerd 27+ takes a subnet from its ULA pool for `ipv6` alone; berth needs it given.
+    // `ipv6` alone: as dockerd 28, a subnet of the IPv6 pools (chosen when the networks open).
     let ipv6 = match (ipv6, fixed_cidr_v6) {
-        (true, Some(subnet)) => Some(subnet),
-        (true, None) => bail!("ipv6 without fixed-cidr-v6 is not supported by berth yet: give the default bridge's IPv6 subnet with fixed-cidr-v6"),
+        (true, Some(subnet)) => Some(Subnet6::Fixed(subnet)),
+        (true, None) => Some(Subnet6::FromPools),
         (false, Some(_)) => bail!("fixed-cidr-v6 needs ipv6 (true)"),
         (false, None) => None,
     };
@@ -558,18 +558,9 @@ fn network(
     if !(68..=65535).contains(&mtu) {
         bail!("mtu {mtu}: expected 68 to 65535");
     }
-    let pools = match one_of("default-address-pools", flags.pools.clone(), file.pools)? {
-        Some(list) => list
-            .into_iter()
-            .map(|(base, size)| {
-                let base = cidr("default-address-pools base", &base)?.trunc();
-                if size < base.prefix_len() || size > 30 {
-                    bail!("default-address-pools: size {size} does not fit base {base}");
-                }
-                Ok((base, size))
-            })
-            .collect::<Result<Vec<_>>>()?,
-        None => berth_network::bridge::default_pools(),
+    let (pools, pools6) = match one_of("default-address-pools", flags.pools.clone(), file.pools)? {
+        Some(list) => address_pools(list)?,
+        None => (berth_network::bridge::default_pools(), Vec::new()),
     };
     if bridge.len() > 15 || bridge.is_empty() || bridge.contains(['/', ' ']) {
         bail!("bridge {bridge:?}: not an interface name (1 to 15 characters)");
@@ -595,7 +586,35 @@ fn network(
         id: "bridge".into(),
         internal: false,
         ipv6,
+        pools6,
     })
+}
+
+/// Address pools (base, size) of one family.
+type Pools<N> = Vec<(N, u8)>;
+
+/// `default-address-pools` split into its IPv4 and IPv6 entries (dockerd takes both).
+fn address_pools(
+    list: Vec<(String, u8)>,
+) -> Result<(Pools<berth_network::Ipv4Net>, Pools<berth_network::Ipv6Net>)> {
+    let mut v4 = Vec::new();
+    let mut v6 = Vec::new();
+    for (base, size) in list {
+        if let Ok(base) = base.parse::<berth_network::Ipv6Net>() {
+            let base = base.trunc();
+            if size < base.prefix_len() || size > 124 {
+                bail!("default-address-pools: size {size} does not fit base {base}");
+            }
+            v6.push((base, size));
+            continue;
+        }
+        let base = cidr("default-address-pools base", &base)?.trunc();
+        if size < base.prefix_len() || size > 30 {
+            bail!("default-address-pools: size {size} does not fit base {base}");
+        }
+        v4.push((base, size));
+    }
+    Ok((v4, v6))
 }
 
 /// berth's default bridge (dockerd's is docker0).
@@ -638,7 +657,7 @@ mod tests {
     }
 
     #[test]
-    fn ipv6_on_the_default_bridge_needs_its_subnet() {
+    fn ipv6_on_the_default_bridge_takes_its_subnet_or_one_of_the_pools() {
         let run = std::path::Path::new("/run/berth");
         let on = NetSettings {
             ipv6: Some(true),
@@ -649,9 +668,43 @@ mod tests {
             ..settings()
         };
         let c = network(on, file, run).expect("ipv6");
-        assert_eq!(c.ipv6, "fd42:b0e7:20::/64".parse().ok());
+        assert_eq!(
+            c.ipv6,
+            Some(Subnet6::Fixed("fd42:b0e7:20::/64".parse().expect("net")))
+        );
+        let alone = NetSettings {
+            ipv6: Some(true),
+            ..settings()
+        };
+        let c = network(alone, settings(), run).expect("ipv6 alone");
+        assert_eq!(c.ipv6, Some(Subnet6::FromPools));
+        assert!(c.pools6.is_empty());
+        // default-address-pools may hold IPv6 bases: those are the IPv6 pools.
+        let pools = NetSettings {
+            ipv6: Some(true),
+            pools: Some(vec![
+                ("10.66.0.0/16".into(), 24),
+                ("fd42:b0e7:50::/48".into(), 64),
+            ]),
+            ..settings()
+        };
+        let c = network(pools, settings(), run).expect("pools");
+        assert_eq!(
+            c.pools6,
+            vec![("fd42:b0e7:50::/48".parse().expect("net"), 64)]
+        );
+        let bridge = c.bridge.expect("a bridge");
+        assert_eq!(
+            bridge.pools,
+            vec![("10.66.0.0/16".parse().expect("net"), 24)]
+        );
+        let small = NetSettings {
+            pools: Some(vec![("fd42:b0e7:50::/64".into(), 48)]),
+            ..settings()
+        };
+        let e = network(small, settings(), run).expect_err("size");
+        assert!(format!("{e:#}").contains("does not fit"), "{e:#}");
         for (ipv6, cidr, needle) in [
-            (Some(true), None, "fixed-cidr-v6"),
             (None, Some("fd42:b0e7:20::/64"), "needs ipv6"),
             (Some(true), Some("10.0.0.0/8"), "expected an IPv6"),
         ] {

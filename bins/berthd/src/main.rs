@@ -158,7 +158,9 @@ async fn run(config: config::Config) -> Result<()> {
         engine.default_seccomp = seccomp;
         engine.default_log = log_limits;
         engine.default_cgroup_parent = cgroup_parent;
-        engine.set_network(network);
+        // The default bridge's IPv6 pool may be derived from the daemon's id: made first.
+        listen::daemon_id(&data_root).map_err(|e| berth_engine::Error::Io(format!("{e:#}")))?;
+        engine.set_network(network)?;
         engine.restore_containers();
         Ok::<_, berth_engine::Error>(engine)
     })

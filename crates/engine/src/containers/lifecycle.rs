@@ -578,12 +578,11 @@ impl Engine {
     }
 
     /// The default bridge network (before [`Engine::restore_containers`], which repairs it).
-    pub fn set_network(&self, config: super::net::NetConfig) {
+    pub fn set_network(&self, config: super::net::NetConfig) -> Result<()> {
         let dir = self.data_root.join("networks");
-        let _ = self
-            .containers
-            .net
-            .set(Arc::new(super::networks::Networks::open(config, dir)));
+        let networks = super::networks::Networks::open(config, dir)?;
+        let _ = self.containers.net.set(Arc::new(networks));
+        Ok(())
     }
 }
 

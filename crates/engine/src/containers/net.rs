@@ -39,8 +39,20 @@ pub struct NetConfig {
     pub id: String,
     /// No traffic between the bridge and anything else (`docker network create --internal`).
     pub internal: bool,
-    /// The default bridge's IPv6 subnet (daemon options `ipv6` and `fixed-cidr-v6`).
-    pub ipv6: Option<Ipv6Net>,
+    /// IPv6 on the default bridge (daemon option `ipv6`): its subnet.
+    pub ipv6: Option<Subnet6>,
+    /// The IPv6 entries of `default-address-pools` (base, size); none: the daemon's ULA /48
+    /// in /64s, as dockerd 27+.
+    pub pools6: Vec<(Ipv6Net, u8)>,
+}
+
+/// Where the default bridge's IPv6 subnet comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subnet6 {
+    /// `fixed-cidr-v6`.
+    Fixed(Ipv6Net),
+    /// `ipv6` alone: a subnet of the IPv6 pools, kept across restarts (dockerd 28).
+    FromPools,
 }
 
 /// What a container asked of its network at create.

@@ -4,13 +4,13 @@
 
 use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use berth_network::{bridge, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
-use super::net::{Endpoint, Join, Net, NetConfig, Placement};
+use super::net::{Endpoint, Join, Net, NetConfig, Placement, Subnet6};
 use super::{ContainerRecord, Containers, Status};
 use crate::error::{Error, Result};
 
@@ -94,51 +94,21 @@ const PREDEFINED: [&str; 4] = ["bridge", "host", "none", "default"];
 
 impl Networks {
     /// The default network from `base`, and the user-defined networks kept in `dir`.
-    pub fn open(base: NetConfig, dir: PathBuf) -> Networks {
-        let default = base.bridge.is_some().then(|| {
-            let net = Net::new(base.clone());
-            // `fixed-cidr-v6`: the gateway is the subnet's first address after its
-            // subnet-router anycast, as dockerd's.
-            let v6 = base.ipv6.and_then(|subnet| {
-                let gateway = Ipv6Addr::from(u128::from(subnet.network()).saturating_add(1));
-                Ipv6Net::new(gateway, subnet.prefix_len())
-                    .ok()
-                    .map(|g| (g, subnet))
-            });
-            Arc::new(match v6 {
-                Some((gateway, range)) => net.with_ipv6(gateway, range),
-                // Spares are made with an IPv4 endpoint only: an IPv4-only bridge has them.
-                None => net.with_spares(),
-            })
-        });
+    pub fn open(base: NetConfig, dir: PathBuf) -> Result<Networks> {
         let dns = super::net::SharedResolver::default();
-        let mut user = BTreeMap::new();
-        if let Ok(entries) = std::fs::read_dir(&dir) {
-            for entry in entries.flatten() {
-                let path = entry.path();
-                if path.extension().and_then(|e| e.to_str()) != Some("json") {
-                    continue;
-                }
-                match std::fs::read(&path)
-                    .ok()
-                    .and_then(|b| serde_json::from_slice::<NetworkRecord>(&b).ok())
-                {
-                    Some(rec) => {
-                        let net = Arc::new(user_net(&base, &rec).with_dns(dns.clone()));
-                        user.insert(rec.id.clone(), (rec, net));
-                    }
-                    None => tracing::warn!("skipping the network record {}", path.display()),
-                }
-            }
-        }
-        Networks {
+        let user = load_user(&base, &dir, &dns);
+        let default = match &base.bridge {
+            Some(_) => Some(Arc::new(default_net(&base, &dir, &user)?)),
+            None => None,
+        };
+        Ok(Networks {
             default,
             base,
             dir,
             user: Mutex::new(user),
             dns,
             hotplug: Mutex::new(()),
-        }
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, (NetworkRecord, Arc<Net>)>> {
@@ -362,7 +332,8 @@ impl Networks {
 
     /// The IPv6 gateway/prefix and range of a new network: None without `--ipv6`; the
     /// IPv6 subnet asked (checked against the other networks'), else, as dockerd 27+, the
-    /// first free /64 of a ULA /48 derived from the daemon's id.
+    /// first free subnet of the IPv6 pools (by default /64s of a ULA /48 derived from the
+    /// daemon's id).
     fn address6(&self, req: &CreateNetwork) -> Result<(Option<Ipv6Net>, Option<Ipv6Net>)> {
         if !req.enable_ipv6 {
             if let Some(s) = &req.subnet6 {
@@ -402,15 +373,7 @@ impl Networks {
                         "an IPv6 gateway or IP range needs an IPv6 --subnet".into(),
                     ));
                 }
-                let base = ula_base(&self.engine_id()?);
-                base.subnets(64)
-                    .map_err(|e| Error::Io(e.to_string()))?
-                    .find(|s| !overlaps(s))
-                    .ok_or_else(|| {
-                        Error::Conflict(format!(
-                            "could not find an available, non-overlapping IPv6 address pool in {base}"
-                        ))
-                    })?
+                first_free6(&pools6(&self.base, &self.dir)?, &taken)?
             }
         };
         let gateway = match &req.gateway6 {
@@ -443,18 +406,6 @@ impl Networks {
         let address = Ipv6Net::new(gateway, subnet.prefix_len())
             .map_err(|e| Error::InvalidArgument(e.to_string()))?;
         Ok((Some(address), range))
-    }
-
-    /// The daemon's id (`<data-root>/engine-id`, beside the networks' directory).
-    fn engine_id(&self) -> Result<String> {
-        let path = self
-            .dir
-            .parent()
-            .map(|root| root.join("engine-id"))
-            .ok_or_else(|| Error::Io("the data root has no engine-id".into()))?;
-        std::fs::read_to_string(&path)
-            .map(|s| s.trim().to_string())
-            .map_err(|e| Error::Io(format!("read {}: {e}", path.display())))
     }
 
     fn save(&self, rec: &NetworkRecord) -> Result<()> {
@@ -820,6 +771,121 @@ fn drop_endpoint(containers: &Containers, id: &str, key: &str) {
     let _ = containers.update(id, |r| r.endpoints.retain(|e| e.network != key));
 }
 
+type UserNets = BTreeMap<String, (NetworkRecord, Arc<Net>)>;
+
+/// The user-defined networks whose records are in `dir`.
+fn load_user(base: &NetConfig, dir: &Path, dns: &super::net::SharedResolver) -> UserNets {
+    let mut user = BTreeMap::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return user;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
+        match std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<NetworkRecord>(&b).ok())
+        {
+            Some(rec) => {
+                let net = Arc::new(user_net(base, &rec).with_dns(dns.clone()));
+                user.insert(rec.id.clone(), (rec, net));
+            }
+            None => tracing::warn!("skipping the network record {}", path.display()),
+        }
+    }
+    user
+}
+
+/// The default bridge, with IPv6 when the daemon has `ipv6`.
+fn default_net(base: &NetConfig, dir: &Path, user: &UserNets) -> Result<Net> {
+    let net = Net::new(base.clone());
+    let Some(subnet) = default_subnet6(base, dir, user)? else {
+        // Spares are made with an IPv4 endpoint only: an IPv4-only bridge has them.
+        return Ok(net.with_spares());
+    };
+    // The gateway is the subnet's first address after its subnet-router anycast, as
+    // dockerd's.
+    let gateway = Ipv6Addr::from(u128::from(subnet.network()).saturating_add(1));
+    let gateway = Ipv6Net::new(gateway, subnet.prefix_len())
+        .map_err(|e| Error::InvalidArgument(format!("IPv6 subnet {subnet}: {e}")))?;
+    Ok(net.with_ipv6(gateway, subnet))
+}
+
+/// Where the default bridge's IPv6 subnet taken from the pools is kept (between starts).
+const DEFAULT_SUBNET6: &str = "default-ipv6";
+
+/// The default bridge's IPv6 subnet: `fixed-cidr-v6`; with `ipv6` alone (dockerd 28), the
+/// subnet an earlier start took while it is still in a pool and no user network's, else
+/// the pools' first free one, kept in `dir` so that live-restored containers' addresses
+/// stay on it.
+fn default_subnet6(base: &NetConfig, dir: &Path, user: &UserNets) -> Result<Option<Ipv6Net>> {
+    match base.ipv6 {
+        None => return Ok(None),
+        Some(Subnet6::Fixed(subnet)) => return Ok(Some(subnet)),
+        Some(Subnet6::FromPools) => {}
+    }
+    let pools = pools6(base, dir)?;
+    let taken: Vec<Ipv6Net> = user
+        .values()
+        .filter_map(|(r, _)| r.address6.map(|a| a.trunc()))
+        .collect();
+    let overlaps = |s: &Ipv6Net| taken.iter().any(|t| t.contains(s) || s.contains(t));
+    let kept = dir.join(DEFAULT_SUBNET6);
+    let earlier = std::fs::read_to_string(&kept)
+        .ok()
+        .and_then(|s| s.trim().parse::<Ipv6Net>().ok());
+    if let Some(subnet) = earlier.filter(|s| {
+        !overlaps(s)
+            && pools
+                .iter()
+                .any(|(b, size)| b.contains(s) && s.prefix_len() == *size)
+    }) {
+        return Ok(Some(subnet));
+    }
+    let subnet = first_free6(&pools, &taken)?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::Io(format!("create {}: {e}", dir.display())))?;
+    let tmp = dir.join(format!("{DEFAULT_SUBNET6}.tmp"));
+    super::write_private(&tmp, format!("{subnet}\n").as_bytes())?;
+    std::fs::rename(&tmp, &kept).map_err(|e| Error::Io(format!("save {}: {e}", kept.display())))?;
+    Ok(Some(subnet))
+}
+
+/// The IPv6 pools: `default-address-pools`' IPv6 entries, else (dockerd 27+) a ULA /48
+/// derived from the daemon's id, in /64s.
+fn pools6(base: &NetConfig, dir: &Path) -> Result<Vec<(Ipv6Net, u8)>> {
+    if !base.pools6.is_empty() {
+        return Ok(base.pools6.clone());
+    }
+    Ok(vec![(ula_base(&engine_id(dir)?), 64)])
+}
+
+/// The first subnet of the pools that overlaps none of `taken`.
+fn first_free6(pools: &[(Ipv6Net, u8)], taken: &[Ipv6Net]) -> Result<Ipv6Net> {
+    let overlaps = |s: &Ipv6Net| taken.iter().any(|t| t.contains(s) || s.contains(t));
+    pools
+        .iter()
+        .find_map(|(base, size)| base.subnets(*size).ok()?.find(|s| !overlaps(s)))
+        .ok_or_else(|| {
+            Error::Conflict(
+                "could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network".into(),
+            )
+        })
+}
+
+/// The daemon's id (`<data-root>/engine-id`, beside the networks' directory `dir`).
+fn engine_id(dir: &Path) -> Result<String> {
+    let path = dir
+        .parent()
+        .map(|root| root.join("engine-id"))
+        .ok_or_else(|| Error::Io("the data root has no engine-id".into()))?;
+    std::fs::read_to_string(&path)
+        .map(|s| s.trim().to_string())
+        .map_err(|e| Error::Io(format!("read {}: {e}", path.display())))
+}
+
 /// dockerd's default IPv6 pool (daemon.go, deriveULABaseNetwork): fd00::/8 with the 40
 /// low bits of the first 8 bytes of the sha256 of the daemon's id as global id, a /48.
 fn ula_base(engine_id: &str) -> Ipv6Net {
@@ -864,6 +930,7 @@ fn user_config(base: &NetConfig, rec: &NetworkRecord) -> NetConfig {
         id: rec.id.clone(),
         internal: rec.internal,
         ipv6: None,
+        pools6: Vec::new(),
     }
 }
 

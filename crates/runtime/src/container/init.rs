@@ -1,6 +1,7 @@
 //! The two forked stages of `create`.
 //!
-//! Stage 1 joins namespaces by path, creates the user namespace (the runtime writes its id
+//! Init cloned directly joins the network, IPC and UTS namespaces given by path itself; else
+//! stage 1 joins namespaces by path, creates the user namespace (the runtime writes its id
 //! maps) and then the others, and forks init so that new pid and time namespaces apply to
 //! it. Init builds the rootfs, pivots, becomes the configured user, reports `Ready`, waits
 //! on the exec barrier for `start`, runs the startContainer hooks and execs the program.
@@ -96,6 +97,9 @@ pub(super) enum CgroupJoin {
 /// Init cloned directly into all its new namespaces (no stage 1). Returns the exit code if
 /// it does not exec.
 pub(super) fn direct(ctx: &InitContext<'_>, join: CgroupJoin) -> i32 {
+    if !report(ctx, ctx.plan.join_after_clone()) {
+        return 1;
+    }
     let ready = match join {
         CgroupJoin::BySelf => ctx
             .cgroup

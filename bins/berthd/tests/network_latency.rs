@@ -1,0 +1,125 @@
+//! What a start on the default bridge costs beyond one with `--network none`. The bridge's
+//! network namespace is made ahead of time and joined by path; joining it must not send
+//! the runtime down its two-stage path, whose init the runtime then moves into the
+//! container's cgroup: a process move waits for an RCU grace period (~10 ms on the test
+//! machines), which was most of the bridge's cost. Checked on the runtime's system calls
+//! (a wrapper runs berth-runtime's `create` under strace), never on timings.
+
+mod common;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use common::{busybox_image, wait_for, Daemon, BERTHD};
+
+/// `--add-runtime` flag for a runtime `traced` that runs berth-runtime's create under
+/// `strace -f` (system calls `calls`), its trace in `dir`. strace runs detached (`-D`): as
+/// the runtime's parent it would wait for the created init, which waits for the start.
+fn traced_runtime_flag(d: &Daemon, dir: &Path, calls: &str) -> String {
+    let script = d.dir.path().join("traced-runtime");
+    let runtime = Path::new(BERTHD).with_file_name("berth-runtime");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\ncase \" $* \" in *\" create \"*) exec strace -D -f -s 128 -e trace={calls} -o {dir}/create.$$ {rt} \"$@\";; esac\nexec {rt} \"$@\"\n",
+            dir = dir.display(),
+            rt = runtime.display()
+        ),
+    )
+    .expect("script");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    format!("traced={}", script.display())
+}
+
+/// The one trace of a create in `dir`, once every process it followed has ended (init
+/// with the container).
+fn create_trace(dir: &Path) -> String {
+    let traces: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("traces")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(traces.len(), 1, "{traces:?}");
+    let read = || std::fs::read_to_string(&traces[0]).unwrap_or_default();
+    let finished = |t: &str| {
+        let pids: HashSet<&str> = t
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        let ended = t
+            .lines()
+            .filter(|l| l.contains("+++ exited") || l.contains("+++ killed"))
+            .count();
+        !pids.is_empty() && ended >= pids.len()
+    };
+    assert!(
+        wait_for(|| finished(&read())),
+        "the trace did not end:\n{}",
+        read()
+    );
+    read()
+}
+
+/// A container on the default bridge (its namespace a spare, joined by path) is created
+/// as one with a namespace of its own is: init cloned directly, entering the network
+/// namespace itself; no process is moved into the cgroup (cgroup.procs is never opened
+/// for writing). The container is on the bridge all the same.
+#[test]
+fn a_container_on_the_bridge_is_created_without_moving_a_process_between_cgroups() {
+    assert!(
+        std::process::Command::new("strace")
+            .arg("-V")
+            .output()
+            .is_ok_and(|o| o.status.success()),
+        "this test needs strace"
+    );
+    let mut d = Daemon::start_for_containers();
+    busybox_image(&d);
+    let traces = d.dir.path().join("traces");
+    std::fs::create_dir_all(&traces).expect("mkdir");
+    let flag = traced_runtime_flag(&d, &traces, "setns,clone,clone3,openat");
+    d.kill();
+    d.spawn(&["--add-runtime", &flag]);
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--runtime",
+        "traced",
+        "bb:1",
+        "ip",
+        "-4",
+        "addr",
+        "show",
+        "eth0",
+    ]);
+    out.ok();
+    let bridge = d.docker(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range .IPAM.Config}}{{.Subnet}}{{end}}",
+        "bridge",
+    ]);
+    let subnet = bridge.ok().stdout.trim().to_string();
+    let prefix = subnet.rsplit_once('.').map_or("", |(p, _)| p).to_string();
+    assert!(
+        !prefix.is_empty() && out.stdout.contains(&format!("inet {prefix}.")),
+        "eth0 is not on the bridge's subnet {subnet}: {}",
+        out.stdout
+    );
+    let trace = create_trace(&traces);
+    assert!(
+        trace.contains("CLONE_NEWNET") && trace.contains("setns("),
+        "the network namespace was not joined:\n{trace}"
+    );
+    let moves: Vec<&str> = trace
+        .lines()
+        .filter(|l| l.contains("cgroup.procs") && l.contains("O_WRONLY"))
+        .collect();
+    assert!(
+        moves.is_empty(),
+        "the runtime moved a process into the cgroup:\n{}",
+        moves.join("\n")
+    );
+}
