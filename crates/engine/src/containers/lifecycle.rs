@@ -199,13 +199,18 @@ impl Engine {
         let (ready_r, ready_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .map_err(|e| Error::Io(format!("pipe: {e}")))?;
         let ready_raw = std::os::fd::AsRawFd::as_raw_fd(&ready_w);
+        let runtime = paths.binary(&record.runtime)?;
+        let sealed = (paths.name(&record.runtime) == "berth-runtime")
+            .then(|| self.containers.shims.sealed_runtime.get(runtime))
+            .flatten();
+        let sealed_raw = sealed.as_deref().map(std::os::fd::AsRawFd::as_raw_fd);
         let mut cmd = Command::new(&paths.shim);
         cmd.arg("--id")
             .arg(&record.id)
             .arg("--bundle")
             .arg(bundle)
             .arg("--runtime")
-            .arg(paths.binary(&record.runtime)?)
+            .arg(runtime)
             .arg("--runtime-root")
             .arg(paths.state_root(&record.runtime))
             .arg("--cgroups-path")
@@ -241,13 +246,16 @@ impl Engine {
                 cmd.arg(flag);
             }
         }
-        // SAFETY: between fork and exec only async-signal-safe calls: setsid and dup2.
+        if sealed.is_some() {
+            cmd.arg("--runtime-fd").arg("4");
+        }
+        // SAFETY: between fork and exec only async-signal-safe calls: setsid, dup2, fcntl.
         unsafe {
             cmd.pre_exec(move || {
-                if libc::setsid() < 0 || libc::dup2(ready_raw, 3) < 0 {
+                if libc::setsid() < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
-                Ok(())
+                super::shims::place_shim_fds(ready_raw, sealed_raw)
             });
         }
         let child = cmd
