@@ -204,3 +204,99 @@ fn the_runtime_runs_from_the_daemons_one_sealed_copy() {
     assert_eq!(out.stdout.trim(), "in");
     d.docker(&["rm", "-f", "first", "second", "holder"]).ok();
 }
+
+/// crictl 1.29 against `d`'s CRI socket.
+fn crictl(d: &Daemon, args: &[&str]) -> common::Out {
+    let socket = format!("unix://{}", d.exec_root().join("cri.sock").display());
+    let out = Command::new(common::crictl_binary())
+        .args(["-r", &socket, "-i", &socket, "--timeout", "60s"])
+        .args(args)
+        .output()
+        .expect("crictl");
+    common::Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Whether `pid` has ended (gone, or a zombie nobody reaps).
+fn ended(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+        stat.rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+    })
+}
+
+/// A CNI plugin that never answers ADD no longer blocks RunPodSandbox: after the
+/// configured `cni-plugin-timeout` (daemon.json) the plugin and what it started are killed
+/// and the call fails with DeadlineExceeded, leaving no pod.
+#[test]
+fn a_hung_cni_plugin_is_killed_at_its_timeout() {
+    let cni = tempfile::tempdir().expect("cni dir");
+    let bin = cni.path().join("bin");
+    std::fs::create_dir(&bin).expect("bin");
+    let pids = cni.path().join("pids");
+    let script = format!(
+        "#!/bin/sh\necho $$ >> {pids}\n[ \"$CNI_COMMAND\" = ADD ] || exit 0\n\
+         sleep 1000 &\necho $! >> {pids}\nwait\n",
+        pids = pids.display()
+    );
+    std::fs::write(bin.join("hang"), script).expect("plugin");
+    std::fs::set_permissions(
+        bin.join("hang"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let conf = serde_json::json!({
+        "cniVersion": "1.0.0", "name": "hung", "plugins": [{"type": "hang"}],
+    });
+    std::fs::write(cni.path().join("10-hung.conflist"), conf.to_string()).expect("conflist");
+
+    let mut d = Daemon::start_unspawned();
+    d.private_mounts = true;
+    std::fs::write(
+        d.dir.path().join("daemon.json"),
+        r#"{"cni-plugin-timeout": 2}"#,
+    )
+    .expect("daemon.json");
+    let cgroup = format!("/berth-test-hungcni{}", std::process::id());
+    let cgroups = common::CgroupParents(vec![cgroup.clone()]);
+    let conf_dir = cni.path().to_string_lossy().into_owned();
+    let bin_dir = bin.to_string_lossy().into_owned();
+    d.spawn(&[
+        "--cni-conf-dir",
+        &conf_dir,
+        "--cni-bin-dir",
+        &bin_dir,
+        "--cgroup-parent",
+        &cgroup,
+    ]);
+    let pod = cni.path().join("pod.json");
+    let config = serde_json::json!({
+        "metadata": {"name": "hung", "namespace": "default", "uid": "uid-hung", "attempt": 0},
+        "linux": {},
+    });
+    std::fs::write(&pod, config.to_string()).expect("pod config");
+
+    let out = crictl(&d, &["runp", pod.to_str().expect("utf8")]);
+    assert_ne!(out.code, 0, "{}", out.stdout);
+    assert!(
+        out.stderr.contains("DeadlineExceeded")
+            && out.stderr.contains("hang did not finish ADD within 2s"),
+        "{}",
+        out.stderr
+    );
+    let started = std::fs::read_to_string(&pids).expect("the plugin ran");
+    // The ADD (its shell and its sleep), then DEL after the failure.
+    assert!(started.lines().count() >= 3, "{started}");
+    for pid in started.lines() {
+        assert!(ended(pid), "plugin process {pid} still runs");
+    }
+    let pods = crictl(&d, &["pods", "-q"]);
+    pods.ok();
+    assert_eq!(pods.stdout.trim(), "", "a pod was left");
+    drop(d);
+    drop(cgroups);
+}
