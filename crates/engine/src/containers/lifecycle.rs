@@ -58,6 +58,10 @@ impl Paths {
     }
 }
 
+fn ms_since(t: std::time::Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
 pub(crate) fn now() -> String {
     humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string()
 }
@@ -109,8 +113,12 @@ impl Engine {
                 record.id
             )));
         }
+        let started = std::time::Instant::now();
         let bundle = match self.prepare_start(&record, &paths) {
-            Ok(bundle) => bundle,
+            Ok(bundle) => {
+                tracing::debug!(id = %record.id, ms = ms_since(started), "start: rootfs and bundle");
+                bundle
+            }
             Err(e) => {
                 self.start_failed(&record, &e);
                 if record.auto_remove() {
@@ -267,9 +275,11 @@ impl Engine {
         // Kept open until the start is sent: the shim ends a container whose berthd died
         // before starting it.
         let mut ready = std::io::BufReader::new(std::fs::File::from(ready_r));
+        let spawned = std::time::Instant::now();
         ready
             .read_line(&mut line)
             .map_err(|e| Error::Io(format!("read the shim's report: {e}")))?;
+        tracing::debug!(id = %record.id, ms = ms_since(spawned), "start: the shim's runtime create");
         let mut exit_watch = None;
         let report = line.trim_end().split_once(' ');
         let loopback = match report {
@@ -285,8 +295,10 @@ impl Engine {
                     .map(|(stream, _)| stream);
                 // Attaches first (docker run attaches before it starts), then the start.
                 self.connect_waiting(&record.id);
+                let starting = std::time::Instant::now();
                 match super::stream::request(bundle, &berth_shim_protocol::Request::Start) {
                     Ok((_, pid)) => {
+                        tracing::debug!(id = %record.id, ms = ms_since(starting), "start: the shim's runtime start");
                         let pid: i32 = pid.parse().unwrap_or(0);
                         self.containers.update(&record.id, |r| {
                             r.manually_stopped = false;
