@@ -41,6 +41,10 @@ pub struct Args {
     /// The OCI runtime binary (runc's command line).
     #[arg(long)]
     runtime: PathBuf,
+    /// An inherited descriptor of a sealed in-memory copy of the runtime binary, which the
+    /// runtime is started from (so it need not copy itself; see berth-runtime's sealed_exe).
+    #[arg(long)]
+    runtime_fd: Option<i32>,
     /// The runtime's --root.
     #[arg(long)]
     runtime_root: PathBuf,
@@ -100,7 +104,18 @@ fn main() -> std::process::ExitCode {
         nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
     );
     let mut ready = std::fs::File::from(ready_fd);
-    match create(&args) {
+    // SAFETY: as the ready descriptor, berthd passed it for us alone.
+    let sealed_runtime = args
+        .runtime_fd
+        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
+    if let Some(fd) = &sealed_runtime {
+        // Not for the container: the runtime is started from it by path and closes it.
+        let _ = nix::fcntl::fcntl(
+            fd,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        );
+    }
+    match create(&args, sealed_runtime) {
         Ok(mut shim) => {
             let _ = writeln!(ready, "created {}", shim.init_pid());
             shim.hold_until_start(ready);
@@ -122,7 +137,7 @@ fn main() -> std::process::ExitCode {
 }
 
 /// Everything up to a created container and a listening socket.
-fn create(args: &Args) -> Result<server::Shim<'_>> {
+fn create(args: &Args, sealed_runtime: Option<OwnedFd>) -> Result<server::Shim<'_>> {
     nix::sys::prctl::set_child_subreaper(true).context("become a subreaper")?;
     // Children's exits arrive on a signalfd, read by the poll loop.
     let mut mask = nix::sys::signal::SigSet::empty();
@@ -141,6 +156,7 @@ fn create(args: &Args) -> Result<server::Shim<'_>> {
     listener.set_nonblocking(true).context("shim.sock")?;
     let runtime = Runtime {
         binary: args.runtime.clone(),
+        sealed: sealed_runtime,
         root: args.runtime_root.clone(),
         id: args.id.clone(),
         cgroups_path: args.cgroups_path.clone(),

@@ -1,5 +1,7 @@
 //! The OCI runtime's command line as the shim uses it (runc's flags).
 
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -7,6 +9,8 @@ use anyhow::{bail, Context, Result};
 
 pub struct Runtime {
     pub binary: PathBuf,
+    /// A sealed in-memory copy of `binary` (close-on-exec) to start it from.
+    pub sealed: Option<OwnedFd>,
     pub root: PathBuf,
     pub id: String,
     /// The container's cgroupsPath.
@@ -17,7 +21,16 @@ pub struct Runtime {
 
 impl Runtime {
     pub fn command(&self) -> Command {
-        let mut cmd = Command::new(&self.binary);
+        let mut cmd = match &self.sealed {
+            // The child resolves this path at its exec, while it still holds the descriptor
+            // (close-on-exec closes it only once the new image is loaded).
+            Some(fd) => {
+                let mut cmd = Command::new(format!("/proc/self/fd/{}", fd.as_raw_fd()));
+                cmd.arg0(&self.binary);
+                cmd
+            }
+            None => Command::new(&self.binary),
+        };
         cmd.arg("--root")
             .arg(&self.root)
             .arg("--log")

@@ -73,6 +73,9 @@ pub struct Flags {
     /// Where the CNI plugins are, colon-separated (default /usr/lib/cni:/opt/cni/bin).
     #[arg(long)]
     pub cni_bin_dir: Option<String>,
+    /// Seconds one CNI plugin run may take before it is killed and the call fails (30).
+    #[arg(long)]
+    pub cni_plugin_timeout: Option<u64>,
     /// Where the CRI's streaming server (exec, attach, port-forward) listens.
     #[arg(long)]
     pub cri_stream_address: Option<String>,
@@ -146,6 +149,7 @@ struct File {
     cri_socket: Option<String>,
     cni_conf_dir: Option<PathBuf>,
     cni_bin_dir: Option<String>,
+    cni_plugin_timeout: Option<u64>,
     cri_stream_address: Option<String>,
 }
 
@@ -190,6 +194,7 @@ pub struct Config {
     pub cri_socket: Option<PathBuf>,
     pub cni_conf_dir: PathBuf,
     pub cni_bin_dirs: Vec<PathBuf>,
+    pub cni_plugin_timeout: std::time::Duration,
     pub cri_stream_address: std::net::SocketAddr,
 }
 
@@ -424,6 +429,15 @@ impl Config {
             .filter(|d| !d.is_empty())
             .map(PathBuf::from)
             .collect();
+        let cni_plugin_timeout = match one_of(
+            "cni-plugin-timeout",
+            flags.cni_plugin_timeout,
+            file.cni_plugin_timeout,
+        )? {
+            Some(0) => bail!("cni-plugin-timeout: expected a number of seconds above 0"),
+            Some(secs) => std::time::Duration::from_secs(secs),
+            None => berth_network::cni::DEFAULT_TIMEOUT,
+        };
         let stream = one_of(
             "cri-stream-address",
             flags.cri_stream_address,
@@ -438,6 +452,7 @@ impl Config {
             cri_socket,
             cni_conf_dir,
             cni_bin_dirs,
+            cni_plugin_timeout,
             network,
             init_path,
             cgroup_parent,

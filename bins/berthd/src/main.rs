@@ -243,6 +243,7 @@ fn start_cri(
         berth_cri::Config {
             cni_conf_dir: config.cni_conf_dir.clone(),
             cni_bin_dirs: config.cni_bin_dirs.clone(),
+            cni_timeout: config.cni_plugin_timeout,
             state_dir: config.exec_root.join("cri"),
             data_dir: config.data_root.join("cri"),
             stream_address: config.cri_stream_address,

@@ -31,6 +31,8 @@ pub struct Config {
     pub cni_conf_dir: PathBuf,
     /// CNI plugins (`/usr/lib/cni`, `/opt/cni/bin`).
     pub cni_bin_dirs: Vec<PathBuf>,
+    /// How long one CNI plugin run may take.
+    pub cni_timeout: std::time::Duration,
     /// What lives while berthd runs (pods' namespace files): under the exec root.
     pub state_dir: PathBuf,
     /// Pod records, under the data root.
@@ -68,7 +70,8 @@ impl Cri {
         let cri = Cri {
             pods: pods::Pods::open(&config.data_dir.join("pods"))?,
             containers: containers::CriContainers::open(&config.data_dir.join("containers"))?,
-            cni: berth_network::cni::Cni::new(&config.cni_conf_dir, &config.cni_bin_dirs),
+            cni: berth_network::cni::Cni::new(&config.cni_conf_dir, &config.cni_bin_dirs)
+                .with_timeout(config.cni_timeout),
             cpu_rates: stats::CpuRates::default(),
             stream: std::sync::OnceLock::new(),
             engine,

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use berth_network::cni::{Attachment, PortMapping};
+use berth_network::cni::{Attachment, CniError, PortMapping};
 use berth_network::pin;
 use k8s_cri::v1::{
     LinuxPodSandboxStatus, Namespace, NamespaceMode, NamespaceOption, PodIp, PodSandbox,
@@ -260,7 +260,12 @@ impl Cri {
         self.cni.add(&net, &a).map_err(|e| {
             // Plugins that ran before the failing one leave state: DEL is idempotent.
             let _ = self.cni.del(&net, &a, None);
-            CriError::Network(format!("the pod's network: {e}"))
+            match e {
+                CniError::Timeout { .. } => {
+                    CriError::DeadlineExceeded(format!("the pod's network: {e}"))
+                }
+                _ => CriError::Network(format!("the pod's network: {e}")),
+            }
         })
     }
 

@@ -58,6 +58,10 @@ impl Paths {
     }
 }
 
+fn ms_since(t: std::time::Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
 pub(crate) fn now() -> String {
     humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string()
 }
@@ -109,8 +113,12 @@ impl Engine {
                 record.id
             )));
         }
+        let started = std::time::Instant::now();
         let bundle = match self.prepare_start(&record, &paths) {
-            Ok(bundle) => bundle,
+            Ok(bundle) => {
+                tracing::debug!(id = %record.id, ms = ms_since(started), "start: rootfs and bundle");
+                bundle
+            }
             Err(e) => {
                 self.start_failed(&record, &e);
                 if record.auto_remove() {
@@ -194,13 +202,18 @@ impl Engine {
         let (ready_r, ready_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
             .map_err(|e| Error::Io(format!("pipe: {e}")))?;
         let ready_raw = std::os::fd::AsRawFd::as_raw_fd(&ready_w);
+        let runtime = paths.binary(&record.runtime)?;
+        let sealed = (paths.name(&record.runtime) == "berth-runtime")
+            .then(|| self.containers.shims.sealed_runtime.get(runtime))
+            .flatten();
+        let sealed_raw = sealed.as_deref().map(std::os::fd::AsRawFd::as_raw_fd);
         let mut cmd = Command::new(&paths.shim);
         cmd.arg("--id")
             .arg(&record.id)
             .arg("--bundle")
             .arg(bundle)
             .arg("--runtime")
-            .arg(paths.binary(&record.runtime)?)
+            .arg(runtime)
             .arg("--runtime-root")
             .arg(paths.state_root(&record.runtime))
             .arg("--cgroups-path")
@@ -236,13 +249,16 @@ impl Engine {
                 cmd.arg(flag);
             }
         }
-        // SAFETY: between fork and exec only async-signal-safe calls: setsid and dup2.
+        if sealed.is_some() {
+            cmd.arg("--runtime-fd").arg("4");
+        }
+        // SAFETY: between fork and exec only async-signal-safe calls: setsid, dup2, fcntl.
         unsafe {
             cmd.pre_exec(move || {
-                if libc::setsid() < 0 || libc::dup2(ready_raw, 3) < 0 {
+                if libc::setsid() < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
-                Ok(())
+                super::shims::place_shim_fds(ready_raw, sealed_raw)
             });
         }
         let child = cmd
@@ -254,9 +270,11 @@ impl Engine {
         // Kept open until the start is sent: the shim ends a container whose berthd died
         // before starting it.
         let mut ready = std::io::BufReader::new(std::fs::File::from(ready_r));
+        let spawned = std::time::Instant::now();
         ready
             .read_line(&mut line)
             .map_err(|e| Error::Io(format!("read the shim's report: {e}")))?;
+        tracing::debug!(id = %record.id, ms = ms_since(spawned), "start: the shim's runtime create");
         let mut exit_watch = None;
         let report = line.trim_end().split_once(' ');
         let loopback = match report {
@@ -272,8 +290,10 @@ impl Engine {
                     .map(|(stream, _)| stream);
                 // Attaches first (docker run attaches before it starts), then the start.
                 self.connect_waiting(&record.id);
+                let starting = std::time::Instant::now();
                 match super::stream::request(bundle, &berth_shim_protocol::Request::Start) {
                     Ok((_, pid)) => {
+                        tracing::debug!(id = %record.id, ms = ms_since(starting), "start: the shim's runtime start");
                         let pid: i32 = pid.parse().unwrap_or(0);
                         self.containers.update(&record.id, |r| {
                             r.manually_stopped = false;

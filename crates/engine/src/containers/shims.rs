@@ -4,13 +4,82 @@
 //! state and the shim's socket must be gone before a new shim makes them again).
 
 use std::collections::HashSet;
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::fs::File;
+use std::os::fd::RawFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 #[derive(Default)]
 pub(crate) struct Shims {
     live: Mutex<HashSet<String>>,
     ended: Condvar,
+    /// berth-runtime's sealed copy, which shims start it from.
+    pub sealed_runtime: SealedRuntime,
+}
+
+/// One sealed in-memory copy of berth-runtime for every shim to start the runtime from
+/// (the CVE-2019-5736 defence, see `berth_runtime::sys::sealed_exe`), so the runtime does
+/// not copy its own binary at each create that joins a pid namespace or each exec. Made
+/// again when the binary on disk changes (an upgrade), known by its inode, size and mtime.
+#[derive(Default)]
+pub(crate) struct SealedRuntime {
+    copy: Mutex<Option<(Identity, Arc<File>)>>,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+struct Identity {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+}
+
+impl Identity {
+    fn of(path: &Path) -> std::io::Result<Identity> {
+        let meta = std::fs::metadata(path)?;
+        Ok(Identity {
+            path: path.to_path_buf(),
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+        })
+    }
+}
+
+impl SealedRuntime {
+    /// The sealed copy of `binary`, made on first use. None when it cannot be made: the
+    /// runtime then copies itself where it needs to, as it does when run by hand.
+    pub fn get(&self, binary: &Path) -> Option<Arc<File>> {
+        let identity = match Identity::of(binary) {
+            Ok(identity) => identity,
+            Err(e) => {
+                tracing::warn!("stat {}: {e}", binary.display());
+                return None;
+            }
+        };
+        let mut copy = self.copy.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((known, file)) = copy.as_ref() {
+            if *known == identity {
+                return Some(file.clone());
+            }
+        }
+        match berth_runtime::sys::sealed_exe::sealed_copy(binary) {
+            Ok(file) => {
+                tracing::debug!("made a sealed copy of {}", binary.display());
+                let file = Arc::new(file);
+                *copy = Some((identity, file.clone()));
+                Some(file)
+            }
+            Err(e) => {
+                tracing::warn!("a sealed copy of {}: {e}", binary.display());
+                None
+            }
+        }
+    }
 }
 
 impl Shims {
@@ -52,10 +121,61 @@ impl Shims {
     }
 }
 
+/// In the shim's child between fork and exec: the ready pipe becomes fd 3 and the sealed
+/// runtime, if any, fd 4, both inherited. Only async-signal-safe calls (dup2, fcntl).
+pub(crate) fn place_shim_fds(ready: RawFd, sealed: Option<RawFd>) -> std::io::Result<()> {
+    let failed = |r: libc::c_int| r < 0;
+    // Moved out of the way first if it sits where the ready pipe goes.
+    let sealed = match sealed {
+        // SAFETY: fcntl on a descriptor this process holds.
+        Some(3) => Some(unsafe { libc::fcntl(3, libc::F_DUPFD_CLOEXEC, 5) }),
+        other => other,
+    };
+    // SAFETY: dup2 and fcntl on descriptors this process holds.
+    unsafe {
+        if failed(libc::dup2(ready, 3)) || sealed.is_some_and(failed) {
+            return Err(std::io::Error::last_os_error());
+        }
+        // dup2 onto itself would keep close-on-exec.
+        let placed = match sealed {
+            Some(4) => libc::fcntl(4, libc::F_SETFD, 0),
+            Some(fd) => libc::dup2(fd, 4),
+            None => 0,
+        };
+        if failed(placed) {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::Arc;
+
+    #[test]
+    fn one_sealed_copy_until_the_binary_changes() {
+        use std::io::Read;
+        let dir = tempfile::tempdir().expect("tmp");
+        let binary = dir.path().join("berth-runtime");
+        std::fs::write(&binary, b"one").expect("write");
+        let sealed = SealedRuntime::default();
+        let first = sealed.get(&binary).expect("a copy");
+        let again = sealed.get(&binary).expect("a copy");
+        assert!(Arc::ptr_eq(&first, &again));
+        // Replaced as an upgrade does: a new file renamed over the old one.
+        let next = dir.path().join("next");
+        std::fs::write(&next, b"two!").expect("write");
+        std::fs::rename(&next, &binary).expect("rename");
+        let mut text = String::new();
+        (&*sealed.get(&binary).expect("a copy"))
+            .read_to_string(&mut text)
+            .expect("read");
+        assert_eq!(text, "two!");
+        std::fs::remove_file(&binary).expect("remove");
+        assert!(sealed.get(&binary).is_none());
+    }
 
     #[test]
     fn waits_for_the_shim_to_end() {

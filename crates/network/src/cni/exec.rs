@@ -2,9 +2,19 @@
 //! (with name, cniVersion, prevResult and the runtime config it asks for) on stdin, the
 //! result or the error object on stdout.
 
-use std::io::Write;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Command as Process, Stdio};
+use std::process::{Child, Command as Process, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
 
 use serde_json::{json, Value};
 
@@ -88,12 +98,27 @@ pub(super) fn run(
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        // A group of its own, so a timeout kills what it started too (iptables, ...).
+        .process_group(0)
         .spawn()
         .map_err(spawn_error)?;
+    // From a thread: a plugin that does not read its input must not block us past the
+    // deadline (its end closes the pipe, and the write fails).
     if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(input.as_bytes()).map_err(spawn_error)?;
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(input.as_bytes());
+        });
     }
-    let out = child.wait_with_output().map_err(spawn_error)?;
+    let out = match output_within(&mut child, cni.timeout).map_err(spawn_error)? {
+        Some(out) => out,
+        None => {
+            return Err(CniError::Timeout {
+                plugin: kind,
+                command: command.name(),
+                timeout: cni.timeout,
+            })
+        }
+    };
     let failed = |message: String| CniError::Plugin {
         plugin: kind.clone(),
         command: command.name(),
@@ -107,6 +132,107 @@ pub(super) fn run(
             .map_err(|e| failed(format!("its result is not JSON: {e}"))),
         Command::Del | Command::Check => Ok(Value::Null),
     }
+}
+
+/// The plugin's output once it has ended, or None when `timeout` passed first: then it is
+/// killed (its process group, by its pid) and reaped. Its exit is known from a pidfd, not
+/// from its pipes' end, which whatever it left running may hold open.
+fn output_within(child: &mut Child, timeout: Duration) -> std::io::Result<Option<Output>> {
+    let deadline = Instant::now() + timeout;
+    let exited = pidfd(child.id());
+    let mut pipes = [
+        child
+            .stdout
+            .take()
+            .map(|p| nonblocking(p.into()))
+            .transpose()?,
+        child
+            .stderr
+            .take()
+            .map(|p| nonblocking(p.into()))
+            .transpose()?,
+    ];
+    let mut outputs = [Vec::new(), Vec::new()];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            kill_group(child);
+            return Ok(None);
+        }
+        let ended = {
+            let mut fds: Vec<PollFd> = exited
+                .iter()
+                .map(AsFd::as_fd)
+                .chain(pipes.iter().flatten().map(AsFd::as_fd))
+                .map(|fd| PollFd::new(fd, PollFlags::POLLIN))
+                .collect();
+            let wait = PollTimeout::try_from(left.as_millis().max(1)).unwrap_or(PollTimeout::MAX);
+            match poll(&mut fds, wait) {
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+            // Without a pidfd (kernels before 5.3), the pipes' end says it.
+            match exited {
+                Some(_) => fds[0].revents().is_some_and(|r| !r.is_empty()),
+                None => false,
+            }
+        };
+        for (pipe, out) in pipes.iter_mut().zip(outputs.iter_mut()) {
+            read_available(pipe, out)?;
+        }
+        if ended || (exited.is_none() && pipes.iter().all(Option::is_none)) {
+            let status = child.wait()?;
+            let [stdout, stderr] = outputs;
+            return Ok(Some(Output {
+                status,
+                stdout,
+                stderr,
+            }));
+        }
+    }
+}
+
+fn pidfd(pid: u32) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    let fd = i32::try_from(fd).ok().filter(|fd| *fd >= 0)?;
+    // SAFETY: the descriptor was just made, and is ours alone.
+    Some(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn nonblocking(fd: OwnedFd) -> std::io::Result<File> {
+    let flags = OFlag::from_bits_retain(fcntl(&fd, FcntlArg::F_GETFL)?);
+    fcntl(&fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    Ok(File::from(fd))
+}
+
+/// Read what the pipe holds now; at its end, forget it.
+fn read_available(pipe: &mut Option<File>, out: &mut Vec<u8>) -> std::io::Result<()> {
+    let Some(file) = pipe else {
+        return Ok(());
+    };
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => {
+                *pipe = None;
+                return Ok(());
+            }
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// SIGKILL the plugin's process group (its pid: it leads the group it was started in,
+/// and is not reaped yet, so the pid is still its own) and reap it.
+fn kill_group(child: &mut Child) {
+    if let Ok(pid) = i32::try_from(child.id()) {
+        let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+    let _ = child.wait();
 }
 
 /// The CNI error object's message (and details), else what the plugin wrote.
@@ -172,6 +298,85 @@ mod tests {
             "bad: why"
         );
         assert_eq!(error_message(b"", b"crashed\n"), "crashed");
+    }
+
+    /// Whether `pid` has ended (gone, or a zombie nobody reaps).
+    fn ended(pid: &str) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+            stat.rsplit(')')
+                .next()
+                .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+        })
+    }
+
+    /// One test for both plugins: a script written while another test thread forks can
+    /// fail to execute (ETXTBSY).
+    #[test]
+    fn plugin_runs_end_at_the_plugins_exit_or_the_deadline() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).expect("bin");
+        let d = dir.path().display();
+        let scripts = [
+            // Hangs, and with it a process it started.
+            ("hang", format!("#!/bin/sh\necho $$ > {d}/hang.pid\nsleep 1000 &\necho $! > {d}/hang.child\nwait\n")),
+            // Answers, leaving a process behind that holds its output open.
+            ("leave", format!("#!/bin/sh\nsleep 1000 &\necho $! > {d}/leave.child\necho '{{\"ips\": []}}'\n")),
+        ];
+        for (name, script) in &scripts {
+            let path = bin.join(name);
+            std::fs::write(&path, script).expect("script");
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .expect("chmod");
+        }
+        let cni = Cni::new(dir.path(), &[bin]).with_timeout(Duration::from_millis(500));
+        let net = NetworkList {
+            name: "pods".into(),
+            cni_version: "1.0.0".into(),
+            disable_check: false,
+            plugins: vec![],
+        };
+        let read = |f: &str| std::fs::read_to_string(dir.path().join(f)).unwrap_or_default();
+
+        let err = run(
+            &cni,
+            &net,
+            &json!({"type": "hang"}),
+            Command::Check,
+            &attachment(),
+            None,
+        )
+        .expect_err("a hung plugin fails");
+        assert!(
+            matches!(
+                err,
+                CniError::Timeout {
+                    command: "CHECK",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("did not finish CHECK"), "{err}");
+        let (plugin, child) = (read("hang.pid"), read("hang.child"));
+        assert!(!plugin.trim().is_empty() && !child.trim().is_empty());
+        assert!(ended(plugin.trim()), "the plugin {plugin} still runs");
+        assert!(ended(child.trim()), "the plugin's child {child} still runs");
+
+        let result = run(
+            &cni,
+            &net,
+            &json!({"type": "leave"}),
+            Command::Add,
+            &attachment(),
+            None,
+        )
+        .expect("its result, though its pipe stays open");
+        assert_eq!(result, json!({"ips": []}));
+        let left = read("leave.child");
+        if let Ok(pid) = left.trim().parse::<i32>() {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
     }
 
     #[test]

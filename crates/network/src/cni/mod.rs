@@ -11,6 +11,7 @@ pub use conf::NetworkList;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -54,6 +55,12 @@ pub enum CniError {
         plugin: String,
         source: std::io::Error,
     },
+    #[error("the CNI plugin {plugin} did not finish {command} within {timeout:?}: killed")]
+    Timeout {
+        plugin: String,
+        command: &'static str,
+        timeout: std::time::Duration,
+    },
     #[error("the CNI plugin {plugin} failed ({command}): {message}")]
     Plugin {
         plugin: String,
@@ -69,14 +76,27 @@ pub type Result<T, E = CniError> = std::result::Result<T, E>;
 pub struct Cni {
     pub conf_dir: PathBuf,
     pub bin_dirs: Vec<PathBuf>,
+    /// How long one plugin run may take before it is killed and the call fails.
+    pub timeout: Duration,
 }
+
+/// A plugin run's limit unless configured: far above what bridge with its iptables runs
+/// take on a loaded machine (well under a second), below the kubelet's 2-minute request
+/// deadline even when a failed ADD's DEL also hangs.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Cni {
     pub fn new(conf_dir: &Path, bin_dirs: &[PathBuf]) -> Cni {
         Cni {
             conf_dir: conf_dir.to_path_buf(),
             bin_dirs: bin_dirs.to_vec(),
+            timeout: DEFAULT_TIMEOUT,
         }
+    }
+
+    /// The same, with plugin runs limited to `timeout`.
+    pub fn with_timeout(self, timeout: Duration) -> Cni {
+        Cni { timeout, ..self }
     }
 
     /// The network configuration, read again at each call (a kubelet's node agent may

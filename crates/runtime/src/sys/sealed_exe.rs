@@ -9,13 +9,16 @@
 //! namespace that can see init. In a new pid namespace those are the host's, where such a
 //! process can already ptrace any host root process: the copy would protect nothing. It
 //! does protect an init that joins an existing pid namespace (other containers' processes
-//! are there), so the runtime re-executes sealed exactly then. The copy costs ~5 ms.
+//! are there), so the runtime re-executes sealed exactly then. The copy costs ~5 ms, so
+//! berthd makes one (`sealed_copy`) and has its shims start the runtime from it: the
+//! runtime then finds itself sealed already and skips its own copy.
 
 use std::convert::Infallible;
 use std::ffi::CString;
 use std::fs::File;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::ffi::OsStringExt;
+use std::path::Path;
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, SealFlag};
@@ -74,8 +77,9 @@ fn add_seals(copy: &File) -> std::io::Result<()> {
     }
 }
 
-fn try_reexec() -> std::io::Result<Infallible> {
-    let mut exe = File::open("/proc/self/exe")?;
+/// A sealed copy of `from` in a new memfd (close-on-exec), opened again read-only: the
+/// seals forbid writes through any descriptor, and the one returned cannot even try.
+fn sealed_copy_of(mut from: File) -> std::io::Result<File> {
     let flags = MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING;
     // MFD_EXEC is needed where vm.memfd_noexec is set; kernels before 6.3 reject it.
     let memfd = memfd_create(
@@ -84,8 +88,21 @@ fn try_reexec() -> std::io::Result<Infallible> {
     )
     .or_else(|_| memfd_create(c"berth-runtime", flags))?;
     let mut copy = File::from(memfd);
-    copy_through_buffer(&mut exe, &mut copy)?;
+    copy_through_buffer(&mut from, &mut copy)?;
     add_seals(&copy)?;
+    File::open(format!("/proc/self/fd/{}", copy.as_raw_fd()))
+}
+
+/// A sealed, read-only in-memory copy of the runtime binary at `path`, for a caller that
+/// starts the runtime many times (berthd): the runtime started from it finds itself
+/// sealed (`running_sealed`) and does not copy itself again at each create.
+pub fn sealed_copy(path: &Path) -> std::io::Result<File> {
+    sealed_copy_of(File::open(path)?)
+}
+
+fn try_reexec() -> std::io::Result<Infallible> {
+    tracing::debug!("copying berth-runtime into a sealed memfd to re-execute from it");
+    let copy = sealed_copy_of(File::open("/proc/self/exe")?)?;
     let invalid = |_| std::io::Error::from(Errno::EINVAL);
     let args: Vec<CString> = std::env::args_os()
         .map(|a| CString::new(a.into_vec()))
@@ -102,4 +119,37 @@ fn try_reexec() -> std::io::Result<Infallible> {
         .map_err(invalid)?;
     let Err(e) = nix::unistd::fexecve(copy.as_fd(), &args, &env);
     Err(e.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    #[test]
+    fn the_copy_is_sealed_and_read_only() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let original = dir.path().join("binary");
+        std::fs::write(&original, b"not really a binary").expect("write");
+        let mut copy = sealed_copy(&original).expect("sealed copy");
+        let seals = fcntl(copy.as_fd(), FcntlArg::F_GET_SEALS).expect("seals");
+        assert!(SealFlag::from_bits_truncate(seals).contains(SEALS));
+        let mut text = String::new();
+        copy.read_to_string(&mut text).expect("read");
+        assert_eq!(text, "not really a binary");
+        // Not through this descriptor, nor through one opened for writing (as a process
+        // could open /proc/<pid>/exe of a runtime started from the copy).
+        assert!(copy.write_all(b"x").is_err());
+        let path = format!("/proc/self/fd/{}", copy.as_raw_fd());
+        let mut writable = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .expect("open the memfd for writing");
+        let err = writable
+            .write_all(b"x")
+            .expect_err("a sealed memfd takes no write");
+        assert_eq!(err.raw_os_error(), Some(libc::EPERM));
+        assert!(writable.set_len(0).is_err());
+        assert!(fcntl(copy.as_fd(), FcntlArg::F_ADD_SEALS(SealFlag::empty())).is_err());
+    }
 }

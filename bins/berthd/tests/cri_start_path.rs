@@ -1,0 +1,302 @@
+//! The container start path's cost (issue 21): berth-runtime started from berthd's one
+//! sealed copy of it instead of copying itself at each create (CVE-2019-5736 defence kept).
+
+mod common;
+
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use common::{busybox_image, wait_for, Daemon};
+
+/// The descriptors of `pid` that are memfds named berth-runtime: their /proc paths.
+fn sealed_runtime_fds(pid: i32) -> Vec<PathBuf> {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    fds.flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            std::fs::read_link(p)
+                .is_ok_and(|l| l.to_string_lossy().starts_with("/memfd:berth-runtime"))
+        })
+        .collect()
+}
+
+/// The pid of the shim of container `id`.
+fn shim_of(id: &str) -> i32 {
+    let found = std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .find(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                let args: Vec<&[u8]> = c.split(|b| *b == 0).collect();
+                args.first().is_some_and(|a| a.ends_with(b"berth-shim"))
+                    && args
+                        .windows(2)
+                        .any(|w| w[0] == b"--id" && w[1] == id.as_bytes())
+            })
+        });
+    found.unwrap_or_else(|| panic!("no shim for {id}"))
+}
+
+fn run_joined(d: &Daemon, name: &str) -> String {
+    let out = d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--pid",
+        "container:holder",
+        "bb:1",
+        "sleep",
+        "600",
+    ]);
+    out.ok();
+    out.stdout.trim().to_string()
+}
+
+/// strace of berthd and everything it starts, attached (every thread) when this returns.
+struct Trace {
+    child: Child,
+    out: PathBuf,
+}
+
+impl Trace {
+    fn attach(pid: i32, out: PathBuf) -> Trace {
+        let threads = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .expect("tasks")
+            .count();
+        let err = out.with_extension("err");
+        let mut child = Command::new("strace")
+            .args([
+                "-f",
+                "-qq",
+                "-v",
+                "-s",
+                "256",
+                "-e",
+                "trace=memfd_create,execve",
+                "-o",
+            ])
+            .arg(&out)
+            .args(["-p", &pid.to_string()])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&err).expect("strace stderr"))
+            .spawn()
+            .expect("strace");
+        // Without -qq strace says when it attached; with it, /proc says it: every thread
+        // of berthd traced (a thread that ended meanwhile is not waited for).
+        let traced = |t: &std::fs::DirEntry| {
+            std::fs::read_to_string(t.path().join("status")).is_ok_and(|s| {
+                s.lines()
+                    .any(|l| l.starts_with("TracerPid:") && !l.ends_with("\t0"))
+            })
+        };
+        let all = wait_for(|| {
+            std::fs::read_dir(format!("/proc/{pid}/task"))
+                .map(|tasks| tasks.flatten().all(|t| traced(&t)))
+                .unwrap_or(false)
+        });
+        if !all {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("strace did not attach to all {threads} threads of berthd");
+        }
+        Trace { child, out }
+    }
+
+    /// Detach and return the trace.
+    fn finish(mut self) -> String {
+        // SIGINT: strace detaches from its tracees and ends.
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.child.id() as i32),
+            nix::sys::signal::Signal::SIGINT,
+        );
+        let _ = self.child.wait();
+        std::fs::read_to_string(&self.out).expect("trace")
+    }
+}
+
+impl Drop for Trace {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A container that joins another's pid namespace (as every CRI container joins its pod's)
+/// is where berth-runtime must run from a sealed copy of itself. berthd makes that copy once
+/// and every shim starts the runtime from it: sealed against any write, the same copy for
+/// all, and no runtime copies itself again.
+#[test]
+fn the_runtime_runs_from_the_daemons_one_sealed_copy() {
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    d.docker(&["run", "-d", "--name", "holder", "bb:1", "sleep", "600"])
+        .ok();
+    let first = run_joined(&d, "first");
+
+    // One copy in berthd, the one the shims hold.
+    let daemon_fds = sealed_runtime_fds(d.pid());
+    assert_eq!(
+        daemon_fds.len(),
+        1,
+        "berthd's sealed copies: {daemon_fds:?}"
+    );
+    let copy = std::fs::metadata(&daemon_fds[0])
+        .expect("stat the copy")
+        .ino();
+    let shim_copies: Vec<u64> = sealed_runtime_fds(shim_of(&first))
+        .iter()
+        .map(|p| std::fs::metadata(p).expect("stat").ino())
+        .collect();
+    assert_eq!(shim_copies, vec![copy]);
+
+    // Immutable: sealed (write, grow, shrink, and the seals themselves), and a descriptor
+    // opened for writing (as through /proc/<pid>/exe of a runtime run from it) writes nothing.
+    let sealed = std::fs::File::open(&daemon_fds[0]).expect("open the copy");
+    let seals =
+        nix::fcntl::fcntl(sealed.as_fd(), nix::fcntl::FcntlArg::F_GET_SEALS).expect("seals");
+    let want = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    assert_eq!(seals & want, want, "seals {seals:#x}");
+    let mut writable = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&daemon_fds[0])
+        .expect("open for writing");
+    let err = writable
+        .write_all(b"\x7fELF")
+        .expect_err("a sealed copy takes no write");
+    assert_eq!(err.raw_os_error(), Some(libc::EPERM));
+    // (An open writable descriptor makes exec fail with ETXTBSY.)
+    drop(writable);
+
+    // The next joined container: the runtime is started from the copy and copies nothing.
+    let trace = Trace::attach(d.pid(), d.dir.path().join("start.trace"));
+    let second = run_joined(&d, "second");
+    let trace = trace.finish();
+    let runtime_runs = trace
+        .lines()
+        .filter(|l| l.contains("execve(\"/proc/self/fd/4\"") && l.contains("\"create\""))
+        .count();
+    assert_eq!(
+        runtime_runs, 1,
+        "one runtime create from the copy:\n{trace}"
+    );
+    let copies: Vec<&str> = trace
+        .lines()
+        .filter(|l| l.contains("memfd_create("))
+        .collect();
+    assert!(copies.is_empty(), "the start made memfds: {copies:?}");
+    assert_eq!(
+        sealed_runtime_fds(shim_of(&second))
+            .iter()
+            .map(|p| std::fs::metadata(p).expect("stat").ino())
+            .collect::<Vec<_>>(),
+        vec![copy]
+    );
+    // An exec (which always runs the runtime sealed) through the same copy.
+    let out = d.docker(&["exec", "second", "echo", "in"]);
+    out.ok();
+    assert_eq!(out.stdout.trim(), "in");
+    d.docker(&["rm", "-f", "first", "second", "holder"]).ok();
+}
+
+/// crictl 1.29 against `d`'s CRI socket.
+fn crictl(d: &Daemon, args: &[&str]) -> common::Out {
+    let socket = format!("unix://{}", d.exec_root().join("cri.sock").display());
+    let out = Command::new(common::crictl_binary())
+        .args(["-r", &socket, "-i", &socket, "--timeout", "60s"])
+        .args(args)
+        .output()
+        .expect("crictl");
+    common::Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Whether `pid` has ended (gone, or a zombie nobody reaps).
+fn ended(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+        stat.rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+    })
+}
+
+/// A CNI plugin that never answers ADD no longer blocks RunPodSandbox: after the
+/// configured `cni-plugin-timeout` (daemon.json) the plugin and what it started are killed
+/// and the call fails with DeadlineExceeded, leaving no pod.
+#[test]
+fn a_hung_cni_plugin_is_killed_at_its_timeout() {
+    let cni = tempfile::tempdir().expect("cni dir");
+    let bin = cni.path().join("bin");
+    std::fs::create_dir(&bin).expect("bin");
+    let pids = cni.path().join("pids");
+    let script = format!(
+        "#!/bin/sh\necho $$ >> {pids}\n[ \"$CNI_COMMAND\" = ADD ] || exit 0\n\
+         sleep 1000 &\necho $! >> {pids}\nwait\n",
+        pids = pids.display()
+    );
+    std::fs::write(bin.join("hang"), script).expect("plugin");
+    std::fs::set_permissions(
+        bin.join("hang"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let conf = serde_json::json!({
+        "cniVersion": "1.0.0", "name": "hung", "plugins": [{"type": "hang"}],
+    });
+    std::fs::write(cni.path().join("10-hung.conflist"), conf.to_string()).expect("conflist");
+
+    let mut d = Daemon::start_unspawned();
+    d.private_mounts = true;
+    std::fs::write(
+        d.dir.path().join("daemon.json"),
+        r#"{"cni-plugin-timeout": 2}"#,
+    )
+    .expect("daemon.json");
+    let cgroup = format!("/berth-test-hungcni{}", std::process::id());
+    let cgroups = common::CgroupParents(vec![cgroup.clone()]);
+    let conf_dir = cni.path().to_string_lossy().into_owned();
+    let bin_dir = bin.to_string_lossy().into_owned();
+    d.spawn(&[
+        "--cni-conf-dir",
+        &conf_dir,
+        "--cni-bin-dir",
+        &bin_dir,
+        "--cgroup-parent",
+        &cgroup,
+    ]);
+    let pod = cni.path().join("pod.json");
+    let config = serde_json::json!({
+        "metadata": {"name": "hung", "namespace": "default", "uid": "uid-hung", "attempt": 0},
+        "linux": {},
+    });
+    std::fs::write(&pod, config.to_string()).expect("pod config");
+
+    let out = crictl(&d, &["runp", pod.to_str().expect("utf8")]);
+    assert_ne!(out.code, 0, "{}", out.stdout);
+    assert!(
+        out.stderr.contains("DeadlineExceeded")
+            && out.stderr.contains("hang did not finish ADD within 2s"),
+        "{}",
+        out.stderr
+    );
+    let started = std::fs::read_to_string(&pids).expect("the plugin ran");
+    // The ADD (its shell and its sleep), then DEL after the failure.
+    assert!(started.lines().count() >= 3, "{started}");
+    for pid in started.lines() {
+        assert!(ended(pid), "plugin process {pid} still runs");
+    }
+    let pods = crictl(&d, &["pods", "-q"]);
+    pods.ok();
+    assert_eq!(pods.stdout.trim(), "", "a pod was left");
+    drop(d);
+    drop(cgroups);
+}
