@@ -6,58 +6,9 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::{busybox_image, Daemon};
-
-/// A daemon in the network namespace `b6d<N>x<pid>` (removed with it).
-struct NsDaemon {
-    d: Daemon,
-    ns: String,
-}
-
-fn ip(args: &[&str]) {
-    let st = Command::new("ip").args(args).status().expect("ip");
-    assert!(st.success(), "ip {args:?}");
-}
+use common::NsDaemon;
 
 impl NsDaemon {
-    fn start(n: u8, extra: &[&str]) -> NsDaemon {
-        let ns = format!("b6d{n}x{}", std::process::id() % 100_000);
-        let _ = Command::new("ip")
-            .args(["netns", "del", &ns])
-            .stderr(std::process::Stdio::null())
-            .status();
-        ip(&["netns", "add", &ns]);
-        ip(&["-n", &ns, "link", "set", "lo", "up"]);
-        let mut d = Daemon::start_unspawned();
-        d.private_mounts = true;
-        let mut n = NsDaemon { d, ns };
-        n.spawn(extra);
-        busybox_image(&n.d);
-        n
-    }
-
-    /// Start berthd (again) in the namespace, from a thread that entered it.
-    fn spawn(&mut self, extra: &[&str]) {
-        let ns = std::fs::File::open(format!("/run/netns/{}", self.ns)).expect("the namespace");
-        let d = &mut self.d;
-        std::thread::scope(|s| {
-            s.spawn(move || {
-                nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
-                d.spawn(extra);
-            })
-            .join()
-            .expect("the thread in the namespace")
-        })
-    }
-
-    fn inspect(&self, name: &str, format: &str) -> String {
-        let out = self.d.docker(&["inspect", "-f", format, name]);
-        out.ok();
-        out.stdout.trim().to_string()
-    }
-
     /// The default bridge's IPv6 subnet as `network inspect` shows it.
     fn subnet6(&self) -> String {
         let out = self.d.docker(&[
@@ -84,25 +35,12 @@ impl NsDaemon {
     }
 }
 
-impl Drop for NsDaemon {
-    fn drop(&mut self) {
-        let ids = self.d.docker(&["ps", "-aq"]).stdout;
-        for id in ids.split_whitespace() {
-            let _ = self.d.docker(&["rm", "-f", id]);
-        }
-        let _ = self.d.docker(&["network", "prune", "-f"]);
-        self.d.kill();
-        // Bridges, tables and sysctls go with the namespace.
-        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
-    }
-}
-
 /// `ipv6` alone: the default bridge takes the first /64 of the daemon's ULA /48 (a user
 /// network with `--ipv6` and no subnet the next one), containers get addresses in it, and
 /// a restarted daemon keeps it (the running container keeps its address).
 #[test]
 fn ipv6_alone_takes_a_ula_subnet_and_keeps_it() {
-    let mut n = NsDaemon::start(1, &["--ipv6"]);
+    let mut n = NsDaemon::start("b6d1", &["--ipv6"]);
     let subnet = n.subnet6();
     let net: berth_network::Ipv6Net = subnet.parse().expect("an IPv6 subnet");
     assert_eq!(net.prefix_len(), 64, "{subnet}");
@@ -168,7 +106,7 @@ fn ipv6_alone_takes_a_subnet_of_the_ipv6_pools_and_keeps_it_while_they_hold_it()
         }
         args
     };
-    let mut n = NsDaemon::start(2, &pools(&[v4, p]));
+    let mut n = NsDaemon::start("b6d2", &pools(&[v4, p]));
     assert_eq!(n.subnet6(), "fd42:b0e7:40::/64");
     n.d.docker(&["run", "-d", "--name", "one", "bb:1", "sleep", "300"])
         .ok();

@@ -12,51 +12,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{busybox_image, wait_for, Daemon};
-
-/// A daemon in the network namespace `b6<N>x<pid>` (removed with it).
-struct NsDaemon {
-    d: Daemon,
-    ns: String,
-}
-
-fn ip(args: &[&str]) {
-    let st = Command::new("ip").args(args).status().expect("ip");
-    assert!(st.success(), "ip {args:?}");
-}
+use common::{ip, wait_for, NsDaemon};
 
 impl NsDaemon {
-    fn start(n: u8, extra: &[&str]) -> NsDaemon {
-        let ns = format!("b6{n}x{}", std::process::id() % 100_000);
-        let _ = Command::new("ip")
-            .args(["netns", "del", &ns])
-            .stderr(std::process::Stdio::null())
-            .status();
-        ip(&["netns", "add", &ns]);
-        ip(&["-n", &ns, "link", "set", "lo", "up"]);
-        let mut d = Daemon::start_unspawned();
-        d.private_mounts = true;
-        let mut n = NsDaemon { d, ns };
-        n.spawn(extra);
-        busybox_image(&n.d);
-        n
-    }
-
-    /// Start berthd (again) in the namespace: spawned by a thread that entered it (`ip
-    /// netns exec` would remount /sys, hiding the cgroup hierarchies containers need).
-    fn spawn(&mut self, extra: &[&str]) {
-        let ns = std::fs::File::open(format!("/run/netns/{}", self.ns)).expect("the namespace");
-        let d = &mut self.d;
-        std::thread::scope(|s| {
-            s.spawn(move || {
-                nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
-                d.spawn(extra);
-            })
-            .join()
-            .expect("the thread in the namespace")
-        })
-    }
-
     /// `docker network create` with bridge `b6n<N>` (the namespace is the daemon's own).
     fn network(&self, name: &str, n: u8, args: &[&str]) {
         let opt = format!("com.docker.network.bridge.name=b6n{n}");
@@ -64,12 +22,6 @@ impl NsDaemon {
         all.extend(args);
         all.push(name);
         self.d.docker(&all).ok();
-    }
-
-    fn inspect(&self, name: &str, format: &str) -> String {
-        let out = self.d.docker(&["inspect", "-f", format, name]);
-        out.ok();
-        out.stdout.trim().to_string()
     }
 
     /// A busybox httpd on port 80 (both families) serving `page`.
@@ -125,25 +77,12 @@ impl NsDaemon {
     }
 }
 
-impl Drop for NsDaemon {
-    fn drop(&mut self) {
-        let ids = self.d.docker(&["ps", "-aq"]).stdout;
-        for id in ids.split_whitespace() {
-            let _ = self.d.docker(&["rm", "-f", id]);
-        }
-        let _ = self.d.docker(&["network", "prune", "-f"]);
-        self.d.kill();
-        // Bridges, tables and sysctls go with the namespace.
-        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
-    }
-}
-
 /// dockerd programs a container's published ports on the endpoint that gives its default
 /// route (libnetwork's gateway endpoint): they move with the route on connect and
 /// disconnect, and survive the container leaving the network it started on.
 #[test]
 fn published_ports_follow_the_default_route() {
-    let n = NsDaemon::start(1, &[]);
+    let n = NsDaemon::start("b61", &[]);
     n.network("pa", 1, &["--subnet", "10.66.1.0/24"]);
     n.network("pb", 2, &["--subnet", "10.66.2.0/24"]);
     n.httpd("web", &["--network", "pa", "-p", "8080:80"], "moved");
@@ -191,7 +130,7 @@ fn published_ports_follow_the_default_route() {
 /// addresses kept by the records across a SIGKILL of berthd.
 #[test]
 fn an_ipv6_network_gives_containers_addresses_routes_and_names() {
-    let mut n = NsDaemon::start(2, &[]);
+    let mut n = NsDaemon::start("b62", &[]);
     n.network(
         "v6net",
         3,
@@ -340,7 +279,7 @@ fn an_ipv6_network_gives_containers_addresses_routes_and_names() {
 /// Bad IPv6 input gets dockerd's answers, and nothing is left half-made.
 #[test]
 fn bad_ipv6_input_is_refused_and_nothing_is_half_made() {
-    let n = NsDaemon::start(3, &[]);
+    let n = NsDaemon::start("b63", &[]);
     // --ipv6 with only an IPv4 subnet: as dockerd 27+, a /64 from the ULA pool derived
     // from the daemon's id.
     n.network("auto6", 4, &["--ipv6", "--subnet", "10.66.4.0/24"]);
@@ -476,7 +415,7 @@ fn bad_ipv6_input_is_refused_and_nothing_is_half_made() {
 /// for a container without IPv6 are clear errors; IPv6 networks do not reach each other.
 #[test]
 fn ipv6_published_ports_and_isolation() {
-    let n = NsDaemon::start(4, &[]);
+    let n = NsDaemon::start("b64", &[]);
     ip(&[
         "-n",
         &n.ns,
@@ -592,7 +531,7 @@ fn ipv6_published_ports_and_isolation() {
 /// default bridge get an IPv6 address from that subnet, bridge's inspect shows it.
 #[test]
 fn the_default_bridge_with_ipv6_and_fixed_cidr_v6() {
-    let n = NsDaemon::start(5, &["--ipv6", "--fixed-cidr-v6", "fd42:b0e7:20::/64"]);
+    let n = NsDaemon::start("b65", &["--ipv6", "--fixed-cidr-v6", "fd42:b0e7:20::/64"]);
     n.d.docker(&["run", "-d", "--name", "one", "bb:1", "sleep", "300"])
         .ok();
     assert_eq!(
@@ -638,7 +577,7 @@ fn the_default_bridge_with_ipv6_and_fixed_cidr_v6() {
 /// endpoints): at start, on connect and on disconnect.
 #[test]
 fn the_ipv6_default_route_follows_the_first_ipv6_network() {
-    let n = NsDaemon::start(6, &[]);
+    let n = NsDaemon::start("b66", &[]);
     n.network("four", 30, &["--subnet", "10.66.30.0/24"]);
     n.network(
         "six",
@@ -706,7 +645,7 @@ fn the_ipv6_default_route_follows_the_first_ipv6_network() {
 /// ports on IPv6 (and IPv4) after the restart; the rules of one that died meanwhile go.
 #[test]
 fn ipv6_ports_survive_a_restart_and_a_dead_containers_go() {
-    let mut n = NsDaemon::start(7, &[]);
+    let mut n = NsDaemon::start("b67", &[]);
     ip(&[
         "-n",
         &n.ns,

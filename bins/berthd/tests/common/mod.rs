@@ -834,3 +834,72 @@ impl Drop for FileServer {
         let _ = self.child.wait();
     }
 }
+
+/// `ip ARGS`, which must succeed.
+#[allow(dead_code)]
+pub fn ip(args: &[&str]) {
+    let st = Command::new("ip").args(args).status().expect("ip");
+    assert!(st.success(), "ip {args:?}");
+}
+
+/// A daemon in a network namespace the test makes (`ip netns`), so that its bridges,
+/// nftables tables and forwarding sysctls never touch the host's; removed with it.
+#[allow(dead_code)]
+pub struct NsDaemon {
+    pub d: Daemon,
+    pub ns: String,
+}
+
+#[allow(dead_code)]
+impl NsDaemon {
+    /// A daemon in namespace `<name><pid>` with `extra` flags and the busybox image.
+    pub fn start(name: &str, extra: &[&str]) -> NsDaemon {
+        let ns = format!("{name}x{}", std::process::id() % 100_000);
+        let _ = Command::new("ip")
+            .args(["netns", "del", &ns])
+            .stderr(Stdio::null())
+            .status();
+        ip(&["netns", "add", &ns]);
+        ip(&["-n", &ns, "link", "set", "lo", "up"]);
+        let mut d = Daemon::start_unspawned();
+        d.private_mounts = true;
+        let mut n = NsDaemon { d, ns };
+        n.spawn(extra);
+        busybox_image(&n.d);
+        n
+    }
+
+    /// Start berthd (again) in the namespace: spawned by a thread that entered it (`ip
+    /// netns exec` would remount /sys, hiding the cgroup hierarchies containers need).
+    pub fn spawn(&mut self, extra: &[&str]) {
+        let ns = std::fs::File::open(format!("/run/netns/{}", self.ns)).expect("the namespace");
+        let d = &mut self.d;
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+                d.spawn(extra);
+            })
+            .join()
+            .expect("the thread in the namespace")
+        })
+    }
+
+    pub fn inspect(&self, name: &str, format: &str) -> String {
+        let out = self.d.docker(&["inspect", "-f", format, name]);
+        out.ok();
+        out.stdout.trim().to_string()
+    }
+}
+
+impl Drop for NsDaemon {
+    fn drop(&mut self) {
+        let ids = self.d.docker(&["ps", "-aq"]).stdout;
+        for id in ids.split_whitespace() {
+            let _ = self.d.docker(&["rm", "-f", id]);
+        }
+        let _ = self.d.docker(&["network", "prune", "-f"]);
+        self.d.kill();
+        // Bridges, tables and sysctls go with the namespace.
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).status();
+    }
+}
