@@ -144,10 +144,6 @@ fn members_berth_cannot_honour_are_refused_by_name() {
         network_names(&d)
     );
     for (member, needle) in [
-        (
-            r#""MacAddress": "02:42:ac:11:00:09""#,
-            "EndpointConfig.MacAddress",
-        ),
         (r#""Links": ["db:db"]"#, "EndpointConfig.Links"),
         (r#""DriverOpts": {"k": "v"}"#, "EndpointConfig.DriverOpts"),
     ] {
