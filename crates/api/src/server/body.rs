@@ -163,6 +163,19 @@ impl Read for BodyReader {
     }
 }
 
+/// Read and drop up to `max` bytes of a request body the answer will not use, so that a
+/// client still sending it (the docker CLI streaming a build context) reads the answer
+/// rather than a broken pipe, as Go's server drains a small unread body.
+pub async fn drain(mut body: Incoming, max: usize) {
+    let mut read = 0;
+    while read < max {
+        match body.frame().await {
+            Some(Ok(frame)) => read += frame.data_ref().map_or(0, Bytes::len),
+            _ => return,
+        }
+    }
+}
+
 /// A JSON request body of at most `max` bytes; an empty body is an empty object.
 pub async fn read_json(
     body: Incoming,

@@ -256,8 +256,14 @@ fn puller(
 
 /// POST /build.
 pub(super) async fn build(ctx: &Ctx, req: hyper::Request<Incoming>) -> ApiResult<Response<Body>> {
-    let (mut opts, quiet) = options(ctx)?;
-    let step_host = step_host(ctx)?;
+    // A refused request's context is drained first (up to 1 MiB), so the client sees why.
+    let ((mut opts, quiet), step_host) = match options(ctx).and_then(|o| Ok((o, step_host(ctx)?))) {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            body::drain(req.into_body(), 1 << 20).await;
+            return Err(e);
+        }
+    };
     let cancel = opts.cancel.clone();
     let (tx, rx) = mpsc::unbounded_channel();
     opts.puller = Some(puller(ctx, req.headers(), tx.clone(), quiet)?);
