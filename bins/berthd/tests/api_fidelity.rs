@@ -457,11 +457,7 @@ fn berth_with_env(env: &[(&str, &str)], args: &[&str]) -> Out {
         .stdin(std::process::Stdio::null())
         .output()
         .expect("run berth");
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Out::from(out)
 }
 
 /// The berth CLI finds the daemon through DOCKER_HOST too (-H first, then BERTH_HOST,

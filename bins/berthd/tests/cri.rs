@@ -109,11 +109,7 @@ impl Cri {
             .args(args)
             .output()
             .expect("crictl");
-        Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Out::from(out)
     }
 
     /// A JSON config file for crictl.

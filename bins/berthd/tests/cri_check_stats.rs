@@ -83,11 +83,7 @@ impl Cri {
             .args(args)
             .output()
             .expect("crictl");
-        Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Out::from(out)
     }
 
     fn file(&self, name: &str, v: serde_json::Value) -> String {

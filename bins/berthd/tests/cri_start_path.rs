@@ -213,11 +213,7 @@ fn crictl(d: &Daemon, args: &[&str]) -> common::Out {
         .args(args)
         .output()
         .expect("crictl");
-    common::Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    common::Out::from(out)
 }
 
 /// Whether `pid` has ended (gone, or a zombie nobody reaps).

@@ -69,6 +69,22 @@ pub type Entry = (Vec<String>, Ipv4Addr);
 /// A container's names and its IPv6 address.
 pub type Entry6 = (Vec<String>, Ipv6Addr);
 
+/// Each network's containers: their names and an address of one family.
+type NameTable<A> = Mutex<HashMap<String, Vec<(Vec<String>, A)>>>;
+
+/// `name`'s address (of either family) on the first of `networks` where it has one.
+fn lookup<A: Copy>(table: &NameTable<A>, networks: &[String], name: &str) -> Option<A> {
+    let names = table.lock().unwrap_or_else(|p| p.into_inner());
+    networks.iter().find_map(|network| {
+        names.get(network)?.iter().find_map(|(names, ip)| {
+            names
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(name))
+                .then_some(*ip)
+        })
+    })
+}
+
 /// Epoll tokens: a container's token in the high 32 bits, which of its sockets in the low
 /// ones (the UDP socket, the TCP listener, then its connections); token 0 (no container's)
 /// is the wake-up of answers forwarded over TCP.
@@ -88,9 +104,9 @@ type Forwarded = (u64, Vec<u8>);
 pub struct Resolver {
     epoll: Epoll,
     listeners: Mutex<HashMap<u64, Listener>>,
-    names: Mutex<HashMap<String, Vec<Entry>>>,
+    names: NameTable<Ipv4Addr>,
     /// The IPv6 addresses of the containers on IPv6 networks (AAAA answers).
-    names6: Mutex<HashMap<String, Vec<Entry6>>>,
+    names6: NameTable<Ipv6Addr>,
     next: AtomicU64,
     /// Forwarded queries under way (each holds a thread until its upstream answers).
     forwarding: Arc<AtomicUsize>,
@@ -229,42 +245,16 @@ impl Resolver {
             .insert(network.to_string(), entries);
     }
 
-    /// `name`'s IPv6 address on the first of `networks` where the name has one.
-    fn lookup6(&self, networks: &[String], name: &str) -> Option<Ipv6Addr> {
-        let names = self.names6.lock().unwrap_or_else(|p| p.into_inner());
-        networks.iter().find_map(|network| {
-            names.get(network)?.iter().find_map(|(names, ip)| {
-                names
-                    .iter()
-                    .any(|n| n.eq_ignore_ascii_case(name))
-                    .then_some(*ip)
-            })
-        })
-    }
-
     /// The answer for a known `name`: its IPv6 address for an AAAA question, else its
     /// IPv4 one (None: an unknown name, forwarded).
     fn known(&self, networks: &[String], q: &Question) -> Option<IpAddr> {
-        let v4 = self.lookup(networks, &q.name)?;
+        let v4 = lookup(&self.names, networks, &q.name)?;
         if q.qtype == TYPE_AAAA {
-            if let Some(v6) = self.lookup6(networks, &q.name) {
+            if let Some(v6) = lookup(&self.names6, networks, &q.name) {
                 return Some(IpAddr::V6(v6));
             }
         }
         Some(IpAddr::V4(v4))
-    }
-
-    /// `name` on the first of `networks` that has it.
-    fn lookup(&self, networks: &[String], name: &str) -> Option<Ipv4Addr> {
-        let names = self.names.lock().unwrap_or_else(|p| p.into_inner());
-        networks.iter().find_map(|network| {
-            names.get(network)?.iter().find_map(|(names, ip)| {
-                names
-                    .iter()
-                    .any(|n| n.eq_ignore_ascii_case(name))
-                    .then_some(*ip)
-            })
-        })
     }
 
     fn serve(self: Arc<Self>, answers: &mpsc::Receiver<Forwarded>) {

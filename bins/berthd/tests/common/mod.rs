@@ -43,6 +43,17 @@ pub struct Out {
     pub stderr: String,
 }
 
+/// A finished command's code (-1: killed by a signal) and output.
+impl From<std::process::Output> for Out {
+    fn from(out: std::process::Output) -> Out {
+        Out {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
 impl Out {
     pub fn ok(&self) -> &Self {
         assert_eq!(
@@ -272,11 +283,7 @@ impl Daemon {
             .stdin(stdin)
             .output()
             .expect("run berth");
-        Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Out::from(out)
     }
 
     /// A raw HTTP request on the socket: (status, body).
@@ -355,11 +362,7 @@ pub fn docker_at(socket: &Path, config: &Path, args: &[&str], stdin: Option<&Pat
         })
         .output()
         .expect("run docker");
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Out::from(out)
 }
 
 fn list(dir: &Path) -> Vec<String> {

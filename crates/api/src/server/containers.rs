@@ -413,22 +413,10 @@ fn networks(r: &ContainerRecord) -> BTreeMap<String, EndpointSettings> {
                 ..EndpointIpamConfig::default()
             }),
             aliases: (!join.aliases.is_empty()).then(|| join.aliases.clone()),
-            mac_address: ep.map(|e| e.mac.clone()).unwrap_or_default(),
             network_id,
-            endpoint_id: ep.map(|e| e.endpoint_id.clone()).unwrap_or_default(),
-            gateway: ep.map(|e| e.gateway.to_string()).unwrap_or_default(),
-            ip_address: ep.map(|e| e.ip.to_string()).unwrap_or_default(),
-            ip_prefix_len: ep.map_or(0, |e| e.prefix),
-            ipv6_gateway: ep
-                .and_then(|e| e.gateway6.map(|g| g.to_string()))
-                .unwrap_or_default(),
-            global_ipv6_address: ep
-                .and_then(|e| e.ip6.map(|ip| ip.to_string()))
-                .unwrap_or_default(),
-            global_ipv6_prefix_len: ep.filter(|e| e.ip6.is_some()).map_or(0, |e| e.prefix6),
             dns_names,
             gw_priority: join.gw_priority,
-            ..EndpointSettings::default()
+            ..endpoint_addresses(ep)
         };
         out.insert(join.name.clone(), settings);
     }
@@ -486,14 +474,11 @@ pub(super) fn port_list(r: &ContainerRecord) -> Vec<Port> {
     out
 }
 
-fn network_settings(r: &ContainerRecord) -> container::NetworkSettings {
-    let ep = r.endpoint();
-    container::NetworkSettings {
-        sandbox_id: ep.map(|e| e.endpoint_id.clone()).unwrap_or_default(),
-        sandbox_key: ep
-            .map(|e| e.netns.display().to_string())
-            .unwrap_or_default(),
-        ports: ports_map(r),
+/// An endpoint's addresses as EndpointSettings shows them (empty: no endpoint of its own);
+/// NetworkSettings repeats the first network's at its top level.
+fn endpoint_addresses(ep: Option<&berth_engine::containers::net::Endpoint>) -> EndpointSettings {
+    EndpointSettings {
+        mac_address: ep.map(|e| e.mac.clone()).unwrap_or_default(),
         endpoint_id: ep.map(|e| e.endpoint_id.clone()).unwrap_or_default(),
         gateway: ep.map(|e| e.gateway.to_string()).unwrap_or_default(),
         ip_address: ep.map(|e| e.ip.to_string()).unwrap_or_default(),
@@ -505,7 +490,27 @@ fn network_settings(r: &ContainerRecord) -> container::NetworkSettings {
             .and_then(|e| e.ip6.map(|ip| ip.to_string()))
             .unwrap_or_default(),
         global_ipv6_prefix_len: ep.filter(|e| e.ip6.is_some()).map_or(0, |e| e.prefix6),
-        mac_address: ep.map(|e| e.mac.clone()).unwrap_or_default(),
+        ..EndpointSettings::default()
+    }
+}
+
+fn network_settings(r: &ContainerRecord) -> container::NetworkSettings {
+    let ep = r.endpoint();
+    let own = endpoint_addresses(ep);
+    container::NetworkSettings {
+        sandbox_id: ep.map(|e| e.endpoint_id.clone()).unwrap_or_default(),
+        sandbox_key: ep
+            .map(|e| e.netns.display().to_string())
+            .unwrap_or_default(),
+        ports: ports_map(r),
+        endpoint_id: own.endpoint_id,
+        gateway: own.gateway,
+        ip_address: own.ip_address,
+        ip_prefix_len: own.ip_prefix_len,
+        ipv6_gateway: own.ipv6_gateway,
+        global_ipv6_address: own.global_ipv6_address,
+        global_ipv6_prefix_len: own.global_ipv6_prefix_len,
+        mac_address: own.mac_address,
         networks: networks(r),
         ..container::NetworkSettings::default()
     }

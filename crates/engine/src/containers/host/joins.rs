@@ -42,19 +42,7 @@ pub fn shm_dir(containers: &Containers, id: &str) -> PathBuf {
 /// Before a start: the sources, with a shareable container's /dev/shm mounted.
 pub fn prepare(containers: &Containers, record: &ContainerRecord) -> Result<Sources> {
     let mut sources = sources(containers, record)?;
-    // The default bridge's address stands for `host-gateway`, as dockerd's default.
-    let host_gateway = containers
-        .net
-        .get()
-        .and_then(|n| n.default.as_ref())
-        .and_then(|n| n.view())
-        .and_then(|v| v.address)
-        .map(|a| std::net::IpAddr::V4(a.addr()));
-    sources.etc_files = crate::containers::net::own_files::write(
-        record,
-        &containers.dir(&record.id),
-        host_gateway,
-    )?;
+    sources.etc_files = crate::containers::net::own_files::write(containers, record)?;
     if record.host.namespaces.ipc == IpcMode::Shareable {
         crate::containers::rootfs::mount_shm(
             &shm_dir(containers, &record.id),

@@ -6,28 +6,24 @@
 //! the host's name.
 
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use berth_network::etc;
 
-use crate::containers::ContainerRecord;
+use crate::containers::{ContainerRecord, Containers};
 use crate::error::{Error, Result};
 
-/// Write the files into `dir` for a container on `none` or `host`; the directory to mount
-/// them from (None: another mode, whose files come from its endpoint, donor or pod).
-/// `host_gateway`: what `host-gateway` in `--add-host` stands for (the default bridge's
-/// address, as dockerd's default host-gateway-ip).
-pub(crate) fn write(
-    record: &ContainerRecord,
-    dir: &Path,
-    host_gateway: Option<IpAddr>,
-) -> Result<Option<PathBuf>> {
+/// Write the files into the container's directory for a container on `none` or `host`;
+/// the directory to mount them from (None: another mode, whose files come from its
+/// endpoint, donor or pod).
+pub(crate) fn write(containers: &Containers, record: &ContainerRecord) -> Result<Option<PathBuf>> {
     let on_host = match record.network_mode() {
         "host" => true,
         "none" => false,
         _ => return Ok(None),
     };
-    let extra = extra_hosts(record, host_gateway)?;
+    let dir = containers.dir(&record.id);
+    let extra = extra_hosts(record, || host_gateway(containers))?;
     let given = etc::Resolv {
         servers: record.net.dns.clone(),
         search: record.net.dns_search.clone(),
@@ -55,8 +51,8 @@ pub(crate) fn write(
             etc::resolv_conf(&etc::host_resolv_conf(), &given),
         )
     };
-    super::write_etc(dir, &hosts, &hostname, &resolv)?;
-    Ok(Some(dir.to_path_buf()))
+    super::write_etc(&dir, &hosts, &hostname, &resolv)?;
+    Ok(Some(dir))
 }
 
 fn read(path: &str) -> Result<String> {
@@ -67,18 +63,36 @@ fn read(path: &str) -> Result<String> {
     }
 }
 
-/// `--add-host` entries, `host-gateway` resolved.
-fn extra_hosts(record: &ContainerRecord, gateway: Option<IpAddr>) -> Result<Vec<(String, String)>> {
+/// What `host-gateway` in `--add-host` stands for: the default bridge's address, as
+/// dockerd's default host-gateway-ip.
+fn host_gateway(containers: &Containers) -> Option<IpAddr> {
+    containers
+        .net
+        .get()
+        .and_then(|n| n.default.as_ref())
+        .and_then(|n| n.view())
+        .and_then(|v| v.address)
+        .map(|a| IpAddr::V4(a.addr()))
+}
+
+/// `--add-host` entries, `host-gateway` resolved (`gateway` asked only then).
+fn extra_hosts(
+    record: &ContainerRecord,
+    gateway: impl Fn() -> Option<IpAddr>,
+) -> Result<Vec<(String, String)>> {
     record
         .net
         .extra_hosts
         .iter()
-        .map(|(name, ip)| match (ip.as_str(), gateway) {
-            ("host-gateway", Some(g)) => Ok((name.clone(), g.to_string())),
-            ("host-gateway", None) => Err(Error::InvalidArgument(
-                "unable to derive the IP value for host-gateway: berthd has no default bridge"
-                    .into(),
-            )),
+        .map(|(name, ip)| match ip.as_str() {
+            "host-gateway" => gateway()
+                .map(|g| (name.clone(), g.to_string()))
+                .ok_or_else(|| {
+                    Error::InvalidArgument(
+                    "unable to derive the IP value for host-gateway: berthd has no default bridge"
+                        .into(),
+                )
+                }),
             _ => Ok((name.clone(), ip.clone())),
         })
         .collect()
