@@ -449,3 +449,89 @@ fn block_io_weight_and_throttle_and_cpu_burst() {
     world.cmd(&["delete", "--force", "bio"]).ok();
     reap(pid as i32);
 }
+
+/// A container joining another's pid namespace (a pod's containers, `--pid container:X`)
+/// is cloned directly into it and born in its cgroup: the runtime enters the namespace for
+/// its child around the clone, so no stage 1 forks init and no process is moved into a
+/// cgroup (cgroup.procs, whose write waits for an RCU grace period, is never opened).
+#[test]
+fn an_init_joining_a_pid_namespace_is_born_in_it_and_in_its_cgroup() {
+    assert!(installed("strace"), "this test needs strace");
+    let host = World::new("sleep 30");
+    let bundle = host.bundle().to_str().expect("utf8");
+    host.cmd(&["run", "-d", "--bundle", bundle, "pj0"]).ok();
+    let host_pid = host.state("pj0")["pid"].as_i64().expect("pid");
+    let host_ns = std::fs::read_link(format!("/proc/{host_pid}/ns/pid")).expect("ns");
+
+    let name = format!("/berth-test-pidjoin-{}", std::process::id());
+    let mut joiner = World::new("readlink /proc/self/ns/pid; cat /proc/self/cgroup");
+    joiner.edit(|c| {
+        c["linux"]["namespaces"] = json!([
+            {"type": "mount"},
+            {"type": "pid", "path": format!("/proc/{host_pid}/ns/pid")}
+        ]);
+        c["linux"]["cgroupsPath"] = json!(name);
+        c.as_object_mut().expect("obj").remove("hostname");
+    });
+    let trace = joiner.dir.path().join("trace");
+    let output = joiner.dir.path().join("output");
+    // strace follows init until it exits: create returns while it is still traced.
+    let mut strace = std::process::Command::new("strace")
+        .args(["-f", "-qq", "-e", "trace=openat,clone,clone3", "-o"])
+        .arg(&trace)
+        .arg(BIN)
+        .arg("--root")
+        .arg(joiner.root())
+        .args(["create", "--bundle"])
+        .arg(joiner.bundle())
+        .arg("pj1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&output).expect("output"))
+        .spawn()
+        .expect("strace");
+    assert!(
+        wait_until(10, || {
+            let out = joiner.cmd(&["state", "pj1"]);
+            out.code == 0
+                && serde_json::from_str::<serde_json::Value>(&out.stdout)
+                    .is_ok_and(|s| s["status"] == "created")
+        }),
+        "pj1 was not created"
+    );
+    let pid = joiner.state("pj1")["pid"].as_i64().expect("pid");
+    joiner.cmd(&["start", "pj1"]).ok();
+    assert!(strace.wait().expect("strace").success());
+    reap_if_exited(pid as i32);
+    joiner.cmd(&["delete", "pj1"]).ok();
+    host.cmd(&["delete", "--force", "pj0"]).ok();
+    reap(host_pid as i32);
+
+    let seen = std::fs::read_to_string(&output).expect("output");
+    assert_eq!(
+        seen.lines().next(),
+        host_ns.to_str(),
+        "not in the joined pid namespace:\n{seen}"
+    );
+    assert!(
+        seen.lines()
+            .any(|l| l.starts_with("0::") || l.ends_with(&format!(":{name}"))),
+        "not in its cgroup:\n{seen}"
+    );
+    assert!(
+        seen.lines()
+            .filter(|l| l.contains(":memory:") || l.contains(":pids:"))
+            .all(|l| l.ends_with(&name)),
+        "a v1 hierarchy without the container's cgroup:\n{seen}"
+    );
+    let trace = std::fs::read_to_string(&trace).expect("trace");
+    let moves: Vec<&str> = trace
+        .lines()
+        .filter(|l| l.contains("cgroup.procs") && l.contains("O_WRONLY"))
+        .collect();
+    assert!(
+        moves.is_empty(),
+        "the runtime moved a process into the cgroup:\n{}",
+        moves.join("\n")
+    );
+    assert!(cgroup_dirs_named(&name).is_empty(), "cgroup left behind");
+}

@@ -248,6 +248,7 @@ fn fork_init(
             false => None,
         };
         let flags = ctx.plan.new_flags();
+        let pid_ns = ctx.plan.enter_pid_for_children()?;
         let (result, born_in_v2) = match &v2_dir {
             // SAFETY: berth-runtime is single-threaded here (no thread was spawned), so the
             // child may run arbitrary code after the fork.
@@ -263,10 +264,16 @@ fn fork_init(
         };
         match result {
             ForkResult::Child => {
+                if let Some(pid_ns) = pid_ns {
+                    pid_ns.forget_in_child();
+                }
                 drop(parent_end);
                 std::process::exit(init::direct(ctx, join));
             }
-            ForkResult::Parent { child } => Forked::Init(child, join),
+            ForkResult::Parent { child } => {
+                drop(pid_ns);
+                Forked::Init(child, join)
+            }
         }
     } else {
         // SAFETY: as above.
