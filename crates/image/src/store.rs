@@ -151,10 +151,13 @@ impl ImageStore {
             .map_err(|e| Error::io("create staging dir in", &self.snapshots, e))
     }
 
+    /// Whether the layer `chain` is in the store: recorded, and unpacked or to be unpacked
+    /// from its blob at its first use (a commit's layer, see `store::lazy`). A pull or load
+    /// that brings the same layer stores its blob and does not unpack it again.
     pub fn has_snapshot(&self, chain: &Digest) -> Result<bool> {
         let txn = self.db.begin_read()?;
         let t = txn.open_table(SNAPSHOTS)?;
-        Ok(t.get(chain.as_str())?.is_some() && self.snapshot_dir(chain).is_dir())
+        Ok(t.get(chain.as_str())?.is_some())
     }
 
     /// The chain ids of `layers` (by their diff ids), bottom first.

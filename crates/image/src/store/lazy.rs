@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use super::ImageStore;
 use crate::digest::Digest;
 use crate::error::{Error, Result};
-use crate::meta::{self, ImageRecord, LayerRecord, IMAGES, SNAPSHOTS};
+use crate::meta::{self, ImageRecord, LayerRecord, IMAGES};
 
 impl ImageStore {
     /// The snapshot directories of `layers` (bottom first, as an image lists them) in
@@ -67,7 +67,7 @@ impl ImageStore {
                     match store.ensure_snapshot(layer) {
                         Ok(_) => tracing::debug!("layer {} unpacked", layer.chain_id),
                         // The image was removed meanwhile: nothing wants the snapshot.
-                        Err(e) if !store.has_snapshot_record(&layer.chain_id).unwrap_or(true) => {
+                        Err(e) if !store.has_snapshot(&layer.chain_id).unwrap_or(true) => {
                             tracing::debug!("layer {}: not unpacked: {e}", layer.chain_id)
                         }
                         Err(e) => tracing::warn!("layer {}: unpack: {e}", layer.chain_id),
@@ -94,12 +94,6 @@ impl ImageStore {
             }
         }
         Ok(out)
-    }
-
-    fn has_snapshot_record(&self, chain: &Digest) -> Result<bool> {
-        let txn = self.db.begin_read()?;
-        let t = txn.open_table(SNAPSHOTS)?;
-        Ok(t.get(chain.as_str())?.is_some())
     }
 
     fn unpack_lock(&self, chain: &Digest) -> Arc<Mutex<()>> {
@@ -134,7 +128,7 @@ impl ImageStore {
         // snapshot is in place before the remove (which then frees it) or the record is
         // gone and the unpacked copy is dropped.
         let _guard = self.lock();
-        if !self.has_snapshot_record(&layer.chain_id)? {
+        if !self.has_snapshot(&layer.chain_id)? {
             return Err(Error::Conflict(format!(
                 "layer {} was removed while it was being unpacked",
                 layer.diff_id
@@ -227,6 +221,26 @@ mod tests {
         assert!(
             locks.is_empty(),
             "the per-layer locks are dropped after use"
+        );
+    }
+
+    #[test]
+    fn a_load_of_a_layer_not_yet_unpacked_leaves_it_to_its_first_use() {
+        let d = tempfile::tempdir().expect("tmp");
+        let (store, record) = store_with_unmade_layer(d.path());
+        let mut archive = Vec::new();
+        crate::archive::save(&store, &[record.id.to_string()], &mut archive).expect("save");
+        crate::archive::load(&store, archive.as_slice(), &mut |_| {}).expect("load");
+        let top = store.snapshot_dir(&record.layers[0].chain_id);
+        assert!(!top.exists(), "the load unpacked the layer again");
+        assert!(staging_left(&store).is_empty());
+        assert_eq!(
+            store.lower_dirs(&record.layers).expect("lower dirs"),
+            vec![top.clone()]
+        );
+        assert_eq!(
+            std::fs::read_to_string(top.join("d/7")).expect("read"),
+            "7\n"
         );
     }
 
