@@ -258,7 +258,7 @@ fn start_cri(
         let stopped = async move {
             let _ = stop.wait_for(|s| *s).await;
         };
-        if let Err(e) = berth_cri::serve(listener, std::sync::Arc::new(cri), stopped).await {
+        if let Err(e) = berth_cri::serve(listener, cri, stopped).await {
             tracing::error!("the CRI server: {e}");
         }
     });

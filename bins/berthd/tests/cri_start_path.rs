@@ -296,3 +296,111 @@ fn a_hung_cni_plugin_is_killed_at_its_timeout() {
     drop(d);
     drop(cgroups);
 }
+
+/// After berthd is killed and started again, a restored pod's network is checked (CNI
+/// CHECK) beside the served APIs: a plugin that never answers CHECK holds up neither the
+/// Docker API nor the CRI, and at the `cni-plugin-timeout` the plugin and what it started
+/// are killed and the pod is NotReady.
+#[test]
+fn a_hung_check_at_a_restart_holds_up_nothing_and_leaves_the_pod_not_ready() {
+    let cni = tempfile::tempdir().expect("cni dir");
+    let bin = cni.path().join("bin");
+    std::fs::create_dir(&bin).expect("bin");
+    let pids = cni.path().join("pids");
+    // ADD answers an address; CHECK hangs (its shell and a sleep); DEL succeeds.
+    let script = format!(
+        "#!/bin/sh\n\
+         case \"$CNI_COMMAND\" in\n\
+         ADD) echo '{{\"cniVersion\": \"1.0.0\", \"ips\": [{{\"address\": \"10.99.0.2/24\"}}]}}' ;;\n\
+         CHECK) echo $$ >> {pids}; sleep 1000 & echo $! >> {pids}; wait ;;\n\
+         esac\n",
+        pids = pids.display()
+    );
+    std::fs::write(bin.join("hangcheck"), script).expect("plugin");
+    std::fs::set_permissions(
+        bin.join("hangcheck"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let conf = serde_json::json!({
+        "cniVersion": "1.0.0", "name": "hangcheck", "plugins": [{"type": "hangcheck"}],
+    });
+    std::fs::write(cni.path().join("10-hangcheck.conflist"), conf.to_string()).expect("conflist");
+
+    let mut d = Daemon::start_unspawned();
+    d.private_mounts = true;
+    std::fs::write(
+        d.dir.path().join("daemon.json"),
+        r#"{"cni-plugin-timeout": 6}"#,
+    )
+    .expect("daemon.json");
+    let cgroup = format!("/berth-test-hungcheck{}", std::process::id());
+    let cgroups = common::CgroupParents(vec![cgroup.clone()]);
+    let conf_dir = cni.path().to_string_lossy().into_owned();
+    let bin_dir = bin.to_string_lossy().into_owned();
+    let flags = [
+        "--cni-conf-dir",
+        &conf_dir,
+        "--cni-bin-dir",
+        &bin_dir,
+        "--cgroup-parent",
+        &cgroup,
+    ];
+    d.spawn(&flags);
+    let pod = cni.path().join("pod.json");
+    let config = serde_json::json!({
+        "metadata": {"name": "hc", "namespace": "default", "uid": "uid-hc", "attempt": 0},
+        "linux": {},
+    });
+    std::fs::write(&pod, config.to_string()).expect("pod config");
+    let id = crictl(&d, &["runp", pod.to_str().expect("utf8")]);
+    let id = id.ok().stdout.trim().to_string();
+    let state = |d: &Daemon| {
+        let out = crictl(d, &["inspectp", "-o", "json", &id]);
+        let v: serde_json::Value = serde_json::from_str(&out.ok().stdout).expect("inspectp json");
+        v["status"]["state"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(state(&d), "SANDBOX_READY");
+
+    d.kill();
+    d.spawn(&flags);
+    // Both APIs answer while the CHECK hangs (the plugin has started it, not yet ended).
+    let socket = d.exec_root().join("cri.sock");
+    assert!(
+        common::wait_for(|| socket.exists() && std::fs::read_to_string(&pids).is_ok()),
+        "no CRI socket, or no CHECK: {}",
+        d.log()
+    );
+    d.docker(&["version"]).ok();
+    let hung = std::fs::read_to_string(&pids).expect("pids");
+    assert!(
+        hung.lines().any(|pid| !ended(pid)),
+        "the CHECK ended before the APIs were asked: {hung}"
+    );
+    assert_eq!(
+        state(&d),
+        "SANDBOX_READY",
+        "NotReady before the check ended"
+    );
+    // At the timeout: killed, and the pod NotReady.
+    assert!(
+        common::wait_for(|| state(&d) == "SANDBOX_NOTREADY"),
+        "the pod stayed ready: {}",
+        d.log()
+    );
+    let started = std::fs::read_to_string(&pids).expect("pids");
+    assert!(started.lines().count() >= 2, "{started}");
+    for pid in started.lines() {
+        assert!(
+            common::wait_for(|| ended(pid)),
+            "plugin process {pid} still runs"
+        );
+    }
+    crictl(&d, &["stopp", &id]).ok();
+    crictl(&d, &["rmp", &id]).ok();
+    drop(d);
+    drop(cgroups);
+}

@@ -56,11 +56,13 @@ pub struct Cri {
 }
 
 impl Cri {
+    /// The CRI's state, with what the previous run left: pods without a record are swept,
+    /// and the networks of the restored pods are checked by a thread of their own.
     pub fn new(
         engine: Arc<berth_engine::Engine>,
         registry: Arc<berth_registry::Client>,
         config: Config,
-    ) -> Result<Cri, CriError> {
+    ) -> Result<Arc<Cri>, CriError> {
         for dir in [&config.state_dir, &config.data_dir] {
             std::fs::create_dir_all(dir).map_err(|e| CriError::Io {
                 what: format!("create {}", dir.display()),
@@ -79,7 +81,18 @@ impl Cri {
             config,
         };
         cri.sweep_orphan_pods();
-        cri.check_restored_networks();
+        let restored = cri.restored_networks();
+        let cri = Arc::new(cri);
+        if !restored.is_empty() {
+            let checker = Arc::clone(&cri);
+            std::thread::Builder::new()
+                .name("berth-cri-check".into())
+                .spawn(move || checker.check_restored_networks(restored))
+                .map_err(|source| CriError::Io {
+                    what: "start the check of the restored pods' networks".into(),
+                    source,
+                })?;
+        }
         Ok(cri)
     }
 }

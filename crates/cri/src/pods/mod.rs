@@ -121,6 +121,7 @@ impl Cri {
 
     /// RunPodSandbox.
     pub(crate) fn run_pod(&self, config: PodSandboxConfig, handler: String) -> Result<String> {
+        let started = Instant::now();
         check_metadata(&config)?;
         self.check_handler(&handler)?;
         let id = random_id()?;
@@ -142,7 +143,10 @@ impl Cri {
         };
         self.pods.insert(pod.clone())?;
         match self.set_up_pod(pod) {
-            Ok(()) => Ok(id),
+            Ok(()) => {
+                tracing::debug!(pod = %id, ms = started.elapsed().as_secs_f64() * 1e3, "pod run");
+                Ok(id)
+            }
             Err(e) => {
                 if let Ok(pod) = self.pods.get(&id) {
                     self.tear_down(&pod);
@@ -330,17 +334,23 @@ impl Cri {
         }
     }
 
-    /// At start, with the pods of the previous run kept: each ready pod's network is
-    /// checked as its plugins see it (CNI CHECK). A pod whose check fails (its veth deleted
-    /// behind berthd's back, the IPAM state lost) is NotReady from then on, so the kubelet
-    /// stops it and makes a new one, rather than running containers cut off the network.
-    pub(crate) fn check_restored_networks(&self) {
-        let pods: Vec<Pod> = self
-            .pods
+    /// At start: the ready pods of the previous run that have a network of their own, for
+    /// [`Self::check_restored_networks`].
+    pub(crate) fn restored_networks(&self) -> Vec<Pod> {
+        self.pods
             .list()
             .into_iter()
             .filter(|p| p.ready && p.net.is_some())
-            .collect();
+            .collect()
+    }
+
+    /// With the pods of the previous run kept: each ready pod's network is checked as its
+    /// plugins see it (CNI CHECK). A pod whose check fails (its veth deleted behind
+    /// berthd's back, the IPAM state lost, a plugin that does not answer in time) is
+    /// NotReady from then on, so the kubelet stops it and makes a new one, rather than
+    /// running containers cut off the network. Runs beside the served APIs: a hung plugin
+    /// holds up no request (each CHECK ends at `cni-plugin-timeout`).
+    pub(crate) fn check_restored_networks(&self, pods: Vec<Pod>) {
         if pods.is_empty() {
             return;
         }
@@ -376,8 +386,10 @@ impl Cri {
             return;
         };
         tracing::warn!(pod = %pod.id, error = %why, "the restored pod's network failed its check: NotReady");
-        if let Err(e) = self.pods.update(&pod.id, |p| p.ready = false) {
-            tracing::warn!(pod = %pod.id, error = %e, "record the pod NotReady");
+        match self.pods.update(&pod.id, |p| p.ready = false) {
+            // Removed meanwhile: nothing to record.
+            Ok(_) | Err(CriError::NotFound(_)) => {}
+            Err(e) => tracing::warn!(pod = %pod.id, error = %e, "record the pod NotReady"),
         }
     }
 
