@@ -3,7 +3,8 @@
 //!
 //! It creates the container with the OCI runtime (the container's stdio are pipes or a pty
 //! the shim holds), reports "created PID" (or "failed MESSAGE") to berthd on an inherited
-//! descriptor, then serves berthd on `<bundle>/shim.sock` (see berth-shim-protocol): start,
+//! descriptor (with `--start`: creates and starts it in one runtime call, "started PID"),
+//! then serves berthd on `<bundle>/shim.sock` (see berth-shim-protocol): start,
 //! attach (output and input), resize, exec and wait. It copies the output to the json-file
 //! log, reaps the container's processes (it is a subreaper), records the exit status in a
 //! file and tells the waiting clients, and only then has the runtime delete the container,
@@ -78,6 +79,11 @@ pub struct Args {
     /// Close the container's input when the first attach client closes its own.
     #[arg(long)]
     stdin_once: bool,
+    /// Start the container at once (the runtime's `run --detach`: one runtime process, no
+    /// start request) and report "started PID": for a container nothing attaches to
+    /// before it starts and whose network needs nothing between create and start.
+    #[arg(long)]
+    start: bool,
 }
 
 /// The exit record berthd reads: code, time, and why the container never ran, if so.
@@ -116,21 +122,31 @@ fn main() -> std::process::ExitCode {
         );
     }
     match create(&args, sealed_runtime) {
+        Ok(mut shim) if args.start => {
+            shim.started_at_once();
+            let _ = writeln!(ready, "started {}", shim.init_pid());
+            drop(ready);
+            serve(shim)
+        }
         Ok(mut shim) => {
             let _ = writeln!(ready, "created {}", shim.init_pid());
             shim.hold_until_start(ready);
-            match shim.serve() {
-                Ok(()) => std::process::ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("berth-shim: {e:#}");
-                    std::process::ExitCode::FAILURE
-                }
-            }
+            serve(shim)
         }
         Err(e) => {
             let msg = format!("{e:#}");
             let _ = writeln!(ready, "failed {msg}");
             let _ = write_exit(&args.exit_file, &exit_record(255, Some(&msg)));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(shim: server::Shim<'_>) -> std::process::ExitCode {
+    match shim.serve() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("berth-shim: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }
@@ -170,8 +186,17 @@ fn create(args: &Args, sealed_runtime: Option<OwnedFd>) -> Result<server::Shim<'
     };
     let pid_file = args.bundle.join("init.pid");
     let mut create = runtime.command();
+    let what = match args.start {
+        true => {
+            create.args(["run", "--detach"]);
+            "run"
+        }
+        false => {
+            create.arg("create");
+            "create"
+        }
+    };
     create
-        .arg("create")
         .arg("--bundle")
         .arg(&args.bundle)
         .arg("--pid-file")
@@ -185,7 +210,7 @@ fn create(args: &Args, sealed_runtime: Option<OwnedFd>) -> Result<server::Shim<'
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
-        let ran = runtime.run(create, "create");
+        let ran = runtime.run(create, what);
         let _ = std::fs::remove_file(CONSOLE);
         ran?;
         Plumbing::terminal(&console)
@@ -193,7 +218,7 @@ fn create(args: &Args, sealed_runtime: Option<OwnedFd>) -> Result<server::Shim<'
         let mut plumbing = Plumbing::pipes(args.stdin)?;
         create.arg(&args.id);
         plumbing.give(&mut create);
-        runtime.run(create, "create")?;
+        runtime.run(create, what)?;
         Ok(plumbing)
     };
     // The container exists from here: a failure must not leave it behind.

@@ -184,6 +184,11 @@ impl<'a> Shim<'a> {
         self.init
     }
 
+    /// The runtime's `run --detach` started the container with its create (`--start`).
+    pub fn started_at_once(&mut self) {
+        self.started = true;
+    }
+
     /// Keep the ready pipe (after writing "created" to it) until the start.
     pub fn hold_until_start(&mut self, ready: std::fs::File) {
         self.daemon = Some(ready);

@@ -523,8 +523,10 @@ impl Cri {
     }
 
     pub(crate) fn start_container(&self, id: &str) -> Result<()> {
+        let started = std::time::Instant::now();
         let (c, _) = self.container(id)?;
         self.engine.start_container(&c.id)?;
+        tracing::debug!(id = %c.id, ms = started.elapsed().as_secs_f64() * 1e3, "container started");
         Ok(())
     }
 

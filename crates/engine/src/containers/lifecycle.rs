@@ -252,6 +252,13 @@ impl Engine {
         if sealed.is_some() {
             cmd.arg("--runtime-fd").arg("4");
         }
+        // A pod's container: nothing attaches before its start (the CRI attaches later)
+        // and its network namespace is the pod's, made and up beforehand: the shim starts
+        // it with its create, sparing a runtime process and a request.
+        let at_once = record.pod.is_some();
+        if at_once {
+            cmd.arg("--start");
+        }
         // SAFETY: between fork and exec only async-signal-safe calls: setsid, dup2, fcntl.
         unsafe {
             cmd.pre_exec(move || {
@@ -282,6 +289,12 @@ impl Engine {
             _ => Ok(()),
         };
         let outcome = match report {
+            Some(("started", pid)) if at_once => {
+                exit_watch = super::stream::request(bundle, &berth_shim_protocol::Request::Wait)
+                    .ok()
+                    .map(|(stream, _)| stream);
+                self.record_started(&record.id, pid)
+            }
             Some(("created", _)) if loopback.is_err() => loopback,
             Some(("created", _)) => {
                 // Told of the exit as soon as the shim knows it (before the runtime's delete).
@@ -294,21 +307,7 @@ impl Engine {
                 match super::stream::request(bundle, &berth_shim_protocol::Request::Start) {
                     Ok((_, pid)) => {
                         tracing::debug!(id = %record.id, ms = ms_since(starting), "start: the shim's runtime start");
-                        let pid: i32 = pid.parse().unwrap_or(0);
-                        self.containers.update(&record.id, |r| {
-                            r.manually_stopped = false;
-                            r.state.restarting = false;
-                            r.state.status = Status::Running;
-                            r.state.pid = pid;
-                            r.state.started_at = Some(now());
-                            // As moby's SetRunning: the last run's code is gone.
-                            r.state.exit_code = 0;
-                            r.state.oom_killed = false;
-                            r.state.error.clear();
-                        })?;
-                        self.containers.event(&record.id, "start", &[]);
-                        self.containers.health_started(&record.id);
-                        Ok(())
+                        self.record_started(&record.id, &pid)
                     }
                     Err(e) => Err(Error::InvalidArgument(format!(
                         "failed to start the container: {e}"
@@ -335,6 +334,25 @@ impl Engine {
             });
         });
         outcome
+    }
+
+    /// The container runs as process `pid` (as the shim reported it).
+    fn record_started(&self, id: &str, pid: &str) -> Result<()> {
+        let pid: i32 = pid.parse().unwrap_or(0);
+        self.containers.update(id, |r| {
+            r.manually_stopped = false;
+            r.state.restarting = false;
+            r.state.status = Status::Running;
+            r.state.pid = pid;
+            r.state.started_at = Some(now());
+            // As moby's SetRunning: the last run's code is gone.
+            r.state.exit_code = 0;
+            r.state.oom_killed = false;
+            r.state.error.clear();
+        })?;
+        self.containers.event(id, "start", &[]);
+        self.containers.health_started(id);
+        Ok(())
     }
 
     fn runtime_kill(&self, id: &str, signal: &str) -> Result<()> {
