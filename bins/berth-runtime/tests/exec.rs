@@ -212,3 +212,42 @@ fn a_foreground_exec_terminal_has_our_size_from_the_start() {
     assert!(text.contains("exit=0\n"), "{text}");
     stop(&world, "x6", pid);
 }
+
+/// An exec's process enters the container's cgroup as init does: born in its v2 cgroup,
+/// its own thread into each v1 hierarchy; the runtime moves no process (cgroup.procs, whose
+/// write waits for an RCU grace period, is never opened for writing).
+#[test]
+fn an_exec_enters_the_cgroup_without_a_process_move() {
+    assert!(installed("strace"), "this test needs strace");
+    let world = World::new("sleep 30");
+    let pid = running(&world, "xm");
+    let trace = world.dir.path().join("trace");
+    let out = Command::new("strace")
+        .args(["-f", "-qq", "-e", "trace=openat", "-o"])
+        .arg(&trace)
+        .arg(BIN)
+        .arg("--root")
+        .arg(world.root())
+        .args(["exec", "xm", "cat", "/proc/self/cgroup"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("strace");
+    assert!(out.status.success(), "{out:?}");
+    let init_cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("cgroup");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        init_cgroup.trim(),
+        "not in the container's cgroup"
+    );
+    let trace = std::fs::read_to_string(&trace).expect("trace");
+    let moves: Vec<&str> = trace
+        .lines()
+        .filter(|l| l.contains("cgroup.procs") && l.contains("O_WRONLY"))
+        .collect();
+    assert!(
+        moves.is_empty(),
+        "the runtime moved a process into the cgroup:\n{}",
+        moves.join("\n")
+    );
+    stop(&world, "xm", pid);
+}

@@ -2,7 +2,7 @@
 //! namespaces, cgroup and security (user, capabilities, rlimits, no_new_privs).
 //!
 //! ```text
-//!  runtime ──fork──▶ joiner ── (runtime puts it in the cgroup) joins every namespace of init
+//!  runtime ──fork──▶ joiner ── (born in the cgroup) joins every namespace of init
 //!     │                 └─fork──▶ process ── in the pid namespace: tty, identity, exec
 //!     └─ waits for the exec (channel closes on exec), then for the exit unless detached
 //! ```
@@ -19,6 +19,7 @@ use oci_spec::runtime::{
     LinuxIntelRdt, LinuxMemoryPolicy, LinuxPersonality, LinuxSeccomp, Process,
 };
 
+use super::init::CgroupJoin;
 use super::run::{size_like_our_terminal, supervise, FORWARDED};
 use crate::error::{Error, Result, SysContext};
 use crate::process::{self, ExecPlan, PassedFds};
@@ -224,31 +225,35 @@ fn spawn(
     if let Some(affinity) = &inherited.affinity {
         affinity.apply_initial()?;
     }
-    // SAFETY: berth-runtime is single-threaded here, so the child may run any code.
-    let joiner = match unsafe { fork() }.ctx(|| "fork".into())? {
+    let (forked, join) = fork_joiner(cgroup, sub, inherited)?;
+    let joiner = match forked {
         ForkResult::Child => {
             drop(parent_end);
-            let code = match join_and_fork(opts, inherited, namespaces, fds, &child_end) {
-                Ok(()) => 0,
-                Err(e) => {
-                    let _ = child_end.send(&ChildMsg::Failed(e.to_string()));
-                    1
-                }
-            };
+            let code =
+                match join_and_fork(opts, inherited, (cgroup, join), namespaces, fds, &child_end) {
+                    Ok(()) => 0,
+                    Err(e) => {
+                        let _ = child_end.send(&ChildMsg::Failed(e.to_string()));
+                        1
+                    }
+                };
             std::process::exit(code);
         }
         ForkResult::Parent { child } => child,
     };
     drop(child_end);
     let reap_joiner = || nix::sys::wait::waitpid(joiner, None);
-    let joined = cgroup
-        .add_in(joiner.as_raw(), sub)
-        .map_err(Error::from)
-        .and_then(|()| match &inherited.intel_rdt {
-            Some(rdt) => crate::intel_rdt::join(rdt, &opts.id, joiner.as_raw()),
-            None => Ok(()),
-        })
-        .and_then(|()| parent_end.send(&ParentMsg::CgroupJoined));
+    let joined = match join {
+        CgroupJoin::BySelf => Ok(()),
+        CgroupJoin::ByRuntime => cgroup
+            .add_in(joiner.as_raw(), sub)
+            .map_err(Error::from)
+            .and_then(|()| match &inherited.intel_rdt {
+                Some(rdt) => crate::intel_rdt::join(rdt, &opts.id, joiner.as_raw()),
+                None => Ok(()),
+            })
+            .and_then(|()| parent_end.send(&ParentMsg::CgroupJoined)),
+    };
     if let Err(e) = joined {
         let _ = nix::sys::signal::kill(joiner, nix::sys::signal::Signal::SIGKILL);
         let _ = reap_joiner();
@@ -307,6 +312,34 @@ fn spawn(
     }
 }
 
+/// Fork the joiner: born in the container's v2 cgroup, entering the v1 hierarchies itself,
+/// as create's init is (no process move, whose grace period was most of an exec's time);
+/// moved by the runtime when it goes to sub-cgroups or an Intel RDT group, or when it could
+/// not be born in its v2 cgroup.
+fn fork_joiner(
+    cgroup: &berth_cgroups::Cgroup,
+    sub: &berth_cgroups::SubCgroups,
+    inherited: &FromContainer,
+) -> Result<(ForkResult, CgroupJoin)> {
+    let self_join = sub.is_empty() && inherited.intel_rdt.is_none();
+    let v2_dir = match self_join {
+        true => cgroup.open_v2_dir()?,
+        false => None,
+    };
+    let (forked, born_in_v2) = match &v2_dir {
+        // SAFETY: berth-runtime is single-threaded here, so the child may run any code.
+        Some(dir) => unsafe { proc::fork_with_namespaces_into(CloneFlags::empty(), dir.as_fd()) },
+        // SAFETY: as above.
+        None => unsafe { fork() }.map(|f| (f, false)),
+    }
+    .ctx(|| "fork".into())?;
+    let join = match self_join && (cgroup.layout().v2().is_none() || born_in_v2) {
+        true => CgroupJoin::BySelf,
+        false => CgroupJoin::ByRuntime,
+    };
+    Ok((forked, join))
+}
+
 /// Pass the process's seccomp notify listener on to the agent (runc reports the container
 /// as `running`, with the exec'd process's pid).
 fn send_listener(inherited: &FromContainer, pid: Pid, listener: BorrowedFd<'_>) -> Result<()> {
@@ -321,17 +354,21 @@ fn send_listener(inherited: &FromContainer, pid: Pid, listener: BorrowedFd<'_>) 
 fn join_and_fork(
     opts: &ExecOptions,
     inherited: &FromContainer,
+    (cgroup, join): (&berth_cgroups::Cgroup, CgroupJoin),
     namespaces: &[(CloneFlags, File, bool)],
     fds: PassedFds,
     ch: &Channel,
 ) -> Result<()> {
-    match ch.recv::<ParentMsg>()? {
-        Some(ParentMsg::CgroupJoined) => {}
-        other => {
-            return Err(Error::Init(format!(
-                "expected CgroupJoined from the runtime, got {other:?}"
-            )))
-        }
+    match join {
+        CgroupJoin::BySelf => cgroup.enter_v1_as_current_thread()?,
+        CgroupJoin::ByRuntime => match ch.recv::<ParentMsg>()? {
+            Some(ParentMsg::CgroupJoined) => {}
+            other => {
+                return Err(Error::Init(format!(
+                    "expected CgroupJoined from the runtime, got {other:?}"
+                )))
+            }
+        },
     }
     // In the cgroup now (whose cpuset, on v1, has just reset the affinity).
     if let Some(affinity) = &inherited.affinity {

@@ -81,7 +81,7 @@ fn report(ctx: &InitContext<'_>, result: Result<()>) -> bool {
     true
 }
 
-/// Who puts init in its cgroup.
+/// Who puts init (or an exec's joiner) in its cgroup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum CgroupJoin {
     /// The runtime moves it (cgroup.procs), then says so: when init is in a new user
