@@ -523,15 +523,6 @@ fn an_init_joining_a_pid_namespace_is_born_in_it_and_in_its_cgroup() {
             .all(|l| l.ends_with(&name)),
         "a v1 hierarchy without the container's cgroup:\n{seen}"
     );
-    let trace = std::fs::read_to_string(&trace).expect("trace");
-    let moves: Vec<&str> = trace
-        .lines()
-        .filter(|l| l.contains("cgroup.procs") && l.contains("O_WRONLY"))
-        .collect();
-    assert!(
-        moves.is_empty(),
-        "the runtime moved a process into the cgroup:\n{}",
-        moves.join("\n")
-    );
+    assert_no_cgroup_procs_write(&trace);
     assert!(cgroup_dirs_named(&name).is_empty(), "cgroup left behind");
 }

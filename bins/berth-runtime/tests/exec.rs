@@ -239,15 +239,6 @@ fn an_exec_enters_the_cgroup_without_a_process_move() {
         init_cgroup.trim(),
         "not in the container's cgroup"
     );
-    let trace = std::fs::read_to_string(&trace).expect("trace");
-    let moves: Vec<&str> = trace
-        .lines()
-        .filter(|l| l.contains("cgroup.procs") && l.contains("O_WRONLY"))
-        .collect();
-    assert!(
-        moves.is_empty(),
-        "the runtime moved a process into the cgroup:\n{}",
-        moves.join("\n")
-    );
+    assert_no_cgroup_procs_write(&trace);
     stop(&world, "xm", pid);
 }

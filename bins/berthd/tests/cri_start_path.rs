@@ -225,58 +225,95 @@ fn ended(pid: &str) -> bool {
     })
 }
 
+/// A CNI network of one plugin, `script` (a shell script; `{pids}` in it is the file
+/// where it may note its processes' pids), and a berthd using it with a `timeout`-second
+/// `cni-plugin-timeout`; the pod config `pod.json` for a pod named `name`.
+struct OnePluginNetwork {
+    dir: tempfile::TempDir,
+    flags: Vec<String>,
+    /// The cgroup parent of its pods, removed when this is dropped.
+    _cgroups: common::CgroupParents,
+}
+
+impl OnePluginNetwork {
+    fn new(name: &str, script: &str, timeout: u32) -> (OnePluginNetwork, Daemon) {
+        let dir = tempfile::tempdir().expect("cni dir");
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).expect("bin");
+        let pids = dir.path().join("pids");
+        let script = script.replace("{pids}", &pids.to_string_lossy());
+        std::fs::write(bin.join(name), script).expect("plugin");
+        std::fs::set_permissions(
+            bin.join(name),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .expect("chmod");
+        let conf = serde_json::json!({
+            "cniVersion": "1.0.0", "name": name, "plugins": [{"type": name}],
+        });
+        std::fs::write(dir.path().join("10-net.conflist"), conf.to_string()).expect("conflist");
+        let pod = serde_json::json!({
+            "metadata": {"name": name, "namespace": "default", "uid": format!("uid-{name}"), "attempt": 0},
+            "linux": {},
+        });
+        std::fs::write(dir.path().join("pod.json"), pod.to_string()).expect("pod config");
+
+        let mut d = Daemon::start_unspawned();
+        d.private_mounts = true;
+        std::fs::write(
+            d.dir.path().join("daemon.json"),
+            format!(r#"{{"cni-plugin-timeout": {timeout}}}"#),
+        )
+        .expect("daemon.json");
+        let cgroup = format!("/berth-test-{name}{}", std::process::id());
+        let flags = vec![
+            "--cni-conf-dir".to_string(),
+            dir.path().to_string_lossy().into_owned(),
+            "--cni-bin-dir".to_string(),
+            bin.to_string_lossy().into_owned(),
+            "--cgroup-parent".to_string(),
+            cgroup.clone(),
+        ];
+        let net = OnePluginNetwork {
+            dir,
+            flags,
+            _cgroups: common::CgroupParents(vec![cgroup]),
+        };
+        net.spawn(&mut d);
+        (net, d)
+    }
+
+    fn spawn(&self, d: &mut Daemon) {
+        let flags: Vec<&str> = self.flags.iter().map(String::as_str).collect();
+        d.spawn(&flags);
+    }
+
+    fn pod(&self) -> String {
+        self.dir
+            .path()
+            .join("pod.json")
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    /// The pids the plugin noted.
+    fn pids(&self) -> Option<String> {
+        std::fs::read_to_string(self.dir.path().join("pids")).ok()
+    }
+}
+
 /// A CNI plugin that never answers ADD no longer blocks RunPodSandbox: after the
 /// configured `cni-plugin-timeout` (daemon.json) the plugin and what it started are killed
 /// and the call fails with DeadlineExceeded, leaving no pod.
 #[test]
 fn a_hung_cni_plugin_is_killed_at_its_timeout() {
-    let cni = tempfile::tempdir().expect("cni dir");
-    let bin = cni.path().join("bin");
-    std::fs::create_dir(&bin).expect("bin");
-    let pids = cni.path().join("pids");
-    let script = format!(
+    let (net, d) = OnePluginNetwork::new(
+        "hang",
         "#!/bin/sh\necho $$ >> {pids}\n[ \"$CNI_COMMAND\" = ADD ] || exit 0\n\
          sleep 1000 &\necho $! >> {pids}\nwait\n",
-        pids = pids.display()
+        2,
     );
-    std::fs::write(bin.join("hang"), script).expect("plugin");
-    std::fs::set_permissions(
-        bin.join("hang"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .expect("chmod");
-    let conf = serde_json::json!({
-        "cniVersion": "1.0.0", "name": "hung", "plugins": [{"type": "hang"}],
-    });
-    std::fs::write(cni.path().join("10-hung.conflist"), conf.to_string()).expect("conflist");
-
-    let mut d = Daemon::start_unspawned();
-    d.private_mounts = true;
-    std::fs::write(
-        d.dir.path().join("daemon.json"),
-        r#"{"cni-plugin-timeout": 2}"#,
-    )
-    .expect("daemon.json");
-    let cgroup = format!("/berth-test-hungcni{}", std::process::id());
-    let cgroups = common::CgroupParents(vec![cgroup.clone()]);
-    let conf_dir = cni.path().to_string_lossy().into_owned();
-    let bin_dir = bin.to_string_lossy().into_owned();
-    d.spawn(&[
-        "--cni-conf-dir",
-        &conf_dir,
-        "--cni-bin-dir",
-        &bin_dir,
-        "--cgroup-parent",
-        &cgroup,
-    ]);
-    let pod = cni.path().join("pod.json");
-    let config = serde_json::json!({
-        "metadata": {"name": "hung", "namespace": "default", "uid": "uid-hung", "attempt": 0},
-        "linux": {},
-    });
-    std::fs::write(&pod, config.to_string()).expect("pod config");
-
-    let out = crictl(&d, &["runp", pod.to_str().expect("utf8")]);
+    let out = crictl(&d, &["runp", &net.pod()]);
     assert_ne!(out.code, 0, "{}", out.stdout);
     assert!(
         out.stderr.contains("DeadlineExceeded")
@@ -284,7 +321,7 @@ fn a_hung_cni_plugin_is_killed_at_its_timeout() {
         "{}",
         out.stderr
     );
-    let started = std::fs::read_to_string(&pids).expect("the plugin ran");
+    let started = net.pids().expect("the plugin ran");
     // The ADD (its shell and its sleep), then DEL after the failure.
     assert!(started.lines().count() >= 3, "{started}");
     for pid in started.lines() {
@@ -294,7 +331,7 @@ fn a_hung_cni_plugin_is_killed_at_its_timeout() {
     pods.ok();
     assert_eq!(pods.stdout.trim(), "", "a pod was left");
     drop(d);
-    drop(cgroups);
+    drop(net);
 }
 
 /// After berthd is killed and started again, a restored pod's network is checked (CNI
@@ -303,57 +340,17 @@ fn a_hung_cni_plugin_is_killed_at_its_timeout() {
 /// are killed and the pod is NotReady.
 #[test]
 fn a_hung_check_at_a_restart_holds_up_nothing_and_leaves_the_pod_not_ready() {
-    let cni = tempfile::tempdir().expect("cni dir");
-    let bin = cni.path().join("bin");
-    std::fs::create_dir(&bin).expect("bin");
-    let pids = cni.path().join("pids");
     // ADD answers an address; CHECK hangs (its shell and a sleep); DEL succeeds.
-    let script = format!(
+    let (net, mut d) = OnePluginNetwork::new(
+        "hangcheck",
         "#!/bin/sh\n\
          case \"$CNI_COMMAND\" in\n\
-         ADD) echo '{{\"cniVersion\": \"1.0.0\", \"ips\": [{{\"address\": \"10.99.0.2/24\"}}]}}' ;;\n\
+         ADD) echo '{\"cniVersion\": \"1.0.0\", \"ips\": [{\"address\": \"10.99.0.2/24\"}]}' ;;\n\
          CHECK) echo $$ >> {pids}; sleep 1000 & echo $! >> {pids}; wait ;;\n\
          esac\n",
-        pids = pids.display()
+        6,
     );
-    std::fs::write(bin.join("hangcheck"), script).expect("plugin");
-    std::fs::set_permissions(
-        bin.join("hangcheck"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .expect("chmod");
-    let conf = serde_json::json!({
-        "cniVersion": "1.0.0", "name": "hangcheck", "plugins": [{"type": "hangcheck"}],
-    });
-    std::fs::write(cni.path().join("10-hangcheck.conflist"), conf.to_string()).expect("conflist");
-
-    let mut d = Daemon::start_unspawned();
-    d.private_mounts = true;
-    std::fs::write(
-        d.dir.path().join("daemon.json"),
-        r#"{"cni-plugin-timeout": 6}"#,
-    )
-    .expect("daemon.json");
-    let cgroup = format!("/berth-test-hungcheck{}", std::process::id());
-    let cgroups = common::CgroupParents(vec![cgroup.clone()]);
-    let conf_dir = cni.path().to_string_lossy().into_owned();
-    let bin_dir = bin.to_string_lossy().into_owned();
-    let flags = [
-        "--cni-conf-dir",
-        &conf_dir,
-        "--cni-bin-dir",
-        &bin_dir,
-        "--cgroup-parent",
-        &cgroup,
-    ];
-    d.spawn(&flags);
-    let pod = cni.path().join("pod.json");
-    let config = serde_json::json!({
-        "metadata": {"name": "hc", "namespace": "default", "uid": "uid-hc", "attempt": 0},
-        "linux": {},
-    });
-    std::fs::write(&pod, config.to_string()).expect("pod config");
-    let id = crictl(&d, &["runp", pod.to_str().expect("utf8")]);
+    let id = crictl(&d, &["runp", &net.pod()]);
     let id = id.ok().stdout.trim().to_string();
     let state = |d: &Daemon| {
         let out = crictl(d, &["inspectp", "-o", "json", &id]);
@@ -366,16 +363,16 @@ fn a_hung_check_at_a_restart_holds_up_nothing_and_leaves_the_pod_not_ready() {
     assert_eq!(state(&d), "SANDBOX_READY");
 
     d.kill();
-    d.spawn(&flags);
+    net.spawn(&mut d);
     // Both APIs answer while the CHECK hangs (the plugin has started it, not yet ended).
     let socket = d.exec_root().join("cri.sock");
     assert!(
-        common::wait_for(|| socket.exists() && std::fs::read_to_string(&pids).is_ok()),
+        common::wait_for(|| socket.exists() && net.pids().is_some()),
         "no CRI socket, or no CHECK: {}",
         d.log()
     );
     d.docker(&["version"]).ok();
-    let hung = std::fs::read_to_string(&pids).expect("pids");
+    let hung = net.pids().expect("pids");
     assert!(
         hung.lines().any(|pid| !ended(pid)),
         "the CHECK ended before the APIs were asked: {hung}"
@@ -391,7 +388,7 @@ fn a_hung_check_at_a_restart_holds_up_nothing_and_leaves_the_pod_not_ready() {
         "the pod stayed ready: {}",
         d.log()
     );
-    let started = std::fs::read_to_string(&pids).expect("pids");
+    let started = net.pids().expect("pids");
     assert!(started.lines().count() >= 2, "{started}");
     for pid in started.lines() {
         assert!(
@@ -402,5 +399,5 @@ fn a_hung_check_at_a_restart_holds_up_nothing_and_leaves_the_pod_not_ready() {
     crictl(&d, &["stopp", &id]).ok();
     crictl(&d, &["rmp", &id]).ok();
     drop(d);
-    drop(cgroups);
+    drop(net);
 }

@@ -371,3 +371,18 @@ pub fn installed(program: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
 }
+
+/// Fail if an strace of the runtime (`-e trace=openat`) shows a process moved into a
+/// cgroup: a `cgroup.procs` opened for writing (its write waits for an RCU grace period).
+pub fn assert_no_cgroup_procs_write(trace_file: &Path) {
+    let trace = fs::read_to_string(trace_file).expect("trace");
+    let moves: Vec<&str> = trace
+        .lines()
+        .filter(|l| l.contains("cgroup.procs") && l.contains("O_WRONLY"))
+        .collect();
+    assert!(
+        moves.is_empty(),
+        "the runtime moved a process into the cgroup:\n{}",
+        moves.join("\n")
+    );
+}
