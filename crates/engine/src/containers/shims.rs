@@ -133,10 +133,14 @@ pub(crate) fn place_shim_fds(ready: RawFd, sealed: Option<RawFd>) -> std::io::Re
     };
     // SAFETY: dup2 and fcntl on descriptors this process holds.
     unsafe {
-        if failed(libc::dup2(ready, 3)) || sealed.is_some_and(failed) {
+        // dup2 onto itself would keep close-on-exec.
+        let ready_placed = match ready {
+            3 => libc::fcntl(3, libc::F_SETFD, 0),
+            _ => libc::dup2(ready, 3),
+        };
+        if failed(ready_placed) || sealed.is_some_and(failed) {
             return Err(std::io::Error::last_os_error());
         }
-        // dup2 onto itself would keep close-on-exec.
         let placed = match sealed {
             Some(4) => libc::fcntl(4, libc::F_SETFD, 0),
             Some(fd) => libc::dup2(fd, 4),
@@ -175,6 +179,34 @@ mod tests {
         assert_eq!(text, "two!");
         std::fs::remove_file(&binary).expect("remove");
         assert!(sealed.get(&binary).is_none());
+    }
+
+    #[test]
+    fn the_ready_pipe_is_inherited_even_when_it_is_fd_3_already() {
+        use std::io::Read;
+        use std::os::unix::process::CommandExt;
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe");
+        let w_raw = std::os::fd::AsRawFd::as_raw_fd(&w);
+        let mut cmd = std::process::Command::new("sh");
+        cmd.args(["-c", "echo ready >&3"]);
+        // SAFETY: dup3 and place_shim_fds are async-signal-safe.
+        unsafe {
+            cmd.pre_exec(move || {
+                // The pipe sits at fd 3, close-on-exec, as pipe2 could have made it.
+                if libc::dup3(w_raw, 3, libc::O_CLOEXEC) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                place_shim_fds(3, None)
+            });
+        }
+        let status = cmd.status().expect("sh");
+        drop(w);
+        assert!(status.success());
+        let mut got = String::new();
+        std::fs::File::from(r)
+            .read_to_string(&mut got)
+            .expect("read");
+        assert_eq!(got, "ready\n");
     }
 
     #[test]
