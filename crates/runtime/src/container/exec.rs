@@ -192,7 +192,7 @@ pub fn exec(root: &StateRoot, mut opts: ExecOptions) -> Result<i32> {
             .filter(|s| s.listener_path().is_some())
             .map(|s| (s.clone(), container.spec_state(Status::Running))),
     };
-    let target = (&cgroup, &sub_cgroups);
+    let target = (&cgroup, &sub_cgroups, status == Status::Paused);
     let result = spawn(&opts, &inherited, target, &namespaces, fds).and_then(|pid| {
         if let Some(path) = &opts.pid_file {
             std::fs::write(path, pid.to_string())
@@ -215,7 +215,7 @@ pub fn exec(root: &StateRoot, mut opts: ExecOptions) -> Result<i32> {
 fn spawn(
     opts: &ExecOptions,
     inherited: &FromContainer,
-    (cgroup, sub): (&berth_cgroups::Cgroup, &berth_cgroups::SubCgroups),
+    (cgroup, sub, frozen): (&berth_cgroups::Cgroup, &berth_cgroups::SubCgroups, bool),
     namespaces: &[(CloneFlags, File, bool)],
     fds: PassedFds,
 ) -> Result<Pid> {
@@ -225,7 +225,7 @@ fn spawn(
     if let Some(affinity) = &inherited.affinity {
         affinity.apply_initial()?;
     }
-    let (forked, join) = fork_joiner(cgroup, sub, inherited)?;
+    let (forked, join) = fork_joiner(cgroup, sub, frozen, inherited)?;
     let joiner = match forked {
         ForkResult::Child => {
             drop(parent_end);
@@ -314,14 +314,17 @@ fn spawn(
 
 /// Fork the joiner: born in the container's v2 cgroup, entering the v1 hierarchies itself,
 /// as create's init is (no process move, whose grace period was most of an exec's time);
-/// moved by the runtime when it goes to sub-cgroups or an Intel RDT group, or when it could
-/// not be born in its v2 cgroup.
+/// moved by the runtime when it goes to sub-cgroups or an Intel RDT group, when it could
+/// not be born in its v2 cgroup, or into a frozen container (`--ignore-paused`): a joiner
+/// entering the hierarchies one by one would freeze in the first frozen one, outside the
+/// others.
 fn fork_joiner(
     cgroup: &berth_cgroups::Cgroup,
     sub: &berth_cgroups::SubCgroups,
+    frozen: bool,
     inherited: &FromContainer,
 ) -> Result<(ForkResult, CgroupJoin)> {
-    let self_join = sub.is_empty() && inherited.intel_rdt.is_none();
+    let self_join = !frozen && sub.is_empty() && inherited.intel_rdt.is_none();
     let v2_dir = match self_join {
         true => cgroup.open_v2_dir()?,
         false => None,
