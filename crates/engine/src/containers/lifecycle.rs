@@ -252,10 +252,11 @@ impl Engine {
         if sealed.is_some() {
             cmd.arg("--runtime-fd").arg("4");
         }
-        // A pod's container: nothing attaches before its start (the CRI attaches later)
-        // and its network namespace is the pod's, made and up beforehand: the shim starts
-        // it with its create, sparing a runtime process and a request.
-        let at_once = record.pod.is_some();
+        // A pod's container: nothing attaches before its start (the CRI attaches later;
+        // the Docker API could, by its full id) and its network namespace is the pod's,
+        // made and up beforehand: the shim starts it with its create, sparing a runtime
+        // process and a request.
+        let at_once = record.pod.is_some() && !self.containers.waiting.any(&record.id);
         if at_once {
             cmd.arg("--start");
         }
@@ -293,6 +294,8 @@ impl Engine {
                 exit_watch = super::stream::request(bundle, &berth_shim_protocol::Request::Wait)
                     .ok()
                     .map(|(stream, _)| stream);
+                // An attach that came during the start.
+                self.connect_waiting(&record.id);
                 self.record_started(&record.id, pid)
             }
             Some(("created", _)) if loopback.is_err() => loopback,

@@ -61,6 +61,15 @@ impl Waiting {
             .unwrap_or_default()
     }
 
+    /// Whether an attach waits for the start of `id`.
+    pub(crate) fn any(&self, id: &str) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .is_some_and(|w| !w.is_empty())
+    }
+
     /// The container is gone: its waiting attaches end.
     pub fn forget(&self, id: &str) {
         drop(self.take(id));
