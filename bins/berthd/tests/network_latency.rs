@@ -123,3 +123,69 @@ fn a_container_on_the_bridge_is_created_without_moving_a_process_between_cgroups
         moves.join("\n")
     );
 }
+
+/// A start that nothing waits on between create and start (`docker run -d` on the bridge)
+/// is one runtime call, `run --detach`: no second runtime process, no start request to the
+/// shim. An attached run (the docker CLI attaches before it starts) and a `--network none`
+/// container (its loopback is brought up between) keep create, then start.
+#[test]
+fn a_detached_start_is_one_runtime_call() {
+    let mut d = Daemon::start_for_containers();
+    busybox_image(&d);
+    let calls = d.dir.path().join("runtime-calls");
+    let script = d.dir.path().join("logged-runtime");
+    let runtime = Path::new(BERTHD).with_file_name("berth-runtime");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> {calls}\nexec {rt} \"$@\"\n",
+            calls = calls.display(),
+            rt = runtime.display()
+        ),
+    )
+    .expect("script");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    d.kill();
+    d.spawn(&["--add-runtime", &format!("logged={}", script.display())]);
+    let run = |args: &[&str]| {
+        let mut all = vec!["run", "--runtime", "logged"];
+        all.extend_from_slice(args);
+        d.docker(&all).ok().stdout.trim().to_string()
+    };
+    let calls_of = |id: &str| -> Vec<String> {
+        std::fs::read_to_string(&calls)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.ends_with(id) || l.contains(&format!(" {id} ")))
+            .filter_map(|l| {
+                ["run", "create", "start"]
+                    .into_iter()
+                    .find(|verb| l.contains(&format!(" {verb} ")))
+                    .map(str::to_string)
+            })
+            .collect()
+    };
+    let detached = run(&["-d", "bb:1", "sleep", "30"]);
+    assert_eq!(calls_of(&detached), ["run"]);
+    let state = d.docker(&["inspect", "-f", "{{.State.Status}}", &detached]);
+    assert_eq!(state.ok().stdout.trim(), "running");
+
+    let none = run(&["-d", "--network", "none", "bb:1", "sleep", "30"]);
+    assert_eq!(calls_of(&none), ["create", "start"]);
+
+    let attached = d.docker(&[
+        "run",
+        "--runtime",
+        "logged",
+        "--name",
+        "attached",
+        "bb:1",
+        "echo",
+        "hi",
+    ]);
+    assert_eq!(attached.ok().stdout, "hi\n");
+    let id = d.docker(&["inspect", "-f", "{{.Id}}", "attached"]);
+    assert_eq!(calls_of(id.ok().stdout.trim()), ["create", "start"]);
+    d.docker(&["rm", "-f", &detached, &none, "attached"]).ok();
+}

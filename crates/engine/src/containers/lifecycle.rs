@@ -252,11 +252,13 @@ impl Engine {
         if sealed.is_some() {
             cmd.arg("--runtime-fd").arg("4");
         }
-        // A pod's container: nothing attaches before its start (the CRI attaches later;
-        // the Docker API could, by its full id) and its network namespace is the pod's,
-        // made and up beforehand: the shim starts it with its create, sparing a runtime
-        // process and a request.
-        let at_once = record.pod.is_some() && !self.containers.waiting.any(&record.id);
+        // Nothing to do between create and start: no attach waits for the start (`docker
+        // run` without -d attaches first) and the network namespace is ready (a pod's, a
+        // bridge's, the host's, another container's; only a `none` container's own new one
+        // has its loopback brought up in between). The shim then starts the container with
+        // its create, sparing a runtime process and a request.
+        let at_once = !self.containers.waiting.any(&record.id)
+            && (record.pod.is_some() || record.network_mode() != "none");
         if at_once {
             cmd.arg("--start");
         }
