@@ -10,26 +10,20 @@ mod common;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use common::{busybox_image, wait_for, Daemon, BERTHD};
+use common::{busybox_image, wait_for, wrapped_runtime_flag, Daemon};
 
 /// `--add-runtime` flag for a runtime `traced` that runs berth-runtime's create under
 /// `strace -f` (system calls `calls`), its trace in `dir`. strace runs detached (`-D`): as
 /// the runtime's parent it would wait for the created init, which waits for the start.
 fn traced_runtime_flag(d: &Daemon, dir: &Path, calls: &str) -> String {
-    let script = d.dir.path().join("traced-runtime");
-    let runtime = Path::new(BERTHD).with_file_name("berth-runtime");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\ncase \" $* \" in *\" create \"*) exec strace -D -f -s 128 -e trace={calls} -o {dir}/create.$$ {rt} \"$@\";; esac\nexec {rt} \"$@\"\n",
+    wrapped_runtime_flag(
+        d,
+        "traced",
+        &format!(
+            "case \" $* \" in *\" create \"*) exec strace -D -f -s 128 -e trace={calls} -o {dir}/create.$$ {{rt}} \"$@\";; esac",
             dir = dir.display(),
-            rt = runtime.display()
         ),
     )
-    .expect("script");
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .expect("chmod");
-    format!("traced={}", script.display())
 }
 
 /// The one trace of a create in `dir`, once every process it followed has ended (init
@@ -133,21 +127,9 @@ fn a_detached_start_is_one_runtime_call() {
     let mut d = Daemon::start_for_containers();
     busybox_image(&d);
     let calls = d.dir.path().join("runtime-calls");
-    let script = d.dir.path().join("logged-runtime");
-    let runtime = Path::new(BERTHD).with_file_name("berth-runtime");
-    std::fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\necho \"$*\" >> {calls}\nexec {rt} \"$@\"\n",
-            calls = calls.display(),
-            rt = runtime.display()
-        ),
-    )
-    .expect("script");
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .expect("chmod");
+    let flag = wrapped_runtime_flag(&d, "logged", &format!("echo \"$*\" >> {}", calls.display()));
     d.kill();
-    d.spawn(&["--add-runtime", &format!("logged={}", script.display())]);
+    d.spawn(&["--add-runtime", &flag]);
     let run = |args: &[&str]| {
         let mut all = vec!["run", "--runtime", "logged"];
         all.extend_from_slice(args);

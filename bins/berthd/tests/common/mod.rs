@@ -657,22 +657,30 @@ pub fn busybox_image(d: &Daemon) {
     .ok();
 }
 
-/// `slow=PATH` for `--add-runtime`: berth-runtime behind a script whose create takes a
-/// second, so that a kill of berthd lands inside a start.
-pub fn slow_runtime_flag(d: &Daemon) -> String {
-    let slow = d.dir.path().join("slow-runtime");
+/// `NAME=PATH` for `--add-runtime`: berth-runtime behind a shell script that runs `before`
+/// (which sees the runtime's arguments as `$*`) and then execs the runtime (`{rt}` in
+/// `before` is the runtime's path).
+pub fn wrapped_runtime_flag(d: &Daemon, name: &str, before: &str) -> String {
+    let script = d.dir.path().join(format!("{name}-runtime"));
     let runtime = Path::new(BERTHD).with_file_name("berth-runtime");
+    let rt = runtime.display().to_string();
     std::fs::write(
-        &slow,
+        &script,
         format!(
-            "#!/bin/sh\ncase \" $* \" in *\" create \"*) sleep 1;; esac\nexec {} \"$@\"\n",
-            runtime.display()
+            "#!/bin/sh\n{}\nexec {rt} \"$@\"\n",
+            before.replace("{rt}", &rt)
         ),
     )
     .expect("script");
-    std::fs::set_permissions(&slow, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .expect("chmod");
-    format!("slow={}", slow.display())
+    format!("{name}={}", script.display())
+}
+
+/// `slow=PATH` for `--add-runtime`: berth-runtime behind a script whose create takes a
+/// second, so that a kill of berthd lands inside a start.
+pub fn slow_runtime_flag(d: &Daemon) -> String {
+    wrapped_runtime_flag(d, "slow", "case \" $* \" in *\" create \"*) sleep 1;; esac")
 }
 
 /// An image `tag` made from busybox-static, with `setup` run on its root filesystem first
