@@ -186,16 +186,11 @@ fn create(args: &Args, sealed_runtime: Option<OwnedFd>) -> Result<server::Shim<'
     };
     let pid_file = args.bundle.join("init.pid");
     let mut create = runtime.command();
-    let what = match args.start {
-        true => {
-            create.args(["run", "--detach"]);
-            "run"
-        }
-        false => {
-            create.arg("create");
-            "create"
-        }
-    };
+    let what = if args.start { "run" } else { "create" };
+    create.arg(what);
+    if args.start {
+        create.arg("--detach");
+    }
     create
         .arg("--bundle")
         .arg(&args.bundle)

@@ -161,22 +161,19 @@ impl NamespacePlan {
     /// caller at once. This spares a stage 1, whose init the runtime must then move into
     /// its cgroup: a process move waits for an RCU grace period (~10 ms here), so a
     /// container on a bridge (its network namespace is made beforehand and joined by path)
-    /// started that much later than one with a namespace of its own.
+    /// started that much later than one with a namespace of its own. A pid namespace given
+    /// by path is not among them: the runtime entered it for init's birth.
     pub fn join_after_clone(&self) -> Result<()> {
-        for (typ, file) in self
-            .join
-            .iter()
-            .filter(|(t, _)| *t != LinuxNamespaceType::Pid)
-        {
-            nix::sched::setns(file.as_fd(), clone_flag(*typ))
-                .ctx(|| format!("join {typ} namespace"))?;
-        }
-        Ok(())
+        self.join_where(|t| t != LinuxNamespaceType::Pid)
     }
 
     /// Stage 1: setns into every namespace given by path.
     pub fn join_all(&self) -> Result<()> {
-        for (typ, file) in &self.join {
+        self.join_where(|_| true)
+    }
+
+    fn join_where(&self, wanted: impl Fn(LinuxNamespaceType) -> bool) -> Result<()> {
+        for (typ, file) in self.join.iter().filter(|(t, _)| wanted(*t)) {
             nix::sched::setns(file.as_fd(), clone_flag(*typ))
                 .ctx(|| format!("join {typ} namespace"))?;
         }

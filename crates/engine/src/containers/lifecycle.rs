@@ -293,19 +293,14 @@ impl Engine {
         };
         let outcome = match report {
             Some(("started", pid)) if at_once => {
-                exit_watch = super::stream::request(bundle, &berth_shim_protocol::Request::Wait)
-                    .ok()
-                    .map(|(stream, _)| stream);
+                exit_watch = watch_exit(bundle);
                 // An attach that came during the start.
                 self.connect_waiting(&record.id);
                 self.record_started(&record.id, pid)
             }
             Some(("created", _)) if loopback.is_err() => loopback,
             Some(("created", _)) => {
-                // Told of the exit as soon as the shim knows it (before the runtime's delete).
-                exit_watch = super::stream::request(bundle, &berth_shim_protocol::Request::Wait)
-                    .ok()
-                    .map(|(stream, _)| stream);
+                exit_watch = watch_exit(bundle);
                 // Attaches first (docker run attaches before it starts), then the start.
                 self.connect_waiting(&record.id);
                 let starting = std::time::Instant::now();
@@ -632,6 +627,14 @@ impl Engine {
 /// Docker brings `lo` up in every network namespace it creates: so does berthd, in a
 /// container's own (made by the runtime, whichever it is), between create and start, so
 /// the user's program never sees it down. `pid`: the created init's, as the shim reports it.
+/// A connection the shim tells the exit on as soon as it knows it (before the runtime's
+/// delete); None if the shim is gone already (its exit file has the exit).
+fn watch_exit(bundle: &Path) -> Option<super::stream::ShimStream> {
+    super::stream::request(bundle, &berth_shim_protocol::Request::Wait)
+        .ok()
+        .map(|(stream, _)| stream)
+}
+
 fn loopback_up(record: &ContainerRecord, pid: &str) -> Result<()> {
     // The bridge's namespace has its loopback up already (net.rs made it).
     if record.network_mode() != "none" {

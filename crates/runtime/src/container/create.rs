@@ -243,25 +243,11 @@ fn fork_init(
     let forked = if ctx.plan.single_stage() {
         // In a new user namespace init cannot write the host's cgroup files itself.
         let self_join = !ctx.plan.creates_user();
-        let v2_dir = match self_join {
-            true => ctx.cgroup.open_v2_dir()?,
-            false => None,
-        };
-        let flags = ctx.plan.new_flags();
         let pid_ns = ctx.plan.enter_pid_for_children()?;
-        let (result, born_in_v2) = match &v2_dir {
-            // SAFETY: berth-runtime is single-threaded here (no thread was spawned), so the
-            // child may run arbitrary code after the fork.
-            Some(dir) => unsafe { proc::fork_with_namespaces_into(flags, dir.as_fd()) },
-            // SAFETY: as above.
-            None => unsafe { proc::fork_with_namespaces(flags) }.map(|f| (f, false)),
-        }
-        .ctx(|| "clone init".into())?;
-        drop(v2_dir);
-        let join = match self_join && (ctx.cgroup.layout().v2().is_none() || born_in_v2) {
-            true => CgroupJoin::BySelf,
-            false => CgroupJoin::ByRuntime,
-        };
+        // SAFETY: berth-runtime is single-threaded here (no thread was spawned).
+        let (result, join) = unsafe {
+            init::fork_into_cgroup(ctx.cgroup, ctx.plan.new_flags(), self_join, "clone init")
+        }?;
         match result {
             ForkResult::Child => {
                 if let Some(pid_ns) = pid_ns {

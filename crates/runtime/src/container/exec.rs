@@ -325,22 +325,8 @@ fn fork_joiner(
     inherited: &FromContainer,
 ) -> Result<(ForkResult, CgroupJoin)> {
     let self_join = !frozen && sub.is_empty() && inherited.intel_rdt.is_none();
-    let v2_dir = match self_join {
-        true => cgroup.open_v2_dir()?,
-        false => None,
-    };
-    let (forked, born_in_v2) = match &v2_dir {
-        // SAFETY: berth-runtime is single-threaded here, so the child may run any code.
-        Some(dir) => unsafe { proc::fork_with_namespaces_into(CloneFlags::empty(), dir.as_fd()) },
-        // SAFETY: as above.
-        None => unsafe { fork() }.map(|f| (f, false)),
-    }
-    .ctx(|| "fork".into())?;
-    let join = match self_join && (cgroup.layout().v2().is_none() || born_in_v2) {
-        true => CgroupJoin::BySelf,
-        false => CgroupJoin::ByRuntime,
-    };
-    Ok((forked, join))
+    // SAFETY: berth-runtime is single-threaded here, so the child may run any code.
+    unsafe { super::init::fork_into_cgroup(cgroup, CloneFlags::empty(), self_join, "fork") }
 }
 
 /// Pass the process's seccomp notify listener on to the agent (runc reports the container

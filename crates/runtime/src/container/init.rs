@@ -10,6 +10,8 @@ use std::os::fd::AsFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 
+use berth_cgroups::Cgroup;
+use nix::sched::CloneFlags;
 use nix::unistd::{fork, setresgid, setresuid, ForkResult, Gid, Uid};
 use oci_spec::runtime::Spec;
 
@@ -92,6 +94,37 @@ pub(super) enum CgroupJoin {
     /// the v1 hierarchies: no process move, so no grace period waited for (see
     /// `berth_cgroups::Cgroup::add`), which would be most of a container's start.
     BySelf,
+}
+
+/// Fork a child that creates the namespaces `flags`. If it may enter its cgroup itself
+/// (`self_join`), it is born in the cgroup's v2 directory (clone3 CLONE_INTO_CGROUP) and
+/// joins the v1 hierarchies through [`Cgroup::enter_v1_as_current_thread`]; otherwise, or
+/// if the kernel could not place it, the runtime moves it. `what` names the fork in errors.
+///
+/// # Safety
+/// The caller is single-threaded, so the child may run arbitrary code after the fork.
+pub(super) unsafe fn fork_into_cgroup(
+    cgroup: &Cgroup,
+    flags: CloneFlags,
+    self_join: bool,
+    what: &str,
+) -> Result<(ForkResult, CgroupJoin)> {
+    let v2_dir = match self_join {
+        true => cgroup.open_v2_dir()?,
+        false => None,
+    };
+    let (forked, born_in_v2) = match &v2_dir {
+        // SAFETY: the caller is single-threaded (this function's contract).
+        Some(dir) => unsafe { proc::fork_with_namespaces_into(flags, dir.as_fd()) },
+        // SAFETY: as above.
+        None => unsafe { proc::fork_with_namespaces(flags) }.map(|f| (f, false)),
+    }
+    .ctx(|| what.into())?;
+    let join = match self_join && (cgroup.layout().v2().is_none() || born_in_v2) {
+        true => CgroupJoin::BySelf,
+        false => CgroupJoin::ByRuntime,
+    };
+    Ok((forked, join))
 }
 
 /// Init cloned directly into all its new namespaces (no stage 1). Returns the exit code if

@@ -87,13 +87,14 @@ fn extra_hosts(
         .map(|(name, ip)| match ip.as_str() {
             "host-gateway" => gateway()
                 .map(|g| (name.clone(), g.to_string()))
-                .ok_or_else(|| {
-                    Error::InvalidArgument(
-                    "unable to derive the IP value for host-gateway: berthd has no default bridge"
-                        .into(),
-                )
-                }),
+                .ok_or_else(no_host_gateway),
             _ => Ok((name.clone(), ip.clone())),
         })
         .collect()
+}
+
+fn no_host_gateway() -> Error {
+    Error::InvalidArgument(
+        "unable to derive the IP value for host-gateway: berthd has no default bridge".into(),
+    )
 }
