@@ -50,9 +50,10 @@ fn mebibytes(usage: &str) -> f64 {
 fn stats_shows_what_a_container_allocates() {
     let d = Daemon::start_for_containers();
     busybox_image(&d);
-    // 64 MiB held by a process (a shell variable), then the container waits.
+    // 64 MiB held by a process (a shell variable), then the container waits: one
+    // long sleep, so the count of processes (sh and sleep) holds between the reads.
     let hold =
-        "x=$(head -c 67108864 /dev/zero | tr '\\0' a); touch /tmp/held; while :; do sleep 1; done";
+        "x=$(head -c 67108864 /dev/zero | tr '\\0' a); touch /tmp/held; while :; do sleep 1000; done";
     d.docker(&[
         "run",
         "-d",
