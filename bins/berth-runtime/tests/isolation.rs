@@ -55,6 +55,19 @@ fn network_ipc_and_cgroup_namespaces_are_new() {
 }
 
 #[test]
+fn a_new_network_namespace_has_its_loopback_up() {
+    // As runc and crun do: `--network none` containers reach their own 127.0.0.1.
+    let world = World::new("cat /sys/class/net/lo/flags");
+    let flags = run_ok(&world);
+    let flags = u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16).expect("flags");
+    assert_eq!(
+        flags & libc::IFF_UP as u32,
+        libc::IFF_UP as u32,
+        "lo is down: {flags:#x}"
+    );
+}
+
+#[test]
 fn user_namespace_maps_ids() {
     let mut world = World::new(
         "cat /proc/self/uid_map /proc/self/gid_map; id -u; touch /tmp/f && stat -c %u /tmp/f",

@@ -120,20 +120,35 @@ fn a_container_on_the_bridge_is_created_without_moving_a_process_between_cgroups
 
 /// A start that nothing waits on between create and start (`docker run -d` on the bridge)
 /// is one runtime call, `run --detach`: no second runtime process, no start request to the
-/// shim. An attached run (the docker CLI attaches before it starts) and a `--network none`
-/// container (its loopback is brought up between) keep create, then start.
+/// shim; so is a `--network none` one when its runtime sets the loopback up itself. An
+/// attached run (the docker CLI attaches before it starts) and a `none` container of a
+/// runtime berthd does not know (berthd sets its loopback up between) keep create, start.
 #[test]
 fn a_detached_start_is_one_runtime_call() {
     let mut d = Daemon::start_for_containers();
     busybox_image(&d);
     let calls = d.dir.path().join("runtime-calls");
-    let flag = wrapped_runtime_flag(&d, "logged", &format!("echo \"$*\" >> {}", calls.display()));
+    let log = format!("echo \"$*\" >> {}", calls.display());
+    // "opaque": a script berthd does not know; "logged": the same script named as the
+    // runtime it runs, which sets a new network namespace's loopback up.
+    let opaque = wrapped_runtime_flag(&d, "opaque", &log);
+    let (_, script) = opaque.split_once('=').expect("flag");
+    let named = d.dir.path().join("logged");
+    std::fs::create_dir(&named).expect("mkdir");
+    std::fs::copy(script, named.join("berth-runtime")).expect("copy");
+    let logged = format!("logged={}", named.join("berth-runtime").display());
     d.kill();
-    d.spawn(&["--add-runtime", &flag]);
-    let run = |args: &[&str]| {
-        let mut all = vec!["run", "--runtime", "logged"];
+    d.spawn(&["--add-runtime", &opaque, "--add-runtime", &logged]);
+    let run_with = |runtime: &str, args: &[&str]| {
+        let mut all = vec!["run", "--runtime", runtime];
         all.extend_from_slice(args);
         d.docker(&all).ok().stdout.trim().to_string()
+    };
+    let run = |args: &[&str]| run_with("logged", args);
+    let loopback_up = |id: &str| {
+        let flags = d.docker(&["exec", id, "cat", "/sys/class/net/lo/flags"]);
+        let flags = u32::from_str_radix(flags.ok().stdout.trim().trim_start_matches("0x"), 16);
+        flags.expect("flags") & 1 == 1
     };
     let calls_of = |id: &str| -> Vec<String> {
         std::fs::read_to_string(&calls)
@@ -153,8 +168,17 @@ fn a_detached_start_is_one_runtime_call() {
     let state = d.docker(&["inspect", "-f", "{{.State.Status}}", &detached]);
     assert_eq!(state.ok().stdout.trim(), "running");
 
+    // A `none` container's namespace is the runtime's to make, loopback up included.
     let none = run(&["-d", "--network", "none", "bb:1", "sleep", "30"]);
-    assert_eq!(calls_of(&none), ["create", "start"]);
+    assert_eq!(calls_of(&none), ["run"]);
+    assert!(loopback_up(&none));
+    // Unless berthd cannot tell that the runtime does: then it does, between the calls.
+    let opaque_none = run_with(
+        "opaque",
+        &["-d", "--network", "none", "bb:1", "sleep", "30"],
+    );
+    assert_eq!(calls_of(&opaque_none), ["create", "start"]);
+    assert!(loopback_up(&opaque_none));
 
     let attached = d.docker(&[
         "run",
@@ -169,5 +193,6 @@ fn a_detached_start_is_one_runtime_call() {
     assert_eq!(attached.ok().stdout, "hi\n");
     let id = d.docker(&["inspect", "-f", "{{.Id}}", "attached"]);
     assert_eq!(calls_of(id.ok().stdout.trim()), ["create", "start"]);
-    d.docker(&["rm", "-f", &detached, &none, "attached"]).ok();
+    d.docker(&["rm", "-f", &detached, &none, &opaque_none, "attached"])
+        .ok();
 }

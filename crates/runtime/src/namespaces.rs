@@ -133,6 +133,11 @@ impl NamespacePlan {
         Ok(())
     }
 
+    /// The container gets a network namespace of its own (not one given by path).
+    pub fn creates_network(&self) -> bool {
+        self.create.contains(CloneFlags::CLONE_NEWNET)
+    }
+
     /// The container gets a mount namespace of its own (else it joins one by path, or
     /// shares the runtime's).
     pub fn creates_mount(&self) -> bool {

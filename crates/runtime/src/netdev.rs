@@ -1,3 +1,4 @@
+//! Network devices: the loopback of a new network namespace, which init sets up; and
 //! linux.netDevices: move network devices of the runtime's network namespace into the
 //! container's, renamed if asked, with their permanent global addresses, and up
 //! (runtime-spec 1.2). Done by the runtime during create, once init exists, before the
@@ -45,6 +46,18 @@ pub(crate) fn check_name(field: &str, name: &str) -> Result<()> {
     }
     Ok(())
 }
+
+/// Init, in the network namespace it created: set its loopback up, as runc (a "loopback"
+/// network for a new namespace) and crun do; a new namespace's `lo` is down. A container
+/// without other interfaces (Docker's `--network none`) still reaches its own 127.0.0.1.
+pub(crate) fn loopback_up() -> Result<()> {
+    Rtnl::open()?
+        .set_up(LOOPBACK_INDEX, true)
+        .ctx(|| "set the loopback up".into())
+}
+
+/// The index the kernel gives `lo` in every network namespace (the first device made).
+const LOOPBACK_INDEX: u32 = 1;
 
 /// Move every device of `devices` into the network namespace of process `init`.
 pub(crate) fn move_all(devices: &HashMap<String, LinuxNetDevice>, init: i32) -> Result<()> {

@@ -52,11 +52,24 @@ impl Paths {
         })
     }
 
+    /// Whether the runtime sets the loopback of a network namespace it creates up: runc (a
+    /// "loopback" network for a new namespace), crun and berth-runtime do; another (a
+    /// wrapper script, say) may not, and berthd does it between create and start.
+    pub(crate) fn brings_loopback_up(&self, runtime: &str) -> bool {
+        self.binary(runtime)
+            .ok()
+            .and_then(|b| b.file_name())
+            .is_some_and(|n| RUNTIMES_SETTING_LOOPBACK_UP.iter().any(|r| n == *r))
+    }
+
     /// Where a runtime keeps the state of its containers.
     pub fn state_root(&self, runtime: &str) -> PathBuf {
         self.runtime_root.join(self.name(runtime))
     }
 }
+
+/// The OCI runtimes known to set a new network namespace's loopback up.
+const RUNTIMES_SETTING_LOOPBACK_UP: [&str; 3] = ["berth-runtime", "runc", "crun"];
 
 fn ms_since(t: std::time::Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1e3
@@ -254,11 +267,11 @@ impl Engine {
         }
         // Nothing to do between create and start: no attach waits for the start (`docker
         // run` without -d attaches first) and the network namespace is ready (a pod's, a
-        // bridge's, the host's, another container's; only a `none` container's own new one
-        // has its loopback brought up in between). The shim then starts the container with
-        // its create, sparing a runtime process and a request.
-        let at_once = !self.containers.waiting.any(&record.id)
-            && (record.pod.is_some() || record.network_mode() != "none");
+        // bridge's, the host's, another container's; a `none` container's own new one has
+        // its loopback up, unless the runtime leaves that to berthd). The shim then starts
+        // the container with its create, sparing a runtime process and a request.
+        let loopback_by_berthd = needs_loopback_by_berthd(record, paths);
+        let at_once = !self.containers.waiting.any(&record.id) && !loopback_by_berthd;
         if at_once {
             cmd.arg("--start");
         }
@@ -288,7 +301,7 @@ impl Engine {
         let mut exit_watch = None;
         let report = line.trim_end().split_once(' ');
         let loopback = match report {
-            Some(("created", pid)) => loopback_up(record, pid),
+            Some(("created", pid)) if loopback_by_berthd => loopback_up(pid),
             _ => Ok(()),
         };
         let outcome = match report {
@@ -635,11 +648,16 @@ fn watch_exit(bundle: &Path) -> Option<super::stream::ShimStream> {
         .map(|(stream, _)| stream)
 }
 
-fn loopback_up(record: &ContainerRecord, pid: &str) -> Result<()> {
-    // The bridge's namespace has its loopback up already (net.rs made it).
-    if record.network_mode() != "none" {
-        return Ok(());
-    }
+/// A `none` container's network namespace is its runtime's to make; berthd sets its
+/// loopback up if the runtime does not. (The bridge's namespace has its loopback up
+/// already: net.rs made it.)
+fn needs_loopback_by_berthd(record: &ContainerRecord, paths: &Paths) -> bool {
+    record.pod.is_none()
+        && record.network_mode() == "none"
+        && !paths.brings_loopback_up(&record.runtime)
+}
+
+fn loopback_up(pid: &str) -> Result<()> {
     let pid: u32 = pid
         .parse()
         .map_err(|_| Error::Io(format!("the shim reported no init pid: {pid:?}")))?;

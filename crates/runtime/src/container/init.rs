@@ -218,6 +218,9 @@ struct Prepared {
 
 fn setup(ctx: &InitContext<'_>) -> Result<Prepared> {
     nix::unistd::setsid().ctx(|| "setsid".into())?;
+    if ctx.plan.creates_network() {
+        crate::netdev::loopback_up()?;
+    }
     // Device nodes and mount points get exactly the modes the config asks for.
     proc::set_umask(0);
     let process = ctx
