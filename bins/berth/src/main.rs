@@ -22,8 +22,9 @@ const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
 )]
 struct Cli {
     /// The daemon socket (unix:///path); default $BERTH_HOST, else $DOCKER_HOST, else
-    /// /run/berth/berth.sock.
-    #[arg(short = 'H', long, global = true)]
+    /// /run/berth/berth.sock. Before the command, as docker's: after it, `-H` is the
+    /// command's own (history's --human).
+    #[arg(short = 'H', long)]
     host: Option<String>,
     #[command(subcommand)]
     command: Command,

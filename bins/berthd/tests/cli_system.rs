@@ -109,6 +109,7 @@ fn system_df_prune_and_events_as_the_docker_cli() {
             "{{.Size}} {{.CreatedAt}}",
             "bb:1",
         ][..],
+        &["history", "-H=false", "--format", "{{.Size}}", "bb:1"][..],
         &["history", "-q", "--no-trunc", "bb:1"][..],
     ] {
         let ours = d.berth(args);

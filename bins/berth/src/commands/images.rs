@@ -85,9 +85,8 @@ pub struct HistoryArgs {
     /// Do not truncate output.
     #[arg(long)]
     no_trunc: bool,
-    /// Sizes and dates for people (--human=false: bytes and RFC 3339 times; no -H, which
-    /// names the daemon's socket in berth).
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    /// Sizes and dates for people (-H=false: bytes and RFC 3339 times).
+    #[arg(short = 'H', long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     human: bool,
     /// Go template ('{{.ID}} {{.CreatedBy}}', 'table ...') or json.
     #[arg(long)]
