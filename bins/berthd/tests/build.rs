@@ -41,6 +41,11 @@ fn built_id(out: &Out) -> String {
 
 /// Containers created between `since` and now.
 fn containers_created(d: &Daemon, since: &str) -> usize {
+    created(d, since, "container").len()
+}
+
+/// The ids of the objects of `kind` (container, image) created between `since` and now.
+fn created(d: &Daemon, since: &str, kind: &str) -> Vec<String> {
     let until = a_second_from_now();
     let out = d.docker(&[
         "events",
@@ -49,11 +54,13 @@ fn containers_created(d: &Daemon, since: &str) -> usize {
         "--until",
         &until,
         "--filter",
-        "type=container",
+        &format!("type={kind}"),
         "--filter",
         "event=create",
+        "--format",
+        "{{.Actor.ID}}",
     ]);
-    out.ok().stdout.lines().count()
+    out.ok().stdout.lines().map(String::from).collect()
 }
 
 /// Now, as `docker events --since` takes it (seconds and nanoseconds).
@@ -90,8 +97,9 @@ fn docker_build_copy_run_env_workdir_cmd_and_the_cache() {
     let since = unix_now();
     let first = d.docker(&["build", "-t", "app:1", path(&ctx)]);
     first.ok();
-    // The one RUN step ran in a container of its own.
+    // The one RUN step ran in a container of its own; each step after FROM made an image.
     assert_eq!(containers_created(&d, &since), 1);
+    let images = created(&d, &since, "image");
     assert!(
         first.stdout.contains("Step 1/8 : FROM bb:1"),
         "{}",
@@ -122,6 +130,8 @@ fn docker_build_copy_run_env_workdir_cmd_and_the_cache() {
         first.stdout
     );
     let id = built_id(&first);
+    assert_eq!(images.len(), 7, "{images:?}");
+    assert!(images[6].starts_with(&format!("sha256:{id}")), "{images:?}");
 
     let run = d.docker(&["run", "--rm", "--network", "none", "app:1"]);
     assert_eq!(run.ok().stdout, "hello from run\nhi there\n1\n/app\n");
@@ -148,6 +158,7 @@ fn docker_build_copy_run_env_workdir_cmd_and_the_cache() {
     );
     assert_eq!(built_id(&again), id);
     assert_eq!(containers_created(&d, &since), 0);
+    assert_eq!(created(&d, &since, "image"), Vec::<String>::new());
 
     // One COPYed file changed (not its mtime alone): the steps before it stay cached.
     std::fs::write(ctx.join("data/one"), "changed\n").expect("write");

@@ -235,3 +235,29 @@ fn one_shot_is_ignored_before_api_1_41() {
     assert_eq!(preread("v1.41"), "0001-01-01T00:00:00Z");
     assert_ne!(preread("v1.40"), "0001-01-01T00:00:00Z");
 }
+
+/// `GET /containers/json` lists a container's annotations from API 1.46 on.
+#[test]
+fn the_list_has_annotations_from_api_1_46() {
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    d.docker(&[
+        "create",
+        "--name",
+        "noted",
+        "--annotation",
+        "team=infra",
+        "bb:1",
+    ])
+    .ok();
+    let listed = |version: &str| {
+        let (status, body) = d.http("GET", &format!("/{version}/containers/json?all=1"), b"");
+        assert_eq!(status, 200, "{body}");
+        message(&body)["HostConfig"].clone()
+    };
+    assert_eq!(
+        listed("v1.46"),
+        json!({"NetworkMode": "bridge", "Annotations": {"team": "infra"}})
+    );
+    assert_eq!(listed("v1.45"), json!({"NetworkMode": "bridge"}));
+}

@@ -14,7 +14,7 @@ fn version_info_and_ping() {
         "{{.Server.APIVersion}} {{.Server.MinAPIVersion}} {{.Server.Os}}",
     ]);
     v.ok();
-    assert_eq!(v.stdout.trim(), "1.45 1.24 linux");
+    assert_eq!(v.stdout.trim(), "1.47 1.24 linux");
     let info = d.docker(&[
         "info",
         "--format",
@@ -26,11 +26,11 @@ fn version_info_and_ping() {
         format!("0 overlay2 {} linux", d.data_root().display())
     );
     // Every version the docker CLI may negotiate down to is accepted as a prefix.
-    for v in ["1.40", "1.41", "1.44", "1.45"] {
+    for v in ["1.40", "1.41", "1.44", "1.45", "1.46", "1.47"] {
         let (status, body) = d.http("GET", &format!("/v{v}/images/json"), b"");
         assert_eq!((status, body.trim()), (200, "[]"), "v{v}");
     }
-    let (status, body) = d.http("GET", "/v1.99/version", b"");
+    let (status, body) = d.http("GET", "/v1.48/version", b"");
     assert_eq!(status, 400);
     assert!(body.contains("too new"), "{body}");
     let (status, body) = d.http("GET", "/v1.12/version", b"");

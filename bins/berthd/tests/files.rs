@@ -549,7 +549,44 @@ fn commit_running_container_and_bad_changes() {
     busybox_image(&d);
     run_sleeper(&d, "runner", &[]);
     exec_out(&d, "runner", "echo live > /live.txt");
-    d.docker(&["commit", "runner", "live:1"]).ok();
+    let id = d
+        .docker(&["commit", "runner", "live:1"])
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    // The new image's `create` event (API 1.46), then the container's `commit`, as
+    // dockerd; a client before 1.46 does not get the create.
+    let until = a_second_from_now();
+    let events = |version: &str| {
+        let path = format!("/{version}/events?since=0&until={until}");
+        let (status, body) = d.http("GET", &path, b"");
+        assert_eq!(status, 200, "{body}");
+        // Chunked: the JSON lines between the chunk sizes.
+        body.lines()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| serde_json::from_str::<serde_json::Value>(l.trim()).expect("json"))
+            .filter(|e| e["Action"] == "create" || e["Action"] == "commit")
+            .map(|e| format!("{} {} {}", e["Type"], e["Action"], e["Actor"]["ID"]))
+            .collect::<Vec<_>>()
+    };
+    let runner = d.docker(&["inspect", "-f", "{{.Id}}", "runner"]);
+    let runner = runner.ok().stdout.trim().to_string();
+    assert_eq!(
+        events("v1.47"),
+        [
+            format!("\"container\" \"create\" \"{runner}\""),
+            format!("\"image\" \"create\" \"{id}\""),
+            format!("\"container\" \"commit\" \"{runner}\""),
+        ]
+    );
+    assert_eq!(
+        events("v1.45"),
+        [
+            format!("\"container\" \"create\" \"{runner}\""),
+            format!("\"container\" \"commit\" \"{runner}\""),
+        ]
+    );
     let state = d.docker(&[
         "inspect",
         "-f",

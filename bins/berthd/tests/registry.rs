@@ -575,3 +575,37 @@ fn run_with_a_platform_pulls_and_runs_that_platform() {
         .failed_with("invalid platform \"linux\": expected os/arch[/variant]");
     assert!(d.docker(&["ps", "-aq"]).ok().stdout.trim().is_empty());
 }
+
+/// `docker push --platform` (API 1.46): the image must be of that platform, as dockerd's
+/// graphdriver store checks; an older client's platform is ignored, as dockerd ignores it.
+#[test]
+fn a_push_for_a_platform_checks_the_image_s() {
+    let reg = Registry::start();
+    let d = Daemon::start();
+    let name = format!("{}/plat:1", reg.addr);
+    three_layer_image(&d, &name, "platform");
+    let pushed = d.docker(&["push", "--platform", "linux/amd64", &name]);
+    assert!(
+        pushed.ok().stdout.contains("digest: sha256:"),
+        "{}",
+        pushed.stdout
+    );
+    d.docker(&["push", "--platform", "linux/s390x", &name])
+        .failed_with(
+            "its platform (linux/amd64) does not match the specified platform (linux/s390x)",
+        );
+    let (status, body) = d.http(
+        "POST",
+        &format!("/v1.46/images/{name}/push?platform=linux%2Famd64"),
+        b"",
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("failed to parse platform"), "{body}");
+    let (status, body) = d.http(
+        "POST",
+        &format!("/v1.45/images/{name}/push?platform=%7B%22os%22%3A%22linux%22%2C%22architecture%22%3A%22s390x%22%7D"),
+        b"",
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("digest: sha256:"), "{body}");
+}

@@ -157,7 +157,11 @@ impl Engine {
             engine: self,
             host: step_host,
         };
-        let id = self.builder.build(input, opts, &runner, out)?;
+        let mut out = |m: Message| match m {
+            Message::Created(id) => self.image_event("create", id.as_str(), id.as_str()),
+            other => out(other),
+        };
+        let id = self.builder.build(input, opts, &runner, &mut out)?;
         for tag in &opts.tags {
             self.image_event(
                 "tag",

@@ -1,4 +1,5 @@
-//! GET /containers/json: one moby Container (api/types/types.go of API 1.45) per container.
+//! GET /containers/json: one moby Container (api/types/types.go of API 1.45, with 1.46's
+//! HostConfig.Annotations) per container.
 
 use std::collections::BTreeMap;
 
@@ -42,6 +43,9 @@ pub struct Summary {
 pub struct SummaryHostConfig {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub network_mode: String,
+    /// The container's annotations (API 1.46).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -96,6 +100,7 @@ mod tests {
             status: "Exit 0".into(),
             host_config: SummaryHostConfig {
                 network_mode: "default".into(),
+                annotations: BTreeMap::from([("a".into(), "b".into())]),
             },
             ..Summary::default()
         };
@@ -112,7 +117,7 @@ mod tests {
                 "Status": "Exit 0",
                 "Ports": [],
                 "Labels": {},
-                "HostConfig": {"NetworkMode": "default"},
+                "HostConfig": {"NetworkMode": "default", "Annotations": {"a": "b"}},
                 "NetworkSettings": {"Networks": {}},
                 "Mounts": []
             })

@@ -302,6 +302,8 @@ pub(super) async fn build(ctx: &Ctx, req: hyper::Request<Incoming>) -> ApiResult
                 aux: Some(Aux::Build(BuildResult { id: id.to_string() })),
                 ..JsonMessage::default()
             }),
+            // The engine publishes it as an image event; nothing for the build's stream.
+            Message::Created(_) => {}
         };
         match engine.build(input, &opts, &step_host, &mut out) {
             Ok(id) => {

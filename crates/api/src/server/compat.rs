@@ -1,5 +1,5 @@
 //! Every difference between API versions in one place: a handler builds the newest shape
-//! (API 1.45) from the typed models, and the functions here adapt it for an older client
+//! (API 1.47) from the typed models, and the functions here adapt it for an older client
 //! (moby's routers do the same per route, in `adjustForAPIVersion`-style helpers).
 
 use berth_api_types::container;
@@ -56,6 +56,13 @@ fn user_defined(network: &str) -> bool {
     !matches!(network, "default" | "bridge" | "host" | "none") && !network.starts_with("container:")
 }
 
+/// A container in `GET /containers/json`: its annotations are listed from API 1.46 on.
+pub(crate) fn container_summary(s: &mut container::Summary, v: ApiVersion) {
+    if !at_least(v, 1, 46) {
+        s.host_config.annotations.clear();
+    }
+}
+
 /// Stats' `one-shot` came with API 1.41; an older client's is ignored, as dockerd does.
 pub(crate) fn stats_one_shot(asked: bool, v: ApiVersion) -> bool {
     asked && at_least(v, 1, 41)
@@ -86,6 +93,18 @@ pub(crate) fn image_inspect(
         i.container = Some(String::new());
         i.container_config = Some(container_config());
     }
+}
+
+/// Push's `platform` (JSON) came with API 1.46; an older client's is ignored unparsed, as
+/// moby's image router ignores it.
+pub(crate) fn push_platform(v: ApiVersion) -> bool {
+    at_least(v, 1, 46)
+}
+
+/// An event for this client: an image's `create` (a commit, a build step) came with API
+/// 1.46, and an older client does not get it, as moby's events route.
+pub(crate) fn event_shown(kind: &str, action: &str, v: ApiVersion) -> bool {
+    at_least(v, 1, 46) || !(kind == "image" && action == "create")
 }
 
 // ---- networks and volumes ---------------------------------------------------------------

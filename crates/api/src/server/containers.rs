@@ -72,8 +72,14 @@ fn sizes_of(e: &berth_engine::Engine, r: &ContainerRecord) -> (u64, u64) {
 }
 
 /// A container as `system df` lists it: with its sizes.
-pub(super) fn sized_summary(e: &berth_engine::Engine, r: &ContainerRecord) -> container::Summary {
-    summary(r, Some(sizes_of(e, r)))
+pub(super) fn sized_summary(
+    e: &berth_engine::Engine,
+    r: &ContainerRecord,
+    version: crate::version::ApiVersion,
+) -> container::Summary {
+    let mut s = summary(r, Some(sizes_of(e, r)));
+    compat::container_summary(&mut s, version);
+    s
 }
 
 fn summary(r: &ContainerRecord, sizes: Option<(u64, u64)>) -> container::Summary {
@@ -93,6 +99,7 @@ fn summary(r: &ContainerRecord, sizes: Option<(u64, u64)>) -> container::Summary
         status: status_text(r),
         host_config: SummaryHostConfig {
             network_mode: r.network_mode.clone(),
+            annotations: r.host_config.annotations.clone(),
         },
         network_settings: SummaryNetworkSettings {
             networks: networks(r),
@@ -168,7 +175,9 @@ pub(super) async fn list(ctx: &Ctx) -> ApiResult<Response<Body>> {
         if !filter.matches(&r, &port_list(&r)) {
             continue;
         }
-        out.push(summary(&r, sizes));
+        let mut listed = summary(&r, sizes);
+        compat::container_summary(&mut listed, ctx.version);
+        out.push(listed);
         if limit.is_some_and(|l| out.len() >= l) {
             break;
         }

@@ -274,10 +274,20 @@ pub(super) async fn push(
         )));
     }
     let credentials = registry_auth(headers)?;
+    // The image must be of the platform asked for (moby's graphdriver push).
+    let platform = if super::compat::push_platform(ctx.version) {
+        ctx.query.json_platform()?
+    } else {
+        None
+    };
     let (tx, rx) = progress::channel();
     // As moby's push, the first message comes before the image is looked for: a missing
     // one is the stream's error, not the request's status.
     let tags = match local_tags(ctx, &reference).await {
+        Ok(tags) if platform.is_some() => {
+            check_platform(ctx, &tags, platform).await?;
+            tags
+        }
         Ok(tags) => tags,
         Err(e) => {
             let refers = format!("The push refers to repository [{}]", reference.repository);
@@ -324,6 +334,29 @@ pub(super) async fn push(
         }
     });
     progress::respond(rx, progress::Rule::StatusBeforeFirstMessage).await
+}
+
+/// Every tag is an image of `wanted`, else moby's error (a 404, before the stream).
+async fn check_platform(ctx: &Ctx, tags: &[Reference], wanted: Option<Platform>) -> ApiResult<()> {
+    let Some(wanted) = wanted else {
+        return Ok(());
+    };
+    let tags = tags.to_vec();
+    ctx.blocking(move |e| {
+        for t in &tags {
+            let image = e.images.resolve(&t.to_string())?;
+            let actual = e.images.config(&image.record)?.platform();
+            if !wanted.served_by(&actual) {
+                return Err(berth_engine::Error::NotFound(format!(
+                    "image with reference {} was found but its platform ({actual}) does not match the specified platform ({wanted})",
+                    shown(t)
+                ))
+                .into());
+            }
+        }
+        Ok(())
+    })
+    .await
 }
 
 /// The tags a push sends (the one asked for, or every tag of the repository), each

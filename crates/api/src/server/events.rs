@@ -77,6 +77,10 @@ pub(super) async fn events(ctx: &Ctx) -> ApiResult<Response<Body>> {
     )?;
     let (resp, out) = body::streamed_async("application/json");
     let engine = ctx.state.engine.clone();
+    let version = ctx.version;
+    let matches = move |filters: &Filters, e: &Event| {
+        matches(filters, e) && super::compat::event_shown(e.kind, &e.action, version)
+    };
     tokio::task::spawn_blocking(move || {
         let (past, live) = engine.events().subscribe();
         let in_range = |e: &Event| {

@@ -40,6 +40,23 @@ impl Query {
     }
 }
 
+impl Query {
+    /// `platform=` as a JSON-encoded OCI platform (API 1.46+'s push, as moby's
+    /// DecodePlatform): None when absent or empty; OS and architecture both required.
+    pub fn json_platform(&self) -> super::error::ApiResult<Option<berth_image::Platform>> {
+        let Some(raw) = self.get("platform").filter(|p| !p.is_empty()) else {
+            return Ok(None);
+        };
+        let bad = |why: String| super::error::ApiError::bad_request(why);
+        let p: berth_image::Platform =
+            serde_json::from_str(raw).map_err(|e| bad(format!("failed to parse platform: {e}")))?;
+        if p.os.is_empty() || p.architecture.is_empty() {
+            return Err(bad("both OS and Architecture must be provided".into()));
+        }
+        Ok(Some(p))
+    }
+}
+
 /// A time bound (`since`, `until`): unix seconds (with a fraction) or an RFC 3339 time.
 pub fn time_bound(v: Option<&str>) -> super::error::ApiResult<Option<f64>> {
     let Some(v) = v.filter(|v| !v.is_empty()) else {

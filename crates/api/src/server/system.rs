@@ -232,7 +232,7 @@ pub(super) async fn df(ctx: &Ctx) -> ApiResult<Response<Body>> {
                 images: summaries,
                 containers: records
                     .iter()
-                    .map(|r| super::containers::sized_summary(e, r))
+                    .map(|r| super::containers::sized_summary(e, r, version))
                     .collect(),
                 volumes: super::volumes::usage(e),
                 build_cache: super::build::df_entries(e),

@@ -41,6 +41,8 @@ pub enum Message {
     Stream(String),
     /// The image built (`aux` with its ID).
     Aux(Digest),
+    /// A step committed a new image (not a cache hit): moby's image `create` event.
+    Created(Digest),
 }
 
 /// A bind mount into a RUN container (`RUN --mount`).
@@ -969,6 +971,7 @@ impl<'a> Build<'a> {
             .commit(&bytes, &state.layers, &sizes, &[], None)?;
         let parent = std::mem::replace(&mut state.id, record.id);
         self.b.cache.put(key, &state.id, &parent, added)?;
+        (self.out)(Message::Created(state.id.clone()));
         self.say(format!(" ---> {}\n", state.id.short()));
         Ok(state)
     }

@@ -141,6 +141,8 @@ impl Engine {
             }
         }
         let committed = committed?;
+        let id = committed.id.to_string();
+        self.image_event("create", &id, &id);
         let tag = opts.tag.as_ref().map(|t| t.to_string()).unwrap_or_default();
         self.containers.event(
             &record.id,
