@@ -550,7 +550,7 @@ fn commit_running_container_and_bad_changes() {
     run_sleeper(&d, "runner", &[]);
     exec_out(&d, "runner", "echo live > /live.txt");
     let id = d
-        .docker(&["commit", "runner", "live:1"])
+        .docker(&["commit", "-c", "LABEL tier=web", "runner", "live:1"])
         .ok()
         .stdout
         .trim()
@@ -585,6 +585,25 @@ fn commit_running_container_and_bad_changes() {
         [
             format!("\"container\" \"create\" \"{runner}\""),
             format!("\"container\" \"commit\" \"{runner}\""),
+        ]
+    );
+    // An image event has the image's labels among its attributes, as moby's.
+    let labelled = d.docker(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &until,
+        "--filter",
+        "label=tier=web",
+        "--format",
+        "{{.Type}} {{.Action}} {{.Actor.ID}} {{.Actor.Attributes.name}}",
+    ]);
+    assert_eq!(
+        labelled.ok().stdout.lines().collect::<Vec<_>>(),
+        [
+            format!("image create {id} {id}"),
+            format!("image tag {id} live:1")
         ]
     );
     let state = d.docker(&[

@@ -45,9 +45,20 @@ impl Engine {
         &self.containers.events
     }
 
-    /// Publish an event about an image.
+    /// Publish an event about an image: its labels are attributes too (so `--filter
+    /// label=` finds it), then its name, as moby's LogImageEvent.
     pub fn image_event(&self, action: &str, id: &str, name: &str) {
         let mut e = events::Event::new("image", action, id);
+        // A deleted image has none left.
+        let labels = self
+            .images
+            .resolve(id)
+            .and_then(|image| self.images.config(&image.record))
+            .map(|config| config.labels())
+            .unwrap_or_default();
+        for (key, value) in labels {
+            e = e.with(&key, value);
+        }
         if !name.is_empty() {
             e = e.with("name", name);
         }

@@ -142,7 +142,12 @@ impl Engine {
         }
         let committed = committed?;
         let id = committed.id.to_string();
+        // As dockerd's commit: the image's create, its tag, then the container's commit.
         self.image_event("create", &id, &id);
+        if let Some(tag) = &opts.tag {
+            let name = tag.clone().with_default_tag().familiar_string();
+            self.image_event("tag", &id, &name);
+        }
         let tag = opts.tag.as_ref().map(|t| t.to_string()).unwrap_or_default();
         self.containers.event(
             &record.id,
