@@ -130,12 +130,31 @@ fn state_carries_annotations_and_bundle() {
     reap(pid);
 }
 
+/// Wait (up to 10 s) until process `pid` has a handler for `signal` (its SigCgt mask).
+fn wait_until_caught(pid: i32, signal: i32) {
+    let bit = 1u64 << (signal - 1);
+    for _ in 0..1000 {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let caught = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .and_then(|m| u64::from_str_radix(m.trim(), 16).ok());
+        if caught.is_some_and(|m| m & bit != 0) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("process {pid} never caught signal {signal}");
+}
+
 #[test]
 fn kill_accepts_names_numbers_and_all() {
     let world = World::new("trap 'exit 42' USR1; sleep 1 & sleep 1 & while :; do sleep 0.05; done");
     let bundle = world.bundle().to_str().expect("utf8");
     world.cmd(&["run", "-d", "--bundle", bundle, "k1"]).ok();
     let pid = world.state("k1")["pid"].as_i64().expect("pid") as i32;
+    // The shell's trap must be set before the signal comes (else USR1 ends it).
+    wait_until_caught(pid, libc::SIGUSR1);
     world.cmd(&["kill", "k1", "SIGUSR1"]).ok();
     assert!(matches!(
         reap(pid),
