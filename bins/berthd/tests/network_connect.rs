@@ -2,7 +2,8 @@
 //! stopped containers, a create body naming several networks, with real traffic between
 //! containers, names answered on each network, the default route, restarts of berthd, and
 //! dockerd's errors. Each daemon has a bridge and subnets of its own (10.213.40.0/24 to
-//! 10.213.49.0/24, which no other test file uses), removed when the test ends.
+//! 10.213.49.0/24 and 10.213.66.0/24 to 10.213.74.0/24, which no other test file uses),
+//! removed when the test ends.
 
 mod common;
 
@@ -674,4 +675,94 @@ fn a_connect_body_gives_the_endpoint_its_mac_address() {
     );
     assert_eq!(status, 400, "{reply}");
     assert!(reply.contains("invalid MAC address 92:d0:c6"), "{reply}");
+}
+
+/// An endpoint's interface sysctls (API 1.46's `com.docker.network.endpoint.sysctls`
+/// driver option, `net.X.Y.IFNAME.Z=V`): set on the interface the container gets on that
+/// network, at create and at a connect of a running container; dockerd's errors for the
+/// rest.
+#[test]
+fn an_endpoint_s_sysctls_are_set_on_its_interface() {
+    let n = NetDaemon::start(72, "10.213.72.1/24");
+    n.network("net-s", 73, "10.213.73.0/24");
+    n.network("net-t", 74, "10.213.74.0/24");
+    let opt = |sysctls: &str| format!("com.docker.network.endpoint.sysctls={sysctls}");
+    let martians = opt("net.ipv4.conf.IFNAME.log_martians=1");
+    n.d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "tuned",
+        "--network",
+        &format!("name=net-s,driver-opt={martians}"),
+        "bb:1",
+        "sleep",
+        "300",
+    ])
+    .ok();
+    let read = |key: &str| n.exec("tuned", &format!("cat /proc/sys/net/ipv4/conf/{key}"));
+    assert_eq!(read("eth0/log_martians").trim(), "1");
+    assert_eq!(
+        n.inspect(
+            "tuned",
+            "{{json (index .NetworkSettings.Networks \"net-s\").DriverOpts}}"
+        ),
+        // As given: the docker CLI lowercases a driver option's value.
+        r#"{"com.docker.network.endpoint.sysctls":"net.ipv4.conf.ifname.log_martians=1"}"#
+    );
+    // A second network's interface, at a connect of the running container: only its own.
+    // Quoted: the docker CLI splits an unquoted --driver-opt at its commas.
+    let two = format!(
+        "\"{}\"",
+        opt("net.ipv4.conf.IFNAME.accept_local=1,net.ipv4.conf.IFNAME.log_martians=1")
+    );
+    n.d.docker(&["network", "connect", "--driver-opt", &two, "net-t", "tuned"])
+        .ok();
+    assert_eq!(read("eth1/accept_local").trim(), "1");
+    assert_eq!(read("eth1/log_martians").trim(), "1");
+    assert_eq!(read("eth0/accept_local").trim(), "0");
+    // Set again at the next start.
+    n.d.docker(&["restart", "-t", "0", "tuned"]).ok();
+    assert_eq!(read("eth0/log_martians").trim(), "1");
+    assert_eq!(read("eth1/accept_local").trim(), "1");
+
+    for (driver_opt, error) in [
+        (
+            opt("net.ipv4.conf.eth0.log_martians=1"),
+            "unrecognised network interface sysctl 'net.ipv4.conf.eth0.log_martians=1'",
+        ),
+        (
+            opt("kernel.shm.x.IFNAME.y=1"),
+            "unrecognised network interface sysctl",
+        ),
+        (
+            "com.docker.network.endpoint.ifname=foo0".to_string(),
+            "\"com.docker.network.endpoint.ifname\" is not supported by berth yet",
+        ),
+    ] {
+        n.d.docker(&[
+            "create",
+            "--network",
+            &format!("name=net-s,driver-opt={driver_opt}"),
+            "bb:1",
+        ])
+        .failed_with(error);
+    }
+    // A sysctl the kernel does not have fails the start, and nothing is left of it.
+    n.d.docker(&[
+        "create",
+        "--name",
+        "unknown",
+        "--network",
+        &format!(
+            "name=net-s,driver-opt={}",
+            opt("net.ipv4.conf.IFNAME.no_such=1")
+        ),
+        "bb:1",
+        "true",
+    ])
+    .ok();
+    n.d.docker(&["start", "unknown"])
+        .failed_with("/proc/sys/net/ipv4/conf/eth0/no_such is not a sysctl file");
+    assert_eq!(n.inspect("unknown", "{{.State.Status}}"), "created");
 }

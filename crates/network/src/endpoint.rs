@@ -44,6 +44,9 @@ pub struct Attachment {
     /// Sockets for the embedded DNS resolver (127.0.0.11:53, UDP and TCP) inside, for
     /// berthd to hold (only with a new namespace).
     pub dns: bool,
+    /// Sysctls of the container's interface, `net.X.Y.IFNAME.Z=V` (the endpoint's
+    /// `com.docker.network.endpoint.sysctls`), set before it comes up.
+    pub sysctls: Vec<String>,
 }
 
 fn link_error<'a>(operation: &'static str, name: &'a str) -> impl FnOnce(nix::Error) -> Error + 'a {
@@ -155,6 +158,7 @@ fn attach_here(a: &Attachment) -> Result<Option<crate::dns::Sockets>> {
         .ok_or_else(|| Error::Config(format!("{} did not arrive", a.ifname)))?
         .header
         .index;
+    set_interface_sysctls(&a.ifname, &a.sysctls)?;
     inside
         .set_up(eth)
         .map_err(link_error("bring up", &a.ifname))?;
@@ -185,6 +189,55 @@ fn attach_here(a: &Attachment) -> Result<Option<crate::dns::Sockets>> {
             path: a.netns.clone(),
             source,
         })
+}
+
+/// In the container's namespace (this thread has entered it: /proc/sys/net is the
+/// namespace of the thread that opens it): each `net.X.Y.IFNAME.Z=V` written as
+/// `/proc/sys/net/X/Y/<ifname>/Z`, left alone when it holds V already, as libnetwork's
+/// setSysctls.
+fn set_interface_sysctls(ifname: &str, sysctls: &[String]) -> Result<()> {
+    for sysctl in sysctls {
+        let (key, value) = sysctl.split_once('=').ok_or_else(|| {
+            Error::Config(format!(
+                "expected sysctl '{sysctl}' to have format name=value"
+            ))
+        })?;
+        let parts: Vec<&str> = key.split('.').collect();
+        // Each part one file name under /proc/sys/net: no '/' may lead elsewhere.
+        let plain = parts.iter().all(|p| !p.is_empty() && !p.contains('/'));
+        let [net @ "net", x, y, _, z] = parts.as_slice() else {
+            return Err(bad_sysctl(sysctl));
+        };
+        if !plain {
+            return Err(bad_sysctl(sysctl));
+        }
+        let path = Path::new("/proc/sys")
+            .join(net)
+            .join(x)
+            .join(y)
+            .join(ifname)
+            .join(z);
+        if !path.is_file() {
+            return Err(Error::Config(format!(
+                "{} is not a sysctl file",
+                path.display()
+            )));
+        }
+        let current = std::fs::read_to_string(&path).map_err(|source| Error::Sysctl {
+            path: path.clone(),
+            source,
+        })?;
+        if current.trim() != value {
+            std::fs::write(&path, value).map_err(|source| Error::Sysctl { path, source })?;
+        }
+    }
+    Ok(())
+}
+
+fn bad_sysctl(sysctl: &str) -> Error {
+    Error::Config(format!(
+        "expected sysctl '{sysctl}' to have format net.X.Y.IFNAME.Z"
+    ))
 }
 
 /// Point the default route of the namespace at `netns` through `gateway` on `ifname` (the
@@ -277,5 +330,36 @@ pub fn release_namespace(netns: &Path) -> Result<()> {
             path: netns.to_path_buf(),
             source,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(sysctl: &str) -> String {
+        match set_interface_sysctls("no-such-if0", &[sysctl.to_string()]) {
+            Err(e) => e.to_string(),
+            Ok(()) => panic!("{sysctl} was taken"),
+        }
+    }
+
+    #[test]
+    fn interface_sysctls_stay_under_proc_sys_net() {
+        for bad in [
+            "net.ipv4.conf.IFNAME.forwarding",
+            "net.ipv4.conf.IFNAME",
+            "kernel.x.y.IFNAME.z=1",
+            "net.ipv4./etc.IFNAME.passwd=1",
+            "net.ipv4.conf.IFNAME./=1",
+            "net.ipv4..IFNAME.forwarding=1",
+        ] {
+            assert!(refused(bad).starts_with("expected sysctl"), "{bad}");
+        }
+        // A well-formed one names this interface's file, which does not exist here.
+        assert_eq!(
+            refused("net.ipv4.conf.IFNAME.forwarding=1"),
+            "/proc/sys/net/ipv4/conf/no-such-if0/forwarding is not a sysctl file"
+        );
     }
 }

@@ -217,6 +217,7 @@ pub fn make(dir: &Path, shape: &Shape, ip: Ipv4Addr) -> Result<Spare> {
         default_route: true,
         mtu: shape.mtu,
         dns: false,
+        sysctls: Vec::new(),
     });
     match made {
         Ok(_) => Ok(spare),

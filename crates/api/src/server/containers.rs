@@ -425,6 +425,7 @@ fn networks(r: &ContainerRecord) -> BTreeMap<String, EndpointSettings> {
             network_id,
             dns_names,
             gw_priority: join.gw_priority,
+            driver_opts: berth_engine::containers::net::endpoint_driver_opts(&join.sysctls),
             ..endpoint_addresses(ep)
         };
         out.insert(join.name.clone(), settings);

@@ -444,10 +444,6 @@ fn refuse_unsupported_endpoint(e: &types::EndpointSettings) -> ApiResult<()> {
     let refused = [
         ("IPAMConfig.LinkLocalIPs", !ipam.link_local_ips.is_empty()),
         ("Links", e.links.as_ref().is_some_and(|l| !l.is_empty())),
-        (
-            "DriverOpts",
-            e.driver_opts.as_ref().is_some_and(|o| !o.is_empty()),
-        ),
     ];
     match refused.iter().find(|(_, asks)| *asks) {
         Some((name, _)) => Err(ApiError::bad_request(format!(
@@ -495,6 +491,7 @@ pub(super) async fn connect(
         ip6,
         gw_priority: endpoint.gw_priority,
         mac_address: endpoint.mac_address,
+        driver_opts: endpoint.driver_opts,
     };
     ctx.blocking(move |e| Ok(e.network_connect(&network, &req.container, asked)?))
         .await?;

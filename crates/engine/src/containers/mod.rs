@@ -309,6 +309,7 @@ impl ContainerRecord {
                 ip6: self.net.ip6,
                 gw_priority: self.net.gw_priority,
                 mac: self.net.mac.clone(),
+                sysctls: self.net.sysctls.clone(),
             });
         }
         out.extend(self.net.more.iter().cloned());

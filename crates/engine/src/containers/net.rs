@@ -95,6 +95,10 @@ pub struct NetOptions {
     /// `--mac-address` on its first network (`aa:bb:...`; None: Docker's, from its IPv4).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac: Option<String>,
+    /// Its first network's interface sysctls (`net.X.Y.IFNAME.Z=V`, the endpoint's
+    /// [`ENDPOINT_SYSCTLS`] driver option).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sysctls: Vec<String>,
     /// The networks it is on besides its first one (`docker network connect`, or a create
     /// body naming several).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -120,6 +124,9 @@ pub struct Join {
     /// The MAC address asked for (None: Docker's, from its IPv4 address).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac: Option<String>,
+    /// Interface sysctls (`net.X.Y.IFNAME.Z=V`), set before the interface comes up.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sysctls: Vec<String>,
 }
 
 /// A published port as it was made.
@@ -288,6 +295,7 @@ pub(crate) fn options(req: &CreateBody, image: &DockerOCIImageConfig) -> Result<
         ip6: None,
         gw_priority: 0,
         mac: None,
+        sysctls: Vec::new(),
         more: Vec::new(),
     })
 }
@@ -424,7 +432,13 @@ pub(crate) fn endpoint_options(
                 id => find(id)
                     .ok_or_else(|| Error::InvalidArgument(format!("network {name} not found")))?,
             };
+            let sysctls = endpoint_sysctls(e.driver_opts.as_ref())?;
             if known.id.is_empty() && !on_bridge_network {
+                if !sysctls.is_empty() {
+                    return Err(Error::InvalidArgument(format!(
+                        "{ENDPOINT_SYSCTLS}: the {mode} network gives the container no interface of its own"
+                    )));
+                }
                 // host, none: nothing of an endpoint to set, as before.
                 if e.aliases.as_ref().is_none_or(Vec::is_empty)
                     && e.ipam_config
@@ -447,6 +461,7 @@ pub(crate) fn endpoint_options(
             if let Some(mac) = endpoint_mac(&e.mac_address)? {
                 net.mac = Some(mac);
             }
+            net.sysctls = sysctls;
             continue;
         }
         match mode {
@@ -498,6 +513,7 @@ pub(crate) fn endpoint_options(
             ip6,
             gw_priority: e.gw_priority,
             mac: endpoint_mac(&e.mac_address)?,
+            sysctls: endpoint_sysctls(e.driver_opts.as_ref())?,
         });
     }
     // Config.MacAddress (deprecated since API 1.44) is the first network's, as dockerd
@@ -506,6 +522,47 @@ pub(crate) fn endpoint_options(
         net.mac = endpoint_mac(&req.mac_address)?;
     }
     Ok(())
+}
+
+/// The endpoint driver option of interface sysctls (API 1.46; libnetwork's
+/// netlabel.EndpointSysctls): `net.X.Y.IFNAME.Z=V`, comma separated.
+pub const ENDPOINT_SYSCTLS: &str = "com.docker.network.endpoint.sysctls";
+
+/// An endpoint's DriverOpts as the bridge takes them: its interface sysctls, checked as
+/// dockerd's validateEndpointSettings (`ifname` allowed for `IFNAME`: the docker CLI
+/// lowercases it); another option asks for what berth's bridge does not do, and is
+/// refused by name.
+pub fn endpoint_sysctls(opts: Option<&BTreeMap<String, String>>) -> Result<Vec<String>> {
+    let mut sysctls = Vec::new();
+    for (key, value) in opts.into_iter().flatten() {
+        if key != ENDPOINT_SYSCTLS {
+            return Err(Error::InvalidArgument(format!(
+                "EndpointConfig.DriverOpts {key:?} is not supported by berth yet"
+            )));
+        }
+        for sysctl in value.split(',') {
+            let (name, _) = sysctl.split_once('=').unwrap_or((sysctl, ""));
+            let parts: Vec<&str> = name.splitn(5, '.').collect();
+            let known = parts.len() == 5
+                && parts[0] == "net"
+                && matches!(parts[1], "ipv4" | "ipv6" | "mpls")
+                && matches!(parts[3], "IFNAME" | "ifname")
+                && sysctl.contains('=');
+            if !known {
+                return Err(Error::InvalidArgument(format!(
+                    "invalid endpoint settings:\nunrecognised network interface sysctl '{sysctl}'; represent 'net.X.Y.ethN.Z=V' as 'net.X.Y.IFNAME.Z=V', 'X' must be 'ipv4', 'ipv6' or 'mpls'"
+                )));
+            }
+            sysctls.push(sysctl.to_string());
+        }
+    }
+    Ok(sysctls)
+}
+
+/// The driver options an endpoint shows in inspect (its sysctls, as given).
+pub fn endpoint_driver_opts(sysctls: &[String]) -> Option<BTreeMap<String, String>> {
+    (!sysctls.is_empty())
+        .then(|| BTreeMap::from([(ENDPOINT_SYSCTLS.to_string(), sysctls.join(","))]))
 }
 
 /// The bridge network's id (stable for a bridge name, as inspect shows it).
@@ -920,7 +977,7 @@ impl Net {
             })
             .inspect_err(|_| spares::discard(spare.as_ref()))?;
         let made = self
-            .place(&bridge, config, &ep, place, spare.as_ref())
+            .place(&bridge, config, &ep, place, spare.as_ref(), &join.sysctls)
             .and_then(|socket| {
                 held.insert(record.id.clone(), fds);
                 self.apply_rules(containers, Some(&ep)).map(|()| socket)
@@ -946,6 +1003,7 @@ impl Net {
         config: &bridge::BridgeConfig,
         ep: &Endpoint,
         place: &Placement,
+        sysctls: &[String],
     ) -> Result<Option<dns::Sockets>> {
         let address = Ipv4Net::new(ep.ip, ep.prefix).map_err(|e| Error::Io(e.to_string()))?;
         endpoint::attach(&endpoint::Attachment {
@@ -967,6 +1025,7 @@ impl Net {
             default_route: place.default_route,
             mtu: bridge.mtu,
             dns: self.dns.is_some(),
+            sysctls: sysctls.to_vec(),
         })
         .map_err(net_error)
     }
@@ -1620,7 +1679,8 @@ mod tests {
     fn a_create_body_naming_several_networks_joins_each() {
         let req = body(serde_json::json!({"NetworkingConfig": {"EndpointsConfig": {
             "net-a": {"Aliases": ["a1"]},
-            "net-b": {"Aliases": ["b1"], "IPAMConfig": {"IPv4Address": "10.2.0.9"}},
+            "net-b": {"Aliases": ["b1"], "IPAMConfig": {"IPv4Address": "10.2.0.9"},
+                      "DriverOpts": {ENDPOINT_SYSCTLS: "net.ipv6.conf.ifname.disable_ipv6=1"}},
         }}}));
         let mut net = NetOptions::default();
         endpoint_options(&req, "net-a", "aaa", &mut net, &find).expect("ok");
@@ -1635,8 +1695,24 @@ mod tests {
                 ip6: None,
                 gw_priority: 0,
                 mac: None,
+                sysctls: vec!["net.ipv6.conf.ifname.disable_ipv6=1".into()],
             }]
         );
+        let sysctls = |v: &str| {
+            endpoint_sysctls(Some(&BTreeMap::from([(ENDPOINT_SYSCTLS.into(), v.into())])))
+        };
+        assert_eq!(
+            sysctls("net.ipv4.conf.IFNAME.a=1,net.mpls.conf.IFNAME.input=1").expect("two"),
+            ["net.ipv4.conf.IFNAME.a=1", "net.mpls.conf.IFNAME.input=1"]
+        );
+        for bad in [
+            "net.ipv4.conf.eth0.a=1",
+            "net.core.x.IFNAME.a=1",
+            "net.ipv4.conf.IFNAME.a",
+            "kernel.a.b.IFNAME.c=1",
+        ] {
+            assert!(sysctls(bad).is_err(), "{bad}");
+        }
         assert_eq!(
             endpoint_mac("92:D0:c6:0a:29:33").expect("colons"),
             Some("92:d0:c6:0a:29:33".to_string())

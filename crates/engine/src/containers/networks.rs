@@ -73,6 +73,8 @@ pub struct ConnectOptions {
     pub gw_priority: i64,
     /// The endpoint's MAC address as asked (`aa:bb:...`; empty: Docker's, from its IPv4).
     pub mac_address: String,
+    /// The endpoint's driver options (DriverOpts: interface sysctls).
+    pub driver_opts: Option<BTreeMap<String, String>>,
 }
 
 /// The daemon's networks.
@@ -1041,6 +1043,7 @@ fn leave(r: &mut ContainerRecord, key: &str) {
                 r.net.ip6 = next.ip6;
                 r.net.gw_priority = next.gw_priority;
                 r.net.mac = next.mac;
+                r.net.sysctls = next.sysctls;
             }
             None => {
                 r.network_mode = "none".into();
@@ -1050,6 +1053,7 @@ fn leave(r: &mut ContainerRecord, key: &str) {
                 r.net.ip6 = None;
                 r.net.gw_priority = 0;
                 r.net.mac = None;
+                r.net.sysctls.clear();
             }
         }
     } else {
@@ -1073,6 +1077,7 @@ fn enter(r: &mut ContainerRecord, join: Join) {
         r.net.ip6 = join.ip6;
         r.net.gw_priority = join.gw_priority;
         r.net.mac = join.mac;
+        r.net.sysctls = join.sysctls;
     }
 }
 
@@ -1091,8 +1096,10 @@ impl crate::Engine {
             ip6,
             gw_priority,
             mac_address,
+            driver_opts,
         } = asked;
         let mac = super::net::endpoint_mac(&mac_address)?;
+        let sysctls = super::net::endpoint_sysctls(driver_opts.as_ref())?;
         let networks = self
             .networks()
             .ok_or_else(|| Error::NotFound(format!("network {network} not found")))?;
@@ -1156,6 +1163,7 @@ impl crate::Engine {
             ip6,
             gw_priority,
             mac,
+            sysctls,
         };
         let recorded = join.clone();
         self.containers.update(&r.id, move |r| enter(r, recorded))?;

@@ -56,8 +56,8 @@ impl Net {
     /// spare holding an address the container asks for gives it up.
     pub(super) fn take_spare(&self, place: &Placement, join: &Join) -> Option<Spare> {
         let pool = self.spares.as_ref()?;
-        if join.mac.is_some() {
-            // A spare's MAC is Docker's for its address.
+        if join.mac.is_some() || !join.sysctls.is_empty() {
+            // A spare's MAC is Docker's for its address; its interface is up already.
             return None;
         }
         if let Some(ip) = join.ip {
@@ -76,12 +76,13 @@ impl Net {
         ep: &Endpoint,
         place: &Placement,
         spare: Option<&Spare>,
+        sysctls: &[String],
     ) -> Result<Option<dns::Sockets>> {
         match spare {
             Some(spare) => pool::claim(spare, &ep.netns)
                 .map(|()| None)
                 .map_err(|e| Error::Io(e.to_string())),
-            None => self.attach(bridge, config, ep, place),
+            None => self.attach(bridge, config, ep, place, sysctls),
         }
     }
 
