@@ -535,13 +535,7 @@ fn berth_cli_host_errors_closed_output_and_tag_events() {
 
     d.docker(&["tag", "bb:1", "bb:2"]).ok();
     d.docker(&["rmi", "bb:2"]).ok();
-    let until = a_second_from_now();
-    let events = d.docker(&[
-        "events",
-        "--since",
-        "0",
-        "--until",
-        &until,
+    let events = d.past_events(&[
         "--filter",
         "type=image",
         "--filter",

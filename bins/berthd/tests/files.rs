@@ -588,12 +588,7 @@ fn commit_running_container_and_bad_changes() {
         ]
     );
     // An image event has the image's labels among its attributes, as moby's.
-    let labelled = d.docker(&[
-        "events",
-        "--since",
-        "0",
-        "--until",
-        &until,
+    let labelled = d.past_events(&[
         "--filter",
         "label=tier=web",
         "--format",

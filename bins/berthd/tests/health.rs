@@ -52,22 +52,11 @@ fn ps_health(d: &Daemon, word: &str) -> Vec<String> {
 
 /// The container's events so far (`docker events` from the start until a second from now).
 fn events(d: &Daemon, name: &str) -> String {
-    let until = a_second_from_now();
     let filter = format!("container={name}");
-    d.docker(&[
-        "events",
-        "--since",
-        "0",
-        "--until",
-        &until,
-        "--filter",
-        &filter,
-        "--format",
-        "{{.Action}}",
-    ])
-    .ok()
-    .stdout
-    .clone()
+    d.past_events(&["--filter", &filter, "--format", "{{.Action}}"])
+        .ok()
+        .stdout
+        .clone()
 }
 
 fn run(d: &Daemon, args: &[&str]) {

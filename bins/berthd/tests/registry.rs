@@ -94,16 +94,7 @@ fn docker_cli_push_then_pull_by_tag_and_digest() {
     fresh
         .docker(&["pull", &format!("{}/app:nope", reg.addr)])
         .failed_with("manifest unknown");
-    let until = common::a_second_from_now();
-    let events = fresh.docker(&[
-        "events",
-        "--since",
-        "0",
-        "--until",
-        &until,
-        "--format",
-        "{{.Type}} {{.Action}} {{.Actor.ID}}",
-    ]);
+    let events = fresh.past_events(&["--format", "{{.Type}} {{.Action}} {{.Actor.ID}}"]);
     assert!(
         events
             .ok()

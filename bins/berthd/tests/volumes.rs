@@ -142,13 +142,7 @@ fn named_volume_data_outlives_its_container() {
     let listed = d.berth(&["volume", "ls", "--format", "{{.Name}} {{.Driver}}"]);
     assert_eq!(listed.ok().stdout, "keep local\n");
     // moby's volume events: made, mounted and unmounted by each container.
-    let until = a_second_from_now();
-    let events = d.docker(&[
-        "events",
-        "--since",
-        "0",
-        "--until",
-        &until,
+    let events = d.past_events(&[
         "--filter",
         "type=volume",
         "--format",

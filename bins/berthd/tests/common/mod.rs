@@ -255,6 +255,15 @@ impl Daemon {
         self.docker_stdin(args, None)
     }
 
+    /// `docker events` from the start until a second from now, with `args` (filters,
+    /// format): every event so far, the last second's included.
+    pub fn past_events(&self, args: &[&str]) -> Out {
+        let until = a_second_from_now();
+        let mut all = vec!["events", "--since", "0", "--until", &until];
+        all.extend_from_slice(args);
+        self.docker(&all)
+    }
+
     pub fn docker_stdin(&self, args: &[&str], stdin: Option<&Path>) -> Out {
         docker_at(
             &self.socket(),
