@@ -1307,3 +1307,95 @@ fn add_of_an_https_url_fetches_it_over_tls_and_refuses_an_untrusted_server() {
         out.stderr
     );
 }
+
+/// The cache entries' files (one per step), each with the bytes its layer added.
+fn cache_entries(d: &Daemon) -> Vec<(std::path::PathBuf, u64)> {
+    let dir = d.data_root().join("builder/cache");
+    let mut out: Vec<(std::path::PathBuf, u64)> = std::fs::read_dir(&dir)
+        .expect("cache dir")
+        .flatten()
+        .map(|e| {
+            let text = std::fs::read_to_string(e.path()).expect("entry");
+            let size = text
+                .lines()
+                .nth(2)
+                .and_then(|l| l.parse().ok())
+                .expect("size");
+            (e.path(), size)
+        })
+        .collect();
+    out.sort_by_key(|(_, size)| *size);
+    out
+}
+
+/// Make an entry look last used `ago` (`touch -d`).
+fn age(path: &std::path::Path, ago: &str) {
+    let out = std::process::Command::new("touch")
+        .args(["-d", ago])
+        .arg(path)
+        .output()
+        .expect("touch");
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// `docker builder prune` with filters and a space to keep: only the entries they pick
+/// go, the oldest first (BuildKit's rules, which dockerd applies); bad filters are
+/// refused as dockerd refuses them.
+#[test]
+fn builder_prune_takes_its_filters_and_the_space_to_keep() {
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    let ctx = context(
+        &d,
+        "sized",
+        &[(
+            "Dockerfile",
+            "FROM bb:1\nRUN head -c 100000 /dev/urandom > /a\nRUN head -c 200000 /dev/urandom > /b\nENV X=1\n",
+        )],
+    );
+    d.docker(&["build", "-t", "sized", path(&ctx)]).ok();
+    assert_eq!(build_cache_total(&d), 3);
+    // Nothing was last used an hour ago.
+    d.docker(&["builder", "prune", "-f", "--filter", "until=1h"])
+        .ok();
+    assert_eq!(build_cache_total(&d), 3);
+    let entries = cache_entries(&d);
+    let (env, small, big) = (&entries[0], &entries[1], &entries[2]);
+    assert_eq!(env.1, 0);
+    age(&env.0, "2 hours ago");
+    age(&small.0, "3 hours ago");
+    let pruned = d.docker(&["builder", "prune", "-f", "--filter", "until=1h"]);
+    assert!(
+        pruned.ok().stdout.contains("Deleted build cache objects"),
+        "{}",
+        pruned.stdout
+    );
+    assert_eq!(cache_entries(&d), std::slice::from_ref(big));
+
+    // Keep room for the big step alone: the oldest go first until the rest fits.
+    d.docker(&["builder", "prune", "-f"]).ok();
+    d.docker(&["build", "-t", "sized", path(&ctx)]).ok();
+    let entries = cache_entries(&d);
+    age(&entries[1].0, "3 hours ago");
+    age(&entries[2].0, "2 hours ago");
+    age(&entries[0].0, "1 hour ago");
+    let keep = (entries[2].1 + entries[0].1 + 1000).to_string();
+    d.docker(&["builder", "prune", "-f", "--keep-storage", &keep])
+        .ok();
+    let left: Vec<u64> = cache_entries(&d).iter().map(|(_, s)| *s).collect();
+    assert_eq!(left, [entries[0].1, entries[2].1]);
+
+    for (filter, error) in [
+        ("until=soon", "invalid filter 'until=soon'"),
+        ("id=[", "invalid filter 'id'"),
+        ("nosuch=1", "invalid filter 'nosuch'"),
+    ] {
+        d.docker(&["builder", "prune", "-f", "--filter", filter])
+            .failed_with(error);
+    }
+    d.docker(&[
+        "builder", "prune", "-f", "--filter", "until=1h", "--filter", "until=2h",
+    ])
+    .failed_with("filters expect only one value");
+    assert_eq!(build_cache_total(&d), 2);
+}

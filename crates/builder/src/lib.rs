@@ -9,5 +9,6 @@ pub mod instructions;
 pub mod parser;
 pub mod shell;
 
+pub use build::prune::PruneOptions;
 pub use build::{Builder, Message, Options, RunEvent, RunSpec, Runner};
 pub use error::{Error, Result};

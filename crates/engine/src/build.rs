@@ -220,7 +220,10 @@ impl Engine {
     }
 
     /// `docker builder prune`: the keys of the cache entries dropped.
-    pub fn prune_build_cache(&self) -> berth_builder::Result<Vec<String>> {
-        self.builder.prune()
+    pub fn prune_build_cache(
+        &self,
+        opts: &berth_builder::PruneOptions,
+    ) -> berth_builder::Result<Vec<String>> {
+        self.builder.prune(opts)
     }
 }

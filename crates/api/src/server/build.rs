@@ -374,9 +374,9 @@ async fn respond(
 /// POST /build/prune: the builder's cache entries are dropped (the intermediate images
 /// they named become dangling, for `image prune`).
 pub(super) async fn prune(ctx: &Ctx) -> ApiResult<Response<Body>> {
-    super::prune::check_build_filters(ctx)?;
+    let opts = super::prune::build_prune_options(ctx)?;
     let engine = ctx.state.engine.clone();
-    let dropped = tokio::task::spawn_blocking(move || engine.prune_build_cache())
+    let dropped = tokio::task::spawn_blocking(move || engine.prune_build_cache(&opts))
         .await
         .map_err(|e| ApiError::internal(e.to_string()))?
         .map_err(|e| ApiError::internal(e.to_string()))?;
@@ -398,9 +398,13 @@ pub(super) fn df_entries(engine: &berth_engine::Engine) -> Vec<BuildCache> {
         .cache_entries()
         .into_iter()
         .map(|e| BuildCache {
-            parents: e.parent.map(|p| vec![p.to_string()]).unwrap_or_default(),
-            r#type: "regular".into(),
-            description: format!("step of a build: image {}", e.image),
+            parents: e
+                .parent
+                .as_ref()
+                .map(|p| vec![p.to_string()])
+                .unwrap_or_default(),
+            r#type: berth_builder::build::cache::Entry::KIND.into(),
+            description: e.description(),
             in_use: false,
             shared: false,
             size: e.size,

@@ -107,6 +107,13 @@ pub(crate) fn event_shown(kind: &str, action: &str, v: ApiVersion) -> bool {
     at_least(v, 1, 46) || !(kind == "image" && action == "create")
 }
 
+/// Build prune's `reserved-space` (keep-storage's new name), `max-used-space` and
+/// `min-free-space` came with API 1.48; before, only `keep-storage` is read, as moby's
+/// build router.
+pub(crate) fn build_prune_limits(v: ApiVersion) -> bool {
+    at_least(v, 1, 48)
+}
+
 // ---- networks and volumes ---------------------------------------------------------------
 
 /// `GET /networks`: before API 1.28 each network came with its containers (dockerd's

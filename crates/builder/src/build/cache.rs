@@ -28,6 +28,16 @@ pub struct Entry {
     pub created: Option<std::time::SystemTime>,
 }
 
+impl Entry {
+    /// Its type among BuildKit's cache records.
+    pub const KIND: &'static str = "regular";
+
+    /// How `system df -v` describes it.
+    pub fn description(&self) -> String {
+        format!("step of a build: image {}", self.image)
+    }
+}
+
 /// The key of a step: its parent image, what it does, and what it reads.
 pub fn key(parent: &Digest, step: &str, content: &str) -> String {
     let mut h = Sha256::new();
@@ -118,6 +128,20 @@ impl Cache {
             });
         }
         out
+    }
+
+    /// Forget the entries `keys` (one already gone is no error).
+    pub fn remove(&self, keys: &[String]) -> Result<()> {
+        for key in keys {
+            let path = self.dir.join(key);
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(Error::io("remove", &path, e))
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// Forget every entry; their keys.

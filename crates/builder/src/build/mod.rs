@@ -11,6 +11,7 @@ pub mod cache;
 pub mod context;
 pub mod copy;
 pub mod fs;
+pub mod prune;
 pub mod remote;
 pub mod tree;
 
@@ -345,8 +346,18 @@ impl Builder {
         self.cache.entries()
     }
 
-    /// `docker builder prune`: forget the cache; the keys of the entries dropped.
-    pub fn prune(&self) -> Result<Vec<String>> {
+    /// `docker builder prune`: forget the entries `opts` picks; the keys dropped. Nothing
+    /// narrowing it, the whole cache goes, with its pool of copied files and the cache
+    /// mounts no step holds.
+    pub fn prune(&self, opts: &prune::PruneOptions) -> Result<Vec<String>> {
+        if !opts.takes_everything() {
+            let free = nix::sys::statvfs::statvfs(&self.root)
+                .map(|s| s.blocks_available().saturating_mul(s.fragment_size()))
+                .map_err(|e| Error::io("statvfs", &self.root, e.into()))?;
+            let keys = opts.select(&self.cache.entries(), free);
+            self.cache.remove(&keys)?;
+            return Ok(keys);
+        }
         let mut dropped = self.cache.clear()?;
         // The pool of copied files goes with the cache (layers keep their own links).
         let files = self.root.join("files");
