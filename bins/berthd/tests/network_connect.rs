@@ -726,6 +726,44 @@ fn an_endpoint_s_sysctls_are_set_on_its_interface() {
     assert_eq!(read("eth0/log_martians").trim(), "1");
     assert_eq!(read("eth1/accept_local").trim(), "1");
 
+    // A top-level sysctl of eth0 moves to the endpoint, with dockerd's warning (API up to
+    // 1.47); another interface's cannot be placed.
+    let legacy = n.d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "legacy",
+        "--network",
+        "net-s",
+        "--sysctl",
+        "net.ipv4.conf.eth0.log_martians=1",
+        "bb:1",
+        "sleep",
+        "300",
+    ]);
+    assert!(
+        legacy.ok().stderr.contains(
+            r#"Migrated sysctl "net.ipv4.conf.eth0.log_martians" to DriverOpts{"com.docker.network.endpoint.sysctls":"net.ipv4.conf.IFNAME.log_martians=1"}."#
+        ),
+        "{}",
+        legacy.stderr
+    );
+    assert_eq!(
+        n.exec("legacy", "cat /proc/sys/net/ipv4/conf/eth0/log_martians")
+            .trim(),
+        "1"
+    );
+    assert_eq!(n.inspect("legacy", "{{json .HostConfig.Sysctls}}"), "null");
+    n.d.docker(&[
+        "create",
+        "--network",
+        "net-s",
+        "--sysctl",
+        "net.ipv4.conf.eth1.log_martians=1",
+        "bb:1",
+    ])
+    .failed_with("unable to determine network endpoint for sysctl net.ipv4.conf.eth1.log_martians");
+
     for (driver_opt, error) in [
         (
             opt("net.ipv4.conf.eth0.log_martians=1"),

@@ -24,6 +24,84 @@ pub(crate) fn create_request(req: &mut container::Config, v: ApiVersion) {
     }
 }
 
+/// A create body's top-level sysctls that name an interface (`net.X.Y.eth0.Z`): moby's
+/// handleSysctlBC moves eth0's to its network's endpoint as interface sysctls (set when
+/// the interface is made), with a warning, up to API 1.47; from 1.48 on they must come as
+/// the endpoint's driver option. Another interface's is refused at any version (which
+/// network's it is cannot be told). `none` gives no interface: its are left to the runtime.
+pub(crate) fn migrate_interface_sysctls(
+    req: &mut container::Config,
+    v: ApiVersion,
+) -> Result<Option<String>, String> {
+    const KEY: &str = berth_engine::containers::net::ENDPOINT_SYSCTLS;
+    let mode = match req.host_config.network_mode.as_str() {
+        "" => "default",
+        m => m,
+    };
+    if matches!(mode, "host" | "none") || mode.starts_with("container:") {
+        return Ok(None);
+    }
+    let mut moved = Vec::new();
+    let mut migrated = Vec::new();
+    for (key, value) in &req.host_config.sysctls {
+        let parts: Vec<&str> = key.splitn(5, '.').collect();
+        if parts.len() != 5 || parts[0] != "net" || !parts[3].starts_with("eth") {
+            continue;
+        }
+        if at_least(v, 1, 48) {
+            return Err(format!(
+                "interface specific sysctl setting {key:?} must be supplied using driver option '{KEY}'"
+            ));
+        }
+        if parts[3] != "eth0" {
+            return Err(format!(
+                "unable to determine network endpoint for sysctl {key}, use driver option '{KEY}' to set per-interface sysctls"
+            ));
+        }
+        moved.push(key.clone());
+        migrated.push(format!(
+            "net.{}.{}.IFNAME.{}={value}",
+            parts[1], parts[2], parts[4]
+        ));
+    }
+    if moved.is_empty() {
+        return Ok(None);
+    }
+    let endpoints = &mut req.networking_config.endpoints_config;
+    let name = if endpoints.is_empty() || endpoints.contains_key(mode) {
+        mode.to_string()
+    } else if mode == "default" && endpoints.contains_key("bridge") {
+        "bridge".to_string()
+    } else if !at_least(v, 1, 44) {
+        // One entry at the most before 1.44: the network's, whatever its name.
+        endpoints.keys().next().cloned().unwrap_or_default()
+    } else {
+        return Err(
+            "HostConfig.NetworkMode must match the identity of a network in NetworkSettings.Networks"
+                .into(),
+        );
+    };
+    let mut value = migrated.join(",");
+    let warning = format!(
+        "Migrated sysctl {:?} to DriverOpts{{{KEY:?}:{value:?}}}.",
+        moved.join(",")
+    );
+    let opts = endpoints
+        .entry(name)
+        .or_default()
+        .driver_opts
+        .get_or_insert_with(Default::default);
+    // The endpoint's own come last: they win.
+    if let Some(own) = opts.get(KEY) {
+        value = format!("{value},{own}");
+    }
+    opts.insert(KEY.to_string(), value);
+    for key in moved {
+        req.host_config.sysctls.remove(&key);
+    }
+    Ok(Some(warning))
+}
+
 /// Inspect for a client before API 1.45: on each user-defined network, Aliases also hold
 /// the container's short id and its hostname, deduplicated (dockerd 26 no longer stores
 /// them as aliases, and adds them back for older clients only).
@@ -140,4 +218,58 @@ pub(crate) fn volume_create_request(
 /// Whether a client speaks at least `major.minor`.
 pub(crate) fn at_least(v: ApiVersion, major: u32, minor: u32) -> bool {
     v >= ApiVersion(major, minor)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn body(v: Value) -> container::Config {
+        container::decode::create_request(&v).expect("body")
+    }
+
+    #[test]
+    fn an_eth0_sysctl_moves_to_its_endpoint_and_others_are_refused() {
+        let sysctls = json!({"net.ipv4.conf.eth0.log_martians": "1", "kernel.shmmax": "1"});
+        let mut req = body(
+            json!({"HostConfig": {"NetworkMode": "net1", "Sysctls": sysctls},
+            "NetworkingConfig": {"EndpointsConfig": {"net1": {"DriverOpts":
+                {"com.docker.network.endpoint.sysctls": "net.ipv4.conf.IFNAME.forwarding=0"}}}}}),
+        );
+        let warning = migrate_interface_sysctls(&mut req, ApiVersion(1, 47)).expect("moved");
+        assert!(warning.is_some_and(|w| w.starts_with("Migrated sysctl")));
+        assert_eq!(
+            req.networking_config.endpoints_config["net1"].driver_opts,
+            Some(
+                [(
+                    "com.docker.network.endpoint.sysctls".to_string(),
+                    "net.ipv4.conf.IFNAME.log_martians=1,net.ipv4.conf.IFNAME.forwarding=0"
+                        .to_string()
+                )]
+                .into()
+            )
+        );
+        assert_eq!(
+            req.host_config.sysctls.keys().collect::<Vec<_>>(),
+            ["kernel.shmmax"]
+        );
+
+        let sysctls = json!({"net.ipv4.conf.eth0.log_martians": "1"});
+        let mut newer = body(json!({"HostConfig": {"NetworkMode": "net1", "Sysctls": sysctls}}));
+        assert!(migrate_interface_sysctls(&mut newer, ApiVersion(1, 48))
+            .is_err_and(|e| e.contains("must be supplied using driver option")));
+        let mut elsewhere = body(
+            json!({"HostConfig": {"NetworkMode": "net1", "Sysctls": sysctls},
+            "NetworkingConfig": {"EndpointsConfig": {"net2": {}}}}),
+        );
+        assert!(migrate_interface_sysctls(&mut elsewhere, ApiVersion(1, 47))
+            .is_err_and(|e| e.contains("must match the identity of a network")));
+        let mut none = body(json!({"HostConfig": {"NetworkMode": "none", "Sysctls": sysctls}}));
+        assert_eq!(
+            migrate_interface_sysctls(&mut none, ApiVersion(1, 47)),
+            Ok(None)
+        );
+        assert_eq!(none.host_config.sysctls.len(), 1);
+    }
 }

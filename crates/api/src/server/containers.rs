@@ -112,11 +112,14 @@ pub(super) async fn create(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<B
     let value = body::read_json(body_in, MAX_BODY).await?;
     let mut req = container::decode::create_request(&value).map_err(berth_engine::Error::from)?;
     compat::create_request(&mut req, ctx.version);
+    let migrated =
+        compat::migrate_interface_sysctls(&mut req, ctx.version).map_err(ApiError::bad_request)?;
     let name = ctx.query.get("name").map(String::from);
     let platform = ctx.query.platform()?;
-    let (record, warnings) = ctx
+    let (record, mut warnings) = ctx
         .blocking(move |e| Ok(e.create(&req, name.as_deref(), platform.as_ref())?))
         .await?;
+    warnings.splice(0..0, migrated);
     Ok(body::json(
         StatusCode::CREATED,
         &container::CreateResponse {
