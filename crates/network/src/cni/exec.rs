@@ -300,12 +300,21 @@ mod tests {
         assert_eq!(error_message(b"", b"crashed\n"), "crashed");
     }
 
-    /// Whether `pid` has ended (gone, or a zombie nobody reaps).
+    /// Whether `pid` ends within 5 s (gone, or a zombie nobody reaps): a SIGKILL to a
+    /// process group returns before its members have died.
     fn ended(pid: &str) -> bool {
-        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
-            stat.rsplit(')')
-                .next()
-                .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+        let gone = || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+                stat.rsplit(')')
+                    .next()
+                    .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+            })
+        };
+        (0..500).any(|_| {
+            gone() || {
+                std::thread::sleep(Duration::from_millis(10));
+                false
+            }
         })
     }
 
