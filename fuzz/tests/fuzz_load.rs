@@ -507,7 +507,7 @@ fn take_shared() -> Result<Shared, TestCaseError> {
         compression: Compression::None,
     };
     let archive = build(&base_archive, &base_layers(), &dir.path().join("outside"));
-    berth_image::archive::load(&store, archive.as_slice(), &mut |_| {})
+    berth_image::archive::load(&store, archive.as_slice(), None, &mut |_| {})
         .map_err(|e| fail(format!("the base image does not load: {e}")))?;
     let base = store
         .resolve("base:latest")
@@ -586,7 +586,7 @@ fn load_and_reset(s: &Shared, a: &Archive) -> Result<(), TestCaseError> {
     let before = check_store(&s.store, &s.root)?;
     let outside = s.root.parent().unwrap_or(&s.root).join("outside");
     let archive = build(a, &base_layers(), &outside);
-    let result = berth_image::archive::load(&s.store, archive.as_slice(), &mut |_| {});
+    let result = berth_image::archive::load(&s.store, archive.as_slice(), None, &mut |_| {});
     let after = check_store(&s.store, &s.root)?;
     match result {
         Ok(names) => {

@@ -14,7 +14,7 @@ fn version_info_and_ping() {
         "{{.Server.APIVersion}} {{.Server.MinAPIVersion}} {{.Server.Os}}",
     ]);
     v.ok();
-    assert_eq!(v.stdout.trim(), "1.47 1.24 linux");
+    assert_eq!(v.stdout.trim(), "1.48 1.24 linux");
     let info = d.docker(&[
         "info",
         "--format",
@@ -26,11 +26,11 @@ fn version_info_and_ping() {
         format!("0 overlay2 {} linux", d.data_root().display())
     );
     // Every version the docker CLI may negotiate down to is accepted as a prefix.
-    for v in ["1.40", "1.41", "1.44", "1.45", "1.46", "1.47"] {
+    for v in ["1.40", "1.41", "1.44", "1.45", "1.46", "1.47", "1.48"] {
         let (status, body) = d.http("GET", &format!("/v{v}/images/json"), b"");
         assert_eq!((status, body.trim()), (200, "[]"), "v{v}");
     }
-    let (status, body) = d.http("GET", "/v1.48/version", b"");
+    let (status, body) = d.http("GET", "/v1.49/version", b"");
     assert_eq!(status, 400);
     assert!(body.contains("too new"), "{body}");
     let (status, body) = d.http("GET", "/v1.12/version", b"");
@@ -235,4 +235,76 @@ fn dangling_images_prune_and_system_df() {
     d.docker(&["image", "prune", "-a", "-f"]).ok();
     assert_eq!(d.docker(&["images", "-q"]).stdout.trim(), "");
     assert!(d.stored_snapshots().is_empty());
+}
+
+/// API 1.48's `--platform` of history, save and load, as dockerd's graphdriver store (one
+/// platform per image) answers them.
+#[test]
+fn history_save_and_load_for_a_platform() {
+    let d = Daemon::start();
+    busybox_image(&d);
+    let host = format!(
+        "linux/{}",
+        match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            other => other,
+        }
+    );
+    d.docker(&["history", "-q", "--platform", &host, "bb:1"])
+        .ok();
+    d.docker(&["history", "--platform", "linux/s390x", "bb:1"])
+        .failed_with(&format!(
+            "image with reference bb:1 was found but its platform ({host}) does not match the specified platform (linux/s390x)"
+        ));
+    let archive = d.dir.path().join("bb.tar");
+    let archive = archive.to_str().expect("utf8");
+    d.docker(&["save", "--platform", "linux/s390x", "-o", archive, "bb:1"])
+        .failed_with("no suitable export target found for platform linux/s390x");
+    d.docker(&["save", "--platform", &host, "-o", archive, "bb:1"])
+        .ok();
+    let (status, body) = d.http(
+        "GET",
+        "/v1.48/images/get?names=bb:1&platform=%7B%22os%22%3A%22linux%22%2C%22architecture%22%3A%22amd64%22%7D&platform=%7B%22os%22%3A%22linux%22%2C%22architecture%22%3A%22arm64%22%7D",
+        b"",
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("multiple platforms not supported"), "{body}");
+    // A load for another platform skips the image; for its own, loads it.
+    d.docker(&["rmi", "bb:1"]).ok();
+    let skipped = d.docker(&["load", "--platform", "linux/s390x", "-i", archive]);
+    assert_eq!(skipped.ok().stdout, "");
+    assert_eq!(d.docker(&["images", "-q"]).ok().stdout, "");
+    let loaded = d.docker(&["load", "--platform", &host, "-i", archive]);
+    assert_eq!(loaded.ok().stdout, "Loaded image: bb:1\n");
+}
+
+/// What API 1.48 adds and berth does not do is refused by name: an image mounted into a
+/// container, a network without IPv4 (which an older client's body does not ask for).
+#[test]
+fn image_mounts_and_networks_without_ipv4_are_refused_by_name() {
+    let d = Daemon::start_for_containers();
+    busybox_image(&d);
+    d.docker(&[
+        "create",
+        "--mount",
+        "type=image,source=bb:1,target=/img",
+        "bb:1",
+    ])
+    .failed_with("mount type \"image\" is not supported by berth yet");
+    let body = br#"{"Name": "v6only", "EnableIPv4": false}"#;
+    let (status, refused) = d.http("POST", "/v1.48/networks/create", body);
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused.contains("EnableIPv4=false is not supported by berth yet"),
+        "{refused}"
+    );
+    let (status, created) = d.http("POST", "/v1.47/networks/create", body);
+    assert_eq!(status, 201, "{created}");
+    let inspect = d.docker(&["network", "inspect", "-f", "{{.EnableIPv4}}", "v6only"]);
+    assert_eq!(inspect.ok().stdout.trim(), "true");
+    d.docker(&["network", "rm", "v6only"]).ok();
+    // Deprecated in 1.48: always false.
+    let (_, info) = d.http("GET", "/v1.48/info", b"");
+    assert!(info.contains(r#""BridgeNfIptables":false"#), "{info}");
 }

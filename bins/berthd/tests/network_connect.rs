@@ -727,42 +727,47 @@ fn an_endpoint_s_sysctls_are_set_on_its_interface() {
     assert_eq!(read("eth1/accept_local").trim(), "1");
 
     // A top-level sysctl of eth0 moves to the endpoint, with dockerd's warning (API up to
-    // 1.47); another interface's cannot be placed.
-    let legacy = n.d.docker(&[
-        "run",
-        "-d",
-        "--name",
-        "legacy",
+    // 1.47); from 1.48 on it must come as the endpoint's option.
+    n.d.docker(&[
+        "create",
         "--network",
         "net-s",
         "--sysctl",
         "net.ipv4.conf.eth0.log_martians=1",
         "bb:1",
-        "sleep",
-        "300",
-    ]);
-    assert!(
-        legacy.ok().stderr.contains(
-            r#"Migrated sysctl "net.ipv4.conf.eth0.log_martians" to DriverOpts{"com.docker.network.endpoint.sysctls":"net.ipv4.conf.IFNAME.log_martians=1"}."#
-        ),
-        "{}",
-        legacy.stderr
+    ])
+    .failed_with("interface specific sysctl setting \"net.ipv4.conf.eth0.log_martians\" must be supplied using driver option 'com.docker.network.endpoint.sysctls'");
+    let body = r#"{"Image": "bb:1", "Cmd": ["sleep", "300"], "HostConfig": {"NetworkMode": "net-s",
+        "Sysctls": {"net.ipv4.conf.eth0.log_martians": "1"}}}"#;
+    let (status, created) = n.d.http(
+        "POST",
+        "/v1.47/containers/create?name=legacy",
+        body.as_bytes(),
     );
+    assert_eq!(status, 201, "{created}");
+    assert!(
+        created.contains(
+            r#"Migrated sysctl \"net.ipv4.conf.eth0.log_martians\" to DriverOpts{\"com.docker.network.endpoint.sysctls\":\"net.ipv4.conf.IFNAME.log_martians=1\"}."#
+        ),
+        "{created}"
+    );
+    n.d.docker(&["start", "legacy"]).ok();
     assert_eq!(
         n.exec("legacy", "cat /proc/sys/net/ipv4/conf/eth0/log_martians")
             .trim(),
         "1"
     );
     assert_eq!(n.inspect("legacy", "{{json .HostConfig.Sysctls}}"), "null");
-    n.d.docker(&[
-        "create",
-        "--network",
-        "net-s",
-        "--sysctl",
-        "net.ipv4.conf.eth1.log_martians=1",
-        "bb:1",
-    ])
-    .failed_with("unable to determine network endpoint for sysctl net.ipv4.conf.eth1.log_martians");
+    let body = body.replace("eth0", "eth1");
+    let (status, refused) =
+        n.d.http("POST", "/v1.47/containers/create", body.as_bytes());
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused.contains(
+            "unable to determine network endpoint for sysctl net.ipv4.conf.eth1.log_martians"
+        ),
+        "{refused}"
+    );
 
     for (driver_opt, error) in [
         (

@@ -137,6 +137,9 @@ pub struct CreateRequest {
     pub check_duplicate: bool,
     pub driver: String,
     pub scope: String,
+    /// API 1.48 (None: not said, IPv4 on).
+    #[serde(rename = "EnableIPv4", skip_serializing_if = "Option::is_none")]
+    pub enable_ipv4: Option<bool>,
     #[serde(rename = "EnableIPv6")]
     pub enable_ipv6: bool,
     #[serde(rename = "IPAM")]
@@ -371,6 +374,7 @@ mod tests {
         .expect("decodes");
         assert_eq!(req.name, "n");
         assert!(!req.enable_ipv6 && !req.attachable && req.labels.is_empty());
+        assert_eq!(req.enable_ipv4, Some(true));
         assert_eq!(req.options.get("a").map(String::as_str), Some("b"));
         let ipam = req.ipam.expect("ipam");
         assert_eq!(ipam.config[0].subnet, "10.1.0.0/24");

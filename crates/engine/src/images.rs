@@ -45,6 +45,27 @@ impl Engine {
     }
 
     /// `docker images` with its filters, newest first.
+    /// The image `name`, which must be of `platform` when one is asked (moby's GetImage
+    /// with a platform: a 404 that names both platforms).
+    pub fn image_of_platform(
+        &self,
+        name: &str,
+        platform: Option<&berth_image::Platform>,
+    ) -> Result<Image> {
+        let image = self.images.resolve(name)?;
+        if let Some(wanted) = platform {
+            let actual = self.images.config(&image.record)?.platform();
+            if !wanted.served_by(&actual) {
+                let shown = Reference::parse(name)
+                    .map_or_else(|_| name.to_string(), |r| r.familiar_string());
+                return Err(Error::NotFound(format!(
+                    "image with reference {shown} was found but its platform ({actual}) does not match the specified platform ({wanted})"
+                )));
+            }
+        }
+        Ok(image)
+    }
+
     pub fn list_images(&self, filters: &Filters) -> Result<Vec<ImageView>> {
         let dangling = filters.bool("dangling")?;
         let bound = |key: &str| -> Result<Option<i64>> {

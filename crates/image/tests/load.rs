@@ -52,7 +52,7 @@ fn loading_a_present_image_again_leaves_no_unused_blob() {
     let store = ImageStore::open(dir.path()).expect("store");
     for stored_as in [&layer_tar, &gzipped] {
         let archive = docker_archive(&layer_tar, stored_as);
-        berth_image::archive::load(&store, archive.as_slice(), &mut |_| {}).expect("load");
+        berth_image::archive::load(&store, archive.as_slice(), None, &mut |_| {}).expect("load");
     }
     let images = store.list().expect("list");
     assert_eq!(images.len(), 1);

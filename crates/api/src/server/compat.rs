@@ -1,5 +1,5 @@
 //! Every difference between API versions in one place: a handler builds the newest shape
-//! (API 1.47) from the typed models, and the functions here adapt it for an older client
+//! (API 1.48) from the typed models, and the functions here adapt it for an older client
 //! (moby's routers do the same per route, in `adjustForAPIVersion`-style helpers).
 
 use berth_api_types::container;
@@ -102,6 +102,22 @@ pub(crate) fn migrate_interface_sysctls(
     Ok(Some(warning))
 }
 
+/// A create body's container-wide VolumeDriver with `--mount` volumes that name no driver:
+/// from API 1.48 on, dockerd (rather than the CLI) warns that it does not apply to them.
+pub(crate) fn volume_driver_warning(req: &container::Config, v: ApiVersion) -> Option<String> {
+    let h = &req.host_config;
+    let unnamed = h.mounts.iter().any(|m| {
+        m.kind == "volume"
+            && m.volume_options
+                .as_ref()
+                .and_then(|o| o.driver_config.as_ref())
+                .is_none_or(|d| d.name.is_empty())
+    });
+    (at_least(v, 1, 48) && !h.volume_driver.is_empty() && unnamed).then(|| {
+        "WARNING: the container-wide volume-driver configuration is ignored for volumes specified via 'mount'. Use '--mount type=volume,volume-driver=...' instead".to_string()
+    })
+}
+
 /// Inspect for a client before API 1.45: on each user-defined network, Aliases also hold
 /// the container's short id and its hostname, deduplicated (dockerd 26 no longer stores
 /// them as aliases, and adds them back for older clients only).
@@ -192,6 +208,21 @@ pub(crate) fn build_prune_limits(v: ApiVersion) -> bool {
     at_least(v, 1, 48)
 }
 
+/// History's, save's and load's `platform` (JSON; save and load may repeat it) came with
+/// API 1.48; an older client's is ignored.
+pub(crate) fn image_platform(v: ApiVersion) -> bool {
+    at_least(v, 1, 48)
+}
+
+/// `GET /info` for a client of API 1.48 or later: BridgeNfIptables and BridgeNfIp6tables
+/// are always false (deprecated: dockerd loads br_netfilter when it needs it).
+pub(crate) fn info(i: &mut berth_api_types::system::Info, v: ApiVersion) {
+    if at_least(v, 1, 48) {
+        i.bridge_nf_iptables = false;
+        i.bridge_nf_ip6tables = false;
+    }
+}
+
 // ---- networks and volumes ---------------------------------------------------------------
 
 /// `GET /networks`: before API 1.28 each network came with its containers (dockerd's
@@ -201,6 +232,17 @@ pub(crate) fn network_list(list: &mut [berth_api_types::network::NetworkResource
         for n in list {
             n.containers = None;
         }
+    }
+}
+
+/// A network create body: EnableIPv4 came with API 1.48, and an older client's is
+/// ignored, as moby's network router ignores it.
+pub(crate) fn network_create_request(
+    req: &mut berth_api_types::network::CreateRequest,
+    v: ApiVersion,
+) {
+    if !at_least(v, 1, 48) {
+        req.enable_ipv4 = None;
     }
 }
 

@@ -112,14 +112,16 @@ pub(super) async fn create(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<B
     let value = body::read_json(body_in, MAX_BODY).await?;
     let mut req = container::decode::create_request(&value).map_err(berth_engine::Error::from)?;
     compat::create_request(&mut req, ctx.version);
-    let migrated =
-        compat::migrate_interface_sysctls(&mut req, ctx.version).map_err(ApiError::bad_request)?;
+    let mut early = Vec::from_iter(compat::volume_driver_warning(&req, ctx.version));
+    early.extend(
+        compat::migrate_interface_sysctls(&mut req, ctx.version).map_err(ApiError::bad_request)?,
+    );
     let name = ctx.query.get("name").map(String::from);
     let platform = ctx.query.platform()?;
     let (record, mut warnings) = ctx
         .blocking(move |e| Ok(e.create(&req, name.as_deref(), platform.as_ref())?))
         .await?;
-    warnings.splice(0..0, migrated);
+    warnings.splice(0..0, early);
     Ok(body::json(
         StatusCode::CREATED,
         &container::CreateResponse {

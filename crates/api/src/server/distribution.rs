@@ -338,21 +338,10 @@ pub(super) async fn push(
 
 /// Every tag is an image of `wanted`, else moby's error (a 404, before the stream).
 async fn check_platform(ctx: &Ctx, tags: &[Reference], wanted: Option<Platform>) -> ApiResult<()> {
-    let Some(wanted) = wanted else {
-        return Ok(());
-    };
     let tags = tags.to_vec();
     ctx.blocking(move |e| {
         for t in &tags {
-            let image = e.images.resolve(&t.to_string())?;
-            let actual = e.images.config(&image.record)?.platform();
-            if !wanted.served_by(&actual) {
-                return Err(berth_engine::Error::NotFound(format!(
-                    "image with reference {} was found but its platform ({actual}) does not match the specified platform ({wanted})",
-                    shown(t)
-                ))
-                .into());
-            }
+            e.image_of_platform(&t.to_string(), wanted.as_ref())?;
         }
         Ok(())
     })

@@ -178,9 +178,14 @@ pub(super) async fn inspect(ctx: &Ctx, name: String) -> ApiResult<Response<Body>
 }
 
 pub(super) async fn history(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
+    let platform = if compat::image_platform(ctx.version) {
+        ctx.query.json_platform()?
+    } else {
+        None
+    };
     let entries = ctx
         .blocking(move |e| {
-            let image = e.images.resolve(&name)?;
+            let image = e.image_of_platform(&name, platform.as_ref())?;
             Ok(e.images.history(&image)?)
         })
         .await?;
@@ -281,6 +286,7 @@ pub(super) async fn prune(ctx: &Ctx) -> ApiResult<Response<Body>> {
 pub(super) async fn load(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<Body>> {
     use berth_image::archive::Progress;
     let quiet = ctx.query.bool("quiet");
+    let only = one_platform(ctx)?;
     let reader = body::reader(body_in);
     let (tx, rx) = progress::channel();
     let engine = ctx.state.engine.clone();
@@ -321,11 +327,28 @@ pub(super) async fn load(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<Bod
             }
             _ => {}
         };
-        if let Err(e) = berth_image::archive::load(&engine.images, reader, &mut progress) {
+        let loaded =
+            berth_image::archive::load(&engine.images, reader, only.as_ref(), &mut progress);
+        if let Err(e) = loaded {
             let _ = tx.send(Event::Failed(e.into()));
         }
     });
     progress::respond(rx, progress::Rule::AlwaysStream).await
+}
+
+/// Save's and load's `platform` (API 1.48): one at the most, as moby's graphdriver store
+/// (a store of one platform per image) takes.
+fn one_platform(ctx: &Ctx) -> ApiResult<Option<berth_image::Platform>> {
+    if !compat::image_platform(ctx.version) {
+        return Ok(None);
+    }
+    let mut platforms = ctx.query.json_platforms()?;
+    if platforms.len() > 1 {
+        return Err(ApiError::bad_request(
+            "multiple platforms not supported for this image store; use a multi-platform image store such as containerd-snapshotter",
+        ));
+    }
+    Ok(platforms.pop())
 }
 
 /// GET /images/get and /images/{name}/get: a tar stream. Names are checked first, so an
@@ -334,12 +357,23 @@ pub(super) async fn save(ctx: &Ctx, names: Vec<String>) -> ApiResult<Response<Bo
     if names.is_empty() {
         return Err(ApiError::bad_request("no image names given"));
     }
+    let only = one_platform(ctx)?;
     let check = names.clone();
     let ids = ctx
         .blocking(move |e| {
             check
                 .iter()
-                .map(|n| Ok(e.images.resolve(n)?.record.id.to_string()))
+                .map(|n| {
+                    let image = e.images.resolve(n)?;
+                    if let Some(wanted) = &only {
+                        if !wanted.served_by(&e.images.config(&image.record)?.platform()) {
+                            return Err(ApiError::internal(format!(
+                                "no suitable export target found for platform {wanted}"
+                            )));
+                        }
+                    }
+                    Ok(image.record.id.to_string())
+                })
                 .collect::<ApiResult<Vec<String>>>()
         })
         .await?;

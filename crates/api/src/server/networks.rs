@@ -294,6 +294,8 @@ fn refuse_unsupported(req: &types::CreateRequest) -> ApiResult<()> {
                 .as_ref()
                 .is_some_and(|c| !c.network.is_empty()),
         ),
+        // A network without IPv4 (IPv6 only).
+        ("EnableIPv4=false", req.enable_ipv4 == Some(false)),
     ];
     if let Some((name, _)) = refused.iter().find(|(_, asks)| *asks) {
         return Err(ApiError::bad_request(format!(
@@ -368,7 +370,8 @@ fn create_options(req: types::CreateRequest) -> CreateNetwork {
 
 /// POST /networks/create
 pub(super) async fn create(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<Body>> {
-    let req: types::CreateRequest = request(body_in, "network config").await?;
+    let mut req: types::CreateRequest = request(body_in, "network config").await?;
+    super::compat::network_create_request(&mut req, ctx.version);
     refuse_unsupported(&req)?;
     let create = create_options(req);
     let rec = ctx

@@ -53,6 +53,11 @@ pub(super) async fn respond(
         Some(Event::Failed(e)) if rule == Rule::StatusBeforeFirstMessage => return Err(e),
         Some(Event::Failed(e)) => error_line(&e),
         Some(Event::Message(m)) => *m,
+        // A load that found nothing to load (another platform's images): moby wrote nothing.
+        None if rule == Rule::AlwaysStream => {
+            let (resp, _) = body::streamed_async("application/json");
+            return Ok(resp);
+        }
         None => return Err(ApiError::internal("the operation ended without a result")),
     };
     let (resp, out) = body::streamed_async("application/json");

@@ -41,20 +41,34 @@ impl Query {
 }
 
 impl Query {
-    /// `platform=` as a JSON-encoded OCI platform (API 1.46+'s push, as moby's
-    /// DecodePlatform): None when absent or empty; OS and architecture both required.
+    /// `platform=` as a JSON-encoded OCI platform (API 1.46+'s push, 1.48+'s history, as
+    /// moby's DecodePlatform): None when absent or empty; OS and architecture both required.
     pub fn json_platform(&self) -> super::error::ApiResult<Option<berth_image::Platform>> {
-        let Some(raw) = self.get("platform").filter(|p| !p.is_empty()) else {
-            return Ok(None);
-        };
-        let bad = |why: String| super::error::ApiError::bad_request(why);
-        let p: berth_image::Platform =
-            serde_json::from_str(raw).map_err(|e| bad(format!("failed to parse platform: {e}")))?;
-        if p.os.is_empty() || p.architecture.is_empty() {
-            return Err(bad("both OS and Architecture must be provided".into()));
-        }
-        Ok(Some(p))
+        self.get("platform")
+            .filter(|p| !p.is_empty())
+            .map(decode_platform)
+            .transpose()
     }
+
+    /// Every `platform=` (API 1.48+'s save and load take several), as [`Self::json_platform`].
+    pub fn json_platforms(&self) -> super::error::ApiResult<Vec<berth_image::Platform>> {
+        self.all("platform")
+            .iter()
+            .filter(|p| !p.is_empty())
+            .map(|p| decode_platform(p))
+            .collect()
+    }
+}
+
+/// moby's DecodePlatform: a JSON OCI platform with its OS and architecture.
+fn decode_platform(raw: &str) -> super::error::ApiResult<berth_image::Platform> {
+    let bad = |why: String| super::error::ApiError::bad_request(why);
+    let p: berth_image::Platform =
+        serde_json::from_str(raw).map_err(|e| bad(format!("failed to parse platform: {e}")))?;
+    if p.os.is_empty() || p.architecture.is_empty() {
+        return Err(bad("both OS and Architecture must be provided".into()));
+    }
+    Ok(p)
 }
 
 /// A time bound (`since`, `until`): unix seconds (with a fraction) or an RFC 3339 time.

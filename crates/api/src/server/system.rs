@@ -140,7 +140,7 @@ pub(super) async fn info(ctx: &Ctx) -> ApiResult<Response<Body>> {
         })
         .unwrap_or_else(|| "Linux".into());
     let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let out = Info {
+    let mut out = Info {
         id: info.id.clone(),
         containers: containers.len(),
         containers_running: running,
@@ -205,6 +205,7 @@ pub(super) async fn info(ctx: &Ctx) -> ApiResult<Response<Body>> {
         cdi_spec_dirs: vec![],
         warnings: None,
     };
+    super::compat::info(&mut out, ctx.version);
     Ok(body::json(StatusCode::OK, &out))
 }
 

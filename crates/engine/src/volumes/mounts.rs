@@ -337,6 +337,12 @@ fn from_mount(m: &MountSpec, plan: &mut Plan) -> Result<()> {
             plan.oci.push(json!({"destination": target, "type": "tmpfs", "source": "tmpfs", "options": options}));
         }
         "" => return Err(invalid("invalid mount config: mount type unknown".into())),
+        // API 1.48's: an image's files mounted read-only.
+        "image" => {
+            return Err(invalid(
+                "mount type \"image\" is not supported by berth yet".into(),
+            ))
+        }
         other => {
             return Err(invalid(format!(
                 "invalid mount config for type {other:?}: mount type unknown"

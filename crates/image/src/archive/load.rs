@@ -111,8 +111,8 @@ fn docker_archive(spool: &Spool) -> Result<Vec<Pending>> {
     Ok(out)
 }
 
-/// The image manifests an OCI index leads to on this platform, with their names.
-fn oci_layout(spool: &Spool) -> Result<Vec<Pending>> {
+/// The image manifests an OCI index leads to on `platform`, with their names.
+fn oci_layout(spool: &Spool, platform: &Platform) -> Result<Vec<Pending>> {
     let index: ImageIndex = spool.json("index.json")?;
     let mut out = Vec::new();
     for desc in index.manifests() {
@@ -123,7 +123,7 @@ fn oci_layout(spool: &Spool) -> Result<Vec<Pending>> {
             .and_then(|n| Reference::parse(n).ok())
             .filter(|r| r.tag.is_some());
         let tags: Vec<Reference> = name.into_iter().collect();
-        out.push(oci_image(spool, desc, tags, 0)?);
+        out.push(oci_image(spool, desc, tags, platform, 0)?);
     }
     Ok(out)
 }
@@ -132,6 +132,7 @@ fn oci_image(
     spool: &Spool,
     desc: &Descriptor,
     tags: Vec<Reference>,
+    platform: &Platform,
     depth: u32,
 ) -> Result<Pending> {
     if depth > 2 {
@@ -148,17 +149,16 @@ fn oci_image(
     if is_index {
         let index: ImageIndex = serde_json::from_slice(&bytes)
             .map_err(|e| Error::archive(format!("index {digest}: {e}")))?;
-        let host = Platform::host();
         let chosen = index
             .manifests()
             .iter()
             .find(|m| {
                 m.platform()
                     .as_ref()
-                    .is_some_and(|p| host.served_by(&p.into()))
+                    .is_some_and(|p| platform.served_by(&p.into()))
             })
-            .ok_or_else(|| Error::archive(format!("index {digest} has no image for {host}")))?;
-        return oci_image(spool, chosen, tags, depth + 1);
+            .ok_or_else(|| Error::archive(format!("index {digest} has no image for {platform}")))?;
+        return oci_image(spool, chosen, tags, platform, depth + 1);
     }
     let m: ImageManifest = serde_json::from_slice(&bytes)
         .map_err(|e| Error::archive(format!("manifest {digest}: {e}")))?;
@@ -181,17 +181,20 @@ fn oci_image(
     })
 }
 
-/// Load every image of the archive `input`.
+/// Load every image of the archive `input`; with `only`, the images of that platform
+/// alone (an index's for it; the others are skipped, as moby's loader skips them).
 pub fn load(
     store: &ImageStore,
     input: impl Read,
+    only: Option<&Platform>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Vec<String>> {
     let spool = Spool::read(input, store.scratch()?)?;
+    let host = Platform::host();
     let pending = if spool.has("manifest.json") {
         docker_archive(&spool)?
     } else if spool.has("index.json") {
-        oci_layout(&spool)?
+        oci_layout(&spool, only.unwrap_or(&host))?
     } else {
         return Err(Error::archive(
             "neither manifest.json (docker-archive) nor index.json (OCI layout) found",
@@ -202,6 +205,13 @@ pub fn load(
     }
     let mut names = Vec::new();
     for p in pending {
+        if let Some(wanted) = only {
+            let config: DockerOCIImage = serde_json::from_slice(&p.config)
+                .map_err(|e| Error::archive(format!("image config: {e}")))?;
+            if !wanted.served_by(&config.platform()) {
+                continue;
+            }
+        }
         let name = add(store, &spool, p, progress)?;
         names.push(name);
     }

@@ -230,7 +230,7 @@ mod tests {
         let (store, record) = store_with_unmade_layer(d.path());
         let mut archive = Vec::new();
         crate::archive::save(&store, &[record.id.to_string()], &mut archive).expect("save");
-        crate::archive::load(&store, archive.as_slice(), &mut |_| {}).expect("load");
+        crate::archive::load(&store, archive.as_slice(), None, &mut |_| {}).expect("load");
         let top = store.snapshot_dir(&record.layers[0].chain_id);
         assert!(!top.exists(), "the load unpacked the layer again");
         assert!(staging_left(&store).is_empty());
