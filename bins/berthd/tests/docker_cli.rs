@@ -292,6 +292,18 @@ fn image_mounts_and_networks_without_ipv4_are_refused_by_name() {
         "bb:1",
     ])
     .failed_with("mount type \"image\" is not supported by berth yet");
+    // The daemon (not the CLI, from 1.48 on) warns that VolumeDriver misses --mount volumes.
+    let body = br#"{"Image": "bb:1", "HostConfig": {"VolumeDriver": "local",
+        "Mounts": [{"Type": "volume", "Target": "/data"}]}}"#;
+    let (status, created) = d.http("POST", "/v1.48/containers/create", body);
+    assert_eq!(status, 201, "{created}");
+    assert!(
+        created.contains("the container-wide volume-driver configuration is ignored"),
+        "{created}"
+    );
+    let (status, created) = d.http("POST", "/v1.47/containers/create", body);
+    assert_eq!(status, 201, "{created}");
+    assert!(created.contains(r#""Warnings":[]"#), "{created}");
     let body = br#"{"Name": "v6only", "EnableIPv4": false}"#;
     let (status, refused) = d.http("POST", "/v1.48/networks/create", body);
     assert_eq!(status, 400, "{refused}");
