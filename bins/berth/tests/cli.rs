@@ -134,7 +134,7 @@ fn image_commands_end_to_end() {
     let env = Env::start();
     let tar = env.rootfs_tar();
     let tar_s = tar.to_str().expect("utf8");
-    assert!(env.ok(&["version"]).contains("API version:  1.48"));
+    assert!(env.ok(&["version"]).contains("API version:  1.50"));
     assert!(env.ok(&["info"]).contains("Storage Driver: overlay2"));
 
     let id = env

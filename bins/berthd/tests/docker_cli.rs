@@ -14,7 +14,7 @@ fn version_info_and_ping() {
         "{{.Server.APIVersion}} {{.Server.MinAPIVersion}} {{.Server.Os}}",
     ]);
     v.ok();
-    assert_eq!(v.stdout.trim(), "1.48 1.24 linux");
+    assert_eq!(v.stdout.trim(), "1.50 1.24 linux");
     let info = d.docker(&[
         "info",
         "--format",
@@ -26,11 +26,13 @@ fn version_info_and_ping() {
         format!("0 overlay2 {} linux", d.data_root().display())
     );
     // Every version the docker CLI may negotiate down to is accepted as a prefix.
-    for v in ["1.40", "1.41", "1.44", "1.45", "1.46", "1.47", "1.48"] {
+    for v in [
+        "1.40", "1.41", "1.44", "1.45", "1.46", "1.47", "1.48", "1.49", "1.50",
+    ] {
         let (status, body) = d.http("GET", &format!("/v{v}/images/json"), b"");
         assert_eq!((status, body.trim()), (200, "[]"), "v{v}");
     }
-    let (status, body) = d.http("GET", "/v1.49/version", b"");
+    let (status, body) = d.http("GET", "/v1.51/version", b"");
     assert_eq!(status, 400);
     assert!(body.contains("too new"), "{body}");
     let (status, body) = d.http("GET", "/v1.12/version", b"");
@@ -316,7 +318,74 @@ fn image_mounts_and_networks_without_ipv4_are_refused_by_name() {
     let inspect = d.docker(&["network", "inspect", "-f", "{{.EnableIPv4}}", "v6only"]);
     assert_eq!(inspect.ok().stdout.trim(), "true");
     d.docker(&["network", "rm", "v6only"]).ok();
-    // Deprecated in 1.48: always false.
-    let (_, info) = d.http("GET", "/v1.48/info", b"");
-    assert!(info.contains(r#""BridgeNfIptables":false"#), "{info}");
+    // BridgeNf*: always false from 1.48, gone from 1.50; FirewallBackend from 1.49.
+    let info = |version: &str| {
+        let (status, body) = d.http("GET", &format!("/{version}/info"), b"");
+        assert_eq!(status, 200, "{body}");
+        body
+    };
+    let v148 = info("v1.48");
+    assert!(v148.contains(r#""BridgeNfIptables":false"#), "{v148}");
+    assert!(!v148.contains("FirewallBackend"), "{v148}");
+    let v149 = info("v1.49");
+    assert!(
+        v149.contains(r#""FirewallBackend":{"Driver":"nftables"}"#),
+        "{v149}"
+    );
+    assert!(!info("v1.50").contains("BridgeNfIptables"));
+}
+
+/// API 1.49's image inspect `--platform` and 1.50's `rmi --platform` (checked against the
+/// image, as dockerd's graphdriver store), and the image Config members each version has.
+#[test]
+fn inspect_and_rmi_for_a_platform_and_the_config_members() {
+    let d = Daemon::start();
+    busybox_image(&d);
+    let host = format!(
+        "linux/{}",
+        match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            other => other,
+        }
+    );
+    let id = d.docker(&[
+        "image",
+        "inspect",
+        "--platform",
+        &host,
+        "-f",
+        "{{.Id}}",
+        "bb:1",
+    ]);
+    let id = id.ok().stdout.trim().to_string();
+    d.docker(&["image", "inspect", "--platform", "linux/s390x", "bb:1"])
+        .failed_with("does not match the specified platform (linux/s390x)");
+    let config = |version: &str| {
+        let (status, body) = d.http("GET", &format!("/{version}/images/bb:1/json"), b"");
+        assert_eq!(status, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+        v["Config"].clone()
+    };
+    let (old, new) = (config("v1.49"), config("v1.50"));
+    assert_eq!(
+        (&old["Hostname"], &old["AttachStdin"]),
+        (&serde_json::json!(""), &serde_json::json!(false))
+    );
+    assert!(
+        new.get("Hostname").is_none() && new.get("AttachStdin").is_none(),
+        "{new}"
+    );
+    assert_eq!(
+        (&new["Entrypoint"], &new["WorkingDir"]),
+        (&serde_json::Value::Null, &serde_json::json!(""))
+    );
+    d.docker(&["rmi", "--platform", "linux/s390x", "bb:1"])
+        .failed_with("does not match the specified platform (linux/s390x)");
+    let removed = d.docker(&["rmi", "--platform", &host, "bb:1"]);
+    assert!(
+        removed.ok().stdout.contains(&format!("Deleted: {id}")),
+        "{}",
+        removed.stdout
+    );
 }

@@ -87,10 +87,12 @@ pub struct Info {
     pub pids_limit: bool,
     #[serde(rename = "IPv4Forwarding")]
     pub ipv4_forwarding: bool,
-    /// Whether bridged traffic goes through iptables (the br_netfilter sysctls).
-    pub bridge_nf_iptables: bool,
-    #[serde(rename = "BridgeNfIp6tables")]
-    pub bridge_nf_ip6tables: bool,
+    /// Whether bridged traffic goes through iptables (the br_netfilter sysctls; always
+    /// false from API 1.48, omitted from 1.50).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bridge_nf_iptables: Option<bool>,
+    #[serde(rename = "BridgeNfIp6tables", skip_serializing_if = "Option::is_none")]
+    pub bridge_nf_ip6tables: Option<bool>,
     pub debug: bool,
     #[serde(rename = "NFd")]
     pub nfd: usize,
@@ -138,7 +140,19 @@ pub struct Info {
     /// Where CDI device specs are read from ([] when none, as dockerd's promoteNil).
     #[serde(rename = "CDISpecDirs")]
     pub cdi_spec_dirs: Vec<String>,
+    /// What sets the daemon's firewall rules (API 1.49).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub firewall_backend: Option<FirewallInfo>,
     pub warnings: Option<Vec<String>>,
+}
+
+/// moby's FirewallInfo: the rules' backend (`iptables`, `nftables`...).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FirewallInfo {
+    pub driver: String,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub info: Vec<[String; 2]>,
 }
 
 /// The plugins of each kind (Go nil slices are null).
@@ -391,6 +405,12 @@ mod tests {
                 ..PluginsInfo::default()
             },
             driver_status: vec![["Backing Filesystem".into(), "extfs".into()]],
+            bridge_nf_iptables: Some(false),
+            bridge_nf_ip6tables: Some(false),
+            firewall_backend: Some(FirewallInfo {
+                driver: "nftables".into(),
+                info: vec![],
+            }),
             runtimes: BTreeMap::from([(
                 "runc".into(),
                 Runtime {
@@ -424,6 +444,7 @@ mod tests {
             assert!(v.get(name).is_some(), "{name} missing: {v}");
         }
         assert!(v.get("CgroupVersion").is_none(), "omitempty");
+        assert_eq!(v["FirewallBackend"], json!({"Driver": "nftables"}));
         assert_eq!(v["Warnings"], Value::Null);
         assert_eq!(v["GenericResources"], Value::Null);
         assert_eq!(v["CDISpecDirs"], json!([]));

@@ -1,7 +1,7 @@
 //! API versions: what /_ping advertises and which `/v1.NN/` prefixes are accepted.
 
 /// The newest API version berth implements; the docker CLI negotiates down to it.
-pub const MAX: ApiVersion = ApiVersion(1, 48);
+pub const MAX: ApiVersion = ApiVersion(1, 50);
 /// The oldest accepted, as moby's.
 pub const MIN: ApiVersion = ApiVersion(1, 24);
 

@@ -1,5 +1,5 @@
 //! Every difference between API versions in one place: a handler builds the newest shape
-//! (API 1.48) from the typed models, and the functions here adapt it for an older client
+//! (API 1.50) from the typed models, and the functions here adapt it for an older client
 //! (moby's routers do the same per route, in `adjustForAPIVersion`-style helpers).
 
 use berth_api_types::container;
@@ -187,6 +187,62 @@ pub(crate) fn image_inspect(
         i.container = Some(String::new());
         i.container_config = Some(container_config());
     }
+    image_config_members(&mut i.config, v);
+}
+
+/// The members of container.Config that moby's image inspect always wrote up to API 1.49
+/// (its Config was a container.Config), with their zero values.
+const CONFIG_MEMBERS_1_49: [(&str, Value); 17] = [
+    ("AttachStderr", Value::Bool(false)),
+    ("AttachStdin", Value::Bool(false)),
+    ("AttachStdout", Value::Bool(false)),
+    ("Cmd", Value::Null),
+    ("Domainname", Value::String(String::new())),
+    ("Entrypoint", Value::Null),
+    ("Env", Value::Null),
+    ("Hostname", Value::String(String::new())),
+    ("Image", Value::String(String::new())),
+    ("Labels", Value::Null),
+    ("OnBuild", Value::Null),
+    ("OpenStdin", Value::Bool(false)),
+    ("StdinOnce", Value::Bool(false)),
+    ("Tty", Value::Bool(false)),
+    ("User", Value::String(String::new())),
+    ("Volumes", Value::Null),
+    ("WorkingDir", Value::String(String::new())),
+];
+
+/// Those API 1.50 dropped (deprecated in 1.46: they were never the image's).
+const CONFIG_MEMBERS_DROPPED_1_50: [&str; 9] = [
+    "AttachStderr",
+    "AttachStdin",
+    "AttachStdout",
+    "Domainname",
+    "Hostname",
+    "Image",
+    "OpenStdin",
+    "StdinOnce",
+    "Tty",
+];
+
+/// An image inspect's Config for the client: up to API 1.49 every container.Config member
+/// is there; from 1.50 the deprecated ones go and the rest are still always written
+/// (moby's legacyConfigFields).
+fn image_config_members(config: &mut Value, v: ApiVersion) {
+    let Some(members) = config.as_object_mut() else {
+        return;
+    };
+    let newer = at_least(v, 1, 50);
+    if newer {
+        for name in CONFIG_MEMBERS_DROPPED_1_50 {
+            members.remove(name);
+        }
+    }
+    for (name, zero) in CONFIG_MEMBERS_1_49 {
+        if !(newer && CONFIG_MEMBERS_DROPPED_1_50.contains(&name)) {
+            members.entry(name).or_insert(zero);
+        }
+    }
 }
 
 /// Push's `platform` (JSON) came with API 1.46; an older client's is ignored unparsed, as
@@ -214,13 +270,30 @@ pub(crate) fn image_platform(v: ApiVersion) -> bool {
     at_least(v, 1, 48)
 }
 
-/// `GET /info` for a client of API 1.48 or later: BridgeNfIptables and BridgeNfIp6tables
-/// are always false (deprecated: dockerd loads br_netfilter when it needs it).
+/// `GET /info` for the client's version: BridgeNfIptables and BridgeNfIp6tables always
+/// false from API 1.48 (deprecated: dockerd loads br_netfilter when it needs it) and
+/// omitted from 1.50; FirewallBackend from 1.49.
 pub(crate) fn info(i: &mut berth_api_types::system::Info, v: ApiVersion) {
-    if at_least(v, 1, 48) {
-        i.bridge_nf_iptables = false;
-        i.bridge_nf_ip6tables = false;
+    if at_least(v, 1, 50) {
+        i.bridge_nf_iptables = None;
+        i.bridge_nf_ip6tables = None;
+    } else if at_least(v, 1, 48) {
+        i.bridge_nf_iptables = Some(false);
+        i.bridge_nf_ip6tables = Some(false);
     }
+    if !at_least(v, 1, 49) {
+        i.firewall_backend = None;
+    }
+}
+
+/// Image inspect's `platform` (JSON) came with API 1.49.
+pub(crate) fn inspect_platform(v: ApiVersion) -> bool {
+    at_least(v, 1, 49)
+}
+
+/// Image delete's `platforms` (JSON, repeated) came with API 1.50.
+pub(crate) fn delete_platforms(v: ApiVersion) -> bool {
+    at_least(v, 1, 50)
 }
 
 // ---- networks and volumes ---------------------------------------------------------------

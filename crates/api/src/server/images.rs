@@ -113,9 +113,19 @@ pub(super) async fn list(ctx: &Ctx) -> ApiResult<Response<Body>> {
 
 pub(super) async fn inspect(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
     let version = ctx.version;
+    let platform = if compat::inspect_platform(version) {
+        ctx.query.json_platform()?
+    } else {
+        None
+    };
+    if platform.is_some() && ctx.query.bool("manifests") {
+        return Err(ApiError::bad_request(
+            "conflicting options: manifests and platform options cannot both be set",
+        ));
+    }
     let out = ctx
         .blocking(move |e| {
-            let view = e.image_view(e.images.resolve(&name)?)?;
+            let view = e.image_view(e.image_of_platform(&name, platform.as_ref())?)?;
             let config = e.images.config(&view.image.record)?;
             let lower: Vec<String> = view
                 .image
@@ -236,8 +246,22 @@ pub(super) async fn tag(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
 pub(super) async fn remove(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
     let force = ctx.query.bool("force");
     let prune = !ctx.query.bool("noprune");
+    // API 1.50: the image must be of the platform given (one: a store of one platform per
+    // image, as dockerd's graphdriver one, deletes the image whole).
+    let mut platforms = if compat::delete_platforms(ctx.version) {
+        ctx.query.json_platforms("platforms")?
+    } else {
+        Vec::new()
+    };
+    if platforms.len() > 1 {
+        return Err(ApiError::bad_request(
+            "multiple platforms are not supported",
+        ));
+    }
+    let platform = platforms.pop();
     let removed = ctx
         .blocking(move |e| {
+            e.image_of_platform(&name, platform.as_ref())?;
             let removed = e.remove_image(&name, force, prune)?;
             publish_removals(e, &removed);
             Ok(removed)
@@ -342,7 +366,7 @@ fn one_platform(ctx: &Ctx) -> ApiResult<Option<berth_image::Platform>> {
     if !compat::image_platform(ctx.version) {
         return Ok(None);
     }
-    let mut platforms = ctx.query.json_platforms()?;
+    let mut platforms = ctx.query.json_platforms("platform")?;
     if platforms.len() > 1 {
         return Err(ApiError::bad_request(
             "multiple platforms not supported for this image store; use a multi-platform image store such as containerd-snapshotter",

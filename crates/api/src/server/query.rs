@@ -50,9 +50,10 @@ impl Query {
             .transpose()
     }
 
-    /// Every `platform=` (API 1.48+'s save and load take several), as [`Self::json_platform`].
-    pub fn json_platforms(&self) -> super::error::ApiResult<Vec<berth_image::Platform>> {
-        self.all("platform")
+    /// Every `key=` platform (API 1.48+'s save and load take several `platform`, 1.50+'s
+    /// image delete `platforms`), as [`Self::json_platform`].
+    pub fn json_platforms(&self, key: &str) -> super::error::ApiResult<Vec<berth_image::Platform>> {
+        self.all(key)
             .iter()
             .filter(|p| !p.is_empty())
             .map(|p| decode_platform(p))

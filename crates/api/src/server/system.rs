@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use berth_api_types::system::{
-    ComponentVersion, DiskUsage, IndexInfo, Info, Platform, PluginsInfo, Runtime, ServiceConfig,
-    SwarmInfo, Version,
+    ComponentVersion, DiskUsage, FirewallInfo, IndexInfo, Info, Platform, PluginsInfo, Runtime,
+    ServiceConfig, SwarmInfo, Version,
 };
 use hyper::{Method, Response, StatusCode};
 
@@ -163,8 +163,8 @@ pub(super) async fn info(ctx: &Ctx) -> ApiResult<Response<Body>> {
         cpu_set: true,
         pids_limit: true,
         ipv4_forwarding: false,
-        bridge_nf_iptables: sysctl_on("net/bridge/bridge-nf-call-iptables"),
-        bridge_nf_ip6tables: sysctl_on("net/bridge/bridge-nf-call-ip6tables"),
+        bridge_nf_iptables: Some(sysctl_on("net/bridge/bridge-nf-call-iptables")),
+        bridge_nf_ip6tables: Some(sysctl_on("net/bridge/bridge-nf-call-ip6tables")),
         debug: false,
         nfd: 0,
         oom_kill_disable: true,
@@ -203,6 +203,11 @@ pub(super) async fn info(ctx: &Ctx) -> ApiResult<Response<Body>> {
         security_options: info.security_options.clone(),
         // berth reads no CDI device specs.
         cdi_spec_dirs: vec![],
+        // berth's NAT is a table of its own per bridge in nftables (network/src/nft.rs).
+        firewall_backend: Some(FirewallInfo {
+            driver: "nftables".into(),
+            info: vec![],
+        }),
         warnings: None,
     };
     super::compat::info(&mut out, ctx.version);
