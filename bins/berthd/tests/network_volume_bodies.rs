@@ -145,7 +145,8 @@ fn members_berth_cannot_honour_are_refused_by_name() {
     );
     for (member, needle) in [
         (r#""Links": ["db:db"]"#, "EndpointConfig.Links"),
-        (r#""DriverOpts": {"k": "v"}"#, "EndpointConfig.DriverOpts"),
+        // Only the interface sysctls option is a bridge's.
+        (r#""DriverOpts": {"k": "v"}"#, r#"EndpointConfig.DriverOpts \"k\""#),
     ] {
         let (status, body) = post(
             &d,
