@@ -146,7 +146,10 @@ fn members_berth_cannot_honour_are_refused_by_name() {
     for (member, needle) in [
         (r#""Links": ["db:db"]"#, "EndpointConfig.Links"),
         // Only the interface sysctls option is a bridge's.
-        (r#""DriverOpts": {"k": "v"}"#, r#"EndpointConfig.DriverOpts \"k\""#),
+        (
+            r#""DriverOpts": {"k": "v"}"#,
+            r#"EndpointConfig.DriverOpts \"k\""#,
+        ),
     ] {
         let (status, body) = post(
             &d,
