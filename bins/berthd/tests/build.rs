@@ -419,11 +419,42 @@ fn run_mount_cache_keeps_files_between_builds() {
     d.docker(&["build", "--build-arg", "N=1", path(&ctx)]).ok();
     let out = d.docker(&["build", "--build-arg", "N=2", path(&ctx)]);
     assert!(out.ok().stdout.contains("run1\nrun2\n"), "{}", out.stdout);
-    // builder prune empties cache mounts too.
-    d.docker(&["builder", "prune", "-f"]).ok();
+    // The cache mount is a record of the build cache (BuildKit's exec.cachemount).
+    let records = |kind: &str| {
+        let df = d.docker(&["system", "df", "-v", "--format", "{{json .BuildCache}}"]);
+        let all: serde_json::Value = serde_json::from_str(df.ok().stdout.trim()).expect("json");
+        all.as_array()
+            .expect("records")
+            .iter()
+            .filter(|r| r["CacheType"] == kind)
+            .count()
+    };
+    assert_eq!(records("exec.cachemount"), 1);
+    // A prune of the steps' records keeps it; one of its type takes it alone.
+    d.docker(&["builder", "prune", "-f", "--filter", "type=regular"])
+        .ok();
+    assert_eq!((records("regular"), records("exec.cachemount")), (0, 1));
     let out = d.docker(&["build", "--build-arg", "N=3", path(&ctx)]);
-    assert!(out.ok().stdout.contains("\nrun3\n"), "{}", out.stdout);
+    assert!(
+        out.ok().stdout.contains("run1\nrun2\nrun3\n"),
+        "{}",
+        out.stdout
+    );
+    let steps = records("regular");
+    assert!(steps > 0);
+    let pruned = d.docker(&["builder", "prune", "-f", "--filter", "type=exec.cachemount"]);
+    assert!(
+        pruned.ok().stdout.contains("cache-mount-"),
+        "{}",
+        pruned.stdout
+    );
+    assert_eq!((records("regular"), records("exec.cachemount")), (steps, 0));
+    let out = d.docker(&["build", "--build-arg", "N=4", path(&ctx)]);
+    assert!(out.ok().stdout.contains("\nrun4\n"), "{}", out.stdout);
     assert!(!out.stdout.contains("run1"), "{}", out.stdout);
+    // An unfiltered prune empties cache mounts too.
+    d.docker(&["builder", "prune", "-f"]).ok();
+    assert_eq!(records("exec.cachemount"), 0);
 }
 
 #[test]

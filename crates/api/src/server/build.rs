@@ -387,29 +387,25 @@ pub(super) async fn prune(ctx: &Ctx) -> ApiResult<Response<Body>> {
     Ok(body::json(StatusCode::OK, &report))
 }
 
-/// The build cache as `system df` lists it (moby's BuildCache records): a step's image and
-/// the bytes its layer added.
+/// The build cache as `system df` lists it (moby's BuildCache records): each step's entry
+/// with the bytes its layer added, and each RUN --mount=type=cache directory.
 pub(super) fn df_entries(engine: &berth_engine::Engine) -> Vec<BuildCache> {
     let time = |t: Option<std::time::SystemTime>| {
         t.map(|t| humantime::format_rfc3339_seconds(t).to_string())
     };
     engine
         .builder
-        .cache_entries()
+        .cache_records()
         .into_iter()
-        .map(|e| BuildCache {
-            parents: e
-                .parent
-                .as_ref()
-                .map(|p| vec![p.to_string()])
-                .unwrap_or_default(),
-            r#type: berth_builder::build::cache::Entry::KIND.into(),
-            description: e.description(),
-            in_use: false,
+        .map(|r| BuildCache {
+            parents: r.parent.map(|p| vec![p]).unwrap_or_default(),
+            r#type: r.kind.into(),
+            description: r.description,
+            in_use: r.in_use,
             shared: false,
-            size: e.size,
-            created_at: time(e.created),
-            id: e.key,
+            size: r.size,
+            created_at: time(r.created),
+            id: r.id,
         })
         .collect()
 }

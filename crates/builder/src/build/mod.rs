@@ -341,9 +341,50 @@ impl Builder {
         self.cache.parents()
     }
 
-    /// The cache's entries (`system df`).
+    /// The cache's entries (one per step).
     pub fn cache_entries(&self) -> Vec<cache::Entry> {
         self.cache.entries()
+    }
+
+    /// Every record of the build cache (`system df -v`): the steps' entries and the cache
+    /// mounts' directories.
+    pub fn cache_records(&self) -> Vec<prune::Record> {
+        let mut records: Vec<prune::Record> = self
+            .cache
+            .entries()
+            .iter()
+            .map(prune::Record::of_step)
+            .collect();
+        records.extend(self.cache_mounts());
+        records
+    }
+
+    /// The directories of RUN --mount=type=cache, each with its bytes and last change.
+    fn cache_mounts(&self) -> Vec<prune::Record> {
+        let held: HashSet<String> = self
+            .leased
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|id| mount_dir_name(id))
+            .collect();
+        let Ok(dir) = std::fs::read_dir(self.root.join("mounts")) else {
+            return Vec::new();
+        };
+        dir.flatten()
+            .map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                prune::Record {
+                    id: cache_mount_id(&name),
+                    kind: prune::Record::CACHE_MOUNT,
+                    description: "cached mount of RUN --mount=type=cache".into(),
+                    parent: None,
+                    size: disk_usage(&e.path()),
+                    created: e.metadata().and_then(|m| m.modified()).ok(),
+                    in_use: held.contains(&name),
+                }
+            })
+            .collect()
     }
 
     /// `docker builder prune`: forget the entries `opts` picks; the keys dropped. Nothing
@@ -354,9 +395,20 @@ impl Builder {
             let free = nix::sys::statvfs::statvfs(&self.root)
                 .map(|s| s.blocks_available().saturating_mul(s.fragment_size()))
                 .map_err(|e| Error::io("statvfs", &self.root, e.into()))?;
-            let keys = opts.select(&self.cache.entries(), free);
-            self.cache.remove(&keys)?;
-            return Ok(keys);
+            let ids = opts.select(&self.cache_records(), free);
+            let (mounts, steps): (Vec<String>, Vec<String>) = ids
+                .iter()
+                .cloned()
+                .partition(|id| id.starts_with(CACHE_MOUNT_PREFIX));
+            self.cache.remove(&steps)?;
+            for id in &mounts {
+                let dir = self
+                    .root
+                    .join("mounts")
+                    .join(&id[CACHE_MOUNT_PREFIX.len()..]);
+                std::fs::remove_dir_all(&dir).map_err(|e| Error::io("remove", &dir, e))?;
+            }
+            return Ok(ids);
         }
         let mut dropped = self.cache.clear()?;
         // The pool of copied files goes with the cache (layers keep their own links).
@@ -380,7 +432,7 @@ impl Builder {
                 }
                 std::fs::remove_dir_all(e.path())
                     .map_err(|err| Error::io("remove", e.path(), err))?;
-                dropped.push(format!("cache-mount-{name}"));
+                dropped.push(cache_mount_id(&name));
             }
         }
         Ok(dropped)
@@ -553,6 +605,28 @@ impl Builder {
 /// The directory name of cache mount `id` (a digest: ids are free text).
 fn mount_dir_name(id: &str) -> String {
     cache::key(&Digest::of(id.as_bytes()), "cache", "")
+}
+
+/// How a cache mount's directory is named among the cache's records.
+const CACHE_MOUNT_PREFIX: &str = "cache-mount-";
+
+fn cache_mount_id(dir_name: &str) -> String {
+    format!("{CACHE_MOUNT_PREFIX}{dir_name}")
+}
+
+/// The bytes of the regular files under `dir` (not following links).
+fn disk_usage(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => disk_usage(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map_or(0, |m| m.len()),
+            _ => 0,
+        })
+        .sum()
 }
 
 /// The platform args BuildKit defines for every build (the host's platform).

@@ -1,13 +1,47 @@
-//! `docker builder prune`: which cache entries go, as BuildKit's prune picks its records
-//! (moby hands the filters and space limits to BuildKit): the entries that match every
-//! filter and were last used before `until`, oldest first, until the cache fits the space
-//! it may keep.
+//! `docker builder prune`: which cache records go, as BuildKit's prune picks its records
+//! (moby hands the filters and space limits to BuildKit): the records no build holds that
+//! match every filter and were last used before `until`, oldest first, until the cache fits
+//! the space it may keep. The records are the steps' cache entries and the directories of
+//! `RUN --mount=type=cache`.
 
 use std::time::SystemTime;
 
 use regex::Regex;
 
 use super::cache::Entry;
+
+/// One record of the build cache, as `system df -v` lists it and the filters see it.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub id: String,
+    /// BuildKit's record type: `regular` (a step), `exec.cachemount`.
+    pub kind: &'static str,
+    pub description: String,
+    pub parent: Option<String>,
+    pub size: u64,
+    /// When it was last used.
+    pub created: Option<SystemTime>,
+    /// A running build holds it: never pruned.
+    pub in_use: bool,
+}
+
+impl Record {
+    /// A RUN --mount=type=cache directory.
+    pub const CACHE_MOUNT: &'static str = "exec.cachemount";
+
+    /// A step's cache entry.
+    pub fn of_step(e: &Entry) -> Record {
+        Record {
+            id: e.key.clone(),
+            kind: Entry::KIND,
+            description: e.description(),
+            parent: e.parent.as_ref().map(ToString::to_string),
+            size: e.size,
+            created: e.created,
+            in_use: false,
+        }
+    }
+}
 
 /// What `POST /build/prune` asks.
 #[derive(Debug, Default)]
@@ -47,21 +81,20 @@ impl PruneOptions {
             && self.min_free_space == 0
     }
 
-    /// Whether an entry passes the filters (a step's entry is in use by no build, shared
-    /// with nothing, private).
-    fn matches(&self, e: &Entry) -> bool {
-        let equal = |want: &Option<String>, have: Option<String>| {
-            want.as_ref().is_none_or(|w| have.as_ref() == Some(w))
+    /// Whether a record passes the filters (no record is shared: each is private).
+    fn matches(&self, r: &Record) -> bool {
+        let equal = |want: &Option<String>, have: Option<&str>| {
+            want.as_deref().is_none_or(|w| have == Some(w))
         };
         let flag = |want: Option<bool>, have: bool| want.is_none_or(|w| w == have);
-        self.id.as_ref().is_none_or(|re| re.is_match(&e.key))
-            && equal(&self.parent, e.parent.as_ref().map(ToString::to_string))
-            && equal(&self.kind, Some(Entry::KIND.to_string()))
-            && equal(&self.description, Some(e.description()))
-            && flag(self.in_use, false)
+        self.id.as_ref().is_none_or(|re| re.is_match(&r.id))
+            && equal(&self.parent, r.parent.as_deref())
+            && equal(&self.kind, Some(r.kind))
+            && equal(&self.description, Some(&r.description))
+            && flag(self.in_use, r.in_use)
             && flag(self.shared, false)
             && flag(self.private, true)
-            && self.before.is_none_or(|b| e.created.is_some_and(|c| c < b))
+            && self.before.is_none_or(|b| r.created.is_some_and(|c| c < b))
     }
 
     /// The bytes the cache may keep (BuildKit's rule: the most it may use, lowered so the
@@ -81,23 +114,27 @@ impl PruneOptions {
         keep.max(self.reserved_space)
     }
 
-    /// The keys of the entries to drop, oldest first. `free`: the disk's free bytes.
-    pub fn select(&self, entries: &[Entry], free: u64) -> Vec<String> {
-        let mut candidates: Vec<&Entry> = entries.iter().filter(|e| self.matches(e)).collect();
-        candidates.sort_by_key(|e| e.created);
+    /// The ids of the records to drop, oldest first (never one in use). `free`: the disk's
+    /// free bytes.
+    pub fn select(&self, records: &[Record], free: u64) -> Vec<String> {
+        let mut candidates: Vec<&Record> = records
+            .iter()
+            .filter(|r| !r.in_use && self.matches(r))
+            .collect();
+        candidates.sort_by_key(|r| r.created);
         let limited = self.reserved_space > 0 || self.max_used_space > 0 || self.min_free_space > 0;
         if !limited {
-            return candidates.into_iter().map(|e| e.key.clone()).collect();
+            return candidates.into_iter().map(|r| r.id.clone()).collect();
         }
-        let mut used: u64 = entries.iter().map(|e| e.size).sum();
+        let mut used: u64 = records.iter().map(|r| r.size).sum();
         let keep = self.keep_bytes(used, free);
         let mut out = Vec::new();
-        for e in candidates {
+        for r in candidates {
             if used <= keep {
                 break;
             }
-            used = used.saturating_sub(e.size);
-            out.push(e.key.clone());
+            used = used.saturating_sub(r.size);
+            out.push(r.id.clone());
         }
         out
     }
@@ -109,14 +146,14 @@ mod tests {
     use berth_image::Digest;
     use std::time::Duration;
 
-    fn entry(key: &str, size: u64, age_secs: u64) -> Entry {
-        Entry {
+    fn entry(key: &str, size: u64, age_secs: u64) -> Record {
+        Record::of_step(&Entry {
             key: key.into(),
             image: Digest::of(key.as_bytes()),
             parent: None,
             size,
             created: Some(SystemTime::now() - Duration::from_secs(age_secs)),
-        }
+        })
     }
 
     #[test]
@@ -146,6 +183,16 @@ mod tests {
             ..PruneOptions::default()
         };
         assert_eq!(kind.select(&entries, 0).len(), 2);
+        // A cache mount a running build holds is never taken.
+        let mut mounts = entries.to_vec();
+        mounts[0].kind = Record::CACHE_MOUNT;
+        mounts[1].kind = Record::CACHE_MOUNT;
+        mounts[1].in_use = true;
+        let of_mounts = PruneOptions {
+            kind: Some(Record::CACHE_MOUNT.into()),
+            ..PruneOptions::default()
+        };
+        assert_eq!(of_mounts.select(&mounts, 0), ["aa1"]);
     }
 
     #[test]
