@@ -5,6 +5,7 @@ pub mod archive;
 pub mod config;
 pub mod content;
 pub mod digest;
+pub mod dir_size;
 mod error;
 pub mod graft;
 pub mod layer;

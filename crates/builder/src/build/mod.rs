@@ -379,7 +379,7 @@ impl Builder {
                     kind: prune::Record::CACHE_MOUNT,
                     description: "cached mount of RUN --mount=type=cache".into(),
                     parent: None,
-                    size: disk_usage(&e.path()),
+                    size: berth_image::dir_size::bytes_under(&e.path()),
                     created: e.metadata().and_then(|m| m.modified()).ok(),
                     in_use: held.contains(&name),
                 }
@@ -612,21 +612,6 @@ const CACHE_MOUNT_PREFIX: &str = "cache-mount-";
 
 fn cache_mount_id(dir_name: &str) -> String {
     format!("{CACHE_MOUNT_PREFIX}{dir_name}")
-}
-
-/// The bytes of the regular files under `dir` (not following links).
-fn disk_usage(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => disk_usage(&e.path()),
-            Ok(t) if t.is_file() => e.metadata().map_or(0, |m| m.len()),
-            _ => 0,
-        })
-        .sum()
 }
 
 /// The platform args BuildKit defines for every build (the host's platform).

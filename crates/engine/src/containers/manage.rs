@@ -23,21 +23,6 @@ pub struct Top {
     pub processes: Vec<Vec<String>>,
 }
 
-/// Bytes under `dir` (regular files; the writable layer's size).
-fn disk_usage(dir: &std::path::Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => disk_usage(&e.path()),
-            Ok(t) if t.is_file() => e.metadata().map_or(0, |m| m.len()),
-            _ => 0,
-        })
-        .sum()
-}
-
 impl Engine {
     /// `docker pause`: freeze every process (the runtime's cgroup freezer).
     pub fn pause_container(&self, name: &str) -> Result<()> {
@@ -83,7 +68,7 @@ impl Engine {
 
     /// The size of a container's writable layer.
     pub fn container_size(&self, id: &str) -> u64 {
-        disk_usage(&self.containers.dir(id).join("upper"))
+        berth_image::dir_size::bytes_under(&self.containers.dir(id).join("upper"))
     }
 
     /// `docker top`: the host's `ps` (with `ps_args`, `-ef` by default), rows of the

@@ -323,7 +323,7 @@ impl Volumes {
                 data.display()
             )));
         }
-        let size = tree::disk_usage(&data);
+        let size = berth_image::dir_size::bytes_under(&data);
         let removing = self.root.join(REMOVING);
         private_dir(&removing)?;
         let target = removing.join(format!("{name}.{}", &crate::containers::random_id()?[..12]));
@@ -342,7 +342,7 @@ impl Volumes {
 
     /// The bytes a volume's data holds (`system df -v`).
     pub fn size(&self, name: &str) -> u64 {
-        tree::disk_usage(&self.data_path(name))
+        berth_image::dir_size::bytes_under(&self.data_path(name))
     }
 
     /// Container `id` is about to start with `name`: a volume with driver options is

@@ -1,7 +1,6 @@
-//! Walking a volume's directory tree: its size, whether something is mounted on it, and
-//! its removal, which never crosses into another mount.
+//! Walking a volume's directory tree: whether something is mounted on it, and its removal,
+//! which never crosses into another mount (its size: berth_image::dir_size).
 
-use std::collections::HashSet;
 use std::path::Path;
 
 use rustix::fs::{statx, AtFlags, StatxFlags, CWD};
@@ -30,31 +29,6 @@ pub fn is_mount_point(path: &Path) -> bool {
         (Some(own), Some(above)) => own != above,
         _ => false,
     }
-}
-
-/// Bytes of the files under `dir` (a file with several links counted once), as moby's
-/// directory.Size counts them.
-pub fn disk_usage(dir: &Path) -> u64 {
-    fn walk(dir: &Path, seen: &mut HashSet<(u64, u64)>) -> u64 {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return 0;
-        };
-        let mut total = 0;
-        for entry in entries.flatten() {
-            let Ok(meta) = entry.metadata() else { continue };
-            if meta.is_dir() {
-                total += walk(&entry.path(), seen);
-            } else {
-                use std::os::unix::fs::MetadataExt;
-                if meta.nlink() > 1 && !seen.insert((meta.dev(), meta.ino())) {
-                    continue;
-                }
-                total += meta.len();
-            }
-        }
-        total
-    }
-    walk(dir, &mut HashSet::new())
 }
 
 /// Delete `dir` and everything in it, without following symlinks and without entering
@@ -106,7 +80,6 @@ mod tests {
         std::fs::write(root.join("a/b/f"), b"1234").expect("write");
         std::fs::hard_link(root.join("a/b/f"), root.join("g")).expect("link");
         std::os::unix::fs::symlink("/etc", root.join("a/etc")).expect("symlink");
-        assert_eq!(disk_usage(&root), 4 + "/etc".len() as u64);
         assert!(!is_mount_point(&root));
         remove(&root).expect("remove");
         assert!(!root.exists());
