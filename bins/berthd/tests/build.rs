@@ -365,12 +365,7 @@ fn bad_dockerfiles_and_contexts_are_refused_with_their_line() {
     assert_eq!(d.docker(&["ps", "-aq"]).ok().stdout, "");
     // --platform: the host's is fine, another one is refused before anything is built.
     let ctx = context(&d, "plat", &[("Dockerfile", "FROM bb:1\nLABEL a=b\n")]);
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    };
-    let host = format!("linux/{arch}");
+    let host = host_platform();
     d.docker(&[
         "build",
         "--platform",

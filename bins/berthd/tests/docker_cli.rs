@@ -245,14 +245,7 @@ fn dangling_images_prune_and_system_df() {
 fn history_save_and_load_for_a_platform() {
     let d = Daemon::start();
     busybox_image(&d);
-    let host = format!(
-        "linux/{}",
-        match std::env::consts::ARCH {
-            "x86_64" => "amd64",
-            "aarch64" => "arm64",
-            other => other,
-        }
-    );
+    let host = host_platform();
     d.docker(&["history", "-q", "--platform", &host, "bb:1"])
         .ok();
     d.docker(&["history", "--platform", "linux/s390x", "bb:1"])
@@ -341,14 +334,7 @@ fn image_mounts_and_networks_without_ipv4_are_refused_by_name() {
 fn inspect_and_rmi_for_a_platform_and_the_config_members() {
     let d = Daemon::start();
     busybox_image(&d);
-    let host = format!(
-        "linux/{}",
-        match std::env::consts::ARCH {
-            "x86_64" => "amd64",
-            "aarch64" => "arm64",
-            other => other,
-        }
-    );
+    let host = host_platform();
     let id = d.docker(&[
         "image",
         "inspect",

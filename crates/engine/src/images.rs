@@ -44,7 +44,6 @@ impl Engine {
         })
     }
 
-    /// `docker images` with its filters, newest first.
     /// The image `name`, which must be of `platform` when one is asked (moby's GetImage
     /// with a platform: a 404 that names both platforms).
     pub fn image_of_platform(
@@ -66,6 +65,7 @@ impl Engine {
         Ok(image)
     }
 
+    /// `docker images` with its filters, newest first.
     pub fn list_images(&self, filters: &Filters) -> Result<Vec<ImageView>> {
         let dangling = filters.bool("dangling")?;
         let bound = |key: &str| -> Result<Option<i64>> {

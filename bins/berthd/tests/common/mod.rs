@@ -341,6 +341,11 @@ pub fn wait_for(mut f: impl FnMut() -> bool) -> bool {
     false
 }
 
+/// This machine's platform as `--platform` names it (`linux/amd64`).
+pub fn host_platform() -> String {
+    berth_registry::Platform::host().to_string()
+}
+
 /// Unix seconds a second from now (an `--until` that ends `docker events` after the past).
 pub fn a_second_from_now() -> String {
     (std::time::SystemTime::now()

@@ -77,14 +77,17 @@ pub(super) fn sized_summary(
     r: &ContainerRecord,
     version: crate::version::ApiVersion,
 ) -> container::Summary {
-    let mut s = summary(r, Some(sizes_of(e, r)));
-    compat::container_summary(&mut s, version);
-    s
+    summary(r, Some(sizes_of(e, r)), version)
 }
 
-fn summary(r: &ContainerRecord, sizes: Option<(u64, u64)>) -> container::Summary {
+/// A container as `GET /containers/json` lists it to a client of `version`.
+fn summary(
+    r: &ContainerRecord,
+    sizes: Option<(u64, u64)>,
+    version: crate::version::ApiVersion,
+) -> container::Summary {
     let (size_rw, size_root_fs) = sizes.map_or((0, 0), |(rw, image)| (rw, rw + image));
-    container::Summary {
+    let mut listed = container::Summary {
         id: r.id.clone(),
         names: vec![format!("/{}", r.name)],
         image: r.config.image.clone(),
@@ -105,7 +108,9 @@ fn summary(r: &ContainerRecord, sizes: Option<(u64, u64)>) -> container::Summary
             networks: networks(r),
         },
         mounts: mounts(r),
-    }
+    };
+    compat::container_summary(&mut listed, version);
+    listed
 }
 
 pub(super) async fn create(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<Body>> {
@@ -180,9 +185,7 @@ pub(super) async fn list(ctx: &Ctx) -> ApiResult<Response<Body>> {
         if !filter.matches(&r, &port_list(&r)) {
             continue;
         }
-        let mut listed = summary(&r, sizes);
-        compat::container_summary(&mut listed, ctx.version);
-        out.push(listed);
+        out.push(summary(&r, sizes, ctx.version));
         if limit.is_some_and(|l| out.len() >= l) {
             break;
         }

@@ -284,11 +284,12 @@ pub(super) async fn push(
     // As moby's push, the first message comes before the image is looked for: a missing
     // one is the stream's error, not the request's status.
     let tags = match local_tags(ctx, &reference).await {
-        Ok(tags) if platform.is_some() => {
-            check_platform(ctx, &tags, platform).await?;
+        Ok(tags) => {
+            if let Some(wanted) = platform {
+                check_platform(ctx, &tags, wanted).await?;
+            }
             tags
         }
-        Ok(tags) => tags,
         Err(e) => {
             let refers = format!("The push refers to repository [{}]", reference.repository);
             let _ = tx.send(Event::message(message(refers, None)));
@@ -337,11 +338,11 @@ pub(super) async fn push(
 }
 
 /// Every tag is an image of `wanted`, else moby's error (a 404, before the stream).
-async fn check_platform(ctx: &Ctx, tags: &[Reference], wanted: Option<Platform>) -> ApiResult<()> {
+async fn check_platform(ctx: &Ctx, tags: &[Reference], wanted: Platform) -> ApiResult<()> {
     let tags = tags.to_vec();
     ctx.blocking(move |e| {
         for t in &tags {
-            e.image_of_platform(&t.to_string(), wanted.as_ref())?;
+            e.image_of_platform(&t.to_string(), Some(&wanted))?;
         }
         Ok(())
     })

@@ -246,19 +246,14 @@ pub(super) async fn tag(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
 pub(super) async fn remove(ctx: &Ctx, name: String) -> ApiResult<Response<Body>> {
     let force = ctx.query.bool("force");
     let prune = !ctx.query.bool("noprune");
-    // API 1.50: the image must be of the platform given (one: a store of one platform per
+    // API 1.50: the image must be of the platform given (a store of one platform per
     // image, as dockerd's graphdriver one, deletes the image whole).
-    let mut platforms = if compat::delete_platforms(ctx.version) {
-        ctx.query.json_platforms("platforms")?
-    } else {
-        Vec::new()
-    };
-    if platforms.len() > 1 {
-        return Err(ApiError::bad_request(
-            "multiple platforms are not supported",
-        ));
-    }
-    let platform = platforms.pop();
+    let platform = one_platform(
+        ctx,
+        "platforms",
+        compat::delete_platforms(ctx.version),
+        "multiple platforms are not supported",
+    )?;
     let removed = ctx
         .blocking(move |e| {
             e.image_of_platform(&name, platform.as_ref())?;
@@ -310,7 +305,7 @@ pub(super) async fn prune(ctx: &Ctx) -> ApiResult<Response<Body>> {
 pub(super) async fn load(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<Body>> {
     use berth_image::archive::Progress;
     let quiet = ctx.query.bool("quiet");
-    let only = one_platform(ctx)?;
+    let only = save_load_platform(ctx)?;
     let reader = body::reader(body_in);
     let (tx, rx) = progress::channel();
     let engine = ctx.state.engine.clone();
@@ -360,19 +355,33 @@ pub(super) async fn load(ctx: &Ctx, body_in: Incoming) -> ApiResult<Response<Bod
     progress::respond(rx, progress::Rule::AlwaysStream).await
 }
 
-/// Save's and load's `platform` (API 1.48): one at the most, as moby's graphdriver store
-/// (a store of one platform per image) takes.
-fn one_platform(ctx: &Ctx) -> ApiResult<Option<berth_image::Platform>> {
-    if !compat::image_platform(ctx.version) {
+/// The repeatable JSON platform `key` of a request (ignored where the client's version
+/// predates it: `supported`): one at the most, as moby's graphdriver store (one platform per
+/// image) takes; several are refused with `several`, moby's words.
+fn one_platform(
+    ctx: &Ctx,
+    key: &str,
+    supported: bool,
+    several: &str,
+) -> ApiResult<Option<berth_image::Platform>> {
+    if !supported {
         return Ok(None);
     }
-    let mut platforms = ctx.query.json_platforms("platform")?;
+    let mut platforms = ctx.query.json_platforms(key)?;
     if platforms.len() > 1 {
-        return Err(ApiError::bad_request(
-            "multiple platforms not supported for this image store; use a multi-platform image store such as containerd-snapshotter",
-        ));
+        return Err(ApiError::bad_request(several));
     }
     Ok(platforms.pop())
+}
+
+/// Save's and load's `platform` (API 1.48).
+fn save_load_platform(ctx: &Ctx) -> ApiResult<Option<berth_image::Platform>> {
+    one_platform(
+        ctx,
+        "platform",
+        compat::image_platform(ctx.version),
+        "multiple platforms not supported for this image store; use a multi-platform image store such as containerd-snapshotter",
+    )
 }
 
 /// GET /images/get and /images/{name}/get: a tar stream. Names are checked first, so an
@@ -381,7 +390,7 @@ pub(super) async fn save(ctx: &Ctx, names: Vec<String>) -> ApiResult<Response<Bo
     if names.is_empty() {
         return Err(ApiError::bad_request("no image names given"));
     }
-    let only = one_platform(ctx)?;
+    let only = save_load_platform(ctx)?;
     let check = names.clone();
     let ids = ctx
         .blocking(move |e| {

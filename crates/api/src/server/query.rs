@@ -38,9 +38,7 @@ impl Query {
             .map(berth_image::Platform::parse)
             .transpose()
     }
-}
 
-impl Query {
     /// `platform=` as a JSON-encoded OCI platform (API 1.46+'s push, 1.48+'s history, as
     /// moby's DecodePlatform): None when absent or empty; OS and architecture both required.
     pub fn json_platform(&self) -> super::error::ApiResult<Option<berth_image::Platform>> {

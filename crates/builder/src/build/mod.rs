@@ -359,15 +359,19 @@ impl Builder {
         records
     }
 
-    /// The directories of RUN --mount=type=cache, each with its bytes and last change.
-    fn cache_mounts(&self) -> Vec<prune::Record> {
-        let held: HashSet<String> = self
-            .leased
+    /// The directory names of the cache mounts running steps hold.
+    fn held_mount_dirs(&self) -> HashSet<String> {
+        self.leased
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .iter()
             .map(|id| mount_dir_name(id))
-            .collect();
+            .collect()
+    }
+
+    /// The directories of RUN --mount=type=cache, each with its bytes and last change.
+    fn cache_mounts(&self) -> Vec<prune::Record> {
+        let held = self.held_mount_dirs();
         let Ok(dir) = std::fs::read_dir(self.root.join("mounts")) else {
             return Vec::new();
         };
@@ -419,15 +423,11 @@ impl Builder {
         // The cache mounts of RUN --mount=type=cache go too (BuildKit prunes them), but
         // not one a running step holds.
         let mounts = self.root.join("mounts");
-        let held = self
-            .leased
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
+        let held = self.held_mount_dirs();
         if let Ok(entries) = std::fs::read_dir(&mounts) {
             for e in entries.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
-                if held.iter().any(|id| mount_dir_name(id) == name) {
+                if held.contains(&name) {
                     continue;
                 }
                 std::fs::remove_dir_all(e.path())
